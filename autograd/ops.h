@@ -1,0 +1,114 @@
+// The differentiable ops (the list is autograd/ops.def). Each records itself on the graph
+// when grad mode is on and an input requires grad; otherwise it is just the core op.
+// Shapes use the letters B (batch), T (time), C (channels), H (heads), D (head size),
+// V (vocabulary). Binary ops broadcast like NumPy.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "autograd/node.h"
+#include "core/random.h"
+#include "core/tensor.h"
+
+namespace tz {
+
+// ---- views and copies ------------------------------------------------------------------
+// (Also available as Tensor methods: x.view(...), x.permute(...), ...)
+Tensor cast(const Tensor& x, DType dtype);
+
+// ---- elementwise -----------------------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond: any dtype, != 0
+Tensor add_scalar(const Tensor& x, double s);
+Tensor mul_scalar(const Tensor& x, double s);
+Tensor pow_scalar(const Tensor& x, double p);
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);  // mask != 0 → value
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor log_sigmoid(const Tensor& x);
+Tensor softplus(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);
+Tensor gelu_tanh(const Tensor& x);
+Tensor silu(const Tensor& x);
+Tensor tril(const Tensor& x, int64_t k = 0);
+Tensor triu(const Tensor& x, int64_t k = 0);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double s);
+Tensor operator-(const Tensor& a, double s);
+Tensor operator*(const Tensor& a, double s);
+Tensor operator/(const Tensor& a, double s);
+Tensor operator+(double s, const Tensor& a);
+Tensor operator-(double s, const Tensor& a);
+Tensor operator*(double s, const Tensor& a);
+
+// ---- reductions --------------------------------------------------------------------------
+Tensor sum(const Tensor& x, const Shape& dims = {}, bool keepdim = false);  // {} = all
+Tensor mean(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
+Tensor var(const Tensor& x, int64_t dim, int64_t correction = 1, bool keepdim = false);
+Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor cumsum(const Tensor& x, int64_t dim);
+// Sums `grad` over broadcast dims down to `shape` (the backward of broadcasting).
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+
+// ---- matrix products -------------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b);  // [..., M, K] @ [..., K, N]
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());  // W: [out, in]
+
+// ---- neural-network ops ------------------------------------------------------------------
+Tensor softmax(const Tensor& x);      // over the last dim
+Tensor log_softmax(const Tensor& x);  // over the last dim
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);  // weight optional
+// logits [N, V] (or [..., V]), targets i64 [N] (or [...]); mean over non-ignored targets.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+
+// ---- indexing and joining ---------------------------------------------------------------
+Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim);  // views
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);
+// x [B, T, C], weight [C, K]: y[b,t,c] = sum_k weight[c,k] * x[b, t-K+1+k, c] (zero padded).
+Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- not differentiable: indices and comparisons -----------------------------------------
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;
+};
+ValuesIndices max_with_indices(const Tensor& x, int64_t dim, bool keepdim = false);
+ValuesIndices min_with_indices(const Tensor& x, int64_t dim, bool keepdim = false);
+ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);  // values differentiable (via gather)
+ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);        // values differentiable (via gather)
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+
+}  // namespace tz

@@ -1,0 +1,96 @@
+#include "core/parallel.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#ifdef TZ_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#ifdef TZ_HAVE_OPENBLAS
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+namespace tz {
+
+namespace {
+int initial_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+#ifdef TZ_HAVE_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+int& thread_count() {
+  static int n = initial_threads();
+  return n;
+}
+
+bool detect_avx2_fma() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool g_simd = detect_avx2_fma();
+}  // namespace
+
+void set_num_threads(int n) {
+  n = std::max(n, 1);
+  thread_count() = n;
+#ifdef TZ_HAVE_OPENMP
+  omp_set_num_threads(n);
+#endif
+#ifdef TZ_HAVE_OPENBLAS
+  openblas_set_num_threads(n);
+#endif
+}
+
+int get_num_threads() { return thread_count(); }
+
+bool in_parallel_region() {
+#ifdef TZ_HAVE_OPENMP
+  return omp_in_parallel();
+#else
+  return false;
+#endif
+}
+
+void parallel_for(int64_t n, int64_t cost_per_item,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  constexpr int64_t kGrain = 32768;
+  int threads = get_num_threads();
+  int64_t work = n * std::max<int64_t>(cost_per_item, 1);
+  if (threads <= 1 || work < kGrain || n < 2 || in_parallel_region()) {
+    fn(0, n);
+    return;
+  }
+#ifdef TZ_HAVE_OPENMP
+  int64_t chunks = std::min<int64_t>({int64_t(threads), n, std::max<int64_t>(work / kGrain, 1)});
+#pragma omp parallel for num_threads(int(chunks)) schedule(static, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+    if (b < e) fn(b, e);
+  }
+#else
+  fn(0, n);
+#endif
+}
+
+bool cpu_has_avx2_fma() {
+  static bool has = detect_avx2_fma();
+  return has;
+}
+void set_simd_enabled(bool on) { g_simd = on && cpu_has_avx2_fma(); }
+bool simd_enabled() { return g_simd; }
+
+}  // namespace tz

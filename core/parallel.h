@@ -1,0 +1,28 @@
+// Threads. One owner of the thread count: set_num_threads(n) sets it for our OpenMP regions
+// and for OpenBLAS alike. OMP_NUM_THREADS is honoured at start-up. Work below a grain runs
+// serially, and code already inside a parallel region never opens another one (so a
+// threaded BLAS call is never made from inside our own parallel loops).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace tz {
+
+void set_num_threads(int n);
+int get_num_threads();
+bool in_parallel_region();
+
+// Calls fn(begin, end) over chunks of [0, n). Runs serially when n * cost_per_item is below
+// about 32k operations, when there is one thread, or when already in a parallel region.
+// Chunks are static and contiguous, so results are deterministic for a fixed thread count.
+void parallel_for(int64_t n, int64_t cost_per_item,
+                  const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// Whether this CPU runs our AVX2+FMA kernels (checked once at start-up).
+bool cpu_has_avx2_fma();
+// Turns the SIMD kernels off at run time (tests compare both paths on one machine).
+void set_simd_enabled(bool on);
+bool simd_enabled();
+
+}  // namespace tz

@@ -1,0 +1,68 @@
+// Shared helpers for the test suites.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/copy.h"
+#include "tensorzoo.h"
+
+namespace tz::testing {
+
+// Relative RMS error ||a - b|| / max(||b||, tiny); NaN or Inf anywhere gives +inf, so a
+// comparison with it always fails.
+inline double rel_rms(const Tensor& a, const Tensor& b) {
+  REQUIRE_MESSAGE(a.shape() == b.shape(), "shapes differ: ", shape_str(a.shape()), " vs ",
+                  shape_str(b.shape()));
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) return INFINITY;
+    num += (x[i] - y[i]) * (x[i] - y[i]);
+    den += y[i] * y[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double d = std::abs(x[i] - y[i]);
+    if (std::isnan(d)) return INFINITY;
+    m = std::max(m, d);
+  }
+  return m;
+}
+
+inline bool all_finite(const Tensor& t) {
+  for (double v : t.to_vector<double>())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+// CHECK_CLOSE(actual, expected, tol): relative RMS error at most tol.
+#define CHECK_CLOSE(a, b, tol) CHECK_MESSAGE(::tz::testing::rel_rms((a), (b)) <= (tol), \
+    "rel rms error ", ::tz::testing::rel_rms((a), (b)), " > ", (tol))
+
+// A non-contiguous copy of t (same values): stored transposed in the last two dims, or
+// with a stride of 2 for 1-D tensors.
+inline Tensor non_contiguous(const Tensor& t) {
+  if (t.dim() >= 2) {
+    Tensor s = t.transpose(-1, -2).contiguous().detach();
+    return s.transpose(-1, -2).detach();
+  }
+  Shape s2 = t.shape();
+  if (s2.empty()) return t;
+  s2.back() *= 2;
+  Tensor big = zeros(s2, t.dtype());
+  Tensor v = big.slice(-1, 0, s2.back(), 2).detach();
+  core::copy_(v, t);
+  return v;
+}
+
+}  // namespace tz::testing
