@@ -22,15 +22,26 @@ template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
 
 }  // namespace tz
 
-// TZ_DISPATCH_FLOAT(dtype, op, [&]<class T>() { ... }) calls the lambda with T = float or
-// double, and throws naming `op` for other dtypes. TZ_DISPATCH_ALL also accepts int64_t.
-#define TZ_DISPATCH_FLOAT(dt, op, fn)                                                   \
-  ((dt) == ::tz::DType::f32 ? (fn).template operator()<float>()                         \
-   : (dt) == ::tz::DType::f64                                                           \
-       ? (fn).template operator()<double>()                                             \
-       : throw ::tz::Error(::tz::cat_str(op, ": expected a floating dtype (f32 or f64), got ", \
-                                         ::tz::dtype_name(dt))))
-#define TZ_DISPATCH_ALL(dt, fn)                                       \
-  ((dt) == ::tz::DType::f32   ? (fn).template operator()<float>()   \
-   : (dt) == ::tz::DType::f64 ? (fn).template operator()<double>()  \
-                              : (fn).template operator()<int64_t>())
+// TZ_DISPATCH_FLOAT(dtype, "op", [&]<class T>() { ... }) calls the lambda with T = float or
+// double, and throws naming "op" for other dtypes. TZ_DISPATCH_ALL(dtype, lambda) also
+// accepts int64_t. (Variadic so that commas inside the lambda need no extra parentheses.)
+#define TZ_DISPATCH_FLOAT(dt, op, ...) ::tz::detail::dispatch_float((dt), (op), __VA_ARGS__)
+#define TZ_DISPATCH_ALL(dt, ...) ::tz::detail::dispatch_all((dt), __VA_ARGS__)
+
+namespace tz::detail {
+[[noreturn]] void throw_not_floating(const char* op, DType dt);
+
+template <class F>
+decltype(auto) dispatch_float(DType dt, const char* op, F&& fn) {
+  if (dt == DType::f32) return fn.template operator()<float>();
+  if (dt != DType::f64) throw_not_floating(op, dt);
+  return fn.template operator()<double>();
+}
+
+template <class F>
+decltype(auto) dispatch_all(DType dt, F&& fn) {
+  if (dt == DType::f32) return fn.template operator()<float>();
+  if (dt == DType::f64) return fn.template operator()<double>();
+  return fn.template operator()<int64_t>();
+}
+}  // namespace tz::detail

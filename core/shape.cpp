@@ -1,5 +1,6 @@
 #include "core/shape.h"
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace tz {
@@ -41,5 +42,11 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   }
   return out;
 }
+
+namespace detail {
+void throw_not_floating(const char* op, DType dt) {
+  throw Error(cat_str(op, ": expected a floating dtype (f32 or f64), got ", dtype_name(dt)));
+}
+}  // namespace detail
 
 }  // namespace tz
