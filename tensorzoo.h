@@ -4,6 +4,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "core/copy.h"
 #include "core/creation.h"
 #include "core/parallel.h"
 #include "core/random.h"

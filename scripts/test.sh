@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build, run every test with CTest, then
+# install the package to a scratch prefix and build the consumer project against it.
+# With --sanitize, the build and the suite run under address + undefined sanitizers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh
+
+if [ "${1:-}" = "--sanitize" ]; then
+  build=build-asan
+  cmake -S . -B $build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTZ_SANITIZE=ON \
+        -DTZ_BUILD_EXAMPLES=OFF -DTZ_BUILD_BENCH=OFF
+  cmake --build $build -j2
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd $build && ctest --output-on-failure -j2)
+  exit 0
+fi
+
+build=build
+cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release
+cmake --build $build -j2
+(cd $build && ctest --output-on-failure -j2)
+
+prefix=$(mktemp -d)
+cmake --install $build --prefix "$prefix" >/dev/null
+cmake -S examples/consumer -B $build/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build $build/consumer -j2 >/dev/null
+$build/consumer/consumer
+rm -rf "$prefix"
