@@ -1,0 +1,372 @@
+// GEMM kernels: the naive reference, our own packed GEMM, OpenBLAS, and the dispatcher.
+// Shape letters: M (rows of C), N (columns of C), K (the summed dim); see gemm.h.
+//
+// Our GEMM follows the GotoBLAS/BLIS loop structure (Goto & van de Geijn 2008; Van Zee &
+// van de Geijn, "BLIS", 2015). Five loops around a micro-kernel:
+//
+//   for jc in N step NC:                 B panel  op(B)[pc:pc+KC, jc:jc+NC] -> packed, ~L3
+//     for pc in K step KC:
+//       pack B panel into NR-column slivers
+//       for ic in M step MC:             A block  op(A)[ic:ic+MC, pc:pc+KC] -> packed, ~L2
+//         pack A block into MR-row slivers
+//         for jr in NC step NR:          one B sliver (KC x NR) stays in L1
+//           for ir in MC step MR:        one A sliver (MR x KC) streams from L2
+//             micro-kernel: C[MR, NR] (+)= A sliver * B sliver   (all in registers)
+//
+// Packing copies each operand once into the exact order the micro-kernel reads it
+// (contiguous, 64-byte aligned, zero-padded to whole slivers), which removes the strides
+// and the transpose flags from the inner loop and makes edge tiles the same code.
+//
+// Block sizes for f32 with the 6x16 AVX2 kernel (chosen for a Zen-class core: 32K+ L1d,
+// 1M L2 per core, shared L3; confirmed by bench/bench_gemm.cpp on the Zen 5 dev machine):
+//   KC = 256: a B sliver is KC*NR*4 = 16 KiB, half of a 32 KiB L1d, leaving room for the
+//             A sliver (KC*MR*4 = 6 KiB) streaming through.
+//   MC = 144: the packed A block is MC*KC*4 = 144 KiB, well inside a 1 MiB L2 together
+//             with the B panel slivers passing through it.
+//   NC = 4080: the packed B panel is KC*NC*4 ~ 4 MiB, sized for the shared L3; a multiple
+//             of NR.
+// Threads: the ic/ir work (MR-row slivers of M) is split into contiguous static ranges,
+// one per thread, each thread packing its own A blocks; the B panel is packed once (also
+// split across threads) and shared. Every C element is computed by the same in-order FMA
+// chain whatever the split, so results do not even depend on the thread count.
+#include "core/kernels/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <type_traits>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+#ifdef TZ_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace tz::kernels {
+
+// ---- checks --------------------------------------------------------------------------------
+
+template <class T>
+void gemm_check(const GemmArgs<T>& g, const char* op) {
+  TZ_CHECK(g.M >= 0 && g.N >= 0 && g.K >= 0, op, ": negative size M=", g.M, " N=", g.N,
+           " K=", g.K);
+  const int64_t a_cols = g.trans_a ? g.M : g.K, b_cols = g.trans_b ? g.K : g.N;
+  TZ_CHECK(g.lda >= std::max<int64_t>(1, a_cols), op, ": lda=", g.lda, " too small for A of ",
+           g.trans_a ? "[K, M]" : "[M, K]", " with M=", g.M, " K=", g.K);
+  TZ_CHECK(g.ldb >= std::max<int64_t>(1, b_cols), op, ": ldb=", g.ldb, " too small for B of ",
+           g.trans_b ? "[N, K]" : "[K, N]", " with K=", g.K, " N=", g.N);
+  TZ_CHECK(g.ldc >= std::max<int64_t>(1, g.N), op, ": ldc=", g.ldc, " too small for C of [M, N]",
+           " with N=", g.N);
+}
+template void gemm_check(const GemmArgs<float>&, const char*);
+template void gemm_check(const GemmArgs<double>&, const char*);
+
+namespace {
+
+// op(A)(i, p) and op(B)(p, j) as stored.
+template <class T>
+inline T a_at(const GemmArgs<T>& g, int64_t i, int64_t p) {
+  return g.trans_a ? g.A[p * g.lda + i] : g.A[i * g.lda + p];
+}
+template <class T>
+inline T b_at(const GemmArgs<T>& g, int64_t p, int64_t j) {
+  return g.trans_b ? g.B[j * g.ldb + p] : g.B[p * g.ldb + j];
+}
+
+// C = beta * C for the degenerate products (K == 0 or alpha == 0); beta == 0 writes zeros.
+template <class T>
+void scale_c(const GemmArgs<T>& g) {
+  for (int64_t i = 0; i < g.M; ++i) {
+    T* c = g.C + i * g.ldc;
+    for (int64_t j = 0; j < g.N; ++j) c[j] = g.beta == T(0) ? T(0) : g.beta * c[j];
+  }
+}
+
+// ---- the reference -------------------------------------------------------------------------
+
+template <class T>
+void gemm_ref_impl(const GemmArgs<T>& g) {
+  gemm_check(g, "gemm_ref");
+  for (int64_t i = 0; i < g.M; ++i)
+    for (int64_t j = 0; j < g.N; ++j) {
+      T s = 0;
+      for (int64_t p = 0; p < g.K; ++p) s += a_at(g, i, p) * b_at(g, p, j);
+      T& c = g.C[i * g.ldc + j];
+      c = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * c;  // beta == 0: C not read
+    }
+}
+
+// ---- packing buffers -----------------------------------------------------------------------
+
+// A growable 64-byte-aligned scratch buffer, one per thread and purpose, reused across
+// calls so small GEMMs do not pay for an allocation each.
+struct Scratch {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { std::free(ptr); }
+  template <class T>
+  T* get(size_t n) {
+    size_t need = (n * sizeof(T) + 63) / 64 * 64;
+    if (need > bytes) {
+      std::free(ptr);
+      ptr = std::aligned_alloc(64, need);
+      TZ_CHECK(ptr != nullptr, "gemm: out of memory for a packing buffer of ", need, " bytes");
+      bytes = need;
+    }
+    return static_cast<T*>(ptr);
+  }
+};
+Scratch& a_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+Scratch& b_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Packs rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into MR-row slivers:
+// sliver s holds, for each p, the MR values op(A)(i0 + s*MR + r, p0 + p), r = 0..MR-1.
+// Rows past mc are zero (so edge tiles need no special case inside the micro-kernel).
+template <class T, int MR>
+void pack_a(T* Ap, const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+  for (int64_t s = 0; s * MR < mc; ++s) {
+    T* dst = Ap + s * MR * kc;
+    const int64_t rows = std::min<int64_t>(MR, mc - s * MR);
+    const int64_t ib = i0 + s * MR;
+    if (g.trans_a) {
+      // A stored [K, M]: the MR values of step p are contiguous.
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* src = g.A + (p0 + p) * g.lda + ib;
+        for (int64_t r = 0; r < rows; ++r) dst[p * MR + r] = src[r];
+        for (int64_t r = rows; r < MR; ++r) dst[p * MR + r] = T(0);
+      }
+    } else {
+      // A stored [M, K]: read each row contiguously, write it with stride MR.
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* src = g.A + (ib + r) * g.lda + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
+      }
+      for (int64_t r = rows; r < MR; ++r)
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = T(0);
+    }
+  }
+}
+
+// Packs one NR-column sliver of op(B): columns [j0, j0 + NR) (zero past N), rows
+// [p0, p0 + kc), as kc rows of NR contiguous values.
+template <class T, int NR>
+void pack_b_sliver(T* dst, const GemmArgs<T>& g, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
+  if (!g.trans_b) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = g.B + (p0 + p) * g.ldb + j0;
+      for (int64_t c = 0; c < nr; ++c) dst[p * NR + c] = src[c];
+      for (int64_t c = nr; c < NR; ++c) dst[p * NR + c] = T(0);
+    }
+  } else {
+    // B stored [N, K]: read each of the nr rows contiguously.
+    for (int64_t c = 0; c < nr; ++c) {
+      const T* src = g.B + (j0 + c) * g.ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + c] = src[p];
+    }
+    for (int64_t c = nr; c < NR; ++c)
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + c] = T(0);
+  }
+}
+
+// ---- the portable micro-kernel ---------------------------------------------------------------
+
+// C[MR, NR] = alpha * (packed A sliver)^T (packed B sliver) + beta * C, beta == 0: C not read.
+// Plain loops over a local accumulator tile; the compiler may vectorise the j loop.
+template <class T, int MR, int NR>
+void micro_scalar(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* a = Ap + p * MR;
+    const T* b = Bp + p * NR;
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) {
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c;
+    }
+}
+
+template <class T>
+using MicroFn = void (*)(int64_t, const T*, const T*, T*, int64_t, T, T);
+
+struct Blocking {
+  int64_t MC, KC, NC;
+};
+
+// Runs fn(0, n) serially for small products (an OpenMP region costs microseconds), else
+// through tz::parallel_for.
+void maybe_parallel(int64_t n, int64_t cost_per_item,
+                    const std::function<void(int64_t, int64_t)>& fn) {
+  constexpr int64_t kMinParallelFlops = int64_t(1) << 18;
+  if (n * cost_per_item < kMinParallelFlops) {
+    if (n > 0) fn(0, n);
+  } else {
+    parallel_for(n, cost_per_item, fn);
+  }
+}
+
+// The five loops (see the top of the file).
+template <class T, int MR, int NR>
+void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
+  const int64_t M = g.M, N = g.N, K = g.K;
+  const int64_t MC = bl.MC / MR * MR;  // whole slivers per A block
+  const int64_t nc_max = std::min(bl.NC, (N + NR - 1) / NR * NR);
+  const int64_t kc_max = std::min(bl.KC, K);
+  T* Bp = b_scratch().get<T>(size_t(nc_max * kc_max));
+  const int64_t a_slivers = (M + MR - 1) / MR;
+
+  for (int64_t jc = 0; jc < N; jc += bl.NC) {
+    const int64_t nc = std::min(bl.NC, N - jc);
+    const int64_t b_slivers = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += bl.KC) {
+      const int64_t kc = std::min(bl.KC, K - pc);
+      const T beta = pc == 0 ? g.beta : T(1);  // later K blocks accumulate into C
+
+      // Pack the B panel op(B)[pc:pc+kc, jc:jc+nc], sliver by sliver (shared by all threads).
+      maybe_parallel(b_slivers, kc * NR, [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s)
+          pack_b_sliver<T, NR>(Bp + s * NR * kc, g, jc + s * NR,
+                               std::min<int64_t>(NR, nc - s * NR), pc, kc);
+      });
+
+      // Each thread takes a contiguous range of MR-row slivers of M.
+      maybe_parallel(a_slivers, 2 * MR * nc * kc, [&](int64_t s_begin, int64_t s_end) {
+        T* Ap = a_scratch().get<T>(size_t(MC * kc));
+        alignas(64) T tile[MR * NR];
+        for (int64_t sb = s_begin; sb < s_end; sb += MC / MR) {
+          const int64_t ic = sb * MR;
+          const int64_t mc = std::min(std::min(s_end * MR, M), ic + MC) - ic;
+          pack_a<T, MR>(Ap, g, ic, mc, pc, kc);
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            const int64_t nr = std::min<int64_t>(NR, nc - jr);
+            const T* bs = Bp + (jr / NR) * NR * kc;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              const int64_t mr = std::min<int64_t>(MR, mc - ir);
+              const T* as = Ap + (ir / MR) * MR * kc;
+              T* c = g.C + (ic + ir) * g.ldc + jc + jr;
+              if (mr == MR && nr == NR) {
+                micro(kc, as, bs, c, g.ldc, g.alpha, beta);
+              } else {
+                // Edge tile: compute the whole padded tile into a local buffer, then merge
+                // the valid mr x nr corner into C.
+                micro(kc, as, bs, tile, NR, g.alpha, T(0));
+                for (int64_t i = 0; i < mr; ++i)
+                  for (int64_t j = 0; j < nr; ++j) {
+                    T& cij = c[i * g.ldc + j];
+                    cij = beta == T(0) ? tile[i * NR + j] : tile[i * NR + j] + beta * cij;
+                  }
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+template <class T>
+bool trivial(const GemmArgs<T>& g) {
+  if (g.M == 0 || g.N == 0) return true;
+  if (g.K == 0 || g.alpha == T(0)) {
+    scale_c(g);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---- public entry points -----------------------------------------------------------------------
+
+void gemm_ref(const GemmArgs<float>& g) { gemm_ref_impl(g); }
+void gemm_ref(const GemmArgs<double>& g) { gemm_ref_impl(g); }
+
+void gemm_own(const GemmArgs<float>& g) {
+  gemm_check(g, "gemm");
+  if (trivial(g)) return;
+  if (simd_enabled()) {
+    gemm_packed<float, detail::kSgemmMR, detail::kSgemmNR>(g, {144, 256, 4080},
+                                                         &detail::sgemm_micro_6x16_avx2);
+  } else {
+    gemm_packed<float, 4, 8>(g, {128, 256, 4096}, &micro_scalar<float, 4, 8>);
+  }
+}
+
+void gemm_own(const GemmArgs<double>& g) {
+  gemm_check(g, "gemm");
+  if (trivial(g)) return;
+  // f64 exists for gradcheck and proofs: the same blocked structure with the portable
+  // micro-kernel (KC = 128 keeps a 4x8 B sliver of doubles at 8 KiB in L1).
+  gemm_packed<double, 4, 8>(g, {128, 128, 2048}, &micro_scalar<double, 4, 8>);
+}
+
+bool gemm_blas_available() {
+#ifdef TZ_HAVE_OPENBLAS
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifdef TZ_HAVE_OPENBLAS
+namespace {
+CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+}  // namespace
+void gemm_blas(const GemmArgs<float>& g) {
+  gemm_check(g, "gemm_blas");
+  if (trivial(g)) return;
+  cblas_sgemm(CblasRowMajor, tr(g.trans_a), tr(g.trans_b), int(g.M), int(g.N), int(g.K), g.alpha,
+              g.A, int(g.lda), g.B, int(g.ldb), g.beta, g.C, int(g.ldc));
+}
+void gemm_blas(const GemmArgs<double>& g) {
+  gemm_check(g, "gemm_blas");
+  if (trivial(g)) return;
+  cblas_dgemm(CblasRowMajor, tr(g.trans_a), tr(g.trans_b), int(g.M), int(g.N), int(g.K), g.alpha,
+              g.A, int(g.lda), g.B, int(g.ldb), g.beta, g.C, int(g.ldc));
+}
+#else
+void gemm_blas(const GemmArgs<float>&) {
+  throw Error("gemm_blas: tensorzoo was built without OpenBLAS (TZ_USE_OPENBLAS=OFF or not found)");
+}
+void gemm_blas(const GemmArgs<double>&) {
+  throw Error("gemm_blas: tensorzoo was built without OpenBLAS (TZ_USE_OPENBLAS=OFF or not found)");
+}
+#endif
+
+// The dispatcher. Rule (measured with bench/bench_gemm.cpp, see the comment in
+// use_blas): OpenBLAS only outside parallel regions and for products big enough.
+namespace {
+template <class T>
+bool use_blas(const GemmArgs<T>& g) {
+#ifdef TZ_HAVE_OPENBLAS
+  if (in_parallel_region()) return false;  // never a threaded BLAS inside our own threads
+  // f64 is the proof path: OpenBLAS is far faster than our scalar f64 kernel, so it takes
+  // every product that is not tiny.
+  if constexpr (std::is_same_v<T, double>) return g.M * g.N * g.K >= 32 * 32 * 32;
+  return false;
+#else
+  (void)g;
+  return false;
+#endif
+}
+}  // namespace
+
+void gemm(const GemmArgs<float>& g) {
+  if (use_blas(g)) gemm_blas(g); else gemm_own(g);
+}
+void gemm(const GemmArgs<double>& g) {
+  if (use_blas(g)) gemm_blas(g); else gemm_own(g);
+}
+
+}  // namespace tz::kernels

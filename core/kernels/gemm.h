@@ -1,0 +1,75 @@
+// GEMM: the general matrix product C = alpha * op(A) op(B) + beta * C.
+//
+// Shape letters (used in every comment of gemm*.cpp):
+//   M = rows of op(A) and C, N = columns of op(B) and C, K = the summed (inner) dim.
+// All matrices are row-major with a leading dimension (the distance in elements between
+// two rows as stored): A is stored [M, K] (lda >= K), or [K, M] when trans_a (lda >= M);
+// B is stored [K, N] (ldb >= N), or [N, K] when trans_b (ldb >= K); C is [M, N] (ldc >= N).
+//
+// BLAS convention for beta: when beta == 0, C is written without being read, so NaN or
+// garbage already in C does not leak into the result (fresh tensors are NaN-filled in tests).
+//
+// Three implementations, callable separately so tests and bench/bench_gemm.cpp compare them:
+//   gemm_ref  - the naive triple loop, the reference a student reads first;
+//   gemm_own  - our GotoBLAS/BLIS-structured GEMM (cache blocking, packed panels, a 6x16
+//               AVX2+FMA register-blocked micro-kernel for f32; a scalar micro-kernel for
+//               f64 and for f32 when SIMD is off);
+//   gemm_blas - OpenBLAS's cblas_?gemm (only when built with TZ_HAVE_OPENBLAS).
+// gemm() picks one of them (see gemm.cpp for the measured rule).
+#pragma once
+
+#include <cstdint>
+
+namespace tz::kernels {
+
+// The operands of one GEMM call. Order follows the project's kernel convention: output,
+// inputs, sizes, then the scalars.
+template <class T>
+struct GemmArgs {
+  T* C;
+  int64_t ldc;
+  const T* A;
+  int64_t lda;
+  bool trans_a;
+  const T* B;
+  int64_t ldb;
+  bool trans_b;
+  int64_t M, N, K;
+  T alpha = 1;
+  T beta = 0;
+};
+
+// Naive reference: for each (i, j), a dot product over K in order, accumulated in T.
+void gemm_ref(const GemmArgs<float>& g);
+void gemm_ref(const GemmArgs<double>& g);
+
+// Our own blocked and packed GEMM (threads via tz::parallel_for; serial inside a parallel
+// region). Uses the AVX2 micro-kernel when tz::simd_enabled() and T = float.
+void gemm_own(const GemmArgs<float>& g);
+void gemm_own(const GemmArgs<double>& g);
+
+// OpenBLAS (cblas_sgemm / cblas_dgemm). Throws tz::Error when built without OpenBLAS.
+bool gemm_blas_available();
+void gemm_blas(const GemmArgs<float>& g);
+void gemm_blas(const GemmArgs<double>& g);
+
+// The dispatcher every tensor op calls: OpenBLAS or ours, by size (never OpenBLAS inside
+// a parallel region, where it would oversubscribe the cores).
+void gemm(const GemmArgs<float>& g);
+void gemm(const GemmArgs<double>& g);
+
+// Checks sizes and leading dimensions; throws tz::Error naming `op` when they are invalid.
+template <class T>
+void gemm_check(const GemmArgs<T>& g, const char* op);
+
+namespace detail {
+// The AVX2+FMA micro-kernel (gemm_avx2.cpp): C[6, 16] = alpha * Ap^T Bp + beta * C, where
+// Ap holds kc columns of 6 packed A values and Bp holds kc rows of 16 packed B values.
+// beta == 0 means C is not read. C is row-major with leading dimension ldc.
+constexpr int kSgemmMR = 6;
+constexpr int kSgemmNR = 16;
+void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
+                           float alpha, float beta);
+}  // namespace detail
+
+}  // namespace tz::kernels
