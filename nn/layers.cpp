@@ -1,0 +1,122 @@
+#include "nn/layers.h"
+
+#include "autograd/ops.h"
+#include "core/creation.h"
+
+namespace tz::nn {
+
+namespace {
+Tensor init_normal(const Shape& shape, double std, Generator& gen) {
+  return std == 0 ? zeros(shape) : randn(shape, gen, DType::f32, 0.0, std);
+}
+}  // namespace
+
+Linear::Linear(const LinearOptions& o, Generator& gen) : options(o) {
+  TZ_CHECK(o.in > 0 && o.out > 0, "Linear: in and out must be positive, got in=", o.in,
+           " out=", o.out);
+  weight = register_parameter("weight", init_normal({o.out, o.in}, o.init_std, gen));
+  if (o.bias) bias = register_parameter("bias", zeros({o.out}));
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.in, "Linear: expected input [..., ", options.in,
+           "], got ", x.shape());
+  return linear(x, weight, bias);
+}
+
+std::string Linear::describe() const {
+  return cat_str("Linear(", options.in, " -> ", options.out, options.bias ? ", bias" : "", ")");
+}
+
+Embedding::Embedding(const EmbeddingOptions& o, Generator& gen) : options(o) {
+  TZ_CHECK(o.num > 0 && o.dim > 0, "Embedding: num and dim must be positive, got num=", o.num,
+           " dim=", o.dim);
+  weight = register_parameter("weight", init_normal({o.num, o.dim}, o.init_std, gen));
+}
+
+Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
+
+std::string Embedding::describe() const {
+  return cat_str("Embedding(", options.num, ", ", options.dim, ")");
+}
+
+LayerNorm::LayerNorm(const NormOptions& o) : options(o) {
+  TZ_CHECK(o.dim > 0 && o.eps > 0, "LayerNorm: dim and eps must be positive");
+  weight = register_parameter("weight", ones({o.dim}));
+  if (o.bias) bias = register_parameter("bias", zeros({o.dim}));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const {
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "LayerNorm: expected input [..., ",
+           options.dim, "], got ", x.shape());
+  return layer_norm(x, weight, bias, options.eps);
+}
+
+std::string LayerNorm::describe() const {
+  return cat_str("LayerNorm(", options.dim, ", eps=", options.eps, options.bias ? "" : ", no bias", ")");
+}
+
+RMSNorm::RMSNorm(const NormOptions& o) : options(o) {
+  TZ_CHECK(o.dim > 0 && o.eps > 0, "RMSNorm: dim and eps must be positive");
+  weight = register_parameter("weight", ones({o.dim}));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) const {
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "RMSNorm: expected input [..., ",
+           options.dim, "], got ", x.shape());
+  return rms_norm(x, weight, options.eps);
+}
+
+std::string RMSNorm::describe() const { return cat_str("RMSNorm(", options.dim, ", eps=", options.eps, ")"); }
+
+Dropout::Dropout(double p_, Generator& gen) : p(p_), gen_(&gen) {
+  TZ_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
+}
+
+Tensor Dropout::forward(const Tensor& x) const {
+  if (!is_training() || p == 0) return x;
+  return dropout(x, p, true, *gen_);
+}
+
+std::string Dropout::describe() const { return cat_str("Dropout(p=", p, ")"); }
+
+namespace {
+constexpr std::pair<Activation, const char*> kActivations[] = {
+    {Activation::relu, "relu"},
+    {Activation::gelu, "gelu"},
+    {Activation::gelu_tanh, "gelu_tanh"},
+    {Activation::silu, "silu"},
+    {Activation::relu_squared, "relu_squared"},
+};
+}  // namespace
+
+Activation parse_activation(const std::string& name) {
+  std::string valid;
+  for (auto& [a, n] : kActivations) {
+    if (name == n) return a;
+    valid += (valid.empty() ? "" : ", ") + std::string(n);
+  }
+  throw Error(cat_str("unknown activation '", name, "'; valid: ", valid));
+}
+
+const char* activation_name(Activation a) {
+  for (auto& [x, n] : kActivations)
+    if (x == a) return n;
+  return "?";
+}
+
+Tensor activate(Activation a, const Tensor& x) {
+  switch (a) {
+    case Activation::relu: return relu(x);
+    case Activation::gelu: return gelu(x);
+    case Activation::gelu_tanh: return gelu_tanh(x);
+    case Activation::silu: return silu(x);
+    case Activation::relu_squared: {  // Primer (arXiv:2109.08668): relu(x)^2
+      Tensor r = relu(x);
+      return r * r;
+    }
+  }
+  throw Error("activate: unknown activation");
+}
+
+}  // namespace tz::nn

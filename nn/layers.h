@@ -1,0 +1,88 @@
+// The basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout and the activations.
+// Initialisation follows GPT-2: weights ~ N(0, 0.02), biases 0, norm gains 1.
+#pragma once
+
+#include <string>
+
+#include "core/random.h"
+#include "nn/module.h"
+
+namespace tz::nn {
+
+struct LinearOptions {
+  int64_t in = 0;
+  int64_t out = 0;
+  bool bias = true;
+  double init_std = 0.02;  // N(0, init_std); 0 = zeros
+};
+
+// y = x W^T + b, W: [out, in].
+class Linear : public Module {
+ public:
+  Linear(const LinearOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) const;
+  std::string describe() const override;
+  Tensor weight, bias;  // bias undefined when options.bias is false
+  LinearOptions options;
+};
+
+struct EmbeddingOptions {
+  int64_t num = 0;  // rows (vocabulary or positions)
+  int64_t dim = 0;
+  double init_std = 0.02;
+};
+
+class Embedding : public Module {
+ public:
+  Embedding(const EmbeddingOptions& options, Generator& gen);
+  Tensor forward(const Tensor& ids) const;  // i64 [...] → [..., dim]
+  std::string describe() const override;
+  Tensor weight;
+  EmbeddingOptions options;
+};
+
+struct NormOptions {
+  int64_t dim = 0;
+  double eps = 1e-5;
+  bool bias = true;  // LayerNorm only
+};
+
+// Ba et al. 2016 (arXiv:1607.06450): (x - mean) / sqrt(var + eps) * g + b over the last dim.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(const NormOptions& options);
+  Tensor forward(const Tensor& x) const;
+  std::string describe() const override;
+  Tensor weight, bias;
+  NormOptions options;
+};
+
+// Zhang & Sennrich 2019 (arXiv:1910.07467): x / sqrt(mean(x^2) + eps) * g.
+class RMSNorm : public Module {
+ public:
+  explicit RMSNorm(const NormOptions& options);
+  Tensor forward(const Tensor& x) const;
+  std::string describe() const override;
+  Tensor weight;
+  NormOptions options;
+};
+
+// Zeroes entries with probability p while training (scaling the rest by 1/(1-p)); the
+// mask comes from the generator passed at construction, so runs are reproducible.
+class Dropout : public Module {
+ public:
+  Dropout(double p, Generator& gen);
+  Tensor forward(const Tensor& x) const;
+  std::string describe() const override;
+  double p;
+
+ private:
+  Generator* gen_;
+};
+
+enum class Activation { relu, gelu, gelu_tanh, silu, relu_squared };
+Activation parse_activation(const std::string& name);  // throws listing the valid names
+const char* activation_name(Activation a);
+Tensor activate(Activation a, const Tensor& x);
+
+}  // namespace tz::nn
