@@ -80,6 +80,19 @@ Tensor Dropout::forward(const Tensor& x) const {
 
 std::string Dropout::describe() const { return cat_str("Dropout(p=", p, ")"); }
 
+NormKind parse_norm(const std::string& name) {
+  if (name == "layernorm") return NormKind::layernorm;
+  if (name == "rmsnorm") return NormKind::rmsnorm;
+  throw Error(cat_str("unknown norm '", name, "'; valid: layernorm, rmsnorm"));
+}
+
+const char* norm_name(NormKind kind) { return kind == NormKind::layernorm ? "layernorm" : "rmsnorm"; }
+
+std::shared_ptr<UnaryModule> make_norm(NormKind kind, int64_t dim) {
+  if (kind == NormKind::layernorm) return std::make_shared<LayerNorm>(NormOptions{.dim = dim});
+  return std::make_shared<RMSNorm>(NormOptions{.dim = dim, .eps = 1e-6});
+}
+
 namespace {
 constexpr std::pair<Activation, const char*> kActivations[] = {
     {Activation::relu, "relu"},

@@ -48,20 +48,20 @@ struct NormOptions {
 };
 
 // Ba et al. 2016 (arXiv:1607.06450): (x - mean) / sqrt(var + eps) * g + b over the last dim.
-class LayerNorm : public Module {
+class LayerNorm : public UnaryModule {
  public:
   explicit LayerNorm(const NormOptions& options);
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
   std::string describe() const override;
   Tensor weight, bias;
   NormOptions options;
 };
 
 // Zhang & Sennrich 2019 (arXiv:1910.07467): x / sqrt(mean(x^2) + eps) * g.
-class RMSNorm : public Module {
+class RMSNorm : public UnaryModule {
  public:
   explicit RMSNorm(const NormOptions& options);
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
   std::string describe() const override;
   Tensor weight;
   NormOptions options;
@@ -79,6 +79,11 @@ class Dropout : public Module {
  private:
   Generator* gen_;
 };
+
+enum class NormKind { layernorm, rmsnorm };
+NormKind parse_norm(const std::string& name);  // throws listing the valid names
+const char* norm_name(NormKind kind);
+std::shared_ptr<UnaryModule> make_norm(NormKind kind, int64_t dim);
 
 enum class Activation { relu, gelu, gelu_tanh, silu, relu_squared };
 Activation parse_activation(const std::string& name);  // throws listing the valid names

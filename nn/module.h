@@ -75,6 +75,13 @@ class Module {
   bool training_ = true;
 };
 
+// A module with one input and one output of the same kind (norms, feed-forwards, ...), so
+// that a block can hold "a norm" whatever its kind.
+class UnaryModule : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;
+};
+
 // A list of modules named 0, 1, 2, ... (like torch.nn.ModuleList).
 class ModuleList : public Module {
  public:
