@@ -1,0 +1,72 @@
+#include "models/generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "autograd/node.h"
+#include "core/creation.h"
+
+namespace tz::models {
+
+void SampleOptions::validate() const {
+  TZ_CHECK(max_new_tokens >= 0, "sample: max_new_tokens must be >= 0, got ", max_new_tokens);
+  TZ_CHECK(temperature >= 0, "sample: temperature must be >= 0, got ", temperature);
+  TZ_CHECK(top_k >= 0, "sample: top_k must be >= 0, got ", top_k);
+  TZ_CHECK(top_p > 0 && top_p <= 1, "sample: top_p must be in (0, 1], got ", top_p);
+}
+
+int64_t sample_token(const std::vector<double>& logits, const SampleOptions& o, Generator& gen) {
+  const int64_t V = int64_t(logits.size());
+  TZ_CHECK(V > 0, "sample: empty logits");
+  if (o.temperature == 0)
+    return int64_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  // Tokens by decreasing logit; top-k and top-p keep a prefix of this order.
+  std::vector<int64_t> order(static_cast<size_t>(V));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  int64_t keep = o.top_k > 0 ? std::min(o.top_k, V) : V;
+  std::vector<double> p(static_cast<size_t>(keep));
+  const double top = logits[order[0]];
+  double total = 0;
+  for (int64_t i = 0; i < keep; ++i) total += p[i] = std::exp((logits[order[i]] - top) / o.temperature);
+  if (o.top_p < 1) {
+    double cum = 0;
+    int64_t n = 0;
+    while (n < keep && cum < o.top_p * total) cum += p[n++];
+    keep = std::max<int64_t>(n, 1);
+    total = std::accumulate(p.begin(), p.begin() + keep, 0.0);
+  }
+  double u = gen.uniform() * total;
+  for (int64_t i = 0; i < keep; ++i) {
+    u -= p[i];
+    if (u < 0) return order[i];
+  }
+  return order[keep - 1];
+}
+
+std::vector<int64_t> generate(const GPT& model, const std::vector<int64_t>& prompt,
+                              const SampleOptions& o, const std::function<bool(int64_t)>& on_token) {
+  o.validate();
+  TZ_CHECK(!prompt.empty(), "generate: the prompt must hold at least one token");
+  const int64_t ctx = model.config.context;
+  TZ_CHECK(int64_t(prompt.size()) < ctx, "generate: the prompt (", prompt.size(),
+           " tokens) fills the context of ", ctx);
+  NoGradGuard no_grad;
+  Generator gen(o.seed);
+  const int64_t total = std::min<int64_t>(int64_t(prompt.size()) + o.max_new_tokens, ctx);
+  auto caches = model.make_caches(1, total);
+  Tensor logits = model.forward(from_vector(prompt, {1, int64_t(prompt.size())}), &caches);
+  std::vector<int64_t> out;
+  for (int64_t pos = int64_t(prompt.size()); pos < total; ++pos) {
+    Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0);
+    int64_t token = sample_token(last.to_vector<double>(), o, gen);
+    out.push_back(token);
+    if (on_token && !on_token(token)) break;
+    if (pos + 1 == total) break;
+    logits = model.forward(from_vector(std::vector<int64_t>{token}, {1, 1}), &caches);
+  }
+  return out;
+}
+
+}  // namespace tz::models

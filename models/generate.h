@@ -1,0 +1,31 @@
+// Sampling from a language model with the KV cache: the prompt is fed once, then one token
+// at a time, each step costing one cached forward of a single position.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "core/random.h"
+#include "models/gpt.h"
+
+namespace tz::models {
+
+struct SampleOptions {
+  int64_t max_new_tokens = 200;
+  double temperature = 1.0;  // 0 = greedy (argmax)
+  int64_t top_k = 0;         // keep the k most likely tokens; 0 = all
+  double top_p = 1.0;        // keep the smallest set with probability >= top_p (nucleus)
+  uint64_t seed = 0;
+  void validate() const;
+};
+
+// Picks a token from one row of logits [V] under the options (probabilities in f64).
+int64_t sample_token(const std::vector<double>& logits, const SampleOptions& options, Generator& gen);
+
+// Generates after `prompt` (non-empty), calling on_token(id) as each token comes; stops early
+// when on_token returns false. Returns the new tokens. The context window bounds the total.
+std::vector<int64_t> generate(const GPT& model, const std::vector<int64_t>& prompt,
+                              const SampleOptions& options,
+                              const std::function<bool(int64_t)>& on_token = nullptr);
+
+}  // namespace tz::models
