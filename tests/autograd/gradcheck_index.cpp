@@ -1,0 +1,81 @@
+// Gradcheck cases for the indexing and joining ops of autograd/ops_index.cpp, including
+// repeated indices (so backward accumulation is checked), non-contiguous inputs, and the
+// differentiable values of topk/sort (recorded as gather nodes).
+#include "tests/autograd/gradcheck_cases.h"
+#include "tests/test_util.h"
+
+namespace tz::testing {
+namespace {
+Tensor leaf(const Shape& shape, uint64_t seed = 1) {
+  Generator g(seed);
+  return randn(shape, g, DType::f64).requires_grad_();
+}
+Tensor ids(const std::vector<int64_t>& v, const Shape& shape = {}) { return from_vector(v, shape); }
+using In = const std::vector<Tensor>&;
+}  // namespace
+
+TZ_GRADCHECK_CASE(embedding, "ids [2,3] with id 4 repeated three times") {
+  Tensor id = ids({4, 0, 9, 4, 4, 2}, {2, 3});
+  return {[id](In x) { return embedding(x[0], id); }, {leaf({10, 5})}};
+}
+TZ_GRADCHECK_CASE(embedding, "non-contiguous table and ids") {
+  Tensor id = non_contiguous(ids({1, 3, 1, 0}, {2, 2}));
+  return {[id](In x) { return embedding(x[0], id); }, {non_contiguous(leaf({4, 3}, 2)).requires_grad_()}};
+}
+
+TZ_GRADCHECK_CASE(index_select, "dim 1 with repeated indices") {
+  Tensor idx = ids({2, 0, 2, 2, 3});
+  return {[idx](In x) { return index_select(x[0], 1, idx); }, {leaf({3, 4, 2})}};
+}
+TZ_GRADCHECK_CASE(index_select, "dim -1 of a non-contiguous input") {
+  Tensor idx = ids({1, 1, 0});
+  return {[idx](In x) { return index_select(x[0], -1, idx); },
+          {non_contiguous(leaf({3, 4}, 3)).requires_grad_()}};
+}
+
+TZ_GRADCHECK_CASE(gather, "dim 1, repeated indices, index smaller than x in dim 0") {
+  Tensor idx = ids({0, 0, 3, 1, 2, 2, 2, 0}, {2, 4});
+  return {[idx](In x) { return gather(x[0], 1, idx); }, {leaf({3, 4})}};
+}
+TZ_GRADCHECK_CASE(gather, "dim 0 of a non-contiguous input") {
+  Tensor idx = ids({2, 0, 1, 1, 1, 2}, {2, 3});
+  return {[idx](In x) { return gather(x[0], 0, idx); },
+          {non_contiguous(leaf({3, 3}, 4)).requires_grad_()}};
+}
+TZ_GRADCHECK_CASE(gather, "gradients flow through topk values") {
+  return {[](In x) { return topk(x[0], 3, 1, true).values; }, {leaf({3, 6}, 5)}};
+}
+TZ_GRADCHECK_CASE(gather, "gradients flow through sort values (descending, dim 0)") {
+  return {[](In x) { return sort(x[0], 0, true).values; }, {non_contiguous(leaf({5, 2}, 6)).requires_grad_()}};
+}
+
+TZ_GRADCHECK_CASE(scatter_add, "dim 1, repeated targets; gradients to x and src") {
+  Tensor idx = ids({0, 2, 2, 1, 1, 1}, {2, 3});
+  return {[idx](In x) { return scatter_add(x[0], 1, idx, x[1]); }, {leaf({2, 3}, 7), leaf({2, 3}, 8)}};
+}
+TZ_GRADCHECK_CASE(scatter_add, "index smaller than src, non-contiguous inputs") {
+  Tensor idx = ids({1, 0, 1, 1}, {2, 2});
+  return {[idx](In x) { return scatter_add(x[0], 0, idx, x[1]); },
+          {non_contiguous(leaf({2, 3}, 9)).requires_grad_(), non_contiguous(leaf({3, 4}, 10)).requires_grad_()}};
+}
+
+TZ_GRADCHECK_CASE(cat, "three inputs along dim 1, one non-contiguous") {
+  return {[](In x) { return cat({x[0], x[1], x[2]}, 1); },
+          {leaf({2, 3}, 11), non_contiguous(leaf({2, 1}, 12)).requires_grad_(), leaf({2, 2}, 13)}};
+}
+TZ_GRADCHECK_CASE(cat, "dim -1 with the same input twice") {
+  return {[](In x) { return cat({x[0], x[0]}, -1); }, {leaf({3, 2}, 14)}};
+}
+
+TZ_GRADCHECK_CASE(conv1d_causal, "K = 3, T = 5, with bias, non-contiguous x") {
+  Tensor xin = leaf({2, 3, 5}, 15).detach().transpose(1, 2).requires_grad_();  // [B, T, C] view
+  return {[](In x) { return conv1d_causal(x[0], x[1], x[2]); }, {xin, leaf({3, 3}, 16), leaf({3}, 17)}};
+}
+TZ_GRADCHECK_CASE(conv1d_causal, "K = 4 > T = 2, no bias") {
+  return {[](In x) { return conv1d_causal(x[0], x[1]); }, {leaf({2, 2, 3}, 18), leaf({3, 4}, 19)}};
+}
+TZ_GRADCHECK_CASE(conv1d_causal, "K = 1 (a per-channel scale)") {
+  return {[](In x) { return conv1d_causal(x[0], x[1], x[2]); }, {leaf({1, 4, 2}, 20), leaf({2, 1}, 21), leaf({2}, 22)}};
+}
+
+}  // namespace tz::testing
