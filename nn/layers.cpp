@@ -69,13 +69,13 @@ Tensor RMSNorm::forward(const Tensor& x) const {
 
 std::string RMSNorm::describe() const { return cat_str("RMSNorm(", options.dim, ", eps=", options.eps, ")"); }
 
-Dropout::Dropout(double p_, Generator& gen) : p(p_), gen_(&gen) {
+Dropout::Dropout(double p_) : p(p_) {
   TZ_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
 }
 
 Tensor Dropout::forward(const Tensor& x) const {
   if (!is_training() || p == 0) return x;
-  return dropout(x, p, true, *gen_);
+  return dropout(x, p, true, default_generator());
 }
 
 std::string Dropout::describe() const { return cat_str("Dropout(p=", p, ")"); }

@@ -67,17 +67,15 @@ class RMSNorm : public UnaryModule {
   NormOptions options;
 };
 
-// Zeroes entries with probability p while training (scaling the rest by 1/(1-p)); the
-// mask comes from the generator passed at construction, so runs are reproducible.
-class Dropout : public Module {
+// Zeroes entries with probability p while training (scaling the rest by 1/(1-p)). Masks
+// come from tz::default_generator(), whose state a training checkpoint saves, so a resumed
+// run draws the same masks.
+class Dropout : public UnaryModule {
  public:
-  Dropout(double p, Generator& gen);
-  Tensor forward(const Tensor& x) const;
+  explicit Dropout(double p);
+  Tensor forward(const Tensor& x) const override;
   std::string describe() const override;
   double p;
-
- private:
-  Generator* gen_;
 };
 
 enum class NormKind { layernorm, rmsnorm };

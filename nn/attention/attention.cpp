@@ -19,7 +19,7 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& o, Generator& gen
   out = register_module("out", std::make_shared<Linear>(
                                    LinearOptions{.in = o.dim, .out = o.dim, .bias = o.bias,
                                                  .init_std = o.out_init_std}, gen));
-  resid_drop = register_module("resid_drop", std::make_shared<Dropout>(o.dropout, gen));
+  resid_drop = register_module("resid_drop", std::make_shared<Dropout>(o.dropout));
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

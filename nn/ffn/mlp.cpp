@@ -10,7 +10,7 @@ MLP::MLP(const MLPOptions& o, Generator& gen) : options(o) {
   proj = register_module("proj", std::make_shared<Linear>(
                                      LinearOptions{.in = options.hidden, .out = o.dim, .bias = o.bias,
                                                    .init_std = o.out_init_std}, gen));
-  drop = register_module("drop", std::make_shared<Dropout>(o.dropout, gen));
+  drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
 }
 
 Tensor MLP::forward(const Tensor& x) const {

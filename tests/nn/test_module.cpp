@@ -121,7 +121,7 @@ TEST_CASE("layers follow their formulas") {
   CHECK_THROWS_WITH_AS(parse_activation("gelu2"),
                        "unknown activation 'gelu2'; valid: relu, gelu, gelu_tanh, silu, relu_squared",
                        Error);
-  Dropout d(0.5, gen);
+  Dropout d(0.5);
   Tensor ones8 = ones({1000});
   Tensor dropped = d.forward(ones8);
   int64_t zeros_n = 0;
