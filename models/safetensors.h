@@ -1,0 +1,56 @@
+// Checkpoint files in the safetensors format (https://github.com/huggingface/safetensors).
+//
+// A safetensors file has three parts:
+//
+//   [ 8 bytes ]  N, the header length: an unsigned 64-bit integer, little-endian
+//   [ N bytes ]  the header: UTF-8 JSON, an object mapping each tensor name to
+//                  {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}
+//                plus an optional "__metadata__" object of string -> string
+//   [ rest    ]  the data buffer: every tensor's bytes, little-endian, row-major, contiguous;
+//                data_offsets are byte positions relative to the start of this buffer
+//
+// The buffer must be covered exactly: no two tensors overlap and no byte is unreferenced.
+// tensorzoo reads and writes F32, F64 and I64 (our f32, f64, i64). Files holding F16, BF16,
+// I32, I8, U8 or BOOL tensors are recognised and rejected with an error naming the dtype.
+//
+// Writing lays the tensors out in sorted name order with no gaps and pads the header with
+// spaces to a multiple of 8 bytes, so every tensor starts 8-byte aligned in the file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tz {
+
+// The contents of one safetensors file.
+struct TensorFile {
+  std::map<std::string, Tensor> tensors;          // name -> contiguous tensor (own storage)
+  std::map<std::string, std::string> metadata;    // the "__metadata__" object, if any
+};
+
+// Writes `tensors` (any strides; dtype f32, f64 or i64) and `metadata` to `path`.
+// The write is atomic: the bytes go to "<path>.tmp.<pid>" in the same directory, are
+// flushed to disk (fsync) and then renamed over `path`, so a reader sees either the old
+// file or the complete new one. On failure the temporary file is removed and tz::Error
+// names the path and the OS error.
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Reads a whole file. Every malformed input gives a tz::Error naming the file, the problem,
+// the byte offset where one applies, and a hint; nothing is allocated before the header has
+// been checked against the file size.
+TensorFile load_safetensors(const std::string& path);
+
+// The same, from bytes already in memory; `name_for_errors` stands for the file name in
+// error messages.
+TensorFile parse_safetensors(const std::vector<uint8_t>& bytes, const std::string& name_for_errors);
+
+// The raw JSON header of a file (with any padding spaces), for inspection tools. Only the
+// length prefix is checked, not the JSON.
+std::string safetensors_header_json(const std::string& path);
+
+}  // namespace tz
