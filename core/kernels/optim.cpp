@@ -5,7 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include "core/parallel.h"
 
@@ -38,7 +43,7 @@ void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentu
                     double dampening, bool nesterov, double wd, bool first) {
   for (int64_t i = 0; i < N; ++i) {
     T d = g[i];
-    if (wd != 0) d = d + T(wd) * p[i];  // L2 term
+    d = d + T(wd) * p[i];  // L2 term
     if (momentum != 0) {
       m[i] = first ? d : T(momentum) * m[i] + T(1 - dampening) * d;
       d = nesterov ? d + T(momentum) * m[i] : m[i];
@@ -47,23 +52,31 @@ void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentu
   }
 }
 
+namespace {
+// One chunk [b, e) of the fast SGD loop. __restrict: the buffers never overlap, which lets
+// the compiler vectorise.
+template <class T>
+void sgd_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t b, int64_t e,
+               T lr, T wd, T mom, T damp, bool nesterov, bool first) {
+  if (!m) {  // momentum == 0: no buffer
+    for (int64_t i = b; i < e; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+    return;
+  }
+  for (int64_t i = b; i < e; ++i) {
+    T d = g[i] + wd * p[i];
+    T mi = first ? d : mom * m[i] + damp * d;
+    m[i] = mi;
+    p[i] -= lr * (nesterov ? d + mom * mi : mi);
+  }
+}
+}  // namespace
+
 template <class T>
 void sgd_update(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening,
                 bool nesterov, double wd, bool first) {
-  const T lr_t = T(lr), wd_t = T(wd), mom = T(momentum), damp = T(1 - dampening);
-  if (momentum == 0) {
-    run_chunks(N, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) p[i] -= lr_t * (wd != 0 ? g[i] + wd_t * p[i] : g[i]);
-    });
-    return;
-  }
+  if (momentum == 0) m = nullptr;
   run_chunks(N, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T d = wd != 0 ? g[i] + wd_t * p[i] : g[i];
-      T mi = first ? d : mom * m[i] + damp * d;
-      m[i] = mi;
-      p[i] -= lr_t * (nesterov ? d + mom * mi : mi);
-    }
+    sgd_chunk<T>(p, m, g, b, e, T(lr), T(wd), T(momentum), T(1 - dampening), nesterov, first);
   });
 }
 
@@ -97,28 +110,63 @@ void adamw_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double
 }
 
 namespace {
-// The shared fast loop. Rearranged as PyTorch does (same value up to rounding):
+// The shared fast loop, rearranged as PyTorch does (same value up to rounding):
 //   p -= (lr / bias_c1) * m / (sqrt(v) / sqrt(bias_c2) + eps)
 // Decoupled = true: AdamW (p *= 1 - lr*wd first, g unchanged); false: Adam (g += wd*p).
+template <class T>
+struct AdamConsts {
+  T b1, one_b1, b2, one_b2, step_size, inv_sqrt_c2, eps, wd, decay;
+};
+
+template <bool Decoupled, class T>
+void adam_chunk(T* __restrict p, T* __restrict m, T* __restrict v, const T* __restrict g,
+                int64_t b, int64_t e, const AdamConsts<T>& c) {
+  int64_t i = b;
+#if defined(__AVX2__) && defined(__FMA__)
+  // f32 with AVX2 (this file is built with -march=native): 8 lanes at a time. GCC does not
+  // vectorise the scalar loop below because std::sqrt may set errno; here the square root
+  // is one instruction. The scalar loop finishes the tail.
+  if constexpr (std::is_same_v<T, float>) {
+    if (simd_enabled()) {
+      const __m256 b1 = _mm256_set1_ps(c.b1), one_b1 = _mm256_set1_ps(c.one_b1);
+      const __m256 b2 = _mm256_set1_ps(c.b2), one_b2 = _mm256_set1_ps(c.one_b2);
+      const __m256 step = _mm256_set1_ps(c.step_size), isc2 = _mm256_set1_ps(c.inv_sqrt_c2);
+      const __m256 eps = _mm256_set1_ps(c.eps), wd = _mm256_set1_ps(c.wd);
+      const __m256 decay = _mm256_set1_ps(c.decay);
+      for (; i + 8 <= e; i += 8) {
+        __m256 pi = _mm256_loadu_ps(p + i), d = _mm256_loadu_ps(g + i);
+        if constexpr (Decoupled) pi = _mm256_mul_ps(pi, decay);
+        else d = _mm256_fmadd_ps(wd, pi, d);
+        __m256 mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(one_b1, d));
+        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i),
+                                    _mm256_mul_ps(one_b2, _mm256_mul_ps(d, d)));
+        __m256 denom = _mm256_fmadd_ps(_mm256_sqrt_ps(vi), isc2, eps);
+        pi = _mm256_sub_ps(pi, _mm256_div_ps(_mm256_mul_ps(step, mi), denom));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(p + i, pi);
+      }
+    }
+  }
+#endif
+  for (; i < e; ++i) {
+    T pi = p[i], d = g[i];
+    if constexpr (Decoupled) pi *= c.decay;
+    else d += c.wd * pi;
+    T mi = c.b1 * m[i] + c.one_b1 * d;
+    T vi = c.b2 * v[i] + c.one_b2 * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - c.step_size * mi / (std::sqrt(vi) * c.inv_sqrt_c2 + c.eps);
+  }
+}
+
 template <bool Decoupled, class T>
 void adam_fast(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2,
                double eps, double wd, double bias_c1, double bias_c2) {
-  const T b1 = T(beta1), one_b1 = T(1 - beta1), b2 = T(beta2), one_b2 = T(1 - beta2);
-  const T step_size = T(lr / bias_c1);
-  const T inv_sqrt_c2 = T(1 / std::sqrt(bias_c2));
-  const T eps_t = T(eps), wd_t = T(wd), decay = T(1 - lr * wd);
-  run_chunks(N, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T pi = p[i], d = g[i];
-      if constexpr (Decoupled) pi *= decay;
-      else d += wd_t * pi;
-      T mi = b1 * m[i] + one_b1 * d;
-      T vi = b2 * v[i] + one_b2 * d * d;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_c2 + eps_t);
-    }
-  });
+  const AdamConsts<T> c{T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(lr / bias_c1),
+                        T(1 / std::sqrt(bias_c2)), T(eps), T(wd), T(1 - lr * wd)};
+  run_chunks(N, [&](int64_t b, int64_t e) { adam_chunk<Decoupled, T>(p, m, v, g, b, e, c); });
 }
 }  // namespace
 
@@ -146,18 +194,24 @@ void lion_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double beta1,
   }
 }
 
+namespace {
+template <class T>
+void lion_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t b, int64_t e,
+                T b1, T one_b1, T b2, T one_b2, T lr, T wd) {
+  for (int64_t i = b; i < e; ++i) {
+    T mi = m[i], gi = g[i];
+    T u = sign_of(b1 * mi + one_b1 * gi);
+    p[i] -= lr * (u + wd * p[i]);
+    m[i] = b2 * mi + one_b2 * gi;
+  }
+}
+}  // namespace
+
 template <class T>
 void lion_update(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2,
                  double wd) {
-  const T b1 = T(beta1), one_b1 = T(1 - beta1), b2 = T(beta2), one_b2 = T(1 - beta2);
-  const T lr_t = T(lr), wd_t = T(wd);
   run_chunks(N, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T mi = m[i], gi = g[i];
-      T u = sign_of(b1 * mi + one_b1 * gi);
-      p[i] -= lr_t * (u + wd_t * p[i]);
-      m[i] = b2 * mi + one_b2 * gi;
-    }
+    lion_chunk<T>(p, m, g, b, e, T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(lr), T(wd));
   });
 }
 

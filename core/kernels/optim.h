@@ -8,8 +8,11 @@
 // equations literally, one element at a time; tests compare the two. The fast versions
 // precompute the per-step constants, split large N over threads (tz::parallel_for; every
 // element is independent, so results do not depend on the thread count) and keep the loop
-// body simple enough for the compiler to vectorise. Arithmetic is in T (f32 stays f32, as
-// PyTorch does); the hyper-parameters arrive as double and are rounded to T once.
+// body simple enough for the compiler to vectorise (p, m, v, g must not overlap). Adam/AdamW
+// in f32 has an explicit AVX2+FMA loop when the library is built for AVX2 (-march=native)
+// and tz::simd_enabled(): GCC will not vectorise std::sqrt without -fno-math-errno.
+// Arithmetic is in T (f32 stays f32, as PyTorch does); the hyper-parameters arrive as
+// double and are rounded to T once.
 //
 // Instantiated for T = float, double.
 #pragma once

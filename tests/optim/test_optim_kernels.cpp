@@ -53,9 +53,13 @@ void compare(int64_t n, Fast fast, Ref ref, double tol) {
 
 TEST_SUITE("optim") {
 
-TEST_CASE("fused optimizer kernels match their references (f32)") {
+TEST_CASE("fused optimizer kernels match their references (f32; AVX2 path and scalar path)") {
+  const bool simd_was = simd_enabled();
+  for (bool simd : {true, false})
   for (int64_t n : kSizes) {
     CAPTURE(n);
+    CAPTURE(simd);
+    set_simd_enabled(simd && simd_was);
     const double tol = 2e-6;  // a few f32 roundings: the fast loop rearranges the formula
     SUBCASE("adam") {
       auto bc = [](double b, int t) { return 1 - std::pow(b, t); };
@@ -102,6 +106,7 @@ TEST_CASE("fused optimizer kernels match their references (f32)") {
       }, tol);
     }
   }
+  set_simd_enabled(simd_was);
 }
 
 TEST_CASE("fused kernels in f64 agree with the references to rounding") {
