@@ -1,0 +1,102 @@
+#include "data/text_dataset.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace tz::data {
+
+const char* split_name(Split split) { return split == Split::train ? "train" : "val"; }
+
+TextDataset TextDataset::from_file(const std::string& path, const TextDatasetOptions& options) {
+  std::error_code ec;
+  TZ_CHECK(std::filesystem::exists(path, ec), "TextDataset: no file at '", path, "'");
+  TZ_CHECK(!std::filesystem::is_directory(path, ec), "TextDataset: '", path,
+           "' is a directory, expected a text file");
+  std::ifstream in(path, std::ios::binary);
+  TZ_CHECK(in.is_open(), "TextDataset: cannot open '", path, "': ", std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  TZ_CHECK(!in.bad(), "TextDataset: error reading '", path, "'");
+  std::string text = buffer.str();
+  TZ_CHECK(!text.empty(), "TextDataset: '", path, "' is empty");
+  return from_string(text, options, path);
+}
+
+TextDataset TextDataset::from_string(const std::string& text, const TextDatasetOptions& options,
+                                     const std::string& source) {
+  TZ_CHECK(options.val_fraction >= 0 && options.val_fraction < 1,
+           "TextDataset: val_fraction must be in [0, 1), got ", options.val_fraction);
+  TZ_CHECK(options.seq_len >= 0, "TextDataset: seq_len must be >= 0, got ", options.seq_len);
+  TZ_CHECK(!text.empty(), "TextDataset: the text from ", source, " is empty");
+  TextDataset ds;
+  ds.source_ = source;
+  ds.tokens_ = ds.tokenizer_.encode(text);
+  int64_t n = ds.num_tokens();
+  int64_t n_val = int64_t(std::llround(double(n) * options.val_fraction));
+  ds.val_begin_ = n - n_val;
+  if (options.seq_len > 0) {
+    ds.check_split_holds(Split::train, options.seq_len, "TextDataset");
+    if (n_val > 0) ds.check_split_holds(Split::val, options.seq_len, "TextDataset");
+  }
+  std::vector<int64_t> train(ds.tokens_.begin(), ds.tokens_.begin() + ds.val_begin_);
+  ds.unigram_entropy_bits_ = data::unigram_entropy_bits(train, ds.vocab_size());
+  return ds;
+}
+
+int64_t TextDataset::num_tokens(Split split) const {
+  return split == Split::train ? val_begin_ : num_tokens() - val_begin_;
+}
+
+void TextDataset::check_split_holds(Split split, int64_t seq_len, const char* op) const {
+  TZ_CHECK(num_tokens(split) >= seq_len + 1, op, ": ", source_, " is too short: the ",
+           split_name(split), " split has ", num_tokens(split), " tokens (of ", num_tokens(),
+           " in all), but a window of seq_len ", seq_len, " needs ", seq_len + 1);
+}
+
+Batch TextDataset::sample(Split split, int64_t batch, int64_t seq_len, Generator& gen) const {
+  TZ_CHECK(batch > 0 && seq_len > 0, "TextDataset::sample: batch and seq_len must be > 0, got ",
+           batch, " and ", seq_len);
+  check_split_holds(split, seq_len, "TextDataset::sample");
+  int64_t lo = split == Split::train ? 0 : val_begin_;
+  int64_t hi = split == Split::train ? val_begin_ : num_tokens();  // end, exclusive
+  Tensor inputs = empty({batch, seq_len}, DType::i64);
+  Tensor targets = empty({batch, seq_len}, DType::i64);
+  int64_t* x = inputs.data<int64_t>();
+  int64_t* y = targets.data<int64_t>();
+  for (int64_t b = 0; b < batch; ++b) {
+    // The window [start, start + T] (T + 1 tokens) must end before hi.
+    int64_t start = gen.randint(lo, hi - seq_len);
+    const int64_t* w = tokens_.data() + start;
+    for (int64_t t = 0; t < seq_len; ++t) {
+      x[b * seq_len + t] = w[t];
+      y[b * seq_len + t] = w[t + 1];
+    }
+  }
+  return {inputs, targets};
+}
+
+double TextDataset::unigram_entropy_nats() const { return unigram_entropy_bits_ * std::log(2.0); }
+
+double unigram_entropy_bits(const std::vector<int64_t>& tokens, int64_t vocab_size) {
+  if (tokens.empty()) return 0;
+  std::vector<int64_t> counts(size_t(vocab_size), 0);
+  for (int64_t id : tokens) {
+    TZ_CHECK(id >= 0 && id < vocab_size, "unigram_entropy_bits: token ", id,
+             " outside [0, ", vocab_size, ")");
+    ++counts[size_t(id)];
+  }
+  // H = -sum_v p_v log2 p_v over the tokens that occur.
+  double h = 0, n = double(tokens.size());
+  for (int64_t c : counts)
+    if (c > 0) h -= double(c) / n * std::log2(double(c) / n);
+  return h;
+}
+
+}  // namespace tz::data
