@@ -220,17 +220,20 @@ void maybe_parallel(int64_t n, int64_t cost_per_item,
 template <class T, int MR, int NR>
 void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
   const int64_t M = g.M, N = g.N, K = g.K;
-  const int64_t MC = bl.MC / MR * MR;  // whole slivers per A block
-  const int64_t nc_max = std::min(bl.NC, (N + NR - 1) / NR * NR);
-  const int64_t kc_max = std::min(bl.KC, K);
+  // Whole slivers per block: the packing buffers hold MC/MR A slivers and NC/NR B slivers.
+  const int64_t MC = std::max<int64_t>(bl.MC / MR * MR, MR);
+  const int64_t NC = std::max<int64_t>(bl.NC / NR * NR, NR);
+  const int64_t KC = std::max<int64_t>(bl.KC, 1);
+  const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR);
+  const int64_t kc_max = std::min(KC, K);
   T* Bp = b_scratch().get<T>(size_t(nc_max * kc_max));
   const int64_t a_slivers = (M + MR - 1) / MR;
 
-  for (int64_t jc = 0; jc < N; jc += bl.NC) {
-    const int64_t nc = std::min(bl.NC, N - jc);
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc);
     const int64_t b_slivers = (nc + NR - 1) / NR;
-    for (int64_t pc = 0; pc < K; pc += bl.KC) {
-      const int64_t kc = std::min(bl.KC, K - pc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
       const T beta = pc == 0 ? g.beta : T(1);  // later K blocks accumulate into C
 
       // Pack the B panel op(B)[pc:pc+kc, jc:jc+nc], sliver by sliver (shared by all threads).

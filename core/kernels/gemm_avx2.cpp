@@ -45,6 +45,13 @@ void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* 
     c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51); \
   } while (0)
 
+  // Start fetching the C tile now (6 rows, 64 bytes each, likely on 6 different pages
+  // for wide C), so the write-back at the end does not stall on cache and TLB misses.
+  for (int i = 0; i < 6; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 15), _MM_HINT_T0);
+  }
+
   int64_t p = 0;
   // Unrolled by 4 so the loop overhead hides behind the FMAs; the prefetch pulls the B
   // panel a few steps ahead (A's sliver is small and stays in L1).
