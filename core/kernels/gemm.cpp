@@ -27,7 +27,8 @@
 //             of NR.
 // Threads: the ic/ir work (MR-row slivers of M) is split into contiguous static ranges,
 // one per thread, each thread packing its own A blocks; the B panel is packed once (also
-// split across threads) and shared. Every C element is computed by the same in-order FMA
+// split across threads) and shared. Skinny products (M below 4 slivers per thread) split
+// the jr loop (B slivers) instead, so decoding-sized GEMMs still use every thread. Every C element is computed by the same in-order FMA
 // chain whatever the split, so results do not even depend on the thread count.
 #include "core/kernels/gemm.h"
 
@@ -243,15 +244,17 @@ void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
                                std::min<int64_t>(NR, nc - s * NR), pc, kc);
       });
 
-      // Each thread takes a contiguous range of MR-row slivers of M.
-      maybe_parallel(a_slivers, 2 * MR * nc * kc, [&](int64_t s_begin, int64_t s_end) {
+      // Threads take contiguous ranges of MR-row slivers of M (each packing its own A
+      // blocks); when M has too few slivers to share (skinny products, e.g. decoding one
+      // token), they take ranges of NR-column slivers of the B panel instead.
+      auto compute = [&](int64_t s_begin, int64_t s_end, int64_t b_begin, int64_t b_end) {
         T* Ap = a_scratch().get<T>(size_t(MC * kc));
         alignas(64) T tile[MR * NR];
         for (int64_t sb = s_begin; sb < s_end; sb += MC / MR) {
           const int64_t ic = sb * MR;
           const int64_t mc = std::min(std::min(s_end * MR, M), ic + MC) - ic;
           pack_a<T, MR>(Ap, g, ic, mc, pc, kc);
-          for (int64_t jr = 0; jr < nc; jr += NR) {
+          for (int64_t jr = b_begin * NR; jr < std::min(b_end * NR, nc); jr += NR) {
             const int64_t nr = std::min<int64_t>(NR, nc - jr);
             const T* bs = Bp + (jr / NR) * NR * kc;
             for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -273,9 +276,58 @@ void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
             }
           }
         }
-      });
+      };
+      if (a_slivers >= 4 * get_num_threads() || b_slivers < 2) {
+        maybe_parallel(a_slivers, 2 * MR * nc * kc,
+                       [&](int64_t s0, int64_t s1) { compute(s0, s1, 0, b_slivers); });
+      } else {
+        maybe_parallel(b_slivers, 2 * NR * M * kc,
+                       [&](int64_t b0, int64_t b1) { compute(0, a_slivers, b0, b1); });
+      }
     }
   }
+}
+
+// Skinny products (M <= kDirectMaxM rows: decoding one token is a GEMV) skip packing,
+// which would copy all of B to use each value only M times. Columns are split across
+// threads; C row i, column j:
+//   B stored [N, K] (trans_b, the x W^T of linear): a dot product of two contiguous rows,
+//     summed in 8 interleaved partial sums (a fixed order, so still deterministic, and
+//     one the compiler can vectorise without -ffast-math);
+//   B stored [K, N]: row i of C accumulates A(i, p) * B[p, :] over p (contiguous axpys).
+constexpr int64_t kDirectMaxM = 4;
+
+template <class T>
+void gemm_direct(const GemmArgs<T>& g) {
+  const int64_t M = g.M, N = g.N, K = g.K;
+  maybe_parallel(N, 2 * M * K, [&](int64_t j0, int64_t j1) {
+    for (int64_t i = 0; i < M; ++i) {
+      T* c = g.C + i * g.ldc;
+      if (g.trans_b) {
+        for (int64_t j = j0; j < j1; ++j) {
+          const T* b = g.B + j * g.ldb;
+          T part[8] = {};
+          int64_t p = 0;
+          if (!g.trans_a) {
+            const T* a = g.A + i * g.lda;
+            for (; p + 8 <= K; p += 8)
+              for (int l = 0; l < 8; ++l) part[l] += a[p + l] * b[p + l];
+          }
+          for (; p < K; ++p) part[p % 8] += a_at(g, i, p) * b[p];
+          T s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+          c[j] = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * c[j];
+        }
+      } else {
+        // Scale the row first (beta == 0: overwrite), then add alpha * A(i, p) * B[p, :].
+        for (int64_t j = j0; j < j1; ++j) c[j] = g.beta == T(0) ? T(0) : g.beta * c[j];
+        for (int64_t p = 0; p < K; ++p) {
+          const T a = g.alpha * a_at(g, i, p);
+          const T* b = g.B + p * g.ldb;
+          for (int64_t j = j0; j < j1; ++j) c[j] += a * b[j];
+        }
+      }
+    }
+  });
 }
 
 template <class T>
@@ -298,7 +350,9 @@ void gemm_ref(const GemmArgs<double>& g) { gemm_ref_impl(g); }
 void gemm_own(const GemmArgs<float>& g) {
   gemm_check(g, "gemm");
   if (trivial(g)) return;
-  if (simd_enabled()) {
+  if (g.M <= kDirectMaxM) {
+    gemm_direct(g);
+  } else if (simd_enabled()) {
     gemm_packed<float, detail::kSgemmMR, detail::kSgemmNR>(g, {144, 256, 4080},
                                                          &detail::sgemm_micro_6x16_avx2);
   } else {
@@ -309,6 +363,7 @@ void gemm_own(const GemmArgs<float>& g) {
 void gemm_own(const GemmArgs<double>& g) {
   gemm_check(g, "gemm");
   if (trivial(g)) return;
+  if (g.M <= kDirectMaxM) return gemm_direct(g);
   // f64 exists for gradcheck and proofs: the same blocked structure with the portable
   // micro-kernel (KC = 128 keeps a 4x8 B sliver of doubles at 8 KiB in L1).
   gemm_packed<double, 4, 8>(g, {128, 128, 2048}, &micro_scalar<double, 4, 8>);
@@ -347,8 +402,16 @@ void gemm_blas(const GemmArgs<double>&) {
 }
 #endif
 
-// The dispatcher. Rule (measured with bench/bench_gemm.cpp, see the comment in
-// use_blas): OpenBLAS only outside parallel regions and for products big enough.
+// The dispatcher. Rule measured with bench/bench_gemm.cpp (and the transposed training
+// shapes) on the 2-core Zen 5 dev machine, f32, OpenBLAS 0.3.21 (OpenMP build):
+//   - square 256..2048 and M = 2048 GPT shapes (K, N in 256..1024; NN, NT, TN): ours at
+//     0.88-1.10 of OpenBLAS on 1 and 2 threads (~100-112 GFLOP/s per core) - a tie;
+//   - M <= 4 (GEMV-like decoding): our unpacked direct path is 1.2-1.3x OpenBLAS;
+//   - 4 < M < 48 (skinny, e.g. 16 x 768 x 768): OpenBLAS is 1.7-2.5x faster;
+//   - tiny (32^3, 64^3): OpenBLAS ~15% faster on 1 thread, but batched small GEMMs run
+//     inside our own parallel loops, where OpenBLAS must not be called anyway.
+// So f32 uses our GEMM (deterministic for any thread count, no second thread pool) except
+// for skinny products, which go to OpenBLAS when it is there.
 namespace {
 template <class T>
 bool use_blas(const GemmArgs<T>& g) {
@@ -357,7 +420,7 @@ bool use_blas(const GemmArgs<T>& g) {
   // f64 is the proof path: OpenBLAS is far faster than our scalar f64 kernel, so it takes
   // every product that is not tiny.
   if constexpr (std::is_same_v<T, double>) return g.M * g.N * g.K >= 32 * 32 * 32;
-  return false;
+  return g.M > kDirectMaxM && g.M < 48 && g.N * g.K >= 128 * 128;
 #else
   (void)g;
   return false;

@@ -83,11 +83,12 @@ struct Mnk {
   int64_t M, N, K;
 };
 // Awkward sizes: empty, 1, below and above the 6x16 tile, block edges (KC = 256,
-// MC = 144), and 1000+.
+// MC = 144), 1000+, and skinny M (direct path, column split across threads).
 const std::vector<Mnk> kSizes = {
     {0, 5, 3},   {5, 0, 3},    {4, 5, 0},    {1, 1, 1},    {7, 7, 7},     {6, 16, 8},
     {63, 65, 7}, {65, 63, 257}, {257, 65, 63}, {1, 257, 65}, {145, 33, 300}, {1000, 17, 33},
-    {33, 1003, 19}, {12, 32, 513}, {7, 1, 1001}};
+    {33, 1003, 19}, {12, 32, 513}, {7, 1, 1001},
+    {4, 33, 70},  {3, 300, 9},   {2, 129, 1000}};  // M <= 4: the unpacked direct path
 
 template <class T>
 void check_all_sizes(Impl impl, double tol) {
@@ -132,10 +133,13 @@ TEST_CASE("gemm_blas and the dispatcher match gemm_ref") {
 
 TEST_CASE("gemm_own: the same bits for 1 and 2 threads (static split, fixed K order)") {
   KernelSettings keep;
-  const int64_t M = 301, N = 200, K = 300;
-  auto A = random_vec<float>(size_t(M * K), 11), B = random_vec<float>(size_t(K * N), 12);
-  std::vector<float> C1(size_t(M * N)), C2(size_t(M * N));
+  // M = 301 splits rows across threads; M = 5 (skinny) splits the columns.
+  for (int64_t M : {301, 5})
   for (bool simd : {true, false}) {
+    const int64_t N = 200, K = 300;
+    auto A = random_vec<float>(size_t(M * K), 11), B = random_vec<float>(size_t(K * N), 12);
+    std::vector<float> C1(size_t(M * N)), C2(size_t(M * N));
+    CAPTURE(M); CAPTURE(simd);
     set_simd_enabled(simd);
     set_num_threads(1);
     kernels::gemm_own({C1.data(), N, A.data(), K, false, B.data(), N, false, M, N, K});
