@@ -136,10 +136,11 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
 }
 
 double Trainer::lr_at(int64_t step) const {
+  const int64_t warmup = std::min(options_.warmup, options_.steps);  // short runs: shorter warm-up
   if (options_.schedule == "constant") {
-    return step < options_.warmup ? options_.lr * double(step + 1) / double(options_.warmup) : options_.lr;
+    return step < warmup ? options_.lr * double(step + 1) / double(warmup) : options_.lr;
   }
-  return optim::warmup_cosine(step, options_.warmup, options_.steps, options_.lr, options_.min_lr);
+  return optim::warmup_cosine(step, warmup, options_.steps, options_.lr, options_.min_lr);
 }
 
 StepRecord Trainer::train_step() {
