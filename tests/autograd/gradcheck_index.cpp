@@ -79,3 +79,50 @@ TZ_GRADCHECK_CASE(conv1d_causal, "K = 1 (a per-channel scale)") {
 }
 
 }  // namespace tz::testing
+
+namespace tz::testing {
+
+TEST_CASE("topk/sort/argsort: indices are i64, values are recorded as gather") {
+  Tensor x = tensor({3, 1, 4, 1, 5, 9, 2, 6}, {2, 4}, DType::f64).requires_grad_();
+  ValuesIndices t = topk(x, 2, -1, true);
+  CHECK(t.indices.dtype() == DType::i64);
+  CHECK(t.indices.to_vector<int64_t>() == std::vector<int64_t>{2, 0, 1, 3});
+  CHECK(t.values.to_vector<double>() == std::vector<double>{4, 3, 9, 6});
+  REQUIRE(t.values.grad_fn_name() != nullptr);
+  CHECK(std::string(t.values.grad_fn_name()) == "gather");
+  CHECK(!t.indices.requires_grad());
+  // The gradient goes to the picked entries only.
+  t.values.backward(ones({2, 2}, DType::f64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 0, 1, 0, 0, 1, 0, 1});
+  // Ties: the lower index first, also in descending order.
+  Tensor tied = tensor({1, 2, 2, 1}, DType::f64);
+  CHECK(argsort(tied, 0, true).to_vector<int64_t>() == std::vector<int64_t>{1, 2, 0, 3});
+  CHECK(argsort(tied, 0, false).to_vector<int64_t>() == std::vector<int64_t>{0, 3, 1, 2});
+  ValuesIndices s = sort(tied, 0, false);
+  CHECK(!s.values.requires_grad());
+  CHECK(s.values.to_vector<double>() == std::vector<double>{1, 1, 2, 2});
+  {
+    NoGradGuard no_grad;
+    CHECK(!sort(x, 1).values.requires_grad());
+  }
+}
+
+TEST_CASE("embedding through autograd: repeated ids accumulate into the table's grad") {
+  Tensor w = zeros({5, 3}, DType::f64).requires_grad_();
+  Tensor y = embedding(w, from_vector(std::vector<int64_t>{4, 1, 4, 4}));
+  y.backward(ones({4, 3}, DType::f64));
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 3, 3, 3});
+  CHECK_THROWS_WITH_AS(embedding(w, from_vector(std::vector<int64_t>{5})),
+                       doctest::Contains("id 5 out of range for a table of V = 5"), tz::Error);
+}
+
+TEST_CASE("cat through autograd: each input gets its slice of the gradient") {
+  Tensor a = zeros({2, 1}, DType::f64).requires_grad_(), b = zeros({2, 2}, DType::f64).requires_grad_();
+  Tensor y = cat({a, b}, 1);
+  y.backward(tensor({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64));
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{1, 4});
+  CHECK(b.grad().to_vector<double>() == std::vector<double>{2, 3, 5, 6});
+  CHECK(b.grad().shape() == Shape{2, 2});
+}
+
+}  // namespace tz::testing

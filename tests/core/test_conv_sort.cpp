@@ -134,7 +134,7 @@ void check_sort_kernels(Generator& gen) {
         kernels::sort_rows<T>(v.data(), i.data(), x.data(), R, N, desc);
         kernels::sort_rows_ref<T>(v_ref.data(), i_ref.data(), x.data(), R, N, desc);
         CHECK(i == i_ref);
-        CHECK(std::memcmp(v.data(), v_ref.data(), v.size() * sizeof(T)) == 0);  // NaN-safe
+        CHECK((v.empty() || std::memcmp(v.data(), v_ref.data(), v.size() * sizeof(T)) == 0));  // NaN-safe
         for (int64_t k : {int64_t(0), int64_t(1), N / 9, N / 2, N}) {
           if (k > N) continue;
           CAPTURE(k);
