@@ -1,10 +1,10 @@
 #include "nn/module.h"
 
-#include <set>
 #include <sstream>
 
 #include "autograd/node.h"
 #include "core/copy.h"
+#include "core/safetensors.h"
 
 namespace tz::nn {
 
@@ -96,6 +96,20 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
     auto it = state.find(n);
     if (it != state.end()) core::copy_(t, it->second);
   }
+}
+
+void Module::save(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  save_safetensors(path, state_dict(), metadata);
+}
+
+std::map<std::string, std::string> Module::load(const std::string& path, bool strict) {
+  TensorFile f = load_safetensors(path);
+  try {
+    load_state_dict(f.tensors, strict);
+  } catch (const Error& e) {
+    throw Error(cat_str(path, ": ", e.what()));
+  }
+  return f.metadata;
 }
 
 void Module::train(bool on) {

@@ -42,6 +42,12 @@ class Module {
   // shaped key is reported by name, all in one tz::Error, and nothing is changed.
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
+  // Writes the state dict as safetensors (atomically), with optional string metadata.
+  void save(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
+  // Reads a safetensors file written by save() (or by Python's safetensors) into this
+  // module by parameter name, strictly. Returns the file's metadata.
+  std::map<std::string, std::string> load(const std::string& path, bool strict = true);
+
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

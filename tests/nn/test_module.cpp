@@ -170,3 +170,23 @@ TEST_CASE("attention matches a naive per-head loop and is causal") {
   CHECK(testing::max_abs_diff(y.narrow(1, 0, 3), y2.narrow(1, 0, 3)) == 0);
   CHECK(testing::max_abs_diff(y.narrow(1, 3, 2), y2.narrow(1, 3, 2)) > 1e-3);
 }
+
+TEST_CASE("Module::save and load round trip by name, strictly") {
+  Generator g1(1), g2(2);
+  Tiny a(g1), b(g2);
+  std::string path = std::string(TZ_BINARY_DIR) + "/test_module_roundtrip.safetensors";
+  a.save(path, {{"note", "hello"}});
+  auto meta = b.load(path);
+  CHECK(meta.at("note") == "hello");
+  for (auto& [n, t] : a.state_dict())
+    CHECK(b.state_dict().at(n).to_vector<float>() == t.to_vector<float>());
+  // A module with a different layout reports what does not fit, naming the file.
+  struct Other : Module {
+    Other() { register_parameter("scale", ones({2})); }
+    std::string describe() const override { return "Other"; }
+  } other;
+  CHECK_THROWS_WITH_AS(other.load(path), doctest::Contains("wrong shape: scale (expected [2], got [1])"),
+                       Error);
+  CHECK_THROWS_WITH_AS(other.load(path), doctest::Contains("test_module_roundtrip.safetensors"), Error);
+  std::remove(path.c_str());
+}

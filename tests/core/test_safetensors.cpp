@@ -1,7 +1,7 @@
-// Tests of models/safetensors: round trips, the byte layout against the format, one error
+// Tests of core/safetensors: round trips, the byte layout against the format, one error
 // per kind of corrupt file, atomic writes, and interop with an independent Python
-// implementation (tests/models/fixtures/make_fixture.py).
-#include "models/safetensors.h"
+// implementation (tests/core/fixtures/make_fixture.py).
+#include "core/safetensors.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -435,7 +435,7 @@ TEST_CASE("safetensors: a write failing half-way keeps the old file intact") {
 // ---- interop with an independent Python implementation -----------------------------------------
 
 TEST_CASE("safetensors: loads the file written by make_fixture.py") {
-  const std::string path = source_dir() + "/tests/models/fixtures/python_written.safetensors";
+  const std::string path = source_dir() + "/tests/core/fixtures/python_written.safetensors";
   TensorFile f = load_safetensors(path);
   CHECK(f.metadata == kFixtureMetadata);
   std::map<std::string, Tensor> want = fixture_tensors();
@@ -456,7 +456,7 @@ TEST_CASE("safetensors: make_fixture.py --verify accepts a file written here") {
     MESSAGE("python3 not found: skipping the Python check");
     return;
   }
-  const std::string cmd = "python3 '" + source_dir() + "/tests/models/fixtures/make_fixture.py' --verify '" +
+  const std::string cmd = "python3 '" + source_dir() + "/tests/core/fixtures/make_fixture.py' --verify '" +
                           path + "'";
   CHECK_MESSAGE(std::system(cmd.c_str()) == 0, "failed: ", cmd);
 }

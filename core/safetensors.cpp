@@ -1,4 +1,4 @@
-// safetensors reading and writing; the format is described in models/safetensors.h.
+// safetensors reading and writing; the format is described in core/safetensors.h.
 //
 // Reading goes in two steps so that a corrupt file can never make us allocate or copy
 // nonsense: (1) check the 8-byte length prefix against the file size and parse + validate
@@ -9,7 +9,7 @@
 //
 // The file I/O uses POSIX calls (open, pread, write, fsync, rename) because an atomic,
 // durable write needs fsync, which C++ streams do not offer.
-#include "models/safetensors.h"
+#include "core/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
