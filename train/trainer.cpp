@@ -10,7 +10,7 @@
 #include "autograd/ops.h"
 #include "core/parallel.h"
 #include "data/grammar.h"
-#include "models/safetensors.h"
+#include "core/safetensors.h"
 #include "optim/clip.h"
 #include "optim/schedule.h"
 

@@ -17,7 +17,7 @@
 
 #include "data/text_dataset.h"
 #include "models/gpt.h"
-#include "models/safetensors.h"
+#include "core/safetensors.h"
 #include "optim/adam.h"
 
 namespace tz::train {
