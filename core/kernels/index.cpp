@@ -16,6 +16,17 @@ namespace {
 // Inner-dim block for the scatter kernels: large enough for long vector loops, small
 // enough that rows of many (o, block) pairs exist to spread over threads.
 constexpr int64_t kBlockI = 256;
+
+// The inner block for O outer slices of I elements: kBlockI, or smaller (a multiple of 16)
+// when O is too small to give every thread a few tasks (embedding's backward has O = 1).
+// The block only splits work; each element's sum is the same for any block size.
+int64_t inner_block(int64_t O, int64_t I) {
+  const int64_t target = 4 * get_num_threads();
+  if (O <= 0 || O >= target) return kBlockI;
+  int64_t per = (target + O - 1) / O;  // blocks wanted per slice
+  int64_t b = ((I + per - 1) / per + 15) / 16 * 16;
+  return std::clamp<int64_t>(b, 16, kBlockI);
+}
 }  // namespace
 
 int64_t find_bad_index(const int64_t* index, int64_t n, int64_t bound) {
@@ -58,10 +69,10 @@ void index_select_backward_ref(T* dx, const T* dout, const int64_t* index, int64
 template <class T>
 void index_select_backward(T* dx, const T* dout, const int64_t* index, int64_t O, int64_t N,
                            int64_t I, int64_t M) {
-  const int64_t nb = (I + kBlockI - 1) / kBlockI;
-  parallel_for(O * nb, M * std::min(I, kBlockI), [&](int64_t t0, int64_t t1) {
+  const int64_t bi = inner_block(O, I), nb = (I + bi - 1) / bi;
+  parallel_for(O * nb, M * std::min(I, bi), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      int64_t o = t / nb, i0 = (t % nb) * kBlockI, i1 = std::min(I, i0 + kBlockI);
+      int64_t o = t / nb, i0 = (t % nb) * bi, i1 = std::min(I, i0 + bi);
       for (int64_t m = 0; m < M; ++m) {  // in index order: deterministic sums
         T* d = dx + (o * N + index[m]) * I;
         const T* g = dout + (o * M + m) * I;
@@ -125,10 +136,10 @@ void scatter_add_ref(T* out, const int64_t* index, const T* src, int64_t O, int6
 template <class T>
 void scatter_add(T* out, const int64_t* index, const T* src, int64_t O, int64_t N, int64_t I,
                  int64_t M) {
-  const int64_t nb = (I + kBlockI - 1) / kBlockI;
-  parallel_for(O * nb, M * std::min(I, kBlockI), [&](int64_t t0, int64_t t1) {
+  const int64_t bi = inner_block(O, I), nb = (I + bi - 1) / bi;
+  parallel_for(O * nb, M * std::min(I, bi), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      int64_t o = t / nb, i0 = (t % nb) * kBlockI, i1 = std::min(I, i0 + kBlockI);
+      int64_t o = t / nb, i0 = (t % nb) * bi, i1 = std::min(I, i0 + bi);
       T* yo = out + o * N * I;  // out[o, 0, 0]
       for (int64_t m = 0; m < M; ++m) {  // in m order: deterministic sums
         const int64_t* idx = index + (o * M + m) * I;

@@ -1,12 +1,14 @@
 // Sorting kernels (order rules in sort.h).
 //
 // The references run std::stable_sort on the indices of a row with a value-only
-// comparison. The fast versions copy each row into (value, index) pairs and sort them with
-// a comparison that breaks ties by index: a strict total order, so the unstable (faster)
-// std::sort and std::partial_sort give exactly the stable result. Rows run in parallel.
+// comparison. The fast versions turn each value into an unsigned integer key with the same
+// order (NaN largest; descending = all bits flipped) and sort (key, index) pairs, which
+// breaks ties by index: a strict total order, so the unstable (faster) std::sort and
+// std::partial_sort give exactly the stable result. Rows run in parallel.
 #include "core/kernels/sort.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numeric>
 #include <type_traits>
@@ -31,30 +33,38 @@ bool before(Real a, Real b, bool descending) {
   return is_nan(b) ? !is_nan(a) : a < b;
 }
 
+// An unsigned key whose integer order is our value order: NaN largest, -0.0 == +0.0.
+// Floats: flip all bits of negatives (so more negative = smaller), set the sign bit of
+// the rest. Integers: flip the sign bit. Descending order flips every bit of the key.
 template <class Real>
-struct PairBefore {
-  bool descending;
-  bool operator()(const std::pair<Real, int64_t>& a, const std::pair<Real, int64_t>& b) const {
-    if (before(a.first, b.first, descending)) return true;
-    if (before(b.first, a.first, descending)) return false;
-    return a.second < b.second;  // tie: lower index first
-  }
-};
-
-// Sorts row r into pairs (first `keep` entries in order) and writes them out.
-template <class Real>
-void sort_one_row(std::vector<std::pair<Real, int64_t>>& buf, Real* values, int64_t* indices,
-                  const Real* xr, int64_t N, int64_t keep, bool descending) {
-  buf.resize(size_t(N));
-  for (int64_t n = 0; n < N; ++n) buf[n] = {xr[n], n};
-  PairBefore<Real> cmp{descending};
-  if (keep < N && keep * 8 < N) {
-    std::partial_sort(buf.begin(), buf.begin() + keep, buf.end(), cmp);  // O(N log keep)
+uint64_t sort_key(Real v, bool descending) {
+  uint64_t k;
+  if constexpr (std::is_same_v<Real, float>) {
+    uint32_t b = v == 0 ? 0u : std::bit_cast<uint32_t>(v);
+    k = std::isnan(v) ? ~uint32_t(0) : (b >> 31) ? ~b : b | 0x80000000u;
+  } else if constexpr (std::is_same_v<Real, double>) {
+    uint64_t b = v == 0 ? 0u : std::bit_cast<uint64_t>(v);
+    k = std::isnan(v) ? ~uint64_t(0) : (b >> 63) ? ~b : b | (uint64_t(1) << 63);
   } else {
-    std::sort(buf.begin(), buf.end(), cmp);
+    k = uint64_t(v) ^ (uint64_t(1) << 63);
+  }
+  return descending ? ~k : k;
+}
+
+// Sorts one row as (key, index) pairs; pair's < compares the key, then the index (ties:
+// lower index first), a strict total order, so unstable sorts give the stable result.
+template <class Real>
+void sort_one_row(std::vector<std::pair<uint64_t, int64_t>>& buf, Real* values,
+                  int64_t* indices, const Real* xr, int64_t N, int64_t keep, bool descending) {
+  buf.resize(size_t(N));
+  for (int64_t n = 0; n < N; ++n) buf[n] = {sort_key(xr[n], descending), n};
+  if (keep < N && keep * 8 < N) {
+    std::partial_sort(buf.begin(), buf.begin() + keep, buf.end());  // O(N log keep)
+  } else {
+    std::sort(buf.begin(), buf.end());
   }
   for (int64_t j = 0; j < keep; ++j) {
-    if (values) values[j] = buf[j].first;
+    if (values) values[j] = xr[buf[j].second];
     indices[j] = buf[j].second;
   }
 }
@@ -66,7 +76,7 @@ void sort_rows_impl(Real* values, int64_t* indices, const Real* x, int64_t R, in
   int64_t log_n = 1;
   while ((int64_t(1) << log_n) < N) ++log_n;
   parallel_for(R, N * log_n * 4, [&](int64_t r0, int64_t r1) {
-    std::vector<std::pair<Real, int64_t>> buf;
+    std::vector<std::pair<uint64_t, int64_t>> buf;
     for (int64_t r = r0; r < r1; ++r)
       sort_one_row(buf, values ? values + r * keep : nullptr, indices + r * keep, x + r * N, N,
                    keep, descending);
