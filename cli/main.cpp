@@ -6,7 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +23,10 @@ namespace fs = std::filesystem;
 using namespace tz;
 
 namespace {
+
+// Ctrl-C during training finishes the current step, saves the checkpoint and exits.
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
 
 std::string hms(double seconds) {
   long s = long(std::llround(seconds));
@@ -51,7 +57,8 @@ void print_sample(const models::GPT& model, const std::string& prompt, const mod
   std::fputc('\n', stdout);
 }
 
-int run_train(const train::TrainOptions& base, const std::string& resume_dir, int64_t sample_tokens) {
+int run_train(const train::TrainOptions& base, const std::string& resume_dir, int64_t sample_tokens,
+              int64_t stop_after) {
   std::unique_ptr<train::Trainer> trainer;
   if (!resume_dir.empty()) {
     trainer = train::Trainer::resume(resume_dir, base.steps_override);
@@ -70,9 +77,13 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
              o.seq_len, o.lr, o.schedule, get_num_threads(), o.out_dir);
   const int64_t start_step = trainer->step();
   double session_secs = 0;
+  std::signal(SIGINT, on_sigint);
   trainer->run([&](const train::StepRecord& r) {
     session_secs += double(o.batch * o.seq_len) / r.tokens_per_s;
-    if (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps) return;
+    bool go_on = !g_interrupted && (stop_after == 0 || r.step - start_step < stop_after);
+    if (!go_on && r.step < o.steps)
+      fmt::print("stopping at step {} of {}: continue with --resume {}\n", r.step, o.steps, o.out_dir);
+    if (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps) return go_on;
     double per_step = session_secs / double(r.step - start_step);
     std::string line = fmt::format("step {:>5}/{} | loss {:.4f}", r.step, o.steps, r.loss);
     if (r.val_loss) line += fmt::format(" | val {:.4f}", *r.val_loss);
@@ -80,7 +91,9 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
                         hms(r.elapsed_s), hms(per_step * double(o.steps - r.step)));
     fmt::print("{}\n", line);
     std::fflush(stdout);
+    return go_on;
   });
+  std::signal(SIGINT, SIG_DFL);
   const auto& h = trainer->history();
   std::string ckpt = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
   fmt::print("\ncheckpoint: {} ({:.1f} MB)\nlog: {}\n", ckpt, double(fs::file_size(ckpt)) / 1e6,
@@ -136,6 +149,9 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--out", opt.out_dir, "Run directory")->capture_default_str();
   train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")->capture_default_str();
   train_cmd->add_option("--resume", resume_dir, "Continue the run in this directory")->check(CLI::ExistingDirectory);
+  int64_t stop_after = 0;
+  train_cmd->add_option("--stop-after", stop_after,
+                        "Stop (with a checkpoint) after this many steps; the schedule still plans --steps");
   train_cmd->add_option("--sample", sample_tokens, "Bytes to sample at the end (0 = none)")->capture_default_str();
 
   // ---- sample --------------------------------------------------------------------------
@@ -161,6 +177,14 @@ int main(int argc, char** argv) {
 
   try {
     if (train_cmd->parsed()) {
+      if (!resume_dir.empty()) {
+        for (const char* flag : {"--config", "--dim", "--depth", "--heads", "--context", "--data",
+                                 "--seed", "--batch", "--seq-len", "--builtin-bytes"})
+          if (train_cmd->count(flag))
+            throw CLI::ValidationError(fmt::format(
+                "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
+                "only --steps may be given with --resume", flag, resume_dir));
+      }
       if (!config_arg.empty()) {
         models::GPTConfig from = models::GPTConfig::from_json(read_config_arg(config_arg));
         // Flags given explicitly win over the config file.
@@ -171,13 +195,16 @@ int main(int argc, char** argv) {
         opt.model = from;
       }
       opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
-      return run_train(opt, resume_dir, sample_tokens);
+      return run_train(opt, resume_dir, sample_tokens, stop_after);
     }
     if (sample_cmd->parsed()) {
       so.validate();
       print_sample(*train::load_model(run_dir), prompt, so);
       return 0;
     }
+  } catch (const CLI::ValidationError& e) {
+    fmt::print(stderr, "tensorzoo: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "tensorzoo: {}\n", e.what());
     return 1;

@@ -181,20 +181,23 @@ double Trainer::evaluate() {
 
 void Trainer::append_log(const StepRecord& r) const {
   std::ofstream log(fs::path(options_.out_dir) / kLogFile, std::ios::app);
+  // Losses with 9 significant digits: an f32 value round-trips exactly, so logs of two
+  // runs can be compared bit for bit.
+  char val[32] = "";
+  if (r.val_loss) std::snprintf(val, sizeof val, "%.9g", *r.val_loss);
   char line[256];
-  std::snprintf(line, sizeof line, "%lld,%.6f,%s,%.6g,%.6f,%.1f,%.3f\n", (long long)r.step, r.loss,
-                r.val_loss ? std::to_string(*r.val_loss).c_str() : "", r.lr, r.grad_norm,
-                r.tokens_per_s, r.elapsed_s);
+  std::snprintf(line, sizeof line, "%lld,%.9g,%s,%.6g,%.6g,%.1f,%.3f\n", (long long)r.step, r.loss, val,
+                r.lr, r.grad_norm, r.tokens_per_s, r.elapsed_s);
   log << line;
 }
 
-void Trainer::run(const std::function<void(const StepRecord&)>& on_step) {
+void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
   while (step_ < options_.steps) {
     StepRecord r = train_step();
     if (r.step % options_.eval_every == 0 || r.step == options_.steps) r.val_loss = evaluate();
     history_.push_back(r);
     if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps) append_log(r);
-    if (on_step) on_step(r);
+    if (on_step && !on_step(r)) break;
   }
   save_checkpoint();
 }

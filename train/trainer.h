@@ -65,8 +65,10 @@ class Trainer {
   // Continues the run saved in `dir`; `steps` (if > 0) replaces the total step count.
   static std::unique_ptr<Trainer> resume(const std::string& dir, int64_t steps = 0);
 
-  // Trains until options().steps, calling on_step after each step.
-  void run(const std::function<void(const StepRecord&)>& on_step = nullptr);
+  // Trains until options().steps, calling on_step after each step; on_step returning false
+  // stops early (e.g. on Ctrl-C). Either way the run ends with a checkpoint, so stopping
+  // and resuming later gives the same losses as never stopping.
+  void run(const std::function<bool(const StepRecord&)>& on_step = nullptr);
   StepRecord train_step();
   double evaluate();  // mean validation loss over eval_batches fixed batches
   void save_checkpoint() const;
