@@ -26,7 +26,7 @@ struct TrainOptions {
   models::GPTConfig model;
   std::string data;                  // a UTF-8 text file; empty = the built-in grammar text
   int64_t builtin_bytes = 2'000'000;  // size of the built-in text
-  int64_t steps = 1000;
+  int64_t steps = 600;
   int64_t batch = 16;
   int64_t seq_len = 128;
   double lr = 2e-3;
