@@ -7,25 +7,13 @@
 #include <cmath>
 #include <vector>
 
-#include "core/kernels/reduce.h"  // row_sum, row_sqdev
+#include "core/kernels/reduce.h"  // row_sum, row_sqdev, row_dot
 #include "core/parallel.h"
 
 namespace tz::kernels {
 
 namespace {
 constexpr int64_t kColBlock = 64;  // dweight/dbias columns owned by one work item
-
-// sum_c a_c b_c in f64, blocked like row_sum.
-template <class T>
-double dot8(const T* a, const T* b, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += double(a[i + k]) * double(b[i + k]);
-  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; ++i) s += double(a[i]) * double(b[i]);
-  return s;
-}
 
 // dweight[c] += sum_n dy[n,c] xhat[n,c] and dbias[c] += sum_n dy[n,c], xhat recomputed from
 // (x - mean) rstd (mean = nullptr for RMSNorm). Work split over column blocks: each column
@@ -124,7 +112,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
         }
         // term 1: mean of dxhat; term 2: mean of dxhat * xhat (both in f64).
         T t1 = T(row_sum<T, double>(dxhat.data(), C) / double(C));
-        T t2 = T(dot8(dxhat.data(), xhat.data(), C) / double(C));
+        T t2 = T(row_dot(dxhat.data(), xhat.data(), C) / double(C));
         for (int64_t c = 0; c < C; ++c)
           dx[c] += r * (dxhat[size_t(c)] - t1 - xhat[size_t(c)] * t2);
       }
@@ -205,7 +193,7 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
         T r = rstd[n];
         for (int64_t c = 0; c < C; ++c) dxhat[size_t(c)] = weight ? dy[c] * weight[c] : dy[c];
         // mean(dxhat * xhat) = r * mean(dxhat * x)
-        T t2 = T(double(r) * dot8(dxhat.data(), x, C) / double(C));
+        T t2 = T(double(r) * row_dot(dxhat.data(), x, C) / double(C));
         for (int64_t c = 0; c < C; ++c) dx[c] += r * (dxhat[size_t(c)] - x[c] * r * t2);
       }
     });

@@ -82,6 +82,18 @@ inline A row_sum(const T* x, int64_t n) {
   return s;
 }
 
+// sum of a[i] * b[i] in f64.
+template <class T>
+inline double row_dot(const T* a, const T* b, int64_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += double(a[i + k]) * double(b[i + k]);
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) s += double(a[i]) * double(b[i]);
+  return s;
+}
+
 // sum of (x - mean)^2 in f64.
 template <class T>
 inline double row_sqdev(const T* x, int64_t n, double mean) {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <type_traits>
 
-#include "core/kernels/reduce.h"  // row_sum, row_max, row_sum_exp
+#include "core/kernels/reduce.h"  // row_sum, row_max, row_sum_exp, row_dot
 #include "core/parallel.h"
 
 namespace tz::kernels {
@@ -14,18 +14,6 @@ namespace {
 template <class T>
 bool use_avx2() {
   return std::is_same_v<T, float> && simd_enabled();
-}
-
-// sum_c a_c b_c in f64 with 8 accumulators (vectorizes; fixed order).
-template <class T>
-double row_dot(const T* a, const T* b, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += double(a[i + k]) * double(b[i + k]);
-  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; ++i) s += double(a[i]) * double(b[i]);
-  return s;
 }
 
 constexpr int64_t kExpCost = 16;  // rough cost of one exp, for parallel_for's grain

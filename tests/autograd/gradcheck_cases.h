@@ -32,6 +32,12 @@ struct RegisteredCase {
 
 std::vector<RegisteredCase>& gradcheck_cases();
 
+// Inputs for the cases: an f64 leaf of N(mean, scale^2) values that requires grad, and the
+// same kind of values stored non-contiguously (transposed, or with a stride of 2).
+Tensor leaf(const Shape& shape, uint64_t seed = 1, double scale = 1.0, double mean = 0.0);
+Tensor nc_leaf(const Shape& shape, uint64_t seed = 1);
+using In = const std::vector<Tensor>&;
+
 struct CaseRegistrar {
   CaseRegistrar(OpId op, const char* label, std::function<GradcheckCase()> make) {
     gradcheck_cases().push_back({op, label, std::move(make)});

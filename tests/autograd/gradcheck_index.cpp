@@ -6,12 +6,7 @@
 
 namespace tz::testing {
 namespace {
-Tensor leaf(const Shape& shape, uint64_t seed = 1) {
-  Generator g(seed);
-  return randn(shape, g, DType::f64).requires_grad_();
-}
 Tensor ids(const std::vector<int64_t>& v, const Shape& shape = {}) { return from_vector(v, shape); }
-using In = const std::vector<Tensor>&;
 }  // namespace
 
 TZ_GRADCHECK_CASE(embedding, "ids [2,3] with id 4 repeated three times") {

@@ -3,18 +3,6 @@
 #include "tests/test_util.h"
 
 namespace tz::testing {
-namespace {
-Tensor leaf(const Shape& shape, uint64_t seed = 1) {
-  Generator g(seed);
-  return randn(shape, g, DType::f64).requires_grad_();
-}
-Tensor nc_leaf(const Shape& shape, uint64_t seed = 1) {
-  Generator g(seed);
-  return non_contiguous(randn(shape, g, DType::f64)).requires_grad_();
-}
-using In = const std::vector<Tensor>&;
-}  // namespace
-
 TZ_GRADCHECK_CASE(matmul, "[3,4] @ [4,5]") {
   return {[](In x) { return matmul(x[0], x[1]); }, {leaf({3, 4}, 1), leaf({4, 5}, 2)}};
 }

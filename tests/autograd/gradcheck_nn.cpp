@@ -4,36 +4,21 @@
 #include "tests/test_util.h"
 
 namespace tz::testing {
-namespace {
-Tensor leaf(const Shape& s, uint64_t seed, double mean = 0.0, double scale = 1.0) {
-  Generator gen(seed);
-  Tensor x = randn(s, gen, DType::f64, mean, scale);
-  x.requires_grad_();
-  return x;
-}
-Tensor nc_leaf(const Shape& s, uint64_t seed) {
-  Generator gen(seed);
-  Tensor x = non_contiguous(randn(s, gen, DType::f64));
-  x.requires_grad_();
-  return x;
-}
-}  // namespace
-
 TZ_GRADCHECK_CASE(softmax, "last dim of [2, 3, 5]") {
-  return GradcheckCase{[](auto& x) { return tz::softmax(x[0]); }, {leaf({2, 3, 5}, 21, 0, 2)}};
+  return GradcheckCase{[](auto& x) { return tz::softmax(x[0]); }, {leaf({2, 3, 5}, 21, 2, 0)}};
 }
 TZ_GRADCHECK_CASE(softmax, "non-contiguous [4, 3]") {
   return GradcheckCase{[](auto& x) { return tz::softmax(x[0]); }, {nc_leaf({4, 3}, 22)}};
 }
 TZ_GRADCHECK_CASE(log_softmax, "last dim of [3, 6], large values") {
-  return GradcheckCase{[](auto& x) { return tz::log_softmax(x[0]); }, {leaf({3, 6}, 23, 50, 3)}};
+  return GradcheckCase{[](auto& x) { return tz::log_softmax(x[0]); }, {leaf({3, 6}, 23, 3, 50)}};
 }
 TZ_GRADCHECK_CASE(log_softmax, "non-contiguous [5, 2]") {
   return GradcheckCase{[](auto& x) { return tz::log_softmax(x[0]); }, {nc_leaf({5, 2}, 24)}};
 }
 TZ_GRADCHECK_CASE(layer_norm, "x, weight, bias of [2, 3, 6]") {
   return GradcheckCase{[](auto& x) { return tz::layer_norm(x[0], x[1], x[2], 1e-5); },
-                       {leaf({2, 3, 6}, 25, 1, 2), leaf({6}, 26), leaf({6}, 27)}};
+                       {leaf({2, 3, 6}, 25, 2, 1), leaf({6}, 26), leaf({6}, 27)}};
 }
 TZ_GRADCHECK_CASE(layer_norm, "no weight or bias, non-contiguous x") {
   return GradcheckCase{[](auto& x) { return tz::layer_norm(x[0], Tensor(), Tensor(), 1e-5); },
@@ -49,7 +34,7 @@ TZ_GRADCHECK_CASE(rms_norm, "no weight, non-contiguous [2, 4, 3]") {
 }
 TZ_GRADCHECK_CASE(cross_entropy, "logits [5, 7], one target ignored") {
   Tensor t = from_vector(std::vector<int64_t>{3, -100, 0, 6, 2});
-  return GradcheckCase{[t](auto& x) { return tz::cross_entropy(x[0], t); }, {leaf({5, 7}, 32, 0, 2)}};
+  return GradcheckCase{[t](auto& x) { return tz::cross_entropy(x[0], t); }, {leaf({5, 7}, 32, 2, 0)}};
 }
 TZ_GRADCHECK_CASE(cross_entropy, "logits [2, 3, 4] (non-contiguous), ignore_index 1") {
   Tensor t = from_vector(std::vector<int64_t>{0, 1, 3, 2, 1, 1}, {2, 3});

@@ -4,21 +4,6 @@
 #include "tests/test_util.h"
 
 namespace tz::testing {
-namespace {
-Tensor leaf(const Shape& s, uint64_t seed, double scale = 1.0) {
-  Generator gen(seed);
-  Tensor x = randn(s, gen, DType::f64, 0.0, scale);
-  x.requires_grad_();
-  return x;
-}
-Tensor nc_leaf(const Shape& s, uint64_t seed) {
-  Generator gen(seed);
-  Tensor x = non_contiguous(randn(s, gen, DType::f64));
-  x.requires_grad_();
-  return x;
-}
-}  // namespace
-
 TZ_GRADCHECK_CASE(sum, "all dims of [3, 4]") {
   return GradcheckCase{[](auto& x) { return tz::sum(x[0]); }, {leaf({3, 4}, 1)}};
 }

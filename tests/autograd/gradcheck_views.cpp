@@ -3,14 +3,6 @@
 #include "tests/test_util.h"
 
 namespace tz::testing {
-namespace {
-Tensor leaf(const Shape& shape, uint64_t seed = 1) {
-  Generator g(seed);
-  return randn(shape, g, DType::f64).requires_grad_();
-}
-using In = const std::vector<Tensor>&;
-}  // namespace
-
 TZ_GRADCHECK_CASE(view, "[2,3,4] -> [6,4] -> [4,6]") {
   return {[](In x) { return x[0].view({6, 4}).view({4, -1}); }, {leaf({2, 3, 4})}};
 }

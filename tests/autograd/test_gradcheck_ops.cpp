@@ -13,6 +13,16 @@ std::vector<RegisteredCase>& gradcheck_cases() {
   return cases;
 }
 
+Tensor leaf(const Shape& shape, uint64_t seed, double scale, double mean) {
+  Generator gen(seed);
+  return randn(shape, gen, DType::f64, mean, scale).requires_grad_();
+}
+
+Tensor nc_leaf(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  return non_contiguous(randn(shape, gen, DType::f64)).requires_grad_();
+}
+
 TEST_CASE("every op of ops.def has a gradcheck case") {
   std::set<int> covered;
   for (auto& c : gradcheck_cases()) covered.insert(int(c.op));
