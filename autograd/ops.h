@@ -86,6 +86,9 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);  // w
 // logits [N, V] (or [..., V]), targets i64 [N] (or [...]); mean over non-ignored targets.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+// q [B, H, T, D], k, v [B, H, S, D] → [B, H, T, D]; fused and tiled, never stores the T x S
+// probabilities (core/kernels/attention.h). Causal: query i sits at key q_offset + i.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset = 0, double scale = 0 /*0 = 1/sqrt(D)*/);
 
 // ---- indexing and joining ---------------------------------------------------------------
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]

@@ -22,7 +22,13 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& o, Generator& gen
   resid_drop = register_module("resid_drop", std::make_shared<Dropout>(o.dropout));
 }
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+// The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul. It
+// stores the [B, H, T, S] scores and probabilities; used with a score bias, and by tests.
+// (Declared where it is used: tests/core/test_attention.cpp.)
+Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        bool causal, int64_t q_offset, const Tensor& score_bias);
+
+Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                     int64_t q_offset, const Tensor& score_bias) {
   TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q, k, v of rank 4 "
            "[B, H, T, D], got ", q.shape(), ", ", k.shape(), ", ", v.shape());
@@ -38,6 +44,18 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     scores = masked_fill(scores, mask, -std::numeric_limits<double>::infinity());
   }
   return matmul(softmax(scores), v);
+}
+
+// Without a score bias: the fused, tiled kernel (autograd/ops_attention.cpp), which never
+// stores the T x S probabilities and returns a view of [B, T, H, D] memory (so merging the
+// heads afterwards is free).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    int64_t q_offset, const Tensor& score_bias) {
+  if (score_bias.defined() || (causal && q_offset < 0))
+    return scaled_dot_product_attention_ref(q, k, v, causal, q_offset, score_bias);
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q, k, v of rank 4 "
+           "[B, H, T, D], got ", q.shape(), ", ", k.shape(), ", ", v.shape());
+  return tz::attention(q, k, v, causal, q_offset);
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, KVCache* cache, const Tensor& score_bias) const {

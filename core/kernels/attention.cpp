@@ -1,0 +1,328 @@
+// Fused attention kernels (FlashAttention on a CPU); shape letters and math in attention.h.
+//
+// Forward, per (b, h, block of Br query rows), over key blocks of Bc keys (online softmax):
+//   s = scale * Q_i K_j^T                      (Br x Bc tile, masked entries -inf)
+//   m_new = max(m, rowmax(s));  alpha = exp(m - m_new)
+//   p = exp(s - m_new);  l = alpha l + rowsum(p);  acc = alpha acc + p V_j;  m = m_new
+// and at the end o = acc / l, lse = m + log l.
+// Numerics: every exponent is (score - running max) <= 0, so exp never overflows and the
+// largest term of each row is exp(0) = 1; l >= 1 once a row has seen a key. Tiles and the
+// accumulator are in T (f32 for f32); each tile's row sum is formed in f64 and l is kept in
+// f64. A row whose running max is still -inf (no visible key yet) skips the tile, so
+// exp(-inf - -inf) = NaN never happens. A row with no visible key at all ends with l = 0:
+// o = NaN, as softmax of an all -inf row gives in the composite.
+//
+// Backward, per (b, h): D_i = dO_i . o_i for every row first, then for each key block j and
+// each query block i that sees it: recompute p = exp(s - lse) (p <= 1 since lse >= rowmax),
+// dV_j += p^T dO_i, dp = dO_i V_j^T, ds = p (dp - D_i), dQ_i += scale ds K_j,
+// dK_j += scale ds^T Q_i, accumulating straight into the gradient rows (each head is owned by
+// one thread, so no two threads write the same row).
+//
+// Parallelism: forward over (b, h, query block), backward over (b, h); static chunks, so
+// results are deterministic for a fixed thread count.
+#include "core/kernels/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core/kernels/reduce.h"   // row_dot, row_max
+#include "core/kernels/softmax.h"  // avx2::row_max, avx2::row_exp_store, avx2::row_scale
+#include "core/parallel.h"
+
+namespace tz::kernels {
+
+namespace {
+// Tile sizes. 64 x 64 keeps a score tile (16 KB in f32) and the K/V rows it reads in L1/L2.
+constexpr int64_t kBr = 64;  // query rows per tile
+constexpr int64_t kBc = 64;  // keys per tile
+
+template <class T>
+bool use_avx2() {
+  return std::is_same_v<T, float> && simd_enabled();
+}
+
+// S[m][n] = scale * A_m . B_n   (see avx2::attn_dots)
+template <class T>
+void tile_dots(T* S, int64_t lds, const T* A, int64_t lda, int64_t M, const T* Bm, int64_t ldb,
+               int64_t N, int64_t D, T scale) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2<T>()) return avx2::attn_dots(S, lds, A, lda, M, Bm, ldb, N, D, scale);
+  }
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      T s = 0;
+      for (int64_t d = 0; d < D; ++d) s += A[m * lda + d] * Bm[n * ldb + d];
+      S[m * lds + n] = s * scale;
+    }
+}
+
+// C[m][:D] += alpha * sum_k W[m*wm + k*wk] Bm[k][:D]   (see avx2::attn_acc)
+template <class T>
+void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
+              const T* Bm, int64_t ldb, int64_t D, T alpha) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2<T>()) return avx2::attn_acc(C, ldc, W, wm, wk, M, K, Bm, ldb, D, alpha);
+  }
+  std::vector<T> acc(size_t(D), T(0));
+  for (int64_t m = 0; m < M; ++m) {
+    std::fill(acc.begin(), acc.end(), T(0));
+    for (int64_t k = 0; k < K; ++k) {
+      T w = W[m * wm + k * wk];
+      const T* b = Bm + k * ldb;
+      for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += w * b[d];
+    }
+    for (int64_t d = 0; d < D; ++d) C[m * ldc + d] += alpha * acc[size_t(d)];
+  }
+}
+
+// y = exp(x - m) over n entries (in place allowed); returns sum y in f64.
+template <class T>
+double row_exp(T* y, const T* x, int64_t n, T m) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2<T>()) return avx2::row_exp_store(y, x, n, m);
+  }
+  double s = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    y[c] = std::exp(x[c] - m);
+    s += double(y[c]);
+  }
+  return s;
+}
+
+template <class T>
+T tile_row_max(const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2<T>()) return avx2::row_max(x, n);
+  }
+  return row_max<T>(x, n);
+}
+
+// Causal masking of one tile: rows i0.., keys j0..j0+nj. Key j is hidden from query i when
+// j > q_offset + i. Returns whether any entry was hidden.
+template <class T>
+bool mask_tile(T* S, int64_t lds, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset) {
+  if (j0 + nj - 1 <= q_offset + i0) return false;  // the whole tile is visible
+  for (int64_t r = 0; r < ni; ++r) {
+    int64_t first_hidden = std::max<int64_t>(0, q_offset + i0 + r + 1 - j0);
+    for (int64_t c = first_hidden; c < nj; ++c) S[r * lds + c] = -std::numeric_limits<T>::infinity();
+  }
+  return true;
+}
+
+// Number of keys query rows [0, i_end) may see: all S, or (causal) up to q_offset + i_end.
+int64_t visible_keys(const AttnSizes& n, int64_t i_end) {
+  return n.causal ? std::clamp<int64_t>(n.q_offset + i_end, 0, n.S) : n.S;
+}
+}  // namespace
+
+// ---- forward -------------------------------------------------------------------------------
+
+template <class T>
+void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
+                       AttnRows<const T> v, const AttnSizes& n) {
+  const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D;
+  const int64_t nqb = (Tq + kBr - 1) / kBr;
+  const T scale = T(n.scale);
+  parallel_for(B * H * nqb, kBr * std::max<int64_t>(n.S, 1) * D * 2, [&](int64_t w0, int64_t w1) {
+    std::vector<T> s(static_cast<size_t>(kBr * kBc)), acc(static_cast<size_t>(kBr * D));
+    std::vector<T> m(static_cast<size_t>(kBr));
+    std::vector<double> l(static_cast<size_t>(kBr));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t bh = w / nqb, b = bh / H, h = bh % H;
+      const int64_t i0 = (w % nqb) * kBr, ni = std::min(kBr, Tq - i0);
+      std::fill(acc.begin(), acc.end(), T(0));
+      std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
+      std::fill(l.begin(), l.end(), 0.0);
+      const T* qi = q.row(b, h, i0);
+      const int64_t j_end = visible_keys(n, i0 + ni);  // causal: later key blocks are skipped
+      for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
+        const int64_t nj = std::min(kBc, j_end - j0);
+        // s = scale * Q_i K_j^T, then hide the keys above the diagonal.
+        tile_dots<T>(s.data(), kBc, qi, q.st, ni, k.row(b, h, j0), k.st, nj, D, scale);
+        if (n.causal) mask_tile<T>(s.data(), kBc, i0, ni, j0, nj, n.q_offset);
+        // Online softmax: new running max, rescale what was accumulated, p = exp(s - m).
+        for (int64_t r = 0; r < ni; ++r) {
+          T* sr = s.data() + r * kBc;
+          T m_new = std::max(m[size_t(r)], tile_row_max<T>(sr, nj));
+          if (m_new == -std::numeric_limits<T>::infinity()) {  // nothing visible yet
+            std::fill(sr, sr + nj, T(0));
+            continue;
+          }
+          T alpha = std::exp(m[size_t(r)] - m_new);  // exp(-inf) = 0 on a row's first tile
+          double sum = row_exp<T>(sr, sr, nj, m_new);
+          l[size_t(r)] = double(alpha) * l[size_t(r)] + sum;
+          if (alpha != T(1)) {
+            T* ar = acc.data() + r * D;
+            for (int64_t d = 0; d < D; ++d) ar[d] *= alpha;
+          }
+          m[size_t(r)] = m_new;
+        }
+        // acc += p V_j
+        tile_acc<T>(acc.data(), D, s.data(), kBc, 1, ni, nj, v.row(b, h, j0), v.st, D, T(1));
+      }
+      // o = acc / l, lse = m + log l.
+      for (int64_t r = 0; r < ni; ++r) {
+        T inv = T(1.0 / l[size_t(r)]);
+        T* orow = o.row(b, h, i0 + r);
+        const T* ar = acc.data() + r * D;
+        for (int64_t d = 0; d < D; ++d) orow[d] = ar[d] * inv;
+        lse[(b * H + h) * Tq + i0 + r] = T(double(m[size_t(r)]) + std::log(l[size_t(r)]));
+      }
+    }
+  });
+}
+
+template <class T>
+void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
+                           AttnRows<const T> v, const AttnSizes& n) {
+  std::vector<double> s(static_cast<size_t>(n.S));
+  for (int64_t b = 0; b < n.B; ++b)
+    for (int64_t h = 0; h < n.H; ++h)
+      for (int64_t i = 0; i < n.T; ++i) {
+        const T* qi = q.row(b, h, i);
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < n.S; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < n.D; ++d) dot += double(qi[d]) * double(k.row(b, h, j)[d]);
+          s[size_t(j)] = (n.causal && j > n.q_offset + i) ? -INFINITY : n.scale * dot;
+          mx = std::max(mx, s[size_t(j)]);
+        }
+        double l = 0;
+        for (int64_t j = 0; j < n.S; ++j) l += std::exp(s[size_t(j)] - mx);
+        T* oi = o.row(b, h, i);
+        for (int64_t d = 0; d < n.D; ++d) {
+          double acc = 0;
+          for (int64_t j = 0; j < n.S; ++j) acc += std::exp(s[size_t(j)] - mx) / l * double(v.row(b, h, j)[d]);
+          oi[d] = T(acc);
+        }
+        lse[(b * n.H + h) * n.T + i] = T(mx + std::log(l));
+      }
+}
+
+// ---- backward ------------------------------------------------------------------------------
+
+template <class T>
+void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
+                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
+                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n) {
+  const int64_t B = n.B, H = n.H, Tq = n.T, S = n.S, D = n.D;
+  const T scale = T(n.scale);
+  parallel_for(B * H, std::max<int64_t>(Tq, 1) * S * D * 5, [&](int64_t w0, int64_t w1) {
+    std::vector<T> p(static_cast<size_t>(kBr * kBc)), ds(static_cast<size_t>(kBr * kBc)), Di(static_cast<size_t>(Tq));
+    for (int64_t bh = w0; bh < w1; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const T* lse_h = lse + bh * Tq;
+      // D_i = dO_i . o_i (= sum_j p_ij dp_ij): one dot per row instead of a T x S rowsum.
+      for (int64_t i = 0; i < Tq; ++i) Di[size_t(i)] = T(row_dot(dout.row(b, h, i), o.row(b, h, i), D));
+      for (int64_t j0 = 0; j0 < S; j0 += kBc) {
+        const int64_t nj = std::min(kBc, S - j0);
+        // Causal: query i sees key j0 iff q_offset + i >= j0; start at that query's block.
+        int64_t i_first = n.causal ? std::max<int64_t>(0, j0 - n.q_offset) : 0;
+        for (int64_t i0 = i_first / kBr * kBr; i0 < Tq; i0 += kBr) {
+          const int64_t ni = std::min(kBr, Tq - i0);
+          const T* qi = q.row(b, h, i0);
+          const T* doi = dout.row(b, h, i0);
+          // p = exp(scale * Q_i K_j^T - lse)   (hidden entries: exp(-inf) = 0)
+          tile_dots<T>(p.data(), kBc, qi, q.st, ni, k.row(b, h, j0), k.st, nj, D, scale);
+          if (n.causal) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
+          for (int64_t r = 0; r < ni; ++r) {
+            T* pr = p.data() + r * kBc;
+            row_exp<T>(pr, pr, nj, lse_h[i0 + r]);
+          }
+          // dV_j += p^T dO_i
+          tile_acc<T>(dv.row(b, h, j0), dv.st, p.data(), 1, kBc, nj, ni, doi, dout.st, D, T(1));
+          // dp = dO_i V_j^T, then ds = p (dp - D_i) in place
+          tile_dots<T>(ds.data(), kBc, doi, dout.st, ni, v.row(b, h, j0), v.st, nj, D, T(1));
+          for (int64_t r = 0; r < ni; ++r) {
+            T* dr = ds.data() + r * kBc;
+            const T* pr = p.data() + r * kBc;
+            const T di = Di[size_t(i0 + r)];
+            for (int64_t c = 0; c < nj; ++c) dr[c] = pr[c] * (dr[c] - di);
+          }
+          // dQ_i += scale ds K_j;  dK_j += scale ds^T Q_i
+          tile_acc<T>(dq.row(b, h, i0), dq.st, ds.data(), kBc, 1, ni, nj, k.row(b, h, j0), k.st, D, scale);
+          tile_acc<T>(dk.row(b, h, j0), dk.st, ds.data(), 1, kBc, nj, ni, qi, q.st, D, scale);
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
+                            const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
+                            AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n) {
+  (void)o;
+  (void)lse;
+  const int64_t Tq = n.T, S = n.S, D = n.D;
+  std::vector<double> P(static_cast<size_t>(Tq * S)), dP(static_cast<size_t>(Tq * S));
+  for (int64_t b = 0; b < n.B; ++b)
+    for (int64_t h = 0; h < n.H; ++h) {
+      // P = softmax(scores), materialised [T, S].
+      for (int64_t i = 0; i < Tq; ++i) {
+        double* pi = P.data() + i * S;
+        double mx = -INFINITY, l = 0;
+        for (int64_t j = 0; j < S; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += double(q.row(b, h, i)[d]) * double(k.row(b, h, j)[d]);
+          pi[j] = (n.causal && j > n.q_offset + i) ? -INFINITY : n.scale * dot;
+          mx = std::max(mx, pi[j]);
+        }
+        for (int64_t j = 0; j < S; ++j) l += (pi[j] = std::exp(pi[j] - mx));
+        for (int64_t j = 0; j < S; ++j) pi[j] /= l;
+      }
+      // dP = dO V^T; dV = P^T dO
+      for (int64_t i = 0; i < Tq; ++i)
+        for (int64_t j = 0; j < S; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += double(dout.row(b, h, i)[d]) * double(v.row(b, h, j)[d]);
+          dP[size_t(i * S + j)] = dot;
+        }
+      for (int64_t j = 0; j < S; ++j)
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = 0;
+          for (int64_t i = 0; i < Tq; ++i) acc += P[size_t(i * S + j)] * double(dout.row(b, h, i)[d]);
+          dv.row(b, h, j)[d] += T(acc);
+        }
+      // dS = P (dP - rowsum(P dP))   (the softmax backward, written out without the D_i trick)
+      for (int64_t i = 0; i < Tq; ++i) {
+        double dot = 0;
+        for (int64_t j = 0; j < S; ++j) dot += P[size_t(i * S + j)] * dP[size_t(i * S + j)];
+        for (int64_t j = 0; j < S; ++j) dP[size_t(i * S + j)] = P[size_t(i * S + j)] * (dP[size_t(i * S + j)] - dot);
+      }
+      // dQ = scale dS K; dK = scale dS^T Q
+      for (int64_t i = 0; i < Tq; ++i)
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = 0;
+          for (int64_t j = 0; j < S; ++j) acc += dP[size_t(i * S + j)] * double(k.row(b, h, j)[d]);
+          dq.row(b, h, i)[d] += T(n.scale * acc);
+        }
+      for (int64_t j = 0; j < S; ++j)
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = 0;
+          for (int64_t i = 0; i < Tq; ++i) acc += dP[size_t(i * S + j)] * double(q.row(b, h, i)[d]);
+          dk.row(b, h, j)[d] += T(n.scale * acc);
+        }
+    }
+}
+
+#define TZ_INST(T)                                                                              \
+  template void attention_forward<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>,     \
+                                     AttnRows<const T>, const AttnSizes&);                      \
+  template void attention_forward_ref<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, \
+                                         AttnRows<const T>, const AttnSizes&);                  \
+  template void attention_backward<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, \
+                                      const T*, AttnRows<const T>, AttnRows<const T>,           \
+                                      AttnRows<const T>, AttnRows<const T>, const AttnSizes&);  \
+  template void attention_backward_ref<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>,                \
+                                          AttnRows<const T>, const T*, AttnRows<const T>,       \
+                                          AttnRows<const T>, AttnRows<const T>,                 \
+                                          AttnRows<const T>, const AttnSizes&);
+TZ_INST(float)
+TZ_INST(double)
+#undef TZ_INST
+
+}  // namespace tz::kernels

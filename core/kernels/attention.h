@@ -1,0 +1,82 @@
+// Fused scaled dot-product attention, forward and backward, that never stores the T x S
+// probability matrix (FlashAttention, Dao et al. 2022, arXiv:2205.14135, done on a CPU).
+//
+// Shape letters (used in every comment of attention*.cpp):
+//   B = batch, H = heads, T = queries per head, S = keys per head (S >= T with a KV cache),
+//   D = head dim. q [B, H, T, D]; k, v [B, H, S, D]; o [B, H, T, D]; lse [B, H, T].
+// Query i sits at key position q_offset + i. With `causal`, query i sees key j iff
+// j <= q_offset + i (as in a KV cache: the T new queries are the last T of the S keys).
+//
+//   s_ij = scale * q_i . k_j                     (scale = 1/sqrt(D) by default)
+//   p_ij = exp(s_ij - lse_i),  lse_i = log sum_j exp(s_ij)     (masked s_ij = -inf)
+//   o_i  = sum_j p_ij v_j
+// Backward, with dO the gradient of o and D_i = sum_j p_ij (dO_i . v_j) = dO_i . o_i:
+//   dv_j = sum_i p_ij dO_i,   dp_ij = dO_i . v_j,   ds_ij = p_ij (dp_ij - D_i),
+//   dq_i = scale sum_j ds_ij k_j,   dk_j = scale sum_i ds_ij q_i.
+//
+// Fast kernels (attention_forward / attention_backward): tiles of Br queries x Bc keys; the
+// forward keeps a running max m and sum l per query row (online softmax) and rescales its
+// output accumulator when m grows; the backward recomputes p from the saved lse tile by
+// tile. Causal tiles entirely above the diagonal are skipped. Memory: O(Br * Bc) per thread
+// instead of O(T * S) per head.
+// Reference kernels (*_ref): materialise the whole T x S score matrix of one head in f64,
+// plain loops, for tests.
+//
+// Memory layout: every [B, H, rows, D] operand is given as a base pointer and three
+// strides (elements) for b, h and the row; the D entries of one row are contiguous. So
+// permuted views such as q = qkv[B, T, 3, H, D].select(2, 0).permute(0, 2, 1, 3) are read
+// in place, without a copy. lse is contiguous [B, H, T].
+// T = float or double. f32 uses AVX2 tile kernels when tz::simd_enabled().
+#pragma once
+
+#include <cstdint>
+
+namespace tz::kernels {
+
+// Rows of a [B, H, rows, D] operand: row (b, h, t) starts at p + b*sb + h*sh + t*st.
+template <class T>
+struct AttnRows {
+  T* p;
+  int64_t sb, sh, st;
+  T* row(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
+};
+
+struct AttnSizes {
+  int64_t B, H, T, S, D;
+  int64_t q_offset = 0;  // query i sits at key position q_offset + i (causal only)
+  bool causal = false;
+  double scale = 0;      // the caller resolves the default 1/sqrt(D)
+};
+
+// o = attention(q, k, v), lse = the per-row log-sum-exp of the scaled scores (saved for
+// the backward). Writes o and lse (does not read them).
+template <class T>
+void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
+                       AttnRows<const T> v, const AttnSizes& n);
+template <class T>
+void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
+                           AttnRows<const T> v, const AttnSizes& n);
+
+// Accumulates (+=) the gradients of q, k, v, given o and lse from the forward and dout, the
+// gradient of o. The reference recomputes everything from q, k, v (it ignores o and lse).
+template <class T>
+void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
+                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
+                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n);
+template <class T>
+void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
+                            const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
+                            AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n);
+
+// Tile primitives of the AVX2 path (attention_avx2.cpp; call only when tz::simd_enabled()).
+namespace avx2 {
+// S[m][n] = scale * (A_m . B_n) for m < M, n < N; A, B rows of D floats, strides lda, ldb.
+void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
+               int64_t ldb, int64_t N, int64_t D, float scale);
+// C[m][:D] += alpha * sum_k W[m*wm + k*wk] * Bm[k][:D] for m < M, k < K (W may be a
+// transposed view: wm = 1, wk = ld).
+void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
+              const float* Bm, int64_t ldb, int64_t D, float alpha);
+}  // namespace avx2
+
+}  // namespace tz::kernels
