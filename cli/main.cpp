@@ -13,10 +13,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "core/parallel.h"
 #include "data/tokenizer.h"
 #include "models/generate.h"
+#include "nn/config.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -45,7 +47,7 @@ std::string read_config_arg(const std::string& arg) {
 
 // Streams bytes as they are generated (a multi-byte UTF-8 character shows once complete,
 // since the terminal assembles the bytes).
-void print_sample(const models::GPT& model, const std::string& prompt, const models::SampleOptions& so) {
+void print_sample(models::SequenceModel& model, const std::string& prompt, const models::SampleOptions& so) {
   TZ_CHECK(!prompt.empty(), "sample: the prompt must not be empty");
   data::ByteTokenizer tok;
   std::fputs(prompt.c_str(), stdout);
@@ -125,11 +127,14 @@ int main(int argc, char** argv) {
   train::TrainOptions opt;
   std::string config_arg, resume_dir;
   int64_t sample_tokens = 300;
-  train_cmd->add_option("--config", config_arg, "Model config: a JSON file or inline JSON object");
-  train_cmd->add_option("--dim", opt.model.dim, "Model width")->capture_default_str();
-  train_cmd->add_option("--depth", opt.model.depth, "Number of blocks")->capture_default_str();
-  train_cmd->add_option("--heads", opt.model.heads, "Attention heads")->capture_default_str();
-  train_cmd->add_option("--context", opt.model.context, "Longest sequence")->capture_default_str();
+  models::GPTConfig gpt;  // the default model; --config layers zoo keys over it
+  train_cmd->add_option("--config", config_arg,
+                        "Model config over the default GPT: a JSON file or inline JSON, e.g. "
+                        "'{\"norm\": \"rmsnorm\", \"pos\": \"sinusoidal_pe\"}'");
+  train_cmd->add_option("--dim", gpt.dim, "Model width")->capture_default_str();
+  train_cmd->add_option("--depth", gpt.depth, "Number of blocks")->capture_default_str();
+  train_cmd->add_option("--heads", gpt.heads, "Attention heads")->capture_default_str();
+  train_cmd->add_option("--context", gpt.context, "Longest sequence")->capture_default_str();
   train_cmd->add_option("--data", opt.data, "UTF-8 text file (default: built-in grammar text)")
       ->check(CLI::ExistingFile);
   train_cmd->add_option("--steps", opt.steps, "Training steps")->capture_default_str();
@@ -185,15 +190,15 @@ int main(int argc, char** argv) {
                 "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
                 "only --steps may be given with --resume", flag, resume_dir));
       }
+      nn::Config model = nn::Config::parse(gpt.to_json(), "--config");
       if (!config_arg.empty()) {
-        models::GPTConfig from = models::GPTConfig::from_json(read_config_arg(config_arg));
+        model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));
         // Flags given explicitly win over the config file.
-        if (train_cmd->count("--dim")) from.dim = opt.model.dim;
-        if (train_cmd->count("--depth")) from.depth = opt.model.depth;
-        if (train_cmd->count("--heads")) from.heads = opt.model.heads;
-        if (train_cmd->count("--context")) from.context = opt.model.context;
-        opt.model = from;
+        for (auto [flag, key, value] : {std::tuple{"--dim", "dim", gpt.dim}, {"--depth", "depth", gpt.depth},
+                                        {"--heads", "heads", gpt.heads}, {"--context", "context", gpt.context}})
+          if (train_cmd->count(flag)) model.set(key, std::to_string(value));
       }
+      opt.model = model.dump();
       opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
       return run_train(opt, resume_dir, sample_tokens, stop_after);
     }

@@ -3,6 +3,8 @@
 // positions; the tests re-derive each answer from the inputs alone with a small solver.
 #include "data/tasks.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <numeric>
 
@@ -289,15 +291,10 @@ const std::vector<std::string>& task_names() {
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
   for (const Entry& e : kRegistry)
     if (name == e.name) return e.make(options);
-  std::string nearest, list;
-  int64_t best = -1;
-  for (const std::string& n : task_names()) {
-    int64_t d = edit_distance(name, n);
-    if (best < 0 || d < best) { best = d; nearest = n; }
-    list += (list.empty() ? "" : ", ") + n;
-  }
-  throw Error(cat_str("make_task: unknown task '", name, "'; did you mean '", nearest,
-                      "'? Valid tasks: ", list));
+  std::string guess = nearest(name, task_names());
+  throw Error(cat_str("make_task: unknown task '", name, "'",
+                      guess.empty() ? "" : "; did you mean '" + guess + "'?", " Valid tasks: ",
+                      join(task_names())));
 }
 
 std::vector<LengthSweepEntry> length_sweep(const std::string& name, const TaskOptions& base,
@@ -350,22 +347,6 @@ double accuracy(const Tensor& predictions, const Tensor& targets) {
   }
   TZ_CHECK(scored > 0, "accuracy: no scored positions (every target is ", kIgnoreIndex, ")");
   return double(correct) / double(scored);
-}
-
-int64_t edit_distance(const std::string& a, const std::string& b) {
-  // One row of the dynamic programme: d[j] = distance(a[0, i), b[0, j)).
-  std::vector<int64_t> d(b.size() + 1);
-  std::iota(d.begin(), d.end(), 0);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int64_t diag = d[0];
-    d[0] = int64_t(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      int64_t up = d[j];
-      d[j] = std::min({d[j] + 1, d[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
-      diag = up;
-    }
-  }
-  return d[b.size()];
 }
 
 }  // namespace tz::data

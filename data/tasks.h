@@ -92,7 +92,4 @@ std::vector<LengthSweepEntry> length_sweep(const std::string& name, const TaskOp
 // or floating logits with one extra last dim of size V, whose argmax is taken here.
 double accuracy(const Tensor& predictions, const Tensor& targets);
 
-// Levenshtein distance (insertions, deletions, substitutions), for "did you mean".
-int64_t edit_distance(const std::string& a, const std::string& b);
-
 }  // namespace tz::data

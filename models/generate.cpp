@@ -45,18 +45,18 @@ int64_t sample_token(const std::vector<double>& logits, const SampleOptions& o, 
   return order[keep - 1];
 }
 
-std::vector<int64_t> generate(const GPT& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& prompt,
                               const SampleOptions& o, const std::function<bool(int64_t)>& on_token) {
   o.validate();
   TZ_CHECK(!prompt.empty(), "generate: the prompt must hold at least one token");
-  const int64_t ctx = model.config.context;
+  const int64_t ctx = model.context();
   TZ_CHECK(int64_t(prompt.size()) < ctx, "generate: the prompt (", prompt.size(),
            " tokens) fills the context of ", ctx);
   NoGradGuard no_grad;
   Generator gen(o.seed);
   const int64_t total = std::min<int64_t>(int64_t(prompt.size()) + o.max_new_tokens, ctx);
-  auto caches = model.make_caches(1, total);
-  Tensor logits = model.forward(from_vector(prompt, {1, int64_t(prompt.size())}), &caches);
+  SequenceModel::State state = model.make_state(1, total);
+  Tensor logits = model.step(from_vector(prompt, {1, int64_t(prompt.size())}), state);
   std::vector<int64_t> out;
   for (int64_t pos = int64_t(prompt.size()); pos < total; ++pos) {
     Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0);
@@ -64,7 +64,7 @@ std::vector<int64_t> generate(const GPT& model, const std::vector<int64_t>& prom
     out.push_back(token);
     if (on_token && !on_token(token)) break;
     if (pos + 1 == total) break;
-    logits = model.forward(from_vector(std::vector<int64_t>{token}, {1, 1}), &caches);
+    logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);
   }
   return out;
 }

@@ -1,12 +1,12 @@
-// Sampling from a language model with the KV cache: the prompt is fed once, then one token
-// at a time, each step costing one cached forward of a single position.
+// Sampling from a language model with its step form (the KV cache for attention, the
+// recurrent state for recurrent mixers): the prompt is fed once, then one token at a time.
 #pragma once
 
 #include <functional>
 #include <vector>
 
 #include "core/random.h"
-#include "models/gpt.h"
+#include "models/lm.h"
 
 namespace tz::models {
 
@@ -24,7 +24,7 @@ int64_t sample_token(const std::vector<double>& logits, const SampleOptions& opt
 
 // Generates after `prompt` (non-empty), calling on_token(id) as each token comes; stops early
 // when on_token returns false. Returns the new tokens. The context window bounds the total.
-std::vector<int64_t> generate(const GPT& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& prompt,
                               const SampleOptions& options,
                               const std::function<bool(int64_t)>& on_token = nullptr);
 

@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "data/grammar.h"
 #include "core/safetensors.h"
+#include "models/zoo.h"
 #include "optim/clip.h"
 #include "optim/schedule.h"
 
@@ -27,11 +28,12 @@ constexpr const char* kLogFile = "log.csv";
 }  // namespace
 
 void TrainOptions::validate() const {
-  model.validate();
+  nn::Config c = nn::Config::parse(model, "model config");
+  const int64_t context = c.get_int("context", 256);
   TZ_CHECK(steps > 0, "train: steps must be positive, got ", steps);
   TZ_CHECK(batch > 0, "train: batch must be positive, got ", batch);
-  TZ_CHECK(seq_len > 0 && seq_len <= model.context, "train: seq_len must be in [1, context=",
-           model.context, "], got ", seq_len);
+  TZ_CHECK(seq_len > 0 && seq_len <= context, "train: seq_len must be in [1, context=", context,
+           "], got ", seq_len);
   TZ_CHECK(lr > 0 && min_lr >= 0 && min_lr <= lr, "train: need 0 <= min_lr <= lr and lr > 0, got lr=",
            lr, " min_lr=", min_lr);
   TZ_CHECK(warmup >= 0, "train: warmup must be >= 0, got ", warmup);
@@ -46,7 +48,7 @@ void TrainOptions::validate() const {
 }
 
 std::string TrainOptions::to_json() const {
-  json j = {{"model", json::parse(model.to_json())},
+  json j = {{"model", json::parse(model)},
             {"data", data},
             {"builtin_bytes", builtin_bytes},
             {"steps", steps},
@@ -79,7 +81,7 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
   TrainOptions o;
   try {
     for (auto& [key, v] : j.items()) {
-      if (key == "model") o.model = models::GPTConfig::from_json(v.dump());
+      if (key == "model") o.model = v.dump();
       else if (key == "data") o.data = v.get<std::string>();
       else if (key == "builtin_bytes") o.builtin_bytes = v.get<int64_t>();
       else if (key == "steps") o.steps = v.get<int64_t>();
@@ -118,12 +120,12 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
           ? data::TextDataset::from_string(data::grammar_text(options_.builtin_bytes, options_.seed),
                                            dopt, "built-in grammar text")
           : data::TextDataset::from_file(options_.data, dopt));
-  TZ_CHECK(dataset_->vocab_size() == options_.model.vocab, "train: the data has a vocabulary of ",
-           dataset_->vocab_size(), " but the model expects ", options_.model.vocab);
   // Initialisation and dropout draw from the global generator, seeded from the run's seed.
   manual_seed(options_.seed);
   Generator init_gen(options_.seed ^ 0x1234567ULL);
-  model_ = std::make_unique<models::GPT>(options_.model, init_gen);
+  model_ = zoo::make_lm(options_.model, init_gen, "model config");
+  TZ_CHECK(dataset_->vocab_size() == model_->vocab(), "train: the data has a vocabulary of ",
+           dataset_->vocab_size(), " but the model expects ", model_->vocab());
   auto groups = optim::decay_groups(model_->named_parameters(), options_.weight_decay);
   optimizer_ = std::make_unique<optim::AdamW>(
       std::move(groups), optim::AdamWOptions{.lr = options_.lr, .betas = {0.9, options_.beta2}});
@@ -210,7 +212,7 @@ void Trainer::save_checkpoint() const {
   std::map<std::string, std::string> meta = {
       {"format", kFormat},
       {"format_version", std::to_string(kFormatVersion)},
-      {"config", options_.model.to_json()},
+      {"config", model_->config_json()},
       {"train_options", options_.to_json()},
       {"step", std::to_string(step_)},
       {"elapsed_s", std::to_string(elapsed_before_)},
@@ -236,7 +238,7 @@ std::pair<uint64_t, uint64_t> parse_rng(const std::string& s, const std::string&
 }
 }  // namespace
 
-TensorFile load_checkpoint_file(const std::string& dir, models::GPTConfig* config) {
+TensorFile load_checkpoint_file(const std::string& dir, std::string* config) {
   std::string path = (fs::path(dir) / kCheckpointFile).string();
   TZ_CHECK(fs::exists(path), "checkpoint: no ", kCheckpointFile, " in ", dir);
   TensorFile f = load_safetensors(path);
@@ -245,7 +247,7 @@ TensorFile load_checkpoint_file(const std::string& dir, models::GPTConfig* confi
   std::string version = require_meta(f, "format_version", path);
   TZ_CHECK(version == std::to_string(kFormatVersion), "checkpoint ", path, ": format version ",
            version, " is not supported (this build reads version ", kFormatVersion, ")");
-  if (config) *config = models::GPTConfig::from_json(require_meta(f, "config", path));
+  if (config) *config = require_meta(f, "config", path);
   return f;
 }
 
@@ -275,11 +277,11 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, int64_t steps) 
   return t;
 }
 
-std::unique_ptr<models::GPT> load_model(const std::string& dir) {
-  models::GPTConfig config;
+std::unique_ptr<models::LM> load_model(const std::string& dir) {
+  std::string config;
   TensorFile f = load_checkpoint_file(dir, &config);
   Generator gen(0);
-  auto model = std::make_unique<models::GPT>(config, gen);
+  auto model = zoo::make_lm(config, gen, "checkpoint config");
   std::map<std::string, Tensor> state;
   for (auto& [n, t] : f.tensors)
     if (n.rfind("model.", 0) == 0) state[n.substr(6)] = t;

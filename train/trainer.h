@@ -17,13 +17,15 @@
 
 #include "data/text_dataset.h"
 #include "models/gpt.h"
+#include "models/lm.h"
 #include "core/safetensors.h"
 #include "optim/adam.h"
 
 namespace tz::train {
 
 struct TrainOptions {
-  models::GPTConfig model;
+  // The zoo LM config (JSON): any registered mixer, position scheme, FFN and norm.
+  std::string model = models::GPTConfig{}.to_json();
   std::string data;                  // a UTF-8 text file; empty = the built-in grammar text
   int64_t builtin_bytes = 2'000'000;  // size of the built-in text
   int64_t steps = 600;
@@ -74,7 +76,7 @@ class Trainer {
   void save_checkpoint() const;
 
   const TrainOptions& options() const { return options_; }
-  const models::GPT& model() const { return *model_; }
+  models::LM& model() const { return *model_; }
   const data::TextDataset& dataset() const { return *dataset_; }
   int64_t step() const { return step_; }
   const std::vector<StepRecord>& history() const { return history_; }
@@ -86,7 +88,7 @@ class Trainer {
 
   TrainOptions options_;
   std::unique_ptr<data::TextDataset> dataset_;
-  std::unique_ptr<models::GPT> model_;
+  std::unique_ptr<models::LM> model_;
   std::unique_ptr<optim::AdamW> optimizer_;
   Generator data_gen_;
   int64_t step_ = 0;
@@ -94,10 +96,11 @@ class Trainer {
   std::vector<StepRecord> history_;
 };
 
-// Reads and checks a run's checkpoint (format and version); fills *config when given.
-TensorFile load_checkpoint_file(const std::string& dir, models::GPTConfig* config);
+// Reads and checks a run's checkpoint (format and version); fills *config (the model's JSON
+// config) when given.
+TensorFile load_checkpoint_file(const std::string& dir, std::string* config);
 // The trained model of a run directory, ready for generation (eval mode).
-std::unique_ptr<models::GPT> load_model(const std::string& dir);
+std::unique_ptr<models::LM> load_model(const std::string& dir);
 
 // Draws the curves of a run's log.csv into loss.png with gnuplot. Returns false (and says
 // why in `message`) when gnuplot is missing or fails.

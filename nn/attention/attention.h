@@ -2,16 +2,17 @@
 //
 // Shapes: B batch, T query positions, S key positions (S = T without a cache, cache length
 // + T with one), C model width, H heads, D = C / H head size.
-//   q, k, v = x W_qkv split into H heads        [B, H, T, D], [B, H, S, D]
-//   A = softmax(q k^T / sqrt(D) + bias + M)     [B, H, T, S], M_ij = -inf for j > offset + i
-//   y = concat_h(A v) W_o                       [B, T, C]
-// `bias` is the additive score hook (relative positions, ALiBi, padding masks); the KV cache
-// holds past keys and values so decoding one token costs O(S), and cached decoding gives
-// the same logits as the full forward (tests prove it).
+//   q, k, v = x W_qkv split into H heads               [B, H, T, D], [B, H, S, D]
+//   q, k    = pos.rotate(q, k)       (RoPE-like position schemes)
+//   A = softmax(q k^T / sqrt(D) + pos.score_bias + M)   [B, H, T, S], M_ij = -inf for j > start + i
+//   y = concat_h(A v) W_o                               [B, T, C]
+// The step form keeps every past key and value (the KV cache), so decoding a token costs
+// O(S), and cached decoding gives the same logits as the full forward (tests prove it).
 #pragma once
 
 #include "core/random.h"
 #include "nn/layers.h"
+#include "nn/mixer.h"
 
 namespace tz::nn {
 
@@ -24,25 +25,28 @@ struct AttentionOptions {
   double out_init_std = 0.02;  // GPT-2 scales the residual projection by 1/sqrt(2 * layers)
 };
 
-// Past keys and values, preallocated to `capacity` positions. Used in no-grad decoding.
-struct KVCache {
+// The KV cache: past keys and values, preallocated to a capacity. For no-grad decoding.
+struct KVState : MixerState {
   Tensor k, v;  // [B, H, capacity, D]
-  int64_t length = 0;
-  int64_t capacity() const { return k.defined() ? k.size(2) : 0; }
 };
 
-class MultiHeadAttention : public Module {
+class Attention : public Mixer {
  public:
-  MultiHeadAttention(const AttentionOptions& options, Generator& gen);
-  // x [B, T, C]. With a cache, keys/values of x are appended after the cached ones and the
-  // queries sit at positions cache->length ... cache->length + T - 1.
-  Tensor forward(const Tensor& x, KVCache* cache = nullptr, const Tensor& score_bias = Tensor()) const;
-  KVCache make_cache(int64_t batch, int64_t capacity, DType dtype = DType::f32) const;
+  Attention(const AttentionOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x, const MixerContext& ctx) override;
+  bool causal() const override { return options.causal; }
+  bool has_step() const override { return true; }
+  std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
+  Tensor step(const Tensor& x, MixerState& state, const MixerContext& ctx) override;
   std::string describe() const override;
 
   AttentionOptions options;
   std::shared_ptr<Linear> qkv, out;
-  std::shared_ptr<Dropout> resid_drop;
+  std::shared_ptr<Dropout> drop;
+
+ private:
+  // Splits x [B, T, C] into q, k, v heads [B, H, T, D].
+  void project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const;
 };
 
 // Attention core on already projected heads: q [B, H, T, D], k, v [B, H, S, D]; query i sits

@@ -1,5 +1,9 @@
 #include "nn/ffn/mlp.h"
 
+#include <cmath>
+
+#include "nn/registry.h"
+
 namespace tz::nn {
 
 MLP::MLP(const MLPOptions& o, Generator& gen) : options(o) {
@@ -23,3 +27,30 @@ std::string MLP::describe() const {
 }
 
 }  // namespace tz::nn
+
+namespace tz::zoo {
+
+void register_ffn_mlp(nn::Registry& r) {
+  r.add({.id = "ffn_mlp",
+         .family = "ffn",
+         .kind = "ffn",
+         .paper = "arXiv:1706.03762",
+         .summary = "Position-wise feed-forward network: W2 act(W1 x + b1) + b2, hidden = ffn_mult * dim",
+         .source = "nn/ffn/mlp.cpp",
+         .keys = {{"ffn_mult", "4", "hidden width as a multiple of dim"},
+                  {"activation", "\"gelu\"", "relu, gelu, gelu_tanh, silu or relu_squared"}},
+         .test_config = R"({"ffn": "ffn_mlp", "activation": "relu"})",
+         .example = R"({"ffn": "ffn_mlp", "ffn_mult": 4, "activation": "gelu"})",
+         .ffn = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
+           int64_t mult = c.get_int("ffn_mult", 4);
+           TZ_CHECK(mult > 0, c.source(), ": ffn_mult must be positive, got ", mult);
+           return std::make_shared<nn::MLP>(
+               nn::MLPOptions{.dim = d.dim, .hidden = mult * d.dim,
+                              .activation = nn::parse_activation(c.get_string("activation", "gelu")),
+                              .bias = d.bias, .dropout = d.dropout,
+                              .out_init_std = 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(d.depth, 1)))},
+               gen);
+         }});
+}
+
+}  // namespace tz::zoo

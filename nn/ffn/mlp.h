@@ -1,5 +1,5 @@
 // The position-wise feed-forward network (Vaswani et al. 2017): y = act(x W1 + b1) W2 + b2,
-// hidden width = mult * dim.
+// hidden width = mult * dim. Registered as `ffn_mlp`.
 #pragma once
 
 #include "nn/layers.h"
@@ -15,10 +15,10 @@ struct MLPOptions {
   double out_init_std = 0.02;
 };
 
-class MLP : public Module {
+class MLP : public UnaryModule {
  public:
   MLP(const MLPOptions& options, Generator& gen);
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
   std::string describe() const override;
   MLPOptions options;
   std::shared_ptr<Linear> fc, proj;

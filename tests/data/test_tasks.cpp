@@ -10,6 +10,7 @@
 
 #include "core/creation.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "core/random.h"
 #include "data/tasks.h"
 

@@ -2,6 +2,7 @@
 // sampling rules.
 #include "models/generate.h"
 #include "models/gpt.h"
+#include "models/zoo.h"
 #include "tests/test_util.h"
 
 using namespace tz;
@@ -20,19 +21,25 @@ GPTConfig tiny_config() {
 }
 }  // namespace
 
-TEST_CASE("GPT config from JSON: unknown keys and bad values are named") {
-  GPTConfig c = GPTConfig::from_json(R"({"dim": 64, "depth": 2, "heads": 4, "norm": "rmsnorm"})");
-  CHECK(c.dim == 64);
-  CHECK(c.norm == "rmsnorm");
-  CHECK(c.context == 256);
-  CHECK(GPTConfig::from_json(c.to_json()).to_json() == c.to_json());
-  CHECK_THROWS_WITH_AS(GPTConfig::from_json(R"({"dims": 64})"),
-                       doctest::Contains("unknown key 'dims'"), Error);
-  CHECK_THROWS_WITH_AS(GPTConfig::from_json(R"({"dim": 30, "heads": 4})"),
-                       "GPTConfig: heads (4) must divide dim (30)", Error);
-  CHECK_THROWS_WITH_AS(GPTConfig::from_json(R"({"dim": "big"})"),
-                       "GPTConfig: key 'dim' has the wrong type (string)", Error);
-  CHECK_THROWS_AS(GPTConfig::from_json("{"), Error);
+TEST_CASE("zoo config: unknown keys and bad values are named, with the nearest key") {
+  Generator gen(0);
+  auto lm = zoo::make_lm(R"({"dim": 16, "depth": 1, "heads": 2, "context": 8, "norm": "rmsnorm"})", gen);
+  CHECK(lm->dims().dim == 16);
+  CHECK(lm->state_dict().count("layers.0.norm1.weight"));
+  CHECK_FALSE(lm->state_dict().count("layers.0.norm1.bias"));  // RMSNorm has no bias
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dims": 64})", gen),
+                       doctest::Contains("unknown key 'dims' (did you mean 'dim'?)"), Error);
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dim": 30, "heads": 4})", gen),
+                       "config: heads (4) must divide dim (30)", Error);
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dim": "big"})", gen),
+                       "config: key 'dim' must be an integer, got \"big\"", Error);
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"mixer": "vanila_mha"})", gen),
+                       doctest::Contains("unknown mixer 'vanila_mha'; did you mean 'vanilla_mha'?"), Error);
+  // A key of a component that was not chosen is rejected too.
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"pos": "learned_abs_pe", "pos_base": 500.0})", gen),
+                       doctest::Contains("unknown key 'pos_base'"), Error);
+  CHECK_THROWS_AS(zoo::make_lm("{", gen), Error);
+  CHECK(GPTConfig{}.to_json().find("\"mixer\":\"vanilla_mha\"") != std::string::npos);
 }
 
 TEST_CASE("GPT names its parameters like PyTorch and ties the head") {
@@ -40,8 +47,8 @@ TEST_CASE("GPT names its parameters like PyTorch and ties the head") {
   GPT gpt(tiny_config(), gen);
   auto state = gpt.state_dict();
   CHECK(state.count("tok_emb.weight"));
-  CHECK(state.count("layers.1.attn.qkv.weight"));
-  CHECK(state.count("layers.0.mlp.proj.bias"));
+  CHECK(state.count("layers.1.mixer.qkv.weight"));
+  CHECK(state.count("layers.0.ffn.proj.bias"));
   CHECK(state.count("norm_f.weight"));
   CHECK_FALSE(state.count("head.weight"));
   GPTConfig untied = tiny_config();
@@ -58,17 +65,17 @@ TEST_CASE("cached step-by-step decoding gives the logits of the full forward at 
   Tensor ids = randint(0, 11, {2, 12}, gen);
   NoGradGuard no_grad;
   Tensor full = gpt.forward(ids);
-  auto caches = gpt.make_caches(2, 12);
+  auto state = gpt.make_state(2, 12);
   // A prompt of 5 tokens at once, then one token at a time.
-  Tensor first = gpt.forward(ids.narrow(1, 0, 5), &caches);
+  Tensor first = gpt.step(ids.narrow(1, 0, 5), state);
   CHECK_CLOSE(first, full.narrow(1, 0, 5), 1e-5);
   for (int64_t t = 5; t < 12; ++t) {
-    Tensor step = gpt.forward(ids.narrow(1, t, 1), &caches);
+    Tensor step = gpt.step(ids.narrow(1, t, 1), state);
     INFO("position ", t);
     CHECK(testing::max_abs_diff(step, full.narrow(1, t, 1)) < 1e-5);
   }
-  CHECK(caches[0].length == 12);
-  CHECK_THROWS_AS(gpt.forward(ids.narrow(1, 0, 1), &caches), Error);  // cache full
+  CHECK(state.length == 12);
+  CHECK_THROWS_AS(gpt.step(ids.narrow(1, 0, 1), state), Error);  // cache full
 }
 
 TEST_CASE("a tiny GPT passes gradcheck in f64, end to end") {

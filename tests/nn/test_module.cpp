@@ -136,11 +136,11 @@ TEST_CASE("layers follow their formulas") {
 
 TEST_CASE("attention matches a naive per-head loop and is causal") {
   Generator gen(5);
-  MultiHeadAttention attn(AttentionOptions{.dim = 8, .heads = 2}, gen);
+  Attention attn(AttentionOptions{.dim = 8, .heads = 2}, gen);
   attn.to(DType::f64);
   const int64_t B = 2, T = 5, C = 8, H = 2, D = 4;
   Tensor x = randn({B, T, C}, gen, DType::f64);
-  Tensor y = attn.forward(x);
+  Tensor y = attn.forward(x, {});
   // Naive reference, written with loops over plain numbers.
   Tensor qkv = attn.qkv->forward(x);
   Tensor heads = zeros({B, T, C}, DType::f64);
@@ -166,7 +166,7 @@ TEST_CASE("attention matches a naive per-head loop and is causal") {
   // Causality: changing x after position 2 leaves outputs 0..2 unchanged.
   Tensor x2 = x.clone().detach();
   core::fill_(x2.narrow(1, 3, 2), 9.0);
-  Tensor y2 = attn.forward(x2);
+  Tensor y2 = attn.forward(x2, {});
   CHECK(testing::max_abs_diff(y.narrow(1, 0, 3), y2.narrow(1, 0, 3)) == 0);
   CHECK(testing::max_abs_diff(y.narrow(1, 3, 2), y2.narrow(1, 3, 2)) > 1e-3);
 }

@@ -1,0 +1,85 @@
+// The variant registry: every catalogue id, registered once in the file that implements it.
+//
+// An entry holds the facts a reader needs (family, kind, paper, summary, the config keys it
+// reads with defaults and docs, its source file) and how to build it: a factory for its
+// component (mixer, position scheme, FFN, norm) or a whole-model factory, plus a small
+// config overlay that plugs it into the tiny test model of the conformance suite.
+//
+// Registration is explicit: each implementing file defines `void register_<id>(Registry&)`
+// and lists the id in its family's variants.def, so no static initialiser can be dropped by
+// the linker and the full list is readable in one place.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "nn/config.h"
+#include "nn/mixer.h"
+
+namespace tz::nn {
+
+// The sizes every component is built with.
+struct ModelDims {
+  int64_t dim = 0;      // C
+  int64_t heads = 0;    // H
+  int64_t context = 0;  // longest sequence
+  int64_t depth = 0;    // number of blocks
+  int64_t layer = 0;    // index of the block being built
+  bool bias = true;     // biases in linear layers
+  double dropout = 0.0;
+};
+
+struct ConfigKey {
+  std::string key;
+  std::string default_value;  // as JSON text
+  std::string doc;
+};
+
+using MixerFactory = std::function<std::shared_ptr<Mixer>(const ModelDims&, const Config&, Generator&)>;
+using PositionFactory = std::function<std::shared_ptr<PositionScheme>(const ModelDims&, const Config&, Generator&)>;
+using UnaryFactory = std::function<std::shared_ptr<UnaryModule>(const ModelDims&, const Config&, Generator&)>;
+
+struct VariantInfo {
+  std::string id;
+  std::string family;   // catalogue family (attention_core, position, ffn, ...)
+  std::string kind;     // mixer, pos, ffn, norm, residual, model, attn_option, ...
+  std::string paper;    // arXiv id or venue
+  std::string summary;  // one line
+  std::string source;   // the implementing file
+  std::vector<ConfigKey> keys;
+  // Overlay on the tiny test model that selects this variant (e.g. {"mixer": "retnet"}).
+  std::string test_config = "{}";
+  // An example config for `tensorzoo info` and docs.
+  std::string example;
+  bool extra = false;   // not in the catalogue (a genuine extra)
+  // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
+  MixerFactory mixer;
+  PositionFactory position;
+  UnaryFactory ffn;
+  UnaryFactory norm;
+};
+
+class Registry {
+ public:
+  void add(VariantInfo info);  // throws on a duplicate id or a malformed entry
+  const VariantInfo& get(const std::string& id) const;  // throws listing ids, nearest first
+  const VariantInfo* find(const std::string& id) const;
+  std::vector<const VariantInfo*> all() const;          // sorted by id
+  std::vector<std::string> ids(const std::string& kind = "") const;
+  // Factories by kind; `what` names the config key for error messages.
+  std::shared_ptr<Mixer> make_mixer(const std::string& id, const ModelDims&, const Config&, Generator&) const;
+  std::shared_ptr<PositionScheme> make_position(const std::string& id, const ModelDims&, const Config&,
+                                                Generator&) const;
+  std::shared_ptr<UnaryModule> make_ffn(const std::string& id, const ModelDims&, const Config&, Generator&) const;
+  std::shared_ptr<UnaryModule> make_norm(const std::string& id, const ModelDims&, const Config&, Generator&) const;
+
+ private:
+  const VariantInfo& get_kind(const std::string& id, const char* kind, const char* key) const;
+  std::map<std::string, VariantInfo> entries_;
+};
+
+}  // namespace tz::nn
