@@ -6,20 +6,20 @@
 #include "autograd/ops.h"
 #include "core/copy.h"
 #include "core/creation.h"
+#include "nn/registry.h"
 
 namespace tz::nn {
 
-MultiHeadAttention::MultiHeadAttention(const AttentionOptions& o, Generator& gen) : options(o) {
-  TZ_CHECK(o.dim > 0 && o.heads > 0 && o.dim % o.heads == 0, "MultiHeadAttention: heads (", o.heads,
+Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
+  TZ_CHECK(o.dim > 0 && o.heads > 0 && o.dim % o.heads == 0, "Attention: heads (", o.heads,
            ") must divide dim (", o.dim, ")");
-  TZ_CHECK(o.dropout >= 0 && o.dropout < 1, "MultiHeadAttention: dropout must be in [0, 1), got ",
-           o.dropout);
+  TZ_CHECK(o.dropout >= 0 && o.dropout < 1, "Attention: dropout must be in [0, 1), got ", o.dropout);
   qkv = register_module("qkv", std::make_shared<Linear>(
                                    LinearOptions{.in = o.dim, .out = 3 * o.dim, .bias = o.bias}, gen));
   out = register_module("out", std::make_shared<Linear>(
                                    LinearOptions{.in = o.dim, .out = o.dim, .bias = o.bias,
                                                  .init_std = o.out_init_std}, gen));
-  resid_drop = register_module("resid_drop", std::make_shared<Dropout>(o.dropout));
+  drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
 }
 
 // The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul. It
@@ -58,41 +58,89 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   return tz::attention(q, k, v, causal, q_offset);
 }
 
-Tensor MultiHeadAttention::forward(const Tensor& x, KVCache* cache, const Tensor& score_bias) const {
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, "MultiHeadAttention: expected x [B, T, ",
-           options.dim, "], got ", x.shape());
-  const int64_t B = x.size(0), T = x.size(1), C = options.dim, H = options.heads, D = C / H;
+void Attention::project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const {
+  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, "Attention: expected x [B, T, ", options.dim,
+           "], got ", x.shape());
+  const int64_t B = x.size(0), T = x.size(1), H = options.heads, D = options.dim / H;
   Tensor qkv_out = qkv->forward(x).view({B, T, 3, H, D});
-  Tensor q = qkv_out.select(2, 0).permute({0, 2, 1, 3});  // [B, H, T, D]
-  Tensor k = qkv_out.select(2, 1).permute({0, 2, 1, 3});
-  Tensor v = qkv_out.select(2, 2).permute({0, 2, 1, 3});
-  int64_t offset = 0;
-  if (cache) {
-    TZ_CHECK(!grad_enabled() || !x.requires_grad(), "MultiHeadAttention: the KV cache is for "
-             "decoding; run it under NoGradGuard");
-    TZ_CHECK(cache->k.defined() && cache->k.size(0) == B, "MultiHeadAttention: cache made for "
-             "batch ", cache->k.defined() ? cache->k.size(0) : 0, ", input has batch ", B);
-    TZ_CHECK(cache->length + T <= cache->capacity(), "MultiHeadAttention: KV cache full (",
-             cache->length, " + ", T, " > capacity ", cache->capacity(), ")");
-    offset = cache->length;
-    core::copy_(cache->k.narrow(2, offset, T), k);
-    core::copy_(cache->v.narrow(2, offset, T), v);
-    cache->length += T;
-    k = cache->k.narrow(2, 0, cache->length);
-    v = cache->v.narrow(2, 0, cache->length);
-  }
-  Tensor y = scaled_dot_product_attention(q, k, v, options.causal, offset, score_bias);
-  return resid_drop->forward(out->forward(y.permute({0, 2, 1, 3}).reshape({B, T, C})));
+  q = qkv_out.select(2, 0).permute({0, 2, 1, 3});  // [B, H, T, D]
+  k = qkv_out.select(2, 1).permute({0, 2, 1, 3});
+  v = qkv_out.select(2, 2).permute({0, 2, 1, 3});
 }
 
-KVCache MultiHeadAttention::make_cache(int64_t batch, int64_t capacity, DType dtype) const {
+Tensor Attention::forward(const Tensor& x, const MixerContext& ctx) {
+  Tensor q, k, v;
+  project(x, q, k, v);
+  // Keys sit at positions ctx.start.. too; with no cache the masks and biases only need the
+  // relative offset, so queries and keys are both numbered from 0 here, and rotations use
+  // the absolute start.
+  if (ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q, k, ctx.start, ctx.start);
+  const int64_t B = x.size(0), T = x.size(1), H = options.heads;
+  Tensor bias;
+  if (ctx.pos && ctx.pos->biases_scores()) bias = ctx.pos->score_bias(H, 0, T, T, q.dtype()).unsqueeze(0);
+  Tensor y = scaled_dot_product_attention(q, k, v, options.causal, 0, bias);
+  return drop->forward(out->forward(y.permute({0, 2, 1, 3}).reshape({B, T, options.dim})));
+}
+
+std::unique_ptr<MixerState> Attention::make_state(int64_t batch, int64_t capacity, DType dtype) const {
   const int64_t H = options.heads, D = options.dim / options.heads;
-  return KVCache{zeros({batch, H, capacity, D}, dtype), zeros({batch, H, capacity, D}, dtype), 0};
+  auto s = std::make_unique<KVState>();
+  s->k = zeros({batch, H, capacity, D}, dtype);
+  s->v = zeros({batch, H, capacity, D}, dtype);
+  return s;
 }
 
-std::string MultiHeadAttention::describe() const {
-  return cat_str("MultiHeadAttention(dim=", options.dim, ", heads=", options.heads,
-                 options.causal ? ", causal" : "", ")");
+Tensor Attention::step(const Tensor& x, MixerState& state, const MixerContext& ctx) {
+  auto* kv = dynamic_cast<KVState*>(&state);
+  TZ_CHECK(kv, "Attention: step() needs the state made by its make_state()");
+  TZ_CHECK(!grad_enabled() || !x.requires_grad(), "Attention: the KV cache is for decoding; run it "
+           "under NoGradGuard");
+  const int64_t T = x.size(1), start = kv->length;
+  TZ_CHECK(x.size(0) == kv->k.size(0), "Attention: state made for batch ", kv->k.size(0), ", input has batch ",
+           x.size(0));
+  TZ_CHECK(start + T <= kv->k.size(2), "Attention: KV cache full (", start, " + ", T, " > capacity ",
+           kv->k.size(2), ")");
+  Tensor q, k, v;
+  project(x, q, k, v);
+  // Rotate the new keys at their absolute positions before caching them.
+  if (ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q, k, start, start);
+  core::copy_(kv->k.narrow(2, start, T), k);
+  core::copy_(kv->v.narrow(2, start, T), v);
+  kv->length += T;
+  Tensor keys = kv->k.narrow(2, 0, kv->length), values = kv->v.narrow(2, 0, kv->length);
+  const int64_t B = x.size(0), H = options.heads;
+  Tensor bias;
+  if (ctx.pos && ctx.pos->biases_scores())
+    bias = ctx.pos->score_bias(H, start, T, kv->length, q.dtype()).unsqueeze(0);
+  Tensor y = scaled_dot_product_attention(q, keys, values, options.causal, start, bias);
+  return drop->forward(out->forward(y.permute({0, 2, 1, 3}).reshape({B, T, options.dim})));
+}
+
+std::string Attention::describe() const {
+  return cat_str("Attention(dim=", options.dim, ", heads=", options.heads, options.causal ? ", causal" : "", ")");
 }
 
 }  // namespace tz::nn
+
+namespace tz::zoo {
+
+void register_vanilla_mha(nn::Registry& r) {
+  r.add({.id = "vanilla_mha",
+         .family = "attention_core",
+         .kind = "mixer",
+         .paper = "arXiv:1706.03762",
+         .summary = "Multi-head scaled dot-product attention, causal, with a KV cache for decoding",
+         .source = "nn/attention/attention.cpp",
+         .keys = {},
+         .test_config = R"({"mixer": "vanilla_mha"})",
+         .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "vanilla_mha"})",
+         .mixer = [](const nn::ModelDims& d, const nn::Config&, Generator& gen) {
+           return std::make_shared<nn::Attention>(
+               nn::AttentionOptions{.dim = d.dim, .heads = d.heads, .causal = true, .bias = d.bias,
+                                    .dropout = d.dropout,
+                                    .out_init_std = 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(d.depth, 1)))},
+               gen);
+         }});
+}
+
+}  // namespace tz::zoo
