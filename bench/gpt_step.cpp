@@ -1,0 +1,219 @@
+// gpt_step: one measurement of tensorzoo's GPT on a CPU, printed as one JSON object, to be
+// compared with bench/torch_gpt_step.py (the same model in PyTorch, same fields, same FLOP
+// formula). bench/run_gpt_bench.sh runs both alternately and prints the tables.
+//
+//   gpt_step --config small|large --threads N --mode train|forward|generate|memory
+//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--json]
+//
+// Model: byte vocabulary V = 256, learned positions, pre-LayerNorm blocks (fused qkv Linear,
+// causal attention, GELU MLP x4), final LayerNorm, head tied to the token embedding,
+// dropout 0, biases on. Configs (L layers, C width, H heads, T sequence, B batch):
+//   small: C 256, L 4, H 4, T 256, B 8        large: C 512, L 6, H 8, T 512, B 4
+// The context (learned positions) is max(T, prompt + gen_tokens) so that every mode builds
+// the same model; the parameter count is printed so the runner can check both frameworks.
+//
+// Modes (each run in its own process, so peak RSS belongs to one measurement):
+//   train     median ms of zero_grad, loss = model.loss(ids, targets), backward, AdamW step
+//   forward   median ms of model.forward(ids) under NoGradGuard (logits [B, T, V])
+//   generate  median tokens/s of models::generate, batch 1, greedy, gen_tokens new tokens
+//             after a 16-token prompt (KV cache)
+//   memory    one forward+backward (loss) at --T with batch 1: peak RSS and its growth
+//
+// FLOPs (analytic, the same formula in torch_gpt_step.py), per token of a sequence of T:
+//   N_mm  = L * 12 C^2 + V C      weights of the matrix products (qkv 3C^2, out C^2,
+//                                  fc 4C^2, proj 4C^2; the tied head V C)
+//   fwd   = 2 N_mm + 4 L T C      2 per multiply-add; attention scores Q K^T and A V count
+//                                  the full T x T (2 T C each per layer), as PaLM (App. B)
+//                                  counts, masked half included
+//   train = 3 fwd                  backward = 2x forward
+// Not counted: embeddings, LayerNorm, softmax, GELU, cross-entropy, AdamW (elementwise,
+// together well under 2% of the total at these sizes).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "models/generate.h"
+#include "models/gpt.h"
+#include "optim/adam.h"
+
+using namespace tz;
+
+namespace {
+
+struct Args {
+  std::string config = "small", mode = "train";
+  int threads = 1;
+  int64_t T = 0, batch = 0;  // 0 = the config's
+  int reps = 5, warmup = 1;
+  int64_t gen_tokens = 256, prompt = 16;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
+               "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
+               "[--gen-tokens N] [--json]\n",
+               why);
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+      return argv[++i];
+    };
+    if (k == "--config") a.config = val();
+    else if (k == "--threads") a.threads = std::stoi(val());
+    else if (k == "--mode") a.mode = val();
+    else if (k == "--T") a.T = std::stoll(val());
+    else if (k == "--batch") a.batch = std::stoll(val());
+    else if (k == "--reps") a.reps = std::stoi(val());
+    else if (k == "--warmup") a.warmup = std::stoi(val());
+    else if (k == "--gen-tokens") a.gen_tokens = std::stoll(val());
+    else if (k == "--json") {}  // the output is always one JSON object
+    else usage(("unknown argument " + k).c_str());
+  }
+  if (a.config != "small" && a.config != "large") usage("--config must be small or large");
+  if (a.mode != "train" && a.mode != "forward" && a.mode != "generate" && a.mode != "memory")
+    usage("--mode must be train, forward, generate or memory");
+  if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
+  return a;
+}
+
+// VmHWM (peak resident set) or VmRSS from /proc/self/status, in MiB.
+double proc_status_mb(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key, 0) == 0) return std::atof(line.c_str() + std::strlen(key) + 1) / 1024.0;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  set_num_threads(a.threads);
+
+  models::GPTConfig c;
+  int64_t T = 256, B = 8;
+  if (a.config == "small") {
+    c.dim = 256, c.depth = 4, c.heads = 4;
+  } else {
+    c.dim = 512, c.depth = 6, c.heads = 8, T = 512, B = 4;
+  }
+  if (a.mode == "memory") B = 1;
+  if (a.T > 0) T = a.T;
+  if (a.batch > 0) B = a.batch;
+  c.vocab = 256, c.mlp_mult = 4, c.activation = "gelu", c.norm = "layernorm";
+  c.bias = true, c.dropout = 0.0, c.tie_weights = true;
+  c.context = std::max(T, a.prompt + a.gen_tokens);
+
+  Generator init_gen(1234);
+  models::GPT model(c, init_gen);
+  const int64_t params = model.num_parameters();
+
+  // Random bytes from a fixed seed; targets are the inputs shifted by one.
+  Generator data_gen(42);
+  Tensor seq = randint(0, c.vocab, {B, T + 1}, data_gen);
+  Tensor ids = seq.narrow(1, 0, T).contiguous();
+  Tensor targets = seq.narrow(1, 1, T).contiguous();
+
+  const double L = double(c.depth), C = double(c.dim), V = double(c.vocab), Td = double(T);
+  const double n_mm = L * 12 * C * C + V * C;
+  const double fwd_per_token = 2 * n_mm + 4 * L * Td * C;
+  const double tokens = double(B) * Td;
+
+  std::vector<double> times;
+  double flops = 0, work_tokens = tokens, first_loss = 0;
+  const double rss_before = proc_status_mb("VmRSS:");
+
+  if (a.mode == "train" || a.mode == "memory") {
+    model.train();
+    auto groups = optim::decay_groups(model.named_parameters(), 0.1);
+    std::unique_ptr<optim::AdamW> opt;
+    if (a.mode == "train")
+      opt = std::make_unique<optim::AdamW>(std::move(groups), optim::AdamWOptions{.lr = 3e-4});
+    const int total = a.mode == "memory" ? 1 : a.warmup + a.reps;
+    for (int i = 0; i < total; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (opt) opt->zero_grad();
+      Tensor loss = model.loss(ids, targets);
+      loss.backward();
+      if (opt) opt->step();
+      const double s = seconds_since(t0);
+      if (i == 0) first_loss = loss.item();
+      if (a.mode == "memory" || i >= a.warmup) times.push_back(s);
+    }
+    flops = 3 * fwd_per_token * tokens;
+  } else if (a.mode == "forward") {
+    model.eval();
+    NoGradGuard no_grad;
+    for (int i = 0; i < a.warmup + a.reps; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      Tensor logits = model.forward(ids);
+      const double s = seconds_since(t0);
+      if (i == 0) first_loss = logits.reshape({-1}).narrow(0, 0, 1).item();
+      if (i >= a.warmup) times.push_back(s);
+    }
+    flops = fwd_per_token * tokens;
+  } else {  // generate
+    model.eval();
+    Generator pg(7);
+    std::vector<int64_t> prompt(size_t(a.prompt));
+    for (auto& t : prompt) t = pg.randint(0, c.vocab);
+    models::SampleOptions so{.max_new_tokens = a.gen_tokens, .temperature = 0.0};
+    for (int i = 0; i < a.warmup + a.reps; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::vector<int64_t> out = models::generate(model, prompt, so);
+      const double s = seconds_since(t0);
+      if (i == 0) first_loss = double(out.size());
+      if (i >= a.warmup) times.push_back(s);
+    }
+    work_tokens = double(a.gen_tokens);
+    // Per generated token: 2 N_mm + 4 L S C with S its cached context (prompt + i), summed.
+    flops = 0;
+    for (int64_t i = 0; i < a.gen_tokens; ++i) flops += 2 * n_mm + 4 * L * double(a.prompt + i) * C;
+    flops += 2 * n_mm * double(a.prompt);  // the prefill
+  }
+
+  const double med = median(times);
+  const double peak = proc_status_mb("VmHWM:");
+  std::printf(
+      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"T\":%lld,"
+      "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
+      "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
+      "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\"}\n",
+      a.config.c_str(), a.mode.c_str(), a.threads, (long long)T, (long long)(a.mode == "generate" ? 1 : B),
+      (long long)params, times.size(), med * 1e3, *std::min_element(times.begin(), times.end()) * 1e3,
+      work_tokens / med, flops, flops / med / 1e9, peak, rss_before, peak - rss_before, first_loss,
+      std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "");
+  return 0;
+}
