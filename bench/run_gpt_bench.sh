@@ -2,7 +2,7 @@
 # run_gpt_bench.sh: tensorzoo's GPT against PyTorch (Debian's python3-torch 1.13), side by side
 # on this machine. A benchmark, not a test: it is in no test suite or CI job.
 #
-#   bench/run_gpt_bench.sh            build (Release, build-bench/), run everything (~10 min, 2 cores)
+#   bench/run_gpt_bench.sh            build (Release, build-bench/), run everything (~13 min, busy 2 cores)
 #   ROUNDS_SMALL=3 ROUNDS_LARGE=2 BUILD=/path bench/run_gpt_bench.sh
 #   CONFIGS=small ROUNDS_SMALL=1 MEM_TS="512 1024" bench/run_gpt_bench.sh     a quick look
 #
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
 ROUNDS_SMALL=${ROUNDS_SMALL:-2}
-ROUNDS_LARGE=${ROUNDS_LARGE:-2}
+ROUNDS_LARGE=${ROUNDS_LARGE:-1}
 PY=${PY:-/usr/bin/python3}
 MEM_TS=${MEM_TS:-"512 1024 2048 4096"}
 CONFIGS=${CONFIGS:-"small large"}  # a subset for a quick look
