@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/allocator.h"
 #include "core/copy.h"
 
 namespace tz {
@@ -20,15 +21,15 @@ void set_fill_uninitialized(bool on) { g_fill_uninitialized = on; }
 bool fill_uninitialized() { return g_fill_uninitialized; }
 
 Storage::Storage(size_t n) : nbytes(n) {
-  size_t rounded = (std::max<size_t>(n, 1) + 63) / 64 * 64;
-  data = std::aligned_alloc(64, rounded);
-  if (!data) throw Error(cat_str("out of memory allocating ", n, " bytes"));
+  // Blocks come from the caching allocator (core/allocator.h): after the first training step
+  // they are mostly reused, not fresh from the OS.
+  data = detail::alloc_block(n, &capacity);
   // 0xFF bytes are NaN as f32 and f64 (and -1 as i64): a kernel that forgets to write its
-  // output is caught by the NaN checks of the tests.
-  if (g_fill_uninitialized) std::memset(data, 0xFF, rounded);
+  // output is caught by the NaN checks of the tests. Filled on every hand-out, reused or not.
+  if (g_fill_uninitialized) std::memset(data, 0xFF, capacity);
 }
 
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() { detail::free_block(data, capacity); }
 
 TensorImpl& Tensor::impl() const {
   if (!impl_) throw Error("tensor: use of an undefined tensor (default-constructed Tensor())");

@@ -23,16 +23,18 @@
 
 namespace tz {
 
-// A block of memory, 64-byte aligned. Fresh allocations are filled with NaN (floating
-// dtypes) when set_fill_uninitialized(true), so a kernel that forgets to write its output
-// fails its test instead of passing on stale zeros.
+// A block of memory, 64-byte aligned, from the caching allocator (core/allocator.h), which
+// may hand out a block freed earlier. Every allocation is filled with NaN (floating dtypes)
+// when set_fill_uninitialized(true), so a kernel that forgets to write its output fails its
+// test instead of passing on stale values.
 struct Storage {
   explicit Storage(size_t nbytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data = nullptr;
-  size_t nbytes = 0;
+  size_t nbytes = 0;    // as asked for
+  size_t capacity = 0;  // as reserved (the allocator's size class, >= nbytes)
 };
 void set_fill_uninitialized(bool on);
 bool fill_uninitialized();

@@ -1,0 +1,57 @@
+// The caching allocator behind Storage.
+//
+// A training step allocates the same activation and gradient sizes every step. Handing
+// those blocks back to the OS (glibc returns big blocks with munmap) and asking again costs
+// a page fault per 4 KB page on every step. So freed blocks of at least kCacheMin bytes go
+// to a free list for their size class and are handed out again; smaller blocks go straight
+// to malloc/free (glibc keeps those in its own bins).
+//
+// Size classes: 4 per power of two (a request of n bytes, 2^e <= n < 2^(e+1), is rounded up
+// to a multiple of 2^(e-2)), so a block is at most 25% larger than asked for and a class
+// serves every request it rounds to. Blocks are 64-byte aligned.
+// The cache is bounded (set_allocator_cache_limit; default 1 GiB): a freed block that would
+// push it past the limit goes back to the OS instead. empty_cache() releases everything
+// cached. One mutex guards the free lists: allocations are few (hundreds per step) and
+// large, so contention is no concern.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tz {
+
+struct AllocatorStats {
+  size_t live_bytes = 0;     // handed out now (class sizes, blocks >= kCacheMin and smaller ones)
+  size_t peak_bytes = 0;     // max of live_bytes since start or reset_allocator_peak()
+  size_t cached_bytes = 0;   // in the free lists, ready for reuse
+  uint64_t requests = 0;     // allocations asked for (one per Storage)
+  uint64_t request_bytes = 0;
+  uint64_t cache_hits = 0;   // requests served from the free lists
+  uint64_t os_allocs = 0;    // blocks >= kCacheMin obtained from the OS (aligned_alloc)
+  uint64_t os_bytes = 0;
+  uint64_t os_frees = 0;     // blocks >= kCacheMin returned to the OS
+  uint64_t small_allocs = 0; // blocks < kCacheMin (straight to malloc, never cached)
+};
+
+AllocatorStats allocator_stats();
+void reset_allocator_peak();  // peak_bytes = live_bytes
+// Returns every cached block to the OS.
+void empty_cache();
+// Caching on (default) or off (every block goes back to the OS when freed; for measuring).
+// Turning it off also empties the cache.
+void set_allocator_caching(bool on);
+bool allocator_caching();
+void set_allocator_cache_limit(size_t bytes);
+size_t allocator_cache_limit();
+
+namespace detail {
+constexpr size_t kCacheMin = 4096;  // blocks below this are not cached
+// The size actually reserved for a request of n bytes (>= n, a multiple of 64).
+size_t alloc_class_size(size_t n);
+// A block of at least n bytes (64-byte aligned); *capacity receives its class size, which
+// must be passed back to free_block.
+void* alloc_block(size_t n, size_t* capacity);
+void free_block(void* p, size_t capacity);
+}  // namespace detail
+
+}  // namespace tz
