@@ -35,9 +35,12 @@
 namespace tz::kernels {
 
 namespace {
-// Tile sizes. 64 x 64 keeps a score tile (16 KB in f32) and the K/V rows it reads in L1/L2.
-constexpr int64_t kBr = 64;  // query rows per tile
-constexpr int64_t kBc = 64;  // keys per tile
+// Tile sizes. Measured (B 8, H 4, T 256, D 64, causal, f32, 1 thread; forward / forward +
+// backward): 64 x 64 7.3 / 25.4 ms, 32 x 32 6.4 / 22.7 ms, 16 x 16 and 32 x 16 slower.
+// Smaller tiles waste less work on the masked half of the diagonal tiles and keep a tile's
+// K and V rows (2 x 32 x D floats) in L1; below 32 the per-tile bookkeeping dominates.
+constexpr int64_t kBr = 32;  // query rows per tile
+constexpr int64_t kBc = 32;  // keys per tile
 
 template <class T>
 bool use_avx2() {
