@@ -8,7 +8,10 @@
 // the OS and their bytes, the peak of live bytes, and the step time. The modes alternate
 // (rounds of `steps` steps each) and the times reported are medians, because the machine
 // is shared and timings are noisy.
-// Usage: bench_alloc [--rounds N] [--steps N] [--threads N]
+// Usage: bench_alloc [--rounds N] [--steps N] [--threads N] [--batch B]
+// (glibc serves blocks below its mmap threshold, which adapts up to 32 MB, from its own heap;
+// larger blocks - e.g. the MLP activations at --batch 32 - are mmap'ed fresh every time
+// unless cached.)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -37,14 +40,15 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   int rounds = 3, steps = 3, threads = 0;
+  int64_t B = 8, T = 256;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     else if (a == "--steps") steps = std::atoi(argv[i + 1]);
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--batch") B = std::atoll(argv[i + 1]);
   }
   if (threads > 0) set_num_threads(threads);
-  const int64_t B = 8, T = 256;
   models::GPTConfig cfg;
   cfg.vocab = 256, cfg.dim = 256, cfg.depth = 4, cfg.heads = 4, cfg.context = 256;
   Generator gen(1);

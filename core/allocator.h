@@ -11,7 +11,11 @@
 // serves every request it rounds to. Blocks are 64-byte aligned.
 // The cache is bounded (set_allocator_cache_limit; default 1 GiB): a freed block that would
 // push it past the limit goes back to the OS instead. empty_cache() releases everything
-// cached. One mutex guards the free lists: allocations are few (hundreds per step) and
+// cached: call it after switching to other shapes (another model, batch or sequence
+// length), since blocks of sizes no longer asked for stay cached up to the limit.
+// (Releasing the cache automatically on a miss was tried: a training step's backward misses
+// while the forward's freed activations sit in the cache, so it thrashed - 68 of 187 blocks
+// per step came from the OS again at batch 32.) One mutex guards the free lists: allocations are few (hundreds per step) and
 // large, so contention is no concern.
 #pragma once
 

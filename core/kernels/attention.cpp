@@ -129,7 +129,8 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D;
   const int64_t nqb = (Tq + kBr - 1) / kBr;
   const T scale = T(n.scale);
-  parallel_for(B * H * nqb, kBr * std::max<int64_t>(n.S, 1) * D * 2, [&](int64_t w0, int64_t w1) {
+  const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
+  parallel_for(B * H * nqb, rows * std::max<int64_t>(n.S, 1) * D * 2, [&](int64_t w0, int64_t w1) {
     std::vector<T> s(static_cast<size_t>(kBr * kBc)), acc(static_cast<size_t>(kBr * D));
     std::vector<T> m(static_cast<size_t>(kBr));
     std::vector<double> l(static_cast<size_t>(kBr));
