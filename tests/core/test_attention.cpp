@@ -108,6 +108,8 @@ std::vector<Case> awkward_cases() {
     cs.push_back({2, 2, 65, 200, 64, 135, causal});
     cs.push_back({1, 2, 1, 77, 16, 76, causal});
     cs.push_back({1, 2, 20, 150, 64, 40, causal});  // later keys hidden when causal
+    cs.push_back({1, 2, 9, 9, 5, 0, causal});       // D < 8: only the masked SIMD tail
+    cs.push_back({1, 1, 40, 70, 128, 30, causal});  // wide heads
   }
   return cs;
 }
