@@ -16,7 +16,13 @@ struct Cache {
   std::mutex mu;
   std::unordered_map<size_t, std::vector<void*>> free;  // class size -> blocks
   AllocatorStats stats;
+  // Off by default under AddressSanitizer, so that every freed block really is freed and a
+  // use after free is reported (a cached block would hide it).
+#if defined(__SANITIZE_ADDRESS__)
+  bool caching = false;
+#else
   bool caching = true;
+#endif
   size_t limit = size_t(1) << 30;
 
   void release_all() {  // caller holds mu

@@ -41,8 +41,8 @@ AllocatorStats allocator_stats();
 void reset_allocator_peak();  // peak_bytes = live_bytes
 // Returns every cached block to the OS.
 void empty_cache();
-// Caching on (default) or off (every block goes back to the OS when freed; for measuring).
-// Turning it off also empties the cache.
+// Caching on (default; off in AddressSanitizer builds) or off (every block goes back to the
+// OS when freed; for measuring and for sanitizers). Turning it off also empties the cache.
 void set_allocator_caching(bool on);
 bool allocator_caching();
 void set_allocator_cache_limit(size_t bytes);

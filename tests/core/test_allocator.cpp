@@ -8,6 +8,14 @@
 #include "tests/test_util.h"
 
 namespace tz::testing {
+namespace {
+// Caching on for one test, then back to what it was (sanitizer builds default to off).
+struct CachingOn {
+  bool prev = allocator_caching();
+  CachingOn() { set_allocator_caching(true); }
+  ~CachingOn() { set_allocator_caching(prev); }
+};
+}  // namespace
 
 TEST_CASE("allocator: size classes") {
   using detail::alloc_class_size;
@@ -26,7 +34,7 @@ TEST_CASE("allocator: size classes") {
 }
 
 TEST_CASE("allocator: a freed block is reused, and the statistics add up") {
-  set_allocator_caching(true);
+  CachingOn caching;
   empty_cache();
   const size_t n = 1000 * 1000;  // f32: 4 MB
   const size_t cap = detail::alloc_class_size(4 * n);
@@ -65,7 +73,7 @@ TEST_CASE("allocator: a freed block is reused, and the statistics add up") {
 
 TEST_CASE("allocator: reused blocks are NaN-filled when fill_uninitialized is on") {
   REQUIRE(fill_uninitialized());  // tests/main.cpp turns it on
-  set_allocator_caching(true);
+  CachingOn caching;
   void* p = nullptr;
   {
     Tensor a = zeros({3000});
@@ -80,7 +88,7 @@ TEST_CASE("allocator: reused blocks are NaN-filled when fill_uninitialized is on
 }
 
 TEST_CASE("allocator: small blocks bypass the cache; the limit and caching off return memory") {
-  set_allocator_caching(true);
+  CachingOn caching;
   empty_cache();
   { Tensor small = empty({10}); }
   CHECK(allocator_stats().cached_bytes == 0);
@@ -103,7 +111,7 @@ TEST_CASE("allocator: small blocks bypass the cache; the limit and caching off r
 }
 
 TEST_CASE("allocator: no leak over repeated steps; thread-safe under parallel allocation") {
-  set_allocator_caching(true);
+  CachingOn caching;
   empty_cache();
   auto step = [] {
     Tensor x = randn({64, 128}), w = randn({128, 256});
