@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "autograd/ops.h"
 #include "core/creation.h"
 #include "nn/registry.h"
 
@@ -35,12 +36,13 @@ Tensor sinusoidal_table(int64_t start, int64_t T, int64_t dim, double base, DTyp
   return dtype == DType::f64 ? out : out.to(dtype);
 }
 
-SinusoidalPositions::SinusoidalPositions(int64_t dim_, double base_) : dim(dim_), base(base_) {
+SinusoidalPositions::SinusoidalPositions(int64_t dim_, double base_, double gain_) : dim(dim_), base(base_) {
   TZ_CHECK(dim > 0 && base > 1, "sinusoidal_pe: dim must be positive and base > 1");
+  gain = register_parameter("gain", full({1}, gain_));
 }
 
 Tensor SinusoidalPositions::embed(int64_t start, int64_t T, DType dtype) const {
-  return sinusoidal_table(start, T, dim, base, dtype);
+  return sinusoidal_table(start, T, dim, base, dtype) * gain;
 }
 
 std::string SinusoidalPositions::describe() const { return cat_str("SinusoidalPositions(", dim, ", base=", base, ")"); }
@@ -70,11 +72,13 @@ void register_sinusoidal_pe(nn::Registry& r) {
          .paper = "arXiv:1706.03762",
          .summary = "Fixed sinusoids of geometric frequencies added to the embeddings; any length",
          .source = "nn/position/absolute.cpp",
-         .keys = {{"pos_base", "10000.0", "base of the geometric frequency progression"}},
+         .keys = {{"pos_base", "10000.0", "base of the geometric frequency progression"},
+                  {"pos_gain", "0.02", "initial value of the learned gain on the sinusoids"}},
          .test_config = R"({"pos": "sinusoidal_pe"})",
          .example = R"({"pos": "sinusoidal_pe"})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
-           return std::make_shared<nn::SinusoidalPositions>(d.dim, c.get_double("pos_base", 10000.0));
+           return std::make_shared<nn::SinusoidalPositions>(d.dim, c.get_double("pos_base", 10000.0),
+                                                            c.get_double("pos_gain", 0.02));
          }});
 }
 

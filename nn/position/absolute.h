@@ -1,7 +1,10 @@
 // Absolute position schemes: a vector per position added to the token embeddings.
 //   learned_abs_pe (Gehring et al. 2017, arXiv:1705.03122; GPT): x_i += P_i, P learned [L, C]
 //   sinusoidal_pe  (Vaswani et al. 2017, arXiv:1706.03762):
-//     PE(i, 2k) = sin(i / 10000^(2k/C)),  PE(i, 2k+1) = cos(i / 10000^(2k/C))
+//     PE(i, 2k) = sin(i / 10000^(2k/C)),  PE(i, 2k+1) = cos(i / 10000^(2k/C)),  x_i += g PE(i)
+//   Deviation: the paper multiplies the embeddings by sqrt(C) so that they are not drowned
+//   by the unit-amplitude sinusoids; here the sinusoids get a learned gain g instead
+//   (initialised to the embeddings' 0.02 scale, as x-transformers' scaled variant does).
 #pragma once
 
 #include "nn/layers.h"
@@ -20,11 +23,12 @@ class LearnedPositions : public PositionScheme {
 
 class SinusoidalPositions : public PositionScheme {
  public:
-  explicit SinusoidalPositions(int64_t dim, double base = 10000.0);
+  explicit SinusoidalPositions(int64_t dim, double base = 10000.0, double gain = 0.02);
   Tensor embed(int64_t start, int64_t T, DType dtype) const override;  // any length
   std::string describe() const override;
   int64_t dim;
   double base;
+  Tensor gain;  // learned scalar
 };
 
 // The sinusoidal table for positions start..start+T-1: [T, dim] (dim even or odd).

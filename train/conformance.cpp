@@ -1,0 +1,171 @@
+#include "train/conformance.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/safetensors.h"
+#include "data/tasks.h"
+#include "models/zoo.h"
+#include "optim/adam.h"
+
+namespace tz::conformance {
+
+namespace {
+constexpr int64_t kVocab = 16, kB = 2, kT = 12;
+
+std::unique_ptr<models::LM> build(const std::string& id, uint64_t seed) {
+  nn::Config c = nn::Config::parse(base_config(), "conformance base");
+  c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
+  Generator gen(seed);
+  return zoo::make_lm(c.dump(), gen, id + " test config");
+}
+
+double max_diff(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return INFINITY;
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::isnan(x[i] - y[i]) ? INFINITY : std::abs(x[i] - y[i]));
+  return m;
+}
+
+bool finite(const Tensor& t) {
+  for (double v : t.to_vector<double>())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+CheckResult check(const std::string& name, const std::function<CheckResult()>& fn) {
+  try {
+    CheckResult r = fn();
+    r.check = name;
+    return r;
+  } catch (const std::exception& e) {
+    return {name, Outcome::failed, std::string("threw: ") + e.what()};
+  }
+}
+
+CheckResult pass(const std::string& detail) { return {"", Outcome::passed, detail}; }
+CheckResult fail(const std::string& detail) { return {"", Outcome::failed, detail}; }
+CheckResult na(const std::string& detail) { return {"", Outcome::not_applicable, detail}; }
+}  // namespace
+
+std::string base_config() {
+  return R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 24})";
+}
+
+const char* outcome_name(Outcome o) {
+  return o == Outcome::passed ? "pass" : o == Outcome::failed ? "FAIL" : "n/a";
+}
+
+std::vector<CheckResult> run_checks(const std::string& id, const Options& options) {
+  std::vector<CheckResult> results;
+  Generator data(7);
+  Tensor ids = randint(0, kVocab, {kB, kT}, data);
+  Tensor targets = randint(0, kVocab, {kB, kT}, data);
+
+  // 1. Builds; forward has the right shape and finite values.
+  results.push_back(check("build", [&] {
+    auto m = build(id, 1);
+    Tensor y = m->forward(ids);
+    if (y.shape() != Shape{kB, kT, kVocab}) return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, kVocab}));
+    if (!finite(y)) return fail("non-finite logits");
+    return pass(cat_str(m->num_parameters(), " parameters"));
+  }));
+  if (results.back().outcome == Outcome::failed) return results;
+
+  // 2. Gradcheck in f64 of the loss w.r.t. every parameter (a sample of each).
+  results.push_back(check("grad", [&] {
+    auto m = build(id, 2);
+    m->to(DType::f64);
+    m->eval();  // no dropout: the loss must be a function of the parameters alone
+    std::vector<Tensor> params = m->parameters();
+    GradcheckOptions opt;
+    opt.max_elements = 3;
+    opt.atol = 1e-6;
+    opt.rtol = 1e-4;
+    GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(ids, targets); }, params, opt);
+    return r.ok ? pass(cat_str(params.size(), " tensors, max error ", r.max_abs_error)) : fail(r.report);
+  }));
+
+  // 3. Causality: changing tokens after position t leaves logits 0..t unchanged.
+  results.push_back(check("causal", [&] {
+    auto m = build(id, 3);
+    if (!m->causal()) return na("not causal (by design)");
+    m->to(DType::f64);
+    m->eval();
+    NoGradGuard no_grad;
+    const int64_t t = 5;
+    Tensor changed = ids.clone();
+    for (int64_t b = 0; b < kB; ++b)
+      for (int64_t j = t + 1; j < kT; ++j) changed.set({b, j}, double((int64_t(ids.at({b, j})) + 3) % kVocab));
+    Tensor y1 = m->forward(ids), y2 = m->forward(changed);
+    double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
+    double after = max_diff(y1.narrow(1, t + 1, kT - t - 1), y2.narrow(1, t + 1, kT - t - 1));
+    if (before > 1e-12) return fail(cat_str("logits up to t=", t, " moved by ", before));
+    if (!(after > 1e-9)) return fail("later logits did not react to the change (test is vacuous)");
+    return pass(cat_str("prefix unchanged (max diff ", before, "), suffix moved ", after));
+  }));
+
+  // 4. Step form == parallel form, one token at a time, in f64.
+  results.push_back(check("step", [&] {
+    auto m = build(id, 4);
+    if (!m->has_step()) return na(m->why_no_step());
+    m->to(DType::f64);
+    m->eval();
+    NoGradGuard no_grad;
+    Tensor full = m->forward(ids);
+    auto state = m->make_state(kB, kT);
+    double worst = 0;
+    for (int64_t t = 0; t < kT; ++t)
+      worst = std::max(worst, max_diff(m->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
+    if (!(worst < 1e-9)) return fail(cat_str("step logits differ from forward by ", worst));
+    return pass(cat_str("max diff ", worst, " over ", kT, " positions"));
+  }));
+
+  // 5. Save -> load into a fresh model gives identical outputs.
+  results.push_back(check("io", [&] {
+    auto a = build(id, 5), b = build(id, 6);
+    a->eval();
+    b->eval();
+    std::string path = (std::filesystem::temp_directory_path() /
+                        ("tz_conformance_" + id + "_" + std::to_string(::getpid()) + ".safetensors")).string();
+    a->save(path);
+    b->load(path);
+    std::filesystem::remove(path);
+    NoGradGuard no_grad;
+    double d = max_diff(a->forward(ids), b->forward(ids));
+    return d == 0 ? pass("bit-identical outputs") : fail(cat_str("outputs differ by ", d));
+  }));
+
+  // 6. It learns: the copy task's loss falls by the set fraction.
+  results.push_back(check("learns", [&] {
+    if (!options.learn) return na("skipped");
+    auto m = build(id, 8);
+    auto task = data::make_task("copy", {.vocab_size = kVocab, .seq_len = 16});
+    optim::AdamW opt(m->named_parameters(), {.lr = 1e-2, .weight_decay = 0.0});
+    Generator gen(11);
+    double first = 0, last = 0;
+    const int64_t window = 10, steps = options.learn_steps;
+    for (int64_t s = 0; s < steps; ++s) {
+      opt.set_lr(1e-2 * std::min(1.0, double(s + 1) / 30.0));  // linear warm-up (post-norm needs it)
+      data::Batch batch = task->sample(16, gen);
+      Tensor loss = m->loss(batch.inputs, batch.targets);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      if (s < window) first += loss.item() / window;
+      if (s >= steps - window) last += loss.item() / window;
+    }
+    std::string detail = cat_str("copy loss ", first, " -> ", last, " in ", steps, " steps");
+    return last <= options.learn_fraction * first ? pass(detail) : fail(detail + cat_str(" (needs <= ", options.learn_fraction, "x)"));
+  }));
+  return results;
+}
+
+}  // namespace tz::conformance
