@@ -115,6 +115,22 @@ bool mask_tile(T* S, int64_t lds, int64_t i0, int64_t ni, int64_t j0, int64_t nj
   return true;
 }
 
+// A tile that straddles the diagonal is worked in chunks of kChunk rows (and kChunk keys),
+// each computed only as far as its last row (first key) can see: about 3/8 of such a tile is
+// above the diagonal and is skipped instead of computed and then masked.
+constexpr int64_t kChunk = 8;
+bool straddles_diagonal(const AttnSizes& n, int64_t i0, int64_t j0, int64_t nj) {
+  return n.causal && j0 + nj - 1 > n.q_offset + i0;
+}
+// How many of the tile's keys j0 .. j0+nj-1 query row i0 + r_end - 1 sees.
+int64_t seen_keys(const AttnSizes& n, int64_t i0, int64_t r_end, int64_t j0, int64_t nj) {
+  return n.causal ? std::clamp<int64_t>(n.q_offset + i0 + r_end - j0, 0, nj) : nj;
+}
+// The first of the tile's query rows i0 .. i0+ni-1 that sees key j0 + c.
+int64_t first_row_seeing(const AttnSizes& n, int64_t i0, int64_t ni, int64_t j0, int64_t c) {
+  return n.causal ? std::clamp<int64_t>(j0 + c - n.q_offset - i0, 0, ni) : 0;
+}
+
 // Number of keys query rows [0, i_end) may see: all S, or (causal) up to q_offset + i_end.
 int64_t visible_keys(const AttnSizes& n, int64_t i_end) {
   return n.causal ? std::clamp<int64_t>(n.q_offset + i_end, 0, n.S) : n.S;
@@ -144,9 +160,17 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
       const int64_t j_end = visible_keys(n, i0 + ni);  // causal: later key blocks are skipped
       for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
         const int64_t nj = std::min(kBc, j_end - j0);
-        // s = scale * Q_i K_j^T, then hide the keys above the diagonal.
-        tile_dots<T>(s.data(), kBc, qi, q.st, ni, k.row(b, h, j0), k.st, nj, D, scale);
-        if (n.causal) mask_tile<T>(s.data(), kBc, i0, ni, j0, nj, n.q_offset);
+        // s = scale * Q_i K_j^T (on the diagonal, chunk by chunk of rows, only the keys the
+        // chunk sees), then hide the keys above the diagonal.
+        const bool diag = straddles_diagonal(n, i0, j0, nj);
+        const int64_t rstep = diag ? kChunk : ni;
+        for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
+          const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
+          if (nc > 0)
+            tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, h, j0), k.st, nc,
+                         D, scale);
+        }
+        if (diag) mask_tile<T>(s.data(), kBc, i0, ni, j0, nj, n.q_offset);
         // Online softmax: new running max, rescale what was accumulated, p = exp(s - m).
         for (int64_t r = 0; r < ni; ++r) {
           T* sr = s.data() + r * kBc;
@@ -164,8 +188,13 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
           }
           m[size_t(r)] = m_new;
         }
-        // acc += p V_j
-        tile_acc<T>(acc.data(), D, s.data(), kBc, 1, ni, nj, v.row(b, h, j0), v.st, D, T(1));
+        // acc += p V_j   (p = 0 past what each chunk sees)
+        for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
+          const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
+          if (nc > 0)
+            tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, h, j0),
+                        v.st, D, T(1));
+        }
       }
       // o = acc / l, lse = m + log l.
       for (int64_t r = 0; r < ni; ++r) {
@@ -229,26 +258,58 @@ void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows
           const int64_t ni = std::min(kBr, Tq - i0);
           const T* qi = q.row(b, h, i0);
           const T* doi = dout.row(b, h, i0);
-          // p = exp(scale * Q_i K_j^T - lse)   (hidden entries: exp(-inf) = 0)
-          tile_dots<T>(p.data(), kBc, qi, q.st, ni, k.row(b, h, j0), k.st, nj, D, scale);
-          if (n.causal) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
+          // p = exp(scale * Q_i K_j^T - lse)   (hidden entries: exp(-inf) = 0). On the
+          // diagonal, row chunks only compute the keys they see (as in the forward), and key
+          // chunks only sum over the query rows that see them.
+          const bool diag = straddles_diagonal(n, i0, j0, nj);
+          const int64_t step = diag ? kChunk : std::max(ni, nj);
+          for (int64_t r0 = 0; r0 < ni; r0 += step) {
+            const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+            if (nc > 0)
+              tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, h, j0), k.st,
+                           nc, D, scale);
+          }
+          if (diag) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
           for (int64_t r = 0; r < ni; ++r) {
             T* pr = p.data() + r * kBc;
             row_exp<T>(pr, pr, nj, lse_h[i0 + r]);
           }
           // dV_j += p^T dO_i
-          tile_acc<T>(dv.row(b, h, j0), dv.st, p.data(), 1, kBc, nj, ni, doi, dout.st, D, T(1));
-          // dp = dO_i V_j^T, then ds = p (dp - D_i) in place
-          tile_dots<T>(ds.data(), kBc, doi, dout.st, ni, v.row(b, h, j0), v.st, nj, D, T(1));
+          for (int64_t c0 = 0; c0 < nj; c0 += step) {
+            const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
+            if (rf < ni)
+              tile_acc<T>(dv.row(b, h, j0 + c0), dv.st, p.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
+                          dout.row(b, h, i0 + rf), dout.st, D, T(1));
+          }
+          // dp = dO_i V_j^T, then ds = p (dp - D_i) in place (0 where hidden: dp was not
+          // computed there)
+          for (int64_t r0 = 0; r0 < ni; r0 += step) {
+            const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+            if (nc > 0)
+              tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, h, j0),
+                           v.st, nc, D, T(1));
+          }
           for (int64_t r = 0; r < ni; ++r) {
             T* dr = ds.data() + r * kBc;
             const T* pr = p.data() + r * kBc;
             const T di = Di[size_t(i0 + r)];
-            for (int64_t c = 0; c < nj; ++c) dr[c] = pr[c] * (dr[c] - di);
+            const int64_t seen = seen_keys(n, i0, r + 1, j0, nj);
+            for (int64_t c = 0; c < seen; ++c) dr[c] = pr[c] * (dr[c] - di);
+            for (int64_t c = seen; c < nj; ++c) dr[c] = T(0);
           }
           // dQ_i += scale ds K_j;  dK_j += scale ds^T Q_i
-          tile_acc<T>(dq.row(b, h, i0), dq.st, ds.data(), kBc, 1, ni, nj, k.row(b, h, j0), k.st, D, scale);
-          tile_acc<T>(dk.row(b, h, j0), dk.st, ds.data(), 1, kBc, nj, ni, qi, q.st, D, scale);
+          for (int64_t r0 = 0; r0 < ni; r0 += step) {
+            const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+            if (nc > 0)
+              tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc,
+                          k.row(b, h, j0), k.st, D, scale);
+          }
+          for (int64_t c0 = 0; c0 < nj; c0 += step) {
+            const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
+            if (rf < ni)
+              tile_acc<T>(dk.row(b, h, j0 + c0), dk.st, ds.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
+                          q.row(b, h, i0 + rf), q.st, D, scale);
+          }
         }
       }
     }
