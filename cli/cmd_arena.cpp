@@ -1,0 +1,76 @@
+// `tensorzoo arena`: several variants, one task, one budget, one table and one plot.
+#include <fmt/core.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "data/tasks.h"
+#include "train/arena.h"
+
+namespace tz::cli {
+
+void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
+  struct Args {
+    arena::Options o;
+    std::string models, spec, lengths;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("arena", "Train variants on one task under one budget and compare them");
+  cmd->add_option("--models", a->models, "Comma-separated variant ids, e.g. gpt,rmsnorm,sinusoidal_pe");
+  cmd->add_option("--spec", a->spec, "JSON spec file: {\"task\", \"steps\", \"models\": {name: config}, ...}")
+      ->check(CLI::ExistingFile);
+  std::vector<std::string> tasks = data::task_names();
+  tasks.push_back("text");
+  cmd->add_option("--task", a->o.task, "Task")->check(CLI::IsMember(tasks))->capture_default_str();
+  cmd->add_option("--steps", a->o.steps, "Training steps per model")->capture_default_str();
+  cmd->add_option("--batch", a->o.batch, "Sequences per step")->capture_default_str();
+  cmd->add_option("--seq-len", a->o.seq_len, "Training sequence length")->capture_default_str();
+  cmd->add_option("--vocab", a->o.vocab, "Task vocabulary")->capture_default_str();
+  cmd->add_option("--lr", a->o.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--base", a->o.base, "Config shared by every model (JSON)")->capture_default_str();
+  cmd->add_flag("--match-params", a->o.match_params, "Adjust each model's dim to the first model's parameter count");
+  cmd->add_option("--eval-lengths", a->lengths, "Evaluate at these multiples of --seq-len, e.g. 1,2,4");
+  cmd->add_option("--seed", a->o.seed, "Seed for data and initialisation")->capture_default_str();
+  cmd->add_option("--threads", a->o.threads, "Threads (0 = as set)");
+  cmd->add_option("--out", a->o.out_dir, "Output directory")->capture_default_str();
+  commands.push_back({cmd, [a, cmd] {
+    arena::Options o = a->o;
+    if (!a->spec.empty()) {
+      std::ifstream in(a->spec);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      o = arena::options_from_spec(ss.str(), o);
+    }
+    if (!a->models.empty()) o.models = arena::entries_from_ids(a->models);
+    if (o.models.empty()) throw CLI::ValidationError("arena: give --models id,id,... or --spec FILE");
+    if (!a->lengths.empty()) {
+      o.eval_lengths.clear();
+      std::stringstream ss(a->lengths);
+      std::string x;
+      while (std::getline(ss, x, ',')) {
+        try {
+          o.eval_lengths.push_back(std::stoll(x));
+        } catch (const std::exception&) {
+          throw CLI::ValidationError("--eval-lengths: expected integers like 1,2,4, got '" + a->lengths + "'");
+        }
+        if (o.eval_lengths.back() < 1) throw CLI::ValidationError("--eval-lengths: multiples must be >= 1");
+      }
+    }
+    fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens\n", o.models.size(), o.task, o.steps,
+               o.batch, o.seq_len);
+    auto results = arena::run(o, [](const std::string& line) {
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    });
+    std::string plot;
+    fmt::print("\n{}\n", arena::report(o, results, plot));
+    fmt::print("results: {}/results.csv, curves: {}/curves.csv, table: {}/table.md\nplot: {}\n", o.out_dir,
+               o.out_dir, o.out_dir, plot);
+    for (const auto& r : results)
+      for (const auto& [m, why] : r.val_error) fmt::print("note: {} at x{} length: {}\n", r.name, m, why);
+    return 0;
+  }});
+}
+
+}  // namespace tz::cli

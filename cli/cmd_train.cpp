@@ -1,0 +1,210 @@
+// `tensorzoo train` and `tensorzoo sample`: training a model on text, and generating from it.
+#include <fmt/core.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <tuple>
+
+#include "cli/commands.h"
+#include "core/parallel.h"
+#include "data/tokenizer.h"
+#include "models/generate.h"
+#include "nn/config.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace tz::cli {
+
+namespace {
+
+// Ctrl-C during training finishes the current step, saves the checkpoint and exits.
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+std::string hms(double seconds) {
+  long s = long(std::llround(seconds));
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+std::string read_config_arg(const std::string& arg) {
+  if (!arg.empty() && arg.front() == '{') return arg;
+  std::ifstream in(arg);
+  if (!in) throw Error(fmt::format("--config: cannot read file '{}' (give a path or inline JSON)", arg));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Streams bytes as they are generated (a multi-byte UTF-8 character shows once complete,
+// since the terminal assembles the bytes).
+void print_sample(models::SequenceModel& model, const std::string& prompt, const models::SampleOptions& so) {
+  TZ_CHECK(!prompt.empty(), "sample: the prompt must not be empty");
+  data::ByteTokenizer tok;
+  std::fputs(prompt.c_str(), stdout);
+  models::generate(model, tok.encode(prompt), so, [](int64_t t) {
+    std::fputc(int(t), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  std::fputc('\n', stdout);
+}
+
+int run_train(const train::TrainOptions& base, const std::string& resume_dir, int64_t sample_tokens,
+              int64_t stop_after) {
+  std::unique_ptr<train::Trainer> trainer;
+  if (!resume_dir.empty()) {
+    trainer = train::Trainer::resume(resume_dir, base.steps_override);
+    fmt::print("resuming {} at step {} of {}\n", resume_dir, trainer->step(), trainer->options().steps);
+  } else {
+    trainer = std::make_unique<train::Trainer>(base);
+  }
+  const auto& o = trainer->options();
+  const auto& ds = trainer->dataset();
+  fmt::print("model: {} ({:.2f}M parameters)\n", trainer->model().describe(),
+             double(trainer->model().num_parameters()) / 1e6);
+  fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n",
+             ds.source(), ds.num_tokens(), ds.num_tokens(data::Split::train),
+             ds.num_tokens(data::Split::val), ds.unigram_entropy_nats());
+  fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads, output {}\n", o.steps, o.batch,
+             o.seq_len, o.lr, o.schedule, get_num_threads(), o.out_dir);
+  const int64_t start_step = trainer->step();
+  double session_secs = 0;
+  std::signal(SIGINT, on_sigint);
+  trainer->run([&](const train::StepRecord& r) {
+    session_secs += double(o.batch * o.seq_len) / r.tokens_per_s;
+    bool go_on = !g_interrupted && (stop_after == 0 || r.step - start_step < stop_after);
+    if (!go_on && r.step < o.steps)
+      fmt::print("stopping at step {} of {}: continue with --resume {}\n", r.step, o.steps, o.out_dir);
+    if (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps) return go_on;
+    double per_step = session_secs / double(r.step - start_step);
+    std::string line = fmt::format("step {:>5}/{} | loss {:.4f}", r.step, o.steps, r.loss);
+    if (r.val_loss) line += fmt::format(" | val {:.4f}", *r.val_loss);
+    line += fmt::format(" | lr {:.2e} | {:>6.0f} tok/s | {} elapsed | ETA {}", r.lr, r.tokens_per_s,
+                        hms(r.elapsed_s), hms(per_step * double(o.steps - r.step)));
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+    return go_on;
+  });
+  std::signal(SIGINT, SIG_DFL);
+  const auto& h = trainer->history();
+  std::string ckpt = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
+  fmt::print("\ncheckpoint: {} ({:.1f} MB)\nlog: {}\n", ckpt, double(fs::file_size(ckpt)) / 1e6,
+             (fs::path(o.out_dir) / "log.csv").string());
+  if (!h.empty() && h.back().val_loss) {
+    double v = *h.back().val_loss, u = ds.unigram_entropy_nats();
+    fmt::print("final validation loss {:.4f} nats/byte vs unigram entropy {:.4f} ({:.0f}% of it)\n", v, u,
+               100 * v / u);
+  }
+  std::string msg;
+  bool plotted = train::plot_loss(o.out_dir, msg);
+  fmt::print("{}{}\n", plotted ? "plot: " : "", msg);
+  if (sample_tokens > 0) {
+    fmt::print("\nsample (temperature 0.8):\n");
+    print_sample(trainer->model(), "The ", {.max_new_tokens = sample_tokens, .temperature = 0.8, .seed = o.seed});
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
+  struct TrainArgs {
+    train::TrainOptions opt;
+    models::GPTConfig gpt;
+    std::string config_arg, resume_dir;
+    int64_t sample_tokens = 300, stop_after = 0;
+  };
+  auto a = std::make_shared<TrainArgs>();
+  auto* train_cmd = app.add_subcommand("train", "Train a language model on the built-in text or a UTF-8 file");
+  auto& opt = a->opt;
+  auto& gpt = a->gpt;  // the default model; --config layers zoo keys over it
+  auto& config_arg = a->config_arg;
+  auto& resume_dir = a->resume_dir;
+  train_cmd->add_option("--config", config_arg,
+                        "Model config over the default GPT: a JSON file or inline JSON, e.g. "
+                        "'{\"norm\": \"rmsnorm\", \"pos\": \"sinusoidal_pe\"}'");
+  train_cmd->add_option("--dim", gpt.dim, "Model width")->capture_default_str();
+  train_cmd->add_option("--depth", gpt.depth, "Number of blocks")->capture_default_str();
+  train_cmd->add_option("--heads", gpt.heads, "Attention heads")->capture_default_str();
+  train_cmd->add_option("--context", gpt.context, "Longest sequence")->capture_default_str();
+  train_cmd->add_option("--data", opt.data, "UTF-8 text file (default: built-in grammar text)")
+      ->check(CLI::ExistingFile);
+  train_cmd->add_option("--steps", opt.steps, "Training steps")->capture_default_str();
+  train_cmd->add_option("--batch", opt.batch, "Sequences per step")->capture_default_str();
+  train_cmd->add_option("--seq-len", opt.seq_len, "Tokens per sequence")->capture_default_str();
+  train_cmd->add_option("--lr", opt.lr, "Peak learning rate")->capture_default_str();
+  train_cmd->add_option("--min-lr", opt.min_lr, "Final learning rate (cosine)")->capture_default_str();
+  train_cmd->add_option("--warmup", opt.warmup, "Warm-up steps")->capture_default_str();
+  train_cmd->add_option("--schedule", opt.schedule, "cosine or constant")
+      ->check(CLI::IsMember({"cosine", "constant"}))->capture_default_str();
+  train_cmd->add_option("--weight-decay", opt.weight_decay, "AdamW decay")->capture_default_str();
+  train_cmd->add_option("--grad-clip", opt.grad_clip, "Max gradient norm (0 = off)")->capture_default_str();
+  train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations")->capture_default_str();
+  train_cmd->add_option("--log-every", opt.log_every, "Steps between progress lines")->capture_default_str();
+  train_cmd->add_option("--threads", opt.threads, "Threads (0 = OMP_NUM_THREADS or all cores)");
+  train_cmd->add_option("--seed", opt.seed, "Seed for data, initialisation and dropout")->capture_default_str();
+  train_cmd->add_option("--out", opt.out_dir, "Run directory")->capture_default_str();
+  train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")->capture_default_str();
+  train_cmd->add_option("--resume", resume_dir, "Continue the run in this directory")->check(CLI::ExistingDirectory);
+  train_cmd->add_option("--stop-after", a->stop_after,
+                        "Stop (with a checkpoint) after this many steps; the schedule still plans --steps");
+  train_cmd->add_option("--sample", a->sample_tokens, "Bytes to sample at the end (0 = none)")->capture_default_str();
+
+  commands.push_back({train_cmd, [a, train_cmd]() {
+    auto& opt = a->opt;
+    auto& gpt = a->gpt;
+    auto& config_arg = a->config_arg;
+    auto& resume_dir = a->resume_dir;
+
+    if (!resume_dir.empty()) {
+      for (const char* flag : {"--config", "--dim", "--depth", "--heads", "--context", "--data",
+                               "--seed", "--batch", "--seq-len", "--builtin-bytes"})
+        if (train_cmd->count(flag))
+          throw CLI::ValidationError(fmt::format(
+              "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
+              "only --steps may be given with --resume", flag, resume_dir));
+    }
+    nn::Config model = nn::Config::parse(gpt.to_json(), "--config");
+    if (!config_arg.empty()) {
+      model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));
+      // Flags given explicitly win over the config file.
+      for (auto [flag, key, value] : {std::tuple{"--dim", "dim", gpt.dim}, {"--depth", "depth", gpt.depth},
+                                      {"--heads", "heads", gpt.heads}, {"--context", "context", gpt.context}})
+        if (train_cmd->count(flag)) model.set(key, std::to_string(value));
+    }
+    opt.model = model.dump();
+    opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
+    return run_train(opt, resume_dir, a->sample_tokens, a->stop_after);
+  }});
+
+  struct SampleArgs {
+    std::string run_dir, prompt = "The ";
+    models::SampleOptions so;
+  };
+  auto s = std::make_shared<SampleArgs>();
+  auto* sample_cmd = app.add_subcommand("sample", "Generate text from a trained run");
+  auto& so = s->so;
+  sample_cmd->add_option("--run", s->run_dir, "Run directory holding checkpoint.safetensors")
+      ->required()->check(CLI::ExistingDirectory);
+  sample_cmd->add_option("--prompt", s->prompt, "Text to continue")->capture_default_str();
+  sample_cmd->add_option("--tokens", so.max_new_tokens, "Bytes to generate")->capture_default_str();
+  sample_cmd->add_option("--temperature", so.temperature, "0 = greedy")->capture_default_str();
+  sample_cmd->add_option("--top-k", so.top_k, "Keep the k most likely (0 = all)")->capture_default_str();
+  sample_cmd->add_option("--top-p", so.top_p, "Nucleus mass to keep")->capture_default_str();
+  sample_cmd->add_option("--seed", so.seed, "Sampling seed")->capture_default_str();
+
+  commands.push_back({sample_cmd, [s]() {
+    s->so.validate();
+    print_sample(*train::load_model(s->run_dir), s->prompt, s->so);
+    return 0;
+  }});
+}
+
+}  // namespace tz::cli

@@ -1,0 +1,157 @@
+// `tensorzoo list | info | coverage | check`: the registry seen from the command line.
+#include <fmt/core.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/catalogue.h"
+#include "cli/commands.h"
+#include "core/text.h"
+#include "models/zoo.h"
+#include "train/conformance.h"
+
+namespace tz::cli {
+
+namespace {
+std::string tier_of(const std::string& id) {
+  const CatalogueRow* row = catalogue_row(id);
+  return row ? std::to_string(row->tier) : "extra";
+}
+
+std::vector<std::string> all_known_ids() {
+  std::vector<std::string> ids = zoo::registry().ids();
+  for (const auto& r : catalogue()) ids.push_back(r.id);
+  return ids;
+}
+
+int list(const std::string& family, const std::string& kind, int tier, bool ids_only, bool as_json) {
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<const nn::VariantInfo*> rows;
+  for (const nn::VariantInfo* v : zoo::registry().all()) {
+    if (!family.empty() && v->family != family) continue;
+    if (!kind.empty() && v->kind != kind) continue;
+    if (tier > 0 && tier_of(v->id) != std::to_string(tier)) continue;
+    rows.push_back(v);
+  }
+  if (rows.empty() && !family.empty()) {
+    std::vector<std::string> families;
+    for (const auto& r : catalogue()) families.push_back(r.family);
+    std::string guess = nearest(family, families);
+    if (!guess.empty() && guess != family)
+      throw CLI::ValidationError(fmt::format("--family: no variants in '{}'; did you mean '{}'?", family, guess));
+  }
+  for (const nn::VariantInfo* v : rows) {
+    if (ids_only) {
+      fmt::print("{}\n", v->id);
+    } else if (as_json) {
+      out.push_back({{"id", v->id}, {"family", v->family}, {"kind", v->kind}, {"tier", tier_of(v->id)},
+                     {"paper", v->paper}, {"summary", v->summary}, {"source", v->source}, {"extra", v->extra}});
+    } else {
+      fmt::print("{:<18} {:<10} {:<16} tier {:<5} {}\n", v->id, v->kind, v->family, tier_of(v->id), v->summary);
+    }
+  }
+  if (as_json) fmt::print("{}\n", out.dump(2));
+  if (!ids_only && !as_json)
+    fmt::print("\n{} of {} registered variants shown ({} catalogue ids; `tensorzoo coverage` compares)\n",
+               rows.size(), zoo::registry().all().size(), catalogue().size());
+  return 0;
+}
+
+int info(const std::string& id) {
+  const nn::VariantInfo* v = zoo::registry().find(id);
+  const CatalogueRow* row = catalogue_row(id);
+  if (!v && !row) {
+    std::string guess = nearest(id, all_known_ids());
+    throw Error(cat_str("info: unknown id '", id, "'", guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+  }
+  fmt::print("{}{}\n", id, row ? "  —  " + row->name : "");
+  if (row) {
+    fmt::print("  family {}, kind {}, tier {}, paper {}\n", row->family, row->kind, row->tier, row->paper);
+    fmt::print("  computes: {}\n  proof:    {}\n", row->core, row->proof);
+  }
+  if (!v) {
+    fmt::print("  not implemented yet (in the catalogue, not in the registry)\n");
+    return 0;
+  }
+  if (!row) fmt::print("  family {}, kind {}, paper {} (an extra: not a catalogue row)\n", v->family, v->kind, v->paper);
+  fmt::print("  summary:  {}\n  source:   {}\n", v->summary, v->source);
+  if (!v->keys.empty()) {
+    fmt::print("  config keys:\n");
+    for (const auto& k : v->keys) fmt::print("    {:<16} default {:<14} {}\n", k.key, k.default_value, k.doc);
+  }
+  if (!v->example.empty()) fmt::print("  example:  tensorzoo train --config '{}'\n", v->example);
+  return 0;
+}
+
+int coverage(bool show_missing) {
+  std::map<std::string, std::pair<int, int>> by_family;  // have, total
+  int have[4] = {0, 0, 0, 0}, total[4] = {0, 0, 0, 0};
+  std::vector<std::string> missing_t1, missing;
+  for (const auto& r : catalogue()) {
+    bool ok = zoo::registry().find(r.id) != nullptr;
+    by_family[r.family].first += ok;
+    by_family[r.family].second += 1;
+    have[r.tier] += ok, total[r.tier] += 1;
+    have[0] += ok, total[0] += 1;
+    if (!ok) (r.tier == 1 ? missing_t1 : missing).push_back(r.id);
+  }
+  fmt::print("registered: {} of {} catalogue ids (tier 1: {}/{}, tier 2: {}/{}, tier 3: {}/{})\n", have[0],
+             total[0], have[1], total[1], have[2], total[2], have[3], total[3]);
+  fmt::print("\n| family | registered | catalogue |\n|---|---:|---:|\n");
+  for (auto& [f, n] : by_family) fmt::print("| {} | {} | {} |\n", f, n.first, n.second);
+  std::vector<std::string> extras;
+  for (const nn::VariantInfo* v : zoo::registry().all())
+    if (!catalogue_row(v->id)) extras.push_back(v->id + (v->extra ? "" : " (NOT marked extra)"));
+  if (!extras.empty()) fmt::print("\nextras (registered, not in the catalogue): {}\n", join(extras));
+  fmt::print("\nmissing tier 1: {}\n", missing_t1.empty() ? "none" : join(missing_t1));
+  if (show_missing) fmt::print("missing tiers 2-3: {}\n", join(missing));
+  return 0;
+}
+
+int check(const std::vector<std::string>& ids, bool learn) {
+  conformance::Options o;
+  o.learn = learn;
+  int failures = 0;
+  fmt::print("| id | check | result | detail |\n|---|---|---|---|\n");
+  for (const std::string& id : ids) {
+    zoo::registry().get(id);  // unknown ids fail here, with the nearest one
+    for (const auto& r : conformance::run_checks(id, o)) {
+      fmt::print("| {} | {} | {} | {} |\n", id, r.check, conformance::outcome_name(r.outcome), r.detail);
+      failures += r.outcome == conformance::Outcome::failed;
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+}  // namespace
+
+void add_zoo_commands(CLI::App& app, std::vector<Command>& commands) {
+  struct Args {
+    std::string family, kind, id;
+    int tier = 0;
+    bool ids = false, json = false, missing = false, no_learn = false;
+    std::vector<std::string> check_ids;
+  };
+  auto a = std::make_shared<Args>();
+  auto* l = app.add_subcommand("list", "List the registered variants");
+  l->add_option("--family", a->family, "Only this catalogue family (e.g. position, attention_core)");
+  l->add_option("--kind", a->kind, "Only this kind (mixer, pos, ffn, norm, residual, model, ...)");
+  l->add_option("--tier", a->tier, "Only this catalogue tier (1, 2 or 3)")->check(CLI::Range(1, 3));
+  l->add_flag("--ids", a->ids, "One id a line, nothing else");
+  l->add_flag("--json", a->json, "JSON array");
+  commands.push_back({l, [a] { return list(a->family, a->kind, a->tier, a->ids, a->json); }});
+
+  auto* i = app.add_subcommand("info", "Show a variant: paper, computation, proof, config keys, source");
+  i->add_option("id", a->id, "Variant id (see `tensorzoo list`)")->required();
+  commands.push_back({i, [a] { return info(a->id); }});
+
+  auto* c = app.add_subcommand("coverage", "Registered variants against the catalogue");
+  c->add_flag("--missing", a->missing, "Also list every missing tier-2/3 id");
+  commands.push_back({c, [a] { return coverage(a->missing); }});
+
+  auto* k = app.add_subcommand("check", "Run the conformance checks on variants (exit 1 if one fails)");
+  k->add_option("ids", a->check_ids, "Variant ids")->required();
+  k->add_flag("--no-learn", a->no_learn, "Skip the learning check (fast)");
+  commands.push_back({k, [a] { return check(a->check_ids, !a->no_learn); }});
+}
+
+}  // namespace tz::cli

@@ -1,0 +1,268 @@
+#include "train/arena.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "core/parallel.h"
+#include "data/grammar.h"
+#include "data/tasks.h"
+#include "data/text_dataset.h"
+#include "models/zoo.h"
+#include "optim/adam.h"
+#include "optim/schedule.h"
+
+namespace tz::arena {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<Entry> entries_from_ids(const std::string& list) {
+  std::vector<Entry> out;
+  std::stringstream ss(list);
+  std::string id;
+  while (std::getline(ss, id, ',')) {
+    if (id.empty()) continue;
+    out.push_back({id, zoo::registry().get(id).test_config});
+  }
+  TZ_CHECK(!out.empty(), "arena: no models given (e.g. --models gpt,rmsnorm)");
+  return out;
+}
+
+Options options_from_spec(const std::string& text, const Options& defaults) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(cat_str("arena spec: invalid JSON: ", e.what()));
+  }
+  TZ_CHECK(j.is_object(), "arena spec: expected a JSON object");
+  Options o = defaults;
+  try {
+    for (auto& [key, v] : j.items()) {
+      if (key == "task") o.task = v.get<std::string>();
+      else if (key == "steps") o.steps = v.get<int64_t>();
+      else if (key == "batch") o.batch = v.get<int64_t>();
+      else if (key == "seq_len") o.seq_len = v.get<int64_t>();
+      else if (key == "vocab") o.vocab = v.get<int64_t>();
+      else if (key == "lr") o.lr = v.get<double>();
+      else if (key == "warmup") o.warmup = v.get<int64_t>();
+      else if (key == "base") o.base = v.dump();
+      else if (key == "match_params") o.match_params = v.get<bool>();
+      else if (key == "eval_lengths") o.eval_lengths = v.get<std::vector<int64_t>>();
+      else if (key == "seed") o.seed = v.get<uint64_t>();
+      else if (key == "models") {
+        o.models.clear();
+        if (v.is_array()) {
+          for (auto& id : v) o.models.push_back({id.get<std::string>(), zoo::registry().get(id.get<std::string>()).test_config});
+        } else {
+          TZ_CHECK(v.is_object(), "arena spec: 'models' must be a list of ids or an object name -> config");
+          for (auto& [name, cfg] : v.items())
+            o.models.push_back({name, cfg.is_string() ? zoo::registry().get(cfg.get<std::string>()).test_config : cfg.dump()});
+        }
+      } else {
+        throw Error(cat_str("arena spec: unknown key '", key, "'; valid: task, steps, batch, seq_len, vocab, lr, "
+                            "warmup, base, match_params, eval_lengths, seed, models"));
+      }
+    }
+  } catch (const json::exception& e) {
+    throw Error(cat_str("arena spec: a value has the wrong type: ", e.what()));
+  }
+  return o;
+}
+
+namespace {
+struct Source {
+  std::unique_ptr<data::Task> task;             // synthetic tasks
+  std::unique_ptr<data::TextDataset> text;      // "text"
+  data::Batch sample(int64_t batch, int64_t seq_len, Generator& gen, bool val) const {
+    if (task) return task->sample(batch, gen);
+    return text->sample(val ? data::Split::val : data::Split::train, batch, seq_len, gen);
+  }
+};
+
+Source make_source(const Options& o, int64_t seq_len) {
+  Source s;
+  if (o.task == "text") {
+    s.text = std::make_unique<data::TextDataset>(data::TextDataset::from_string(
+        data::grammar_text(400000, o.seed), {.val_fraction = 0.1, .seq_len = seq_len}, "built-in grammar text"));
+  } else {
+    s.task = data::make_task(o.task, {.vocab_size = o.vocab, .seq_len = seq_len});
+  }
+  return s;
+}
+
+std::string full_config(const Options& o, const Entry& e, int64_t dim_override) {
+  nn::Config c = nn::Config::parse(o.base, "arena base");
+  c.set("vocab", std::to_string(o.task == "text" ? 256 : o.vocab));
+  int64_t longest = 1;
+  for (int64_t m : o.eval_lengths) longest = std::max(longest, m);
+  c.set("context", std::to_string(o.seq_len * longest));
+  c.merge(nn::Config::parse(e.config, "arena model '" + e.name + "'"));
+  if (dim_override > 0) c.set("dim", std::to_string(dim_override));
+  return c.dump();
+}
+
+int64_t count_params(const std::string& config) {
+  Generator gen(0);
+  return zoo::make_lm(config, gen)->num_parameters();
+}
+
+// The dim (a multiple of 2 * heads) whose parameter count is closest to `target`.
+int64_t matching_dim(const Options& o, const Entry& e, int64_t target) {
+  nn::Config c = nn::Config::parse(full_config(o, e, 0), "arena");
+  const int64_t step = 2 * c.get_int("heads", 4);
+  int64_t best = c.get_int("dim", 64), best_gap = -1;
+  for (int64_t d = step; d <= 1024; d += step) {
+    int64_t gap = std::llabs(count_params(full_config(o, e, d)) - target);
+    if (best_gap < 0 || gap < best_gap) best_gap = gap, best = d;
+  }
+  return best;
+}
+}  // namespace
+
+std::vector<Result> run(const Options& o, const std::function<void(const std::string&)>& progress) {
+  TZ_CHECK(!o.models.empty(), "arena: no models");
+  TZ_CHECK(o.steps > 0 && o.batch > 0 && o.seq_len > 1, "arena: steps, batch and seq_len must be positive");
+  if (o.threads > 0) set_num_threads(o.threads);
+  Source train_source = make_source(o, o.seq_len);
+  std::vector<Result> results;
+  int64_t target_params = 0;
+  for (size_t i = 0; i < o.models.size(); ++i) {
+    const Entry& e = o.models[i];
+    Result r;
+    r.name = e.name;
+    int64_t dim = 0;
+    if (o.match_params && i > 0) dim = matching_dim(o, e, target_params);
+    r.config = full_config(o, e, dim);
+    Generator init(o.seed * 7919 + 1);
+    auto model = zoo::make_lm(r.config, init, "arena model '" + e.name + "'");
+    r.params = model->num_parameters();
+    if (i == 0) target_params = r.params;
+    if (progress) progress(cat_str("[", i + 1, "/", o.models.size(), "] ", e.name, ": ", r.params, " parameters"));
+
+    optim::AdamW opt(optim::decay_groups(model->named_parameters(), 0.01), {.lr = o.lr});
+    Generator data_gen(o.seed);  // every model sees the same batches
+    reset_allocator_peak();
+    auto t0 = std::chrono::steady_clock::now();
+    double recent = 0;
+    int64_t recent_n = 0;
+    for (int64_t s = 0; s < o.steps; ++s) {
+      opt.set_lr(optim::warmup_cosine(s, std::min(o.warmup, o.steps), o.steps, o.lr, o.lr * 0.1));
+      data::Batch b = train_source.sample(o.batch, o.seq_len, data_gen, false);
+      Tensor loss = model->loss(b.inputs, b.targets);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      double l = loss.item();
+      if (s % o.log_every == 0 || s + 1 == o.steps) r.curve.emplace_back(s + 1, l);
+      if (s >= o.steps - 10) recent += l, ++recent_n;
+      if (progress && (s + 1) % std::max<int64_t>(o.steps / 5, 1) == 0)
+        progress(cat_str("    step ", s + 1, "/", o.steps, "  loss ", l));
+    }
+    r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.train_loss = recent / double(std::max<int64_t>(recent_n, 1));
+    r.tokens_per_s = double(o.steps * o.batch * o.seq_len) / r.wall_s;
+    r.peak_mb = double(allocator_stats().peak_bytes) / 1e6;
+
+    NoGradGuard no_grad;
+    model->eval();
+    for (int64_t m : o.eval_lengths) {
+      try {
+        Source src = make_source(o, o.seq_len * m);
+        Generator val_gen(o.seed + 1000003);  // the same held-out batches for every model
+        double loss = 0, acc = 0;
+        for (int64_t k = 0; k < o.eval_batches; ++k) {
+          data::Batch b = src.sample(o.batch, o.seq_len * m, val_gen, true);
+          Tensor logits = model->forward(b.inputs);
+          loss += cross_entropy(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1})).item();
+          acc += data::accuracy(logits, b.targets);
+        }
+        r.val_loss[m] = loss / double(o.eval_batches);
+        r.val_accuracy[m] = acc / double(o.eval_batches);
+      } catch (const std::exception& ex) {
+        r.val_error[m] = ex.what();
+      }
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+std::string report(const Options& o, const std::vector<Result>& results, std::string& plot_message) {
+  std::ostringstream t;
+  t << "| model | params | train loss |";
+  for (int64_t m : o.eval_lengths) t << " val loss @" << m * o.seq_len << " | val acc @" << m * o.seq_len << " |";
+  t << " tokens/s | peak MB | wall s |\n|---|---:|---:|";
+  for (size_t i = 0; i < o.eval_lengths.size(); ++i) t << "---:|---:|";
+  t << "---:|---:|---:|\n";
+  char buf[64];
+  for (const Result& r : results) {
+    t << "| " << r.name << " | " << r.params << " | ";
+    std::snprintf(buf, sizeof buf, "%.4f", r.train_loss);
+    t << buf << " |";
+    for (int64_t m : o.eval_lengths) {
+      if (r.val_loss.count(m)) {
+        std::snprintf(buf, sizeof buf, " %.4f | %.3f |", r.val_loss.at(m), r.val_accuracy.at(m));
+        t << buf;
+      } else {
+        t << " n/a | n/a |";
+      }
+    }
+    std::snprintf(buf, sizeof buf, " %.0f | %.1f | %.1f |", r.tokens_per_s, r.peak_mb, r.wall_s);
+    t << buf << "\n";
+  }
+  fs::create_directories(o.out_dir);
+  fs::path csv = fs::path(o.out_dir) / "curves.csv";
+  {
+    std::ofstream out(csv);
+    out << "step";
+    for (const Result& r : results) out << "," << r.name;
+    out << "\n";
+    for (size_t k = 0; !results.empty() && k < results[0].curve.size(); ++k) {
+      out << results[0].curve[k].first;
+      for (const Result& r : results) out << "," << (k < r.curve.size() ? r.curve[k].second : NAN);
+      out << "\n";
+    }
+  }
+  {
+    std::ofstream out(fs::path(o.out_dir) / "results.csv");
+    out << "model,params,train_loss";
+    for (int64_t m : o.eval_lengths) out << ",val_loss_x" << m << ",val_acc_x" << m;
+    out << ",tokens_per_s,peak_mb,wall_s\n";
+    for (const Result& r : results) {
+      out << r.name << "," << r.params << "," << r.train_loss;
+      for (int64_t m : o.eval_lengths)
+        out << "," << (r.val_loss.count(m) ? std::to_string(r.val_loss.at(m)) : "") << ","
+            << (r.val_accuracy.count(m) ? std::to_string(r.val_accuracy.at(m)) : "");
+      out << "," << r.tokens_per_s << "," << r.peak_mb << "," << r.wall_s << "\n";
+    }
+  }
+  std::ofstream(fs::path(o.out_dir) / "table.md") << t.str();
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    plot_message = "gnuplot not found: apt-get install gnuplot-nox for " + o.out_dir + "/curves.png";
+  } else {
+    fs::path gp = fs::path(o.out_dir) / "curves.gp";
+    std::ofstream g(gp);
+    g << "set terminal pngcairo size 900,540 font ',11' noenhanced\n"
+      << "set output '" << (fs::path(o.out_dir) / "curves.png").string() << "'\n"
+      << "set datafile separator ','\nset key top right\nset grid\nset logscale y\n"
+      << "set xlabel 'step'\nset ylabel 'training loss'\n"
+      << "set title 'arena: task " << o.task << ", " << o.steps << " steps, batch " << o.batch << " x " << o.seq_len << "'\n"
+      << "plot for [i=2:" << results.size() + 1 << "] '" << csv.string()
+      << "' using 1:i with lines lw 2 title columnhead(i)\n";
+    g.close();
+    std::string cmd = "gnuplot '" + gp.string() + "' 2>&1";
+    plot_message = std::system(cmd.c_str()) == 0 ? (fs::path(o.out_dir) / "curves.png").string()
+                                                  : "gnuplot failed on " + gp.string();
+  }
+  return t.str();
+}
+
+}  // namespace tz::arena

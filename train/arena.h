@@ -1,0 +1,67 @@
+// The arena: train several zoo configurations on the same task with the same budget, and
+// compare them honestly (same data stream, same steps, optionally matched parameter counts).
+//
+//   tensorzoo arena --models gpt,rmsnorm,sinusoidal_pe --task mqar --steps 300
+//
+// Each entry is a variant id (its test overlay on the arena's base config) or a named JSON
+// config. Every model sees the same batches (one generator seed) and is evaluated on the
+// same held-out batches; with `eval_lengths` the task is also evaluated at multiples of the
+// training length (length extrapolation). Results: a markdown table, a CSV of the curves
+// and a PNG plot (gnuplot).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tz::arena {
+
+struct Entry {
+  std::string name;    // as shown in the table
+  std::string config;  // JSON overlay on the base config
+};
+
+struct Options {
+  std::vector<Entry> models;
+  std::string task = "mqar";        // a data task name, or "text" (the built-in grammar text)
+  int64_t steps = 300;
+  int64_t batch = 32;
+  int64_t seq_len = 64;
+  int64_t vocab = 64;               // task vocabulary (text: 256)
+  double lr = 3e-3;
+  int64_t warmup = 30;
+  std::string base = R"({"dim": 64, "depth": 2, "heads": 4})";  // shared by every model
+  bool match_params = false;        // adjust each model's dim to the first one's count
+  std::vector<int64_t> eval_lengths = {1};  // evaluate at these multiples of seq_len
+  int64_t eval_batches = 8;
+  int64_t log_every = 10;
+  uint64_t seed = 1;
+  int threads = 0;
+  std::string out_dir = "runs/arena";
+};
+
+struct Result {
+  std::string name;
+  std::string config;  // the full config trained
+  int64_t params = 0;
+  double train_loss = 0;                     // mean of the last 10 steps
+  std::map<int64_t, double> val_loss;        // by length multiple
+  std::map<int64_t, double> val_accuracy;    // on scored positions
+  std::map<int64_t, std::string> val_error;  // why a length could not be evaluated
+  double tokens_per_s = 0;
+  double peak_mb = 0;                        // peak tensor memory during training
+  double wall_s = 0;
+  std::vector<std::pair<int64_t, double>> curve;  // (step, train loss)
+};
+
+// Parses `--models a,b,c` (ids) or a JSON spec {"task": ..., "steps": ..., "models": {name: config}}.
+std::vector<Entry> entries_from_ids(const std::string& comma_separated);
+Options options_from_spec(const std::string& json, const Options& defaults);
+
+std::vector<Result> run(const Options& options, const std::function<void(const std::string&)>& progress = nullptr);
+
+// The markdown table, the CSV of curves, and (with gnuplot) the PNG; returns the table.
+std::string report(const Options& options, const std::vector<Result>& results, std::string& plot_message);
+
+}  // namespace tz::arena
