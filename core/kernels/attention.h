@@ -18,8 +18,8 @@
 // forward keeps a running max m and sum l per query row (online softmax) and rescales its
 // output accumulator when m grows; the backward recomputes p from the saved lse tile by
 // tile. Causal tiles entirely above the diagonal are skipped, and tiles on the diagonal are
-// computed in chunks of 8 rows/keys that stop where the mask starts. Memory: O(Br * Bc) per thread
-// instead of O(T * S) per head.
+// computed in chunks of 8 rows/keys that stop where the mask starts.
+// Memory: O(Br * Bc) per thread instead of O(T * S) per head.
 // Reference kernels (*_ref): materialise the whole T x S score matrix of one head in f64,
 // plain loops, for tests.
 //

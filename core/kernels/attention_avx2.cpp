@@ -8,10 +8,11 @@
 //              broadcast of W per row and 2 loads of B).
 // The D tail (D not a multiple of 8) uses masked loads, whose masked lanes read as 0.
 // Summation order is fixed, so results are deterministic.
-// Measured alternative (B 8, H 4, T 256, D 64, causal, 1 thread): packing each tile and
-// running the 6x16 GEMM micro-kernel of gemm_avx2.cpp instead gave the same time within
-// noise (forward ~7.2 ms, forward + backward ~26 ms, ~48 GFLOP/s), so we keep these
-// simpler kernels that need no packing or scratch buffers.
+// Measured alternative (B 8, H 4, T 256, D 64, causal, 1 thread, 64 x 64 tiles): packing
+// each tile and running the 6x16 GEMM micro-kernel of gemm_avx2.cpp instead gave the same
+// time within noise (forward ~7.2 ms, forward + backward ~26 ms, ~48 GFLOP/s), so we keep
+// these simpler kernels that need no packing or scratch buffers. Wider register blocks (3
+// rows of dots, 6 rows of acc) were slower.
 #include <immintrin.h>
 
 #include <cmath>
