@@ -3,6 +3,9 @@
 # built-in grammar text, showing the loss fall, a sample, and where the results are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy machine spinning made
+# steps several times slower (docs/performance.md). Set it yourself to override.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 scripts/install_deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_BENCH=OFF
 cmake --build build -j2 --target tensorzoo_cli

@@ -4,6 +4,9 @@
 # With --sanitize, the build and the suite run under address + undefined sanitizers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy machine spinning made
+# steps several times slower (docs/performance.md). Set it yourself to override.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 scripts/install_deps.sh
 
 if [ "${1:-}" = "--sanitize" ]; then

@@ -24,10 +24,6 @@ Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
 
 // The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul. It
 // stores the [B, H, T, S] scores and probabilities; used with a score bias, and by tests.
-// (Declared where it is used: tests/core/test_attention.cpp.)
-Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v,
-                                        bool causal, int64_t q_offset, const Tensor& score_bias);
-
 Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                     int64_t q_offset, const Tensor& score_bias) {
   TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q, k, v of rank 4 "

@@ -50,8 +50,14 @@ class Attention : public Mixer {
 };
 
 // Attention core on already projected heads: q [B, H, T, D], k, v [B, H, S, D]; query i sits
-// at absolute position q_offset + i when causal. Plain composition of differentiable ops.
+// at absolute position q_offset + i when causal. Without a score bias it is the fused tiled
+// op (tz::attention: no T x S matrix is stored); its result [B, H, T, D] is a view of a
+// [B, T, H, D] buffer, so permuting back to [B, T, C] is free.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                     int64_t q_offset = 0, const Tensor& score_bias = Tensor());
+// The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul. It
+// stores the [B, H, T, S] probabilities; the tests compare the fused op against it.
+Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                        int64_t q_offset = 0, const Tensor& score_bias = Tensor());
 
 }  // namespace tz::nn

@@ -9,12 +9,6 @@
 #include "nn/attention/attention.h"
 #include "tests/test_util.h"
 
-namespace tz::nn {
-// The composite path, defined in nn/attention/attention.cpp beside the fused dispatch.
-Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v,
-                                        bool causal, int64_t q_offset, const Tensor& score_bias);
-}  // namespace tz::nn
-
 namespace tz::testing {
 namespace {
 
