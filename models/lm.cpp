@@ -136,8 +136,12 @@ Tensor LM::logits(const Tensor& h) {
 
 Tensor LM::forward(const Tensor& ids, nn::AuxLosses* aux) {
   Tensor h = embed(ids, 0);
-  nn::MixerContext ctx{.start = 0, .pos = pos.get(), .aux = aux};
-  for (size_t i = 0; i < layers->size(); ++i) h = layers->at<LMBlock>(i)->forward(h, ctx);
+  std::map<std::string, Tensor> carry;
+  nn::MixerContext ctx{.start = 0, .pos = pos.get(), .aux = aux, .carry = &carry};
+  for (size_t i = 0; i < layers->size(); ++i) {
+    ctx.layer = int64_t(i);
+    h = layers->at<LMBlock>(i)->forward(h, ctx);
+  }
   return logits(h);
 }
 
@@ -170,8 +174,12 @@ Tensor LM::step(const Tensor& ids, State& state) {
   TZ_CHECK(state.layers.size() == layers->size(), "LM: state has ", state.layers.size(), " layers, model has ",
            layers->size());
   Tensor h = embed(ids, state.length);
-  nn::MixerContext ctx{.start = state.length, .pos = pos.get(), .aux = nullptr};
-  for (size_t i = 0; i < layers->size(); ++i) h = layers->at<LMBlock>(i)->step(h, *state.layers[i], ctx);
+  std::map<std::string, Tensor> carry;
+  nn::MixerContext ctx{.start = state.length, .pos = pos.get(), .aux = nullptr, .carry = &carry};
+  for (size_t i = 0; i < layers->size(); ++i) {
+    ctx.layer = int64_t(i);
+    h = layers->at<LMBlock>(i)->step(h, *state.layers[i], ctx);
+  }
   state.length += ids.size(1);
   return logits(h);
 }

@@ -12,6 +12,7 @@
 // always from explicit absolute positions so cached decoding cannot drift.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ struct MixerContext {
   int64_t start = 0;                       // absolute position of the first token of x
   const PositionScheme* pos = nullptr;     // how attention sees positions (may be null)
   AuxLosses* aux = nullptr;                // where to add auxiliary losses (may be null)
+  // Values one layer hands to the next within a forward (e.g. RealFormer's attention
+  // scores), by name; null when the caller keeps none.
+  std::map<std::string, Tensor>* carry = nullptr;
+  int64_t layer = 0;                       // index of the block running
 };
 
 // A mixer's decoding state. Each mixer defines its own subclass.
@@ -70,6 +75,13 @@ class PositionScheme : public Module {
     return Tensor();
   }
   virtual bool biases_scores() const { return false; }
+  // A score term that depends on the projected queries/keys [B, H, T, D] / [B, H, S, D]
+  // (Transformer-XL's content-position and position-bias terms, TUPE): [B, H, T, S], for
+  // queries at q_start.. and keys at k_start... Undefined when the scheme has none.
+  virtual Tensor query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start) const {
+    return Tensor();
+  }
+  virtual bool biases_with_queries() const { return false; }
   // The longest position it can represent (0 = unbounded).
   virtual int64_t max_positions() const { return 0; }
 };

@@ -71,11 +71,24 @@ Tensor Attention::forward(const Tensor& x, const MixerContext& ctx) {
   // relative offset, so queries and keys are both numbered from 0 here, and rotations use
   // the absolute start.
   if (ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q, k, ctx.start, ctx.start);
-  const int64_t B = x.size(0), T = x.size(1), H = options.heads;
-  Tensor bias;
-  if (ctx.pos && ctx.pos->biases_scores()) bias = ctx.pos->score_bias(H, 0, T, T, q.dtype()).unsqueeze(0);
+  const int64_t B = x.size(0), T = x.size(1);
+  Tensor bias = position_bias(q, k, ctx.start, ctx.start, 0, ctx);
   Tensor y = scaled_dot_product_attention(q, k, v, options.causal, 0, bias);
   return drop->forward(out->forward(y.permute({0, 2, 1, 3}).reshape({B, T, options.dim})));
+}
+
+Tensor Attention::position_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
+                                int64_t mask_offset, const MixerContext& ctx) const {
+  if (!ctx.pos) return Tensor();
+  const int64_t H = options.heads, T = q.size(2), S = k.size(2);
+  Tensor bias;
+  // Static biases depend only on relative distance: queries numbered from mask_offset.
+  if (ctx.pos->biases_scores()) bias = ctx.pos->score_bias(H, mask_offset, T, S, q.dtype()).unsqueeze(0);
+  if (ctx.pos->biases_with_queries()) {
+    Tensor qb = ctx.pos->query_score_bias(q, k, q_start, k_start);
+    bias = bias.defined() ? bias + qb : qb;
+  }
+  return bias;
 }
 
 std::unique_ptr<MixerState> Attention::make_state(int64_t batch, int64_t capacity, DType dtype) const {
@@ -104,10 +117,8 @@ Tensor Attention::step(const Tensor& x, MixerState& state, const MixerContext& c
   core::copy_(kv->v.narrow(2, start, T), v);
   kv->length += T;
   Tensor keys = kv->k.narrow(2, 0, kv->length), values = kv->v.narrow(2, 0, kv->length);
-  const int64_t B = x.size(0), H = options.heads;
-  Tensor bias;
-  if (ctx.pos && ctx.pos->biases_scores())
-    bias = ctx.pos->score_bias(H, start, T, kv->length, q.dtype()).unsqueeze(0);
+  const int64_t B = x.size(0);
+  Tensor bias = position_bias(q, keys, start, 0, start, ctx);
   Tensor y = scaled_dot_product_attention(q, keys, values, options.causal, start, bias);
   return drop->forward(out->forward(y.permute({0, 2, 1, 3}).reshape({B, T, options.dim})));
 }

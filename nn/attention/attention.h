@@ -47,6 +47,10 @@ class Attention : public Mixer {
  private:
   // Splits x [B, T, C] into q, k, v heads [B, H, T, D].
   void project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const;
+  // The position scheme's additive score terms for queries at q_start.. over keys at
+  // k_start..; static biases are built for queries numbered from mask_offset.
+  Tensor position_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start, int64_t mask_offset,
+                       const MixerContext& ctx) const;
 };
 
 // Attention core on already projected heads: q [B, H, T, D], k, v [B, H, S, D]; query i sits
