@@ -67,6 +67,9 @@ class PositionScheme : public Module {
  public:
   // Added to the token embeddings at positions start .. start+T-1: [T, C], or undefined.
   virtual Tensor embed(int64_t start, int64_t T, DType dtype) const { return Tensor(); }
+  // Added to the input of the query and key projections only, not the values (Shortformer's
+  // position-infused attention): [T, C] for positions start.., or undefined.
+  virtual Tensor qk_input(int64_t start, int64_t T, DType dtype) const { return Tensor(); }
   // Rotates q [B, H, T, D] (positions q_start..) and k [B, H, S, D] (positions k_start..).
   virtual void rotate(Tensor& q, Tensor& k, int64_t q_start, int64_t k_start) const {}
   virtual bool rotates() const { return false; }

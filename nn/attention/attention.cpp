@@ -54,7 +54,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   return tz::attention(q, k, v, causal, q_offset);
 }
 
-void Attention::project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const {
+void Attention::project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, int64_t start,
+                        const MixerContext& ctx) const {
   TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, "Attention: expected x [B, T, ", options.dim,
            "], got ", x.shape());
   const int64_t B = x.size(0), T = x.size(1), H = options.heads, D = options.dim / H;
@@ -62,11 +63,17 @@ void Attention::project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const 
   q = qkv_out.select(2, 0).permute({0, 2, 1, 3});  // [B, H, T, D]
   k = qkv_out.select(2, 1).permute({0, 2, 1, 3});
   v = qkv_out.select(2, 2).permute({0, 2, 1, 3});
+  Tensor p = ctx.pos ? ctx.pos->qk_input(start, T, x.dtype()) : Tensor();
+  if (p.defined()) {  // queries and keys see x + p, values see x alone
+    Tensor qk = qkv->forward(x + p).view({B, T, 3, H, D});
+    q = qk.select(2, 0).permute({0, 2, 1, 3});
+    k = qk.select(2, 1).permute({0, 2, 1, 3});
+  }
 }
 
 Tensor Attention::forward(const Tensor& x, const MixerContext& ctx) {
   Tensor q, k, v;
-  project(x, q, k, v);
+  project(x, q, k, v, ctx.start, ctx);
   // Keys sit at positions ctx.start.. too; with no cache the masks and biases only need the
   // relative offset, so queries and keys are both numbered from 0 here, and rotations use
   // the absolute start.
@@ -110,7 +117,7 @@ Tensor Attention::step(const Tensor& x, MixerState& state, const MixerContext& c
   TZ_CHECK(start + T <= kv->k.size(2), "Attention: KV cache full (", start, " + ", T, " > capacity ",
            kv->k.size(2), ")");
   Tensor q, k, v;
-  project(x, q, k, v);
+  project(x, q, k, v, start, ctx);
   // Rotate the new keys at their absolute positions before caching them.
   if (ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q, k, start, start);
   core::copy_(kv->k.narrow(2, start, T), k);

@@ -45,8 +45,8 @@ class Attention : public Mixer {
   std::shared_ptr<Dropout> drop;
 
  private:
-  // Splits x [B, T, C] into q, k, v heads [B, H, T, D].
-  void project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) const;
+  // Splits x [B, T, C] (positions start..) into q, k, v heads [B, H, T, D].
+  void project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, int64_t start, const MixerContext& ctx) const;
   // The position scheme's additive score terms for queries at q_start.. over keys at
   // k_start..; static biases are built for queries numbered from mask_offset.
   Tensor position_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start, int64_t mask_offset,
