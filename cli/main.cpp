@@ -4,6 +4,7 @@
 //   tensorzoo list      the registered variants (filter by family, kind or tier)
 //   tensorzoo info ID   a variant's paper, computation, config keys and source
 //   tensorzoo coverage  registered ids against the catalogue
+//   tensorzoo docs      docs/variants.md from the registry
 //   tensorzoo check ID  the conformance checks on one variant
 //   tensorzoo arena     train several variants on one task under one budget, compare
 // Every bad argument gives one clear line on stderr and exit status 2; a failure while
