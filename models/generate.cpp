@@ -50,21 +50,32 @@ std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& 
   o.validate();
   TZ_CHECK(!prompt.empty(), "generate: the prompt must hold at least one token");
   const int64_t ctx = model.context();
-  TZ_CHECK(int64_t(prompt.size()) < ctx, "generate: the prompt (", prompt.size(),
-           " tokens) fills the context of ", ctx);
   NoGradGuard no_grad;
   Generator gen(o.seed);
-  const int64_t total = std::min<int64_t>(int64_t(prompt.size()) + o.max_new_tokens, ctx);
-  SequenceModel::State state = model.make_state(1, total);
-  Tensor logits = model.step(from_vector(prompt, {1, int64_t(prompt.size())}), state);
+  // The model sees at most `ctx` positions. When the window is full, decoding restarts
+  // from the last ctx/2 tokens (re-encoded at positions 0..), so any length can be drawn.
+  std::vector<int64_t> seq = prompt;
+  if (int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - ctx / 2);
   std::vector<int64_t> out;
-  for (int64_t pos = int64_t(prompt.size()); pos < total; ++pos) {
+  SequenceModel::State state;
+  Tensor logits;
+  auto restart = [&](const std::vector<int64_t>& window) {
+    state = model.make_state(1, ctx);
+    logits = model.step(from_vector(window, {1, int64_t(window.size())}), state);
+  };
+  restart(seq);
+  while (int64_t(out.size()) < o.max_new_tokens) {
     Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0);
     int64_t token = sample_token(last.to_vector<double>(), o, gen);
     out.push_back(token);
+    seq.push_back(token);
     if (on_token && !on_token(token)) break;
-    if (pos + 1 == total) break;
-    logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);
+    if (int64_t(out.size()) == o.max_new_tokens) break;
+    if (state.length >= ctx) {
+      restart(std::vector<int64_t>(seq.end() - ctx / 2, seq.end()));
+    } else {
+      logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);
+    }
   }
   return out;
 }

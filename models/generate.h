@@ -23,7 +23,8 @@ struct SampleOptions {
 int64_t sample_token(const std::vector<double>& logits, const SampleOptions& options, Generator& gen);
 
 // Generates after `prompt` (non-empty), calling on_token(id) as each token comes; stops early
-// when on_token returns false. Returns the new tokens. The context window bounds the total.
+// when on_token returns false. Returns the new tokens. Past the model's context window,
+// decoding continues from the last context/2 tokens.
 std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& prompt,
                               const SampleOptions& options,
                               const std::function<bool(int64_t)>& on_token = nullptr);

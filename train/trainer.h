@@ -29,8 +29,8 @@ struct TrainOptions {
   std::string data;                  // a UTF-8 text file; empty = the built-in grammar text
   int64_t builtin_bytes = 2'000'000;  // size of the built-in text
   int64_t steps = 600;
-  int64_t batch = 16;
-  int64_t seq_len = 128;
+  int64_t batch = 8;
+  int64_t seq_len = 256;
   double lr = 2e-3;
   double min_lr = 2e-4;
   int64_t warmup = 50;
