@@ -74,14 +74,20 @@ class PositionScheme : public Module {
   virtual void rotate(Tensor& q, Tensor& k, int64_t q_start, int64_t k_start) const {}
   virtual bool rotates() const { return false; }
   // Additive attention-score bias [H, T, S] for queries at q_start.. and keys at 0..S-1.
-  virtual Tensor score_bias(int64_t heads, int64_t q_start, int64_t T, int64_t S, DType dtype) const {
+  // `ctx` (null outside a model) lets a scheme compute its bias once per forward and share
+  // it with every layer through ctx->carry (T5), or pick per-layer weights by ctx->layer.
+  // A scheme that wraps another must pass ctx on.
+  virtual Tensor score_bias(int64_t heads, int64_t q_start, int64_t T, int64_t S, DType dtype,
+                            const MixerContext* ctx = nullptr) const {
     return Tensor();
   }
   virtual bool biases_scores() const { return false; }
   // A score term that depends on the projected queries/keys [B, H, T, D] / [B, H, S, D]
   // (Transformer-XL's content-position and position-bias terms, TUPE): [B, H, T, S], for
   // queries at q_start.. and keys at k_start... Undefined when the scheme has none.
-  virtual Tensor query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start) const {
+  // `ctx` as for score_bias (Transformer-XL's per-layer W_{k,R}; TUPE's shared position term).
+  virtual Tensor query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
+                                  const MixerContext* ctx = nullptr) const {
     return Tensor();
   }
   virtual bool biases_with_queries() const { return false; }

@@ -1,0 +1,37 @@
+#include "nn/position/infused.h"
+
+#include "nn/position/absolute.h"
+#include "nn/registry.h"
+
+namespace tz::nn {
+
+InfusedPositions::InfusedPositions(int64_t dim_, double base_) : dim(dim_), base(base_) {
+  TZ_CHECK(base > 1, "position_infused_attn: 'pos_base' must be > 1, got ", base);
+}
+
+Tensor InfusedPositions::qk_input(int64_t start, int64_t T, DType dtype) const {
+  return sinusoidal_table(start, T, dim, base, dtype);
+}
+
+std::string InfusedPositions::describe() const { return cat_str("InfusedPositions(", dim, ", base=", base, ")"); }
+
+}  // namespace tz::nn
+
+namespace tz::zoo {
+
+void register_position_infused_attn(nn::Registry& r) {
+  r.add({.id = "position_infused_attn",
+         .family = "position",
+         .kind = "pos",
+         .paper = "arXiv:2012.15832",
+         .summary = "Shortformer: sinusoids added to the query/key projection input in every layer, never to values",
+         .source = "nn/position/infused.cpp",
+         .keys = {{"pos_base", "10000.0", "base of the sinusoid frequencies"}},
+         .test_config = R"({"pos": "position_infused_attn"})",
+         .example = R"({"pos": "position_infused_attn"})",
+         .position = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
+           return std::make_shared<nn::InfusedPositions>(d.dim, c.get_double("pos_base", 10000.0));
+         }});
+}
+
+}  // namespace tz::zoo

@@ -1,0 +1,43 @@
+// TUPE: untied positional encoding. "Rethinking Positional Encoding in Language
+// Pre-training", Ke, He & Liu 2020, arXiv:2006.15595 (ICLR 2021), eq. (6)-(7).
+//
+// Shapes: B batch, H heads, T queries (positions q_start..), S keys (positions k_start..),
+// C model width, D = C / H head size, p learned absolute positions [context, C].
+// Positions are not added to the word embeddings; each head scores
+//   α_ij = (x_i W^Q)(x_j W^K)^T / sqrt(2D)  +  (p_i U^Q)(p_j U^K)^T / sqrt(2D)   [+ b_{j-i}]
+// with U^Q, U^K [C, C] (one D-wide slice per head) and p shared by all layers, so the
+// position term [H, T, S] does not depend on the layer: it is computed once per forward
+// (first layer) and reused (ctx->carry). b_{j-i} is TUPE-R's T5 bucket bias (option
+// tupe_relative; off by default = TUPE-A).
+// The attention mixer scales q k^T by 1/sqrt(D); this scheme's query-dependent term adds
+// (1/sqrt(2) - 1) q k^T / sqrt(D), so the content term ends at 1/sqrt(2D) exactly.
+// Deviation: the paper's [CLS] untying (θ_1, θ_2 for the first token) is for encoders with
+// a [CLS] token; a decoder LM has none, so it is left out.
+#pragma once
+
+#include "nn/layers.h"
+#include "nn/mixer.h"
+#include "nn/position/t5_bias.h"
+
+namespace tz::nn {
+
+class TUPEPositions : public PositionScheme {
+ public:
+  TUPEPositions(int64_t context, int64_t dim, int64_t heads, bool relative, Generator& gen);
+  // Within a model (ctx with a carry) the position term is computed once per forward.
+  Tensor query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
+                          const MixerContext* ctx = nullptr) const override;
+  bool biases_with_queries() const override { return true; }
+  int64_t max_positions() const override { return context; }
+  std::string describe() const override;
+  // The position term [H, T, S] (+ b_{j-i} with tupe_relative), without sharing.
+  Tensor position_term(int64_t q_start, int64_t T, int64_t k_start, int64_t S, DType dtype) const;
+
+  int64_t context, dim, heads;
+  std::shared_ptr<Embedding> pos;       // p [context, C]
+  std::shared_ptr<Linear> u_q, u_k;     // U^Q, U^K
+  std::shared_ptr<T5RelativeBias> rel;  // TUPE-R only
+  mutable int64_t computations = 0;     // how often position_term ran (the proof counts it)
+};
+
+}  // namespace tz::nn
