@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   const bool have_blas = kernels::gemm_blas_available();
 
   std::printf("f32 GEMM C[M,N] = A[M,K] B[K,N], GFLOP/s (median of %d), SIMD %s, OpenBLAS %s\n",
-              reps, simd_enabled() ? "AVX2+FMA" : "off", have_blas ? "yes" : "no");
+              reps, simd_level_name(simd_level()), have_blas ? "yes" : "no");
   std::printf("%-7s %5s %5s %5s | %8s %8s %8s | %6s\n", "threads", "M", "N", "K", "own",
               "openblas", "naive", "own/ob");
   std::string json = "{\"bench\":\"gemm\",\"ratios_own_over_openblas\":{";

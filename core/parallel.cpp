@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 
 #ifdef TZ_HAVE_OPENMP
 #include <omp.h>
@@ -40,7 +41,36 @@ bool detect_avx2_fma() {
 #endif
 }
 
-bool g_simd = detect_avx2_fma();
+bool detect_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // __builtin_cpu_supports also checks that the OS saves the zmm state (XCR0).
+  return detect_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
+SimdLevel clamp_level(SimdLevel want) {
+  if (want == SimdLevel::avx512 && !detect_avx512()) want = SimdLevel::avx2;
+  if (want == SimdLevel::avx2 && !detect_avx2_fma()) want = SimdLevel::off;
+  return want;
+}
+
+// The best level, capped by TZ_SIMD (unknown values are ignored: the best level).
+SimdLevel default_level() {
+  SimdLevel want = SimdLevel::avx512;
+  if (const char* env = std::getenv("TZ_SIMD")) {
+    const std::string v = env;
+    if (v == "off" || v == "scalar" || v == "0") want = SimdLevel::off;
+    else if (v == "avx2") want = SimdLevel::avx2;
+  }
+  return clamp_level(want);
+}
+
+SimdLevel g_simd = default_level();
 }  // namespace
 
 void set_num_threads(int n) {
@@ -90,7 +120,20 @@ bool cpu_has_avx2_fma() {
   static bool has = detect_avx2_fma();
   return has;
 }
-void set_simd_enabled(bool on) { g_simd = on && cpu_has_avx2_fma(); }
-bool simd_enabled() { return g_simd; }
+bool cpu_has_avx512() {
+  static bool has = detect_avx512();
+  return has;
+}
+void set_simd_level(SimdLevel level) { g_simd = clamp_level(level); }
+SimdLevel simd_level() { return g_simd; }
+const char* simd_level_name(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::avx512: return "avx512";
+    case SimdLevel::avx2: return "avx2";
+    default: return "off";
+  }
+}
+void set_simd_enabled(bool on) { g_simd = on ? default_level() : SimdLevel::off; }
+bool simd_enabled() { return g_simd != SimdLevel::off; }
 
 }  // namespace tz

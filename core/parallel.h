@@ -21,7 +21,20 @@ void parallel_for(int64_t n, int64_t cost_per_item,
 
 // Whether this CPU runs our AVX2+FMA kernels (checked once at start-up).
 bool cpu_has_avx2_fma();
-// Turns the SIMD kernels off at run time (tests compare both paths on one machine).
+// Whether this CPU (and OS) runs our AVX-512 kernels: AVX-512 F/DQ/BW/VL plus FMA.
+bool cpu_has_avx512();
+
+// The widest SIMD our kernels use. Most kernels only ask simd_enabled() (AVX2 or wider:
+// they are AVX2 code); GEMM and GEMV also have AVX-512 paths chosen by simd_level().
+enum class SimdLevel { off, avx2, avx512 };
+// The default is the best the CPU has, capped by the environment variable
+// TZ_SIMD=off|avx2|avx512 (read once at start-up; to compare paths in one build).
+// set_simd_level clamps to what the CPU supports.
+void set_simd_level(SimdLevel level);
+SimdLevel simd_level();
+const char* simd_level_name(SimdLevel level);
+// Turns the SIMD kernels off at run time (tests compare both paths on one machine);
+// set_simd_enabled(true) restores the default level (above).
 void set_simd_enabled(bool on);
 bool simd_enabled();
 

@@ -11,9 +11,10 @@
 //
 // Three implementations, callable separately so tests and bench/bench_gemm.cpp compare them:
 //   gemm_ref  - the naive triple loop, the reference a student reads first;
-//   gemm_own  - our GotoBLAS/BLIS-structured GEMM (cache blocking, packed panels, a 6x16
-//               AVX2+FMA register-blocked micro-kernel for f32; a scalar micro-kernel for
-//               f64 and for f32 when SIMD is off);
+//   gemm_own  - our GotoBLAS/BLIS-structured GEMM (cache blocking, packed panels, a 12x32
+//               AVX-512 or 6x16 AVX2+FMA register-blocked micro-kernel for f32, by
+//               tz::simd_level(); a scalar micro-kernel for f64 and for f32 when SIMD is
+//               off);
 //   gemm_blas - OpenBLAS's cblas_?gemm (only when built with TZ_HAVE_OPENBLAS).
 // gemm() picks one of them (see gemm.cpp for the measured rule).
 #pragma once
@@ -44,7 +45,8 @@ void gemm_ref(const GemmArgs<float>& g);
 void gemm_ref(const GemmArgs<double>& g);
 
 // Our own blocked and packed GEMM (threads via tz::parallel_for; serial inside a parallel
-// region). Uses the AVX2 micro-kernel when tz::simd_enabled() and T = float.
+// region). f32 uses the AVX-512 micro-kernel when tz::simd_level() is avx512, the AVX2 one
+// when it is avx2, the portable one when SIMD is off.
 void gemm_own(const GemmArgs<float>& g);
 void gemm_own(const GemmArgs<double>& g);
 
@@ -70,6 +72,11 @@ constexpr int kSgemmMR = 6;
 constexpr int kSgemmNR = 16;
 void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                            float alpha, float beta);
+// The AVX-512 micro-kernel (gemm_avx512.cpp): the same contract for a 12x32 tile.
+constexpr int kSgemmMR512 = 12;
+constexpr int kSgemmNR512 = 32;
+void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C,
+                              int64_t ldc, float alpha, float beta);
 }  // namespace detail
 
 }  // namespace tz::kernels

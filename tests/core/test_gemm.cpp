@@ -24,13 +24,22 @@ namespace {
 
 // Restores the SIMD switch and the thread count when a test ends.
 struct KernelSettings {
-  bool simd = simd_enabled();
+  SimdLevel simd = simd_level();
   int threads = get_num_threads();
   ~KernelSettings() {
-    set_simd_enabled(simd);
+    set_simd_level(simd);
     set_num_threads(threads);
   }
 };
+
+// The SIMD levels this CPU runs (off and AVX2 everywhere we test; AVX-512 when present).
+std::vector<SimdLevel> cpu_levels() {
+  std::vector<SimdLevel> v = {SimdLevel::off};
+  if (cpu_has_avx2_fma()) v.push_back(SimdLevel::avx2);
+  if (cpu_has_avx512()) v.push_back(SimdLevel::avx512);
+  else MESSAGE("this CPU has no AVX-512: the AVX-512 GEMM/GEMV kernels are not tested here");
+  return v;
+}
 
 template <class T>
 std::vector<T> random_vec(size_t n, uint64_t seed) {
@@ -88,7 +97,9 @@ const std::vector<Mnk> kSizes = {
     {0, 5, 3},   {5, 0, 3},    {4, 5, 0},    {1, 1, 1},    {7, 7, 7},     {6, 16, 8},
     {63, 65, 7}, {65, 63, 257}, {257, 65, 63}, {1, 257, 65}, {145, 33, 300}, {1000, 17, 33},
     {33, 1003, 19}, {12, 32, 513}, {7, 1, 1001},
-    {4, 33, 70},  {3, 300, 9},   {2, 129, 1000}};  // M <= 4: the unpacked direct path
+    {4, 33, 70},  {3, 300, 9},   {2, 129, 1000},  // M <= 4: the unpacked direct path
+    {1, 37, 17},  {1, 8, 16},    {2, 65, 47},  {3, 9, 31},     // GEMV: K and N tails of 8/16
+    {169, 97, 513}, {12, 32, 256}, {13, 33, 255}};  // 12x32 AVX-512 tiles, block edges
 
 template <class T>
 void check_all_sizes(Impl impl, double tol) {
@@ -131,16 +142,57 @@ TEST_CASE("gemm_blas and the dispatcher match gemm_ref") {
   }
 }
 
+TEST_CASE("gemm_own: AVX-512, AVX2 and scalar kernels each match gemm_ref (and each other)") {
+  KernelSettings keep;
+  for (int threads : {1, 2})
+    for (SimdLevel level : cpu_levels()) {
+      CAPTURE(threads); CAPTURE(simd_level_name(level));
+      set_num_threads(threads);
+      set_simd_level(level);
+      REQUIRE(simd_level() == level);
+      check_all_sizes<float>(Impl::own, 1e-5);
+    }
+  // The levels against each other directly, on a GEMM and a GEMV shape, every transpose.
+  const std::vector<SimdLevel> levels = cpu_levels();
+  for (Mnk s : {Mnk{77, 95, 300}, Mnk{1, 301, 129}, Mnk{3, 40, 77}})
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      auto A = random_vec<float>(size_t(s.M * s.K), 21), B = random_vec<float>(size_t(s.K * s.N), 22);
+      std::vector<std::vector<float>> out;
+      for (SimdLevel level : levels) {
+        set_simd_level(level);
+        std::vector<float> C(size_t(s.M * s.N), NAN);
+        kernels::gemm_own({C.data(), s.N, A.data(), ta ? s.M : s.K, ta, B.data(), tb ? s.K : s.N,
+                           tb, s.M, s.N, s.K});
+        out.push_back(std::move(C));
+      }
+      CAPTURE(s.M); CAPTURE(s.N); CAPTURE(s.K); CAPTURE(ta); CAPTURE(tb);
+      for (size_t l = 1; l < out.size(); ++l) CHECK(rel_err(out[l], out[0], s.M, s.N, s.N) <= 1e-5);
+    }
+}
+
+TEST_CASE("simd levels: set_simd_enabled(false) forces the scalar path, levels clamp to the CPU") {
+  KernelSettings keep;
+  set_simd_enabled(false);
+  CHECK(simd_level() == SimdLevel::off);
+  CHECK_FALSE(simd_enabled());
+  set_simd_level(SimdLevel::avx512);
+  CHECK(simd_level() == (cpu_has_avx512() ? SimdLevel::avx512
+                         : cpu_has_avx2_fma() ? SimdLevel::avx2 : SimdLevel::off));
+  set_simd_level(SimdLevel::avx2);
+  CHECK(simd_level() == (cpu_has_avx2_fma() ? SimdLevel::avx2 : SimdLevel::off));
+}
+
 TEST_CASE("gemm_own: the same bits for 1 and 2 threads (static split, fixed K order)") {
   KernelSettings keep;
-  // M = 301 splits rows across threads; M = 5 (skinny) splits the columns.
-  for (int64_t M : {301, 5})
-  for (bool simd : {true, false}) {
+  // M = 301 splits rows across threads; M = 5 (skinny) and M = 1 (GEMV) split the columns.
+  for (int64_t M : {301, 5, 1})
+  for (SimdLevel simd : cpu_levels()) {
     const int64_t N = 200, K = 300;
     auto A = random_vec<float>(size_t(M * K), 11), B = random_vec<float>(size_t(K * N), 12);
     std::vector<float> C1(size_t(M * N)), C2(size_t(M * N));
-    CAPTURE(M); CAPTURE(simd);
-    set_simd_enabled(simd);
+    CAPTURE(M); CAPTURE(simd_level_name(simd));
+    set_simd_level(simd);
     set_num_threads(1);
     kernels::gemm_own({C1.data(), N, A.data(), K, false, B.data(), N, false, M, N, K});
     set_num_threads(2);

@@ -1,0 +1,102 @@
+// The AVX-512 micro-kernels of our f32 GEMM (compiled with -mavx512f/dq/bw/vl -mfma; called
+// only when tz::simd_level() == SimdLevel::avx512). Shape letters as in gemm.h: M, N, K.
+//
+// Same contract as the 6x16 AVX2 kernel (gemm_avx2.cpp), with 512-bit registers of 16
+// floats: one MR x 32 tile of C from packed panels (see gemm.cpp for the packing):
+//   Ap: kc steps of MR consecutive A values  (column p of an MR-row sliver of op(A))
+//   Bp: kc steps of 32 consecutive B values  (row p of a 32-column sliver of op(B))
+// Register budget (32 zmm registers):
+//   2*MR accumulators (MR rows x 2 vectors of 16 columns) + 2 B vectors + the broadcast A
+//   values (the compiler folds most broadcasts into the FMA as a {1to16} memory operand).
+//   MR = 12 uses 24 + 2 + 1 = 27 registers.
+// Each step p does 24 FMAs for 2 vector loads and 12 broadcasts. Zen 5 runs two 512-bit
+// FMAs per cycle with a 4-cycle latency, so at least 8 independent accumulators keep both
+// units busy; 24 of them also amortise the loads. Measured on the Zen 5 dev machine (CPU
+// time of one thread, M = 2048 GPT shapes, all transposes): 8x32, 12x32 and 14x32 (28
+// accumulators, 31 registers) all ran 130-185 GFLOP/s, within the noise of a shared
+// machine; 12x32 was best on average, and is the one instantiated below.
+// Numerics: each C element is one in-order FMA chain over p, exactly like the AVX2 kernel
+// and gemm_ref's loop (FMA's single rounding per step is the only difference).
+#include <immintrin.h>
+
+#include "core/kernels/gemm.h"
+
+namespace tz::kernels::detail {
+
+namespace {
+
+template <int MR>
+void micro_x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+               float beta) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+
+  // Start fetching the C tile now (MR rows of 128 bytes), so the write-back at the end does
+  // not stall on cache and TLB misses.
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 31), _MM_HINT_T0);
+  }
+
+  // One step of the rank-1 update: C[MR, 32] += Ap[p, 0:MR]^T * Bp[p, 0:32].
+  auto step = [&](const float* a, const float* b) __attribute__((always_inline)) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+  };
+
+  int64_t p = 0;
+  // Unrolled by 4; the prefetch pulls the B panel a few steps ahead (the A sliver is read
+  // once per tile and streams from L2).
+  for (; p + 4 <= kc; p += 4) {
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 32 * 8), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 32 * 8 + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(Ap + MR * 8), _MM_HINT_T0);
+    step(Ap, Bp);
+    step(Ap + MR, Bp + 32);
+    step(Ap + 2 * MR, Bp + 64);
+    step(Ap + 3 * MR, Bp + 96);
+    Ap += 4 * MR;
+    Bp += 128;
+  }
+  for (; p < kc; ++p) {
+    step(Ap, Bp);
+    Ap += MR;
+    Bp += 32;
+  }
+
+  // Write back: C = alpha * acc (+ beta * C). beta == 0 never reads C (BLAS rule).
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.0f) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      _mm512_storeu_ps(C + i * ldc, _mm512_mul_ps(va, c0[i]));
+      _mm512_storeu_ps(C + i * ldc + 16, _mm512_mul_ps(va, c1[i]));
+    }
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      float* c = C + i * ldc;
+      _mm512_storeu_ps(c, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), _mm512_mul_ps(va, c0[i])));
+      _mm512_storeu_ps(c + 16,
+                       _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), _mm512_mul_ps(va, c1[i])));
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C,
+                              int64_t ldc, float alpha, float beta) {
+  micro_x32<12>(kc, Ap, Bp, C, ldc, alpha, beta);
+}
+
+}  // namespace tz::kernels::detail

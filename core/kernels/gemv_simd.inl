@@ -1,0 +1,125 @@
+// The body of the SIMD GEMV kernels, written once over a vector type V and included by
+// gemv_avx2.cpp (V = 8 floats in a ymm) and gemv_avx512.cpp (V = 16 floats in a zmm),
+// each inside its own namespace and compiled for its ISA. Shape letters as in gemm.h.
+//
+// What it computes (see gemv.h): C[i, j0:j1] = alpha * A[i, :] op(B)[:, j0:j1] (+ beta C)
+// for the M <= 4 rows of A (decoding one token is M = 1), A stored row-major [M, K].
+// Every value of B is loaded once per call, which is what a memory-bound product needs:
+//   trans_b (B stored [N, K], linear's x W^T): RB rows of B at a time, each dotted with the
+//     M rows of A; M * RB vector accumulators over K (lanes of V), the K tail by a masked
+//     load (masked lanes read 0), each accumulator summed across lanes once at the end;
+//   !trans_b (B stored [K, N]): B row by row in storage order, each row's values FMA'd into
+//     the M rows of C (which stay in L1), like gemm_direct's plain loop but with vector FMAs.
+// Summation order is fixed by K, M and the lane count, never by the column split across
+// threads, so results are deterministic for any thread count.
+//
+// V provides: kLanes, type, zero(), load(p), load_n(p, n) (n < kLanes lanes read, the
+// rest 0), set1(x), fma(a, b, c) = a * b + c, hsum(v) (a fixed pairwise order),
+// store(p, v), store_n(p, v, n) (only n lanes written).
+
+template <int M, int RB>
+void dots_rows(const kernels::GemmArgs<float>& g, int64_t j) {
+  using vec = typename V::type;
+  const int64_t K = g.K;
+  vec acc[M][RB];
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 32
+    for (int r = 0; r < RB; ++r) acc[i][r] = V::zero();
+  const float* b = g.B + j * g.ldb;
+  int64_t p = 0;
+  for (; p + V::kLanes <= K; p += V::kLanes) {
+    vec a[M];
+#pragma GCC unroll 32
+    for (int i = 0; i < M; ++i) a[i] = V::load(g.A + i * g.lda + p);
+#pragma GCC unroll 32
+    for (int r = 0; r < RB; ++r) {
+      const vec bv = V::load(b + r * g.ldb + p);
+#pragma GCC unroll 32
+      for (int i = 0; i < M; ++i) acc[i][r] = V::fma(a[i], bv, acc[i][r]);
+    }
+  }
+  if (p < K) {  // K tail: masked loads, the lanes past K are 0 on both sides
+    const int n = int(K - p);
+    vec a[M];
+#pragma GCC unroll 32
+    for (int i = 0; i < M; ++i) a[i] = V::load_n(g.A + i * g.lda + p, n);
+#pragma GCC unroll 32
+    for (int r = 0; r < RB; ++r) {
+      const vec bv = V::load_n(b + r * g.ldb + p, n);
+#pragma GCC unroll 32
+      for (int i = 0; i < M; ++i) acc[i][r] = V::fma(a[i], bv, acc[i][r]);
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 32
+    for (int r = 0; r < RB; ++r) {
+      const float s = V::hsum(acc[i][r]);
+      float& c = g.C[i * g.ldc + j + r];
+      c = g.beta == 0.0f ? g.alpha * s : g.alpha * s + g.beta * c;  // beta == 0: C not read
+    }
+}
+
+// trans_b: columns [j0, j1) of C, RB rows of B at a time, then one at a time.
+template <int M>
+void gemv_dots(const kernels::GemmArgs<float>& g, int64_t j0, int64_t j1) {
+  // M = 1 has few accumulators per B row: take 8 rows to keep 8 FMA chains in flight.
+  constexpr int RB = M == 1 ? 8 : 4;
+  int64_t j = j0;
+  for (; j + RB <= j1; j += RB) dots_rows<M, RB>(g, j);
+  for (; j < j1; ++j) dots_rows<M, 1>(g, j);
+}
+
+// !trans_b: C[i, j0:j1] = beta C + sum over p of (alpha A[i, p]) B[p, j0:j1], one
+// contiguous row of B at a time (so B streams in storage order) into the rows of C, which
+// stay in L1 for the column ranges of these products. Each C element is one in-order FMA
+// chain over p.
+template <int M>
+void gemv_axpys(const kernels::GemmArgs<float>& g, int64_t j0, int64_t j1) {
+  using vec = typename V::type;
+  const int64_t n = j1 - j0, nv = n / V::kLanes * V::kLanes;
+  const int tail = int(n - nv);
+  for (int i = 0; i < M; ++i) {  // C = beta C (beta == 0: overwrite, never read)
+    float* c = g.C + i * g.ldc + j0;
+    for (int64_t j = 0; j < n; ++j) c[j] = g.beta == 0.0f ? 0.0f : g.beta * c[j];
+  }
+  for (int64_t p = 0; p < g.K; ++p) {
+    const float* b = g.B + p * g.ldb + j0;
+    vec a[M];
+#pragma GCC unroll 32
+    for (int i = 0; i < M; ++i) a[i] = V::set1(g.alpha * g.A[i * g.lda + p]);
+    for (int64_t j = 0; j < nv; j += V::kLanes) {
+      const vec bv = V::load(b + j);
+#pragma GCC unroll 32
+      for (int i = 0; i < M; ++i) {
+        float* c = g.C + i * g.ldc + j0 + j;
+        V::store(c, V::fma(a[i], bv, V::load(c)));
+      }
+    }
+    if (tail) {
+      const vec bv = V::load_n(b + nv, tail);
+#pragma GCC unroll 32
+      for (int i = 0; i < M; ++i) {
+        float* c = g.C + i * g.ldc + j0 + nv;
+        V::store_n(c, V::fma(a[i], bv, V::load_n(c, tail)), tail);
+      }
+    }
+  }
+}
+
+template <int M>
+void gemv_m(const kernels::GemmArgs<float>& g, int64_t j0, int64_t j1) {
+  if (g.trans_b) gemv_dots<M>(g, j0, j1);
+  else gemv_axpys<M>(g, j0, j1);
+}
+
+void gemv_impl(const kernels::GemmArgs<float>& g, int64_t j0, int64_t j1) {
+  switch (g.M) {
+    case 1: return gemv_m<1>(g, j0, j1);
+    case 2: return gemv_m<2>(g, j0, j1);
+    case 3: return gemv_m<3>(g, j0, j1);
+    case 4: return gemv_m<4>(g, j0, j1);
+    default: break;
+  }
+}
