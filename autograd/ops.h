@@ -81,6 +81,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // ---- neural-network ops ------------------------------------------------------------------
 Tensor softmax(const Tensor& x);      // over the last dim
 Tensor log_softmax(const Tensor& x);  // over the last dim
+// alpha-entmax over the last dim (alpha > 1; 2 = sparsemax, 1.5 = entmax15): sparse
+// probabilities with exact zeros; -inf scores get 0 (autograd/ops_entmax.cpp).
+Tensor entmax(const Tensor& x, double alpha);
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);  // weight optional
 // logits [N, V] (or [..., V]), targets i64 [N] (or [...]); mean over non-ignored targets.
