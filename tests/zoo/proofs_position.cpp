@@ -89,7 +89,7 @@ TZ_PROOF(xpos, "scores depend only on m - n; RoPE scores times the decay ζ_k^((
     CHECK(got == doctest::Approx(want).epsilon(1e-9));
   }
   // The decay: at distance 1024 the fastest pair's envelope is ζ_0^2 = 0.082 of RoPE's,
-  // the slowest pair's ((D-2)/D + 0.4)/1.4 ^ 2 = 0.87.
+  // the slowest pair's (((D-2)/D + 0.4)/1.4)^2 = 0.67 for D = 8.
   double slow = std::pow((6.0 / 8.0 + 0.4) / 1.4, 2.0);
   MESSAGE("xpos: envelope at distance 1024 (γ = 512): fastest pair ", zeta0 * zeta0, ", slowest pair ", slow);
   CHECK(zeta0 * zeta0 < 0.1);
