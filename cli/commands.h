@@ -18,5 +18,6 @@ struct Command {
 void add_train_commands(CLI::App& app, std::vector<Command>& commands);  // train, sample
 void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);    // list, info, coverage, check
 void add_arena_command(CLI::App& app, std::vector<Command>& commands);   // arena
+void add_probe_command(CLI::App& app, std::vector<Command>& commands);   // probe (FFN key-value memories)
 
 }  // namespace tz::cli

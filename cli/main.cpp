@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   tz::cli::add_train_commands(app, commands);
   tz::cli::add_zoo_commands(app, commands);
   tz::cli::add_arena_command(app, commands);
+  tz::cli::add_probe_command(app, commands);
 
   try {
     app.parse(argc, argv);

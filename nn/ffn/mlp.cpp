@@ -17,8 +17,12 @@ MLP::MLP(const MLPOptions& o, Generator& gen) : options(o) {
   drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
 }
 
+Tensor MLP::key_coefficients(const Tensor& x) const { return activate(options.activation, fc->forward(x)); }
+
 Tensor MLP::forward(const Tensor& x) const {
-  return drop->forward(proj->forward(activate(options.activation, fc->forward(x))));
+  Tensor m = key_coefficients(x);
+  if (on_keys) on_keys(m.detach());
+  return drop->forward(proj->forward(m));
 }
 
 std::string MLP::describe() const {
