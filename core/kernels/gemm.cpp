@@ -314,7 +314,12 @@ void gemm_direct(const GemmArgs<T>& g) {
     const SimdLevel level = simd_level();
     if (!g.trans_a && level != SimdLevel::off) {
       auto kernel = level == SimdLevel::avx512 ? &sgemv_avx512 : &sgemv_avx2;
-      maybe_parallel(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
+      // Threads only for a B of >= 2 MiB: a smaller one streams from cache in ~30 us or
+      // less, where waking a second (possibly sleeping, OMP_WAIT_POLICY=PASSIVE) thread
+      // costs about as much as it saves.
+      constexpr int64_t kGemvParallelMinB = int64_t(1) << 19;  // elements of B
+      if (N * K < kGemvParallelMinB) kernel(g, 0, N);
+      else parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
       return;
     }
   }
@@ -431,8 +436,13 @@ void gemm_blas(const GemmArgs<double>&) {
 //   - 4 < M < 48 (skinny, e.g. 16 x 768 x 768): OpenBLAS is 1.7-2.5x faster;
 //   - tiny (32^3, 64^3): OpenBLAS ~15% faster on 1 thread, but batched small GEMMs run
 //     inside our own parallel loops, where OpenBLAS must not be called anyway.
+// With the AVX-512 12x32 kernel (re-measured in CPU time, 1 thread, x W^T with N, K in
+// 256..1024): ours is 1.0-1.5x OpenBLAS from M = 24 up (130-185 GFLOP/s on the GPT shapes
+// against OpenBLAS's 75-100: this OpenBLAS 0.3.21 runs its Haswell AVX2 kernel on Zen 5),
+// 0.7-0.85x for 4 < M < 24.
 // So f32 uses our GEMM (deterministic for any thread count, no second thread pool) except
-// for skinny products, which go to OpenBLAS when it is there.
+// for skinny products (4 < M < 48 with AVX2, 4 < M < 24 with AVX-512), which go to
+// OpenBLAS when it is there.
 namespace {
 template <class T>
 bool use_blas(const GemmArgs<T>& g) {
@@ -441,7 +451,8 @@ bool use_blas(const GemmArgs<T>& g) {
   // f64 is the proof path: OpenBLAS is far faster than our scalar f64 kernel, so it takes
   // every product that is not tiny.
   if constexpr (std::is_same_v<T, double>) return g.M * g.N * g.K >= 32 * 32 * 32;
-  return g.M > kDirectMaxM && g.M < 48 && g.N * g.K >= 128 * 128;
+  const int64_t skinny = simd_level() == SimdLevel::avx512 ? 24 : 48;
+  return g.M > kDirectMaxM && g.M < skinny && g.N * g.K >= 128 * 128;
 #else
   (void)g;
   return false;
