@@ -26,7 +26,7 @@ void Registry::add(VariantInfo info) {
            "registry: entry '", info.id, "' needs an id, family, kind and summary");
   TZ_CHECK(!entries_.count(info.id), "registry: id '", info.id, "' registered twice (", info.source,
            " and ", entries_.count(info.id) ? entries_.at(info.id).source : "", ")");
-  int factories = bool(info.mixer) + bool(info.position) + bool(info.ffn) + bool(info.norm);
+  int factories = bool(info.mixer) + bool(info.position) + bool(info.ffn) + bool(info.norm) + bool(info.model);
   TZ_CHECK(factories <= 1, "registry: entry '", info.id, "' has more than one factory");
   std::string id = info.id;
   entries_.emplace(id, std::move(info));

@@ -42,6 +42,8 @@ struct ConfigKey {
 using MixerFactory = std::function<std::shared_ptr<Mixer>(const ModelDims&, const Config&, Generator&)>;
 using PositionFactory = std::function<std::shared_ptr<PositionScheme>(const ModelDims&, const Config&, Generator&)>;
 using UnaryFactory = std::function<std::shared_ptr<UnaryModule>(const ModelDims&, const Config&, Generator&)>;
+// A whole model whose inputs are not token ids (a models::ZooModel), built from its own config.
+using ModelFactory = std::function<std::shared_ptr<Module>(const Config&, Generator&)>;
 
 struct VariantInfo {
   std::string id;
@@ -61,6 +63,7 @@ struct VariantInfo {
   PositionFactory position;
   UnaryFactory ffn;
   UnaryFactory norm;
+  ModelFactory model;  // wrappers (ViT, continuous, encoder-decoder): test_config is its whole config
 };
 
 class Registry {
