@@ -4,6 +4,7 @@
 #include "autograd/gradcheck.h"
 #include "core/copy.h"
 #include "models/zoo.h"
+#include "nn/ffn/activation_survey.h"
 #include "nn/ffn/glu.h"
 #include "nn/ffn/kv_memory.h"
 #include "nn/ffn/mlp.h"
@@ -211,4 +212,76 @@ TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i 
     CHECK(r2.coefficients().shape() == Shape{18, 32});
   }
   CHECK(!block_ffn->on_keys);  // the recorder removed its hook
+}
+
+namespace {
+// The survey's formulas in plain numbers, for the value check.
+double survey_ref(nn::SurveyActivation a, double x, double prelu_a, double beta) {
+  const double l = 1.0507009873554804934193349852946, al = 1.6732632423543772848170429916717;
+  auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+  auto softplus = [](double v) { return v > 30 ? v : std::log1p(std::exp(v)); };
+  switch (a) {
+    case nn::SurveyActivation::relu: return std::max(x, 0.0);
+    case nn::SurveyActivation::leaky_relu: return x > 0 ? x : 0.01 * x;
+    case nn::SurveyActivation::prelu: return x > 0 ? x : prelu_a * x;
+    case nn::SurveyActivation::elu: return x > 0 ? x : std::expm1(x);
+    case nn::SurveyActivation::selu: return l * (x > 0 ? x : al * std::expm1(x));
+    case nn::SurveyActivation::gelu: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case nn::SurveyActivation::gelu_tanh:
+      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case nn::SurveyActivation::silu: return x * sig(x);
+    case nn::SurveyActivation::swish: return x * sig(beta * x);
+    case nn::SurveyActivation::mish: return x * std::tanh(softplus(x));
+    case nn::SurveyActivation::softplus: return softplus(x);
+    case nn::SurveyActivation::sigmoid: return sig(x);
+    case nn::SurveyActivation::tanh: return std::tanh(x);
+  }
+  return NAN;
+}
+}  // namespace
+
+TZ_PROOF(activation_survey, "every entry matches its formula and passes gradcheck incl. kinks; GELU tanh within 1e-3 of erf") {
+  const double beta = 1.7, pa = 0.25, h = 1e-6;
+  Tensor a = full({1}, pa, DType::f64).requires_grad_();
+  Generator gen(14);
+  // Points away from the kink at 0 (|x| >= 0.05), plus large |x| where exp could overflow.
+  std::vector<double> pts = {-40, -6, -2.5, -1, -0.3, -0.05, 0.05, 0.3, 1, 2.5, 6, 40};
+  for (auto act : nn::all_survey_activations()) {
+    const char* name = nn::survey_activation_name(act);
+    auto f = [&](double x) {
+      return nn::survey_activate(act, full({1}, x, DType::f64), a.detach(), beta).item();
+    };
+    // Values.
+    Tensor x = from_vector(pts, {int64_t(pts.size())});
+    Tensor y = nn::survey_activate(act, x, a.detach(), beta);
+    for (size_t i = 0; i < pts.size(); ++i)
+      CHECK_MESSAGE(y.at({int64_t(i)}) == doctest::Approx(survey_ref(act, pts[i], pa, beta)).epsilon(1e-12), name,
+                    " at ", pts[i]);
+    CHECK_MESSAGE(testing::all_finite(y), name);
+    // Gradients away from the kink: f64 finite differences (w.r.t. x, and the PReLU slope).
+    std::vector<double> xs = randn({16}, gen, DType::f64, 0.0, 2.0).to_vector<double>();
+    for (double& v : xs) v += v < 0 ? -0.1 : 0.1;
+    Tensor xg = from_vector(xs, {16}).requires_grad_();
+    auto r = gradcheck([&](const std::vector<Tensor>& in) { return nn::survey_activate(act, in[0], in[1], beta); },
+                       {xg, a});
+    CHECK_MESSAGE(r.ok, name, ": ", r.report);
+    // At 0: the autograd gradient lies between the one-sided derivatives (equal to both where smooth).
+    Tensor z = zeros({1}, DType::f64).requires_grad_();
+    sum(nn::survey_activate(act, z, a.detach(), beta)).backward();
+    double g = z.grad().item(), left = (f(0) - f(-h)) / h, right = (f(h) - f(0)) / h;
+    CHECK_MESSAGE(g >= std::min(left, right) - 1e-5, name, ": gradient ", g, " at 0, one-sided ", left, " / ", right);
+    CHECK_MESSAGE(g <= std::max(left, right) + 1e-5, name, ": gradient ", g, " at 0, one-sided ", left, " / ", right);
+  }
+  // GELU's tanh approximation against the exact (erf) GELU over [-8, 8].
+  Tensor grid = from_vector(std::vector<double>([] {
+    std::vector<double> v;
+    for (int i = -8000; i <= 8000; ++i) v.push_back(i / 1000.0);
+    return v;
+  }()));
+  double gap = testing::max_abs_diff(nn::survey_activate(nn::SurveyActivation::gelu_tanh, grid),
+                                     nn::survey_activate(nn::SurveyActivation::gelu, grid));
+  MESSAGE("max |gelu_tanh - gelu| over [-8, 8] = ", gap);
+  CHECK(gap < 1e-3);
+  CHECK(gap > 0);
+  CHECK_THROWS_WITH_AS(nn::parse_survey_activation("swishh"), doctest::Contains("survey_activation"), Error);
 }
