@@ -11,6 +11,7 @@ panels=$(($# / 2))
 {
   echo "set terminal pngcairo size $((520 * panels)),420 font ',10'"
   echo "set output '$out'"
+  echo "set termoption noenhanced"
   echo "set multiplot layout 1,$panels"
   echo "set logscale x 2; set xtics (1, 2, 4); set xrange [0.9:4.4]"
   echo "set xlabel 'eval length / train length'; set ylabel 'validation loss (nats/token)'"
