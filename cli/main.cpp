@@ -6,6 +6,7 @@
 //   tensorzoo coverage  registered ids against the catalogue
 //   tensorzoo docs      docs/variants.md from the registry
 //   tensorzoo check ID  the conformance checks on one variant
+//   tensorzoo probe     the key-value memories of a trained run's FFN layers
 //   tensorzoo arena     train several variants on one task under one budget, compare
 // Every bad argument gives one clear line on stderr and exit status 2; a failure while
 // running gives one line and exit status 1.

@@ -7,11 +7,13 @@
 namespace tz::models {
 
 std::string GPTConfig::to_json() const {
-  nlohmann::json j = {{"vocab", vocab},   {"dim", dim},         {"depth", depth},
-                      {"heads", heads},   {"context", context}, {"mixer", "vanilla_mha"},
-                      {"pos", "learned_abs_pe"}, {"ffn", "ffn_mlp"}, {"ffn_mult", mlp_mult},
-                      {"activation", activation}, {"norm", norm}, {"bias", bias},
-                      {"dropout", dropout}, {"tie_weights", tie_weights}};
+  // Model-level keys always; component keys only where they differ from the components'
+  // defaults, so that a config layered on top may swap the FFN or norm freely.
+  nlohmann::json j = {{"vocab", vocab}, {"dim", dim},   {"depth", depth},     {"heads", heads},
+                      {"context", context}, {"bias", bias}, {"dropout", dropout}, {"tie_weights", tie_weights}};
+  if (mlp_mult != 4) j["ffn_mult"] = mlp_mult;
+  if (activation != "gelu") j["activation"] = activation;
+  if (norm != "layernorm") j["norm"] = norm;
   return j.dump();
 }
 
