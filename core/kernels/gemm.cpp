@@ -139,12 +139,21 @@ Scratch& b_scratch() {
 // Packs rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into MR-row slivers:
 // sliver s holds, for each p, the MR values op(A)(i0 + s*MR + r, p0 + p), r = 0..MR-1.
 // Rows past mc are zero (so edge tiles need no special case inside the micro-kernel).
+// The 12x32 AVX-512 path packs whole slivers with SIMD transposes (gemm_avx512.cpp); edge
+// slivers and every other path use the plain loops below.
 template <class T, int MR>
 void pack_a(T* Ap, const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
   for (int64_t s = 0; s * MR < mc; ++s) {
     T* dst = Ap + s * MR * kc;
     const int64_t rows = std::min<int64_t>(MR, mc - s * MR);
     const int64_t ib = i0 + s * MR;
+    if constexpr (std::is_same_v<T, float> && MR == detail::kSgemmMR512) {
+      if (rows == MR) {
+        const float* src = g.trans_a ? g.A + p0 * g.lda + ib : g.A + ib * g.lda + p0;
+        detail::sgemm_pack_a12_avx512(dst, src, g.lda, g.trans_a, kc);
+        continue;
+      }
+    }
     if (g.trans_a) {
       // A stored [K, M]: the MR values of step p are contiguous.
       for (int64_t p = 0; p < kc; ++p) {
@@ -168,6 +177,12 @@ void pack_a(T* Ap, const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int
 // [p0, p0 + kc), as kc rows of NR contiguous values.
 template <class T, int NR>
 void pack_b_sliver(T* dst, const GemmArgs<T>& g, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
+  if constexpr (std::is_same_v<T, float> && NR == detail::kSgemmNR512) {
+    if (nr == NR) {
+      const float* src = g.trans_b ? g.B + j0 * g.ldb + p0 : g.B + p0 * g.ldb + j0;
+      return detail::sgemm_pack_b32_avx512(dst, src, g.ldb, g.trans_b, kc);
+    }
+  }
   if (!g.trans_b) {
     for (int64_t p = 0; p < kc; ++p) {
       const T* src = g.B + (p0 + p) * g.ldb + j0;

@@ -92,7 +92,75 @@ void micro_x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t l
   }
 }
 
+// Transposes a 16 x 16 block held as 16 row vectors: r[i][j] -> r[j][i]. Four stages:
+// unpack pairs of rows, shuffle 2-float pairs (each 128-bit lane then holds a 4 x 4
+// transposed block), then two rounds of 128-bit lane shuffles put the lanes in place.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  // u[4k + m], lane L: column 4L + m of rows 4k .. 4k + 3.
+  for (int k = 0; k < 4; ++k) {
+    u[4 * k + 0] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+    u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+    u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+    u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+  }
+  // Column 4L + m = lane L of u[m], u[4 + m], u[8 + m], u[12 + m].
+  for (int m = 0; m < 4; ++m) {
+    const __m512 p0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88);
+    const __m512 p1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+    const __m512 q0 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    const __m512 q1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+    r[m] = _mm512_shuffle_f32x4(p0, q0, 0x88);
+    r[4 + m] = _mm512_shuffle_f32x4(p1, q1, 0x88);
+    r[8 + m] = _mm512_shuffle_f32x4(p0, q0, 0xDD);
+    r[12 + m] = _mm512_shuffle_f32x4(p1, q1, 0xDD);
+  }
+}
+
+// Packs `rows` (<= 16) stored rows of `kc` contiguous floats (row i at src + i * ld) into
+// p-major order: dst[p * width + i] = src[i * ld + p] for i < lanes (<= 16; lanes past
+// `rows` get zeros). 16 x 16 blocks through registers instead of kc * rows scalar stores
+// with a stride.
+inline void pack_transpose(float* dst, int64_t width, const float* src, int64_t ld, int rows,
+                           int lanes, int64_t kc) {
+  const __mmask16 row_mask = __mmask16((1u << lanes) - 1);
+  for (int64_t p = 0; p < kc; p += 16) {
+    const int n = int(kc - p < 16 ? kc - p : 16);
+    const __mmask16 m = __mmask16((1u << n) - 1);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld + p) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int c = 0; c < n; ++c) _mm512_mask_storeu_ps(dst + (p + c) * width, row_mask, r[c]);
+  }
+}
+
 }  // namespace
+
+void sgemm_pack_a12_avx512(float* dst, const float* A, int64_t lda, bool trans_a, int64_t kc) {
+  if (trans_a) {  // A stored [K, M]: the 12 values of step p are contiguous
+    for (int64_t p = 0; p < kc; ++p)
+      _mm512_mask_storeu_ps(dst + p * 12, 0x0FFF, _mm512_maskz_loadu_ps(0x0FFF, A + p * lda));
+  } else {
+    pack_transpose(dst, 12, A, lda, 12, 12, kc);
+  }
+}
+
+void sgemm_pack_b32_avx512(float* dst, const float* B, int64_t ldb, bool trans_b, int64_t kc) {
+  if (!trans_b) {  // B stored [K, N]: the 32 values of step p are contiguous
+    for (int64_t p = 0; p < kc; ++p) {
+      _mm512_store_ps(dst + p * 32, _mm512_loadu_ps(B + p * ldb));
+      _mm512_store_ps(dst + p * 32 + 16, _mm512_loadu_ps(B + p * ldb + 16));
+    }
+  } else {  // B stored [N, K]: two 16-row halves, each transposed into 16 of the 32 lanes
+    pack_transpose(dst, 32, B, ldb, 16, 16, kc);
+    pack_transpose(dst + 16, 32, B + 16 * ldb, ldb, 16, 16, kc);
+  }
+}
 
 void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C,
                               int64_t ldc, float alpha, float beta) {
