@@ -143,14 +143,17 @@ Scratch& b_scratch() {
 // slivers and every other path use the plain loops below.
 template <class T, int MR>
 void pack_a(T* Ap, const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
+  if constexpr (std::is_same_v<T, float> && MR == detail::kSgemmMR512) {
+    if (g.trans_a)
+      return detail::sgemm_pack_a12_trans_avx512(Ap, g.A + p0 * g.lda + i0, g.lda, mc, kc);
+  }
   for (int64_t s = 0; s * MR < mc; ++s) {
     T* dst = Ap + s * MR * kc;
     const int64_t rows = std::min<int64_t>(MR, mc - s * MR);
     const int64_t ib = i0 + s * MR;
     if constexpr (std::is_same_v<T, float> && MR == detail::kSgemmMR512) {
-      if (rows == MR) {
-        const float* src = g.trans_a ? g.A + p0 * g.lda + ib : g.A + ib * g.lda + p0;
-        detail::sgemm_pack_a12_avx512(dst, src, g.lda, g.trans_a, kc);
+      if (rows == MR) {  // (trans_a was handled above)
+        detail::sgemm_pack_a12_avx512(dst, g.A + ib * g.lda + p0, g.lda, kc);
         continue;
       }
     }

@@ -77,10 +77,14 @@ constexpr int kSgemmMR512 = 12;
 constexpr int kSgemmNR512 = 32;
 void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C,
                               int64_t ldc, float alpha, float beta);
-// AVX-512 packing of one whole sliver in the micro-kernel's order (gemm.cpp's pack_a /
-// pack_b_sliver are the plain versions): 12 rows of op(A) starting at A (the element
-// op(A)(i0, p0) as stored), kc steps; 32 columns of op(B) starting at B, kc steps.
-void sgemm_pack_a12_avx512(float* dst, const float* A, int64_t lda, bool trans_a, int64_t kc);
+// AVX-512 packing in the micro-kernel's order (gemm.cpp's pack_a / pack_b_sliver are the
+// plain versions): one whole 12-row sliver of an A stored [M, K], starting at the element
+// (i0, p0), kc steps; one whole 32-column sliver of op(B) starting at B (the element
+// op(B)(p0, j0) as stored), kc steps.
+void sgemm_pack_a12_avx512(float* dst, const float* A, int64_t lda, int64_t kc);
+// All mc rows (12-row slivers, the last zero-padded) of an A stored [K, M] (trans_a),
+// starting at the element op(A)(i0, p0): Ap holds ceil(mc / 12) slivers of kc steps.
+void sgemm_pack_a12_trans_avx512(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc);
 void sgemm_pack_b32_avx512(float* dst, const float* B, int64_t ldb, bool trans_b, int64_t kc);
 }  // namespace detail
 

@@ -141,12 +141,20 @@ inline void pack_transpose(float* dst, int64_t width, const float* src, int64_t 
 
 }  // namespace
 
-void sgemm_pack_a12_avx512(float* dst, const float* A, int64_t lda, bool trans_a, int64_t kc) {
-  if (trans_a) {  // A stored [K, M]: the 12 values of step p are contiguous
-    for (int64_t p = 0; p < kc; ++p)
-      _mm512_mask_storeu_ps(dst + p * 12, 0x0FFF, _mm512_maskz_loadu_ps(0x0FFF, A + p * lda));
-  } else {
-    pack_transpose(dst, 12, A, lda, 12, 12, kc);
+void sgemm_pack_a12_avx512(float* dst, const float* A, int64_t lda, int64_t kc) {
+  pack_transpose(dst, 12, A, lda, 12, 12, kc);
+}
+
+void sgemm_pack_a12_trans_avx512(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc) {
+  // Step p of every sliver comes from one stored row of A: read that row once, left to
+  // right (the hardware prefetcher follows it), and scatter its 12-value pieces.
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = A + p * lda;
+    for (int64_t s = 0; s * 12 < mc; ++s) {
+      const int64_t rows = mc - s * 12 < 12 ? mc - s * 12 : 12;
+      const __m512 v = _mm512_maskz_loadu_ps(__mmask16((1u << rows) - 1), src + s * 12);
+      _mm512_mask_storeu_ps(Ap + s * 12 * kc + p * 12, 0x0FFF, v);  // rows past mc: zeros
+    }
   }
 }
 
