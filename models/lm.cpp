@@ -535,7 +535,7 @@ void register_gated_residual_gtrxl(nn::Registry& r) {
          .summary = "GTrXL: LN on the branch input, ReLU on its output, GRU gate instead of the sum (b_g = 2)",
          .source = "models/lm.cpp",
          .keys = {{"residual", "\"add\"", "gtrxl selects it"}, {"gtrxl_bias", "2.0", "b_g of the update gate"}},
-         .test_config = R"({"residual": "gtrxl"})",
+         .test_config = R"({"residual": "gtrxl", "depth": 3})",
          .example = R"({"residual": "gtrxl", "gtrxl_bias": 2.0})"});
 }
 
@@ -592,7 +592,7 @@ void register_universal_transformer(nn::Registry& r) {
          .summary = "One shared block applied T times, adding position + step-t sinusoids before each",
          .source = "models/lm.cpp",
          .keys = {{"share_layers", "false", "true selects it"}, {"recurrence_steps", "0", "T (0 = depth)"}},
-         .test_config = R"({"share_layers": true, "recurrence_steps": 3})",
+         .test_config = R"({"share_layers": true, "recurrence_steps": 2, "dim": 32, "heads": 4})",
          .example = R"({"share_layers": true, "recurrence_steps": 6, "norm_placement": "post"})"});
 }
 
@@ -603,7 +603,7 @@ void register_act(nn::Registry& r) {
          .keys = {{"act", "false", "true selects it (implies the shared block)"},
                   {"recurrence_steps", "0", "N_max (0 = depth)"},
                   {"act_threshold", "0.01", "ε"}, {"ponder_cost", "0.01", "τ"}},
-         .test_config = R"({"act": true, "recurrence_steps": 3})",
+         .test_config = R"({"act": true, "recurrence_steps": 2, "dim": 32})",
          .example = R"({"act": true, "recurrence_steps": 8, "ponder_cost": 0.01})"});
 }
 
