@@ -356,7 +356,9 @@ Tensor LM::embed(const Tensor& ids, int64_t start) {
 }
 
 Tensor LM::step_signal(int64_t start, int64_t T, int64_t n, DType dtype) const {
-  Tensor s = nn::sinusoidal_table(n, 1, dims_.dim, 10000.0, dtype);  // [1, C]: step n's sinusoid
+  // [1, C]: step n's sinusoid, scaled to the embeddings' 0.02 init (the paper scales the
+  // embeddings up by sqrt(C) instead; unit-amplitude sinusoids would drown the tokens).
+  Tensor s = nn::sinusoidal_table(n, 1, dims_.dim, 10000.0, dtype) * 0.02;
   Tensor p = pos->embed(start, T, dtype);
   return p.defined() ? p + s : s;
 }
@@ -526,7 +528,10 @@ void register_rezero(nn::Registry& r) {
          .source = "models/lm.cpp",
          .keys = {{"residual", "\"add\"", "rezero selects it"}},
          .test_config = R"({"residual": "rezero"})",
-         .example = R"({"residual": "rezero", "depth": 64})"});
+         .example = R"({"residual": "rezero", "depth": 64})",
+         // With every norm gone the tied logits start tiny (0.02-scale embeddings squared);
+         // ReZero trains at larger steps, which its paper reports as one of its benefits.
+         .learn_lr = 3e-2});
 }
 
 void register_gated_residual_gtrxl(nn::Registry& r) {

@@ -58,6 +58,9 @@ struct VariantInfo {
   // An example config for `tensorzoo info` and docs.
   std::string example;
   bool extra = false;   // not in the catalogue (a genuine extra)
+  // Peak learning rate for the conformance suite's "learns" check (0 = the suite's 1e-2),
+  // for variants whose training dynamics want another step size (say why at the entry).
+  double learn_lr = 0;
   // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
   MixerFactory mixer;
   PositionFactory position;

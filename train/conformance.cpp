@@ -54,6 +54,29 @@ CheckResult check(const std::string& name, const std::function<CheckResult()>& f
 CheckResult pass(const std::string& detail) { return {"", Outcome::passed, detail}; }
 CheckResult fail(const std::string& detail) { return {"", Outcome::failed, detail}; }
 CheckResult na(const std::string& detail) { return {"", Outcome::not_applicable, detail}; }
+
+// Check 6: AdamW with a 30-step warm-up (post-norm needs it) on `next_loss` for `steps`
+// steps; passes when the mean of the last 10 losses is at most `fraction` x the first 10's.
+CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, const std::string& id,
+                  const Options& options, const std::string& what) {
+  const nn::VariantInfo* v = zoo::registry().find(id);
+  const double lr = v && v->learn_lr > 0 ? v->learn_lr : 1e-2;
+  optim::AdamW opt(m.named_parameters(), {.lr = lr, .weight_decay = 0.0});
+  double first = 0, last = 0;
+  const int64_t window = 10, steps = options.learn_steps;
+  for (int64_t s = 0; s < steps; ++s) {
+    opt.set_lr(lr * std::min(1.0, double(s + 1) / 30.0));
+    Tensor loss = next_loss();
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (s < window) first += loss.item() / window;
+    if (s >= steps - window) last += loss.item() / window;
+  }
+  std::string detail = cat_str(what, " loss ", first, " -> ", last, " in ", steps, " steps at lr ", lr);
+  return last <= options.learn_fraction * first ? pass(detail)
+                                                : fail(detail + cat_str(" (needs <= ", options.learn_fraction, "x)"));
+}
 }  // namespace
 
 std::string base_config() {
@@ -146,21 +169,8 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
   results.push_back(check("learns", [&] {
     if (!options.learn) return na("skipped");
     auto m = build_model(id, 8);
-    optim::AdamW opt(m->named_parameters(), {.lr = 1e-2, .weight_decay = 0.0});
     Generator gen(11);
-    double first = 0, last = 0;
-    const int64_t window = 10, steps = options.learn_steps;
-    for (int64_t s = 0; s < steps; ++s) {
-      opt.set_lr(1e-2 * std::min(1.0, double(s + 1) / 30.0));
-      Tensor loss = m->loss(m->sample(16, gen));
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      if (s < window) first += loss.item() / window;
-      if (s >= steps - window) last += loss.item() / window;
-    }
-    std::string detail = cat_str("own task loss ", first, " -> ", last, " in ", steps, " steps");
-    return last <= options.learn_fraction * first ? pass(detail) : fail(detail + cat_str(" (needs <= ", options.learn_fraction, "x)"));
+    return learn(*m, [&] { return m->loss(m->sample(16, gen)); }, id, options, "own task");
   }));
   return results;
 }
@@ -252,22 +262,11 @@ std::vector<CheckResult> run_checks(const std::string& id, const Options& option
     if (!options.learn) return na("skipped");
     auto m = build(id, 8);
     auto task = data::make_task("copy", {.vocab_size = kVocab, .seq_len = 16});
-    optim::AdamW opt(m->named_parameters(), {.lr = 1e-2, .weight_decay = 0.0});
     Generator gen(11);
-    double first = 0, last = 0;
-    const int64_t window = 10, steps = options.learn_steps;
-    for (int64_t s = 0; s < steps; ++s) {
-      opt.set_lr(1e-2 * std::min(1.0, double(s + 1) / 30.0));  // linear warm-up (post-norm needs it)
+    return learn(*m, [&] {
       data::Batch batch = task->sample(16, gen);
-      Tensor loss = m->loss(batch.inputs, batch.targets);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      if (s < window) first += loss.item() / window;
-      if (s >= steps - window) last += loss.item() / window;
-    }
-    std::string detail = cat_str("copy loss ", first, " -> ", last, " in ", steps, " steps");
-    return last <= options.learn_fraction * first ? pass(detail) : fail(detail + cat_str(" (needs <= ", options.learn_fraction, "x)"));
+      return m->loss(batch.inputs, batch.targets);
+    }, id, options, "copy");
   }));
   return results;
 }

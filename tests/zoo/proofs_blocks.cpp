@@ -259,11 +259,11 @@ TZ_PROOF(universal_transformer, "T applications of one shared block (+ position 
   ut->eval();
   NoGradGuard ng;
   Tensor ids = ids_of(7);
-  // The depth-T stack written out: H^t = block(H^{t-1} + pos + sinusoid(t)).
+  // The depth-T stack written out: H^t = block(H^{t-1} + pos + 0.02 sinusoid(t)).
   auto& blk = *ut->layers->at<models::LMBlock>(0);
   Tensor h = ut->tok_emb->forward(ids);
   for (int64_t t = 1; t <= 4; ++t) {
-    Tensor p = ut->pos->embed(0, 12, DType::f64) + nn::sinusoidal_table(t, 1, 16, 10000.0, DType::f64);
+    Tensor p = ut->pos->embed(0, 12, DType::f64) + nn::sinusoidal_table(t, 1, 16, 10000.0, DType::f64) * 0.02;
     nn::MixerContext ctx{.start = 0, .pos = ut->pos.get(), .layer = t - 1};
     h = blk.forward(h + p, ctx);
   }
