@@ -147,3 +147,10 @@ TEST_CASE("bad arguments give one clear line and a non-zero exit") {
   CHECK(bad_sample.status == 1);
   CHECK(bad_sample.err.find("top_p must be in (0, 1]") != std::string::npos);
 }
+
+TEST_CASE("docs/variants.md is the registry's current list (regenerate: tensorzoo docs --out docs/variants.md)") {
+  Run r = cli("docs");
+  REQUIRE(r.status == 0);
+  CHECK_MESSAGE(r.out == slurp(std::string(TZ_SOURCE_DIR) + "/docs/variants.md"),
+                "docs/variants.md is stale: run `build/tensorzoo docs --out docs/variants.md`");
+}
