@@ -555,12 +555,14 @@ void register_no_bias_cramming(nn::Registry& r) {
 
 void register_dropout_sites(nn::Registry& r) {
   r.add({.id = "dropout_sites", .family = "other", .kind = "model", .paper = "x-transformers README",
-         .summary = "Dropout after the embedding, on the FFN branch and inside components (inverted, 1/(1-p))",
+         .summary = "Dropout after the embedding, on the attention probabilities, on the FFN branch and on residual "
+                    "branches (inverted, 1/(1-p))",
          .source = "models/lm.cpp",
          .keys = {{"emb_dropout", "0.0", "after token + position embedding"},
+                  {"attn_dropout", "0.0", "on the attention probabilities (read by vanilla_mha)"},
                   {"ff_dropout", "0.0", "on the FFN branch output"},
                   {"dropout", "0.0", "residual dropout inside attention/FFN"}},
-         .test_config = R"({"emb_dropout": 0.1, "ff_dropout": 0.1})",
+         .test_config = R"({"emb_dropout": 0.1, "ff_dropout": 0.1, "attn_dropout": 0.1})",
          .example = R"({"emb_dropout": 0.1, "ff_dropout": 0.1, "dropout": 0.1})"});
 }
 

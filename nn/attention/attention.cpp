@@ -33,6 +33,7 @@ std::vector<ConfigKey> attention_config_keys() {
       {"attn_span_penalty", "2e-6", "adaptive span: coefficient of the L1 penalty on the spans (aux loss)"},
       {"attn_gate_values", "false", "gate each head's output with sigmoid(x W_g + b_g), W_g = 0, b_g = 1 at init"},
       {"attn_on_attn", "false", "attention on attention: GLU over the attended values replaces the output projection"},
+      {"attn_dropout", "0.0", "dropout on the attention probabilities while training (composite path)"},
   };
 }
 
@@ -51,6 +52,7 @@ AttentionOptions attention_options(const ModelDims& d, const Config& c) {
   o.context = d.context;
   o.dim_head = c.get_int("attn_dim_head", 0);
   o.kv_heads = c.get_int("attn_kv_heads", 0);
+  o.attn_dropout = c.get_double("attn_dropout", 0.0);
   o.collab_heads = c.get_bool("attn_collab_heads", false);
   o.collab_compression = c.get_double("attn_collab_compression", 0.5);
   o.qk_norm = c.get_bool("attn_qk_norm", false);
@@ -85,6 +87,7 @@ Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
   TZ_CHECK(o.dim > 0 && H > 0 && (o.dim_head > 0 || o.dim % H == 0), "Attention: heads (", H,
            ") must divide dim (", o.dim, ")");
   TZ_CHECK(o.dropout >= 0 && o.dropout < 1, "Attention: dropout must be in [0, 1), got ", o.dropout);
+  TZ_CHECK(o.attn_dropout >= 0 && o.attn_dropout < 1, "Attention: attn_dropout must be in [0, 1), got ", o.attn_dropout);
   TZ_CHECK(o.dim_head >= 0, "Attention: attn_dim_head must be >= 0, got ", o.dim_head);
   TZ_CHECK(o.kv_heads >= 0 && o.kv_heads <= H && (o.kv_heads == 0 || H % o.kv_heads == 0),
            "Attention: attn_kv_heads (", o.kv_heads, ") must divide heads (", H, ")");
@@ -151,8 +154,9 @@ Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
 }
 
 bool Attention::composite() const {
+  // Dropout on the probabilities needs them stored: the fused kernel never forms them.
   return options.talking_heads || options.residual || options.sparse_topk > 0 || options.entmax > 0 ||
-         options.adaptive_span > 0;
+         options.adaptive_span > 0 || (options.attn_dropout > 0 && is_training());
 }
 
 // The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul. It
@@ -300,6 +304,7 @@ Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int64_t q_start, int64_t 
                                 mask_offset);
   }
   if (options.talking_heads) p = mix_heads(post_mix, p);  // masked weights are 0 in every head
+  if (options.attn_dropout > 0 && is_training()) p = dropout(p, options.attn_dropout, true, default_generator());
   if (probs) *probs = p;
   return matmul(p, v);
 }

@@ -48,6 +48,7 @@ struct AttentionOptions {
   bool causal = true;
   bool bias = true;   // biases of the projections
   double dropout = 0.0;        // on the output projection (residual dropout)
+  double attn_dropout = 0.0;   // [attn_dropout] on the attention probabilities while training
   double out_init_std = 0.02;  // GPT-2 scales the residual projection by 1/sqrt(2 * layers)
   // ---- options (config key in brackets) ----
   int64_t dim_head = 0;   // [attn_dim_head] D chosen apart from C / H (arXiv:2002.07028); 0 = C / H

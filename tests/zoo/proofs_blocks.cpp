@@ -162,10 +162,21 @@ TZ_PROOF(dropout_sites, "eval deterministic and equal to p = 0; train-mode Monte
   Tensor acc2 = zeros_like(y);
   for (int i = 0; i < n; ++i) acc2 = acc2 + blk.ff_drop->forward(y);
   double e2 = testing::rel_rms(acc2 / double(n), y);
+  // Attention site: dropped probabilities, averaged over draws, approach the eval output.
+  auto drop_attn = lm(R"("depth": 1, "attn_dropout": 0.3)", 10);
+  drop_attn->eval();
+  Tensor eval_logits = drop_attn->forward(ids);
+  drop_attn->train();
+  Tensor acc3 = zeros_like(eval_logits);
+  for (int i = 0; i < n / 4; ++i) acc3 = acc3 + drop_attn->forward(ids);
+  double e3 = testing::rel_rms(acc3 / double(n / 4), eval_logits);
+  double single = testing::rel_rms(drop_attn->forward(ids), eval_logits);
   Tensor one = m->embed(ids, 0);
-  MESSAGE("Monte-Carlo (", n, " draws) rel. error: embedding site ", e1, ", FFN site ", e2);
+  MESSAGE("Monte-Carlo (", n, " draws) rel. error: embedding site ", e1, ", FFN site ", e2,
+          "; attention site (", n / 4, " draws) ", e3, " vs one draw ", single);
   CHECK(e1 < 0.02);  // ~sqrt(p/(1-p)/n) = 0.008 for p = 0.2
   CHECK(e2 < 0.02);
+  CHECK(e3 < 0.1 * single);  // averaging removes the noise of one draw
   CHECK(testing::max_abs_diff(one, eval_emb) > 0);  // train mode does drop
 }
 
