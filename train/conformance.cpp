@@ -55,6 +55,21 @@ CheckResult pass(const std::string& detail) { return {"", Outcome::passed, detai
 CheckResult fail(const std::string& detail) { return {"", Outcome::failed, detail}; }
 CheckResult na(const std::string& detail) { return {"", Outcome::not_applicable, detail}; }
 
+// Check 5: `a` saved and loaded into `b` (built from another seed) gives identical outputs.
+template <class Model, class Forward>
+CheckResult save_load(const Model& a, const Model& b, const std::string& id, const Forward& forward) {
+  a->eval();
+  b->eval();
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("tz_conformance_" + id + "_" + std::to_string(::getpid()) + ".safetensors")).string();
+  a->save(path);
+  b->load(path);
+  std::filesystem::remove(path);
+  NoGradGuard no_grad;
+  double d = max_diff(forward(*a), forward(*b));
+  return d == 0 ? pass("bit-identical outputs") : fail(cat_str("outputs differ by ", d));
+}
+
 // Check 6: AdamW with a 30-step warm-up (post-norm needs it) on `next_loss` for `steps`
 // steps; passes when the mean of the last 10 losses is at most `fraction` x the first 10's.
 CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, const std::string& id,
@@ -154,17 +169,7 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
   }));
   results.push_back(check("step", [&] { return na(build_model(id, 4)->why_no_step()); }));
   results.push_back(check("io", [&] {
-    auto a = build_model(id, 5), b = build_model(id, 6);
-    a->eval();
-    b->eval();
-    std::string path = (std::filesystem::temp_directory_path() /
-                        ("tz_conformance_" + id + "_" + std::to_string(::getpid()) + ".safetensors")).string();
-    a->save(path);
-    b->load(path);
-    std::filesystem::remove(path);
-    NoGradGuard no_grad;
-    double d = max_diff(a->forward(ex.inputs), b->forward(ex.inputs));
-    return d == 0 ? pass("bit-identical outputs") : fail(cat_str("outputs differ by ", d));
+    return save_load(build_model(id, 5), build_model(id, 6), id, [&](auto& m) { return m.forward(ex.inputs); });
   }));
   results.push_back(check("learns", [&] {
     if (!options.learn) return na("skipped");
@@ -244,17 +249,7 @@ std::vector<CheckResult> run_checks(const std::string& id, const Options& option
 
   // 5. Save -> load into a fresh model gives identical outputs.
   results.push_back(check("io", [&] {
-    auto a = build(id, 5), b = build(id, 6);
-    a->eval();
-    b->eval();
-    std::string path = (std::filesystem::temp_directory_path() /
-                        ("tz_conformance_" + id + "_" + std::to_string(::getpid()) + ".safetensors")).string();
-    a->save(path);
-    b->load(path);
-    std::filesystem::remove(path);
-    NoGradGuard no_grad;
-    double d = max_diff(a->forward(ids), b->forward(ids));
-    return d == 0 ? pass("bit-identical outputs") : fail(cat_str("outputs differ by ", d));
+    return save_load(build(id, 5), build(id, 6), id, [&](auto& m) { return m.forward(ids); });
   }));
 
   // 6. It learns: the copy task's loss falls by the set fraction.
