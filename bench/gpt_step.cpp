@@ -16,7 +16,13 @@
 //   train     median ms of zero_grad, loss = model.loss(ids, targets), backward, AdamW step
 //   forward   median ms of model.forward(ids) under NoGradGuard (logits [B, T, V])
 //   generate  median tokens/s of models::generate, batch 1, greedy, gen_tokens new tokens
-//             after a 16-token prompt (KV cache)
+//             after a 16-token prompt (KV cache); then the weight-read bound: decoding a
+//             token reads every weight once (all parameters but the position table, of
+//             which one row is read), so tokens/s can be at most the read bandwidth over
+//             those bytes. Measured in the same process on the model's own parameter
+//             memory: the median time of one pass that only reads them (an 8-way vector
+//             sum, the threads splitting the bytes evenly), "read_gbs" and
+//             "read_bound_tok_s" in the JSON
 //   memory    one forward+backward (loss) at --T with batch 1: peak RSS and its growth
 //
 // FLOPs (analytic, the same formula in torch_gpt_step.py), per token of a sequence of T:
@@ -32,6 +38,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -116,6 +123,61 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// The weight-read bound of decoding (see the header): the bytes of every parameter but the
+// position table, and the median time of reading them all once.
+struct ReadBound {
+  double bytes = 0, seconds = 0;
+};
+ReadBound weight_read_bound(nn::Module& model, int reps) {
+  struct Span {
+    const float* p;
+    int64_t n;
+  };
+  std::vector<Span> spans;
+  ReadBound r;
+  for (auto& [name, t] : model.named_parameters()) {
+    if (name.rfind("pos.", 0) == 0) continue;
+    spans.push_back({t.data<float>(), t.numel()});
+    r.bytes += double(t.numel()) * 4;
+  }
+  // Thread t reads the t-th share of the concatenated spans.
+  const int threads = get_num_threads();
+  const int64_t total = int64_t(r.bytes / 4);
+  typedef float v16 __attribute__((vector_size(64)));
+  auto read_range = [&](int64_t lo, int64_t hi) {
+    v16 acc[8] = {};
+    float tail = 0;
+    int64_t base = 0;
+    for (const Span& s : spans) {
+      const int64_t a0 = std::max(lo, base) - base, a1 = std::min(hi, base + s.n) - base;
+      base += s.n;
+      if (a0 >= a1) continue;
+      int64_t i = a0;
+      for (; i < a1 && (reinterpret_cast<uintptr_t>(s.p + i) & 63); ++i) tail += s.p[i];
+      for (; i + 128 <= a1; i += 128)
+        for (int u = 0; u < 8; ++u) acc[u] += *reinterpret_cast<const v16*>(s.p + i + 16 * u);
+      for (; i < a1; ++i) tail += s.p[i];
+    }
+    for (int u = 1; u < 8; ++u) acc[0] += acc[u];
+    for (int l = 0; l < 16; ++l) tail += acc[0][l];
+    return tail;
+  };
+  std::vector<double> times;
+  volatile float sink = 0;
+  for (int rep = 0; rep < std::max(reps, 1) * 10 + 2; ++rep) {
+    std::vector<float> part(size_t(threads), 0.0f);
+    auto t0 = std::chrono::steady_clock::now();
+    parallel_for(threads, total / threads, [&](int64_t t0_, int64_t t1_) {
+      for (int64_t t = t0_; t < t1_; ++t) part[size_t(t)] = read_range(total * t / threads, total * (t + 1) / threads);
+    });
+    const double sec = seconds_since(t0);
+    sink = sink + part[0];
+    if (rep >= 2) times.push_back(sec);
+  }
+  r.seconds = median(times);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,6 +215,7 @@ int main(int argc, char** argv) {
 
   std::vector<double> times;
   double flops = 0, work_tokens = tokens, first_loss = 0;
+  ReadBound read_bound;  // generate only
   const double rss_before = proc_status_mb("VmRSS:");
 
   if (a.mode == "train" || a.mode == "memory") {
@@ -198,6 +261,7 @@ int main(int argc, char** argv) {
       if (i >= a.warmup) times.push_back(s);
     }
     work_tokens = double(a.gen_tokens);
+    read_bound = weight_read_bound(model, a.reps);
     // Per generated token: 2 N_mm + 4 L S C with S its cached context (prompt + i), summed.
     flops = 0;
     for (int64_t i = 0; i < a.gen_tokens; ++i) flops += 2 * n_mm + 4 * L * double(a.prompt + i) * C;
@@ -205,15 +269,18 @@ int main(int argc, char** argv) {
   }
 
   const double med = median(times);
+  const double bound_tok_s = read_bound.seconds > 0 ? 1.0 / read_bound.seconds : 0.0;
   const double peak = proc_status_mb("VmHWM:");
   std::printf(
       "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"T\":%lld,"
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
-      "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\"}\n",
+      "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
+      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f}\n",
       a.config.c_str(), a.mode.c_str(), a.threads, (long long)T, (long long)(a.mode == "generate" ? 1 : B),
       (long long)params, times.size(), med * 1e3, *std::min_element(times.begin(), times.end()) * 1e3,
       work_tokens / med, flops, flops / med / 1e9, peak, rss_before, peak - rss_before, first_loss,
-      std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "");
+      std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "", read_bound.bytes,
+      read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s);
   return 0;
 }

@@ -45,7 +45,7 @@ Cache& cache() {
 namespace detail {
 size_t alloc_class_size(size_t n) {
   n = std::max<size_t>(n, 1);
-  if (n < kCacheMin) return (n + 63) / 64 * 64;
+  if (n < kFineClassMax) return (n + 63) / 64 * 64;
   size_t step = std::bit_floor(n) / 4;  // >= 1024
   return (n + step - 1) / step * step;
 }
@@ -60,22 +60,16 @@ void* alloc_block(size_t n, size_t* capacity) {
     c.stats.request_bytes += n;
     c.stats.live_bytes += cap;
     c.stats.peak_bytes = std::max(c.stats.peak_bytes, c.stats.live_bytes);
-    if (cap >= kCacheMin) {
-      auto it = c.free.find(cap);
-      if (it != c.free.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
-        c.stats.cached_bytes -= cap;
-        ++c.stats.cache_hits;
-        return p;
-      }
+    auto it = c.free.find(cap);
+    if (it != c.free.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.stats.cached_bytes -= cap;
+      ++c.stats.cache_hits;
+      return p;
     }
-    if (cap >= kCacheMin) {
-      ++c.stats.os_allocs;
-      c.stats.os_bytes += cap;
-    } else {
-      ++c.stats.small_allocs;
-    }
+    ++c.stats.os_allocs;
+    c.stats.os_bytes += cap;
   }
   void* p = std::aligned_alloc(64, cap);
   if (!p) {
@@ -92,12 +86,12 @@ void free_block(void* p, size_t capacity) {
   {
     std::lock_guard<std::mutex> lock(c.mu);
     c.stats.live_bytes -= capacity;
-    if (c.caching && capacity >= kCacheMin && c.stats.cached_bytes + capacity <= c.limit) {
+    if (c.caching && c.stats.cached_bytes + capacity <= c.limit) {
       c.free[capacity].push_back(p);
       c.stats.cached_bytes += capacity;
       return;
     }
-    if (capacity >= kCacheMin) ++c.stats.os_frees;
+    ++c.stats.os_frees;
   }
   std::free(p);
 }

@@ -2,21 +2,24 @@
 //
 // A training step allocates the same activation and gradient sizes every step. Handing
 // those blocks back to the OS (glibc returns big blocks with munmap) and asking again costs
-// a page fault per 4 KB page on every step. So freed blocks of at least kCacheMin bytes go
-// to a free list for their size class and are handed out again; smaller blocks go straight
-// to malloc/free (glibc keeps those in its own bins).
+// a page fault per 4 KB page on every step. So freed blocks go to a free list for their size
+// class and are handed out again. Small blocks are cached too: decoding one token makes
+// hundreds of tensors of a few hundred bytes, and 64-byte-aligned allocations from glibc
+// (aligned_alloc, free) took ~10 % of a small model's decoding time.
 //
-// Size classes: 4 per power of two (a request of n bytes, 2^e <= n < 2^(e+1), is rounded up
-// to a multiple of 2^(e-2)), so a block is at most 25% larger than asked for and a class
-// serves every request it rounds to. Blocks are 64-byte aligned.
+// Size classes: below kFineClassMax bytes, multiples of 64; above, 4 per power of two (a
+// request of n bytes, 2^e <= n < 2^(e+1), is rounded up to a multiple of 2^(e-2)), so a
+// block is at most 25% larger than asked for and a class serves every request it rounds
+// to. Blocks are 64-byte aligned.
 // The cache is bounded (set_allocator_cache_limit; default 1 GiB): a freed block that would
 // push it past the limit goes back to the OS instead. empty_cache() releases everything
 // cached: call it after switching to other shapes (another model, batch or sequence
 // length), since blocks of sizes no longer asked for stay cached up to the limit.
 // (Releasing the cache automatically on a miss was tried: a training step's backward misses
 // while the forward's freed activations sit in the cache, so it thrashed - 68 of 187 blocks
-// per step came from the OS again at batch 32.) One mutex guards the free lists: allocations are few (hundreds per step) and
-// large, so contention is no concern.
+// per step came from the OS again at batch 32.) One mutex guards the free lists: allocations
+// come from the thread that runs the ops (kernels' threads allocate nothing), so contention
+// is no concern.
 #pragma once
 
 #include <cstddef>
@@ -25,16 +28,15 @@
 namespace tz {
 
 struct AllocatorStats {
-  size_t live_bytes = 0;     // handed out now (class sizes, blocks >= kCacheMin and smaller ones)
+  size_t live_bytes = 0;     // handed out now (class sizes)
   size_t peak_bytes = 0;     // max of live_bytes since start or reset_allocator_peak()
   size_t cached_bytes = 0;   // in the free lists, ready for reuse
   uint64_t requests = 0;     // allocations asked for (one per Storage)
   uint64_t request_bytes = 0;
   uint64_t cache_hits = 0;   // requests served from the free lists
-  uint64_t os_allocs = 0;    // blocks >= kCacheMin obtained from the OS (aligned_alloc)
+  uint64_t os_allocs = 0;    // blocks obtained from the OS (aligned_alloc)
   uint64_t os_bytes = 0;
-  uint64_t os_frees = 0;     // blocks >= kCacheMin returned to the OS
-  uint64_t small_allocs = 0; // blocks < kCacheMin (straight to malloc, never cached)
+  uint64_t os_frees = 0;     // blocks returned to the OS
 };
 
 AllocatorStats allocator_stats();
@@ -49,7 +51,7 @@ void set_allocator_cache_limit(size_t bytes);
 size_t allocator_cache_limit();
 
 namespace detail {
-constexpr size_t kCacheMin = 4096;  // blocks below this are not cached
+constexpr size_t kFineClassMax = 4096;  // below: size classes every 64 bytes
 // The size actually reserved for a request of n bytes (>= n, a multiple of 64).
 size_t alloc_class_size(size_t n);
 // A block of at least n bytes (64-byte aligned); *capacity receives its class size, which

@@ -332,10 +332,12 @@ void gemm_direct(const GemmArgs<T>& g) {
     const SimdLevel level = simd_level();
     if (!g.trans_a && level != SimdLevel::off) {
       auto kernel = level == SimdLevel::avx512 ? &sgemv_avx512 : &sgemv_avx2;
-      // Threads only for a B of >= 2 MiB: a smaller one streams from cache in ~30 us or
-      // less, where waking a second (possibly sleeping, OMP_WAIT_POLICY=PASSIVE) thread
-      // costs about as much as it saves.
-      constexpr int64_t kGemvParallelMinB = int64_t(1) << 19;  // elements of B
+      // Threads only for a B of >= 512 KiB. Measured, small GPT decoding on 2 threads
+      // (weights in L3): a 2 MiB threshold 3100 tok/s, 512 KiB 4000-4900, 256 KiB and 128
+      // KiB no better; below, waking the second thread costs what it saves. (With
+      // OMP_WAIT_POLICY=PASSIVE every wake-up is a futex call and 2-thread decoding of so
+      // small a model is slower than 1 thread at any threshold.)
+      constexpr int64_t kGemvParallelMinB = int64_t(1) << 17;  // elements of B
       if (N * K < kGemvParallelMinB) kernel(g, 0, N);
       else parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
       return;

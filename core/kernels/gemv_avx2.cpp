@@ -18,6 +18,7 @@ struct V {
   }
   static __m256 load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static __m256 set1(float x) { return _mm256_set1_ps(x); }
+  static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
   static __m256 fma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
   static float hsum(__m256 v) {
     __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -16,6 +16,7 @@ struct V {
   static __mmask16 mask(int n) { return __mmask16((1u << n) - 1); }
   static __m512 load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
   static __m512 set1(float x) { return _mm512_set1_ps(x); }
+  static __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
   static __m512 fma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
   static float hsum(__m512 v) {
     // 16 -> 8 -> 4 -> 2 -> 1, always the same pairs.

@@ -87,11 +87,21 @@ TEST_CASE("allocator: reused blocks are NaN-filled when fill_uninitialized is on
   CHECK(all_nan);
 }
 
-TEST_CASE("allocator: small blocks bypass the cache; the limit and caching off return memory") {
+TEST_CASE("allocator: small blocks are cached in 64-byte classes; the limit and caching off return memory") {
   CachingOn caching;
   empty_cache();
-  { Tensor small = empty({10}); }
-  CHECK(allocator_stats().cached_bytes == 0);
+  CHECK(detail::alloc_class_size(1) == 64);
+  CHECK(detail::alloc_class_size(40) == 64);
+  CHECK(detail::alloc_class_size(65) == 128);
+  CHECK(detail::alloc_class_size(4095) == 4096);
+  void* first = nullptr;
+  { Tensor small = empty({10}); first = small.raw_data(); }
+  CHECK(allocator_stats().cached_bytes == 64);
+  {
+    Tensor again = empty({16});  // 64 bytes: the same class, the same block
+    CHECK(again.raw_data() == first);
+  }
+  empty_cache();
 
   const size_t old_limit = allocator_cache_limit();
   set_allocator_cache_limit(100000);

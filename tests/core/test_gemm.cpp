@@ -99,6 +99,8 @@ const std::vector<Mnk> kSizes = {
     {33, 1003, 19}, {12, 32, 513}, {7, 1, 1001},
     {4, 33, 70},  {3, 300, 9},   {2, 129, 1000},  // M <= 4: the unpacked direct path
     {1, 37, 17},  {1, 8, 16},    {2, 65, 47},  {3, 9, 31},     // GEMV: K and N tails of 8/16
+    {1, 9, 130},  {1, 3, 80},    {2, 5, 50},   {4, 6, 200},    // GEMV: unrolled steps + leftovers
+    {1, 300, 513}, {3, 257, 600},                               // GEMV split across threads
     {169, 97, 513}, {12, 32, 256}, {13, 33, 255}};  // 12x32 AVX-512 tiles, block edges
 
 template <class T>
