@@ -14,7 +14,7 @@
 # OMP_NUM_THREADS=N OMP_WAIT_POLICY=PASSIVE (OpenMP threads sleep instead of spinning while
 # they wait: much better when the cores are shared); the better configuration is reported. Then the memory scaling of one forward+backward (small model,
 # batch 1, T = 512 ... 4096) for both, and the FMA peak (bench/fma_peak.cpp). Prints a
-# markdown table per config, the scaling table, and ends with ONE JSON line of every ratio
+# markdown table per config, generation against the weight-read bound, the scaling table, and ends with ONE JSON line of every ratio
 # and whether each target is met. Raw JSON lines of every run go to $BUILD/gpt_bench.jsonl.
 set -euo pipefail
 
@@ -167,6 +167,28 @@ for config in configs:
         print(f"| {threads} | **tz/torch** | | **{ratios[f'{k}_train']:.2f}x** | | | "
               f"**{ratios[f'{k}_forward']:.2f}x** | **{ratios[f'{k}_generate']:.2f}x** | "
               f"**{ratios[f'{k}_peak_rss']:.2f}x** | {ratios[f'{k}_step_mem']:.2f}x | |")
+    print()
+    # Batch-1 decoding reads every weight once per token, so no decoder that keeps the
+    # weights in f32 can beat the read bandwidth over their bytes (gpt_step measures both
+    # on the model's own parameters, in the same process as its generation run).
+    print(f"#### {config}: generation against the weight-read bound")
+    print("| threads | tz gen tok/s | weights MB | read GB/s | bound tok/s | tz / bound | torch gen tok/s | bound / torch | tz / torch |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for threads in (1, 2):
+        z = best("tensorzoo", config, "generate", threads)
+        p = best("pytorch", config, "generate", threads)
+        gens = [r for r in runs if r["framework"] == "tensorzoo" and r["config"] == config
+                and r["mode"] == "generate" and r["threads"] == threads and r.get("read_bound_tok_s")]
+        if not gens:
+            continue
+        bound = max(gens, key=lambda r: r["read_bound_tok_s"])
+        k = f"{config}_{threads}t"
+        extra[f"{k}_gen_read_bound_tok_s"] = bound["read_bound_tok_s"]
+        extra[f"{k}_tz_gen_frac_of_bound"] = round(z["tokens_per_s"] / bound["read_bound_tok_s"], 3)
+        extra[f"{k}_gen_bound_over_torch"] = round(bound["read_bound_tok_s"] / p["tokens_per_s"], 2)
+        print(f"| {threads} | {z['tokens_per_s']:.0f} | {bound['weight_bytes'] / 1e6:.1f} | {bound['read_gbs']:.1f} | "
+              f"{bound['read_bound_tok_s']:.0f} | {100 * extra[f'{k}_tz_gen_frac_of_bound']:.0f}% | "
+              f"{p['tokens_per_s']:.0f} | {extra[f'{k}_gen_bound_over_torch']:.2f}x | {ratios[f'{k}_generate']:.2f}x |")
     print()
 if "large_1t_tz_train_frac_peak" in extra:
     targets["large_1t_train_ge_60pct_fma_peak"] = extra["large_1t_tz_train_frac_peak"] >= 0.60

@@ -52,6 +52,7 @@ template <class T>
 void tile_dots(T* S, int64_t lds, const T* A, int64_t lda, int64_t M, const T* Bm, int64_t ldb,
                int64_t N, int64_t D, T scale) {
   if constexpr (std::is_same_v<T, float>) {
+    if (simd_level() == SimdLevel::avx512) return avx512::attn_dots(S, lds, A, lda, M, Bm, ldb, N, D, scale);
     if (use_avx2<T>()) return avx2::attn_dots(S, lds, A, lda, M, Bm, ldb, N, D, scale);
   }
   for (int64_t m = 0; m < M; ++m)
@@ -67,6 +68,7 @@ template <class T>
 void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
               const T* Bm, int64_t ldb, int64_t D, T alpha) {
   if constexpr (std::is_same_v<T, float>) {
+    if (simd_level() == SimdLevel::avx512) return avx512::attn_acc(C, ldc, W, wm, wk, M, K, Bm, ldb, D, alpha);
     if (use_avx2<T>()) return avx2::attn_acc(C, ldc, W, wm, wk, M, K, Bm, ldb, D, alpha);
   }
   std::vector<T> acc(size_t(D), T(0));

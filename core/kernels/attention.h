@@ -27,7 +27,8 @@
 // strides (elements) for b, h and the row; the D entries of one row are contiguous. So
 // permuted views such as q = qkv[B, T, 3, H, D].select(2, 0).permute(0, 2, 1, 3) are read
 // in place, without a copy. lse is contiguous [B, H, T].
-// T = float or double. f32 uses AVX2 tile kernels when tz::simd_enabled().
+// T = float or double. f32 uses the AVX-512 or AVX2 tile primitives (attention_avx512.cpp,
+// attention_avx2.cpp) as tz::simd_level() allows.
 #pragma once
 
 #include <cstdint>
@@ -79,5 +80,14 @@ void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, co
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
               const float* Bm, int64_t ldb, int64_t D, float alpha);
 }  // namespace avx2
+
+// The same primitives on AVX-512 (attention_avx512.cpp; call only when tz::simd_level() is
+// SimdLevel::avx512).
+namespace avx512 {
+void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
+               int64_t ldb, int64_t N, int64_t D, float scale);
+void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
+              const float* Bm, int64_t ldb, int64_t D, float alpha);
+}  // namespace avx512
 
 }  // namespace tz::kernels

@@ -42,30 +42,40 @@ template <int R, int NC>
 inline void dots_block(float* S, int64_t lds, const float* A, int64_t lda, const float* Bm,
                        int64_t ldb, int64_t D, __m256i tail, float scale) {
   __m256 acc[R][NC];
+  #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_ps();
   int64_t d = 0;
   for (; d + 8 <= D; d += 8) {
     __m256 b[NC];
+    #pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) b[c] = _mm256_loadu_ps(Bm + c * ldb + d);
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       __m256 a = _mm256_loadu_ps(A + r * lda + d);
+      #pragma GCC unroll 16
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_fmadd_ps(a, b[c], acc[r][c]);
     }
   }
   if (d < D) {  // masked tail: lanes past D load 0
     __m256 b[NC];
+    #pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) b[c] = _mm256_maskload_ps(Bm + c * ldb + d, tail);
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       __m256 a = _mm256_maskload_ps(A + r * lda + d, tail);
+      #pragma GCC unroll 16
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_fmadd_ps(a, b[c], acc[r][c]);
     }
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     if constexpr (NC == 4) {
       __m128 s = _mm_mul_ps(hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), _mm_set1_ps(scale));
       _mm_storeu_ps(S + r * lds, s);
     } else {
+      #pragma GCC unroll 16
       for (int c = 0; c < NC; ++c) S[r * lds + c] = hsum(acc[r][c]) * scale;
     }
   }
@@ -84,6 +94,7 @@ template <int R, bool Full>
 inline void acc_block(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t K,
                       const float* Bm, int64_t ldb, __m256i m0, __m256i m1, bool two, float alpha) {
   __m256 acc[R][2];
+  #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* b = Bm + k * ldb;
@@ -95,6 +106,7 @@ inline void acc_block(float* C, int64_t ldc, const float* W, int64_t wm, int64_t
       b0 = _mm256_maskload_ps(b, m0);
       b1 = two ? _mm256_maskload_ps(b + 8, m1) : _mm256_setzero_ps();
     }
+    #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       __m256 w = _mm256_broadcast_ss(W + r * wm + k * wk);
       acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
@@ -102,6 +114,7 @@ inline void acc_block(float* C, int64_t ldc, const float* W, int64_t wm, int64_t
     }
   }
   __m256 va = _mm256_set1_ps(alpha);
+  #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
     float* c = C + r * ldc;
     if constexpr (Full) {

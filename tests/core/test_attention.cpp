@@ -13,10 +13,18 @@ namespace tz::testing {
 namespace {
 
 struct SimdGuard {
-  bool prev = simd_enabled();
-  explicit SimdGuard(bool on) { set_simd_enabled(on && cpu_has_avx2_fma()); }
-  ~SimdGuard() { set_simd_enabled(prev); }
+  SimdLevel prev = simd_level();
+  explicit SimdGuard(SimdLevel level) { set_simd_level(level); }
+  ~SimdGuard() { set_simd_level(prev); }
 };
+// The SIMD levels this CPU runs, widest first, then off (the portable loops).
+std::vector<SimdLevel> levels() {
+  std::vector<SimdLevel> ls;
+  if (cpu_has_avx512()) ls.push_back(SimdLevel::avx512);
+  if (cpu_has_avx2_fma()) ls.push_back(SimdLevel::avx2);
+  ls.push_back(SimdLevel::off);
+  return ls;
+}
 
 // One configuration: q [B, H, T, D] at key positions q_offset.., k and v [B, H, S, D].
 struct Case {
@@ -104,6 +112,8 @@ std::vector<Case> awkward_cases() {
     cs.push_back({1, 2, 20, 150, 64, 40, causal});  // later keys hidden when causal
     cs.push_back({1, 2, 9, 9, 5, 0, causal});       // D < 8: only the masked SIMD tail
     cs.push_back({1, 1, 40, 70, 128, 30, causal});  // wide heads
+    cs.push_back({1, 2, 33, 33, 100, 0, causal});   // D tails of the 64-column blocks
+    cs.push_back({2, 1, 10, 12, 20, 2, causal});
   }
   return cs;
 }
@@ -112,9 +122,9 @@ std::vector<Case> awkward_cases() {
 
 TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward") {
   for (DType dt : {DType::f32, DType::f64})
-    for (bool simd : {true, false}) {
-      if (dt == DType::f64 && !simd) continue;
-      SimdGuard guard(simd);
+    for (SimdLevel level : levels()) {
+      if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64 has only the portable loops
+      SimdGuard guard(level);
       const double tol = dt == DType::f32 ? 2e-5 : 1e-11;
       for (const Case& c : awkward_cases())
         for (int layout : {0, 2}) {
@@ -124,7 +134,7 @@ TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward
           CAPTURE(c.q_offset);
           CAPTURE(c.causal);
           CAPTURE(layout);
-          CAPTURE(simd);
+          CAPTURE(simd_level_name(level));
           CAPTURE(dtype_name(dt));
           Inputs in = make_inputs(c, layout, dt, 5);
           Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();
@@ -146,9 +156,9 @@ TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward
 
 TEST_CASE("attention op vs the composite scaled_dot_product_attention_ref: outputs and gradients") {
   for (DType dt : {DType::f32, DType::f64})
-    for (bool simd : {true, false}) {
-      if (dt == DType::f64 && !simd) continue;
-      SimdGuard guard(simd);
+    for (SimdLevel level : levels()) {
+      if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64 has only the portable loops
+      SimdGuard guard(level);
       const double tol = dt == DType::f32 ? 3e-5 : 1e-10;
       for (const Case& c : awkward_cases())
         for (int layout : {0, 1, 2}) {
@@ -159,7 +169,7 @@ TEST_CASE("attention op vs the composite scaled_dot_product_attention_ref: outpu
           CAPTURE(c.q_offset);
           CAPTURE(c.causal);
           CAPTURE(layout);
-          CAPTURE(simd);
+          CAPTURE(simd_level_name(level));
           CAPTURE(dtype_name(dt));
           Result fused = run(c, layout, dt, [&](const Tensor& q, const Tensor& k, const Tensor& v) {
             Tensor y = attention(q, k, v, c.causal, c.q_offset);
