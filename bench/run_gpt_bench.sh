@@ -2,7 +2,7 @@
 # run_gpt_bench.sh: tensorzoo's GPT against PyTorch (Debian's python3-torch 1.13), side by side
 # on this machine. A benchmark, not a test: it is in no test suite or CI job.
 #
-#   bench/run_gpt_bench.sh            build (Release, build-bench/), run everything (~13 min, busy 2 cores)
+#   bench/run_gpt_bench.sh            build (Release, build-bench/), run everything (4-13 min on 2 cores)
 #   ROUNDS_SMALL=3 ROUNDS_LARGE=2 BUILD=/path bench/run_gpt_bench.sh
 #   CONFIGS=small ROUNDS_SMALL=1 MEM_TS="512 1024" bench/run_gpt_bench.sh     a quick look
 #
@@ -12,10 +12,12 @@
 # peak RSS belongs to one measurement). With 2 threads each framework runs twice per round,
 # with its defaults (tz::set_num_threads / torch.set_num_threads(N)) and with
 # OMP_NUM_THREADS=N OMP_WAIT_POLICY=PASSIVE (OpenMP threads sleep instead of spinning while
-# they wait: much better when the cores are shared); the better configuration is reported. Then the memory scaling of one forward+backward (small model,
-# batch 1, T = 512 ... 4096) for both, and the FMA peak (bench/fma_peak.cpp). Prints a
-# markdown table per config, generation against the weight-read bound, the scaling table, and ends with ONE JSON line of every ratio
-# and whether each target is met. Raw JSON lines of every run go to $BUILD/gpt_bench.jsonl.
+# they wait: much better when the cores are shared); the better configuration is reported.
+# Then the memory scaling of one forward+backward (small model, batch 1, T = 512 ... 4096)
+# for both, and the FMA peak (bench/fma_peak.cpp). Prints a markdown table per config,
+# generation against the weight-read bound, the scaling table, and ends with ONE JSON line
+# of every ratio and whether each target is met. Raw JSON lines of every run go to
+# $BUILD/gpt_bench.jsonl.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -38,6 +38,11 @@ TEST_CASE("parameters get hierarchical PyTorch-like names") {
   CHECK(tree.find("tiny: Tiny  [33 params]") != std::string::npos);
   CHECK(tree.find("  a: Linear(3 -> 4, bias)  [16 params]") != std::string::npos);
   CHECK(tree.find("    1: Linear(4 -> 2)") != std::string::npos);
+  // Counts are grouped by thousands.
+  nn::Linear big(nn::LinearOptions{.in = 1000, .out = 1000}, gen);
+  CHECK(big.tree("big").find("[1,001,000 params]") != std::string::npos);
+  nn::Linear mid(nn::LinearOptions{.in = 10, .out = 10, .bias = false}, gen);
+  CHECK(mid.tree("mid").find("[100 params]") != std::string::npos);
 }
 
 TEST_CASE("load_state_dict is strict and reports every problem by name") {
