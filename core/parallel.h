@@ -13,8 +13,18 @@ void set_num_threads(int n);
 int get_num_threads();
 bool in_parallel_region();
 
+// Parallel regions are sized for how idle OpenMP threads wait. With OMP_WAIT_POLICY=PASSIVE
+// (read at start-up) they sleep, and waking one is a futex call of tens of microseconds, so
+// a region must bring 16x more work to pay for it. set_passive_wait_sizing overrides what
+// was read (the test suites turn it off, so that their sizes reach the threaded paths).
+bool passive_wait_sizing();
+void set_passive_wait_sizing(bool on);
+// The least work (about n * cost_per_item operations) worth a parallel region: 32k, or 512k
+// when sized for passive waiting.
+int64_t parallel_grain();
+
 // Calls fn(begin, end) over chunks of [0, n). Runs serially when n * cost_per_item is below
-// about 32k operations, when there is one thread, or when already in a parallel region.
+// parallel_grain(), when there is one thread, or when already in a parallel region.
 // Chunks are static and contiguous, so results are deterministic for a fixed thread count.
 void parallel_for(int64_t n, int64_t cost_per_item,
                   const std::function<void(int64_t begin, int64_t end)>& fn);

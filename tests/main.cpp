@@ -3,10 +3,15 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 int main(int argc, char** argv) {
   tz::set_fill_uninitialized(true);
+  // The kernel tests pick sizes just above the parallel grain to reach their threaded
+  // paths; scripts/test.sh runs them with OMP_WAIT_POLICY=PASSIVE, whose larger grain would
+  // turn those paths serial.
+  tz::set_passive_wait_sizing(false);
   doctest::Context context(argc, argv);
   return context.run();
 }

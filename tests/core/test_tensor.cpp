@@ -1,4 +1,5 @@
 // The tensor: geometry, views sharing storage, creation, printing, random numbers, errors.
+#include <atomic>
 #include <set>
 
 #include "tests/test_util.h"
@@ -132,6 +133,28 @@ TEST_CASE("printing is readable and truncated") {
   CHECK(s.size() < 80);
   CHECK(Tensor().str() == "tensor(undefined)");
   CHECK(scalar_tensor(3, DType::i64).str() == "tensor(3, shape=[], dtype=i64)");
+}
+
+TEST_CASE("parallel_for: regions open above the grain only, a larger grain when sized for passive waiting") {
+  const int saved = get_num_threads();
+  const bool passive = passive_wait_sizing();
+  set_num_threads(2);
+  // Whether fn ran inside an OpenMP region for n items of cost 1.
+  auto threaded = [](int64_t n) {
+    std::atomic<int> inside{0};
+    parallel_for(n, 1, [&](int64_t, int64_t) { inside += in_parallel_region() ? 1 : 0; });
+    return inside.load() > 0;
+  };
+  set_passive_wait_sizing(false);
+  CHECK(parallel_grain() == 32768);
+  CHECK_FALSE(threaded(1000));
+  const bool have_openmp = threaded(100000);
+  set_passive_wait_sizing(true);
+  CHECK(parallel_grain() == 524288);
+  CHECK_FALSE(threaded(100000));  // worth waking a spinning thread, not a sleeping one
+  CHECK(threaded(2000000) == have_openmp);  // two grains: one per thread
+  set_passive_wait_sizing(passive);
+  set_num_threads(saved);
 }
 
 TEST_CASE("random numbers are deterministic for a seed, on any thread count") {
