@@ -29,6 +29,11 @@ PY=${PY:-/usr/bin/python3}
 MEM_TS=${MEM_TS:-"512 1024 2048 4096"}
 CONFIGS=${CONFIGS:-"small large"}  # a subset for a quick look
 
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  echo "run_gpt_bench.sh: PyTorch is not importable by $PY; the peer needs Debian's python3-torch" \
+    "(sudo apt-get install python3-torch), or PY=/path/to/a/python3 with torch" >&2
+  exit 1
+fi
 echo "# building (Release) in $BUILD" >&2
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
   -DTZ_BUILD_BENCH=ON >/dev/null
