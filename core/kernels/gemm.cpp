@@ -263,7 +263,9 @@ void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
       const T beta = pc == 0 ? g.beta : T(1);  // later K blocks accumulate into C
 
       // Pack the B panel op(B)[pc:pc+kc, jc:jc+nc], sliver by sliver (shared by all threads).
-      maybe_parallel(b_slivers, kc * NR, [&](int64_t s0, int64_t s1) {
+      // parallel_for's own grain: a 256 x 256 panel is worth splitting; below the GEMM
+      // threshold of maybe_parallel it ran on one thread while the others waited.
+      parallel_for(b_slivers, kc * NR, [&](int64_t s0, int64_t s1) {
         for (int64_t s = s0; s < s1; ++s)
           pack_b_sliver<T, NR>(Bp + s * NR * kc, g, jc + s * NR,
                                std::min<int64_t>(NR, nc - s * NR), pc, kc);

@@ -1,4 +1,5 @@
 // The tensor: geometry, views sharing storage, creation, printing, random numbers, errors.
+#include <algorithm>
 #include <atomic>
 #include <set>
 
@@ -154,6 +155,29 @@ TEST_CASE("parallel_for: regions open above the grain only, a larger grain when 
   CHECK_FALSE(threaded(100000));  // worth waking a spinning thread, not a sleeping one
   CHECK(threaded(2000000) == have_openmp);  // two grains: one per thread
   set_passive_wait_sizing(passive);
+  set_num_threads(saved);
+}
+
+TEST_CASE("copy_ and fill_ split one long run across threads, strided or not") {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  const int64_t n = 300001;  // one run of well over the grain, odd so the split is uneven
+  auto all_equal = [](const std::vector<double>& v, double x) {
+    return std::all_of(v.begin(), v.end(), [&](double y) { return y == x; });
+  };
+  Tensor src = arange(0.0, double(n), 1.0, DType::f32);
+  Tensor dst = empty({n}, DType::f32);
+  core::copy_(dst, src);
+  CHECK(dst.to_vector<float>() == src.to_vector<float>());
+  core::fill_(dst, 2.5);
+  CHECK(all_equal(dst.to_vector<double>(), 2.5));
+  // A column of a [n, 3] matrix is one run of stride 3; the other columns stay untouched.
+  Tensor m = zeros({n, 3}, DType::f64);
+  core::fill_(m.select(1, 1), -1.0);
+  core::copy_(m.select(1, 2), src);  // f32 -> f64 along a strided run
+  CHECK(all_equal(m.select(1, 0).to_vector<double>(), 0.0));
+  CHECK(all_equal(m.select(1, 1).to_vector<double>(), -1.0));
+  CHECK(m.select(1, 2).to_vector<double>() == src.to_vector<double>());
   set_num_threads(saved);
 }
 
