@@ -42,18 +42,8 @@ struct V {
   }
 };
 
-#include "core/kernels/attention_simd.inl"
-
 }  // namespace
 
-void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
-               int64_t ldb, int64_t N, int64_t D, float scale) {
-  dots_impl(S, lds, A, lda, M, Bm, ldb, N, D, scale);
-}
-
-void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
-              const float* Bm, int64_t ldb, int64_t D, float alpha) {
-  acc_impl(C, ldc, W, wm, wk, M, K, Bm, ldb, D, alpha);
-}
+#include "core/kernels/attention_simd.inl"
 
 }  // namespace tz::kernels::avx2

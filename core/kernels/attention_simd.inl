@@ -18,6 +18,10 @@
 // V provides: kLanes, kDotRows, kAccVecs, type, mask (a lane mask), zero(), load(p),
 // mask_n(n) (the first min(n, kLanes) lanes), load_m(p, m), store_m(p, v, m), set1(x),
 // fma(a, b, c) = a * b + c, hsum(v), and hsum4(a0, a1, a2, a3) (the four sums in an __m128).
+// Included inside the ISA's namespace (avx2, avx512), after V: it defines that namespace's
+// attn_dots and attn_acc (declared in attention.h) and keeps its helpers file-local.
+
+namespace {
 
 // R rows of A against NC rows of B (NC = 4, or 1 for the last keys), full D.
 template <int R, int NC>
@@ -146,7 +150,9 @@ inline void acc_last_rows(int64_t rows, float* C, int64_t ldc, const float* W, i
   acc_rows<R>(C, ldc, W, wm, wk, K, Bm, ldb, D, alpha);
 }
 
-void dots_impl(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
+}  // namespace
+
+void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
                int64_t ldb, int64_t N, int64_t D, float scale) {
   constexpr int kR = V::kDotRows;
   const typename V::mask tail = V::mask_n(D % V::kLanes);
@@ -155,7 +161,7 @@ void dots_impl(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, co
   if (m < M) dots_last_rows<kR - 1>(M - m, S + m * lds, lds, A + m * lda, lda, Bm, ldb, N, D, tail, scale);
 }
 
-void acc_impl(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
+void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
               const float* Bm, int64_t ldb, int64_t D, float alpha) {
   int64_t m = 0;
   for (; m + 4 <= M; m += 4) acc_rows<4>(C + m * ldc, ldc, W + m * wm, wm, wk, K, Bm, ldb, D, alpha);
