@@ -163,9 +163,9 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
     return tail;
   };
   std::vector<double> times;
+  std::vector<float> part(size_t(threads), 0.0f);
   volatile float sink = 0;
   for (int rep = 0; rep < std::max(reps, 1) * 10 + 2; ++rep) {
-    std::vector<float> part(size_t(threads), 0.0f);
     auto t0 = std::chrono::steady_clock::now();
     parallel_for(threads, total / threads, [&](int64_t t0_, int64_t t1_) {
       for (int64_t t = t0_; t < t1_; ++t) part[size_t(t)] = read_range(total * t / threads, total * (t + 1) / threads);

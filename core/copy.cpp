@@ -9,34 +9,20 @@
 namespace tz::core {
 
 namespace {
-// n elements of one row.
-template <class D, class S>
-void copy_run(D* d, const S* s, int64_t n, int64_t sd, int64_t ss) {
-  if (sd == 1 && ss == 1) {
-    if constexpr (std::is_same_v<D, S>) {
-      std::memcpy(d, s, size_t(n) * sizeof(D));
-    } else {
-      for (int64_t i = 0; i < n; ++i) d[i] = D(s[i]);
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) d[i * sd] = D(s[i * ss]);
-  }
-}
-
 template <class D, class S>
 void copy_rows(D* dst, const S* src, const StridedLayout<2>& L) {
-  if (num_rows(L) == 1) {  // one run (contiguous tensors): the threads split the run itself
-    const int64_t sd = L.strides[0].back(), ss = L.strides[1].back();
-    parallel_for(L.shape.back(), 1, [&](int64_t i0, int64_t i1) {
-      copy_run(dst + i0 * sd, src + i0 * ss, i1 - i0, sd, ss);
-    });
-    return;
-  }
-  parallel_for(num_rows(L), L.shape.back(), [&](int64_t r0, int64_t r1) {
-    for_each_row<2>(L, r0, r1, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                   const std::array<int64_t, 2>& st) {
-      copy_run(dst + off[0], src + off[1], n, st[0], st[1]);
-    });
+  parallel_rows<2>(L, 1, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+    D* d = dst + off[0];
+    const S* s = src + off[1];
+    if (st[0] == 1 && st[1] == 1) {
+      if constexpr (std::is_same_v<D, S>) {
+        std::memcpy(d, s, size_t(n) * sizeof(D));
+      } else {
+        for (int64_t i = 0; i < n; ++i) d[i] = D(s[i]);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) d[i * st[0]] = D(s[i * st[1]]);
+    }
   });
 }
 }  // namespace
@@ -77,19 +63,9 @@ void fill_(const Tensor& dst, double value) {
   auto L = coalesce<1>(dst.shape(), {dst.strides()});
   TZ_DISPATCH_ALL(dst.dtype(), [&]<class T>() {
     T v = T(value), *p = static_cast<T*>(dst.raw_data());
-    if (num_rows(L) == 1) {  // one run (contiguous tensors): the threads split the run itself
-      const int64_t st = L.strides[0].back();
-      parallel_for(L.shape.back(), 1, [&](int64_t i0, int64_t i1) {
-        if (st == 1) std::fill(p + i0, p + i1, v);
-        else for (int64_t i = i0; i < i1; ++i) p[i * st] = v;
-      });
-      return;
-    }
-    parallel_for(num_rows(L), L.shape.back(), [&](int64_t r0, int64_t r1) {
-      for_each_row<1>(L, r0, r1, [&](const std::array<int64_t, 1>& off, int64_t n,
-                                     const std::array<int64_t, 1>& st) {
-        for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
-      });
+    parallel_rows<1>(L, 1, [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
+      if (st[0] == 1) std::fill(p + off[0], p + off[0] + n, v);
+      else for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
     });
   });
 }

@@ -33,30 +33,6 @@ Shape broadcast_strides(const Tensor& t, const Shape& out) {
 namespace {
 
 constexpr int64_t kChunk = 256;     // gather buffer for strided operands (elements)
-constexpr int64_t kBlock = 16384;   // a long row is split into blocks of this many elements
-
-// Calls row(off, n, st) over all innermost rows of L, in parallel. When there are few rows
-// (one long contiguous tensor is a single row) each row is also split into blocks, so both
-// threads get work. Each element is written by exactly one call, so results do not depend on
-// the thread count.
-template <int N, class Row>
-void parallel_rows(const StridedLayout<N>& L, int64_t cost_per_elem, Row&& row) {
-  const int64_t rows = num_rows(L), n = L.shape.back();
-  int64_t blocks = 1;
-  if (rows < 8 * int64_t(get_num_threads()) && n >= 2 * kBlock) blocks = (n + kBlock - 1) / kBlock;
-  parallel_for(rows * blocks, (n / blocks) * cost_per_elem, [&](int64_t i0, int64_t i1) {
-    if (blocks == 1) return for_each_row<N>(L, i0, i1, row);
-    for (int64_t i = i0; i < i1; ++i) {
-      int64_t r = i / blocks, b = i % blocks;
-      int64_t b0 = n * b / blocks, b1 = n * (b + 1) / blocks;
-      for_each_row<N>(L, r, r + 1, [&](std::array<int64_t, N> off, int64_t, const std::array<int64_t, N>& st) {
-        for (int k = 0; k < N; ++k) off[k] += b0 * st[k];
-        row(off, b1 - b0, st);
-      });
-    }
-  });
-}
-
 // p[i0 * st ...] as a contiguous run of m elements: p itself when st == 1, else a gathered copy.
 template <class T> const T* run_ptr(const T* p, int64_t st, int64_t i0, int64_t m, T* buf) {
   if (st == 1) return p + i0;

@@ -1,9 +1,9 @@
 #include "core/parallel.h"
 
-#include <atomic>
-#include <cstring>
+#include <strings.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -100,7 +100,7 @@ bool in_parallel_region() {
 namespace {
 bool read_wait_policy_passive() {
   const char* e = std::getenv("OMP_WAIT_POLICY");
-  return e && (std::strcmp(e, "PASSIVE") == 0 || std::strcmp(e, "passive") == 0);
+  return e && strcasecmp(e, "passive") == 0;  // OpenMP reads the value case-insensitively
 }
 std::atomic<bool> g_passive_sizing{read_wait_policy_passive()};
 }  // namespace

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 
+#include "core/parallel.h"
 #include "core/shape.h"
 
 namespace tz::core {
@@ -78,6 +79,31 @@ int64_t num_rows(const StridedLayout<N>& L) {
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < L.shape.size(); ++d) rows *= L.shape[d];
   return rows;
+}
+
+// A long row is split into blocks of this many elements by parallel_rows.
+constexpr int64_t kRowBlock = 16384;
+
+// Calls row(off, n, st) over all innermost rows of L, in parallel. When there are few rows
+// (one long contiguous tensor is a single row) each row is also split into blocks, so both
+// threads get work. Each element is written by exactly one call, so results do not depend on
+// the thread count.
+template <int N, class Row>
+void parallel_rows(const StridedLayout<N>& L, int64_t cost_per_elem, Row&& row) {
+  const int64_t rows = num_rows(L), n = L.shape.back();
+  int64_t blocks = 1;
+  if (rows < 8 * int64_t(get_num_threads()) && n >= 2 * kRowBlock) blocks = (n + kRowBlock - 1) / kRowBlock;
+  parallel_for(rows * blocks, (n / blocks) * cost_per_elem, [&](int64_t i0, int64_t i1) {
+    if (blocks == 1) return for_each_row<N>(L, i0, i1, row);
+    for (int64_t i = i0; i < i1; ++i) {
+      int64_t r = i / blocks, b = i % blocks;
+      int64_t b0 = n * b / blocks, b1 = n * (b + 1) / blocks;
+      for_each_row<N>(L, r, r + 1, [&](std::array<int64_t, N> off, int64_t, const std::array<int64_t, N>& st) {
+        for (int k = 0; k < N; ++k) off[k] += b0 * st[k];
+        row(off, b1 - b0, st);
+      });
+    }
+  });
 }
 
 }  // namespace tz::core

@@ -334,12 +334,11 @@ void gemm_direct(const GemmArgs<T>& g) {
     const SimdLevel level = simd_level();
     if (!g.trans_a && level != SimdLevel::off) {
       auto kernel = level == SimdLevel::avx512 ? &sgemv_avx512 : &sgemv_avx2;
-      // Threads only for a B of >= 512 KiB. Measured, small GPT decoding on 2 threads
-      // (weights in L3): a 2 MiB threshold 3100 tok/s, 512 KiB 4000-4900, 256 KiB and 128
-      // KiB no better; below, waking the second thread costs what it saves. When sleeping
-      // threads must be woken (passive_wait_sizing()), only from 8 MiB: 2-thread decoding
-      // of that model fell to 600-1850 tok/s at the smaller thresholds.
-      const int64_t kGemvParallelMinB = passive_wait_sizing() ? int64_t(1) << 21 : int64_t(1) << 17;  // elements
+      // Threads only for a B of 4 parallel grains (512 KiB; 8 MiB when sized for passive
+      // waiting). Measured, small GPT decoding on 2 threads (weights in L3): a 2 MiB
+      // threshold 3100 tok/s, 512 KiB 4000-4900, 256 KiB and 128 KiB no better; with
+      // OMP_WAIT_POLICY=PASSIVE the 512 KiB threshold gave 600-1850, 8 MiB 3350-4130.
+      const int64_t kGemvParallelMinB = 4 * parallel_grain();  // elements of B
       if (N * K < kGemvParallelMinB) kernel(g, 0, N);
       else parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
       return;
