@@ -13,7 +13,8 @@ namespace {
 // memory layout does not allow it (the rule PyTorch's view() uses: each run of merged old
 // dims must be contiguous in memory).
 std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape) {
-  if (shape_numel(shape) == 0) return contiguous_strides(new_shape);
+  // Empty and 0-d tensors have no stride pattern to keep: any shape of the same size views them.
+  if (shape_numel(shape) == 0 || shape.empty()) return contiguous_strides(new_shape);
   Shape out(new_shape.size());
   int64_t view_d = int64_t(new_shape.size()) - 1;
   int64_t chunk_base = strides.empty() ? 1 : strides.back();

@@ -40,6 +40,7 @@
 #include "core/kernels/gemv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -465,10 +466,12 @@ void gemm_blas(const GemmArgs<double>&) {
 // for skinny products (4 < M < 48 with AVX2, 4 < M < 24 with AVX-512), which go to
 // OpenBLAS when it is there.
 namespace {
+std::atomic<bool> g_blas_enabled{true};
+
 template <class T>
 bool use_blas(const GemmArgs<T>& g) {
 #ifdef TZ_HAVE_OPENBLAS
-  if (in_parallel_region()) return false;  // never a threaded BLAS inside our own threads
+  if (!g_blas_enabled.load(std::memory_order_relaxed) || in_parallel_region()) return false;  // never a threaded BLAS inside our own threads
   // f64 is the proof path: OpenBLAS is far faster than our scalar f64 kernel, so it takes
   // every product that is not tiny.
   if constexpr (std::is_same_v<T, double>) return g.M * g.N * g.K >= 32 * 32 * 32;
@@ -480,6 +483,9 @@ bool use_blas(const GemmArgs<T>& g) {
 #endif
 }
 }  // namespace
+
+void set_blas_enabled(bool on) { g_blas_enabled.store(on, std::memory_order_relaxed); }
+bool blas_enabled() { return g_blas_enabled.load(std::memory_order_relaxed); }
 
 void gemm(const GemmArgs<float>& g) {
   if (use_blas(g)) gemm_blas(g); else gemm_own(g);

@@ -58,6 +58,11 @@ void gemm_blas(const GemmArgs<double>& g);
 // The dispatcher every tensor op calls: OpenBLAS or ours, by size (never OpenBLAS inside
 // a parallel region, where it would oversubscribe the cores).
 void gemm(const GemmArgs<float>& g);
+// set_blas_enabled(false) keeps every product on our own GEMM, whose f64 results are the
+// same on any x86 CPU (OpenBLAS picks its kernels by CPU model); tests that compare
+// recorded f64 numbers bit for bit use it.
+void set_blas_enabled(bool on);
+bool blas_enabled();
 void gemm(const GemmArgs<double>& g);
 
 // Checks sizes and leading dimensions; throws tz::Error naming `op` when they are invalid.

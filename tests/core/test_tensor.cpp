@@ -34,6 +34,13 @@ TEST_CASE("views share storage and never copy") {
     CHECK(t.at({3, 2, 1}) == base.at({1, 2, 3}));
     CHECK_THROWS_WITH_AS(base.permute({0, 0, 1}), "permute: dim 0 repeated in [0, 0, 1]", Error);
   }
+  SUBCASE("0-d tensors view as any shape of one element, and back") {
+    Tensor s = sum(base.narrow(0, 0, 1).narrow(1, 0, 1).narrow(2, 0, 1));
+    CHECK(s.dim() == 0);
+    CHECK(s.view({1, 1}).shape() == Shape{1, 1});
+    CHECK(s.reshape({1}).item() == 0.0);
+    CHECK(s.reshape({1}).reshape({}).dim() == 0);
+  }
   SUBCASE("narrow / slice / select") {
     Tensor n = base.narrow(2, 1, 2);
     CHECK(n.shape() == Shape{2, 3, 2});

@@ -1,0 +1,145 @@
+// Every registered variant's numbers, recorded once and compared on every run: the model
+// built from the recorded config, loaded with the recorded weights, must give the recorded
+// f64 logits (eval mode), training-mode loss and parameter gradients bit for bit. This keeps
+// refactors of the zoo honest: a change that moves any number shows up here, by id.
+//
+// The recording (tests/zoo/fixtures/variant_outputs.safetensors) holds, per id:
+//   <id>/param/<name>   the weights (f64)         <id>/logits      eval-mode output
+//   <id>/grad/<name>    d(train loss)/d(weight)   <id>/train_loss  training-mode loss [1]
+// and the config each id was built from in the metadata. Recording the weights (not a seed)
+// makes the check independent of the order in which a model draws its initial values.
+// The run uses our own scalar kernels (no OpenBLAS, no SIMD), whose f64 results are the
+// same on every x86 CPU. Rewrite it with TZ_RECORD_OUTPUTS=1 only when a change of numbers is intended, and say
+// why in the commit.
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/kernels/gemm.h"
+#include "core/safetensors.h"
+#include "models/wrappers.h"
+#include "models/zoo.h"
+#include "tests/test_util.h"
+
+namespace tz::testing {
+namespace {
+
+const char* kPath = TZ_SOURCE_DIR "/tests/zoo/fixtures/variant_outputs.safetensors";
+constexpr int64_t kVocab = 16, kB = 2, kT = 20;
+const char* kBase = R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 24})";
+
+struct Recorded {
+  std::map<std::string, Tensor> params, grads;
+  Tensor logits, train_loss;
+};
+
+// Builds `id` from `config`, optionally loads `weights`, and runs it: eval logits, then a
+// training-mode loss (dropout and FCM draw from the default generator, seeded) and its
+// gradients.
+Recorded run(const std::string& id, const std::string& config, const std::map<std::string, Tensor>* weights) {
+  const nn::VariantInfo& v = zoo::registry().get(id);
+  Generator gen(1);
+  Recorded r;
+  if (v.model) {
+    auto m = std::dynamic_pointer_cast<models::ZooModel>(v.model(nn::Config::parse(config, id), gen));
+    REQUIRE(m);
+    m->to(DType::f64);
+    if (weights) m->load_state_dict(*weights);
+    Generator data(7);
+    models::ZooModel::Example ex = m->sample(kB, data);
+    for (auto& t : ex.inputs)
+      if (t.dtype() != DType::i64) t = t.to(DType::f64);
+    if (ex.targets.dtype() != DType::i64) ex.targets = ex.targets.to(DType::f64);
+    m->eval();
+    {
+      NoGradGuard ng;
+      r.logits = m->forward(ex.inputs);
+    }
+    m->train();
+    manual_seed(5);
+    r.train_loss = m->loss(ex).reshape({1});
+    r.train_loss.backward();
+    for (auto& [name, p] : m->named_parameters()) r.grads[name] = p.grad().defined() ? p.grad() : zeros_like(p);
+    r.params = m->state_dict();
+    return r;
+  }
+  auto m = zoo::make_lm(config, gen, id);
+  m->to(DType::f64);
+  if (weights) m->load_state_dict(*weights);
+  Generator data(7);
+  Tensor ids = randint(0, kVocab, {kB, kT}, data);
+  Tensor targets = randint(0, kVocab, {kB, kT}, data);
+  m->eval();
+  {
+    NoGradGuard ng;
+    r.logits = m->forward(ids);
+  }
+  m->train();
+  manual_seed(5);
+  r.train_loss = m->loss(ids, targets).reshape({1});
+  r.train_loss.backward();
+  for (auto& [name, p] : m->named_parameters()) r.grads[name] = p.grad().defined() ? p.grad() : zeros_like(p);
+  r.params = m->state_dict();
+  return r;
+}
+
+std::string test_config(const std::string& id) {
+  const nn::VariantInfo& v = zoo::registry().get(id);
+  if (v.model) return v.test_config;
+  nn::Config c = nn::Config::parse(kBase, "base");
+  c.merge(nn::Config::parse(v.test_config, id));
+  return c.dump();
+}
+
+void record() {
+  std::map<std::string, Tensor> out;
+  std::map<std::string, std::string> meta;
+  for (const std::string& id : zoo::registry().ids()) {
+    const std::string config = test_config(id);
+    Recorded r = run(id, config, nullptr);
+    meta[id] = config;
+    for (auto& [n, t] : r.params) out[id + "/param/" + n] = t;
+    for (auto& [n, t] : r.grads) out[id + "/grad/" + n] = t;
+    out[id + "/logits"] = r.logits;
+    out[id + "/train_loss"] = r.train_loss;
+  }
+  std::filesystem::create_directories(std::filesystem::path(kPath).parent_path());
+  save_safetensors(kPath, out, meta);
+}
+
+}  // namespace
+
+TEST_CASE("every recorded variant gives its recorded outputs and gradients bit for bit") {
+  // Our own scalar kernels only: their f64 results do not depend on the CPU model.
+  kernels::set_blas_enabled(false);
+  set_simd_enabled(false);
+  struct Restore {
+    ~Restore() { kernels::set_blas_enabled(true); set_simd_enabled(true); }
+  } restore;
+  if (const char* e = std::getenv("TZ_RECORD_OUTPUTS"); e && std::string(e) == "1") {
+    record();
+    MESSAGE("recorded ", kPath);
+  }
+  TensorFile f = load_safetensors(kPath);
+  REQUIRE(!f.metadata.empty());
+  for (const auto& [id, config] : f.metadata) {
+    CAPTURE(id);
+    REQUIRE_MESSAGE(zoo::registry().find(id), "recorded id '", id, "' is no longer registered");
+    std::map<std::string, Tensor> weights;
+    const std::string prefix = id + "/param/";
+    for (auto& [n, t] : f.tensors)
+      if (n.rfind(prefix, 0) == 0) weights[n.substr(prefix.size())] = t;
+    Recorded r = run(id, config, &weights);
+    CHECK_MESSAGE(max_abs_diff(r.logits, f.tensors.at(id + "/logits")) == 0, id, ": logits differ by ",
+                  max_abs_diff(r.logits, f.tensors.at(id + "/logits")));
+    CHECK_MESSAGE(max_abs_diff(r.train_loss, f.tensors.at(id + "/train_loss")) == 0, id, ": training loss differs");
+    for (auto& [n, g] : r.grads) {
+      auto it = f.tensors.find(id + "/grad/" + n);
+      CHECK_MESSAGE(it != f.tensors.end(), id, ": no recorded gradient for ", n);
+      if (it != f.tensors.end())
+        CHECK_MESSAGE(max_abs_diff(g, it->second) == 0, id, ": gradient of ", n, " differs by ",
+                      max_abs_diff(g, it->second));
+    }
+  }
+}
+
+}  // namespace tz::testing
