@@ -128,7 +128,7 @@ Tensor LMBlock::sublayer(int which, const Tensor& x, BlockState* state, const nn
   auto& norm = which == 0 ? norm0 : which == 1 ? norm1 : norm2;
   auto branch = [&](const Tensor& u) -> Tensor {
     Tensor v = token_shift(u, options.shift, state ? &state->hist[which] : nullptr);
-    if (which == 1) return state ? mixer->step(v, *state->mixer, ctx) : mixer->forward(v, ctx);
+    if (which == 1) return mixer->forward(v, ctx, state ? state->mixer.get() : nullptr);
     Tensor y = ff_drop->forward((which == 0 ? ffn0 : ffn)->forward(v));
     return options.macaron ? y * 0.5 : y;  // Macaron: each FFN takes half a step
   };

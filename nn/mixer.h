@@ -1,11 +1,13 @@
 // The interfaces every zoo component plugs into.
 //
 // A sequence **mixer** maps x [B, T, C] to y [B, T, C], mixing information across positions
-// (attention, recurrences, state-space models, convolutions). It has a parallel form over a
-// whole sequence (training) and, where its paper has one, a step form that consumes a few
-// positions at a time and carries an explicit state (KV cache, recurrent state, conv state,
-// memory). The conformance suite proves that feeding tokens one by one through step()
-// reproduces forward().
+// (attention, recurrences, state-space models, convolutions). One call covers every use:
+// forward(x, ctx, state) with no state runs a whole sequence from scratch; with a state (KV
+// cache, recurrent state, conv state, memory) it continues the sequence the state holds,
+// whether x is a prefill chunk, the next training segment or one decoding step, and leaves
+// the state ready for the next call. The state's `length` is the one position counter: x
+// starts at position state->length (= ctx.start). The conformance suite proves that any
+// split of a sequence into calls gives the same result as one call.
 //
 // A **position scheme** places tokens in order: it can add to the embeddings (absolute
 // schemes), rotate queries and keys (RoPE, xPos) or bias the attention scores (ALiBi, T5),
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "nn/module.h"
 
 namespace tz::nn {
@@ -41,26 +44,39 @@ struct MixerContext {
   int64_t layer = 0;                       // index of the block running
 };
 
-// A mixer's decoding state. Each mixer defines its own subclass.
+// A mixer's state between calls. Each mixer defines its own subclass.
 struct MixerState {
   virtual ~MixerState() = default;
-  int64_t length = 0;  // positions consumed so far
+  int64_t length = 0;  // positions consumed so far: the position of the next input
 };
 
 class Mixer : public Module {
  public:
-  // Parallel form: x [B, T, C] → [B, T, C]; ctx.start is the position of x[:, 0].
-  virtual Tensor forward(const Tensor& x, const MixerContext& ctx) = 0;
+  // x [B, T, C] → [B, T, C]. state null: a whole sequence from scratch, x[:, 0] at position
+  // ctx.start. state given (made by make_state): continue it; ctx.start must equal
+  // state->length, which the call advances by T.
+  virtual Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) = 0;
   // True when output t depends only on inputs 0..t.
   virtual bool causal() const { return true; }
-  // True when step() is implemented.
+  // True when forward() accepts a state (continuation, decoding).
   virtual bool has_step() const { return false; }
   // A fresh state for `batch` sequences of at most `capacity` positions.
   virtual std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const;
-  // Step form: x [B, T', C] (usually T' = 1) continuing the sequence held in `state`.
-  virtual Tensor step(const Tensor& x, MixerState& state, const MixerContext& ctx);
+  // Decoding: forward() continuing `state` (usually one position).
+  Tensor step(const Tensor& x, MixerState& state, const MixerContext& ctx) { return forward(x, ctx, &state); }
   // Why there is no step form, for the error message (e.g. "needs the whole sequence").
   virtual std::string why_no_step() const { return "its paper defines no recurrent form"; }
+
+ protected:
+  // Checks a state handed to forward(): made by make_state (type S), positions agree.
+  template <class S>
+  S& own_state(MixerState* state, const MixerContext& ctx) const {
+    auto* s = dynamic_cast<S*>(state);
+    TZ_CHECK(s, describe(), ": forward() was given a state not made by its make_state()");
+    TZ_CHECK(ctx.start == s->length, describe(), ": the input starts at position ", ctx.start,
+             " but the state holds ", s->length, " positions");
+    return *s;
+  }
 };
 
 class PositionScheme : public Module {

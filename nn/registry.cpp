@@ -17,10 +17,6 @@ std::unique_ptr<MixerState> Mixer::make_state(int64_t, int64_t, DType) const {
   throw Error(cat_str(describe(), ": no step (recurrent/cached) form: ", why_no_step()));
 }
 
-Tensor Mixer::step(const Tensor&, MixerState&, const MixerContext&) {
-  throw Error(cat_str(describe(), ": no step (recurrent/cached) form: ", why_no_step()));
-}
-
 void Registry::add(VariantInfo info) {
   TZ_CHECK(!info.id.empty() && !info.family.empty() && !info.kind.empty() && !info.summary.empty(),
            "registry: entry '", info.id, "' needs an id, family, kind and summary");

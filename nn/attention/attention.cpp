@@ -318,7 +318,8 @@ Tensor Attention::output(const Tensor& y, const Tensor& x) {
   return drop->forward(o);
 }
 
-Tensor Attention::forward(const Tensor& x, const MixerContext& ctx) {
+Tensor Attention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
+  if (state) return continue_cache(x, own_state<KVState>(state, ctx), ctx);
   Tensor q, k, v;
   project(x, q, k, v, ctx.start, ctx, nullptr);
   // Keys sit at positions ctx.start.. too; with no cache the masks and biases only need the
@@ -367,24 +368,22 @@ std::unique_ptr<MixerState> Attention::make_state(int64_t batch, int64_t capacit
   return s;
 }
 
-Tensor Attention::step(const Tensor& x, MixerState& state, const MixerContext& ctx) {
-  auto* kv = dynamic_cast<KVState*>(&state);
-  TZ_CHECK(kv, "Attention: step() needs the state made by its make_state()");
+Tensor Attention::continue_cache(const Tensor& x, KVState& kv, const MixerContext& ctx) {
   TZ_CHECK(!grad_enabled() || !x.requires_grad(), "Attention: the KV cache is for decoding; run it "
            "under NoGradGuard");
-  const int64_t T = x.size(1), start = kv->length;
-  TZ_CHECK(x.size(0) == kv->k.size(0), "Attention: state made for batch ", kv->k.size(0), ", input has batch ",
+  const int64_t T = x.size(1), start = kv.length;
+  TZ_CHECK(x.size(0) == kv.k.size(0), "Attention: state made for batch ", kv.k.size(0), ", input has batch ",
            x.size(0));
-  TZ_CHECK(start + T <= kv->k.size(2), "Attention: KV cache full (", start, " + ", T, " > capacity ",
-           kv->k.size(2), ")");
+  TZ_CHECK(start + T <= kv.k.size(2), "Attention: KV cache full (", start, " + ", T, " > capacity ",
+           kv.k.size(2), ")");
   Tensor q, k, v;
-  project(x, q, k, v, start, ctx, options.dconv ? &kv->conv : nullptr);
+  project(x, q, k, v, start, ctx, options.dconv ? &kv.conv : nullptr);
   // Normalise and rotate the new keys at their absolute positions before caching them.
   prepare_qk(*this, q, k, start, ctx);
-  core::copy_(kv->k.narrow(2, start, T), k);
-  core::copy_(kv->v.narrow(2, start, T), v);
-  kv->length += T;
-  Tensor keys = kv->k.narrow(2, 0, kv->length), values = kv->v.narrow(2, 0, kv->length);
+  core::copy_(kv.k.narrow(2, start, T), k);
+  core::copy_(kv.v.narrow(2, start, T), v);
+  kv.length += T;
+  Tensor keys = kv.k.narrow(2, 0, kv.length), values = kv.v.narrow(2, 0, kv.length);
   Tensor y = attend(q, keys, values, start, 0, start, ctx, nullptr);
   return output(y, x);
 }

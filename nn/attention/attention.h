@@ -88,11 +88,10 @@ struct KVState : MixerState {
 class Attention : public Mixer {
  public:
   Attention(const AttentionOptions& options, Generator& gen);
-  Tensor forward(const Tensor& x, const MixerContext& ctx) override;
+  Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) override;
   bool causal() const override { return options.causal; }
   bool has_step() const override { return true; }
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
-  Tensor step(const Tensor& x, MixerState& state, const MixerContext& ctx) override;
   std::string describe() const override;
   // The attention weights [B, H, T, T] of a forward over x (through the composite path),
   // after every transform; for tests and inspection.
@@ -119,6 +118,8 @@ class Attention : public Mixer {
   // The core: heads in, y [B, H, T, D] out; query i sits at key mask_offset + i.
   Tensor attend(Tensor q, Tensor k, Tensor v, int64_t q_start, int64_t k_start, int64_t mask_offset,
                 const MixerContext& ctx, Tensor* probs);
+  // forward() with a KV cache: appends x's keys and values, attends over all of them.
+  Tensor continue_cache(const Tensor& x, KVState& kv, const MixerContext& ctx);
   // Merges heads, gates and projects out: y [B, H, T, D], x [B, T, C] → [B, T, C].
   Tensor output(const Tensor& y, const Tensor& x);
   // The position scheme's additive score terms for queries at q_start.. over keys at
