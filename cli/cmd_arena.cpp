@@ -26,7 +26,22 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--steps", a->o.steps, "Training steps per model")->capture_default_str();
   cmd->add_option("--batch", a->o.batch, "Sequences per step")->capture_default_str();
   cmd->add_option("--seq-len", a->o.seq_len, "Training sequence length")->capture_default_str();
-  cmd->add_option("--vocab", a->o.vocab, "Task vocabulary")->capture_default_str();
+  cmd->add_option("--vocab", a->o.vocab,
+                  "Task vocabulary (0: the task's default: 64; mqar_zoology 8192; *_mamba 16)")
+      ->capture_default_str();
+  data::TaskOptions& to = a->o.task_options;
+  cmd->add_option("--copy-len", to.copy_len,
+                  "copy, selective_copy(_mamba): tokens to reproduce (0: the task's default)")
+      ->capture_default_str();
+  cmd->add_option("--num-pairs", to.num_pairs, "mqar(_zoology): key-value pairs")->capture_default_str();
+  cmd->add_option("--num-queries", to.num_queries, "mqar: keys queried (0: all)")->capture_default_str();
+  cmd->add_option("--power-a", to.power_a,
+                  "mqar_zoology: query gaps follow P(g) ~ (g + 1)^(power_a - 1); 1 is uniform")
+      ->capture_default_str();
+  cmd->add_flag("--random-fill", to.random_fill,
+                "mqar_zoology: random ids instead of 0 between the queries (Zoology's random_non_queries)");
+  cmd->add_option("--passkey-digits", to.passkey_digits, "passkey: digits of the hidden number")
+      ->capture_default_str();
   cmd->add_option("--lr", a->o.lr, "Peak learning rate")->capture_default_str();
   cmd->add_option("--base", a->o.base, "Config shared by every model (JSON)")->capture_default_str();
   cmd->add_flag("--match-params", a->o.match_params, "Adjust each model's dim to the first model's parameter count");

@@ -6,6 +6,7 @@
 #include "core/text.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "core/error.h"
@@ -35,6 +36,31 @@ std::vector<int64_t> shuffled_sample(Generator& gen, int64_t n, int64_t k) {
   all.resize(size_t(k));
   return all;
 }
+
+// k distinct indices of w drawn one after another, each with probability proportional to
+// its weight among those not drawn yet (numpy's choice(replace=False, p=w), which Zoology
+// uses), in the order drawn. Exponential clocks: index g rings at E_g / w_g, E_g ~ Exp(1);
+// the first to ring is g with probability w_g / sum(w) and, the clocks being memoryless,
+// the next among the rest likewise, so the k earliest in order are exactly that draw
+// (Efraimidis & Spirakis 2006, "Weighted random sampling with a reservoir"), in one pass
+// over the weights instead of k.
+std::vector<int64_t> weighted_sample_in_order(Generator& gen, const std::vector<double>& w,
+                                              int64_t k) {
+  std::vector<std::pair<double, int64_t>> ring(w.size());
+  for (size_t g = 0; g < w.size(); ++g)
+    ring[g] = {-std::log1p(-gen.uniform()) / w[g], int64_t(g)};  // uniform() is in [0, 1)
+  std::partial_sort(ring.begin(), ring.begin() + k, ring.end());
+  std::vector<int64_t> out(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) out[size_t(i)] = ring[size_t(i)].second;
+  return out;
+}
+
+// vocab_size 0 means the task's default.
+TaskOptions with_vocab(TaskOptions o, int64_t default_vocab) {
+  if (o.vocab_size == 0) o.vocab_size = default_vocab;
+  return o;
+}
+constexpr int64_t kDefaultVocab = 64;
 
 void check_common(const std::string& task, const TaskOptions& o, int64_t min_vocab,
                   int64_t min_len) {
@@ -70,6 +96,7 @@ class CopyTask : public Task {
 
  private:
   static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, kDefaultVocab);
     check_common("copy", o, 4, 2);
     if (o.copy_len == 0) o.copy_len = o.seq_len / 2;
     TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "copy: copy_len must be in [1, ",
@@ -104,6 +131,7 @@ class SelectiveCopyTask : public Task {
 
  private:
   static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, kDefaultVocab);
     check_common("selective_copy", o, 5, 2);
     if (o.copy_len == 0) o.copy_len = std::max<int64_t>(1, o.seq_len / 8);
     TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "selective_copy: copy_len must be "
@@ -120,6 +148,48 @@ class SelectiveCopyTask : public Task {
       s[size_t(where[size_t(i)])] = s[size_t(R + 1 + i)] = randint(gen, 3, V);
     s[size_t(R)] = kSepToken;
     shifted_targets(s, x, y, T, R, n);
+  }
+};
+
+// ---- selective_copy_mamba ---------------------------------------------------------------
+// Selective Copying as the Mamba paper runs it (Gu & Dao 2023, arXiv:2312.00752, section 3.1
+// and appendix E.1: length 4096, vocabulary 16 with the noise and marker tokens, 16 tokens
+// to memorise), with the token layout of the S4 repository's copying generator it uses:
+// noise is id 0, the marker V - 1, data ids [1, V - 1). Unlike selective_copy the answers
+// are never fed back: the model reads n markers and must emit d1..dn from memory.
+// Layout (T tokens, n = copy_len, R = T - n): R positions of NOISE holding d1..dn at random
+// places (in order), then n MARKs; the target at the i-th MARK is di. The paper's "length
+// 4096" is taken as T, the whole input (S4's generator counts L = T - 2n noise tokens).
+class SelectiveCopyMambaTask : public Task {
+ public:
+  explicit SelectiveCopyMambaTask(TaskOptions o) : Task(resolve(o)) {}
+  std::string name() const override { return "selective_copy_mamba"; }
+  std::string description() const override {
+    return cat_str("selective_copy_mamba: after the markers, output the ", options_.copy_len,
+                   " data tokens scattered among noise (Mamba's layout)");
+  }
+
+ private:
+  static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, 16);
+    check_common("selective_copy_mamba", o, 4, 2);
+    if (o.copy_len == 0) o.copy_len = std::min<int64_t>(16, std::max<int64_t>(1, o.seq_len / 4));
+    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "selective_copy_mamba: copy_len "
+             "must be in [1, ", o.seq_len / 2, "] (n data tokens among seq_len - n noise "
+             "positions, then n markers, in seq_len ", o.seq_len, "), got ", o.copy_len);
+    return o;
+  }
+  void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
+    const int64_t T = options_.seq_len, n = options_.copy_len, V = options_.vocab_size;
+    const int64_t R = T - n, marker = V - 1;
+    for (int64_t t = 0; t < T; ++t) { x[t] = kPadToken; y[t] = kIgnoreIndex; }  // noise: id 0
+    std::vector<int64_t> where = sorted_sample(gen, R, n);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t d = randint(gen, 1, marker);
+      x[where[size_t(i)]] = d;
+      x[R + i] = marker;
+      y[R + i] = d;
+    }
   }
 };
 
@@ -144,6 +214,7 @@ class MqarTask : public Task {
 
  private:
   static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, kDefaultVocab);
     check_common("mqar", o, 5, 3);
     if (o.num_queries == 0) o.num_queries = o.num_pairs;
     const int64_t K = num_keys(o.vocab_size);
@@ -179,6 +250,72 @@ class MqarTask : public Task {
   }
 };
 
+// ---- mqar_zoology -----------------------------------------------------------------------
+// MQAR exactly as Zoology generates it (Arora et al. 2023, "Zoology: Measuring and Improving
+// Recall in Efficient Language Models", arXiv:2312.04927, appendix on MQAR; the zoology
+// repository's multiquery_ar). Keys and values come from disjoint halves of the vocabulary,
+// keys [1, V/2) and values [V/2, V), both without repetition. The N pairs come first; the
+// T - 2N positions after them hold S = (T - 2N) / 2 even slots, and pair i is queried at
+// slot g_i (position 2N + 2 g_i), where g_1, g_2, .. are drawn one after another without
+// repetition with P(g) = (g + 1)^(a - 1) / sum_h (h + 1)^(a - 1) (a = power_a; in real text
+// the gap between repeated bigrams follows such a power law). As in Zoology, pair i takes
+// the i-th slot drawn, so earlier pairs tend to be asked sooner. Every other position is 0
+// (random ids in [0, V) with random_fill). The target at a query is its value; nothing
+// else is scored.
+class MqarZoologyTask : public Task {
+ public:
+  explicit MqarZoologyTask(TaskOptions o) : Task(resolve(o)) {
+    const int64_t S = (options_.seq_len - 2 * options_.num_pairs) / 2;
+    slot_weight_.resize(size_t(S));
+    for (int64_t g = 0; g < S; ++g)
+      slot_weight_[size_t(g)] = std::pow(double(g + 1), options_.power_a - 1);
+  }
+  std::string name() const override { return "mqar_zoology"; }
+  std::string description() const override {
+    return cat_str("mqar_zoology: recall the values of all ", options_.num_pairs,
+                   " keys, queried at power-law gaps (power_a ", options_.power_a, ")");
+  }
+
+ private:
+  static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, 8192);
+    check_common("mqar_zoology", o, 4, 4);
+    if (o.num_queries == 0) o.num_queries = o.num_pairs;
+    const int64_t N = o.num_pairs, V = o.vocab_size, K = V / 2 - 1;
+    TZ_CHECK(N >= 1, "mqar_zoology: num_pairs must be >= 1, got ", N);
+    TZ_CHECK(N <= K, "mqar_zoology: num_pairs ", N, " exceeds the ", K, " distinct keys of "
+             "vocab_size ", V, " (keys use ids [1, ", V / 2, "), values [", V / 2, ", ", V, "))");
+    TZ_CHECK(o.num_queries == N, "mqar_zoology: every pair is queried once, so num_queries "
+             "must be 0 or num_pairs = ", N, ", got ", o.num_queries);
+    TZ_CHECK(4 * N <= o.seq_len, "mqar_zoology: seq_len ", o.seq_len, " is too short for "
+             "num_pairs ", N, ": the pairs take 2 * ", N, " positions and each query its own "
+             "even slot after them, so seq_len must be >= 4 * num_pairs = ", 4 * N);
+    TZ_CHECK(std::isfinite(o.power_a) && o.power_a > 0, "mqar_zoology: power_a must be > 0 "
+             "(Zoology's default 0.01; 1 places the queries uniformly), got ", o.power_a);
+    return o;
+  }
+  void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
+    const int64_t T = options_.seq_len, N = options_.num_pairs, V = options_.vocab_size;
+    const int64_t half = V / 2;
+    std::vector<int64_t> keys = shuffled_sample(gen, half - 1, N);    // + 1: ids [1, half)
+    std::vector<int64_t> values = shuffled_sample(gen, V - half, N);  // + half: [half, V)
+    std::vector<int64_t> slots = weighted_sample_in_order(gen, slot_weight_, N);
+    for (int64_t t = 0; t < T; ++t) { x[t] = kPadToken; y[t] = kIgnoreIndex; }
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t k = 1 + keys[size_t(i)], v = half + values[size_t(i)];
+      const int64_t q = 2 * N + 2 * slots[size_t(i)];
+      x[2 * i] = k;
+      x[2 * i + 1] = v;
+      x[q] = k;
+      y[q] = v;
+    }
+    if (options_.random_fill)
+      for (int64_t t = 2 * N; t < T; ++t)
+        if (y[t] == kIgnoreIndex) x[t] = randint(gen, 0, V);
+  }
+  std::vector<double> slot_weight_;  // (g + 1)^(a - 1) for the S slots
+};
+
 // ---- induction_heads ---------------------------------------------------------------------
 // Measures: the induction mechanism "[A][B] ... [A] -> [B]": find the earlier occurrence of
 // the current token and copy the token that followed it — the circuit behind in-context
@@ -198,6 +335,7 @@ class InductionHeadsTask : public Task {
 
  private:
   static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, kDefaultVocab);
     check_common("induction_heads", o, 4, 3);
     return o;
   }
@@ -207,6 +345,38 @@ class InductionHeadsTask : public Task {
     int64_t p = randint(gen, 0, T - 2);  // p + 1 <= T - 2: the answer precedes the query
     x[p] = kSepToken;
     x[T - 1] = kSepToken;
+    y[T - 1] = x[p + 1];
+  }
+};
+
+// ---- induction_heads_mamba --------------------------------------------------------------
+// Induction heads as the Mamba paper runs it (Gu & Dao 2023, arXiv:2312.00752, section 4.1.2
+// and appendix E.1: vocabulary 16, trained at length 256, tested at 2^6 .. 2^20): the
+// special token is the last id, V - 1, and every other id is data, so at V = 16 there are
+// 15 possible answers (induction_heads keeps ids 0 and 1 aside).
+// Layout (T tokens): data ids [0, V - 1), with SPECIAL at a random p in [0, T - 3] and at
+// T - 1; the one scored target, at T - 1, is the token at p + 1.
+class InductionHeadsMambaTask : public Task {
+ public:
+  explicit InductionHeadsMambaTask(TaskOptions o) : Task(resolve(o)) {}
+  std::string name() const override { return "induction_heads_mamba"; }
+  std::string description() const override {
+    return "induction_heads_mamba: after the special token's second occurrence, predict the "
+           "token that followed its first (Mamba's layout)";
+  }
+
+ private:
+  static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, 16);
+    check_common("induction_heads_mamba", o, 3, 3);
+    return o;
+  }
+  void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
+    const int64_t T = options_.seq_len, special = options_.vocab_size - 1;
+    for (int64_t t = 0; t < T; ++t) { x[t] = randint(gen, 0, special); y[t] = kIgnoreIndex; }
+    int64_t p = randint(gen, 0, T - 2);  // p + 1 <= T - 2: the answer precedes the query
+    x[p] = special;
+    x[T - 1] = special;
     y[T - 1] = x[p + 1];
   }
 };
@@ -231,6 +401,7 @@ class PasskeyTask : public Task {
 
  private:
   static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, kDefaultVocab);
     check_common("passkey", o, kFirstFiller + 1, 3);
     const int64_t D = o.passkey_digits;
     TZ_CHECK(D >= 1, "passkey: passkey_digits must be >= 1, got ", D);
@@ -262,8 +433,11 @@ std::unique_ptr<Task> make(const TaskOptions& o) { return std::make_unique<T>(o)
 const Entry kRegistry[] = {
     {"copy", make<CopyTask>},
     {"selective_copy", make<SelectiveCopyTask>},
+    {"selective_copy_mamba", make<SelectiveCopyMambaTask>},
     {"mqar", make<MqarTask>},
+    {"mqar_zoology", make<MqarZoologyTask>},
     {"induction_heads", make<InductionHeadsTask>},
+    {"induction_heads_mamba", make<InductionHeadsMambaTask>},
     {"passkey", make<PasskeyTask>},
 };
 

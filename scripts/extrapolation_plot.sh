@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Plots validation loss against the evaluation length (as a multiple of the training length)
-# for every model of one or more arena results.csv files (columns: model, params, train_loss,
-# val_loss_x1, val_acc_x1, val_loss_x2, ...).
+# for every model of one or more arena results.csv files (columns: model, task, seq_len, params,
+# train_loss, val_loss_x1, acc@1x, val_loss_x2, ...).
 #   scripts/extrapolation_plot.sh OUT.png "title 1" runs/a/results.csv ["title 2" runs/b/results.csv ...]
 set -euo pipefail
 out=$1; shift

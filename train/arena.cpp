@@ -1,5 +1,6 @@
 #include "train/arena.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -93,14 +94,22 @@ Source make_source(const Options& o, int64_t seq_len) {
     s.text = std::make_unique<data::TextDataset>(data::TextDataset::from_string(
         data::grammar_text(400000, o.seed), {.val_fraction = 0.1, .seq_len = seq_len}, "built-in grammar text"));
   } else {
-    s.task = data::make_task(o.task, {.vocab_size = o.vocab, .seq_len = seq_len});
+    data::TaskOptions to = o.task_options;
+    to.vocab_size = o.vocab;
+    to.seq_len = seq_len;
+    s.task = data::make_task(o.task, to);
   }
   return s;
 }
 
+// The models' vocabulary: the task's (its default when o.vocab is 0); bytes for text.
+int64_t model_vocab(const Options& o) {
+  return o.task == "text" ? 256 : make_source(o, o.seq_len).task->vocab_size();
+}
+
 std::string full_config(const Options& o, const Entry& e, int64_t dim_override) {
   nn::Config c = nn::Config::parse(o.base, "arena base");
-  c.set("vocab", std::to_string(o.task == "text" ? 256 : o.vocab));
+  c.set("vocab", std::to_string(model_vocab(o)));
   int64_t longest = 1;
   for (int64_t m : o.eval_lengths) longest = std::max(longest, m);
   c.set("context", std::to_string(o.seq_len * longest));
@@ -177,15 +186,19 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
       try {
         Source src = make_source(o, o.seq_len * m);
         Generator val_gen(o.seed + 1000003);  // the same held-out batches for every model
-        double loss = 0, acc = 0;
+        double loss = 0, correct = 0;
+        int64_t scored = 0;  // accuracy pools the scored positions of every batch
         for (int64_t k = 0; k < o.eval_batches; ++k) {
           data::Batch b = src.sample(o.batch, o.seq_len * m, val_gen, true);
           Tensor logits = model->forward(b.inputs);
           loss += cross_entropy(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1})).item();
-          acc += data::accuracy(logits, b.targets);
+          std::vector<int64_t> y = b.targets.to_vector<int64_t>();
+          const auto n = std::count_if(y.begin(), y.end(), [](int64_t v) { return v != data::kIgnoreIndex; });
+          correct += data::accuracy(logits, b.targets) * double(n);
+          scored += n;
         }
         r.val_loss[m] = loss / double(o.eval_batches);
-        r.val_accuracy[m] = acc / double(o.eval_batches);
+        r.val_accuracy[m] = correct / double(scored);
       } catch (const std::exception& ex) {
         r.val_error[m] = ex.what();
       }
@@ -198,7 +211,7 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
 std::string report(const Options& o, const std::vector<Result>& results, std::string& plot_message) {
   std::ostringstream t;
   t << "| model | params | train loss |";
-  for (int64_t m : o.eval_lengths) t << " val loss @" << m * o.seq_len << " | val acc @" << m * o.seq_len << " |";
+  for (int64_t m : o.eval_lengths) t << " val loss @" << m * o.seq_len << " | acc@" << m << "x |";
   t << " tokens/s | peak MB | wall s |\n|---|---:|---:|";
   for (size_t i = 0; i < o.eval_lengths.size(); ++i) t << "---:|---:|";
   t << "---:|---:|---:|\n";
@@ -233,11 +246,12 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
   }
   {
     std::ofstream out(fs::path(o.out_dir) / "results.csv");
-    out << "model,params,train_loss";
-    for (int64_t m : o.eval_lengths) out << ",val_loss_x" << m << ",val_acc_x" << m;
+    // acc@Mx: the task's accuracy on its scored positions at M times the training length.
+    out << "model,task,seq_len,params,train_loss";
+    for (int64_t m : o.eval_lengths) out << ",val_loss_x" << m << ",acc@" << m << "x";
     out << ",tokens_per_s,peak_mb,wall_s\n";
     for (const Result& r : results) {
-      out << r.name << "," << r.params << "," << r.train_loss;
+      out << r.name << "," << o.task << "," << o.seq_len << "," << r.params << "," << r.train_loss;
       for (int64_t m : o.eval_lengths)
         out << "," << (r.val_loss.count(m) ? std::to_string(r.val_loss.at(m)) : "") << ","
             << (r.val_accuracy.count(m) ? std::to_string(r.val_accuracy.at(m)) : "");

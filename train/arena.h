@@ -6,14 +6,18 @@
 // Each entry is a variant id (its test overlay on the arena's base config) or a named JSON
 // config. Every model sees the same batches (one generator seed) and is evaluated on the
 // same held-out batches; with `eval_lengths` the task is also evaluated at multiples of the
-// training length (length extrapolation). Results: a markdown table, a CSV of the curves
-// and a PNG plot (gnuplot).
+// training length (length extrapolation). Results: a markdown table and results.csv with,
+// per model, the validation loss and the task's accuracy on its scored positions at each
+// evaluation length (columns val_loss_xM, acc@Mx), a CSV of the curves and a PNG plot
+// (gnuplot).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "data/tasks.h"
 
 namespace tz::arena {
 
@@ -28,7 +32,8 @@ struct Options {
   int64_t steps = 300;
   int64_t batch = 32;
   int64_t seq_len = 64;
-  int64_t vocab = 64;               // task vocabulary (text: 256)
+  int64_t vocab = 0;                // task vocabulary (0: the task's default; text: 256)
+  data::TaskOptions task_options;   // the task's other options (vocab, seq_len set above)
   double lr = 3e-3;
   int64_t warmup = 30;
   std::string base = R"({"dim": 64, "depth": 2, "heads": 4})";  // shared by every model
@@ -47,7 +52,7 @@ struct Result {
   int64_t params = 0;
   double train_loss = 0;                     // mean of the last 10 steps
   std::map<int64_t, double> val_loss;        // by length multiple
-  std::map<int64_t, double> val_accuracy;    // on scored positions
+  std::map<int64_t, double> val_accuracy;    // correct / scored positions, all eval batches
   std::map<int64_t, std::string> val_error;  // why a length could not be evaluated
   double tokens_per_s = 0;
   double peak_mb = 0;                        // peak tensor memory during training

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -52,6 +53,34 @@ int64_t solve_mqar(const std::vector<int64_t>& x, const TaskOptions& o) {
   return j >= 0 ? x[size_t(j + 1)] : -1;  // the value stored right after the key
 }
 
+int64_t solve_mqar_zoology(const std::vector<int64_t>& x, const TaskOptions& o) {
+  const int64_t t = int64_t(x.size()) - 1, N = o.num_pairs, q = x.back();
+  if (t < 2 * N || q == kPadToken) return -1;  // a pair, or filler between the queries
+  for (int64_t i = 0; i < N; ++i)
+    if (x[size_t(2 * i)] == q) return x[size_t(2 * i + 1)];
+  return -1;
+}
+
+// The answer at the i-th trailing marker is the i-th non-noise token before the markers.
+int64_t solve_selective_copy_mamba(const std::vector<int64_t>& x, const TaskOptions& o) {
+  const int64_t marker = o.vocab_size - 1;
+  if (x.back() != marker) return -1;
+  size_t first = x.size();
+  while (first > 0 && x[first - 1] == marker) --first;
+  std::vector<int64_t> data;
+  for (size_t j = 0; j < first; ++j)
+    if (x[j] != kPadToken) data.push_back(x[j]);
+  size_t k = x.size() - 1 - first;
+  return k < data.size() ? data[k] : -1;
+}
+
+int64_t solve_induction_mamba(const std::vector<int64_t>& x, const TaskOptions& o) {
+  const int64_t special = o.vocab_size - 1;
+  if (x.back() != special) return -1;
+  int64_t j = last_index_before(x, special, x.size() - 1);
+  return j >= 0 ? x[size_t(j + 1)] : -1;
+}
+
 int64_t solve_induction(const std::vector<int64_t>& x, const TaskOptions&) {
   if (x.back() != kSepToken) return -1;
   int64_t j = last_index_before(x, kSepToken, x.size() - 1);
@@ -74,6 +103,9 @@ Solver solver_for(const std::string& name) {
   if (name == "selective_copy") return solve_selective_copy;
   if (name == "mqar") return solve_mqar;
   if (name == "induction_heads") return solve_induction;
+  if (name == "mqar_zoology") return solve_mqar_zoology;
+  if (name == "selective_copy_mamba") return solve_selective_copy_mamba;
+  if (name == "induction_heads_mamba") return solve_induction_mamba;
   if (name == "passkey") return solve_passkey;
   FAIL("no solver for ", name);
   return {};
@@ -83,9 +115,9 @@ Solver solver_for(const std::string& name) {
 int64_t expected_scored(const Task& task) {
   const TaskOptions& o = task.options();
   std::string n = task.name();
-  if (n == "copy" || n == "selective_copy") return o.copy_len;
-  if (n == "mqar") return o.num_queries;
-  if (n == "induction_heads") return 1;
+  if (n == "copy" || n == "selective_copy" || n == "selective_copy_mamba") return o.copy_len;
+  if (n == "mqar" || n == "mqar_zoology") return o.num_queries;
+  if (n == "induction_heads" || n == "induction_heads_mamba") return 1;
   return o.passkey_digits;
 }
 
@@ -121,8 +153,10 @@ void check_well_posed(const Task& task, int64_t batch, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("tasks: registry lists every task and each is well posed at several settings") {
-  CHECK(task_names() == std::vector<std::string>{"copy", "selective_copy", "mqar",
-                                                 "induction_heads", "passkey"});
+  CHECK(task_names() == std::vector<std::string>{"copy", "selective_copy",
+                                                 "selective_copy_mamba", "mqar", "mqar_zoology",
+                                                 "induction_heads", "induction_heads_mamba",
+                                                 "passkey"});
   const std::vector<TaskOptions> settings = {
       {},
       {.vocab_size = 16, .seq_len = 24, .copy_len = 3, .num_pairs = 4, .num_queries = 2,
@@ -133,7 +167,9 @@ TEST_CASE("tasks: registry lists every task and each is well posed at several se
     for (size_t i = 0; i < settings.size(); ++i) {
       CAPTURE(name);
       CAPTURE(i);
-      auto task = make_task(name, settings[i]);
+      TaskOptions o = settings[i];
+      if (name == "mqar_zoology") o.num_queries = 0;  // it queries every pair
+      auto task = make_task(name, o);
       CHECK(task->name() == name);
       CHECK(!task->description().empty());
       check_well_posed(*task, 24, 100 + i);
@@ -145,6 +181,15 @@ TEST_CASE("tasks: defaults are resolved and visible in options") {
   CHECK(make_task("copy", {.seq_len = 64})->options().copy_len == 32);
   CHECK(make_task("selective_copy", {.seq_len = 64})->options().copy_len == 8);
   CHECK(make_task("mqar", {.num_pairs = 5})->options().num_queries == 5);
+  CHECK(make_task("mqar_zoology", {.num_pairs = 5})->options().num_queries == 5);
+  // vocab_size 0 is each task's default: the papers' for their forms.
+  CHECK(make_task("mqar", {})->vocab_size() == 64);
+  CHECK(make_task("mqar_zoology", {})->vocab_size() == 8192);
+  CHECK(make_task("selective_copy_mamba", {})->vocab_size() == 16);
+  CHECK(make_task("induction_heads_mamba", {})->vocab_size() == 16);
+  CHECK(make_task("selective_copy_mamba", {.seq_len = 4096})->options().copy_len == 16);
+  CHECK(make_task("selective_copy_mamba", {.seq_len = 40})->options().copy_len == 10);
+  CHECK(make_task("mqar_zoology", {.vocab_size = 100})->vocab_size() == 100);
 }
 
 TEST_CASE("tasks: sampling is deterministic for the generator state") {
@@ -202,7 +247,9 @@ TEST_CASE("tasks: unknown names list the valid ones and the nearest") {
   CHECK_THROWS_WITH_AS(make_task("induction"), doctest::Contains("did you mean 'induction_heads'"),
                        tz::Error);
   CHECK_THROWS_WITH_AS(make_task("xyz"),
-                       doctest::Contains("copy, selective_copy, mqar, induction_heads, passkey"),
+                       doctest::Contains("copy, selective_copy, selective_copy_mamba, mqar, "
+                                         "mqar_zoology, induction_heads, induction_heads_mamba, "
+                                         "passkey"),
                        tz::Error);
   CHECK(edit_distance("kitten", "sitting") == 3);
   CHECK(edit_distance("", "abc") == 3);
@@ -256,4 +303,270 @@ TEST_CASE("accuracy: counts only scored positions from ids or logits") {
                        doctest::Contains("no scored positions"), tz::Error);
   CHECK_THROWS_AS(accuracy(pred, from_vector(std::vector<int64_t>{1, 2}, {2})), tz::Error);
   CHECK_THROWS_AS(accuracy(from_vector(logits, {6, V}), targets), tz::Error);
+}
+
+// ---- the papers' forms ---------------------------------------------------------------------
+
+namespace {
+
+struct Rows {
+  int64_t B, T;
+  std::vector<int64_t> x, y;
+  int64_t in(int64_t r, int64_t t) const { return x[size_t(r * T + t)]; }
+  int64_t out(int64_t r, int64_t t) const { return y[size_t(r * T + t)]; }
+};
+Rows sample_rows(const Task& task, int64_t batch, uint64_t seed) {
+  Generator gen(seed);
+  Batch b = task.sample(batch, gen);
+  return {batch, task.seq_len(), b.inputs.to_vector<int64_t>(), b.targets.to_vector<int64_t>()};
+}
+
+// Zoology's slot law: P(g) = (g + 1)^(a - 1) / sum, g in [0, S).
+std::vector<double> slot_law(int64_t S, double a) {
+  std::vector<double> p(static_cast<size_t>(S));
+  double sum = 0;
+  for (int64_t g = 0; g < S; ++g) sum += p[size_t(g)] = std::pow(double(g + 1), a - 1);
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+double chi_square(const std::vector<int64_t>& counts, const std::vector<double>& p) {
+  double n = 0, chi = 0;
+  for (int64_t c : counts) n += double(c);
+  for (size_t g = 0; g < p.size(); ++g) {
+    double e = n * p[g];
+    chi += (double(counts[g]) - e) * (double(counts[g]) - e) / e;
+  }
+  return chi;
+}
+
+// Least-squares slope of log(count) against log(g + 1) over the slots seen.
+double log_log_slope(const std::vector<int64_t>& counts) {
+  double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
+  for (size_t g = 0; g < counts.size(); ++g) {
+    if (counts[g] == 0) continue;
+    double lx = std::log(double(g + 1)), ly = std::log(double(counts[g]));
+    sx += lx, sy += ly, sxx += lx * lx, sxy += lx * ly, n += 1;
+  }
+  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
+}
+
+// Counts of the slot at which pair `pair` is queried, over `batch` examples.
+std::vector<int64_t> slot_counts(const TaskOptions& o, int64_t pair, int64_t batch, uint64_t seed) {
+  auto task = make_task("mqar_zoology", o);
+  const int64_t N = task->options().num_pairs, S = (task->seq_len() - 2 * N) / 2;
+  Rows r = sample_rows(*task, batch, seed);
+  std::vector<int64_t> counts(size_t(S), 0);
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t key = r.in(b, 2 * pair);
+    int64_t found = 0;
+    for (int64_t t = 2 * N; t < r.T; ++t) {
+      if (r.in(b, t) != key) continue;
+      REQUIRE((t - 2 * N) % 2 == 0);
+      ++counts[size_t((t - 2 * N) / 2)];
+      ++found;
+    }
+    REQUIRE(found == 1);
+  }
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("mqar_zoology: disjoint key and value halves, no repeated key, every pair asked once") {
+  for (const TaskOptions& o : {TaskOptions{.vocab_size = 64, .seq_len = 64, .num_pairs = 8},
+                               TaskOptions{.vocab_size = 20, .seq_len = 37, .num_pairs = 9},
+                               TaskOptions{.seq_len = 512, .num_pairs = 64}}) {
+    auto task = make_task("mqar_zoology", o);
+    const int64_t V = task->vocab_size(), N = o.num_pairs, half = V / 2;
+    CAPTURE(V);
+    CAPTURE(N);
+    Rows r = sample_rows(*task, 200, 7);
+    for (int64_t b = 0; b < r.B; ++b) {
+      std::vector<int64_t> keys, values;
+      for (int64_t i = 0; i < N; ++i) {
+        const int64_t k = r.in(b, 2 * i), v = r.in(b, 2 * i + 1);
+        REQUIRE((k >= 1 && k < half));    // keys [1, V/2)
+        REQUIRE((v >= half && v < V));    // values [V/2, V)
+        REQUIRE(std::find(keys.begin(), keys.end(), k) == keys.end());
+        REQUIRE(std::find(values.begin(), values.end(), v) == values.end());
+        keys.push_back(k);
+        values.push_back(v);
+        REQUIRE(r.out(b, 2 * i) == kIgnoreIndex);
+        REQUIRE(r.out(b, 2 * i + 1) == kIgnoreIndex);
+      }
+      std::vector<int64_t> asked(size_t(N), 0);
+      for (int64_t t = 2 * N; t < r.T; ++t) {
+        const int64_t q = r.in(b, t), target = r.out(b, t);
+        if (q == kPadToken) {  // filler is never scored
+          REQUIRE(target == kIgnoreIndex);
+          continue;
+        }
+        REQUIRE((t - 2 * N) % 2 == 0);  // queries sit on even slots after the pairs
+        REQUIRE(2 * N + 2 * ((r.T - 2 * N) / 2) > t);
+        auto it = std::find(keys.begin(), keys.end(), q);
+        REQUIRE(it != keys.end());
+        const size_t i = size_t(it - keys.begin());
+        REQUIRE_MESSAGE(target == values[i], "row ", b, " position ", t);  // its pair's value
+        ++asked[i];
+      }
+      for (int64_t a : asked) REQUIRE(a == 1);
+    }
+  }
+}
+
+TEST_CASE("mqar_zoology: query slots follow Zoology's power law") {
+  // T = 64, N = 4: S = 28 slots. Pair 0 takes the first slot drawn, so its law is exactly
+  // P(g); pair 1 takes the second, P(j) = sum_{i != j} p_i p_j / (1 - p_i).
+  const TaskOptions o{.vocab_size = 64, .seq_len = 64, .num_pairs = 4};
+  const int64_t S = 28, M = 20000;
+  const double kChi27 = 55.48;  // chi-square, 27 degrees of freedom, 0.1 % upper tail
+  std::vector<double> p = slot_law(S, 0.01), second(size_t(S), 0.0);
+  for (int64_t j = 0; j < S; ++j)
+    for (int64_t i = 0; i < S; ++i)
+      if (i != j) second[size_t(j)] += p[size_t(i)] * p[size_t(j)] / (1 - p[size_t(i)]);
+
+  std::vector<int64_t> first_counts = slot_counts(o, 0, M, 11);
+  const double chi_first = chi_square(first_counts, p);
+  const double chi_second = chi_square(slot_counts(o, 1, M, 12), second);
+  const double slope = log_log_slope(first_counts);
+  MESSAGE("chi-square pair 0: ", chi_first, ", pair 1: ", chi_second, ", log-log slope ", slope);
+  CHECK(chi_first < kChi27);
+  CHECK(chi_second < kChi27);
+  CHECK(std::abs(slope - (0.01 - 1)) < 0.1);
+
+  // Uniform placement (power_a = 1) fails the same test by far; another a follows its own law.
+  TaskOptions uniform = o;
+  uniform.power_a = 1.0;
+  std::vector<int64_t> uniform_counts = slot_counts(uniform, 0, M, 11);
+  const double chi_uniform = chi_square(uniform_counts, p);
+  MESSAGE("uniform placement against the a = 0.01 law: chi-square ", chi_uniform, ", slope ",
+          log_log_slope(uniform_counts));
+  CHECK(chi_uniform > 100 * kChi27);
+  CHECK(std::abs(log_log_slope(uniform_counts)) < 0.15);
+  CHECK(chi_square(uniform_counts, slot_law(S, 1.0)) < kChi27);
+  TaskOptions half = o;
+  half.power_a = 0.5;
+  CHECK(chi_square(slot_counts(half, 0, M, 13), slot_law(S, 0.5)) < kChi27);
+}
+
+TEST_CASE("mqar_zoology: random_fill changes only the filler") {
+  const TaskOptions zeros{.vocab_size = 256, .seq_len = 128, .num_pairs = 8};
+  TaskOptions filled = zeros;
+  filled.random_fill = true;
+  int64_t filler = 0, changed = 0;
+  std::vector<int64_t> seen;
+  for (uint64_t seed = 0; seed < 16; ++seed) {  // one example per seed: the fill draws last
+    Rows a = sample_rows(*make_task("mqar_zoology", zeros), 1, seed);
+    Rows b = sample_rows(*make_task("mqar_zoology", filled), 1, seed);
+    CHECK(a.y == b.y);  // the same pairs, queries and answers for the same seed
+    for (size_t i = 0; i < a.x.size(); ++i) {
+      if (a.y[i] != kIgnoreIndex || int64_t(i) % a.T < 16) {
+        REQUIRE(a.x[i] == b.x[i]);  // pairs and queries untouched
+        continue;
+      }
+      REQUIRE(a.x[i] == kPadToken);
+      REQUIRE((b.x[i] >= 0 && b.x[i] < 256));
+      ++filler;
+      changed += b.x[i] != kPadToken;
+      if (std::find(seen.begin(), seen.end(), b.x[i]) == seen.end()) seen.push_back(b.x[i]);
+    }
+  }
+  CHECK(changed > filler * 9 / 10);
+  CHECK(seen.size() > 150);
+}
+
+TEST_CASE("mqar_zoology: impossible sizes name the option and the limit") {
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.vocab_size = 16, .seq_len = 64, .num_pairs = 8}),
+                       doctest::Contains("num_pairs 8 exceeds the 7 distinct keys of vocab_size 16"),
+                       tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.seq_len = 60, .num_pairs = 16}),
+                       doctest::Contains("seq_len 60 is too short for num_pairs 16"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.seq_len = 60, .num_pairs = 16}),
+                       doctest::Contains("seq_len must be >= 4 * num_pairs = 64"), tz::Error);
+  CHECK_NOTHROW(make_task("mqar_zoology", {.seq_len = 64, .num_pairs = 16}));
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.power_a = 0}),
+                       doctest::Contains("power_a must be > 0"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.num_pairs = 4, .num_queries = 2}),
+                       doctest::Contains("num_queries must be 0 or num_pairs = 4, got 2"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.num_pairs = 0}),
+                       doctest::Contains("num_pairs must be >= 1"), tz::Error);
+}
+
+TEST_CASE("selective_copy_mamba: noise, data and markers in the paper's layout") {
+  for (const TaskOptions& o : {TaskOptions{}, TaskOptions{.seq_len = 4096},  // the paper's size
+                               TaskOptions{.vocab_size = 6, .seq_len = 10, .copy_len = 5}}) {
+    auto task = make_task("selective_copy_mamba", o);
+    const int64_t T = task->seq_len(), n = task->options().copy_len, V = task->vocab_size();
+    const int64_t marker = V - 1, R = T - n;
+    CAPTURE(T);
+    Rows r = sample_rows(*task, T > 1000 ? 4 : 300, 5);
+    int64_t early = 0, late = 0;  // data in the first and the last quarter of the region
+    for (int64_t b = 0; b < r.B; ++b) {
+      std::vector<int64_t> data;
+      for (int64_t t = 0; t < R; ++t) {
+        const int64_t v = r.in(b, t);
+        REQUIRE(r.out(b, t) == kIgnoreIndex);
+        REQUIRE(v != marker);
+        if (v == kPadToken) continue;
+        REQUIRE((v >= 1 && v < marker));
+        data.push_back(v);
+        early += t < R / 4;
+        late += t >= R - R / 4;
+      }
+      REQUIRE(int64_t(data.size()) == n);
+      for (int64_t i = 0; i < n; ++i) {
+        REQUIRE(r.in(b, R + i) == marker);         // the answers are never shown
+        REQUIRE(r.out(b, R + i) == data[size_t(i)]);  // the i-th data token, in order
+      }
+    }
+    if (R >= 8 && n < R / 2) {
+      CHECK(early > 0);
+      CHECK(late > 0);
+    }
+  }
+  CHECK(make_task("selective_copy_mamba", {.seq_len = 4096})->options().copy_len == 16);
+  CHECK_THROWS_WITH_AS(make_task("selective_copy_mamba", {.seq_len = 64, .copy_len = 33}),
+                       doctest::Contains("copy_len must be in [1, 32]"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("selective_copy_mamba", {.vocab_size = 3}),
+                       doctest::Contains("vocab_size must be >= 4"), tz::Error);
+}
+
+TEST_CASE("induction_heads_mamba: the special token twice, the answer after the first") {
+  for (const TaskOptions& o : {TaskOptions{}, TaskOptions{.seq_len = 256},  // training length
+                               TaskOptions{.vocab_size = 3, .seq_len = 3}}) {
+    auto task = make_task("induction_heads_mamba", o);
+    const int64_t T = task->seq_len(), special = task->vocab_size() - 1;
+    CAPTURE(T);
+    Rows r = sample_rows(*task, 4000, 8);
+    int64_t min_p = T, max_p = -1, zeros = 0;
+    for (int64_t b = 0; b < r.B; ++b) {
+      int64_t p = -1, specials = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t v = r.in(b, t);
+        REQUIRE((v >= 0 && v <= special));
+        REQUIRE((r.out(b, t) == kIgnoreIndex) == (t != T - 1));  // only the last is scored
+        zeros += v == 0;
+        if (v != special) continue;
+        ++specials;
+        if (p < 0) p = t;
+      }
+      REQUIRE(specials == 2);
+      REQUIRE(r.in(b, T - 1) == special);
+      REQUIRE(p <= T - 3);
+      REQUIRE(r.out(b, T - 1) == r.in(b, p + 1));
+      min_p = std::min(min_p, p), max_p = std::max(max_p, p);
+    }
+    CHECK(min_p == 0);      // the first special reaches both ends of [0, T - 3]
+    CHECK(max_p == T - 3);
+    CHECK(zeros > 0);       // id 0 is data here
+  }
+  // Test lengths up to 2^20 as in the paper: one example, in linear time.
+  Rows r = sample_rows(*make_task("induction_heads_mamba", {.seq_len = int64_t(1) << 20}), 1, 2);
+  CHECK(std::count(r.x.begin(), r.x.end(), 15) == 2);
+  CHECK(r.x.back() == 15);
+  CHECK_THROWS_WITH_AS(make_task("induction_heads_mamba", {.vocab_size = 2}),
+                       doctest::Contains("vocab_size must be >= 3"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("induction_heads_mamba", {.seq_len = 2}),
+                       doctest::Contains("seq_len must be >= 3"), tz::Error);
 }
