@@ -5,13 +5,17 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "cli/catalogue.h"
 #include "cli/commands.h"
 #include "core/text.h"
 #include "models/zoo.h"
+#include "nn/catalogue.h"
 #include "train/conformance.h"
 
 namespace tz::cli {
+
+using nn::catalogue;
+using nn::catalogue_row;
+using nn::CatalogueRow;
 
 namespace {
 std::string tier_of(const std::string& id) {

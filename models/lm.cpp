@@ -499,11 +499,7 @@ namespace tz::zoo {
 
 void register_gpt(nn::Registry& r) {
   r.add({.id = "gpt",
-         .family = "block_arch",
-         .kind = "model",
-         .paper = "Radford et al. 2019 (GPT-2)",
          .summary = "Decoder-only LM: token + learned positions, pre-norm attention/MLP blocks, tied head",
-         .source = "models/lm.cpp",
          .keys = models::lm_config_keys(),
          .test_config = "{}",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "context": 256})"});
@@ -511,11 +507,7 @@ void register_gpt(nn::Registry& r) {
 
 void register_pre_post_norm(nn::Registry& r) {
   r.add({.id = "pre_post_norm",
-         .family = "norm_residual",
-         .kind = "residual",
-         .paper = "arXiv:2002.04745",
          .summary = "Norm placement: pre-LN x + f(LN(x)) with a final norm, or post-LN LN(x + f(x))",
-         .source = "models/lm.cpp",
          .keys = {{"norm_placement", "\"pre\"", "pre or post"}},
          .test_config = R"({"norm_placement": "post"})",
          .example = R"({"norm_placement": "post"})"});
@@ -523,9 +515,7 @@ void register_pre_post_norm(nn::Registry& r) {
 
 // Option-like ids: the LM reads their keys; test_config switches them on.
 void register_rezero(nn::Registry& r) {
-  r.add({.id = "rezero", .family = "norm_residual", .kind = "residual", .paper = "arXiv:2003.04887",
-         .summary = "ReZero: x + α·F(x) per sublayer, α a scalar initialised to 0, no norms",
-         .source = "models/lm.cpp",
+  r.add({.id = "rezero", .summary = "ReZero: x + α·F(x) per sublayer, α a scalar initialised to 0, no norms",
          .keys = {{"residual", "\"add\"", "rezero selects it"}},
          .test_config = R"({"residual": "rezero"})",
          .example = R"({"residual": "rezero", "depth": 64})",
@@ -535,29 +525,22 @@ void register_rezero(nn::Registry& r) {
 }
 
 void register_gated_residual_gtrxl(nn::Registry& r) {
-  r.add({.id = "gated_residual_gtrxl", .family = "norm_residual", .kind = "residual",
-         .paper = "arXiv:1910.06764 (ICML 2020)",
-         .summary = "GTrXL: LN on the branch input, ReLU on its output, GRU gate instead of the sum (b_g = 2)",
-         .source = "models/lm.cpp",
+  r.add({.id = "gated_residual_gtrxl", .summary = "GTrXL: LN on the branch input, ReLU on its output, GRU gate instead of the sum (b_g = 2)",
          .keys = {{"residual", "\"add\"", "gtrxl selects it"}, {"gtrxl_bias", "2.0", "b_g of the update gate"}},
          .test_config = R"({"residual": "gtrxl", "depth": 3})",
          .example = R"({"residual": "gtrxl", "gtrxl_bias": 2.0})"});
 }
 
 void register_no_bias_cramming(nn::Registry& r) {
-  r.add({.id = "no_bias_cramming", .family = "other", .kind = "model", .paper = "arXiv:2212.14034 (ICML 2023)",
-         .summary = "Global no-bias flag: no biases in the QKV/out/FFN linears nor LayerNorm β",
-         .source = "models/lm.cpp",
+  r.add({.id = "no_bias_cramming", .summary = "Global no-bias flag: no biases in the QKV/out/FFN linears nor LayerNorm β",
          .keys = {{"bias", "true", "false drops every bias"}},
          .test_config = R"({"bias": false})",
          .example = R"({"bias": false, "norm_placement": "pre"})"});
 }
 
 void register_dropout_sites(nn::Registry& r) {
-  r.add({.id = "dropout_sites", .family = "other", .kind = "model", .paper = "x-transformers README",
-         .summary = "Dropout after the embedding, on the attention probabilities, on the FFN branch and on residual "
+  r.add({.id = "dropout_sites", .summary = "Dropout after the embedding, on the attention probabilities, on the FFN branch and on residual "
                     "branches (inverted, 1/(1-p))",
-         .source = "models/lm.cpp",
          .keys = {{"emb_dropout", "0.0", "after token + position embedding"},
                   {"attn_dropout", "0.0", "on the attention probabilities (read by vanilla_mha)"},
                   {"ff_dropout", "0.0", "on the FFN branch output"},
@@ -567,18 +550,14 @@ void register_dropout_sites(nn::Registry& r) {
 }
 
 void register_token_shift(nn::Registry& r) {
-  r.add({.id = "token_shift", .family = "ffn", .kind = "block", .paper = "RWKV-LM (Zenodo 10.5281/zenodo.5196578)",
-         .summary = "Shift s of s+1 channel chunks by 1..s steps before every sublayer; step form keeps s inputs",
-         .source = "models/lm.cpp",
+  r.add({.id = "token_shift", .summary = "Shift s of s+1 channel chunks by 1..s steps before every sublayer; step form keeps s inputs",
          .keys = {{"token_shift", "0", "shift amount s, one or one per block"}},
          .test_config = R"({"token_shift": [1, 2]})",
          .example = R"({"token_shift": 1})"});
 }
 
 void register_sandwich_transformer(nn::Registry& r) {
-  r.add({.id = "sandwich_transformer", .family = "block_arch", .kind = "block", .paper = "arXiv:1911.03864 (ACL 2020)",
-         .summary = "Sublayer order s^k (sf)^(n-k) f^k with sandwich coefficient k",
-         .source = "models/lm.cpp",
+  r.add({.id = "sandwich_transformer", .summary = "Sublayer order s^k (sf)^(n-k) f^k with sandwich coefficient k",
          .keys = {{"layout", "\"interleaved\"", "sandwich selects it (or an explicit s/f string)"},
                   {"sandwich_coef", "0", "k"}},
          .test_config = R"({"layout": "sandwich", "sandwich_coef": 1})",
@@ -586,27 +565,21 @@ void register_sandwich_transformer(nn::Registry& r) {
 }
 
 void register_macaron(nn::Registry& r) {
-  r.add({.id = "macaron", .family = "block_arch", .kind = "block", .paper = "arXiv:1906.02762",
-         .summary = "x += ½FFN(x); x += Attn(x); x += ½FFN(x), each with its own norm and parameters",
-         .source = "models/lm.cpp",
+  r.add({.id = "macaron", .summary = "x += ½FFN(x); x += Attn(x); x += ½FFN(x), each with its own norm and parameters",
          .keys = {{"macaron", "false", "true selects it"}},
          .test_config = R"({"macaron": true})",
          .example = R"({"macaron": true})"});
 }
 
 void register_universal_transformer(nn::Registry& r) {
-  r.add({.id = "universal_transformer", .family = "block_arch", .kind = "model", .paper = "arXiv:1807.03819 (ICLR 2019)",
-         .summary = "One shared block applied T times, adding position + step-t sinusoids before each",
-         .source = "models/lm.cpp",
+  r.add({.id = "universal_transformer", .summary = "One shared block applied T times, adding position + step-t sinusoids before each",
          .keys = {{"share_layers", "false", "true selects it"}, {"recurrence_steps", "0", "T (0 = depth)"}},
          .test_config = R"({"share_layers": true, "recurrence_steps": 2, "dim": 32, "heads": 4})",
          .example = R"({"share_layers": true, "recurrence_steps": 6, "norm_placement": "post"})"});
 }
 
 void register_act(nn::Registry& r) {
-  r.add({.id = "act", .family = "adaptive", .kind = "block", .paper = "arXiv:1603.08983",
-         .summary = "Adaptive Computation Time: per-position halting over the shared block, ponder cost",
-         .source = "models/lm.cpp",
+  r.add({.id = "act", .summary = "Adaptive Computation Time: per-position halting over the shared block, ponder cost",
          .keys = {{"act", "false", "true selects it (implies the shared block)"},
                   {"recurrence_steps", "0", "N_max (0 = depth)"},
                   {"act_threshold", "0.01", "ε"}, {"ponder_cost", "0.01", "τ"}},
@@ -615,9 +588,7 @@ void register_act(nn::Registry& r) {
 }
 
 void register_forgetful_causal_masking(nn::Registry& r) {
-  r.add({.id = "forgetful_causal_masking", .family = "objective", .kind = "objective", .paper = "arXiv:2210.13432",
-         .summary = "Training only: hide floor(rT), r~U[0,η], random past positions from all later queries",
-         .source = "models/lm.cpp",
+  r.add({.id = "forgetful_causal_masking", .summary = "Training only: hide floor(rT), r~U[0,η], random past positions from all later queries",
          .keys = {{"fcm_max_ratio", "0.0", "η (the paper uses 0.15)"}},
          .test_config = R"({"fcm_max_ratio": 0.15})",
          .example = R"({"fcm_max_ratio": 0.15})"});

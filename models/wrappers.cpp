@@ -276,27 +276,24 @@ Tensor ContinuousWrapper::loss(const Example& ex) {
 namespace tz::zoo {
 
 void register_encoder_decoder(nn::Registry& r) {
-  r.add({.id = "encoder_decoder", .family = "block_arch", .kind = "model", .paper = "arXiv:1706.03762",
-         .summary = "Bidirectional encoder (padding mask) + decoder of causal self-attn, cross-attn, FFN; tied embeddings",
-         .source = "models/wrappers.cpp", .keys = models::encdec_keys(),
+  r.add({.id = "encoder_decoder", .summary = "Bidirectional encoder (padding mask) + decoder of causal self-attn, cross-attn, FFN; tied embeddings",
+         .keys = models::encdec_keys(),
          .test_config = R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12})",
          .example = R"({"vocab": 256, "dim": 256, "depth": 6, "heads": 8, "context": 256, "tie_token_emb": true})",
          .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::EncoderDecoder>(c, g); }});
 }
 
 void register_vit_wrapper(nn::Registry& r) {
-  r.add({.id = "vit_wrapper", .family = "block_arch", .kind = "model", .paper = "arXiv:2010.11929 (ICLR 2021)",
-         .summary = "Image → p×p patches → linear embedding + [CLS] + learned positions → encoder → class logits",
-         .source = "models/wrappers.cpp", .keys = models::vit_keys(),
+  r.add({.id = "vit_wrapper", .summary = "Image → p×p patches → linear embedding + [CLS] + learned positions → encoder → class logits",
+         .keys = models::vit_keys(),
          .test_config = R"({"image_size": 8, "patch_size": 4, "num_classes": 4, "dim": 16, "heads": 2})",
          .example = R"({"image_size": 32, "patch_size": 4, "channels": 3, "num_classes": 10, "dim": 192, "depth": 6, "heads": 3})",
          .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ViT>(c, g); }});
 }
 
 void register_continuous_wrapper(nn::Registry& r) {
-  r.add({.id = "continuous_wrapper", .family = "block_arch", .kind = "model", .paper = "x-transformers README",
-         .summary = "Real-valued [B, T, dim_in] → project_in → attention layers (mask; causal option) → project_out",
-         .source = "models/wrappers.cpp", .keys = models::cont_keys(),
+  r.add({.id = "continuous_wrapper", .summary = "Real-valued [B, T, dim_in] → project_in → attention layers (mask; causal option) → project_out",
+         .keys = models::cont_keys(),
          .test_config = R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "causal": true})",
          .example = R"({"dim_in": 32, "dim_out": 32, "dim": 256, "depth": 4, "heads": 4, "causal": false})",
          .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ContinuousWrapper>(c, g); }});
@@ -310,9 +307,8 @@ namespace tz::zoo {
 // conformance model (the continuous wrapper with `cross`, a CrossAttender-style stack) is a
 // models/ class and nn/ may not depend on models/.
 void register_cross_attention(nn::Registry& r) {
-  r.add({.id = "cross_attention", .family = "attention_core", .kind = "block", .paper = "arXiv:1706.03762",
-         .summary = "x += softmax(Q(x) K(c)^T / sqrt(d) + mask_c) V(c) over a context sequence c with a key mask",
-         .source = "nn/attention/cross_attention.cpp", .keys = models::cont_keys(),
+  r.add({.id = "cross_attention", .summary = "x += softmax(Q(x) K(c)^T / sqrt(d) + mask_c) V(c) over a context sequence c with a key mask",
+         .keys = models::cont_keys(),
          .test_config = R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "cross": true, "dim_context": 4})",
          .example = R"({"cross": true, "dim_context": 512, "dim_in": 32, "dim_out": 32})",
          .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ContinuousWrapper>(c, g); }});

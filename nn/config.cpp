@@ -33,6 +33,14 @@ Config Config::parse(const std::string& json, const std::string& source) {
   return c;
 }
 
+std::string json_text(int64_t v) { return nlohmann::json(v).dump(); }
+std::string json_text(double v) { return nlohmann::json(v).dump(); }
+std::string json_text(bool v) { return v ? "true" : "false"; }
+std::string json_text(const std::string& v) { return nlohmann::json(v).dump(); }
+std::string json_text(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+std::string json_text(const std::vector<int64_t>& v) { return nlohmann::json(v).dump(); }
+std::string json_text(const std::vector<double>& v) { return nlohmann::json(v).dump(); }
+
 bool Config::has(const std::string& key) const { return impl_->j.contains(key); }
 
 namespace {

@@ -1,7 +1,13 @@
 // nn::Config: a model's JSON configuration, read by the components it selects.
 //
-// Each component (mixer, position scheme, FFN, norm, ...) reads the keys it understands
-// through typed getters with defaults. Every read is recorded, so after a model is built
+// Each config key is declared once, next to the component that reads it, as a typed
+// nn::Key (name, type, default, doc):
+//
+//   inline const nn::Key<int64_t> kKvHeads{"attn_kv_heads", 0, "key/value heads G (0 = heads)"};
+//   int64_t G = config.get(kKvHeads);          // the default when the key is absent
+//   .keys = {kKvHeads, ...}                     // the registry's list, `tensorzoo info`, docs
+//
+// so the default and the doc cannot drift apart. Each component reads the keys it understands. Every read is recorded, so after a model is built
 // `check_all_read()` can reject the keys nobody read — typos and options of components that
 // were not selected — naming them, the keys that are valid here, and the nearest one.
 // JSON stays a private dependency: this header shows no JSON type.
@@ -11,9 +17,51 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tz::nn {
+
+// A key as the registry, `tensorzoo info` and docs/variants.md show it. type is one of
+// int, number, bool, string, strings, ints, numbers (empty: not declared as an nn::Key).
+struct ConfigKey {
+  std::string key;
+  std::string default_value;  // as JSON text
+  std::string doc;
+  std::string type;
+};
+
+// JSON text of a default value, and the type names above, for ConfigKey.
+std::string json_text(int64_t v);
+std::string json_text(double v);
+std::string json_text(bool v);
+std::string json_text(const std::string& v);
+std::string json_text(const std::vector<std::string>& v);
+std::string json_text(const std::vector<int64_t>& v);
+std::string json_text(const std::vector<double>& v);
+template <class T>
+constexpr const char* key_type_name() {
+  if constexpr (std::is_same_v<T, int64_t>) return "int";
+  else if constexpr (std::is_same_v<T, double>) return "number";
+  else if constexpr (std::is_same_v<T, bool>) return "bool";
+  else if constexpr (std::is_same_v<T, std::string>) return "string";
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "strings";
+  else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "ints";
+  else return "numbers";
+}
+
+// A config key declared once: name, type (T), default and doc.
+template <class T>
+struct Key {
+  static_assert(std::is_same_v<T, int64_t> || std::is_same_v<T, double> || std::is_same_v<T, bool> ||
+                    std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<std::string>> ||
+                    std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>>,
+                "nn::Key: the type must be int64_t, double, bool, std::string or a vector of these");
+  std::string name;
+  T fallback;
+  std::string doc;
+  operator ConfigKey() const { return {name, json_text(fallback), doc, key_type_name<T>()}; }
+};
 
 class Config {
  public:
@@ -24,6 +72,19 @@ class Config {
   ~Config();
 
   bool has(const std::string& key) const;
+  bool has(const ConfigKey& key) const { return has(key.key); }
+  // The value of a declared key (its default when absent); a value of the wrong type throws
+  // naming the key, the expected type and what came.
+  template <class T>
+  T get(const Key<T>& k) const {
+    if constexpr (std::is_same_v<T, int64_t>) return get_int(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, double>) return get_double(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, bool>) return get_bool(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, std::string>) return get_string(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>) return get_strings(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return get_ints(k.name, k.fallback);
+    else return get_doubles(k.name, k.fallback);
+  }
   int64_t get_int(const std::string& key, int64_t fallback) const;
   double get_double(const std::string& key, double fallback) const;
   bool get_bool(const std::string& key, bool fallback) const;

@@ -4,6 +4,7 @@
 
 #include "autograd/ops.h"
 #include "core/text.h"
+#include "nn/catalogue.h"
 
 namespace tz::nn {
 
@@ -17,9 +18,41 @@ std::unique_ptr<MixerState> Mixer::make_state(int64_t, int64_t, DType) const {
   throw Error(cat_str(describe(), ": no step (recurrent/cached) form: ", why_no_step()));
 }
 
-void Registry::add(VariantInfo info) {
+namespace {
+// The project-relative path of a source file: from its layer folder on.
+std::string project_path(const std::string& file) {
+  size_t best = std::string::npos;
+  for (const char* layer : {"/core/", "/autograd/", "/nn/", "/models/", "/optim/", "/data/", "/train/", "/tests/"}) {
+    size_t at = file.rfind(layer);
+    if (at != std::string::npos && (best == std::string::npos || at > best)) best = at;
+  }
+  return best == std::string::npos ? file : file.substr(best + 1);
+}
+}  // namespace
+
+void Registry::add(VariantInfo info, std::source_location where) {
+  if (info.source.empty()) info.source = project_path(where.file_name());
+  if (const CatalogueRow* row = catalogue_row(info.id)) {
+    TZ_CHECK(!info.extra, "registry: '", info.id, "' is a catalogue row, not an extra (", info.source, ")");
+    TZ_CHECK(info.family.empty() || info.family == row->family, "registry: '", info.id, "' gives family '",
+             info.family, "', the catalogue says '", row->family, "' (", info.source, ")");
+    TZ_CHECK(info.kind.empty() || info.kind == row->kind, "registry: '", info.id, "' gives kind '", info.kind,
+             "', the catalogue says '", row->kind, "' (", info.source, ")");
+    info.family = row->family;
+    info.kind = row->kind;
+    if (info.paper.empty()) info.paper = row->paper;
+  } else {
+    TZ_CHECK(info.extra, "registry: '", info.id, "' is not a catalogue id (docs/catalogue.tsv); mark a genuine "
+             "extra with .extra = true (", info.source, ")");
+  }
   TZ_CHECK(!info.id.empty() && !info.family.empty() && !info.kind.empty() && !info.summary.empty(),
            "registry: entry '", info.id, "' needs an id, family, kind and summary");
+  for (const ConfigKey& k : info.keys) {
+    if (k.type.empty()) continue;
+    auto [it, fresh] = key_types_.emplace(k.key, std::make_pair(k.type, info.id));
+    TZ_CHECK(fresh || it->second.first == k.type, "registry: config key '", k.key, "' is declared as ", k.type,
+             " by '", info.id, "' and as ", it->second.first, " by '", it->second.second, "'");
+  }
   TZ_CHECK(!entries_.count(info.id), "registry: id '", info.id, "' registered twice (", info.source,
            " and ", entries_.count(info.id) ? entries_.at(info.id).source : "", ")");
   int factories = bool(info.mixer) + bool(info.position) + bool(info.ffn) + bool(info.norm) + bool(info.model);

@@ -7,12 +7,17 @@
 //
 // Registration is explicit: each implementing file defines `void register_<id>(Registry&)`
 // and lists the id in its family's variants.def, so no static initialiser can be dropped by
-// the linker and the full list is readable in one place.
+// the linker and the full list is readable in one place. An entry names only what the code
+// knows: family, kind and paper come from the id's catalogue row (nn/catalogue.h) and the
+// source file from where add() is called:
+//
+//   r.add({.id = "mqa", .summary = "...", .keys = {kKvHeads}, .test_config = R"({"attn_kv_heads": 1})"});
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -33,12 +38,6 @@ struct ModelDims {
   double dropout = 0.0;
 };
 
-struct ConfigKey {
-  std::string key;
-  std::string default_value;  // as JSON text
-  std::string doc;
-};
-
 using MixerFactory = std::function<std::shared_ptr<Mixer>(const ModelDims&, const Config&, Generator&)>;
 using PositionFactory = std::function<std::shared_ptr<PositionScheme>(const ModelDims&, const Config&, Generator&)>;
 using UnaryFactory = std::function<std::shared_ptr<UnaryModule>(const ModelDims&, const Config&, Generator&)>;
@@ -47,11 +46,11 @@ using ModelFactory = std::function<std::shared_ptr<Module>(const Config&, Genera
 
 struct VariantInfo {
   std::string id;
-  std::string family;   // catalogue family (attention_core, position, ffn, ...)
-  std::string kind;     // mixer, pos, ffn, norm, residual, model, attn_option, ...
-  std::string paper;    // arXiv id or venue
+  std::string family;   // catalogue family (attention_core, position, ffn, ...): from the catalogue
+  std::string kind;     // mixer, pos, ffn, norm, residual, model, attn_option, ...: from the catalogue
+  std::string paper;    // arXiv id or venue: from the catalogue unless given
   std::string summary;  // one line
-  std::string source;   // the implementing file
+  std::string source;   // the implementing file: where add() was called
   std::vector<ConfigKey> keys;
   // Overlay on the tiny test model that selects this variant (e.g. {"mixer": "retnet"}).
   std::string test_config = "{}";
@@ -71,7 +70,11 @@ struct VariantInfo {
 
 class Registry {
  public:
-  void add(VariantInfo info);  // throws on a duplicate id or a malformed entry
+  // Completes the entry from the catalogue and the caller's file; throws on a duplicate id,
+  // a family or kind that contradicts the catalogue, an id neither in the catalogue nor
+  // marked extra, a config key declared with another type by another entry, or a malformed
+  // entry.
+  void add(VariantInfo info, std::source_location where = std::source_location::current());
   const VariantInfo& get(const std::string& id) const;  // throws listing ids, nearest first
   const VariantInfo* find(const std::string& id) const;
   std::vector<const VariantInfo*> all() const;          // sorted by id
@@ -86,6 +89,7 @@ class Registry {
  private:
   const VariantInfo& get_kind(const std::string& id, const char* kind, const char* key) const;
   std::map<std::string, VariantInfo> entries_;
+  std::map<std::string, std::pair<std::string, std::string>> key_types_;  // key -> (type, first id)
 };
 
 }  // namespace tz::nn

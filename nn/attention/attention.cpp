@@ -440,11 +440,8 @@ namespace {
 nn::VariantInfo option(const std::string& id, const std::string& paper, const std::string& summary,
                        const std::vector<std::string>& keys, const std::string& test_config) {
   return {.id = id,
-          .family = "attention_core",
-          .kind = "attn_option",
           .paper = paper,
           .summary = summary,
-          .source = "nn/attention/attention.cpp",
           .keys = nn::attention_config_keys(keys),
           .test_config = test_config,
           .example = test_config};
@@ -453,11 +450,7 @@ nn::VariantInfo option(const std::string& id, const std::string& paper, const st
 
 void register_vanilla_mha(nn::Registry& r) {
   r.add({.id = "vanilla_mha",
-         .family = "attention_core",
-         .kind = "mixer",
-         .paper = "arXiv:1706.03762",
          .summary = "Multi-head scaled dot-product attention, causal, with a KV cache for decoding",
-         .source = "nn/attention/attention.cpp",
          .keys = nn::attention_config_keys(),
          .test_config = R"({"mixer": "vanilla_mha"})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "vanilla_mha"})",

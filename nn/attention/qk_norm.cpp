@@ -61,11 +61,7 @@ namespace tz::zoo {
 
 void register_qk_norm(nn::Registry& r) {
   r.add({.id = "qk_norm",
-         .family = "attention_core",
-         .kind = "attn_option",
-         .paper = "arXiv:2010.04245 (Findings EMNLP 2020)",
          .summary = "l2-normalised q and k per head, score = g q.k with g learned (init log2(L^2-L)) or fixed (cosine-sim)",
-         .source = "nn/attention/qk_norm.cpp",
          .keys = nn::attention_config_keys({"attn_qk_norm", "attn_qk_norm_scale"}),
          .test_config = R"({"attn_qk_norm": true})",
          .example = R"({"attn_qk_norm": true, "attn_qk_norm_scale": 10})"});

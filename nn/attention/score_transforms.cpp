@@ -74,10 +74,8 @@ nn::VariantInfo option(const std::string& id, const std::string& paper, const st
                        const std::string& family = "attention_core") {
   return {.id = id,
           .family = family,
-          .kind = "attn_option",
           .paper = paper,
           .summary = summary,
-          .source = "nn/attention/score_transforms.cpp",
           .keys = nn::attention_config_keys(keys),
           .test_config = test_config,
           .example = test_config};

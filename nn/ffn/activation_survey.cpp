@@ -95,12 +95,8 @@ namespace tz::zoo {
 
 void register_activation_survey(nn::Registry& r) {
   r.add({.id = "activation_survey",
-         .family = "ffn",
-         .kind = "activation",
-         .paper = "arXiv 2022 (Gustineli)",
          .summary = "FFN whose activation comes from the survey's registry: relu, leaky_relu, prelu, elu, selu, "
                     "gelu, gelu_tanh, silu, swish, mish, softplus, sigmoid, tanh",
-         .source = "nn/ffn/activation_survey.cpp",
          .keys = {{"survey_activation", "\"mish\"", "the activation (see the summary)"},
                   {"survey_swish_beta", "1.0", "beta of swish: x sigmoid(beta x)"},
                   {"ffn_mult", "4", "hidden width as a multiple of dim"}},

@@ -68,11 +68,7 @@ namespace tz::zoo {
 
 void register_glu_variants(nn::Registry& r) {
   r.add({.id = "glu_variants",
-         .family = "ffn",
-         .kind = "ffn",
-         .paper = "arXiv:2002.05202",
          .summary = "Gated FFN (act(xW) ⊙ xV) W2 with act = sigmoid, identity, ReLU, GELU or SiLU; hidden 2/3 of the MLP's",
-         .source = "nn/ffn/glu.cpp",
          .keys = {{"ffn_glu", "\"swiglu\"", "glu (sigmoid), bilinear (identity), reglu, geglu or swiglu"},
                   {"ffn_mult", "4", "the ReLU FFN's hidden multiple; hidden = floor(2 * ffn_mult * dim / 3)"}},
          .test_config = R"({"ffn": "glu_variants", "ffn_glu": "swiglu"})",

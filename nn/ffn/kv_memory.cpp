@@ -90,12 +90,8 @@ namespace tz::zoo {
 
 void register_ffn_kv_memory_probe(nn::Registry& r) {
   r.add({.id = "ffn_kv_memory_probe",
-         .family = "ffn",
-         .kind = "eval",
-         .paper = "arXiv:2012.14913",
          .summary = "Analysis of ffn_mlp as key-value memories: per-key coefficients, top-activating prefixes, "
                     "value -> vocabulary projections (`tensorzoo probe --run DIR`)",
-         .source = "nn/ffn/kv_memory.cpp",
          .keys = {},
          .test_config = R"({"ffn": "ffn_mlp", "activation": "relu"})",
          // The paper's setting (ReLU keys); then run `tensorzoo probe --run DIR`.

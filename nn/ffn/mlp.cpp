@@ -36,11 +36,7 @@ namespace tz::zoo {
 
 void register_ffn_mlp(nn::Registry& r) {
   r.add({.id = "ffn_mlp",
-         .family = "ffn",
-         .kind = "ffn",
-         .paper = "arXiv:1706.03762",
          .summary = "Position-wise feed-forward network: W2 act(W1 x + b1) + b2, hidden = ffn_mult * dim",
-         .source = "nn/ffn/mlp.cpp",
          .keys = {{"ffn_mult", "4", "hidden width as a multiple of dim"},
                   {"activation", "\"gelu\"", "relu, gelu, gelu_tanh, silu or relu_squared"}},
          .test_config = R"({"ffn": "ffn_mlp", "activation": "relu"})",

@@ -14,11 +14,7 @@ namespace tz::zoo {
 
 void register_relu_squared(nn::Registry& r) {
   r.add({.id = "relu_squared",
-         .family = "ffn",
-         .kind = "activation",
-         .paper = "arXiv:2109.08668",
          .summary = "Squared ReLU max(0, x)^2 as the FFN activation (Primer); an option of ffn_mlp",
-         .source = "nn/ffn/relu_squared.cpp",
          .keys = {{"activation", "\"gelu\"", "set to relu_squared (read by ffn_mlp)"}},
          .test_config = R"({"ffn": "ffn_mlp", "activation": "relu_squared"})",
          .example = R"({"ffn": "ffn_mlp", "activation": "relu_squared"})"});

@@ -12,7 +12,6 @@ void register_layernorm(nn::Registry& r) {
          .kind = "norm",
          .paper = "arXiv:1607.06450",
          .summary = "LayerNorm over the channels (the default norm; the catalogue covers it under pre_post_norm)",
-         .source = "nn/norm/norms.cpp",
          .keys = {{"norm_eps", "1e-5", "epsilon inside the square root"}},
          .test_config = R"({"norm": "layernorm"})",
          .example = R"({"norm": "layernorm"})",
@@ -25,11 +24,7 @@ void register_layernorm(nn::Registry& r) {
 
 void register_rmsnorm(nn::Registry& r) {
   r.add({.id = "rmsnorm",
-         .family = "norm_residual",
-         .kind = "norm",
-         .paper = "arXiv:1910.07467",
          .summary = "RMSNorm: divide by the root mean square (no centring, no bias)",
-         .source = "nn/norm/norms.cpp",
          .keys = {{"norm_eps", "1e-6", "epsilon inside the square root"}},
          .test_config = R"({"norm": "rmsnorm"})",
          .example = R"({"norm": "rmsnorm"})",

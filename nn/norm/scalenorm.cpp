@@ -32,11 +32,7 @@ namespace tz::zoo {
 
 void register_scalenorm(nn::Registry& r) {
   r.add({.id = "scalenorm",
-         .family = "norm_residual",
-         .kind = "norm",
-         .paper = "arXiv:1910.05895",
          .summary = "ScaleNorm g · x / max(‖x‖, eps) with one learned scalar g (init sqrt(dim))",
-         .source = "nn/norm/scalenorm.cpp",
          .keys = {{"norm_eps", "1e-5", "floor of the L2 norm"}},
          .test_config = R"({"norm": "scalenorm"})",
          .example = R"({"norm": "scalenorm"})",

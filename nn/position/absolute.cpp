@@ -53,11 +53,7 @@ namespace tz::zoo {
 
 void register_learned_abs_pe(nn::Registry& r) {
   r.add({.id = "learned_abs_pe",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:1705.03122",
          .summary = "Learned absolute positions added to the token embeddings (GPT); bounded by 'context'",
-         .source = "nn/position/absolute.cpp",
          .test_config = R"({"pos": "learned_abs_pe"})",
          .example = R"({"pos": "learned_abs_pe", "context": 256})",
          .position = [](const nn::ModelDims& d, const nn::Config&, Generator& gen) {
@@ -67,11 +63,7 @@ void register_learned_abs_pe(nn::Registry& r) {
 
 void register_sinusoidal_pe(nn::Registry& r) {
   r.add({.id = "sinusoidal_pe",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:1706.03762",
          .summary = "Fixed sinusoids of geometric frequencies added to the embeddings; any length",
-         .source = "nn/position/absolute.cpp",
          .keys = {{"pos_base", "10000.0", "base of the geometric frequency progression"},
                   {"pos_gain", "0.02", "initial value of the learned gain on the sinusoids"}},
          .test_config = R"({"pos": "sinusoidal_pe"})",

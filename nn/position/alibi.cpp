@@ -54,11 +54,7 @@ namespace tz::zoo {
 
 void register_alibi(nn::Registry& r) {
   r.add({.id = "alibi",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:2108.12409",
          .summary = "Linear distance penalties -m_h (i - j) on the scores, geometric slopes per head; no embeddings",
-         .source = "nn/position/alibi.cpp",
          .keys = {{"alibi_num_heads", "heads", "how many heads (the first ones) get a bias; the rest see no positions"}},
          .test_config = R"({"pos": "alibi"})",
          .example = R"({"pos": "alibi", "heads": 8, "alibi_num_heads": 4})",

@@ -21,11 +21,7 @@ namespace tz::zoo {
 
 void register_position_infused_attn(nn::Registry& r) {
   r.add({.id = "position_infused_attn",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:2012.15832",
          .summary = "Shortformer: sinusoids added to the query/key projection input in every layer, never to values",
-         .source = "nn/position/infused.cpp",
          .keys = {{"pos_base", "10000.0", "base of the sinusoid frequencies"}},
          .test_config = R"({"pos": "position_infused_attn"})",
          .example = R"({"pos": "position_infused_attn"})",

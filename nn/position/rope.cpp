@@ -53,11 +53,7 @@ namespace tz::zoo {
 
 void register_rope(nn::Registry& r) {
   r.add({.id = "rope",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:2104.09864",
          .summary = "Rotary embedding: q and k rotated pairwise by position-proportional angles in every layer",
-         .source = "nn/position/rope.cpp",
          .keys = {{"rotary_base", "10000.0", "base of the angle frequencies θ_k = base^(-2k/D)"}},
          .test_config = R"({"pos": "rope"})",
          .example = R"({"pos": "rope", "rotary_base": 10000})",

@@ -64,11 +64,7 @@ namespace tz::zoo {
 
 void register_t5_rel_bias(nn::Registry& r) {
   r.add({.id = "t5_rel_bias",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:1910.10683",
          .summary = "Learned per-head bias on log-spaced relative-distance buckets, one table shared by all layers",
-         .source = "nn/position/t5_bias.cpp",
          .keys = {{"rel_pos_num_buckets", "32", "number of distance buckets"},
                   {"rel_pos_max_distance", "128", "distances beyond this share the last bucket"},
                   {"rel_pos_bidirectional", "false", "split buckets by sign (encoders); false for decoders"}},

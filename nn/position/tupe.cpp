@@ -65,11 +65,7 @@ namespace tz::zoo {
 
 void register_tupe(nn::Registry& r) {
   r.add({.id = "tupe",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:2006.15595",
          .summary = "Untied positions: a separate (p_i U^Q)(p_j U^K)^T/sqrt(2D) score term shared by all layers",
-         .source = "nn/position/tupe.cpp",
          .keys = {{"tupe_relative", "false", "TUPE-R: add a T5 bucketed relative bias b_{j-i} (32 buckets, 128)"}},
          .test_config = R"({"pos": "tupe"})",
          .example = R"({"pos": "tupe", "context": 256})",

@@ -92,11 +92,7 @@ namespace tz::zoo {
 
 void register_txl_rel_pos(nn::Registry& r) {
   r.add({.id = "txl_rel_pos",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:1901.02860",
          .summary = "Transformer-XL relative scores (a)+(b)+(c)+(d): sinusoidal R_{i-j}, learned u, v, rel-shift trick",
-         .source = "nn/position/txl_rel_pos.cpp",
          .keys = {{"pos_base", "10000.0", "base of the sinusoids R_{i-j}"}},
          .test_config = R"({"pos": "txl_rel_pos"})",
          .example = R"({"pos": "txl_rel_pos"})",

@@ -25,11 +25,7 @@ namespace tz::zoo {
 
 void register_xpos(nn::Registry& r) {
   r.add({.id = "xpos",
-         .family = "position",
-         .kind = "pos",
-         .paper = "arXiv:2212.10554",
          .summary = "RoPE with a per-pair exponential decay ζ^((m-n)/γ) on the scores (length-extrapolatable)",
-         .source = "nn/position/xpos.cpp",
          .keys = {{"rotary_base", "10000.0", "base of the rotation frequencies"},
                   {"xpos_scale_base", "512.0", "γ: the decay ζ_k^((m-n)/γ) is spread over this many positions"}},
          .test_config = R"({"pos": "xpos"})",

@@ -1,10 +1,10 @@
-#include "cli/catalogue.h"
+#include "nn/catalogue.h"
 
 #include <sstream>
 
 #include "core/error.h"
 
-namespace tz::cli {
+namespace tz::nn {
 
 extern const char* const kCatalogueTsv;  // generated from docs/catalogue.tsv
 
@@ -34,4 +34,4 @@ const CatalogueRow* catalogue_row(const std::string& id) {
   return nullptr;
 }
 
-}  // namespace tz::cli
+}  // namespace tz::nn
