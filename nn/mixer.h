@@ -42,6 +42,15 @@ struct MixerContext {
   // scores), by name; null when the caller keeps none.
   std::map<std::string, Tensor>* carry = nullptr;
   int64_t layer = 0;                       // index of the block running
+  // Masks every attention layer applies, as data (the mixer turns them into mask terms of
+  // the attention kernel; other mixers refuse what they cannot honour):
+  Tensor key_padding;     // [B, S] i64, 1 = a real key, 0 = padding hidden from every query
+  Tensor forgotten_keys;  // [B, S] i64, 1 = hidden from every later query (Forgetful Causal
+                          //   Masking, arXiv:2210.13432; the key's own position still sees it)
+  // Cross-attention (a mixer built with ModelDims::context_dim > 0): keys and values come
+  // from this context [B, S, context_dim]; context_padding [B, S] as key_padding.
+  const Tensor* context = nullptr;
+  Tensor context_padding;
 };
 
 // A mixer's state between calls. Each mixer defines its own subclass.

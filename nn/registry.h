@@ -36,6 +36,8 @@ struct ModelDims {
   int64_t layer = 0;    // index of the block being built
   bool bias = true;     // biases in linear layers
   double dropout = 0.0;
+  bool causal = true;   // mixers: false for encoders (bidirectional)
+  int64_t context_dim = 0;  // > 0: a cross-attention mixer reading MixerContext::context of this width
 };
 
 using MixerFactory = std::function<std::shared_ptr<Mixer>(const ModelDims&, const Config&, Generator&)>;
