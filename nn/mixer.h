@@ -10,8 +10,10 @@
 // split of a sequence into calls gives the same result as one call.
 //
 // A **position scheme** places tokens in order: it can add to the embeddings (absolute
-// schemes), rotate queries and keys (RoPE, xPos) or bias the attention scores (ALiBi, T5),
-// always from explicit absolute positions so cached decoding cannot drift.
+// schemes), rotate queries and keys (RoPE, xPos) or bias the attention scores: by distance,
+// as a relative-bias table (ALiBi, T5), or from the queries (Transformer-XL, TUPE); always
+// from explicit positions so cached decoding cannot drift. Masks are not position schemes:
+// they travel in MixerContext (key_padding, forgotten_keys).
 #pragma once
 
 #include <map>
@@ -98,18 +100,21 @@ class PositionScheme : public Module {
   // Rotates q [B, H, T, D] (positions q_start..) and k [B, H, S, D] (positions k_start..).
   virtual void rotate(Tensor& q, Tensor& k, int64_t q_start, int64_t k_start) const {}
   virtual bool rotates() const { return false; }
-  // Additive attention-score bias [H, T, S] for queries at q_start.. and keys at 0..S-1.
-  // `ctx` (null outside a model) lets a scheme compute its bias once per forward and share
-  // it with every layer through ctx->carry (T5), or pick per-layer weights by ctx->layer.
-  // A scheme that wraps another must pass ctx on.
-  virtual Tensor score_bias(int64_t heads, int64_t q_start, int64_t T, int64_t S, DType dtype,
+  // A relative score bias as data: the table [H, T + S - 1] whose column S - 1 + i - j biases
+  // query i and key j, the query sitting at key position q_offset + i (distance
+  // q_offset + i - j). ALiBi and T5 buckets are such tables; the attention core reads them
+  // densely on the composite path and per tile in the fused kernel, so no [T, S] bias is
+  // stored. `ctx` (null outside a model) lets a scheme compute it once per forward and share
+  // it with every layer through ctx->carry (T5). A scheme that wraps another must pass ctx on.
+  virtual Tensor score_bias(int64_t heads, int64_t q_offset, int64_t T, int64_t S, DType dtype,
                             const MixerContext* ctx = nullptr) const {
     return Tensor();
   }
   virtual bool biases_scores() const { return false; }
   // A score term that depends on the projected queries/keys [B, H, T, D] / [B, H, S, D]
   // (Transformer-XL's content-position and position-bias terms, TUPE): [B, H, T, S], for
-  // queries at q_start.. and keys at k_start... Undefined when the scheme has none.
+  // queries at q_start.. and keys at k_start... Undefined when the scheme has none. Being a
+  // function of q and k, it is materialised: attention takes the composite path with it.
   // `ctx` as for score_bias (Transformer-XL's per-layer W_{k,R}; TUPE's shared position term).
   virtual Tensor query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
                                   const MixerContext* ctx = nullptr) const {

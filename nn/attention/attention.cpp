@@ -1,416 +1,273 @@
+// The attention pipeline (attention.h): projections, the stages the features hook, the core
+// (sdpa.h), output. No option is named here: each stage walks the layer's features.
 #include "nn/attention/attention.h"
 
 #include <cmath>
-#include <limits>
 
 #include "autograd/ops.h"
 #include "core/copy.h"
 #include "core/creation.h"
-#include "nn/attention/qk_norm.h"
-#include "nn/attention/score_transforms.h"
-#include "nn/registry.h"
 
 namespace tz::nn {
 
-// ---- options -----------------------------------------------------------------------------
-
-std::vector<ConfigKey> attention_config_keys() {
-  return {
-      {"attn_dim_head", "0", "per-head size D, independent of dim / heads (0 = dim / heads)"},
-      {"attn_kv_heads", "0", "key/value heads G (1 = multi-query, divides heads = grouped-query; 0 = heads)"},
-      {"attn_collab_heads", "false", "collaborative heads: shared query/key projections with per-head mixing vectors"},
-      {"attn_collab_compression", "0.5", "collab_heads: shared query/key width = compression * heads * D"},
-      {"attn_qk_norm", "false", "l2-normalise queries and keys per head; score = g q.k"},
-      {"attn_qk_norm_scale", "0", "qk_norm: fixed g (cosine-sim attention, e.g. 10); 0 = learned, init log2(L^2 - L)"},
-      {"attn_dconv", "false", "Primer: causal depthwise conv of width 3 on q, k, v (identity init)"},
-      {"attn_talking_heads", "false", "learned heads x heads mixes before and after the softmax"},
-      {"attn_residual", "false", "RealFormer: add the previous layer's pre-softmax scores"},
-      {"attn_sparse_topk", "0", "keep the k largest logits per query (the paper uses 8); 0 = dense"},
-      {"attn_entmax", "0", "alpha-entmax normaliser: 1.5 (entmax15), 2 (sparsemax) or any alpha > 1; 0 = softmax"},
-      {"attn_adaptive_span", "0", "adaptive span: the longest span S of the learned soft mask; 0 = off"},
-      {"attn_span_ramp", "8", "adaptive span: ramp length R of the soft mask"},
-      {"attn_span_init", "0.5", "adaptive span: initial z / S per head, in [0, 1]"},
-      {"attn_span_penalty", "2e-6", "adaptive span: coefficient of the L1 penalty on the spans (aux loss)"},
-      {"attn_gate_values", "false", "gate each head's output with sigmoid(x W_g + b_g), W_g = 0, b_g = 1 at init"},
-      {"attn_on_attn", "false", "attention on attention: GLU over the attended values replaces the output projection"},
-      {"attn_dropout", "0.0", "dropout on the attention probabilities while training (composite path)"},
-  };
-}
-
-std::vector<ConfigKey> attention_config_keys(const std::vector<std::string>& names) {
-  std::vector<ConfigKey> out;
-  for (auto& k : attention_config_keys())
-    for (auto& n : names)
-      if (k.key == n) out.push_back(k);
-  TZ_CHECK(out.size() == names.size(), "attention_config_keys: unknown key among the requested ones");
-  return out;
-}
-
 AttentionOptions attention_options(const ModelDims& d, const Config& c) {
-  AttentionOptions o{.dim = d.dim, .heads = d.heads, .causal = true, .bias = d.bias, .dropout = d.dropout,
-                     .out_init_std = 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(d.depth, 1)))};
-  o.context = d.context;
-  o.dim_head = c.get_int("attn_dim_head", 0);
-  o.kv_heads = c.get_int("attn_kv_heads", 0);
-  o.attn_dropout = c.get_double("attn_dropout", 0.0);
-  o.collab_heads = c.get_bool("attn_collab_heads", false);
-  o.collab_compression = c.get_double("attn_collab_compression", 0.5);
-  o.qk_norm = c.get_bool("attn_qk_norm", false);
-  o.qk_norm_scale = c.get_double("attn_qk_norm_scale", 0.0);
-  o.dconv = c.get_bool("attn_dconv", false);
-  o.talking_heads = c.get_bool("attn_talking_heads", false);
-  o.residual = c.get_bool("attn_residual", false);
-  o.sparse_topk = c.get_int("attn_sparse_topk", 0);
-  o.entmax = c.get_double("attn_entmax", 0.0);
-  o.adaptive_span = c.get_int("attn_adaptive_span", 0);
-  o.span_ramp = c.get_double("attn_span_ramp", 8.0);
-  o.span_init = c.get_double("attn_span_init", 0.5);
-  o.span_penalty = c.get_double("attn_span_penalty", 2e-6);
-  o.gate_values = c.get_bool("attn_gate_values", false);
-  o.on_attn = c.get_bool("attn_on_attn", false);
-  // Sub-options given without their option are mistakes: say which option they need.
-  auto needs = [&](const char* key, bool on, const char* option) {
-    TZ_CHECK(!c.has(key) || on, c.source(), ": '", key, "' needs '", option, "'");
-  };
-  needs("attn_collab_compression", o.collab_heads, "attn_collab_heads");
-  needs("attn_qk_norm_scale", o.qk_norm, "attn_qk_norm");
-  needs("attn_span_ramp", o.adaptive_span > 0, "attn_adaptive_span");
-  needs("attn_span_init", o.adaptive_span > 0, "attn_adaptive_span");
-  needs("attn_span_penalty", o.adaptive_span > 0, "attn_adaptive_span");
+  AttentionOptions o{.dim = d.dim,
+                     .heads = d.heads,
+                     .causal = d.causal && d.context_dim == 0,  // cross-attention sees the whole context
+                     .bias = d.bias,
+                     .dropout = d.dropout,
+                     .out_init_std = 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(d.depth, 1))),
+                     .context = d.context,
+                     .context_dim = d.context_dim};
+  o.features = make_features(o, c);
   return o;
 }
 
-// ---- the module --------------------------------------------------------------------------
+// The composite path's hooks: each walks the features of its stage.
+class Attention::Stages : public ScoreStages {
+ public:
+  Stages(const Attention& a, const AttentionCall& c) : a_(a), c_(c) {}
+  bool needed() const {
+    for (const auto& f : a_.options.features)
+      if (f->needs_scores(c_)) return true;
+    return false;
+  }
+  Tensor scores(const Tensor& s) const override {
+    Tensor t = s;
+    for (const auto& f : a_.options.features) t = f->scores(a_, t, c_);
+    return t;
+  }
+  Tensor normalise(const Tensor& s) const override {
+    return a_.normaliser_ ? a_.normaliser_->normalise(a_, s, c_) : ScoreStages::normalise(s);
+  }
+  Tensor probs(const Tensor& p) const override {
+    Tensor t = p;
+    for (const auto& f : a_.options.features) t = f->probs(a_, t, c_);
+    return t;
+  }
+
+ private:
+  const Attention& a_;
+  const AttentionCall& c_;
+};
 
 Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
   const int64_t H = o.heads;
-  TZ_CHECK(o.dim > 0 && H > 0 && (o.dim_head > 0 || o.dim % H == 0), "Attention: heads (", H,
-           ") must divide dim (", o.dim, ")");
+  TZ_CHECK(o.dim > 0 && H > 0, "Attention: dim and heads must be positive, got dim ", o.dim, ", heads ", H);
   TZ_CHECK(o.dropout >= 0 && o.dropout < 1, "Attention: dropout must be in [0, 1), got ", o.dropout);
-  TZ_CHECK(o.attn_dropout >= 0 && o.attn_dropout < 1, "Attention: attn_dropout must be in [0, 1), got ", o.attn_dropout);
-  TZ_CHECK(o.dim_head >= 0, "Attention: attn_dim_head must be >= 0, got ", o.dim_head);
-  TZ_CHECK(o.kv_heads >= 0 && o.kv_heads <= H && (o.kv_heads == 0 || H % o.kv_heads == 0),
-           "Attention: attn_kv_heads (", o.kv_heads, ") must divide heads (", H, ")");
-  TZ_CHECK(o.sparse_topk >= 0, "Attention: attn_sparse_topk must be >= 0, got ", o.sparse_topk);
-  TZ_CHECK(o.entmax == 0 || (o.entmax > 1 && std::isfinite(o.entmax)), "Attention: attn_entmax must be 0 (softmax) "
-           "or an alpha > 1 (1.5 = entmax15, 2 = sparsemax), got ", o.entmax);
-  TZ_CHECK(o.adaptive_span >= 0, "Attention: attn_adaptive_span must be >= 0, got ", o.adaptive_span);
-  TZ_CHECK(o.span_ramp > 0, "Attention: attn_span_ramp must be > 0, got ", o.span_ramp);
-  TZ_CHECK(o.span_init >= 0 && o.span_init <= 1, "Attention: attn_span_init must be in [0, 1], got ", o.span_init);
-  TZ_CHECK(o.span_penalty >= 0, "Attention: attn_span_penalty must be >= 0, got ", o.span_penalty);
-  TZ_CHECK(o.qk_norm_scale >= 0, "Attention: attn_qk_norm_scale must be >= 0 (0 = learned), got ", o.qk_norm_scale);
-  TZ_CHECK(o.collab_compression > 0, "Attention: attn_collab_compression must be > 0, got ", o.collab_compression);
-  // Conflicting combinations, named.
-  TZ_CHECK(!(o.entmax > 0 && o.sparse_topk > 0), "Attention: attn_entmax and attn_sparse_topk conflict (both "
-           "replace the softmax normaliser; choose one)");
-  TZ_CHECK(!(o.entmax > 0 && o.adaptive_span > 0), "Attention: attn_entmax and attn_adaptive_span conflict (the "
-           "span mask reweights softmax's exponentials)");
-  TZ_CHECK(!(o.collab_heads && o.kv_heads > 0 && o.kv_heads != H), "Attention: attn_collab_heads and attn_kv_heads "
-           "conflict (collaborative heads already share one key projection)");
-  TZ_CHECK(!(o.collab_heads && o.qk_norm), "Attention: attn_collab_heads and attn_qk_norm conflict (the per-head "
-           "mixing vectors rescale the shared queries)");
-
-  head_dim = o.dim_head > 0 ? o.dim_head : o.dim / H;
-  const int64_t D = head_dim, G = o.kv_heads > 0 ? o.kv_heads : H;
-  if (o.collab_heads) {
-    const int64_t Dk = std::llround(o.collab_compression * double(H * D));
-    TZ_CHECK(Dk >= H, "Attention: attn_collab_compression ", o.collab_compression, " gives a shared width ", Dk,
-             " < heads ", H);
-    q_width = k_width = Dk;
-    v_width = H * D;
+  TZ_CHECK(o.context_dim >= 0, "Attention: context_dim must be >= 0, got ", o.context_dim);
+  check_conflicts(o.features);
+  const int64_t D = o.dim % H == 0 ? o.dim / H : 0;
+  layout = {.H = H, .G = H, .D = D, .q_heads = H, .k_heads = H, .Dk = D, .out_width = o.dim};
+  for (const auto& f : o.features) f->layout(layout);
+  TZ_CHECK(layout.D > 0, "Attention: heads (", H, ") must divide dim (", o.dim, ")");
+  const AttentionLayout& L = layout;
+  if (cross()) {
+    q = register_module("q", std::make_shared<Linear>(LinearOptions{.in = o.dim, .out = L.q_width(), .bias = o.bias},
+                                                      gen));
+    kv = register_module("kv", std::make_shared<Linear>(
+                                   LinearOptions{.in = o.context_dim, .out = L.k_width() + L.v_width(), .bias = o.bias},
+                                   gen));
   } else {
-    q_width = H * D;
-    k_width = v_width = G * D;
+    qkv = register_module("qkv", std::make_shared<Linear>(
+                                     LinearOptions{.in = o.dim, .out = L.q_width() + L.k_width() + L.v_width(),
+                                                   .bias = o.bias},
+                                     gen));
   }
-  qkv = register_module("qkv", std::make_shared<Linear>(
-                                   LinearOptions{.in = o.dim, .out = q_width + k_width + v_width, .bias = o.bias}, gen));
-  out = register_module("out", std::make_shared<Linear>(
-                                   LinearOptions{.in = H * D, .out = o.on_attn ? 2 * o.dim : o.dim, .bias = o.bias,
-                                                 .init_std = o.out_init_std}, gen));
+  out = register_module("out", std::make_shared<Linear>(LinearOptions{.in = H * L.D, .out = L.out_width,
+                                                                      .bias = o.bias, .init_std = o.out_init_std},
+                                                        gen));
   drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
-  if (o.gate_values) {  // W_g = 0, b_g = 1: every gate starts at sigmoid(1)
-    gate = register_module("gate", std::make_shared<Linear>(
-                                       LinearOptions{.in = o.dim, .out = H * D, .bias = true, .init_std = 0.0}, gen));
-    core::fill_(gate->bias, 1.0);
-  }
-  if (o.collab_heads) {  // m_h = one-hot on its block of D_k / H columns (= plain heads when D_k = H D)
-    const int64_t Dk = q_width;
-    Tensor m = zeros({H, Dk});
-    for (int64_t j = 0; j < Dk; ++j) m.set({j * H / Dk, j}, 1.0);
-    collab_mix = register_parameter("collab_mix", m);
-  }
-  if (o.qk_norm && o.qk_norm_scale == 0)
-    qk_scale = register_parameter("qk_scale", full({1}, qk_norm_init_scale(o.context)));
-  if (o.dconv) {  // identity kernel [0, 0, 1]: starts as plain attention
-    Tensor w = zeros({q_width + k_width + v_width, 3});
-    core::fill_(w.narrow(1, 2, 1), 1.0);
-    dconv_weight = register_parameter("dconv", w);
-  }
-  if (o.talking_heads) {
-    pre_mix = register_parameter("pre_mix", eye(H));
-    post_mix = register_parameter("post_mix", eye(H));
-  }
-  if (o.adaptive_span > 0) span = register_parameter("span", full({H}, o.span_init));
-}
-
-bool Attention::composite() const {
-  // Dropout on the probabilities needs them stored: the fused kernel never forms them.
-  return options.talking_heads || options.residual || options.sparse_topk > 0 || options.entmax > 0 ||
-         options.adaptive_span > 0 || (options.attn_dropout > 0 && is_training());
-}
-
-// The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul. It
-// stores the [B, H, T, S] scores and probabilities; used with a score bias, and by tests.
-Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                                        int64_t q_offset, const Tensor& score_bias, double scale) {
-  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q, k, v of rank 4 "
-           "[B, H, T, D], got ", q.shape(), ", ", k.shape(), ", ", v.shape());
-  TZ_CHECK(k.size(2) == v.size(2) && k.size(0) == v.size(0) && k.size(1) == v.size(1) && q.size(-1) == k.size(-1) &&
-               q.size(0) == k.size(0) && q.size(1) == k.size(1),
-           "attention: shape mismatch, q ", q.shape(), " k ", k.shape(), " v ", v.shape());
-  const int64_t T = q.size(2), S = k.size(2), D = q.size(3);
-  Tensor scores = matmul(q, k.transpose(-1, -2)) * (scale != 0 ? scale : 1.0 / std::sqrt(double(D)));  // [B, H, T, S]
-  if (score_bias.defined()) scores = scores + score_bias;
-  if (causal) {
-    // Key j is hidden from query i when j > q_offset + i: an upper-triangular mask.
-    Tensor mask = triu(ones({T, S}, DType::i64), q_offset + 1);
-    scores = masked_fill(scores, mask, -std::numeric_limits<double>::infinity());
-  }
-  return matmul(softmax(scores), v);
-}
-
-// Without a score bias: the fused, tiled kernel (autograd/ops_attention.cpp), which never
-// stores the T x S probabilities and returns a view of [B, T, H, D] memory (so merging the
-// heads afterwards is free).
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                                    int64_t q_offset, const Tensor& score_bias, double scale) {
-  if (score_bias.defined() || (causal && q_offset < 0))
-    return scaled_dot_product_attention_ref(q, k, v, causal, q_offset, score_bias, scale);
-  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q, k, v of rank 4 "
-           "[B, H, T, D], got ", q.shape(), ", ", k.shape(), ", ", v.shape());
-  return tz::attention(q, k, v, causal, q_offset, scale);
-}
-
-void Attention::project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v, int64_t start, const MixerContext& ctx,
-                        Tensor* conv_state) const {
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, "Attention: expected x [B, T, ", options.dim,
-           "], got ", x.shape());
-  const int64_t B = x.size(0), T = x.size(1), H = options.heads, D = head_dim;
-  const int64_t G = options.kv_heads > 0 ? options.kv_heads : H;
-  Tensor p = ctx.pos ? ctx.pos->qk_input(start, T, x.dtype()) : Tensor();
-  if (!options.collab_heads && !options.dconv && G == H) {
-    // Plain layout: [q | k | v] each [H, D]; views, no copies.
-    Tensor qkv_out = qkv->forward(x).view({B, T, 3, H, D});
-    q = qkv_out.select(2, 0).permute({0, 2, 1, 3});  // [B, H, T, D]
-    k = qkv_out.select(2, 1).permute({0, 2, 1, 3});
-    v = qkv_out.select(2, 2).permute({0, 2, 1, 3});
-    if (p.defined()) {  // queries and keys see x + p, values see x alone
-      Tensor qk = qkv->forward(x + p).view({B, T, 3, H, D});
-      q = qk.select(2, 0).permute({0, 2, 1, 3});
-      k = qk.select(2, 1).permute({0, 2, 1, 3});
+  split_views_ = !cross() && L.plain();
+  for (const auto& f : o.features) {
+    f->build(*this, gen);
+    for (const Hook& h : f->hooks()) {
+      if (h.stage == Stage::projections) split_views_ = false;
+      if (h.stage == Stage::normaliser && h.replaces) normaliser_ = f.get();
     }
+  }
+}
+
+Tensor Attention::add_parameter(const std::string& name, Tensor t) {
+  return params_[name] = register_parameter(name, std::move(t));
+}
+
+std::shared_ptr<Linear> Attention::add_linear(const std::string& name, const LinearOptions& o, Generator& gen) {
+  return linears_[name] = register_module(name, std::make_shared<Linear>(o, gen));
+}
+
+Tensor Attention::param(const std::string& name) const {
+  auto it = params_.find(name);
+  if (it != params_.end()) return it->second;
+  std::string have;
+  for (auto& [n, t] : params_) have += " " + n;
+  throw Error(cat_str(describe(), ": no feature parameter '", name, "' (has:", have.empty() ? " none" : have, ")"));
+}
+
+std::shared_ptr<Linear> Attention::linear(const std::string& name) const {
+  auto it = linears_.find(name);
+  TZ_CHECK(it != linears_.end(), describe(), ": no feature layer '", name, "'");
+  return it->second;
+}
+
+void Attention::project(const AttentionCall& c, Tensor& q_out, Tensor& k_out, Tensor& v_out) const {
+  const Tensor& x = c.x;
+  const MixerContext& ctx = c.ctx;
+  const AttentionLayout& L = layout;
+  const int64_t B = x.size(0), T = x.size(1), H = L.H, D = L.D;
+  // Columns [offset, offset + width) of p [B, N, *] as n heads [B, n, N, width / n].
+  auto heads = [B](const Tensor& p, int64_t offset, int64_t width, int64_t n) {
+    return p.narrow(-1, offset, width).reshape({B, p.size(1), n, width / n}).permute({0, 2, 1, 3});
+  };
+  if (cross()) {  // queries from x; keys and values from the context (once per cache)
+    TZ_CHECK(ctx.context, describe(), ": cross-attention needs ctx.context [B, S, ", options.context_dim, "]");
+    const Tensor& e = *ctx.context;
+    TZ_CHECK(e.dim() == 3 && e.size(0) == B && e.size(2) == options.context_dim, describe(), ": expected x [B, T, ",
+             options.dim, "] and context [B, S, ", options.context_dim, "], got ", x.shape(), " and ", e.shape());
+    q_out = heads(q->forward(x), 0, L.q_width(), L.q_heads);
+    if (!c.state || c.state->keys == 0) {
+      Tensor p = kv->forward(e);
+      k_out = heads(p, 0, L.k_width(), L.k_heads);
+      v_out = heads(p, L.k_width(), L.v_width(), L.G);
+    }
+  } else {
+    Tensor p = ctx.pos ? ctx.pos->qk_input(ctx.start, T, x.dtype()) : Tensor();
+    if (split_views_) {
+      // Plain layout: [q | k | v] each [H, D]; views, no copies.
+      Tensor qkv_out = qkv->forward(x).view({B, T, 3, H, D});
+      q_out = qkv_out.select(2, 0).permute({0, 2, 1, 3});  // [B, H, T, D]
+      k_out = qkv_out.select(2, 1).permute({0, 2, 1, 3});
+      v_out = qkv_out.select(2, 2).permute({0, 2, 1, 3});
+      if (p.defined()) {  // queries and keys see x + p, values see x alone
+        Tensor qk = qkv->forward(x + p).view({B, T, 3, H, D});
+        q_out = qk.select(2, 0).permute({0, 2, 1, 3});
+        k_out = qk.select(2, 1).permute({0, 2, 1, 3});
+      }
+    } else {
+      const int64_t qw = L.q_width(), kw = L.k_width(), vw = L.v_width();
+      Tensor full = qkv->forward(x);  // [B, T, C_qkv]
+      if (p.defined()) {
+        Tensor qk = qkv->forward(x + p);
+        full = cat({qk.narrow(-1, 0, qw + kw), full.narrow(-1, qw + kw, vw)}, -1);
+      }
+      for (const auto& f : options.features) full = f->projections(*this, full, c);
+      q_out = heads(full, 0, qw, L.q_heads);
+      k_out = heads(full, qw, kw, L.k_heads);
+      v_out = heads(full, qw + kw, vw, L.G);
+    }
+  }
+  for (const auto& f : options.features) {
+    q_out = f->qk(*this, q_out);
+    if (k_out.defined()) k_out = f->qk(*this, k_out);
+  }
+  // Rotations after the qk stage (a rotation keeps norms); keys are rotated before caching.
+  if (!cross() && ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q_out, k_out, ctx.start, ctx.start);
+}
+
+void Attention::cache(const AttentionCall& c, Tensor& k, Tensor& v) const {
+  KVState& s = *c.state;
+  TZ_CHECK(!grad_enabled() || !c.x.requires_grad(), "Attention: the KV cache is for decoding; run it under "
+           "NoGradGuard");
+  if (cross()) {  // the context's keys and values, computed at the first call
+    if (s.keys == 0) {
+      s.k = k.contiguous();
+      s.v = v.contiguous();
+      s.keys = k.size(2);
+    }
+    TZ_CHECK(s.k.size(0) == c.x.size(0), "Attention: state made for batch ", s.k.size(0), ", input has batch ",
+             c.x.size(0));
+    k = s.k;
+    v = s.v;
     return;
   }
-  Tensor full = qkv->forward(x);  // [B, T, C_qkv]
-  if (p.defined()) {
-    Tensor qk = qkv->forward(x + p);
-    full = cat({qk.narrow(-1, 0, q_width + k_width), full.narrow(-1, q_width + k_width, v_width)}, -1);
-  }
-  if (options.dconv) {
-    // Primer: y_t = w_0 x_{t-2} + w_1 x_{t-1} + w_2 x_t per channel (zero before the start).
-    if (conv_state) {  // continue from the last two inputs of the cache
-      Tensor seq = cat({*conv_state, full}, 1);
-      *conv_state = seq.narrow(1, T, 2).contiguous();
-      full = conv1d_causal(seq, dconv_weight).narrow(1, 2, T);
-    } else {
-      full = conv1d_causal(full, dconv_weight);
-    }
-  }
-  auto heads = [&](int64_t offset, int64_t width, int64_t n) {
-    return full.narrow(-1, offset, width).reshape({B, T, n, width / n}).permute({0, 2, 1, 3});
-  };
-  if (options.collab_heads) {  // shared q, k [B, 1, T, D_k]; per-head values
-    q = heads(0, q_width, 1);
-    k = heads(q_width, k_width, 1);
-    v = heads(q_width + k_width, v_width, H);
-  } else {
-    q = heads(0, q_width, H);
-    k = heads(q_width, k_width, G);
-    v = heads(q_width + k_width, v_width, G);
-  }
+  const int64_t T = k.size(2), start = s.keys;
+  TZ_CHECK(c.x.size(0) == s.k.size(0), "Attention: state made for batch ", s.k.size(0), ", input has batch ",
+           c.x.size(0));
+  TZ_CHECK(start + T <= s.k.size(2), "Attention: KV cache full (", start, " + ", T, " > capacity ", s.k.size(2), ")");
+  core::copy_(s.k.narrow(2, start, T), k);
+  core::copy_(s.v.narrow(2, start, T), v);
+  s.keys += T;
+  k = s.k.narrow(2, 0, s.keys);
+  v = s.v.narrow(2, 0, s.keys);
 }
 
-// qk_norm, then the position scheme's rotation (a rotation keeps the norms).
-static void prepare_qk(const Attention& a, Tensor& q, Tensor& k, int64_t start, const MixerContext& ctx) {
-  if (a.options.qk_norm) {
-    q = l2_normalize(q);
-    k = l2_normalize(k);
+SdpaSpec Attention::spec(const AttentionCall& c, const Tensor& q, const Tensor& k) const {
+  const MixerContext& ctx = c.ctx;
+  const int64_t T = q.size(2), S = k.size(2);
+  SdpaSpec s{.scale = layout.scale, .causal = options.causal, .q_offset = c.q_offset};
+  if (cross()) {  // context positions: no position scheme applies
+    s.key_padding = key_columns(ctx.context_padding, 0, S, "context_padding");
+    return s;
   }
-  if (ctx.pos && ctx.pos->rotates()) {
-    TZ_CHECK(!a.options.collab_heads, "Attention: attn_collab_heads cannot be combined with a rotary position "
-             "scheme (the per-head mixing vectors do not commute with the rotation)");
-    ctx.pos->rotate(q, k, start, start);
-  }
-}
-
-Tensor Attention::attend(Tensor q, Tensor k, Tensor v, int64_t q_start, int64_t k_start, int64_t mask_offset,
-                         const MixerContext& ctx, Tensor* probs) {
-  const int64_t H = options.heads, B = q.size(0), T = q.size(2), S = k.size(2);
-  double scale = 0;  // 0 = 1 / sqrt(D)
-  if (options.collab_heads) {
-    // head h: (q * m_h) . k — the mixing vector selects/weights the shared dimensions.
-    const int64_t Dk = q_width;
-    q = q * collab_mix.view({1, H, 1, Dk});
-    k = k.expand({B, H, S, Dk}).contiguous();
-    scale = 1.0 / std::sqrt(double(head_dim));
-  } else if (k.size(1) != H) {
-    // GQA/MQA: query head i reads key/value group floor(i G / H).
-    const int64_t G = k.size(1);
-    std::vector<int64_t> group(static_cast<size_t>(H));
-    for (int64_t i = 0; i < H; ++i) group[i] = i * G / H;
-    Tensor idx = from_vector(group);
-    k = index_select(k, 1, idx);
-    v = index_select(v, 1, idx);
-  }
-  Tensor bias = position_bias(q, k, q_start, k_start, mask_offset, ctx);
-  if (options.qk_norm) {
-    if (options.qk_norm_scale > 0 && !grad_enabled() && !composite() && !bias.defined() && !probs)
-      return cosine_attention_fixed_scale(q, k, v, options.qk_norm_scale, options.causal, mask_offset);
-    q = options.qk_norm_scale > 0 ? q * options.qk_norm_scale : q * qk_scale;  // fold g into q
-    scale = 1.0;
-  }
-  if (!composite() && !probs) {
-    if (q.size(3) != v.size(3))  // collab heads: q/k width D_k != value size D (the fused op needs one D)
-      return scaled_dot_product_attention_ref(q, k, v, options.causal, mask_offset, bias, scale);
-    return scaled_dot_product_attention(q, k, v, options.causal, mask_offset, bias, scale);
-  }
-
-  // The composite path: scores -> transforms -> mask -> normaliser -> head mix -> values.
-  Tensor scores = matmul(q, k.transpose(-1, -2)) * (scale != 0 ? scale : 1.0 / std::sqrt(double(q.size(3))));
-  if (bias.defined()) scores = scores + bias;
-  if (options.residual) scores = residual_scores(scores, ctx);    // RealFormer, before the mask
-  if (options.talking_heads) scores = mix_heads(pre_mix, scores);  // still unmasked
-  if (options.causal)
-    scores = masked_fill(scores, triu(ones({T, S}, DType::i64), mask_offset + 1),
-                         -std::numeric_limits<double>::infinity());
-  Tensor p;
-  if (options.entmax > 0) {
-    p = entmax(scores, options.entmax);
-  } else {
-    if (options.sparse_topk > 0) scores = topk_mask(scores, options.sparse_topk);
-    p = softmax(scores);
-    if (options.adaptive_span > 0)
-      p = adaptive_span_weights(p, clamp(span, 0.0, 1.0) * double(options.adaptive_span), options.span_ramp,
-                                mask_offset);
-  }
-  if (options.talking_heads) p = mix_heads(post_mix, p);  // masked weights are 0 in every head
-  if (options.attn_dropout > 0 && is_training()) p = dropout(p, options.attn_dropout, true, default_generator());
-  if (probs) *probs = p;
-  return matmul(p, v);
-}
-
-Tensor Attention::output(const Tensor& y, const Tensor& x) {
-  const int64_t B = y.size(0), T = y.size(2);
-  Tensor m = y.permute({0, 2, 1, 3}).reshape({B, T, options.heads * head_dim});
-  if (gate) m = m * sigmoid(gate->forward(x));  // per head and channel, from x at the same position
-  Tensor o = out->forward(m);
-  if (options.on_attn) o = o.narrow(-1, 0, options.dim) * sigmoid(o.narrow(-1, options.dim, options.dim));  // GLU
-  return drop->forward(o);
-}
-
-Tensor Attention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  if (state) return continue_cache(x, own_state<KVState>(state, ctx), ctx);
-  Tensor q, k, v;
-  project(x, q, k, v, ctx.start, ctx, nullptr);
-  // Keys sit at positions ctx.start.. too; with no cache the masks and biases only need the
-  // relative offset, so queries and keys are both numbered from 0 here, and rotations use
-  // the absolute start.
-  prepare_qk(*this, q, k, ctx.start, ctx);
-  Tensor y = attend(q, k, v, ctx.start, ctx.start, 0, ctx, nullptr);
-  if (options.adaptive_span > 0 && ctx.aux)  // L1 penalty on the spans z_h
-    ctx.aux->add("adaptive_span", sum(clamp(span, 0.0, 1.0)) * (double(options.adaptive_span) * options.span_penalty));
-  return output(y, x);
-}
-
-Tensor Attention::probabilities(const Tensor& x, const MixerContext& ctx) {
-  Tensor q, k, v, p;
-  project(x, q, k, v, ctx.start, ctx, nullptr);
-  prepare_qk(*this, q, k, ctx.start, ctx);
-  attend(q, k, v, ctx.start, ctx.start, 0, ctx, &p);
-  return p;
-}
-
-Tensor Attention::position_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
-                                int64_t mask_offset, const MixerContext& ctx) const {
-  if (!ctx.pos) return Tensor();
-  const int64_t H = options.heads, T = q.size(2), S = k.size(2);
-  Tensor bias;
-  // Static biases depend only on relative distance: queries numbered from mask_offset.
-  if (ctx.pos->biases_scores()) bias = ctx.pos->score_bias(H, mask_offset, T, S, q.dtype(), &ctx).unsqueeze(0);
-  if (ctx.pos->biases_with_queries()) {
-    Tensor qb = ctx.pos->query_score_bias(q, k, q_start, k_start, &ctx);
-    bias = bias.defined() ? bias + qb : qb;
-  }
-  return bias;
-}
-
-std::unique_ptr<MixerState> Attention::make_state(int64_t batch, int64_t capacity, DType dtype) const {
-  const int64_t H = options.heads, D = head_dim, G = options.kv_heads > 0 ? options.kv_heads : H;
-  auto s = std::make_unique<KVState>();
-  if (options.collab_heads) {
-    s->k = zeros({batch, 1, capacity, q_width}, dtype);
-    s->v = zeros({batch, H, capacity, D}, dtype);
-  } else {
-    s->k = zeros({batch, G, capacity, D}, dtype);
-    s->v = zeros({batch, G, capacity, D}, dtype);
-  }
-  if (options.dconv) s->conv = zeros({batch, 2, q_width + k_width + v_width}, dtype);
+  const int64_t k_start = c.state ? 0 : ctx.start;  // position of key column 0
+  s.key_padding = key_columns(ctx.key_padding, k_start, S, "key_padding");
+  s.forgotten_keys = key_columns(ctx.forgotten_keys, k_start, S, "forgotten_keys");
+  if (!ctx.pos) return s;
+  // Relative biases need only q_offset (queries and keys numbered from the first key).
+  if (ctx.pos->biases_scores()) s.rel_bias = ctx.pos->score_bias(layout.H, c.q_offset, T, S, q.dtype(), &ctx);
+  if (ctx.pos->biases_with_queries())
+    s.score_bias = ctx.pos->query_score_bias(q, expand_kv_heads(k, layout.H), ctx.start, k_start, &ctx);
   return s;
 }
 
-Tensor Attention::continue_cache(const Tensor& x, KVState& kv, const MixerContext& ctx) {
-  TZ_CHECK(!grad_enabled() || !x.requires_grad(), "Attention: the KV cache is for decoding; run it "
-           "under NoGradGuard");
-  const int64_t T = x.size(1), start = kv.length;
-  TZ_CHECK(x.size(0) == kv.k.size(0), "Attention: state made for batch ", kv.k.size(0), ", input has batch ",
-           x.size(0));
-  TZ_CHECK(start + T <= kv.k.size(2), "Attention: KV cache full (", start, " + ", T, " > capacity ",
-           kv.k.size(2), ")");
+Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
+  TZ_CHECK(c.x.dim() == 3 && c.x.size(2) == options.dim, "Attention: expected x [B, T, ", options.dim, "], got ",
+           c.x.shape());
+  for (const auto& f : options.features) f->check_call(*this, c);
   Tensor q, k, v;
-  project(x, q, k, v, start, ctx, options.dconv ? &kv.conv : nullptr);
-  // Normalise and rotate the new keys at their absolute positions before caching them.
-  prepare_qk(*this, q, k, start, ctx);
-  core::copy_(kv.k.narrow(2, start, T), k);
-  core::copy_(kv.v.narrow(2, start, T), v);
-  kv.length += T;
-  Tensor keys = kv.k.narrow(2, 0, kv.length), values = kv.v.narrow(2, 0, kv.length);
-  Tensor y = attend(q, keys, values, start, 0, start, ctx, nullptr);
-  return output(y, x);
+  project(c, q, k, v);
+  if (c.state) cache(c, k, v);
+  for (const auto& f : options.features) f->score_form(*this, q, k);
+  SdpaSpec s = spec(c, q, k);
+  Stages stages(*this, c);
+  s.materialise = stages.needed();
+  return sdpa(q, k, v, s, &stages, probs);
+}
+
+Tensor Attention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
+  KVState* kv = state ? &own_state<KVState>(state, ctx) : nullptr;
+  const AttentionCall c{x, ctx, kv, kv && !cross() ? kv->keys : 0, is_training()};
+  Tensor y = run(c, nullptr);  // [B, H, T, D]
+  if (kv) kv->length += x.size(1);
+  else
+    for (const auto& f : options.features) f->aux_loss(*this, ctx);
+  const int64_t B = x.size(0), T = x.size(1);
+  Tensor m = y.permute({0, 2, 1, 3}).reshape({B, T, layout.H * layout.D});
+  for (const auto& f : options.features) m = f->values(*this, m, c);
+  Tensor o = out->forward(m);
+  for (const auto& f : options.features) o = f->output(*this, o, c);
+  return drop->forward(o);
+}
+
+Tensor Attention::probabilities(const Tensor& x, const MixerContext& ctx) {
+  Tensor p;
+  run({x, ctx, nullptr, 0, is_training()}, &p);
+  return p;
+}
+
+std::unique_ptr<MixerState> Attention::make_state(int64_t batch, int64_t capacity, DType dtype) const {
+  auto s = std::make_unique<KVState>();
+  if (!cross()) {
+    s->k = zeros({batch, layout.k_heads, capacity, layout.Dk}, dtype);
+    s->v = zeros({batch, layout.G, capacity, layout.D}, dtype);
+  }
+  for (const auto& f : options.features) f->init_state(*this, *s, batch, dtype);
+  return s;
 }
 
 std::string Attention::describe() const {
   std::string opts;
-  const AttentionOptions& o = options;
-  if (o.dim_head > 0) opts += cat_str(", dim_head=", o.dim_head);
-  if (o.kv_heads > 0) opts += cat_str(", kv_heads=", o.kv_heads);
-  if (o.collab_heads) opts += cat_str(", collab_heads(", q_width, ")");
-  if (o.qk_norm) opts += o.qk_norm_scale > 0 ? cat_str(", qk_norm(g=", o.qk_norm_scale, ")") : ", qk_norm";
-  if (o.dconv) opts += ", dconv";
-  if (o.talking_heads) opts += ", talking_heads";
-  if (o.residual) opts += ", residual";
-  if (o.sparse_topk > 0) opts += cat_str(", topk=", o.sparse_topk);
-  if (o.entmax > 0) opts += cat_str(", entmax=", o.entmax);
-  if (o.adaptive_span > 0) opts += cat_str(", span=", o.adaptive_span);
-  if (o.gate_values) opts += ", gate_values";
-  if (o.on_attn) opts += ", on_attn";
-  return cat_str("Attention(dim=", o.dim, ", heads=", o.heads, o.causal ? ", causal" : "", opts, ")");
+  for (const auto& f : options.features) opts += f->describe();
+  return cat_str("Attention(dim=", options.dim, ", heads=", options.heads,
+                 cross() ? cat_str(", cross(context_dim=", options.context_dim, ")") : "",
+                 options.causal ? ", causal" : "", opts, ")");
 }
 
 void gqa_from_mha(const Attention& mha, Attention& gqa) {
-  const AttentionOptions &a = mha.options, &b = gqa.options;
-  const int64_t H = a.heads, D = mha.head_dim, G = b.kv_heads > 0 ? b.kv_heads : b.heads;
-  TZ_CHECK(a.dim == b.dim && a.heads == b.heads && mha.head_dim == gqa.head_dim && a.bias == b.bias &&
-               (a.kv_heads == 0 || a.kv_heads == H) && !a.collab_heads && !b.collab_heads,
+  const AttentionLayout &a = mha.layout, &b = gqa.layout;
+  const int64_t H = a.H, D = a.D, G = b.G;
+  TZ_CHECK(mha.options.dim == gqa.options.dim && a.H == b.H && a.D == b.D && mha.options.bias == gqa.options.bias &&
+               a.plain() && b.q_heads == b.H && b.k_heads == b.G && b.Dk == b.D && !mha.cross() && !gqa.cross(),
            "gqa_from_mha: expected an MHA layer and a GQA layer of the same dim, heads and head size, got ",
            mha.describe(), " and ", gqa.describe());
   NoGradGuard no_grad;
@@ -427,26 +284,14 @@ void gqa_from_mha(const Attention& mha, Attention& gqa) {
       }
   };
   pool(mha.qkv->weight, gqa.qkv->weight);
-  if (a.bias) pool(mha.qkv->bias, gqa.qkv->bias);
+  if (mha.options.bias) pool(mha.qkv->bias, gqa.qkv->bias);
   core::copy_(gqa.out->weight, mha.out->weight);
-  if (a.bias) core::copy_(gqa.out->bias, mha.out->bias);
+  if (mha.options.bias) core::copy_(gqa.out->bias, mha.out->bias);
 }
 
 }  // namespace tz::nn
 
 namespace tz::zoo {
-
-namespace {
-nn::VariantInfo option(const std::string& id, const std::string& paper, const std::string& summary,
-                       const std::vector<std::string>& keys, const std::string& test_config) {
-  return {.id = id,
-          .paper = paper,
-          .summary = summary,
-          .keys = nn::attention_config_keys(keys),
-          .test_config = test_config,
-          .example = test_config};
-}
-}  // namespace
 
 void register_vanilla_mha(nn::Registry& r) {
   r.add({.id = "vanilla_mha",
@@ -457,50 +302,6 @@ void register_vanilla_mha(nn::Registry& r) {
          .mixer = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
            return std::make_shared<nn::Attention>(nn::attention_options(d, c), gen);
          }});
-}
-
-void register_head_dim_decoupled(nn::Registry& r) {
-  r.add(option("head_dim_decoupled", "arXiv:2002.07028",
-               "Per-head size D set apart from dim / heads: W_q, W_k, W_v: C -> H D, W_o: H D -> C",
-               {"attn_dim_head"}, R"({"attn_dim_head": 12})"));
-}
-
-void register_mqa(nn::Registry& r) {
-  r.add(option("mqa", "arXiv:1911.02150",
-               "Multi-query attention: all query heads share one key/value head (GQA with G = 1); 1/H the KV cache",
-               {"attn_kv_heads"}, R"({"attn_kv_heads": 1})"));
-}
-
-void register_gqa(nn::Registry& r) {
-  r.add(option("gqa", "arXiv:2305.13245 (EMNLP 2023)",
-               "Grouped-query attention: G key/value heads, query head i reads group floor(i G / H); MHA -> GQA by "
-               "mean-pooling (nn::gqa_from_mha)",
-               {"attn_kv_heads"}, R"({"heads": 4, "attn_kv_heads": 2})"));
-}
-
-void register_collab_heads(nn::Registry& r) {
-  r.add(option("collab_heads", "arXiv:2006.16362",
-               "Collaborative heads: shared W_q, W_k of width compression * H D; head h scores (q * m_h) . k",
-               {"attn_collab_heads", "attn_collab_compression"},
-               R"({"attn_collab_heads": true, "attn_collab_compression": 0.5})"));
-}
-
-void register_gate_values(nn::Registry& r) {
-  r.add(option("gate_values", "Nature 2021 (AlphaFold2)",
-               "Gated attention: o_h = sigmoid(x W_g + b_g) * (A_h V_h) before W_o; W_g = 0, b_g = 1 at init",
-               {"attn_gate_values"}, R"({"attn_gate_values": true})"));
-}
-
-void register_attn_on_attn(nn::Registry& r) {
-  r.add(option("attn_on_attn", "arXiv:1908.06954",
-               "Attention on attention (x-transformers form): out = GLU(v_hat W), W: H D -> 2 C, replaces W_o",
-               {"attn_on_attn"}, R"({"attn_on_attn": true})"));
-}
-
-void register_primer_mdha(nn::Registry& r) {
-  r.add(option("primer_mdha", "arXiv:2109.08668",
-               "Primer multi-dconv-head attention: causal depthwise conv (width 3) over time on q, k, v per channel",
-               {"attn_dconv"}, R"({"attn_dconv": true})"));
 }
 
 }  // namespace tz::zoo

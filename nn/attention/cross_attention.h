@@ -1,17 +1,22 @@
-// Cross-attention (Vaswani et al. 2017, arXiv:1706.03762, the encoder-decoder attention).
+// Cross-attention (Vaswani et al. 2017, arXiv:1706.03762, the encoder-decoder attention): the
+// attention pipeline of attention.h built with a context width E > 0 (ModelDims::context_dim),
+// reading MixerContext::context.
 //
 // Shapes: B batch, T query positions, S context positions, C model width, E context width,
 // H heads, D = C / H.
-//   q = x W_q [B, H, T, D];  k, v = c W_k, c W_v [B, H, S, D]
-//   A = softmax(q k^T / sqrt(D) + M) [B, H, T, S],  M_bj = -inf where context_mask[b, j] = 0
+//   q = x W_q [B, H, T, D];  k, v = c W_k, c W_v [B, H, S, D]       (parameters q, kv, out)
+//   A = softmax(q k^T / sqrt(D) + M) [B, H, T, S],  M_bj = -inf where context_padding[b, j] = 0
 //   y = concat_h(A v) W_o [B, T, C]
-// With context = x it is masked self-attention (encoders with padding), optionally causal.
-// A query row whose keys are all masked has no defined softmax (NaN): keep at least one key.
-// It is a plain composite (matmul, softmax, matmul) that stores the [B, H, T, S] probabilities.
+// Every attention feature that is not tied to x's own positions works here (kv_heads,
+// qk_norm, talking_heads, ...); the fused kernel runs unless a feature needs the scores or
+// a mask the kernel does not take yet (sdpa.h).
+// CrossAttention is the same layer with the call form of the encoder-decoder wrappers:
+// forward(x, context, mask). With context = x and causal = true it is masked self-attention
+// (decoders); with a mask, the padding of an encoder. A query row whose keys are all masked
+// has no defined softmax: keep at least one key.
 #pragma once
 
-#include "core/random.h"
-#include "nn/layers.h"
+#include "nn/attention/attention.h"
 
 namespace tz::nn {
 
@@ -23,17 +28,12 @@ struct CrossAttentionOptions {
   bool bias = true;
 };
 
-class CrossAttention : public Module {
+class CrossAttention : public Attention {
  public:
   CrossAttention(const CrossAttentionOptions& options, Generator& gen);
   // x [B, T, C], context [B, S, E], context_mask [B, S] (nonzero = visible) or undefined.
-  Tensor forward(const Tensor& x, const Tensor& context, const Tensor& context_mask = Tensor()) const;
-  std::string describe() const override;
-  CrossAttentionOptions options;
-  std::shared_ptr<Linear> q, kv, out;
+  Tensor forward(const Tensor& x, const Tensor& context, const Tensor& context_mask = Tensor());
+  using Attention::forward;
 };
-
-// The additive score mask [B, 1, 1, S] (0 visible, -inf hidden) of a key mask [B, S].
-Tensor key_mask_bias(const Tensor& mask, DType dtype);
 
 }  // namespace tz::nn

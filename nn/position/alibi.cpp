@@ -33,14 +33,15 @@ ALiBiPositions::ALiBiPositions(int64_t heads_, int64_t biased) : heads(heads_), 
   slopes.resize(size_t(heads), 0.0);
 }
 
-Tensor ALiBiPositions::score_bias(int64_t H, int64_t q_start, int64_t T, int64_t S, DType dtype,
+Tensor ALiBiPositions::score_bias(int64_t H, int64_t q_offset, int64_t T, int64_t S, DType dtype,
                                   const MixerContext*) const {
   TZ_CHECK(H == heads, "alibi: built for ", heads, " heads, attention has ", H);
-  Tensor b = empty({H, T, S}, DType::f64);
+  const int64_t M = T + S - 1;
+  Tensor b = empty({H, M}, DType::f64);
   double* p = b.data<double>();
   for (int64_t h = 0; h < H; ++h)
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < S; ++j) p[(h * T + i) * S + j] = -slopes[size_t(h)] * std::abs(double(q_start + i - j));
+    for (int64_t c = 0; c < M; ++c)  // column c: distance q_offset + c - (S - 1)
+      p[h * M + c] = -slopes[size_t(h)] * std::abs(double(q_offset + c - (S - 1)));
   return dtype == DType::f64 ? b : b.to(dtype);
 }
 
@@ -52,14 +53,20 @@ std::string ALiBiPositions::describe() const {
 
 namespace tz::zoo {
 
+namespace {
+const nn::Key<int64_t> kAlibiHeads{"alibi_num_heads", 0,
+                                   "how many heads (the first ones) get a bias, 0 = all; the rest see no positions"};
+}  // namespace
+
 void register_alibi(nn::Registry& r) {
   r.add({.id = "alibi",
          .summary = "Linear distance penalties -m_h (i - j) on the scores, geometric slopes per head; no embeddings",
-         .keys = {{"alibi_num_heads", "heads", "how many heads (the first ones) get a bias; the rest see no positions"}},
+         .keys = {kAlibiHeads},
          .test_config = R"({"pos": "alibi"})",
          .example = R"({"pos": "alibi", "heads": 8, "alibi_num_heads": 4})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
-           return std::make_shared<nn::ALiBiPositions>(d.heads, c.get_int("alibi_num_heads", d.heads));
+           const int64_t biased = c.get(kAlibiHeads);
+           return std::make_shared<nn::ALiBiPositions>(d.heads, biased == 0 ? d.heads : biased);
          }});
 }
 

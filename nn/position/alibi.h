@@ -10,7 +10,9 @@
 // until H slopes: the extra slopes interleave between the first ones.
 // alibi_num_heads (x-transformers): only the first alibi_num_heads heads get biases (with
 // the slopes of that many heads); the others see no positions (m = 0).
-// For j > i this returns -m_h |i - j| (symmetric) so that it also makes sense unmasked.
+// For j > i the bias is -m_h |i - j| (symmetric) so that it also makes sense unmasked.
+// As data: a relative-bias table [H, T + S - 1] (column S - 1 + i - j holds -m_h |q_offset +
+// i - j|), which the attention core applies without storing a [T, S] bias.
 #pragma once
 
 #include <vector>
@@ -25,7 +27,8 @@ std::vector<double> alibi_slopes(int64_t heads);
 class ALiBiPositions : public PositionScheme {
  public:
   ALiBiPositions(int64_t heads, int64_t biased_heads);
-  Tensor score_bias(int64_t heads, int64_t q_start, int64_t T, int64_t S, DType dtype,
+  // The table [H, T + S - 1] for queries at key positions q_offset.. over keys 0..S-1.
+  Tensor score_bias(int64_t heads, int64_t q_offset, int64_t T, int64_t S, DType dtype,
                     const MixerContext* ctx = nullptr) const override;
   bool biases_scores() const override { return true; }
   std::string describe() const override;

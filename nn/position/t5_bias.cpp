@@ -46,11 +46,20 @@ Tensor T5RelativeBias::compute(int64_t q_start, int64_t T, int64_t S, DType) con
   return b.permute({2, 0, 1});                          // [H, T, S]
 }
 
-Tensor T5RelativeBias::score_bias(int64_t H, int64_t q_start, int64_t T, int64_t S, DType dtype,
+Tensor T5RelativeBias::table_bias(int64_t q_offset, int64_t T, int64_t S) const {
+  ++computations;
+  const int64_t M = T + S - 1;
+  std::vector<int64_t> idx(static_cast<size_t>(M));
+  for (int64_t c = 0; c < M; ++c)  // column c: key minus query = (S - 1) - c - q_offset
+    idx[size_t(c)] = t5_bucket(S - 1 - c - q_offset, options.bidirectional, options.num_buckets, options.max_distance);
+  return table->forward(from_vector(idx)).t();  // [M, H] -> [H, M]
+}
+
+Tensor T5RelativeBias::score_bias(int64_t H, int64_t q_offset, int64_t T, int64_t S, DType dtype,
                                   const MixerContext* ctx) const {
   TZ_CHECK(H == options.heads, "t5_rel_bias: built for ", options.heads, " heads, attention has ", H);
-  return carry_once(ctx, cat_str("t5_rel_bias ", q_start, " ", T, " ", S, " ", dtype_name(dtype)),
-                    [&] { return compute(q_start, T, S, dtype); });
+  return carry_once(ctx, cat_str("t5_rel_bias ", q_offset, " ", T, " ", S, " ", dtype_name(dtype)),
+                    [&] { return table_bias(q_offset, T, S); });
 }
 
 std::string T5RelativeBias::describe() const {
@@ -62,20 +71,25 @@ std::string T5RelativeBias::describe() const {
 
 namespace tz::zoo {
 
+namespace {
+const nn::Key<int64_t> kBuckets{"rel_pos_num_buckets", 32, "number of distance buckets"};
+const nn::Key<int64_t> kMaxDistance{"rel_pos_max_distance", 128, "distances beyond this share the last bucket"};
+const nn::Key<bool> kBidirectional{"rel_pos_bidirectional", false,
+                                   "split buckets by sign (encoders); false for decoders"};
+}  // namespace
+
 void register_t5_rel_bias(nn::Registry& r) {
   r.add({.id = "t5_rel_bias",
          .summary = "Learned per-head bias on log-spaced relative-distance buckets, one table shared by all layers",
-         .keys = {{"rel_pos_num_buckets", "32", "number of distance buckets"},
-                  {"rel_pos_max_distance", "128", "distances beyond this share the last bucket"},
-                  {"rel_pos_bidirectional", "false", "split buckets by sign (encoders); false for decoders"}},
+         .keys = {kBuckets, kMaxDistance, kBidirectional},
          .test_config = R"({"pos": "t5_rel_bias"})",
          .example = R"({"pos": "t5_rel_bias", "rel_pos_num_buckets": 32, "rel_pos_max_distance": 128})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
            return std::make_shared<nn::T5RelativeBias>(
                nn::T5BiasOptions{.heads = d.heads,
-                                 .num_buckets = c.get_int("rel_pos_num_buckets", 32),
-                                 .max_distance = c.get_int("rel_pos_max_distance", 128),
-                                 .bidirectional = c.get_bool("rel_pos_bidirectional", false)},
+                                 .num_buckets = c.get(kBuckets),
+                                 .max_distance = c.get(kMaxDistance),
+                                 .bidirectional = c.get(kBidirectional)},
                gen);
          }});
 }

@@ -10,7 +10,10 @@
 //   then with E = NB/2: n < E → bucket n (one per distance);
 //   otherwise E + floor(log(n/E) / log(max_distance/E) · (NB - E)), at most NB - 1
 // (log-spaced buckets up to max_distance; farther keys share the last bucket).
-// The bias is computed once per forward (the first layer) and reused by every layer.
+// As data: the relative-bias table [H, T + S - 1] (column S - 1 + i - j holds
+// b[bucket(j - q_offset - i), h], an embedding lookup per distance, differentiable in b),
+// which the attention core applies without storing a [T, S] bias. It is computed once per
+// forward (the first layer) and reused by every layer.
 // Options: rel_pos_num_buckets (32), rel_pos_max_distance (128), rel_pos_bidirectional (false).
 #pragma once
 
@@ -32,16 +35,19 @@ struct T5BiasOptions {
 class T5RelativeBias : public PositionScheme {
  public:
   T5RelativeBias(const T5BiasOptions& options, Generator& gen);
-  // Within a model (ctx with a carry), computed by the first layer and shared by the others.
-  Tensor score_bias(int64_t heads, int64_t q_start, int64_t T, int64_t S, DType dtype,
+  // The table [H, T + S - 1] for queries at key positions q_offset.. over keys 0..S-1. Within
+  // a model (ctx with a carry), computed by the first layer and shared by the others.
+  Tensor score_bias(int64_t heads, int64_t q_offset, int64_t T, int64_t S, DType dtype,
                     const MixerContext* ctx = nullptr) const override;
   bool biases_scores() const override { return true; }
   std::string describe() const override;
-  // The bias [H, T, S] for queries at q_start.. over keys 0..S-1 (no sharing).
-  Tensor compute(int64_t q_start, int64_t T, int64_t S, DType dtype) const;
+  // The table [H, T + S - 1] (no sharing), and the dense bias [H, T, S] it stands for (TUPE-R
+  // adds it to its own dense term), for queries at key positions q_offset.. over keys 0..S-1.
+  Tensor table_bias(int64_t q_offset, int64_t T, int64_t S) const;
+  Tensor compute(int64_t q_offset, int64_t T, int64_t S, DType dtype) const;
   T5BiasOptions options;
   std::shared_ptr<Embedding> table;  // [NB, H]
-  mutable int64_t computations = 0;  // how often compute() ran (the proof counts it)
+  mutable int64_t computations = 0;  // how often a bias was computed (the proof counts it)
 };
 
 }  // namespace tz::nn

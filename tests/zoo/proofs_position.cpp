@@ -105,9 +105,12 @@ TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j); geometric slopes, int
   // H = 6: the 4 slopes of 4 heads (2^-2, 2^-4, 2^-6, 2^-8), then every other slope of 8 heads (2^-1, 2^-3).
   std::vector<double> s6 = nn::alibi_slopes(6), want6{0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125};
   for (size_t h = 0; h < 6; ++h) CHECK(s6[h] == want6[h]);
-  // The bias for queries 5..7 (as in the KV cache) over keys 0..7, closed form.
+  // The bias for queries 5..7 (as in the KV cache) over keys 0..7, closed form: a relative
+  // table [H, T + S - 1] read densely.
   nn::ALiBiPositions alibi(8, 8);
-  Tensor b = alibi.score_bias(8, 5, 3, 8, DType::f64);
+  Tensor table = alibi.score_bias(8, 5, 3, 8, DType::f64);
+  CHECK(table.shape() == Shape{8, 10});
+  Tensor b = nn::relative_bias_dense(table, 3, 8);
   double worst = 0;
   for (int64_t h = 0; h < 8; ++h)
     for (int64_t i = 0; i < 3; ++i)
@@ -116,7 +119,7 @@ TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j); geometric slopes, int
   CHECK(worst == 0);
   // alibi_num_heads = 2 of 4: heads 0, 1 get the slopes of 2 heads (2^-4, 2^-8); heads 2, 3 none.
   nn::ALiBiPositions part(4, 2);
-  Tensor bp = part.score_bias(4, 0, 4, 4, DType::f64);
+  Tensor bp = nn::relative_bias_dense(part.score_bias(4, 0, 4, 4, DType::f64), 4, 4);
   CHECK(bp.at({0, 3, 0}) == -3.0 / 16);
   CHECK(bp.at({1, 3, 0}) == -3.0 / 256);
   CHECK(bp.at({2, 3, 0}) == 0);
@@ -157,6 +160,11 @@ TZ_PROOF(t5_rel_bias, "bucket function matches a hand-worked table; bias depends
       for (int64_t j = 0; j < 70; j += 3)
         worst = std::max(worst, std::abs(b.at({h, i, j}) - t5.table->weight.at({nn::t5_bucket(j - 40 - i, false, 32, 128), h})));
   CHECK(worst == 0);
+  // What attention receives: one bucket per distance, a table [H, T + S - 1] whose dense
+  // reading is that bias exactly.
+  Tensor table = t5.table_bias(40, 30, 70);
+  CHECK(table.shape() == Shape{2, 99});
+  CHECK(testing::max_abs_diff(nn::relative_bias_dense(table, 30, 70), b) == 0);
   // Shared by all layers: one table in the model, computed once per forward of a 3-layer LM.
   auto lm = zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 3, "heads": 2, "context": 16, "pos": "t5_rel_bias"})", gen);
   auto* scheme = dynamic_cast<nn::T5RelativeBias*>(lm->pos.get());

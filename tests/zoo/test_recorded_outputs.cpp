@@ -9,10 +9,13 @@
 // and the config each id was built from in the metadata. Recording the weights (not a seed)
 // makes the check independent of the order in which a model draws its initial values.
 // The run uses our own scalar kernels (no OpenBLAS, no SIMD), whose f64 results are the
-// same on every x86 CPU. Rewrite it with TZ_RECORD_OUTPUTS=1 only when a change of numbers is intended, and say
+// same on every x86 CPU. kRounding lists the few ids allowed a change of rounding, each with
+// its reason. Rewrite it with TZ_RECORD_OUTPUTS=1 only when a change of numbers is intended, and say
 // why in the commit.
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "core/kernels/gemm.h"
 #include "core/safetensors.h"
@@ -106,6 +109,26 @@ void record() {
   save_safetensors(kPath, out, meta);
 }
 
+// Ids whose numbers moved on purpose, by rounding only: each with why. Their outputs and
+// gradients must still agree to a relative 1e-12 (of the recorded tensor's largest entry);
+// every other id stays bit for bit.
+const std::map<std::string, const char*> kRounding = {
+    // Unmasked self- and cross-attention of the wrappers moved from the composite softmax onto
+    // the fused kernel (online softmax: another summation order).
+    {"encoder_decoder", "attention on the fused kernel"},
+    {"vit_wrapper", "attention on the fused kernel"},
+    // The T5 bias became a relative table [H, T + S - 1] (one bucket lookup per distance):
+    // the table's gradient is summed per distance, then per bucket.
+    {"t5_rel_bias", "T5 table gradient summed per distance"},
+};
+
+double allowed(const std::string& id, const Tensor& recorded) {
+  if (!kRounding.count(id)) return 0;
+  double m = 0;
+  for (double x : recorded.to(DType::f64).contiguous().to_vector<double>()) m = std::max(m, std::abs(x));
+  return 1e-12 * m;
+}
+
 }  // namespace
 
 TEST_CASE("every recorded variant gives its recorded outputs and gradients bit for bit") {
@@ -129,14 +152,17 @@ TEST_CASE("every recorded variant gives its recorded outputs and gradients bit f
     for (auto& [n, t] : f.tensors)
       if (n.rfind(prefix, 0) == 0) weights[n.substr(prefix.size())] = t;
     Recorded r = run(id, config, &weights);
-    CHECK_MESSAGE(max_abs_diff(r.logits, f.tensors.at(id + "/logits")) == 0, id, ": logits differ by ",
-                  max_abs_diff(r.logits, f.tensors.at(id + "/logits")));
-    CHECK_MESSAGE(max_abs_diff(r.train_loss, f.tensors.at(id + "/train_loss")) == 0, id, ": training loss differs");
+    const Tensor& logits = f.tensors.at(id + "/logits");
+    const Tensor& loss = f.tensors.at(id + "/train_loss");
+    CHECK_MESSAGE(max_abs_diff(r.logits, logits) <= allowed(id, logits), id, ": logits differ by ",
+                  max_abs_diff(r.logits, logits));
+    CHECK_MESSAGE(max_abs_diff(r.train_loss, loss) <= allowed(id, loss), id, ": training loss differs by ",
+                  max_abs_diff(r.train_loss, loss));
     for (auto& [n, g] : r.grads) {
       auto it = f.tensors.find(id + "/grad/" + n);
       CHECK_MESSAGE(it != f.tensors.end(), id, ": no recorded gradient for ", n);
       if (it != f.tensors.end())
-        CHECK_MESSAGE(max_abs_diff(g, it->second) == 0, id, ": gradient of ", n, " differs by ",
+        CHECK_MESSAGE(max_abs_diff(g, it->second) <= allowed(id, it->second), id, ": gradient of ", n, " differs by ",
                       max_abs_diff(g, it->second));
     }
   }

@@ -1,4 +1,5 @@
-#include "nn/attention/qk_norm.h"
+// Query-key normalisation as an attention feature, and its max-free kernel (qk_norm.h).
+#include "nn/attention/features/qk_norm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +8,6 @@
 #include "autograd/ops.h"
 #include "core/creation.h"
 #include "nn/attention/attention.h"
-#include "nn/registry.h"
 
 namespace tz::nn {
 
@@ -55,6 +55,53 @@ Tensor cosine_attention_fixed_scale_ref(const Tensor& q_hat, const Tensor& k_hat
   return scaled_dot_product_attention_ref(q_hat, k_hat, v, causal, q_offset, Tensor(), g);
 }
 
+namespace {
+const Key<bool> kQkNorm{"attn_qk_norm", false, "l2-normalise queries and keys per head; score = g q.k"};
+const Key<double> kQkNormScale{"attn_qk_norm_scale", 0.0,
+                               "qk_norm: fixed g (cosine-sim attention, e.g. 10); 0 = learned, init log2(L^2 - L)"};
+
+class QkNorm : public AttentionFeature {
+ public:
+  QkNorm(double fixed, int64_t context) : fixed_(fixed), context_(context) {}
+  std::string key() const override { return kQkNorm.name; }
+  std::vector<Hook> hooks() const override { return {{Stage::qk, true}}; }
+  std::string describe() const override { return fixed_ > 0 ? cat_str(", qk_norm(g=", fixed_, ")") : ", qk_norm"; }
+  void layout(AttentionLayout& L) const override { L.scale = 1.0; }  // g is folded into q
+  void build(Attention& a, Generator&) const override {
+    if (fixed_ == 0) a.add_parameter("qk_scale", full({1}, qk_norm_init_scale(context_)));
+  }
+  Tensor qk(const Attention&, const Tensor& t) const override { return l2_normalize(t); }
+  void score_form(const Attention& a, Tensor& q, Tensor&) const override {
+    q = fixed_ > 0 ? q * fixed_ : q * a.param("qk_scale");
+  }
+
+ private:
+  double fixed_;
+  int64_t context_;
+};
+}  // namespace
+
+AttentionFeatureInfo attn_feature_qk_norm() {
+  return {.name = "qk_norm",
+          .keys = {kQkNorm, kQkNormScale},
+          .make = [](const AttentionOptions& o, const Config& c) -> std::shared_ptr<const AttentionFeature> {
+            const bool on = c.get(kQkNorm);
+            check_needs(c, kQkNormScale, on, kQkNorm);
+            const double g = c.get(kQkNormScale);
+            TZ_CHECK(g >= 0, "Attention: attn_qk_norm_scale must be >= 0 (0 = learned), got ", g);
+            if (!on) return nullptr;
+            // The model's position scheme, read only to refuse the schemes whose query-dependent
+            // score terms assume q.k / sqrt(D), which qk_norm replaces by g q^.k^.
+            if (c.has("pos")) {
+              const std::string pos = c.get_string("pos", "");
+              TZ_CHECK(pos != "tupe" && pos != "txl_rel_pos", c.source(), ": 'attn_qk_norm' and pos '", pos,
+                       "' conflict: the scheme's score terms assume q.k / sqrt(D), which attn_qk_norm replaces by "
+                       "g q^.k^");
+            }
+            return std::make_shared<QkNorm>(g, o.context);
+          }};
+}
+
 }  // namespace tz::nn
 
 namespace tz::zoo {
@@ -62,7 +109,7 @@ namespace tz::zoo {
 void register_qk_norm(nn::Registry& r) {
   r.add({.id = "qk_norm",
          .summary = "l2-normalised q and k per head, score = g q.k with g learned (init log2(L^2-L)) or fixed (cosine-sim)",
-         .keys = nn::attention_config_keys({"attn_qk_norm", "attn_qk_norm_scale"}),
+         .keys = nn::attention_config_keys("qk_norm"),
          .test_config = R"({"attn_qk_norm": true})",
          .example = R"({"attn_qk_norm": true, "attn_qk_norm_scale": 10})"});
 }

@@ -1,0 +1,129 @@
+// The attention core (math and shapes in sdpa.h).
+#include "nn/attention/sdpa.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "core/creation.h"
+
+namespace tz::nn {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+void check_shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q, k, v of rank 4 [B, H, T, D], got ",
+           q.shape(), ", ", k.shape(), ", ", v.shape());
+  TZ_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && k.size(1) == v.size(1) && k.size(2) == v.size(2) &&
+               q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0,
+           "attention: shape mismatch, q ", q.shape(), " k ", k.shape(), " v ", v.shape(),
+           " (k, v need the same heads G dividing H, and q, k the same head size)");
+}
+
+// The hidden pairs of a key mask, as 1 = hidden: key_padding [B, 1, 1, S] (hidden where 0),
+// forgotten keys [B, 1, T, S] (hidden where forgotten and the query comes later).
+Tensor padding_hidden(const Tensor& keep) {
+  std::vector<int64_t> m = keep.to(DType::i64).contiguous().to_vector<int64_t>();
+  for (int64_t& x : m) x = x == 0;
+  return from_vector(m, {keep.size(0), 1, 1, keep.size(1)});
+}
+
+Tensor forgotten_hidden(const Tensor& forgotten, int64_t T, int64_t q_offset) {
+  const int64_t B = forgotten.size(0), S = forgotten.size(1);
+  std::vector<int64_t> f = forgotten.to(DType::i64).contiguous().to_vector<int64_t>();
+  std::vector<int64_t> m(size_t(B * T * S), 0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < S && j < q_offset + i; ++j) m[size_t((b * T + i) * S + j)] = f[size_t(b * S + j)] != 0;
+  return from_vector(m, {B, 1, T, S});
+}
+
+// THE switch between the two paths: what the fused op (tz::attention) takes today. It has no
+// mask terms and no relative bias yet (core/kernels/attention_mask.h adds both); when it has,
+// this returns true for them and sdpa() hands key_padding, forgotten_keys and rel_bias over.
+bool fused_supports(const Tensor& q, const Tensor& v, const SdpaSpec& s) {
+  return !s.materialise && !s.score_bias.defined() && !s.rel_bias.defined() && !s.key_padding.defined() &&
+         !s.forgotten_keys.defined() && q.size(3) == v.size(3) && !(s.causal && s.q_offset < 0);
+}
+}  // namespace
+
+Tensor ScoreStages::normalise(const Tensor& s) const { return softmax(s); }
+
+Tensor relative_bias_dense(const Tensor& table, int64_t T, int64_t S) {
+  TZ_CHECK(table.dim() == 2 && table.size(1) == T + S - 1, "attention: relative bias table must be [H, T + S - 1] = [H, ",
+           T + S - 1, "], got ", table.shape());
+  std::vector<int64_t> idx(size_t(T * S));
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < S; ++j) idx[size_t(i * S + j)] = S - 1 + i - j;
+  return index_select(table, 1, from_vector(idx)).reshape({table.size(0), T, S});
+}
+
+Tensor expand_kv_heads(const Tensor& k, int64_t H) {
+  const int64_t G = k.size(1);
+  if (G == H) return k;
+  std::vector<int64_t> group(static_cast<size_t>(H));
+  for (int64_t h = 0; h < H; ++h) group[size_t(h)] = h * G / H;
+  return index_select(k, 1, from_vector(group));
+}
+
+Tensor key_columns(const Tensor& mask, int64_t first, int64_t S, const char* what) {
+  if (!mask.defined()) return mask;
+  TZ_CHECK(mask.dim() == 2 && (mask.size(1) == S || mask.size(1) >= first + S), "attention: ", what, " must be [B, ",
+           S, "] (the keys attended) or [B, >= ", first + S, "] (the whole sequence), got ", mask.shape());
+  return mask.size(1) == S ? mask : mask.narrow(1, first, S);
+}
+
+Tensor sdpa_composite(const Tensor& q, const Tensor& k_in, const Tensor& v_in, const SdpaSpec& spec,
+                      const ScoreStages* stages, Tensor* probs) {
+  check_shapes(q, k_in, v_in);
+  static const ScoreStages plain;
+  const ScoreStages& st = stages ? *stages : plain;
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k_in.size(2);
+  Tensor k = expand_kv_heads(k_in, H), v = expand_kv_heads(v_in, H);
+  Tensor scores = matmul(q, k.transpose(-1, -2)) * (spec.scale != 0 ? spec.scale : 1.0 / std::sqrt(double(q.size(3))));
+  Tensor bias;  // [1 | B, H, T, S]: the relative table read densely, plus the query-dependent term
+  if (spec.rel_bias.defined()) bias = relative_bias_dense(spec.rel_bias, T, S).unsqueeze(0);
+  if (spec.score_bias.defined()) bias = bias.defined() ? bias + spec.score_bias : spec.score_bias;
+  if (bias.defined()) scores = scores + bias;
+  scores = st.scores(scores);
+  if (spec.causal) scores = masked_fill(scores, triu(ones({T, S}, DType::i64), spec.q_offset + 1), -kInf);
+  if (spec.key_padding.defined()) {
+    TZ_CHECK((spec.key_padding.shape() == Shape{B, S}), "attention: key padding must be [", B, ", ", S, "], got ",
+             spec.key_padding.shape());
+    scores = masked_fill(scores, padding_hidden(spec.key_padding), -kInf);
+  }
+  if (spec.forgotten_keys.defined()) {
+    TZ_CHECK((spec.forgotten_keys.shape() == Shape{B, S}), "attention: forgotten keys must be [", B, ", ", S,
+             "], got ", spec.forgotten_keys.shape());
+    scores = masked_fill(scores, forgotten_hidden(spec.forgotten_keys, T, spec.q_offset), -kInf);
+  }
+  Tensor p = st.probs(st.normalise(scores));
+  if (probs) *probs = p;
+  return matmul(p, v);
+}
+
+Tensor sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaSpec& spec, const ScoreStages* stages,
+            Tensor* probs) {
+  check_shapes(q, k, v);
+  if (probs || !fused_supports(q, v, spec)) return sdpa_composite(q, k, v, spec, stages, probs);
+  const int64_t H = q.size(1);
+  return tz::attention(q, expand_kv_heads(k, H), expand_kv_heads(v, H), spec.causal, spec.q_offset, spec.scale);
+}
+
+Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                        int64_t q_offset, const Tensor& score_bias, double scale) {
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && k.size(1) == q.size(1), "attention: expected q, k, v [B, H, T, D] with "
+           "the same heads, got ", q.shape(), ", ", k.shape());
+  return sdpa_composite(q, k, v, {.scale = scale, .causal = causal, .q_offset = q_offset, .score_bias = score_bias});
+}
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    int64_t q_offset, const Tensor& score_bias, double scale) {
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && k.size(1) == q.size(1), "attention: expected q, k, v [B, H, T, D] with "
+           "the same heads, got ", q.shape(), ", ", k.shape());
+  return sdpa(q, k, v, {.scale = scale, .causal = causal, .q_offset = q_offset, .score_bias = score_bias});
+}
+
+}  // namespace tz::nn

@@ -1,0 +1,74 @@
+// The attention core: scaled dot-product attention over projected heads (Vaswani et al. 2017,
+// arXiv:1706.03762), with its masks and score modifiers given as data (in the manner of
+// FlexAttention's mask_mod / score_mod, arXiv:2412.05496). Self- and cross-attention both
+// end here.
+//
+// Shapes: B batch, H query heads, G key/value heads (G divides H), T queries, S keys,
+// D head size (q and k may have their own size D_k), M = T + S - 1 relative distances.
+//   scores_ij = scale q_i . k_j  +  rel_bias[h, S - 1 + i - j]  +  score_bias[b, h, i, j]
+//   hidden pairs: j > q_offset + i (causal), key_padding[b, j] = 0, forgotten_keys[b, j] != 0
+//                 with q_offset + i > j (FCM: the key's own position still sees it)
+//   y_i = sum_j softmax_j(scores_ij over the visible j) v_j          [B, H, T, D]
+// Query head h reads key/value head h / (H / G) (MQA: G = 1, GQA: 1 < G < H).
+//
+// Two paths compute it:
+//   fused      tz::attention: tiled, online softmax, no T x S matrix stored (memory linear
+//              in T); used whenever the spec allows it (fused_supports in sdpa.cpp is the one
+//              place that says what the kernel takes);
+//   composite  matmul -> + biases -> stages.scores -> masks -> stages.normalise ->
+//              stages.probs -> matmul: stores the [B, H, T, S] scores; the reference of the
+//              fused path and the path of every feature that needs the scores (ScoreStages).
+// A query row with no visible key has no softmax: the composite gives NaN there.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace tz::nn {
+
+struct SdpaSpec {
+  double scale = 0;       // 0 = 1 / sqrt(D_k)
+  bool causal = false;    // key j hidden from query i when j > q_offset + i
+  int64_t q_offset = 0;   // query i sits at key position q_offset + i
+  Tensor key_padding;     // [B, S], nonzero = a real key; undefined = none
+  Tensor forgotten_keys;  // [B, S], nonzero = hidden from every later query (FCM); undefined = none
+  Tensor rel_bias;        // [H or 1, M] relative bias table (ALiBi, T5), differentiable; undefined = none
+  Tensor score_bias;      // [B or 1, H, T, S] query-dependent term (Transformer-XL, TUPE): composite only
+  bool materialise = false;  // a stage hook or the caller needs the scores: composite path
+};
+
+// What features do inside the composite path; the defaults are plain softmax attention.
+class ScoreStages {
+ public:
+  virtual ~ScoreStages() = default;
+  virtual Tensor scores(const Tensor& s) const { return s; }  // scaled + biased, before the masks
+  virtual Tensor normalise(const Tensor& s) const;            // masked scores -> weights (softmax)
+  virtual Tensor probs(const Tensor& p) const { return p; }   // weights -> weights
+};
+
+// q [B, H, T, D_k], k [B, G, S, D_k], v [B, G, S, D] -> [B, H, T, D]. `probs` (optional)
+// receives the [B, H, T, S] weights, which forces the composite path.
+Tensor sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaSpec& spec,
+            const ScoreStages* stages = nullptr, Tensor* probs = nullptr);
+// Always the composite path.
+Tensor sdpa_composite(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaSpec& spec,
+                      const ScoreStages* stages = nullptr, Tensor* probs = nullptr);
+
+// The dense bias [H or 1, T, S] of a relative table [H or 1, T + S - 1]: entry (h, i, j) is
+// table[h, S - 1 + i - j]. Differentiable (a gather of columns).
+Tensor relative_bias_dense(const Tensor& table, int64_t T, int64_t S);
+// k [B, G, S, D] read by H query heads: [B, H, S, D] (head h gets group h / (H / G)).
+Tensor expand_kv_heads(const Tensor& k, int64_t H);
+// Columns [first, first + S) of a key mask [B, >= first + S] (a mask of the whole sequence
+// serves every chunk), or the mask itself when it has exactly S columns; undefined stays so.
+Tensor key_columns(const Tensor& mask, int64_t first, int64_t S, const char* what);
+
+// The functions the tests and older callers use: plain softmax attention with k, v of H
+// heads and an optional additive bias [.., H, T, S]. Without a bias: the fused op, whose
+// result [B, H, T, D] is a view of [B, T, H, D] memory (merging heads afterwards is free).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    int64_t q_offset = 0, const Tensor& score_bias = Tensor(), double scale = 0);
+// The composite reference: matmul, scale, (+ bias), causal masked_fill, softmax, matmul.
+Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                        int64_t q_offset = 0, const Tensor& score_bias = Tensor(), double scale = 0);
+
+}  // namespace tz::nn
