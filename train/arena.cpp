@@ -18,6 +18,7 @@
 #include "models/zoo.h"
 #include "optim/adam.h"
 #include "optim/schedule.h"
+#include "train/plot.h"
 
 namespace tz::arena {
 
@@ -259,23 +260,14 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
     }
   }
   std::ofstream(fs::path(o.out_dir) / "table.md") << t.str();
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    plot_message = "gnuplot not found: apt-get install gnuplot-nox for " + o.out_dir + "/curves.png";
-  } else {
-    fs::path gp = fs::path(o.out_dir) / "curves.gp";
-    std::ofstream g(gp);
-    g << "set terminal pngcairo size 900,540 font ',11' noenhanced\n"
-      << "set output '" << (fs::path(o.out_dir) / "curves.png").string() << "'\n"
-      << "set datafile separator ','\nset key top right\nset grid\nset logscale y\n"
-      << "set xlabel 'step'\nset ylabel 'training loss'\n"
-      << "set title 'arena: task " << o.task << ", " << o.steps << " steps, batch " << o.batch << " x " << o.seq_len << "'\n"
-      << "plot for [i=2:" << results.size() + 1 << "] '" << csv.string()
-      << "' using 1:i with lines lw 2 title columnhead(i)\n";
-    g.close();
-    std::string cmd = "gnuplot '" + gp.string() + "' 2>&1";
-    plot_message = std::system(cmd.c_str()) == 0 ? (fs::path(o.out_dir) / "curves.png").string()
-                                                  : "gnuplot failed on " + gp.string();
-  }
+  train::PlotSpec plot{.csv = csv.string(),
+                       .png = (fs::path(o.out_dir) / "curves.png").string(),
+                       .title = cat_str("arena: task ", o.task, ", ", o.steps, " steps, batch ", o.batch, " x ", o.seq_len),
+                       .ylabel = "training loss",
+                       .log_y = true};
+  for (size_t i = 0; i < results.size(); ++i) plot.curves.push_back({.column = int(i) + 2});  // titled by the header
+  if (results.empty()) plot_message = "no results to plot";
+  else train::plot_png(plot, plot_message);
   return t.str();
 }
 

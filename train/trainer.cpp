@@ -14,6 +14,7 @@
 #include "models/zoo.h"
 #include "optim/clip.h"
 #include "optim/schedule.h"
+#include "train/plot.h"
 
 namespace tz::train {
 
@@ -291,30 +292,13 @@ std::unique_ptr<models::LM> load_model(const std::string& dir) {
 }
 
 bool plot_loss(const std::string& dir, std::string& message) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    message = "gnuplot not found: install it (apt-get install gnuplot-nox) for " + dir + "/loss.png";
-    return false;
-  }
-  fs::path script = fs::path(dir) / "loss.gp";
-  {
-    std::ofstream gp(script);
-    gp << "set terminal pngcairo size 900,540 font ',11' noenhanced\n"
-       << "set output '" << (fs::path(dir) / "loss.png").string() << "'\n"
-       << "set datafile separator ','\n"
-       << "set key top right\nset grid\n"
-       << "set xlabel 'step'\nset ylabel 'loss (nats per byte)'\n"
-       << "set title 'training run " << dir << "'\n"
-       << "plot '" << (fs::path(dir) / kLogFile).string()
-       << "' using 1:2 skip 1 with lines lw 1.5 title 'train', "
-       << "'' using 1:($3 == $3 ? $3 : 1/0) skip 1 with linespoints lw 2 pt 7 title 'validation'\n";
-  }
-  std::string cmd = "gnuplot '" + script.string() + "' 2>&1";
-  if (std::system(cmd.c_str()) != 0) {
-    message = "gnuplot failed on " + script.string();
-    return false;
-  }
-  message = (fs::path(dir) / "loss.png").string();
-  return true;
+  return plot_png({.csv = (fs::path(dir) / kLogFile).string(),
+                   .png = (fs::path(dir) / "loss.png").string(),
+                   .title = "training run " + dir,
+                   .ylabel = "loss (nats per byte)",
+                   .curves = {{.column = 2, .title = "train", .width = 1.5},
+                              {.column = 3, .title = "validation", .width = 2, .sparse = true}}},
+                  message);
 }
 
 }  // namespace tz::train
