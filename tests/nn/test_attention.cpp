@@ -3,6 +3,7 @@
 // the same layer, and the one conflict rule.
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "models/zoo.h"
 #include "nn/attention/cross_attention.h"
@@ -322,4 +323,36 @@ TEST_CASE("tupe_relative (TUPE-R): the position term gains T5's bucket bias b_{j
     dec = std::max(dec, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), st), full.narrow(1, t, 1)));
   MESSAGE("tupe_relative: |term_R - term_A - b| ", worst, "; decode vs forward ", dec);
   CHECK(dec < 1e-10);
+}
+
+TEST_CASE("attention and relative-bias ids declare typed keys; every feature key belongs to vanilla_mha") {
+  const nn::VariantInfo& mha = zoo::registry().get("vanilla_mha");
+  std::set<std::string> mha_keys;
+  for (const ConfigKey& k : mha.keys) {
+    CHECK_MESSAGE(!k.type.empty(), "vanilla_mha: key '", k.key, "' is not an nn::Key");
+    mha_keys.insert(k.key);
+  }
+  for (const AttentionFeatureInfo& f : attention_features())
+    for (const ConfigKey& k : f.keys) CHECK_MESSAGE(mha_keys.count(k.key), f.name, ": '", k.key, "' not in vanilla_mha");
+  // Every key of an option id is a key of its feature, typed.
+  for (const char* id : {"head_dim_decoupled", "mqa", "gqa", "collab_heads", "qk_norm", "primer_mdha", "realformer",
+                         "talking_heads", "topk_sparse_attn", "entmax_attn", "adaptive_span", "gate_values",
+                         "attn_on_attn"})
+    for (const ConfigKey& k : zoo::registry().get(id).keys) CHECK_MESSAGE(mha_keys.count(k.key), id, ": ", k.key);
+  // The position schemes of this folder read what they declare, with the declared defaults.
+  const ModelDims dims{.dim = 8, .heads = 2, .context = 8, .depth = 2};
+  for (const char* id : {"alibi", "t5_rel_bias"}) {
+    CAPTURE(id);
+    const nn::VariantInfo& v = zoo::registry().get(id);
+    std::string json = "{";
+    for (const ConfigKey& k : v.keys) {
+      CHECK(!k.type.empty());
+      json += (json.size() > 1 ? ", \"" : "\"") + k.key + "\": " + k.default_value;
+    }
+    Config all = Config::parse(json + "}", id), empty;
+    Generator g1(1), g2(1);
+    auto a = v.position(dims, all, g1), b = v.position(dims, empty, g2);
+    CHECK_NOTHROW(all.check_all_read({}));
+    CHECK(a->describe() == b->describe());
+  }
 }
