@@ -63,20 +63,19 @@ Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
   TZ_CHECK(layout.D > 0, "Attention: heads (", H, ") must divide dim (", o.dim, ")");
   const AttentionLayout& L = layout;
   if (cross()) {
-    q = register_module("q", std::make_shared<Linear>(LinearOptions{.in = o.dim, .out = L.q_width(), .bias = o.bias},
-                                                      gen));
-    kv = register_module("kv", std::make_shared<Linear>(
-                                   LinearOptions{.in = o.context_dim, .out = L.k_width() + L.v_width(), .bias = o.bias},
-                                   gen));
+    q = register_module("q",
+                        std::make_shared<Linear>(LinearOptions{.in = o.dim, .out = L.q_width(), .bias = o.bias}, gen));
+    kv = register_module(
+        "kv", std::make_shared<Linear>(
+                  LinearOptions{.in = o.context_dim, .out = L.k_width() + L.v_width(), .bias = o.bias}, gen));
   } else {
-    qkv = register_module("qkv", std::make_shared<Linear>(
-                                     LinearOptions{.in = o.dim, .out = L.q_width() + L.k_width() + L.v_width(),
-                                                   .bias = o.bias},
-                                     gen));
+    qkv = register_module(
+        "qkv", std::make_shared<Linear>(
+                   LinearOptions{.in = o.dim, .out = L.q_width() + L.k_width() + L.v_width(), .bias = o.bias}, gen));
   }
-  out = register_module("out", std::make_shared<Linear>(LinearOptions{.in = H * L.D, .out = L.out_width,
-                                                                      .bias = o.bias, .init_std = o.out_init_std},
-                                                        gen));
+  out = register_module(
+      "out", std::make_shared<Linear>(
+                 LinearOptions{.in = H * L.D, .out = L.out_width, .bias = o.bias, .init_std = o.out_init_std}, gen));
   drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
   split_views_ = !cross() && L.plain();
   for (const auto& f : o.features) {
@@ -166,7 +165,8 @@ void Attention::project(const AttentionCall& c, Tensor& q_out, Tensor& k_out, Te
 
 void Attention::cache(const AttentionCall& c, Tensor& k, Tensor& v) const {
   KVState& s = *c.state;
-  TZ_CHECK(!grad_enabled() || !c.x.requires_grad(), "Attention: the KV cache is for decoding; run it under "
+  TZ_CHECK(!grad_enabled() || !c.x.requires_grad(),
+           "Attention: the KV cache is for decoding; run it under "
            "NoGradGuard");
   if (cross()) {  // the context's keys and values, computed at the first call
     if (s.keys == 0) {
@@ -228,7 +228,8 @@ Tensor Attention::forward(const Tensor& x, const MixerContext& ctx, MixerState* 
   KVState* kv = state ? &own_state<KVState>(state, ctx) : nullptr;
   const AttentionCall c{x, ctx, kv, kv && !cross() ? kv->keys : 0, is_training()};
   Tensor y = run(c, nullptr);  // [B, H, T, D]
-  if (kv) kv->length += x.size(1);
+  if (kv)
+    kv->length += x.size(1);
   else
     for (const auto& f : options.features) f->aux_loss(*this, ctx);
   const int64_t B = x.size(0), T = x.size(1);
@@ -271,7 +272,7 @@ void gqa_from_mha(const Attention& mha, Attention& gqa) {
            "gqa_from_mha: expected an MHA layer and a GQA layer of the same dim, heads and head size, got ",
            mha.describe(), " and ", gqa.describe());
   NoGradGuard no_grad;
-  const int64_t r = H / G;  // heads per group
+  const int64_t r = H / G;                                 // heads per group
   auto pool = [&](const Tensor& src, const Tensor& dst) {  // rows [q | k | v] of a weight or bias
     core::copy_(dst.narrow(0, 0, H * D), src.narrow(0, 0, H * D));
     for (int64_t part = 0; part < 2; ++part)  // keys, then values

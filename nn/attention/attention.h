@@ -58,8 +58,8 @@ AttentionOptions attention_options(const ModelDims& dims, const Config& config);
 // The KV cache: past keys and values, preallocated to a capacity (cross-attention: the
 // context's, set at the first call). For no-grad decoding.
 struct KVState : MixerState {
-  Tensor k, v;   // [B, k_heads, capacity, Dk], [B, G, capacity, D]
-  int64_t keys = 0;                    // keys held
+  Tensor k, v;                          // [B, k_heads, capacity, Dk], [B, G, capacity, D]
+  int64_t keys = 0;                     // keys held
   std::map<std::string, Tensor> extra;  // feature states by feature key (dconv's last inputs)
 };
 
@@ -80,7 +80,7 @@ class Attention : public Mixer {
   // For features: parameters and sub-layers registered under their state-dict names.
   Tensor add_parameter(const std::string& name, Tensor t);
   std::shared_ptr<Linear> add_linear(const std::string& name, const LinearOptions& o, Generator& gen);
-  Tensor param(const std::string& name) const;             // throws naming the layer's parameters
+  Tensor param(const std::string& name) const;  // throws naming the layer's parameters
   std::shared_ptr<Linear> linear(const std::string& name) const;
 
   AttentionOptions options;
@@ -101,7 +101,7 @@ class Attention : public Mixer {
   Tensor run(const AttentionCall& c, Tensor* probs);
   std::map<std::string, Tensor> params_;
   std::map<std::string, std::shared_ptr<Linear>> linears_;
-  bool split_views_ = false;  // q, k, v as views of one [B, T, 3, H, D] projection
+  bool split_views_ = false;                      // q, k, v as views of one [B, T, 3, H, D] projection
   const AttentionFeature* normaliser_ = nullptr;  // the feature replacing softmax, if any
 };
 

@@ -5,8 +5,8 @@ namespace tz::nn {
 
 namespace {
 AttentionOptions cross_options(const CrossAttentionOptions& o) {
-  TZ_CHECK(o.dim > 0 && o.heads > 0 && o.dim % o.heads == 0, "CrossAttention: heads (", o.heads,
-           ") must divide dim (", o.dim, ")");
+  TZ_CHECK(o.dim > 0 && o.heads > 0 && o.dim % o.heads == 0, "CrossAttention: heads (", o.heads, ") must divide dim (",
+           o.dim, ")");
   return {.dim = o.dim,
           .heads = o.heads,
           .causal = o.causal,

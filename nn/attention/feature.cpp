@@ -47,7 +47,8 @@ void check_conflicts(const FeatureList& features) {
 
 std::vector<ConfigKey> attention_config_keys() {
   std::vector<ConfigKey> out;
-  for (const AttentionFeatureInfo& info : attention_features()) out.insert(out.end(), info.keys.begin(), info.keys.end());
+  for (const AttentionFeatureInfo& info : attention_features())
+    out.insert(out.end(), info.keys.begin(), info.keys.end());
   return out;
 }
 

@@ -50,13 +50,13 @@ struct Hook {
 // The sizes of the projections. The core fills the plain layout (G = H, D = C / H), then
 // each feature edits it in list order.
 struct AttentionLayout {
-  int64_t H = 0;        // query heads
-  int64_t G = 0;        // key/value heads (divides H)
-  int64_t D = 0;        // value head size (the output reads H D)
-  int64_t q_heads = 0;  // heads of the projected q (1 for collab_heads' shared q)
-  int64_t k_heads = 0;  // heads of the projected (and cached) k
-  int64_t Dk = 0;       // head size of q and k
-  double scale = 0;     // score scale; 0 = 1 / sqrt(Dk)
+  int64_t H = 0;          // query heads
+  int64_t G = 0;          // key/value heads (divides H)
+  int64_t D = 0;          // value head size (the output reads H D)
+  int64_t q_heads = 0;    // heads of the projected q (1 for collab_heads' shared q)
+  int64_t k_heads = 0;    // heads of the projected (and cached) k
+  int64_t Dk = 0;         // head size of q and k
+  double scale = 0;       // score scale; 0 = 1 / sqrt(Dk)
   int64_t out_width = 0;  // columns of W_o (C; 2 C for attn_on_attn)
   int64_t q_width() const { return q_heads * Dk; }
   int64_t k_width() const { return k_heads * Dk; }
@@ -66,17 +66,17 @@ struct AttentionLayout {
 
 // One forward call, as the hooks see it.
 struct AttentionCall {
-  const Tensor& x;          // [B, T, C]
+  const Tensor& x;  // [B, T, C]
   const MixerContext& ctx;
-  KVState* state;           // null: from scratch
-  int64_t q_offset;         // key position of query 0: the cache length before x, or 0
+  KVState* state;    // null: from scratch
+  int64_t q_offset;  // key position of query 0: the cache length before x, or 0
   bool training;
 };
 
 class AttentionFeature {
  public:
   virtual ~AttentionFeature() = default;
-  virtual std::string key() const = 0;      // the config key that turns it on
+  virtual std::string key() const = 0;  // the config key that turns it on
   virtual std::vector<Hook> hooks() const = 0;
   virtual std::string describe() const = 0;  // ", talking_heads"
   virtual bool needs_scores(const AttentionCall&) const { return false; }

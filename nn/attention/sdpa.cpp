@@ -52,8 +52,8 @@ bool fused_supports(const Tensor& q, const Tensor& v, const SdpaSpec& s) {
 Tensor ScoreStages::normalise(const Tensor& s) const { return softmax(s); }
 
 Tensor relative_bias_dense(const Tensor& table, int64_t T, int64_t S) {
-  TZ_CHECK(table.dim() == 2 && table.size(1) == T + S - 1, "attention: relative bias table must be [H, T + S - 1] = [H, ",
-           T + S - 1, "], got ", table.shape());
+  TZ_CHECK(table.dim() == 2 && table.size(1) == T + S - 1,
+           "attention: relative bias table must be [H, T + S - 1] = [H, ", T + S - 1, "], got ", table.shape());
   std::vector<int64_t> idx(size_t(T * S));
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < S; ++j) idx[size_t(i * S + j)] = S - 1 + i - j;
@@ -70,8 +70,8 @@ Tensor expand_kv_heads(const Tensor& k, int64_t H) {
 
 Tensor key_columns(const Tensor& mask, int64_t first, int64_t S, const char* what) {
   if (!mask.defined()) return mask;
-  TZ_CHECK(mask.dim() == 2 && (mask.size(1) == S || mask.size(1) >= first + S), "attention: ", what, " must be [B, ",
-           S, "] (the keys attended) or [B, >= ", first + S, "] (the whole sequence), got ", mask.shape());
+  TZ_CHECK(mask.dim() == 2 && (mask.size(1) == S || mask.size(1) >= first + S), "attention: ", what, " must be [B, ", S,
+           "] (the keys attended) or [B, >= ", first + S, "] (the whole sequence), got ", mask.shape());
   return mask.size(1) == S ? mask : mask.narrow(1, first, S);
 }
 
@@ -95,8 +95,8 @@ Tensor sdpa_composite(const Tensor& q, const Tensor& k_in, const Tensor& v_in, c
     scores = masked_fill(scores, padding_hidden(spec.key_padding), -kInf);
   }
   if (spec.forgotten_keys.defined()) {
-    TZ_CHECK((spec.forgotten_keys.shape() == Shape{B, S}), "attention: forgotten keys must be [", B, ", ", S,
-             "], got ", spec.forgotten_keys.shape());
+    TZ_CHECK((spec.forgotten_keys.shape() == Shape{B, S}), "attention: forgotten keys must be [", B, ", ", S, "], got ",
+             spec.forgotten_keys.shape());
     scores = masked_fill(scores, forgotten_hidden(spec.forgotten_keys, T, spec.q_offset), -kInf);
   }
   Tensor p = st.probs(st.normalise(scores));
@@ -114,15 +114,19 @@ Tensor sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaSpec& s
 
 Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                         int64_t q_offset, const Tensor& score_bias, double scale) {
-  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && k.size(1) == q.size(1), "attention: expected q, k, v [B, H, T, D] with "
-           "the same heads, got ", q.shape(), ", ", k.shape());
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && k.size(1) == q.size(1),
+           "attention: expected q, k, v [B, H, T, D] with "
+           "the same heads, got ",
+           q.shape(), ", ", k.shape());
   return sdpa_composite(q, k, v, {.scale = scale, .causal = causal, .q_offset = q_offset, .score_bias = score_bias});
 }
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                                    int64_t q_offset, const Tensor& score_bias, double scale) {
-  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && k.size(1) == q.size(1), "attention: expected q, k, v [B, H, T, D] with "
-           "the same heads, got ", q.shape(), ", ", k.shape());
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset,
+                                    const Tensor& score_bias, double scale) {
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && k.size(1) == q.size(1),
+           "attention: expected q, k, v [B, H, T, D] with "
+           "the same heads, got ",
+           q.shape(), ", ", k.shape());
   return sdpa(q, k, v, {.scale = scale, .causal = causal, .q_offset = q_offset, .score_bias = score_bias});
 }
 

@@ -26,13 +26,13 @@
 namespace tz::nn {
 
 struct SdpaSpec {
-  double scale = 0;       // 0 = 1 / sqrt(D_k)
-  bool causal = false;    // key j hidden from query i when j > q_offset + i
-  int64_t q_offset = 0;   // query i sits at key position q_offset + i
-  Tensor key_padding;     // [B, S], nonzero = a real key; undefined = none
-  Tensor forgotten_keys;  // [B, S], nonzero = hidden from every later query (FCM); undefined = none
-  Tensor rel_bias;        // [H or 1, M] relative bias table (ALiBi, T5), differentiable; undefined = none
-  Tensor score_bias;      // [B or 1, H, T, S] query-dependent term (Transformer-XL, TUPE): composite only
+  double scale = 0;          // 0 = 1 / sqrt(D_k)
+  bool causal = false;       // key j hidden from query i when j > q_offset + i
+  int64_t q_offset = 0;      // query i sits at key position q_offset + i
+  Tensor key_padding;        // [B, S], nonzero = a real key; undefined = none
+  Tensor forgotten_keys;     // [B, S], nonzero = hidden from every later query (FCM); undefined = none
+  Tensor rel_bias;           // [H or 1, M] relative bias table (ALiBi, T5), differentiable; undefined = none
+  Tensor score_bias;         // [B or 1, H, T, S] query-dependent term (Transformer-XL, TUPE): composite only
   bool materialise = false;  // a stage hook or the caller needs the scores: composite path
 };
 

@@ -27,8 +27,7 @@ std::vector<double> alibi_slopes(int64_t heads) {
 }
 
 ALiBiPositions::ALiBiPositions(int64_t heads_, int64_t biased) : heads(heads_), biased_heads(biased) {
-  TZ_CHECK(biased >= 1 && biased <= heads, "alibi: 'alibi_num_heads' must be in 1..heads (", heads, "), got ",
-           biased);
+  TZ_CHECK(biased >= 1 && biased <= heads, "alibi: 'alibi_num_heads' must be in 1..heads (", heads, "), got ", biased);
   slopes = alibi_slopes(biased);
   slopes.resize(size_t(heads), 0.0);
 }

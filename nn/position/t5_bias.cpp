@@ -30,9 +30,10 @@ T5RelativeBias::T5RelativeBias(const T5BiasOptions& o, Generator& gen) : options
   TZ_CHECK(o.num_buckets >= (o.bidirectional ? 4 : 2), "t5_rel_bias: 'rel_pos_num_buckets' must be at least ",
            o.bidirectional ? 4 : 2, ", got ", o.num_buckets);
   TZ_CHECK(o.max_distance > o.num_buckets / (o.bidirectional ? 4 : 2),
-           "t5_rel_bias: 'rel_pos_max_distance' must exceed the exact range (", o.num_buckets / (o.bidirectional ? 4 : 2),
-           "), got ", o.max_distance);
-  table = register_module("table", std::make_shared<Embedding>(EmbeddingOptions{.num = o.num_buckets, .dim = o.heads}, gen));
+           "t5_rel_bias: 'rel_pos_max_distance' must exceed the exact range (",
+           o.num_buckets / (o.bidirectional ? 4 : 2), "), got ", o.max_distance);
+  table = register_module("table",
+                          std::make_shared<Embedding>(EmbeddingOptions{.num = o.num_buckets, .dim = o.heads}, gen));
 }
 
 Tensor T5RelativeBias::compute(int64_t q_start, int64_t T, int64_t S, DType) const {
@@ -40,8 +41,8 @@ Tensor T5RelativeBias::compute(int64_t q_start, int64_t T, int64_t S, DType) con
   std::vector<int64_t> idx(size_t(T * S));
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < S; ++j)
-      idx[size_t(i * S + j)] = t5_bucket(j - (q_start + i), options.bidirectional, options.num_buckets,
-                                         options.max_distance);
+      idx[size_t(i * S + j)] =
+          t5_bucket(j - (q_start + i), options.bidirectional, options.num_buckets, options.max_distance);
   Tensor b = table->forward(from_vector(idx, {T, S}));  // [T, S, H]
   return b.permute({2, 0, 1});                          // [H, T, S]
 }
@@ -63,8 +64,8 @@ Tensor T5RelativeBias::score_bias(int64_t H, int64_t q_offset, int64_t T, int64_
 }
 
 std::string T5RelativeBias::describe() const {
-  return cat_str("T5RelativeBias(heads=", options.heads, ", buckets=", options.num_buckets, ", max_distance=",
-                 options.max_distance, options.bidirectional ? ", bidirectional" : ", causal", ")");
+  return cat_str("T5RelativeBias(heads=", options.heads, ", buckets=", options.num_buckets,
+                 ", max_distance=", options.max_distance, options.bidirectional ? ", bidirectional" : ", causal", ")");
 }
 
 }  // namespace tz::nn
@@ -85,12 +86,11 @@ void register_t5_rel_bias(nn::Registry& r) {
          .test_config = R"({"pos": "t5_rel_bias"})",
          .example = R"({"pos": "t5_rel_bias", "rel_pos_num_buckets": 32, "rel_pos_max_distance": 128})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
-           return std::make_shared<nn::T5RelativeBias>(
-               nn::T5BiasOptions{.heads = d.heads,
-                                 .num_buckets = c.get(kBuckets),
-                                 .max_distance = c.get(kMaxDistance),
-                                 .bidirectional = c.get(kBidirectional)},
-               gen);
+           return std::make_shared<nn::T5RelativeBias>(nn::T5BiasOptions{.heads = d.heads,
+                                                                         .num_buckets = c.get(kBuckets),
+                                                                         .max_distance = c.get(kMaxDistance),
+                                                                         .bidirectional = c.get(kBidirectional)},
+                                                       gen);
          }});
 }
 

@@ -311,7 +311,8 @@ TEST_CASE("tupe_relative (TUPE-R): the position term gains T5's bucket bias b_{j
                                          r.rel->table->weight.at({t5_bucket((3 + j) - (7 + i), false, 32, 128), h})));
   CHECK(worst < 1e-12);
   auto lm = zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16, "pos": "tupe",
-                             "tupe_relative": true})", gen);
+                             "tupe_relative": true})",
+                         gen);
   lm->to(DType::f64);
   lm->eval();
   NoGradGuard ng;
@@ -333,11 +334,12 @@ TEST_CASE("attention and relative-bias ids declare typed keys; every feature key
     mha_keys.insert(k.key);
   }
   for (const AttentionFeatureInfo& f : attention_features())
-    for (const ConfigKey& k : f.keys) CHECK_MESSAGE(mha_keys.count(k.key), f.name, ": '", k.key, "' not in vanilla_mha");
+    for (const ConfigKey& k : f.keys)
+      CHECK_MESSAGE(mha_keys.count(k.key), f.name, ": '", k.key, "' not in vanilla_mha");
   // Every key of an option id is a key of its feature, typed.
-  for (const char* id : {"head_dim_decoupled", "mqa", "gqa", "collab_heads", "qk_norm", "primer_mdha", "realformer",
-                         "talking_heads", "topk_sparse_attn", "entmax_attn", "adaptive_span", "gate_values",
-                         "attn_on_attn"})
+  for (const char* id :
+       {"head_dim_decoupled", "mqa", "gqa", "collab_heads", "qk_norm", "primer_mdha", "realformer", "talking_heads",
+        "topk_sparse_attn", "entmax_attn", "adaptive_span", "gate_values", "attn_on_attn"})
     for (const ConfigKey& k : zoo::registry().get(id).keys) CHECK_MESSAGE(mha_keys.count(k.key), id, ": ", k.key);
   // The position schemes of this folder read what they declare, with the declared defaults.
   const ModelDims dims{.dim = 8, .heads = 2, .context = 8, .depth = 2};

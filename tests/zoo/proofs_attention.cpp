@@ -38,8 +38,8 @@ double decode_diff(nn::Attention& a, const Tensor& x) {
   auto state = a.make_state(x.size(0), x.size(1), DType::f64);
   double worst = 0;
   for (int64_t t = 0; t < x.size(1); ++t)
-    worst = std::max(worst, testing::max_abs_diff(a.step(x.narrow(1, t, 1), *state, {.start = t}),
-                                                  full.narrow(1, t, 1)));
+    worst =
+        std::max(worst, testing::max_abs_diff(a.step(x.narrow(1, t, 1), *state, {.start = t}), full.narrow(1, t, 1)));
   return worst;
 }
 
@@ -48,7 +48,8 @@ std::pair<double, double> causal_diffs(const std::function<Tensor(const Tensor&)
   NoGradGuard no_grad;
   Tensor x2 = x.clone();
   Generator gen(77);
-  core::copy_(x2.narrow(1, t + 1, x.size(1) - t - 1), randn({x.size(0), x.size(1) - t - 1, x.size(2)}, gen, DType::f64));
+  core::copy_(x2.narrow(1, t + 1, x.size(1) - t - 1),
+              randn({x.size(0), x.size(1) - t - 1, x.size(2)}, gen, DType::f64));
   Tensor y1 = f(x), y2 = f(x2);
   return {testing::max_abs_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1)),
           testing::max_abs_diff(y1.narrow(1, t + 1, x.size(1) - t - 1), y2.narrow(1, t + 1, x.size(1) - t - 1))};
@@ -85,7 +86,8 @@ TZ_PROOF(head_dim_decoupled, "H*D != C runs forward and backward; with D = C/H b
   auto r = gradcheck([&](const std::vector<Tensor>& in) { return a->forward(in[0], {}); }, {x});
   CHECK_MESSAGE(r.ok, r.report);
   NoGradGuard no_grad;
-  double d = testing::max_abs_diff(make_attn(R"({"attn_dim_head": 4})", 2)->forward(x, {}), make_attn("{}", 2)->forward(x, {}));
+  double d = testing::max_abs_diff(make_attn(R"({"attn_dim_head": 4})", 2)->forward(x, {}),
+                                   make_attn("{}", 2)->forward(x, {}));
   MESSAGE("dim_head = C/H vs vanilla_mha: max diff ", d, "; decode vs forward (D = 6): ", decode_diff(*a, x.detach()));
   CHECK(d == 0);
   CHECK(decode_diff(*a, x.detach()) < 1e-12);
@@ -109,7 +111,8 @@ TZ_PROOF(mqa, "one shared K/V head == per-head reference (gqa G=1); KV cache 1/H
   auto& km = dynamic_cast<nn::KVState&>(*sm);
   auto& kh = dynamic_cast<nn::KVState&>(*sh);
   double ratio = double(km.k.numel() + km.v.numel()) / double(kh.k.numel() + kh.v.numel());
-  MESSAGE("MQA vs shared-head reference ", d, "; KV cache size ratio MQA/MHA ", ratio, "; decode diff ", decode_diff(*m, x));
+  MESSAGE("MQA vs shared-head reference ", d, "; KV cache size ratio MQA/MHA ", ratio, "; decode diff ",
+          decode_diff(*m, x));
   CHECK(d < 1e-12);
   CHECK(ratio == doctest::Approx(1.0 / H));
   CHECK(decode_diff(*m, x) < 1e-12);
@@ -137,7 +140,8 @@ TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA; mean-pooled MHA checkp
         for (int64_t d = 0; d < D; ++d)
           for (int64_t c = 0; c < kC; ++c) {
             double mean = 0;
-            for (int64_t h = j * r; h < (j + 1) * r; ++h) mean += mha->qkv->weight.at({(1 + part) * H * D + h * D + d, c}) / r;
+            for (int64_t h = j * r; h < (j + 1) * r; ++h)
+              mean += mha->qkv->weight.at({(1 + part) * H * D + h * D + d, c}) / r;
             wdiff = std::max(wdiff, std::abs(g->qkv->weight.at({H * D + part * G * D + j * D + d, c}) - mean));
           }
     // An MHA whose key/value heads are replaced by their group means computes the same thing:
@@ -156,7 +160,8 @@ TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA; mean-pooled MHA checkp
                     g->qkv->bias.narrow(0, H * D + part * G * D + j * D, D));
       }
     double od = testing::max_abs_diff(g->forward(x, {}), pooled->forward(x, {}));
-    MESSAGE("G=", G, ": pooled weights vs formula ", wdiff, ", output vs pooled MHA ", od, ", decode diff ", decode_diff(*g, x));
+    MESSAGE("G=", G, ": pooled weights vs formula ", wdiff, ", output vs pooled MHA ", od, ", decode diff ",
+            decode_diff(*g, x));
     CHECK(wdiff < 1e-15);
     CHECK(od < 1e-12);
     CHECK(decode_diff(*g, x) < 1e-12);
@@ -227,7 +232,8 @@ TZ_PROOF(attn_on_attn, "out = GLU(v_hat W + b) with the right shapes and gradien
   CHECK(decode_diff(*aoa, x) < 1e-12);
 }
 
-TZ_PROOF(gate_values, "at init the gated heads are sigma(1) x vanilla's (so out = sigma(1) vanilla without bias); causal") {
+TZ_PROOF(gate_values,
+         "at init the gated heads are sigma(1) x vanilla's (so out = sigma(1) vanilla without bias); causal") {
   Tensor x = input(6);
   auto g = make_attn(R"({"attn_gate_values": true})", 17, 2, /*bias=*/false);
   auto van = make_attn("{}", 17, 2, false);
@@ -275,13 +281,15 @@ TZ_PROOF(realformer, "S^l - S^(l-1) = the layer's raw logits; mask after the sum
   auto [before, after] = causal_diffs(stack, x, 3);
   // Decoding keeps it: each layer's new score rows need only the previous layer's same rows.
   Generator gen(22);
-  auto lm = zoo::make_lm(R"({"vocab": 16, "dim": 16, "depth": 3, "heads": 2, "context": 16, "attn_residual": true})", gen);
+  auto lm =
+      zoo::make_lm(R"({"vocab": 16, "dim": 16, "depth": 3, "heads": 2, "context": 16, "attn_residual": true})", gen);
   lm->to(DType::f64);
   Tensor ids = randint(0, 16, {2, 9}, gen);
   Tensor full = lm->forward(ids);
   auto st = lm->make_state(2, 9);
   double dec = 0;
-  for (int64_t t = 0; t < 9; ++t) dec = std::max(dec, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), st), full.narrow(1, t, 1)));
+  for (int64_t t = 0; t < 9; ++t)
+    dec = std::max(dec, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), st), full.narrow(1, t, 1)));
   MESSAGE("layer 1 vs vanilla ", first, "; S^1 - raw^1 ", d1, "; (S^2 - S^1) - raw^2 ", d2, "; 2-layer prefix moved ",
           before, " (suffix ", after, "); 3-layer LM decode vs forward ", dec);
   CHECK(first < 1e-12);
@@ -309,7 +317,8 @@ TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax; every row ha
         worst = std::max(worst, nz);
         wrong += nz != std::min<int64_t>(2, i + 1);
       }
-  MESSAGE("k=8 (>= 7 keys) vs dense ", d, "; k=2: most non-zeros in a row ", worst, ", rows with != min(2, i+1): ", wrong);
+  MESSAGE("k=8 (>= 7 keys) vs dense ", d, "; k=2: most non-zeros in a row ", worst,
+          ", rows with != min(2, i+1): ", wrong);
   CHECK(d < 1e-12);
   CHECK(worst <= 2);
   CHECK(wrong == 0);
@@ -317,7 +326,8 @@ TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax; every row ha
   CHECK(decode_diff(*sp, x) < 1e-12);
 }
 
-TZ_PROOF(entmax_attn, "alpha->1 matches softmax, alpha=2 is sparsemax's closed form; rows sum to 1 with exact zeros; gradcheck") {
+TZ_PROOF(entmax_attn,
+         "alpha->1 matches softmax, alpha=2 is sparsemax's closed form; rows sum to 1 with exact zeros; gradcheck") {
   const int64_t T = 7;
   Tensor x = input(T);
   auto sm = make_attn(R"({"attn_entmax": 2})", 26);
@@ -349,8 +359,8 @@ TZ_PROOF(entmax_attn, "alpha->1 matches softmax, alpha=2 is sparsemax's closed f
   double d1 = testing::max_abs_diff(near1->forward(x, {}), soft->forward(x, {}));
   auto e15 = make_attn(R"({"attn_entmax": 1.5})", 29);
   randomise(e15->qkv->weight, 30, 1.0);
-  MESSAGE("sparsemax vs closed form ", closed, "; |row sum - 1| ", rowsum, "; exact zeros among allowed keys ", zeros_allowed,
-          "; alpha=1.0001 vs softmax attention ", d1, "; entmax15 decode diff ", decode_diff(*e15, x));
+  MESSAGE("sparsemax vs closed form ", closed, "; |row sum - 1| ", rowsum, "; exact zeros among allowed keys ",
+          zeros_allowed, "; alpha=1.0001 vs softmax attention ", d1, "; entmax15 decode diff ", decode_diff(*e15, x));
   CHECK(closed < 1e-12);
   CHECK(rowsum < 1e-12);
   CHECK(zeros_allowed > 0);
@@ -374,7 +384,8 @@ TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x); fixed
   NoGradGuard no_grad;
   const int64_t H = 2, D = 4, T = 6;
   Tensor p = a->qkv->forward(x).view({kB, T, 3, H, D});
-  Tensor q = nn::l2_normalize(p.select(2, 0).permute({0, 2, 1, 3})), k = nn::l2_normalize(p.select(2, 1).permute({0, 2, 1, 3}));
+  Tensor q = nn::l2_normalize(p.select(2, 0).permute({0, 2, 1, 3})),
+         k = nn::l2_normalize(p.select(2, 1).permute({0, 2, 1, 3}));
   double g = a->param("qk_scale").item(), worst = 0;
   for (double s : (matmul(q, k.transpose(-1, -2)) * g).to_vector<double>()) worst = std::max(worst, std::abs(s));
   auto a32 = make_attn(R"({"attn_qk_norm": true})", 31);
@@ -382,7 +393,8 @@ TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x); fixed
   bool finite32 = testing::all_finite(a32->forward((x * 1e4).to(DType::f32), {}));  // inputs ~1e8
   // The fixed-g one-pass kernel (no running max) against the composite softmax reference.
   Generator gen(32);
-  Tensor qh = nn::l2_normalize(randn({2, 3, 37, 5}, gen, DType::f64)), kh = nn::l2_normalize(randn({2, 3, 37, 5}, gen, DType::f64));
+  Tensor qh = nn::l2_normalize(randn({2, 3, 37, 5}, gen, DType::f64)),
+         kh = nn::l2_normalize(randn({2, 3, 37, 5}, gen, DType::f64));
   Tensor v = randn({2, 3, 37, 5}, gen, DType::f64);
   double k1 = testing::max_abs_diff(nn::cosine_attention_fixed_scale(qh, kh, v, 10.0, true, 0),
                                     nn::cosine_attention_fixed_scale_ref(qh, kh, v, 10.0, true, 0));

@@ -25,7 +25,8 @@ Tensor adaptive_span_weights(const Tensor& p, const Tensor& z, double ramp, int6
 }
 
 namespace {
-const Key<int64_t> kSpan{"attn_adaptive_span", 0, "adaptive span: the longest span S of the learned soft mask; 0 = off"};
+const Key<int64_t> kSpan{"attn_adaptive_span", 0,
+                         "adaptive span: the longest span S of the learned soft mask; 0 = off"};
 const Key<double> kRamp{"attn_span_ramp", 8.0, "adaptive span: ramp length R of the soft mask"};
 const Key<double> kInit{"attn_span_init", 0.5, "adaptive span: initial z / S per head, in [0, 1]"};
 const Key<double> kPenalty{"attn_span_penalty", 2e-6,
@@ -41,8 +42,7 @@ class AdaptiveSpan : public AttentionFeature {
   bool needs_scores(const AttentionCall&) const override { return true; }
   void build(Attention& a, Generator&) const override { a.add_parameter("span", full({a.layout.H}, init_)); }
   Tensor normalise(const Attention& a, const Tensor& s, const AttentionCall& c) const override {
-    return adaptive_span_weights(softmax(s), clamp(a.param("span"), 0.0, 1.0) * double(max_span_), ramp_,
-                                 c.q_offset);
+    return adaptive_span_weights(softmax(s), clamp(a.param("span"), 0.0, 1.0) * double(max_span_), ramp_, c.q_offset);
   }
   void aux_loss(const Attention& a, const MixerContext& ctx) const override {
     if (ctx.aux)  // L1 penalty on the spans z_h
@@ -61,7 +61,8 @@ AttentionFeatureInfo attn_feature_adaptive_span() {
           .make = [](const AttentionOptions&, const Config& c) -> std::shared_ptr<const AttentionFeature> {
             const int64_t span = c.get(kSpan);
             const double ramp = c.get(kRamp), init = c.get(kInit), penalty = c.get(kPenalty);
-            for (const ConfigKey& k : std::vector<ConfigKey>{kRamp, kInit, kPenalty}) check_needs(c, k, span > 0, kSpan);
+            for (const ConfigKey& k : std::vector<ConfigKey>{kRamp, kInit, kPenalty})
+              check_needs(c, k, span > 0, kSpan);
             TZ_CHECK(span >= 0, "Attention: attn_adaptive_span must be >= 0, got ", span);
             TZ_CHECK(ramp > 0, "Attention: attn_span_ramp must be > 0, got ", ramp);
             TZ_CHECK(init >= 0 && init <= 1, "Attention: attn_span_init must be in [0, 1], got ", init);

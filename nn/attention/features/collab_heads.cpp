@@ -28,8 +28,8 @@ class CollabHeads : public AttentionFeature {
   std::string describe() const override { return cat_str(", collab_heads(x", compression_, ")"); }
   void layout(AttentionLayout& L) const override {
     const int64_t Dk = std::llround(compression_ * double(L.H * L.D));
-    TZ_CHECK(Dk >= L.H, "Attention: attn_collab_compression ", compression_, " gives a shared width ", Dk,
-             " < heads ", L.H);
+    TZ_CHECK(Dk >= L.H, "Attention: attn_collab_compression ", compression_, " gives a shared width ", Dk, " < heads ",
+             L.H);
     L.q_heads = L.k_heads = 1;
     L.Dk = Dk;
     L.scale = 1.0 / std::sqrt(double(L.D));
@@ -42,7 +42,8 @@ class CollabHeads : public AttentionFeature {
     a.add_parameter("collab_mix", m);
   }
   void check_call(const Attention&, const AttentionCall& c) const override {
-    TZ_CHECK(!(c.ctx.pos && c.ctx.pos->rotates()), "Attention: attn_collab_heads cannot be combined with a rotary "
+    TZ_CHECK(!(c.ctx.pos && c.ctx.pos->rotates()),
+             "Attention: attn_collab_heads cannot be combined with a rotary "
              "position scheme (the per-head mixing vectors do not commute with the rotation)");
   }
   void score_form(const Attention& a, Tensor& q, Tensor& k) const override {

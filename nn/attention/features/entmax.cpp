@@ -22,9 +22,7 @@ class Entmax : public AttentionFeature {
   std::vector<Hook> hooks() const override { return {{Stage::normaliser, true}}; }
   std::string describe() const override { return cat_str(", entmax=", alpha_); }
   bool needs_scores(const AttentionCall&) const override { return true; }
-  Tensor normalise(const Attention&, const Tensor& s, const AttentionCall&) const override {
-    return entmax(s, alpha_);
-  }
+  Tensor normalise(const Attention&, const Tensor& s, const AttentionCall&) const override { return entmax(s, alpha_); }
 
  private:
   double alpha_;
@@ -36,8 +34,10 @@ AttentionFeatureInfo attn_feature_entmax() {
           .keys = {kEntmax},
           .make = [](const AttentionOptions&, const Config& c) -> std::shared_ptr<const AttentionFeature> {
             const double alpha = c.get(kEntmax);
-            TZ_CHECK(alpha == 0 || (alpha > 1 && std::isfinite(alpha)), "Attention: attn_entmax must be 0 (softmax) "
-                     "or an alpha > 1 (1.5 = entmax15, 2 = sparsemax), got ", alpha);
+            TZ_CHECK(alpha == 0 || (alpha > 1 && std::isfinite(alpha)),
+                     "Attention: attn_entmax must be 0 (softmax) "
+                     "or an alpha > 1 (1.5 = entmax15, 2 = sparsemax), got ",
+                     alpha);
             return alpha > 0 ? std::make_shared<Entmax>(alpha) : nullptr;
           }};
 }
@@ -47,12 +47,13 @@ AttentionFeatureInfo attn_feature_entmax() {
 namespace tz::zoo {
 
 void register_entmax(nn::Registry& r) {
-  r.add({.id = "entmax_attn",
-         .paper = "arXiv:1909.00015; EMNLP 2020 (Sparse Text Generation)",
-         .summary = "alpha-entmax attention (1.5 = entmax15, 2 = sparsemax, exact sort thresholds; bisection otherwise)",
-         .keys = nn::attention_config_keys("entmax"),
-         .test_config = R"({"attn_entmax": 1.5})",
-         .example = R"({"attn_entmax": 1.5})"});
+  r.add(
+      {.id = "entmax_attn",
+       .paper = "arXiv:1909.00015; EMNLP 2020 (Sparse Text Generation)",
+       .summary = "alpha-entmax attention (1.5 = entmax15, 2 = sparsemax, exact sort thresholds; bisection otherwise)",
+       .keys = nn::attention_config_keys("entmax"),
+       .test_config = R"({"attn_entmax": 1.5})",
+       .example = R"({"attn_entmax": 1.5})"});
 }
 
 }  // namespace tz::zoo

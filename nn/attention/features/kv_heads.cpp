@@ -44,12 +44,13 @@ AttentionFeatureInfo attn_feature_kv_heads() {
 namespace tz::zoo {
 
 void register_kv_heads(nn::Registry& r) {
-  r.add({.id = "mqa",
-         .paper = "arXiv:1911.02150",
-         .summary = "Multi-query attention: all query heads share one key/value head (GQA with G = 1); 1/H the KV cache",
-         .keys = nn::attention_config_keys("kv_heads"),
-         .test_config = R"({"attn_kv_heads": 1})",
-         .example = R"({"attn_kv_heads": 1})"});
+  r.add(
+      {.id = "mqa",
+       .paper = "arXiv:1911.02150",
+       .summary = "Multi-query attention: all query heads share one key/value head (GQA with G = 1); 1/H the KV cache",
+       .keys = nn::attention_config_keys("kv_heads"),
+       .test_config = R"({"attn_kv_heads": 1})",
+       .example = R"({"attn_kv_heads": 1})"});
   r.add({.id = "gqa",
          .paper = "arXiv:2305.13245 (EMNLP 2023)",
          .summary = "Grouped-query attention: G key/value heads, query head i reads group floor(i G / H); MHA -> GQA "

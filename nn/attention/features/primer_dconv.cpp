@@ -46,7 +46,8 @@ AttentionFeatureInfo attn_feature_primer_dconv() {
           .keys = {kDconv},
           .make = [](const AttentionOptions& o, const Config& c) -> std::shared_ptr<const AttentionFeature> {
             if (!c.get(kDconv)) return nullptr;
-            TZ_CHECK(o.context_dim == 0, "Attention: attn_dconv convolves over x's own positions; a cross-attention "
+            TZ_CHECK(o.context_dim == 0,
+                     "Attention: attn_dconv convolves over x's own positions; a cross-attention "
                      "layer's keys come from the context");
             return std::make_shared<PrimerDconv>();
           }};
@@ -57,12 +58,13 @@ AttentionFeatureInfo attn_feature_primer_dconv() {
 namespace tz::zoo {
 
 void register_primer_dconv(nn::Registry& r) {
-  r.add({.id = "primer_mdha",
-         .paper = "arXiv:2109.08668",
-         .summary = "Primer multi-dconv-head attention: causal depthwise conv (width 3) over time on q, k, v per channel",
-         .keys = nn::attention_config_keys("primer_dconv"),
-         .test_config = R"({"attn_dconv": true})",
-         .example = R"({"attn_dconv": true})"});
+  r.add(
+      {.id = "primer_mdha",
+       .paper = "arXiv:2109.08668",
+       .summary = "Primer multi-dconv-head attention: causal depthwise conv (width 3) over time on q, k, v per channel",
+       .keys = nn::attention_config_keys("primer_dconv"),
+       .test_config = R"({"attn_dconv": true})",
+       .example = R"({"attn_dconv": true})"});
 }
 
 }  // namespace tz::zoo

@@ -108,7 +108,8 @@ namespace tz::zoo {
 
 void register_qk_norm(nn::Registry& r) {
   r.add({.id = "qk_norm",
-         .summary = "l2-normalised q and k per head, score = g q.k with g learned (init log2(L^2-L)) or fixed (cosine-sim)",
+         .summary =
+             "l2-normalised q and k per head, score = g q.k with g learned (init log2(L^2-L)) or fixed (cosine-sim)",
          .keys = nn::attention_config_keys("qk_norm"),
          .test_config = R"({"attn_qk_norm": true})",
          .example = R"({"attn_qk_norm": true, "attn_qk_norm_scale": 10})"});
