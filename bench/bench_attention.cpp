@@ -1,0 +1,118 @@
+// bench_attention: milliseconds of the fused attention kernels (core/kernels/attention.h), f32,
+// one thread, at the current SIMD level: forward and backward of plain causal attention
+// (B 8, H 4, T 256 and 1024, D 64), non-causal, and one decoding step (T 1 over S 272 cached
+// keys). Each timing is the minimum of several repetitions after a warm-up (the minimum is
+// the least disturbed by other work on a shared machine).
+//
+//   bench_attention            all shapes
+//   bench_attention --quick    fewer repetitions
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/kernels/attention.h"
+#include "core/parallel.h"
+#include "core/random.h"
+
+using namespace tz;
+
+namespace {
+
+template <class F>
+double min_ms(F&& f, int reps) {
+  f();  // warm-up
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+struct Buffers {
+  std::vector<float> q, k, v, o, lse, dout, dq, dk, dv;
+};
+
+// Contiguous [B, H, rows, D] operands.
+kernels::AttnRows<float> rows(std::vector<float>& x, int64_t H, int64_t N, int64_t D) {
+  return {x.data(), H * N * D, N * D, D};
+}
+kernels::AttnRows<const float> crows(std::vector<float>& x, int64_t H, int64_t N, int64_t D) {
+  return {x.data(), H * N * D, N * D, D};
+}
+
+struct Case {
+  const char* name;
+  kernels::AttnSizes n;
+};
+
+void run(const Case& s, int reps) {
+  const kernels::AttnSizes& n = s.n;
+  const int64_t B = n.B, H = n.H, T = n.T, S = n.S, D = n.D;
+  Buffers b;
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> nd;
+  auto fill = [&](std::vector<float>& x, int64_t count, bool random) {
+    x.assign(size_t(count), 0.f);
+    if (random)
+      for (auto& e : x) e = nd(rng);
+  };
+  fill(b.q, B * H * T * D, true);
+  fill(b.k, B * H * S * D, true);
+  fill(b.v, B * H * S * D, true);
+  fill(b.dout, B * H * T * D, true);
+  fill(b.o, B * H * T * D, false);
+  fill(b.lse, B * H * T, false);
+  fill(b.dq, B * H * T * D, false);
+  fill(b.dk, B * H * S * D, false);
+  fill(b.dv, B * H * S * D, false);
+  auto fwd = [&] {
+    kernels::attention_forward<float>(rows(b.o, H, T, D), b.lse.data(), crows(b.q, H, T, D), crows(b.k, H, S, D),
+                                      crows(b.v, H, S, D), n);
+  };
+  auto bwd = [&] {
+    kernels::attention_backward<float>(rows(b.dq, H, T, D), rows(b.dk, H, S, D), rows(b.dv, H, S, D),
+                                       crows(b.o, H, T, D), b.lse.data(), crows(b.dout, H, T, D), crows(b.q, H, T, D),
+                                       crows(b.k, H, S, D), crows(b.v, H, S, D), n);
+  };
+  // The bits of one forward and one backward from zero gradients (FNV-1a of o, lse, dq, dk,
+  // dv): equal hashes across builds show a change left the results bit for bit identical.
+  fwd();
+  bwd();
+  uint64_t hash = 1469598103934665603ull;
+  for (auto* x : {&b.o, &b.lse, &b.dq, &b.dk, &b.dv})
+    for (float e : *x) {
+      uint32_t u;
+      std::memcpy(&u, &e, 4);
+      hash = (hash ^ u) * 1099511628211ull;
+    }
+  const double tf = min_ms(fwd, reps);
+  const double tb = min_ms(bwd, reps);
+  std::printf("%-34s %10.4f %10.4f   %016llx\n", s.name, tf, tb, (unsigned long long)hash);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int reps = quick ? 5 : 15;
+  set_num_threads(1);
+  std::printf("fused attention f32, 1 thread, SIMD %s, min of %d runs (ms)\n", simd_level_name(simd_level()), reps);
+  std::printf("%-34s %10s %10s   %s\n", "shape", "forward", "backward", "bits of the results");
+  const double sc = 1.0 / std::sqrt(64.0);
+  std::vector<Case> shapes = {
+      {"causal B8 H4 T256 D64", {.B = 8, .H = 4, .T = 256, .S = 256, .D = 64, .causal = true, .scale = sc}},
+      {"causal B2 H4 T1024 D64", {.B = 2, .H = 4, .T = 1024, .S = 1024, .D = 64, .causal = true, .scale = sc}},
+      {"full B8 H4 T256 D64", {.B = 8, .H = 4, .T = 256, .S = 256, .D = 64, .causal = false, .scale = sc}},
+      {"decode B8 H4 T1 S272 D64",
+       {.B = 8, .H = 4, .T = 1, .S = 272, .D = 64, .q_offset = 271, .causal = true, .scale = sc}},
+  };
+  for (const Case& s : shapes) run(s, reps);
+  return 0;
+}
