@@ -1,8 +1,10 @@
 // bench_attention: milliseconds of the fused attention kernels (core/kernels/attention.h), f32,
 // one thread, at the current SIMD level: forward and backward of plain causal attention
 // (B 8, H 4, T 256 and 1024, D 64), non-causal, and one decoding step (T 1 over S 272 cached
-// keys). Each timing is the minimum of several repetitions after a warm-up (the minimum is
-// the least disturbed by other work on a shared machine).
+// keys); then at T 1024 what masks, a relative bias and grouped key/value heads cost: a
+// sliding window of 128 keys, key padding, an ALiBi-style bias table, multi-query (G 1).
+// Each timing is the minimum of several repetitions after a warm-up (the minimum is the
+// least disturbed by other work on a shared machine).
 //
 //   bench_attention            all shapes
 //   bench_attention --quick    fewer repetitions
@@ -11,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -50,11 +53,12 @@ kernels::AttnRows<const float> crows(std::vector<float>& x, int64_t H, int64_t N
 struct Case {
   const char* name;
   kernels::AttnSizes n;
+  bool bias = false;  // an ALiBi-style table, -slope_h |d|
 };
 
 void run(const Case& s, int reps) {
   const kernels::AttnSizes& n = s.n;
-  const int64_t B = n.B, H = n.H, T = n.T, S = n.S, D = n.D;
+  const int64_t B = n.B, H = n.H, G = n.G > 0 ? n.G : n.H, T = n.T, S = n.S, D = n.D;
   Buffers b;
   std::mt19937_64 rng(1);
   std::normal_distribution<float> nd;
@@ -64,22 +68,29 @@ void run(const Case& s, int reps) {
       for (auto& e : x) e = nd(rng);
   };
   fill(b.q, B * H * T * D, true);
-  fill(b.k, B * H * S * D, true);
-  fill(b.v, B * H * S * D, true);
+  fill(b.k, B * G * S * D, true);
+  fill(b.v, B * G * S * D, true);
   fill(b.dout, B * H * T * D, true);
   fill(b.o, B * H * T * D, false);
   fill(b.lse, B * H * T, false);
   fill(b.dq, B * H * T * D, false);
-  fill(b.dk, B * H * S * D, false);
-  fill(b.dv, B * H * S * D, false);
+  fill(b.dk, B * G * S * D, false);
+  fill(b.dv, B * G * S * D, false);
+  const int64_t R = T + S - 1;
+  std::vector<float> table(size_t(H * R)), table_grad(table.size());
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t x = 0; x < R; ++x) table[size_t(h * R + x)] = -std::ldexp(1.0f, -int(h + 1)) * float(std::abs(x - (S - 1 - n.q_offset)));
+  kernels::RelativeBias<float> bias{.table = table.data(), .sh = R, .R = R, .zero = S - 1 - n.q_offset,
+                                    .grad = table_grad.data()};
+  const kernels::RelativeBias<float>* bp = s.bias ? &bias : nullptr;
   auto fwd = [&] {
-    kernels::attention_forward<float>(rows(b.o, H, T, D), b.lse.data(), crows(b.q, H, T, D), crows(b.k, H, S, D),
-                                      crows(b.v, H, S, D), n);
+    kernels::attention_forward<float>(rows(b.o, H, T, D), b.lse.data(), crows(b.q, H, T, D), crows(b.k, G, S, D),
+                                      crows(b.v, G, S, D), n, bp);
   };
   auto bwd = [&] {
-    kernels::attention_backward<float>(rows(b.dq, H, T, D), rows(b.dk, H, S, D), rows(b.dv, H, S, D),
+    kernels::attention_backward<float>(rows(b.dq, H, T, D), rows(b.dk, G, S, D), rows(b.dv, G, S, D),
                                        crows(b.o, H, T, D), b.lse.data(), crows(b.dout, H, T, D), crows(b.q, H, T, D),
-                                       crows(b.k, H, S, D), crows(b.v, H, S, D), n);
+                                       crows(b.k, G, S, D), crows(b.v, G, S, D), n, bp);
   };
   // The bits of one forward and one backward from zero gradients (FNV-1a of o, lse, dq, dk,
   // dv): equal hashes across builds show a change left the results bit for bit identical.
@@ -113,6 +124,21 @@ int main(int argc, char** argv) {
       {"decode B8 H4 T1 S272 D64",
        {.B = 8, .H = 4, .T = 1, .S = 272, .D = 64, .q_offset = 271, .causal = true, .scale = sc}},
   };
+  // Masks, bias and groups at T 1024 (compare with "causal B2 H4 T1024 D64").
+  kernels::AttentionMask window{.terms = {std::make_shared<kernels::WindowMask>(128)}};
+  std::vector<int64_t> keep(2 * 1024, 1);
+  for (int64_t j = 900; j < 1024; ++j) keep[size_t(j)] = 0;  // batch row 0 ends in 124 padding keys
+  kernels::AttentionMask padding{.terms = {std::make_shared<kernels::KeyPaddingMask>(keep.data(), 2, 1024)}};
+  const kernels::AttnSizes t1024{.B = 2, .H = 4, .T = 1024, .S = 1024, .D = 64, .causal = true, .scale = sc};
+  auto with = [&](kernels::AttnSizes n, const kernels::AttentionMask* mask, int64_t G) {
+    n.mask = mask;
+    n.G = G;
+    return n;
+  };
+  shapes.push_back({"causal T1024 + window 128", with(t1024, &window, 0)});
+  shapes.push_back({"causal T1024 + key padding", with(t1024, &padding, 0)});
+  shapes.push_back({"causal T1024 + ALiBi bias table", t1024, true});
+  shapes.push_back({"causal T1024, G 1 (multi-query)", with(t1024, nullptr, 1)});
   for (const Case& s : shapes) run(s, reps);
   return 0;
 }
