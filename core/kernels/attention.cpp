@@ -16,7 +16,8 @@
 // Masks and biases, tile by tile: the mask classifies each tile before any work (hidden:
 // skip it; partial: after the scores, fill a byte mask and set -inf where it is 0), and the
 // bias row of query i over keys j0.. is the table read backwards from zero + q_offset + i - j0.
-// Both sit behind `if (mask)` / `if (bias)`, so plain attention runs the code it ran before.
+// Both are compiled only into the kExtras = true instances of the tile loops; plain attention
+// (no mask terms, no bias) runs the kExtras = false instances, the code it ran before.
 //
 // Backward, per (b, h): D_i = dO_i . o_i for every row first, then for each key block j and
 // each query block i that sees it: recompute p = exp(s - lse) (p <= 1 since lse >= rowmax),
@@ -213,14 +214,16 @@ double bias_at(const RelativeBias<T>* bias, const AttnSizes& n, int64_t h, int64
 
 // ---- forward -------------------------------------------------------------------------------
 
-template <class T>
-void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                       AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias) {
-  check_call(n, bias, "attention");
+namespace {
+// The tiled forward. kExtras = false (no mask terms, no bias) compiles the mask and bias
+// code out: plain attention runs the same instructions as before masks existed.
+template <class T, bool kExtras>
+void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                   const AttnSizes& n, const RelativeBias<T>* bias) {
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
   const T scale = T(n.scale);
-  const AttentionMask* mask = active_mask(n);
+  const AttentionMask* mask = kExtras ? active_mask(n) : nullptr;
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
   parallel_for(B * H * nqb, rows * std::max<int64_t>(n.S, 1) * D * 2, [&](int64_t w0, int64_t w1) {
     std::vector<T> s(static_cast<size_t>(kBr * kBc)), acc(static_cast<size_t>(kBr * D));
@@ -238,8 +241,8 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
       for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
         const int64_t nj = std::min(kBc, j_end - j0);
         Tile tile = Tile::visible;
-        if (mask) {
-          tile = mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
+        if constexpr (kExtras) {
+          if (mask) tile = mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
           if (tile == Tile::hidden) continue;  // its keys are never read
         }
         // s = scale * Q_i K_j^T (on the diagonal, chunk by chunk of rows, only the keys the
@@ -252,9 +255,11 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
             tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc,
                          D, scale);
         }
-        if (bias) add_bias<T>(s.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
+        if constexpr (kExtras)
+          if (bias) add_bias<T>(s.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
         if (diag) mask_tile<T>(s.data(), kBc, i0, ni, j0, nj, n.q_offset);
-        if (tile == Tile::partial) hide_masked<T>(s.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
+        if constexpr (kExtras)
+          if (tile == Tile::partial) hide_masked<T>(s.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
         // Online softmax: new running max, rescale what was accumulated, p = exp(s - m).
         for (int64_t r = 0; r < ni; ++r) {
           T* sr = s.data() + r * kBc;
@@ -297,6 +302,17 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
     }
   });
 }
+}  // namespace
+
+template <class T>
+void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
+                       AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias) {
+  check_call(n, bias, "attention");
+  if (active_mask(n) || bias)
+    forward_tiles<T, true>(o, lse, q, k, v, n, bias);
+  else
+    forward_tiles<T, false>(o, lse, q, k, v, n, nullptr);
+}
 
 template <class T>
 void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
@@ -337,17 +353,17 @@ void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<
 
 // ---- backward ------------------------------------------------------------------------------
 
-template <class T>
-void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
-                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
-                        const RelativeBias<T>* bias) {
-  check_call(n, bias, "attention backward");
+namespace {
+// The tiled backward; kExtras as in forward_tiles.
+template <class T, bool kExtras>
+void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
+                    AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                    const AttnSizes& n, const RelativeBias<T>* bias) {
   const int64_t B = n.B, H = n.H, G = kv_heads(n), Hg = H / G, Tq = n.T, S = n.S, D = n.D;
   const T scale = T(n.scale);
-  const AttentionMask* mask = active_mask(n);
-  // A row can see no key (lse = -inf) only through a mask or a -inf bias.
-  const bool maybe_empty_rows = mask != nullptr || bias != nullptr;
+  const AttentionMask* mask = kExtras ? active_mask(n) : nullptr;
+  // A row sees no key (lse = -inf) through a mask, a -inf bias, or causal with q_offset < 0.
+  const bool maybe_empty_rows = kExtras || (n.causal && n.q_offset < 0);
   const int64_t R = bias ? bias->R : 0;
   std::vector<double> bgrad(bias && bias->grad ? static_cast<size_t>(B * H * R) : 0);  // [B, H, R]
   parallel_for(B * G, std::max<int64_t>(Tq, 1) * S * D * 5 * Hg, [&](int64_t w0, int64_t w1) {
@@ -385,9 +401,12 @@ void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows
                 tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st,
                              nc, D, scale);
             }
-            if (bias) add_bias<T>(p.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
+            if constexpr (kExtras)
+              if (bias) add_bias<T>(p.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
             if (diag) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
-            if (tile == Tile::partial) hide_masked<T>(p.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
+            if constexpr (kExtras)
+              if (tile == Tile::partial)
+                hide_masked<T>(p.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
             for (int64_t r = 0; r < ni; ++r) {
               T* pr = p.data() + r * kBc;
               if (maybe_empty_rows && lse_h[i0 + r] == -std::numeric_limits<T>::infinity())
@@ -419,7 +438,7 @@ void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows
               for (int64_t c = seen; c < nj; ++c) dr[c] = T(0);
             }
             // dbias(d) += ds_ij over the tile's pairs at distance d = q_offset + i - j
-            if (bgrad_h)
+            if (kExtras && bgrad_h)
               for (int64_t r = 0; r < ni; ++r) {
                 double* gr = bgrad_h + bias->zero + n.q_offset + i0 + r - j0;
                 const T* dr = ds.data() + r * kBc;
@@ -451,6 +470,19 @@ void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows
         for (int64_t b = 0; b < B; ++b) sum += bgrad[size_t((b * H + h) * R + x)];
         bias->grad[h * bias->sh + x] += T(sum);
       }
+}
+}  // namespace
+
+template <class T>
+void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
+                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
+                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
+                        const RelativeBias<T>* bias) {
+  check_call(n, bias, "attention backward");
+  if (active_mask(n) || bias)
+    backward_tiles<T, true>(dq, dk, dv, o, lse, dout, q, k, v, n, bias);
+  else
+    backward_tiles<T, false>(dq, dk, dv, o, lse, dout, q, k, v, n, nullptr);
 }
 
 template <class T>

@@ -660,4 +660,41 @@ TEST_CASE("masked attention: errors name the sizes") {
                        doctest::Contains("does not cover the distances -5 .. 4"), Error);
 }
 
+TEST_CASE("attention kernels: causal with q_offset < 0 leaves the first queries empty (0, -inf, no NaN)") {
+  // Only the kernels allow it (core::attention asks q_offset >= 0 when causal): queries
+  // 0 .. 2 sit before key 0 and see nothing, on the plain path as on the masked one.
+  const int64_t B = 1, H = 2, T = 40, S = 37, D = 8;
+  Generator gen(6);
+  Tensor q = randn({B, H, T, D}, gen, DType::f64), k = randn({B, H, S, D}, gen, DType::f64),
+         v = randn({B, H, S, D}, gen, DType::f64), g = randn({B, H, T, D}, gen, DType::f64);
+  auto rows = [](const Tensor& t) {
+    return kernels::AttnRows<double>{t.data<double>(), t.stride(0), t.stride(1), t.stride(2)};
+  };
+  auto crows = [](const Tensor& t) {
+    return kernels::AttnRows<const double>{t.data<double>(), t.stride(0), t.stride(1), t.stride(2)};
+  };
+  const kernels::AttentionMask wide{.terms = {std::make_shared<WindowMask>(1000)}};
+  for (const kernels::AttentionMask* mask : {static_cast<const kernels::AttentionMask*>(nullptr), &wide}) {
+    CAPTURE(mask != nullptr);
+    kernels::AttnSizes n{.B = B, .H = H, .T = T, .S = S, .D = D, .q_offset = -3, .causal = true, .scale = 0.3,
+                         .mask = mask};
+    Tensor o = zeros({B, H, T, D}, DType::f64), lse = zeros({B, H, T}, DType::f64);
+    Tensor o_r = zeros({B, H, T, D}, DType::f64), lse_r = zeros({B, H, T}, DType::f64);
+    kernels::attention_forward<double>(rows(o), lse.data<double>(), crows(q), crows(k), crows(v), n);
+    kernels::attention_forward_ref<double>(rows(o_r), lse_r.data<double>(), crows(q), crows(k), crows(v), n);
+    CHECK_CLOSE(o, o_r, 1e-12);
+    check_lse(lse, lse_r, 1e-12);
+    CHECK(max_abs_diff(o.narrow(2, 0, 3), zeros({B, H, 3, D}, DType::f64)) == 0);
+    Tensor dq = zeros(q.shape(), DType::f64), dk = zeros(k.shape(), DType::f64), dv = zeros(v.shape(), DType::f64);
+    Tensor dq_r = zeros(q.shape(), DType::f64), dk_r = zeros(k.shape(), DType::f64), dv_r = zeros(v.shape(), DType::f64);
+    kernels::attention_backward<double>(rows(dq), rows(dk), rows(dv), crows(o), lse.data<double>(), crows(g), crows(q),
+                                        crows(k), crows(v), n);
+    kernels::attention_backward_ref<double>(rows(dq_r), rows(dk_r), rows(dv_r), crows(o_r), lse_r.data<double>(),
+                                            crows(g), crows(q), crows(k), crows(v), n);
+    CHECK_CLOSE(dq, dq_r, 1e-11);
+    CHECK_CLOSE(dk, dk_r, 1e-11);
+    CHECK_CLOSE(dv, dv_r, 1e-11);
+  }
+}
+
 }  // namespace tz::testing
