@@ -45,7 +45,7 @@ int64_t sample_token(const std::vector<double>& logits, const SampleOptions& o, 
   return order[keep - 1];
 }
 
-std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt,
                               const SampleOptions& o, const std::function<bool(int64_t)>& on_token) {
   o.validate();
   TZ_CHECK(!prompt.empty(), "generate: the prompt must hold at least one token");
@@ -57,7 +57,7 @@ std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& 
   std::vector<int64_t> seq = prompt;
   if (int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - ctx / 2);
   std::vector<int64_t> out;
-  SequenceModel::State state;
+  Model::State state;
   Tensor logits;
   auto restart = [&](const std::vector<int64_t>& window) {
     state = model.make_state(1, ctx);
