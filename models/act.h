@@ -18,7 +18,8 @@
 
 namespace tz::models {
 
-inline const nn::Key<bool> kAct{"act", false, "Adaptive Computation Time halting over the shared block (implies share_layers)"};
+inline const nn::Key<bool> kAct{"act", false,
+                                "Adaptive Computation Time halting over the shared block (implies share_layers)"};
 inline const nn::Key<double> kActThreshold{"act_threshold", 0.01,
                                            "ACT's ε: halt when the summed halting probability reaches 1 − ε"};
 inline const nn::Key<double> kPonderCost{"ponder_cost", 0.01, "ACT's τ: weight of the ponder cost mean(N + R)"};

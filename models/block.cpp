@@ -15,8 +15,9 @@ Block::Block(const std::vector<SublayerSpec>& specs, const BlockPieces& pieces, 
     if (s.residual->has_norm())
       s.norm = register_module(spec.norm_name, pieces.registry.make_norm(pieces.norm, spec.dims, pieces.config, gen));
     if (spec.kind == SublayerSpec::Kind::mixer) {
-      s.mixer = register_module(spec.name, pieces.mixer ? pieces.mixer(spec, gen)
-                                                        : pieces.registry.make_mixer(spec.id, spec.dims, pieces.config, gen));
+      s.mixer =
+          register_module(spec.name, pieces.mixer ? pieces.mixer(spec, gen)
+                                                  : pieces.registry.make_mixer(spec.id, spec.dims, pieces.config, gen));
       mixer = s.mixer;
     } else {
       s.ffn = register_module(spec.name, pieces.registry.make_ffn(spec.id, spec.dims, pieces.config, gen));

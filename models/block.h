@@ -44,8 +44,8 @@ struct SublayerSpec {
 struct BlockPieces {
   const nn::Registry& registry;
   const nn::Config& config;
-  std::string norm;          // norm id
-  double ff_dropout = 0.0;   // on every FFN output
+  std::string norm;         // norm id
+  double ff_dropout = 0.0;  // on every FFN output
   std::function<std::shared_ptr<nn::Mixer>(const SublayerSpec&, Generator&)> mixer;
 };
 
@@ -69,8 +69,8 @@ class Block : public nn::Module {
   // x [B, T, C] at positions ctx.start..; state (from make_state) continues a sequence.
   Tensor forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerState* state = nullptr);
   std::unique_ptr<nn::MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const;
-  bool causal() const;               // every mixer is
-  std::string why_no_step() const;   // "" when every mixer has a step form
+  bool causal() const;              // every mixer is
+  std::string why_no_step() const;  // "" when every mixer has a step form
   std::string describe() const override;
   // The sublayer whose function is called `name` (mixer, ffn, ffn0, attn, cross); throws.
   const Sublayer& sublayer(const std::string& name) const;

@@ -22,7 +22,7 @@ const nn::Key<int64_t> kDimContext{"dim_context", 4, "context features (with cro
 }  // namespace cont
 
 std::vector<nn::ConfigKey> continuous_keys() {
-  return {cont::kDimIn, cont::kDimOut, cont::kDim, cont::kDepth, cont::kHeads,
+  return {cont::kDimIn,   cont::kDimOut, cont::kDim,   cont::kDepth,     cont::kHeads,
           cont::kContext, cont::kCausal, cont::kCross, cont::kDimContext};
 }
 
@@ -51,22 +51,29 @@ ContinuousWrapper::ContinuousWrapper(const nn::Config& config, const nn::Registr
                context_ > 0 && dim_context >= dim_out,
            c.source(), ": dims positive, heads dividing dim, dim_out <= dim_in and dim_out <= dim_context");
   TZ_CHECK(cross || !c.has(cont::kDimContext.name), c.source(), ": dim_context needs cross: true");
-  const nn::ModelDims d{.dim = dim, .heads = heads, .context = context_, .depth = depth,
-                        .bias = c.get(kBias), .dropout = c.get(kDropout)};
-  project_in = register_module("project_in", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dim_in, .out = dim}, gen));
+  const nn::ModelDims d{.dim = dim,
+                        .heads = heads,
+                        .context = context_,
+                        .depth = depth,
+                        .bias = c.get(kBias),
+                        .dropout = c.get(kDropout)};
+  project_in =
+      register_module("project_in", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dim_in, .out = dim}, gen));
   pos = register_module("pos", make_wrapper_positions(d, registry, c, gen));
-  layers = register_module("layers", make_stack({.depth = depth, .causal = causal, .context_dim = cross ? dim_context : 0},
-                                                d, registry, c, gen));
+  layers = register_module(
+      "layers",
+      make_stack({.depth = depth, .causal = causal, .context_dim = cross ? dim_context : 0}, d, registry, c, gen));
   norm = register_module("norm", registry.make_norm(c.get(kNorm), d, c, gen));
-  project_out = register_module("project_out", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dim, .out = dim_out}, gen));
+  project_out =
+      register_module("project_out", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dim, .out = dim_out}, gen));
   check_wrapper_keys(c, registry, continuous_keys());
 }
 
 Tensor ContinuousWrapper::forward(const std::vector<Tensor>& in, State* state, nn::AuxLosses* aux) {
   TZ_CHECK(!state, "ContinuousWrapper: no step form (", why_no_step(), ")");
   const Tensor& x = in.at(0);
-  TZ_CHECK(x.dim() == 3 && x.size(2) == dim_in && x.size(1) <= context_, "ContinuousWrapper: expected x [B, T <= ",
-           context_, ", ", dim_in, "], got ", x.shape());
+  TZ_CHECK(x.dim() == 3 && x.size(2) == dim_in && x.size(1) <= context_,
+           "ContinuousWrapper: expected x [B, T <= ", context_, ", ", dim_in, "], got ", x.shape());
   TZ_CHECK(!cross || in.size() >= 4, "ContinuousWrapper: cross needs inputs {x, mask, context, context_mask}");
   Tensor h = project_in->forward(x);
   Tensor p = pos->embed(0, x.size(1), h.dtype());
@@ -118,12 +125,16 @@ Model::Batch ContinuousWrapper::sample(int64_t B, Generator& gen) const {
 namespace tz::zoo {
 
 void register_continuous_wrapper(nn::Registry& r) {
-  r.add({.id = "continuous_wrapper",
-         .summary = "Real-valued [B, T, dim_in] → project_in → attention layers (mask; causal option) → project_out",
-         .keys = models::continuous_keys(),
-         .test_config = R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "causal": true})",
-         .example = R"({"model": "continuous_wrapper", "dim_in": 32, "dim_out": 32, "dim": 256, "depth": 4, "heads": 4, "causal": false})",
-         .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ContinuousWrapper>(c, registry(), g); }});
+  r.add(
+      {.id = "continuous_wrapper",
+       .summary = "Real-valued [B, T, dim_in] → project_in → attention layers (mask; causal option) → project_out",
+       .keys = models::continuous_keys(),
+       .test_config = R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "causal": true})",
+       .example =
+           R"({"model": "continuous_wrapper", "dim_in": 32, "dim_out": 32, "dim": 256, "depth": 4, "heads": 4, "causal": false})",
+       .model = [](const nn::Config& c, Generator& g) {
+         return std::make_shared<models::ContinuousWrapper>(c, registry(), g);
+       }});
 }
 
 // The cross-attention itself is the wrappers' attention with ModelDims::context_dim
@@ -133,9 +144,12 @@ void register_cross_attention(nn::Registry& r) {
   r.add({.id = "cross_attention",
          .summary = "x += softmax(Q(x) K(c)^T / sqrt(d) + mask_c) V(c) over a context sequence c with a key mask",
          .keys = models::continuous_keys(),
-         .test_config = R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "cross": true, "dim_context": 4})",
+         .test_config =
+             R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "cross": true, "dim_context": 4})",
          .example = R"({"model": "cross_attention", "cross": true, "dim_context": 512, "dim_in": 32, "dim_out": 32})",
-         .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ContinuousWrapper>(c, registry(), g); }});
+         .model = [](const nn::Config& c, Generator& g) {
+           return std::make_shared<models::ContinuousWrapper>(c, registry(), g);
+         }});
 }
 
 }  // namespace tz::zoo

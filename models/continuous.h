@@ -20,8 +20,8 @@ class ContinuousWrapper : public Model {
   using Model::forward;
   // {x [B, T, dim_in], mask i64 [B, T]} (+ {context [B, S, dim_context], context_mask}) → [B, T, dim_out]
   Tensor forward(const std::vector<Tensor>& inputs, State* state = nullptr, nn::AuxLosses* aux = nullptr) override;
-  Tensor loss(const Batch& batch) override;                     // masked mean squared error
-  Batch sample(int64_t batch, Generator& gen) const override;   // shift or context-mean regression
+  Tensor loss(const Batch& batch) override;                    // masked mean squared error
+  Batch sample(int64_t batch, Generator& gen) const override;  // shift or context-mean regression
   int causal_input() const override { return causal ? 0 : -1; }
   std::string why_not_causal() const override { return causal ? "" : "bidirectional encoder (causal: false)"; }
   std::string why_no_step() const override { return "no cached step form in the wrapper"; }

@@ -22,24 +22,29 @@ std::vector<nn::ConfigKey> encoder_decoder_keys() {
   return {encdec::kVocab, encdec::kDim, encdec::kDepth, encdec::kHeads, encdec::kContext, encdec::kTieTokenEmb};
 }
 
-EncoderDecoder::EncoderDecoder(const nn::Config& config, const nn::Registry& registry, Generator& gen)
-    : Model(config) {
+EncoderDecoder::EncoderDecoder(const nn::Config& config, const nn::Registry& registry, Generator& gen) : Model(config) {
   const nn::Config& c = config_;
   check_model_key(c, {"encoder_decoder"});
   vocab_ = c.get(encdec::kVocab);
   context_ = c.get(encdec::kContext);
-  const nn::ModelDims d{.dim = c.get(encdec::kDim), .heads = c.get(encdec::kHeads), .context = context_, .depth = c.get(encdec::kDepth),
-                        .bias = c.get(models::kBias), .dropout = c.get(models::kDropout)};
+  const nn::ModelDims d{.dim = c.get(encdec::kDim),
+                        .heads = c.get(encdec::kHeads),
+                        .context = context_,
+                        .depth = c.get(encdec::kDepth),
+                        .bias = c.get(models::kBias),
+                        .dropout = c.get(models::kDropout)};
   TZ_CHECK(vocab_ > 2 && d.dim > 0 && d.depth > 0 && d.heads > 0 && d.dim % d.heads == 0 && context_ > 0, c.source(),
            ": vocab > 2, dim, depth, heads > 0 with heads dividing dim, context > 0");
-  tok_emb = register_module("tok_emb", std::make_shared<nn::Embedding>(nn::EmbeddingOptions{.num = vocab_, .dim = d.dim}, gen));
+  tok_emb = register_module("tok_emb",
+                            std::make_shared<nn::Embedding>(nn::EmbeddingOptions{.num = vocab_, .dim = d.dim}, gen));
   if (!c.get(encdec::kTieTokenEmb))
-    src_emb_own = register_module("src_emb", std::make_shared<nn::Embedding>(
-                                                 nn::EmbeddingOptions{.num = vocab_, .dim = d.dim}, gen));
+    src_emb_own = register_module(
+        "src_emb", std::make_shared<nn::Embedding>(nn::EmbeddingOptions{.num = vocab_, .dim = d.dim}, gen));
   pos_enc = register_module("pos_enc", make_wrapper_positions(d, registry, c, gen));
   pos_dec = register_module("pos_dec", make_wrapper_positions(d, registry, c, gen));
   encoder = register_module("encoder", make_stack({.depth = d.depth, .causal = false}, d, registry, c, gen));
-  decoder = register_module("decoder", make_stack({.depth = d.depth, .causal = true, .context_dim = d.dim}, d, registry, c, gen));
+  decoder = register_module("decoder",
+                            make_stack({.depth = d.depth, .causal = true, .context_dim = d.dim}, d, registry, c, gen));
   norm_enc = register_module("norm_enc", registry.make_norm(c.get(models::kNorm), d, c, gen));
   norm_dec = register_module("norm_dec", registry.make_norm(c.get(models::kNorm), d, c, gen));
   check_wrapper_keys(c, registry, encoder_decoder_keys());
@@ -97,12 +102,17 @@ Model::Batch EncoderDecoder::sample(int64_t B, Generator& gen) const {
 namespace tz::zoo {
 
 void register_encoder_decoder(nn::Registry& r) {
-  r.add({.id = "encoder_decoder",
-         .summary = "Bidirectional encoder (padding mask) + decoder of causal self-attn, cross-attn, FFN; tied embeddings",
-         .keys = models::encoder_decoder_keys(),
-         .test_config = R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12})",
-         .example = R"({"model": "encoder_decoder", "vocab": 256, "dim": 256, "depth": 6, "heads": 8, "context": 256, "pos": "rope", "ffn": "glu_variants"})",
-         .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::EncoderDecoder>(c, registry(), g); }});
+  r.add(
+      {.id = "encoder_decoder",
+       .summary =
+           "Bidirectional encoder (padding mask) + decoder of causal self-attn, cross-attn, FFN; tied embeddings",
+       .keys = models::encoder_decoder_keys(),
+       .test_config = R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12})",
+       .example =
+           R"({"model": "encoder_decoder", "vocab": 256, "dim": 256, "depth": 6, "heads": 8, "context": 256, "pos": "rope", "ffn": "glu_variants"})",
+       .model = [](const nn::Config& c, Generator& g) {
+         return std::make_shared<models::EncoderDecoder>(c, registry(), g);
+       }});
 }
 
 }  // namespace tz::zoo

@@ -30,7 +30,9 @@ class EncoderDecoder : public Model {
   Tensor forward(const std::vector<Tensor>& inputs, State* state = nullptr, nn::AuxLosses* aux = nullptr) override;
   Batch sample(int64_t batch, Generator& gen) const override;  // the copy task
   int causal_input() const override { return 2; }
-  std::string why_no_step() const override { return "decoder KV-cached decoding not implemented (causality is checked)"; }
+  std::string why_no_step() const override {
+    return "decoder KV-cached decoding not implemented (causality is checked)";
+  }
   int64_t vocab() const override { return vocab_; }
   int64_t context() const override { return context_; }
   std::string describe() const override { return "EncoderDecoder"; }
@@ -38,7 +40,7 @@ class EncoderDecoder : public Model {
 
   std::shared_ptr<nn::Embedding> tok_emb, src_emb_own;  // src_emb_own only when untied
   std::shared_ptr<nn::PositionScheme> pos_enc, pos_dec;
-  std::shared_ptr<nn::ModuleList> encoder, decoder;     // of Block
+  std::shared_ptr<nn::ModuleList> encoder, decoder;  // of Block
   std::shared_ptr<nn::UnaryModule> norm_enc, norm_dec;
 
  private:

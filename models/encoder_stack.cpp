@@ -15,25 +15,39 @@ std::shared_ptr<nn::ModuleList> make_stack(const StackOptions& o, const nn::Mode
   auto stack = std::make_shared<nn::ModuleList>();
   const std::vector<std::string> mixers = c.get(kMixer);
   TZ_CHECK(mixers.size() == 1, c.source(), ": the wrappers take one attention id in 'mixer', got ", mixers.size());
-  const BlockPieces pieces{.registry = registry, .config = c, .norm = c.get(kNorm), .ff_dropout = c.get(kFfDropout),
-                           .mixer = [&](const SublayerSpec& s, Generator& g) {
-                             return make_wrapper_attention(s, registry, c, g);
-                           }};
+  const BlockPieces pieces{
+      .registry = registry,
+      .config = c,
+      .norm = c.get(kNorm),
+      .ff_dropout = c.get(kFfDropout),
+      .mixer = [&](const SublayerSpec& s, Generator& g) { return make_wrapper_attention(s, registry, c, g); }};
   for (int64_t i = 0; i < o.depth; ++i) {
     nn::ModelDims d = dims;
     d.layer = i;
     d.causal = o.causal;
-    std::vector<SublayerSpec> block{
-        {.kind = SublayerSpec::Kind::mixer, .id = mixers[0], .name = "attn", .norm_name = "norm1", .tag = "1", .dims = d}};
+    std::vector<SublayerSpec> block{{.kind = SublayerSpec::Kind::mixer,
+                                     .id = mixers[0],
+                                     .name = "attn",
+                                     .norm_name = "norm1",
+                                     .tag = "1",
+                                     .dims = d}};
     if (o.context_dim > 0) {
       nn::ModelDims dc = d;
       dc.context_dim = o.context_dim;
       dc.causal = false;
-      block.push_back({.kind = SublayerSpec::Kind::mixer, .id = mixers[0], .name = "cross", .norm_name = "norm_c",
-                       .tag = "_c", .dims = dc});
+      block.push_back({.kind = SublayerSpec::Kind::mixer,
+                       .id = mixers[0],
+                       .name = "cross",
+                       .norm_name = "norm_c",
+                       .tag = "_c",
+                       .dims = dc});
     }
-    block.push_back({.kind = SublayerSpec::Kind::ffn, .id = c.get(kFfn), .name = "ffn", .norm_name = "norm2",
-                     .tag = "2", .dims = d});
+    block.push_back({.kind = SublayerSpec::Kind::ffn,
+                     .id = c.get(kFfn),
+                     .name = "ffn",
+                     .norm_name = "norm2",
+                     .tag = "2",
+                     .dims = d});
     stack->push_back(std::make_shared<Block>(block, pieces, gen));
   }
   return stack;
@@ -60,7 +74,9 @@ Tensor PositionTable::embed(int64_t start, int64_t T, DType) const {
   return table_->forward(arange(double(start), double(start + T), 1.0, DType::i64));
 }
 
-std::string PositionTable::describe() const { return cat_str("PositionTable(", weight.size(0), ", ", weight.size(1), ")"); }
+std::string PositionTable::describe() const {
+  return cat_str("PositionTable(", weight.size(0), ", ", weight.size(1), ")");
+}
 
 std::shared_ptr<nn::PositionScheme> make_wrapper_positions(const nn::ModelDims& d, const nn::Registry& registry,
                                                            const nn::Config& c, Generator& gen) {

@@ -22,8 +22,8 @@ namespace tz::models {
 
 struct StackOptions {
   int64_t depth = 1;
-  bool causal = false;       // self-attention
-  int64_t context_dim = 0;   // > 0: cross-attention to a context of this width
+  bool causal = false;      // self-attention
+  int64_t context_dim = 0;  // > 0: cross-attention to a context of this width
 };
 
 // depth blocks over dims (dim, heads, bias, dropout), with the config's mixer, ffn, norm and

@@ -12,8 +12,8 @@
 
 namespace tz::models {
 
-inline const nn::Key<double> kFcmMaxRatio{"fcm_max_ratio", 0.0,
-                                          "Forgetful Causal Masking η: hide up to η·T random past positions (training)"};
+inline const nn::Key<double> kFcmMaxRatio{
+    "fcm_max_ratio", 0.0, "Forgetful Causal Masking η: hide up to η·T random past positions (training)"};
 
 // Reads fcm_max_ratio (checked to be in [0, 1]).
 double read_fcm_ratio(const nn::Config& config);

@@ -9,7 +9,7 @@ namespace tz::models {
 std::string GPTConfig::to_json() const {
   // Model-level keys always; component keys only where they differ from the components'
   // defaults, so that a config layered on top may swap the FFN or norm freely.
-  nlohmann::json j = {{"vocab", vocab}, {"dim", dim},   {"depth", depth},     {"heads", heads},
+  nlohmann::json j = {{"vocab", vocab},     {"dim", dim},   {"depth", depth},     {"heads", heads},
                       {"context", context}, {"bias", bias}, {"dropout", dropout}, {"tie_weights", tie_weights}};
   if (mlp_mult != 4) j["ffn_mult"] = mlp_mult;
   if (activation != "gelu") j["activation"] = activation;
@@ -19,8 +19,7 @@ std::string GPTConfig::to_json() const {
 
 nn::Config GPTConfig::to_config() const { return nn::Config::parse(to_json(), "GPTConfig"); }
 
-GPT::GPT(const GPTConfig& c, Generator& gen)
-    : LM(c.to_config(), zoo::registry(), gen), config(c) {}
+GPT::GPT(const GPTConfig& c, Generator& gen) : LM(c.to_config(), zoo::registry(), gen), config(c) {}
 
 }  // namespace tz::models
 

@@ -37,8 +37,8 @@ inline const nn::Key<double> kFfDropout{"ff_dropout", 0.0, "dropout on the FFN b
 
 // The keys above, for the registry and the list of valid keys.
 inline std::vector<nn::ConfigKey> model_keys() {
-  return {kModel, kVocab, kDim, kDepth, kHeads, kContext, kMixer, kPos, kFfn, kNorm, kFinalNorm, kTieWeights,
-          kBias, kDropout, kEmbDropout, kFfDropout};
+  return {kModel, kVocab, kDim,       kDepth,      kHeads, kContext, kMixer,      kPos,
+          kFfn,   kNorm,  kFinalNorm, kTieWeights, kBias,  kDropout, kEmbDropout, kFfDropout};
 }
 
 }  // namespace tz::models

@@ -34,10 +34,14 @@ std::vector<std::vector<SublayerSpec>> plan_layout(const nn::Config& c, const nn
     for (int64_t i = 0; i < k; ++i) plan.push_back({false, true});
   } else {
     for (size_t i = 0; i < layout.size(); ++i) {
-      TZ_CHECK(layout[i] == 's' || layout[i] == 'f', src, ": layout must be interleaved, sandwich or a string of "
-               "'s' and 'f', got '", layout, "'");
-      if (layout[i] == 's' && i + 1 < layout.size() && layout[i + 1] == 'f') plan.push_back({true, true}), ++i;
-      else plan.push_back({layout[i] == 's', layout[i] == 'f'});
+      TZ_CHECK(layout[i] == 's' || layout[i] == 'f', src,
+               ": layout must be interleaved, sandwich or a string of "
+               "'s' and 'f', got '",
+               layout, "'");
+      if (layout[i] == 's' && i + 1 < layout.size() && layout[i + 1] == 'f')
+        plan.push_back({true, true}), ++i;
+      else
+        plan.push_back({layout[i] == 's', layout[i] == 'f'});
     }
     TZ_CHECK(!plan.empty(), src, ": layout is empty");
   }

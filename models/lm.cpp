@@ -24,7 +24,8 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   const nn::Config& c = config_;
   const std::string src = c.source();
   const std::string model = c.get(kModel);
-  TZ_CHECK(model == "gpt", src, ": the language model is model 'gpt', got '", model, "' (build wrappers with zoo::make_model)");
+  TZ_CHECK(model == "gpt", src, ": the language model is model 'gpt', got '", model,
+           "' (build wrappers with zoo::make_model)");
   vocab_ = c.get(kVocab);
   dims_.dim = c.get(kDim);
   dims_.depth = c.get(kDepth);
@@ -32,13 +33,13 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   dims_.context = c.get(kContext);
   dims_.bias = c.get(kBias);
   dims_.dropout = c.get(kDropout);
-  TZ_CHECK(vocab_ > 0 && dims_.dim > 0 && dims_.depth > 0 && dims_.heads > 0 && dims_.context > 0,
-           src, ": vocab, dim, depth, heads and context must be positive");
+  TZ_CHECK(vocab_ > 0 && dims_.dim > 0 && dims_.depth > 0 && dims_.heads > 0 && dims_.context > 0, src,
+           ": vocab, dim, depth, heads and context must be positive");
   TZ_CHECK(dims_.dim % dims_.heads == 0, src, ": heads (", dims_.heads, ") must divide dim (", dims_.dim, ")");
   TZ_CHECK(dims_.dropout >= 0 && dims_.dropout < 1, src, ": dropout must be in [0, 1), got ", dims_.dropout);
   const double emb_p = c.get(kEmbDropout), ff_p = c.get(kFfDropout);
-  TZ_CHECK(emb_p >= 0 && emb_p < 1 && ff_p >= 0 && ff_p < 1, src, ": emb_dropout and ff_dropout must be in [0, 1), got ",
-           emb_p, " and ", ff_p);
+  TZ_CHECK(emb_p >= 0 && emb_p < 1 && ff_p >= 0 && ff_p < 1, src,
+           ": emb_dropout and ff_dropout must be in [0, 1), got ", emb_p, " and ", ff_p);
   std::unique_ptr<nn::Residual> residual = nn::make_residual(dims_, c);  // checks the residual keys at once
   act_ = c.get(kAct);
   recurrence_ = read_recurrence(c, dims_.depth, act_);
@@ -51,18 +52,20 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
 
   pos_id_ = c.get(kPos);
   const std::string norm_id = c.get(kNorm);
-  tok_emb = register_module("tok_emb", std::make_shared<nn::Embedding>(
-                                           nn::EmbeddingOptions{.num = vocab_, .dim = dims_.dim}, gen));
+  tok_emb = register_module(
+      "tok_emb", std::make_shared<nn::Embedding>(nn::EmbeddingOptions{.num = vocab_, .dim = dims_.dim}, gen));
   pos = register_module("pos", registry.make_position(pos_id_, dims_, c, gen));
   emb_drop = register_module("emb_drop", std::make_shared<nn::Dropout>(emb_p));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   const BlockPieces pieces{.registry = registry, .config = c, .norm = norm_id, .ff_dropout = ff_p};
   for (const auto& sublayers : plan) layers->push_back(std::make_shared<Block>(sublayers, pieces, gen));
-  if (recurrence_.shared) schedule_.assign(size_t(recurrence_.steps), 0);
-  else for (size_t i = 0; i < plan.size(); ++i) schedule_.push_back(int64_t(i));
+  if (recurrence_.shared)
+    schedule_.assign(size_t(recurrence_.steps), 0);
+  else
+    for (size_t i = 0; i < plan.size(); ++i) schedule_.push_back(int64_t(i));
   if (act_) {
-    halt = register_module("halt", std::make_shared<nn::Linear>(
-                                       nn::LinearOptions{.in = dims_.dim, .out = 1, .bias = true}, gen));
+    halt = register_module(
+        "halt", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dims_.dim, .out = 1, .bias = true}, gen));
     NoGradGuard ng;  // Graves initialises the halting bias positive so early steps do not halt at once
     core::fill_(halt->bias, 1.0);
   }
@@ -70,8 +73,8 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   if (final_norm == "auto") final_norm = residual->final_norm() ? norm_id : "none";
   if (final_norm != "none") norm_f = register_module("norm_f", registry.make_norm(final_norm, dims_, c, gen));
   if (!c.get(kTieWeights))
-    head = register_module("head", std::make_shared<nn::Linear>(
-                                       nn::LinearOptions{.in = dims_.dim, .out = vocab_, .bias = false}, gen));
+    head = register_module(
+        "head", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dims_.dim, .out = vocab_, .bias = false}, gen));
 
   // Every key must have been read by the LM, its options or a chosen component.
   std::vector<std::string> valid;
@@ -86,8 +89,8 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
 }
 
 Tensor LM::embed(const Tensor& ids, int64_t start) {
-  TZ_CHECK(ids.dim() == 2 && ids.dtype() == DType::i64, "LM: expected ids i64 [B, T], got ",
-           dtype_name(ids.dtype()), " ", ids.shape());
+  TZ_CHECK(ids.dim() == 2 && ids.dtype() == DType::i64, "LM: expected ids i64 [B, T], got ", dtype_name(ids.dtype()),
+           " ", ids.shape());
   const int64_t T = ids.size(1);
   int64_t limit = pos->max_positions();
   TZ_CHECK(limit == 0 || start + T <= limit, "LM: positions up to ", start + T, " exceed the ", limit,

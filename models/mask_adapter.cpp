@@ -31,7 +31,9 @@ namespace {
 class MaskedPositions : public nn::PositionScheme {
  public:
   MaskedPositions(const nn::PositionScheme* inner, Tensor mask) : inner_(inner), mask_(std::move(mask)) {}
-  Tensor embed(int64_t start, int64_t T, DType dt) const override { return inner_ ? inner_->embed(start, T, dt) : Tensor(); }
+  Tensor embed(int64_t start, int64_t T, DType dt) const override {
+    return inner_ ? inner_->embed(start, T, dt) : Tensor();
+  }
   Tensor qk_input(int64_t start, int64_t T, DType dt) const override {
     return inner_ ? inner_->qk_input(start, T, dt) : Tensor();
   }

@@ -38,8 +38,7 @@ class Model : public nn::Module {
 
   // The output for `inputs`; with a state, the inputs continue the sequence it holds and
   // state->length advances. Auxiliary losses (ponder cost, span penalty) go to *aux.
-  virtual Tensor forward(const std::vector<Tensor>& inputs, State* state = nullptr,
-                         nn::AuxLosses* aux = nullptr) = 0;
+  virtual Tensor forward(const std::vector<Tensor>& inputs, State* state = nullptr, nn::AuxLosses* aux = nullptr) = 0;
   Tensor forward(const Tensor& input, State* state = nullptr, nn::AuxLosses* aux = nullptr) {
     return forward(std::vector<Tensor>{input}, state, aux);
   }

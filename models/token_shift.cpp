@@ -24,7 +24,8 @@ std::vector<int64_t> token_shifts(const nn::Config& c, size_t blocks, int64_t di
   std::vector<int64_t> shifts = c.get(kTokenShift);
   TZ_CHECK(shifts.size() == 1 || shifts.size() == blocks, c.source(), ": token_shift lists ", shifts.size(),
            " amounts for ", blocks, " blocks (give one, or one per block)");
-  for (int64_t s : shifts) TZ_CHECK(s >= 0 && s < dim, c.source(), ": token_shift amounts must be in [0, dim), got ", s);
+  for (int64_t s : shifts)
+    TZ_CHECK(s >= 0 && s < dim, c.source(), ": token_shift amounts must be in [0, dim), got ", s);
   if (shifts.size() == 1) shifts.assign(blocks, shifts[0]);
   return shifts;
 }

@@ -12,8 +12,8 @@
 
 namespace tz::models {
 
-inline const nn::Key<std::vector<int64_t>> kTokenShift{"token_shift", {0},
-                                                       "token-shift amount s, one for all blocks or one per block"};
+inline const nn::Key<std::vector<int64_t>> kTokenShift{
+    "token_shift", {0}, "token-shift amount s, one for all blocks or one per block"};
 
 // Token shift of u [B, T, C] by s. `hist` [B, s, C] holds the s inputs before u (undefined =
 // zeros, the start); when given it is replaced by the last s inputs.

@@ -24,10 +24,14 @@ std::vector<nn::ConfigKey> vit_keys() {
 }
 
 Tensor patchify(const Tensor& img, int64_t p) {
-  TZ_CHECK(img.dim() == 4 && img.size(2) % p == 0 && img.size(3) % p == 0, "patchify: expected [B, ch, H, W] with H, W "
-           "multiples of ", p, ", got ", img.shape());
+  TZ_CHECK(img.dim() == 4 && img.size(2) % p == 0 && img.size(3) % p == 0,
+           "patchify: expected [B, ch, H, W] with H, W "
+           "multiples of ",
+           p, ", got ", img.shape());
   const int64_t B = img.size(0), ch = img.size(1), H = img.size(2), W = img.size(3);
-  return img.reshape({B, ch, H / p, p, W / p, p}).permute({0, 2, 4, 3, 5, 1}).reshape({B, (H / p) * (W / p), p * p * ch});
+  return img.reshape({B, ch, H / p, p, W / p, p})
+      .permute({0, 2, 4, 3, 5, 1})
+      .reshape({B, (H / p) * (W / p), p * p * ch});
 }
 
 Tensor unpatchify(const Tensor& x, int64_t p, int64_t ch, int64_t H, int64_t W) {
@@ -49,13 +53,19 @@ ViT::ViT(const nn::Config& config, const nn::Registry& registry, Generator& gen)
   TZ_CHECK(channels > 0 && classes > 1 && dim > 0 && depth > 0 && heads > 0 && dim % heads == 0, c.source(),
            ": channels, depth, heads > 0, num_classes > 1, heads dividing dim");
   patches_ = (image / patch) * (image / patch);
-  const nn::ModelDims d{.dim = dim, .heads = heads, .context = patches_ + 1, .depth = depth,
-                        .bias = c.get(kBias), .dropout = c.get(kDropout)};
-  patch_emb = register_module("patch_emb", std::make_shared<nn::Linear>(
-                                               nn::LinearOptions{.in = patch * patch * channels, .out = dim}, gen));
+  const nn::ModelDims d{.dim = dim,
+                        .heads = heads,
+                        .context = patches_ + 1,
+                        .depth = depth,
+                        .bias = c.get(kBias),
+                        .dropout = c.get(kDropout)};
+  patch_emb = register_module(
+      "patch_emb", std::make_shared<nn::Linear>(nn::LinearOptions{.in = patch * patch * channels, .out = dim}, gen));
   cls = register_parameter("cls", randn({1, 1, dim}, gen) * 0.02);
-  if (c.get(kPos) == kPos.fallback) pos = register_parameter("pos", randn({patches_ + 1, dim}, gen) * 0.02);
-  else positions = register_module("pos", registry.make_position(c.get(kPos), d, c, gen));
+  if (c.get(kPos) == kPos.fallback)
+    pos = register_parameter("pos", randn({patches_ + 1, dim}, gen) * 0.02);
+  else
+    positions = register_module("pos", registry.make_position(c.get(kPos), d, c, gen));
   layers = register_module("layers", make_stack({.depth = depth, .causal = false}, d, registry, c, gen));
   norm = register_module("norm", registry.make_norm(c.get(kNorm), d, c, gen));
   head = register_module("head", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dim, .out = classes}, gen));
@@ -69,7 +79,7 @@ Tensor ViT::forward(const std::vector<Tensor>& in, State* state, nn::AuxLosses* 
            "ViT: expected images [B, ", channels, ", ", image, ", ", image, "], got ", img.shape());
   const int64_t B = img.size(0);
   Tensor z = patch_emb->forward(patchify(img, patch));  // [B, N, C]
-  z = cat({cls.expand({B, 1, dim}), z}, 1);              // [B, N + 1, C]
+  z = cat({cls.expand({B, 1, dim}), z}, 1);             // [B, N + 1, C]
   Tensor p = positions ? positions->embed(0, patches_ + 1, z.dtype()) : pos;
   std::map<std::string, Tensor> carry;
   z = run_stack(*layers, p.defined() ? z + p : z, {.pos = positions.get(), .aux = aux, .carry = &carry});
@@ -95,12 +105,14 @@ Model::Batch ViT::sample(int64_t B, Generator& gen) const {
 namespace tz::zoo {
 
 void register_vit_wrapper(nn::Registry& r) {
-  r.add({.id = "vit_wrapper",
-         .summary = "Image → p×p patches → linear embedding + [CLS] + learned positions → encoder → class logits",
-         .keys = models::vit_keys(),
-         .test_config = R"({"image_size": 8, "patch_size": 4, "num_classes": 4, "dim": 16, "heads": 2})",
-         .example = R"({"model": "vit_wrapper", "image_size": 32, "patch_size": 4, "channels": 3, "num_classes": 10, "dim": 192, "depth": 6, "heads": 3})",
-         .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ViT>(c, registry(), g); }});
+  r.add(
+      {.id = "vit_wrapper",
+       .summary = "Image → p×p patches → linear embedding + [CLS] + learned positions → encoder → class logits",
+       .keys = models::vit_keys(),
+       .test_config = R"({"image_size": 8, "patch_size": 4, "num_classes": 4, "dim": 16, "heads": 2})",
+       .example =
+           R"({"model": "vit_wrapper", "image_size": 32, "patch_size": 4, "channels": 3, "num_classes": 10, "dim": 192, "depth": 6, "heads": 3})",
+       .model = [](const nn::Config& c, Generator& g) { return std::make_shared<models::ViT>(c, registry(), g); }});
 }
 
 }  // namespace tz::zoo

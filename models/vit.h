@@ -34,9 +34,9 @@ class ViT : public Model {
 
   int64_t image = 0, patch = 0, channels = 0, classes = 0, dim = 0;
   std::shared_ptr<nn::Linear> patch_emb, head;
-  Tensor cls, pos;                                 // pos: the learned table (default)
-  std::shared_ptr<nn::PositionScheme> positions;   // another scheme, when `pos` names one
-  std::shared_ptr<nn::ModuleList> layers;          // of Block
+  Tensor cls, pos;                                // pos: the learned table (default)
+  std::shared_ptr<nn::PositionScheme> positions;  // another scheme, when `pos` names one
+  std::shared_ptr<nn::ModuleList> layers;         // of Block
   std::shared_ptr<nn::UnaryModule> norm;
 
  private:

@@ -45,10 +45,10 @@ std::shared_ptr<nn::Mixer> make_wrapper_attention(const SublayerSpec& spec, cons
                                                   const nn::Config& c, Generator& gen) {
   const nn::ModelDims& d = spec.dims;
   if (d.context_dim > 0 || !wants_registry_attention(c))
-    return std::make_shared<LegacyAttention>(nn::CrossAttentionOptions{.dim = d.dim, .heads = d.heads,
-                                                                       .context_dim = d.context_dim,
-                                                                       .causal = d.causal, .bias = d.bias},
-                                             gen);
+    return std::make_shared<LegacyAttention>(
+        nn::CrossAttentionOptions{
+            .dim = d.dim, .heads = d.heads, .context_dim = d.context_dim, .causal = d.causal, .bias = d.bias},
+        gen);
   std::shared_ptr<nn::Mixer> m = registry.make_mixer(spec.id, d, c, gen);
   if (!d.causal) {
     auto* attn = dynamic_cast<nn::Attention*>(m.get());

@@ -28,14 +28,14 @@ class AddResidual : public Residual {
 }  // namespace
 
 const ResidualKind& residual_kind_add() {
-  static const ResidualKind kind{
-      .name = "add",
-      .keys = {kNormPlacement},
-      .make = [](const ModelDims&, const Config& c) -> std::unique_ptr<Residual> {
-        const std::string p = c.get(kNormPlacement);
-        TZ_CHECK(p == "pre" || p == "post", c.source(), ": norm_placement must be 'pre' or 'post', got '", p, "'");
-        return std::make_unique<AddResidual>(p == "post");
-      }};
+  static const ResidualKind kind{.name = "add",
+                                 .keys = {kNormPlacement},
+                                 .make = [](const ModelDims&, const Config& c) -> std::unique_ptr<Residual> {
+                                   const std::string p = c.get(kNormPlacement);
+                                   TZ_CHECK(p == "pre" || p == "post", c.source(),
+                                            ": norm_placement must be 'pre' or 'post', got '", p, "'");
+                                   return std::make_unique<AddResidual>(p == "post");
+                                 }};
   return kind;
 }
 

@@ -9,7 +9,12 @@ GRUGate::GRUGate(int64_t dim, double bg_, Generator& gen) : bg(bg_) {
   auto lin = [&](const char* name) {
     return register_module(name, std::make_shared<Linear>(LinearOptions{.in = dim, .out = dim, .bias = false}, gen));
   };
-  wr = lin("wr"); ur = lin("ur"); wz = lin("wz"); uz = lin("uz"); wg = lin("wg"); ug = lin("ug");
+  wr = lin("wr");
+  ur = lin("ur");
+  wz = lin("wz");
+  uz = lin("uz");
+  wg = lin("wg");
+  ug = lin("ug");
 }
 
 Tensor GRUGate::update_gate(const Tensor& x, const Tensor& y) const {
@@ -29,7 +34,9 @@ namespace {
 class GatedResidual : public Residual {
  public:
   GatedResidual(int64_t dim, double bg) : dim_(dim), bg_(bg) {}
-  void build(Generator& gen) override { modules.emplace_back("gate", gate_ = std::make_shared<GRUGate>(dim_, bg_, gen)); }
+  void build(Generator& gen) override {
+    modules.emplace_back("gate", gate_ = std::make_shared<GRUGate>(dim_, bg_, gen));
+  }
   Tensor forward(const Tensor& x, const UnaryModule* norm, const Branch& f) const override {
     return gate_->forward(x, relu(f(norm->forward(x))));
   }

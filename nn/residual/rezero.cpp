@@ -22,9 +22,9 @@ class ReZero : public Residual {
 }  // namespace
 
 const ResidualKind& residual_kind_rezero() {
-  static const ResidualKind kind{.name = "rezero", .make = [](const ModelDims&, const Config&) -> std::unique_ptr<Residual> {
-                                   return std::make_unique<ReZero>();
-                                 }};
+  static const ResidualKind kind{
+      .name = "rezero",
+      .make = [](const ModelDims&, const Config&) -> std::unique_ptr<Residual> { return std::make_unique<ReZero>(); }};
   return kind;
 }
 

@@ -21,7 +21,8 @@ std::unique_ptr<models::LM> make(const std::string& extra, uint64_t seed = 1) {
 TEST_CASE("one forward: chunked prefill, continuation from a state and decoding equal the whole sequence") {
   // Token shift keeps its own history in the block state, Macaron adds sublayers, the shared
   // block keeps one state per application: all must hand over at every split.
-  for (const char* extra : {"", R"("token_shift": [1, 2], "macaron": true)", R"("share_layers": true, "recurrence_steps": 3)"}) {
+  for (const char* extra :
+       {"", R"("token_shift": [1, 2], "macaron": true)", R"("share_layers": true, "recurrence_steps": 3)"}) {
     INFO(extra);
     auto m = make(extra);
     m->to(DType::f64);
@@ -52,15 +53,16 @@ TEST_CASE("one forward: chunked prefill, continuation from a state and decoding 
 
 TEST_CASE("final_norm: auto follows the residual kind; none or a norm id override it") {
   auto has = [](const models::LM& m, const char* name) { return m.state_dict().count(name) > 0; };
-  CHECK(has(*make(""), "norm_f.weight"));                                    // pre-norm: the stream needs one
-  CHECK_FALSE(has(*make(R"("norm_placement": "post")"), "norm_f.weight"));   // post-norm ends normalised
-  CHECK_FALSE(has(*make(R"("residual": "rezero")"), "norm_f.weight"));       // ReZero has no norms
+  CHECK(has(*make(""), "norm_f.weight"));                                   // pre-norm: the stream needs one
+  CHECK_FALSE(has(*make(R"("norm_placement": "post")"), "norm_f.weight"));  // post-norm ends normalised
+  CHECK_FALSE(has(*make(R"("residual": "rezero")"), "norm_f.weight"));      // ReZero has no norms
   CHECK(has(*make(R"("residual": "gtrxl")"), "norm_f.weight"));
   CHECK_FALSE(has(*make(R"("final_norm": "none")"), "norm_f.weight"));
   auto post_rms = make(R"("norm_placement": "post", "final_norm": "rmsnorm")");
   REQUIRE(post_rms->norm_f);
   CHECK(post_rms->norm_f->describe().find("RMSNorm") != std::string::npos);
-  CHECK(post_rms->layers->at<models::Block>(0)->sublayer("mixer").norm->describe().find("LayerNorm") != std::string::npos);
+  CHECK(post_rms->layers->at<models::Block>(0)->sublayer("mixer").norm->describe().find("LayerNorm") !=
+        std::string::npos);
   // The final norm's own keys are accepted; an unknown final norm is named.
   CHECK_NOTHROW(make(R"("final_norm": "rmsnorm", "norm_eps": 1e-6)"));
   CHECK_THROWS_WITH_AS(make(R"("final_norm": "rmsnrom")"), doctest::Contains("did you mean 'rmsnorm'"), Error);
@@ -80,8 +82,8 @@ TEST_CASE("residual kinds: one interface, parameters named per sublayer, foreign
                        Error);
   CHECK_THROWS_WITH_AS(make(R"("residual": "rezero", "norm_placement": "post")"),
                        doctest::Contains("'norm_placement' belongs to residual 'add'"), Error);
-  CHECK_THROWS_WITH_AS(make(R"("residual": "highway")"), doctest::Contains("residual must be one of add, rezero, gtrxl"),
-                       Error);
+  CHECK_THROWS_WITH_AS(make(R"("residual": "highway")"),
+                       doctest::Contains("residual must be one of add, rezero, gtrxl"), Error);
   std::vector<std::string> keys;
   for (auto& k : nn::residual_config_keys()) keys.push_back(k.key);
   CHECK(keys == std::vector<std::string>{"residual", "norm_placement", "gtrxl_bias"});

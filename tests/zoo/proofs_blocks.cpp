@@ -7,7 +7,6 @@
 
 #include "autograd/gradcheck.h"
 #include "core/copy.h"
-#include "data/tasks.h"
 #include "models/fcm.h"
 #include "models/mask_adapter.h"
 #include "models/token_shift.h"
@@ -27,24 +26,6 @@ const char* kBase = R"("vocab": 16, "dim": 16, "heads": 2, "context": 24)";
 std::unique_ptr<models::LM> lm(const std::string& extra, uint64_t seed = 1) {
   Generator gen(seed);
   return zoo::make_lm(std::string("{") + kBase + (extra.empty() ? "" : ", " + extra) + "}", gen);
-}
-
-// Trains on the copy task; returns {mean loss of the first 5 steps, of the last 5}.
-std::pair<double, double> train_copy(models::LM& m, int steps, double lr) {
-  auto task = data::make_task("copy", {.vocab_size = 16, .seq_len = 16});
-  optim::AdamW opt(m.named_parameters(), {.lr = lr, .weight_decay = 0.0});
-  Generator gen(3);
-  double first = 0, last = 0;
-  for (int s = 0; s < steps; ++s) {
-    data::Batch b = task->sample(8, gen);
-    Tensor l = m.loss(b.inputs, b.targets);
-    opt.zero_grad();
-    l.backward();
-    opt.step();
-    if (s < 5) first += l.item() / 5;
-    if (s >= steps - 5) last += l.item() / 5;
-  }
-  return {first, last};
 }
 
 // Memorises one fixed batch; returns {first loss, last loss}.
