@@ -128,7 +128,7 @@ void register_continuous_wrapper(nn::Registry& r) {
   r.add(
       {.id = "continuous_wrapper",
        .summary = "Real-valued [B, T, dim_in] → project_in → attention layers (mask; causal option) → project_out",
-       .keys = models::continuous_keys(),
+       .keys = models::wrapper_keys(models::continuous_keys()),
        .test_config = R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "causal": true})",
        .example =
            R"({"model": "continuous_wrapper", "dim_in": 32, "dim_out": 32, "dim": 256, "depth": 4, "heads": 4, "causal": false})",
@@ -143,7 +143,7 @@ void register_continuous_wrapper(nn::Registry& r) {
 void register_cross_attention(nn::Registry& r) {
   r.add({.id = "cross_attention",
          .summary = "x += softmax(Q(x) K(c)^T / sqrt(d) + mask_c) V(c) over a context sequence c with a key mask",
-         .keys = models::continuous_keys(),
+         .keys = models::wrapper_keys(models::continuous_keys()),
          .test_config =
              R"({"dim_in": 4, "dim_out": 2, "dim": 16, "heads": 2, "context": 12, "cross": true, "dim_context": 4})",
          .example = R"({"model": "cross_attention", "cross": true, "dim_context": 512, "dim_in": 32, "dim_out": 32})",

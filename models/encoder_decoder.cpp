@@ -106,7 +106,7 @@ void register_encoder_decoder(nn::Registry& r) {
       {.id = "encoder_decoder",
        .summary =
            "Bidirectional encoder (padding mask) + decoder of causal self-attn, cross-attn, FFN; tied embeddings",
-       .keys = models::encoder_decoder_keys(),
+       .keys = models::wrapper_keys(models::encoder_decoder_keys()),
        .test_config = R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12})",
        .example =
            R"({"model": "encoder_decoder", "vocab": 256, "dim": 256, "depth": 6, "heads": 8, "context": 256, "pos": "rope", "ffn": "glu_variants"})",

@@ -91,6 +91,11 @@ std::vector<nn::ConfigKey> stack_keys() {
   return keys;
 }
 
+std::vector<nn::ConfigKey> wrapper_keys(std::vector<nn::ConfigKey> own) {
+  for (const nn::ConfigKey& k : stack_keys()) own.push_back(k);
+  return own;
+}
+
 void check_wrapper_keys(const nn::Config& c, const nn::Registry& registry, const std::vector<nn::ConfigKey>& own) {
   std::vector<std::string> valid;
   for (const auto& list : {own, stack_keys()})

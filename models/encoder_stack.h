@@ -54,6 +54,8 @@ std::shared_ptr<nn::PositionScheme> make_wrapper_positions(const nn::ModelDims& 
 
 // The keys every wrapper reads besides its own (components, residual kinds, bias, dropout).
 std::vector<nn::ConfigKey> stack_keys();
+// A wrapper's own keys followed by stack_keys() (its registry entry lists both).
+std::vector<nn::ConfigKey> wrapper_keys(std::vector<nn::ConfigKey> own);
 // Rejects unread keys: `own` plus stack_keys() plus the chosen components' keys.
 void check_wrapper_keys(const nn::Config& config, const nn::Registry& registry, const std::vector<nn::ConfigKey>& own);
 // Reads `model` (absent, or one of `ids`), so that a config naming the wrapper is accepted.

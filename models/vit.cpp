@@ -108,7 +108,7 @@ void register_vit_wrapper(nn::Registry& r) {
   r.add(
       {.id = "vit_wrapper",
        .summary = "Image → p×p patches → linear embedding + [CLS] + learned positions → encoder → class logits",
-       .keys = models::vit_keys(),
+       .keys = models::wrapper_keys(models::vit_keys()),
        .test_config = R"({"image_size": 8, "patch_size": 4, "num_classes": 4, "dim": 16, "heads": 2})",
        .example =
            R"({"model": "vit_wrapper", "image_size": 32, "patch_size": 4, "channels": 3, "num_classes": 10, "dim": 192, "depth": 6, "heads": 3})",

@@ -20,11 +20,11 @@ namespace tz::conformance {
 namespace {
 constexpr int64_t kVocab = 16, kB = 2, kT = 12;
 
-std::unique_ptr<models::LM> build(const std::string& id, uint64_t seed) {
+std::shared_ptr<models::Model> build(const std::string& id, uint64_t seed) {
   nn::Config c = nn::Config::parse(base_config(), "conformance base");
   c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
   Generator gen(seed);
-  return zoo::make_lm(c, gen);
+  return zoo::make_model(c, gen);
 }
 
 double max_diff(const Tensor& a, const Tensor& b) {
