@@ -13,7 +13,7 @@
 #include "data/tasks.h"
 #include "models/wrappers.h"
 #include "models/zoo.h"
-#include "optim/adam.h"
+#include "train/fit.h"
 
 namespace tz::conformance {
 
@@ -76,17 +76,13 @@ CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, const
                   const Options& options, const std::string& what) {
   const nn::VariantInfo* v = zoo::registry().find(id);
   const double lr = v && v->learn_lr > 0 ? v->learn_lr : 1e-2;
-  optim::AdamW opt(m.named_parameters(), {.lr = lr, .weight_decay = 0.0});
-  double first = 0, last = 0;
   const int64_t window = 10, steps = options.learn_steps;
-  for (int64_t s = 0; s < steps; ++s) {
-    opt.set_lr(lr * std::min(1.0, double(s + 1) / 30.0));
-    Tensor loss = next_loss();
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    if (s < window) first += loss.item() / window;
-    if (s >= steps - window) last += loss.item() / window;
+  const auto records = train::fit(m.named_parameters(), next_loss,
+                                  {.steps = steps, .recipe = {.lr = lr, .warmup = 30, .schedule = "constant"}});
+  double first = 0, last = 0;
+  for (const train::StepRecord& r : records) {
+    if (r.step <= window) first += r.loss / window;
+    if (r.step > steps - window) last += r.loss / window;
   }
   std::string detail = cat_str(what, " loss ", first, " -> ", last, " in ", steps, " steps at lr ", lr);
   return last <= options.learn_fraction * first ? pass(detail)
