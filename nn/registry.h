@@ -43,7 +43,7 @@ struct ModelDims {
 using MixerFactory = std::function<std::shared_ptr<Mixer>(const ModelDims&, const Config&, Generator&)>;
 using PositionFactory = std::function<std::shared_ptr<PositionScheme>(const ModelDims&, const Config&, Generator&)>;
 using UnaryFactory = std::function<std::shared_ptr<UnaryModule>(const ModelDims&, const Config&, Generator&)>;
-// A whole model whose inputs are not token ids (a models::ZooModel), built from its own config.
+// A whole model (a models::Model: the wrappers), built from its own config.
 using ModelFactory = std::function<std::shared_ptr<Module>(const Config&, Generator&)>;
 
 struct VariantInfo {
