@@ -34,9 +34,9 @@ class LegacyAttention : public nn::Mixer {
 };
 }  // namespace
 
-bool wants_registry_attention(const nn::Config& c) {
+bool wants_registry_attention(const nn::Config& c, const nn::Registry& registry) {
   if (c.has(kMixer.name) || c.has(kPos.name)) return true;
-  for (const nn::ConfigKey& k : nn::attention_config_keys())
+  for (const nn::ConfigKey& k : registry.get("vanilla_mha").keys)
     if (c.has(k.key)) return true;
   return false;
 }
@@ -44,7 +44,7 @@ bool wants_registry_attention(const nn::Config& c) {
 std::shared_ptr<nn::Mixer> make_wrapper_attention(const SublayerSpec& spec, const nn::Registry& registry,
                                                   const nn::Config& c, Generator& gen) {
   const nn::ModelDims& d = spec.dims;
-  if (d.context_dim > 0 || !wants_registry_attention(c))
+  if (d.context_dim > 0 || !wants_registry_attention(c, registry))
     return std::make_shared<LegacyAttention>(
         nn::CrossAttentionOptions{
             .dim = d.dim, .heads = d.heads, .context_dim = d.context_dim, .causal = d.causal, .bias = d.bias},

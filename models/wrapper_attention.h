@@ -27,7 +27,7 @@
 namespace tz::models {
 
 // True when the config asks for the registry's attention in the wrappers.
-bool wants_registry_attention(const nn::Config& config);
+bool wants_registry_attention(const nn::Config& config, const nn::Registry& registry);
 
 // The attention of one wrapper sublayer (spec.dims.causal, spec.dims.context_dim).
 std::shared_ptr<nn::Mixer> make_wrapper_attention(const SublayerSpec& spec, const nn::Registry& registry,

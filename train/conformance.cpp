@@ -136,7 +136,8 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
     models::Model::Batch e64{as_dtype(ex.inputs, DType::f64), ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
     std::vector<Tensor> params = m->parameters();
     GradcheckOptions opt;
-    opt.max_elements = 3;
+    opt.max_elements = 16;
+    for (auto& [name, p] : m->named_parameters()) opt.names.push_back(name);
     opt.atol = 1e-6;
     opt.rtol = 1e-4;
     GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(e64); }, params, opt);
@@ -199,9 +200,14 @@ std::vector<CheckResult> run_checks(const std::string& id, const Options& option
     auto m = build(id, 2);
     m->to(DType::f64);
     m->eval();  // no dropout: the loss must be a function of the parameters alone
+    if (const nn::VariantInfo* v = zoo::registry().find(id); v && v->randomise) {
+      Generator gen(21);
+      v->randomise(*m, gen);
+    }
     std::vector<Tensor> params = m->parameters();
     GradcheckOptions opt;
-    opt.max_elements = 3;
+    opt.max_elements = 16;  // stratified: every row block of a fused weight gets one
+    for (auto& [name, p] : m->named_parameters()) opt.names.push_back(name);
     opt.atol = 1e-6;
     opt.rtol = 1e-4;
     GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(ids, targets); }, params, opt);

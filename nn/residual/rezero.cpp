@@ -4,7 +4,9 @@
 // so that at initialisation every block is exactly the identity and the signal of a deep
 // stack cannot explode. α is registered on the block as alpha<tag> (alpha1, alpha2).
 #include "autograd/ops.h"
+#include "core/copy.h"
 #include "core/creation.h"
+#include "core/random.h"
 #include "nn/residual/residual.h"
 
 namespace tz::nn {
@@ -40,7 +42,14 @@ void register_rezero(nn::Registry& r) {
          .example = R"({"residual": "rezero", "depth": 64})",
          // With every norm gone the tied logits start tiny (0.02-scale embeddings squared);
          // ReZero trains at larger steps, which its paper reports as one of its benefits.
-         .learn_lr = 3e-2});
+         .learn_lr = 3e-2,
+         // α = 0 zeroes every branch gradient: the grad check draws each α from U[0.5, 1].
+         .randomise = [](nn::Module& m, Generator& gen) {
+           NoGradGuard no_grad;
+           for (auto& [name, p] : m.named_parameters())
+             if (name.find(".alpha") != std::string::npos)  // layers.i.alpha<k>
+               core::copy_(p, rand(p.shape(), gen, p.dtype(), 0.5, 1.0));
+         }});
 }
 
 }  // namespace tz::zoo

@@ -164,7 +164,7 @@ TZ_PROOF(continuous_wrapper, "masked positions do not influence unmasked outputs
 // still hides padded source tokens.
 TEST_CASE("wrappers take the zoo's pieces: encoder_decoder with rope, attn_kv_heads and glu_variants") {
   const char* configs[] = {
-      R"({"model": "encoder_decoder", "pos": "rope", "attn_kv_heads": 2, "ffn": "glu_variants"})",
+      R"({"model": "encoder_decoder", "pos": "rope", "attn_kv_heads": 2, "ffn": "glu_variants", "heads": 4})",
       R"({"model": "encoder_decoder", "pos": "rope", "attn_kv_heads": 2, "ffn": "glu_variants", "heads": 4,
           "depth": 2, "norm": "rmsnorm", "norm_placement": "post"})"};
   for (const char* json : configs) {
