@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "core/allocator.h"
 #include "models/zoo.h"
 #include "nn/attention/cross_attention.h"
 #include "nn/position/alibi.h"
@@ -89,7 +90,8 @@ TEST_CASE("sdpa: key padding and forgotten keys hide exactly their pairs; FCM eq
   keep.set({0, 1}, 0.0);
   forgot.set({1, 2}, 1.0);
   forgot.set({1, 4}, 1.0);
-  Tensor p = sdpa(q, k, v, {.causal = true, .key_padding = keep, .forgotten_keys = forgot});
+  const SdpaSpec spec{.causal = true, .key_padding = keep, .forgotten_keys = forgot};
+  Tensor p = sdpa(q, k, v, spec), pc = sdpa_composite(q, k, v, spec);  // fused (mask terms), composite
   Tensor additive = zeros({B, 1, T, S}, DType::f64);
   int64_t hidden = 0;
   for (int64_t b = 0; b < B; ++b)
@@ -97,13 +99,17 @@ TEST_CASE("sdpa: key padding and forgotten keys hide exactly their pairs; FCM eq
       for (int64_t j = 0; j <= i; ++j) {
         const bool off = (b == 0 && j == 1) || (b == 1 && (j == 2 || j == 4) && i > j);
         if (off) additive.set({b, 0, i, j}, -std::numeric_limits<double>::infinity()), ++hidden;
-        for (int64_t h = 0; h < H; ++h) CHECK((p.at({b, h, i, j}) == 0) == off);
+        for (int64_t h = 0; h < H; ++h) {
+          CHECK((p.at({b, h, i, j}) == 0) == off);
+          CHECK((pc.at({b, h, i, j}) == 0) == off);
+        }
       }
   CHECK(hidden == 5 + 3 + 1);
   // Query 1 of batch 0 still sees key 0; a forgotten key is seen by its own position.
   CHECK(p.at({1, 0, 2, 2}) > 0);
   Tensor ref = scaled_dot_product_attention_ref(q, k, v, true, 0, additive);
-  CHECK(testing::max_abs_diff(p, ref) == 0);
+  CHECK(testing::max_abs_diff(pc, ref) == 0);
+  CHECK(testing::max_abs_diff(p, ref) < 1e-15);
 }
 
 TEST_CASE("relative bias tables: ALiBi's is the closed form, T5's is differentiable and matches the dense bias") {
@@ -184,7 +190,8 @@ TEST_CASE("masks from the context: key padding and forgotten keys, chunked and d
   const MixerContext ctx{.key_padding = keep, .forgotten_keys = forgot};
   NoGradGuard ng;
   Tensor y = a->forward(x, ctx);
-  // FCM as data equals the additive mask it replaces (the LM's former route), bit for bit.
+  // FCM as data (fused kernel, a mask term) equals the additive mask it replaces (the LM's
+  // former route, composite), to rounding.
   AdditiveMask fcm;
   Tensor add = zeros({2, 1, 8, 8}, DType::f64);
   for (int64_t i = 0; i < 8; ++i) {
@@ -193,7 +200,7 @@ TEST_CASE("masks from the context: key padding and forgotten keys, chunked and d
       if (i > j) add.set({0, 0, i, j}, -std::numeric_limits<double>::infinity());
   }
   fcm.mask = add;
-  CHECK(testing::max_abs_diff(y, a->forward(x, {.pos = &fcm})) == 0);
+  CHECK(testing::max_abs_diff(y, a->forward(x, {.pos = &fcm})) < 1e-14);
   // A hidden key changes nothing: perturb batch 1's key 3 (its value too).
   Tensor x2 = x.clone();
   Generator g9(9);
@@ -356,5 +363,46 @@ TEST_CASE("attention and relative-bias ids declare typed keys; every feature key
     auto a = v.position(dims, all, g1), b = v.position(dims, empty, g2);
     CHECK_NOTHROW(all.check_all_read({}));
     CHECK(a->describe() == b->describe());
+  }
+}
+
+TEST_CASE("ALiBi and T5 train through the fused kernel: peak memory of a training step linear in T") {
+  // One attention layer (C 64, H 4, f32) with its position scheme: forward, backward; the
+  // allocator's peak over the step. The composite path (scores materialised) is shown beside
+  // it for T up to 1024.
+  Generator gen(30);
+  ALiBiPositions alibi(4, 4);
+  T5RelativeBias t5(T5BiasOptions{.heads = 4}, gen);
+  auto a = std::make_shared<Attention>(AttentionOptions{.dim = 64, .heads = 4}, gen);
+  auto peak_of = [&](const PositionScheme& pos, int64_t T, bool composite) {
+    Tensor x = randn({1, T, 64}, gen).requires_grad_();
+    Tensor q = randn({1, 4, T, 16}, gen).requires_grad_(), k = randn({1, 4, T, 16}, gen).requires_grad_();
+    Tensor v = randn({1, 4, T, 16}, gen).requires_grad_();
+    const size_t base = allocator_stats().live_bytes;
+    reset_allocator_peak();
+    if (composite) {  // the core alone on the composite path, with the same table
+      Tensor table = pos.score_bias(4, 0, T, T, DType::f32);
+      sum(sdpa_composite(q, k, v, {.causal = true, .rel_bias = table})).backward();
+    } else {
+      sum(a->forward(x, {.pos = &pos})).backward();
+    }
+    return double(allocator_stats().peak_bytes - base);
+  };
+  for (const PositionScheme* pos :
+       {static_cast<const PositionScheme*>(&alibi), static_cast<const PositionScheme*>(&t5)}) {
+    CAPTURE(pos->describe());
+    std::string line;
+    double prev = 0, worst = 0;
+    for (int64_t T : {256, 512, 1024, 2048}) {
+      const double bytes = peak_of(*pos, T, false);
+      if (prev > 0) worst = std::max(worst, bytes / prev);
+      line += cat_str("  T=", T, ": ", bytes / 1e6, " MB");
+      prev = bytes;
+    }
+    const double c512 = peak_of(*pos, 512, true), c1024 = peak_of(*pos, 1024, true);
+    MESSAGE(pos->describe(), " training step, fused:", line, "; largest ratio per doubling ", worst,
+            "; composite core alone at T=512, 1024: ", c512 / 1e6, ", ", c1024 / 1e6, " MB (x", c1024 / c512, ")");
+    CHECK(worst < 2.5);         // linear: about 2 per doubling
+    CHECK(c1024 / c512 > 3.5);  // the materialised scores: about 4
   }
 }
