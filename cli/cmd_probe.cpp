@@ -90,7 +90,7 @@ int run_probe(const ProbeArgs& a) {
   if (layer >= depth)
     throw CLI::ValidationError(fmt::format("--layer {} does not exist: the model has {} blocks (0..{})", a.layer,
                                            depth, depth - 1));
-  auto block = model->layers->at<models::LMBlock>(size_t(layer));
+  auto block = model->layers->at<models::Block>(size_t(layer));
   auto mlp = std::dynamic_pointer_cast<nn::MLP>(block->ffn);
   TZ_CHECK(mlp, "probe: layer ", layer, "'s FFN is ", block->ffn->describe(),
            "; the key-value probe reads ffn_mlp (keys = fc rows, values = proj columns)");

@@ -44,7 +44,7 @@ std::string read_config_arg(const std::string& arg) {
 
 // Streams bytes as they are generated (a multi-byte UTF-8 character shows once complete,
 // since the terminal assembles the bytes).
-void print_sample(models::SequenceModel& model, const std::string& prompt, const models::SampleOptions& so) {
+void print_sample(models::Model& model, const std::string& prompt, const models::SampleOptions& so) {
   TZ_CHECK(!prompt.empty(), "sample: the prompt must not be empty");
   data::ByteTokenizer tok;
   std::fputs(prompt.c_str(), stdout);
@@ -171,7 +171,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
               "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
               "only --steps may be given with --resume", flag, resume_dir));
     }
-    nn::Config model = nn::Config::parse(gpt.to_json(), "--config");
+    nn::Config model = gpt.to_config();
     if (!config_arg.empty()) {
       model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));
       // Flags given explicitly win over the config file.
@@ -179,7 +179,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                                       {"--heads", "heads", gpt.heads}, {"--context", "context", gpt.context}})
         if (train_cmd->count(flag)) model.set(key, std::to_string(value));
     }
-    opt.model = model.dump();
+    opt.model = model;
     opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
     return run_train(opt, resume_dir, a->sample_tokens, a->stop_after);
   }});

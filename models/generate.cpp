@@ -19,8 +19,7 @@ void SampleOptions::validate() const {
 int64_t sample_token(const std::vector<double>& logits, const SampleOptions& o, Generator& gen) {
   const int64_t V = int64_t(logits.size());
   TZ_CHECK(V > 0, "sample: empty logits");
-  if (o.temperature == 0)
-    return int64_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  if (o.temperature == 0) return int64_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
   // Tokens by decreasing logit; top-k and top-p keep a prefix of this order.
   std::vector<int64_t> order(static_cast<size_t>(V));
   std::iota(order.begin(), order.end(), 0);
@@ -45,8 +44,8 @@ int64_t sample_token(const std::vector<double>& logits, const SampleOptions& o, 
   return order[keep - 1];
 }
 
-std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& prompt,
-                              const SampleOptions& o, const std::function<bool(int64_t)>& on_token) {
+std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, const SampleOptions& o,
+                              const std::function<bool(int64_t)>& on_token) {
   o.validate();
   TZ_CHECK(!prompt.empty(), "generate: the prompt must hold at least one token");
   const int64_t ctx = model.context();
@@ -57,7 +56,7 @@ std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& 
   std::vector<int64_t> seq = prompt;
   if (int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - ctx / 2);
   std::vector<int64_t> out;
-  SequenceModel::State state;
+  Model::State state;
   Tensor logits;
   auto restart = [&](const std::vector<int64_t>& window) {
     state = model.make_state(1, ctx);

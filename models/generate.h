@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/random.h"
-#include "models/lm.h"
+#include "models/model.h"
 
 namespace tz::models {
 
@@ -25,8 +25,7 @@ int64_t sample_token(const std::vector<double>& logits, const SampleOptions& opt
 // Generates after `prompt` (non-empty), calling on_token(id) as each token comes; stops early
 // when on_token returns false. Returns the new tokens. Past the model's context window,
 // decoding continues from the last context/2 tokens.
-std::vector<int64_t> generate(SequenceModel& model, const std::vector<int64_t>& prompt,
-                              const SampleOptions& options,
+std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, const SampleOptions& options,
                               const std::function<bool(int64_t)>& on_token = nullptr);
 
 }  // namespace tz::models

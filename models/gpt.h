@@ -7,25 +7,28 @@
 
 #include <string>
 
+#include "models/keys.h"
 #include "models/lm.h"
 
 namespace tz::models {
 
 struct GPTConfig {
-  int64_t vocab = 256;
-  int64_t dim = 256;
-  int64_t depth = 4;
-  int64_t heads = 4;
-  int64_t context = 256;  // longest sequence (learned positions)
+  int64_t vocab = kVocab.fallback;
+  int64_t dim = kDim.fallback;
+  int64_t depth = kDepth.fallback;
+  int64_t heads = kHeads.fallback;
+  int64_t context = kContext.fallback;  // longest sequence (learned positions)
   int64_t mlp_mult = 4;
   std::string activation = "gelu";
-  std::string norm = "layernorm";
-  bool bias = true;
-  double dropout = 0.0;
-  bool tie_weights = true;
+  std::string norm = kNorm.fallback;
+  bool bias = kBias.fallback;
+  double dropout = kDropout.fallback;
+  bool tie_weights = kTieWeights.fallback;
 
   // The zoo LM config (JSON) with these values.
   std::string to_json() const;
+  // The same, parsed.
+  nn::Config to_config() const;
 };
 
 class GPT : public LM {

@@ -43,7 +43,7 @@ struct ModelDims {
 using MixerFactory = std::function<std::shared_ptr<Mixer>(const ModelDims&, const Config&, Generator&)>;
 using PositionFactory = std::function<std::shared_ptr<PositionScheme>(const ModelDims&, const Config&, Generator&)>;
 using UnaryFactory = std::function<std::shared_ptr<UnaryModule>(const ModelDims&, const Config&, Generator&)>;
-// A whole model whose inputs are not token ids (a models::ZooModel), built from its own config.
+// A whole model (a models::Model: the wrappers), built from its own config.
 using ModelFactory = std::function<std::shared_ptr<Module>(const Config&, Generator&)>;
 
 struct VariantInfo {
@@ -62,6 +62,10 @@ struct VariantInfo {
   // Peak learning rate for the conformance suite's "learns" check (0 = the suite's 1e-2),
   // for variants whose training dynamics want another step size (say why at the entry).
   double learn_lr = 0;
+  // Moves a freshly built model away from an initial point where gradient checks prove
+  // nothing (ReZero's α = 0 makes every branch gradient exactly 0 on both sides); the
+  // conformance suite's grad check runs on the result. Null: checked as built.
+  std::function<void(Module&, Generator&)> randomise;
   // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
   MixerFactory mixer;
   PositionFactory position;

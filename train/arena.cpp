@@ -15,6 +15,7 @@
 #include "data/grammar.h"
 #include "data/tasks.h"
 #include "data/text_dataset.h"
+#include "models/keys.h"
 #include "models/zoo.h"
 #include "train/fit.h"
 #include "train/plot.h"
@@ -111,7 +112,7 @@ int64_t model_vocab(const Options& o) {
   return o.task == "text" ? 256 : make_source(o, o.seq_len).task->vocab_size();
 }
 
-std::string full_config(const Options& o, const Entry& e, int64_t dim_override) {
+nn::Config full_config(const Options& o, const Entry& e, int64_t dim_override) {
   nn::Config c = nn::Config::parse(o.base, "arena base");
   c.set("vocab", std::to_string(model_vocab(o)));
   int64_t longest = 1;
@@ -119,19 +120,19 @@ std::string full_config(const Options& o, const Entry& e, int64_t dim_override) 
   c.set("context", std::to_string(o.seq_len * longest));
   c.merge(nn::Config::parse(e.config, "arena model '" + e.name + "'"));
   if (dim_override > 0) c.set("dim", std::to_string(dim_override));
-  return c.dump();
+  return c;
 }
 
-int64_t count_params(const std::string& config) {
+int64_t count_params(const nn::Config& config) {
   Generator gen(0);
   return zoo::make_lm(config, gen)->num_parameters();
 }
 
 // The dim (a multiple of 2 * heads) whose parameter count is closest to `target`.
 int64_t matching_dim(const Options& o, const Entry& e, int64_t target) {
-  nn::Config c = nn::Config::parse(full_config(o, e, 0), "arena");
-  const int64_t step = 2 * c.get_int("heads", 4);
-  int64_t best = c.get_int("dim", 64), best_gap = -1;
+  nn::Config c = full_config(o, e, 0);
+  const int64_t step = 2 * c.get(models::kHeads);
+  int64_t best = c.get(models::kDim), best_gap = -1;
   for (int64_t d = step; d <= 1024; d += step) {
     int64_t gap = std::llabs(count_params(full_config(o, e, d)) - target);
     if (best_gap < 0 || gap < best_gap) best_gap = gap, best = d;
@@ -153,9 +154,10 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     r.name = e.name;
     int64_t dim = 0;
     if (o.match_params && i > 0) dim = matching_dim(o, e, target_params);
-    r.config = full_config(o, e, dim);
+    nn::Config config = full_config(o, e, dim);
+    r.config = config.dump();
     Generator init(o.seed * 7919 + 1);
-    auto model = zoo::make_lm(r.config, init, "arena model '" + e.name + "'");
+    auto model = zoo::make_lm(config, init);
     r.params = model->num_parameters();
     if (i == 0) target_params = r.params;
     if (progress) progress(cat_str("[", i + 1, "/", o.models.size(), "] ", e.name, ": ", r.params, " parameters"));

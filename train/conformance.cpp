@@ -20,11 +20,11 @@ namespace tz::conformance {
 namespace {
 constexpr int64_t kVocab = 16, kB = 2, kT = 12;
 
-std::unique_ptr<models::LM> build(const std::string& id, uint64_t seed) {
+std::shared_ptr<models::Model> build(const std::string& id, uint64_t seed) {
   nn::Config c = nn::Config::parse(base_config(), "conformance base");
   c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
   Generator gen(seed);
-  return zoo::make_lm(c.dump(), gen, id + " test config");
+  return zoo::make_model(c, gen);
 }
 
 double max_diff(const Tensor& a, const Tensor& b) {
@@ -106,12 +106,12 @@ std::vector<Tensor> as_dtype(const std::vector<Tensor>& in, DType dt) {
   return out;
 }
 
-std::shared_ptr<models::ZooModel> build_model(const std::string& id, uint64_t seed) {
+std::shared_ptr<models::Model> build_model(const std::string& id, uint64_t seed) {
   const nn::VariantInfo& v = zoo::registry().get(id);
   Generator gen(seed);
-  auto m = std::dynamic_pointer_cast<models::ZooModel>(
+  auto m = std::dynamic_pointer_cast<models::Model>(
       v.model(nn::Config::parse(v.test_config, id + " test_config"), gen));
-  TZ_CHECK(m, id, ": its model factory must return a models::ZooModel");
+  TZ_CHECK(m, id, ": its model factory must return a models::Model");
   return m;
 }
 
@@ -121,7 +121,7 @@ std::shared_ptr<models::ZooModel> build_model(const std::string& id, uint64_t se
 std::vector<CheckResult> run_model_checks(const std::string& id, const Options& options) {
   std::vector<CheckResult> results;
   Generator data(7);
-  models::ZooModel::Example ex = build_model(id, 1)->sample(kB, data);
+  models::Model::Batch ex = build_model(id, 1)->sample(kB, data);
   results.push_back(check("build", [&] {
     auto m = build_model(id, 1);
     Tensor y = m->forward(ex.inputs);
@@ -133,10 +133,11 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
     auto m = build_model(id, 2);
     m->to(DType::f64);
     m->eval();
-    models::ZooModel::Example e64{as_dtype(ex.inputs, DType::f64), ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
+    models::Model::Batch e64{as_dtype(ex.inputs, DType::f64), ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
     std::vector<Tensor> params = m->parameters();
     GradcheckOptions opt;
-    opt.max_elements = 3;
+    opt.max_elements = 16;
+    for (auto& [name, p] : m->named_parameters()) opt.names.push_back(name);
     opt.atol = 1e-6;
     opt.rtol = 1e-4;
     GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(e64); }, params, opt);
@@ -199,9 +200,14 @@ std::vector<CheckResult> run_checks(const std::string& id, const Options& option
     auto m = build(id, 2);
     m->to(DType::f64);
     m->eval();  // no dropout: the loss must be a function of the parameters alone
+    if (const nn::VariantInfo* v = zoo::registry().find(id); v && v->randomise) {
+      Generator gen(21);
+      v->randomise(*m, gen);
+    }
     std::vector<Tensor> params = m->parameters();
     GradcheckOptions opt;
-    opt.max_elements = 3;
+    opt.max_elements = 16;  // stratified: every row block of a fused weight gets one
+    for (auto& [name, p] : m->named_parameters()) opt.names.push_back(name);
     opt.atol = 1e-6;
     opt.rtol = 1e-4;
     GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(ids, targets); }, params, opt);

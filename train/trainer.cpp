@@ -13,6 +13,7 @@
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "data/grammar.h"
+#include "models/keys.h"
 #include "models/zoo.h"
 #include "train/plot.h"
 
@@ -29,8 +30,7 @@ constexpr const char* kLogFile = "log.csv";
 }  // namespace
 
 void TrainOptions::validate() const {
-  nn::Config c = nn::Config::parse(model, "model config");
-  const int64_t context = c.get_int("context", 256);
+  const int64_t context = model.get(models::kContext);
   TZ_CHECK(steps > 0, "train: steps must be positive, got ", steps);
   TZ_CHECK(batch > 0, "train: batch must be positive, got ", batch);
   TZ_CHECK(seq_len > 0 && seq_len <= context, "train: seq_len must be in [1, context=", context,
@@ -43,7 +43,7 @@ void TrainOptions::validate() const {
 }
 
 std::string TrainOptions::to_json() const {
-  json j = {{"model", json::parse(model)},
+  json j = {{"model", json::parse(model.dump())},
             {"data", data},
             {"builtin_bytes", builtin_bytes},
             {"steps", steps},
@@ -78,7 +78,7 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
   TrainOptions o;
   try {
     for (auto& [key, v] : j.items()) {
-      if (key == "model") o.model = v.dump();
+      if (key == "model") o.model = nn::Config::parse(v.dump(), "model config");
       else if (key == "data") o.data = v.get<std::string>();
       else if (key == "builtin_bytes") o.builtin_bytes = v.get<int64_t>();
       else if (key == "steps") o.steps = v.get<int64_t>();
@@ -122,7 +122,9 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
   // Initialisation and dropout draw from the global generator, seeded from the run's seed.
   manual_seed(options_.seed);
   Generator init_gen(options_.seed ^ 0x1234567ULL);
-  model_ = zoo::make_lm(options_.model, init_gen, "model config");
+  model_ = zoo::make_model(options_.model, init_gen);
+  TZ_CHECK(model_->vocab() > 0 && model_->causal_input() == 0, "train: the text trainer needs a causal language "
+           "model, got ", model_->describe());
   TZ_CHECK(dataset_->vocab_size() == model_->vocab(), "train: the data has a vocabulary of ",
            dataset_->vocab_size(), " but the model expects ", model_->vocab());
   fit_ = std::make_unique<Fit>(model_->named_parameters(),
@@ -271,7 +273,7 @@ std::unique_ptr<models::LM> load_model(const std::string& dir) {
   std::string config;
   TensorFile f = load_checkpoint_file(dir, &config);
   Generator gen(0);
-  auto model = zoo::make_lm(config, gen, "checkpoint config");
+  auto model = zoo::make_lm(nn::Config::parse(config, "checkpoint config"), gen);
   std::map<std::string, Tensor> state;
   for (auto& [n, t] : f.tensors)
     if (n.rfind("model.", 0) == 0) state[n.substr(6)] = t;

@@ -19,14 +19,17 @@
 #include "data/text_dataset.h"
 #include "models/gpt.h"
 #include "models/lm.h"
+#include "models/model.h"
+#include "nn/config.h"
 #include "optim/recipe.h"
 #include "train/fit.h"
 
 namespace tz::train {
 
 struct TrainOptions {
-  // The zoo LM config (JSON): any registered mixer, position scheme, FFN and norm.
-  std::string model = models::GPTConfig{}.to_json();
+  // The zoo LM config, parsed once by the caller: any registered mixer, position scheme, FFN
+  // and norm.
+  nn::Config model = models::GPTConfig{}.to_config();
   std::string data;                  // a UTF-8 text file; empty = the built-in grammar text
   int64_t builtin_bytes = 2'000'000;  // size of the built-in text
   int64_t steps = 600;
@@ -64,7 +67,7 @@ class Trainer {
   void save_checkpoint() const;
 
   const TrainOptions& options() const { return options_; }
-  models::LM& model() const { return *model_; }
+  models::Model& model() const { return *model_; }
   const data::TextDataset& dataset() const { return *dataset_; }
   int64_t step() const { return fit_->steps_done(); }
   const std::vector<StepRecord>& history() const { return history_; }
@@ -75,7 +78,7 @@ class Trainer {
 
   TrainOptions options_;
   std::unique_ptr<data::TextDataset> dataset_;
-  std::unique_ptr<models::LM> model_;
+  std::shared_ptr<models::Model> model_;
   Generator data_gen_;
   std::unique_ptr<Fit> fit_;  // the optimizer, the step count and the wall time of the run
   std::vector<StepRecord> history_;

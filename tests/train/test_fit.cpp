@@ -194,7 +194,7 @@ TEST_CASE("fit: hooks run at the right steps, in order; on_step can stop the run
 
 TEST_CASE("trainer: a NaN stops the run and never overwrites the good checkpoint") {
   train::TrainOptions o;
-  o.model = models::GPTConfig{.dim = 16, .depth = 1, .heads = 2, .context = 16}.to_json();
+  o.model = models::GPTConfig{.dim = 16, .depth = 1, .heads = 2, .context = 16}.to_config();
   o.builtin_bytes = 20000;
   o.steps = 2;
   o.batch = 2;

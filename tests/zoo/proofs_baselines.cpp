@@ -198,3 +198,27 @@ TZ_PROOF(layernorm, "outputs have zero mean and unit variance per row before the
     CHECK(var(y.select(0, r), 0, 0).item() == doctest::Approx(1.0).epsilon(1e-4));
   }
 }
+
+TZ_PROOF(none, "no position terms at all: a 1-layer LM's last output is invariant to permuting the earlier tokens") {
+  Generator gen(12);
+  auto nope = zoo::make_lm(R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12, "pos": "none"})", gen);
+  Generator gen2(12);
+  auto learned = zoo::make_lm(R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12})", gen2);
+  CHECK(nope->pos->num_parameters() == 0);
+  CHECK_FALSE(nope->pos->embed(0, 4, DType::f32).defined());
+  CHECK_FALSE(nope->pos->rotates());
+  CHECK_FALSE(nope->pos->biases_scores());
+  nope->to(DType::f64);
+  learned->to(DType::f64);
+  nope->eval();
+  learned->eval();
+  NoGradGuard ng;
+  Tensor ids = from_vector(std::vector<int64_t>{3, 9, 1, 14, 7, 5, 2, 11}, {1, 8});
+  Tensor perm = from_vector(std::vector<int64_t>{14, 1, 7, 3, 2, 9, 5, 11}, {1, 8});  // same tokens, last kept
+  auto last = [](const Tensor& y) { return y.select(1, 7); };
+  double d_nope = testing::max_abs_diff(last(nope->forward(ids)), last(nope->forward(perm)));
+  double d_learned = testing::max_abs_diff(last(learned->forward(ids)), last(learned->forward(perm)));
+  MESSAGE("last logits moved by ", d_nope, " without positions, by ", d_learned, " with learned positions");
+  CHECK(d_nope < 1e-14);
+  CHECK(d_learned > 1e-6);
+}

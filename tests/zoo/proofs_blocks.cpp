@@ -1,4 +1,5 @@
-// Proofs of the block-layout, residual and objective options of the zoo LM (models/lm.h):
+// Proofs of the block-layout, residual and objective options of the zoo LM (models/lm.h,
+// nn/residual/):
 // rezero, gated_residual_gtrxl, no_bias_cramming, dropout_sites, token_shift,
 // sandwich_transformer, macaron, universal_transformer, act, forgetful_causal_masking.
 #include <cmath>
@@ -6,10 +7,13 @@
 
 #include "autograd/gradcheck.h"
 #include "core/copy.h"
-#include "data/tasks.h"
+#include "models/fcm.h"
+#include "models/mask_adapter.h"
+#include "models/token_shift.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
 #include "nn/position/absolute.h"
+#include "nn/residual/gtrxl.h"
 #include "optim/adam.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
@@ -22,24 +26,6 @@ const char* kBase = R"("vocab": 16, "dim": 16, "heads": 2, "context": 24)";
 std::unique_ptr<models::LM> lm(const std::string& extra, uint64_t seed = 1) {
   Generator gen(seed);
   return zoo::make_lm(std::string("{") + kBase + (extra.empty() ? "" : ", " + extra) + "}", gen);
-}
-
-// Trains on the copy task; returns {mean loss of the first 5 steps, of the last 5}.
-std::pair<double, double> train_copy(models::LM& m, int steps, double lr) {
-  auto task = data::make_task("copy", {.vocab_size = 16, .seq_len = 16});
-  optim::AdamW opt(m.named_parameters(), {.lr = lr, .weight_decay = 0.0});
-  Generator gen(3);
-  double first = 0, last = 0;
-  for (int s = 0; s < steps; ++s) {
-    data::Batch b = task->sample(8, gen);
-    Tensor l = m.loss(b.inputs, b.targets);
-    opt.zero_grad();
-    l.backward();
-    opt.step();
-    if (s < 5) first += l.item() / 5;
-    if (s >= steps - 5) last += l.item() / 5;
-  }
-  return {first, last};
 }
 
 // Memorises one fixed batch; returns {first loss, last loss}.
@@ -68,7 +54,7 @@ Tensor ids_of(uint64_t seed, int64_t B = 2, int64_t T = 12) {
 TZ_PROOF(rezero, "every block is exactly the identity at init; depth 64 trains without warm-up") {
   auto m = lm(R"("depth": 8, "residual": "rezero")");
   CHECK(m->norm_f == nullptr);
-  CHECK(m->layers->at<models::LMBlock>(0)->norm1 == nullptr);  // no norms at all
+  for (const auto& s : m->layers->at<models::Block>(0)->sublayers) CHECK(s.norm == nullptr);  // no norms at all
   m->eval();
   {
     NoGradGuard ng;
@@ -91,7 +77,7 @@ TZ_PROOF(rezero, "every block is exactly the identity at init; depth 64 trains w
 TZ_PROOF(gated_residual_gtrxl, "gate matches its equations; large b_g makes the block ≈ identity at init") {
   Generator gen(4);
   const int64_t C = 16;
-  models::GRUGate gate(C, 2.0, gen);
+  nn::GRUGate gate(C, 2.0, gen);
   gate.to(DType::f64);
   Tensor x = randn({2, 5, C}, gen, DType::f64), y = randn({2, 5, C}, gen, DType::f64);
   {  // the formula, term by term
@@ -111,7 +97,7 @@ TZ_PROOF(gated_residual_gtrxl, "gate matches its equations; large b_g makes the 
     m->eval();
     NoGradGuard ng;
     Tensor h = m->embed(ids_of(2), 0);
-    Tensor out = m->layers->at<models::LMBlock>(0)->forward(h, {});
+    Tensor out = m->layers->at<models::Block>(0)->forward(h, {});
     double rel = testing::rel_rms(out, h);
     MESSAGE("gtrxl b_g = ", bg, ": |block(x) - x| / |x| = ", rel);
     CHECK(rel < prev);
@@ -156,7 +142,7 @@ TZ_PROOF(dropout_sites, "eval deterministic and equal to p = 0; train-mode Monte
   for (int i = 0; i < n; ++i) acc = acc + m->embed(ids, 0);
   double e1 = testing::rel_rms(acc / double(n), eval_emb);
   // FFN site (the block's ff_drop on a fixed branch output).
-  auto& blk = *m->layers->at<models::LMBlock>(0);
+  auto& blk = *m->layers->at<models::Block>(0);
   Generator g(5);
   Tensor y = randn({2, 12, 16}, g);
   Tensor acc2 = zeros_like(y);
@@ -225,7 +211,7 @@ TZ_PROOF(sandwich_transformer, "k = 0 reproduces the interleaved baseline; s^k (
     auto m = lm(cat_str(R"("depth": 3, "layout": "sandwich", "sandwich_coef": )", k), 10);
     std::string order;
     for (size_t i = 0; i < m->layers->size(); ++i) {
-      auto b = m->layers->at<models::LMBlock>(i);
+      auto b = m->layers->at<models::Block>(i);
       order += std::string(b->mixer ? "s" : "") + (b->ffn ? "f" : "");
     }
     std::string want = std::string(size_t(k), 's');
@@ -241,19 +227,20 @@ TZ_PROOF(macaron, "½ factors applied; two FFN parameter sets; causal preserved"
   auto m = lm(R"("depth": 1, "macaron": true)", 11);
   m->to(DType::f64);
   m->eval();
-  auto& b = *m->layers->at<models::LMBlock>(0);
-  REQUIRE(b.ffn0);
+  auto& b = *m->layers->at<models::Block>(0);
+  REQUIRE(b.sublayers.size() == 3);
+  const models::Sublayer &first = b.sublayer("ffn0"), &mix = b.sublayer("mixer"), &last = b.sublayer("ffn");
   NoGradGuard ng;
   Tensor ids = ids_of(6);
   Tensor x = m->embed(ids, 0);
-  Tensor h = x + 0.5 * b.ffn0->forward(b.norm0->forward(x));
-  h = h + b.mixer->forward(b.norm1->forward(h), {});
-  h = h + 0.5 * b.ffn->forward(b.norm2->forward(h));
+  Tensor h = x + 0.5 * first.ffn->forward(first.norm->forward(x));
+  h = h + mix.mixer->forward(mix.norm->forward(h), {});
+  h = h + 0.5 * last.ffn->forward(last.norm->forward(h));
   CHECK(testing::max_abs_diff(b.forward(x, {}), h) < 1e-12);
-  CHECK(b.ffn0->num_parameters() == b.ffn->num_parameters());
-  CHECK(testing::max_abs_diff(b.ffn0->parameters()[0], b.ffn->parameters()[0]) > 0);  // separate weights
+  CHECK(first.ffn->num_parameters() == last.ffn->num_parameters());
+  CHECK(testing::max_abs_diff(first.ffn->parameters()[0], last.ffn->parameters()[0]) > 0);  // separate weights
   auto plain = lm(R"("depth": 1)", 11);
-  CHECK(m->num_parameters() - plain->num_parameters() == b.ffn0->num_parameters() + b.norm0->num_parameters());
+  CHECK(m->num_parameters() - plain->num_parameters() == first.ffn->num_parameters() + first.norm->num_parameters());
   CHECK(m->causal());
   Tensor ids2 = ids.clone();
   for (int64_t t = 7; t < 12; ++t) ids2.set({1, t}, double((int64_t(ids.at({1, t})) + 1) % 16));
@@ -271,7 +258,7 @@ TZ_PROOF(universal_transformer, "T applications of one shared block (+ position 
   NoGradGuard ng;
   Tensor ids = ids_of(7);
   // The depth-T stack written out: H^t = block(H^{t-1} + pos + 0.02 sinusoid(t)).
-  auto& blk = *ut->layers->at<models::LMBlock>(0);
+  auto& blk = *ut->layers->at<models::Block>(0);
   Tensor h = ut->tok_emb->forward(ids);
   for (int64_t t = 1; t <= 4; ++t) {
     Tensor p = ut->pos->embed(0, 12, DType::f64) + nn::sinusoidal_table(t, 1, 16, 10000.0, DType::f64) * 0.02;
@@ -296,7 +283,7 @@ TZ_PROOF(act, "halting weights sum to 1 per position; halted positions unchanged
   }
   Tensor ids = ids_of(8, 2, 10);
   nn::AuxLosses aux;
-  m->forward(ids, &aux);
+  m->forward(ids, nullptr, &aux);
   const auto& tr = m->last_act;
   CHECK(aux.terms.size() == 1);
   CHECK(testing::max_abs_diff(tr.weight_sum, ones_like(tr.weight_sum)) < 1e-12);
@@ -318,7 +305,7 @@ TZ_PROOF(act, "halting weights sum to 1 per position; halted positions unchanged
   opt.atol = 1e-7;
   opt.rtol = 1e-4;
   opt.max_elements = 6;
-  std::vector<Tensor> params{m->halt->weight, m->halt->bias, m->layers->at<models::LMBlock>(0)->ffn->parameters()[0]};
+  std::vector<Tensor> params{m->halt->weight, m->halt->bias, m->layers->at<models::Block>(0)->ffn->parameters()[0]};
   GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { m->forward(ids); return m->last_act.ponder * 100.0; },
                                 params, opt);
   MESSAGE("ponder-cost gradcheck: max error ", r.max_abs_error, " ", r.report);
@@ -329,7 +316,9 @@ TZ_PROOF(forgetful_causal_masking, "masked columns get exactly zero attention; r
   auto m = lm(R"("depth": 2, "fcm_max_ratio": 1.0)", 14);
   Generator g(9);
   const int64_t B = 3, T = 10;
-  Tensor mask = m->fcm_mask(B, T, DType::f64, g);
+  Tensor forgotten = models::draw_forgotten_keys(B, T, 1.0, g);
+  REQUIRE(forgotten.defined());
+  Tensor mask = models::mask_score_bias(forgotten, Tensor(), T, DType::f64);
   // Attention probabilities: with v = identity the output rows are the probabilities.
   Tensor q = randn({B, 1, T, 4}, g, DType::f64), k = randn({B, 1, T, 4}, g, DType::f64);
   Tensor v = eye(T, DType::f64).reshape({1, 1, T, T}).expand({B, 1, T, T}).contiguous();

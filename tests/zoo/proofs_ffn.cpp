@@ -127,7 +127,7 @@ TZ_PROOF(relu_squared, "value max(0,x)^2 and gradient 2 max(0,x) match finite di
   // The id switches the model's FFN to it.
   Generator gen(1);
   auto lm = zoo::make_lm(R"({"dim": 8, "depth": 1, "heads": 2, "context": 4, "vocab": 10, "activation": "relu_squared"})", gen);
-  CHECK(lm->layers->at<models::LMBlock>(0)->ffn->describe().find("relu_squared") != std::string::npos);
+  CHECK(lm->layers->at<models::Block>(0)->ffn->describe().find("relu_squared") != std::string::npos);
 }
 
 // Nguyen & Salazar 2019 (arXiv:1910.05895): ScaleNorm(x) = g x / max(‖x‖, eps).
@@ -214,7 +214,7 @@ TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i 
   // 4. On the zoo LM: the recorder on a block's FFN sees every position of the batch, and
   //    the value projection through the tied embedding is the logit lens of that FFN.
   auto lm = zoo::make_lm(R"({"dim": 8, "depth": 2, "heads": 2, "context": 6, "vocab": 11, "activation": "relu"})", gen);
-  auto block_ffn = std::dynamic_pointer_cast<nn::MLP>(lm->layers->at<models::LMBlock>(1)->ffn);
+  auto block_ffn = std::dynamic_pointer_cast<nn::MLP>(lm->layers->at<models::Block>(1)->ffn);
   REQUIRE(block_ffn);
   {
     nn::KeyRecorder r2(*block_ffn);

@@ -33,7 +33,7 @@ TEST_CASE("option combinations train, and cached decoding equals the full forwar
     nn::Config c = nn::Config::parse(R"({"vocab": 16, "dim": 32, "depth": 2, "heads": 2, "context": 24})");
     c.merge(nn::Config::parse(combo.config, combo.name));
     Generator gen(1);
-    auto lm = zoo::make_lm(c.dump(), gen, combo.name);
+    auto lm = zoo::make_lm(c, gen);
     // Training moves the loss: 60 steps on a fixed batch.
     Generator data(2);
     Tensor ids = randint(0, 16, {4, 16}, data);

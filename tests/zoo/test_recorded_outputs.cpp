@@ -43,12 +43,12 @@ Recorded run(const std::string& id, const std::string& config, const std::map<st
   Generator gen(1);
   Recorded r;
   if (v.model) {
-    auto m = std::dynamic_pointer_cast<models::ZooModel>(v.model(nn::Config::parse(config, id), gen));
+    auto m = std::dynamic_pointer_cast<models::Model>(v.model(nn::Config::parse(config, id), gen));
     REQUIRE(m);
     m->to(DType::f64);
     if (weights) m->load_state_dict(*weights);
     Generator data(7);
-    models::ZooModel::Example ex = m->sample(kB, data);
+    models::Model::Batch ex = m->sample(kB, data);
     for (auto& t : ex.inputs)
       if (t.dtype() != DType::i64) t = t.to(DType::f64);
     if (ex.targets.dtype() != DType::i64) ex.targets = ex.targets.to(DType::f64);

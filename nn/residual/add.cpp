@@ -1,0 +1,54 @@
+// The plain residual sum, with the norm before the branch or after the sum:
+//   pre-norm   x ← x + f(norm(x))     (Xiong et al. 2020, arXiv:2002.04745; GPT-2)
+//   post-norm  x ← norm(x + f(x))     (Vaswani et al. 2017, arXiv:1706.03762)
+// A pre-norm stream is never normalised inside the blocks, so the model ends with a norm;
+// a post-norm stream leaves every block normalised and needs none.
+#include "autograd/ops.h"
+#include "core/text.h"
+#include "nn/residual/residual.h"
+
+namespace tz::nn {
+
+inline const Key<std::string> kNormPlacement{"norm_placement", "pre",
+                                             "pre (x + f(norm(x))) or post (norm(x + f(x))), with residual add"};
+
+namespace {
+class AddResidual : public Residual {
+ public:
+  explicit AddResidual(bool post) : post_(post) {}
+  Tensor forward(const Tensor& x, const UnaryModule* norm, const Branch& f) const override {
+    return post_ ? norm->forward(x + f(x)) : x + f(norm->forward(x));
+  }
+  bool final_norm() const override { return !post_; }
+  std::string describe() const override { return post_ ? "add, post-norm" : "add, pre-norm"; }
+
+ private:
+  bool post_;
+};
+}  // namespace
+
+const ResidualKind& residual_kind_add() {
+  static const ResidualKind kind{.name = "add",
+                                 .keys = {kNormPlacement},
+                                 .make = [](const ModelDims&, const Config& c) -> std::unique_ptr<Residual> {
+                                   const std::string p = c.get(kNormPlacement);
+                                   TZ_CHECK(p == "pre" || p == "post", c.source(),
+                                            ": norm_placement must be 'pre' or 'post', got '", p, "'");
+                                   return std::make_unique<AddResidual>(p == "post");
+                                 }};
+  return kind;
+}
+
+}  // namespace tz::nn
+
+namespace tz::zoo {
+
+void register_pre_post_norm(nn::Registry& r) {
+  r.add({.id = "pre_post_norm",
+         .summary = "Norm placement: pre-LN x + f(LN(x)) with a final norm, or post-LN LN(x + f(x))",
+         .keys = {nn::kNormPlacement},
+         .test_config = R"({"norm_placement": "post"})",
+         .example = R"({"norm_placement": "post"})"});
+}
+
+}  // namespace tz::zoo
