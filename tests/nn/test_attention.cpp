@@ -406,3 +406,39 @@ TEST_CASE("ALiBi and T5 train through the fused kernel: peak memory of a trainin
     CHECK(c1024 / c512 > 3.5);  // the materialised scores: about 4
   }
 }
+
+TEST_CASE("key padding, forgotten keys and shared K/V heads train through the fused kernel too; so does an FCM LM") {
+  Generator gen(31);
+  ModelDims d{.dim = 64, .heads = 4, .context = 2048, .depth = 1};
+  auto a = std::make_shared<Attention>(attention_options(d, Config::parse(R"({"attn_kv_heads": 1})")), gen);
+  auto lm =
+      zoo::make_lm(R"({"vocab": 16, "dim": 64, "depth": 1, "heads": 4, "context": 2048, "fcm_max_ratio": 0.5})", gen);
+  auto peak_of = [&](int64_t T, bool model) {
+    Tensor x = randn({1, T, 64}, gen).requires_grad_();
+    Tensor keep = ones({1, T}, DType::i64), forgot = zeros({1, T}, DType::i64);
+    for (int64_t j = 0; j < T; j += 3) forgot.set({0, j}, 1.0);
+    keep.set({0, 1}, 0.0);
+    Tensor ids = randint(0, 16, {1, T}, gen);
+    const size_t base = allocator_stats().live_bytes;
+    reset_allocator_peak();
+    if (model)
+      lm->loss(ids, ids).backward();  // training: FCM draws forgotten keys
+    else
+      sum(a->forward(x, {.key_padding = keep, .forgotten_keys = forgot})).backward();
+    return double(allocator_stats().peak_bytes - base);
+  };
+  for (bool model : {false, true}) {
+    std::string line;
+    double prev = 0, worst = 0;
+    for (int64_t T : {256, 512, 1024, 2048}) {
+      const double bytes = peak_of(T, model);
+      if (prev > 0) worst = std::max(worst, bytes / prev);
+      line += cat_str("  T=", T, ": ", bytes / 1e6, " MB");
+      prev = bytes;
+    }
+    const std::string what =
+        model ? "FCM LM (1 layer, fcm_max_ratio 0.5)" : "MQA layer with key padding and forgotten keys";
+    MESSAGE(what, " training step:", line, "; largest ratio per doubling ", worst);
+    CHECK(worst < 2.5);
+  }
+}
