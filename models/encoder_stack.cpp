@@ -4,7 +4,6 @@
 #include "core/creation.h"
 #include "core/text.h"
 #include "models/keys.h"
-#include "models/mask_adapter.h"
 #include "models/wrapper_attention.h"
 #include "nn/residual/residual.h"
 
@@ -54,8 +53,6 @@ std::shared_ptr<nn::ModuleList> make_stack(const StackOptions& o, const nn::Mode
 }
 
 Tensor run_stack(const nn::ModuleList& stack, Tensor h, nn::MixerContext ctx) {
-  MaskAdapter masks;  // key padding for the registry's attention (see models/mask_adapter.h)
-  masks.apply(ctx, h.size(1), h.dtype());
   for (size_t i = 0; i < stack.size(); ++i) {
     ctx.layer = int64_t(i);
     h = stack.at<Block>(i)->forward(h, ctx);

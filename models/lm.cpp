@@ -6,7 +6,6 @@
 #include "models/fcm.h"
 #include "models/keys.h"
 #include "models/layout.h"
-#include "models/mask_adapter.h"
 #include "models/token_shift.h"
 #include "nn/residual/residual.h"
 
@@ -129,11 +128,8 @@ Tensor LM::forward(const std::vector<Tensor>& inputs, State* state, nn::AuxLosse
   Tensor h = embed(ids, start);
   std::map<std::string, Tensor> carry;
   nn::MixerContext ctx{.start = start, .pos = pos.get(), .aux = aux, .carry = &carry};
-  MaskAdapter masks;
-  if (is_training() && fcm_ratio_ > 0 && !state) {  // FCM: training only; inference is unchanged
+  if (is_training() && fcm_ratio_ > 0 && !state)  // FCM: training only; inference is unchanged
     ctx.forgotten_keys = draw_forgotten_keys(ids.size(0), ids.size(1), fcm_ratio_, default_generator());
-    masks.apply(ctx, ids.size(1), h.dtype());
-  }
   h = run_blocks(h, ctx, state);
   if (state) state->length += ids.size(1);
   return logits(h);

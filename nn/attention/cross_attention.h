@@ -8,12 +8,12 @@
 //   A = softmax(q k^T / sqrt(D) + M) [B, H, T, S],  M_bj = -inf where context_padding[b, j] = 0
 //   y = concat_h(A v) W_o [B, T, C]
 // Every attention feature that is not tied to x's own positions works here (kv_heads,
-// qk_norm, talking_heads, ...); the fused kernel runs unless a feature needs the scores or
-// a mask the kernel does not take yet (sdpa.h).
+// qk_norm, talking_heads, ...); the fused kernel runs, with the padding as a mask term,
+// unless a feature needs the scores (sdpa.h).
 // CrossAttention is the same layer with the call form of the encoder-decoder wrappers:
 // forward(x, context, mask). With context = x and causal = true it is masked self-attention
 // (decoders); with a mask, the padding of an encoder. A query row whose keys are all masked
-// has no defined softmax: keep at least one key.
+// gets 0 from the fused kernel (NaN on the composite path): keep at least one key.
 #pragma once
 
 #include "nn/attention/attention.h"

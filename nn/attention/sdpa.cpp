@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "core/attention.h"
 #include "core/creation.h"
+#include "core/kernels/attention_mask.h"
 
 namespace tz::nn {
 
@@ -40,12 +42,25 @@ Tensor forgotten_hidden(const Tensor& forgotten, int64_t T, int64_t q_offset) {
   return from_vector(m, {B, 1, T, S});
 }
 
-// THE switch between the two paths: what the fused op (tz::attention) takes today. It has no
-// mask terms and no relative bias yet (core/kernels/attention_mask.h adds both); when it has,
-// this returns true for them and sdpa() hands key_padding, forgotten_keys and rel_bias over.
+// THE switch between the two paths: what the fused op (tz::attention with an AttentionSpec)
+// takes. It reads causal masks, key padding, forgotten keys, relative bias tables and k, v of
+// G heads tile by tile (core/kernels/attention_mask.h); a dense query-dependent term, stage
+// hooks, a requested probability matrix or q, k of another head size than v need the
+// composite path.
 bool fused_supports(const Tensor& q, const Tensor& v, const SdpaSpec& s) {
-  return !s.materialise && !s.score_bias.defined() && !s.rel_bias.defined() && !s.key_padding.defined() &&
-         !s.forgotten_keys.defined() && q.size(3) == v.size(3) && !(s.causal && s.q_offset < 0);
+  return !s.materialise && !s.score_bias.defined() && q.size(3) == v.size(3) && !(s.causal && s.q_offset < 0);
+}
+
+// The fused op's spec: the masks become mask terms owning a copy of their flags (they live as
+// long as the autograd graph needs them).
+AttentionSpec fused_spec(const SdpaSpec& s) {
+  AttentionSpec f{.causal = s.causal, .q_offset = s.q_offset, .scale = s.scale, .rel_bias = s.rel_bias};
+  if (!s.key_padding.defined() && !s.forgotten_keys.defined()) return f;
+  auto mask = std::make_shared<kernels::AttentionMask>();
+  if (s.key_padding.defined()) mask->terms.push_back(core::key_padding_mask(s.key_padding));
+  if (s.forgotten_keys.defined()) mask->terms.push_back(core::forgotten_keys_mask(s.forgotten_keys));
+  f.mask = mask;
+  return f;
 }
 }  // namespace
 
@@ -108,8 +123,7 @@ Tensor sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaSpec& s
             Tensor* probs) {
   check_shapes(q, k, v);
   if (probs || !fused_supports(q, v, spec)) return sdpa_composite(q, k, v, spec, stages, probs);
-  const int64_t H = q.size(1);
-  return tz::attention(q, expand_kv_heads(k, H), expand_kv_heads(v, H), spec.causal, spec.q_offset, spec.scale);
+  return tz::attention(q, k, v, fused_spec(spec));
 }
 
 Tensor scaled_dot_product_attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

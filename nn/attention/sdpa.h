@@ -12,13 +12,16 @@
 // Query head h reads key/value head h / (H / G) (MQA: G = 1, GQA: 1 < G < H).
 //
 // Two paths compute it:
-//   fused      tz::attention: tiled, online softmax, no T x S matrix stored (memory linear
-//              in T); used whenever the spec allows it (fused_supports in sdpa.cpp is the one
-//              place that says what the kernel takes);
+//   fused      tz::attention (autograd/ops.h): tiled, online softmax, masks as tile predicates
+//              and the bias table read per tile, k, v of G heads read in place; no T x S
+//              matrix is stored (memory linear in T). Used whenever the spec allows it
+//              (fused_supports in sdpa.cpp is the one place that says what the kernel takes);
 //   composite  matmul -> + biases -> stages.scores -> masks -> stages.normalise ->
 //              stages.probs -> matmul: stores the [B, H, T, S] scores; the reference of the
-//              fused path and the path of every feature that needs the scores (ScoreStages).
-// A query row with no visible key has no softmax: the composite gives NaN there.
+//              fused path and the path of every feature that needs the scores (ScoreStages),
+//              of query-dependent biases (score_bias) and of q, k with another head size.
+// A query row with no visible key has no softmax: the fused path gives 0 there, the
+// composite NaN.
 #pragma once
 
 #include "core/tensor.h"

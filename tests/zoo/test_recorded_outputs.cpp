@@ -113,13 +113,19 @@ void record() {
 // gradients must still agree to a relative 1e-12 (of the recorded tensor's largest entry);
 // every other id stays bit for bit.
 const std::map<std::string, const char*> kRounding = {
-    // Unmasked self- and cross-attention of the wrappers moved from the composite softmax onto
-    // the fused kernel (online softmax: another summation order).
+    // Attention moved from the composite softmax onto the fused kernel (online softmax over
+    // tiles: another summation order): unmasked self- and cross-attention of the wrappers,
+    // masked (padded) cross-attention, ALiBi's bias table, and K/V heads shared in the kernel
+    // (their gradients summed over the group there, not by index_select's backward).
     {"encoder_decoder", "attention on the fused kernel"},
     {"vit_wrapper", "attention on the fused kernel"},
-    // The T5 bias became a relative table [H, T + S - 1] (one bucket lookup per distance):
-    // the table's gradient is summed per distance, then per bucket.
-    {"t5_rel_bias", "T5 table gradient summed per distance"},
+    {"cross_attention", "padded cross-attention on the fused kernel"},
+    {"continuous_wrapper", "padded attention on the fused kernel"},
+    {"alibi", "ALiBi table on the fused kernel"},
+    {"mqa", "one K/V head read by every query head in the fused kernel"},
+    // The T5 bias became a relative table [H, T + S - 1] (one bucket lookup per distance) read
+    // by the fused kernel: the table's gradient is summed per distance, then per bucket.
+    {"t5_rel_bias", "T5 table on the fused kernel"},
 };
 
 // Sanitizer builds compile at another optimisation level (RelWithDebInfo), where GCC inlines
