@@ -102,6 +102,11 @@ struct BlockOptions {
 struct BlockState : nn::MixerState {
   std::unique_ptr<nn::MixerState> mixer;
   Tensor hist[3];
+  void visit(nn::StateVisitor& v) override {
+    nn::MixerState::visit(v);
+    if (mixer) v.nested("mixer", *mixer);
+    for (int i = 0; i < 3; ++i) v.tensor(cat_str("hist", i), hist[i]);
+  }
 };
 
 class LMBlock : public nn::Module {

@@ -83,6 +83,12 @@ std::vector<ConfigKey> attention_config_keys(const std::vector<std::string>& nam
 struct KVState : MixerState {
   Tensor k, v;   // [B, G, capacity, D] (collab_heads: k [B, 1, capacity, D_k], v [B, H, capacity, D])
   Tensor conv;   // dconv only: the last 2 projected (pre-conv) inputs [B, 2, C_qkv]
+  void visit(StateVisitor& s) override {  // for save_state / restore_state
+    MixerState::visit(s);
+    s.tensor("k", k);
+    s.tensor("v", v);
+    s.tensor("conv", conv);
+  }
 };
 
 class Attention : public Mixer {
