@@ -87,6 +87,7 @@ TZ_PROOF(head_dim_decoupled, "H*D != C runs forward and backward; with D = C/H b
   NoGradGuard no_grad;
   double d = testing::max_abs_diff(make_attn(R"({"attn_dim_head": 4})", 2)->forward(x, {}), make_attn("{}", 2)->forward(x, {}));
   MESSAGE("dim_head = C/H vs vanilla_mha: max diff ", d, "; decode vs forward (D = 6): ", decode_diff(*a, x.detach()));
+  TZ_PROOF_NUMBER("vs vanilla_mha", d);
   CHECK(d == 0);
   CHECK(decode_diff(*a, x.detach()) < 1e-12);
 }
@@ -110,6 +111,7 @@ TZ_PROOF(mqa, "one shared K/V head == per-head reference (gqa G=1); KV cache 1/H
   auto& kh = dynamic_cast<nn::KVState&>(*sh);
   double ratio = double(km.k.numel() + km.v.numel()) / double(kh.k.numel() + kh.v.numel());
   MESSAGE("MQA vs shared-head reference ", d, "; KV cache size ratio MQA/MHA ", ratio, "; decode diff ", decode_diff(*m, x));
+  TZ_PROOF_NUMBER("vs shared-head reference", d);
   CHECK(d < 1e-12);
   CHECK(ratio == doctest::Approx(1.0 / H));
   CHECK(decode_diff(*m, x) < 1e-12);
@@ -157,6 +159,7 @@ TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA; mean-pooled MHA checkp
       }
     double od = testing::max_abs_diff(g->forward(x, {}), pooled->forward(x, {}));
     MESSAGE("G=", G, ": pooled weights vs formula ", wdiff, ", output vs pooled MHA ", od, ", decode diff ", decode_diff(*g, x));
+    TZ_PROOF_NUMBER("vs pooled MHA", od);
     CHECK(wdiff < 1e-15);
     CHECK(od < 1e-12);
     CHECK(decode_diff(*g, x) < 1e-12);
@@ -181,6 +184,7 @@ TZ_PROOF(talking_heads, "P^l = P^w = I reproduces vanilla_mha; causal mask prese
   double moved = testing::max_abs_diff(th->forward(x, {}), van->forward(x, {}));
   MESSAGE("identity mixes vs vanilla ", d0, "; weights above the diagonal after random mixes ", above,
           "; random mixes change the output by ", moved, "; decode diff ", decode_diff(*th, x));
+  TZ_PROOF_NUMBER("identity mixes vs vanilla", d0);
   CHECK(d0 < 1e-12);
   CHECK(above == 0);
   CHECK(moved > 1e-4);
@@ -198,6 +202,7 @@ TZ_PROOF(collab_heads, "D_k = H D with block one-hot m_h equals vanilla_mha; par
   MESSAGE("collab (D_k = H D, block one-hot) vs vanilla ", d, "; parameters: vanilla ", van->num_parameters(),
           ", collab x1.0 ", col->num_parameters(), ", collab x0.5 ", half->num_parameters(), "; decode diff ",
           decode_diff(*half, x));
+  TZ_PROOF_NUMBER("vs vanilla", d);
   CHECK(d < 1e-12);
   CHECK(half->num_parameters() < van->num_parameters());
   CHECK(decode_diff(*half, x) < 1e-12);
@@ -221,6 +226,7 @@ TZ_PROOF(attn_on_attn, "out = GLU(v_hat W + b) with the right shapes and gradien
   Tensor xg = x.clone().requires_grad_();
   auto r = gradcheck([&](const std::vector<Tensor>& in) { return aoa->forward(in[0], {}); }, {xg});
   MESSAGE("AoA vs GLU(v_hat W + b) ", d, "; decode diff ", decode_diff(*aoa, x));
+  TZ_PROOF_NUMBER("vs GLU formula", d);
   CHECK(d < 1e-12);
   CHECK_MESSAGE(r.ok, r.report);
   check_causal(*aoa, x);
@@ -238,6 +244,7 @@ TZ_PROOF(gate_values, "at init the gated heads are sigma(1) x vanilla's (so out 
   double s1 = 1.0 / (1.0 + std::exp(-1.0));
   double db = testing::max_abs_diff(gb->forward(x, {}), (vb->forward(x, {}) - vb->out->bias) * s1 + vb->out->bias);
   MESSAGE("gated vs sigma(1) x vanilla (no bias) ", d, "; with biases vs sigma(1)(vanilla - b) + b ", db);
+  TZ_PROOF_NUMBER("vs sigma(1) vanilla", d);
   CHECK(d < 1e-12);
   CHECK(db < 1e-12);
   randomise(g->gate->weight, 19, 1.0);
@@ -284,6 +291,7 @@ TZ_PROOF(realformer, "S^l - S^(l-1) = the layer's raw logits; mask after the sum
   for (int64_t t = 0; t < 9; ++t) dec = std::max(dec, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), st), full.narrow(1, t, 1)));
   MESSAGE("layer 1 vs vanilla ", first, "; S^1 - raw^1 ", d1, "; (S^2 - S^1) - raw^2 ", d2, "; 2-layer prefix moved ",
           before, " (suffix ", after, "); 3-layer LM decode vs forward ", dec);
+  TZ_PROOF_NUMBER("(S2 - S1) - raw2", d2);
   CHECK(first < 1e-12);
   CHECK(d1 < 1e-12);
   CHECK(d2 < 1e-12);
@@ -310,6 +318,7 @@ TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax; every row ha
         wrong += nz != std::min<int64_t>(2, i + 1);
       }
   MESSAGE("k=8 (>= 7 keys) vs dense ", d, "; k=2: most non-zeros in a row ", worst, ", rows with != min(2, i+1): ", wrong);
+  TZ_PROOF_NUMBER("k >= keys vs dense", d);
   CHECK(d < 1e-12);
   CHECK(worst <= 2);
   CHECK(wrong == 0);
@@ -351,6 +360,7 @@ TZ_PROOF(entmax_attn, "alpha->1 matches softmax, alpha=2 is sparsemax's closed f
   randomise(e15->qkv->weight, 30, 1.0);
   MESSAGE("sparsemax vs closed form ", closed, "; |row sum - 1| ", rowsum, "; exact zeros among allowed keys ", zeros_allowed,
           "; alpha=1.0001 vs softmax attention ", d1, "; entmax15 decode diff ", decode_diff(*e15, x));
+  TZ_PROOF_NUMBER("sparsemax vs closed form", closed);
   CHECK(closed < 1e-12);
   CHECK(rowsum < 1e-12);
   CHECK(zeros_allowed > 0);
@@ -396,6 +406,7 @@ TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x); fixed
   MESSAGE("max |score| ", worst, " <= g = ", g, "; f32 output finite at inputs ~1e8: ", finite32,
           "; max-free kernel vs reference (T=S=37 causal, T=5 at offset 32, non-causal): ", k1, ", ", k2, ", ", k3,
           "; fixed-g decode (max-free kernel) vs forward ", decode_diff(*fixed, xs), "; learned-g decode ", decode_diff(*a, xs));
+  TZ_PROOF_NUMBER("max |score| / g", worst / g);
   CHECK(worst <= g * (1 + 1e-12));
   CHECK(finite32);
   CHECK(k1 < 1e-12);
@@ -423,6 +434,7 @@ TZ_PROOF(primer_mdha, "causal: output_t independent of x_(>t); kernel [0, 0, 1] 
   }
   MESSAGE("identity kernel vs vanilla ", d, "; random kernel moves the output by ", moved, "; conv formula ", cdiff,
           "; decode (rolling conv state) vs forward ", decode_diff(*pr, x));
+  TZ_PROOF_NUMBER("identity kernel vs vanilla", d);
   CHECK(d < 1e-12);
   CHECK(moved > 1e-4);
   CHECK(cdiff < 1e-12);
@@ -465,6 +477,7 @@ TZ_PROOF(adaptive_span, "z >= context equals full softmax attention; keys beyond
   MESSAGE("z >= T vs full softmax ", d, "; keys beyond z + R: ", zero_beyond, " zero, ", nonzero_beyond,
           " non-zero; zero weights within z: ", zero_within, "; penalty ", pen, " (= 2e-6 * 16 * 0.35); decode diff ",
           decode_diff(*a, x));
+  TZ_PROOF_NUMBER("z >= T vs full softmax", d);
   CHECK(d < 1e-12);
   CHECK(zero_beyond > 0);
   CHECK(nonzero_beyond == 0);
