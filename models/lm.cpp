@@ -519,6 +519,12 @@ void register_rezero(nn::Registry& r) {
          .keys = {{"residual", "\"add\"", "rezero selects it"}},
          .test_config = R"({"residual": "rezero"})",
          .example = R"({"residual": "rezero", "depth": 64})",
+         // At α = 0 every branch gradient is exactly 0: the gradient check draws α away from 0.
+         .randomise = [](nn::Module& m, Generator& g) {
+           for (auto& [name, t] : m.named_parameters())
+             if (name.find(".alpha") != std::string::npos)
+               core::fill_(t, (g.uniform() < 0.5 ? -1.0 : 1.0) * (0.5 + 0.5 * g.uniform()));
+         },
          // With every norm gone the tied logits start tiny (0.02-scale embeddings squared);
          // ReZero trains at larger steps, which its paper reports as one of its benefits.
          .learn_lr = 3e-2});

@@ -62,6 +62,12 @@ void run_variant(const std::string& id) {
   std::fflush(stdout);
 }
 
+std::string fixed_1(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", x);
+  return buf;
+}
+
 std::string proof_cell(const std::string& id) {
   if (!proven_ids().count(id)) return "MISSING";
   auto it = proof_outcomes().find(id);
@@ -98,9 +104,7 @@ void print_table() {
         cell += " " + it->second->cell;
       table += " " + cell + " |";
     }
-    char s[32];
-    std::snprintf(s, sizeof s, "%.1f", row.seconds);
-    table += " " + proof_cell(id) + " | " + s + " |\n";
+    table += cat_str(" ", proof_cell(id), " | ", fixed_1(row.seconds), " |\n");
     total += row.seconds;
   }
   std::string overrides;

@@ -1,6 +1,7 @@
 // The conformance checks can fail: each strengthened check, run on a small test-only model
 // with a planted bug, catches it, while the same model without the bug passes.
-//   grad    a fused q/k/v weight whose gradient is wrong only in the last head's V rows
+//   grad    a fused q/k/v weight whose gradient is wrong only in the last head's V rows;
+//           ReZero's all-zero branch gradients at α = 0 without its randomise hook (vacuous)
 //   step    a chunked recurrence that drops its state at a chunk boundary inside a call;
 //           a step that forgets the prefill (a call of several tokens leaves the state as
 //           it was)
@@ -192,6 +193,20 @@ TEST_CASE("conformance catches: a fused qkv gradient wrong only in the last head
   CHECK(good.outcome == conformance::Outcome::passed);
   CHECK(bad.outcome == conformance::Outcome::failed);
   CHECK(bad.detail.find("qkv.weight") != std::string::npos);
+}
+
+TEST_CASE("conformance catches: a vacuous gradient check (ReZero at α = 0) unless the variant randomises") {
+  conformance::Subject s = conformance::subject("rezero");
+  REQUIRE(s.randomise);
+  conformance::CheckResult with = conformance::check_grad(s);
+  s.randomise = nullptr;
+  conformance::CheckResult without = conformance::check_grad(s);
+  MESSAGE("grad, rezero with its randomise hook: ", with.detail);
+  MESSAGE("grad, rezero without: ", without.cell);
+  CHECK(with.outcome == conformance::Outcome::passed);
+  CHECK(with.numbers.at("vacuous") == 0);
+  CHECK(without.outcome == conformance::Outcome::failed);
+  CHECK(without.numbers.at("vacuous") >= 16);  // every branch weight of both blocks
 }
 
 TEST_CASE("conformance catches: a model that does not copy") {
