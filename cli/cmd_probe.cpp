@@ -123,7 +123,7 @@ int run_probe(const ProbeArgs& a) {
   Tensor proj = nn::value_vocab_projection(*mlp, E);  // [F, V]
 
   fmt::print("layer {} of {}: {} keys ({}), {} validation positions in windows of {}\n", layer, depth,
-             coeffs.size(1), nn::activation_name(mlp->options.activation), coeffs.size(0), T);
+             coeffs.size(1), mlp->options.activation, coeffs.size(0), T);
   for (size_t j = 0; j < keys.size(); ++j) {
     fmt::print("\nkey {}\n  top-activating prefixes (coefficient: text, the trigger byte in [ ]):\n", keys[j]);
     for (const nn::KeyHit& h : hits[j]) {

@@ -73,12 +73,12 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
              ds.source(), ds.num_tokens(), ds.num_tokens(data::Split::train),
              ds.num_tokens(data::Split::val), ds.unigram_entropy_nats());
   fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads, output {}\n", o.steps, o.batch,
-             o.seq_len, o.lr, o.schedule, get_num_threads(), o.out_dir);
+             o.seq_len, o.recipe.lr, o.recipe.schedule, get_num_threads(), o.out_dir);
   const int64_t start_step = trainer->step();
   double session_secs = 0;
   std::signal(SIGINT, on_sigint);
   trainer->run([&](const train::StepRecord& r) {
-    session_secs += double(o.batch * o.seq_len) / r.tokens_per_s;
+    session_secs += r.seconds;
     bool go_on = !g_interrupted && (stop_after == 0 || r.step - start_step < stop_after);
     if (!go_on && r.step < o.steps)
       fmt::print("stopping at step {} of {}: continue with --resume {}\n", r.step, o.steps, o.out_dir);
@@ -139,13 +139,13 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   train_cmd->add_option("--steps", opt.steps, "Training steps")->capture_default_str();
   train_cmd->add_option("--batch", opt.batch, "Sequences per step")->capture_default_str();
   train_cmd->add_option("--seq-len", opt.seq_len, "Tokens per sequence")->capture_default_str();
-  train_cmd->add_option("--lr", opt.lr, "Peak learning rate")->capture_default_str();
-  train_cmd->add_option("--min-lr", opt.min_lr, "Final learning rate (cosine)")->capture_default_str();
-  train_cmd->add_option("--warmup", opt.warmup, "Warm-up steps")->capture_default_str();
-  train_cmd->add_option("--schedule", opt.schedule, "cosine or constant")
+  train_cmd->add_option("--lr", opt.recipe.lr, "Peak learning rate")->capture_default_str();
+  train_cmd->add_option("--min-lr", opt.recipe.min_lr, "Final learning rate (cosine)")->capture_default_str();
+  train_cmd->add_option("--warmup", opt.recipe.warmup, "Warm-up steps")->capture_default_str();
+  train_cmd->add_option("--schedule", opt.recipe.schedule, "cosine or constant")
       ->check(CLI::IsMember({"cosine", "constant"}))->capture_default_str();
-  train_cmd->add_option("--weight-decay", opt.weight_decay, "AdamW decay")->capture_default_str();
-  train_cmd->add_option("--grad-clip", opt.grad_clip, "Max gradient norm (0 = off)")->capture_default_str();
+  train_cmd->add_option("--weight-decay", opt.recipe.weight_decay, "AdamW decay")->capture_default_str();
+  train_cmd->add_option("--grad-clip", opt.recipe.grad_clip, "Max gradient norm (0 = off)")->capture_default_str();
   train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations")->capture_default_str();
   train_cmd->add_option("--log-every", opt.log_every, "Steps between progress lines")->capture_default_str();
   train_cmd->add_option("--threads", opt.threads, "Threads (0 = OMP_NUM_THREADS or all cores)");

@@ -82,7 +82,8 @@ int info(const std::string& id) {
   fmt::print("  summary:  {}\n  source:   {}\n", v->summary, v->source);
   if (!v->keys.empty()) {
     fmt::print("  config keys:\n");
-    for (const auto& k : v->keys) fmt::print("    {:<16} default {:<14} {}\n", k.key, k.default_value, k.doc);
+    for (const auto& k : v->keys)
+      fmt::print("    {:<16} {:<7} default {:<14} {}\n", k.key, k.type, k.default_value, k.doc);
   }
   if (!v->example.empty()) fmt::print("  example:  tensorzoo train --config '{}'\n", v->example);
   return 0;
@@ -132,8 +133,9 @@ int docs(const std::string& path) {
       if (row) md += " Computes: " + row->core + ". Its test proves: " + row->proof + ".";
       md += "\n\n";
       if (!v->keys.empty()) {
-        md += "| key | default | meaning |\n|---|---|---|\n";
-        for (const auto& k : v->keys) md += "| `" + k.key + "` | `" + k.default_value + "` | " + k.doc + " |\n";
+        md += "| key | type | default | meaning |\n|---|---|---|---|\n";
+        for (const auto& k : v->keys)
+          md += "| `" + k.key + "` | " + k.type + " | `" + k.default_value + "` | " + k.doc + " |\n";
         md += "\n";
       }
       if (!v->example.empty()) md += "Example: `tensorzoo train --config '" + v->example + "'`\n\n";

@@ -1,3 +1,4 @@
+// The basic layers; see layers.h.
 #include "nn/layers.h"
 
 #include "autograd/ops.h"
@@ -79,57 +80,5 @@ Tensor Dropout::forward(const Tensor& x) const {
 }
 
 std::string Dropout::describe() const { return cat_str("Dropout(p=", p, ")"); }
-
-NormKind parse_norm(const std::string& name) {
-  if (name == "layernorm") return NormKind::layernorm;
-  if (name == "rmsnorm") return NormKind::rmsnorm;
-  throw Error(cat_str("unknown norm '", name, "'; valid: layernorm, rmsnorm"));
-}
-
-const char* norm_name(NormKind kind) { return kind == NormKind::layernorm ? "layernorm" : "rmsnorm"; }
-
-std::shared_ptr<UnaryModule> make_norm(NormKind kind, int64_t dim) {
-  if (kind == NormKind::layernorm) return std::make_shared<LayerNorm>(NormOptions{.dim = dim});
-  return std::make_shared<RMSNorm>(NormOptions{.dim = dim, .eps = 1e-6});
-}
-
-namespace {
-constexpr std::pair<Activation, const char*> kActivations[] = {
-    {Activation::relu, "relu"},
-    {Activation::gelu, "gelu"},
-    {Activation::gelu_tanh, "gelu_tanh"},
-    {Activation::silu, "silu"},
-    {Activation::relu_squared, "relu_squared"},
-};
-}  // namespace
-
-Activation parse_activation(const std::string& name) {
-  std::string valid;
-  for (auto& [a, n] : kActivations) {
-    if (name == n) return a;
-    valid += (valid.empty() ? "" : ", ") + std::string(n);
-  }
-  throw Error(cat_str("unknown activation '", name, "'; valid: ", valid));
-}
-
-const char* activation_name(Activation a) {
-  for (auto& [x, n] : kActivations)
-    if (x == a) return n;
-  return "?";
-}
-
-Tensor activate(Activation a, const Tensor& x) {
-  switch (a) {
-    case Activation::relu: return relu(x);
-    case Activation::gelu: return gelu(x);
-    case Activation::gelu_tanh: return gelu_tanh(x);
-    case Activation::silu: return silu(x);
-    case Activation::relu_squared: {  // Primer (arXiv:2109.08668): relu(x)^2
-      Tensor r = relu(x);
-      return r * r;
-    }
-  }
-  throw Error("activate: unknown activation");
-}
 
 }  // namespace tz::nn

@@ -1,10 +1,12 @@
-// The basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout and the activations.
-// Initialisation follows GPT-2: weights ~ N(0, 0.02), biases 0, norm gains 1.
+// The basic layers: Linear, Embedding, LayerNorm, RMSNorm and Dropout (the activations are
+// in nn/ffn/activations.h). Initialisation follows GPT-2: weights ~ N(0, 0.02), biases 0,
+// norm gains 1.
 #pragma once
 
 #include <string>
 
 #include "core/random.h"
+#include "nn/config.h"
 #include "nn/module.h"
 
 namespace tz::nn {
@@ -40,6 +42,12 @@ class Embedding : public Module {
   Tensor weight;
   EmbeddingOptions options;
 };
+
+// The epsilon of the two norms as registered (nn/norm/norms.cpp): one key name, one type,
+// two defaults, as in their papers' reference code (LayerNorm 1e-5, RMSNorm 1e-6). Kept
+// apart rather than unified so that neither norm's numbers change.
+inline const Key<double> kLayerNormEps{"norm_eps", 1e-5, "epsilon inside the square root"};
+inline const Key<double> kRmsNormEps{"norm_eps", 1e-6, "epsilon inside the square root"};
 
 struct NormOptions {
   int64_t dim = 0;
@@ -77,15 +85,5 @@ class Dropout : public UnaryModule {
   std::string describe() const override;
   double p;
 };
-
-enum class NormKind { layernorm, rmsnorm };
-NormKind parse_norm(const std::string& name);  // throws listing the valid names
-const char* norm_name(NormKind kind);
-std::shared_ptr<UnaryModule> make_norm(NormKind kind, int64_t dim);
-
-enum class Activation { relu, gelu, gelu_tanh, silu, relu_squared };
-Activation parse_activation(const std::string& name);  // throws listing the valid names
-const char* activation_name(Activation a);
-Tensor activate(Activation a, const Tensor& x);
 
 }  // namespace tz::nn

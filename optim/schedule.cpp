@@ -36,6 +36,13 @@ double WarmupCosine::lr_at(int64_t step) const {
   return min_lr_ + (max_lr_ - min_lr_) * 0.5 * (1 + std::cos(std::numbers::pi * r));
 }
 
+double warmup_constant(int64_t step, int64_t warmup_steps, double lr) {
+  TZ_CHECK(step >= 0 && warmup_steps >= 0, "warmup_constant: step and warmup_steps must be >= 0, got ",
+           step, " and ", warmup_steps);
+  TZ_CHECK(lr >= 0 && std::isfinite(lr), "warmup_constant: lr must be finite and >= 0, got ", lr);
+  return step < warmup_steps ? lr * double(step + 1) / double(warmup_steps) : lr;
+}
+
 double constant(int64_t step, double lr) { return ConstantLR(lr).lr_at(step); }
 
 double warmup_cosine(int64_t step, int64_t warmup_steps, int64_t total_steps, double max_lr,

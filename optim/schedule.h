@@ -33,6 +33,12 @@ class WarmupCosine {
   double max_lr_, min_lr_;
 };
 
+// Linear warm-up to a constant lr, counting the step being taken, so that the first update
+// is not spent at lr 0 (a short run, such as the zoo's learning check, has no step to lose):
+//   step <  warmup_steps:  lr * (step + 1) / warmup_steps       (lr / warmup_steps at step 0)
+//   step >= warmup_steps:  lr
+double warmup_constant(int64_t step, int64_t warmup_steps, double lr);
+
 // The same, as functions (they check their arguments on every call).
 double constant(int64_t step, double lr);
 double warmup_cosine(int64_t step, int64_t warmup_steps, int64_t total_steps, double max_lr,

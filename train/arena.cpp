@@ -16,13 +16,17 @@
 #include "data/tasks.h"
 #include "data/text_dataset.h"
 #include "models/zoo.h"
-#include "optim/adam.h"
-#include "optim/schedule.h"
+#include "train/fit.h"
+#include "train/plot.h"
 
 namespace tz::arena {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+optim::Recipe Options::recipe() const {
+  return {.lr = lr, .min_lr = lr * 0.1, .warmup = warmup, .schedule = "cosine", .weight_decay = 0.01};
+}
 
 std::vector<Entry> entries_from_ids(const std::string& list) {
   std::vector<Entry> out;
@@ -156,25 +160,20 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     if (i == 0) target_params = r.params;
     if (progress) progress(cat_str("[", i + 1, "/", o.models.size(), "] ", e.name, ": ", r.params, " parameters"));
 
-    optim::AdamW opt(optim::decay_groups(model->named_parameters(), 0.01), {.lr = o.lr});
+    train::Fit fit(model->named_parameters(), {.steps = o.steps, .recipe = o.recipe()});
     Generator data_gen(o.seed);  // every model sees the same batches
     reset_allocator_peak();
     auto t0 = std::chrono::steady_clock::now();
     double recent = 0;
     int64_t recent_n = 0;
-    for (int64_t s = 0; s < o.steps; ++s) {
-      opt.set_lr(optim::warmup_cosine(s, std::min(o.warmup, o.steps), o.steps, o.lr, o.lr * 0.1));
-      data::Batch b = train_source.sample(o.batch, o.seq_len, data_gen, false);
-      Tensor loss = model->loss(b.inputs, b.targets);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      double l = loss.item();
-      if (s % o.log_every == 0 || s + 1 == o.steps) r.curve.emplace_back(s + 1, l);
-      if (s >= o.steps - 10) recent += l, ++recent_n;
-      if (progress && (s + 1) % std::max<int64_t>(o.steps / 5, 1) == 0)
-        progress(cat_str("    step ", s + 1, "/", o.steps, "  loss ", l));
-    }
+    auto next_batch = [&] { return train_source.sample(o.batch, o.seq_len, data_gen, false); };
+    fit.run(train::batch_loss(*model, next_batch), {.on_step = [&](const train::StepRecord& s) {
+      if ((s.step - 1) % o.log_every == 0 || s.step == o.steps) r.curve.emplace_back(s.step, s.loss);
+      if (s.step > o.steps - 10) recent += s.loss, ++recent_n;
+      if (progress && s.step % std::max<int64_t>(o.steps / 5, 1) == 0)
+        progress(cat_str("    step ", s.step, "/", o.steps, "  loss ", s.loss));
+      return true;
+    }});
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.train_loss = recent / double(std::max<int64_t>(recent_n, 1));
     r.tokens_per_s = double(o.steps * o.batch * o.seq_len) / r.wall_s;
@@ -259,23 +258,14 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
     }
   }
   std::ofstream(fs::path(o.out_dir) / "table.md") << t.str();
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    plot_message = "gnuplot not found: apt-get install gnuplot-nox for " + o.out_dir + "/curves.png";
-  } else {
-    fs::path gp = fs::path(o.out_dir) / "curves.gp";
-    std::ofstream g(gp);
-    g << "set terminal pngcairo size 900,540 font ',11' noenhanced\n"
-      << "set output '" << (fs::path(o.out_dir) / "curves.png").string() << "'\n"
-      << "set datafile separator ','\nset key top right\nset grid\nset logscale y\n"
-      << "set xlabel 'step'\nset ylabel 'training loss'\n"
-      << "set title 'arena: task " << o.task << ", " << o.steps << " steps, batch " << o.batch << " x " << o.seq_len << "'\n"
-      << "plot for [i=2:" << results.size() + 1 << "] '" << csv.string()
-      << "' using 1:i with lines lw 2 title columnhead(i)\n";
-    g.close();
-    std::string cmd = "gnuplot '" + gp.string() + "' 2>&1";
-    plot_message = std::system(cmd.c_str()) == 0 ? (fs::path(o.out_dir) / "curves.png").string()
-                                                  : "gnuplot failed on " + gp.string();
-  }
+  train::PlotSpec plot{.csv = csv.string(),
+                       .png = (fs::path(o.out_dir) / "curves.png").string(),
+                       .title = cat_str("arena: task ", o.task, ", ", o.steps, " steps, batch ", o.batch, " x ", o.seq_len),
+                       .ylabel = "training loss",
+                       .log_y = true};
+  for (size_t i = 0; i < results.size(); ++i) plot.curves.push_back({.column = int(i) + 2});  // titled by the header
+  if (results.empty()) plot_message = "no results to plot";
+  else train::plot_png(plot, plot_message);
   return t.str();
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/tasks.h"
+#include "optim/recipe.h"
 
 namespace tz::arena {
 
@@ -34,8 +35,8 @@ struct Options {
   int64_t seq_len = 64;
   int64_t vocab = 0;                // task vocabulary (0: the task's default; text: 256)
   data::TaskOptions task_options;   // the task's other options (vocab, seq_len set above)
-  double lr = 3e-3;
-  int64_t warmup = 30;
+  double lr = 3e-3;                 // peak learning rate (recipe())
+  int64_t warmup = 30;              // warm-up steps (recipe())
   std::string base = R"({"dim": 64, "depth": 2, "heads": 4})";  // shared by every model
   bool match_params = false;        // adjust each model's dim to the first one's count
   std::vector<int64_t> eval_lengths = {1};  // evaluate at these multiples of seq_len
@@ -44,6 +45,10 @@ struct Options {
   uint64_t seed = 1;
   int threads = 0;
   std::string out_dir = "runs/arena";
+
+  // What every model is trained with: AdamW with weight decay 0.01, lr warmed up over
+  // `warmup` steps, then a cosine down to lr / 10; no clipping.
+  optim::Recipe recipe() const;
 };
 
 struct Result {

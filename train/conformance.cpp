@@ -16,13 +16,14 @@
 #include "models/wrappers.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
-#include "optim/adam.h"
+#include "train/fit.h"
 
 namespace tz::conformance {
 
 namespace {
 // B sequences in every check; V the base config's vocabulary; T the base check length.
 constexpr int64_t kVocab = 16, kB = 2, kT = 12;
+constexpr int64_t kBaseContext = 24;  // base_config()'s context
 constexpr double kStepTolerance = 1e-9;
 
 double max_diff(const Tensor& a, const Tensor& b) {
@@ -94,17 +95,13 @@ CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, const
                   const Options& options, const std::string& what) {
   const nn::VariantInfo* v = zoo::registry().find(id);
   const double lr = v && v->learn_lr > 0 ? v->learn_lr : 1e-2;
-  optim::AdamW opt(m.named_parameters(), {.lr = lr, .weight_decay = 0.0});
-  double first = 0, last = 0;
   const int64_t window = 10, steps = options.learn_steps;
-  for (int64_t s = 0; s < steps; ++s) {
-    opt.set_lr(lr * std::min(1.0, double(s + 1) / 30.0));
-    Tensor loss = next_loss();
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    if (s < window) first += loss.item() / window;
-    if (s >= steps - window) last += loss.item() / window;
+  const auto records = train::fit(m.named_parameters(), next_loss,
+                                  {.steps = steps, .recipe = {.lr = lr, .warmup = 30, .schedule = "constant"}});
+  double first = 0, last = 0;
+  for (const train::StepRecord& r : records) {
+    if (r.step <= window) first += r.loss / window;
+    if (r.step > steps - window) last += r.loss / window;
   }
   std::string detail = cat_str(what, " loss ", first, " -> ", last, " in ", steps, " steps at lr ", lr);
   return last <= options.learn_fraction * first ? pass(detail)
@@ -270,7 +267,7 @@ Subject subject(const std::string& id) {
   s.make = [id](uint64_t seed, int64_t context) -> std::shared_ptr<models::SequenceModel> {
     nn::Config c = nn::Config::parse(base_config(), "conformance base");
     c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
-    if (c.get_int("context", 0) < context) c.set("context", std::to_string(context));
+    if (context > kBaseContext) c.set("context", std::to_string(context));
     Generator gen(seed);
     return zoo::make_lm(c.dump(), gen, id + " test config");
   };

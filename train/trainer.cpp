@@ -1,6 +1,6 @@
 #include "train/trainer.h"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -8,12 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/dtype.h"
 #include "core/parallel.h"
-#include "data/grammar.h"
 #include "core/safetensors.h"
+#include "data/grammar.h"
 #include "models/zoo.h"
-#include "optim/clip.h"
-#include "optim/schedule.h"
+#include "train/plot.h"
 
 namespace tz::train {
 
@@ -34,13 +35,7 @@ void TrainOptions::validate() const {
   TZ_CHECK(batch > 0, "train: batch must be positive, got ", batch);
   TZ_CHECK(seq_len > 0 && seq_len <= context, "train: seq_len must be in [1, context=", context,
            "], got ", seq_len);
-  TZ_CHECK(lr > 0 && min_lr >= 0 && min_lr <= lr, "train: need 0 <= min_lr <= lr and lr > 0, got lr=",
-           lr, " min_lr=", min_lr);
-  TZ_CHECK(warmup >= 0, "train: warmup must be >= 0, got ", warmup);
-  TZ_CHECK(schedule == "cosine" || schedule == "constant", "train: unknown schedule '", schedule,
-           "'; valid: cosine, constant");
-  TZ_CHECK(weight_decay >= 0 && grad_clip >= 0, "train: weight_decay and grad_clip must be >= 0");
-  TZ_CHECK(beta2 >= 0 && beta2 < 1, "train: beta2 must be in [0, 1), got ", beta2);
+  recipe.validate();
   TZ_CHECK(eval_every > 0 && eval_batches > 0 && log_every > 0,
            "train: eval_every, eval_batches and log_every must be positive");
   TZ_CHECK(threads >= 0, "train: threads must be >= 0, got ", threads);
@@ -54,13 +49,15 @@ std::string TrainOptions::to_json() const {
             {"steps", steps},
             {"batch", batch},
             {"seq_len", seq_len},
-            {"lr", lr},
-            {"min_lr", min_lr},
-            {"warmup", warmup},
-            {"schedule", schedule},
-            {"weight_decay", weight_decay},
-            {"beta2", beta2},
-            {"grad_clip", grad_clip},
+            {"lr", recipe.lr},
+            {"min_lr", recipe.min_lr},
+            {"warmup", recipe.warmup},
+            {"schedule", recipe.schedule},
+            {"weight_decay", recipe.weight_decay},
+            {"beta1", recipe.betas[0]},
+            {"beta2", recipe.betas[1]},
+            {"eps", recipe.eps},
+            {"grad_clip", recipe.grad_clip},
             {"eval_every", eval_every},
             {"eval_batches", eval_batches},
             {"log_every", log_every},
@@ -87,13 +84,15 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
       else if (key == "steps") o.steps = v.get<int64_t>();
       else if (key == "batch") o.batch = v.get<int64_t>();
       else if (key == "seq_len") o.seq_len = v.get<int64_t>();
-      else if (key == "lr") o.lr = v.get<double>();
-      else if (key == "min_lr") o.min_lr = v.get<double>();
-      else if (key == "warmup") o.warmup = v.get<int64_t>();
-      else if (key == "schedule") o.schedule = v.get<std::string>();
-      else if (key == "weight_decay") o.weight_decay = v.get<double>();
-      else if (key == "beta2") o.beta2 = v.get<double>();
-      else if (key == "grad_clip") o.grad_clip = v.get<double>();
+      else if (key == "lr") o.recipe.lr = v.get<double>();
+      else if (key == "min_lr") o.recipe.min_lr = v.get<double>();
+      else if (key == "warmup") o.recipe.warmup = v.get<int64_t>();
+      else if (key == "schedule") o.recipe.schedule = v.get<std::string>();
+      else if (key == "weight_decay") o.recipe.weight_decay = v.get<double>();
+      else if (key == "beta1") o.recipe.betas[0] = v.get<double>();
+      else if (key == "beta2") o.recipe.betas[1] = v.get<double>();
+      else if (key == "eps") o.recipe.eps = v.get<double>();
+      else if (key == "grad_clip") o.recipe.grad_clip = v.get<double>();
       else if (key == "eval_every") o.eval_every = v.get<int64_t>();
       else if (key == "eval_batches") o.eval_batches = v.get<int64_t>();
       else if (key == "log_every") o.log_every = v.get<int64_t>();
@@ -126,46 +125,15 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
   model_ = zoo::make_lm(options_.model, init_gen, "model config");
   TZ_CHECK(dataset_->vocab_size() == model_->vocab(), "train: the data has a vocabulary of ",
            dataset_->vocab_size(), " but the model expects ", model_->vocab());
-  auto groups = optim::decay_groups(model_->named_parameters(), options_.weight_decay);
-  optimizer_ = std::make_unique<optim::AdamW>(
-      std::move(groups), optim::AdamWOptions{.lr = options_.lr, .betas = {0.9, options_.beta2}});
+  fit_ = std::make_unique<Fit>(model_->named_parameters(),
+                               FitOptions{.steps = options_.steps, .recipe = options_.recipe,
+                                          .tokens_per_step = options_.batch * options_.seq_len});
   fs::create_directories(options_.out_dir);
   if (fresh_log) {
     std::ofstream log(fs::path(options_.out_dir) / kLogFile);
     TZ_CHECK(log.good(), "train: cannot write ", (fs::path(options_.out_dir) / kLogFile).string());
     log << "step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n";
   }
-}
-
-double Trainer::lr_at(int64_t step) const {
-  const int64_t warmup = std::min(options_.warmup, options_.steps);  // short runs: shorter warm-up
-  if (options_.schedule == "constant") {
-    return step < warmup ? options_.lr * double(step + 1) / double(warmup) : options_.lr;
-  }
-  return optim::warmup_cosine(step, warmup, options_.steps, options_.lr, options_.min_lr);
-}
-
-StepRecord Trainer::train_step() {
-  auto t0 = std::chrono::steady_clock::now();
-  model_->train();
-  data::Batch b = dataset_->sample(data::Split::train, options_.batch, options_.seq_len, data_gen_);
-  Tensor loss = model_->loss(b.inputs, b.targets);
-  optimizer_->zero_grad();
-  loss.backward();
-  StepRecord r;
-  r.grad_norm = options_.grad_clip > 0 ? optim::clip_grad_norm(model_->parameters(), options_.grad_clip)
-                                       : optim::clip_grad_norm(model_->parameters(), INFINITY);
-  r.lr = lr_at(step_);
-  optimizer_->set_lr(r.lr);
-  optimizer_->step();
-  ++step_;
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.step = step_;
-  r.loss = loss.item();
-  r.tokens_per_s = double(options_.batch * options_.seq_len) / std::max(secs, 1e-9);
-  elapsed_before_ += secs;
-  r.elapsed_s = elapsed_before_;
-  return r;
 }
 
 double Trainer::evaluate() {
@@ -194,32 +162,55 @@ void Trainer::append_log(const StepRecord& r) const {
 }
 
 void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
-  while (step_ < options_.steps) {
-    StepRecord r = train_step();
-    if (r.step % options_.eval_every == 0 || r.step == options_.steps) r.val_loss = evaluate();
-    history_.push_back(r);
-    if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps) append_log(r);
-    if (on_step && !on_step(r)) break;
-  }
-  save_checkpoint();
+  LossFn loss = [this] {
+    model_->train();
+    data::Batch b = dataset_->sample(data::Split::train, options_.batch, options_.seq_len, data_gen_);
+    return model_->loss(b.inputs, b.targets);
+  };
+  fit_->run(loss, {.evaluate = [this] { return evaluate(); },
+                   .eval_every = options_.eval_every,
+                   .on_step = [&](const StepRecord& r) {
+                     history_.push_back(r);
+                     if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps)
+                       append_log(r);
+                     return !on_step || on_step(r);
+                   },
+                   .checkpoint = [this] { save_checkpoint(); }});
 }
 
+namespace {
+bool all_finite(const Tensor& t) {
+  if (!is_floating(t.dtype())) return true;
+  Tensor c = core::contiguous(t);
+  return TZ_DISPATCH_FLOAT(c.dtype(), "all_finite", [&]<class T>() {
+    const T* x = c.data<T>();
+    return std::all_of(x, x + c.numel(), [](T v) { return std::isfinite(v); });
+  });
+}
+}  // namespace
+
 void Trainer::save_checkpoint() const {
+  const std::string path = (fs::path(options_.out_dir) / kCheckpointFile).string();
+  TZ_CHECK(!fit_->stopped_on_error(), "train: not saving ", path,
+           ": the run was stopped by a NaN or Inf (the file keeps the last good checkpoint)");
   std::map<std::string, Tensor> tensors;
   for (auto& [n, t] : model_->state_dict()) tensors["model." + n] = t;
-  for (auto& [n, t] : optimizer_->state_dict()) tensors["optim." + n] = t;
+  for (auto& [n, t] : fit_->optimizer().state_dict()) tensors["optim." + n] = t;
+  for (auto& [n, t] : tensors)
+    TZ_CHECK(all_finite(t), "train: not saving ", path, " at step ", step(), ": '", n,
+             "' holds NaN or Inf (the file keeps the last good checkpoint)");
   const Generator& g = default_generator();
   std::map<std::string, std::string> meta = {
       {"format", kFormat},
       {"format_version", std::to_string(kFormatVersion)},
       {"config", model_->config_json()},
       {"train_options", options_.to_json()},
-      {"step", std::to_string(step_)},
-      {"elapsed_s", std::to_string(elapsed_before_)},
+      {"step", std::to_string(step())},
+      {"elapsed_s", std::to_string(fit_->elapsed_s())},
       {"data_rng", std::to_string(data_gen_.seed()) + " " + std::to_string(data_gen_.counter())},
       {"global_rng", std::to_string(g.seed()) + " " + std::to_string(g.counter())},
   };
-  save_safetensors((fs::path(options_.out_dir) / kCheckpointFile).string(), tensors, meta);
+  save_safetensors(path, tensors, meta);
 }
 
 namespace {
@@ -265,14 +256,13 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, int64_t steps) 
     else throw Error(cat_str("checkpoint ", path, ": unexpected tensor '", n, "'"));
   }
   t->model_->load_state_dict(model_state);
-  t->optimizer_->load_state_dict(optim_state);
-  t->step_ = std::stoll(require_meta(f, "step", path));
-  t->elapsed_before_ = std::stod(require_meta(f, "elapsed_s", path));
+  t->fit_->restore(optim_state, std::stoll(require_meta(f, "step", path)),
+                   std::stod(require_meta(f, "elapsed_s", path)));
   auto [ds, dc] = parse_rng(require_meta(f, "data_rng", path), path);
   t->data_gen_.set_state(ds, dc);
   auto [gs, gc] = parse_rng(require_meta(f, "global_rng", path), path);
   default_generator().set_state(gs, gc);
-  TZ_CHECK(t->step_ <= o.steps, "resume: the run in ", dir, " already did ", t->step_,
+  TZ_CHECK(t->step() <= o.steps, "resume: the run in ", dir, " already did ", t->step(),
            " steps; ask for more with --steps");
   return t;
 }
@@ -291,30 +281,13 @@ std::unique_ptr<models::LM> load_model(const std::string& dir) {
 }
 
 bool plot_loss(const std::string& dir, std::string& message) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    message = "gnuplot not found: install it (apt-get install gnuplot-nox) for " + dir + "/loss.png";
-    return false;
-  }
-  fs::path script = fs::path(dir) / "loss.gp";
-  {
-    std::ofstream gp(script);
-    gp << "set terminal pngcairo size 900,540 font ',11' noenhanced\n"
-       << "set output '" << (fs::path(dir) / "loss.png").string() << "'\n"
-       << "set datafile separator ','\n"
-       << "set key top right\nset grid\n"
-       << "set xlabel 'step'\nset ylabel 'loss (nats per byte)'\n"
-       << "set title 'training run " << dir << "'\n"
-       << "plot '" << (fs::path(dir) / kLogFile).string()
-       << "' using 1:2 skip 1 with lines lw 1.5 title 'train', "
-       << "'' using 1:($3 == $3 ? $3 : 1/0) skip 1 with linespoints lw 2 pt 7 title 'validation'\n";
-  }
-  std::string cmd = "gnuplot '" + script.string() + "' 2>&1";
-  if (std::system(cmd.c_str()) != 0) {
-    message = "gnuplot failed on " + script.string();
-    return false;
-  }
-  message = (fs::path(dir) / "loss.png").string();
-  return true;
+  return plot_png({.csv = (fs::path(dir) / kLogFile).string(),
+                   .png = (fs::path(dir) / "loss.png").string(),
+                   .title = "training run " + dir,
+                   .ylabel = "loss (nats per byte)",
+                   .curves = {{.column = 2, .title = "train", .width = 1.5},
+                              {.column = 3, .title = "validation", .width = 2, .sparse = true}}},
+                  message);
 }
 
 }  // namespace tz::train

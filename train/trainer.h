@@ -1,8 +1,9 @@
-// Training a language model on text: the loop behind `tensorzoo train`.
+// Training a language model on text: `tensorzoo train`.
 //
-// Each step samples a batch of windows, runs forward + backward, clips the gradient norm,
-// sets the learning rate from the schedule and takes an AdamW step. Every eval_every steps
-// it measures the validation loss. The run directory holds:
+// Each step samples a batch of windows and takes one step of the training loop (fit.h):
+// forward + backward, gradient clipping, the learning rate from the schedule, an AdamW
+// update; a NaN or Inf stops the run with an error and leaves the checkpoint as it was.
+// Every eval_every steps it measures the validation loss. The run directory holds:
 //   checkpoint.safetensors   weights, optimizer state, step, RNG states, config (resumable)
 //   log.csv                  step, loss, val_loss, lr, grad_norm, tokens_per_s, elapsed_s
 //   loss.png                 the curves (when gnuplot is installed)
@@ -12,14 +13,14 @@
 
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
+#include "core/safetensors.h"
 #include "data/text_dataset.h"
 #include "models/gpt.h"
 #include "models/lm.h"
-#include "core/safetensors.h"
-#include "optim/adam.h"
+#include "optim/recipe.h"
+#include "train/fit.h"
 
 namespace tz::train {
 
@@ -31,13 +32,8 @@ struct TrainOptions {
   int64_t steps = 600;
   int64_t batch = 8;
   int64_t seq_len = 256;
-  double lr = 2e-3;
-  double min_lr = 2e-4;
-  int64_t warmup = 50;
-  std::string schedule = "cosine";   // cosine | constant
-  double weight_decay = 0.1;
-  double beta2 = 0.99;
-  double grad_clip = 1.0;            // 0 = off
+  optim::Recipe recipe = {.lr = 2e-3, .min_lr = 2e-4, .warmup = 50, .schedule = "cosine",
+                          .weight_decay = 0.1, .betas = {0.9, 0.99}, .grad_clip = 1.0};
   int64_t eval_every = 100;
   int64_t eval_batches = 8;
   int64_t log_every = 10;
@@ -51,16 +47,6 @@ struct TrainOptions {
   static TrainOptions from_json(const std::string& json);
 };
 
-struct StepRecord {
-  int64_t step = 0;      // steps done after this one
-  double loss = 0;       // training loss of this step's batch
-  double lr = 0;
-  double grad_norm = 0;
-  double tokens_per_s = 0;
-  double elapsed_s = 0;
-  std::optional<double> val_loss;
-};
-
 class Trainer {
  public:
   explicit Trainer(const TrainOptions& options);
@@ -69,30 +55,29 @@ class Trainer {
 
   // Trains until options().steps, calling on_step after each step; on_step returning false
   // stops early (e.g. on Ctrl-C). Either way the run ends with a checkpoint, so stopping
-  // and resuming later gives the same losses as never stopping.
+  // and resuming later gives the same losses as never stopping. A NaN or Inf loss or
+  // gradient throws tz::Error naming the step, and no checkpoint is written.
   void run(const std::function<bool(const StepRecord&)>& on_step = nullptr);
-  StepRecord train_step();
   double evaluate();  // mean validation loss over eval_batches fixed batches
+  // Refuses (tz::Error) after a NaN/Inf stop or when a tensor is not finite, so a broken
+  // run never overwrites a good checkpoint.
   void save_checkpoint() const;
 
   const TrainOptions& options() const { return options_; }
   models::LM& model() const { return *model_; }
   const data::TextDataset& dataset() const { return *dataset_; }
-  int64_t step() const { return step_; }
+  int64_t step() const { return fit_->steps_done(); }
   const std::vector<StepRecord>& history() const { return history_; }
 
  private:
   Trainer(const TrainOptions& options, bool fresh_log);
-  double lr_at(int64_t step) const;
   void append_log(const StepRecord& r) const;
 
   TrainOptions options_;
   std::unique_ptr<data::TextDataset> dataset_;
   std::unique_ptr<models::LM> model_;
-  std::unique_ptr<optim::AdamW> optimizer_;
   Generator data_gen_;
-  int64_t step_ = 0;
-  double elapsed_before_ = 0;  // seconds spent in earlier sessions of a resumed run
+  std::unique_ptr<Fit> fit_;  // the optimizer, the step count and the wall time of the run
   std::vector<StepRecord> history_;
 };
 

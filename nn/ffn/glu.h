@@ -4,7 +4,7 @@
 //   gate  = act(x W)        x [B, T, C], W [C, F]
 //   value = x V             V [C, F]
 //   y     = (gate ⊙ value) W2     W2 [F, C] → y [B, T, C]
-// with act chosen by `ffn_glu`:
+// with act chosen by `ffn_glu`, each gate an entry of the activation registry:
 //   glu      σ (sigmoid)   (Dauphin et al. 2016)
 //   bilinear identity
 //   reglu    ReLU
@@ -12,38 +12,20 @@
 //   swiglu   Swish_1 = SiLU
 // Three weight matrices instead of two, so the paper shrinks the hidden width to 2/3 of the
 // ReLU FFN's to keep the parameter count and the FLOPs: F = floor(2 * ffn_mult * C / 3).
+// The layer is the gated form of nn::MLP (mlp.h; parameters gate = W, up = V, proj = W2).
 //
 // Deviation: the paper omits all biases; here they follow the model's `bias` key like
 // ffn_mlp (with biases on, the GLU FFN has 2F + C biases against d_ff + C for the MLP).
 #pragma once
 
-#include "nn/layers.h"
+#include "nn/ffn/mlp.h"
 
 namespace tz::nn {
 
-enum class GLUGate { glu, bilinear, reglu, geglu, swiglu };
-GLUGate parse_glu_gate(const std::string& name);  // throws naming the key and the valid names
-const char* glu_gate_name(GLUGate g);
+inline const Key<std::string> kGluGate{"ffn_glu", "swiglu",
+                                       "glu (sigmoid), bilinear (identity), reglu, geglu or swiglu"};
 
-struct GLUOptions {
-  int64_t dim = 0;     // C
-  int64_t hidden = 0;  // F (required)
-  GLUGate gate = GLUGate::swiglu;
-  bool bias = true;
-  double dropout = 0.0;
-  double out_init_std = 0.02;
-};
-
-class GLUFFN : public UnaryModule {
- public:
-  GLUFFN(const GLUOptions& options, Generator& gen);
-  Tensor forward(const Tensor& x) const override;
-  std::string describe() const override;
-  // act(x W): the gate, before it multiplies the value branch.
-  Tensor gate_of(const Tensor& x) const;
-  GLUOptions options;
-  std::shared_ptr<Linear> gate, up, proj;  // W, V, W2
-  std::shared_ptr<Dropout> drop;
-};
+// The activation-registry name of a GLU gate; throws naming `ffn_glu` and the valid gates.
+const char* glu_gate_activation(const std::string& gate);
 
 }  // namespace tz::nn

@@ -9,7 +9,10 @@
 
 namespace tz::nn {
 
-Tensor memory_keys(const MLP& mlp) { return mlp.fc->weight; }                 // [F, C]
+Tensor memory_keys(const MLP& mlp) {
+  TZ_CHECK(!mlp.options.gated, "memory_keys: a gated FFN has no single key matrix (its keys are act(x W) ⊙ x V)");
+  return mlp.fc->weight;  // [F, C]
+}
 Tensor memory_values(const MLP& mlp) { return mlp.proj->weight.t(); }         // [F, C]
 
 Tensor key_contributions(const MLP& mlp, const Tensor& x) {
@@ -92,7 +95,6 @@ void register_ffn_kv_memory_probe(nn::Registry& r) {
   r.add({.id = "ffn_kv_memory_probe",
          .summary = "Analysis of ffn_mlp as key-value memories: per-key coefficients, top-activating prefixes, "
                     "value -> vocabulary projections (`tensorzoo probe --run DIR`)",
-         .keys = {},
          .test_config = R"({"ffn": "ffn_mlp", "activation": "relu"})",
          // The paper's setting (ReLU keys); then run `tensorzoo probe --run DIR`.
          .example = R"({"ffn": "ffn_mlp", "activation": "relu"})"});

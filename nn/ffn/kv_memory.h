@@ -12,7 +12,8 @@
 // the output embedding E [V, C]: the vocabulary distribution softmax(v_i E^T).
 //
 // Deviations: the paper's FFN has f = ReLU and no b1 (a 16-layer LM trained on WikiText-103);
-// here f is whatever ffn_mlp was built with and b1 / b2 are kept (b2 is one constant vector,
+// here f is whatever the FFN was built with (a gated FFN's coefficients are act(x W) ⊙ x V,
+// and it has no key matrix) and b1 / b2 are kept (b2 is one constant vector,
 // not a memory: it is reported apart). The paper finds trigger examples on training
 // prefixes; `tensorzoo probe` reads the run's validation text, which the model never saw.
 #pragma once
@@ -24,7 +25,7 @@
 
 namespace tz::nn {
 
-// Keys K [F, C] and values U [F, C] of a trained MLP.
+// Keys K [F, C] (plain FFN only) and values U [F, C] of a trained MLP.
 Tensor memory_keys(const MLP& mlp);
 Tensor memory_values(const MLP& mlp);
 

@@ -3,11 +3,12 @@
 //
 //   act(x) = max(0, x)^2          d act / dx = 2 max(0, x)
 //
-// The activation itself lives beside the others in nn/layers.cpp (Activation::relu_squared,
-// composed as relu(x) * relu(x), so its gradient comes from relu and mul). Its value and
-// derivative are both continuous at 0, unlike ReLU's derivative, so no subgradient choice is
-// needed. This file only registers the catalogue id: an option of ffn_mlp, switched on by
+// The activation itself is the registry's `relu_squared` (nn/ffn/activations.cpp, composed as
+// relu(x) * relu(x), so its gradient comes from relu and mul). Its value and derivative are
+// both continuous at 0, unlike ReLU's derivative, so no subgradient choice is needed. This
+// file only registers the catalogue id: an option of ffn_mlp, switched on by
 // {"activation": "relu_squared"} (the `activation` key belongs to ffn_mlp, which reads it).
+#include "nn/ffn/mlp.h"
 #include "nn/registry.h"
 
 namespace tz::zoo {
@@ -15,7 +16,7 @@ namespace tz::zoo {
 void register_relu_squared(nn::Registry& r) {
   r.add({.id = "relu_squared",
          .summary = "Squared ReLU max(0, x)^2 as the FFN activation (Primer); an option of ffn_mlp",
-         .keys = {{"activation", "\"gelu\"", "set to relu_squared (read by ffn_mlp)"}},
+         .keys = {nn::kActivation},
          .test_config = R"({"ffn": "ffn_mlp", "activation": "relu_squared"})",
          .example = R"({"ffn": "ffn_mlp", "activation": "relu_squared"})"});
 }

@@ -33,11 +33,11 @@ namespace tz::zoo {
 void register_scalenorm(nn::Registry& r) {
   r.add({.id = "scalenorm",
          .summary = "ScaleNorm g · x / max(‖x‖, eps) with one learned scalar g (init sqrt(dim))",
-         .keys = {{"norm_eps", "1e-5", "floor of the L2 norm"}},
+         .keys = {nn::kScaleNormEps},
          .test_config = R"({"norm": "scalenorm"})",
          .example = R"({"norm": "scalenorm"})",
          .norm = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
-           double eps = c.get_double("norm_eps", 1e-5);
+           double eps = c.get(nn::kScaleNormEps);
            TZ_CHECK(eps > 0, c.source(), ": norm_eps must be positive, got ", eps);
            return std::make_shared<nn::ScaleNorm>(nn::ScaleNormOptions{.dim = d.dim, .eps = eps});
          }});

@@ -12,9 +12,13 @@
 // length) and pre-norm; neither is part of this layer (pre-norm is the LM's default).
 #pragma once
 
+#include "nn/config.h"
 #include "nn/module.h"
 
 namespace tz::nn {
+
+// Same name and type as LayerNorm's norm_eps (nn/layers.h), another meaning: a floor of ‖x‖.
+inline const Key<double> kScaleNormEps{"norm_eps", 1e-5, "floor of the L2 norm"};
 
 struct ScaleNormOptions {
   int64_t dim = 0;     // C

@@ -1,3 +1,4 @@
+// Learned and sinusoidal absolute positions; see absolute.h.
 #include "nn/position/absolute.h"
 
 #include <cmath>
@@ -64,13 +65,11 @@ void register_learned_abs_pe(nn::Registry& r) {
 void register_sinusoidal_pe(nn::Registry& r) {
   r.add({.id = "sinusoidal_pe",
          .summary = "Fixed sinusoids of geometric frequencies added to the embeddings; any length",
-         .keys = {{"pos_base", "10000.0", "base of the geometric frequency progression"},
-                  {"pos_gain", "0.02", "initial value of the learned gain on the sinusoids"}},
+         .keys = {nn::kPosBase, nn::kPosGain},
          .test_config = R"({"pos": "sinusoidal_pe"})",
          .example = R"({"pos": "sinusoidal_pe"})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
-           return std::make_shared<nn::SinusoidalPositions>(d.dim, c.get_double("pos_base", 10000.0),
-                                                            c.get_double("pos_gain", 0.02));
+           return std::make_shared<nn::SinusoidalPositions>(d.dim, c.get(nn::kPosBase), c.get(nn::kPosGain));
          }});
 }
 

@@ -7,10 +7,15 @@
 //   (initialised to the embeddings' 0.02 scale, as x-transformers' scaled variant does).
 #pragma once
 
+#include "nn/config.h"
 #include "nn/layers.h"
 #include "nn/mixer.h"
 
 namespace tz::nn {
+
+// Read by every scheme built on sinusoidal_table: sinusoidal_pe, position_infused_attn, txl_rel_pos.
+inline const Key<double> kPosBase{"pos_base", 10000.0, "base of the sinusoid frequencies base^(-2k/C)"};
+inline const Key<double> kPosGain{"pos_gain", 0.02, "initial value of the learned gain on the sinusoids"};
 
 class LearnedPositions : public PositionScheme {
  public:

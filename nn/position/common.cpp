@@ -1,3 +1,4 @@
+// Helpers shared by the position schemes; see common.h.
 #include "nn/position/common.h"
 
 namespace tz::nn {

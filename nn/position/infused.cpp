@@ -1,3 +1,4 @@
+// Position-infused attention (Press et al. 2020, arXiv:2012.15832); see infused.h.
 #include "nn/position/infused.h"
 
 #include "nn/position/absolute.h"
@@ -22,11 +23,11 @@ namespace tz::zoo {
 void register_position_infused_attn(nn::Registry& r) {
   r.add({.id = "position_infused_attn",
          .summary = "Shortformer: sinusoids added to the query/key projection input in every layer, never to values",
-         .keys = {{"pos_base", "10000.0", "base of the sinusoid frequencies"}},
+         .keys = {nn::kPosBase},
          .test_config = R"({"pos": "position_infused_attn"})",
          .example = R"({"pos": "position_infused_attn"})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
-           return std::make_shared<nn::InfusedPositions>(d.dim, c.get_double("pos_base", 10000.0));
+           return std::make_shared<nn::InfusedPositions>(d.dim, c.get(nn::kPosBase));
          }});
 }
 

@@ -1,3 +1,4 @@
+// Rotary position embedding (Su et al. 2021, arXiv:2104.09864); see rope.h.
 #include "nn/position/rope.h"
 
 #include <cmath>
@@ -54,11 +55,11 @@ namespace tz::zoo {
 void register_rope(nn::Registry& r) {
   r.add({.id = "rope",
          .summary = "Rotary embedding: q and k rotated pairwise by position-proportional angles in every layer",
-         .keys = {{"rotary_base", "10000.0", "base of the angle frequencies θ_k = base^(-2k/D)"}},
+         .keys = {nn::kRotaryBase},
          .test_config = R"({"pos": "rope"})",
          .example = R"({"pos": "rope", "rotary_base": 10000})",
          .position = [](const nn::ModelDims&, const nn::Config& c, Generator&) {
-           return std::make_shared<nn::RotaryPositions>(c.get_double("rotary_base", 10000.0));
+           return std::make_shared<nn::RotaryPositions>(c.get(nn::kRotaryBase));
          }});
 }
 

@@ -12,9 +12,13 @@
 // Options: rotary_base (θ base). No deviation from the paper.
 #pragma once
 
+#include "nn/config.h"
 #include "nn/mixer.h"
 
 namespace tz::nn {
+
+// Read by rope and xpos.
+inline const Key<double> kRotaryBase{"rotary_base", 10000.0, "base of the angle frequencies θ_k = base^(-2k/D)"};
 
 // Rotates x [B, H, T, D] (positions start..start+T-1) pairwise as above. With scale_base > 0
 // it also multiplies pair k by ζ_k^(sign · m / scale_base) (xPos; sign +1 for queries,

@@ -1,3 +1,4 @@
+// TUPE untied positions (Ke et al. 2020, arXiv:2006.15595); see tupe.h.
 #include "nn/position/tupe.h"
 
 #include <cmath>
@@ -66,12 +67,11 @@ namespace tz::zoo {
 void register_tupe(nn::Registry& r) {
   r.add({.id = "tupe",
          .summary = "Untied positions: a separate (p_i U^Q)(p_j U^K)^T/sqrt(2D) score term shared by all layers",
-         .keys = {{"tupe_relative", "false", "TUPE-R: add a T5 bucketed relative bias b_{j-i} (32 buckets, 128)"}},
+         .keys = {nn::kTupeRelative},
          .test_config = R"({"pos": "tupe"})",
          .example = R"({"pos": "tupe", "context": 256})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
-           return std::make_shared<nn::TUPEPositions>(d.context, d.dim, d.heads, c.get_bool("tupe_relative", false),
-                                                      gen);
+           return std::make_shared<nn::TUPEPositions>(d.context, d.dim, d.heads, c.get(nn::kTupeRelative), gen);
          }});
 }
 

@@ -15,11 +15,15 @@
 // a [CLS] token; a decoder LM has none, so it is left out.
 #pragma once
 
+#include "nn/config.h"
 #include "nn/layers.h"
 #include "nn/mixer.h"
 #include "nn/position/t5_bias.h"
 
 namespace tz::nn {
+
+inline const Key<bool> kTupeRelative{"tupe_relative", false,
+                                     "TUPE-R: add a T5 bucketed relative bias b_{j-i} (32 buckets, 128)"};
 
 class TUPEPositions : public PositionScheme {
  public:

@@ -1,3 +1,4 @@
+// Transformer-XL relative positions (Dai et al. 2019, arXiv:1901.02860); see txl_rel_pos.h.
 #include "nn/position/txl_rel_pos.h"
 
 #include <cmath>
@@ -93,12 +94,11 @@ namespace tz::zoo {
 void register_txl_rel_pos(nn::Registry& r) {
   r.add({.id = "txl_rel_pos",
          .summary = "Transformer-XL relative scores (a)+(b)+(c)+(d): sinusoidal R_{i-j}, learned u, v, rel-shift trick",
-         .keys = {{"pos_base", "10000.0", "base of the sinusoids R_{i-j}"}},
+         .keys = {nn::kPosBase},
          .test_config = R"({"pos": "txl_rel_pos"})",
          .example = R"({"pos": "txl_rel_pos"})",
          .position = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
-           return std::make_shared<nn::TXLRelativePositions>(d.dim, d.heads, d.depth,
-                                                             c.get_double("pos_base", 10000.0), gen);
+           return std::make_shared<nn::TXLRelativePositions>(d.dim, d.heads, d.depth, c.get(nn::kPosBase), gen);
          }});
 }
 

@@ -1,3 +1,4 @@
+// xPos (Sun et al. 2022, arXiv:2212.10554); see xpos.h.
 #include "nn/position/xpos.h"
 
 #include "nn/position/rope.h"
@@ -26,13 +27,11 @@ namespace tz::zoo {
 void register_xpos(nn::Registry& r) {
   r.add({.id = "xpos",
          .summary = "RoPE with a per-pair exponential decay ζ^((m-n)/γ) on the scores (length-extrapolatable)",
-         .keys = {{"rotary_base", "10000.0", "base of the rotation frequencies"},
-                  {"xpos_scale_base", "512.0", "γ: the decay ζ_k^((m-n)/γ) is spread over this many positions"}},
+         .keys = {nn::kRotaryBase, nn::kXposScaleBase},
          .test_config = R"({"pos": "xpos"})",
          .example = R"({"pos": "xpos", "xpos_scale_base": 512})",
          .position = [](const nn::ModelDims&, const nn::Config& c, Generator&) {
-           return std::make_shared<nn::XPosPositions>(c.get_double("rotary_base", 10000.0),
-                                                      c.get_double("xpos_scale_base", 512.0));
+           return std::make_shared<nn::XPosPositions>(c.get(nn::kRotaryBase), c.get(nn::kXposScaleBase));
          }});
 }
 

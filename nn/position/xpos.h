@@ -14,9 +14,13 @@
 // keep contexts well below that, or raise xpos_scale_base.
 #pragma once
 
+#include "nn/config.h"
 #include "nn/mixer.h"
 
 namespace tz::nn {
+
+inline const Key<double> kXposScaleBase{"xpos_scale_base", 512.0,
+                                        "γ: the decay ζ_k^((m-n)/γ) is spread over this many positions"};
 
 class XPosPositions : public PositionScheme {
  public:

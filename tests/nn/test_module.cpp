@@ -121,9 +121,11 @@ TEST_CASE("layers follow their formulas") {
   CHECK(r.at({0, 3, 1}) == doctest::Approx(x.at({0, 3, 1}) / std::sqrt(ms + 1e-6)));
   CHECK_THROWS_WITH_AS(ln.forward(zeros({2, 3}, DType::f64)),
                        "LayerNorm: expected input [..., 4], got [2, 3]", Error);
-  CHECK(parse_activation("relu_squared") == Activation::relu_squared);
-  CHECK_THROWS_WITH_AS(parse_activation("gelu2"),
-                       "unknown activation 'gelu2'; valid: relu, gelu, gelu_tanh, silu, relu_squared",
+  CHECK(std::string(find_activation("relu_squared").name) == "relu_squared");
+  CHECK_THROWS_WITH_AS(find_activation("gelu2"),
+                       "config key 'activation': unknown activation 'gelu2'; did you mean 'gelu'?; valid: relu, "
+                       "leaky_relu, prelu, elu, selu, gelu, gelu_tanh, silu, swish, mish, softplus, sigmoid, tanh, "
+                       "relu_squared, identity",
                        Error);
   Dropout d(0.5);
   Tensor ones8 = ones({1000});

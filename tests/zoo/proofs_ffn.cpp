@@ -4,8 +4,7 @@
 #include "autograd/gradcheck.h"
 #include "core/copy.h"
 #include "models/zoo.h"
-#include "nn/ffn/activation_survey.h"
-#include "nn/ffn/glu.h"
+#include "nn/ffn/activations.h"
 #include "nn/ffn/kv_memory.h"
 #include "nn/ffn/mlp.h"
 #include "nn/norm/scalenorm.h"
@@ -15,10 +14,11 @@
 using namespace tz;
 
 namespace {
-std::shared_ptr<nn::UnaryModule> make_glu(int64_t C, const std::string& gate, bool bias, uint64_t seed = 1) {
+std::shared_ptr<nn::MLP> make_glu(int64_t C, const std::string& gate, bool bias, uint64_t seed = 1) {
   Generator gen(seed);
   nn::Config c = nn::Config::parse(cat_str(R"({"ffn_glu": ")", gate, R"(", "ffn_mult": 4})"), "proof");
-  return zoo::registry().make_ffn("glu_variants", nn::ModelDims{.dim = C, .depth = 1, .bias = bias}, c, gen);
+  auto m = zoo::registry().make_ffn("glu_variants", nn::ModelDims{.dim = C, .depth = 1, .bias = bias}, c, gen);
+  return std::dynamic_pointer_cast<nn::MLP>(m);
 }
 
 double norm_of(const Tensor& row) {
@@ -33,15 +33,16 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
   Generator gen(11);
   // 1. Parameter count (no biases, as in the paper). C = 12: d_ff = 48, d_ff' = 32, exact.
   for (const char* gate : {"glu", "bilinear", "reglu", "geglu", "swiglu"}) {
-    nn::MLP relu_ffn(nn::MLPOptions{.dim = 12, .hidden = 48, .activation = nn::Activation::relu, .bias = false}, gen);
+    nn::MLP relu_ffn(nn::MLPOptions{.dim = 12, .hidden = 48, .activation = "relu", .bias = false}, gen);
     auto glu = make_glu(12, gate, false);
-    CHECK(std::dynamic_pointer_cast<nn::GLUFFN>(glu)->options.hidden == 32);
+    CHECK(glu->options.gated);
+    CHECK(glu->options.hidden == 32);
     CHECK(glu->num_parameters() == relu_ffn.num_parameters());  // 3*12*32 == 2*12*48 == 1152
   }
   // C = 16: 2 d_ff / 3 = 42.67 is floored to 42, so GLU has 3*16*42 = 2016 vs 2*16*64 = 2048:
   // the floor costs fewer than 3C parameters.
   {
-    nn::MLP relu_ffn(nn::MLPOptions{.dim = 16, .hidden = 64, .activation = nn::Activation::relu, .bias = false}, gen);
+    nn::MLP relu_ffn(nn::MLPOptions{.dim = 16, .hidden = 64, .activation = "relu", .bias = false}, gen);
     int64_t diff = relu_ffn.num_parameters() - make_glu(16, "swiglu", false)->num_parameters();
     MESSAGE("C = 16: ReLU FFN ", relu_ffn.num_parameters(), " vs GLU ", relu_ffn.num_parameters() - diff, " parameters");
     CHECK(diff == 32);
@@ -49,7 +50,7 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
   }
   // With biases (our model default), GLU has 2 d_ff' + C biases against d_ff + C: d_ff/3 more.
   {
-    nn::MLP relu_ffn(nn::MLPOptions{.dim = 12, .hidden = 48, .activation = nn::Activation::relu, .bias = true}, gen);
+    nn::MLP relu_ffn(nn::MLPOptions{.dim = 12, .hidden = 48, .activation = "relu", .bias = true}, gen);
     CHECK(make_glu(12, "swiglu", true)->num_parameters() - relu_ffn.num_parameters() == 48 / 3);
   }
 
@@ -57,7 +58,7 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
   const int64_t C = 6, N = 4;
   Tensor x = randn({N, C}, gen, DType::f64);
   for (const char* gate : {"glu", "bilinear", "reglu", "geglu", "swiglu"}) {
-    auto m = std::dynamic_pointer_cast<nn::GLUFFN>(make_glu(C, gate, true, 3));
+    auto m = make_glu(C, gate, true, 3);
     m->to(DType::f64);
     Tensor y = m->forward(x);
     const int64_t F = m->options.hidden;
@@ -102,7 +103,7 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
 TZ_PROOF(relu_squared, "value max(0,x)^2 and gradient 2 max(0,x) match finite differences, also near 0") {
   std::vector<double> xs = {-3, -1, -1e-3, -1e-7, -1e-12, 0, 1e-12, 1e-7, 1e-3, 0.5, 1, 3};
   Tensor x = from_vector(xs, {int64_t(xs.size())}).requires_grad_();
-  Tensor y = nn::activate(nn::Activation::relu_squared, x);
+  Tensor y = nn::activate("relu_squared", x);
   sum(y).backward();
   Tensor g = x.grad();
   const double h = 1e-6;
@@ -122,7 +123,7 @@ TZ_PROOF(relu_squared, "value max(0,x)^2 and gradient 2 max(0,x) match finite di
   CHECK(worst_fd <= h / 2 + 1e-12);
   // gradcheck over points straddling 0.
   Tensor near0 = from_vector(std::vector<double>{-2e-3, -5e-4, 5e-4, 2e-3, 0.3, -0.3}, {6}).requires_grad_();
-  auto r = gradcheck([](const std::vector<Tensor>& in) { return nn::activate(nn::Activation::relu_squared, in[0]); },
+  auto r = gradcheck([](const std::vector<Tensor>& in) { return nn::activate("relu_squared", in[0]); },
                      {near0});
   CHECK_MESSAGE(r.ok, r.report);
   // The id switches the model's FFN to it.
@@ -164,7 +165,7 @@ TZ_PROOF(scalenorm, "‖output‖ == g for any non-zero x; invariant to rescalin
 TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i E^T is the logit lens of the FFN") {
   Generator gen(13);
   const int64_t C = 6, F = 12, N = 7, V = 10;
-  nn::MLP mlp(nn::MLPOptions{.dim = C, .hidden = F, .activation = nn::Activation::relu}, gen);
+  nn::MLP mlp(nn::MLPOptions{.dim = C, .hidden = F, .activation = "relu"}, gen);
   mlp.to(DType::f64);
   for (auto& [name, t] : mlp.named_parameters()) core::copy_(t, randn(t.shape(), gen, DType::f64, 0.0, 0.5));
   Tensor x = randn({N, C}, gen, DType::f64);
@@ -195,6 +196,16 @@ TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i 
     for (int64_t n = 0; n < N; ++n)
       CHECK(testing::max_abs_diff(linear(parts.select(0, n).select(0, i), E), P.select(0, i) * m.at({n, i})) < 1e-12);
 
+  // The gated FFN reads the same way with m = act(x W) ⊙ x V; it has no single key matrix.
+  {
+    nn::MLP glu(nn::MLPOptions{.dim = C, .hidden = F, .activation = "silu", .gated = true}, gen);
+    glu.to(DType::f64);
+    glu.eval();
+    double gap = testing::max_abs_diff(sum(nn::key_contributions(glu, x), {1}) + glu.proj->bias, glu.forward(x));
+    CHECK(gap < 1e-12);
+    CHECK_THROWS_WITH_AS(nn::memory_keys(glu), doctest::Contains("gated"), Error);
+  }
+
   // 3. Top-activating positions and strongest keys are ranked correctly.
   Tensor toy = from_vector(std::vector<double>{0.1, 5, 0.0, 3, 2, 1, 0.7, 9, 4}, {3, 3});
   auto hits = nn::top_activations(toy, {0, 1}, 2);
@@ -219,27 +230,27 @@ TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i 
 }
 
 namespace {
-// The survey's formulas in plain numbers, for the value check.
-double survey_ref(nn::SurveyActivation a, double x, double prelu_a, double beta) {
+// Every activation of the registry in plain numbers, for the value check; NaN for a name
+// without a formula here, so that a new entry fails until it gets one.
+double activation_ref(const std::string& name, double x, double prelu_a, double beta) {
   const double l = 1.0507009873554804934193349852946, al = 1.6732632423543772848170429916717;
   auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
   auto softplus = [](double v) { return v > 30 ? v : std::log1p(std::exp(v)); };
-  switch (a) {
-    case nn::SurveyActivation::relu: return std::max(x, 0.0);
-    case nn::SurveyActivation::leaky_relu: return x > 0 ? x : 0.01 * x;
-    case nn::SurveyActivation::prelu: return x > 0 ? x : prelu_a * x;
-    case nn::SurveyActivation::elu: return x > 0 ? x : std::expm1(x);
-    case nn::SurveyActivation::selu: return l * (x > 0 ? x : al * std::expm1(x));
-    case nn::SurveyActivation::gelu: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
-    case nn::SurveyActivation::gelu_tanh:
-      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case nn::SurveyActivation::silu: return x * sig(x);
-    case nn::SurveyActivation::swish: return x * sig(beta * x);
-    case nn::SurveyActivation::mish: return x * std::tanh(softplus(x));
-    case nn::SurveyActivation::softplus: return softplus(x);
-    case nn::SurveyActivation::sigmoid: return sig(x);
-    case nn::SurveyActivation::tanh: return std::tanh(x);
-  }
+  if (name == "relu") return std::max(x, 0.0);
+  if (name == "leaky_relu") return x > 0 ? x : 0.01 * x;
+  if (name == "prelu") return x > 0 ? x : prelu_a * x;
+  if (name == "elu") return x > 0 ? x : std::expm1(x);
+  if (name == "selu") return l * (x > 0 ? x : al * std::expm1(x));
+  if (name == "gelu") return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+  if (name == "gelu_tanh") return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  if (name == "silu") return x * sig(x);
+  if (name == "swish") return x * sig(beta * x);
+  if (name == "mish") return x * std::tanh(softplus(x));
+  if (name == "softplus") return softplus(x);
+  if (name == "sigmoid") return sig(x);
+  if (name == "tanh") return std::tanh(x);
+  if (name == "relu_squared") return std::max(x, 0.0) * std::max(x, 0.0);
+  if (name == "identity") return x;
   return NAN;
 }
 }  // namespace
@@ -250,29 +261,31 @@ TZ_PROOF(activation_survey, "every entry matches its formula and passes gradchec
   Generator gen(14);
   // Points away from the kink at 0 (|x| >= 0.05), plus large |x| where exp could overflow.
   std::vector<double> pts = {-40, -6, -2.5, -1, -0.3, -0.05, 0.05, 0.3, 1, 2.5, 6, 40};
-  for (auto act : nn::all_survey_activations()) {
-    const char* name = nn::survey_activation_name(act);
-    auto f = [&](double x) {
-      return nn::survey_activate(act, full({1}, x, DType::f64), a.detach(), beta).item();
-    };
+  const nn::ActivationArgs args{.slope = a.detach(), .beta = beta};
+  // The whole registry: the survey's 13, relu_squared and identity.
+  CHECK(nn::activations().size() == 15);
+  for (const nn::ActivationEntry& act : nn::activations()) {
+    const char* name = act.name;
+    auto f = [&](double x) { return act.fn(full({1}, x, DType::f64), args).item(); };
     // Values.
     Tensor x = from_vector(pts, {int64_t(pts.size())});
-    Tensor y = nn::survey_activate(act, x, a.detach(), beta);
+    Tensor y = act.fn(x, args);
     for (size_t i = 0; i < pts.size(); ++i)
-      CHECK_MESSAGE(y.at({int64_t(i)}) == doctest::Approx(survey_ref(act, pts[i], pa, beta)).epsilon(1e-12), name,
-                    " at ", pts[i]);
+      CHECK_MESSAGE(y.at({int64_t(i)}) == doctest::Approx(activation_ref(name, pts[i], pa, beta)).epsilon(1e-12),
+                    name, " at ", pts[i]);
     CHECK_MESSAGE(testing::all_finite(y), name);
     // Gradients away from the kink: f64 finite differences (w.r.t. x, and the PReLU slope).
     std::vector<double> xs = randn({16}, gen, DType::f64, 0.0, 2.0).to_vector<double>();
     for (double& v : xs) v += v < 0 ? -0.1 : 0.1;
     Tensor xg = from_vector(xs, {16}).requires_grad_();
     // Only prelu reads the slope a: elsewhere its gradient is zero by design.
-    auto r = gradcheck([&](const std::vector<Tensor>& in) { return nn::survey_activate(act, in[0], in[1], beta); },
-                       {xg, a}, {.names = {"x", "prelu_a"}, .allow_vacuous = act != nn::SurveyActivation::prelu});
+    auto r = gradcheck(
+        [&](const std::vector<Tensor>& in) { return act.fn(in[0], nn::ActivationArgs{.slope = in[1], .beta = beta}); },
+        {xg, a}, {.names = {"x", "prelu_a"}, .allow_vacuous = std::string(name) != "prelu"});
     CHECK_MESSAGE(r.ok, name, ": ", r.report);
     // At 0: the autograd gradient lies between the one-sided derivatives (equal to both where smooth).
     Tensor z = zeros({1}, DType::f64).requires_grad_();
-    sum(nn::survey_activate(act, z, a.detach(), beta)).backward();
+    sum(act.fn(z, args)).backward();
     double g = z.grad().item(), left = (f(0) - f(-h)) / h, right = (f(h) - f(0)) / h;
     CHECK_MESSAGE(g >= std::min(left, right) - 1e-5, name, ": gradient ", g, " at 0, one-sided ", left, " / ", right);
     CHECK_MESSAGE(g <= std::max(left, right) + 1e-5, name, ": gradient ", g, " at 0, one-sided ", left, " / ", right);
@@ -283,11 +296,25 @@ TZ_PROOF(activation_survey, "every entry matches its formula and passes gradchec
     for (int i = -8000; i <= 8000; ++i) v.push_back(i / 1000.0);
     return v;
   }()));
-  double gap = testing::max_abs_diff(nn::survey_activate(nn::SurveyActivation::gelu_tanh, grid),
-                                     nn::survey_activate(nn::SurveyActivation::gelu, grid));
+  double gap = testing::max_abs_diff(nn::activate("gelu_tanh", grid), nn::activate("gelu", grid));
   MESSAGE("max |gelu_tanh - gelu| over [-8, 8] = ", gap);
   TZ_PROOF_NUMBER("max |gelu_tanh - gelu|", gap);
   CHECK(gap < 1e-3);
   CHECK(gap > 0);
-  CHECK_THROWS_WITH_AS(nn::parse_survey_activation("swishh"), doctest::Contains("survey_activation"), Error);
+
+  // The id builds an FFN with that entry and prelu's learned slope; unknown names name the key.
+  Generator g2(3);
+  auto build = [&](const std::string& json) {
+    return zoo::registry().make_ffn("activation_survey", nn::ModelDims{.dim = 4, .depth = 1},
+                                    nn::Config::parse(json, "proof"), g2);
+  };
+  auto prelu = std::dynamic_pointer_cast<nn::MLP>(build(R"({"survey_activation": "prelu"})"));
+  REQUIRE(prelu);
+  CHECK(prelu->state_dict().count("prelu_a"));
+  CHECK(prelu->prelu_a.item() == 0.25);
+  CHECK(!std::dynamic_pointer_cast<nn::MLP>(build("{}"))->prelu_a.defined());  // mish: no slope
+  CHECK_THROWS_WITH_AS(build(R"({"survey_activation": "swishh"})"),
+                       doctest::Contains("config key 'survey_activation': unknown activation 'swishh'; "
+                                         "did you mean 'swish'?"),
+                       Error);
 }
