@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "core/attention.h"  // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
 #include "core/random.h"
 #include "core/tensor.h"
 
@@ -89,8 +90,21 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);  // w
 // logits [N, V] (or [..., V]), targets i64 [N] (or [...]); mean over non-ignored targets.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
-// q [B, H, T, D], k, v [B, H, S, D] → [B, H, T, D]; fused and tiled, never stores the T x S
-// probabilities (core/kernels/attention.h). Causal: query i sits at key q_offset + i.
+// q [B, H, T, D], k, v [B, G, S, D] (G divides H: query head h reads group h / (H / G)) →
+// [B, H, T, D]; fused and tiled, never stores the T x S probabilities: memory linear in T
+// (core/kernels/attention.h). The spec (core/attention.h) adds causal masking, mask terms
+// (window, key padding, forgotten keys, ...) and a relative score bias rel_bias
+// [H or 1, T + S - 1], differentiable, entry S - 1 + i - j for query i, key j. A query that
+// sees no key outputs 0 with zero gradients. The backward keeps spec.mask alive (and with it
+// the flags of terms from core::key_padding_mask / forgotten_keys_mask; terms over raw
+// pointers need their flags alive until backward).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec);
+// The same spec through the plain ops, scores materialised [B, H, T, S] (matmul, the bias
+// table gathered by index_select, masked_fill, softmax, matmul; k, v expanded to H heads by
+// index_select): the reference of the fused op, and the path for features that need the
+// scores.
+Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec);
+// Plain attention: attention(q, k, v, {.causal, .q_offset, .scale}).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset = 0, double scale = 0 /*0 = 1/sqrt(D)*/);
 
 // ---- indexing and joining ---------------------------------------------------------------

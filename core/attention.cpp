@@ -10,18 +10,27 @@
 namespace tz::core {
 
 namespace {
-void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset) {
+void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec) {
   TZ_CHECK(q.defined() && k.defined() && v.defined(), "attention: undefined q, k or v");
   TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q [B, H, T, D] and "
-           "k, v [B, H, S, D], got q ", q.shape(), ", k ", k.shape(), ", v ", v.shape());
-  TZ_CHECK(k.shape() == v.shape() && q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
-               q.size(3) == k.size(3),
+           "k, v [B, G, S, D], got q ", q.shape(), ", k ", k.shape(), ", v ", v.shape());
+  TZ_CHECK(k.shape() == v.shape() && q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 &&
+               k.size(1) <= q.size(1) && q.size(1) % k.size(1) == 0,
            "attention: shape mismatch, q ", q.shape(), " k ", k.shape(), " v ", v.shape(),
-           " (expected q [B, H, T, D], k and v [B, H, S, D])");
+           " (expected q [B, H, T, D], k and v [B, G, S, D] with G dividing H)");
   TZ_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "attention: dtypes differ, q ",
            dtype_name(q.dtype()), " k ", dtype_name(k.dtype()), " v ", dtype_name(v.dtype()));
   TZ_CHECK(q.size(3) > 0, "attention: head dim D must be > 0, got q ", q.shape());
-  TZ_CHECK(!causal || q_offset >= 0, "attention: q_offset must be >= 0 when causal, got ", q_offset);
+  TZ_CHECK(!spec.causal || spec.q_offset >= 0, "attention: q_offset must be >= 0 when causal, got ", spec.q_offset);
+  if (spec.rel_bias.defined()) {
+    const Tensor& r = spec.rel_bias;
+    const int64_t H = q.size(1), T = q.size(2), S = k.size(2);
+    TZ_CHECK(r.dim() == 2 && (r.size(0) == H || r.size(0) == 1) && r.size(1) == T + S - 1,
+             "attention: rel_bias must be [H, T + S - 1] = [", H, ", ", T + S - 1, "] (or [1, ", T + S - 1,
+             "]), got ", r.shape());
+    TZ_CHECK(r.dtype() == q.dtype(), "attention: rel_bias is ", dtype_name(r.dtype()), ", q is ",
+             dtype_name(q.dtype()));
+  }
 }
 
 // The tensor itself when its last dim is contiguous (rows readable in place), else a copy.
@@ -41,54 +50,114 @@ Tensor head_interleaved(int64_t B, int64_t H, int64_t N, int64_t D, DType dtype,
   return as_strided(base, {B, H, N, D}, {N * H * D, D, H * D, 1}, 0);
 }
 
-kernels::AttnSizes sizes_of(const Tensor& q, const Tensor& k, bool causal, int64_t q_offset, double scale) {
+kernels::AttnSizes sizes_of(const Tensor& q, const Tensor& k, const AttentionSpec& spec) {
   const int64_t D = q.size(3);
   return kernels::AttnSizes{.B = q.size(0), .H = q.size(1), .T = q.size(2), .S = k.size(2), .D = D,
-                            .q_offset = q_offset, .causal = causal,
-                            .scale = scale == 0 ? 1.0 / std::sqrt(double(D)) : scale};
+                            .q_offset = spec.q_offset, .causal = spec.causal,
+                            .scale = spec.scale == 0 ? 1.0 / std::sqrt(double(D)) : spec.scale,
+                            .G = k.size(1), .mask = spec.mask.get()};
 }
+
+// The bias table as the kernels read it: contiguous rows of R = T + S - 1, distance 0 at
+// S - 1 - q_offset; one row shared by every head when rel_bias is [1, R] (sh = 0). The
+// gradient buffer (if any) has the same layout.
+template <class T>
+kernels::RelativeBias<T> bias_of(const Tensor& table, const kernels::AttnSizes& n, const Tensor& grad) {
+  const int64_t R = table.size(1);
+  return {.table = static_cast<const T*>(table.raw_data()), .sh = table.size(0) == 1 ? 0 : R, .R = R,
+          .zero = n.S - 1 - n.q_offset, .grad = grad.defined() ? static_cast<T*>(grad.raw_data()) : nullptr};
+}
+
+// The spec of plain attention (no mask terms, no bias).
+AttentionSpec plain_spec(bool causal, int64_t q_offset, double scale) {
+  return AttentionSpec{.causal = causal, .q_offset = q_offset, .scale = scale};
+}
+
+// Mask terms that own their flags (a private contiguous i64 copy).
+Tensor own_flags(const Tensor& f, const char* what) {
+  TZ_CHECK(f.defined() && f.dim() == 2, what, ": expected flags [B, S], got ",
+           f.defined() ? f.shape() : Shape{});
+  Tensor c = f.is_contiguous() && f.dtype() == DType::i64 ? clone(f) : contiguous_as(f, DType::i64);
+  return c.detach();
+}
+struct OwnedKeyPadding : kernels::KeyPaddingMask {
+  explicit OwnedKeyPadding(const Tensor& f)
+      : KeyPaddingMask(f.data<int64_t>(), f.size(0), f.size(1)), flags(f) {}
+  Tensor flags;
+};
+struct OwnedForgottenKeys : kernels::ForgottenKeysMask {
+  explicit OwnedForgottenKeys(const Tensor& f)
+      : ForgottenKeysMask(f.data<int64_t>(), f.size(0), f.size(1)), flags(f) {}
+  Tensor flags;
+};
 }  // namespace
 
-AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                           int64_t q_offset, double scale, bool reference) {
-  check_inputs(q, k, v, causal, q_offset);
+AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
+                           bool reference) {
+  check_inputs(q, k, v, spec);
   TZ_CHECK(k.size(2) > 0 || q.size(2) == 0, "attention: no keys (S = 0) for ", q.size(2), " queries");
-  const kernels::AttnSizes n = sizes_of(q, k, causal, q_offset, scale);
+  const kernels::AttnSizes n = sizes_of(q, k, spec);
   Tensor qr = rows_view(q, q.dtype()), kr = rows_view(k, q.dtype()), vr = rows_view(v, q.dtype());
+  Tensor table = spec.rel_bias.defined() ? contiguous(spec.rel_bias) : Tensor();
   Tensor out = head_interleaved(n.B, n.H, n.T, n.D, q.dtype(), false);
   Tensor lse = empty({n.B, n.H, n.T}, q.dtype());
   TZ_DISPATCH_FLOAT(q.dtype(), "attention", [&]<class T>() {
     if (q.numel() == 0) return;
     auto fwd = reference ? &kernels::attention_forward_ref<T> : &kernels::attention_forward<T>;
+    kernels::RelativeBias<T> bias{};
+    if (table.defined()) bias = bias_of<T>(table, n, Tensor());
     fwd(rows_of<T>(out), static_cast<T*>(lse.raw_data()), rows_of<const T>(qr), rows_of<const T>(kr),
-        rows_of<const T>(vr), n);
+        rows_of<const T>(vr), n, table.defined() ? &bias : nullptr);
   });
   return {out, lse};
 }
 
 AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, bool causal,
-                                  int64_t q_offset, double scale, bool reference) {
-  check_inputs(q, k, v, causal, q_offset);
+                                  const Tensor& out, const Tensor& lse, const AttentionSpec& spec,
+                                  bool reference) {
+  check_inputs(q, k, v, spec);
   TZ_CHECK(g.shape() == q.shape() && out.shape() == q.shape(), "attention backward: gradient ",
            g.shape(), " and output ", out.shape(), " must match q ", q.shape());
   TZ_CHECK(lse.shape() == Shape({q.size(0), q.size(1), q.size(2)}) && lse.dtype() == q.dtype(),
            "attention backward: lse ", lse.shape(), " does not match q ", q.shape());
-  const kernels::AttnSizes n = sizes_of(q, k, causal, q_offset, scale);
+  const kernels::AttnSizes n = sizes_of(q, k, spec);
   const DType dt = q.dtype();
   Tensor qr = rows_view(q, dt), kr = rows_view(k, dt), vr = rows_view(v, dt);
   Tensor gr = rows_view(g, dt), outr = rows_view(out, dt), lser = contiguous(lse);
+  Tensor table = spec.rel_bias.defined() ? contiguous(spec.rel_bias) : Tensor();
   AttentionGrads r{head_interleaved(n.B, n.H, n.T, n.D, dt, true),
-                   head_interleaved(n.B, n.H, n.S, n.D, dt, true),
-                   head_interleaved(n.B, n.H, n.S, n.D, dt, true)};
+                   head_interleaved(n.B, n.G, n.S, n.D, dt, true),
+                   head_interleaved(n.B, n.G, n.S, n.D, dt, true),
+                   table.defined() ? zeros(table.shape(), dt) : Tensor()};
   TZ_DISPATCH_FLOAT(dt, "attention backward", [&]<class T>() {
     if (q.numel() == 0 || k.numel() == 0) return;
     auto bwd = reference ? &kernels::attention_backward_ref<T> : &kernels::attention_backward<T>;
+    kernels::RelativeBias<T> bias{};
+    if (table.defined()) bias = bias_of<T>(table, n, r.drel_bias);
     bwd(rows_of<T>(r.dq), rows_of<T>(r.dk), rows_of<T>(r.dv), rows_of<const T>(outr),
         static_cast<const T*>(lser.raw_data()), rows_of<const T>(gr), rows_of<const T>(qr),
-        rows_of<const T>(kr), rows_of<const T>(vr), n);
+        rows_of<const T>(kr), rows_of<const T>(vr), n, table.defined() ? &bias : nullptr);
   });
   return r;
+}
+
+AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                           int64_t q_offset, double scale, bool reference) {
+  return attention(q, k, v, plain_spec(causal, q_offset, scale), reference);
+}
+
+AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, bool causal,
+                                  int64_t q_offset, double scale, bool reference) {
+  return attention_backward(g, q, k, v, out, lse, plain_spec(causal, q_offset, scale), reference);
+}
+
+std::shared_ptr<const kernels::MaskTerm> key_padding_mask(const Tensor& keep) {
+  return std::make_shared<OwnedKeyPadding>(own_flags(keep, "key_padding_mask"));
+}
+
+std::shared_ptr<const kernels::MaskTerm> forgotten_keys_mask(const Tensor& forgotten) {
+  return std::make_shared<OwnedForgottenKeys>(own_flags(forgotten, "forgotten_keys_mask"));
 }
 
 }  // namespace tz::core

@@ -10,15 +10,25 @@
 // accumulator are in T (f32 for f32); each tile's row sum is formed in f64 and l is kept in
 // f64. A row whose running max is still -inf (no visible key yet) skips the tile, so
 // exp(-inf - -inf) = NaN never happens. A row with no visible key at all ends with l = 0:
-// o = NaN, as softmax of an all -inf row gives in the composite.
+// o = 0 and lse = -inf (attention.h); the backward gives such a row p = 0 instead of
+// exp(-inf - -inf).
+//
+// Masks and biases, tile by tile: the mask classifies each tile before any work (hidden:
+// skip it; partial: after the scores, fill a byte mask and set -inf where it is 0), and the
+// bias row of query i over keys j0.. is the table read backwards from zero + q_offset + i - j0.
+// Both are compiled only into the kExtras = true instances of the tile loops; plain attention
+// (no mask terms, no bias) runs the kExtras = false instances, the code it ran before.
 //
 // Backward, per (b, h): D_i = dO_i . o_i for every row first, then for each key block j and
 // each query block i that sees it: recompute p = exp(s - lse) (p <= 1 since lse >= rowmax),
 // dV_j += p^T dO_i, dp = dO_i V_j^T, ds = p (dp - D_i), dQ_i += scale ds K_j,
-// dK_j += scale ds^T Q_i, accumulating straight into the gradient rows (each head is owned by
-// one thread, so no two threads write the same row).
+// dK_j += scale ds^T Q_i, accumulating straight into the gradient rows. Each key/value head
+// (b, g) is owned by one thread, which runs the H / G query heads of its group one after
+// the other: no two threads write the same dk, dv row, and the sum over the group has a
+// fixed order. The bias gradient goes to a [B, H, R] scratch in f64 (a (b, h) row per
+// head), summed over b after the parallel loop.
 //
-// Parallelism: forward over (b, h, query block), backward over (b, h); static chunks, so
+// Parallelism: forward over (b, h, query block), backward over (b, g); static chunks, so
 // results are deterministic for a fixed thread count.
 #include "core/kernels/attention.h"
 
@@ -28,6 +38,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/error.h"
 #include "core/kernels/reduce.h"   // row_dot, row_max
 #include "core/kernels/softmax.h"  // avx2::row_max, avx2::row_exp_store, avx2::row_scale
 #include "core/parallel.h"
@@ -137,23 +148,90 @@ int64_t first_row_seeing(const AttnSizes& n, int64_t i0, int64_t ni, int64_t j0,
 int64_t visible_keys(const AttnSizes& n, int64_t i_end) {
   return n.causal ? std::clamp<int64_t>(n.q_offset + i_end, 0, n.S) : n.S;
 }
+
+// ---- masks, biases, groups ----
+
+int64_t kv_heads(const AttnSizes& n) { return n.G > 0 ? n.G : n.H; }
+
+// The mask to ask, or null when there is none (no terms: nothing hidden beyond causal).
+const AttentionMask* active_mask(const AttnSizes& n) { return n.mask && !n.mask->empty() ? n.mask : nullptr; }
+
+// The checks of one kernel call, before any thread starts (a tz::Error cannot leave an
+// OpenMP region).
+template <class T>
+void check_call(const AttnSizes& n, const RelativeBias<T>* bias, const char* op) {
+  const int64_t G = kv_heads(n);
+  TZ_CHECK(G >= 1 && G <= n.H && n.H % G == 0, op, ": key/value heads G = ", G, " must divide the query heads H = ",
+           n.H);
+  if (n.mask) n.mask->check(n.B, n.H, n.S);
+  if (bias && n.T > 0 && n.S > 0) {
+    // Distances d = q_offset + i - j present: q_offset - (S - 1) .. q_offset + T - 1.
+    const int64_t lo = bias->zero + n.q_offset - (n.S - 1), hi = bias->zero + n.q_offset + n.T - 1;
+    TZ_CHECK(bias->table != nullptr && lo >= 0 && hi < bias->R, op, ": relative bias table of ", bias->R,
+             " entries per head (distance 0 at ", bias->zero, ") does not cover the distances ",
+             n.q_offset - (n.S - 1), " .. ", n.q_offset + n.T - 1, " of T = ", n.T, ", S = ", n.S, ", q_offset = ",
+             n.q_offset, " (needs R = T + S - 1 = ", n.T + n.S - 1, " with zero = S - 1 - q_offset = ",
+             n.S - 1 - n.q_offset, ")");
+  }
+}
+
+// s[r][c] += bias of query row i0 + r and key j0 + c: the row's table entries read backwards
+// from distance d0 + r, d0 = q_offset + i0 - j0.
+template <class T>
+void add_bias(T* s, int64_t lds, const RelativeBias<T>& bias, int64_t h, int64_t d0, int64_t ni, int64_t nj) {
+  for (int64_t r = 0; r < ni; ++r) {
+    const T* br = bias.table + h * bias.sh + bias.zero + d0 + r;
+    T* sr = s + r * lds;
+    for (int64_t c = 0; c < nj; ++c) sr[c] += br[-c];
+  }
+}
+
+// A partial tile: s = -inf where the mask hides the pair.
+template <class T>
+void hide_masked(T* s, int64_t lds, uint8_t* vis, const AttentionMask& mask, int64_t b, int64_t h, int64_t i0,
+                 int64_t ni, int64_t j0, int64_t nj, int64_t q_offset) {
+  mask.fill(b, h, i0, ni, j0, nj, q_offset, vis, kBc);
+  for (int64_t r = 0; r < ni; ++r)
+    for (int64_t c = 0; c < nj; ++c)
+      if (!vis[r * kBc + c]) s[r * lds + c] = -std::numeric_limits<T>::infinity();
+}
+
+// Whether key j is visible to query i in the reference kernels (causal, then the mask).
+void visible_row(uint8_t* row, const AttnSizes& n, int64_t b, int64_t h, int64_t i) {
+  if (n.mask)
+    n.mask->fill(b, h, i, 1, 0, n.S, n.q_offset, row, n.S);
+  else
+    std::fill(row, row + n.S, uint8_t(1));
+  if (n.causal)
+    for (int64_t j = std::max<int64_t>(0, n.q_offset + i + 1); j < n.S; ++j) row[j] = 0;
+}
+
+template <class T>
+double bias_at(const RelativeBias<T>* bias, const AttnSizes& n, int64_t h, int64_t i, int64_t j) {
+  return bias ? double(bias->table[h * bias->sh + bias->zero + n.q_offset + i - j]) : 0.0;
+}
 }  // namespace
 
 // ---- forward -------------------------------------------------------------------------------
 
-template <class T>
-void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                       AttnRows<const T> v, const AttnSizes& n) {
-  const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D;
+namespace {
+// The tiled forward. kExtras = false (no mask terms, no bias) compiles the mask and bias
+// code out: plain attention runs the same instructions as before masks existed.
+template <class T, bool kExtras>
+void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                   const AttnSizes& n, const RelativeBias<T>* bias) {
+  const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
   const T scale = T(n.scale);
+  const AttentionMask* mask = kExtras ? active_mask(n) : nullptr;
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
   parallel_for(B * H * nqb, rows * std::max<int64_t>(n.S, 1) * D * 2, [&](int64_t w0, int64_t w1) {
     std::vector<T> s(static_cast<size_t>(kBr * kBc)), acc(static_cast<size_t>(kBr * D));
     std::vector<T> m(static_cast<size_t>(kBr));
     std::vector<double> l(static_cast<size_t>(kBr));
+    std::vector<uint8_t> vis(mask ? static_cast<size_t>(kBr * kBc) : 0);
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t bh = w / nqb, b = bh / H, h = bh % H;
+      const int64_t bh = w / nqb, b = bh / H, h = bh % H, g = h / Hg;
       const int64_t i0 = (w % nqb) * kBr, ni = std::min(kBr, Tq - i0);
       std::fill(acc.begin(), acc.end(), T(0));
       std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
@@ -162,17 +240,26 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
       const int64_t j_end = visible_keys(n, i0 + ni);  // causal: later key blocks are skipped
       for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
         const int64_t nj = std::min(kBc, j_end - j0);
+        Tile tile = Tile::visible;
+        if constexpr (kExtras) {
+          if (mask) tile = mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
+          if (tile == Tile::hidden) continue;  // its keys are never read
+        }
         // s = scale * Q_i K_j^T (on the diagonal, chunk by chunk of rows, only the keys the
-        // chunk sees), then hide the keys above the diagonal.
+        // chunk sees) + bias, then hide the keys above the diagonal and those the mask hides.
         const bool diag = straddles_diagonal(n, i0, j0, nj);
         const int64_t rstep = diag ? kChunk : ni;
         for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
           const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
           if (nc > 0)
-            tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, h, j0), k.st, nc,
+            tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc,
                          D, scale);
         }
+        if constexpr (kExtras)
+          if (bias) add_bias<T>(s.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
         if (diag) mask_tile<T>(s.data(), kBc, i0, ni, j0, nj, n.q_offset);
+        if constexpr (kExtras)
+          if (tile == Tile::partial) hide_masked<T>(s.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
         // Online softmax: new running max, rescale what was accumulated, p = exp(s - m).
         for (int64_t r = 0; r < ni; ++r) {
           T* sr = s.data() + r * kBc;
@@ -194,43 +281,70 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
         for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
           const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
           if (nc > 0)
-            tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, h, j0),
+            tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, g, j0),
                         v.st, D, T(1));
         }
       }
-      // o = acc / l, lse = m + log l.
+      // o = acc / l, lse = m + log l; a row that saw no key (l = 0): o = 0, lse = -inf.
       for (int64_t r = 0; r < ni; ++r) {
-        T inv = T(1.0 / l[size_t(r)]);
         T* orow = o.row(b, h, i0 + r);
+        T& lse_r = lse[(b * H + h) * Tq + i0 + r];
+        if (l[size_t(r)] == 0) {
+          std::fill(orow, orow + D, T(0));
+          lse_r = -std::numeric_limits<T>::infinity();
+          continue;
+        }
+        T inv = T(1.0 / l[size_t(r)]);
         const T* ar = acc.data() + r * D;
         for (int64_t d = 0; d < D; ++d) orow[d] = ar[d] * inv;
-        lse[(b * H + h) * Tq + i0 + r] = T(double(m[size_t(r)]) + std::log(l[size_t(r)]));
+        lse_r = T(double(m[size_t(r)]) + std::log(l[size_t(r)]));
       }
     }
   });
 }
+}  // namespace
+
+template <class T>
+void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
+                       AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias) {
+  check_call(n, bias, "attention");
+  if (active_mask(n) || bias)
+    forward_tiles<T, true>(o, lse, q, k, v, n, bias);
+  else
+    forward_tiles<T, false>(o, lse, q, k, v, n, nullptr);
+}
 
 template <class T>
 void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                           AttnRows<const T> v, const AttnSizes& n) {
+                           AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias) {
+  check_call(n, bias, "attention");
+  const int64_t Hg = n.H / kv_heads(n);
   std::vector<double> s(static_cast<size_t>(n.S));
+  std::vector<uint8_t> vis(static_cast<size_t>(n.S));
   for (int64_t b = 0; b < n.B; ++b)
     for (int64_t h = 0; h < n.H; ++h)
       for (int64_t i = 0; i < n.T; ++i) {
+        const int64_t g = h / Hg;
         const T* qi = q.row(b, h, i);
+        visible_row(vis.data(), n, b, h, i);
         double mx = -INFINITY;
         for (int64_t j = 0; j < n.S; ++j) {
           double dot = 0;
-          for (int64_t d = 0; d < n.D; ++d) dot += double(qi[d]) * double(k.row(b, h, j)[d]);
-          s[size_t(j)] = (n.causal && j > n.q_offset + i) ? -INFINITY : n.scale * dot;
+          for (int64_t d = 0; d < n.D; ++d) dot += double(qi[d]) * double(k.row(b, g, j)[d]);
+          s[size_t(j)] = vis[size_t(j)] ? n.scale * dot + bias_at(bias, n, h, i, j) : -INFINITY;
           mx = std::max(mx, s[size_t(j)]);
+        }
+        T* oi = o.row(b, h, i);
+        if (mx == -INFINITY) {  // no visible key: o = 0, lse = -inf
+          std::fill(oi, oi + n.D, T(0));
+          lse[(b * n.H + h) * n.T + i] = -std::numeric_limits<T>::infinity();
+          continue;
         }
         double l = 0;
         for (int64_t j = 0; j < n.S; ++j) l += std::exp(s[size_t(j)] - mx);
-        T* oi = o.row(b, h, i);
         for (int64_t d = 0; d < n.D; ++d) {
           double acc = 0;
-          for (int64_t j = 0; j < n.S; ++j) acc += std::exp(s[size_t(j)] - mx) / l * double(v.row(b, h, j)[d]);
+          for (int64_t j = 0; j < n.S; ++j) acc += std::exp(s[size_t(j)] - mx) / l * double(v.row(b, g, j)[d]);
           oi[d] = T(acc);
         }
         lse[(b * n.H + h) * n.T + i] = T(mx + std::log(l));
@@ -239,104 +353,166 @@ void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<
 
 // ---- backward ------------------------------------------------------------------------------
 
-template <class T>
-void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
-                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n) {
-  const int64_t B = n.B, H = n.H, Tq = n.T, S = n.S, D = n.D;
+namespace {
+// The tiled backward; kExtras as in forward_tiles.
+template <class T, bool kExtras>
+void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
+                    AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                    const AttnSizes& n, const RelativeBias<T>* bias) {
+  const int64_t B = n.B, H = n.H, G = kv_heads(n), Hg = H / G, Tq = n.T, S = n.S, D = n.D;
   const T scale = T(n.scale);
-  parallel_for(B * H, std::max<int64_t>(Tq, 1) * S * D * 5, [&](int64_t w0, int64_t w1) {
+  const AttentionMask* mask = kExtras ? active_mask(n) : nullptr;
+  // A row sees no key (lse = -inf) through a mask, a -inf bias, or causal with q_offset < 0.
+  const bool maybe_empty_rows = kExtras || (n.causal && n.q_offset < 0);
+  const int64_t R = bias ? bias->R : 0;
+  std::vector<double> bgrad(bias && bias->grad ? static_cast<size_t>(B * H * R) : 0);  // [B, H, R]
+  parallel_for(B * G, std::max<int64_t>(Tq, 1) * S * D * 5 * Hg, [&](int64_t w0, int64_t w1) {
     std::vector<T> p(static_cast<size_t>(kBr * kBc)), ds(static_cast<size_t>(kBr * kBc)), Di(static_cast<size_t>(Tq));
-    for (int64_t bh = w0; bh < w1; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      const T* lse_h = lse + bh * Tq;
-      // D_i = dO_i . o_i (= sum_j p_ij dp_ij): one dot per row instead of a T x S rowsum.
-      for (int64_t i = 0; i < Tq; ++i) Di[size_t(i)] = T(row_dot(dout.row(b, h, i), o.row(b, h, i), D));
-      for (int64_t j0 = 0; j0 < S; j0 += kBc) {
-        const int64_t nj = std::min(kBc, S - j0);
-        // Causal: query i sees key j0 iff q_offset + i >= j0; start at that query's block.
-        int64_t i_first = n.causal ? std::max<int64_t>(0, j0 - n.q_offset) : 0;
-        for (int64_t i0 = i_first / kBr * kBr; i0 < Tq; i0 += kBr) {
-          const int64_t ni = std::min(kBr, Tq - i0);
-          const T* qi = q.row(b, h, i0);
-          const T* doi = dout.row(b, h, i0);
-          // p = exp(scale * Q_i K_j^T - lse)   (hidden entries: exp(-inf) = 0). On the
-          // diagonal, row chunks only compute the keys they see (as in the forward), and key
-          // chunks only sum over the query rows that see them.
-          const bool diag = straddles_diagonal(n, i0, j0, nj);
-          const int64_t step = diag ? kChunk : std::max(ni, nj);
-          for (int64_t r0 = 0; r0 < ni; r0 += step) {
-            const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
-            if (nc > 0)
-              tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, h, j0), k.st,
-                           nc, D, scale);
-          }
-          if (diag) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
-          for (int64_t r = 0; r < ni; ++r) {
-            T* pr = p.data() + r * kBc;
-            row_exp<T>(pr, pr, nj, lse_h[i0 + r]);
-          }
-          // dV_j += p^T dO_i
-          for (int64_t c0 = 0; c0 < nj; c0 += step) {
-            const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
-            if (rf < ni)
-              tile_acc<T>(dv.row(b, h, j0 + c0), dv.st, p.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
-                          dout.row(b, h, i0 + rf), dout.st, D, T(1));
-          }
-          // dp = dO_i V_j^T, then ds = p (dp - D_i) in place (0 where hidden: dp was not
-          // computed there)
-          for (int64_t r0 = 0; r0 < ni; r0 += step) {
-            const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
-            if (nc > 0)
-              tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, h, j0),
-                           v.st, nc, D, T(1));
-          }
-          for (int64_t r = 0; r < ni; ++r) {
-            T* dr = ds.data() + r * kBc;
-            const T* pr = p.data() + r * kBc;
-            const T di = Di[size_t(i0 + r)];
-            const int64_t seen = seen_keys(n, i0, r + 1, j0, nj);
-            for (int64_t c = 0; c < seen; ++c) dr[c] = pr[c] * (dr[c] - di);
-            for (int64_t c = seen; c < nj; ++c) dr[c] = T(0);
-          }
-          // dQ_i += scale ds K_j;  dK_j += scale ds^T Q_i
-          for (int64_t r0 = 0; r0 < ni; r0 += step) {
-            const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
-            if (nc > 0)
-              tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc,
-                          k.row(b, h, j0), k.st, D, scale);
-          }
-          for (int64_t c0 = 0; c0 < nj; c0 += step) {
-            const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
-            if (rf < ni)
-              tile_acc<T>(dk.row(b, h, j0 + c0), dk.st, ds.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
-                          q.row(b, h, i0 + rf), q.st, D, scale);
+    std::vector<uint8_t> vis(mask ? static_cast<size_t>(kBr * kBc) : 0);
+    for (int64_t bg = w0; bg < w1; ++bg) {
+      const int64_t b = bg / G, g = bg % G;
+      for (int64_t h = g * Hg; h < (g + 1) * Hg; ++h) {  // the query heads of group g, in order
+        const int64_t bh = b * H + h;
+        const T* lse_h = lse + bh * Tq;
+        double* bgrad_h = bgrad.empty() ? nullptr : bgrad.data() + bh * R;
+        // D_i = dO_i . o_i (= sum_j p_ij dp_ij): one dot per row instead of a T x S rowsum.
+        for (int64_t i = 0; i < Tq; ++i) Di[size_t(i)] = T(row_dot(dout.row(b, h, i), o.row(b, h, i), D));
+        for (int64_t j0 = 0; j0 < S; j0 += kBc) {
+          const int64_t nj = std::min(kBc, S - j0);
+          // Causal: query i sees key j0 iff q_offset + i >= j0; start at that query's block.
+          int64_t i_first = n.causal ? std::max<int64_t>(0, j0 - n.q_offset) : 0;
+          for (int64_t i0 = i_first / kBr * kBr; i0 < Tq; i0 += kBr) {
+            const int64_t ni = std::min(kBr, Tq - i0);
+            Tile tile = Tile::visible;
+            if (mask) {
+              tile = mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
+              if (tile == Tile::hidden) continue;
+            }
+            const T* qi = q.row(b, h, i0);
+            const T* doi = dout.row(b, h, i0);
+            // p = exp(scale * Q_i K_j^T + bias - lse)   (hidden entries: exp(-inf) = 0). On the
+            // diagonal, row chunks only compute the keys they see (as in the forward), and key
+            // chunks only sum over the query rows that see them.
+            const bool diag = straddles_diagonal(n, i0, j0, nj);
+            const int64_t step = diag ? kChunk : std::max(ni, nj);
+            for (int64_t r0 = 0; r0 < ni; r0 += step) {
+              const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+              if (nc > 0)
+                tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st,
+                             nc, D, scale);
+            }
+            if constexpr (kExtras)
+              if (bias) add_bias<T>(p.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
+            if (diag) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
+            if constexpr (kExtras)
+              if (tile == Tile::partial)
+                hide_masked<T>(p.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
+            for (int64_t r = 0; r < ni; ++r) {
+              T* pr = p.data() + r * kBc;
+              if (maybe_empty_rows && lse_h[i0 + r] == -std::numeric_limits<T>::infinity())
+                std::fill(pr, pr + nj, T(0));  // a row that sees no key: p = 0, not exp(-inf + inf)
+              else
+                row_exp<T>(pr, pr, nj, lse_h[i0 + r]);
+            }
+            // dV_j += p^T dO_i
+            for (int64_t c0 = 0; c0 < nj; c0 += step) {
+              const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
+              if (rf < ni)
+                tile_acc<T>(dv.row(b, g, j0 + c0), dv.st, p.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
+                            dout.row(b, h, i0 + rf), dout.st, D, T(1));
+            }
+            // dp = dO_i V_j^T, then ds = p (dp - D_i) in place (0 where hidden: dp was not
+            // computed above the diagonal, and p = 0 where the mask hides)
+            for (int64_t r0 = 0; r0 < ni; r0 += step) {
+              const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+              if (nc > 0)
+                tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, g, j0),
+                             v.st, nc, D, T(1));
+            }
+            for (int64_t r = 0; r < ni; ++r) {
+              T* dr = ds.data() + r * kBc;
+              const T* pr = p.data() + r * kBc;
+              const T di = Di[size_t(i0 + r)];
+              const int64_t seen = seen_keys(n, i0, r + 1, j0, nj);
+              for (int64_t c = 0; c < seen; ++c) dr[c] = pr[c] * (dr[c] - di);
+              for (int64_t c = seen; c < nj; ++c) dr[c] = T(0);
+            }
+            // dbias(d) += ds_ij over the tile's pairs at distance d = q_offset + i - j
+            if (kExtras && bgrad_h)
+              for (int64_t r = 0; r < ni; ++r) {
+                double* gr = bgrad_h + bias->zero + n.q_offset + i0 + r - j0;
+                const T* dr = ds.data() + r * kBc;
+                for (int64_t c = 0; c < nj; ++c) gr[-c] += double(dr[c]);
+              }
+            // dQ_i += scale ds K_j;  dK_j += scale ds^T Q_i
+            for (int64_t r0 = 0; r0 < ni; r0 += step) {
+              const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+              if (nc > 0)
+                tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc,
+                            k.row(b, g, j0), k.st, D, scale);
+            }
+            for (int64_t c0 = 0; c0 < nj; c0 += step) {
+              const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
+              if (rf < ni)
+                tile_acc<T>(dk.row(b, g, j0 + c0), dk.st, ds.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
+                            q.row(b, h, i0 + rf), q.st, D, scale);
+            }
           }
         }
       }
     }
   });
+  // The bias gradient: sum the per-(b, h) rows over b (fixed order: deterministic).
+  if (!bgrad.empty())
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t x = 0; x < R; ++x) {
+        double sum = 0;
+        for (int64_t b = 0; b < B; ++b) sum += bgrad[size_t((b * H + h) * R + x)];
+        bias->grad[h * bias->sh + x] += T(sum);
+      }
+}
+}  // namespace
+
+template <class T>
+void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
+                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
+                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
+                        const RelativeBias<T>* bias) {
+  check_call(n, bias, "attention backward");
+  if (active_mask(n) || bias)
+    backward_tiles<T, true>(dq, dk, dv, o, lse, dout, q, k, v, n, bias);
+  else
+    backward_tiles<T, false>(dq, dk, dv, o, lse, dout, q, k, v, n, nullptr);
 }
 
 template <class T>
 void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
                             const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                            AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n) {
+                            AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
+                            const RelativeBias<T>* bias) {
   (void)o;
   (void)lse;
-  const int64_t Tq = n.T, S = n.S, D = n.D;
+  check_call(n, bias, "attention backward");
+  const int64_t Tq = n.T, S = n.S, D = n.D, Hg = n.H / kv_heads(n);
   std::vector<double> P(static_cast<size_t>(Tq * S)), dP(static_cast<size_t>(Tq * S));
+  std::vector<uint8_t> vis(static_cast<size_t>(S));
   for (int64_t b = 0; b < n.B; ++b)
     for (int64_t h = 0; h < n.H; ++h) {
-      // P = softmax(scores), materialised [T, S].
+      const int64_t g = h / Hg;  // dk, dv of group g gather every head of the group
+      // P = softmax(scores), materialised [T, S]; a row with no visible key is 0.
       for (int64_t i = 0; i < Tq; ++i) {
         double* pi = P.data() + i * S;
+        visible_row(vis.data(), n, b, h, i);
         double mx = -INFINITY, l = 0;
         for (int64_t j = 0; j < S; ++j) {
           double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += double(q.row(b, h, i)[d]) * double(k.row(b, h, j)[d]);
-          pi[j] = (n.causal && j > n.q_offset + i) ? -INFINITY : n.scale * dot;
+          for (int64_t d = 0; d < D; ++d) dot += double(q.row(b, h, i)[d]) * double(k.row(b, g, j)[d]);
+          pi[j] = vis[size_t(j)] ? n.scale * dot + bias_at(bias, n, h, i, j) : -INFINITY;
           mx = std::max(mx, pi[j]);
+        }
+        if (mx == -INFINITY) {
+          std::fill(pi, pi + S, 0.0);
+          continue;
         }
         for (int64_t j = 0; j < S; ++j) l += (pi[j] = std::exp(pi[j] - mx));
         for (int64_t j = 0; j < S; ++j) pi[j] /= l;
@@ -345,14 +521,14 @@ void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, Attn
       for (int64_t i = 0; i < Tq; ++i)
         for (int64_t j = 0; j < S; ++j) {
           double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += double(dout.row(b, h, i)[d]) * double(v.row(b, h, j)[d]);
+          for (int64_t d = 0; d < D; ++d) dot += double(dout.row(b, h, i)[d]) * double(v.row(b, g, j)[d]);
           dP[size_t(i * S + j)] = dot;
         }
       for (int64_t j = 0; j < S; ++j)
         for (int64_t d = 0; d < D; ++d) {
           double acc = 0;
           for (int64_t i = 0; i < Tq; ++i) acc += P[size_t(i * S + j)] * double(dout.row(b, h, i)[d]);
-          dv.row(b, h, j)[d] += T(acc);
+          dv.row(b, g, j)[d] += T(acc);
         }
       // dS = P (dP - rowsum(P dP))   (the softmax backward, written out without the D_i trick)
       for (int64_t i = 0; i < Tq; ++i) {
@@ -360,34 +536,42 @@ void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, Attn
         for (int64_t j = 0; j < S; ++j) dot += P[size_t(i * S + j)] * dP[size_t(i * S + j)];
         for (int64_t j = 0; j < S; ++j) dP[size_t(i * S + j)] = P[size_t(i * S + j)] * (dP[size_t(i * S + j)] - dot);
       }
+      // dbias_h(q_offset + i - j) += dS_ij
+      if (bias && bias->grad)
+        for (int64_t i = 0; i < Tq; ++i)
+          for (int64_t j = 0; j < S; ++j)
+            bias->grad[h * bias->sh + bias->zero + n.q_offset + i - j] += T(dP[size_t(i * S + j)]);
       // dQ = scale dS K; dK = scale dS^T Q
       for (int64_t i = 0; i < Tq; ++i)
         for (int64_t d = 0; d < D; ++d) {
           double acc = 0;
-          for (int64_t j = 0; j < S; ++j) acc += dP[size_t(i * S + j)] * double(k.row(b, h, j)[d]);
+          for (int64_t j = 0; j < S; ++j) acc += dP[size_t(i * S + j)] * double(k.row(b, g, j)[d]);
           dq.row(b, h, i)[d] += T(n.scale * acc);
         }
       for (int64_t j = 0; j < S; ++j)
         for (int64_t d = 0; d < D; ++d) {
           double acc = 0;
           for (int64_t i = 0; i < Tq; ++i) acc += dP[size_t(i * S + j)] * double(q.row(b, h, i)[d]);
-          dk.row(b, h, j)[d] += T(n.scale * acc);
+          dk.row(b, g, j)[d] += T(n.scale * acc);
         }
     }
 }
 
 #define TZ_INST(T)                                                                              \
   template void attention_forward<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>,     \
-                                     AttnRows<const T>, const AttnSizes&);                      \
+                                     AttnRows<const T>, const AttnSizes&, const RelativeBias<T>*); \
   template void attention_forward_ref<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, \
-                                         AttnRows<const T>, const AttnSizes&);                  \
+                                         AttnRows<const T>, const AttnSizes&,                   \
+                                         const RelativeBias<T>*);                               \
   template void attention_backward<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, \
                                       const T*, AttnRows<const T>, AttnRows<const T>,           \
-                                      AttnRows<const T>, AttnRows<const T>, const AttnSizes&);  \
+                                      AttnRows<const T>, AttnRows<const T>, const AttnSizes&,   \
+                                      const RelativeBias<T>*);                                  \
   template void attention_backward_ref<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>,                \
                                           AttnRows<const T>, const T*, AttnRows<const T>,       \
                                           AttnRows<const T>, AttnRows<const T>,                 \
-                                          AttnRows<const T>, const AttnSizes&);
+                                          AttnRows<const T>, const AttnSizes&,                  \
+                                          const RelativeBias<T>*);
 TZ_INST(float)
 TZ_INST(double)
 #undef TZ_INST
