@@ -63,8 +63,9 @@ struct VariantInfo {
   // The chunk or window size its test_config sets (0 = none): the causal and step checks
   // run at T >= 2 chunk + 3, so that their splits cross chunk boundaries.
   int64_t chunk = 0;
-  // Draws the parameters whose initial value makes gradients vanish (ReZero's α = 0) away
-  // from it, so that the gradient check of the branches behind them is not vacuous.
+  // Draws the parameters whose initial value hides a sublayer (ReZero's α = 0) away from it,
+  // so that the checks of what lies behind are not vacuous: the gradient check runs again
+  // on the randomised model, the causal, step and io checks run on it.
   std::function<void(Module&, Generator&)> randomise;
   // The "learns" check: by default held-out accuracy >= 0.9 on copy after 400 steps at
   // peak lr 1e-2. A variant may change the steps, the lr or the task (a name in

@@ -205,6 +205,15 @@ Tensor random_ids(int64_t B, int64_t T, uint64_t seed) {
   return randint(0, kVocab, {B, T}, gen);
 }
 
+// Applies the subject's randomise hook, if any: behind a zero gate (ReZero's α = 0) the
+// mixers do not reach the output, and the causal, step and io checks would prove nothing.
+void randomised(const Subject& s, nn::Module& m) {
+  if (!s.randomise) return;
+  NoGradGuard no_grad;
+  Generator gen(17);
+  s.randomise(m, gen);
+}
+
 // f64, eval mode (no dropout: outputs are functions of the inputs alone).
 std::shared_ptr<models::SequenceModel> f64_model(const Subject& s, uint64_t seed, int64_t context) {
   auto m = s.make(seed, context);
@@ -306,6 +315,7 @@ CheckResult check_causal(const Subject& s) {
     const int64_t T = check_length(s.chunk);
     auto m = f64_model(s, 3, T);
     if (!m->causal()) return na("not causal (by design)");
+    randomised(s, *m);
     NoGradGuard no_grad;
     Tensor ids = random_ids(kB, T, 7);
     Tensor y1 = m->forward(ids);
@@ -335,6 +345,7 @@ CheckResult check_step(const Subject& s) {
     const int64_t T = check_length(s.chunk);
     auto m = f64_model(s, 4, T);
     if (!m->has_step()) return na(m->why_no_step());
+    randomised(s, *m);
     NoGradGuard no_grad;
     Tensor ids = random_ids(kB, T, 7);
     Tensor full_y = m->forward(ids);
@@ -369,11 +380,7 @@ CheckResult check_io(const Subject& s) {
   return check("io", [&] {
     const int64_t T = check_length(s.chunk);
     auto a = s.make(5, T), b = s.make(6, T);
-    if (s.randomise) {  // a state behind a zero gate (ReZero's α = 0) would not matter
-      NoGradGuard no_grad;
-      Generator gen(17);
-      s.randomise(*a, gen);
-    }
+    randomised(s, *a);  // b gets a's weights
     Tensor ids = random_ids(kB, T, 7);
     CheckResult weights = save_load(a, b, s.id, [&](models::SequenceModel& m) { return m.forward(ids); });
     if (weights.outcome != Outcome::passed || !a->has_step()) {

@@ -9,6 +9,7 @@
 //           the variant's randomise hook draws a state where they are not (ReZero's α ≠ 0)
 //   causal  for causal models: changing the tokens after t leaves the outputs up to t
 //           unchanged and moves a later one, for t = 0, T/2 and T-2, T >= 2 chunk + 3
+//           (causal, step and io run on the randomised model when there is a hook)
 //   step    where a step form exists, f64, to 1e-9 against forward: token by token from an
 //           empty state; a prefill of a tokens in one call, then token by token; forward
 //           of x[:c] then of x[c:] continuing its state (T >= 2 chunk + 3, a and c off the
