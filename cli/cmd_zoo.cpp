@@ -156,13 +156,17 @@ int check(const std::vector<std::string>& ids, bool learn) {
   conformance::Options o;
   o.learn = learn;
   int failures = 0;
-  fmt::print("| id | check | result | detail |\n|---|---|---|---|\n");
+  fmt::print("| id | check | result | measured | seconds | detail |\n|---|---|---|---|---:|---|\n");
   for (const std::string& id : ids) {
     zoo::registry().get(id);  // unknown ids fail here, with the nearest one
+    double total = 0;
     for (const auto& r : conformance::run_checks(id, o)) {
-      fmt::print("| {} | {} | {} | {} |\n", id, r.check, conformance::outcome_name(r.outcome), r.detail);
+      fmt::print("| {} | {} | {} | {} | {:.2f} | {} |\n", id, r.check, conformance::outcome_name(r.outcome), r.cell,
+                 r.seconds, r.detail);
       failures += r.outcome == conformance::Outcome::failed;
+      total += r.seconds;
     }
+    fmt::print("| {} | all | | | {:.2f} | |\n", id, total);
   }
   return failures == 0 ? 0 : 1;
 }

@@ -61,6 +61,12 @@ struct Sublayer {
 struct BlockState : nn::MixerState {
   std::vector<std::unique_ptr<nn::MixerState>> mixers;
   std::vector<Tensor> hist;
+  void visit(nn::StateVisitor& v) override {
+    nn::MixerState::visit(v);
+    for (size_t i = 0; i < mixers.size(); ++i)
+      if (mixers[i]) v.nested(cat_str("mixer", i), *mixers[i]);
+    for (size_t i = 0; i < hist.size(); ++i) v.tensor(cat_str("hist", i), hist[i]);
+  }
 };
 
 class Block : public nn::Module {

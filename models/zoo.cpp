@@ -6,24 +6,14 @@
 // Every registration function, from the per-family lists.
 namespace tz::zoo {
 #define TZ_VARIANT(id) void register_##id(nn::Registry&);
-#include "models/variants.def"
-#include "nn/attention/variants.def"
-#include "nn/ffn/variants.def"
-#include "nn/norm/variants.def"
-#include "nn/position/variants.def"
-#include "nn/residual/variants.def"
+#include "models/all_variants.def"
 #undef TZ_VARIANT
 
 const nn::Registry& registry() {
   static const nn::Registry r = [] {
     nn::Registry reg;
 #define TZ_VARIANT(id) register_##id(reg);
-#include "models/variants.def"
-#include "nn/attention/variants.def"
-#include "nn/ffn/variants.def"
-#include "nn/norm/variants.def"
-#include "nn/position/variants.def"
-#include "nn/residual/variants.def"
+#include "models/all_variants.def"
 #undef TZ_VARIANT
     return reg;
   }();

@@ -55,11 +55,33 @@ struct MixerContext {
   Tensor context_padding;
 };
 
-// A mixer's state between calls. Each mixer defines its own subclass.
+struct MixerState;
+
+// What a state holds, walked by name so that a decoding state can be saved mid-sequence
+// and restored into a fresh state from the same make_state (save_state / restore_state).
+class StateVisitor {
+ public:
+  virtual ~StateVisitor() = default;
+  virtual void tensor(const std::string& name, Tensor& t) = 0;  // undefined tensors included
+  virtual void count(const std::string& name, int64_t& n) = 0;
+  // A state nested in this one (a block's mixer state): its names get the prefix "name.".
+  virtual void nested(const std::string& name, MixerState& s) = 0;
+};
+
+// A mixer's state between calls. Each mixer defines its own subclass, and lists in visit()
+// every tensor and counter it keeps (after calling the base's), or saving it loses them.
 struct MixerState {
   virtual ~MixerState() = default;
   int64_t length = 0;  // positions consumed so far: the position of the next input
+  virtual void visit(StateVisitor& v) { v.count("length", length); }
 };
+
+// Every tensor and counter of `state` by dotted name (counters as i64 [1] tensors), copied.
+std::map<std::string, Tensor> save_state(MixerState& state);
+// Puts what save_state gave back into `state` (made by the same make_state): throws naming
+// a saved name the state does not hold, a name of the state missing from `saved`, or a
+// tensor whose shape or dtype differs.
+void restore_state(MixerState& state, const std::map<std::string, Tensor>& saved);
 
 class Mixer : public Module {
  public:

@@ -59,13 +59,26 @@ struct VariantInfo {
   // An example config for `tensorzoo info` and docs.
   std::string example;
   bool extra = false;   // not in the catalogue (a genuine extra)
-  // Peak learning rate for the conformance suite's "learns" check (0 = the suite's 1e-2),
-  // for variants whose training dynamics want another step size (say why at the entry).
-  double learn_lr = 0;
-  // Moves a freshly built model away from an initial point where gradient checks prove
-  // nothing (ReZero's α = 0 makes every branch gradient exactly 0 on both sides); the
-  // conformance suite's grad check runs on the result. Null: checked as built.
+  // ---- how the conformance suite (train/conformance.h) checks it ----
+  // The chunk or window size its test_config sets (0 = none): the causal and step checks
+  // run at T >= 2 chunk + 3, so that their splits cross chunk boundaries.
+  int64_t chunk = 0;
+  // Draws the parameters whose initial value hides a sublayer (ReZero's α = 0) away from it,
+  // so that the checks of what lies behind are not vacuous: the gradient check runs again
+  // on the randomised model, the causal, step and io checks run on it.
   std::function<void(Module&, Generator&)> randomise;
+  // The "learns" check: by default held-out accuracy >= 0.9 on copy after 400 steps at
+  // peak lr 1e-2. A variant may change the steps, the lr or the task (a name in
+  // data/tasks.h) only with a one-line learn_reason, which the suite prints.
+  int64_t learn_steps = 0;   // 0 = the default
+  double learn_lr = 0;       // 0 = the default
+  std::string learn_task;    // "" = copy
+  std::string learn_reason;
+  // What its family claims, proven by one more task each in the "learns" check: selective
+  // (input-dependent) mixers also learn selective copying (selective_copy_mamba), recall
+  // mixers a small multi-query associative recall (mqar_zoology).
+  bool selective = false;
+  bool recall = false;
   // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
   MixerFactory mixer;
   PositionFactory position;

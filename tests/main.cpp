@@ -5,6 +5,12 @@
 
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "tests/runtime_cases.h"
+
+std::vector<tz::testing::CaseRegistrar>& tz::testing::runtime_case_registrars() {
+  static std::vector<CaseRegistrar> registrars;
+  return registrars;
+}
 
 int main(int argc, char** argv) {
   tz::set_fill_uninitialized(true);
@@ -12,6 +18,7 @@ int main(int argc, char** argv) {
   // paths; scripts/test.sh runs them with OMP_WAIT_POLICY=PASSIVE, whose larger grain would
   // turn those paths serial.
   tz::set_passive_wait_sizing(false);
+  for (tz::testing::CaseRegistrar add_cases : tz::testing::runtime_case_registrars()) add_cases();
   doctest::Context context(argc, argv);
   return context.run();
 }

@@ -1,8 +1,10 @@
 #include "train/conformance.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
 #include <unistd.h>
 
 #include "autograd/gradcheck.h"
@@ -10,22 +12,22 @@
 #include "core/copy.h"
 #include "core/creation.h"
 #include "core/safetensors.h"
+#include "core/text.h"
 #include "data/tasks.h"
+#include "models/lm.h"
 #include "models/wrappers.h"
 #include "models/zoo.h"
+#include "nn/attention/attention.h"
 #include "train/fit.h"
 
 namespace tz::conformance {
 
 namespace {
+// B sequences in every check; V the base config's vocabulary; T the base check length.
 constexpr int64_t kVocab = 16, kB = 2, kT = 12;
-
-std::shared_ptr<models::Model> build(const std::string& id, uint64_t seed) {
-  nn::Config c = nn::Config::parse(base_config(), "conformance base");
-  c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
-  Generator gen(seed);
-  return zoo::make_model(c, gen);
-}
+constexpr int64_t kBaseContext = 24;  // base_config()'s context
+constexpr double kStepTolerance = 1e-9;
+constexpr double kLearnLr = 1e-2;  // the learns check's default peak learning rate
 
 double max_diff(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return INFINITY;
@@ -41,41 +43,60 @@ bool finite(const Tensor& t) {
   return true;
 }
 
-CheckResult check(const std::string& name, const std::function<CheckResult()>& fn) {
-  try {
-    CheckResult r = fn();
-    r.check = name;
-    return r;
-  } catch (const std::exception& e) {
-    return {name, Outcome::failed, std::string("threw: ") + e.what()};
-  }
+std::string sci(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1e", x);
+  return buf;
 }
 
-CheckResult pass(const std::string& detail) { return {"", Outcome::passed, detail}; }
-CheckResult fail(const std::string& detail) { return {"", Outcome::failed, detail}; }
-CheckResult na(const std::string& detail) { return {"", Outcome::not_applicable, detail}; }
+std::string fixed(double x, int digits = 2) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+  return buf;
+}
+
+CheckResult check(const std::string& name, const std::function<CheckResult()>& fn) {
+  auto t0 = std::chrono::steady_clock::now();
+  CheckResult r;
+  try {
+    r = fn();
+  } catch (const std::exception& e) {
+    r = {name, Outcome::failed, std::string("threw: ") + e.what(), "threw"};
+  }
+  r.check = name;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+CheckResult pass(const std::string& detail, const std::string& cell = "") { return {"", Outcome::passed, detail, cell}; }
+CheckResult fail(const std::string& detail, const std::string& cell = "") { return {"", Outcome::failed, detail, cell}; }
+CheckResult na(const std::string& detail) { return {"", Outcome::not_applicable, detail, ""}; }
+
+std::string temp_path(const std::string& id, const char* what) {
+  return (std::filesystem::temp_directory_path() /
+          cat_str("tz_conformance_", id, "_", what, "_", ::getpid(), ".safetensors")).string();
+}
 
 // Check 5: `a` saved and loaded into `b` (built from another seed) gives identical outputs.
 template <class Model, class Forward>
 CheckResult save_load(const Model& a, const Model& b, const std::string& id, const Forward& forward) {
   a->eval();
   b->eval();
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("tz_conformance_" + id + "_" + std::to_string(::getpid()) + ".safetensors")).string();
+  std::string path = temp_path(id, "weights");
   a->save(path);
   b->load(path);
   std::filesystem::remove(path);
   NoGradGuard no_grad;
   double d = max_diff(forward(*a), forward(*b));
-  return d == 0 ? pass("bit-identical outputs") : fail(cat_str("outputs differ by ", d));
+  return d == 0 ? pass("bit-identical outputs", "weights")
+                : fail(cat_str("outputs differ by ", d), cat_str("weights ", sci(d)));
 }
 
 // Check 6: AdamW with a 30-step warm-up (post-norm needs it) on `next_loss` for `steps`
 // steps; passes when the mean of the last 10 losses is at most `fraction` x the first 10's.
-CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, const std::string& id,
-                  const Options& options, const std::string& what) {
-  const nn::VariantInfo* v = zoo::registry().find(id);
-  const double lr = v && v->learn_lr > 0 ? v->learn_lr : 1e-2;
+CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, double lr, const Options& options,
+                  const std::string& what) {
+  if (lr <= 0) lr = kLearnLr;
   const int64_t window = 10, steps = options.learn_steps;
   const auto records = train::fit(m.named_parameters(), next_loss,
                                   {.steps = steps, .recipe = {.lr = lr, .warmup = 30, .schedule = "constant"}});
@@ -88,7 +109,147 @@ CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, const
   return last <= options.learn_fraction * first ? pass(detail)
                                                 : fail(detail + cat_str(" (needs <= ", options.learn_fraction, "x)"));
 }
+
+// What learn() reports about the run (its losses), without its own verdict: the learns
+// check judges by held-out accuracy.
+std::string training(const CheckResult& trained) { return trained.detail.substr(0, trained.detail.find(" (needs")); }
+
+// ---- check 2: the gradient ---------------------------------------------------------------
+
+// D, the rows of one head in a fused projection: the first attention layer's head size (of
+// q/k and v: their common divisor); in an LM without one, its dim / heads; else 0.
+int64_t attention_head_dim(const nn::Module& m) {
+  if (auto* a = dynamic_cast<const nn::Attention*>(&m)) return std::gcd(a->layout.Dk, a->layout.D);
+  for (const auto& [name, child] : m.named_children())
+    if (int64_t d = attention_head_dim(*child)) return d;
+  return 0;
+}
+
+int64_t head_rows(const nn::Module& m) {
+  if (int64_t d = attention_head_dim(m)) return d;
+  auto* lm = dynamic_cast<const models::LM*>(&m);
+  return lm ? lm->dims().dim / lm->dims().heads : 0;
+}
+
+struct GradReport {
+  bool ok = true;                    // analytic == numerical on every checked element
+  double max_error = 0;
+  int64_t elements = 0;              // elements checked
+  std::vector<std::string> vacuous;  // tensors whose gradients are all zero on both sides
+  std::string report;
+};
+
+// Gradcheck of loss() w.r.t. every parameter of `m` (f64, eval mode): at least 16 elements
+// of each tensor, stratified over its rows, tensors under 64 elements whole, and one more
+// element in every block of D rows of a tensor whose rows come in heads (a fused q/k/v
+// weight [3 H D, C] gets one in every head of q, of k and of v).
+GradReport gradcheck_parameters(nn::Module& m, const std::function<Tensor()>& loss) {
+  const int64_t D = head_rows(m);
+  GradcheckOptions opt;
+  opt.max_elements = 16;
+  opt.atol = 1e-6;
+  opt.rtol = 1e-4;
+  opt.allow_vacuous = true;  // reported apart: see grad_check
+  std::vector<Tensor> params;
+  for (auto& [name, t] : m.named_parameters()) {
+    params.push_back(t);
+    opt.names.push_back(name);
+    opt.block_rows.push_back(D > 0 && t.dim() >= 1 && t.size(0) > D && t.size(0) % D == 0 ? D : 0);
+  }
+  GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return loss(); }, params, opt);
+  GradReport g;
+  g.ok = r.ok;
+  g.max_error = r.max_abs_error;
+  for (const GradcheckTensor& t : r.tensors) g.elements += t.checked;
+  g.vacuous = r.vacuous;
+  g.report = r.report;
+  return g;
+}
+
+CheckResult grad_result(const GradReport& g, size_t tensors, const std::string& note) {
+  std::string cell = cat_str(sci(g.max_error), ", ", g.elements, " el");
+  std::string detail = cat_str(tensors, " tensors, ", g.elements, " elements, max error ", g.max_error, note);
+  CheckResult r;
+  if (!g.ok) r = fail(cat_str(detail, "; ", g.report), cell);
+  else if (!g.vacuous.empty())
+    r = fail(cat_str(detail, "; vacuous (all-zero gradients on both sides, and no randomise hook): ",
+                     join(g.vacuous)), cell + " vacuous");
+  else r = pass(detail, cell);
+  r.numbers = {{"max error", g.max_error}, {"elements", double(g.elements)}, {"vacuous", double(g.vacuous.size())}};
+  return r;
+}
+
+// Runs the gradcheck; when some tensor is vacuous and the variant has a randomise hook, runs
+// it again from the randomised parameters, where none may be vacuous.
+CheckResult grad_check(nn::Module& m, const std::function<Tensor()>& loss,
+                       const std::function<void(nn::Module&, Generator&)>& randomise) {
+  const size_t tensors = m.named_parameters().size();
+  GradReport first = gradcheck_parameters(m, loss);
+  if (first.vacuous.empty() || !randomise) return grad_result(first, tensors, "");
+  Generator gen(17);
+  {
+    NoGradGuard no_grad;
+    randomise(m, gen);
+  }
+  GradReport again = gradcheck_parameters(m, loss);
+  again.ok = again.ok && first.ok;
+  again.elements += first.elements;
+  again.max_error = std::max(again.max_error, first.max_error);
+  if (!first.ok) again.report = first.report;
+  return grad_result(again, tensors, cat_str(" (two passes: ", first.vacuous.size(), " tensors vacuous at init, e.g. ", first.vacuous[0],
+                                                   ", then randomised)"));
+}
+
+// ---- checks 3-5 on token models --------------------------------------------------------
+
+Tensor random_ids(int64_t B, int64_t T, uint64_t seed) {
+  Generator gen(seed);
+  return randint(0, kVocab, {B, T}, gen);
+}
+
+// Applies the subject's randomise hook, if any: behind a zero gate (ReZero's α = 0) the
+// mixers do not reach the output, and the causal, step and io checks would prove nothing.
+void randomised(const Subject& s, nn::Module& m) {
+  if (!s.randomise) return;
+  NoGradGuard no_grad;
+  Generator gen(17);
+  s.randomise(m, gen);
+}
+
+// f64, eval mode (no dropout: outputs are functions of the inputs alone).
+std::shared_ptr<models::Model> f64_model(const Subject& s, uint64_t seed, int64_t context) {
+  auto m = s.make(seed, context);
+  m->to(DType::f64);
+  m->eval();
+  return m;
+}
+
+// Token-model state as named tensors: "layers.i.<name>" per layer, and "length".
+std::map<std::string, Tensor> save_model_state(models::Model::State& state) {
+  std::map<std::string, Tensor> out{{"length", full({1}, double(state.length), DType::i64)}};
+  for (size_t i = 0; i < state.layers.size(); ++i)
+    for (auto& [name, t] : nn::save_state(*state.layers[i])) out.emplace(cat_str("layers.", i, ".", name), t);
+  return out;
+}
+
+void restore_model_state(models::Model::State& state, const std::map<std::string, Tensor>& saved) {
+  auto length = saved.find("length");
+  TZ_CHECK(length != saved.end(), "restore: the saved state has no 'length'");
+  state.length = int64_t(length->second.item());
+  for (size_t i = 0; i < state.layers.size(); ++i) {
+    const std::string prefix = cat_str("layers.", i, ".");
+    std::map<std::string, Tensor> mine;
+    for (auto& [name, t] : saved)
+      if (name.compare(0, prefix.size(), prefix) == 0) mine.emplace(name.substr(prefix.size()), t);
+    nn::restore_state(*state.layers[i], mine);
+  }
+  size_t known = 1;
+  for (auto& [name, t] : saved) known += name.compare(0, 7, "layers.") == 0;
+  TZ_CHECK(known == saved.size(), "restore: the saved state holds names outside 'length' and 'layers.'");
+}
 }  // namespace
+
+// ---- the subject of a registered id ------------------------------------------------------
 
 std::string base_config() {
   return R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 24})";
@@ -97,6 +258,235 @@ std::string base_config() {
 const char* outcome_name(Outcome o) {
   return o == Outcome::passed ? "pass" : o == Outcome::failed ? "FAIL" : "n/a";
 }
+
+int64_t check_length(int64_t chunk) { return std::max<int64_t>(kT, 2 * chunk + 3); }
+
+std::string Learning::override_text() const {
+  std::vector<std::string> parts;
+  if (steps > 0) parts.push_back(cat_str("steps ", steps));
+  if (lr > 0) parts.push_back(cat_str("lr ", lr));
+  if (!task.empty()) parts.push_back("task " + task);
+  if (parts.empty()) return "";
+  return join(parts) + ": " + (reason.empty() ? "NO REASON GIVEN" : reason);
+}
+
+Subject subject(const std::string& id) {
+  const nn::VariantInfo& v = zoo::registry().get(id);
+  TZ_CHECK(!v.model, "conformance: '", id, "' is a whole-model wrapper, not a token model; use run_checks(id)");
+  Subject s;
+  s.id = id;
+  s.make = [id](uint64_t seed, int64_t context) -> std::shared_ptr<models::Model> {
+    nn::Config c = nn::Config::parse(base_config(), "conformance base");
+    c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
+    if (context > kBaseContext) c.set("context", std::to_string(context));
+    Generator gen(seed);
+    return zoo::make_model(c, gen);
+  };
+  s.chunk = v.chunk;
+  s.randomise = v.randomise;
+  s.learning = {.steps = v.learn_steps, .lr = v.learn_lr, .task = v.learn_task, .reason = v.learn_reason};
+  if (v.selective) s.learning.also.push_back("selective_copy_mamba");
+  if (v.recall) s.learning.also.push_back("mqar_zoology");
+  return s;
+}
+
+// ---- the checks on token models ----------------------------------------------------------
+
+CheckResult check_build(const Subject& s) {
+  return check("build", [&] {
+    auto m = s.make(1, 0);
+    Tensor ids = random_ids(kB, kT, 7);
+    Tensor y = m->forward(ids);
+    const int64_t V = m->vocab();
+    if (y.shape() != Shape{kB, kT, V}) return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, V}));
+    if (!finite(y)) return fail("non-finite logits");
+    return pass(cat_str(m->num_parameters(), " parameters"), cat_str(m->num_parameters(), " params"));
+  });
+}
+
+CheckResult check_grad(const Subject& s) {
+  return check("grad", [&] {
+    auto m = f64_model(s, 2, 0);
+    Tensor ids = random_ids(kB, kT, 7), targets = random_ids(kB, kT, 8);
+    return grad_check(*m, [&] { return m->loss(ids, targets); }, s.randomise);
+  });
+}
+
+CheckResult check_causal(const Subject& s) {
+  return check("causal", [&] {
+    const int64_t T = check_length(s.chunk);
+    auto m = f64_model(s, 3, T);
+    if (!m->causal()) return na("not causal (by design)");
+    randomised(s, *m);
+    NoGradGuard no_grad;
+    Tensor ids = random_ids(kB, T, 7);
+    Tensor y1 = m->forward(ids);
+    double worst_before = 0, least_after = INFINITY;
+    for (int64_t t : {int64_t(0), T / 2, T - 2}) {
+      Tensor changed = ids.clone();
+      for (int64_t b = 0; b < kB; ++b)
+        for (int64_t j = t + 1; j < T; ++j) changed.set({b, j}, double((int64_t(ids.at({b, j})) + 3) % kVocab));
+      Tensor y2 = m->forward(changed);
+      double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
+      double after = max_diff(y1.narrow(1, t + 1, T - t - 1), y2.narrow(1, t + 1, T - t - 1));
+      if (before > 1e-12) return fail(cat_str("T ", T, ": logits up to t=", t, " moved by ", before), sci(before));
+      if (!(after > 1e-9)) return fail(cat_str("T ", T, ": logits after t=", t, " did not react to the change (vacuous)"));
+      worst_before = std::max(worst_before, before);
+      least_after = std::min(least_after, after);
+    }
+    CheckResult r = pass(cat_str("T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ", worst_before,
+                                 ", suffix at least ", least_after),
+                         cat_str(sci(worst_before), " @T", T));
+    r.numbers = {{"T", double(T)}, {"prefix moved", worst_before}, {"suffix moved", least_after}};
+    return r;
+  });
+}
+
+CheckResult check_step(const Subject& s) {
+  return check("step", [&] {
+    const int64_t T = check_length(s.chunk);
+    auto m = f64_model(s, 4, T);
+    if (!m->has_step()) return na(m->why_no_step());
+    randomised(s, *m);
+    NoGradGuard no_grad;
+    Tensor ids = random_ids(kB, T, 7);
+    Tensor full_y = m->forward(ids);
+    // a: the prefill; c: the split of the continuation; both off the chunk grid.
+    const int64_t a = s.chunk ? s.chunk + 1 : T / 2 - 1, c = s.chunk ? s.chunk + 2 : T / 2 + 1;
+    auto tokens_from = [&](models::Model::State& st, int64_t from) {
+      double worst = 0;
+      for (int64_t t = from; t < T; ++t)
+        worst = std::max(worst, max_diff(m->step(ids.narrow(1, t, 1), st), full_y.narrow(1, t, 1)));
+      return worst;
+    };
+    auto st1 = m->make_state(kB, T);
+    double tokens = tokens_from(st1, 0);
+    auto st2 = m->make_state(kB, T);
+    double prefill = max_diff(m->step(ids.narrow(1, 0, a), st2), full_y.narrow(1, 0, a));
+    prefill = std::max(prefill, tokens_from(st2, a));
+    auto st3 = m->make_state(kB, T);
+    double cont = max_diff(m->step(ids.narrow(1, 0, c), st3), full_y.narrow(1, 0, c));
+    cont = std::max(cont, max_diff(m->step(ids.narrow(1, c, T - c), st3), full_y.narrow(1, c, T - c)));
+    const double worst = std::max({tokens, prefill, cont});
+    std::string detail = cat_str("T ", T, ": token by token ", tokens, "; prefill ", a, " then tokens ", prefill,
+                                 "; forward ", c, " + continue ", T - c, " ", cont);
+    std::string cell = cat_str(sci(worst), " @T", T);
+    CheckResult r = worst <= kStepTolerance ? pass(detail, cell)
+                                            : fail(cat_str(detail, " (tolerance ", kStepTolerance, ")"), cell);
+    r.numbers = {{"T", double(T)}, {"tokens", tokens}, {"prefill", prefill}, {"continue", cont}};
+    return r;
+  });
+}
+
+CheckResult check_io(const Subject& s) {
+  return check("io", [&] {
+    const int64_t T = check_length(s.chunk);
+    auto a = s.make(5, T), b = s.make(6, T);
+    randomised(s, *a);  // b gets a's weights
+    Tensor ids = random_ids(kB, T, 7);
+    CheckResult weights = save_load(a, b, s.id, [&](models::Model& m) { return m.forward(ids); });
+    if (weights.outcome != Outcome::passed || !a->has_step()) {
+      if (!a->has_step()) weights.detail += "; no decoding state (no step form)";
+      return weights;
+    }
+    // The decoding state: a prefill of `half` tokens by a, saved, restored into b.
+    NoGradGuard no_grad;
+    const int64_t half = T / 2 + 1;
+    auto sa = a->make_state(kB, T);
+    a->step(ids.narrow(1, 0, half), sa);
+    std::string path = temp_path(s.id, "state");
+    save_safetensors(path, save_model_state(sa));
+    TensorFile file = load_safetensors(path);
+    std::filesystem::remove(path);
+    auto sb = b->make_state(kB, T);
+    restore_model_state(sb, file.tensors);
+    Tensor rest = ids.narrow(1, half, T - half);
+    Tensor ya = a->step(rest, sa), yb = b->step(rest, sb);
+    double d = max_diff(ya, yb);
+    // Not vacuous: the same state with every tensor zeroed continues differently.
+    std::map<std::string, Tensor> zeroed = file.tensors;
+    for (auto& [name, t] : zeroed)
+      if (t.dtype() != DType::i64) t = zeros_like(t);
+    auto sz = b->make_state(kB, T);
+    restore_model_state(sz, zeroed);
+    double moved = max_diff(b->step(rest, sz), yb);
+    std::string detail = cat_str("weights bit-identical; state of ", file.tensors.size(), " tensors saved after ", half,
+                                 " tokens, restored: continuation differs by ", d, " (a zeroed state: by ", moved, ")");
+    CheckResult r = d != 0          ? fail(detail, cat_str("state ", sci(d)))
+                    : !(moved > 0) ? fail(detail + ": the saved state does not matter (vacuous)", "state vacuous")
+                                   : pass(detail, cat_str("weights+state (", file.tensors.size(), ")"));
+    r.numbers = {{"state difference", d}, {"zeroed state moved", moved}, {"state tensors", double(file.tensors.size())}};
+    return r;
+  });
+}
+
+namespace {
+// The small sizes of the suite's tasks (the base model's vocabulary is 16). For scale:
+// attention (gpt) reaches 1.00 on copy in 400 steps, but only 0.63 on selective_copy_mamba
+// and 0.19 on mqar_zoology (0.80 and 0.23 after 3000 steps), so a family that claims them
+// states the budget its mixer needs (learn_steps, with its reason).
+data::TaskOptions task_options(const std::string& task) {
+  if (task == "selective_copy_mamba") return {.vocab_size = kVocab, .seq_len = 20, .copy_len = 4};
+  if (task == "mqar_zoology") return {.vocab_size = kVocab, .seq_len = 20, .num_pairs = 4};
+  return {.vocab_size = kVocab, .seq_len = 16};
+}
+
+// Held-out accuracy on the scored positions of 256 fresh examples (eval mode).
+double held_out_accuracy(models::Model& m, const data::Task& task) {
+  m.eval();
+  NoGradGuard no_grad;
+  Generator held(424242);
+  data::Batch batch = task.sample(256, held);
+  return data::accuracy(m.forward(batch.inputs), batch.targets);
+}
+}  // namespace
+
+CheckResult check_learns(const Subject& s, const Options& options) {
+  return check("learns", [&] {
+    if (!options.learn) return na("skipped");
+    const Learning& l = s.learning;
+    std::vector<std::string> tasks{l.task.empty() ? "copy" : l.task};
+    tasks.insert(tasks.end(), l.also.begin(), l.also.end());
+    Options o = options;
+    if (l.steps > 0) o.learn_steps = l.steps;
+    std::string detail, cell;
+    std::map<std::string, double> numbers;
+    bool ok = true;
+    for (const std::string& name : tasks) {
+      auto task = data::make_task(name, task_options(name));
+      auto m = s.make(8, task->seq_len());
+      Generator gen(11);
+      CheckResult trained = learn(*m, [&] {
+        data::Batch batch = task->sample(16, gen);
+        return m->loss(batch.inputs, batch.targets);
+      }, l.lr, o, name);
+      double acc = held_out_accuracy(*m, *task);
+      numbers[name] = acc;
+      ok = ok && acc >= options.learn_bar;
+      detail += cat_str(detail.empty() ? "" : "; ", name, " accuracy ", fixed(acc, 3), " (", training(trained), ")");
+      cell += cat_str(cell.empty() ? "" : ", ", name == "copy" ? "" : name + " ", fixed(acc));
+    }
+    if (!l.override_text().empty()) detail += "; override: " + l.override_text();
+    CheckResult r = !l.override_text().empty() && l.reason.empty() ? fail(detail + " (an override needs a reason)", cell)
+                    : !ok ? fail(cat_str(detail, " (needs >= ", options.learn_bar, ")"), cell)
+                          : pass(detail, cell);
+    r.numbers = numbers;
+    return r;
+  });
+}
+
+std::vector<CheckResult> run_checks(const Subject& s, const Options& options) {
+  std::vector<CheckResult> results{check_build(s)};
+  if (results.back().outcome == Outcome::failed) return results;
+  results.push_back(check_grad(s));
+  results.push_back(check_causal(s));
+  results.push_back(check_step(s));
+  results.push_back(check_io(s));
+  results.push_back(check_learns(s, options));
+  return results;
+}
+
+// ---- the wrappers (models/wrappers.h) -----------------------------------------------------
 
 namespace {
 // Float inputs follow the model's dtype (f64 for the gradient check); ids and masks stay i64.
@@ -115,33 +505,41 @@ std::shared_ptr<models::Model> build_model(const std::string& id, uint64_t seed)
   return m;
 }
 
-// The same six checks for models whose inputs are not token ids (models/wrappers.h): each
-// brings its own example batch and learning task; causality is checked on the input it
-// names (the decoder's target tokens, the causal wrapper's x).
+// Held-out score of a wrapper on 256 fresh examples of its own task: accuracy for class or
+// token targets; for real-valued targets R² = 1 - loss / (the loss of predicting 0).
+std::pair<const char*, double> wrapper_score(models::Model& m) {
+  m.eval();
+  NoGradGuard no_grad;
+  Generator held(424242);
+  models::Model::Batch ex = m.sample(256, held);
+  if (ex.targets.dtype() == DType::i64) return {"accuracy", data::accuracy(m.forward(ex.inputs), ex.targets)};
+  Tensor y = ex.targets.to(DType::f64), mask = ex.inputs[1].to(DType::f64).unsqueeze(-1);
+  const double zero_loss = sum(y * y * mask).item() / (sum(mask).item() * double(y.size(-1)));
+  return {"R²", 1.0 - m.loss(ex).item() / zero_loss};
+}
+
+// The same checks for models whose inputs are not token ids: each brings its own example
+// batch and learning task; causality is checked on the input it names (the decoder's target
+// tokens, the causal wrapper's x). None has a step form (models/wrappers.h says why).
 std::vector<CheckResult> run_model_checks(const std::string& id, const Options& options) {
   std::vector<CheckResult> results;
+  const nn::VariantInfo& v = zoo::registry().get(id);
   Generator data(7);
   models::Model::Batch ex = build_model(id, 1)->sample(kB, data);
   results.push_back(check("build", [&] {
     auto m = build_model(id, 1);
     Tensor y = m->forward(ex.inputs);
     if (!finite(y)) return fail("non-finite output");
-    return pass(cat_str(m->num_parameters(), " parameters, output ", y.shape()));
+    return pass(cat_str(m->num_parameters(), " parameters, output ", y.shape()), cat_str(m->num_parameters(), " params"));
   }));
   if (results.back().outcome == Outcome::failed) return results;
   results.push_back(check("grad", [&] {
     auto m = build_model(id, 2);
     m->to(DType::f64);
     m->eval();
-    models::Model::Batch e64{as_dtype(ex.inputs, DType::f64), ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
-    std::vector<Tensor> params = m->parameters();
-    GradcheckOptions opt;
-    opt.max_elements = 16;
-    for (auto& [name, p] : m->named_parameters()) opt.names.push_back(name);
-    opt.atol = 1e-6;
-    opt.rtol = 1e-4;
-    GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(e64); }, params, opt);
-    return r.ok ? pass(cat_str(params.size(), " tensors, max error ", r.max_abs_error)) : fail(r.report);
+    models::Model::Batch e64{as_dtype(ex.inputs, DType::f64),
+                                  ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
+    return grad_check(*m, [&] { return m->loss(e64); }, v.randomise);
   }));
   results.push_back(check("causal", [&] {
     auto m = build_model(id, 3);
@@ -150,122 +548,55 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
     m->to(DType::f64);
     m->eval();
     NoGradGuard no_grad;
-    const int64_t t = 5;
-    std::vector<Tensor> a = as_dtype(ex.inputs, DType::f64), b = a;
+    std::vector<Tensor> a = as_dtype(ex.inputs, DType::f64);
     Generator g2(99);
     Tensor other = as_dtype(m->sample(kB, g2).inputs, DType::f64)[size_t(k)];
-    b[size_t(k)] = a[size_t(k)].clone();
     const int64_t T = a[size_t(k)].size(1);
-    core::copy_(b[size_t(k)].narrow(1, t + 1, T - t - 1), other.narrow(1, t + 1, T - t - 1));
-    Tensor y1 = m->forward(a), y2 = m->forward(b);
-    double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
-    double after = max_diff(y1.narrow(1, t + 1, T - t - 1), y2.narrow(1, t + 1, T - t - 1));
-    if (before > 1e-12) return fail(cat_str("outputs up to t=", t, " moved by ", before));
-    if (!(after > 1e-9)) return fail("later outputs did not react to the change (test is vacuous)");
-    return pass(cat_str("input ", k, ": prefix unchanged (max diff ", before, "), suffix moved ", after));
+    Tensor y1 = m->forward(a);
+    double worst_before = 0;
+    for (int64_t t : {int64_t(0), T / 2, T - 2}) {
+      std::vector<Tensor> b = a;
+      b[size_t(k)] = a[size_t(k)].clone();
+      core::copy_(b[size_t(k)].narrow(1, t + 1, T - t - 1), other.narrow(1, t + 1, T - t - 1));
+      Tensor y2 = m->forward(b);
+      double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
+      double after = max_diff(y1.narrow(1, t + 1, T - t - 1), y2.narrow(1, t + 1, T - t - 1));
+      if (before > 1e-12) return fail(cat_str("outputs up to t=", t, " moved by ", before), sci(before));
+      if (!(after > 1e-9)) return fail(cat_str("outputs after t=", t, " did not react to the change (vacuous)"));
+      worst_before = std::max(worst_before, before);
+    }
+    return pass(cat_str("input ", k, ", T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ",
+                        worst_before),
+                cat_str(sci(worst_before), " @T", T));
   }));
   results.push_back(check("step", [&] { return na(build_model(id, 4)->why_no_step()); }));
   results.push_back(check("io", [&] {
-    return save_load(build_model(id, 5), build_model(id, 6), id, [&](auto& m) { return m.forward(ex.inputs); });
+    CheckResult r = save_load(build_model(id, 5), build_model(id, 6), id, [&](auto& m) { return m.forward(ex.inputs); });
+    r.detail += "; no decoding state (no step form)";
+    return r;
   }));
   results.push_back(check("learns", [&] {
     if (!options.learn) return na("skipped");
     auto m = build_model(id, 8);
     Generator gen(11);
-    return learn(*m, [&] { return m->loss(m->sample(16, gen)); }, id, options, "own task");
+    Options o = options;
+    if (v.learn_steps > 0) o.learn_steps = v.learn_steps;
+    CheckResult trained = learn(*m, [&] { return m->loss(m->sample(16, gen)); }, v.learn_lr, o, "own task");
+    auto [what, score] = wrapper_score(*m);
+    std::string detail = cat_str("own task ", what, " ", fixed(score, 3), " (", training(trained), ")");
+    std::string cell = cat_str(what == std::string("R²") ? "R² " : "", fixed(score));
+    if (!(score >= options.learn_bar)) return fail(cat_str(detail, " (needs >= ", options.learn_bar, ")"), cell);
+    return pass(detail, cell);
   }));
   return results;
 }
 }  // namespace
 
 std::vector<CheckResult> run_checks(const std::string& id, const Options& options) {
-  if (const nn::VariantInfo* v = zoo::registry().find(id); v && v->model) return run_model_checks(id, options);
-  std::vector<CheckResult> results;
-  Generator data(7);
-  Tensor ids = randint(0, kVocab, {kB, kT}, data);
-  Tensor targets = randint(0, kVocab, {kB, kT}, data);
-
-  // 1. Builds; forward has the right shape and finite values.
-  results.push_back(check("build", [&] {
-    auto m = build(id, 1);
-    Tensor y = m->forward(ids);
-    if (y.shape() != Shape{kB, kT, kVocab}) return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, kVocab}));
-    if (!finite(y)) return fail("non-finite logits");
-    return pass(cat_str(m->num_parameters(), " parameters"));
-  }));
-  if (results.back().outcome == Outcome::failed) return results;
-
-  // 2. Gradcheck in f64 of the loss w.r.t. every parameter (a sample of each).
-  results.push_back(check("grad", [&] {
-    auto m = build(id, 2);
-    m->to(DType::f64);
-    m->eval();  // no dropout: the loss must be a function of the parameters alone
-    if (const nn::VariantInfo* v = zoo::registry().find(id); v && v->randomise) {
-      Generator gen(21);
-      v->randomise(*m, gen);
-    }
-    std::vector<Tensor> params = m->parameters();
-    GradcheckOptions opt;
-    opt.max_elements = 16;  // stratified: every row block of a fused weight gets one
-    for (auto& [name, p] : m->named_parameters()) opt.names.push_back(name);
-    opt.atol = 1e-6;
-    opt.rtol = 1e-4;
-    GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->loss(ids, targets); }, params, opt);
-    return r.ok ? pass(cat_str(params.size(), " tensors, max error ", r.max_abs_error)) : fail(r.report);
-  }));
-
-  // 3. Causality: changing tokens after position t leaves logits 0..t unchanged.
-  results.push_back(check("causal", [&] {
-    auto m = build(id, 3);
-    if (!m->causal()) return na("not causal (by design)");
-    m->to(DType::f64);
-    m->eval();
-    NoGradGuard no_grad;
-    const int64_t t = 5;
-    Tensor changed = ids.clone();
-    for (int64_t b = 0; b < kB; ++b)
-      for (int64_t j = t + 1; j < kT; ++j) changed.set({b, j}, double((int64_t(ids.at({b, j})) + 3) % kVocab));
-    Tensor y1 = m->forward(ids), y2 = m->forward(changed);
-    double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
-    double after = max_diff(y1.narrow(1, t + 1, kT - t - 1), y2.narrow(1, t + 1, kT - t - 1));
-    if (before > 1e-12) return fail(cat_str("logits up to t=", t, " moved by ", before));
-    if (!(after > 1e-9)) return fail("later logits did not react to the change (test is vacuous)");
-    return pass(cat_str("prefix unchanged (max diff ", before, "), suffix moved ", after));
-  }));
-
-  // 4. Step form == parallel form, one token at a time, in f64.
-  results.push_back(check("step", [&] {
-    auto m = build(id, 4);
-    if (!m->has_step()) return na(m->why_no_step());
-    m->to(DType::f64);
-    m->eval();
-    NoGradGuard no_grad;
-    Tensor full = m->forward(ids);
-    auto state = m->make_state(kB, kT);
-    double worst = 0;
-    for (int64_t t = 0; t < kT; ++t)
-      worst = std::max(worst, max_diff(m->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
-    if (!(worst < 1e-9)) return fail(cat_str("step logits differ from forward by ", worst));
-    return pass(cat_str("max diff ", worst, " over ", kT, " positions"));
-  }));
-
-  // 5. Save -> load into a fresh model gives identical outputs.
-  results.push_back(check("io", [&] {
-    return save_load(build(id, 5), build(id, 6), id, [&](auto& m) { return m.forward(ids); });
-  }));
-
-  // 6. It learns: the copy task's loss falls by the set fraction.
-  results.push_back(check("learns", [&] {
-    if (!options.learn) return na("skipped");
-    auto m = build(id, 8);
-    auto task = data::make_task("copy", {.vocab_size = kVocab, .seq_len = 16});
-    Generator gen(11);
-    return learn(*m, [&] {
-      data::Batch batch = task->sample(16, gen);
-      return m->loss(batch.inputs, batch.targets);
-    }, id, options, "copy");
-  }));
-  return results;
+  const nn::VariantInfo* v = zoo::registry().find(id);
+  if (!v) return {{"build", Outcome::failed, "unknown id '" + id + "'", "unknown"}};
+  if (v->model) return run_model_checks(id, options);
+  return run_checks(subject(id), options);
 }
 
 }  // namespace tz::conformance

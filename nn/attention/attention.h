@@ -61,6 +61,13 @@ struct KVState : MixerState {
   Tensor k, v;                          // [B, k_heads, capacity, Dk], [B, G, capacity, D]
   int64_t keys = 0;                     // keys held
   std::map<std::string, Tensor> extra;  // feature states by feature key (dconv's last inputs)
+  void visit(StateVisitor& s) override {
+    MixerState::visit(s);
+    s.tensor("k", k);
+    s.tensor("v", v);
+    s.count("keys", keys);
+    for (auto& [name, t] : extra) s.tensor("extra." + name, t);
+  }
 };
 
 class Attention : public Mixer {

@@ -40,16 +40,17 @@ void register_rezero(nn::Registry& r) {
          .keys = {nn::kResidual},
          .test_config = R"({"residual": "rezero"})",
          .example = R"({"residual": "rezero", "depth": 64})",
-         // With every norm gone the tied logits start tiny (0.02-scale embeddings squared);
-         // ReZero trains at larger steps, which its paper reports as one of its benefits.
-         .learn_lr = 3e-2,
          // α = 0 zeroes every branch gradient: the grad check draws each α from U[0.5, 1].
          .randomise = [](nn::Module& m, Generator& gen) {
            NoGradGuard no_grad;
            for (auto& [name, p] : m.named_parameters())
              if (name.find(".alpha") != std::string::npos)  // layers.i.alpha<k>
                core::copy_(p, rand(p.shape(), gen, p.dtype(), 0.5, 1.0));
-         }});
+         },
+         // With every norm gone the tied logits start tiny (0.02-scale embeddings squared);
+         // ReZero trains at larger steps, which its paper reports as one of its benefits.
+         .learn_lr = 3e-2,
+         .learn_reason = "no norms: the tied logits start tiny, ReZero trains at larger steps (its paper)"});
 }
 
 }  // namespace tz::zoo

@@ -2,19 +2,34 @@
 //
 //   TZ_PROOF(rmsnorm, "invariant to input rescaling; equals LayerNorm (b=0) on zero-mean input") {
 //     ... CHECKs ...
+//     TZ_PROOF_NUMBER("max error", worst);   // the headline number the suite's table shows
 //   }
-// registers the test "proof rmsnorm: ..." and records that `rmsnorm` has a proof; the
-// conformance suite reports every registered id without one as incomplete (and fails).
+// registers the test "proof rmsnorm: ..." and records that `rmsnorm` has a proof. While the
+// test runs, TZ_PROOF_NUMBER records its measured number (the last one given wins); when it
+// ends, its pass or fail is recorded too (a doctest listener in test_conformance.cpp), and
+// the conformance table prints both. An id without a proof test fails its conformance case.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <map>
 #include <set>
 #include <string>
 
 namespace tz::testing {
 
 std::set<std::string>& proven_ids();
+
+// What a proof test did in this run.
+struct ProofOutcome {
+  bool ran = false, passed = false;
+  std::string number_name;  // what TZ_PROOF_NUMBER measured ("" when it gave none)
+  double number = NAN;
+};
+std::map<std::string, ProofOutcome>& proof_outcomes();  // by id
+// Records the headline number of the proof test that is running.
+void record_proof_number(const std::string& name, double value);
 
 struct ProofRegistrar {
   explicit ProofRegistrar(const char* id) { proven_ids().insert(id); }
@@ -25,3 +40,10 @@ struct ProofRegistrar {
 #define TZ_PROOF(id, what)                                                        \
   static ::tz::testing::ProofRegistrar tz_proof_registrar_##id(#id);               \
   TEST_CASE("proof " #id ": " what)
+
+#define TZ_PROOF_NUMBER(name, value)                              \
+  do {                                                            \
+    const double tz_proof_value_ = (value);                       \
+    ::tz::testing::record_proof_number(name, tz_proof_value_);    \
+    MESSAGE(name, " = ", tz_proof_value_);                        \
+  } while (0)

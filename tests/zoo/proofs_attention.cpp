@@ -25,6 +25,7 @@ TZ_PROOF(head_dim_decoupled, "H*D != C runs forward and backward; with D = C/H b
   double d = testing::max_abs_diff(make_attn(R"({"attn_dim_head": 4})", 2)->forward(x, {}),
                                    make_attn("{}", 2)->forward(x, {}));
   MESSAGE("dim_head = C/H vs vanilla_mha: max diff ", d, "; decode vs forward (D = 6): ", decode_diff(*a, x.detach()));
+  TZ_PROOF_NUMBER("vs vanilla_mha", d);
   CHECK(d == 0);
   CHECK(decode_diff(*a, x.detach()) < 1e-12);
 }
@@ -49,6 +50,7 @@ TZ_PROOF(mqa, "one shared K/V head == per-head reference (gqa G=1); KV cache 1/H
   double ratio = double(km.k.numel() + km.v.numel()) / double(kh.k.numel() + kh.v.numel());
   MESSAGE("MQA vs shared-head reference ", d, "; KV cache size ratio MQA/MHA ", ratio, "; decode diff ",
           decode_diff(*m, x));
+  TZ_PROOF_NUMBER("vs shared-head reference", d);
   CHECK(d < 1e-12);
   CHECK(ratio == doctest::Approx(1.0 / H));
   CHECK(decode_diff(*m, x) < 1e-12);
@@ -98,6 +100,7 @@ TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA; mean-pooled MHA checkp
     double od = testing::max_abs_diff(g->forward(x, {}), pooled->forward(x, {}));
     MESSAGE("G=", G, ": pooled weights vs formula ", wdiff, ", output vs pooled MHA ", od, ", decode diff ",
             decode_diff(*g, x));
+    TZ_PROOF_NUMBER("vs pooled MHA", od);
     CHECK(wdiff < 1e-15);
     CHECK(od < 1e-12);
     CHECK(decode_diff(*g, x) < 1e-12);
@@ -116,6 +119,7 @@ TZ_PROOF(collab_heads, "D_k = H D with block one-hot m_h equals vanilla_mha; par
   MESSAGE("collab (D_k = H D, block one-hot) vs vanilla ", d, "; parameters: vanilla ", van->num_parameters(),
           ", collab x1.0 ", col->num_parameters(), ", collab x0.5 ", half->num_parameters(), "; decode diff ",
           decode_diff(*half, x));
+  TZ_PROOF_NUMBER("vs vanilla", d);
   CHECK(d < 1e-12);
   CHECK(half->num_parameters() < van->num_parameters());
   CHECK(decode_diff(*half, x) < 1e-12);
@@ -139,6 +143,7 @@ TZ_PROOF(attn_on_attn, "out = GLU(v_hat W + b) with the right shapes and gradien
   Tensor xg = x.clone().requires_grad_();
   auto r = gradcheck([&](const std::vector<Tensor>& in) { return aoa->forward(in[0], {}); }, {xg});
   MESSAGE("AoA vs GLU(v_hat W + b) ", d, "; decode diff ", decode_diff(*aoa, x));
+  TZ_PROOF_NUMBER("vs GLU formula", d);
   CHECK(d < 1e-12);
   CHECK_MESSAGE(r.ok, r.report);
   check_causal(*aoa, x);
@@ -157,6 +162,7 @@ TZ_PROOF(gate_values,
   double s1 = 1.0 / (1.0 + std::exp(-1.0));
   double db = testing::max_abs_diff(gb->forward(x, {}), (vb->forward(x, {}) - vb->out->bias) * s1 + vb->out->bias);
   MESSAGE("gated vs sigma(1) x vanilla (no bias) ", d, "; with biases vs sigma(1)(vanilla - b) + b ", db);
+  TZ_PROOF_NUMBER("vs sigma(1) vanilla", d);
   CHECK(d < 1e-12);
   CHECK(db < 1e-12);
   randomise(g->linear("gate")->weight, 19, 1.0);
@@ -195,6 +201,7 @@ TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x); fixed
   MESSAGE("max |score| ", worst, " <= g = ", g, "; f32 output finite at inputs ~1e8: ", finite32,
           "; max-free kernel vs reference (T=S=37 causal, T=5 at offset 32, non-causal): ", k1, ", ", k2, ", ", k3,
           "; fixed-g decode vs forward ", decode_diff(*fixed, xs), "; learned-g decode ", decode_diff(*a, xs));
+  TZ_PROOF_NUMBER("max |score| / g", worst / g);
   CHECK(worst <= g * (1 + 1e-12));
   CHECK(finite32);
   CHECK(k1 < 1e-12);
@@ -222,6 +229,7 @@ TZ_PROOF(primer_mdha, "causal: output_t independent of x_(>t); kernel [0, 0, 1] 
   }
   MESSAGE("identity kernel vs vanilla ", d, "; random kernel moves the output by ", moved, "; conv formula ", cdiff,
           "; decode (rolling conv state) vs forward ", decode_diff(*pr, x));
+  TZ_PROOF_NUMBER("identity kernel vs vanilla", d);
   CHECK(d < 1e-12);
   CHECK(moved > 1e-4);
   CHECK(cdiff < 1e-12);

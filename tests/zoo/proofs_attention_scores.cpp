@@ -29,6 +29,7 @@ TZ_PROOF(talking_heads, "P^l = P^w = I reproduces vanilla_mha; causal mask prese
   double moved = testing::max_abs_diff(th->forward(x, {}), van->forward(x, {}));
   MESSAGE("identity mixes vs vanilla ", d0, "; weights above the diagonal after random mixes ", above,
           "; random mixes change the output by ", moved, "; decode diff ", decode_diff(*th, x));
+  TZ_PROOF_NUMBER("identity mixes vs vanilla", d0);
   CHECK(d0 < 1e-12);
   CHECK(above == 0);
   CHECK(moved > 1e-4);
@@ -77,6 +78,7 @@ TZ_PROOF(realformer, "S^l - S^(l-1) = the layer's raw logits; mask after the sum
     dec = std::max(dec, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), st), full.narrow(1, t, 1)));
   MESSAGE("layer 1 vs vanilla ", first, "; S^1 - raw^1 ", d1, "; (S^2 - S^1) - raw^2 ", d2, "; 2-layer prefix moved ",
           before, " (suffix ", after, "); 3-layer LM decode vs forward ", dec);
+  TZ_PROOF_NUMBER("(S2 - S1) - raw2", d2);
   CHECK(first < 1e-12);
   CHECK(d1 < 1e-12);
   CHECK(d2 < 1e-12);
@@ -104,6 +106,7 @@ TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax; every row ha
       }
   MESSAGE("k=8 (>= 7 keys) vs dense ", d, "; k=2: most non-zeros in a row ", worst,
           ", rows with != min(2, i+1): ", wrong);
+  TZ_PROOF_NUMBER("k >= keys vs dense", d);
   CHECK(d < 1e-12);
   CHECK(worst <= 2);
   CHECK(wrong == 0);
@@ -146,6 +149,7 @@ TZ_PROOF(entmax_attn,
   randomise(e15->qkv->weight, 30, 1.0);
   MESSAGE("sparsemax vs closed form ", closed, "; |row sum - 1| ", rowsum, "; exact zeros among allowed keys ",
           zeros_allowed, "; alpha=1.0001 vs softmax attention ", d1, "; entmax15 decode diff ", decode_diff(*e15, x));
+  TZ_PROOF_NUMBER("sparsemax vs closed form", closed);
   CHECK(closed < 1e-12);
   CHECK(rowsum < 1e-12);
   CHECK(zeros_allowed > 0);
@@ -196,6 +200,7 @@ TZ_PROOF(adaptive_span, "z >= context equals full softmax attention; keys beyond
   MESSAGE("z >= T vs full softmax ", d, "; keys beyond z + R: ", zero_beyond, " zero, ", nonzero_beyond,
           " non-zero; zero weights within z: ", zero_within, "; penalty ", pen, " (= 2e-6 * 16 * 0.35); decode diff ",
           decode_diff(*a, x));
+  TZ_PROOF_NUMBER("z >= T vs full softmax", d);
   CHECK(d < 1e-12);
   CHECK(zero_beyond > 0);
   CHECK(nonzero_beyond == 0);

@@ -80,6 +80,7 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
         worst = std::max(worst, std::abs(acc - y.at({n, o})));
       }
     CHECK_MESSAGE(worst < 1e-12, gate, ": differs from the loop reference by ", worst);
+    TZ_PROOF_NUMBER("vs loop reference", worst);
   }
 
   // 3. Identity gate without biases is a bilinear (quadratic) form in x:
@@ -118,6 +119,7 @@ TZ_PROOF(relu_squared, "value max(0,x)^2 and gradient 2 max(0,x) match finite di
   // Central differences are exact for a quadratic away from 0; within h of 0 the kink of the
   // second derivative leaves an error of at most h / 2.
   MESSAGE("worst |finite difference - 2 max(0, x)| = ", worst_fd, " (h = ", h, ")");
+  TZ_PROOF_NUMBER("finite difference error", worst_fd);
   CHECK(worst_fd <= h / 2 + 1e-12);
   // gradcheck over points straddling 0.
   Tensor near0 = from_vector(std::vector<double>{-2e-3, -5e-4, 5e-4, 2e-3, 0.3, -0.3}, {6}).requires_grad_();
@@ -156,6 +158,7 @@ TZ_PROOF(scalenorm, "‖output‖ == g for any non-zero x; invariant to rescalin
   Tensor xi = randn({3, C}, gen, DType::f64).requires_grad_();
   auto r = gradcheck([&](const std::vector<Tensor>& in) { return sn.forward(in[0]); }, {xi, sn.gain});
   CHECK_MESSAGE(r.ok, r.report);
+  TZ_PROOF_NUMBER("gradcheck error", r.max_abs_error);
 }
 
 // Geva et al. 2021 (arXiv:2012.14913): FFN(x) = sum_i f(x · k_i) v_i (+ b2).
@@ -176,6 +179,7 @@ TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i 
   Tensor parts = nn::key_contributions(mlp, x);  // [N, F, C]
   double exact = testing::max_abs_diff(sum(parts, {1}) + mlp.proj->bias, y);
   MESSAGE("max |sum_i m_i v_i + b2 - FFN(x)| = ", exact);
+  TZ_PROOF_NUMBER("sum of key contributions vs FFN", exact);
   CHECK(exact < 1e-12);
   // Some keys are off (ReLU), so the sum really runs over a sparse set of memories.
   int64_t off = 0;
@@ -294,6 +298,7 @@ TZ_PROOF(activation_survey, "every entry matches its formula and passes gradchec
   }()));
   double gap = testing::max_abs_diff(nn::activate("gelu_tanh", grid), nn::activate("gelu", grid));
   MESSAGE("max |gelu_tanh - gelu| over [-8, 8] = ", gap);
+  TZ_PROOF_NUMBER("max |gelu_tanh - gelu|", gap);
   CHECK(gap < 1e-3);
   CHECK(gap > 0);
 

@@ -50,6 +50,7 @@ TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s; norm 
   double worst = 0;
   for (int64_t s : {1, 13, 1000, 123457}) worst = std::max(worst, testing::max_abs_diff(rotated_scores(rope, q, k, 4 + s, 2 + s), base));
   MESSAGE("rope: largest score change under a common shift ", worst);
+  TZ_PROOF_NUMBER("score change under a shift", worst);
   CHECK(worst < 1e-9);
   // Different relative offsets do change the scores (the test is not vacuous).
   CHECK(testing::max_abs_diff(rotated_scores(rope, q, k, 5, 2), base) > 1e-3);
@@ -78,6 +79,7 @@ TZ_PROOF(xpos, "scores depend only on m - n; RoPE scores times the decay ζ_k^((
   double worst = 0;
   for (int64_t s : {1, 50, 700}) worst = std::max(worst, testing::rel_rms(rotated_scores(xpos, q, k, 9 + s, 3 + s), base));
   MESSAGE("xpos: relative score change under a common shift ", worst);
+  TZ_PROOF_NUMBER("score change under a shift", worst);
   CHECK(worst < 1e-10);
   // Closed form for one pair: q = k = e_0 (pair k = 0), distance m - n: cos((m-n) θ_0) ζ_0^((m-n)/γ).
   const double zeta0 = 0.4 / 1.4;
@@ -117,6 +119,7 @@ TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j); geometric slopes, int
       for (int64_t j = 0; j <= 5 + i; ++j)
         worst = std::max(worst, std::abs(b.at({h, i, j}) + std::pow(2.0, -double(h + 1)) * double(5 + i - j)));
   CHECK(worst == 0);
+  TZ_PROOF_NUMBER("bias vs closed form", worst);
   // alibi_num_heads = 2 of 4: heads 0, 1 get the slopes of 2 heads (2^-4, 2^-8); heads 2, 3 none.
   nn::ALiBiPositions part(4, 2);
   Tensor bp = nn::relative_bias_dense(part.score_bias(4, 0, 4, 4, DType::f64), 4, 4);
@@ -165,6 +168,7 @@ TZ_PROOF(t5_rel_bias, "bucket function matches a hand-worked table; bias depends
   Tensor table = t5.table_bias(40, 30, 70);
   CHECK(table.shape() == Shape{2, 99});
   CHECK(testing::max_abs_diff(nn::relative_bias_dense(table, 30, 70), b) == 0);
+  TZ_PROOF_NUMBER("bias vs bucket table", worst);
   // Shared by all layers: one table in the model, computed once per forward of a 3-layer LM.
   auto lm = zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 3, "heads": 2, "context": 16, "pos": "t5_rel_bias"})", gen);
   auto* scheme = dynamic_cast<nn::T5RelativeBias*>(lm->pos.get());
@@ -203,6 +207,7 @@ TZ_PROOF(txl_rel_pos, "rel-shift == explicit O(L^2) loop; scores invariant to th
   // the same attention output.
   double shift = testing::max_abs_diff(txl.bias_fast(q, k, 1000 + 4, 1000, 0), txl.bias_fast(q, k, 4, 0, 0));
   MESSAGE("txl_rel_pos: bias change when the segment moves by 1000 positions: ", shift);
+  TZ_PROOF_NUMBER("bias change when the segment moves", shift);
   CHECK(shift < 1e-10);
   nn::Attention attn(nn::AttentionOptions{.dim = 16, .heads = 2}, gen);
   attn.to(DType::f64);
@@ -234,6 +239,7 @@ TZ_PROOF(position_infused_attn, "no positional signal in the residual stream or 
   double spread_abs = testing::max_abs_diff(yp, yp.narrow(1, 0, 1).expand({1, 7, 16}));
   MESSAGE("position_infused_attn: output spread over positions ", spread, " (positions in the stream: ", spread_abs,
           "), change at offset 500: ", offset);
+  TZ_PROOF_NUMBER("output spread over positions", spread);
   CHECK(spread < 1e-12);
   CHECK(offset < 1e-12);
   CHECK(spread_abs > 1e-3);
@@ -264,6 +270,7 @@ TZ_PROOF(tupe, "content and position terms separable (p = 0 gives pure content a
   CHECK(pos_only.at({0, 1, 2, 4}) == doctest::Approx(by_hand / 4.0).epsilon(1e-12));  // sqrt(2 * 8) = 4
   // Separable: full = content / sqrt(2D) + position term.
   CHECK(testing::max_abs_diff(full, content * 0.25 + pos_only) < 1e-12);
+  TZ_PROOF_NUMBER("full - (content + position)", testing::max_abs_diff(full, content * 0.25 + pos_only));
   // p = 0: pure content attention with scale 1/sqrt(2D).
   core::fill_(tupe.pos->weight, 0.0);
   CHECK(testing::max_abs_diff(scores(q, k), content * 0.25) < 1e-12);
@@ -278,5 +285,49 @@ TZ_PROOF(tupe, "content and position terms separable (p = 0 gives pure content a
   CHECK_FALSE(scheme->embed(0, 4, DType::f32).defined());  // positions not added to the input
   double d = step_vs_forward("tupe");
   MESSAGE("tupe: cached decode vs forward, max diff ", d);
+  CHECK(d < 1e-10);
+}
+
+TEST_CASE("tupe_relative (TUPE-R): the position term plus the T5 bucket bias b_{j-i}; cached decode == forward") {
+  Generator gen(7);
+  const int64_t L = 32, C = 16, H = 2, D = C / H;
+  nn::TUPEPositions r(L, C, H, /*relative=*/true, gen);
+  r.to(DType::f64);
+  REQUIRE(r.rel);
+  {
+    NoGradGuard ng;  // a table far from its init, so that every bucket differs
+    core::copy_(r.rel->table->weight, randn(r.rel->table->weight.shape(), gen, DType::f64));
+  }
+  // Queries at 5..9 over keys 2..12 (the shape of a cache), against the paper's formula by hand:
+  // (p_i U^Q)(p_j U^K)^T / sqrt(2D) + b_{j-i}, with b from T5's causal buckets (32, 128).
+  Tensor term = r.position_term(5, 5, 2, 11, DType::f64);
+  Tensor pq = r.u_q->forward(r.pos->weight), pk = r.u_k->forward(r.pos->weight);  // [L, C]
+  double worst = 0, rel_part = 0;
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < 5; ++t)
+      for (int64_t s = 0; s < 11; ++s) {
+        const int64_t i = 5 + t, j = 2 + s;
+        double dot = 0;
+        for (int64_t d = 0; d < D; ++d) dot += pq.at({i, h * D + d}) * pk.at({j, h * D + d});
+        double b = r.rel->table->weight.at({nn::t5_bucket(j - i, false, 32, 128), h});
+        worst = std::max(worst, std::abs(term.at({h, t, s}) - (dot / std::sqrt(2.0 * D) + b)));
+        rel_part = std::max(rel_part, std::abs(b));
+      }
+  MESSAGE("tupe_relative: position term vs the formula ", worst, " (largest |b_{j-i}| ", rel_part, ")");
+  CHECK(worst < 1e-12);
+  CHECK(rel_part > 0.1);  // the bias is present, so the comparison would see it missing
+  // In a model: cached decoding equals the full forward.
+  auto lm = zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16, "pos": "tupe",
+                             "tupe_relative": true})", gen);
+  lm->to(DType::f64);
+  lm->eval();
+  NoGradGuard no_grad;
+  Tensor ids = randint(0, 11, {2, 10}, gen);
+  Tensor full = lm->forward(ids);
+  auto state = lm->make_state(2, 10);
+  double d = 0;
+  for (int64_t t = 0; t < 10; ++t)
+    d = std::max(d, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
+  MESSAGE("tupe_relative: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }

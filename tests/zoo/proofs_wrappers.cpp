@@ -39,6 +39,7 @@ TZ_PROOF(cross_attention, "outputs unchanged when masked context positions are p
     moved = testing::max_abs_diff(ca.forward(x, c2, mask), y);
   }
   MESSAGE("cross-attention: masked context perturbed x10 -> outputs moved by ", moved);
+  TZ_PROOF_NUMBER("outputs moved by masked context", moved);
   CHECK(moved == 0.0);
   sum(y * y).backward();
   Tensor g = c.grad();
@@ -87,6 +88,10 @@ TZ_PROOF(encoder_decoder, "decoder causal; encoder independent of tgt; src_mask 
   src3.set({0, last}, double(2 + (int64_t(src.at({0, last})) - 1) % 14));
   double first_moved = testing::max_abs_diff(m.encode(src3, mask).select(0, 0).select(0, 0), e.select(0, 0).select(0, 0));
   CHECK(first_moved > 1e-9);
+  // The encoder never sees tgt: the full forward of another tgt decodes the encoding made
+  // from (src, src_mask) alone.
+  CHECK(testing::max_abs_diff(m.forward({src, mask, tgt2}), m.decode(tgt2, e, mask)) == 0.0);
+  CHECK(testing::max_abs_diff(m.decode(tgt2, e, mask), logits) > 0);  // tgt2 does change the logits
   // src_mask: changing padded source tokens changes nothing the decoder sees.
   Tensor src2 = src.clone();
   int64_t padded = 0;
@@ -101,6 +106,7 @@ TZ_PROOF(encoder_decoder, "decoder causal; encoder independent of tgt; src_mask 
   double out = testing::max_abs_diff(m.forward({src2, mask, tgt}), logits);
   MESSAGE("encoder_decoder: ", padded, " padded source tokens changed -> visible encodings moved ", vis, ", logits moved ", out,
           "; decoder prefix moved ", prefix, "; last source token changed -> first encoding moved ", first_moved);
+  TZ_PROOF_NUMBER("logits moved by padded source", out);
   CHECK(padded > 0);
   CHECK(vis == 0.0);
   CHECK(out == 0.0);
@@ -112,6 +118,7 @@ TZ_PROOF(vit_wrapper, "patchify/unpatchify round trip exact; patches in raster o
   Tensor p = models::patchify(img, 4);  // [2, 6, 48]
   CHECK(p.shape() == Shape{2, 6, 48});
   CHECK(testing::max_abs_diff(models::unpatchify(p, 4, 3, 8, 12), img) == 0.0);
+  TZ_PROOF_NUMBER("patchify round trip", testing::max_abs_diff(models::unpatchify(p, 4, 3, 8, 12), img));
   // Patch 4 = row 1, column 1; element (dy, dx, ch) at index (dy * 4 + dx) * 3 + ch.
   CHECK(p.at({1, 4, (2 * 4 + 3) * 3 + 1}) == img.at({1, 1, 4 + 2, 4 + 3}));
   models::ViT vit(cfg(R"({"image_size": 8, "patch_size": 4, "num_classes": 5, "dim": 16, "heads": 2})"), zoo::registry(), gen);
@@ -142,6 +149,7 @@ TZ_PROOF(continuous_wrapper, "masked positions do not influence unmasked outputs
   Tensor y3 = enc.forward({x2, ones({2, 10}, DType::i64)});
   double unmasked_nomask = testing::max_abs_diff(y3.select(0, 0).narrow(0, 0, 6), y.select(0, 0).narrow(0, 0, 6));
   MESSAGE("encoder: masked inputs perturbed -> unmasked outputs moved ", unmasked, " (", unmasked_nomask, " without the mask)");
+  TZ_PROOF_NUMBER("unmasked outputs moved", unmasked);
   CHECK(unmasked == 0.0);
   CHECK(unmasked_nomask > 1e-6);  // the test is not vacuous
   models::ContinuousWrapper dec(cfg(R"({"dim_in": 4, "dim_out": 3, "dim": 16, "heads": 2, "context": 10, "causal": true})"),

@@ -1,9 +1,18 @@
-// The conformance suite: checks 1-6 of train/conformance.h on every registered variant, and
-// check 7, that a proof test exists for it (tests/zoo/proofs_*.cpp). Prints the table.
+// The conformance suite: one test case per registered variant ("conformance ID") runs checks
+// 1-6 of train/conformance.h and requires a proof test (check 7, tests/zoo/proofs_*.cpp).
+// A doctest listener records each proof test's pass/fail and headline number, and prints the
+// table of every variant that ran once, at the end of the run, with the time each took
+// against the suite's budget of 3 minutes on 2 cores.
+#include <array>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <map>
+#include <utility>
 
 #include "models/zoo.h"
+#include "tests/runtime_cases.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 #include "train/conformance.h"
@@ -15,33 +24,182 @@ std::set<std::string>& proven_ids() {
   return ids;
 }
 
-TEST_CASE("zoo conformance: every registered variant passes checks 1-7") {
-  const char* checks[] = {"build", "grad", "causal", "step", "io", "learns"};
-  std::string table = "| id | build | grad | causal | step | io | learns | proof |\n|---|---|---|---|---|---|---|---|\n";
-  int64_t incomplete = 0;
-  for (const std::string& id : zoo::registry().ids()) {
-    auto results = conformance::run_checks(id);
-    std::map<std::string, conformance::CheckResult> by;
-    for (auto& r : results) by[r.check] = r;
-    table += "| " + id + " |";
-    for (const char* c : checks) {
-      auto it = by.find(c);
-      table += std::string(" ") + (it == by.end() ? "-" : conformance::outcome_name(it->second.outcome)) + " |";
-      if (it != by.end()) {
-        INFO(id, std::string(" / ") + c + ": " + it->second.detail);
-        CHECK(it->second.outcome != conformance::Outcome::failed);
-      }
-    }
-    bool proven = proven_ids().count(id) > 0;
-    incomplete += !proven;
-    table += proven ? " test |\n" : " MISSING |\n";
-    CHECK_MESSAGE(proven, "variant '", id, "' has no proof test (TZ_PROOF in tests/zoo/)");
-  }
-  std::printf("\nzoo conformance (%zu variants, %lld without a proof test):\n%s\n",
-              zoo::registry().ids().size(), (long long)incomplete, table.c_str());
+std::map<std::string, ProofOutcome>& proof_outcomes() {
+  static std::map<std::string, ProofOutcome> outcomes;
+  return outcomes;
 }
 
-TEST_CASE("every proof test names a registered id") {
+namespace {
+constexpr double kBudgetSeconds = 180;  // the whole suite, on 2 cores
+const char* const kChecks[] = {"build", "grad", "causal", "step", "io", "learns"};
+
+std::string& running_proof() {  // the id of the proof test running, or ""
+  static std::string id;
+  return id;
+}
+
+struct Row {
+  std::vector<conformance::CheckResult> results;
+  double seconds = 0;
+};
+std::map<std::string, Row>& rows() {
+  static std::map<std::string, Row> r;
+  return r;
+}
+
+// The learns overrides a registration states, as the suite prints them ("" = none).
+std::string learn_override(const nn::VariantInfo& v) {
+  conformance::Learning l{.steps = v.learn_steps, .lr = v.learn_lr, .task = v.learn_task, .reason = v.learn_reason};
+  return l.override_text();
+}
+
+void run_variant(const std::string& id) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<conformance::CheckResult> results = conformance::run_checks(id);
+  for (const auto& r : results) {
+    INFO(id, " / ", r.check, ": ", r.detail);
+    CHECK(r.outcome != conformance::Outcome::failed);
+  }
+  CHECK_MESSAGE(proven_ids().count(id) > 0, "variant '", id, "' has no proof test (TZ_PROOF in tests/zoo/)");
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rows()[id] = {results, seconds};
+  std::printf("conformance %-26s %6.2f s\n", id.c_str(), seconds);
+  std::fflush(stdout);
+}
+
+std::string fixed_1(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", x);
+  return buf;
+}
+
+std::string proof_cell(const std::string& id) {
+  if (!proven_ids().count(id)) return "MISSING";
+  auto it = proof_outcomes().find(id);
+  if (it == proof_outcomes().end() || !it->second.ran) return "not run";
+  const ProofOutcome& o = it->second;
+  std::string cell = o.passed ? "pass" : "FAIL";
+  if (!o.number_name.empty()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", o.number);
+    cell += " " + o.number_name + " " + buf;
+  }
+  return cell;
+}
+
+void print_table() {
+  if (rows().empty()) return;
+  std::string table =
+      "| id | build | grad | causal | step | io | learns | proof | s |\n|---|---|---|---|---|---|---|---|---:|\n";
+  double total = 0;
+  int64_t failed = 0;
+  for (const auto& [id, row] : rows()) {
+    std::map<std::string, const conformance::CheckResult*> by;
+    for (const auto& r : row.results) by[r.check] = &r;
+    table += "| " + id + " |";
+    for (const char* c : kChecks) {
+      auto it = by.find(c);
+      if (it == by.end()) {
+        table += " - |";
+        continue;
+      }
+      failed += it->second->outcome == conformance::Outcome::failed;
+      std::string cell = conformance::outcome_name(it->second->outcome);
+      if (!it->second->cell.empty() && it->second->outcome != conformance::Outcome::not_applicable)
+        cell += " " + it->second->cell;
+      table += " " + cell + " |";
+    }
+    table += cat_str(" ", proof_cell(id), " | ", fixed_1(row.seconds), " |\n");
+    total += row.seconds;
+  }
+  std::string overrides;
+  for (const nn::VariantInfo* v : zoo::registry().all())
+    if (rows().count(v->id) && !learn_override(*v).empty()) overrides += "  " + v->id + ": " + learn_override(*v) + "\n";
+  const double n = double(zoo::registry().ids().size());
+  std::printf("\nzoo conformance: %zu of %.0f variants, %lld failed checks, %.1f s (budget %.0f s for the suite on "
+              "2 cores: %.1f s per variant)\n%s",
+              rows().size(), n, (long long)failed, total, kBudgetSeconds, kBudgetSeconds / n, table.c_str());
+  std::printf("learns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n%s\n",
+              overrides.empty() ? "  none\n" : overrides.c_str());
+  std::fflush(stdout);
+}
+
+// Records proof outcomes and prints the table at the end of the run.
+struct ConformanceListener : doctest::IReporter {
+  explicit ConformanceListener(const doctest::ContextOptions&) {}
+  void report_query(const doctest::QueryData&) override {}
+  void test_run_start() override {}
+  void test_run_end(const doctest::TestRunStats&) override { print_table(); }
+  void test_case_start(const doctest::TestCaseData& d) override {
+    const std::string name = d.m_name;
+    running_proof().clear();
+    if (name.compare(0, 6, "proof ") == 0) running_proof() = name.substr(6, name.find(':') - 6);
+  }
+  void test_case_reenter(const doctest::TestCaseData&) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats& s) override {
+    if (running_proof().empty()) return;
+    ProofOutcome& o = proof_outcomes()[running_proof()];
+    o.ran = true;
+    o.passed = s.testCaseSuccess;
+    running_proof().clear();
+  }
+  void test_case_exception(const doctest::TestCaseException&) override {
+    if (!running_proof().empty()) proof_outcomes()[running_proof()].passed = false;
+  }
+  void subcase_start(const doctest::SubcaseSignature&) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData&) override {}
+  void log_message(const doctest::MessageData&) override {}
+  void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+REGISTER_LISTENER("conformance_table", 1, ConformanceListener);
+}  // namespace
+
+void record_proof_number(const std::string& name, double value) {
+  if (running_proof().empty()) return;
+  ProofOutcome& o = proof_outcomes()[running_proof()];
+  o.number_name = name;
+  o.number = value;
+}
+
+// One test case per registered id ("conformance ID"), registered at run time from the
+// registry itself, so that a new variant gets its case without being listed here.
+constexpr size_t kMaxVariants = 512;
+
+std::vector<std::string>& case_ids() {
+  static std::vector<std::string> ids;
+  return ids;
+}
+
+template <size_t I>
+void variant_case() {
+  run_variant(case_ids()[I]);
+}
+
+template <size_t... I>
+constexpr std::array<doctest::detail::funcType, sizeof...(I)> variant_cases(std::index_sequence<I...>) {
+  return {&variant_case<I>...};
+}
+
+void register_variant_cases() {
+  static constexpr auto cases = variant_cases(std::make_index_sequence<kMaxVariants>());
+  static std::deque<std::string> names;  // doctest keeps the pointers
+  case_ids() = zoo::registry().ids();
+  if (case_ids().size() > kMaxVariants) {
+    std::fprintf(stderr, "test_conformance: %zu variants, more than kMaxVariants = %zu: raise it\n", case_ids().size(),
+                 kMaxVariants);
+    std::exit(2);
+  }
+  for (size_t i = 0; i < case_ids().size(); ++i) {
+    names.push_back("conformance " + case_ids()[i]);
+    doctest::detail::regTest(doctest::detail::TestCase(cases[i], __FILE__, __LINE__,
+                                                       doctest_detail_test_suite_ns::getCurrentTestSuite()) *
+                             names.back().c_str());
+  }
+}
+[[maybe_unused]] const bool variant_cases_registered = (runtime_case_registrars().push_back(&register_variant_cases), true);
+
+TEST_CASE("conformance: every proof names a registered id") {
   for (const std::string& id : proven_ids())
     CHECK_MESSAGE(zoo::registry().find(id) != nullptr, "proof for unregistered id '", id, "'");
 }
