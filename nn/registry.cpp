@@ -57,6 +57,9 @@ void Registry::add(VariantInfo info, std::source_location where) {
            " and ", entries_.count(info.id) ? entries_.at(info.id).source : "", ")");
   int factories = bool(info.mixer) + bool(info.position) + bool(info.ffn) + bool(info.norm) + bool(info.model);
   TZ_CHECK(factories <= 1, "registry: entry '", info.id, "' has more than one factory");
+  const bool learn_override = info.learn_steps > 0 || info.learn_lr > 0 || !info.learn_task.empty();
+  TZ_CHECK(!learn_override || !info.learn_reason.empty(), "registry: '", info.id,
+           "' changes the learns check's steps, lr or task: give the reason in learn_reason (", info.source, ")");
   std::string id = info.id;
   entries_.emplace(id, std::move(info));
 }

@@ -59,6 +59,12 @@ struct VariantInfo {
   // An example config for `tensorzoo info` and docs.
   std::string example;
   bool extra = false;   // not in the catalogue (a genuine extra)
+  // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
+  MixerFactory mixer;
+  PositionFactory position;
+  UnaryFactory ffn;
+  UnaryFactory norm;
+  ModelFactory model;  // wrappers (ViT, continuous, encoder-decoder): test_config is its whole config
   // ---- how the conformance suite (train/conformance.h) checks it ----
   // The chunk or window size its test_config sets (0 = none): the causal and step checks
   // run at T >= 2 chunk + 3, so that their splits cross chunk boundaries.
@@ -79,12 +85,6 @@ struct VariantInfo {
   // mixers a small multi-query associative recall (mqar_zoology).
   bool selective = false;
   bool recall = false;
-  // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
-  MixerFactory mixer;
-  PositionFactory position;
-  UnaryFactory ffn;
-  UnaryFactory norm;
-  ModelFactory model;  // wrappers (ViT, continuous, encoder-decoder): test_config is its whole config
 };
 
 class Registry {

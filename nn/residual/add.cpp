@@ -48,7 +48,10 @@ void register_pre_post_norm(nn::Registry& r) {
          .summary = "Norm placement: pre-LN x + f(LN(x)) with a final norm, or post-LN LN(x + f(x))",
          .keys = {nn::kNormPlacement},
          .test_config = R"({"norm_placement": "post"})",
-         .example = R"({"norm_placement": "post"})"});
+         .example = R"({"norm_placement": "post"})",
+         .learn_steps = 1000,
+         .learn_reason = "post-LN trains slower than pre-LN at the same step size (Xiong et al. 2020): 0.36 "
+                         "after 400 steps, 1.00 after 1000"});
 }
 
 }  // namespace tz::zoo

@@ -47,10 +47,10 @@ void register_rezero(nn::Registry& r) {
              if (name.find(".alpha") != std::string::npos)  // layers.i.alpha<k>
                core::copy_(p, rand(p.shape(), gen, p.dtype(), 0.5, 1.0));
          },
-         // With every norm gone the tied logits start tiny (0.02-scale embeddings squared);
-         // ReZero trains at larger steps, which its paper reports as one of its benefits.
-         .learn_lr = 3e-2,
-         .learn_reason = "no norms: the tied logits start tiny, ReZero trains at larger steps (its paper)"});
+         .learn_steps = 2000,
+         .learn_lr = 5e-3,
+         .learn_reason = "no norms: 0.02-scale inputs plateau until the α gates open, and at lr 1e-2 the "
+                         "unnormalised stream oscillates (0.78 after 3000 steps); at 5e-3: 0.94 at 1500, 1.00 at 2000"});
 }
 
 }  // namespace tz::zoo
