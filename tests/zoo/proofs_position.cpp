@@ -331,16 +331,3 @@ TEST_CASE("tupe_relative (TUPE-R): the position term plus the T5 bucket bias b_{
   MESSAGE("tupe_relative: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
-
-TEST_CASE("tupe and txl_rel_pos refuse attn_qk_norm, naming both keys") {
-  for (const char* pos : {"tupe", "txl_rel_pos"}) {
-    CAPTURE(pos);
-    Generator gen(3);
-    auto lm = zoo::make_lm(cat_str(R"({"vocab": 11, "dim": 16, "depth": 1, "heads": 2, "context": 16, "pos": ")", pos,
-                                   R"(", "attn_qk_norm": true})"),
-                           gen);
-    Tensor ids = randint(0, 11, {1, 6}, gen);
-    CHECK_THROWS_WITH_AS(lm->forward(ids), doctest::Contains("attn_qk_norm"), Error);
-    CHECK_THROWS_WITH_AS(lm->forward(ids), doctest::Contains("choose another pos"), Error);
-  }
-}

@@ -70,13 +70,6 @@ class QkNorm : public AttentionFeature {
   void build(Attention& a, Generator&) const override {
     if (fixed_ == 0) a.add_parameter("qk_scale", full({1}, qk_norm_init_scale(context_)));
   }
-  // Score terms that read the queries (Transformer-XL's, TUPE's) would see them normalised and
-  // scaled by g, not 1/sqrt(D): a silently different model, so the pair is refused.
-  void check_call(const Attention&, const AttentionCall& c) const override {
-    TZ_CHECK(!(c.ctx.pos && c.ctx.pos->biases_with_queries()), "Attention: attn_qk_norm cannot be combined with pos '",
-             c.ctx.pos ? c.ctx.pos->describe() : "", "': its score terms read the queries, which qk_norm normalises "
-             "and scales by g; set attn_qk_norm to false or choose another pos");
-  }
   Tensor qk(const Attention&, const Tensor& t) const override { return l2_normalize(t); }
   void score_form(const Attention& a, Tensor& q, Tensor&) const override {
     q = fixed_ > 0 ? q * fixed_ : q * a.param("qk_scale");
