@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <utility>
 
@@ -115,13 +116,19 @@ void print_table() {
   std::string overrides;
   for (const nn::VariantInfo* v : zoo::registry().all())
     if (rows().count(v->id) && !learn_override(*v).empty()) overrides += "  " + v->id + ": " + learn_override(*v) + "\n";
-  const double n = double(zoo::registry().ids().size());
-  std::printf("\nzoo conformance: %zu of %.0f variants, %lld failed checks, %.1f s (budget %.0f s for the suite on "
-              "2 cores: %.1f s per variant)\n%s",
-              rows().size(), n, (long long)failed, total, kBudgetSeconds, kBudgetSeconds / n, table.c_str());
-  std::printf("learns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n%s\n",
-              overrides.empty() ? "  none\n" : overrides.c_str());
+  const size_t n = zoo::registry().ids().size();
+  const std::string report =
+      cat_str("zoo conformance: ", rows().size(), " of ", n, " variants, ", failed, " failed checks, ", fixed_1(total),
+              " s (budget ", kBudgetSeconds, " s for the suite on 2 cores: ", fixed_1(kBudgetSeconds / double(n)),
+              " s per variant)\n", table,
+              "\nlearns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n",
+              overrides.empty() ? "  none\n" : overrides);
+  std::printf("\n%s\n", report.c_str());
   std::fflush(stdout);
+  // A run over every variant leaves its table beside the build, for scripts/test.sh to show.
+  if (rows().size() == n) {
+    std::ofstream(TZ_BINARY_DIR "/zoo_conformance.md") << report;
+  }
 }
 
 // Records proof outcomes and prints the table at the end of the run.
