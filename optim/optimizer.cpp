@@ -36,7 +36,8 @@ std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Te
   no_decay.weight_decay = 0.0;
   for (const auto& [name, p] : named) {
     TZ_CHECK(p.defined(), "decay_groups: parameter '", name, "' is an undefined tensor");
-    bool excluded = p.dim() < 2 || name.find("embed") != std::string::npos;
+    const bool lookup_table = name.find("emb") != std::string::npos || name.ends_with("table.weight");
+    bool excluded = p.dim() < 2 || lookup_table;
     for (const std::string& pattern : exclude)
       if (!pattern.empty() && name.find(pattern) != std::string::npos) excluded = true;
     ParamGroup& g = excluded ? no_decay : decay;

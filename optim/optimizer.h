@@ -36,8 +36,10 @@ struct ParamGroup {
 
 // Splits named parameters as GPT-2 / minGPT training does:
 //   group 0 (weight_decay): matrices (dim >= 2),
-//   group 1 (no decay):     biases and norm weights (dim < 2), every name containing
-//                           "embed", and every name containing one of `exclude`.
+//   group 1 (no decay):     biases and norm weights (dim < 2), the lookup tables (names
+//                           containing "emb", as tok_emb, or ending in "table.weight", as
+//                           a learned position table), and every name containing one of
+//                           `exclude`.
 // Both groups are returned (either may be empty); the input order is kept in each.
 std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Tensor>>& named,
                                      double weight_decay,

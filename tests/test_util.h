@@ -1,4 +1,5 @@
-// Shared helpers for the test suites.
+// Shared helpers for the test suites. Each test includes the headers it uses itself:
+// tensorzoo.h is the embedding surface for applications, not the tests' include.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -8,7 +9,8 @@
 #include <vector>
 
 #include "core/copy.h"
-#include "tensorzoo.h"
+#include "core/creation.h"
+#include "core/tensor.h"
 
 namespace tz::testing {
 

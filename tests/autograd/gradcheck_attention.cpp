@@ -1,5 +1,7 @@
 // Gradcheck cases (f64) for the fused attention op: plain, and with mask terms, a relative
 // score bias (its gradient checked too) and grouped key/value heads.
+#include "autograd/ops.h"
+#include "core/attention.h"
 #include "core/kernels/attention_mask.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"

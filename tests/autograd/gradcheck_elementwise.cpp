@@ -2,6 +2,10 @@
 // inputs, and inputs kept away from kinks (relu/abs at 0, maximum/minimum ties, clamp ends).
 #include <cmath>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

@@ -1,6 +1,9 @@
 // Gradcheck cases for the indexing and joining ops of autograd/ops_index.cpp, including
 // repeated indices (so backward accumulation is checked), non-contiguous inputs, and the
 // differentiable values of topk/sort (recorded as gather nodes).
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/tensor.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

@@ -1,4 +1,7 @@
 // Gradcheck cases for the matrix products of autograd/ops_linalg.cpp.
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

@@ -1,5 +1,9 @@
 // Gradcheck cases (f64) for the fused NN ops of ops.def, and autograd tests of
 // cross_entropy's ignore_index and dropout's mask reuse.
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

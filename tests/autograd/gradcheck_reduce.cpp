@@ -1,5 +1,8 @@
 // Gradcheck cases (f64) for the reductions of ops.def, and autograd tests of sum_to and
 // the index-returning reductions.
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/tensor.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

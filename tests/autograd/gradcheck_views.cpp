@@ -1,4 +1,5 @@
 // Gradcheck cases for the views and copies of autograd/ops_views.cpp.
+#include "autograd/ops.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

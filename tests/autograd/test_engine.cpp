@@ -1,4 +1,9 @@
 // The engine: sweep order, accumulation, no-grad, detach, retain_grad, deep graphs, dot.
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 using namespace tz;

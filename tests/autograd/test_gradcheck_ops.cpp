@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <set>
 
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/autograd/gradcheck_cases.h"
 #include "tests/test_util.h"
 

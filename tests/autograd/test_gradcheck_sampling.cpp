@@ -3,6 +3,12 @@
 // vacuous instead of passing; a correct op passes with its per-tensor counts.
 #include <set>
 
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 using namespace tz;

@@ -4,7 +4,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/creation.h"
+#include "core/parallel.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

@@ -10,10 +10,16 @@
 // relative bias and with G = 1, 2, H key/value heads; that hidden tiles are skipped; that
 // queries seeing no key give 0 and no NaN.
 #include <atomic>
+#include <functional>
 
 #include "autograd/ops.h"
 #include "core/attention.h"
+#include "core/copy.h"
+#include "core/creation.h"
 #include "core/kernels/attention.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "nn/attention/attention.h"
 #include "tests/test_util.h"
 

@@ -7,9 +7,15 @@
 #include <numeric>
 #include <vector>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
 #include "core/index.h"
 #include "core/kernels/conv1d.h"
 #include "core/kernels/sort.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

@@ -6,8 +6,13 @@
 #include <functional>
 #include <limits>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
 #include "core/elementwise.h"
 #include "core/kernels/elementwise.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

@@ -5,8 +5,13 @@
 #include <cstring>
 #include <vector>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
 #include "core/kernels/gemm.h"
 #include "core/linalg.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 using namespace tz;

@@ -3,8 +3,14 @@
 // thread counts, and error messages.
 #include <vector>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
 #include "core/index.h"
 #include "core/kernels/index.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

@@ -3,10 +3,16 @@
 // determinism, and error messages.
 #include <cmath>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
 #include "core/kernels/cross_entropy.h"
 #include "core/kernels/norm.h"
 #include "core/kernels/softmax.h"
 #include "core/nn_ops.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

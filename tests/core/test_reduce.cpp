@@ -4,8 +4,14 @@
 #include <functional>
 #include <limits>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
 #include "core/kernels/reduce.h"
+#include "core/parallel.h"
+#include "core/random.h"
 #include "core/reduce.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

@@ -15,6 +15,10 @@
 #include <iterator>
 #include <limits>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

@@ -3,6 +3,12 @@
 #include <atomic>
 #include <set>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 
 using namespace tz;

@@ -1,5 +1,10 @@
 // The GPT model: config parsing, cached decoding == full forward, f64 gradcheck end to end,
 // sampling rules.
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/generate.h"
 #include "models/gpt.h"
 #include "models/zoo.h"

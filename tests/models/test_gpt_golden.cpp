@@ -26,10 +26,16 @@
 #include <algorithm>
 #include <set>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
 #include "core/kernels/gemm.h"
+#include "core/parallel.h"
+#include "core/random.h"
 #include "core/safetensors.h"
+#include "core/tensor.h"
 #include "models/gpt.h"
 #include "optim/adam.h"
+#include "optim/optim.h"
 #include "tests/test_util.h"
 
 namespace tz::testing {

@@ -1,6 +1,10 @@
 // The zoo LM as embed → blocks → head: one stateful forward for prefill, continuation and
 // decoding; the final norm apart from the block norm; residual kinds behind one interface;
 // the layout plan; one model factory for LMs and wrappers.
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/lm.h"
 #include "models/zoo.h"
 #include "nn/residual/residual.h"

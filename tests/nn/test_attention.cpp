@@ -5,7 +5,13 @@
 #include <limits>
 #include <set>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/zoo.h"
+#include "nn/attention/attention.h"
 #include "nn/attention/cross_attention.h"
 #include "nn/position/alibi.h"
 #include "nn/position/t5_bias.h"

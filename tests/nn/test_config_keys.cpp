@@ -1,6 +1,8 @@
 // The typed config keys of the FFN, norm and position ids: each declared key has a type, its
 // default parses as that type, and the factory really reads it (a declared key nobody reads
 // would be documented but dead).
+#include "core/creation.h"
+#include "core/random.h"
 #include "models/zoo.h"
 #include "nn/ffn/mlp.h"
 #include "tests/test_util.h"

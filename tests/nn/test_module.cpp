@@ -2,8 +2,15 @@
 // layers against their formulas; attention against a naive loop.
 #include <cmath>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/safetensors.h"
+#include "core/tensor.h"
 #include "models/gpt.h"
 #include "nn/ffn/mlp.h"
+#include "nn/layers.h"
 #include "tests/test_util.h"
 
 using namespace tz;

@@ -4,7 +4,12 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
 #include "nn/position/alibi.h"

@@ -3,7 +3,11 @@
 #include <cmath>
 #include <vector>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
 #include "core/kernels/optim.h"
+#include "core/parallel.h"
+#include "core/random.h"
 #include "tests/test_util.h"
 
 using namespace tz;

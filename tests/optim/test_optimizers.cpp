@@ -2,9 +2,15 @@
 // for SGD/Adam/AdamW, the paper's equations in plain Python for Lion), plus parameter groups,
 // checkpoints (state_dict round trip, strict loading), option checks and in-place updates.
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "optim/optim.h"
 #include "tests/test_util.h"
 

@@ -2,6 +2,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/tensor.h"
 #include "optim/optim.h"
 #include "tests/test_util.h"
 

@@ -14,6 +14,10 @@
 // The decays stay in log space: only differences G_t - G_s (s <= t) and G_t themselves,
 // all <= 0, are exponentiated, and the s > t entries are masked to -inf before exp (after
 // it, exp(+large) = inf would make the backward 0 * inf = NaN).
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "tests/test_util.h"
 #include "train/forms_agree.h"
 

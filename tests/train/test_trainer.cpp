@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/creation.h"
 #include "core/safetensors.h"
 #include "tests/test_util.h"
 #include "train/trainer.h"

@@ -7,7 +7,10 @@
 #include <functional>
 #include <utility>
 
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
 #include "nn/attention/attention.h"
 #include "tests/test_util.h"
 

@@ -1,13 +1,20 @@
 // Proofs of the baseline variants (the GPT stack every other variant plugs into).
 #include <cmath>
 
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "data/tokenizer.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
 #include "nn/ffn/mlp.h"
+#include "nn/layers.h"
 #include "nn/position/absolute.h"
 #include "optim/adam.h"
+#include "optim/optim.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 

@@ -6,7 +6,11 @@
 #include <limits>
 
 #include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/fcm.h"
 #include "models/mask_adapter.h"
 #include "models/token_shift.h"
@@ -15,6 +19,7 @@
 #include "nn/position/absolute.h"
 #include "nn/residual/gtrxl.h"
 #include "optim/adam.h"
+#include "optim/optim.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 

@@ -2,7 +2,11 @@
 #include <cmath>
 
 #include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/zoo.h"
 #include "nn/ffn/activations.h"
 #include "nn/ffn/kv_memory.h"

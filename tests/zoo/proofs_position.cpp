@@ -1,7 +1,11 @@
 // Proofs of the position schemes (nn/position/): each checks its catalogue property with numbers.
 #include <cmath>
 
+#include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
 #include "nn/position/absolute.h"

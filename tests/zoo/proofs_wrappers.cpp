@@ -5,9 +5,14 @@
 #include <cmath>
 
 #include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/wrappers.h"
 #include "models/zoo.h"
+#include "nn/attention/attention.h"
 #include "nn/attention/cross_attention.h"
 #include "nn/config.h"
 #include "tests/test_util.h"

@@ -1,7 +1,12 @@
 // Options combine as in x-transformers: a few multi-feature models train, and their cached
 // step-by-step decoding equals the full forward at every position.
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/zoo.h"
 #include "optim/adam.h"
+#include "optim/optim.h"
 #include "tests/test_util.h"
 
 using namespace tz;

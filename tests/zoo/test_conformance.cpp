@@ -12,6 +12,7 @@
 #include <map>
 #include <utility>
 
+#include "core/creation.h"
 #include "models/zoo.h"
 #include "tests/runtime_cases.h"
 #include "tests/test_util.h"

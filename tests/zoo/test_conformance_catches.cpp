@@ -12,7 +12,10 @@
 
 #include "autograd/ops.h"
 #include "core/creation.h"
+#include "core/random.h"
+#include "core/tensor.h"
 #include "models/zoo.h"
+#include "nn/layers.h"
 #include "tests/test_util.h"
 #include "train/conformance.h"
 

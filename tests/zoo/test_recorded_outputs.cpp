@@ -17,8 +17,13 @@
 #include <filesystem>
 #include <map>
 
+#include "autograd/ops.h"
+#include "core/creation.h"
 #include "core/kernels/gemm.h"
+#include "core/parallel.h"
+#include "core/random.h"
 #include "core/safetensors.h"
+#include "core/tensor.h"
 #include "models/wrappers.h"
 #include "models/zoo.h"
 #include "tests/test_util.h"
