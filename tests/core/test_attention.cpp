@@ -354,6 +354,34 @@ std::string describe(const Dims& d) {
   return cat_str("B ", d.B, " H ", d.H, " G ", d.G, " T ", d.T, " S ", d.S, " D ", d.D, " q_offset ", d.q_offset);
 }
 
+// One masked-attention case: its sizes, mask, causality, bias and input layout.
+struct MaskedCase {
+  DType dt;
+  Dims d;
+  MaskKind m;
+  bool causal, with_bias, strided;
+};
+
+// Runs `body` on every masked case (f32 and f64 x sizes x masks x causal x bias), the inputs
+// alternating between contiguous and strided (`strided_first` picks which comes first).
+void for_each_masked_case(bool strided_first, const std::function<void(const MaskedCase&)>& body) {
+  int64_t n = 0;
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Dims& d : masked_dims())
+      for (const MaskKind& m : mask_kinds())
+        for (bool causal : {false, true})
+          for (bool with_bias : {false, true}) {
+            const bool strided = (n++ % 2 == 0) == strided_first;
+            CAPTURE(describe(d));
+            CAPTURE(m.name);
+            CAPTURE(causal);
+            CAPTURE(with_bias);
+            CAPTURE(strided);
+            CAPTURE(dtype_name(dt));
+            body({dt, d, m, causal, with_bias, strided});
+          }
+}
+
 }  // namespace
 
 TEST_CASE("attention mask terms: fill matches each definition, classify agrees with fill") {
@@ -438,87 +466,68 @@ TEST_CASE("attention mask terms: fill matches each definition, classify agrees w
 }
 
 TEST_CASE("masked attention kernels: fast vs reference, every term, causal or not, bias, G") {
-  int64_t n_cases = 0, n_empty_rows = 0;
-  for (DType dt : {DType::f32, DType::f64})
-    for (const Dims& d : masked_dims())
-      for (const MaskKind& m : mask_kinds())
-        for (bool causal : {false, true})
-          for (bool with_bias : {false, true}) {
-            const bool strided = (n_cases++ % 2) == 1;
-            CAPTURE(describe(d));
-            CAPTURE(m.name);
-            CAPTURE(causal);
-            CAPTURE(with_bias);
-            CAPTURE(strided);
-            CAPTURE(dtype_name(dt));
-            Inputs in = make_inputs_g(d, strided, dt, 31 + uint64_t(d.T + d.G));
-            Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();
-            Generator gen(8);
-            Tensor bias = with_bias ? randn({d.H, d.T + d.S - 1}, gen, dt) : Tensor();
-            AttentionSpec spec = spec_for(m, d, causal, bias);
-            Tensor g = randn(q.shape(), gen, dt);
-            core::AttentionForward r = core::attention(q, k, v, spec, true);
-            core::AttentionGrads gr = core::attention_backward(g, q, k, v, r.out, r.lse, spec, true);
-            for (double x : r.lse.to_vector<double>()) n_empty_rows += std::isinf(x);
-            for (SimdLevel level : levels()) {
-              if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64: the portable loops only
-              SimdGuard guard(level);
-              CAPTURE(simd_level_name(level));
-              const double tol = dt == DType::f32 ? 2e-5 : 1e-11;
-              core::AttentionForward f = core::attention(q, k, v, spec);
-              CHECK_CLOSE(f.out, r.out, tol);
-              check_lse(f.lse, r.lse, tol);
-              core::AttentionGrads gf = core::attention_backward(g, q, k, v, f.out, f.lse, spec);
-              CHECK_NEAR_T(gf.dq, gr.dq, tol);
-              CHECK_NEAR_T(gf.dk, gr.dk, tol);
-              CHECK_NEAR_T(gf.dv, gr.dv, tol);
-              if (with_bias) CHECK_NEAR_T(gf.drel_bias, gr.drel_bias, tol);
-              CHECK(all_finite(f.out));
-              CHECK(all_finite(gf.dq));
-              CHECK(all_finite(gf.dk));
-              CHECK(all_finite(gf.dv));
-            }
-          }
+  int64_t n_empty_rows = 0;
+  for_each_masked_case(false, [&](const MaskedCase& c) {
+    const Dims& d = c.d;
+    const DType dt = c.dt;
+    Inputs in = make_inputs_g(d, c.strided, dt, 31 + uint64_t(d.T + d.G));
+    Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();
+    Generator gen(8);
+    Tensor bias = c.with_bias ? randn({d.H, d.T + d.S - 1}, gen, dt) : Tensor();
+    AttentionSpec spec = spec_for(c.m, d, c.causal, bias);
+    Tensor g = randn(q.shape(), gen, dt);
+    core::AttentionForward r = core::attention(q, k, v, spec, true);
+    core::AttentionGrads gr = core::attention_backward(g, q, k, v, r.out, r.lse, spec, true);
+    for (double x : r.lse.to_vector<double>()) n_empty_rows += std::isinf(x);
+    for (SimdLevel level : levels()) {
+      if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64: the portable loops only
+      SimdGuard guard(level);
+      CAPTURE(simd_level_name(level));
+      const double tol = dt == DType::f32 ? 2e-5 : 1e-11;
+      core::AttentionForward f = core::attention(q, k, v, spec);
+      CHECK_CLOSE(f.out, r.out, tol);
+      check_lse(f.lse, r.lse, tol);
+      core::AttentionGrads gf = core::attention_backward(g, q, k, v, f.out, f.lse, spec);
+      CHECK_NEAR_T(gf.dq, gr.dq, tol);
+      CHECK_NEAR_T(gf.dk, gr.dk, tol);
+      CHECK_NEAR_T(gf.dv, gr.dv, tol);
+      if (c.with_bias) CHECK_NEAR_T(gf.drel_bias, gr.drel_bias, tol);
+      CHECK(all_finite(f.out));
+      CHECK(all_finite(gf.dq));
+      CHECK(all_finite(gf.dk));
+      CHECK(all_finite(gf.dv));
+    }
+  });
   CHECK(n_empty_rows > 0);  // the padding cases did reach queries that see no key
 }
 
 TEST_CASE("masked attention op vs attention_composite: outputs and gradients of q, k, v, rel_bias") {
-  int64_t n = 0;
-  for (DType dt : {DType::f32, DType::f64})
-    for (const Dims& d : masked_dims())
-      for (const MaskKind& m : mask_kinds())
-        for (bool causal : {false, true})
-          for (bool with_bias : {false, true}) {
-            const bool strided = (n++ % 2) == 0;
-            CAPTURE(describe(d));
-            CAPTURE(m.name);
-            CAPTURE(causal);
-            CAPTURE(with_bias);
-            CAPTURE(strided);
-            CAPTURE(dtype_name(dt));
-            // Output and leaf gradients (q, k, v leaves, then the bias table) of sum(attn * G).
-            auto run_spec = [&](bool fused) {
-              Inputs in = make_inputs_g(d, strided, dt, 57 + uint64_t(d.S + d.G));
-              Generator gen(9);
-              Tensor bias = with_bias ? randn({d.H, d.T + d.S - 1}, gen, dt).requires_grad_() : Tensor();
-              Tensor G = randn({d.B, d.H, d.T, d.D}, gen, dt);
-              AttentionSpec spec = spec_for(m, d, causal, bias);
-              Tensor out = fused ? attention(in.q, in.k, in.v, spec) : attention_composite(in.q, in.k, in.v, spec);
-              if (fused) CHECK(out.grad_fn_name() == std::string("attention"));
-              (out * G).sum().backward();
-              Result r{out.detach(), {}};
-              for (auto& l : in.leaves) r.grads.push_back(l.grad());
-              if (with_bias) r.grads.push_back(bias.grad());
-              return r;
-            };
-            Result composite = run_spec(false);
-            for (SimdLevel level : levels()) {
-              if (dt == DType::f64 && level != SimdLevel::off) continue;
-              SimdGuard guard(level);
-              CAPTURE(simd_level_name(level));
-              compare(run_spec(true), composite, dt == DType::f32 ? 3e-5 : 1e-10);
-            }
-          }
+  for_each_masked_case(true, [&](const MaskedCase& c) {
+    const Dims& d = c.d;
+    const DType dt = c.dt;
+    // Output and leaf gradients (q, k, v leaves, then the bias table) of sum(attn * G).
+    auto run_spec = [&](bool fused) {
+      Inputs in = make_inputs_g(d, c.strided, dt, 57 + uint64_t(d.S + d.G));
+      Generator gen(9);
+      Tensor bias = c.with_bias ? randn({d.H, d.T + d.S - 1}, gen, dt).requires_grad_() : Tensor();
+      Tensor G = randn({d.B, d.H, d.T, d.D}, gen, dt);
+      AttentionSpec spec = spec_for(c.m, d, c.causal, bias);
+      Tensor out = fused ? attention(in.q, in.k, in.v, spec) : attention_composite(in.q, in.k, in.v, spec);
+      if (fused) CHECK(out.grad_fn_name() == std::string("attention"));
+      (out * G).sum().backward();
+      Result r{out.detach(), {}};
+      for (auto& l : in.leaves) r.grads.push_back(l.grad());
+      if (c.with_bias) r.grads.push_back(bias.grad());
+      return r;
+    };
+    Result composite = run_spec(false);
+    for (SimdLevel level : levels()) {
+      if (dt == DType::f64 && level != SimdLevel::off) continue;
+      SimdGuard guard(level);
+      CAPTURE(simd_level_name(level));
+      compare(run_spec(true), composite, dt == DType::f32 ? 3e-5 : 1e-10);
+    }
+  });
 }
 
 TEST_CASE("masks change the output; a window wider than S does not") {
