@@ -13,9 +13,11 @@
 // ctx.forgotten_keys (FCM). Position schemes give a relative bias table (ALiBi, T5) or a
 // query-dependent term (Transformer-XL, TUPE; composite path only).
 //
-// Cross-attention (nn/attention/cross_attention.h) is this layer built with
-// ModelDims::context_dim = E > 0: q from x, k and v from ctx.context through `kv` (E -> ...),
-// never causal (queries do not see each other), no position scheme.
+// Cross-attention (the encoder-decoder attention) is this layer built with
+// ModelDims::context_dim = E > 0 (parameters q, kv, out): q from x, k and v from ctx.context
+// through `kv` (E -> ...), ctx.context_padding hiding context positions, never causal (the
+// keys are the context's), no position scheme. Bidirectional self-attention (encoders) is
+// ModelDims::causal = false; ctx.key_padding hides padded keys from every query.
 //
 // Decoding: forward(x, ctx, state) with a KVState continues the sequence the state holds,
 // for one token or a chunk (prefill). The cache holds, per feature: G heads (kv_heads: 1/H of

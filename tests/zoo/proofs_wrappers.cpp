@@ -1,5 +1,5 @@
-// Proofs of the non-LM zoo models (models/wrappers.h) and cross-attention
-// (nn/attention/cross_attention.h): encoder_decoder, vit_wrapper, continuous_wrapper,
+// Proofs of the non-LM zoo models (models/wrappers.h) and cross-attention (the attention of
+// nn/attention/attention.h with a context width): encoder_decoder, vit_wrapper, continuous_wrapper,
 // cross_attention; and that the wrappers take the zoo's pieces (attention options, position
 // schemes, FFNs, norms, residual kinds) through models::Model.
 #include <cmath>
@@ -13,7 +13,6 @@
 #include "models/wrappers.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
-#include "nn/attention/cross_attention.h"
 #include "nn/config.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
@@ -26,7 +25,7 @@ nn::Config cfg(const char* json) { return nn::Config::parse(json, "proof"); }
 
 TZ_PROOF(cross_attention, "outputs unchanged when masked context positions are perturbed; gradient flows into the context") {
   Generator gen(1);
-  nn::CrossAttention ca(nn::CrossAttentionOptions{.dim = 8, .heads = 2, .context_dim = 6}, gen);
+  nn::Attention ca(nn::AttentionOptions{.dim = 8, .heads = 2, .causal = false, .context_dim = 6}, gen);
   ca.to(DType::f64);
   const int64_t B = 2, T = 5, S = 7;
   Tensor x = randn({B, T, 8}, gen, DType::f64);
@@ -34,14 +33,14 @@ TZ_PROOF(cross_attention, "outputs unchanged when masked context positions are p
   Tensor mask = ones({B, S}, DType::i64);
   for (int64_t j = 4; j < S; ++j) mask.set({0, j}, 0.0);  // batch 0: keys 4..6 hidden
   mask.set({1, 2}, 0.0);                                   // batch 1: key 2 hidden
-  Tensor y = ca.forward(x, c, mask);
+  Tensor y = ca.forward(x, {.context = &c, .context_padding = mask});
   Tensor c2 = c.detach().clone();
   core::copy_(c2.select(0, 0).narrow(0, 4, 3), randn({3, 6}, gen, DType::f64) * 10.0);
   core::copy_(c2.select(0, 1).select(0, 2), randn({6}, gen, DType::f64) * 10.0);
   double moved;
   {
     NoGradGuard ng;
-    moved = testing::max_abs_diff(ca.forward(x, c2, mask), y);
+    moved = testing::max_abs_diff(ca.forward(x, {.context = &c2, .context_padding = mask}), y);
   }
   MESSAGE("cross-attention: masked context perturbed x10 -> outputs moved by ", moved);
   TZ_PROOF_NUMBER("outputs moved by masked context", moved);
