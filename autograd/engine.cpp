@@ -100,8 +100,8 @@ void accumulate(Tensor& slot, const Tensor& g) {
 }
 
 void check_grad_shape(const Tensor& g, const Shape& expected, const char* op) {
-  TZ_CHECK(g.shape() == expected, op, ": backward produced a gradient of shape ", g.shape(),
-           " for an input of shape ", expected);
+  TZ_CHECK(g.shape() == expected, op, ": backward produced a gradient of shape ", g.shape(), " for an input of shape ",
+           expected);
 }
 }  // namespace
 
@@ -114,8 +114,8 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
              " is not a scalar; pass the output gradient explicitly");
     seed = ones(root.shape(), root.dtype());
   }
-  TZ_CHECK(seed.shape() == root.shape(), "backward: gradient of shape ", seed.shape(),
-           " for an output of shape ", root.shape());
+  TZ_CHECK(seed.shape() == root.shape(), "backward: gradient of shape ", seed.shape(), " for an output of shape ",
+           root.shape());
   NoGradGuard no_grad;
   auto& root_meta = root.impl().autograd;
   if (!root_meta->grad_fn) {  // backward on a leaf: its gradient is the seed
@@ -151,8 +151,8 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     TZ_CHECK(n->backward != nullptr, "backward: the graph through ", op_name(n->op),
              " was already freed; pass retain_graph=true to backward twice");
     std::vector<Tensor> in_grads = n->backward(g);
-    TZ_CHECK(in_grads.size() == n->inputs.size(), op_name(n->op), ": backward returned ",
-             in_grads.size(), " gradients for ", n->inputs.size(), " inputs");
+    TZ_CHECK(in_grads.size() == n->inputs.size(), op_name(n->op), ": backward returned ", in_grads.size(),
+             " gradients for ", n->inputs.size(), " inputs");
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       Edge& e = n->inputs[i];
       if (e.node) {
@@ -207,8 +207,8 @@ std::string to_dot(const Tensor& root) {
       Node* n = stack.back();
       stack.pop_back();
       int nid = id_of(n);
-      os << "  n" << nid << " [label=\"" << op_name(n->op) << "\\n" << shape_str(n->out_shape)
-         << " " << dtype_name(n->out_dtype) << "\"];\n";
+      os << "  n" << nid << " [label=\"" << op_name(n->op) << "\\n"
+         << shape_str(n->out_shape) << " " << dtype_name(n->out_dtype) << "\"];\n";
       for (Edge& e : n->inputs) {
         if (e.node) {
           os << "  n" << id_of(e.node.get()) << " -> n" << nid << ";\n";

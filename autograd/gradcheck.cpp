@@ -70,8 +70,10 @@ std::vector<int64_t> gradcheck_elements(const Shape& shape, const GradcheckOptio
   }
   // One more element in every block of block_rows rows.
   int64_t block = 0;
-  if (opt.block_rows.size() == 1) block = opt.block_rows[0];
-  else if (input < opt.block_rows.size()) block = opt.block_rows[input];
+  if (opt.block_rows.size() == 1)
+    block = opt.block_rows[0];
+  else if (input < opt.block_rows.size())
+    block = opt.block_rows[input];
   if (block > 0)
     for (int64_t r0 = 0; r0 < R; r0 += block)
       which.push_back(gen.randint(r0, std::min(r0 + block, R)) * N + gen.randint(0, N));
@@ -80,15 +82,14 @@ std::vector<int64_t> gradcheck_elements(const Shape& shape, const GradcheckOptio
   return which;
 }
 
-GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& opt) {
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
   TZ_CHECK(opt.block_rows.size() <= 1 || opt.block_rows.size() == inputs.size(),
            "gradcheck: block_rows must hold 0, 1 or one value per input (", inputs.size(), "), got ",
            opt.block_rows.size());
   for (const Tensor& x : inputs) {
     if (!x.defined() || !x.requires_grad()) continue;
-    TZ_CHECK(x.dtype() == DType::f64, "gradcheck: inputs that require grad must be f64, got ",
-             dtype_name(x.dtype()), " of shape ", x.shape());
+    TZ_CHECK(x.dtype() == DType::f64, "gradcheck: inputs that require grad must be f64, got ", dtype_name(x.dtype()),
+             " of shape ", x.shape());
     TZ_CHECK(x.is_leaf(), "gradcheck: inputs must be leaf tensors");
     for (int64_t d = 0; d < x.dim(); ++d)
       TZ_CHECK(x.strides()[d] != 0 || x.shape()[d] == 1,
@@ -143,9 +144,9 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     result.max_abs_error = std::max(result.max_abs_error, line.max_abs_error);
     if (worst_i >= 0) {
       result.ok = false;
-      report << line.name << " (shape " << shape_str(x.shape()) << "): " << line.failed << " of "
-             << line.checked << " checked elements fail, worst element " << worst_i << " analytic " << worst_a
-             << " vs numerical " << worst_n << "; ";
+      report << line.name << " (shape " << shape_str(x.shape()) << "): " << line.failed << " of " << line.checked
+             << " checked elements fail, worst element " << worst_i << " analytic " << worst_a << " vs numerical "
+             << worst_n << "; ";
     }
     if (line.vacuous) result.vacuous.push_back(line.name);
     result.tensors.push_back(std::move(line));

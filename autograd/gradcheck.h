@@ -36,10 +36,10 @@ struct GradcheckOptions {
   double eps = 1e-6;
   double atol = 1e-6;
   double rtol = 1e-4;
-  uint64_t seed = 1234;      // for the projection w and the element sample
-  int64_t max_elements = 0;  // per input: 0 = all; else the sample size (raised to min_elements)
-  int64_t min_elements = 16;       // the least a sampled tensor gets (one per row stratum)
-  int64_t check_all_below = 64;    // tensors with fewer elements are checked whole
+  uint64_t seed = 1234;          // for the projection w and the element sample
+  int64_t max_elements = 0;      // per input: 0 = all; else the sample size (raised to min_elements)
+  int64_t min_elements = 16;     // the least a sampled tensor gets (one per row stratum)
+  int64_t check_all_below = 64;  // tensors with fewer elements are checked whole
   // Block sizes along dim 0: empty = none; one value = every input; one per input (0 =
   // none for that input). At least one element is checked in every block of rows.
   std::vector<int64_t> block_rows = {};
@@ -61,7 +61,7 @@ struct GradcheckTensor {
 struct GradcheckResult {
   bool ok = true;
   double max_abs_error = 0;
-  std::string report;                   // the worst failing element per input and the vacuous ones, or "ok"
+  std::string report;                    // the worst failing element per input and the vacuous ones, or "ok"
   std::vector<GradcheckTensor> tensors;  // per input that requires grad, in input order
   std::vector<std::string> vacuous;      // names of the vacuous tensors
 };

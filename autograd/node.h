@@ -31,8 +31,8 @@ struct Node;
 
 // Where a gradient flows: into another node, or into a leaf tensor's .grad.
 struct Edge {
-  std::shared_ptr<Node> node;              // set for non-leaf inputs
-  std::shared_ptr<AutogradMeta> leaf;      // set for leaf inputs that require grad
+  std::shared_ptr<Node> node;          // set for non-leaf inputs
+  std::shared_ptr<AutogradMeta> leaf;  // set for leaf inputs that require grad
   bool active() const { return node || leaf; }
 };
 
@@ -46,7 +46,7 @@ struct Node {
   Shape out_shape;
   DType out_dtype = DType::f32;
   std::weak_ptr<AutogradMeta> retained;  // the output's meta, when retain_grad() was called
-  ~Node();  // releases long chains iteratively
+  ~Node();                               // releases long chains iteratively
 };
 
 struct AutogradMeta {

@@ -76,7 +76,7 @@ Tensor cumsum(const Tensor& x, int64_t dim);
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // ---- matrix products -------------------------------------------------------------------
-Tensor matmul(const Tensor& a, const Tensor& b);  // [..., M, K] @ [..., K, N]
+Tensor matmul(const Tensor& a, const Tensor& b);                                      // [..., M, K] @ [..., K, N]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());  // W: [out, in]
 
 // ---- neural-network ops ------------------------------------------------------------------
@@ -105,7 +105,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 // scores.
 Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec);
 // Plain attention: attention(q, k, v, {.causal, .q_offset, .scale}).
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset = 0, double scale = 0 /*0 = 1/sqrt(D)*/);
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset = 0,
+                 double scale = 0 /*0 = 1/sqrt(D)*/);
 
 // ---- indexing and joining ---------------------------------------------------------------
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]
@@ -127,8 +128,9 @@ struct ValuesIndices {
 };
 ValuesIndices max_with_indices(const Tensor& x, int64_t dim, bool keepdim = false);
 ValuesIndices min_with_indices(const Tensor& x, int64_t dim, bool keepdim = false);
-ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);  // values differentiable (via gather)
-ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);        // values differentiable (via gather)
+ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1,
+                   bool largest = true);                                         // values differentiable (via gather)
+ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);  // values differentiable (via gather)
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
 
 }  // namespace tz

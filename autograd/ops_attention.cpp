@@ -21,16 +21,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   AttentionSpec saved = spec;
   if (saved.rel_bias.defined()) saved.rel_bias = saved.rel_bias.detach();
   Tensor qs = q.detach(), ks = k.detach(), vs = v.detach(), os = f.out.detach(), lse = f.lse;
-  make_node(OpId::attention, f.out, {q, k, v, spec.rel_bias},
-            [qs, ks, vs, os, lse, saved](const Tensor& g) {
-              core::AttentionGrads r = core::attention_backward(g, qs, ks, vs, os, lse, saved);
-              return std::vector<Tensor>{r.dq, r.dk, r.dv, r.drel_bias};
-            });
+  make_node(OpId::attention, f.out, {q, k, v, spec.rel_bias}, [qs, ks, vs, os, lse, saved](const Tensor& g) {
+    core::AttentionGrads r = core::attention_backward(g, qs, ks, vs, os, lse, saved);
+    return std::vector<Tensor>{r.dq, r.dk, r.dv, r.drel_bias};
+  });
   return f.out;
 }
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset,
-                 double scale) {
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset, double scale) {
   return attention(q, k, v, AttentionSpec{.causal = causal, .q_offset = q_offset, .scale = scale});
 }
 
@@ -59,8 +57,8 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
   if (spec.rel_bias.defined()) {
     const Tensor& rb = spec.rel_bias;
     TZ_CHECK(rb.dim() == 2 && (rb.size(0) == H || rb.size(0) == 1) && rb.size(1) == T + S - 1,
-             "attention_composite: rel_bias must be [H, T + S - 1] = [", H, ", ", T + S - 1, "] (or [1, ",
-             T + S - 1, "]), got ", rb.shape());
+             "attention_composite: rel_bias must be [H, T + S - 1] = [", H, ", ", T + S - 1, "] (or [1, ", T + S - 1,
+             "]), got ", rb.shape());
     std::vector<int64_t> dist(static_cast<size_t>(T * S));  // entry S - 1 + i - j of each head's row
     for (int64_t i = 0; i < T; ++i)
       for (int64_t j = 0; j < S; ++j) dist[size_t(i * S + j)] = S - 1 + i - j;
@@ -87,7 +85,8 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
       }
     }
   Tensor hidden = from_vector(hide, {B, H, T, S});
-  Tensor p = softmax(masked_fill(scores, from_vector(hide_live, {B, H, T, S}), -std::numeric_limits<double>::infinity()));
+  Tensor p =
+      softmax(masked_fill(scores, from_vector(hide_live, {B, H, T, S}), -std::numeric_limits<double>::infinity()));
   return matmul(masked_fill(p, hidden, 0.0), vh);
 }
 

@@ -56,8 +56,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   bool na = needs(a), nb = needs(b);
   // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -out/b.
   make_node(OpId::div, out, {a, b},
-            [bd = b.detach(), od = nb ? out.detach() : Tensor(), na, sa = a.shape(),
-             sb = b.shape()](const Tensor& g) {
+            [bd = b.detach(), od = nb ? out.detach() : Tensor(), na, sa = a.shape(), sb = b.shape()](const Tensor& g) {
               Tensor gb = od.defined() ? sum_to(neg(mul(g, div(od, bd))), sb) : Tensor();
               return std::vector<Tensor>{na ? sum_to(div(g, bd), sa) : Tensor(), gb};
             });
@@ -70,8 +69,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   // d/da a^b = b a^(b-1); d/db a^b = a^b log a, taken as 0 where a <= 0 (there a^b is only
   // defined for integer b, and PyTorch uses the same convention at a = 0).
   make_node(OpId::pow, out, {a, b},
-            [ad = a.detach(), bd = b.detach(), od = nb ? out.detach() : Tensor(), na,
-             sa = a.shape(), sb = b.shape()](const Tensor& g) {
+            [ad = a.detach(), bd = b.detach(), od = nb ? out.detach() : Tensor(), na, sa = a.shape(),
+             sb = b.shape()](const Tensor& g) {
               Tensor ga, gb;
               if (na) ga = sum_to(mul(g, mul(bd, pow(ad, add_scalar(bd, -1.0)))), sa);
               if (od.defined()) {
@@ -105,12 +104,10 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, false);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = core::where(cond, a, b);
   // cond gets no gradient (it is a selector, often integer).
-  make_node(OpId::where, out, {cond, a, b},
-            [cd = cond.detach(), sa = a.shape(), sb = b.shape()](const Tensor& g) {
-              Tensor zero = zero_like_scalar(g);
-              return std::vector<Tensor>{Tensor(), sum_to(where(cd, g, zero), sa),
-                                         sum_to(where(cd, zero, g), sb)};
-            });
+  make_node(OpId::where, out, {cond, a, b}, [cd = cond.detach(), sa = a.shape(), sb = b.shape()](const Tensor& g) {
+    Tensor zero = zero_like_scalar(g);
+    return std::vector<Tensor>{Tensor(), sum_to(where(cd, g, zero), sa), sum_to(where(cd, zero, g), sb)};
+  });
   return out;
 }
 
@@ -123,9 +120,7 @@ Tensor add_scalar(const Tensor& x, double s) {
 
 Tensor mul_scalar(const Tensor& x, double s) {
   Tensor out = core::binary_scalar(BinaryOp::mul, x, s, "mul_scalar");
-  make_node(OpId::mul_scalar, out, {x}, [s](const Tensor& g) {
-    return std::vector<Tensor>{mul_scalar(g, s)};
-  });
+  make_node(OpId::mul_scalar, out, {x}, [s](const Tensor& g) { return std::vector<Tensor>{mul_scalar(g, s)}; });
   return out;
 }
 
@@ -164,8 +159,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 namespace {
 // Which forward values a derivative reads (see kernels::unary_backward): keep only those.
 bool grad_reads_y(UnaryOp op) {
-  return op == UnaryOp::exp || op == UnaryOp::sqrt || op == UnaryOp::rsqrt ||
-         op == UnaryOp::tanh || op == UnaryOp::sigmoid;
+  return op == UnaryOp::exp || op == UnaryOp::sqrt || op == UnaryOp::rsqrt || op == UnaryOp::tanh ||
+         op == UnaryOp::sigmoid;
 }
 
 Tensor unary_op(OpId id, UnaryOp op, const Tensor& x) {
@@ -174,9 +169,8 @@ Tensor unary_op(OpId id, UnaryOp op, const Tensor& x) {
   // Save y or x, whichever the derivative reads. The kernel takes both pointers (y, x); the
   // one it does not read is given the saved tensor too.
   Tensor saved = grad_reads_y(op) ? out.detach() : x.detach();
-  make_node(id, out, {x}, [op, saved](const Tensor& g) {
-    return std::vector<Tensor>{core::unary_backward(op, saved, saved, g)};
-  });
+  make_node(id, out, {x},
+            [op, saved](const Tensor& g) { return std::vector<Tensor>{core::unary_backward(op, saved, saved, g)}; });
   return out;
 }
 }  // namespace

@@ -113,9 +113,8 @@ Tensor entmax(const Tensor& x, double alpha) {
   TZ_CHECK(alpha > 1.0 && std::isfinite(alpha), "entmax: alpha must be > 1 (1 is softmax), got ", alpha);
   TZ_CHECK(x.dim() >= 1 && (x.dtype() == DType::f32 || x.dtype() == DType::f64),
            "entmax: expected a floating tensor of rank >= 1, got ", dtype_name(x.dtype()), " ", x.shape());
-  Tensor out = map_rows(x.detach(), Tensor(), [alpha](double* p, const double* z, const double*, int64_t n) {
-    entmax_row(p, z, n, alpha);
-  });
+  Tensor out = map_rows(x.detach(), Tensor(),
+                        [alpha](double* p, const double* z, const double*, int64_t n) { entmax_row(p, z, n, alpha); });
   Tensor ys = out.detach();
   make_node(OpId::entmax, out, {x}, [ys, alpha](const Tensor& g) {
     return std::vector<Tensor>{map_rows(ys, g, [alpha](double* dz, const double* p, const double* gr, int64_t n) {

@@ -30,21 +30,19 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = core::index_select(x, dim, index);
   const int64_t d = wrap_dim(dim, x.dim(), "index_select");
-  make_node(OpId::index_select, out, {x, index},
-            [index = index.detach(), shape = x.shape(), d](const Tensor& g) {
-              return std::vector<Tensor>{core::index_select_backward(g, shape, d, index), Tensor()};
-            });
+  make_node(OpId::index_select, out, {x, index}, [index = index.detach(), shape = x.shape(), d](const Tensor& g) {
+    return std::vector<Tensor>{core::index_select_backward(g, shape, d, index), Tensor()};
+  });
   return out;
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = core::gather(x, dim, index);
   const int64_t d = wrap_dim(dim, x.dim(), "gather");
-  make_node(OpId::gather, out, {x, index},
-            [index = index.detach(), shape = x.shape(), d](const Tensor& g) {
-              Tensor dx = core::scatter_add(zeros(shape, g.dtype()), d, index, g);
-              return std::vector<Tensor>{dx, Tensor()};
-            });
+  make_node(OpId::gather, out, {x, index}, [index = index.detach(), shape = x.shape(), d](const Tensor& g) {
+    Tensor dx = core::scatter_add(zeros(shape, g.dtype()), d, index, g);
+    return std::vector<Tensor>{dx, Tensor()};
+  });
   return out;
 }
 
@@ -119,8 +117,6 @@ ValuesIndices sort(const Tensor& x, int64_t dim, bool descending) {
   return {r.values, r.indices};
 }
 
-Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
-  return core::sort(x, dim, descending).indices;
-}
+Tensor argsort(const Tensor& x, int64_t dim, bool descending) { return core::sort(x, dim, descending).indices; }
 
 }  // namespace tz

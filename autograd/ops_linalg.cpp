@@ -19,8 +19,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor a_saved = need_b ? a.detach() : Tensor();
   Tensor b_saved = need_a ? b.detach() : Tensor();
   const Shape a_shape = a.shape(), b_shape = b.shape();
-  make_node(OpId::matmul, out, {a, b},
-            [a_saved, b_saved, a_shape, b_shape, need_a, need_b](const Tensor& g) {
+  make_node(OpId::matmul, out, {a, b}, [a_saved, b_saved, a_shape, b_shape, need_a, need_b](const Tensor& g) {
     // Undo the 1-D conventions: a [K] acted as [1, K], b [K] as [K, 1], and the output
     // lost those dims; put them back so the formulas above apply unchanged.
     const bool a_vec = a_shape.size() == 1, b_vec = b_shape.size() == 1;
@@ -65,13 +64,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t n_in = weight.size(1), n_out = weight.size(0);
   make_node(OpId::linear, out, {x, weight, bias},
             [x_saved, w_saved, n_in, n_out, need_x, need_w, need_b](const Tensor& g) {
-    Tensor dx, dw, db;
-    if (need_x) dx = matmul(g, w_saved);
-    Tensor g2 = g.reshape({-1, n_out});  // [rows, out]
-    if (need_w) dw = matmul(g2.t(), x_saved.reshape({-1, n_in}));
-    if (need_b) db = sum(g2, {0});
-    return std::vector<Tensor>{dx, dw, db};
-  });
+              Tensor dx, dw, db;
+              if (need_x) dx = matmul(g, w_saved);
+              Tensor g2 = g.reshape({-1, n_out});  // [rows, out]
+              if (need_w) dw = matmul(g2.t(), x_saved.reshape({-1, n_in}));
+              if (need_b) db = sum(g2, {0});
+              return std::vector<Tensor>{dx, dw, db};
+            });
   return out;
 }
 

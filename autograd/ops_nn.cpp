@@ -10,9 +10,8 @@ namespace tz {
 Tensor softmax(const Tensor& x) {
   Tensor out = core::softmax(x);
   Tensor ys = out.detach();
-  make_node(OpId::softmax, out, {x}, [ys](const Tensor& g) {
-    return std::vector<Tensor>{core::softmax_backward(g, ys)};
-  });
+  make_node(OpId::softmax, out, {x},
+            [ys](const Tensor& g) { return std::vector<Tensor>{core::softmax_backward(g, ys)}; });
   return out;
 }
 
@@ -20,9 +19,8 @@ Tensor softmax(const Tensor& x) {
 Tensor log_softmax(const Tensor& x) {
   Tensor out = core::log_softmax(x);
   Tensor ys = out.detach();
-  make_node(OpId::log_softmax, out, {x}, [ys](const Tensor& g) {
-    return std::vector<Tensor>{core::log_softmax_backward(g, ys)};
-  });
+  make_node(OpId::log_softmax, out, {x},
+            [ys](const Tensor& g) { return std::vector<Tensor>{core::log_softmax_backward(g, ys)}; });
   return out;
 }
 
@@ -35,8 +33,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
        need_db = bias.defined() && bias.requires_grad();
   make_node(OpId::layer_norm, f.out, {x, weight, bias},
             [xs, ws, mean, rstd, need_dx, need_dw, need_db](const Tensor& g) {
-              core::NormGrads r =
-                  core::layer_norm_backward(g, xs, ws, mean, rstd, need_dx, need_dw, need_db);
+              core::NormGrads r = core::layer_norm_backward(g, xs, ws, mean, rstd, need_dx, need_dw, need_db);
               return std::vector<Tensor>{r.dx, r.dweight, r.dbias};
             });
   return f.out;
@@ -61,11 +58,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   core::CrossEntropyForward f = core::cross_entropy(logits, targets, ignore_index);
   Tensor xs = logits.detach(), ts = targets.detach(), lse = f.lse;
   int64_t count = f.count;
-  make_node(OpId::cross_entropy, f.loss, {logits, targets},
-            [xs, ts, lse, ignore_index, count](const Tensor& g) {
-              return std::vector<Tensor>{
-                  core::cross_entropy_backward(g, xs, ts, lse, ignore_index, count), Tensor()};
-            });
+  make_node(OpId::cross_entropy, f.loss, {logits, targets}, [xs, ts, lse, ignore_index, count](const Tensor& g) {
+    return std::vector<Tensor>{core::cross_entropy_backward(g, xs, ts, lse, ignore_index, count), Tensor()};
+  });
   return f.loss;
 }
 

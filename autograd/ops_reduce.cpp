@@ -52,12 +52,8 @@ ValuesIndices extremum(OpId op, const Tensor& x, int64_t dim, bool keepdim) {
 }
 }  // namespace
 
-Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
-  return extremum(OpId::max, x, dim, keepdim).values;
-}
-Tensor min(const Tensor& x, int64_t dim, bool keepdim) {
-  return extremum(OpId::min, x, dim, keepdim).values;
-}
+Tensor max(const Tensor& x, int64_t dim, bool keepdim) { return extremum(OpId::max, x, dim, keepdim).values; }
+Tensor min(const Tensor& x, int64_t dim, bool keepdim) { return extremum(OpId::min, x, dim, keepdim).values; }
 ValuesIndices max_with_indices(const Tensor& x, int64_t dim, bool keepdim) {
   return extremum(OpId::max, x, dim, keepdim);
 }
@@ -78,9 +74,8 @@ Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
 // d y_k / dx_n = [n <= k], so dx_n = sum_{k >= n} g_k: a reverse cumulative sum.
 Tensor cumsum(const Tensor& x, int64_t dim) {
   Tensor out = core::cumsum(x, dim);
-  make_node(OpId::cumsum, out, {x}, [dim](const Tensor& g) {
-    return std::vector<Tensor>{core::cumsum_backward(g, dim)};
-  });
+  make_node(OpId::cumsum, out, {x},
+            [dim](const Tensor& g) { return std::vector<Tensor>{core::cumsum_backward(g, dim)}; });
   return out;
 }
 

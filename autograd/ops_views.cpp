@@ -52,12 +52,10 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
     }
   }
   if (infer >= 0) {
-    TZ_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape, " is invalid for ", numel,
-             " elements");
+    TZ_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape, " is invalid for ", numel, " elements");
     out[infer] = numel / known;
   }
-  TZ_CHECK(shape_numel(out) == numel, op, ": shape ", shape, " is invalid for ", numel,
-           " elements");
+  TZ_CHECK(shape_numel(out) == numel, op, ": shape ", shape, " is invalid for ", numel, " elements");
   return out;
 }
 }  // namespace
@@ -65,13 +63,11 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
 Tensor Tensor::view(const Shape& shape_in) const {
   Shape new_shape = infer_shape(shape_in, numel(), "view");
   auto st = view_strides(shape(), strides(), new_shape);
-  TZ_CHECK(st.has_value(), "view: cannot view a tensor of shape ", shape(), " with strides ",
-           strides(), " as ", new_shape, " without copying; use reshape()");
+  TZ_CHECK(st.has_value(), "view: cannot view a tensor of shape ", shape(), " with strides ", strides(), " as ",
+           new_shape, " without copying; use reshape()");
   Tensor out = as_strided(*this, new_shape, *st, offset());
   Shape in_shape = shape();
-  make_node(OpId::view, out, {*this}, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(in_shape)};
-  });
+  make_node(OpId::view, out, {*this}, [in_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(in_shape)}; });
   return out;
 }
 
@@ -95,8 +91,7 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
 }
 
 Tensor Tensor::permute(const Shape& dims) const {
-  TZ_CHECK(int64_t(dims.size()) == dim(), "permute: ", dims.size(), " dims given for a tensor of shape ",
-           shape());
+  TZ_CHECK(int64_t(dims.size()) == dim(), "permute: ", dims.size(), " dims given for a tensor of shape ", shape());
   Shape new_shape(dims.size()), new_strides(dims.size()), inverse(dims.size());
   std::vector<bool> seen(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -108,9 +103,8 @@ Tensor Tensor::permute(const Shape& dims) const {
     inverse[d] = int64_t(i);
   }
   Tensor out = as_strided(*this, new_shape, new_strides, offset());
-  make_node(OpId::permute, out, {*this}, [inverse](const Tensor& g) {
-    return std::vector<Tensor>{g.permute(inverse)};
-  });
+  make_node(OpId::permute, out, {*this},
+            [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; });
   return out;
 }
 
@@ -149,8 +143,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   d = wrap_dim(d, dim(), "narrow");
   int64_t n = shape()[d];
   if (start < 0) start += n;
-  TZ_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: range [", start, ", ",
-           start + length, ") out of bounds for dim ", d, " of size ", n, " (shape ", shape(), ")");
+  TZ_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: range [", start, ", ", start + length,
+           ") out of bounds for dim ", d, " of size ", n, " (shape ", shape(), ")");
   return slice(d, start, start + length);
 }
 
@@ -158,8 +152,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   TZ_CHECK(dim() > 0, "select: cannot select from a 0-d tensor");
   d = wrap_dim(d, dim(), "select");
   int64_t n = shape()[d];
-  TZ_CHECK(index >= -n && index < n, "select: index ", index, " out of range for dim ", d,
-           " of size ", n, " (shape ", shape(), ")");
+  TZ_CHECK(index >= -n && index < n, "select: index ", index, " out of range for dim ", d, " of size ", n, " (shape ",
+           shape(), ")");
   if (index < 0) index += n;
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
@@ -182,29 +176,23 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   new_shape.insert(new_shape.begin() + d, 1);
   new_strides.insert(new_strides.begin() + d, st);
   Tensor out = as_strided(*this, new_shape, new_strides, offset());
-  make_node(OpId::unsqueeze, out, {*this}, [d](const Tensor& g) {
-    return std::vector<Tensor>{g.squeeze(d)};
-  });
+  make_node(OpId::unsqueeze, out, {*this}, [d](const Tensor& g) { return std::vector<Tensor>{g.squeeze(d)}; });
   return out;
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = wrap_dim(d, dim(), "squeeze");
-  TZ_CHECK(shape()[d] == 1, "squeeze: dim ", d, " has size ", shape()[d], ", expected 1 (shape ",
-           shape(), ")");
+  TZ_CHECK(shape()[d] == 1, "squeeze: dim ", d, " has size ", shape()[d], ", expected 1 (shape ", shape(), ")");
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
   Tensor out = as_strided(*this, new_shape, new_strides, offset());
-  make_node(OpId::squeeze, out, {*this}, [d](const Tensor& g) {
-    return std::vector<Tensor>{g.unsqueeze(d)};
-  });
+  make_node(OpId::squeeze, out, {*this}, [d](const Tensor& g) { return std::vector<Tensor>{g.unsqueeze(d)}; });
   return out;
 }
 
 Tensor Tensor::expand(const Shape& shape_in) const {
-  TZ_CHECK(int64_t(shape_in.size()) >= dim(), "expand: target ", shape_in, " has fewer dims than ",
-           shape());
+  TZ_CHECK(int64_t(shape_in.size()) >= dim(), "expand: target ", shape_in, " has fewer dims than ", shape());
   int64_t lead = int64_t(shape_in.size()) - dim();
   Shape new_shape(shape_in.size()), new_strides(shape_in.size());
   for (int64_t i = 0; i < int64_t(shape_in.size()); ++i) {
@@ -217,8 +205,8 @@ Tensor Tensor::expand(const Shape& shape_in) const {
     } else {
       int64_t have = shape()[src];
       if (want == -1) want = have;
-      TZ_CHECK(have == want || have == 1, "expand: cannot expand shape ", shape(), " to ", shape_in,
-               " (dim ", i, ": ", have, " vs ", want, ")");
+      TZ_CHECK(have == want || have == 1, "expand: cannot expand shape ", shape(), " to ", shape_in, " (dim ", i, ": ",
+               have, " vs ", want, ")");
       new_shape[i] = want;
       new_strides[i] = have == want ? strides()[src] : 0;
     }
@@ -226,9 +214,8 @@ Tensor Tensor::expand(const Shape& shape_in) const {
   if (new_shape == shape()) return *this;
   Tensor out = as_strided(*this, new_shape, new_strides, offset());
   Shape in_shape = shape();
-  make_node(OpId::expand, out, {*this}, [in_shape](const Tensor& g) {
-    return std::vector<Tensor>{sum_to(g, in_shape)};
-  });
+  make_node(OpId::expand, out, {*this},
+            [in_shape](const Tensor& g) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
   return out;
 }
 
@@ -251,9 +238,7 @@ Tensor cast(const Tensor& x, DType dtype) {
            dtype_name(dtype));
   Tensor out = core::contiguous_as(x, dtype);
   DType in_dtype = x.dtype();
-  make_node(OpId::cast, out, {x}, [in_dtype](const Tensor& g) {
-    return std::vector<Tensor>{cast(g, in_dtype)};
-  });
+  make_node(OpId::cast, out, {x}, [in_dtype](const Tensor& g) { return std::vector<Tensor>{cast(g, in_dtype)}; });
   return out;
 }
 
@@ -263,8 +248,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim) {
   TZ_CHECK(size > 0, "split: size must be positive, got ", size);
   dim = wrap_dim(dim, x.dim(), "split");
   std::vector<Tensor> out;
-  for (int64_t s = 0; s < x.size(dim); s += size)
-    out.push_back(x.narrow(dim, s, std::min(size, x.size(dim) - s)));
+  for (int64_t s = 0; s < x.size(dim); s += size) out.push_back(x.narrow(dim, s, std::min(size, x.size(dim) - s)));
   return out;
 }
 

@@ -12,10 +12,14 @@ bool Tensor::requires_grad() const {
 
 Tensor& Tensor::requires_grad_(bool on) {
   auto& m = impl().autograd;
-  TZ_CHECK(!(m && m->grad_fn) || on, "requires_grad_: cannot turn off requires_grad on a non-leaf "
-           "tensor made by ", grad_fn_name(), "; use detach()");
-  TZ_CHECK(!on || is_floating(dtype()), "requires_grad_: only f32 and f64 tensors can require "
-           "grad, got ", dtype_name(dtype()));
+  TZ_CHECK(!(m && m->grad_fn) || on,
+           "requires_grad_: cannot turn off requires_grad on a non-leaf "
+           "tensor made by ",
+           grad_fn_name(), "; use detach()");
+  TZ_CHECK(!on || is_floating(dtype()),
+           "requires_grad_: only f32 and f64 tensors can require "
+           "grad, got ",
+           dtype_name(dtype()));
   if (!m) m = std::make_shared<AutogradMeta>();
   m->requires_grad = on;
   return *this;
@@ -34,8 +38,8 @@ Tensor Tensor::grad() const {
 void Tensor::set_grad(const Tensor& g) const {
   auto& m = impl().autograd;
   if (!m) m = std::make_shared<AutogradMeta>();
-  TZ_CHECK(!g.defined() || g.shape() == shape(), "set_grad: gradient of shape ", g.shape(),
-           " for a tensor of shape ", shape());
+  TZ_CHECK(!g.defined() || g.shape() == shape(), "set_grad: gradient of shape ", g.shape(), " for a tensor of shape ",
+           shape());
   m->grad = g;
 }
 

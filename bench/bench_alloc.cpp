@@ -43,10 +43,14 @@ int main(int argc, char** argv) {
   int64_t B = 8, T = 256;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--steps") steps = std::atoi(argv[i + 1]);
-    else if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--batch") B = std::atoll(argv[i + 1]);
+    if (a == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (a == "--steps")
+      steps = std::atoi(argv[i + 1]);
+    else if (a == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (a == "--batch")
+      B = std::atoll(argv[i + 1]);
   }
   if (threads > 0) set_num_threads(threads);
   models::GPTConfig cfg;
@@ -62,9 +66,8 @@ int main(int argc, char** argv) {
     loss.backward();
     opt.step();
   };
-  std::printf("bench_alloc: GPT d%lld x%lld, heads %lld, batch %lld x T %lld, %d threads\n",
-              (long long)cfg.dim, (long long)cfg.depth, (long long)cfg.heads, (long long)B,
-              (long long)T, get_num_threads());
+  std::printf("bench_alloc: GPT d%lld x%lld, heads %lld, batch %lld x T %lld, %d threads\n", (long long)cfg.dim,
+              (long long)cfg.depth, (long long)cfg.heads, (long long)B, (long long)T, get_num_threads());
   step();  // first step: parameters' gradients and optimizer state are allocated here
 
   struct PerStep {
@@ -96,13 +99,15 @@ int main(int argc, char** argv) {
     }
   const char* names[2] = {"caching off", "caching on"};
   for (int c = 0; c < 2; ++c)
-    std::printf("%-12s per step: %6.0f allocations (%7.1f MB), %6.0f from the OS (%7.1f MB), "
-                "peak live %6.1f MB, %6.0f page faults, step %7.1f ms (median of %zu)\n",
-                names[c], mode[c].requests, mode[c].request_mb, mode[c].os_allocs, mode[c].os_mb,
-                mode[c].peak_mb, mode[c].faults, median(mode[c].ms), mode[c].ms.size());
-  std::printf("{\"off_ms\": %.2f, \"on_ms\": %.2f, \"speedup\": %.3f, \"allocs_per_step\": %.0f, "
-              "\"os_allocs_off\": %.0f, \"os_allocs_on\": %.0f, \"peak_mb\": %.1f}\n",
-              median(mode[0].ms), median(mode[1].ms), median(mode[0].ms) / median(mode[1].ms),
-              mode[1].requests, mode[0].os_allocs, mode[1].os_allocs, mode[1].peak_mb);
+    std::printf(
+        "%-12s per step: %6.0f allocations (%7.1f MB), %6.0f from the OS (%7.1f MB), "
+        "peak live %6.1f MB, %6.0f page faults, step %7.1f ms (median of %zu)\n",
+        names[c], mode[c].requests, mode[c].request_mb, mode[c].os_allocs, mode[c].os_mb, mode[c].peak_mb,
+        mode[c].faults, median(mode[c].ms), mode[c].ms.size());
+  std::printf(
+      "{\"off_ms\": %.2f, \"on_ms\": %.2f, \"speedup\": %.3f, \"allocs_per_step\": %.0f, "
+      "\"os_allocs_off\": %.0f, \"os_allocs_on\": %.0f, \"peak_mb\": %.1f}\n",
+      median(mode[0].ms), median(mode[1].ms), median(mode[0].ms) / median(mode[1].ms), mode[1].requests,
+      mode[0].os_allocs, mode[1].os_allocs, mode[1].peak_mb);
   return 0;
 }

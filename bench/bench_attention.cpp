@@ -9,10 +9,10 @@
 //   bench_attention            all shapes
 //   bench_attention --quick    fewer repetitions
 #include <algorithm>
-#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -87,9 +87,10 @@ void run(const Case& s, int reps) {
   const int64_t R = T + S - 1;
   std::vector<float> table(size_t(H * R)), table_grad(table.size());
   for (int64_t h = 0; h < H; ++h)
-    for (int64_t x = 0; x < R; ++x) table[size_t(h * R + x)] = -std::ldexp(1.0f, -int(h + 1)) * float(std::abs(x - (S - 1 - n.q_offset)));
-  kernels::RelativeBias<float> bias{.table = table.data(), .sh = R, .R = R, .zero = S - 1 - n.q_offset,
-                                    .grad = table_grad.data()};
+    for (int64_t x = 0; x < R; ++x)
+      table[size_t(h * R + x)] = -std::ldexp(1.0f, -int(h + 1)) * float(std::abs(x - (S - 1 - n.q_offset)));
+  kernels::RelativeBias<float> bias{
+      .table = table.data(), .sh = R, .R = R, .zero = S - 1 - n.q_offset, .grad = table_grad.data()};
   const kernels::RelativeBias<float>* bp = s.bias ? &bias : nullptr;
   auto fwd = [&] {
     kernels::attention_forward<float>(rows(b.o, H, T, D), b.lse.data(), crows(b.q, H, T, D), crows(b.k, G, S, D),
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const int reps = quick ? 5 : 15;
   set_num_threads(1);
-  std::printf("fused attention f32, 1 thread, SIMD %s, thread CPU ms, min of %d runs\n", simd_level_name(simd_level()), reps);
+  std::printf("fused attention f32, 1 thread, SIMD %s, thread CPU ms, min of %d runs\n", simd_level_name(simd_level()),
+              reps);
   std::printf("%-34s %10s %10s   %s\n", "shape", "forward", "backward", "bits of the results");
   const double sc = 1.0 / std::sqrt(64.0);
   std::vector<Case> shapes = {

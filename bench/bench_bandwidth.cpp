@@ -77,12 +77,9 @@ int main(int argc, char** argv) {
       std::function<Tensor()> run;
     };
     std::vector<Op> ops = {
-        {"add", 12, [&] { return tz::add(b, c); }},
-        {"mul", 12, [&] { return tz::mul(b, c); }},
-        {"exp", 8, [&] { return tz::exp(b); }},
-        {"gelu", 8, [&] { return tz::gelu(b); }},
-        {"softmax", 8, [&] { return tz::softmax(x2); }},
-        {"layer_norm", 8, [&] { return tz::layer_norm(x2, w, bias); }},
+        {"add", 12, [&] { return tz::add(b, c); }},      {"mul", 12, [&] { return tz::mul(b, c); }},
+        {"exp", 8, [&] { return tz::exp(b); }},          {"gelu", 8, [&] { return tz::gelu(b); }},
+        {"softmax", 8, [&] { return tz::softmax(x2); }}, {"layer_norm", 8, [&] { return tz::layer_norm(x2, w, bias); }},
     };
     for (auto& op : ops) {
       double t = median_seconds([&] { op.run(); });
@@ -95,8 +92,8 @@ int main(int argc, char** argv) {
                      (fresh_pages ? "fresh" : "reuse") + "\",\"results\":[";
   for (size_t i = 0; i < rows.size(); ++i) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "%s{\"op\":\"%s\",\"threads\":%d,\"gbs\":%.3f,\"of_triad\":%.3f}",
-                  i ? "," : "", rows[i].op.c_str(), rows[i].threads, rows[i].gbs, rows[i].frac);
+    std::snprintf(buf, sizeof buf, "%s{\"op\":\"%s\",\"threads\":%d,\"gbs\":%.3f,\"of_triad\":%.3f}", i ? "," : "",
+                  rows[i].op.c_str(), rows[i].threads, rows[i].gbs, rows[i].frac);
     json += buf;
   }
   std::printf("%s]}\n", json.c_str());

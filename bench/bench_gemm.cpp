@@ -51,10 +51,9 @@ int main(int argc, char** argv) {
   const int reps = quick ? 3 : 7;
   const bool have_blas = kernels::gemm_blas_available();
 
-  std::printf("f32 GEMM C[M,N] = A[M,K] B[K,N], GFLOP/s (median of %d), SIMD %s, OpenBLAS %s\n",
-              reps, simd_level_name(simd_level()), have_blas ? "yes" : "no");
-  std::printf("%-7s %5s %5s %5s | %8s %8s %8s | %6s\n", "threads", "M", "N", "K", "own",
-              "openblas", "naive", "own/ob");
+  std::printf("f32 GEMM C[M,N] = A[M,K] B[K,N], GFLOP/s (median of %d), SIMD %s, OpenBLAS %s\n", reps,
+              simd_level_name(simd_level()), have_blas ? "yes" : "no");
+  std::printf("%-7s %5s %5s %5s | %8s %8s %8s | %6s\n", "threads", "M", "N", "K", "own", "openblas", "naive", "own/ob");
   std::string json = "{\"bench\":\"gemm\",\"ratios_own_over_openblas\":{";
   bool first = true;
   for (int threads : {1, 2}) {
@@ -64,8 +63,7 @@ int main(int argc, char** argv) {
       std::vector<float> A(size_t(s.M * s.K)), B(size_t(s.K * s.N)), C(size_t(s.M * s.N));
       for (auto& x : A) x = float(gen.uniform() - 0.5);
       for (auto& x : B) x = float(gen.uniform() - 0.5);
-      kernels::GemmArgs<float> g{C.data(), s.N, A.data(), s.K, false, B.data(), s.N, false,
-                                 s.M, s.N, s.K};
+      kernels::GemmArgs<float> g{C.data(), s.N, A.data(), s.K, false, B.data(), s.N, false, s.M, s.N, s.K};
       const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
       const double own = flops / median_seconds([&] { kernels::gemm_own(g); }, reps) / 1e9;
       double ob = 0, naive = 0;
@@ -73,13 +71,12 @@ int main(int argc, char** argv) {
       // The naive loop runs at ~1-2 GFLOP/s (single thread): only up to ~0.5 GFLOP of work.
       if (flops <= 5e8) naive = flops / median_seconds([&] { kernels::gemm_ref(g); }, 1) / 1e9;
       const double ratio = ob > 0 ? own / ob : 0;
-      std::printf("%-7d %5lld %5lld %5lld | %8.1f %8.1f %8s | %6.2f\n", threads, (long long)s.M,
-                  (long long)s.N, (long long)s.K, own, ob,
-                  naive > 0 ? std::to_string(naive).substr(0, 5).c_str() : "-", ratio);
+      std::printf("%-7d %5lld %5lld %5lld | %8.1f %8.1f %8s | %6.2f\n", threads, (long long)s.M, (long long)s.N,
+                  (long long)s.K, own, ob, naive > 0 ? std::to_string(naive).substr(0, 5).c_str() : "-", ratio);
       std::fflush(stdout);
       char key[96];
-      std::snprintf(key, sizeof key, "%s\"t%d_%lldx%lldx%lld\":%.3f", first ? "" : ",", threads,
-                    (long long)s.M, (long long)s.N, (long long)s.K, ratio);
+      std::snprintf(key, sizeof key, "%s\"t%d_%lldx%lldx%lld\":%.3f", first ? "" : ",", threads, (long long)s.M,
+                    (long long)s.N, (long long)s.K, ratio);
       json += key;
       first = false;
     }

@@ -88,8 +88,7 @@ double measure(F loop, int lanes, int threads, int tries) {
   for (int t = 0; t < tries; ++t) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::thread> pool;
-    for (int i = 0; i < threads; ++i)
-      pool.emplace_back([&, i] { sink = sink + loop(kIters, 1.0f + float(i)); });
+    for (int i = 0; i < threads; ++i) pool.emplace_back([&, i] { sink = sink + loop(kIters, 1.0f + float(i)); });
     for (auto& th : pool) th.join();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double flops = double(threads) * double(kIters) * 12.0 * 2.0 * double(lanes);
@@ -118,9 +117,10 @@ int main(int argc, char** argv) {
     a5_1 = measure(loop_avx512, 16, 1, tries);
     a5_n = measure(loop_avx512, 16, cores, tries);
   }
-  std::printf("{\"bench\":\"fma_peak\",\"cores\":%d,\"avx2_1core_gflops\":%.1f,\"avx2_%dcore_gflops\":%.1f,"
-              "\"avx512_1core_gflops\":%.1f,\"avx512_%dcore_gflops\":%.1f,\"accumulators\":12,"
-              "\"note\":\"f32, 2 FLOPs per FMA lane, best of %d\"}\n",
-              cores, a2_1, cores, a2_n, a5_1, cores, a5_n, tries);
+  std::printf(
+      "{\"bench\":\"fma_peak\",\"cores\":%d,\"avx2_1core_gflops\":%.1f,\"avx2_%dcore_gflops\":%.1f,"
+      "\"avx512_1core_gflops\":%.1f,\"avx512_%dcore_gflops\":%.1f,\"accumulators\":12,"
+      "\"note\":\"f32, 2 FLOPs per FMA lane, best of %d\"}\n",
+      cores, a2_1, cores, a2_n, a5_1, cores, a5_n, tries);
   return 0;
 }

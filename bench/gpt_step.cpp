@@ -84,16 +84,26 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + k).c_str());
       return argv[++i];
     };
-    if (k == "--config") a.config = val();
-    else if (k == "--threads") a.threads = std::stoi(val());
-    else if (k == "--mode") a.mode = val();
-    else if (k == "--T") a.T = std::stoll(val());
-    else if (k == "--batch") a.batch = std::stoll(val());
-    else if (k == "--reps") a.reps = std::stoi(val());
-    else if (k == "--warmup") a.warmup = std::stoi(val());
-    else if (k == "--gen-tokens") a.gen_tokens = std::stoll(val());
-    else if (k == "--json") {}  // the output is always one JSON object
-    else usage(("unknown argument " + k).c_str());
+    if (k == "--config")
+      a.config = val();
+    else if (k == "--threads")
+      a.threads = std::stoi(val());
+    else if (k == "--mode")
+      a.mode = val();
+    else if (k == "--T")
+      a.T = std::stoll(val());
+    else if (k == "--batch")
+      a.batch = std::stoll(val());
+    else if (k == "--reps")
+      a.reps = std::stoi(val());
+    else if (k == "--warmup")
+      a.warmup = std::stoi(val());
+    else if (k == "--gen-tokens")
+      a.gen_tokens = std::stoll(val());
+    else if (k == "--json") {
+    }  // the output is always one JSON object
+    else
+      usage(("unknown argument " + k).c_str());
   }
   if (a.config != "small" && a.config != "large") usage("--config must be small or large");
   if (a.mode != "train" && a.mode != "forward" && a.mode != "generate" && a.mode != "memory")
@@ -222,8 +232,7 @@ int main(int argc, char** argv) {
     model.train();
     auto groups = optim::decay_groups(model.named_parameters(), 0.1);
     std::unique_ptr<optim::AdamW> opt;
-    if (a.mode == "train")
-      opt = std::make_unique<optim::AdamW>(std::move(groups), optim::AdamWOptions{.lr = 3e-4});
+    if (a.mode == "train") opt = std::make_unique<optim::AdamW>(std::move(groups), optim::AdamWOptions{.lr = 3e-4});
     const int total = a.mode == "memory" ? 1 : a.warmup + a.reps;
     for (int i = 0; i < total; ++i) {
       auto t0 = std::chrono::steady_clock::now();

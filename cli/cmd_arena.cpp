@@ -26,8 +26,7 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--steps", a->o.steps, "Training steps per model")->capture_default_str();
   cmd->add_option("--batch", a->o.batch, "Sequences per step")->capture_default_str();
   cmd->add_option("--seq-len", a->o.seq_len, "Training sequence length")->capture_default_str();
-  cmd->add_option("--vocab", a->o.vocab,
-                  "Task vocabulary (0: the task's default: 64; mqar_zoology 8192; *_mamba 16)")
+  cmd->add_option("--vocab", a->o.vocab, "Task vocabulary (0: the task's default: 64; mqar_zoology 8192; *_mamba 16)")
       ->capture_default_str();
   data::TaskOptions& to = a->o.task_options;
   cmd->add_option("--copy-len", to.copy_len,
@@ -35,13 +34,11 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
       ->capture_default_str();
   cmd->add_option("--num-pairs", to.num_pairs, "mqar(_zoology): key-value pairs")->capture_default_str();
   cmd->add_option("--num-queries", to.num_queries, "mqar: keys queried (0: all)")->capture_default_str();
-  cmd->add_option("--power-a", to.power_a,
-                  "mqar_zoology: query gaps follow P(g) ~ (g + 1)^(power_a - 1); 1 is uniform")
+  cmd->add_option("--power-a", to.power_a, "mqar_zoology: query gaps follow P(g) ~ (g + 1)^(power_a - 1); 1 is uniform")
       ->capture_default_str();
   cmd->add_flag("--random-fill", to.random_fill,
                 "mqar_zoology: random ids instead of 0 between the queries (Zoology's random_non_queries)");
-  cmd->add_option("--passkey-digits", to.passkey_digits, "passkey: digits of the hidden number")
-      ->capture_default_str();
+  cmd->add_option("--passkey-digits", to.passkey_digits, "passkey: digits of the hidden number")->capture_default_str();
   cmd->add_option("--lr", a->o.lr, "Peak learning rate")->capture_default_str();
   cmd->add_option("--base", a->o.base, "Config shared by every model (JSON)")->capture_default_str();
   cmd->add_flag("--match-params", a->o.match_params, "Adjust each model's dim to the first model's parameter count");
@@ -50,42 +47,46 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--threads", a->o.threads, "Threads (0 = as set)");
   cmd->add_option("--out", a->o.out_dir, "Output directory")->capture_default_str();
   commands.push_back({cmd, [a, cmd] {
-    arena::Options o = a->o;
-    if (!a->spec.empty()) {
-      std::ifstream in(a->spec);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      o = arena::options_from_spec(ss.str(), o);
-    }
-    if (!a->models.empty()) o.models = arena::entries_from_ids(a->models);
-    if (o.models.empty()) throw CLI::ValidationError("arena: give --models id,id,... or --spec FILE");
-    if (!a->lengths.empty()) {
-      o.eval_lengths.clear();
-      std::stringstream ss(a->lengths);
-      std::string x;
-      while (std::getline(ss, x, ',')) {
-        try {
-          o.eval_lengths.push_back(std::stoll(x));
-        } catch (const std::exception&) {
-          throw CLI::ValidationError("--eval-lengths: expected integers like 1,2,4, got '" + a->lengths + "'");
-        }
-        if (o.eval_lengths.back() < 1) throw CLI::ValidationError("--eval-lengths: multiples must be >= 1");
-      }
-    }
-    fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens\n", o.models.size(), o.task, o.steps,
-               o.batch, o.seq_len);
-    auto results = arena::run(o, [](const std::string& line) {
-      fmt::print("{}\n", line);
-      std::fflush(stdout);
-    });
-    std::string plot;
-    fmt::print("\n{}\n", arena::report(o, results, plot));
-    fmt::print("results: {}/results.csv, curves: {}/curves.csv, table: {}/table.md\nplot: {}\n", o.out_dir,
-               o.out_dir, o.out_dir, plot);
-    for (const auto& r : results)
-      for (const auto& [m, why] : r.val_error) fmt::print("note: {} at x{} length: {}\n", r.name, m, why);
-    return 0;
-  }});
+                        arena::Options o = a->o;
+                        if (!a->spec.empty()) {
+                          std::ifstream in(a->spec);
+                          std::stringstream ss;
+                          ss << in.rdbuf();
+                          o = arena::options_from_spec(ss.str(), o);
+                        }
+                        if (!a->models.empty()) o.models = arena::entries_from_ids(a->models);
+                        if (o.models.empty())
+                          throw CLI::ValidationError("arena: give --models id,id,... or --spec FILE");
+                        if (!a->lengths.empty()) {
+                          o.eval_lengths.clear();
+                          std::stringstream ss(a->lengths);
+                          std::string x;
+                          while (std::getline(ss, x, ',')) {
+                            try {
+                              o.eval_lengths.push_back(std::stoll(x));
+                            } catch (const std::exception&) {
+                              throw CLI::ValidationError("--eval-lengths: expected integers like 1,2,4, got '" +
+                                                         a->lengths + "'");
+                            }
+                            if (o.eval_lengths.back() < 1)
+                              throw CLI::ValidationError("--eval-lengths: multiples must be >= 1");
+                          }
+                        }
+                        fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens\n", o.models.size(), o.task,
+                                   o.steps, o.batch, o.seq_len);
+                        auto results = arena::run(o, [](const std::string& line) {
+                          fmt::print("{}\n", line);
+                          std::fflush(stdout);
+                        });
+                        std::string plot;
+                        fmt::print("\n{}\n", arena::report(o, results, plot));
+                        fmt::print("results: {}/results.csv, curves: {}/curves.csv, table: {}/table.md\nplot: {}\n",
+                                   o.out_dir, o.out_dir, o.out_dir, plot);
+                        for (const auto& r : results)
+                          for (const auto& [m, why] : r.val_error)
+                            fmt::print("note: {} at x{} length: {}\n", r.name, m, why);
+                        return 0;
+                      }});
 }
 
 }  // namespace tz::cli

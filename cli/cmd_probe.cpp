@@ -73,8 +73,7 @@ std::vector<int64_t> parse_keys(const std::string& s, const Tensor& coeffs) {
       k = std::stoll(item);
     } catch (const std::exception&) {
     }
-    if (k < 0 || k >= F)
-      throw CLI::ValidationError(fmt::format("--keys: '{}' is not a key index in [0, {})", item, F));
+    if (k < 0 || k >= F) throw CLI::ValidationError(fmt::format("--keys: '{}' is not a key index in [0, {})", item, F));
     out.push_back(k);
   }
   return out;
@@ -88,8 +87,8 @@ int run_probe(const ProbeArgs& a) {
   const int64_t depth = int64_t(model->layers->size());
   const int64_t layer = a.layer < 0 ? depth - 1 : a.layer;
   if (layer >= depth)
-    throw CLI::ValidationError(fmt::format("--layer {} does not exist: the model has {} blocks (0..{})", a.layer,
-                                           depth, depth - 1));
+    throw CLI::ValidationError(
+        fmt::format("--layer {} does not exist: the model has {} blocks (0..{})", a.layer, depth, depth - 1));
   auto block = model->layers->at<models::Block>(size_t(layer));
   auto mlp = std::dynamic_pointer_cast<nn::MLP>(block->ffn);
   TZ_CHECK(mlp, "probe: layer ", layer, "'s FFN is ", block->ffn->describe(),
@@ -120,10 +119,10 @@ int run_probe(const ProbeArgs& a) {
   std::vector<int64_t> keys = parse_keys(a.keys, coeffs);
   auto hits = nn::top_activations(coeffs, keys, a.top);
   Tensor E = model->head ? model->head->weight : model->tok_emb->weight;  // output embedding [V, C]
-  Tensor proj = nn::value_vocab_projection(*mlp, E);  // [F, V]
+  Tensor proj = nn::value_vocab_projection(*mlp, E);                      // [F, V]
 
-  fmt::print("layer {} of {}: {} keys ({}), {} validation positions in windows of {}\n", layer, depth,
-             coeffs.size(1), mlp->options.activation, coeffs.size(0), T);
+  fmt::print("layer {} of {}: {} keys ({}), {} validation positions in windows of {}\n", layer, depth, coeffs.size(1),
+             mlp->options.activation, coeffs.size(0), T);
   for (size_t j = 0; j < keys.size(); ++j) {
     fmt::print("\nkey {}\n  top-activating prefixes (coefficient: text, the trigger byte in [ ]):\n", keys[j]);
     for (const nn::KeyHit& h : hits[j]) {
@@ -150,7 +149,8 @@ void add_probe_command(CLI::App& app, std::vector<Command>& commands) {
   auto* cmd = app.add_subcommand(
       "probe", "Read a trained run's FFN as key-value memories: top-activating prefixes and value tokens per key");
   cmd->add_option("--run", a->run_dir, "Run directory holding checkpoint.safetensors")
-      ->required()->check(CLI::ExistingDirectory);
+      ->required()
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--layer", a->layer, "Block to probe (default: the last)");
   cmd->add_option("--keys", a->keys, "How many of the strongest keys, or a comma list of key indices")
       ->capture_default_str();

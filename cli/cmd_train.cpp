@@ -69,11 +69,11 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
   const auto& ds = trainer->dataset();
   fmt::print("model: {} ({:.2f}M parameters)\n", trainer->model().describe(),
              double(trainer->model().num_parameters()) / 1e6);
-  fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n",
-             ds.source(), ds.num_tokens(), ds.num_tokens(data::Split::train),
-             ds.num_tokens(data::Split::val), ds.unigram_entropy_nats());
-  fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads, output {}\n", o.steps, o.batch,
-             o.seq_len, o.recipe.lr, o.recipe.schedule, get_num_threads(), o.out_dir);
+  fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n", ds.source(),
+             ds.num_tokens(), ds.num_tokens(data::Split::train), ds.num_tokens(data::Split::val),
+             ds.unigram_entropy_nats());
+  fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads, output {}\n", o.steps, o.batch, o.seq_len,
+             o.recipe.lr, o.recipe.schedule, get_num_threads(), o.out_dir);
   const int64_t start_step = trainer->step();
   double session_secs = 0;
   std::signal(SIGINT, on_sigint);
@@ -86,8 +86,8 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
     double per_step = session_secs / double(r.step - start_step);
     std::string line = fmt::format("step {:>5}/{} | loss {:.4f}", r.step, o.steps, r.loss);
     if (r.val_loss) line += fmt::format(" | val {:.4f}", *r.val_loss);
-    line += fmt::format(" | lr {:.2e} | {:>6.0f} tok/s | {} elapsed | ETA {}", r.lr, r.tokens_per_s,
-                        hms(r.elapsed_s), hms(per_step * double(o.steps - r.step)));
+    line += fmt::format(" | lr {:.2e} | {:>6.0f} tok/s | {} elapsed | ETA {}", r.lr, r.tokens_per_s, hms(r.elapsed_s),
+                        hms(per_step * double(o.steps - r.step)));
     fmt::print("{}\n", line);
     std::fflush(stdout);
     return go_on;
@@ -99,8 +99,7 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
              (fs::path(o.out_dir) / "log.csv").string());
   if (!h.empty() && h.back().val_loss) {
     double v = *h.back().val_loss, u = ds.unigram_entropy_nats();
-    fmt::print("final validation loss {:.4f} nats/byte vs unigram entropy {:.4f} ({:.0f}% of it)\n", v, u,
-               100 * v / u);
+    fmt::print("final validation loss {:.4f} nats/byte vs unigram entropy {:.4f} ({:.0f}% of it)\n", v, u, 100 * v / u);
   }
   std::string msg;
   bool plotted = train::plot_loss(o.out_dir, msg);
@@ -143,7 +142,8 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   train_cmd->add_option("--min-lr", opt.recipe.min_lr, "Final learning rate (cosine)")->capture_default_str();
   train_cmd->add_option("--warmup", opt.recipe.warmup, "Warm-up steps")->capture_default_str();
   train_cmd->add_option("--schedule", opt.recipe.schedule, "cosine or constant")
-      ->check(CLI::IsMember({"cosine", "constant"}))->capture_default_str();
+      ->check(CLI::IsMember({"cosine", "constant"}))
+      ->capture_default_str();
   train_cmd->add_option("--weight-decay", opt.recipe.weight_decay, "AdamW decay")->capture_default_str();
   train_cmd->add_option("--grad-clip", opt.recipe.grad_clip, "Max gradient norm (0 = off)")->capture_default_str();
   train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations")->capture_default_str();
@@ -158,31 +158,34 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   train_cmd->add_option("--sample", a->sample_tokens, "Bytes to sample at the end (0 = none)")->capture_default_str();
 
   commands.push_back({train_cmd, [a, train_cmd]() {
-    auto& opt = a->opt;
-    auto& gpt = a->gpt;
-    auto& config_arg = a->config_arg;
-    auto& resume_dir = a->resume_dir;
+                        auto& opt = a->opt;
+                        auto& gpt = a->gpt;
+                        auto& config_arg = a->config_arg;
+                        auto& resume_dir = a->resume_dir;
 
-    if (!resume_dir.empty()) {
-      for (const char* flag : {"--config", "--dim", "--depth", "--heads", "--context", "--data",
-                               "--seed", "--batch", "--seq-len", "--builtin-bytes"})
-        if (train_cmd->count(flag))
-          throw CLI::ValidationError(fmt::format(
-              "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
-              "only --steps may be given with --resume", flag, resume_dir));
-    }
-    nn::Config model = gpt.to_config();
-    if (!config_arg.empty()) {
-      model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));
-      // Flags given explicitly win over the config file.
-      for (auto [flag, key, value] : {std::tuple{"--dim", "dim", gpt.dim}, {"--depth", "depth", gpt.depth},
-                                      {"--heads", "heads", gpt.heads}, {"--context", "context", gpt.context}})
-        if (train_cmd->count(flag)) model.set(key, std::to_string(value));
-    }
-    opt.model = model;
-    opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
-    return run_train(opt, resume_dir, a->sample_tokens, a->stop_after);
-  }});
+                        if (!resume_dir.empty()) {
+                          for (const char* flag : {"--config", "--dim", "--depth", "--heads", "--context", "--data",
+                                                   "--seed", "--batch", "--seq-len", "--builtin-bytes"})
+                            if (train_cmd->count(flag))
+                              throw CLI::ValidationError(fmt::format(
+                                  "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
+                                  "only --steps may be given with --resume",
+                                  flag, resume_dir));
+                        }
+                        nn::Config model = gpt.to_config();
+                        if (!config_arg.empty()) {
+                          model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));
+                          // Flags given explicitly win over the config file.
+                          for (auto [flag, key, value] : {std::tuple{"--dim", "dim", gpt.dim},
+                                                          {"--depth", "depth", gpt.depth},
+                                                          {"--heads", "heads", gpt.heads},
+                                                          {"--context", "context", gpt.context}})
+                            if (train_cmd->count(flag)) model.set(key, std::to_string(value));
+                        }
+                        opt.model = model;
+                        opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
+                        return run_train(opt, resume_dir, a->sample_tokens, a->stop_after);
+                      }});
 
   struct SampleArgs {
     std::string run_dir, prompt = "The ";
@@ -192,7 +195,8 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   auto* sample_cmd = app.add_subcommand("sample", "Generate text from a trained run");
   auto& so = s->so;
   sample_cmd->add_option("--run", s->run_dir, "Run directory holding checkpoint.safetensors")
-      ->required()->check(CLI::ExistingDirectory);
+      ->required()
+      ->check(CLI::ExistingDirectory);
   sample_cmd->add_option("--prompt", s->prompt, "Text to continue")->capture_default_str();
   sample_cmd->add_option("--tokens", so.max_new_tokens, "Bytes to generate")->capture_default_str();
   sample_cmd->add_option("--temperature", so.temperature, "0 = greedy")->capture_default_str();
@@ -201,10 +205,10 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   sample_cmd->add_option("--seed", so.seed, "Sampling seed")->capture_default_str();
 
   commands.push_back({sample_cmd, [s]() {
-    s->so.validate();
-    print_sample(*train::load_model(s->run_dir), s->prompt, s->so);
-    return 0;
-  }});
+                        s->so.validate();
+                        print_sample(*train::load_model(s->run_dir), s->prompt, s->so);
+                        return 0;
+                      }});
 }
 
 }  // namespace tz::cli

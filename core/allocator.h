@@ -28,15 +28,15 @@
 namespace tz {
 
 struct AllocatorStats {
-  size_t live_bytes = 0;     // handed out now (class sizes)
-  size_t peak_bytes = 0;     // max of live_bytes since start or reset_allocator_peak()
-  size_t cached_bytes = 0;   // in the free lists, ready for reuse
-  uint64_t requests = 0;     // allocations asked for (one per Storage)
+  size_t live_bytes = 0;    // handed out now (class sizes)
+  size_t peak_bytes = 0;    // max of live_bytes since start or reset_allocator_peak()
+  size_t cached_bytes = 0;  // in the free lists, ready for reuse
+  uint64_t requests = 0;    // allocations asked for (one per Storage)
   uint64_t request_bytes = 0;
-  uint64_t cache_hits = 0;   // requests served from the free lists
-  uint64_t os_allocs = 0;    // blocks obtained from the OS (aligned_alloc)
+  uint64_t cache_hits = 0;  // requests served from the free lists
+  uint64_t os_allocs = 0;   // blocks obtained from the OS (aligned_alloc)
   uint64_t os_bytes = 0;
-  uint64_t os_frees = 0;     // blocks returned to the OS
+  uint64_t os_frees = 0;  // blocks returned to the OS
 };
 
 AllocatorStats allocator_stats();

@@ -12,22 +12,24 @@ namespace tz::core {
 namespace {
 void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec) {
   TZ_CHECK(q.defined() && k.defined() && v.defined(), "attention: undefined q, k or v");
-  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: expected q [B, H, T, D] and "
-           "k, v [B, G, S, D], got q ", q.shape(), ", k ", k.shape(), ", v ", v.shape());
+  TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+           "attention: expected q [B, H, T, D] and "
+           "k, v [B, G, S, D], got q ",
+           q.shape(), ", k ", k.shape(), ", v ", v.shape());
   TZ_CHECK(k.shape() == v.shape() && q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 &&
                k.size(1) <= q.size(1) && q.size(1) % k.size(1) == 0,
            "attention: shape mismatch, q ", q.shape(), " k ", k.shape(), " v ", v.shape(),
            " (expected q [B, H, T, D], k and v [B, G, S, D] with G dividing H)");
-  TZ_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "attention: dtypes differ, q ",
-           dtype_name(q.dtype()), " k ", dtype_name(k.dtype()), " v ", dtype_name(v.dtype()));
+  TZ_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), "attention: dtypes differ, q ", dtype_name(q.dtype()),
+           " k ", dtype_name(k.dtype()), " v ", dtype_name(v.dtype()));
   TZ_CHECK(q.size(3) > 0, "attention: head dim D must be > 0, got q ", q.shape());
   TZ_CHECK(!spec.causal || spec.q_offset >= 0, "attention: q_offset must be >= 0 when causal, got ", spec.q_offset);
   if (spec.rel_bias.defined()) {
     const Tensor& r = spec.rel_bias;
     const int64_t H = q.size(1), T = q.size(2), S = k.size(2);
     TZ_CHECK(r.dim() == 2 && (r.size(0) == H || r.size(0) == 1) && r.size(1) == T + S - 1,
-             "attention: rel_bias must be [H, T + S - 1] = [", H, ", ", T + S - 1, "] (or [1, ", T + S - 1,
-             "]), got ", r.shape());
+             "attention: rel_bias must be [H, T + S - 1] = [", H, ", ", T + S - 1, "] (or [1, ", T + S - 1, "]), got ",
+             r.shape());
     TZ_CHECK(r.dtype() == q.dtype(), "attention: rel_bias is ", dtype_name(r.dtype()), ", q is ",
              dtype_name(q.dtype()));
   }
@@ -52,10 +54,16 @@ Tensor head_interleaved(int64_t B, int64_t H, int64_t N, int64_t D, DType dtype,
 
 kernels::AttnSizes sizes_of(const Tensor& q, const Tensor& k, const AttentionSpec& spec) {
   const int64_t D = q.size(3);
-  return kernels::AttnSizes{.B = q.size(0), .H = q.size(1), .T = q.size(2), .S = k.size(2), .D = D,
-                            .q_offset = spec.q_offset, .causal = spec.causal,
+  return kernels::AttnSizes{.B = q.size(0),
+                            .H = q.size(1),
+                            .T = q.size(2),
+                            .S = k.size(2),
+                            .D = D,
+                            .q_offset = spec.q_offset,
+                            .causal = spec.causal,
                             .scale = spec.scale == 0 ? 1.0 / std::sqrt(double(D)) : spec.scale,
-                            .G = k.size(1), .mask = spec.mask.get()};
+                            .G = k.size(1),
+                            .mask = spec.mask.get()};
 }
 
 // The bias table as the kernels read it: contiguous rows of R = T + S - 1, distance 0 at
@@ -64,8 +72,11 @@ kernels::AttnSizes sizes_of(const Tensor& q, const Tensor& k, const AttentionSpe
 template <class T>
 kernels::RelativeBias<T> bias_of(const Tensor& table, const kernels::AttnSizes& n, const Tensor& grad) {
   const int64_t R = table.size(1);
-  return {.table = static_cast<const T*>(table.raw_data()), .sh = table.size(0) == 1 ? 0 : R, .R = R,
-          .zero = n.S - 1 - n.q_offset, .grad = grad.defined() ? static_cast<T*>(grad.raw_data()) : nullptr};
+  return {.table = static_cast<const T*>(table.raw_data()),
+          .sh = table.size(0) == 1 ? 0 : R,
+          .R = R,
+          .zero = n.S - 1 - n.q_offset,
+          .grad = grad.defined() ? static_cast<T*>(grad.raw_data()) : nullptr};
 }
 
 // The spec of plain attention (no mask terms, no bias).
@@ -75,19 +86,16 @@ AttentionSpec plain_spec(bool causal, int64_t q_offset, double scale) {
 
 // Mask terms that own their flags (a private contiguous i64 copy).
 Tensor own_flags(const Tensor& f, const char* what) {
-  TZ_CHECK(f.defined() && f.dim() == 2, what, ": expected flags [B, S], got ",
-           f.defined() ? f.shape() : Shape{});
+  TZ_CHECK(f.defined() && f.dim() == 2, what, ": expected flags [B, S], got ", f.defined() ? f.shape() : Shape{});
   Tensor c = f.is_contiguous() && f.dtype() == DType::i64 ? clone(f) : contiguous_as(f, DType::i64);
   return c.detach();
 }
 struct OwnedKeyPadding : kernels::KeyPaddingMask {
-  explicit OwnedKeyPadding(const Tensor& f)
-      : KeyPaddingMask(f.data<int64_t>(), f.size(0), f.size(1)), flags(f) {}
+  explicit OwnedKeyPadding(const Tensor& f) : KeyPaddingMask(f.data<int64_t>(), f.size(0), f.size(1)), flags(f) {}
   Tensor flags;
 };
 struct OwnedForgottenKeys : kernels::ForgottenKeysMask {
-  explicit OwnedForgottenKeys(const Tensor& f)
-      : ForgottenKeysMask(f.data<int64_t>(), f.size(0), f.size(1)), flags(f) {}
+  explicit OwnedForgottenKeys(const Tensor& f) : ForgottenKeysMask(f.data<int64_t>(), f.size(0), f.size(1)), flags(f) {}
   Tensor flags;
 };
 }  // namespace
@@ -112,12 +120,11 @@ AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, co
   return {out, lse};
 }
 
-AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, const AttentionSpec& spec,
-                                  bool reference) {
+AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, const AttentionSpec& spec, bool reference) {
   check_inputs(q, k, v, spec);
-  TZ_CHECK(g.shape() == q.shape() && out.shape() == q.shape(), "attention backward: gradient ",
-           g.shape(), " and output ", out.shape(), " must match q ", q.shape());
+  TZ_CHECK(g.shape() == q.shape() && out.shape() == q.shape(), "attention backward: gradient ", g.shape(),
+           " and output ", out.shape(), " must match q ", q.shape());
   TZ_CHECK(lse.shape() == Shape({q.size(0), q.size(1), q.size(2)}) && lse.dtype() == q.dtype(),
            "attention backward: lse ", lse.shape(), " does not match q ", q.shape());
   const kernels::AttnSizes n = sizes_of(q, k, spec);
@@ -125,8 +132,7 @@ AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor
   Tensor qr = rows_view(q, dt), kr = rows_view(k, dt), vr = rows_view(v, dt);
   Tensor gr = rows_view(g, dt), outr = rows_view(out, dt), lser = contiguous(lse);
   Tensor table = spec.rel_bias.defined() ? contiguous(spec.rel_bias) : Tensor();
-  AttentionGrads r{head_interleaved(n.B, n.H, n.T, n.D, dt, true),
-                   head_interleaved(n.B, n.G, n.S, n.D, dt, true),
+  AttentionGrads r{head_interleaved(n.B, n.H, n.T, n.D, dt, true), head_interleaved(n.B, n.G, n.S, n.D, dt, true),
                    head_interleaved(n.B, n.G, n.S, n.D, dt, true),
                    table.defined() ? zeros(table.shape(), dt) : Tensor()};
   TZ_DISPATCH_FLOAT(dt, "attention backward", [&]<class T>() {
@@ -135,20 +141,19 @@ AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor
     kernels::RelativeBias<T> bias{};
     if (table.defined()) bias = bias_of<T>(table, n, r.drel_bias);
     bwd(rows_of<T>(r.dq), rows_of<T>(r.dk), rows_of<T>(r.dv), rows_of<const T>(outr),
-        static_cast<const T*>(lser.raw_data()), rows_of<const T>(gr), rows_of<const T>(qr),
-        rows_of<const T>(kr), rows_of<const T>(vr), n, table.defined() ? &bias : nullptr);
+        static_cast<const T*>(lser.raw_data()), rows_of<const T>(gr), rows_of<const T>(qr), rows_of<const T>(kr),
+        rows_of<const T>(vr), n, table.defined() ? &bias : nullptr);
   });
   return r;
 }
 
-AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                           int64_t q_offset, double scale, bool reference) {
+AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset,
+                           double scale, bool reference) {
   return attention(q, k, v, plain_spec(causal, q_offset, scale), reference);
 }
 
-AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, bool causal,
-                                  int64_t q_offset, double scale, bool reference) {
+AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, bool causal, int64_t q_offset, double scale, bool reference) {
   return attention_backward(g, q, k, v, out, lse, plain_spec(causal, q_offset, scale), reference);
 }
 

@@ -48,16 +48,15 @@ struct AttentionGrads {
 AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
                            bool reference = false);
 // g: gradient of out. out and lse as returned by attention() for the same spec.
-AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, const AttentionSpec& spec,
-                                  bool reference = false);
+AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, const AttentionSpec& spec, bool reference = false);
 
 // Plain attention (no mask terms, no bias).
-AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                           int64_t q_offset, double scale, bool reference = false);
-AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, bool causal,
-                                  int64_t q_offset, double scale, bool reference = false);
+AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset,
+                           double scale, bool reference = false);
+AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, bool causal, int64_t q_offset, double scale,
+                                  bool reference = false);
 
 // Mask terms that own a private copy of their flags (so the mask stays valid however long
 // the autograd graph keeps it): keep [B, S], nonzero = a real key; forgotten [B, S],

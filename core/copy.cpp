@@ -29,14 +29,13 @@ void copy_rows(D* dst, const S* src, const StridedLayout<2>& L) {
 
 void copy_(const Tensor& dst, const Tensor& src) {
   Shape target = broadcast_shapes(dst.shape(), src.shape(), "copy_");
-  TZ_CHECK(target == dst.shape(), "copy_: source of shape ", src.shape(),
-           " does not broadcast to destination shape ", dst.shape());
+  TZ_CHECK(target == dst.shape(), "copy_: source of shape ", src.shape(), " does not broadcast to destination shape ",
+           dst.shape());
   if (dst.numel() == 0) return;
   // Broadcast src's strides to dst's shape (stride 0 along broadcast dims).
   Shape sstr(dst.dim(), 0);
   int64_t lead = dst.dim() - src.dim();
-  for (int64_t d = 0; d < src.dim(); ++d)
-    sstr[lead + d] = src.shape()[d] == 1 ? 0 : src.strides()[d];
+  for (int64_t d = 0; d < src.dim(); ++d) sstr[lead + d] = src.shape()[d] == 1 ? 0 : src.strides()[d];
   auto L = coalesce<2>(dst.shape(), {dst.strides(), sstr});
   TZ_DISPATCH_ALL(dst.dtype(), [&]<class D>() {
     TZ_DISPATCH_ALL(src.dtype(), [&]<class S>() {
@@ -64,8 +63,10 @@ void fill_(const Tensor& dst, double value) {
   TZ_DISPATCH_ALL(dst.dtype(), [&]<class T>() {
     T v = T(value), *p = static_cast<T*>(dst.raw_data());
     parallel_rows<1>(L, 1, [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
-      if (st[0] == 1) std::fill(p + off[0], p + off[0] + n, v);
-      else for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
+      if (st[0] == 1)
+        std::fill(p + off[0], p + off[0] + n, v);
+      else
+        for (int64_t i = 0; i < n; ++i) p[off[0] + i * st[0]] = v;
     });
   });
 }

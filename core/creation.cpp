@@ -54,8 +54,7 @@ namespace {
 template <class T>
 Tensor from_host(const std::vector<T>& data, const Shape& shape) {
   Shape s = shape.empty() ? Shape{int64_t(data.size())} : shape;
-  TZ_CHECK(shape_numel(s) == int64_t(data.size()), "from_vector: ", data.size(),
-           " values do not fill shape ", s);
+  TZ_CHECK(shape_numel(s) == int64_t(data.size()), "from_vector: ", data.size(), " values do not fill shape ", s);
   Tensor t = empty(s, dtype_of<T>());
   std::copy(data.begin(), data.end(), t.data<T>());
   return t;
@@ -71,8 +70,8 @@ Tensor tensor(std::initializer_list<double> values, DType dtype) {
 }
 
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype) {
-  TZ_CHECK(shape_numel(shape) == int64_t(values.size()), "tensor: ", values.size(),
-           " values do not fill shape ", shape);
+  TZ_CHECK(shape_numel(shape) == int64_t(values.size()), "tensor: ", values.size(), " values do not fill shape ",
+           shape);
   Tensor t = empty(shape, dtype);
   TZ_DISPATCH_ALL(dtype, [&]<class T>() {
     T* p = t.data<T>();

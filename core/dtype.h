@@ -10,15 +10,23 @@ namespace tz {
 enum class DType : uint8_t { f32, f64, i64 };
 
 constexpr size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 8; }
-constexpr const char* dtype_name(DType t) {
-  return t == DType::f32 ? "f32" : t == DType::f64 ? "f64" : "i64";
-}
+constexpr const char* dtype_name(DType t) { return t == DType::f32 ? "f32" : t == DType::f64 ? "f64" : "i64"; }
 constexpr bool is_floating(DType t) { return t != DType::i64; }
 
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::i64;
+}
 
 }  // namespace tz
 

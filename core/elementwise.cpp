@@ -25,16 +25,16 @@ using kernels::UnaryOp;
 Shape broadcast_strides(const Tensor& t, const Shape& out) {
   Shape st(out.size(), 0);
   int64_t lead = int64_t(out.size()) - t.dim();
-  for (int64_t d = 0; d < t.dim(); ++d)
-    st[lead + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
+  for (int64_t d = 0; d < t.dim(); ++d) st[lead + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
   return st;
 }
 
 namespace {
 
-constexpr int64_t kChunk = 256;     // gather buffer for strided operands (elements)
+constexpr int64_t kChunk = 256;  // gather buffer for strided operands (elements)
 // p[i0 * st ...] as a contiguous run of m elements: p itself when st == 1, else a gathered copy.
-template <class T> const T* run_ptr(const T* p, int64_t st, int64_t i0, int64_t m, T* buf) {
+template <class T>
+const T* run_ptr(const T* p, int64_t st, int64_t i0, int64_t m, T* buf) {
   if (st == 1) return p + i0;
   for (int64_t j = 0; j < m; ++j) buf[j] = p[(i0 + j) * st];
   return buf;
@@ -42,18 +42,19 @@ template <class T> const T* run_ptr(const T* p, int64_t st, int64_t i0, int64_t 
 
 int64_t unary_cost(UnaryOp op) {
   switch (op) {
-    case UnaryOp::neg: case UnaryOp::abs: case UnaryOp::relu: return 1;
-    default: return 8;
+    case UnaryOp::neg:
+    case UnaryOp::abs:
+    case UnaryOp::relu:
+      return 1;
+    default:
+      return 8;
   }
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
-  TZ_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", dtype_name(a.dtype()), " vs ",
-           dtype_name(b.dtype()));
+  TZ_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", dtype_name(a.dtype()), " vs ", dtype_name(b.dtype()));
 }
-void check_defined(const char* op, const Tensor& t) {
-  TZ_CHECK(t.defined(), op, ": got an undefined tensor");
-}
+void check_defined(const char* op, const Tensor& t) { TZ_CHECK(t.defined(), op, ": got an undefined tensor"); }
 
 bool binary_allows_i64(BinaryOp op) { return op != BinaryOp::div && op != BinaryOp::pow; }
 
@@ -67,8 +68,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   if (x.numel() == 0) return out;
   auto L = coalesce<2>(x.shape(), {out.strides(), x.strides()});
   if (x.dtype() == DType::i64) {  // index arithmetic: only neg and abs make sense
-    TZ_CHECK(op == UnaryOp::neg || op == UnaryOp::abs, name,
-             ": expected a floating dtype (f32 or f64), got i64");
+    TZ_CHECK(op == UnaryOp::neg || op == UnaryOp::abs, name, ": expected a floating dtype (f32 or f64), got i64");
     int64_t* o = out.data<int64_t>();
     const int64_t* p = x.data<int64_t>();
     parallel_rows<2>(L, 1, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
@@ -82,15 +82,15 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   TZ_DISPATCH_FLOAT(x.dtype(), name, [&]<class T>() {
     T* o = out.data<T>();
     const T* p = x.data<T>();
-    parallel_rows<2>(L, unary_cost(op), [&](const std::array<int64_t, 2>& off, int64_t n,
-                                            const std::array<int64_t, 2>& st) {
-      if (st[1] == 1) return kernels::unary(op, o + off[0], p + off[1], n);
-      T buf[kChunk];
-      for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
-        int64_t m = std::min(kChunk, n - i0);
-        kernels::unary(op, o + off[0] + i0, run_ptr(p + off[1], st[1], i0, m, buf), m);
-      }
-    });
+    parallel_rows<2>(L, unary_cost(op),
+                     [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+                       if (st[1] == 1) return kernels::unary(op, o + off[0], p + off[1], n);
+                       T buf[kChunk];
+                       for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+                         int64_t m = std::min(kChunk, n - i0);
+                         kernels::unary(op, o + off[0] + i0, run_ptr(p + off[1], st[1], i0, m, buf), m);
+                       }
+                     });
     return 0;
   });
   return out;
@@ -98,8 +98,8 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 
 Tensor unary_backward(UnaryOp op, const Tensor& y, const Tensor& x, const Tensor& dy) {
   const char* name = kernels::unary_name(op);
-  TZ_CHECK(y.shape() == x.shape() && dy.shape() == x.shape(), name,
-           " backward: shapes differ, x ", x.shape(), ", y ", y.shape(), ", dy ", dy.shape());
+  TZ_CHECK(y.shape() == x.shape() && dy.shape() == x.shape(), name, " backward: shapes differ, x ", x.shape(), ", y ",
+           y.shape(), ", dy ", dy.shape());
   check_same_dtype(name, x, dy);
   check_same_dtype(name, x, y);
   Tensor dx = empty(x.shape(), x.dtype());
@@ -108,16 +108,15 @@ Tensor unary_backward(UnaryOp op, const Tensor& y, const Tensor& x, const Tensor
   TZ_DISPATCH_FLOAT(x.dtype(), name, [&]<class T>() {
     T* o = dx.data<T>();
     const T *py = y.data<T>(), *px = x.data<T>(), *pg = dy.data<T>();
-    parallel_rows<4>(L, unary_cost(op), [&](const std::array<int64_t, 4>& off, int64_t n,
-                                            const std::array<int64_t, 4>& st) {
-      T by[kChunk], bx[kChunk], bg[kChunk];
-      for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
-        int64_t m = std::min(kChunk, n - i0);
-        kernels::unary_backward(op, o + off[0] + i0, run_ptr(py + off[1], st[1], i0, m, by),
-                                run_ptr(px + off[2], st[2], i0, m, bx),
-                                run_ptr(pg + off[3], st[3], i0, m, bg), m);
-      }
-    });
+    parallel_rows<4>(
+        L, unary_cost(op), [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+          T by[kChunk], bx[kChunk], bg[kChunk];
+          for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+            int64_t m = std::min(kChunk, n - i0);
+            kernels::unary_backward(op, o + off[0] + i0, run_ptr(py + off[1], st[1], i0, m, by),
+                                    run_ptr(px + off[2], st[2], i0, m, bx), run_ptr(pg + off[3], st[3], i0, m, bg), m);
+          }
+        });
     return 0;
   });
   return dx;
@@ -129,8 +128,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_defined(name, a);
   check_defined(name, b);
   check_same_dtype(name, a, b);
-  TZ_CHECK(is_floating(a.dtype()) || binary_allows_i64(op), name,
-           ": expected a floating dtype (f32 or f64), got ", dtype_name(a.dtype()));
+  TZ_CHECK(is_floating(a.dtype()) || binary_allows_i64(op), name, ": expected a floating dtype (f32 or f64), got ",
+           dtype_name(a.dtype()));
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty(shape, a.dtype());
   if (out.numel() == 0) return out;
@@ -139,8 +138,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   TZ_DISPATCH_ALL(a.dtype(), [&]<class T>() {
     T* o = out.data<T>();
     const T *pa = a.data<T>(), *pb = b.data<T>();
-    parallel_rows<3>(L, cost, [&](const std::array<int64_t, 3>& off, int64_t n,
-                                  const std::array<int64_t, 3>& st) {
+    parallel_rows<3>(L, cost, [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
       T* po = o + off[0];  // the output is contiguous: its inner stride is 1
       const T *ra = pa + off[1], *rb = pb + off[2];
       if (st[1] == 1 && st[2] == 1) return kernels::binary(op, po, ra, rb, n);
@@ -173,8 +171,7 @@ Tensor binary_scalar(BinaryOp op, const Tensor& x, double s, const char* name) {
     T* o = out.data<T>();
     const T* p = x.data<T>();
     const T sv = T(s);
-    parallel_rows<2>(L, cost, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                  const std::array<int64_t, 2>& st) {
+    parallel_rows<2>(L, cost, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
       if (st[1] == 1) return kernels::binary_scalar_b(op, o + off[0], p + off[1], sv, n);
       T buf[kChunk];
       for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
@@ -238,15 +235,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = empty(shape, a.dtype());
   if (out.numel() == 0) return out;
-  auto L = coalesce<4>(shape, {out.strides(), broadcast_strides(cond, shape),
-                               broadcast_strides(a, shape), broadcast_strides(b, shape)});
+  auto L = coalesce<4>(
+      shape, {out.strides(), broadcast_strides(cond, shape), broadcast_strides(a, shape), broadcast_strides(b, shape)});
   TZ_DISPATCH_ALL(cond.dtype(), [&]<class C>() {
     TZ_DISPATCH_ALL(a.dtype(), [&]<class T>() {
       T* o = out.data<T>();
       const C* pc = cond.data<C>();
       const T *pa = a.data<T>(), *pb = b.data<T>();
-      parallel_rows<4>(L, 1, [&](const std::array<int64_t, 4>& off, int64_t n,
-                                 const std::array<int64_t, 4>& st) {
+      parallel_rows<4>(L, 1, [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
         for (int64_t i = 0; i < n; ++i)
           o[off[0] + i] = pc[off[1] + i * st[1]] != C(0) ? pa[off[2] + i * st[2]] : pb[off[3] + i * st[3]];
       });
@@ -261,8 +257,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   check_defined("masked_fill", x);
   check_defined("masked_fill", mask);
   Shape shape = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
-  TZ_CHECK(shape == x.shape(), "masked_fill: mask of shape ", mask.shape(),
-           " does not broadcast to the input shape ", x.shape());
+  TZ_CHECK(shape == x.shape(), "masked_fill: mask of shape ", mask.shape(), " does not broadcast to the input shape ",
+           x.shape());
   Tensor out = empty(shape, x.dtype());
   if (out.numel() == 0) return out;
   auto L = coalesce<3>(shape, {out.strides(), x.strides(), broadcast_strides(mask, shape)});
@@ -272,10 +268,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
       const C* pm = mask.data<C>();
       const T* px = x.data<T>();
       const T v = T(value);
-      parallel_rows<3>(L, 1, [&](const std::array<int64_t, 3>& off, int64_t n,
-                                 const std::array<int64_t, 3>& st) {
-        for (int64_t i = 0; i < n; ++i)
-          o[off[0] + i] = pm[off[2] + i * st[2]] != C(0) ? v : px[off[1] + i * st[1]];
+      parallel_rows<3>(L, 1, [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+        for (int64_t i = 0; i < n; ++i) o[off[0] + i] = pm[off[2] + i * st[2]] != C(0) ? v : px[off[1] + i * st[1]];
       });
       return 0;
     });

@@ -42,7 +42,7 @@ std::string cat_str(const Args&... args) {
 }  // namespace tz
 
 // TZ_CHECK(cond, "op: what", details...): throws tz::Error with the concatenated message.
-#define TZ_CHECK(cond, ...)                              \
-  do {                                                   \
+#define TZ_CHECK(cond, ...)                                     \
+  do {                                                          \
     if (!(cond)) throw ::tz::Error(::tz::cat_str(__VA_ARGS__)); \
   } while (0)

@@ -18,16 +18,16 @@ namespace {
 
 void check_i64(const Tensor& index, const char* op, const char* what) {
   TZ_CHECK(index.defined(), op, ": ", what, " is undefined");
-  TZ_CHECK(index.dtype() == DType::i64, op, ": ", what, " must have dtype i64, got ",
-           dtype_name(index.dtype()), " (shape ", index.shape(), ")");
+  TZ_CHECK(index.dtype() == DType::i64, op, ": ", what, " must have dtype i64, got ", dtype_name(index.dtype()),
+           " (shape ", index.shape(), ")");
 }
 
 // Throws naming the first index outside [0, bound).
 void check_range(const Tensor& index_c, int64_t bound, const char* op, const std::string& where) {
   const int64_t* p = index_c.data<int64_t>();
   int64_t bad = kernels::find_bad_index(p, index_c.numel(), bound);
-  TZ_CHECK(bad < 0, op, ": index ", bad < 0 ? 0 : p[bad], " out of range [0, ", bound, ") ",
-           where, " (at flat position ", bad, " of the index of shape ", index_c.shape(), ")");
+  TZ_CHECK(bad < 0, op, ": index ", bad < 0 ? 0 : p[bad], " out of range [0, ", bound, ") ", where,
+           " (at flat position ", bad, " of the index of shape ", index_c.shape(), ")");
 }
 
 struct Blocks {
@@ -88,9 +88,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   {
     const int64_t* p = ic.data<int64_t>();
     int64_t bad = kernels::find_bad_index(p, N, V);
-    TZ_CHECK(bad < 0, "embedding: id ", bad < 0 ? 0 : p[bad], " out of range for a table of V = ",
-             V, " rows (weight ", weight.shape(), "; at flat position ", bad, " of ids of shape ",
-             ids.shape(), ")");
+    TZ_CHECK(bad < 0, "embedding: id ", bad < 0 ? 0 : p[bad], " out of range for a table of V = ", V, " rows (weight ",
+             weight.shape(), "; at flat position ", bad, " of ids of shape ", ids.shape(), ")");
   }
   Shape out_shape = ids.shape();
   out_shape.push_back(C);
@@ -107,8 +106,8 @@ Tensor embedding_backward(const Tensor& grad_out, const Tensor& ids, int64_t V) 
   TZ_CHECK(grad_out.dim() == ids.dim() + 1, "embedding_backward: grad of shape ", grad_out.shape(),
            " does not match ids of shape ", ids.shape());
   for (int64_t d = 0; d < ids.dim(); ++d)
-    TZ_CHECK(grad_out.shape()[d] == ids.shape()[d], "embedding_backward: grad of shape ",
-             grad_out.shape(), " does not match ids of shape ", ids.shape());
+    TZ_CHECK(grad_out.shape()[d] == ids.shape()[d], "embedding_backward: grad of shape ", grad_out.shape(),
+             " does not match ids of shape ", ids.shape());
   const int64_t C = grad_out.size(-1), N = ids.numel();
   Tensor ic = contiguous(ids);
   check_range(ic, V, "embedding_backward", "for the table rows");
@@ -131,28 +130,25 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Blocks b = blocks(x.shape(), dim);
   const int64_t M = index.numel();
   Tensor ic = contiguous(index);
-  check_range(ic, b.N, "index_select",
-              cat_str("for dim ", dim, " of size ", b.N, " (x shape ", x.shape(), ")"));
+  check_range(ic, b.N, "index_select", cat_str("for dim ", dim, " of size ", b.N, " (x shape ", x.shape(), ")"));
   Shape out_shape = x.shape();
   out_shape[dim] = M;
   Tensor out = empty(out_shape, x.dtype());
   if (out.numel() == 0) return out;
   Tensor xc = contiguous(x);
   TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
-    kernels::index_select_forward<T>(out.data<T>(), xc.data<T>(), ic.data<int64_t>(), b.O, b.N,
-                                     b.I, M);
+    kernels::index_select_forward<T>(out.data<T>(), xc.data<T>(), ic.data<int64_t>(), b.O, b.N, b.I, M);
   });
   return out;
 }
 
-Tensor index_select_backward(const Tensor& grad_out, const Shape& x_shape, int64_t dim,
-                             const Tensor& index) {
+Tensor index_select_backward(const Tensor& grad_out, const Shape& x_shape, int64_t dim, const Tensor& index) {
   check_i64(index, "index_select_backward", "index");
   dim = wrap_dim(dim, int64_t(x_shape.size()), "index_select_backward");
   Shape expect = x_shape;
   expect[dim] = index.numel();
-  TZ_CHECK(grad_out.shape() == expect, "index_select_backward: grad of shape ", grad_out.shape(),
-           ", expected ", expect);
+  TZ_CHECK(grad_out.shape() == expect, "index_select_backward: grad of shape ", grad_out.shape(), ", expected ",
+           expect);
   Blocks b = blocks(x_shape, dim);
   Tensor ic = contiguous(index);
   check_range(ic, b.N, "index_select_backward", cat_str("for dim ", dim, " of size ", b.N));
@@ -160,8 +156,7 @@ Tensor index_select_backward(const Tensor& grad_out, const Shape& x_shape, int64
   if (grad_out.numel() == 0) return dx;
   Tensor gc = contiguous(grad_out);
   TZ_DISPATCH_ALL(grad_out.dtype(), [&]<class T>() {
-    kernels::index_select_backward<T>(dx.data<T>(), gc.data<T>(), ic.data<int64_t>(), b.O, b.N,
-                                      b.I, index.numel());
+    kernels::index_select_backward<T>(dx.data<T>(), gc.data<T>(), ic.data<int64_t>(), b.O, b.N, b.I, index.numel());
   });
   return dx;
 }
@@ -172,12 +167,11 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   TZ_CHECK(x.defined() && x.dim() >= 1, "gather: x must have at least 1 dim, got shape ",
            x.defined() ? x.shape() : Shape{});
   check_i64(index, "gather", "index");
-  TZ_CHECK(index.dim() == x.dim(), "gather: index must have x's rank, got index ", index.shape(),
-           " for x ", x.shape());
+  TZ_CHECK(index.dim() == x.dim(), "gather: index must have x's rank, got index ", index.shape(), " for x ", x.shape());
   dim = wrap_dim(dim, x.dim(), "gather");
   for (int64_t d = 0; d < x.dim(); ++d)
-    TZ_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "gather: index ", index.shape(),
-             " is larger than x ", x.shape(), " in dim ", d, " (only dim ", dim, " may differ)");
+    TZ_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "gather: index ", index.shape(), " is larger than x ",
+             x.shape(), " in dim ", d, " (only dim ", dim, " may differ)");
   Tensor ic = contiguous(index);
   check_range(ic, x.size(dim), "gather",
               cat_str("for dim ", dim, " of size ", x.size(dim), " (x shape ", x.shape(), ")"));
@@ -189,8 +183,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor xc = contiguous(leading_view(x, sub));
   Blocks b = blocks(index.shape(), dim);
   TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
-    kernels::gather_forward<T>(out.data<T>(), xc.data<T>(), ic.data<int64_t>(), b.O, x.size(dim),
-                               b.I, b.N);
+    kernels::gather_forward<T>(out.data<T>(), xc.data<T>(), ic.data<int64_t>(), b.O, x.size(dim), b.I, b.N);
   });
   return out;
 }
@@ -200,17 +193,16 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
            x.defined() ? x.shape() : Shape{});
   check_i64(index, "scatter_add", "index");
   TZ_CHECK(src.defined() && src.dtype() == x.dtype(), "scatter_add: src dtype ",
-           src.defined() ? dtype_name(src.dtype()) : "undefined", " differs from x dtype ",
-           dtype_name(x.dtype()));
+           src.defined() ? dtype_name(src.dtype()) : "undefined", " differs from x dtype ", dtype_name(x.dtype()));
   TZ_CHECK(index.dim() == x.dim() && src.dim() == x.dim(),
-           "scatter_add: x, index and src must have the same rank, got x ", x.shape(), ", index ",
-           index.shape(), ", src ", src.shape());
+           "scatter_add: x, index and src must have the same rank, got x ", x.shape(), ", index ", index.shape(),
+           ", src ", src.shape());
   dim = wrap_dim(dim, x.dim(), "scatter_add");
   for (int64_t d = 0; d < x.dim(); ++d) {
-    TZ_CHECK(index.shape()[d] <= src.shape()[d], "scatter_add: index ", index.shape(),
-             " is larger than src ", src.shape(), " in dim ", d);
-    TZ_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "scatter_add: index ", index.shape(),
-             " is larger than x ", x.shape(), " in dim ", d, " (only dim ", dim, " may differ)");
+    TZ_CHECK(index.shape()[d] <= src.shape()[d], "scatter_add: index ", index.shape(), " is larger than src ",
+             src.shape(), " in dim ", d);
+    TZ_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "scatter_add: index ", index.shape(), " is larger than x ",
+             x.shape(), " in dim ", d, " (only dim ", dim, " may differ)");
   }
   Tensor ic = contiguous(index);
   check_range(ic, x.size(dim), "scatter_add",
@@ -226,8 +218,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   Tensor target = region.is_contiguous() ? region : clone(region);
   Blocks b = blocks(index.shape(), dim);
   TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
-    kernels::scatter_add<T>(target.data<T>(), ic.data<int64_t>(), sc.data<T>(), b.O, x.size(dim),
-                            b.I, b.N);
+    kernels::scatter_add<T>(target.data<T>(), ic.data<int64_t>(), sc.data<T>(), b.O, x.size(dim), b.I, b.N);
   });
   if (!target.shares_storage(out)) copy_(region, target);
   return out;
@@ -237,8 +228,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   TZ_CHECK(!xs.empty(), "cat: expected at least one tensor");
-  for (size_t j = 0; j < xs.size(); ++j)
-    TZ_CHECK(xs[j].defined(), "cat: tensor ", j, " is undefined");
+  for (size_t j = 0; j < xs.size(); ++j) TZ_CHECK(xs[j].defined(), "cat: tensor ", j, " is undefined");
   const Tensor& x0 = xs[0];
   TZ_CHECK(x0.dim() >= 1, "cat: cannot concatenate 0-d tensors (tensor 0 has shape [])");
   dim = wrap_dim(dim, x0.dim(), "cat");
@@ -249,8 +239,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
              " but tensor 0 has dtype ", dtype_name(x0.dtype()));
     bool ok = x.dim() == x0.dim();
     for (int64_t d = 0; ok && d < x0.dim(); ++d) ok = d == dim || x.shape()[d] == x0.shape()[d];
-    TZ_CHECK(ok, "cat: tensor ", j, " has shape ", x.shape(), " but tensor 0 has shape ",
-             x0.shape(), "; sizes must match except in dim ", dim);
+    TZ_CHECK(ok, "cat: tensor ", j, " has shape ", x.shape(), " but tensor 0 has shape ", x0.shape(),
+             "; sizes must match except in dim ", dim);
     total += x.shape()[dim];
   }
   Shape out_shape = x0.shape();
@@ -278,13 +268,12 @@ void check_conv(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TZ_CHECK(weight.defined() && weight.dim() == 2 && weight.size(0) == x.size(2),
            "conv1d_causal: weight must be [C, K] with C = ", x.size(2), ", got shape ",
            weight.defined() ? weight.shape() : Shape{}, " for x ", x.shape());
-  TZ_CHECK(weight.size(1) >= 1, "conv1d_causal: kernel width K must be >= 1, got weight ",
-           weight.shape());
+  TZ_CHECK(weight.size(1) >= 1, "conv1d_causal: kernel width K must be >= 1, got weight ", weight.shape());
   TZ_CHECK(weight.dtype() == x.dtype(), "conv1d_causal: weight dtype ", dtype_name(weight.dtype()),
            " differs from x dtype ", dtype_name(x.dtype()));
   if (bias.defined()) {
-    TZ_CHECK(bias.shape() == Shape{x.size(2)}, "conv1d_causal: bias must be [C] with C = ",
-             x.size(2), ", got shape ", bias.shape());
+    TZ_CHECK(bias.shape() == Shape{x.size(2)}, "conv1d_causal: bias must be [C] with C = ", x.size(2), ", got shape ",
+             bias.shape());
     TZ_CHECK(bias.dtype() == x.dtype(), "conv1d_causal: bias dtype ", dtype_name(bias.dtype()),
              " differs from x dtype ", dtype_name(x.dtype()));
   }
@@ -298,17 +287,17 @@ Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias) 
   Tensor xc = contiguous(x), wc = contiguous(weight);
   Tensor bc = bias.defined() ? contiguous(bias) : Tensor();
   TZ_DISPATCH_FLOAT(x.dtype(), "conv1d_causal", [&]<class F>() {
-    kernels::conv1d_causal_forward<F>(out.data<F>(), xc.data<F>(), wc.data<F>(),
-                                      bc.defined() ? bc.data<F>() : nullptr, B, T, C, K);
+    kernels::conv1d_causal_forward<F>(out.data<F>(), xc.data<F>(), wc.data<F>(), bc.defined() ? bc.data<F>() : nullptr,
+                                      B, T, C, K);
   });
   return out;
 }
 
-Conv1dGrads conv1d_causal_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight,
-                                   bool need_dx, bool need_dweight, bool need_dbias) {
+Conv1dGrads conv1d_causal_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, bool need_dx,
+                                   bool need_dweight, bool need_dbias) {
   check_conv(x, weight, Tensor());
-  TZ_CHECK(grad_out.shape() == x.shape(), "conv1d_causal_backward: grad of shape ",
-           grad_out.shape(), ", expected ", x.shape());
+  TZ_CHECK(grad_out.shape() == x.shape(), "conv1d_causal_backward: grad of shape ", grad_out.shape(), ", expected ",
+           x.shape());
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), K = weight.size(1);
   Conv1dGrads g;
   if (need_dx) g.dx = zeros(x.shape(), x.dtype());
@@ -316,10 +305,9 @@ Conv1dGrads conv1d_causal_backward(const Tensor& grad_out, const Tensor& x, cons
   if (need_dbias) g.dbias = zeros({C}, x.dtype());
   Tensor gc = contiguous_as(grad_out, x.dtype()), xc = contiguous(x), wc = contiguous(weight);
   TZ_DISPATCH_FLOAT(x.dtype(), "conv1d_causal_backward", [&]<class F>() {
-    kernels::conv1d_causal_backward<F>(need_dx ? g.dx.data<F>() : nullptr,
-                                       need_dweight ? g.dweight.data<F>() : nullptr,
-                                       need_dbias ? g.dbias.data<F>() : nullptr, gc.data<F>(),
-                                       xc.data<F>(), wc.data<F>(), B, T, C, K);
+    kernels::conv1d_causal_backward<F>(need_dx ? g.dx.data<F>() : nullptr, need_dweight ? g.dweight.data<F>() : nullptr,
+                                       need_dbias ? g.dbias.data<F>() : nullptr, gc.data<F>(), xc.data<F>(),
+                                       wc.data<F>(), B, T, C, K);
   });
   return g;
 }
@@ -327,16 +315,15 @@ Conv1dGrads conv1d_causal_backward(const Tensor& grad_out, const Tensor& x, cons
 // ---- sort / topk ---------------------------------------------------------------------------
 
 namespace {
-SortResult sort_along(const Tensor& x_in, int64_t k, int64_t dim, bool descending, bool is_topk,
-                      const char* op) {
+SortResult sort_along(const Tensor& x_in, int64_t k, int64_t dim, bool descending, bool is_topk, const char* op) {
   TZ_CHECK(x_in.defined(), op, ": x is undefined");
   // A 0-d tensor sorts like a 1-element vector.
   Tensor x = x_in.dim() == 0 ? as_strided(x_in, {1}, {1}, x_in.offset()) : x_in;
   dim = wrap_dim(dim, x.dim(), op);
   const int64_t N = x.size(dim);
   if (is_topk)
-    TZ_CHECK(k >= 0 && k <= N, op, ": k = ", k, " out of range [0, ", N, "] for dim ", dim,
-             " of size ", N, " (x shape ", x.shape(), ")");
+    TZ_CHECK(k >= 0 && k <= N, op, ": k = ", k, " out of range [0, ", N, "] for dim ", dim, " of size ", N,
+             " (x shape ", x.shape(), ")");
   else
     k = N;
   Tensor xc = contiguous(move_dim_last(x, dim));
@@ -347,11 +334,9 @@ SortResult sort_along(const Tensor& x_in, int64_t k, int64_t dim, bool descendin
   if (k > 0 && R > 0) {
     TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
       if (is_topk)
-        kernels::topk_rows<T>(values.data<T>(), indices.data<int64_t>(), xc.data<T>(), R, N, k,
-                              descending);
+        kernels::topk_rows<T>(values.data<T>(), indices.data<int64_t>(), xc.data<T>(), R, N, k, descending);
       else
-        kernels::sort_rows<T>(values.data<T>(), indices.data<int64_t>(), xc.data<T>(), R, N,
-                              descending);
+        kernels::sort_rows<T>(values.data<T>(), indices.data<int64_t>(), xc.data<T>(), R, N, descending);
     });
   }
   SortResult r{move_last_dim_back(values, dim), move_last_dim_back(indices, dim)};

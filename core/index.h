@@ -23,8 +23,7 @@ Tensor embedding_backward(const Tensor& grad_out, const Tensor& ids, int64_t V);
 // x [..., N, ...] (N at `dim`), index i64 1-D [M] (or 0-d) -> [..., M, ...].
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 // dx of shape x_shape: dx[..., index[m], ...] += grad_out[..., m, ...].
-Tensor index_select_backward(const Tensor& grad_out, const Shape& x_shape, int64_t dim,
-                             const Tensor& index);
+Tensor index_select_backward(const Tensor& grad_out, const Shape& x_shape, int64_t dim, const Tensor& index);
 
 // PyTorch's gather: index has x's rank and index.size(d) <= x.size(d) for d != dim;
 // out has index's shape and out[..., j, ...] = x[..., index[..., j, ...], ...] along dim.
@@ -44,8 +43,8 @@ Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias =
 struct Conv1dGrads {
   Tensor dx, dweight, dbias;  // undefined when not asked for
 };
-Conv1dGrads conv1d_causal_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight,
-                                   bool need_dx, bool need_dweight, bool need_dbias);
+Conv1dGrads conv1d_causal_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, bool need_dx,
+                                   bool need_dweight, bool need_dbias);
 
 // Sorting along dim (see core/kernels/sort.h for the order: stable, ties by lower index
 // first in both directions, NaN larger than every number).

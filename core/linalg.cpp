@@ -36,15 +36,23 @@ Operand make_operand(const Tensor& t, bool vec_as_row) {
   if (t.dim() == 1) {
     const int64_t n = t.size(0), s = t.stride(0);
     if (vec_as_row) {
-      o.R = 1; o.C = n; o.sr = n * s; o.sc = s;
+      o.R = 1;
+      o.C = n;
+      o.sr = n * s;
+      o.sc = s;
     } else {
-      o.R = n; o.C = 1; o.sr = s; o.sc = 1;
+      o.R = n;
+      o.C = 1;
+      o.sr = s;
+      o.sc = 1;
     }
     return o;
   }
   const int64_t d = t.dim();
-  o.R = t.size(d - 2); o.C = t.size(d - 1);
-  o.sr = t.stride(d - 2); o.sc = t.stride(d - 1);
+  o.R = t.size(d - 2);
+  o.C = t.size(d - 1);
+  o.sr = t.stride(d - 2);
+  o.sc = t.stride(d - 1);
   o.batch_shape.assign(t.shape().begin(), t.shape().end() - 2);
   o.batch_strides.assign(t.strides().begin(), t.strides().end() - 2);
   return o;
@@ -78,8 +86,7 @@ MatLayout layout_or_copy(Operand& o, bool vec_as_row) {
 std::vector<int64_t> batch_offsets(const Operand& o, const Shape& out) {
   const int64_t nb = int64_t(out.size()), lead = nb - int64_t(o.batch_shape.size());
   Shape st(nb, 0);
-  for (int64_t d = lead; d < nb; ++d)
-    st[d] = o.batch_shape[d - lead] == 1 ? 0 : o.batch_strides[d - lead];
+  for (int64_t d = lead; d < nb; ++d) st[d] = o.batch_shape[d - lead] == 1 ? 0 : o.batch_strides[d - lead];
   std::vector<int64_t> offs(size_t(shape_numel(out)));
   for (size_t i = 0; i < offs.size(); ++i) {
     int64_t rem = int64_t(i), off = 0;
@@ -109,18 +116,18 @@ constexpr int64_t kParallelBatchFlops = int64_t(1) << 22;
 // out = a @ b (+ bias broadcast over rows when given). `op` names the caller in errors.
 Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const Tensor& bias, const char* op) {
   TZ_CHECK(a_in.defined() && b_in.defined(), op, ": undefined operand");
-  TZ_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, op,
-           ": both operands need at least 1 dim, got lhs ", a_in.shape(), " vs rhs ", b_in.shape());
+  TZ_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, op, ": both operands need at least 1 dim, got lhs ", a_in.shape(),
+           " vs rhs ", b_in.shape());
   TZ_CHECK(is_floating(a_in.dtype()) && is_floating(b_in.dtype()), op,
            ": expected floating dtypes (f32 or f64), got lhs ", dtype_name(a_in.dtype()), " vs rhs ",
            dtype_name(b_in.dtype()));
-  TZ_CHECK(a_in.dtype() == b_in.dtype(), op, ": dtype mismatch, lhs ", dtype_name(a_in.dtype()),
-           " vs rhs ", dtype_name(b_in.dtype()));
+  TZ_CHECK(a_in.dtype() == b_in.dtype(), op, ": dtype mismatch, lhs ", dtype_name(a_in.dtype()), " vs rhs ",
+           dtype_name(b_in.dtype()));
 
   Operand A = make_operand(a_in, true), B = make_operand(b_in, false);
   TZ_CHECK(A.C == B.R, op, ": shape mismatch, lhs ", a_in.shape(), " vs rhs ", b_in.shape());
-  TZ_CHECK(batch_dims_broadcast(A.batch_shape, B.batch_shape), op,
-           ": batch dims do not broadcast, lhs ", a_in.shape(), " vs rhs ", b_in.shape());
+  TZ_CHECK(batch_dims_broadcast(A.batch_shape, B.batch_shape), op, ": batch dims do not broadcast, lhs ", a_in.shape(),
+           " vs rhs ", b_in.shape());
   const Shape batch = broadcast_shapes(A.batch_shape, B.batch_shape, op);
   const int64_t M = A.R, K = A.C, N = B.C;
 
@@ -147,15 +154,13 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const Tensor& bias, c
     const T* pa = A.t.template data<T>();
     const T* pb = B.t.template data<T>();
     T* pc = out.template data<T>();
-    kernels::GemmArgs<T> g{pc, N, pa, La.ld, La.trans, pb, Lb.ld, Lb.trans, M, N, K,
-                           T(1), has_bias ? T(1) : T(0)};
+    kernels::GemmArgs<T> g{pc, N, pa, La.ld, La.trans, pb, Lb.ld, Lb.trans, M, N, K, T(1), has_bias ? T(1) : T(0)};
 
     // Fold the batch into M when every entry uses the same rhs matrix and the lhs
     // matrices follow each other as one tall row-major matrix (x [B, T, C] @ W [C, N]):
     // one big GEMM instead of many small ones.
     bool fold = nbatch > 1 && !La.trans;
-    for (int64_t i = 0; fold && i < nbatch; ++i)
-      fold = offb[i] == offb[0] && offa[i] == offa[0] + i * M * La.ld;
+    for (int64_t i = 0; fold && i < nbatch; ++i) fold = offb[i] == offb[0] && offa[i] == offa[0] + i * M * La.ld;
     if (nbatch == 1 || fold) {
       g.A = pa + offa[0];
       g.B = pb + offb[0];
@@ -173,8 +178,10 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const Tensor& bias, c
       }
     };
     const int64_t flops = 2 * M * N * K;
-    if (flops < kParallelBatchFlops) parallel_for(nbatch, flops, run);
-    else run(0, nbatch);
+    if (flops < kParallelBatchFlops)
+      parallel_for(nbatch, flops, run);
+    else
+      run(0, nbatch);
     return 0;
   });
   return out;
@@ -187,19 +194,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) { return matmul_impl(a, b, Tenso
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   TZ_CHECK(x.defined() && weight.defined(), "linear: undefined input or weight");
   TZ_CHECK(weight.dim() == 2, "linear: weight must be 2-D [out, in], got ", weight.shape());
-  TZ_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: shape mismatch, x ", x.shape(),
-           " vs weight ", weight.shape(), " (expected x [..., ", weight.size(1), "])");
-  TZ_CHECK(x.dtype() == weight.dtype(), "linear: dtype mismatch, x ", dtype_name(x.dtype()),
-           " vs weight ", dtype_name(weight.dtype()));
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: shape mismatch, x ", x.shape(), " vs weight ",
+           weight.shape(), " (expected x [..., ", weight.size(1), "])");
+  TZ_CHECK(x.dtype() == weight.dtype(), "linear: dtype mismatch, x ", dtype_name(x.dtype()), " vs weight ",
+           dtype_name(weight.dtype()));
   if (bias.defined()) {
-    TZ_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias must be [",
-             weight.size(0), "] for weight ", weight.shape(), ", got ", bias.shape());
-    TZ_CHECK(bias.dtype() == weight.dtype(), "linear: dtype mismatch, bias ",
-             dtype_name(bias.dtype()), " vs weight ", dtype_name(weight.dtype()));
+    TZ_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias must be [", weight.size(0),
+             "] for weight ", weight.shape(), ", got ", bias.shape());
+    TZ_CHECK(bias.dtype() == weight.dtype(), "linear: dtype mismatch, bias ", dtype_name(bias.dtype()), " vs weight ",
+             dtype_name(weight.dtype()));
   }
   // W^T as a view: [in, out] with swapped strides (GEMM gets trans_b, no copy).
-  Tensor wt = as_strided(weight, {weight.size(1), weight.size(0)},
-                         {weight.stride(1), weight.stride(0)}, weight.offset());
+  Tensor wt =
+      as_strided(weight, {weight.size(1), weight.size(0)}, {weight.stride(1), weight.stride(0)}, weight.offset());
   return matmul_impl(x, wt, bias, "linear");
 }
 

@@ -27,22 +27,19 @@ void rows(const Tensor& x, int64_t& N, int64_t& C) {
   }
 }
 
-Shape leading(const Tensor& x) {
-  return x.dim() == 0 ? Shape{} : Shape(x.shape().begin(), x.shape().end() - 1);
-}
+Shape leading(const Tensor& x) { return x.dim() == 0 ? Shape{} : Shape(x.shape().begin(), x.shape().end() - 1); }
 
 // A [C] parameter (weight or bias) of x's dtype, or undefined.
 void check_param(const Tensor& p, const Tensor& x, int64_t C, const char* op, const char* name) {
   if (!p.defined()) return;
   TZ_CHECK(p.shape() == Shape{C}, op, ": ", name, " of shape ", p.shape(), " does not match the ",
            "last dim of the input ", x.shape(), ", expected [", C, "]");
-  TZ_CHECK(p.dtype() == x.dtype(), op, ": ", name, " dtype ", dtype_name(p.dtype()),
-           " does not match the input dtype ", dtype_name(x.dtype()));
+  TZ_CHECK(p.dtype() == x.dtype(), op, ": ", name, " dtype ", dtype_name(p.dtype()), " does not match the input dtype ",
+           dtype_name(x.dtype()));
 }
 
 void check_same(const Tensor& g, const Tensor& ref, const char* op) {
-  TZ_CHECK(g.shape() == ref.shape(), op, ": gradient of shape ", g.shape(), " for an output of shape ",
-           ref.shape());
+  TZ_CHECK(g.shape() == ref.shape(), op, ": gradient of shape ", g.shape(), " for an output of shape ", ref.shape());
 }
 
 template <class Fwd>
@@ -73,15 +70,13 @@ Tensor rowwise_backward(const Tensor& g, const Tensor& out, const char* op, Bwd 
 // ---- softmax / log_softmax ---------------------------------------------------------------
 
 Tensor softmax(const Tensor& x) {
-  return rowwise(x, "softmax", []<class T>(T* y, const T* xp, int64_t N, int64_t C) {
-    kernels::softmax_forward<T>(y, xp, N, C);
-  });
+  return rowwise(x, "softmax",
+                 []<class T>(T* y, const T* xp, int64_t N, int64_t C) { kernels::softmax_forward<T>(y, xp, N, C); });
 }
 Tensor softmax_backward(const Tensor& g, const Tensor& out) {
-  return rowwise_backward(g, out, "softmax backward",
-                          []<class T>(T* d, const T* gp, const T* y, int64_t N, int64_t C) {
-                            kernels::softmax_backward<T>(d, gp, y, N, C);
-                          });
+  return rowwise_backward(g, out, "softmax backward", []<class T>(T* d, const T* gp, const T* y, int64_t N, int64_t C) {
+    kernels::softmax_backward<T>(d, gp, y, N, C);
+  });
 }
 Tensor log_softmax(const Tensor& x) {
   return rowwise(x, "log_softmax", []<class T>(T* y, const T* xp, int64_t N, int64_t C) {
@@ -104,22 +99,20 @@ NormForward layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
   rows(x, N, C);
   check_param(weight, x, C, "layer_norm", "weight");
   check_param(bias, x, C, "layer_norm", "bias");
-  NormForward r{empty(x.shape(), x.dtype()), empty(leading(x), x.dtype()),
-                empty(leading(x), x.dtype())};
+  NormForward r{empty(x.shape(), x.dtype()), empty(leading(x), x.dtype()), empty(leading(x), x.dtype())};
   Tensor xc = contiguous(x), wc = weight.defined() ? contiguous(weight) : Tensor(),
          bc = bias.defined() ? contiguous(bias) : Tensor();
   TZ_DISPATCH_FLOAT(x.dtype(), "layer_norm", [&]<class T>() {
     if (N > 0)
-      kernels::layernorm_forward<T>(ptr<T>(r.out), ptr<T>(r.mean), ptr<T>(r.rstd), ptr<T>(xc),
-                                    ptr<T>(wc), ptr<T>(bc), N, C, eps);
+      kernels::layernorm_forward<T>(ptr<T>(r.out), ptr<T>(r.mean), ptr<T>(r.rstd), ptr<T>(xc), ptr<T>(wc), ptr<T>(bc),
+                                    N, C, eps);
     return 0;
   });
   return r;
 }
 
-NormGrads layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
-                              const Tensor& mean, const Tensor& rstd, bool need_dx,
-                              bool need_dweight, bool need_dbias) {
+NormGrads layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                              const Tensor& rstd, bool need_dx, bool need_dweight, bool need_dbias) {
   check_same(g, x, "layer_norm backward");
   int64_t N, C;
   rows(x, N, C);
@@ -127,12 +120,11 @@ NormGrads layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& we
   if (need_dx) r.dx = zeros(x.shape(), x.dtype());
   if (need_dweight && weight.defined()) r.dweight = zeros({C}, x.dtype());
   if (need_dbias) r.dbias = zeros({C}, x.dtype());
-  Tensor gc = contiguous_as(g, x.dtype()), xc = contiguous(x),
-         wc = weight.defined() ? contiguous(weight) : Tensor();
+  Tensor gc = contiguous_as(g, x.dtype()), xc = contiguous(x), wc = weight.defined() ? contiguous(weight) : Tensor();
   TZ_DISPATCH_FLOAT(x.dtype(), "layer_norm backward", [&]<class T>() {
     if (N > 0)
-      kernels::layernorm_backward<T>(ptr<T>(r.dx), ptr<T>(r.dweight), ptr<T>(r.dbias), ptr<T>(gc),
-                                     ptr<T>(xc), ptr<T>(wc), ptr<T>(mean), ptr<T>(rstd), N, C);
+      kernels::layernorm_backward<T>(ptr<T>(r.dx), ptr<T>(r.dweight), ptr<T>(r.dbias), ptr<T>(gc), ptr<T>(xc),
+                                     ptr<T>(wc), ptr<T>(mean), ptr<T>(rstd), N, C);
     return 0;
   });
   return r;
@@ -147,27 +139,25 @@ NormForward rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   NormForward r{empty(x.shape(), x.dtype()), Tensor(), empty(leading(x), x.dtype())};
   Tensor xc = contiguous(x), wc = weight.defined() ? contiguous(weight) : Tensor();
   TZ_DISPATCH_FLOAT(x.dtype(), "rms_norm", [&]<class T>() {
-    if (N > 0)
-      kernels::rmsnorm_forward<T>(ptr<T>(r.out), ptr<T>(r.rstd), ptr<T>(xc), ptr<T>(wc), N, C, eps);
+    if (N > 0) kernels::rmsnorm_forward<T>(ptr<T>(r.out), ptr<T>(r.rstd), ptr<T>(xc), ptr<T>(wc), N, C, eps);
     return 0;
   });
   return r;
 }
 
-NormGrads rms_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
-                            const Tensor& rstd, bool need_dx, bool need_dweight) {
+NormGrads rms_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& rstd, bool need_dx,
+                            bool need_dweight) {
   check_same(g, x, "rms_norm backward");
   int64_t N, C;
   rows(x, N, C);
   NormGrads r;
   if (need_dx) r.dx = zeros(x.shape(), x.dtype());
   if (need_dweight && weight.defined()) r.dweight = zeros({C}, x.dtype());
-  Tensor gc = contiguous_as(g, x.dtype()), xc = contiguous(x),
-         wc = weight.defined() ? contiguous(weight) : Tensor();
+  Tensor gc = contiguous_as(g, x.dtype()), xc = contiguous(x), wc = weight.defined() ? contiguous(weight) : Tensor();
   TZ_DISPATCH_FLOAT(x.dtype(), "rms_norm backward", [&]<class T>() {
     if (N > 0)
-      kernels::rmsnorm_backward<T>(ptr<T>(r.dx), ptr<T>(r.dweight), ptr<T>(gc), ptr<T>(xc),
-                                   ptr<T>(wc), ptr<T>(rstd), N, C);
+      kernels::rmsnorm_backward<T>(ptr<T>(r.dx), ptr<T>(r.dweight), ptr<T>(gc), ptr<T>(xc), ptr<T>(wc), ptr<T>(rstd), N,
+                                   C);
     return 0;
   });
   return r;
@@ -188,8 +178,8 @@ CrossEntropyForward cross_entropy(const Tensor& logits, const Tensor& targets, i
   CrossEntropyForward r;
   for (int64_t n = 0; n < N; ++n) {
     if (t[n] == ignore_index) continue;
-    TZ_CHECK(t[n] >= 0 && t[n] < V, "cross_entropy: target ", t[n], " at position ", n,
-             " is out of range for V = ", V, " classes (ignore_index = ", ignore_index, ")");
+    TZ_CHECK(t[n] >= 0 && t[n] < V, "cross_entropy: target ", t[n], " at position ", n, " is out of range for V = ", V,
+             " classes (ignore_index = ", ignore_index, ")");
     ++r.count;
   }
   Tensor xc = contiguous(logits);
@@ -197,9 +187,7 @@ CrossEntropyForward cross_entropy(const Tensor& logits, const Tensor& targets, i
   r.loss = empty({}, logits.dtype());
   TZ_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&]<class T>() {
     Tensor losses = empty({N}, logits.dtype());
-    if (N > 0)
-      kernels::cross_entropy_forward<T>(ptr<T>(losses), ptr<T>(r.lse), ptr<T>(xc), t, N, V,
-                                        ignore_index);
+    if (N > 0) kernels::cross_entropy_forward<T>(ptr<T>(losses), ptr<T>(r.lse), ptr<T>(xc), t, N, V, ignore_index);
     // Mean over counted rows, summed in f64 in row order (deterministic).
     double s = 0;
     const T* l = ptr<T>(losses);
@@ -210,8 +198,8 @@ CrossEntropyForward cross_entropy(const Tensor& logits, const Tensor& targets, i
   return r;
 }
 
-Tensor cross_entropy_backward(const Tensor& g, const Tensor& logits, const Tensor& targets,
-                              const Tensor& lse, int64_t ignore_index, int64_t count) {
+Tensor cross_entropy_backward(const Tensor& g, const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                              int64_t ignore_index, int64_t count) {
   TZ_CHECK(g.numel() == 1, "cross_entropy backward: expected a one-element gradient, got ", g.shape());
   int64_t N, V;
   rows(logits, N, V);
@@ -220,8 +208,7 @@ Tensor cross_entropy_backward(const Tensor& g, const Tensor& logits, const Tenso
   double scale = g.item() / double(count);
   Tensor xc = contiguous(logits), tc = contiguous(targets);
   TZ_DISPATCH_FLOAT(logits.dtype(), "cross_entropy backward", [&]<class T>() {
-    kernels::cross_entropy_backward<T>(ptr<T>(d), ptr<T>(xc), ptr<T>(lse), ptr<int64_t>(tc), scale,
-                                       N, V, ignore_index);
+    kernels::cross_entropy_backward<T>(ptr<T>(d), ptr<T>(xc), ptr<T>(lse), ptr<int64_t>(tc), scale, N, V, ignore_index);
     return 0;
   });
   return d;
@@ -237,16 +224,14 @@ void dropout_apply(T* out, const T* in, int64_t n, double p, uint64_t seed, uint
   Generator gen(seed);
   T scale = T(1.0 / (1.0 - p));
   parallel_for(n, 16, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      out[i] = gen.uniform_at(first + uint64_t(i)) >= p ? in[i] * scale : T(0);
+    for (int64_t i = i0; i < i1; ++i) out[i] = gen.uniform_at(first + uint64_t(i)) >= p ? in[i] * scale : T(0);
   });
 }
 }  // namespace
 
 DropoutForward dropout(const Tensor& x, double p, bool training, Generator& gen) {
   TZ_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got ", p);
-  TZ_CHECK(is_floating(x.dtype()), "dropout: expected a floating dtype (f32 or f64), got ",
-           dtype_name(x.dtype()));
+  TZ_CHECK(is_floating(x.dtype()), "dropout: expected a floating dtype (f32 or f64), got ", dtype_name(x.dtype()));
   DropoutForward r;
   if (p == 0 || !training) {
     r.out = x;

@@ -13,7 +13,7 @@
 namespace tz::core {
 
 Tensor softmax(const Tensor& x);
-Tensor softmax_backward(const Tensor& g, const Tensor& out);   // out = softmax(x)
+Tensor softmax_backward(const Tensor& g, const Tensor& out);  // out = softmax(x)
 Tensor log_softmax(const Tensor& x);
 Tensor log_softmax_backward(const Tensor& g, const Tensor& out);  // out = log_softmax(x)
 
@@ -26,12 +26,11 @@ struct NormGrads {
   Tensor dx, dweight, dbias;  // undefined where not requested
 };
 NormForward layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
-NormGrads layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
-                              const Tensor& mean, const Tensor& rstd, bool need_dx,
-                              bool need_dweight, bool need_dbias);
+NormGrads layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                              const Tensor& rstd, bool need_dx, bool need_dweight, bool need_dbias);
 NormForward rms_norm(const Tensor& x, const Tensor& weight, double eps);
-NormGrads rms_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight,
-                            const Tensor& rstd, bool need_dx, bool need_dweight);
+NormGrads rms_norm_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& rstd, bool need_dx,
+                            bool need_dweight);
 
 // Mean over non-ignored rows of -log softmax(logits)[target]. The loss is a 0-d tensor of
 // the logits' dtype; lse [N] is saved for the backward. When every target is ignored
@@ -43,8 +42,8 @@ struct CrossEntropyForward {
 };
 CrossEntropyForward cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index);
 // g: the loss gradient (one element). Returns dlogits of the logits' shape.
-Tensor cross_entropy_backward(const Tensor& g, const Tensor& logits, const Tensor& targets,
-                              const Tensor& lse, int64_t ignore_index, int64_t count);
+Tensor cross_entropy_backward(const Tensor& g, const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                              int64_t ignore_index, int64_t count);
 
 // Inverted dropout: element i (row-major) is kept when uniform(first + i) >= p and then
 // scaled by 1/(1-p); `first` is reserved from gen (numel counters), so the mask depends on

@@ -48,9 +48,8 @@ bool detect_avx512() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   // __builtin_cpu_supports also checks that the OS saves the zmm state (XCR0).
-  return detect_avx2_fma() && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
+  return detect_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
@@ -67,8 +66,10 @@ SimdLevel default_level() {
   SimdLevel want = SimdLevel::avx512;
   if (const char* env = std::getenv("TZ_SIMD")) {
     const std::string v = env;
-    if (v == "off" || v == "scalar" || v == "0") want = SimdLevel::off;
-    else if (v == "avx2") want = SimdLevel::avx2;
+    if (v == "off" || v == "scalar" || v == "0")
+      want = SimdLevel::off;
+    else if (v == "avx2")
+      want = SimdLevel::avx2;
   }
   return clamp_level(want);
 }
@@ -114,8 +115,7 @@ int64_t parallel_grain() {
   return passive_wait_sizing() ? int64_t(1) << 19 : int64_t(1) << 15;
 }
 
-void parallel_for(int64_t n, int64_t cost_per_item,
-                  const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   const int64_t kGrain = parallel_grain();
   int threads = get_num_threads();
@@ -148,9 +148,12 @@ void set_simd_level(SimdLevel level) { g_simd = clamp_level(level); }
 SimdLevel simd_level() { return g_simd; }
 const char* simd_level_name(SimdLevel level) {
   switch (level) {
-    case SimdLevel::avx512: return "avx512";
-    case SimdLevel::avx2: return "avx2";
-    default: return "off";
+    case SimdLevel::avx512:
+      return "avx512";
+    case SimdLevel::avx2:
+      return "avx2";
+    default:
+      return "off";
   }
 }
 void set_simd_enabled(bool on) { g_simd = on ? default_level() : SimdLevel::off; }

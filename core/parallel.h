@@ -26,8 +26,7 @@ int64_t parallel_grain();
 // Calls fn(begin, end) over chunks of [0, n). Runs serially when n * cost_per_item is below
 // parallel_grain(), when there is one thread, or when already in a parallel region.
 // Chunks are static and contiguous, so results are deterministic for a fixed thread count.
-void parallel_for(int64_t n, int64_t cost_per_item,
-                  const std::function<void(int64_t begin, int64_t end)>& fn);
+void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int64_t begin, int64_t end)>& fn);
 
 // Whether this CPU runs our AVX2+FMA kernels (checked once at start-up).
 bool cpu_has_avx2_fma();

@@ -57,14 +57,12 @@ Tensor fill_random(const Shape& shape, DType dtype, uint64_t first, const char* 
 
 Tensor rand(const Shape& shape, Generator& gen, DType dtype, double low, double high) {
   uint64_t first = gen.advance(uint64_t(shape_numel(shape)));
-  return fill_random(shape, dtype, first, "rand",
-                     [&](uint64_t i) { return low + (high - low) * gen.uniform_at(i); });
+  return fill_random(shape, dtype, first, "rand", [&](uint64_t i) { return low + (high - low) * gen.uniform_at(i); });
 }
 
 Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double std) {
   uint64_t first = gen.advance(uint64_t(shape_numel(shape)));
-  return fill_random(shape, dtype, first, "randn",
-                     [&](uint64_t i) { return mean + std * gen.normal_at(i); });
+  return fill_random(shape, dtype, first, "randn", [&](uint64_t i) { return mean + std * gen.normal_at(i); });
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen) {

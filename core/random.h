@@ -17,10 +17,17 @@ class Generator {
   explicit Generator(uint64_t seed = 0x5eed) : seed_(seed) {}
   uint64_t seed() const { return seed_; }
   uint64_t counter() const { return counter_; }
-  void set_state(uint64_t seed, uint64_t counter) { seed_ = seed; counter_ = counter; }
+  void set_state(uint64_t seed, uint64_t counter) {
+    seed_ = seed;
+    counter_ = counter;
+  }
 
   // Reserves n consecutive counters and returns the first.
-  uint64_t advance(uint64_t n) { uint64_t c = counter_; counter_ += n; return c; }
+  uint64_t advance(uint64_t n) {
+    uint64_t c = counter_;
+    counter_ += n;
+    return c;
+  }
   // The 64 random bits of counter i (does not advance).
   uint64_t bits(uint64_t i) const;
   double uniform_at(uint64_t i) const;  // in [0, 1), 53 bits
@@ -38,12 +45,10 @@ class Generator {
 Generator& default_generator();
 void manual_seed(uint64_t seed);  // reseeds default_generator()
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double low = 0,
-            double high = 1);
-Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0,
-             double std = 1);
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double low = 0, double high = 1);
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0, double std = 1);
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen);  // i64
-Tensor rand(const Shape& shape, DType dtype = DType::f32);   // default_generator()
+Tensor rand(const Shape& shape, DType dtype = DType::f32);                      // default_generator()
 Tensor randn(const Shape& shape, DType dtype = DType::f32);
 
 }  // namespace tz

@@ -39,8 +39,7 @@ std::vector<bool> reduce_mask(const Shape& dims, int64_t ndim, const char* op) {
   return mask;
 }
 
-Layout prepare(const Tensor& x, const Shape& dims, bool keepdim, const char* op,
-               bool copy = true) {
+Layout prepare(const Tensor& x, const Shape& dims, bool keepdim, const char* op, bool copy = true) {
   Layout L;
   std::vector<bool> mask = reduce_mask(dims, x.dim(), op);
   if (x.dim() == 0) {
@@ -50,8 +49,10 @@ Layout prepare(const Tensor& x, const Shape& dims, bool keepdim, const char* op,
   const Shape& s = x.shape();
   size_t nd = s.size();
   for (size_t d = 0; d < nd; ++d) {
-    if (!mask[d]) L.out_shape.push_back(s[d]);
-    else if (keepdim) L.out_shape.push_back(1);
+    if (!mask[d])
+      L.out_shape.push_back(s[d]);
+    else if (keepdim)
+      L.out_shape.push_back(1);
   }
   size_t first = 0, last = nd - 1;
   while (!mask[first]) ++first;
@@ -95,9 +96,8 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
   Layout L = prepare(x, dims, keepdim, "sum");
   Tensor out = empty(L.out_shape, x.dtype());
   if (L.O * L.I == 0) return out;
-  TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
-    kernels::sum_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I, 1.0);
-  });
+  TZ_DISPATCH_ALL(x.dtype(),
+                  [&]<class T>() { kernels::sum_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I, 1.0); });
   return out;
 }
 
@@ -106,8 +106,7 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   Tensor out = empty(L.out_shape, x.dtype());
   return TZ_DISPATCH_FLOAT(x.dtype(), "mean", [&]<class T>() {
     // N = 0 gives 0 * (1/0) = NaN, like PyTorch's mean of an empty tensor.
-    if (L.O * L.I > 0)
-      kernels::sum_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I, 1.0 / double(L.N));
+    if (L.O * L.I > 0) kernels::sum_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I, 1.0 / double(L.N));
     return out;
   });
 }
@@ -117,8 +116,7 @@ Tensor var(const Tensor& x, int64_t dim, int64_t correction, bool keepdim) {
   Layout L = prepare_dim(x, dim, keepdim, "var");
   Tensor out = empty(L.out_shape, x.dtype());
   return TZ_DISPATCH_FLOAT(x.dtype(), "var", [&]<class T>() {
-    if (L.O * L.I > 0)
-      kernels::var_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I, correction);
+    if (L.O * L.I > 0) kernels::var_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I, correction);
     return out;
   });
 }
@@ -130,22 +128,15 @@ ReduceWithIndices extremum(const Tensor& x, int64_t dim, bool keepdim, bool is_m
   ReduceWithIndices r{empty(L.out_shape, x.dtype()), empty(L.out_shape, DType::i64)};
   if (L.O * L.I == 0) return r;
   TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
-    kernels::max_forward<T>(ptr<T>(r.values), ptr<int64_t>(r.indices), ptr<T>(L.xc), L.O, L.N, L.I,
-                            is_max);
+    kernels::max_forward<T>(ptr<T>(r.values), ptr<int64_t>(r.indices), ptr<T>(L.xc), L.O, L.N, L.I, is_max);
   });
   return r;
 }
 }  // namespace
 
-ReduceWithIndices max(const Tensor& x, int64_t dim, bool keepdim) {
-  return extremum(x, dim, keepdim, true, "max");
-}
-ReduceWithIndices min(const Tensor& x, int64_t dim, bool keepdim) {
-  return extremum(x, dim, keepdim, false, "min");
-}
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
-  return extremum(x, dim, keepdim, true, "argmax").indices;
-}
+ReduceWithIndices max(const Tensor& x, int64_t dim, bool keepdim) { return extremum(x, dim, keepdim, true, "max"); }
+ReduceWithIndices min(const Tensor& x, int64_t dim, bool keepdim) { return extremum(x, dim, keepdim, false, "min"); }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return extremum(x, dim, keepdim, true, "argmax").indices; }
 
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
   Layout L = prepare_dim(x, dim, keepdim, "logsumexp");
@@ -160,15 +151,13 @@ Tensor cumsum(const Tensor& x, int64_t dim) {
   Layout L = prepare_dim(x, dim, true, "cumsum");
   Tensor out = empty(x.shape(), x.dtype());
   if (x.numel() == 0) return out;
-  TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() {
-    kernels::cumsum_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I);
-  });
+  TZ_DISPATCH_ALL(x.dtype(), [&]<class T>() { kernels::cumsum_forward<T>(ptr<T>(out), ptr<T>(L.xc), L.O, L.N, L.I); });
   return out;
 }
 
 Shape sum_to_dims(const Shape& from, const Shape& to) {
-  TZ_CHECK(to.size() <= from.size() && broadcast_shapes(to, from, "sum_to") == from,
-           "sum_to: shape ", to, " does not broadcast to the gradient's shape ", from);
+  TZ_CHECK(to.size() <= from.size() && broadcast_shapes(to, from, "sum_to") == from, "sum_to: shape ", to,
+           " does not broadcast to the gradient's shape ", from);
   int64_t lead = int64_t(from.size() - to.size());
   Shape dims;
   for (int64_t d = 0; d < int64_t(from.size()); ++d)
@@ -178,28 +167,25 @@ Shape sum_to_dims(const Shape& from, const Shape& to) {
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   Shape dims = sum_to_dims(x.shape(), shape);
-  if (dims.empty()) return x;  // then shape == x.shape()
+  if (dims.empty()) return x;     // then shape == x.shape()
   Tensor s = sum(x, dims, true);  // fresh and contiguous: re-viewing it as `shape` is free
   return as_strided(s, shape, contiguous_strides(shape), 0);
 }
 
 // ---- backward helpers --------------------------------------------------------------------
 
-Tensor sum_backward(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim,
-                    double scale) {
+Tensor sum_backward(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim, double scale) {
   DType dt = g.dtype();
   // Build the layout from the input's shape alone (no data needed).
   Tensor shape_only = as_strided(empty({1}, dt), in_shape, Shape(in_shape.size(), 0), 0);
   Layout L = prepare(shape_only, dims, keepdim, "sum backward", false);
   Tensor gc = contiguous(g);
-  TZ_CHECK(gc.numel() == L.O * L.I, "sum backward: gradient of shape ", g.shape(),
-           " for a reduction of ", in_shape);
+  TZ_CHECK(gc.numel() == L.O * L.I, "sum backward: gradient of shape ", g.shape(), " for a reduction of ", in_shape);
   if (!L.permuted) {
     Tensor d = zeros(in_shape, dt);
     if (d.numel() == 0) return d;
-    TZ_DISPATCH_FLOAT(dt, "sum backward", [&]<class T>() {
-      kernels::sum_backward<T>(ptr<T>(d), ptr<T>(gc), L.O, L.N, L.I, scale);
-    });
+    TZ_DISPATCH_FLOAT(dt, "sum backward",
+                      [&]<class T>() { kernels::sum_backward<T>(ptr<T>(d), ptr<T>(gc), L.O, L.N, L.I, scale); });
     return d;
   }
   // Reduced dims were moved last: spread in that order, then permute back with one copy.
@@ -210,9 +196,8 @@ Tensor sum_backward(const Tensor& g, const Shape& in_shape, const Shape& dims, b
   }
   Tensor dp = zeros(ps, dt);
   if (dp.numel() == 0) return zeros(in_shape, dt);
-  TZ_DISPATCH_FLOAT(dt, "sum backward", [&]<class T>() {
-    kernels::sum_backward<T>(ptr<T>(dp), ptr<T>(gc), L.O, L.N, 1, scale);
-  });
+  TZ_DISPATCH_FLOAT(dt, "sum backward",
+                    [&]<class T>() { kernels::sum_backward<T>(ptr<T>(dp), ptr<T>(gc), L.O, L.N, 1, scale); });
   Shape back_strides(in_shape.size());
   for (size_t d = 0; d < in_shape.size(); ++d) back_strides[d] = dp.strides()[size_t(inv[d])];
   return clone(as_strided(dp, in_shape, back_strides, 0));
@@ -228,8 +213,7 @@ Tensor var_backward(const Tensor& g, const Tensor& x, int64_t dim, int64_t corre
   return d;
 }
 
-Tensor index_backward(const Tensor& g, const Tensor& indices, const Shape& in_shape, int64_t dim,
-                      bool keepdim) {
+Tensor index_backward(const Tensor& g, const Tensor& indices, const Shape& in_shape, int64_t dim, bool keepdim) {
   Tensor shape_only = as_strided(empty({1}, g.dtype()), in_shape, Shape(in_shape.size(), 0), 0);
   Layout L = prepare_dim(shape_only, dim, keepdim, "max backward", false);
   Tensor gc = contiguous(g), ic = contiguous(indices), d = zeros(in_shape, g.dtype());
@@ -240,8 +224,7 @@ Tensor index_backward(const Tensor& g, const Tensor& indices, const Shape& in_sh
   return d;
 }
 
-Tensor logsumexp_backward(const Tensor& g, const Tensor& out, const Tensor& x, int64_t dim,
-                          bool keepdim) {
+Tensor logsumexp_backward(const Tensor& g, const Tensor& out, const Tensor& x, int64_t dim, bool keepdim) {
   Layout L = prepare_dim(x, dim, keepdim, "logsumexp backward");
   Tensor gc = contiguous(g), oc = contiguous(out), d = zeros(x.shape(), x.dtype());
   if (d.numel() == 0) return d;
@@ -255,9 +238,8 @@ Tensor cumsum_backward(const Tensor& g, int64_t dim) {
   Layout L = prepare_dim(g, dim, true, "cumsum backward");
   Tensor d = zeros(g.shape(), g.dtype());
   if (d.numel() == 0) return d;
-  TZ_DISPATCH_FLOAT(g.dtype(), "cumsum backward", [&]<class T>() {
-    kernels::cumsum_backward<T>(ptr<T>(d), ptr<T>(L.xc), L.O, L.N, L.I);
-  });
+  TZ_DISPATCH_FLOAT(g.dtype(), "cumsum backward",
+                    [&]<class T>() { kernels::cumsum_backward<T>(ptr<T>(d), ptr<T>(L.xc), L.O, L.N, L.I); });
   return d;
 }
 

@@ -39,14 +39,11 @@ Shape sum_to_dims(const Shape& from, const Shape& to);
 // ---- backward helpers (gradients for the autograd wrappers; each returns a fresh tensor
 // of the input's shape and dtype) ------------------------------------------------------
 // sum/mean: spreads g (the output's shape) back over the reduced dims, times `scale`.
-Tensor sum_backward(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim,
-                    double scale);
+Tensor sum_backward(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim, double scale);
 Tensor var_backward(const Tensor& g, const Tensor& x, int64_t dim, int64_t correction, bool keepdim);
 // max/min: g goes to the first extremum recorded in `indices`.
-Tensor index_backward(const Tensor& g, const Tensor& indices, const Shape& in_shape, int64_t dim,
-                      bool keepdim);
-Tensor logsumexp_backward(const Tensor& g, const Tensor& out, const Tensor& x, int64_t dim,
-                          bool keepdim);
+Tensor index_backward(const Tensor& g, const Tensor& indices, const Shape& in_shape, int64_t dim, bool keepdim);
+Tensor logsumexp_backward(const Tensor& g, const Tensor& out, const Tensor& x, int64_t dim, bool keepdim);
 Tensor cumsum_backward(const Tensor& g, int64_t dim);
 
 }  // namespace tz::core

@@ -44,8 +44,7 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // ---- errors ------------------------------------------------------------------------------
 
 // Every reading error looks like: safetensors: 'file': <problem>; hint: <hint>
-[[noreturn]] void fail(const std::string& file, const std::string& problem,
-                       const std::string& hint) {
+[[noreturn]] void fail(const std::string& file, const std::string& problem, const std::string& hint) {
   throw Error(cat_str("safetensors: '", file, "': ", problem, "; hint: ", hint));
 }
 
@@ -54,23 +53,26 @@ std::string os_error(int err) { return cat_str(std::strerror(err), " (errno ", e
 // ---- dtypes ------------------------------------------------------------------------------
 
 struct DTypeInfo {
-  const char* name;   // as spelled in the header
-  uint64_t size;      // bytes per element
-  bool supported;     // does tensorzoo have this dtype?
-  DType dtype;        // meaningful only when supported
+  const char* name;  // as spelled in the header
+  uint64_t size;     // bytes per element
+  bool supported;    // does tensorzoo have this dtype?
+  DType dtype;       // meaningful only when supported
 };
 
 constexpr DTypeInfo kDTypes[] = {
-    {"F32", 4, true, DType::f32},  {"F64", 8, true, DType::f64},  {"I64", 8, true, DType::i64},
+    {"F32", 4, true, DType::f32},  {"F64", 8, true, DType::f64},   {"I64", 8, true, DType::i64},
     {"F16", 2, false, DType::f32}, {"BF16", 2, false, DType::f32}, {"I32", 4, false, DType::f32},
-    {"I8", 1, false, DType::f32},  {"U8", 1, false, DType::f32},  {"BOOL", 1, false, DType::f32},
+    {"I8", 1, false, DType::f32},  {"U8", 1, false, DType::f32},   {"BOOL", 1, false, DType::f32},
 };
 
 const char* header_dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::f64: return "F64";
-    default: return "I64";
+    case DType::f32:
+      return "F32";
+    case DType::f64:
+      return "F64";
+    default:
+      return "I64";
   }
 }
 
@@ -93,20 +95,25 @@ struct Header {
 // bytes; `prefix` holds min(8, file_size) bytes.
 uint64_t check_prefix(const uint8_t* prefix, uint64_t file_size, const std::string& file) {
   if (file_size < 8)
-    fail(file, cat_str("file is ", file_size, " bytes, shorter than the 8-byte header length "
-                       "that starts every safetensors file"),
+    fail(file,
+         cat_str("file is ", file_size,
+                 " bytes, shorter than the 8-byte header length "
+                 "that starts every safetensors file"),
          "the file is truncated or is not a safetensors file");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | prefix[i];  // little-endian
   if (n > kMaxHeaderBytes)
-    fail(file, cat_str("header length ", n, " (bytes 0..7) is absurd: more than the ",
-                       kMaxHeaderBytes, "-byte limit (file size ", file_size, ")"),
+    fail(file,
+         cat_str("header length ", n, " (bytes 0..7) is absurd: more than the ", kMaxHeaderBytes,
+                 "-byte limit (file size ", file_size, ")"),
          "the first 8 bytes should be a little-endian header length; this is not a "
          "safetensors file or its start is damaged");
   if (n > file_size - 8)
-    fail(file, cat_str("header length ", n, " (bytes 0..7) runs past the end of the file: the "
-                       "header would end at byte ", 8 + n, " but the file has ", file_size,
-                       " bytes"),
+    fail(file,
+         cat_str("header length ", n,
+                 " (bytes 0..7) runs past the end of the file: the "
+                 "header would end at byte ",
+                 8 + n, " but the file has ", file_size, " bytes"),
          "the file is truncated (an interrupted download or copy?) or is not a safetensors file");
   return n;
 }
@@ -128,8 +135,7 @@ uint64_t get_count(const json& j, const std::string& file, const std::string& wh
        "sizes and offsets must be written as plain integers such as 3, not 3.0 or \"3\"");
 }
 
-const json& member(const json& entry, const char* key, const std::string& file,
-                   const std::string& where) {
+const json& member(const json& entry, const char* key, const std::string& file, const std::string& where) {
   auto it = entry.find(key);
   if (it == entry.end())
     fail(file, cat_str(where, " has no \"", key, "\" (it has ", entry.dump(), ")"),
@@ -159,8 +165,7 @@ json parse_json(std::string_view text, const std::string& file) {
   } catch (const json::parse_error& e) {
     // e.byte counts the characters read, so the bad one is at e.byte - 1 in the header.
     uint64_t at = e.byte > 0 ? e.byte - 1 : 0;
-    fail(file, cat_str("header is not valid JSON at header byte ", at, " (file byte ", 8 + at,
-                       "): ", e.what()),
+    fail(file, cat_str("header is not valid JSON at header byte ", at, " (file byte ", 8 + at, "): ", e.what()),
          "the header (bytes 8 onwards) must be UTF-8 JSON; the file is corrupt or not a "
          "safetensors file");
   }
@@ -172,8 +177,7 @@ json parse_json(std::string_view text, const std::string& file) {
 
 // Parses and validates the whole header against a data buffer of `data_size` bytes that
 // starts at file byte `data_start`.
-Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_start,
-                    const std::string& file) {
+Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_start, const std::string& file) {
   json root = parse_json(text, file);
   if (!root.is_object())
     fail(file, cat_str("header is ", json_type(root), ", expected a JSON object {name: entry}"),
@@ -188,8 +192,9 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
              "metadata must be an object of string -> string");
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
-          fail(file, cat_str("metadata value of \"", key, "\" is ", json_type(value), " (",
-                             value.dump(), "), expected a string"),
+          fail(file,
+               cat_str("metadata value of \"", key, "\" is ", json_type(value), " (", value.dump(),
+                       "), expected a string"),
                "the format only allows string metadata values; store numbers and objects "
                "as text (e.g. a JSON string)");
         h.metadata[key] = value.get<std::string>();
@@ -213,9 +218,7 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
     const DTypeInfo* info = nullptr;
     for (const DTypeInfo& d : kDTypes)
       if (dname == d.name) info = &d;
-    if (!info)
-      fail(file, cat_str(where, ": unknown dtype \"", dname, "\""),
-           "tensorzoo reads F32, F64 and I64");
+    if (!info) fail(file, cat_str(where, ": unknown dtype \"", dname, "\""), "tensorzoo reads F32, F64 and I64");
     if (!info->supported)
       fail(file, cat_str(where, ": dtype ", dname, " is not supported by tensorzoo"),
            "tensorzoo reads F32, F64 and I64; convert the checkpoint first (in PyTorch: "
@@ -228,8 +231,8 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
       fail(file, cat_str(where, ": \"shape\" is ", json_type(js), ", expected a list of integers"),
            "shape must be a list such as [2, 3] ([] for a scalar)");
     if (int64_t(js.size()) > kMaxDims)
-      fail(file, cat_str(where, ": shape has ", js.size(), " dimensions, more than tensorzoo's ",
-                         kMaxDims), "reshape the tensor to fewer dimensions before saving");
+      fail(file, cat_str(where, ": shape has ", js.size(), " dimensions, more than tensorzoo's ", kMaxDims),
+           "reshape the tensor to fewer dimensions before saving");
     // Element counts are capped at 2^59 so that numel * 8 bytes cannot overflow 64 bits.
     constexpr uint64_t kMaxNumel = uint64_t(1) << 59;
     uint64_t numel = 1;
@@ -237,9 +240,9 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
     for (size_t d = 0; d < js.size(); ++d) {
       uint64_t n = get_count(js[d], file, cat_str(where, ": shape entry ", d));
       if (n > kMaxNumel)
-        fail(file, cat_str(where, ": shape entry ", d, " is ", n, ", absurdly large"),
-             "the shape is corrupt");
-      if (n == 0) has_zero = true;
+        fail(file, cat_str(where, ": shape entry ", d, " is ", n, ", absurdly large"), "the shape is corrupt");
+      if (n == 0)
+        has_zero = true;
       else if (numel > kMaxNumel / n)  // the product would pass the cap
         numel = kMaxNumel + 1;
       else
@@ -248,8 +251,7 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
     }
     if (has_zero) numel = 0;  // a zero anywhere makes the tensor empty
     if (numel > kMaxNumel)
-      fail(file, cat_str(where, ": shape ", js.dump(), " has too many elements to exist"),
-           "the shape is corrupt");
+      fail(file, cat_str(where, ": shape ", js.dump(), " has too many elements to exist"), "the shape is corrupt");
 
     // data_offsets: [begin, end] inside the data buffer, of the right length.
     const json& jo = member(entry, "data_offsets", file, where);
@@ -263,14 +265,15 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
            "data_offsets must be [begin, end] with begin <= end");
     const uint64_t need = numel * info->size;
     if (e.end - e.begin != need)
-      fail(file, cat_str(where, ": data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin,
-                         " bytes but shape ", js.dump(), " of ", dname, " needs ", need, " bytes"),
+      fail(file,
+           cat_str(where, ": data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin, " bytes but shape ",
+                   js.dump(), " of ", dname, " needs ", need, " bytes"),
            "the shape, dtype and offsets of this entry disagree; the header is corrupt");
     if (e.end > data_size)
-      fail(file, cat_str(where, ": data_offsets [", e.begin, ", ", e.end, "] (file bytes [",
-                         data_start + e.begin, ", ", data_start + e.end,
-                         ")) run past the end of the data buffer, which has ", data_size,
-                         " bytes (file ends at byte ", data_start + data_size, ")"),
+      fail(file,
+           cat_str(where, ": data_offsets [", e.begin, ", ", e.end, "] (file bytes [", data_start + e.begin, ", ",
+                   data_start + e.end, ")) run past the end of the data buffer, which has ", data_size,
+                   " bytes (file ends at byte ", data_start + data_size, ")"),
            "the file is truncated (an interrupted download or copy?)");
     h.entries.push_back(std::move(e));
   }
@@ -280,27 +283,27 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
   std::vector<const Entry*> order;
   for (const Entry& e : h.entries)
     if (e.end > e.begin) order.push_back(&e);
-  std::sort(order.begin(), order.end(),
-            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   uint64_t cursor = 0;
   const Entry* prev = nullptr;
   for (const Entry* e : order) {
     if (e->begin < cursor)
-      fail(file, cat_str("tensors '", prev->name, "' [", prev->begin, ", ", prev->end, "] and '",
-                         e->name, "' [", e->begin, ", ", e->end, "] overlap from data byte ",
-                         e->begin, " (file byte ", data_start + e->begin, ")"),
+      fail(file,
+           cat_str("tensors '", prev->name, "' [", prev->begin, ", ", prev->end, "] and '", e->name, "' [", e->begin,
+                   ", ", e->end, "] overlap from data byte ", e->begin, " (file byte ", data_start + e->begin, ")"),
            "each byte of the data buffer belongs to exactly one tensor; the header is corrupt");
     if (e->begin > cursor)
-      fail(file, cat_str("data bytes [", cursor, ", ", e->begin, ") (file bytes [", data_start + cursor,
-                         ", ", data_start + e->begin, ")) belong to no tensor (gap before '",
-                         e->name, "')"),
+      fail(file,
+           cat_str("data bytes [", cursor, ", ", e->begin, ") (file bytes [", data_start + cursor, ", ",
+                   data_start + e->begin, ")) belong to no tensor (gap before '", e->name, "')"),
            "the format requires the tensors to cover the data buffer with no gaps");
     cursor = e->end;
     prev = e;
   }
   if (cursor != data_size)
-    fail(file, cat_str("data bytes [", cursor, ", ", data_size, ") (file bytes [", data_start + cursor,
-                       ", ", data_start + data_size, ")) at the end of the file belong to no tensor"),
+    fail(file,
+         cat_str("data bytes [", cursor, ", ", data_size, ") (file bytes [", data_start + cursor, ", ",
+                 data_start + data_size, ")) at the end of the file belong to no tensor"),
          "the format requires the tensors to cover the data buffer exactly; the file has "
          "trailing bytes (appended garbage?) or the header is corrupt");
   return h;
@@ -327,10 +330,8 @@ uint64_t open_for_reading(const std::string& path, FileHandle& fh) {
     throw Error(cat_str("safetensors: cannot open '", path, "': ", os_error(errno),
                         "; hint: check the path and its permissions"));
   struct stat st {};
-  if (::fstat(fh.fd, &st) != 0)
-    throw Error(cat_str("safetensors: cannot stat '", path, "': ", os_error(errno)));
-  if (!S_ISREG(st.st_mode))
-    throw Error(cat_str("safetensors: '", path, "' is not a regular file (a directory?)"));
+  if (::fstat(fh.fd, &st) != 0) throw Error(cat_str("safetensors: cannot stat '", path, "': ", os_error(errno)));
+  if (!S_ISREG(st.st_mode)) throw Error(cat_str("safetensors: '", path, "' is not a regular file (a directory?)"));
   return uint64_t(st.st_size);
 }
 
@@ -340,9 +341,7 @@ void read_at(int fd, void* dst, uint64_t n, uint64_t at, const std::string& path
   while (n > 0) {
     ssize_t got = ::pread(fd, p, n, off_t(at));
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0)
-      throw Error(cat_str("safetensors: reading '", path, "' at byte ", at, " failed: ",
-                          os_error(errno)));
+    if (got < 0) throw Error(cat_str("safetensors: reading '", path, "' at byte ", at, " failed: ", os_error(errno)));
     if (got == 0)
       throw Error(cat_str("safetensors: '", path, "' ended early at byte ", at,
                           "; hint: was the file changed while being read?"));
@@ -442,9 +441,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     TZ_CHECK(t.defined(), "save_safetensors: '", path, "': tensor '", name, "' is undefined");
     Tensor c = core::contiguous(t);
     const uint64_t nbytes = uint64_t(c.numel()) * dtype_size(c.dtype());
-    header[name] = {{"dtype", header_dtype_name(c.dtype())},
-                    {"shape", c.shape()},
-                    {"data_offsets", {offset, offset + nbytes}}};
+    header[name] = {
+        {"dtype", header_dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
     parts.push_back(c);
   }
@@ -454,8 +452,10 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   try {
     text = header.dump();
   } catch (const json::type_error& e) {  // a name or metadata string that is not UTF-8
-    throw Error(cat_str("save_safetensors: '", path, "': tensor names and metadata must be "
-                        "valid UTF-8: ", e.what()));
+    throw Error(cat_str("save_safetensors: '", path,
+                        "': tensor names and metadata must be "
+                        "valid UTF-8: ",
+                        e.what()));
   }
   // Pad with spaces (JSON whitespace) so the data buffer starts at a multiple of 8 bytes.
   text.append((8 - text.size() % 8) % 8, ' ');
@@ -467,14 +467,13 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   const std::string tmp = cat_str(path, ".tmp.", ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw Error(cat_str("save_safetensors: cannot write '", path, "': creating the temporary file '",
-                        tmp, "' failed: ", os_error(errno),
-                        "; hint: does the directory exist and is it writable?"));
+    throw Error(cat_str("save_safetensors: cannot write '", path, "': creating the temporary file '", tmp,
+                        "' failed: ", os_error(errno), "; hint: does the directory exist and is it writable?"));
   auto give_up = [&](const char* step, int err) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
-    throw Error(cat_str("save_safetensors: cannot write '", path, "': ", step, " '", tmp,
-                        "' failed: ", os_error(err), "; the old file (if any) is unchanged"));
+    throw Error(cat_str("save_safetensors: cannot write '", path, "': ", step, " '", tmp, "' failed: ", os_error(err),
+                        "; the old file (if any) is unchanged"));
   };
   if (int err = write_all(fd, prefix, 8)) give_up("writing", err);
   if (int err = write_all(fd, text.data(), text.size())) give_up("writing", err);

@@ -28,8 +28,8 @@ namespace tz {
 
 // The contents of one safetensors file.
 struct TensorFile {
-  std::map<std::string, Tensor> tensors;          // name -> contiguous tensor (own storage)
-  std::map<std::string, std::string> metadata;    // the "__metadata__" object, if any
+  std::map<std::string, Tensor> tensors;        // name -> contiguous tensor (own storage)
+  std::map<std::string, std::string> metadata;  // the "__metadata__" object, if any
 };
 
 // Writes `tensors` (any strides; dtype f32, f64 or i64) and `metadata` to `path`.

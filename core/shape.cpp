@@ -25,8 +25,8 @@ std::string shape_str(const Shape& shape) { return cat_str(shape); }
 
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
-  TZ_CHECK(dim >= -n && dim < n, op, ": dim ", dim, " out of range for a tensor with ", ndim,
-           " dims (expected -", n, " <= dim < ", n, ")");
+  TZ_CHECK(dim >= -n && dim < n, op, ": dim ", dim, " out of range for a tensor with ", ndim, " dims (expected -", n,
+           " <= dim < ", n, ")");
   return dim < 0 ? dim + n : dim;
 }
 
@@ -36,8 +36,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < n; ++i) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    TZ_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b,
-             " cannot be broadcast (dim ", i, ": ", da, " vs ", db, ")");
+    TZ_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b, " cannot be broadcast (dim ", i, ": ", da,
+             " vs ", db, ")");
     out[i] = da == 1 ? db : da;
   }
   return out;

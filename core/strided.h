@@ -25,8 +25,7 @@ StridedLayout<N> coalesce(const Shape& shape, const std::array<Shape, N>& stride
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
     bool merge = !out.shape.empty();
-    for (int k = 0; k < N && merge; ++k)
-      merge = out.strides[k].back() == strides[k][d] * shape[d];
+    for (int k = 0; k < N && merge; ++k) merge = out.strides[k].back() == strides[k][d] * shape[d];
     if (merge) {
       out.shape.back() *= shape[d];
       for (int k = 0; k < N; ++k) out.strides[k].back() = strides[k][d];

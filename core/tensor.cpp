@@ -60,8 +60,8 @@ void* Tensor::raw_data() const {
 
 template <class T>
 T* Tensor::data() const {
-  TZ_CHECK(dtype() == dtype_of<T>(), "data: tensor has dtype ", dtype_name(dtype()),
-           ", asked for ", dtype_name(dtype_of<T>()));
+  TZ_CHECK(dtype() == dtype_of<T>(), "data: tensor has dtype ", dtype_name(dtype()), ", asked for ",
+           dtype_name(dtype_of<T>()));
   return static_cast<T*>(raw_data());
 }
 template float* Tensor::data<float>() const;
@@ -70,8 +70,8 @@ template int64_t* Tensor::data<int64_t>() const;
 
 namespace {
 int64_t element_offset(const Tensor& t, std::initializer_list<int64_t> index) {
-  TZ_CHECK(int64_t(index.size()) == t.dim(), "at: index has ", index.size(),
-           " entries for a tensor of shape ", t.shape());
+  TZ_CHECK(int64_t(index.size()) == t.dim(), "at: index has ", index.size(), " entries for a tensor of shape ",
+           t.shape());
   int64_t off = 0, d = 0;
   for (int64_t i : index) {
     int64_t n = t.shape()[d];
@@ -84,9 +84,12 @@ int64_t element_offset(const Tensor& t, std::initializer_list<int64_t> index) {
 
 double load(DType dt, const void* p, int64_t i) {
   switch (dt) {
-    case DType::f32: return static_cast<const float*>(p)[i];
-    case DType::f64: return static_cast<const double*>(p)[i];
-    default: return double(static_cast<const int64_t*>(p)[i]);
+    case DType::f32:
+      return static_cast<const float*>(p)[i];
+    case DType::f64:
+      return static_cast<const double*>(p)[i];
+    default:
+      return double(static_cast<const int64_t*>(p)[i]);
   }
 }
 }  // namespace
@@ -104,9 +107,15 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
 void Tensor::set(std::initializer_list<int64_t> index, double value) const {
   int64_t off = element_offset(*this, index);
   switch (dtype()) {
-    case DType::f32: static_cast<float*>(raw_data())[off] = float(value); break;
-    case DType::f64: static_cast<double*>(raw_data())[off] = value; break;
-    default: static_cast<int64_t*>(raw_data())[off] = int64_t(value); break;
+    case DType::f32:
+      static_cast<float*>(raw_data())[off] = float(value);
+      break;
+    case DType::f64:
+      static_cast<double*>(raw_data())[off] = value;
+      break;
+    default:
+      static_cast<int64_t*>(raw_data())[off] = int64_t(value);
+      break;
   }
 }
 
@@ -134,8 +143,8 @@ std::string format_value(DType dt, double v) {
   return os.str();
 }
 
-void print_rec(std::ostream& os, const Tensor& t, const std::vector<double>& vals,
-               const Shape& strides, int64_t d, int64_t base, size_t width, int indent) {
+void print_rec(std::ostream& os, const Tensor& t, const std::vector<double>& vals, const Shape& strides, int64_t d,
+               int64_t base, size_t width, int indent) {
   const int64_t n = t.shape()[d], edge = 3;
   os << '[';
   bool last = d == t.dim() - 1;
@@ -180,8 +189,7 @@ std::string Tensor::str() const {
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
 
 Tensor empty(const Shape& shape, DType dtype) {
-  TZ_CHECK(int64_t(shape.size()) <= kMaxDims, "empty: at most ", kMaxDims, " dims, got shape ",
-           shape);
+  TZ_CHECK(int64_t(shape.size()) <= kMaxDims, "empty: at most ", kMaxDims, " dims, got shape ", shape);
   for (int64_t s : shape) TZ_CHECK(s >= 0, "empty: negative size in shape ", shape);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype));
@@ -192,10 +200,8 @@ Tensor empty(const Shape& shape, DType dtype) {
 }
 
 Tensor as_strided(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
-  TZ_CHECK(shape.size() == strides.size(), "as_strided: shape ", shape, " and strides ", strides,
-           " differ in length");
-  TZ_CHECK(int64_t(shape.size()) <= kMaxDims, "as_strided: at most ", kMaxDims, " dims, got ",
-           shape);
+  TZ_CHECK(shape.size() == strides.size(), "as_strided: shape ", shape, " and strides ", strides, " differ in length");
+  TZ_CHECK(int64_t(shape.size()) <= kMaxDims, "as_strided: at most ", kMaxDims, " dims, got ", shape);
   int64_t lo = offset, hi = offset;
   bool empty_view = false;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -205,9 +211,8 @@ Tensor as_strided(const Tensor& base, const Shape& shape, const Shape& strides, 
     (span < 0 ? lo : hi) += span;
   }
   int64_t capacity = int64_t(base.storage()->nbytes / dtype_size(base.dtype()));
-  TZ_CHECK(empty_view || (lo >= 0 && hi < capacity), "as_strided: view of shape ", shape,
-           " strides ", strides, " offset ", offset, " reaches outside storage of ", capacity,
-           " elements");
+  TZ_CHECK(empty_view || (lo >= 0 && hi < capacity), "as_strided: view of shape ", shape, " strides ", strides,
+           " offset ", offset, " reaches outside storage of ", capacity, " elements");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.storage();
   impl->shape = shape;

@@ -72,14 +72,16 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
 
   // Pointer to element [0,...,0]; throws if T does not match dtype().
-  template <class T> T* data() const;
+  template <class T>
+  T* data() const;
   void* raw_data() const;
 
   // Element access, for tests and small programs (slow: one bounds-checked element).
   double item() const;  // a one-element tensor's value
   double at(std::initializer_list<int64_t> index) const;
   void set(std::initializer_list<int64_t> index, double value) const;
-  template <class T> std::vector<T> to_vector() const;  // row-major copy, converting dtype
+  template <class T>
+  std::vector<T> to_vector() const;  // row-major copy, converting dtype
 
   std::string str() const;  // readable and truncated, like PyTorch's repr
 
@@ -87,13 +89,13 @@ class Tensor {
   bool requires_grad() const;
   Tensor& requires_grad_(bool on = true);
   bool is_leaf() const;
-  Tensor grad() const;              // undefined until backward reaches this tensor
+  Tensor grad() const;  // undefined until backward reaches this tensor
   void set_grad(const Tensor& g) const;
-  void zero_grad() const;           // drops the gradient
-  void retain_grad() const;         // keep .grad() on a non-leaf tensor
+  void zero_grad() const;    // drops the gradient
+  void retain_grad() const;  // keep .grad() on a non-leaf tensor
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
-  Tensor detach() const;            // same storage, outside the graph
-  const char* grad_fn_name() const; // the op that made this tensor, or nullptr
+  Tensor detach() const;             // same storage, outside the graph
+  const char* grad_fn_name() const;  // the op that made this tensor, or nullptr
 
   // ---- differentiable views and copies (defined in autograd/) ---------------------------
   Tensor view(const Shape& shape) const;     // requires compatible strides; -1 infers
@@ -107,7 +109,7 @@ class Tensor {
   Tensor select(int64_t dim, int64_t index) const;
   Tensor squeeze(int64_t dim) const;
   Tensor unsqueeze(int64_t dim) const;
-  Tensor expand(const Shape& shape) const;   // -1 keeps a size
+  Tensor expand(const Shape& shape) const;  // -1 keeps a size
   Tensor broadcast_to(const Shape& shape) const { return expand(shape); }
   Tensor contiguous() const;
   Tensor clone() const;
@@ -115,7 +117,7 @@ class Tensor {
 
   // ---- differentiable arithmetic and reductions (defined in autograd/) -----------------
   Tensor operator-() const;
-  Tensor sum(const Shape& dims = {}, bool keepdim = false) const;   // {} = all dims
+  Tensor sum(const Shape& dims = {}, bool keepdim = false) const;  // {} = all dims
   Tensor mean(const Shape& dims = {}, bool keepdim = false) const;
 
  private:

@@ -10,28 +10,49 @@ namespace tz::data {
 
 const GrammarLexicon& grammar_lexicon() {
   static const GrammarLexicon lex{
-      .nouns = {{"dog", "dogs"}, {"cat", "cats"}, {"bird", "birds"}, {"fox", "foxes"},
-                {"wolf", "wolves"}, {"horse", "horses"}, {"owl", "owls"}, {"eagle", "eagles"},
-                {"child", "children"}, {"girl", "girls"}, {"boy", "boys"}, {"man", "men"},
-                {"woman", "women"}, {"teacher", "teachers"}, {"farmer", "farmers"},
-                {"king", "kings"}, {"queen", "queens"}, {"sailor", "sailors"},
-                {"baker", "bakers"}, {"artist", "artists"}, {"robot", "robots"},
-                {"student", "students"}},
-      .place_nouns = {{"house", "houses"}, {"river", "rivers"}, {"garden", "gardens"},
-                      {"tree", "trees"}, {"hill", "hills"}, {"forest", "forests"},
-                      {"city", "cities"}, {"bridge", "bridges"}, {"market", "markets"},
-                      {"window", "windows"}, {"table", "tables"}, {"road", "roads"}},
-      .intransitive_verbs = {{"runs", "run"}, {"sleeps", "sleep"}, {"sings", "sing"},
-                             {"laughs", "laugh"}, {"waits", "wait"}, {"dances", "dance"},
-                             {"smiles", "smile"}, {"swims", "swim"}, {"cries", "cry"},
+      .nouns = {{"dog", "dogs"},       {"cat", "cats"},         {"bird", "birds"},     {"fox", "foxes"},
+                {"wolf", "wolves"},    {"horse", "horses"},     {"owl", "owls"},       {"eagle", "eagles"},
+                {"child", "children"}, {"girl", "girls"},       {"boy", "boys"},       {"man", "men"},
+                {"woman", "women"},    {"teacher", "teachers"}, {"farmer", "farmers"}, {"king", "kings"},
+                {"queen", "queens"},   {"sailor", "sailors"},   {"baker", "bakers"},   {"artist", "artists"},
+                {"robot", "robots"},   {"student", "students"}},
+      .place_nouns = {{"house", "houses"},
+                      {"river", "rivers"},
+                      {"garden", "gardens"},
+                      {"tree", "trees"},
+                      {"hill", "hills"},
+                      {"forest", "forests"},
+                      {"city", "cities"},
+                      {"bridge", "bridges"},
+                      {"market", "markets"},
+                      {"window", "windows"},
+                      {"table", "tables"},
+                      {"road", "roads"}},
+      .intransitive_verbs = {{"runs", "run"},
+                             {"sleeps", "sleep"},
+                             {"sings", "sing"},
+                             {"laughs", "laugh"},
+                             {"waits", "wait"},
+                             {"dances", "dance"},
+                             {"smiles", "smile"},
+                             {"swims", "swim"},
+                             {"cries", "cry"},
                              {"jumps", "jump"}},
-      .transitive_verbs = {{"sees", "see"}, {"likes", "like"}, {"chases", "chase"},
-                           {"follows", "follow"}, {"helps", "help"}, {"finds", "find"},
-                           {"watches", "watch"}, {"knows", "know"}, {"teaches", "teach"},
-                           {"carries", "carry"}, {"visits", "visit"}, {"calls", "call"}},
+      .transitive_verbs = {{"sees", "see"},
+                           {"likes", "like"},
+                           {"chases", "chase"},
+                           {"follows", "follow"},
+                           {"helps", "help"},
+                           {"finds", "find"},
+                           {"watches", "watch"},
+                           {"knows", "know"},
+                           {"teaches", "teach"},
+                           {"carries", "carry"},
+                           {"visits", "visit"},
+                           {"calls", "call"}},
       .copulas = {{"is", "are"}, {"was", "were"}},
-      .adjectives = {"big", "small", "old", "young", "happy", "sad", "red", "quiet",
-                     "clever", "tired", "brave", "angry", "kind", "hungry", "eager"},
+      .adjectives = {"big", "small", "old", "young", "happy", "sad", "red", "quiet", "clever", "tired", "brave",
+                     "angry", "kind", "hungry", "eager"},
       .adverbs = {"often", "always", "never", "sometimes", "rarely"},
       .prepositions = {"near", "behind", "under", "with", "beside", "in", "on"},
       .singular_determiners = {"a", "this", "every", "each"},
@@ -47,11 +68,13 @@ enum Number { kSg = 0, kPl = 1 };
 
 class GrammarWriter {
  public:
-  GrammarWriter(std::string& out, Generator& gen)
-      : out_(out), gen_(gen), lex_(grammar_lexicon()) {}
+  GrammarWriter(std::string& out, Generator& gen) : out_(out), gen_(gen), lex_(grammar_lexicon()) {}
 
   void paragraph_start() { need_space_ = false; }
-  void paragraph_end() { out_ += '\n'; need_space_ = false; }
+  void paragraph_end() {
+    out_ += '\n';
+    need_space_ = false;
+  }
 
   // Sentence := Decl ("." | "!") | Question "?" | one of four dialogue forms.
   void sentence() {
@@ -67,18 +90,24 @@ class GrammarWriter {
       bool ask = chance(0.3);
       if (chance(0.5)) {  // "The dogs run," said the girl.
         open_quote();
-        if (ask) question(); else decl();
+        if (ask)
+          question();
+        else
+          decl();
         punct(ask ? '?' : ',');
         close_quote();
         word(ask ? "asked" : "said");
         np(random_number(), 1, /*subject=*/true);
         punct('.');
-      } else {            // The girl said, "The dogs run."
+      } else {  // The girl said, "The dogs run."
         np(random_number(), 1, true);
         word(ask ? "asked" : "said");
         punct(',');
         open_quote();
-        if (ask) question(); else decl();
+        if (ask)
+          question();
+        else
+          decl();
         punct(ask ? '?' : '.');
         close_quote();
       }
@@ -119,7 +148,7 @@ class GrammarWriter {
         word(pick(lex_.transitive_verbs).pl);
         np(random_number(), 1);
       }
-    } else {             // is the dog happy / were the dogs near the river
+    } else {  // is the dog happy / were the dogs near the river
       const WordPair& cop = pick(lex_.copulas);
       word(n == kSg ? cop.sg : cop.pl);
       if (chance(0.6)) {
@@ -158,8 +187,10 @@ class GrammarWriter {
 
   // Pred := Adj | PP
   void predicate(int depth) {
-    if (chance(0.6)) word(pick(lex_.adjectives));
-    else pp(depth);
+    if (chance(0.6))
+      word(pick(lex_.adjectives));
+    else
+      pp(depth);
   }
 
   void pp(int depth) {
@@ -173,8 +204,10 @@ class GrammarWriter {
     // on the next word.
     int n_adj = 0;
     double r = uniform();
-    if (r < 0.3) n_adj = 1;
-    else if (r < 0.38) n_adj = 2;
+    if (r < 0.3)
+      n_adj = 1;
+    else if (r < 0.38)
+      n_adj = 2;
     const std::string* adj[2] = {&pick(lex_.adjectives), &pick(lex_.adjectives)};
     if (n_adj == 2 && adj[0] == adj[1]) n_adj = 1;  // no "the old old dog"
     const auto& nouns = subject || chance(0.7) ? lex_.nouns : lex_.place_nouns;
@@ -201,7 +234,7 @@ class GrammarWriter {
       word("that");
       if (chance(0.5)) {  // subject relative: "the dog that chases the cats"
         vp(n, depth + 1, false);
-      } else {            // object relative: "the dogs that the cat sees"
+      } else {  // object relative: "the dogs that the cat sees"
         Number m2 = random_number();
         np(m2, depth + 1, true);
         word(form(pick(lex_.transitive_verbs), m2));
@@ -220,21 +253,29 @@ class GrammarWriter {
     }
     need_space_ = true;
   }
-  void punct(char c) { out_ += c; need_space_ = true; }
+  void punct(char c) {
+    out_ += c;
+    need_space_ = true;
+  }
   void open_quote() {
     if (need_space_) out_ += ' ';
     out_ += '"';
     need_space_ = false;
     cap_next_ = true;
   }
-  void close_quote() { out_ += '"'; need_space_ = true; }
+  void close_quote() {
+    out_ += '"';
+    need_space_ = true;
+  }
 
   // ---- randomness -------------------------------------------------------------------------
   double uniform() { return gen_.uniform(); }
   bool chance(double p) { return gen_.uniform() < p; }
   Number random_number() { return chance(0.5) ? kSg : kPl; }
   template <class T>
-  const T& pick(const std::vector<T>& v) { return v[size_t(gen_.randint(0, int64_t(v.size())))]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[size_t(gen_.randint(0, int64_t(v.size())))];
+  }
   static const std::string& form(const WordPair& w, Number n) { return n == kSg ? w.sg : w.pl; }
   static bool is_vowel(char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; }
 

@@ -45,17 +45,17 @@ struct WordPair {
   std::string sg, pl;
 };
 struct GrammarLexicon {
-  std::vector<WordPair> nouns;              // animate: subjects, objects, PP objects
-  std::vector<WordPair> place_nouns;        // objects and PP objects only
-  std::vector<WordPair> intransitive_verbs; // runs / run
-  std::vector<WordPair> transitive_verbs;   // sees / see
-  std::vector<WordPair> copulas;            // is / are, was / were
+  std::vector<WordPair> nouns;               // animate: subjects, objects, PP objects
+  std::vector<WordPair> place_nouns;         // objects and PP objects only
+  std::vector<WordPair> intransitive_verbs;  // runs / run
+  std::vector<WordPair> transitive_verbs;    // sees / see
+  std::vector<WordPair> copulas;             // is / are, was / were
   std::vector<std::string> adjectives;
   std::vector<std::string> adverbs;
   std::vector<std::string> prepositions;
   std::vector<std::string> singular_determiners;  // "a" stands for a/an
   std::vector<std::string> plural_determiners;
-  std::vector<std::string> any_determiners;       // "the"
+  std::vector<std::string> any_determiners;  // "the"
 };
 const GrammarLexicon& grammar_lexicon();
 

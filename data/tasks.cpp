@@ -44,8 +44,7 @@ std::vector<int64_t> shuffled_sample(Generator& gen, int64_t n, int64_t k) {
 // the next among the rest likewise, so the k earliest in order are exactly that draw
 // (Efraimidis & Spirakis 2006, "Weighted random sampling with a reservoir"), in one pass
 // over the weights instead of k.
-std::vector<int64_t> weighted_sample_in_order(Generator& gen, const std::vector<double>& w,
-                                              int64_t k) {
+std::vector<int64_t> weighted_sample_in_order(Generator& gen, const std::vector<double>& w, int64_t k) {
   std::vector<std::pair<double, int64_t>> ring(w.size());
   for (size_t g = 0; g < w.size(); ++g)
     ring[g] = {-std::log1p(-gen.uniform()) / w[g], int64_t(g)};  // uniform() is in [0, 1)
@@ -62,8 +61,7 @@ TaskOptions with_vocab(TaskOptions o, int64_t default_vocab) {
 }
 constexpr int64_t kDefaultVocab = 64;
 
-void check_common(const std::string& task, const TaskOptions& o, int64_t min_vocab,
-                  int64_t min_len) {
+void check_common(const std::string& task, const TaskOptions& o, int64_t min_vocab, int64_t min_len) {
   TZ_CHECK(o.vocab_size >= min_vocab, task, ": vocab_size must be >= ", min_vocab,
            " (special tokens plus at least two data tokens), got ", o.vocab_size);
   TZ_CHECK(o.seq_len >= min_len, task, ": seq_len must be >= ", min_len, ", got ", o.seq_len);
@@ -71,8 +69,7 @@ void check_common(const std::string& task, const TaskOptions& o, int64_t min_voc
 
 // Fills targets from a sequence s of length T + 1 in next-token form: y[t] = s[t + 1] at
 // the scored positions t in [first, first + count), kIgnoreIndex elsewhere.
-void shifted_targets(const std::vector<int64_t>& s, int64_t* x, int64_t* y, int64_t T,
-                     int64_t first, int64_t count) {
+void shifted_targets(const std::vector<int64_t>& s, int64_t* x, int64_t* y, int64_t T, int64_t first, int64_t count) {
   for (int64_t t = 0; t < T; ++t) {
     x[t] = s[size_t(t)];
     y[t] = (t >= first && t < first + count) ? s[size_t(t + 1)] : kIgnoreIndex;
@@ -99,9 +96,8 @@ class CopyTask : public Task {
     o = with_vocab(o, kDefaultVocab);
     check_common("copy", o, 4, 2);
     if (o.copy_len == 0) o.copy_len = o.seq_len / 2;
-    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "copy: copy_len must be in [1, ",
-             o.seq_len / 2, "] (the tokens and their copy fit in seq_len ", o.seq_len,
-             "), got ", o.copy_len);
+    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "copy: copy_len must be in [1, ", o.seq_len / 2,
+             "] (the tokens and their copy fit in seq_len ", o.seq_len, "), got ", o.copy_len);
     return o;
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
@@ -125,8 +121,7 @@ class SelectiveCopyTask : public Task {
   explicit SelectiveCopyTask(TaskOptions o) : Task(resolve(o)) {}
   std::string name() const override { return "selective_copy"; }
   std::string description() const override {
-    return cat_str("selective_copy: output the ", options_.copy_len,
-                   " data tokens scattered among noise, in order");
+    return cat_str("selective_copy: output the ", options_.copy_len, " data tokens scattered among noise, in order");
   }
 
  private:
@@ -134,9 +129,10 @@ class SelectiveCopyTask : public Task {
     o = with_vocab(o, kDefaultVocab);
     check_common("selective_copy", o, 5, 2);
     if (o.copy_len == 0) o.copy_len = std::max<int64_t>(1, o.seq_len / 8);
-    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "selective_copy: copy_len must be "
-             "in [1, ", o.seq_len / 2, "] (the scattered tokens and their copy fit in seq_len ",
-             o.seq_len, "), got ", o.copy_len);
+    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len,
+             "selective_copy: copy_len must be "
+             "in [1, ",
+             o.seq_len / 2, "] (the scattered tokens and their copy fit in seq_len ", o.seq_len, "), got ", o.copy_len);
     return o;
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
@@ -144,8 +140,7 @@ class SelectiveCopyTask : public Task {
     const int64_t R = T - n;  // the region holding data and noise
     std::vector<int64_t> s(size_t(T + 1), kNoiseToken);
     std::vector<int64_t> where = sorted_sample(gen, R, n);
-    for (int64_t i = 0; i < n; ++i)
-      s[size_t(where[size_t(i)])] = s[size_t(R + 1 + i)] = randint(gen, 3, V);
+    for (int64_t i = 0; i < n; ++i) s[size_t(where[size_t(i)])] = s[size_t(R + 1 + i)] = randint(gen, 3, V);
     s[size_t(R)] = kSepToken;
     shifted_targets(s, x, y, T, R, n);
   }
@@ -174,15 +169,22 @@ class SelectiveCopyMambaTask : public Task {
     o = with_vocab(o, 16);
     check_common("selective_copy_mamba", o, 4, 2);
     if (o.copy_len == 0) o.copy_len = std::min<int64_t>(16, std::max<int64_t>(1, o.seq_len / 4));
-    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "selective_copy_mamba: copy_len "
-             "must be in [1, ", o.seq_len / 2, "] (n data tokens among seq_len - n noise "
-             "positions, then n markers, in seq_len ", o.seq_len, "), got ", o.copy_len);
+    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len,
+             "selective_copy_mamba: copy_len "
+             "must be in [1, ",
+             o.seq_len / 2,
+             "] (n data tokens among seq_len - n noise "
+             "positions, then n markers, in seq_len ",
+             o.seq_len, "), got ", o.copy_len);
     return o;
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
     const int64_t T = options_.seq_len, n = options_.copy_len, V = options_.vocab_size;
     const int64_t R = T - n, marker = V - 1;
-    for (int64_t t = 0; t < T; ++t) { x[t] = kPadToken; y[t] = kIgnoreIndex; }  // noise: id 0
+    for (int64_t t = 0; t < T; ++t) {
+      x[t] = kPadToken;
+      y[t] = kIgnoreIndex;
+    }  // noise: id 0
     std::vector<int64_t> where = sorted_sample(gen, R, n);
     for (int64_t i = 0; i < n; ++i) {
       int64_t d = randint(gen, 1, marker);
@@ -207,8 +209,8 @@ class MqarTask : public Task {
   explicit MqarTask(TaskOptions o) : Task(resolve(o)) {}
   std::string name() const override { return "mqar"; }
   std::string description() const override {
-    return cat_str("mqar: recall the values of ", options_.num_queries, " keys among ",
-                   options_.num_pairs, " key-value pairs");
+    return cat_str("mqar: recall the values of ", options_.num_queries, " keys among ", options_.num_pairs,
+                   " key-value pairs");
   }
   static int64_t num_keys(int64_t V) { return (V - 1) / 2; }
 
@@ -219,15 +221,17 @@ class MqarTask : public Task {
     if (o.num_queries == 0) o.num_queries = o.num_pairs;
     const int64_t K = num_keys(o.vocab_size);
     TZ_CHECK(o.num_pairs >= 1, "mqar: num_pairs must be >= 1, got ", o.num_pairs);
-    TZ_CHECK(o.num_pairs <= K, "mqar: num_pairs ", o.num_pairs, " exceeds the ", K,
-             " distinct keys of vocab_size ", o.vocab_size, " (keys use ids [1, ", 1 + K,
-             "), values [", 1 + K, ", ", o.vocab_size, "))");
-    TZ_CHECK(o.num_queries >= 1 && o.num_queries <= o.num_pairs, "mqar: num_queries must be "
-             "in [1, num_pairs = ", o.num_pairs, "], got ", o.num_queries);
-    TZ_CHECK(2 * o.num_pairs + o.num_queries <= o.seq_len, "mqar: too many pairs for the "
-             "length: ", o.num_pairs, " pairs and ", o.num_queries, " queries need 2 * ",
-             o.num_pairs, " + ", o.num_queries, " = ", 2 * o.num_pairs + o.num_queries,
-             " positions, but seq_len is ", o.seq_len);
+    TZ_CHECK(o.num_pairs <= K, "mqar: num_pairs ", o.num_pairs, " exceeds the ", K, " distinct keys of vocab_size ",
+             o.vocab_size, " (keys use ids [1, ", 1 + K, "), values [", 1 + K, ", ", o.vocab_size, "))");
+    TZ_CHECK(o.num_queries >= 1 && o.num_queries <= o.num_pairs,
+             "mqar: num_queries must be "
+             "in [1, num_pairs = ",
+             o.num_pairs, "], got ", o.num_queries);
+    TZ_CHECK(2 * o.num_pairs + o.num_queries <= o.seq_len,
+             "mqar: too many pairs for the "
+             "length: ",
+             o.num_pairs, " pairs and ", o.num_queries, " queries need 2 * ", o.num_pairs, " + ", o.num_queries, " = ",
+             2 * o.num_pairs + o.num_queries, " positions, but seq_len is ", o.seq_len);
     return o;
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
@@ -238,10 +242,16 @@ class MqarTask : public Task {
       keys[size_t(i)] += 1;  // ids [1, 1 + K)
       values[size_t(i)] = randint(gen, 1 + K, V);
     }
-    for (int64_t t = 0; t < T; ++t) { x[t] = kPadToken; y[t] = kIgnoreIndex; }
-    for (int64_t i = 0; i < N; ++i) { x[2 * i] = keys[size_t(i)]; x[2 * i + 1] = values[size_t(i)]; }
-    std::vector<int64_t> which = shuffled_sample(gen, N, Q);              // pairs queried
-    std::vector<int64_t> where = sorted_sample(gen, T - 2 * N, Q);        // query positions
+    for (int64_t t = 0; t < T; ++t) {
+      x[t] = kPadToken;
+      y[t] = kIgnoreIndex;
+    }
+    for (int64_t i = 0; i < N; ++i) {
+      x[2 * i] = keys[size_t(i)];
+      x[2 * i + 1] = values[size_t(i)];
+    }
+    std::vector<int64_t> which = shuffled_sample(gen, N, Q);        // pairs queried
+    std::vector<int64_t> where = sorted_sample(gen, T - 2 * N, Q);  // query positions
     for (int64_t j = 0; j < Q; ++j) {
       int64_t t = 2 * N + where[size_t(j)], p = which[size_t(j)];
       x[t] = keys[size_t(p)];
@@ -267,8 +277,7 @@ class MqarZoologyTask : public Task {
   explicit MqarZoologyTask(TaskOptions o) : Task(resolve(o)) {
     const int64_t S = (options_.seq_len - 2 * options_.num_pairs) / 2;
     slot_weight_.resize(size_t(S));
-    for (int64_t g = 0; g < S; ++g)
-      slot_weight_[size_t(g)] = std::pow(double(g + 1), options_.power_a - 1);
+    for (int64_t g = 0; g < S; ++g) slot_weight_[size_t(g)] = std::pow(double(g + 1), options_.power_a - 1);
   }
   std::string name() const override { return "mqar_zoology"; }
   std::string description() const override {
@@ -283,15 +292,25 @@ class MqarZoologyTask : public Task {
     if (o.num_queries == 0) o.num_queries = o.num_pairs;
     const int64_t N = o.num_pairs, V = o.vocab_size, K = V / 2 - 1;
     TZ_CHECK(N >= 1, "mqar_zoology: num_pairs must be >= 1, got ", N);
-    TZ_CHECK(N <= K, "mqar_zoology: num_pairs ", N, " exceeds the ", K, " distinct keys of "
-             "vocab_size ", V, " (keys use ids [1, ", V / 2, "), values [", V / 2, ", ", V, "))");
-    TZ_CHECK(o.num_queries == N, "mqar_zoology: every pair is queried once, so num_queries "
-             "must be 0 or num_pairs = ", N, ", got ", o.num_queries);
-    TZ_CHECK(4 * N <= o.seq_len, "mqar_zoology: seq_len ", o.seq_len, " is too short for "
-             "num_pairs ", N, ": the pairs take 2 * ", N, " positions and each query its own "
-             "even slot after them, so seq_len must be >= 4 * num_pairs = ", 4 * N);
-    TZ_CHECK(std::isfinite(o.power_a) && o.power_a > 0, "mqar_zoology: power_a must be > 0 "
-             "(Zoology's default 0.01; 1 places the queries uniformly), got ", o.power_a);
+    TZ_CHECK(N <= K, "mqar_zoology: num_pairs ", N, " exceeds the ", K,
+             " distinct keys of "
+             "vocab_size ",
+             V, " (keys use ids [1, ", V / 2, "), values [", V / 2, ", ", V, "))");
+    TZ_CHECK(o.num_queries == N,
+             "mqar_zoology: every pair is queried once, so num_queries "
+             "must be 0 or num_pairs = ",
+             N, ", got ", o.num_queries);
+    TZ_CHECK(4 * N <= o.seq_len, "mqar_zoology: seq_len ", o.seq_len,
+             " is too short for "
+             "num_pairs ",
+             N, ": the pairs take 2 * ", N,
+             " positions and each query its own "
+             "even slot after them, so seq_len must be >= 4 * num_pairs = ",
+             4 * N);
+    TZ_CHECK(std::isfinite(o.power_a) && o.power_a > 0,
+             "mqar_zoology: power_a must be > 0 "
+             "(Zoology's default 0.01; 1 places the queries uniformly), got ",
+             o.power_a);
     return o;
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
@@ -300,7 +319,10 @@ class MqarZoologyTask : public Task {
     std::vector<int64_t> keys = shuffled_sample(gen, half - 1, N);    // + 1: ids [1, half)
     std::vector<int64_t> values = shuffled_sample(gen, V - half, N);  // + half: [half, V)
     std::vector<int64_t> slots = weighted_sample_in_order(gen, slot_weight_, N);
-    for (int64_t t = 0; t < T; ++t) { x[t] = kPadToken; y[t] = kIgnoreIndex; }
+    for (int64_t t = 0; t < T; ++t) {
+      x[t] = kPadToken;
+      y[t] = kIgnoreIndex;
+    }
     for (int64_t i = 0; i < N; ++i) {
       const int64_t k = 1 + keys[size_t(i)], v = half + values[size_t(i)];
       const int64_t q = 2 * N + 2 * slots[size_t(i)];
@@ -341,7 +363,10 @@ class InductionHeadsTask : public Task {
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
     const int64_t T = options_.seq_len, V = options_.vocab_size;
-    for (int64_t t = 0; t < T; ++t) { x[t] = randint(gen, 2, V); y[t] = kIgnoreIndex; }
+    for (int64_t t = 0; t < T; ++t) {
+      x[t] = randint(gen, 2, V);
+      y[t] = kIgnoreIndex;
+    }
     int64_t p = randint(gen, 0, T - 2);  // p + 1 <= T - 2: the answer precedes the query
     x[p] = kSepToken;
     x[T - 1] = kSepToken;
@@ -373,7 +398,10 @@ class InductionHeadsMambaTask : public Task {
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
     const int64_t T = options_.seq_len, special = options_.vocab_size - 1;
-    for (int64_t t = 0; t < T; ++t) { x[t] = randint(gen, 0, special); y[t] = kIgnoreIndex; }
+    for (int64_t t = 0; t < T; ++t) {
+      x[t] = randint(gen, 0, special);
+      y[t] = kIgnoreIndex;
+    }
     int64_t p = randint(gen, 0, T - 2);  // p + 1 <= T - 2: the answer precedes the query
     x[p] = special;
     x[T - 1] = special;
@@ -394,8 +422,7 @@ class PasskeyTask : public Task {
   explicit PasskeyTask(TaskOptions o) : Task(resolve(o)) {}
   std::string name() const override { return "passkey"; }
   std::string description() const override {
-    return cat_str("passkey: retrieve a ", options_.passkey_digits,
-                   "-digit number hidden in filler");
+    return cat_str("passkey: retrieve a ", options_.passkey_digits, "-digit number hidden in filler");
   }
   static constexpr int64_t kFirstFiller = kDigit0Token + 10;
 
@@ -405,8 +432,8 @@ class PasskeyTask : public Task {
     check_common("passkey", o, kFirstFiller + 1, 3);
     const int64_t D = o.passkey_digits;
     TZ_CHECK(D >= 1, "passkey: passkey_digits must be >= 1, got ", D);
-    TZ_CHECK(o.seq_len >= 2 * D + 1, "passkey: seq_len must be >= 2 * passkey_digits + 1 = ",
-             2 * D + 1, " (KEY + digits, QUERY + digits), got ", o.seq_len);
+    TZ_CHECK(o.seq_len >= 2 * D + 1, "passkey: seq_len must be >= 2 * passkey_digits + 1 = ", 2 * D + 1,
+             " (KEY + digits, QUERY + digits), got ", o.seq_len);
     return o;
   }
   void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
@@ -418,8 +445,7 @@ class PasskeyTask : public Task {
     int64_t p = randint(gen, 0, F - D);  // KEY at p, digits at p + 1 .. p + D < F
     s[size_t(p)] = kSepToken;
     s[size_t(F)] = kQueryToken;
-    for (int64_t k = 0; k < D; ++k)
-      s[size_t(p + 1 + k)] = s[size_t(F + 1 + k)] = kDigit0Token + randint(gen, 0, 10);
+    for (int64_t k = 0; k < D; ++k) s[size_t(p + 1 + k)] = s[size_t(F + 1 + k)] = kDigit0Token + randint(gen, 0, 10);
     shifted_targets(s, x, y, T, F, D);
   }
 };
@@ -429,7 +455,9 @@ struct Entry {
   std::unique_ptr<Task> (*make)(const TaskOptions&);
 };
 template <class T>
-std::unique_ptr<Task> make(const TaskOptions& o) { return std::make_unique<T>(o); }
+std::unique_ptr<Task> make(const TaskOptions& o) {
+  return std::make_unique<T>(o);
+}
 const Entry kRegistry[] = {
     {"copy", make<CopyTask>},
     {"selective_copy", make<SelectiveCopyTask>},
@@ -466,14 +494,12 @@ std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& opti
   for (const Entry& e : kRegistry)
     if (name == e.name) return e.make(options);
   std::string guess = nearest(name, task_names());
-  throw Error(cat_str("make_task: unknown task '", name, "'",
-                      guess.empty() ? "" : "; did you mean '" + guess + "'?", " Valid tasks: ",
-                      join(task_names())));
+  throw Error(cat_str("make_task: unknown task '", name, "'", guess.empty() ? "" : "; did you mean '" + guess + "'?",
+                      " Valid tasks: ", join(task_names())));
 }
 
 std::vector<LengthSweepEntry> length_sweep(const std::string& name, const TaskOptions& base,
-                                           const std::vector<int64_t>& factors,
-                                           bool scale_counts) {
+                                           const std::vector<int64_t>& factors, bool scale_counts) {
   TaskOptions resolved = make_task(name, base)->options();  // defaults fixed at length L
   std::vector<LengthSweepEntry> out;
   for (int64_t f : factors) {
@@ -491,19 +517,17 @@ std::vector<LengthSweepEntry> length_sweep(const std::string& name, const TaskOp
 }
 
 double accuracy(const Tensor& predictions, const Tensor& targets) {
-  TZ_CHECK(targets.dtype() == DType::i64, "accuracy: targets must be i64, got ",
-           dtype_name(targets.dtype()));
+  TZ_CHECK(targets.dtype() == DType::i64, "accuracy: targets must be i64, got ", dtype_name(targets.dtype()));
   std::vector<int64_t> y = targets.to_vector<int64_t>(), pred;
   if (predictions.dtype() == DType::i64) {
-    TZ_CHECK(predictions.shape() == targets.shape(), "accuracy: predictions ",
-             predictions.shape(), " and targets ", targets.shape(), " differ in shape");
+    TZ_CHECK(predictions.shape() == targets.shape(), "accuracy: predictions ", predictions.shape(), " and targets ",
+             targets.shape(), " differ in shape");
     pred = predictions.to_vector<int64_t>();
   } else {
     // Logits [..., V]: take the argmax of each row (the first one on ties).
     Shape lead(predictions.shape().begin(), predictions.shape().end() - (predictions.dim() > 0));
-    TZ_CHECK(predictions.dim() == targets.dim() + 1 && lead == targets.shape(),
-             "accuracy: logits ", predictions.shape(), " must be targets' shape ",
-             targets.shape(), " plus a vocabulary dim");
+    TZ_CHECK(predictions.dim() == targets.dim() + 1 && lead == targets.shape(), "accuracy: logits ",
+             predictions.shape(), " must be targets' shape ", targets.shape(), " plus a vocabulary dim");
     const int64_t V = predictions.size(-1);
     TZ_CHECK(V > 0, "accuracy: logits have an empty vocabulary dim");
     std::vector<double> logits = predictions.to_vector<double>();

@@ -43,14 +43,14 @@
 namespace tz::data {
 
 // Special token ids (see the layout above); the *_mamba forms' marker / special is V - 1.
-inline constexpr int64_t kPadToken = 0;    // filler / padding (selective_copy_mamba: the
-                                           // noise; induction_heads_mamba: a data id)
-inline constexpr int64_t kSepToken = 1;    // copy: separator; selective_copy: "copy now"
-                                           // marker; induction_heads: the trigger;
-                                           // passkey: "the pass key is"
-inline constexpr int64_t kNoiseToken = 2;  // selective_copy: noise between the data tokens
-inline constexpr int64_t kQueryToken = 2;  // passkey: "what is the pass key?"
-inline constexpr int64_t kDigit0Token = 3; // passkey: digit d is id 3 + d
+inline constexpr int64_t kPadToken = 0;     // filler / padding (selective_copy_mamba: the
+                                            // noise; induction_heads_mamba: a data id)
+inline constexpr int64_t kSepToken = 1;     // copy: separator; selective_copy: "copy now"
+                                            // marker; induction_heads: the trigger;
+                                            // passkey: "the pass key is"
+inline constexpr int64_t kNoiseToken = 2;   // selective_copy: noise between the data tokens
+inline constexpr int64_t kQueryToken = 2;   // passkey: "what is the pass key?"
+inline constexpr int64_t kDigit0Token = 3;  // passkey: digit d is id 3 + d
 
 // Options of every task, filled by field name; a task reads the fields it needs and
 // checks them when it is made (make_task), naming the field and the limit.
@@ -105,8 +105,7 @@ struct LengthSweepEntry {
   std::unique_ptr<Task> task;
 };
 std::vector<LengthSweepEntry> length_sweep(const std::string& name, const TaskOptions& base,
-                                           const std::vector<int64_t>& factors = {1, 2, 4},
-                                           bool scale_counts = false);
+                                           const std::vector<int64_t>& factors = {1, 2, 4}, bool scale_counts = false);
 
 // Fraction of scored positions (targets != kIgnoreIndex) where the prediction equals the
 // target. `predictions` is either i64 ids with the targets' shape (e.g. argmax of logits)

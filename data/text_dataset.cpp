@@ -17,8 +17,7 @@ const char* split_name(Split split) { return split == Split::train ? "train" : "
 TextDataset TextDataset::from_file(const std::string& path, const TextDatasetOptions& options) {
   std::error_code ec;
   TZ_CHECK(std::filesystem::exists(path, ec), "TextDataset: no file at '", path, "'");
-  TZ_CHECK(!std::filesystem::is_directory(path, ec), "TextDataset: '", path,
-           "' is a directory, expected a text file");
+  TZ_CHECK(!std::filesystem::is_directory(path, ec), "TextDataset: '", path, "' is a directory, expected a text file");
   std::ifstream in(path, std::ios::binary);
   TZ_CHECK(in.is_open(), "TextDataset: cannot open '", path, "': ", std::strerror(errno));
   std::ostringstream buffer;
@@ -31,8 +30,8 @@ TextDataset TextDataset::from_file(const std::string& path, const TextDatasetOpt
 
 TextDataset TextDataset::from_string(const std::string& text, const TextDatasetOptions& options,
                                      const std::string& source) {
-  TZ_CHECK(options.val_fraction >= 0 && options.val_fraction < 1,
-           "TextDataset: val_fraction must be in [0, 1), got ", options.val_fraction);
+  TZ_CHECK(options.val_fraction >= 0 && options.val_fraction < 1, "TextDataset: val_fraction must be in [0, 1), got ",
+           options.val_fraction);
   TZ_CHECK(options.seq_len >= 0, "TextDataset: seq_len must be >= 0, got ", options.seq_len);
   TZ_CHECK(!text.empty(), "TextDataset: the text from ", source, " is empty");
   TextDataset ds;
@@ -55,14 +54,14 @@ int64_t TextDataset::num_tokens(Split split) const {
 }
 
 void TextDataset::check_split_holds(Split split, int64_t seq_len, const char* op) const {
-  TZ_CHECK(num_tokens(split) >= seq_len + 1, op, ": ", source_, " is too short: the ",
-           split_name(split), " split has ", num_tokens(split), " tokens (of ", num_tokens(),
-           " in all), but a window of seq_len ", seq_len, " needs ", seq_len + 1);
+  TZ_CHECK(num_tokens(split) >= seq_len + 1, op, ": ", source_, " is too short: the ", split_name(split), " split has ",
+           num_tokens(split), " tokens (of ", num_tokens(), " in all), but a window of seq_len ", seq_len, " needs ",
+           seq_len + 1);
 }
 
 Batch TextDataset::sample(Split split, int64_t batch, int64_t seq_len, Generator& gen) const {
-  TZ_CHECK(batch > 0 && seq_len > 0, "TextDataset::sample: batch and seq_len must be > 0, got ",
-           batch, " and ", seq_len);
+  TZ_CHECK(batch > 0 && seq_len > 0, "TextDataset::sample: batch and seq_len must be > 0, got ", batch, " and ",
+           seq_len);
   check_split_holds(split, seq_len, "TextDataset::sample");
   int64_t lo = split == Split::train ? 0 : val_begin_;
   int64_t hi = split == Split::train ? val_begin_ : num_tokens();  // end, exclusive
@@ -88,8 +87,7 @@ double unigram_entropy_bits(const std::vector<int64_t>& tokens, int64_t vocab_si
   if (tokens.empty()) return 0;
   std::vector<int64_t> counts(size_t(vocab_size), 0);
   for (int64_t id : tokens) {
-    TZ_CHECK(id >= 0 && id < vocab_size, "unigram_entropy_bits: token ", id,
-             " outside [0, ", vocab_size, ")");
+    TZ_CHECK(id >= 0 && id < vocab_size, "unigram_entropy_bits: token ", id, " outside [0, ", vocab_size, ")");
     ++counts[size_t(id)];
   }
   // H = -sum_v p_v log2 p_v over the tokens that occur.

@@ -14,8 +14,8 @@ std::vector<int64_t> ByteTokenizer::encode(std::string_view text) const {
 std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
   std::string out(ids.size(), '\0');
   for (size_t i = 0; i < ids.size(); ++i) {
-    TZ_CHECK(ids[i] >= 0 && ids[i] < kVocabSize, "ByteTokenizer::decode: id ", ids[i],
-             " at position ", i, " is outside the vocabulary [0, ", kVocabSize, ")");
+    TZ_CHECK(ids[i] >= 0 && ids[i] < kVocabSize, "ByteTokenizer::decode: id ", ids[i], " at position ", i,
+             " is outside the vocabulary [0, ", kVocabSize, ")");
     out[i] = static_cast<char>(static_cast<unsigned char>(ids[i]));
   }
   return out;
@@ -49,10 +49,20 @@ int utf8_char_length(std::string_view s, size_t i) {
   if (b0 < 0x80) return 1;
   int n;
   uint32_t cp, min_cp;
-  if ((b0 & 0xE0) == 0xC0) { n = 2; cp = b0 & 0x1F; min_cp = 0x80; }
-  else if ((b0 & 0xF0) == 0xE0) { n = 3; cp = b0 & 0x0F; min_cp = 0x800; }
-  else if ((b0 & 0xF8) == 0xF0) { n = 4; cp = b0 & 0x07; min_cp = 0x10000; }
-  else return 0;  // a continuation byte 10xxxxxx or 0xF8..0xFF cannot start a character
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2;
+    cp = b0 & 0x1F;
+    min_cp = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3;
+    cp = b0 & 0x0F;
+    min_cp = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4;
+    cp = b0 & 0x07;
+    min_cp = 0x10000;
+  } else
+    return 0;  // a continuation byte 10xxxxxx or 0xF8..0xFF cannot start a character
   if (i + size_t(n) > s.size()) return 0;
   for (int k = 1; k < n; ++k) {
     unsigned char b = byte(i + size_t(k));

@@ -47,8 +47,7 @@ int main() {
   Tensor y = matmul(h, w2) + b2;
   std::printf("\n x1 x2 | target  prediction\n");
   for (int64_t i = 0; i < 4; ++i)
-    std::printf("  %.0f  %.0f |   %.0f      %.3f\n", x.at({i, 0}), x.at({i, 1}), target.at({i, 0}),
-                y.at({i, 0}));
+    std::printf("  %.0f  %.0f |   %.0f      %.3f\n", x.at({i, 0}), x.at({i, 1}), target.at({i, 0}), y.at({i, 0}));
 
   std::ofstream("xor_graph.dot") << to_dot(forward());
   std::printf("\nwrote the graph of one step to xor_graph.dot\n");

@@ -110,9 +110,8 @@ void register_encoder_decoder(nn::Registry& r) {
        .test_config = R"({"vocab": 16, "dim": 16, "depth": 1, "heads": 2, "context": 12})",
        .example =
            R"({"model": "encoder_decoder", "vocab": 256, "dim": 256, "depth": 6, "heads": 8, "context": 256, "pos": "rope", "ffn": "glu_variants"})",
-       .model = [](const nn::Config& c, Generator& g) {
-         return std::make_shared<models::EncoderDecoder>(c, registry(), g);
-       },
+       .model = [](const nn::Config& c,
+                   Generator& g) { return std::make_shared<models::EncoderDecoder>(c, registry(), g); },
        .learn_steps = 1000,
        .learn_reason = "the decoder must first learn to read the source through cross-attention: 0.81 after 800 "
                        "steps, 1.00 after 1000"});

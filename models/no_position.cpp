@@ -27,9 +27,8 @@ void register_none(nn::Registry& r) {
          .test_config = R"({"pos": "none", "depth": 4})",
          .example = R"({"pos": "none"})",
          .extra = true,
-         .position = [](const nn::ModelDims&, const nn::Config&, Generator&) {
-           return std::make_shared<models::NoPositions>();
-         },
+         .position = [](const nn::ModelDims&, const nn::Config&,
+                        Generator&) { return std::make_shared<models::NoPositions>(); },
          .learn_steps = 4000,
          .learn_reason = "no position signal: positions are inferred from the causal mask first (0.90 after 3000 "
                          "steps, 0.98 after 4000)"});

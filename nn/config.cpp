@@ -83,8 +83,7 @@ std::string Config::get_string(const std::string& key, const std::string& fallba
   return read(impl_->j, key, fallback, source_, "a string");
 }
 
-std::vector<std::string> Config::get_strings(const std::string& key,
-                                             const std::vector<std::string>& fallback) const {
+std::vector<std::string> Config::get_strings(const std::string& key, const std::vector<std::string>& fallback) const {
   read_.insert(key);
   auto it = impl_->j.find(key);
   if (it == impl_->j.end()) return fallback;

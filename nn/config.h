@@ -7,8 +7,8 @@
 //   int64_t G = config.get(kKvHeads);          // the default when the key is absent
 //   .keys = {kKvHeads, ...}                     // the registry's list, `tensorzoo info`, docs
 //
-// so the default and the doc cannot drift apart. Each component reads the keys it understands. Every read is recorded, so after a model is built
-// `check_all_read()` can reject the keys nobody read — typos and options of components that
+// so the default and the doc cannot drift apart. Each component reads the keys it understands. Every read is recorded,
+// so after a model is built `check_all_read()` can reject the keys nobody read — typos and options of components that
 // were not selected — naming them, the keys that are valid here, and the nearest one.
 // JSON stays a private dependency: this header shows no JSON type.
 #pragma once
@@ -41,13 +41,20 @@ std::string json_text(const std::vector<int64_t>& v);
 std::string json_text(const std::vector<double>& v);
 template <class T>
 constexpr const char* key_type_name() {
-  if constexpr (std::is_same_v<T, int64_t>) return "int";
-  else if constexpr (std::is_same_v<T, double>) return "number";
-  else if constexpr (std::is_same_v<T, bool>) return "bool";
-  else if constexpr (std::is_same_v<T, std::string>) return "string";
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "strings";
-  else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "ints";
-  else return "numbers";
+  if constexpr (std::is_same_v<T, int64_t>)
+    return "int";
+  else if constexpr (std::is_same_v<T, double>)
+    return "number";
+  else if constexpr (std::is_same_v<T, bool>)
+    return "bool";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return "string";
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+    return "strings";
+  else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+    return "ints";
+  else
+    return "numbers";
 }
 
 // A config key declared once: name, type (T), default and doc.
@@ -77,13 +84,20 @@ class Config {
   // naming the key, the expected type and what came.
   template <class T>
   T get(const Key<T>& k) const {
-    if constexpr (std::is_same_v<T, int64_t>) return get_int(k.name, k.fallback);
-    else if constexpr (std::is_same_v<T, double>) return get_double(k.name, k.fallback);
-    else if constexpr (std::is_same_v<T, bool>) return get_bool(k.name, k.fallback);
-    else if constexpr (std::is_same_v<T, std::string>) return get_string(k.name, k.fallback);
-    else if constexpr (std::is_same_v<T, std::vector<std::string>>) return get_strings(k.name, k.fallback);
-    else if constexpr (std::is_same_v<T, std::vector<int64_t>>) return get_ints(k.name, k.fallback);
-    else return get_doubles(k.name, k.fallback);
+    if constexpr (std::is_same_v<T, int64_t>)
+      return get_int(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, double>)
+      return get_double(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, bool>)
+      return get_bool(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, std::string>)
+      return get_string(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+      return get_strings(k.name, k.fallback);
+    else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+      return get_ints(k.name, k.fallback);
+    else
+      return get_doubles(k.name, k.fallback);
   }
   int64_t get_int(const std::string& key, int64_t fallback) const;
   double get_double(const std::string& key, double fallback) const;

@@ -13,15 +13,13 @@ Tensor init_normal(const Shape& shape, double std, Generator& gen) {
 }  // namespace
 
 Linear::Linear(const LinearOptions& o, Generator& gen) : options(o) {
-  TZ_CHECK(o.in > 0 && o.out > 0, "Linear: in and out must be positive, got in=", o.in,
-           " out=", o.out);
+  TZ_CHECK(o.in > 0 && o.out > 0, "Linear: in and out must be positive, got in=", o.in, " out=", o.out);
   weight = register_parameter("weight", init_normal({o.out, o.in}, o.init_std, gen));
   if (o.bias) bias = register_parameter("bias", zeros({o.out}));
 }
 
 Tensor Linear::forward(const Tensor& x) const {
-  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.in, "Linear: expected input [..., ", options.in,
-           "], got ", x.shape());
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.in, "Linear: expected input [..., ", options.in, "], got ", x.shape());
   return linear(x, weight, bias);
 }
 
@@ -30,16 +28,13 @@ std::string Linear::describe() const {
 }
 
 Embedding::Embedding(const EmbeddingOptions& o, Generator& gen) : options(o) {
-  TZ_CHECK(o.num > 0 && o.dim > 0, "Embedding: num and dim must be positive, got num=", o.num,
-           " dim=", o.dim);
+  TZ_CHECK(o.num > 0 && o.dim > 0, "Embedding: num and dim must be positive, got num=", o.num, " dim=", o.dim);
   weight = register_parameter("weight", init_normal({o.num, o.dim}, o.init_std, gen));
 }
 
 Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
 
-std::string Embedding::describe() const {
-  return cat_str("Embedding(", options.num, ", ", options.dim, ")");
-}
+std::string Embedding::describe() const { return cat_str("Embedding(", options.num, ", ", options.dim, ")"); }
 
 LayerNorm::LayerNorm(const NormOptions& o) : options(o) {
   TZ_CHECK(o.dim > 0 && o.eps > 0, "LayerNorm: dim and eps must be positive");
@@ -48,8 +43,8 @@ LayerNorm::LayerNorm(const NormOptions& o) : options(o) {
 }
 
 Tensor LayerNorm::forward(const Tensor& x) const {
-  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "LayerNorm: expected input [..., ",
-           options.dim, "], got ", x.shape());
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "LayerNorm: expected input [..., ", options.dim, "], got ",
+           x.shape());
   return layer_norm(x, weight, bias, options.eps);
 }
 
@@ -63,16 +58,14 @@ RMSNorm::RMSNorm(const NormOptions& o) : options(o) {
 }
 
 Tensor RMSNorm::forward(const Tensor& x) const {
-  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "RMSNorm: expected input [..., ",
-           options.dim, "], got ", x.shape());
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "RMSNorm: expected input [..., ", options.dim, "], got ",
+           x.shape());
   return rms_norm(x, weight, options.eps);
 }
 
 std::string RMSNorm::describe() const { return cat_str("RMSNorm(", options.dim, ", eps=", options.eps, ")"); }
 
-Dropout::Dropout(double p_) : p(p_) {
-  TZ_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p);
-}
+Dropout::Dropout(double p_) : p(p_) { TZ_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got ", p); }
 
 Tensor Dropout::forward(const Tensor& x) const {
   if (!is_training() || p == 0) return x;

@@ -37,13 +37,13 @@ struct AuxLosses {
 class PositionScheme;
 
 struct MixerContext {
-  int64_t start = 0;                       // absolute position of the first token of x
-  const PositionScheme* pos = nullptr;     // how attention sees positions (may be null)
-  AuxLosses* aux = nullptr;                // where to add auxiliary losses (may be null)
+  int64_t start = 0;                    // absolute position of the first token of x
+  const PositionScheme* pos = nullptr;  // how attention sees positions (may be null)
+  AuxLosses* aux = nullptr;             // where to add auxiliary losses (may be null)
   // Values one layer hands to the next within a forward (e.g. RealFormer's attention
   // scores), by name; null when the caller keeps none.
   std::map<std::string, Tensor>* carry = nullptr;
-  int64_t layer = 0;                       // index of the block running
+  int64_t layer = 0;  // index of the block running
   // Masks every attention layer applies, as data (the mixer turns them into mask terms of
   // the attention kernel; other mixers refuse what they cannot honour):
   Tensor key_padding;     // [B, S] i64, 1 = a real key, 0 = padding hidden from every query
@@ -106,8 +106,8 @@ class Mixer : public Module {
   S& own_state(MixerState* state, const MixerContext& ctx) const {
     auto* s = dynamic_cast<S*>(state);
     TZ_CHECK(s, describe(), ": forward() was given a state not made by its make_state()");
-    TZ_CHECK(ctx.start == s->length, describe(), ": the input starts at position ", ctx.start,
-             " but the state holds ", s->length, " positions");
+    TZ_CHECK(ctx.start == s->length, describe(), ": the input starts at position ", ctx.start, " but the state holds ",
+             s->length, " positions");
     return *s;
   }
 };

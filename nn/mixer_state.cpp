@@ -35,10 +35,11 @@ std::map<std::string, Tensor> save_state(MixerState& state) {
   auto add = [&](const std::string& name, Tensor t) {
     TZ_CHECK(out.emplace(name, std::move(t)).second, "save_state: the name '", name, "' is listed twice");
   };
-  Walker w([&](const std::string& name, Tensor& t) {
-             if (t.defined()) add(name, t.contiguous().clone());
-           },
-           [&](const std::string& name, int64_t& n) { add(name, full({1}, double(n), DType::i64)); });
+  Walker w(
+      [&](const std::string& name, Tensor& t) {
+        if (t.defined()) add(name, t.contiguous().clone());
+      },
+      [&](const std::string& name, int64_t& n) { add(name, full({1}, double(n), DType::i64)); });
   state.visit(w);
   return out;
 }

@@ -9,8 +9,8 @@
 namespace tz::nn {
 
 void Module::check_name(const std::string& name) const {
-  TZ_CHECK(!name.empty() && name.find('.') == std::string::npos,
-           "Module: invalid name '", name, "' (non-empty, no dots)");
+  TZ_CHECK(!name.empty() && name.find('.') == std::string::npos, "Module: invalid name '", name,
+           "' (non-empty, no dots)");
   for (auto& [n, t] : params_) TZ_CHECK(n != name, "Module: name '", name, "' registered twice");
   for (auto& [n, t] : buffers_) TZ_CHECK(n != name, "Module: name '", name, "' registered twice");
   for (auto& [n, m] : children_) TZ_CHECK(n != name, "Module: name '", name, "' registered twice");
@@ -18,8 +18,7 @@ void Module::check_name(const std::string& name) const {
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   check_name(name);
-  TZ_CHECK(t.defined() && is_floating(t.dtype()), "Module: parameter '", name,
-           "' must be a defined f32/f64 tensor");
+  TZ_CHECK(t.defined() && is_floating(t.dtype()), "Module: parameter '", name, "' must be a defined f32/f64 tensor");
   t.requires_grad_(true);
   params_.emplace_back(name, t);
   return t;
@@ -152,14 +151,17 @@ std::string with_commas(int64_t n) {
 std::string Module::tree(const std::string& name) const {
   std::ostringstream os;
   // One line per module: "name: description  (N params)"; own parameters listed beneath.
-  struct Item { const Module* m; std::string name; int depth; };
+  struct Item {
+    const Module* m;
+    std::string name;
+    int depth;
+  };
   std::vector<Item> stack{{this, name.empty() ? "(root)" : name, 0}};
   while (!stack.empty()) {
     Item it = stack.back();
     stack.pop_back();
     std::string pad(size_t(2 * it.depth), ' ');
-    os << pad << it.name << ": " << it.m->describe() << "  [" << with_commas(it.m->num_parameters())
-       << " params]\n";
+    os << pad << it.name << ": " << it.m->describe() << "  [" << with_commas(it.m->num_parameters()) << " params]\n";
     for (auto& [n, t] : it.m->params_)
       os << pad << "  ." << n << " " << shape_str(t.shape()) << " " << dtype_name(t.dtype()) << "\n";
     for (auto c = it.m->children_.rbegin(); c != it.m->children_.rend(); ++c)

@@ -31,9 +31,7 @@ class Module {
   NamedTensors named_parameters() const;
   std::vector<Tensor> parameters() const;
   NamedTensors named_buffers() const;
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const {
-    return children_;
-  }
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
   int64_t num_parameters() const;
 
   // Parameters and buffers by full name.
@@ -99,7 +97,9 @@ class ModuleList : public Module {
   size_t size() const { return items_.size(); }
   const std::shared_ptr<Module>& operator[](size_t i) const { return items_.at(i); }
   template <class M>
-  std::shared_ptr<M> at(size_t i) const { return std::static_pointer_cast<M>(items_.at(i)); }
+  std::shared_ptr<M> at(size_t i) const {
+    return std::static_pointer_cast<M>(items_.at(i));
+  }
   std::string describe() const override { return "ModuleList(" + std::to_string(items_.size()) + ")"; }
 
  private:

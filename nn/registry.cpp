@@ -34,27 +34,29 @@ void Registry::add(VariantInfo info, std::source_location where) {
   if (info.source.empty()) info.source = project_path(where.file_name());
   if (const CatalogueRow* row = catalogue_row(info.id)) {
     TZ_CHECK(!info.extra, "registry: '", info.id, "' is a catalogue row, not an extra (", info.source, ")");
-    TZ_CHECK(info.family.empty() || info.family == row->family, "registry: '", info.id, "' gives family '",
-             info.family, "', the catalogue says '", row->family, "' (", info.source, ")");
+    TZ_CHECK(info.family.empty() || info.family == row->family, "registry: '", info.id, "' gives family '", info.family,
+             "', the catalogue says '", row->family, "' (", info.source, ")");
     TZ_CHECK(info.kind.empty() || info.kind == row->kind, "registry: '", info.id, "' gives kind '", info.kind,
              "', the catalogue says '", row->kind, "' (", info.source, ")");
     info.family = row->family;
     info.kind = row->kind;
     if (info.paper.empty()) info.paper = row->paper;
   } else {
-    TZ_CHECK(info.extra, "registry: '", info.id, "' is not a catalogue id (docs/catalogue.tsv); mark a genuine "
-             "extra with .extra = true (", info.source, ")");
+    TZ_CHECK(info.extra, "registry: '", info.id,
+             "' is not a catalogue id (docs/catalogue.tsv); mark a genuine "
+             "extra with .extra = true (",
+             info.source, ")");
   }
-  TZ_CHECK(!info.id.empty() && !info.family.empty() && !info.kind.empty() && !info.summary.empty(),
-           "registry: entry '", info.id, "' needs an id, family, kind and summary");
+  TZ_CHECK(!info.id.empty() && !info.family.empty() && !info.kind.empty() && !info.summary.empty(), "registry: entry '",
+           info.id, "' needs an id, family, kind and summary");
   for (const ConfigKey& k : info.keys) {
     if (k.type.empty()) continue;
     auto [it, fresh] = key_types_.emplace(k.key, std::make_pair(k.type, info.id));
-    TZ_CHECK(fresh || it->second.first == k.type, "registry: config key '", k.key, "' is declared as ", k.type,
-             " by '", info.id, "' and as ", it->second.first, " by '", it->second.second, "'");
+    TZ_CHECK(fresh || it->second.first == k.type, "registry: config key '", k.key, "' is declared as ", k.type, " by '",
+             info.id, "' and as ", it->second.first, " by '", it->second.second, "'");
   }
-  TZ_CHECK(!entries_.count(info.id), "registry: id '", info.id, "' registered twice (", info.source,
-           " and ", entries_.count(info.id) ? entries_.at(info.id).source : "", ")");
+  TZ_CHECK(!entries_.count(info.id), "registry: id '", info.id, "' registered twice (", info.source, " and ",
+           entries_.count(info.id) ? entries_.at(info.id).source : "", ")");
   int factories = bool(info.mixer) + bool(info.position) + bool(info.ffn) + bool(info.norm) + bool(info.model);
   TZ_CHECK(factories <= 1, "registry: entry '", info.id, "' has more than one factory");
   const bool learn_override = info.learn_steps > 0 || info.learn_lr > 0 || !info.learn_task.empty();
@@ -108,8 +110,8 @@ std::shared_ptr<Mixer> Registry::make_mixer(const std::string& id, const ModelDi
                                             Generator& g) const {
   return get_kind(id, "mixer", "mixer").mixer(d, c, g);
 }
-std::shared_ptr<PositionScheme> Registry::make_position(const std::string& id, const ModelDims& d,
-                                                        const Config& c, Generator& g) const {
+std::shared_ptr<PositionScheme> Registry::make_position(const std::string& id, const ModelDims& d, const Config& c,
+                                                        Generator& g) const {
   return get_kind(id, "pos", "pos").position(d, c, g);
 }
 std::shared_ptr<UnaryModule> Registry::make_ffn(const std::string& id, const ModelDims& d, const Config& c,

@@ -36,7 +36,7 @@ struct ModelDims {
   int64_t layer = 0;    // index of the block being built
   bool bias = true;     // biases in linear layers
   double dropout = 0.0;
-  bool causal = true;   // mixers: false for encoders (bidirectional)
+  bool causal = true;       // mixers: false for encoders (bidirectional)
   int64_t context_dim = 0;  // > 0: a cross-attention mixer reading MixerContext::context of this width
 };
 
@@ -58,7 +58,7 @@ struct VariantInfo {
   std::string test_config = "{}";
   // An example config for `tensorzoo info` and docs.
   std::string example;
-  bool extra = false;   // not in the catalogue (a genuine extra)
+  bool extra = false;  // not in the catalogue (a genuine extra)
   // Exactly one of these builds it, by kind: mixers, positions, FFNs, norms.
   MixerFactory mixer;
   PositionFactory position;
@@ -76,9 +76,9 @@ struct VariantInfo {
   // The "learns" check: by default held-out accuracy >= 0.9 on copy after 400 steps at
   // peak lr 1e-2. A variant may change the steps, the lr or the task (a name in
   // data/tasks.h) only with a one-line learn_reason, which the suite prints.
-  int64_t learn_steps = 0;   // 0 = the default
-  double learn_lr = 0;       // 0 = the default
-  std::string learn_task;    // "" = copy
+  int64_t learn_steps = 0;  // 0 = the default
+  double learn_lr = 0;      // 0 = the default
+  std::string learn_task;   // "" = copy
   std::string learn_reason;
   // What its family claims, proven by one more task each in the "learns" check: selective
   // (input-dependent) mixers also learn selective copying (selective_copy_mamba), recall
@@ -96,7 +96,7 @@ class Registry {
   void add(VariantInfo info, std::source_location where = std::source_location::current());
   const VariantInfo& get(const std::string& id) const;  // throws listing ids, nearest first
   const VariantInfo* find(const std::string& id) const;
-  std::vector<const VariantInfo*> all() const;          // sorted by id
+  std::vector<const VariantInfo*> all() const;  // sorted by id
   std::vector<std::string> ids(const std::string& kind = "") const;
   // Factories by kind; `what` names the config key for error messages.
   std::shared_ptr<Mixer> make_mixer(const std::string& id, const ModelDims&, const Config&, Generator&) const;

@@ -32,7 +32,7 @@ struct AdamWOptions {
   double lr = 1e-3;
   std::array<double, 2> betas = {0.9, 0.999};
   double eps = 1e-8;
-  double weight_decay = 1e-2;                  // decoupled; flat-list constructor only
+  double weight_decay = 1e-2;  // decoupled; flat-list constructor only
 };
 
 class Adam : public Optimizer {

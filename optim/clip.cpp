@@ -11,17 +11,15 @@
 namespace tz::optim {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
-  TZ_CHECK(max_norm >= 0 && !std::isnan(max_norm),
-           "clip_grad_norm: max_norm must be >= 0, got ", max_norm);
+  TZ_CHECK(max_norm >= 0 && !std::isnan(max_norm), "clip_grad_norm: max_norm must be >= 0, got ", max_norm);
   NoGradGuard no_grad;
   double sum_sq = 0;  // f64 over every gradient
   for (const Tensor& p : params) {
     Tensor g = p.defined() ? p.grad() : Tensor();
     if (!g.defined()) continue;
     Tensor gc = core::contiguous(g);  // no copy when already contiguous
-    sum_sq += TZ_DISPATCH_FLOAT(gc.dtype(), "clip_grad_norm", [&]<class T>() {
-      return kernels::sum_squares<T>(gc.data<T>(), gc.numel());
-    });
+    sum_sq += TZ_DISPATCH_FLOAT(gc.dtype(), "clip_grad_norm",
+                                [&]<class T>() { return kernels::sum_squares<T>(gc.data<T>(), gc.numel()); });
   }
   double norm = std::sqrt(sum_sq);
   if (!std::isfinite(norm)) return norm;  // report; scaling by NaN would spoil every grad
@@ -31,14 +29,12 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     Tensor g = p.defined() ? p.grad() : Tensor();
     if (!g.defined()) continue;
     if (g.is_contiguous()) {
-      TZ_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm", [&]<class T>() {
-        kernels::scale_inplace<T>(g.data<T>(), g.numel(), factor);
-      });
+      TZ_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm",
+                        [&]<class T>() { kernels::scale_inplace<T>(g.data<T>(), g.numel(), factor); });
     } else {  // rare (a strided gradient): scale a copy and write it back
       Tensor c = core::clone(g);
-      TZ_DISPATCH_FLOAT(c.dtype(), "clip_grad_norm", [&]<class T>() {
-        kernels::scale_inplace<T>(c.data<T>(), c.numel(), factor);
-      });
+      TZ_DISPATCH_FLOAT(c.dtype(), "clip_grad_norm",
+                        [&]<class T>() { kernels::scale_inplace<T>(c.data<T>(), c.numel(), factor); });
       core::copy_(g, c);
     }
   }

@@ -15,8 +15,7 @@ void check_lr(const char* opt, double lr) {
   TZ_CHECK(lr >= 0 && std::isfinite(lr), opt, ": option lr must be finite and >= 0, got ", lr);
 }
 void check_nonneg(const char* opt, const char* option, double value) {
-  TZ_CHECK(value >= 0 && std::isfinite(value), opt, ": option ", option,
-           " must be finite and >= 0, got ", value);
+  TZ_CHECK(value >= 0 && std::isfinite(value), opt, ": option ", option, " must be finite and >= 0, got ", value);
 }
 void check_betas(const char* opt, double beta1, double beta2) {
   TZ_CHECK(beta1 >= 0 && beta1 < 1, opt, ": option betas[0] must be in [0, 1), got ", beta1);
@@ -27,10 +26,10 @@ void check_eps(const char* opt, double eps) {
 }
 }  // namespace detail
 
-std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Tensor>>& named,
-                                     double weight_decay, const std::vector<std::string>& exclude) {
-  TZ_CHECK(weight_decay >= 0 && std::isfinite(weight_decay),
-           "decay_groups: weight_decay must be finite and >= 0, got ", weight_decay);
+std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Tensor>>& named, double weight_decay,
+                                     const std::vector<std::string>& exclude) {
+  TZ_CHECK(weight_decay >= 0 && std::isfinite(weight_decay), "decay_groups: weight_decay must be finite and >= 0, got ",
+           weight_decay);
   ParamGroup decay, no_decay;
   decay.weight_decay = weight_decay;
   no_decay.weight_decay = 0.0;
@@ -47,8 +46,8 @@ std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Te
   return {std::move(decay), std::move(no_decay)};
 }
 
-std::vector<ParamGroup> Optimizer::one_group(
-    const std::vector<std::pair<std::string, Tensor>>& named, double weight_decay) {
+std::vector<ParamGroup> Optimizer::one_group(const std::vector<std::pair<std::string, Tensor>>& named,
+                                             double weight_decay) {
   ParamGroup g;
   g.weight_decay = weight_decay;
   for (const auto& [name, p] : named) {
@@ -58,16 +57,15 @@ std::vector<ParamGroup> Optimizer::one_group(
   return {std::move(g)};
 }
 
-Optimizer::Optimizer(const char* name, std::vector<ParamGroup> groups, double lr,
-                     std::vector<std::string> kinds)
+Optimizer::Optimizer(const char* name, std::vector<ParamGroup> groups, double lr, std::vector<std::string> kinds)
     : name_(name), groups_(std::move(groups)), kinds_(std::move(kinds)) {
   set_lr(lr);
   std::set<std::string> seen_names;
   std::set<const void*> seen_params;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& g = groups_[gi];
-    TZ_CHECK(g.names.empty() || g.names.size() == g.params.size(), name_, ": group ", gi, " has ",
-             g.names.size(), " names for ", g.params.size(), " parameters");
+    TZ_CHECK(g.names.empty() || g.names.size() == g.params.size(), name_, ": group ", gi, " has ", g.names.size(),
+             " names for ", g.params.size(), " parameters");
     TZ_CHECK(g.weight_decay >= 0 && std::isfinite(g.weight_decay), name_, ": group ", gi,
              " weight_decay must be finite and >= 0, got ", g.weight_decay);
     TZ_CHECK(g.lr_scale >= 0 && std::isfinite(g.lr_scale), name_, ": group ", gi,
@@ -78,15 +76,12 @@ Optimizer::Optimizer(const char* name, std::vector<ParamGroup> groups, double lr
       const std::string& pname = g.names[i];
       const Tensor& p = g.params[i];
       TZ_CHECK(p.defined(), name_, ": parameter '", pname, "' is an undefined tensor");
-      TZ_CHECK(is_floating(p.dtype()), name_, ": parameter '", pname, "' has dtype ",
-               dtype_name(p.dtype()), ", expected f32 or f64");
+      TZ_CHECK(is_floating(p.dtype()), name_, ": parameter '", pname, "' has dtype ", dtype_name(p.dtype()),
+               ", expected f32 or f64");
       // The fused kernels walk the data as one run, so the parameter must be one.
-      TZ_CHECK(p.is_contiguous(), name_, ": parameter '", pname, "' of shape ", p.shape(),
-               " is not contiguous");
-      TZ_CHECK(seen_names.insert(pname).second, name_, ": duplicate parameter name '", pname,
-               "'");
-      TZ_CHECK(seen_params.insert(p.impl_ptr().get()).second, name_, ": parameter '", pname,
-               "' is listed twice");
+      TZ_CHECK(p.is_contiguous(), name_, ": parameter '", pname, "' of shape ", p.shape(), " is not contiguous");
+      TZ_CHECK(seen_names.insert(pname).second, name_, ": duplicate parameter name '", pname, "'");
+      TZ_CHECK(seen_params.insert(p.impl_ptr().get()).second, name_, ": parameter '", pname, "' is listed twice");
       Slot s;
       s.name = pname;
       s.param = p;
@@ -108,8 +103,8 @@ void Optimizer::step() {
   for (Slot& s : slots_) {
     Tensor g = s.param.grad();
     if (!g.defined()) continue;
-    TZ_CHECK(g.shape() == s.param.shape(), name_, ": gradient of '", s.name, "' has shape ",
-             g.shape(), ", parameter has ", s.param.shape());
+    TZ_CHECK(g.shape() == s.param.shape(), name_, ": gradient of '", s.name, "' has shape ", g.shape(),
+             ", parameter has ", s.param.shape());
     // Already contiguous with the parameter's dtype (the usual case): no copy.
     Tensor gc = core::contiguous_as(g, s.param.dtype());
     ++s.step;
@@ -161,8 +156,7 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
   // Steps are read and checked first, so a bad value leaves the optimizer unchanged.
   auto read_step = [&](const std::string& key) {
     double v = state.at(key).item();
-    TZ_CHECK(v >= 0 && v == std::floor(v), name_, ".load_state_dict: '", key,
-             "' must be a whole number >= 0, got ", v);
+    TZ_CHECK(v >= 0 && v == std::floor(v), name_, ".load_state_dict: '", key, "' must be a whole number >= 0, got ", v);
     return int64_t(v);
   };
   int64_t total = read_step("step");

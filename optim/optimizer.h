@@ -41,8 +41,7 @@ struct ParamGroup {
 //                           a learned position table), and every name containing one of
 //                           `exclude`.
 // Both groups are returned (either may be empty); the input order is kept in each.
-std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Tensor>>& named,
-                                     double weight_decay,
+std::vector<ParamGroup> decay_groups(const std::vector<std::pair<std::string, Tensor>>& named, double weight_decay,
                                      const std::vector<std::string>& exclude = {});
 
 class Optimizer {
@@ -58,7 +57,7 @@ class Optimizer {
   void zero_grad();
 
   double lr() const { return lr_; }
-  void set_lr(double lr);          // e.g. from a schedule, before each step()
+  void set_lr(double lr);  // e.g. from a schedule, before each step()
   int64_t step_count() const { return step_count_; }
 
   std::map<std::string, Tensor> state_dict() const;
@@ -78,8 +77,7 @@ class Optimizer {
   };
 
   // `kinds` names the state tensors each parameter gets (e.g. {"exp_avg", "exp_avg_sq"}).
-  Optimizer(const char* name, std::vector<ParamGroup> groups, double lr,
-            std::vector<std::string> kinds);
+  Optimizer(const char* name, std::vector<ParamGroup> groups, double lr, std::vector<std::string> kinds);
   // Turns a flat list into one group with the given decay.
   static std::vector<ParamGroup> one_group(const std::vector<std::pair<std::string, Tensor>>& named,
                                            double weight_decay);

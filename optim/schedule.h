@@ -41,7 +41,6 @@ double warmup_constant(int64_t step, int64_t warmup_steps, double lr);
 
 // The same, as functions (they check their arguments on every call).
 double constant(int64_t step, double lr);
-double warmup_cosine(int64_t step, int64_t warmup_steps, int64_t total_steps, double max_lr,
-                     double min_lr);
+double warmup_cosine(int64_t step, int64_t warmup_steps, int64_t total_steps, double max_lr, double min_lr);
 
 }  // namespace tz::optim

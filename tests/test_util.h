@@ -48,8 +48,9 @@ inline bool all_finite(const Tensor& t) {
 }
 
 // CHECK_CLOSE(actual, expected, tol): relative RMS error at most tol.
-#define CHECK_CLOSE(a, b, tol) CHECK_MESSAGE(::tz::testing::rel_rms((a), (b)) <= (tol), \
-    "rel rms error ", ::tz::testing::rel_rms((a), (b)), " > ", (tol))
+#define CHECK_CLOSE(a, b, tol)                                                                                        \
+  CHECK_MESSAGE(::tz::testing::rel_rms((a), (b)) <= (tol), "rel rms error ", ::tz::testing::rel_rms((a), (b)), " > ", \
+                (tol))
 
 // A non-contiguous copy of t (same values): stored transposed in the last two dims, or
 // with a stride of 2 for 1-D tensors.

@@ -52,28 +52,42 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
   Options o = defaults;
   try {
     for (auto& [key, v] : j.items()) {
-      if (key == "task") o.task = v.get<std::string>();
-      else if (key == "steps") o.steps = v.get<int64_t>();
-      else if (key == "batch") o.batch = v.get<int64_t>();
-      else if (key == "seq_len") o.seq_len = v.get<int64_t>();
-      else if (key == "vocab") o.vocab = v.get<int64_t>();
-      else if (key == "lr") o.lr = v.get<double>();
-      else if (key == "warmup") o.warmup = v.get<int64_t>();
-      else if (key == "base") o.base = v.dump();
-      else if (key == "match_params") o.match_params = v.get<bool>();
-      else if (key == "eval_lengths") o.eval_lengths = v.get<std::vector<int64_t>>();
-      else if (key == "seed") o.seed = v.get<uint64_t>();
+      if (key == "task")
+        o.task = v.get<std::string>();
+      else if (key == "steps")
+        o.steps = v.get<int64_t>();
+      else if (key == "batch")
+        o.batch = v.get<int64_t>();
+      else if (key == "seq_len")
+        o.seq_len = v.get<int64_t>();
+      else if (key == "vocab")
+        o.vocab = v.get<int64_t>();
+      else if (key == "lr")
+        o.lr = v.get<double>();
+      else if (key == "warmup")
+        o.warmup = v.get<int64_t>();
+      else if (key == "base")
+        o.base = v.dump();
+      else if (key == "match_params")
+        o.match_params = v.get<bool>();
+      else if (key == "eval_lengths")
+        o.eval_lengths = v.get<std::vector<int64_t>>();
+      else if (key == "seed")
+        o.seed = v.get<uint64_t>();
       else if (key == "models") {
         o.models.clear();
         if (v.is_array()) {
-          for (auto& id : v) o.models.push_back({id.get<std::string>(), zoo::registry().get(id.get<std::string>()).test_config});
+          for (auto& id : v)
+            o.models.push_back({id.get<std::string>(), zoo::registry().get(id.get<std::string>()).test_config});
         } else {
           TZ_CHECK(v.is_object(), "arena spec: 'models' must be a list of ids or an object name -> config");
           for (auto& [name, cfg] : v.items())
-            o.models.push_back({name, cfg.is_string() ? zoo::registry().get(cfg.get<std::string>()).test_config : cfg.dump()});
+            o.models.push_back(
+                {name, cfg.is_string() ? zoo::registry().get(cfg.get<std::string>()).test_config : cfg.dump()});
         }
       } else {
-        throw Error(cat_str("arena spec: unknown key '", key, "'; valid: task, steps, batch, seq_len, vocab, lr, "
+        throw Error(cat_str("arena spec: unknown key '", key,
+                            "'; valid: task, steps, batch, seq_len, vocab, lr, "
                             "warmup, base, match_params, eval_lengths, seed, models"));
       }
     }
@@ -85,8 +99,8 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
 
 namespace {
 struct Source {
-  std::unique_ptr<data::Task> task;             // synthetic tasks
-  std::unique_ptr<data::TextDataset> text;      // "text"
+  std::unique_ptr<data::Task> task;         // synthetic tasks
+  std::unique_ptr<data::TextDataset> text;  // "text"
   data::Batch sample(int64_t batch, int64_t seq_len, Generator& gen, bool val) const {
     if (task) return task->sample(batch, gen);
     return text->sample(val ? data::Split::val : data::Split::train, batch, seq_len, gen);
@@ -108,9 +122,7 @@ Source make_source(const Options& o, int64_t seq_len) {
 }
 
 // The models' vocabulary: the task's (its default when o.vocab is 0); bytes for text.
-int64_t model_vocab(const Options& o) {
-  return o.task == "text" ? 256 : make_source(o, o.seq_len).task->vocab_size();
-}
+int64_t model_vocab(const Options& o) { return o.task == "text" ? 256 : make_source(o, o.seq_len).task->vocab_size(); }
 
 nn::Config full_config(const Options& o, const Entry& e, int64_t dim_override) {
   nn::Config c = nn::Config::parse(o.base, "arena base");
@@ -170,12 +182,12 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     int64_t recent_n = 0;
     auto next_batch = [&] { return train_source.sample(o.batch, o.seq_len, data_gen, false); };
     fit.run(train::batch_loss(*model, next_batch), {.on_step = [&](const train::StepRecord& s) {
-      if ((s.step - 1) % o.log_every == 0 || s.step == o.steps) r.curve.emplace_back(s.step, s.loss);
-      if (s.step > o.steps - 10) recent += s.loss, ++recent_n;
-      if (progress && s.step % std::max<int64_t>(o.steps / 5, 1) == 0)
-        progress(cat_str("    step ", s.step, "/", o.steps, "  loss ", s.loss));
-      return true;
-    }});
+              if ((s.step - 1) % o.log_every == 0 || s.step == o.steps) r.curve.emplace_back(s.step, s.loss);
+              if (s.step > o.steps - 10) recent += s.loss, ++recent_n;
+              if (progress && s.step % std::max<int64_t>(o.steps / 5, 1) == 0)
+                progress(cat_str("    step ", s.step, "/", o.steps, "  loss ", s.loss));
+              return true;
+            }});
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.train_loss = recent / double(std::max<int64_t>(recent_n, 1));
     r.tokens_per_s = double(o.steps * o.batch * o.seq_len) / r.wall_s;
@@ -260,14 +272,17 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
     }
   }
   std::ofstream(fs::path(o.out_dir) / "table.md") << t.str();
-  train::PlotSpec plot{.csv = csv.string(),
-                       .png = (fs::path(o.out_dir) / "curves.png").string(),
-                       .title = cat_str("arena: task ", o.task, ", ", o.steps, " steps, batch ", o.batch, " x ", o.seq_len),
-                       .ylabel = "training loss",
-                       .log_y = true};
+  train::PlotSpec plot{
+      .csv = csv.string(),
+      .png = (fs::path(o.out_dir) / "curves.png").string(),
+      .title = cat_str("arena: task ", o.task, ", ", o.steps, " steps, batch ", o.batch, " x ", o.seq_len),
+      .ylabel = "training loss",
+      .log_y = true};
   for (size_t i = 0; i < results.size(); ++i) plot.curves.push_back({.column = int(i) + 2});  // titled by the header
-  if (results.empty()) plot_message = "no results to plot";
-  else train::plot_png(plot, plot_message);
+  if (results.empty())
+    plot_message = "no results to plot";
+  else
+    train::plot_png(plot, plot_message);
   return t.str();
 }
 

@@ -29,17 +29,17 @@ struct Entry {
 
 struct Options {
   std::vector<Entry> models;
-  std::string task = "mqar";        // a data task name, or "text" (the built-in grammar text)
+  std::string task = "mqar";  // a data task name, or "text" (the built-in grammar text)
   int64_t steps = 300;
   int64_t batch = 32;
   int64_t seq_len = 64;
-  int64_t vocab = 0;                // task vocabulary (0: the task's default; text: 256)
-  data::TaskOptions task_options;   // the task's other options (vocab, seq_len set above)
-  double lr = 3e-3;                 // peak learning rate (recipe())
-  int64_t warmup = 30;              // warm-up steps (recipe())
+  int64_t vocab = 0;                                            // task vocabulary (0: the task's default; text: 256)
+  data::TaskOptions task_options;                               // the task's other options (vocab, seq_len set above)
+  double lr = 3e-3;                                             // peak learning rate (recipe())
+  int64_t warmup = 30;                                          // warm-up steps (recipe())
   std::string base = R"({"dim": 64, "depth": 2, "heads": 4})";  // shared by every model
-  bool match_params = false;        // adjust each model's dim to the first one's count
-  std::vector<int64_t> eval_lengths = {1};  // evaluate at these multiples of seq_len
+  bool match_params = false;                                    // adjust each model's dim to the first one's count
+  std::vector<int64_t> eval_lengths = {1};                      // evaluate at these multiples of seq_len
   int64_t eval_batches = 8;
   int64_t log_every = 10;
   uint64_t seed = 1;
@@ -60,7 +60,7 @@ struct Result {
   std::map<int64_t, double> val_accuracy;    // correct / scored positions, all eval batches
   std::map<int64_t, std::string> val_error;  // why a length could not be evaluated
   double tokens_per_s = 0;
-  double peak_mb = 0;                        // peak tensor memory during training
+  double peak_mb = 0;  // peak tensor memory during training
   double wall_s = 0;
   std::vector<std::pair<int64_t, double>> curve;  // (step, train loss)
 };

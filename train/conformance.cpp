@@ -1,11 +1,11 @@
 #include "train/conformance.h"
 
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
-#include <unistd.h>
 
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
@@ -68,13 +68,18 @@ CheckResult check(const std::string& name, const std::function<CheckResult()>& f
   return r;
 }
 
-CheckResult pass(const std::string& detail, const std::string& cell = "") { return {"", Outcome::passed, detail, cell}; }
-CheckResult fail(const std::string& detail, const std::string& cell = "") { return {"", Outcome::failed, detail, cell}; }
+CheckResult pass(const std::string& detail, const std::string& cell = "") {
+  return {"", Outcome::passed, detail, cell};
+}
+CheckResult fail(const std::string& detail, const std::string& cell = "") {
+  return {"", Outcome::failed, detail, cell};
+}
 CheckResult na(const std::string& detail) { return {"", Outcome::not_applicable, detail, ""}; }
 
 std::string temp_path(const std::string& id, const char* what) {
   return (std::filesystem::temp_directory_path() /
-          cat_str("tz_conformance_", id, "_", what, "_", ::getpid(), ".safetensors")).string();
+          cat_str("tz_conformance_", id, "_", what, "_", ::getpid(), ".safetensors"))
+      .string();
 }
 
 // Check 5: `a` saved and loaded into `b` (built from another seed) gives identical outputs.
@@ -132,7 +137,7 @@ int64_t head_rows(const nn::Module& m) {
 }
 
 struct GradReport {
-  bool ok = true;                    // analytic == numerical on every checked element
+  bool ok = true;  // analytic == numerical on every checked element
   double max_error = 0;
   int64_t elements = 0;              // elements checked
   std::vector<std::string> vacuous;  // tensors whose gradients are all zero on both sides
@@ -170,11 +175,13 @@ CheckResult grad_result(const GradReport& g, size_t tensors, const std::string& 
   std::string cell = cat_str(sci(g.max_error), ", ", g.elements, " el");
   std::string detail = cat_str(tensors, " tensors, ", g.elements, " elements, max error ", g.max_error, note);
   CheckResult r;
-  if (!g.ok) r = fail(cat_str(detail, "; ", g.report), cell);
+  if (!g.ok)
+    r = fail(cat_str(detail, "; ", g.report), cell);
   else if (!g.vacuous.empty())
-    r = fail(cat_str(detail, "; vacuous (all-zero gradients on both sides, and no randomise hook): ",
-                     join(g.vacuous)), cell + " vacuous");
-  else r = pass(detail, cell);
+    r = fail(cat_str(detail, "; vacuous (all-zero gradients on both sides, and no randomise hook): ", join(g.vacuous)),
+             cell + " vacuous");
+  else
+    r = pass(detail, cell);
   r.numbers = {{"max error", g.max_error}, {"elements", double(g.elements)}, {"vacuous", double(g.vacuous.size())}};
   return r;
 }
@@ -196,8 +203,9 @@ CheckResult grad_check(nn::Module& m, const std::function<Tensor()>& loss,
   again.elements += first.elements;
   again.max_error = std::max(again.max_error, first.max_error);
   if (!first.ok) again.report = first.report;
-  return grad_result(again, tensors, cat_str(" (two passes: ", first.vacuous.size(), " tensors vacuous at init, e.g. ", first.vacuous[0],
-                                                   ", then randomised)"));
+  return grad_result(again, tensors,
+                     cat_str(" (two passes: ", first.vacuous.size(), " tensors vacuous at init, e.g. ",
+                             first.vacuous[0], ", then randomised)"));
 }
 
 // ---- checks 3-5 on token models --------------------------------------------------------
@@ -251,13 +259,9 @@ void restore_model_state(models::Model::State& state, const std::map<std::string
 
 // ---- the subject of a registered id ------------------------------------------------------
 
-std::string base_config() {
-  return R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 24})";
-}
+std::string base_config() { return R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 24})"; }
 
-const char* outcome_name(Outcome o) {
-  return o == Outcome::passed ? "pass" : o == Outcome::failed ? "FAIL" : "n/a";
-}
+const char* outcome_name(Outcome o) { return o == Outcome::passed ? "pass" : o == Outcome::failed ? "FAIL" : "n/a"; }
 
 int64_t check_length(int64_t chunk) { return std::max<int64_t>(kT, 2 * chunk + 3); }
 
@@ -298,7 +302,8 @@ CheckResult check_build(const Subject& s) {
     Tensor ids = random_ids(kB, kT, 7);
     Tensor y = m->forward(ids);
     const int64_t V = m->vocab();
-    if (y.shape() != Shape{kB, kT, V}) return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, V}));
+    if (y.shape() != Shape{kB, kT, V})
+      return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, V}));
     if (!finite(y)) return fail("non-finite logits");
     return pass(cat_str(m->num_parameters(), " parameters"), cat_str(m->num_parameters(), " params"));
   });
@@ -308,7 +313,8 @@ CheckResult check_grad(const Subject& s) {
   return check("grad", [&] {
     auto m = f64_model(s, 2, 0);
     Tensor ids = random_ids(kB, kT, 7), targets = random_ids(kB, kT, 8);
-    return grad_check(*m, [&] { return m->loss(ids, targets); }, s.randomise);
+    return grad_check(
+        *m, [&] { return m->loss(ids, targets); }, s.randomise);
   });
 }
 
@@ -330,7 +336,8 @@ CheckResult check_causal(const Subject& s) {
       double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
       double after = max_diff(y1.narrow(1, t + 1, T - t - 1), y2.narrow(1, t + 1, T - t - 1));
       if (before > 1e-12) return fail(cat_str("T ", T, ": logits up to t=", t, " moved by ", before), sci(before));
-      if (!(after > 1e-9)) return fail(cat_str("T ", T, ": logits after t=", t, " did not react to the change (vacuous)"));
+      if (!(after > 1e-9))
+        return fail(cat_str("T ", T, ": logits after t=", t, " did not react to the change (vacuous)"));
       worst_before = std::max(worst_before, before);
       least_after = std::min(least_after, after);
     }
@@ -371,8 +378,8 @@ CheckResult check_step(const Subject& s) {
     std::string detail = cat_str("T ", T, ": token by token ", tokens, "; prefill ", a, " then tokens ", prefill,
                                  "; forward ", c, " + continue ", T - c, " ", cont);
     std::string cell = cat_str(sci(worst), " @T", T);
-    CheckResult r = worst <= kStepTolerance ? pass(detail, cell)
-                                            : fail(cat_str(detail, " (tolerance ", kStepTolerance, ")"), cell);
+    CheckResult r =
+        worst <= kStepTolerance ? pass(detail, cell) : fail(cat_str(detail, " (tolerance ", kStepTolerance, ")"), cell);
     r.numbers = {{"T", double(T)}, {"tokens", tokens}, {"prefill", prefill}, {"continue", cont}};
     return r;
   });
@@ -412,10 +419,11 @@ CheckResult check_io(const Subject& s) {
     double moved = max_diff(b->step(rest, sz), yb);
     std::string detail = cat_str("weights bit-identical; state of ", file.tensors.size(), " tensors saved after ", half,
                                  " tokens, restored: continuation differs by ", d, " (a zeroed state: by ", moved, ")");
-    CheckResult r = d != 0          ? fail(detail, cat_str("state ", sci(d)))
+    CheckResult r = d != 0         ? fail(detail, cat_str("state ", sci(d)))
                     : !(moved > 0) ? fail(detail + ": the saved state does not matter (vacuous)", "state vacuous")
                                    : pass(detail, cat_str("weights+state (", file.tensors.size(), ")"));
-    r.numbers = {{"state difference", d}, {"zeroed state moved", moved}, {"state tensors", double(file.tensors.size())}};
+    r.numbers = {
+        {"state difference", d}, {"zeroed state moved", moved}, {"state tensors", double(file.tensors.size())}};
     return r;
   });
 }
@@ -456,10 +464,13 @@ CheckResult check_learns(const Subject& s, const Options& options) {
       auto task = data::make_task(name, task_options(name));
       auto m = s.make(8, task->seq_len());
       Generator gen(11);
-      CheckResult trained = learn(*m, [&] {
-        data::Batch batch = task->sample(16, gen);
-        return m->loss(batch.inputs, batch.targets);
-      }, l.lr, o, name);
+      CheckResult trained = learn(
+          *m,
+          [&] {
+            data::Batch batch = task->sample(16, gen);
+            return m->loss(batch.inputs, batch.targets);
+          },
+          l.lr, o, name);
       double acc = held_out_accuracy(*m, *task);
       numbers[name] = acc;
       ok = ok && acc >= options.learn_bar;
@@ -467,7 +478,8 @@ CheckResult check_learns(const Subject& s, const Options& options) {
       cell += cat_str(cell.empty() ? "" : ", ", name == "copy" ? "" : name + " ", fixed(acc));
     }
     if (!l.override_text().empty()) detail += "; override: " + l.override_text();
-    CheckResult r = !l.override_text().empty() && l.reason.empty() ? fail(detail + " (an override needs a reason)", cell)
+    CheckResult r = !l.override_text().empty() && l.reason.empty()
+                        ? fail(detail + " (an override needs a reason)", cell)
                     : !ok ? fail(cat_str(detail, " (needs >= ", options.learn_bar, ")"), cell)
                           : pass(detail, cell);
     r.numbers = numbers;
@@ -499,8 +511,8 @@ std::vector<Tensor> as_dtype(const std::vector<Tensor>& in, DType dt) {
 std::shared_ptr<models::Model> build_model(const std::string& id, uint64_t seed) {
   const nn::VariantInfo& v = zoo::registry().get(id);
   Generator gen(seed);
-  auto m = std::dynamic_pointer_cast<models::Model>(
-      v.model(nn::Config::parse(v.test_config, id + " test_config"), gen));
+  auto m =
+      std::dynamic_pointer_cast<models::Model>(v.model(nn::Config::parse(v.test_config, id + " test_config"), gen));
   TZ_CHECK(m, id, ": its model factory must return a models::Model");
   return m;
 }
@@ -530,7 +542,8 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
     auto m = build_model(id, 1);
     Tensor y = m->forward(ex.inputs);
     if (!finite(y)) return fail("non-finite output");
-    return pass(cat_str(m->num_parameters(), " parameters, output ", y.shape()), cat_str(m->num_parameters(), " params"));
+    return pass(cat_str(m->num_parameters(), " parameters, output ", y.shape()),
+                cat_str(m->num_parameters(), " params"));
   }));
   if (results.back().outcome == Outcome::failed) return results;
   results.push_back(check("grad", [&] {
@@ -538,8 +551,9 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
     m->to(DType::f64);
     m->eval();
     models::Model::Batch e64{as_dtype(ex.inputs, DType::f64),
-                                  ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
-    return grad_check(*m, [&] { return m->loss(e64); }, v.randomise);
+                             ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
+    return grad_check(
+        *m, [&] { return m->loss(e64); }, v.randomise);
   }));
   results.push_back(check("causal", [&] {
     auto m = build_model(id, 3);
@@ -565,13 +579,14 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
       if (!(after > 1e-9)) return fail(cat_str("outputs after t=", t, " did not react to the change (vacuous)"));
       worst_before = std::max(worst_before, before);
     }
-    return pass(cat_str("input ", k, ", T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ",
-                        worst_before),
-                cat_str(sci(worst_before), " @T", T));
+    return pass(
+        cat_str("input ", k, ", T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ", worst_before),
+        cat_str(sci(worst_before), " @T", T));
   }));
   results.push_back(check("step", [&] { return na(build_model(id, 4)->why_no_step()); }));
   results.push_back(check("io", [&] {
-    CheckResult r = save_load(build_model(id, 5), build_model(id, 6), id, [&](auto& m) { return m.forward(ex.inputs); });
+    CheckResult r =
+        save_load(build_model(id, 5), build_model(id, 6), id, [&](auto& m) { return m.forward(ex.inputs); });
     r.detail += "; no decoding state (no step form)";
     return r;
   }));
@@ -581,7 +596,8 @@ std::vector<CheckResult> run_model_checks(const std::string& id, const Options& 
     Generator gen(11);
     Options o = options;
     if (v.learn_steps > 0) o.learn_steps = v.learn_steps;
-    CheckResult trained = learn(*m, [&] { return m->loss(m->sample(16, gen)); }, v.learn_lr, o, "own task");
+    CheckResult trained = learn(
+        *m, [&] { return m->loss(m->sample(16, gen)); }, v.learn_lr, o, "own task");
     auto [what, score] = wrapper_score(*m);
     std::string detail = cat_str("own task ", what, " ", fixed(score, 3), " (", training(trained), ")");
     std::string cell = cat_str(what == std::string("R²") ? "R² " : "", fixed(score));

@@ -41,12 +41,12 @@ namespace tz::conformance {
 enum class Outcome { passed, failed, not_applicable };
 
 struct CheckResult {
-  std::string check;   // build, grad, causal, step, io, learns
+  std::string check;  // build, grad, causal, step, io, learns
   Outcome outcome = Outcome::not_applicable;
-  std::string detail;  // numbers measured, or why it failed / does not apply
-  std::string cell;    // the headline number for the table (e.g. "4e-10, 412 el")
+  std::string detail;                     // numbers measured, or why it failed / does not apply
+  std::string cell;                       // the headline number for the table (e.g. "4e-10, 412 el")
   std::map<std::string, double> numbers;  // what it measured, by name (e.g. "max error")
-  double seconds = 0;  // time the check took
+  double seconds = 0;                     // time the check took
 };
 
 struct Options {
@@ -58,11 +58,11 @@ struct Options {
 
 // How a subject is taught (from its registration; the defaults are Options' and copy).
 struct Learning {
-  int64_t steps = 0;                // 0 = Options::learn_steps
-  double lr = 0;                    // 0 = the default (read by learn() from the registry)
-  std::string task;                 // "" = copy
-  std::string reason;               // why steps, lr or task differ from the default
-  std::vector<std::string> also;    // more tasks its family claims (selective_copy_mamba, mqar_zoology)
+  int64_t steps = 0;              // 0 = Options::learn_steps
+  double lr = 0;                  // 0 = the default (read by learn() from the registry)
+  std::string task;               // "" = copy
+  std::string reason;             // why steps, lr or task differ from the default
+  std::vector<std::string> also;  // more tasks its family claims (selective_copy_mamba, mqar_zoology)
   // The override as the suite prints it ("" when there is none).
   std::string override_text() const;
 };
@@ -72,7 +72,7 @@ struct Subject {
   std::string id;  // names it in messages and temporary files
   // A fresh model from `seed` that takes sequences of at least `context` positions.
   std::function<std::shared_ptr<models::Model>(uint64_t seed, int64_t context)> make;
-  int64_t chunk = 0;                                   // chunk or window size (0 = none)
+  int64_t chunk = 0;                                       // chunk or window size (0 = none)
   std::function<void(nn::Module&, Generator&)> randomise;  // see nn::VariantInfo::randomise
   Learning learning;
 };

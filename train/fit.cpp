@@ -9,8 +9,7 @@
 
 namespace tz::train {
 
-Fit::Fit(const std::vector<std::pair<std::string, Tensor>>& params, const FitOptions& options)
-    : options_(options) {
+Fit::Fit(const std::vector<std::pair<std::string, Tensor>>& params, const FitOptions& options) : options_(options) {
   TZ_CHECK(options_.steps > 0, "fit: steps must be positive, got ", options_.steps);
   TZ_CHECK(options_.tokens_per_step >= 0, "fit: tokens_per_step must be >= 0, got ", options_.tokens_per_step);
   for (const auto& [name, p] : params) params_.push_back(p);
@@ -25,8 +24,7 @@ std::string non_finite(double x) { return std::isnan(x) ? "NaN" : x > 0 ? "Inf" 
 void Fit::fail(int64_t step, const std::string& what, const std::string& facts) {
   failed_step_ = step;
   throw Error(cat_str("fit: ", what, " at step ", step, " of ", options_.steps, " (", facts,
-                      "); the run stops before this step's update, so the parameters are those after step ",
-                      step - 1));
+                      "); the run stops before this step's update, so the parameters are those after step ", step - 1));
 }
 
 StepRecord Fit::step(const LossFn& loss_fn) {
@@ -58,8 +56,8 @@ StepRecord Fit::step(const LossFn& loss_fn) {
 
 void Fit::run(const LossFn& loss, const Hooks& hooks) {
   TZ_CHECK(hooks.eval_every >= 0 && hooks.checkpoint_every >= 0,
-           "fit: eval_every and checkpoint_every must be >= 0 (0 = only at the end), got ", hooks.eval_every,
-           " and ", hooks.checkpoint_every);
+           "fit: eval_every and checkpoint_every must be >= 0 (0 = only at the end), got ", hooks.eval_every, " and ",
+           hooks.checkpoint_every);
   const int64_t S = options_.steps;
   auto every = [](int64_t step, int64_t n) { return n > 0 && step % n == 0; };
   int64_t saved_at = -1;
@@ -77,8 +75,8 @@ void Fit::run(const LossFn& loss, const Hooks& hooks) {
 }
 
 void Fit::restore(const std::map<std::string, Tensor>& optimizer_state, int64_t steps_done, double elapsed_s) {
-  TZ_CHECK(steps_done >= 0 && elapsed_s >= 0, "fit: restore needs steps_done >= 0 and elapsed_s >= 0, got ",
-           steps_done, " and ", elapsed_s);
+  TZ_CHECK(steps_done >= 0 && elapsed_s >= 0, "fit: restore needs steps_done >= 0 and elapsed_s >= 0, got ", steps_done,
+           " and ", elapsed_s);
   optimizer_->load_state_dict(optimizer_state);
   steps_done_ = steps_done;
   elapsed_s_ = elapsed_s;

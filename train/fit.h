@@ -57,22 +57,22 @@ struct FitOptions {
 };
 
 struct StepRecord {
-  int64_t step = 0;          // steps done after this one (1 after the first)
-  double loss = 0;           // loss of this step's batch
-  double lr = 0;             // learning rate of this step's update
-  double grad_norm = 0;      // global gradient norm before clipping
-  double seconds = 0;        // wall time of this step (loss function included)
-  double elapsed_s = 0;      // wall time of every step so far (across resumes)
-  double tokens_per_s = 0;   // tokens_per_step / seconds
+  int64_t step = 0;                // steps done after this one (1 after the first)
+  double loss = 0;                 // loss of this step's batch
+  double lr = 0;                   // learning rate of this step's update
+  double grad_norm = 0;            // global gradient norm before clipping
+  double seconds = 0;              // wall time of this step (loss function included)
+  double elapsed_s = 0;            // wall time of every step so far (across resumes)
+  double tokens_per_s = 0;         // tokens_per_step / seconds
   std::optional<double> val_loss;  // set by run() when it evaluated after this step
 };
 
 struct Hooks {
-  std::function<double()> evaluate;                  // validation loss
-  int64_t eval_every = 0;                            // 0: only after the last step
-  std::function<bool(const StepRecord&)> on_step;    // false = stop early
-  std::function<void()> checkpoint;                  // save the run
-  int64_t checkpoint_every = 0;                      // 0: only when run() returns
+  std::function<double()> evaluate;                // validation loss
+  int64_t eval_every = 0;                          // 0: only after the last step
+  std::function<bool(const StepRecord&)> on_step;  // false = stop early
+  std::function<void()> checkpoint;                // save the run
+  int64_t checkpoint_every = 0;                    // 0: only when run() returns
 };
 
 class Fit {

@@ -126,7 +126,8 @@ Run run(const Whole& form, const std::vector<Input>& inputs, const Tensor& h0, c
       TZ_CHECK(first.out.defined() && second.out.defined(), "a part's out is undefined");
       o = {cat({first.out, second.out}, out_time_dim), second.state};
     }
-    TZ_CHECK(o.out.defined() && o.state.defined(), "the form returned an undefined ", o.out.defined() ? "state" : "out");
+    TZ_CHECK(o.out.defined() && o.state.defined(), "the form returned an undefined ",
+             o.out.defined() ? "state" : "out");
     r.out = o.out.detach();
     r.state = o.state.detach();
     if (probe) {
@@ -286,7 +287,8 @@ FormsResult forms_agree(const KernelForms& k, const FormsOptions& opt) {
   }
 
   // full: every form on all T tokens.
-  for (int64_t c : chunks) compare(run(chunked_at(c), inputs, h0, &probe, 0, k.out_time_dim), ref, "chunked", c, "full");
+  for (int64_t c : chunks)
+    compare(run(chunked_at(c), inputs, h0, &probe, 0, k.out_time_dim), ref, "chunked", c, "full");
   if (k.quadratic) compare(run(k.quadratic, inputs, h0, &probe, 0, k.out_time_dim), ref, "quadratic", 0, "full");
 
   // continue: [0, a) then [a, T) from the returned state.
@@ -331,8 +333,10 @@ FormsResult forms_agree(const KernelForms& k, const FormsOptions& opt) {
     const std::string unit = std::string("gate ") + gate_name(Gate::unit_decay);
     std::vector<Input> in_unit = gate_inputs(Gate::unit_decay, T);
     Run ref_unit = naive_on(in_unit);
-    for (int64_t c : chunks) compare(run(chunked_at(c), in_unit, h0, &probe, 0, k.out_time_dim), ref_unit, "chunked", c, unit, &ref);
-    if (k.quadratic) compare(run(k.quadratic, in_unit, h0, &probe, 0, k.out_time_dim), ref_unit, "quadratic", 0, unit, &ref);
+    for (int64_t c : chunks)
+      compare(run(chunked_at(c), in_unit, h0, &probe, 0, k.out_time_dim), ref_unit, "chunked", c, unit, &ref);
+    if (k.quadratic)
+      compare(run(k.quadratic, in_unit, h0, &probe, 0, k.out_time_dim), ref_unit, "quadratic", 0, unit, &ref);
     // Steep: inputs aimed at each chunk size.
     for (int64_t c : chunks) {
       const std::string steep = std::string("gate ") + gate_name(Gate::steep_decay);

@@ -47,7 +47,7 @@ struct FormOutput {
 
 // One input of the kernel. All floating inputs must be f64; each gets its gradient checked.
 struct Input {
-  std::string name;      // "q", "k", "v", "g": names it in the report
+  std::string name;  // "q", "k", "v", "g": names it in the report
   Tensor value;
   int64_t time_dim = 1;  // the dim of size T; kNoTime: the same whole tensor for every part
 };
@@ -62,9 +62,9 @@ const char* gate_name(Gate g);
 
 struct KernelForms {
   std::string name;
-  FullForm naive;        // the recurrent loop (required)
-  ChunkedForm chunked;   // required
-  FullForm quadratic;    // optional
+  FullForm naive;       // the recurrent loop (required)
+  ChunkedForm chunked;  // required
+  FullForm quadratic;   // optional
   // Random inputs for sequence length T (values in the kernel's normal range, log-decays
   // <= 0), and the shape of the state h0 for them.
   std::function<std::vector<Input>(int64_t T, Generator& gen)> make_inputs;
@@ -79,7 +79,7 @@ struct KernelForms {
 };
 
 struct FormsOptions {
-  int64_t T = 37;                                // must be a multiple of none of `chunks` but 1
+  int64_t T = 37;                                  // must be a multiple of none of `chunks` but 1
   std::vector<int64_t> chunks = {1, 2, 3, 8, 16};  // T itself is added
   double tol = 1e-10;
   double steep_chunk_sum = -1000;  // each steep chunk's log-decays sum to this (< -100)
@@ -96,14 +96,14 @@ struct Comparison {
   std::string quantity;  // "out", "state", "grad q", "grad h0", "threw"
   double error = 0;      // see the file comment; inf when non-finite
   bool ok = true;
-  std::string detail;    // why it failed, when not just the number (non-finite values, throws)
+  std::string detail;       // why it failed, when not just the number (non-finite values, throws)
   std::string str() const;  // "chunked   c=8   continue a=16   grad h0   err 2.1e-16  ok"
 };
 
 struct FormsResult {
   std::string kernel;
   bool ok = true;
-  double max_error = 0;              // over the comparison lines (not "used")
+  double max_error = 0;  // over the comparison lines (not "used")
   std::vector<Comparison> lines;
   std::vector<std::string> skipped;  // checks not run, and why
   std::vector<Comparison> failures() const;

@@ -126,14 +126,15 @@ bool plot_png(const PlotSpec& spec, std::string& message) {
     std::string skip;
     if (!c.title.empty()) {
       args.push_back(c.title);
-      TZ_CHECK(args.size() <= 9, "plot: at most 4 curves with their own titles (gnuplot -c takes 9 arguments); "
-                                 "leave the others' titles empty to use the column headers");
+      TZ_CHECK(args.size() <= 9,
+               "plot: at most 4 curves with their own titles (gnuplot -c takes 9 arguments); "
+               "leave the others' titles empty to use the column headers");
       title = "ARG" + std::to_string(args.size());
       skip = " skip 1";  // the header row is not data
     }
     script += i ? ", " : "";
-    script += c.sparse ? "ARG2 using 1:($" + k + " == $" + k + " ? $" + k + " : 1/0)" + skip +
-                             " with linespoints lw " + number(c.width) + " pt 7"
+    script += c.sparse ? "ARG2 using 1:($" + k + " == $" + k + " ? $" + k + " : 1/0)" + skip + " with linespoints lw " +
+                             number(c.width) + " pt 7"
                        : "ARG2 using 1:" + k + skip + " with lines lw " + number(c.width);
     script += " title " + title;
   }

@@ -16,16 +16,16 @@
 namespace tz::train {
 
 struct Curve {
-  int column = 2;         // 1-based CSV column (x is column 1)
-  std::string title;      // empty: the column's header
-  double width = 2;       // line width
-  bool sparse = false;    // a column with empty cells (e.g. validation every N steps):
-                          // its points are marked and joined across the gaps
+  int column = 2;       // 1-based CSV column (x is column 1)
+  std::string title;    // empty: the column's header
+  double width = 2;     // line width
+  bool sparse = false;  // a column with empty cells (e.g. validation every N steps):
+                        // its points are marked and joined across the gaps
 };
 
 struct PlotSpec {
-  std::string csv;        // comma-separated, one header row
-  std::string png;        // written by gnuplot
+  std::string csv;  // comma-separated, one header row
+  std::string png;  // written by gnuplot
   std::string title;
   std::string xlabel = "step";
   std::string ylabel;

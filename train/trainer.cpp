@@ -33,8 +33,7 @@ void TrainOptions::validate() const {
   const int64_t context = model.get(models::kContext);
   TZ_CHECK(steps > 0, "train: steps must be positive, got ", steps);
   TZ_CHECK(batch > 0, "train: batch must be positive, got ", batch);
-  TZ_CHECK(seq_len > 0 && seq_len <= context, "train: seq_len must be in [1, context=", context,
-           "], got ", seq_len);
+  TZ_CHECK(seq_len > 0 && seq_len <= context, "train: seq_len must be in [1, context=", context, "], got ", seq_len);
   recipe.validate();
   TZ_CHECK(eval_every > 0 && eval_batches > 0 && log_every > 0,
            "train: eval_every, eval_batches and log_every must be positive");
@@ -78,28 +77,50 @@ TrainOptions TrainOptions::from_json(const std::string& text) {
   TrainOptions o;
   try {
     for (auto& [key, v] : j.items()) {
-      if (key == "model") o.model = nn::Config::parse(v.dump(), "model config");
-      else if (key == "data") o.data = v.get<std::string>();
-      else if (key == "builtin_bytes") o.builtin_bytes = v.get<int64_t>();
-      else if (key == "steps") o.steps = v.get<int64_t>();
-      else if (key == "batch") o.batch = v.get<int64_t>();
-      else if (key == "seq_len") o.seq_len = v.get<int64_t>();
-      else if (key == "lr") o.recipe.lr = v.get<double>();
-      else if (key == "min_lr") o.recipe.min_lr = v.get<double>();
-      else if (key == "warmup") o.recipe.warmup = v.get<int64_t>();
-      else if (key == "schedule") o.recipe.schedule = v.get<std::string>();
-      else if (key == "weight_decay") o.recipe.weight_decay = v.get<double>();
-      else if (key == "beta1") o.recipe.betas[0] = v.get<double>();
-      else if (key == "beta2") o.recipe.betas[1] = v.get<double>();
-      else if (key == "eps") o.recipe.eps = v.get<double>();
-      else if (key == "grad_clip") o.recipe.grad_clip = v.get<double>();
-      else if (key == "eval_every") o.eval_every = v.get<int64_t>();
-      else if (key == "eval_batches") o.eval_batches = v.get<int64_t>();
-      else if (key == "log_every") o.log_every = v.get<int64_t>();
-      else if (key == "threads") o.threads = v.get<int>();
-      else if (key == "seed") o.seed = v.get<uint64_t>();
-      else if (key == "out_dir") o.out_dir = v.get<std::string>();
-      else throw Error(cat_str("train options: unknown key '", key, "'"));
+      if (key == "model")
+        o.model = nn::Config::parse(v.dump(), "model config");
+      else if (key == "data")
+        o.data = v.get<std::string>();
+      else if (key == "builtin_bytes")
+        o.builtin_bytes = v.get<int64_t>();
+      else if (key == "steps")
+        o.steps = v.get<int64_t>();
+      else if (key == "batch")
+        o.batch = v.get<int64_t>();
+      else if (key == "seq_len")
+        o.seq_len = v.get<int64_t>();
+      else if (key == "lr")
+        o.recipe.lr = v.get<double>();
+      else if (key == "min_lr")
+        o.recipe.min_lr = v.get<double>();
+      else if (key == "warmup")
+        o.recipe.warmup = v.get<int64_t>();
+      else if (key == "schedule")
+        o.recipe.schedule = v.get<std::string>();
+      else if (key == "weight_decay")
+        o.recipe.weight_decay = v.get<double>();
+      else if (key == "beta1")
+        o.recipe.betas[0] = v.get<double>();
+      else if (key == "beta2")
+        o.recipe.betas[1] = v.get<double>();
+      else if (key == "eps")
+        o.recipe.eps = v.get<double>();
+      else if (key == "grad_clip")
+        o.recipe.grad_clip = v.get<double>();
+      else if (key == "eval_every")
+        o.eval_every = v.get<int64_t>();
+      else if (key == "eval_batches")
+        o.eval_batches = v.get<int64_t>();
+      else if (key == "log_every")
+        o.log_every = v.get<int64_t>();
+      else if (key == "threads")
+        o.threads = v.get<int>();
+      else if (key == "seed")
+        o.seed = v.get<uint64_t>();
+      else if (key == "out_dir")
+        o.out_dir = v.get<std::string>();
+      else
+        throw Error(cat_str("train options: unknown key '", key, "'"));
     }
   } catch (const json::exception& e) {
     throw Error(cat_str("train options: a value has the wrong type: ", e.what()));
@@ -115,21 +136,23 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
   if (options_.threads > 0) set_num_threads(options_.threads);
   data::TextDatasetOptions dopt{.val_fraction = 0.1, .seq_len = options_.seq_len};
   dataset_ = std::make_unique<data::TextDataset>(
-      options_.data.empty()
-          ? data::TextDataset::from_string(data::grammar_text(options_.builtin_bytes, options_.seed),
-                                           dopt, "built-in grammar text")
-          : data::TextDataset::from_file(options_.data, dopt));
+      options_.data.empty() ? data::TextDataset::from_string(data::grammar_text(options_.builtin_bytes, options_.seed),
+                                                             dopt, "built-in grammar text")
+                            : data::TextDataset::from_file(options_.data, dopt));
   // Initialisation and dropout draw from the global generator, seeded from the run's seed.
   manual_seed(options_.seed);
   Generator init_gen(options_.seed ^ 0x1234567ULL);
   model_ = zoo::make_model(options_.model, init_gen);
-  TZ_CHECK(model_->vocab() > 0 && model_->causal_input() == 0, "train: the text trainer needs a causal language "
-           "model, got ", model_->describe());
-  TZ_CHECK(dataset_->vocab_size() == model_->vocab(), "train: the data has a vocabulary of ",
-           dataset_->vocab_size(), " but the model expects ", model_->vocab());
-  fit_ = std::make_unique<Fit>(model_->named_parameters(),
-                               FitOptions{.steps = options_.steps, .recipe = options_.recipe,
-                                          .tokens_per_step = options_.batch * options_.seq_len});
+  TZ_CHECK(model_->vocab() > 0 && model_->causal_input() == 0,
+           "train: the text trainer needs a causal language "
+           "model, got ",
+           model_->describe());
+  TZ_CHECK(dataset_->vocab_size() == model_->vocab(), "train: the data has a vocabulary of ", dataset_->vocab_size(),
+           " but the model expects ", model_->vocab());
+  fit_ = std::make_unique<Fit>(
+      model_->named_parameters(),
+      FitOptions{
+          .steps = options_.steps, .recipe = options_.recipe, .tokens_per_step = options_.batch * options_.seq_len});
   fs::create_directories(options_.out_dir);
   if (fresh_log) {
     std::ofstream log(fs::path(options_.out_dir) / kLogFile);
@@ -158,8 +181,8 @@ void Trainer::append_log(const StepRecord& r) const {
   char val[32] = "";
   if (r.val_loss) std::snprintf(val, sizeof val, "%.9g", *r.val_loss);
   char line[256];
-  std::snprintf(line, sizeof line, "%lld,%.9g,%s,%.6g,%.6g,%.1f,%.3f\n", (long long)r.step, r.loss, val,
-                r.lr, r.grad_norm, r.tokens_per_s, r.elapsed_s);
+  std::snprintf(line, sizeof line, "%lld,%.9g,%s,%.6g,%.6g,%.1f,%.3f\n", (long long)r.step, r.loss, val, r.lr,
+                r.grad_norm, r.tokens_per_s, r.elapsed_s);
   log << line;
 }
 
@@ -171,12 +194,12 @@ void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
   };
   fit_->run(loss, {.evaluate = [this] { return evaluate(); },
                    .eval_every = options_.eval_every,
-                   .on_step = [&](const StepRecord& r) {
-                     history_.push_back(r);
-                     if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps)
-                       append_log(r);
-                     return !on_step || on_step(r);
-                   },
+                   .on_step =
+                       [&](const StepRecord& r) {
+                         history_.push_back(r);
+                         if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps) append_log(r);
+                         return !on_step || on_step(r);
+                       },
                    .checkpoint = [this] { save_checkpoint(); }});
 }
 
@@ -225,8 +248,7 @@ std::string require_meta(const TensorFile& f, const std::string& key, const std:
 
 std::pair<uint64_t, uint64_t> parse_rng(const std::string& s, const std::string& path) {
   unsigned long long seed = 0, counter = 0;
-  TZ_CHECK(std::sscanf(s.c_str(), "%llu %llu", &seed, &counter) == 2, "checkpoint ", path,
-           ": bad RNG state '", s, "'");
+  TZ_CHECK(std::sscanf(s.c_str(), "%llu %llu", &seed, &counter) == 2, "checkpoint ", path, ": bad RNG state '", s, "'");
   return {seed, counter};
 }
 }  // namespace
@@ -235,11 +257,11 @@ TensorFile load_checkpoint_file(const std::string& dir, std::string* config) {
   std::string path = (fs::path(dir) / kCheckpointFile).string();
   TZ_CHECK(fs::exists(path), "checkpoint: no ", kCheckpointFile, " in ", dir);
   TensorFile f = load_safetensors(path);
-  TZ_CHECK(require_meta(f, "format", path) == kFormat, "checkpoint ", path, ": format '",
-           f.metadata["format"], "', expected '", kFormat, "'");
+  TZ_CHECK(require_meta(f, "format", path) == kFormat, "checkpoint ", path, ": format '", f.metadata["format"],
+           "', expected '", kFormat, "'");
   std::string version = require_meta(f, "format_version", path);
-  TZ_CHECK(version == std::to_string(kFormatVersion), "checkpoint ", path, ": format version ",
-           version, " is not supported (this build reads version ", kFormatVersion, ")");
+  TZ_CHECK(version == std::to_string(kFormatVersion), "checkpoint ", path, ": format version ", version,
+           " is not supported (this build reads version ", kFormatVersion, ")");
   if (config) *config = require_meta(f, "config", path);
   return f;
 }
@@ -253,9 +275,12 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, int64_t steps) 
   std::unique_ptr<Trainer> t(new Trainer(o, false));
   std::map<std::string, Tensor> model_state, optim_state;
   for (auto& [n, tensor] : f.tensors) {
-    if (n.rfind("model.", 0) == 0) model_state[n.substr(6)] = tensor;
-    else if (n.rfind("optim.", 0) == 0) optim_state[n.substr(6)] = tensor;
-    else throw Error(cat_str("checkpoint ", path, ": unexpected tensor '", n, "'"));
+    if (n.rfind("model.", 0) == 0)
+      model_state[n.substr(6)] = tensor;
+    else if (n.rfind("optim.", 0) == 0)
+      optim_state[n.substr(6)] = tensor;
+    else
+      throw Error(cat_str("checkpoint ", path, ": unexpected tensor '", n, "'"));
   }
   t->model_->load_state_dict(model_state);
   t->fit_->restore(optim_state, std::stoll(require_meta(f, "step", path)),

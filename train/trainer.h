@@ -30,20 +30,25 @@ struct TrainOptions {
   // The zoo LM config, parsed once by the caller: any registered mixer, position scheme, FFN
   // and norm.
   nn::Config model = models::GPTConfig{}.to_config();
-  std::string data;                  // a UTF-8 text file; empty = the built-in grammar text
+  std::string data;                   // a UTF-8 text file; empty = the built-in grammar text
   int64_t builtin_bytes = 2'000'000;  // size of the built-in text
   int64_t steps = 600;
   int64_t batch = 8;
   int64_t seq_len = 256;
-  optim::Recipe recipe = {.lr = 2e-3, .min_lr = 2e-4, .warmup = 50, .schedule = "cosine",
-                          .weight_decay = 0.1, .betas = {0.9, 0.99}, .grad_clip = 1.0};
+  optim::Recipe recipe = {.lr = 2e-3,
+                          .min_lr = 2e-4,
+                          .warmup = 50,
+                          .schedule = "cosine",
+                          .weight_decay = 0.1,
+                          .betas = {0.9, 0.99},
+                          .grad_clip = 1.0};
   int64_t eval_every = 100;
   int64_t eval_batches = 8;
   int64_t log_every = 10;
-  int threads = 0;                   // 0 = leave the thread count as it is
+  int threads = 0;  // 0 = leave the thread count as it is
   uint64_t seed = 1;
   std::string out_dir = "runs/gpt";
-  int64_t steps_override = 0;        // resume only: a new total step count (not saved)
+  int64_t steps_override = 0;  // resume only: a new total step count (not saved)
 
   void validate() const;
   std::string to_json() const;

@@ -60,8 +60,8 @@ bool use_avx2() {
 
 // S[m][n] = scale * A_m . B_n   (see avx2::attn_dots)
 template <class T>
-void tile_dots(T* S, int64_t lds, const T* A, int64_t lda, int64_t M, const T* Bm, int64_t ldb,
-               int64_t N, int64_t D, T scale) {
+void tile_dots(T* S, int64_t lds, const T* A, int64_t lda, int64_t M, const T* Bm, int64_t ldb, int64_t N, int64_t D,
+               T scale) {
   if constexpr (std::is_same_v<T, float>) {
     if (simd_level() == SimdLevel::avx512) return avx512::attn_dots(S, lds, A, lda, M, Bm, ldb, N, D, scale);
     if (use_avx2<T>()) return avx2::attn_dots(S, lds, A, lda, M, Bm, ldb, N, D, scale);
@@ -76,8 +76,8 @@ void tile_dots(T* S, int64_t lds, const T* A, int64_t lda, int64_t M, const T* B
 
 // C[m][:D] += alpha * sum_k W[m*wm + k*wk] Bm[k][:D]   (see avx2::attn_acc)
 template <class T>
-void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
-              const T* Bm, int64_t ldb, int64_t D, T alpha) {
+void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const T* Bm, int64_t ldb,
+              int64_t D, T alpha) {
   if constexpr (std::is_same_v<T, float>) {
     if (simd_level() == SimdLevel::avx512) return avx512::attn_acc(C, ldc, W, wm, wk, M, K, Bm, ldb, D, alpha);
     if (use_avx2<T>()) return avx2::attn_acc(C, ldc, W, wm, wk, M, K, Bm, ldb, D, alpha);
@@ -161,17 +161,16 @@ const AttentionMask* active_mask(const AttnSizes& n) { return n.mask && !n.mask-
 template <class T>
 void check_call(const AttnSizes& n, const RelativeBias<T>* bias, const char* op) {
   const int64_t G = kv_heads(n);
-  TZ_CHECK(G >= 1 && G <= n.H && n.H % G == 0, op, ": key/value heads G = ", G, " must divide the query heads H = ",
-           n.H);
+  TZ_CHECK(G >= 1 && G <= n.H && n.H % G == 0, op, ": key/value heads G = ", G,
+           " must divide the query heads H = ", n.H);
   if (n.mask) n.mask->check(n.B, n.H, n.S);
   if (bias && n.T > 0 && n.S > 0) {
     // Distances d = q_offset + i - j present: q_offset - (S - 1) .. q_offset + T - 1.
     const int64_t lo = bias->zero + n.q_offset - (n.S - 1), hi = bias->zero + n.q_offset + n.T - 1;
     TZ_CHECK(bias->table != nullptr && lo >= 0 && hi < bias->R, op, ": relative bias table of ", bias->R,
-             " entries per head (distance 0 at ", bias->zero, ") does not cover the distances ",
-             n.q_offset - (n.S - 1), " .. ", n.q_offset + n.T - 1, " of T = ", n.T, ", S = ", n.S, ", q_offset = ",
-             n.q_offset, " (needs R = T + S - 1 = ", n.T + n.S - 1, " with zero = S - 1 - q_offset = ",
-             n.S - 1 - n.q_offset, ")");
+             " entries per head (distance 0 at ", bias->zero, ") does not cover the distances ", n.q_offset - (n.S - 1),
+             " .. ", n.q_offset + n.T - 1, " of T = ", n.T, ", S = ", n.S, ", q_offset = ", n.q_offset,
+             " (needs R = T + S - 1 = ", n.T + n.S - 1, " with zero = S - 1 - q_offset = ", n.S - 1 - n.q_offset, ")");
   }
 }
 
@@ -252,8 +251,7 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
         for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
           const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
           if (nc > 0)
-            tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc,
-                         D, scale);
+            tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc, D, scale);
         }
         if constexpr (kExtras)
           if (bias) add_bias<T>(s.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
@@ -281,8 +279,8 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
         for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
           const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
           if (nc > 0)
-            tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, g, j0),
-                        v.st, D, T(1));
+            tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, g, j0), v.st, D,
+                        T(1));
         }
       }
       // o = acc / l, lse = m + log l; a row that saw no key (l = 0): o = 0, lse = -inf.
@@ -305,8 +303,8 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
 }  // namespace
 
 template <class T>
-void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                       AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias) {
+void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                       const AttnSizes& n, const RelativeBias<T>* bias) {
   check_call(n, bias, "attention");
   if (active_mask(n) || bias)
     forward_tiles<T, true>(o, lse, q, k, v, n, bias);
@@ -315,8 +313,8 @@ void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<cons
 }
 
 template <class T>
-void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                           AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias) {
+void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                           const AttnSizes& n, const RelativeBias<T>* bias) {
   check_call(n, bias, "attention");
   const int64_t Hg = n.H / kv_heads(n);
   std::vector<double> s(static_cast<size_t>(n.S));
@@ -398,8 +396,8 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
             for (int64_t r0 = 0; r0 < ni; r0 += step) {
               const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
               if (nc > 0)
-                tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st,
-                             nc, D, scale);
+                tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc, D,
+                             scale);
             }
             if constexpr (kExtras)
               if (bias) add_bias<T>(p.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
@@ -426,8 +424,8 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
             for (int64_t r0 = 0; r0 < ni; r0 += step) {
               const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
               if (nc > 0)
-                tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, g, j0),
-                             v.st, nc, D, T(1));
+                tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, g, j0), v.st, nc,
+                             D, T(1));
             }
             for (int64_t r = 0; r < ni; ++r) {
               T* dr = ds.data() + r * kBc;
@@ -448,8 +446,8 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
             for (int64_t r0 = 0; r0 < ni; r0 += step) {
               const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
               if (nc > 0)
-                tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc,
-                            k.row(b, g, j0), k.st, D, scale);
+                tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc, k.row(b, g, j0),
+                            k.st, D, scale);
             }
             for (int64_t c0 = 0; c0 < nj; c0 += step) {
               const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
@@ -474,10 +472,9 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
 }  // namespace
 
 template <class T>
-void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
-                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
-                        const RelativeBias<T>* bias) {
+void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
+                        AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                        const AttnSizes& n, const RelativeBias<T>* bias) {
   check_call(n, bias, "attention backward");
   if (active_mask(n) || bias)
     backward_tiles<T, true>(dq, dk, dv, o, lse, dout, q, k, v, n, bias);
@@ -486,10 +483,9 @@ void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows
 }
 
 template <class T>
-void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
-                            const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                            AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
-                            const RelativeBias<T>* bias) {
+void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
+                            AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                            const AttnSizes& n, const RelativeBias<T>* bias) {
   (void)o;
   (void)lse;
   check_call(n, bias, "attention backward");
@@ -557,21 +553,17 @@ void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, Attn
     }
 }
 
-#define TZ_INST(T)                                                                              \
-  template void attention_forward<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>,     \
-                                     AttnRows<const T>, const AttnSizes&, const RelativeBias<T>*); \
-  template void attention_forward_ref<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, \
-                                         AttnRows<const T>, const AttnSizes&,                   \
-                                         const RelativeBias<T>*);                               \
-  template void attention_backward<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, \
-                                      const T*, AttnRows<const T>, AttnRows<const T>,           \
-                                      AttnRows<const T>, AttnRows<const T>, const AttnSizes&,   \
-                                      const RelativeBias<T>*);                                  \
-  template void attention_backward_ref<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>,                \
-                                          AttnRows<const T>, const T*, AttnRows<const T>,       \
-                                          AttnRows<const T>, AttnRows<const T>,                 \
-                                          AttnRows<const T>, const AttnSizes&,                  \
-                                          const RelativeBias<T>*);
+#define TZ_INST(T)                                                                                                    \
+  template void attention_forward<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>,        \
+                                     const AttnSizes&, const RelativeBias<T>*);                                       \
+  template void attention_forward_ref<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>,    \
+                                         const AttnSizes&, const RelativeBias<T>*);                                   \
+  template void attention_backward<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, const T*,             \
+                                      AttnRows<const T>, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>,     \
+                                      const AttnSizes&, const RelativeBias<T>*);                                      \
+  template void attention_backward_ref<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, const T*,         \
+                                          AttnRows<const T>, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>, \
+                                          const AttnSizes&, const RelativeBias<T>*);
 TZ_INST(float)
 TZ_INST(double)
 #undef TZ_INST

@@ -65,8 +65,8 @@ struct AttnSizes {
   int64_t B, H, T, S, D;
   int64_t q_offset = 0;  // query i sits at key position q_offset + i
   bool causal = false;
-  double scale = 0;      // the caller resolves the default 1/sqrt(D)
-  int64_t G = 0;         // key/value heads (0 = H); H % G == 0
+  double scale = 0;                     // the caller resolves the default 1/sqrt(D)
+  int64_t G = 0;                        // key/value heads (0 = H); H % G == 0
   const AttentionMask* mask = nullptr;  // more hidden pairs (null or no terms: none)
 };
 
@@ -91,44 +91,42 @@ struct RelativeBias {
 // Throws tz::Error (before any work) for G not dividing H, a mask built for other sizes, or
 // a bias table too short for the distances present.
 template <class T>
-void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                       AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias = nullptr);
+void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                       const AttnSizes& n, const RelativeBias<T>* bias = nullptr);
 template <class T>
-void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k,
-                           AttnRows<const T> v, const AttnSizes& n, const RelativeBias<T>* bias = nullptr);
+void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                           const AttnSizes& n, const RelativeBias<T>* bias = nullptr);
 
 // Accumulates (+=) the gradients of q, k, v (and of the bias table into bias->grad), given
 // o and lse from the forward and dout, the gradient of o. dk and dv are [B, G, S, D]. The
 // reference recomputes everything from q, k, v (it ignores o and lse).
 template <class T>
-void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
-                        const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                        AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
-                        const RelativeBias<T>* bias = nullptr);
+void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
+                        AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                        const AttnSizes& n, const RelativeBias<T>* bias = nullptr);
 template <class T>
-void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o,
-                            const T* lse, AttnRows<const T> dout, AttnRows<const T> q,
-                            AttnRows<const T> k, AttnRows<const T> v, const AttnSizes& n,
-                            const RelativeBias<T>* bias = nullptr);
+void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
+                            AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
+                            const AttnSizes& n, const RelativeBias<T>* bias = nullptr);
 
 // Tile primitives of the AVX2 path (attention_avx2.cpp; call only when tz::simd_enabled()).
 namespace avx2 {
 // S[m][n] = scale * (A_m . B_n) for m < M, n < N; A, B rows of D floats, strides lda, ldb.
-void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
-               int64_t ldb, int64_t N, int64_t D, float scale);
+void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm, int64_t ldb, int64_t N,
+               int64_t D, float scale);
 // C[m][:D] += alpha * sum_k W[m*wm + k*wk] * Bm[k][:D] for m < M, k < K (W may be a
 // transposed view: wm = 1, wk = ld).
-void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
-              const float* Bm, int64_t ldb, int64_t D, float alpha);
+void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const float* Bm,
+              int64_t ldb, int64_t D, float alpha);
 }  // namespace avx2
 
 // The same primitives on AVX-512 (attention_avx512.cpp; call only when tz::simd_level() is
 // SimdLevel::avx512).
 namespace avx512 {
-void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
-               int64_t ldb, int64_t N, int64_t D, float scale);
-void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
-              const float* Bm, int64_t ldb, int64_t D, float alpha);
+void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm, int64_t ldb, int64_t N,
+               int64_t D, float scale);
+void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const float* Bm,
+              int64_t ldb, int64_t D, float alpha);
 }  // namespace avx512
 
 }  // namespace tz::kernels

@@ -24,7 +24,8 @@ struct V {
   static __m256 zero() { return _mm256_setzero_ps(); }
   static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
   static __m256i mask_n(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   static __m256 load_m(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
   static void store_m(float* p, __m256 v, __m256i m) { _mm256_maskstore_ps(p, m, v); }

@@ -11,9 +11,7 @@ namespace tz::kernels {
 
 // ---- WindowMask ---------------------------------------------------------------------------
 
-WindowMask::WindowMask(int64_t w_) : w(w_) {
-  TZ_CHECK(w >= 1, "WindowMask: window w must be >= 1, got ", w);
-}
+WindowMask::WindowMask(int64_t w_) : w(w_) { TZ_CHECK(w >= 1, "WindowMask: window w must be >= 1, got ", w); }
 
 // The tile's distances d = (q_offset + i) - j run from q_offset + i0 - (j1 - 1) (top right)
 // to q_offset + (i1 - 1) - j0 (bottom left).
@@ -23,8 +21,8 @@ Tile WindowMask::classify(int64_t, int64_t, int64_t i0, int64_t i1, int64_t j0, 
   return Tile::partial;
 }
 
-void WindowMask::fill(int64_t, int64_t, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset,
-                      uint8_t* out, int64_t ld) const {
+void WindowMask::fill(int64_t, int64_t, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+                      int64_t ld) const {
   for (int64_t r = 0; r < ni; ++r) {
     // Hidden: j <= q_offset + i - w, i.e. the first `cut` keys of the tile.
     const int64_t cut = std::clamp<int64_t>(q_offset + i0 + r - w + 1 - j0, 0, nj);
@@ -49,8 +47,8 @@ Tile KeyPaddingMask::classify(int64_t b, int64_t, int64_t, int64_t, int64_t j0, 
   return kept == j1 - j0 ? Tile::visible : kept == 0 ? Tile::hidden : Tile::partial;
 }
 
-void KeyPaddingMask::fill(int64_t b, int64_t, int64_t, int64_t ni, int64_t j0, int64_t nj, int64_t,
-                          uint8_t* out, int64_t ld) const {
+void KeyPaddingMask::fill(int64_t b, int64_t, int64_t, int64_t ni, int64_t j0, int64_t nj, int64_t, uint8_t* out,
+                          int64_t ld) const {
   const int64_t* k = keep + b * S + j0;
   for (int64_t c = 0; c < nj; ++c) out[c] = k[c] != 0;
   for (int64_t r = 1; r < ni; ++r) std::memcpy(out + r * ld, out, size_t(nj));
@@ -84,7 +82,7 @@ Tile ForgottenKeysMask::classify(int64_t b, int64_t, int64_t i0, int64_t i1, int
       if (first < 0) first = j;
       ++count;
     }
-  if (count == 0 || q_offset + i1 - 1 <= first) return Tile::visible;  // no query is past one
+  if (count == 0 || q_offset + i1 - 1 <= first) return Tile::visible;   // no query is past one
   if (count == j1 - j0 && q_offset + i0 > j1 - 1) return Tile::hidden;  // every query past every key
   return Tile::partial;
 }

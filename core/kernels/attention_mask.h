@@ -66,10 +66,9 @@ class MaskTerm {
 class WindowMask : public MaskTerm {
  public:
   explicit WindowMask(int64_t w);
-  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                int64_t q_offset) const override;
-  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset,
-            uint8_t* out, int64_t ld) const override;
+  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q_offset) const override;
+  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+            int64_t ld) const override;
   std::string describe() const override;
   int64_t w;
 };
@@ -79,10 +78,9 @@ class WindowMask : public MaskTerm {
 class KeyPaddingMask : public MaskTerm {
  public:
   KeyPaddingMask(const int64_t* keep, int64_t B, int64_t S);
-  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                int64_t q_offset) const override;
-  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset,
-            uint8_t* out, int64_t ld) const override;
+  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q_offset) const override;
+  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+            int64_t ld) const override;
   std::string describe() const override;
   void check(int64_t B, int64_t H, int64_t S) const override;
   const int64_t* keep;
@@ -95,10 +93,9 @@ class ForgottenKeysMask : public MaskTerm {
  public:
   ForgottenKeysMask(const uint8_t* forgotten, int64_t B, int64_t S);
   ForgottenKeysMask(const int64_t* forgotten, int64_t B, int64_t S);
-  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                int64_t q_offset) const override;
-  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset,
-            uint8_t* out, int64_t ld) const override;
+  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q_offset) const override;
+  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+            int64_t ld) const override;
   std::string describe() const override;
   void check(int64_t B, int64_t H, int64_t S) const override;
   bool forgotten(int64_t b, int64_t j) const { return f8 ? f8[b * S + j] != 0 : f64[b * S + j] != 0; }
@@ -115,8 +112,8 @@ struct AttentionMask {
   // Any term hidden -> hidden; every term visible -> visible; else partial.
   Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q_offset) const;
   // The AND of the terms' fills (every term is filled; call it for partial tiles).
-  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset,
-            uint8_t* out, int64_t ld) const;
+  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+            int64_t ld) const;
   std::string describe() const;  // "window(w=5) & key_padding(B=2, S=70)"
   void check(int64_t B, int64_t H, int64_t S) const;
 };

@@ -32,8 +32,8 @@ std::vector<Real> transpose_weight(const Real* weight, int64_t C, int64_t K) {
 // ---- forward ---------------------------------------------------------------------------------
 
 template <class Real>
-void conv1d_causal_forward_ref(Real* y, const Real* x, const Real* weight, const Real* bias,
-                               int64_t B, int64_t T, int64_t C, int64_t K) {
+void conv1d_causal_forward_ref(Real* y, const Real* x, const Real* weight, const Real* bias, int64_t B, int64_t T,
+                               int64_t C, int64_t K) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t c = 0; c < C; ++c) {
@@ -47,8 +47,8 @@ void conv1d_causal_forward_ref(Real* y, const Real* x, const Real* weight, const
 }
 
 template <class Real>
-void conv1d_causal_forward(Real* y, const Real* x, const Real* weight, const Real* bias,
-                           int64_t B, int64_t T, int64_t C, int64_t K) {
+void conv1d_causal_forward(Real* y, const Real* x, const Real* weight, const Real* bias, int64_t B, int64_t T,
+                           int64_t C, int64_t K) {
   if (B * T * C == 0) return;
   const std::vector<Real> wt = transpose_weight(weight, C, K);
   parallel_for(B * T, C * K, [&](int64_t r0, int64_t r1) {
@@ -69,9 +69,8 @@ void conv1d_causal_forward(Real* y, const Real* x, const Real* weight, const Rea
 // ---- backward --------------------------------------------------------------------------------
 
 template <class Real>
-void conv1d_causal_backward_ref(Real* dx, Real* dweight, Real* dbias, const Real* dy,
-                                const Real* x, const Real* weight, int64_t B, int64_t T,
-                                int64_t C, int64_t K) {
+void conv1d_causal_backward_ref(Real* dx, Real* dweight, Real* dbias, const Real* dy, const Real* x, const Real* weight,
+                                int64_t B, int64_t T, int64_t C, int64_t K) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t c = 0; c < C; ++c) {
@@ -87,9 +86,8 @@ void conv1d_causal_backward_ref(Real* dx, Real* dweight, Real* dbias, const Real
 }
 
 template <class Real>
-void conv1d_causal_backward(Real* dx, Real* dweight, Real* dbias, const Real* dy,
-                            const Real* x, const Real* weight, int64_t B, int64_t T,
-                            int64_t C, int64_t K) {
+void conv1d_causal_backward(Real* dx, Real* dweight, Real* dbias, const Real* dy, const Real* x, const Real* weight,
+                            int64_t B, int64_t T, int64_t C, int64_t K) {
   if (B * T * C == 0) return;
   // dx: row (b, s) collects dy at times t = s + K - 1 - k for the taps k with t < T.
   if (dx) {
@@ -136,25 +134,21 @@ void conv1d_causal_backward(Real* dx, Real* dweight, Real* dbias, const Real* dy
   }
 }
 
-template void conv1d_causal_forward<float>(float*, const float*, const float*, const float*,
-                                           int64_t, int64_t, int64_t, int64_t);
-template void conv1d_causal_forward<double>(double*, const double*, const double*,
-                                            const double*, int64_t, int64_t, int64_t, int64_t);
-template void conv1d_causal_forward_ref<float>(float*, const float*, const float*,
-                                               const float*, int64_t, int64_t, int64_t, int64_t);
-template void conv1d_causal_forward_ref<double>(double*, const double*, const double*,
-                                                const double*, int64_t, int64_t, int64_t,
-                                                int64_t);
-template void conv1d_causal_backward<float>(float*, float*, float*, const float*, const float*,
-                                            const float*, int64_t, int64_t, int64_t, int64_t);
-template void conv1d_causal_backward<double>(double*, double*, double*, const double*,
-                                             const double*, const double*, int64_t, int64_t,
-                                             int64_t, int64_t);
-template void conv1d_causal_backward_ref<float>(float*, float*, float*, const float*,
-                                                const float*, const float*, int64_t, int64_t,
+template void conv1d_causal_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t,
+                                           int64_t);
+template void conv1d_causal_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t,
+                                            int64_t, int64_t);
+template void conv1d_causal_forward_ref<float>(float*, const float*, const float*, const float*, int64_t, int64_t,
+                                               int64_t, int64_t);
+template void conv1d_causal_forward_ref<double>(double*, const double*, const double*, const double*, int64_t, int64_t,
                                                 int64_t, int64_t);
-template void conv1d_causal_backward_ref<double>(double*, double*, double*, const double*,
-                                                 const double*, const double*, int64_t,
-                                                 int64_t, int64_t, int64_t);
+template void conv1d_causal_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t,
+                                            int64_t, int64_t, int64_t);
+template void conv1d_causal_backward<double>(double*, double*, double*, const double*, const double*, const double*,
+                                             int64_t, int64_t, int64_t, int64_t);
+template void conv1d_causal_backward_ref<float>(float*, float*, float*, const float*, const float*, const float*,
+                                                int64_t, int64_t, int64_t, int64_t);
+template void conv1d_causal_backward_ref<double>(double*, double*, double*, const double*, const double*, const double*,
+                                                 int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace tz::kernels

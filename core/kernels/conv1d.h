@@ -18,19 +18,17 @@
 namespace tz::kernels {
 
 template <class Real>
-void conv1d_causal_forward(Real* y, const Real* x, const Real* weight, const Real* bias,
-                           int64_t B, int64_t T, int64_t C, int64_t K);
+void conv1d_causal_forward(Real* y, const Real* x, const Real* weight, const Real* bias, int64_t B, int64_t T,
+                           int64_t C, int64_t K);
 template <class Real>
-void conv1d_causal_forward_ref(Real* y, const Real* x, const Real* weight, const Real* bias,
-                               int64_t B, int64_t T, int64_t C, int64_t K);
+void conv1d_causal_forward_ref(Real* y, const Real* x, const Real* weight, const Real* bias, int64_t B, int64_t T,
+                               int64_t C, int64_t K);
 
 template <class Real>
-void conv1d_causal_backward(Real* dx, Real* dweight, Real* dbias, const Real* dy,
-                            const Real* x, const Real* weight, int64_t B, int64_t T,
-                            int64_t C, int64_t K);
+void conv1d_causal_backward(Real* dx, Real* dweight, Real* dbias, const Real* dy, const Real* x, const Real* weight,
+                            int64_t B, int64_t T, int64_t C, int64_t K);
 template <class Real>
-void conv1d_causal_backward_ref(Real* dx, Real* dweight, Real* dbias, const Real* dy,
-                                const Real* x, const Real* weight, int64_t B, int64_t T,
-                                int64_t C, int64_t K);
+void conv1d_causal_backward_ref(Real* dx, Real* dweight, Real* dbias, const Real* dy, const Real* x, const Real* weight,
+                                int64_t B, int64_t T, int64_t C, int64_t K);
 
 }  // namespace tz::kernels

@@ -31,8 +31,8 @@ T row_lse(const T* x, int64_t V) {
 }  // namespace
 
 template <class T>
-void cross_entropy_forward(T* losses, T* lse, const T* logits, const int64_t* targets, int64_t N,
-                           int64_t V, int64_t ignore_index) {
+void cross_entropy_forward(T* losses, T* lse, const T* logits, const int64_t* targets, int64_t N, int64_t V,
+                           int64_t ignore_index) {
   parallel_for(N, V * kExpCost, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
       const T* x = logits + n * V;
@@ -44,8 +44,8 @@ void cross_entropy_forward(T* losses, T* lse, const T* logits, const int64_t* ta
 }
 
 template <class T>
-void cross_entropy_forward_ref(T* losses, T* lse, const T* logits, const int64_t* targets,
-                               int64_t N, int64_t V, int64_t ignore_index) {
+void cross_entropy_forward_ref(T* losses, T* lse, const T* logits, const int64_t* targets, int64_t N, int64_t V,
+                               int64_t ignore_index) {
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
     double m = -INFINITY, s = 0;
@@ -58,8 +58,8 @@ void cross_entropy_forward_ref(T* losses, T* lse, const T* logits, const int64_t
 }
 
 template <class T>
-void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const int64_t* targets,
-                            double scale, int64_t N, int64_t V, int64_t ignore_index) {
+void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const int64_t* targets, double scale, int64_t N,
+                            int64_t V, int64_t ignore_index) {
   parallel_for(N, V * kExpCost, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
       int64_t t = targets[n];
@@ -84,8 +84,8 @@ void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const int
 }
 
 template <class T>
-void cross_entropy_backward_ref(T* dlogits, const T* logits, const T* lse, const int64_t* targets,
-                                double scale, int64_t N, int64_t V, int64_t ignore_index) {
+void cross_entropy_backward_ref(T* dlogits, const T* logits, const T* lse, const int64_t* targets, double scale,
+                                int64_t N, int64_t V, int64_t ignore_index) {
   for (int64_t n = 0; n < N; ++n) {
     if (targets[n] == ignore_index) continue;
     for (int64_t v = 0; v < V; ++v) {
@@ -95,15 +95,12 @@ void cross_entropy_backward_ref(T* dlogits, const T* logits, const T* lse, const
   }
 }
 
-#define TZ_INST(T)                                                                             \
-  template void cross_entropy_forward<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t,   \
-                                         int64_t);                                             \
-  template void cross_entropy_forward_ref<T>(T*, T*, const T*, const int64_t*, int64_t,        \
-                                             int64_t, int64_t);                                \
-  template void cross_entropy_backward<T>(T*, const T*, const T*, const int64_t*, double,      \
-                                          int64_t, int64_t, int64_t);                          \
-  template void cross_entropy_backward_ref<T>(T*, const T*, const T*, const int64_t*, double,  \
-                                              int64_t, int64_t, int64_t);
+#define TZ_INST(T)                                                                                                    \
+  template void cross_entropy_forward<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, int64_t);                \
+  template void cross_entropy_forward_ref<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, int64_t);            \
+  template void cross_entropy_backward<T>(T*, const T*, const T*, const int64_t*, double, int64_t, int64_t, int64_t); \
+  template void cross_entropy_backward_ref<T>(T*, const T*, const T*, const int64_t*, double, int64_t, int64_t,       \
+                                              int64_t);
 TZ_INST(float)
 TZ_INST(double)
 #undef TZ_INST

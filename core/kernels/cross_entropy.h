@@ -14,16 +14,16 @@
 namespace tz::kernels {
 
 template <class T>
-void cross_entropy_forward(T* losses, T* lse, const T* logits, const int64_t* targets, int64_t N,
-                           int64_t V, int64_t ignore_index);
+void cross_entropy_forward(T* losses, T* lse, const T* logits, const int64_t* targets, int64_t N, int64_t V,
+                           int64_t ignore_index);
 template <class T>
-void cross_entropy_forward_ref(T* losses, T* lse, const T* logits, const int64_t* targets,
-                               int64_t N, int64_t V, int64_t ignore_index);
+void cross_entropy_forward_ref(T* losses, T* lse, const T* logits, const int64_t* targets, int64_t N, int64_t V,
+                               int64_t ignore_index);
 template <class T>
-void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const int64_t* targets,
-                            double scale, int64_t N, int64_t V, int64_t ignore_index);
+void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const int64_t* targets, double scale, int64_t N,
+                            int64_t V, int64_t ignore_index);
 template <class T>
-void cross_entropy_backward_ref(T* dlogits, const T* logits, const T* lse, const int64_t* targets,
-                                double scale, int64_t N, int64_t V, int64_t ignore_index);
+void cross_entropy_backward_ref(T* dlogits, const T* logits, const T* lse, const int64_t* targets, double scale,
+                                int64_t N, int64_t V, int64_t ignore_index);
 
 }  // namespace tz::kernels

@@ -12,27 +12,54 @@
 namespace tz::kernels {
 
 enum class UnaryOp : uint8_t {
-  neg, exp, log, sqrt, rsqrt, abs, sin, cos, tanh, sigmoid, log_sigmoid, softplus, relu,
-  gelu, gelu_tanh, silu,
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  abs,
+  sin,
+  cos,
+  tanh,
+  sigmoid,
+  log_sigmoid,
+  softplus,
+  relu,
+  gelu,
+  gelu_tanh,
+  silu,
 };
 const char* unary_name(UnaryOp op);
 
 enum class BinaryOp : uint8_t {
-  add, sub, mul, div, pow, maximum, minimum,
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
   // comparisons: 1 where true, 0 where false (same dtype as the inputs; not differentiable)
-  eq, ne, lt, le, gt, ge,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
 };
 const char* binary_name(BinaryOp op);
 
 // ---- unary: y[i] = f(x[i]) ---------------------------------------------------------------
-template <class T> void unary_ref(UnaryOp op, T* y, const T* x, int64_t N);
+template <class T>
+void unary_ref(UnaryOp op, T* y, const T* x, int64_t N);
 void unary(UnaryOp op, float* y, const float* x, int64_t N);
 void unary(UnaryOp op, double* y, const double* x, int64_t N);
 
 // dx[i] = dy[i] * f'(x[i]). Some derivatives read the saved output y (exp, sqrt, rsqrt, tanh,
 // sigmoid); the others read x. Both pointers are always given. Writes dx (no +=): the
 // autograd layer always passes a fresh buffer and the engine does the accumulation.
-template <class T> void unary_backward_ref(UnaryOp op, T* dx, const T* y, const T* x, const T* dy, int64_t N);
+template <class T>
+void unary_backward_ref(UnaryOp op, T* dx, const T* y, const T* x, const T* dy, int64_t N);
 void unary_backward(UnaryOp op, float* dx, const float* y, const float* x, const float* dy, int64_t N);
 void unary_backward(UnaryOp op, double* dx, const double* y, const double* x, const double* dy, int64_t N);
 
@@ -40,19 +67,28 @@ void unary_backward(UnaryOp op, double* dx, const double* y, const double* x, co
 // Three layouts: both operands runs; b one scalar (x + s, broadcasting along the run);
 // a one scalar. T = float, double or int64_t (i64: add, sub, mul, maximum, minimum and
 // comparisons only; the tensor layer checks that).
-template <class T> void binary_ref(BinaryOp op, T* out, const T* a, const T* b, int64_t N);
-template <class T> void binary_scalar_b_ref(BinaryOp op, T* out, const T* a, T b, int64_t N);
-template <class T> void binary_scalar_a_ref(BinaryOp op, T* out, T a, const T* b, int64_t N);
-template <class T> void binary(BinaryOp op, T* out, const T* a, const T* b, int64_t N);
-template <class T> void binary_scalar_b(BinaryOp op, T* out, const T* a, T b, int64_t N);
-template <class T> void binary_scalar_a(BinaryOp op, T* out, T a, const T* b, int64_t N);
+template <class T>
+void binary_ref(BinaryOp op, T* out, const T* a, const T* b, int64_t N);
+template <class T>
+void binary_scalar_b_ref(BinaryOp op, T* out, const T* a, T b, int64_t N);
+template <class T>
+void binary_scalar_a_ref(BinaryOp op, T* out, T a, const T* b, int64_t N);
+template <class T>
+void binary(BinaryOp op, T* out, const T* a, const T* b, int64_t N);
+template <class T>
+void binary_scalar_b(BinaryOp op, T* out, const T* a, T b, int64_t N);
+template <class T>
+void binary_scalar_a(BinaryOp op, T* out, T a, const T* b, int64_t N);
 
 // The scalar definition of one binary op (also used by the strided loops).
-template <class T> T binary_one(BinaryOp op, T a, T b);
+template <class T>
+T binary_one(BinaryOp op, T a, T b);
 
 // ---- clamp: y[i] = min(max(x[i], lo), hi); NaN stays NaN ---------------------------------
-template <class T> void clamp_ref(T* y, const T* x, T lo, T hi, int64_t N);
-template <class T> void clamp(T* y, const T* x, T lo, T hi, int64_t N);
+template <class T>
+void clamp_ref(T* y, const T* x, T lo, T hi, int64_t N);
+template <class T>
+void clamp(T* y, const T* x, T lo, T hi, int64_t N);
 
 // ---- AVX2 versions (elementwise_avx2.cpp; call only when tz::simd_enabled()) -------------
 // Return false when an op has no vector version (the caller then runs the reference).

@@ -15,7 +15,8 @@ using simd::F8;
 namespace {
 
 // y = f(x) over a run.
-template <class F> void map1(float* y, const float* x, int64_t N, F f) {
+template <class F>
+void map1(float* y, const float* x, int64_t N, F f) {
   int64_t i = 0;
   for (; i + 8 <= N; i += 8) f(F8::load(x + i)).store(y + i);
   if (i < N) {
@@ -24,7 +25,8 @@ template <class F> void map1(float* y, const float* x, int64_t N, F f) {
   }
 }
 // out = f(a, b) over two runs.
-template <class F> void map2(float* out, const float* a, const float* b, int64_t N, F f) {
+template <class F>
+void map2(float* out, const float* a, const float* b, int64_t N, F f) {
   int64_t i = 0;
   for (; i + 8 <= N; i += 8) f(F8::load(a + i), F8::load(b + i)).store(out + i);
   if (i < N) {
@@ -39,8 +41,7 @@ void map3(float* out, const float* a, const float* b, const float* c, int64_t N,
   for (; i + 8 <= N; i += 8) f(F8::load(a + i), F8::load(b + i), F8::load(c + i)).store(out + i);
   if (i < N) {
     int r = int(N - i);
-    f(F8::load_partial(a + i, r), F8::load_partial(b + i, r), F8::load_partial(c + i, r))
-        .store_partial(out + i, r);
+    f(F8::load_partial(a + i, r), F8::load_partial(b + i, r), F8::load_partial(c + i, r)).store_partial(out + i, r);
   }
 }
 
@@ -50,15 +51,29 @@ inline F8 vmax(F8 a, F8 b) { return simd::select(simd::isnan(b), b, _mm256_max_p
 inline F8 vmin(F8 a, F8 b) { return simd::select(simd::isnan(b), b, _mm256_min_ps(b.v, a.v)); }
 
 // Calls f with the vector form of a binary op; false if the op has none.
-template <class Body> bool with_binary(BinaryOp op, Body body) {
+template <class Body>
+bool with_binary(BinaryOp op, Body body) {
   switch (op) {
-    case BinaryOp::add: body([](F8 a, F8 b) { return a + b; }); return true;
-    case BinaryOp::sub: body([](F8 a, F8 b) { return a - b; }); return true;
-    case BinaryOp::mul: body([](F8 a, F8 b) { return a * b; }); return true;
-    case BinaryOp::div: body([](F8 a, F8 b) { return a / b; }); return true;
-    case BinaryOp::maximum: body(vmax); return true;
-    case BinaryOp::minimum: body(vmin); return true;
-    default: return false;  // pow (no vector pow here) and comparisons take the reference
+    case BinaryOp::add:
+      body([](F8 a, F8 b) { return a + b; });
+      return true;
+    case BinaryOp::sub:
+      body([](F8 a, F8 b) { return a - b; });
+      return true;
+    case BinaryOp::mul:
+      body([](F8 a, F8 b) { return a * b; });
+      return true;
+    case BinaryOp::div:
+      body([](F8 a, F8 b) { return a / b; });
+      return true;
+    case BinaryOp::maximum:
+      body(vmax);
+      return true;
+    case BinaryOp::minimum:
+      body(vmin);
+      return true;
+    default:
+      return false;  // pow (no vector pow here) and comparisons take the reference
   }
 }
 
@@ -69,54 +84,92 @@ constexpr float kSqrt2OverPi = 0.797884560802865356f;
 bool unary_avx2(UnaryOp op, float* y, const float* x, int64_t N) {
   using namespace simd;
   switch (op) {
-    case UnaryOp::neg: map1(y, x, N, [](F8 v) { return -v; }); return true;
-    case UnaryOp::exp: map1(y, x, N, [](F8 v) { return simd::exp(v); }); return true;
-    case UnaryOp::log: map1(y, x, N, [](F8 v) { return simd::log(v); }); return true;
-    case UnaryOp::sqrt: map1(y, x, N, [](F8 v) { return simd::sqrt(v); }); return true;
+    case UnaryOp::neg:
+      map1(y, x, N, [](F8 v) { return -v; });
+      return true;
+    case UnaryOp::exp:
+      map1(y, x, N, [](F8 v) { return simd::exp(v); });
+      return true;
+    case UnaryOp::log:
+      map1(y, x, N, [](F8 v) { return simd::log(v); });
+      return true;
+    case UnaryOp::sqrt:
+      map1(y, x, N, [](F8 v) { return simd::sqrt(v); });
+      return true;
     case UnaryOp::rsqrt:  // a true division, not the 12-bit _mm256_rsqrt_ps estimate
-      map1(y, x, N, [](F8 v) { return F8(1.0f) / simd::sqrt(v); }); return true;
-    case UnaryOp::abs: map1(y, x, N, [](F8 v) { return simd::abs(v); }); return true;
-    case UnaryOp::tanh: map1(y, x, N, [](F8 v) { return simd::tanh(v); }); return true;
-    case UnaryOp::sigmoid: map1(y, x, N, [](F8 v) { return simd::sigmoid(v); }); return true;
-    case UnaryOp::log_sigmoid: map1(y, x, N, [](F8 v) { return -simd::softplus(-v); }); return true;
-    case UnaryOp::softplus: map1(y, x, N, [](F8 v) { return simd::softplus(v); }); return true;
-    case UnaryOp::relu: map1(y, x, N, [](F8 v) { return max_nan(F8(0.0f), v); }); return true;
-    case UnaryOp::gelu: map1(y, x, N, [](F8 v) { return simd::gelu(v); }); return true;
-    case UnaryOp::gelu_tanh: map1(y, x, N, [](F8 v) { return simd::gelu_tanh(v); }); return true;
-    case UnaryOp::silu: map1(y, x, N, [](F8 v) { return v * simd::sigmoid(v); }); return true;
+      map1(y, x, N, [](F8 v) { return F8(1.0f) / simd::sqrt(v); });
+      return true;
+    case UnaryOp::abs:
+      map1(y, x, N, [](F8 v) { return simd::abs(v); });
+      return true;
+    case UnaryOp::tanh:
+      map1(y, x, N, [](F8 v) { return simd::tanh(v); });
+      return true;
+    case UnaryOp::sigmoid:
+      map1(y, x, N, [](F8 v) { return simd::sigmoid(v); });
+      return true;
+    case UnaryOp::log_sigmoid:
+      map1(y, x, N, [](F8 v) { return -simd::softplus(-v); });
+      return true;
+    case UnaryOp::softplus:
+      map1(y, x, N, [](F8 v) { return simd::softplus(v); });
+      return true;
+    case UnaryOp::relu:
+      map1(y, x, N, [](F8 v) { return max_nan(F8(0.0f), v); });
+      return true;
+    case UnaryOp::gelu:
+      map1(y, x, N, [](F8 v) { return simd::gelu(v); });
+      return true;
+    case UnaryOp::gelu_tanh:
+      map1(y, x, N, [](F8 v) { return simd::gelu_tanh(v); });
+      return true;
+    case UnaryOp::silu:
+      map1(y, x, N, [](F8 v) { return v * simd::sigmoid(v); });
+      return true;
     case UnaryOp::sin:
-    case UnaryOp::cos: return false;  // std::sin/cos (no vector range reduction here)
+    case UnaryOp::cos:
+      return false;  // std::sin/cos (no vector range reduction here)
   }
   return false;
 }
 
-bool unary_backward_avx2(UnaryOp op, float* dx, const float* y, const float* x, const float* dy,
-                         int64_t N) {
+bool unary_backward_avx2(UnaryOp op, float* dx, const float* y, const float* x, const float* dy, int64_t N) {
   using namespace simd;
   const F8 one(1.0f), zero(0.0f);
   switch (op) {
-    case UnaryOp::neg: map3(dx, y, x, dy, N, [](F8, F8, F8 g) { return -g; }); return true;
-    case UnaryOp::exp: map3(dx, y, x, dy, N, [](F8 o, F8, F8 g) { return g * o; }); return true;
-    case UnaryOp::log: map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) { return g / v; }); return true;
+    case UnaryOp::neg:
+      map3(dx, y, x, dy, N, [](F8, F8, F8 g) { return -g; });
+      return true;
+    case UnaryOp::exp:
+      map3(dx, y, x, dy, N, [](F8 o, F8, F8 g) { return g * o; });
+      return true;
+    case UnaryOp::log:
+      map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) { return g / v; });
+      return true;
     case UnaryOp::sqrt:
-      map3(dx, y, x, dy, N, [](F8 o, F8, F8 g) { return F8(0.5f) * g / o; }); return true;
+      map3(dx, y, x, dy, N, [](F8 o, F8, F8 g) { return F8(0.5f) * g / o; });
+      return true;
     case UnaryOp::rsqrt:
-      map3(dx, y, x, dy, N, [](F8 o, F8, F8 g) { return g * (F8(-0.5f) * o * o * o); }); return true;
+      map3(dx, y, x, dy, N, [](F8 o, F8, F8 g) { return g * (F8(-0.5f) * o * o * o); });
+      return true;
     case UnaryOp::abs:  // subgradient 0 at 0
-      map3(dx, y, x, dy, N, [=](F8, F8 v, F8 g) {
-        return select(gt(v, zero), g, select(lt(v, zero), -g, zero));
-      });
+      map3(dx, y, x, dy, N, [=](F8, F8 v, F8 g) { return select(gt(v, zero), g, select(lt(v, zero), -g, zero)); });
       return true;
     case UnaryOp::relu:  // subgradient 0 at 0
-      map3(dx, y, x, dy, N, [=](F8, F8 v, F8 g) { return select(gt(v, zero), g, zero); }); return true;
+      map3(dx, y, x, dy, N, [=](F8, F8 v, F8 g) { return select(gt(v, zero), g, zero); });
+      return true;
     case UnaryOp::tanh:
-      map3(dx, y, x, dy, N, [=](F8 o, F8, F8 g) { return g * fma(-o, o, one); }); return true;
+      map3(dx, y, x, dy, N, [=](F8 o, F8, F8 g) { return g * fma(-o, o, one); });
+      return true;
     case UnaryOp::sigmoid:
-      map3(dx, y, x, dy, N, [=](F8 o, F8, F8 g) { return g * (o * (one - o)); }); return true;
+      map3(dx, y, x, dy, N, [=](F8 o, F8, F8 g) { return g * (o * (one - o)); });
+      return true;
     case UnaryOp::log_sigmoid:
-      map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) { return g * simd::sigmoid(-v); }); return true;
+      map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) { return g * simd::sigmoid(-v); });
+      return true;
     case UnaryOp::softplus:
-      map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) { return g * simd::sigmoid(v); }); return true;
+      map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) { return g * simd::sigmoid(v); });
+      return true;
     case UnaryOp::gelu:  // Phi(x) + x phi(x)
       map3(dx, y, x, dy, N, [](F8, F8 v, F8 g) {
         F8 pdf = F8(kInvSqrt2Pi) * simd::exp(F8(-0.5f) * v * v);
@@ -139,7 +192,8 @@ bool unary_backward_avx2(UnaryOp op, float* dx, const float* y, const float* x, 
       });
       return true;
     case UnaryOp::sin:
-    case UnaryOp::cos: return false;
+    case UnaryOp::cos:
+      return false;
   }
   return false;
 }

@@ -34,8 +34,8 @@
 // Threads: the ic/ir work (MR-row slivers of M) is split into contiguous static ranges,
 // one per thread, each thread packing its own A blocks; the B panel is packed once (also
 // split across threads) and shared. Skinny products (M below 4 slivers per thread) split
-// the jr loop (B slivers) instead, so decoding-sized GEMMs still use every thread. Every C element is computed by the same in-order FMA
-// chain whatever the split, so results do not even depend on the thread count.
+// the jr loop (B slivers) instead, so decoding-sized GEMMs still use every thread. Every C element is computed by the
+// same in-order FMA chain whatever the split, so results do not even depend on the thread count.
 #include "core/kernels/gemm.h"
 #include "core/kernels/gemv.h"
 
@@ -60,15 +60,13 @@ namespace tz::kernels {
 
 template <class T>
 void gemm_check(const GemmArgs<T>& g, const char* op) {
-  TZ_CHECK(g.M >= 0 && g.N >= 0 && g.K >= 0, op, ": negative size M=", g.M, " N=", g.N,
-           " K=", g.K);
+  TZ_CHECK(g.M >= 0 && g.N >= 0 && g.K >= 0, op, ": negative size M=", g.M, " N=", g.N, " K=", g.K);
   const int64_t a_cols = g.trans_a ? g.M : g.K, b_cols = g.trans_b ? g.K : g.N;
   TZ_CHECK(g.lda >= std::max<int64_t>(1, a_cols), op, ": lda=", g.lda, " too small for A of ",
            g.trans_a ? "[K, M]" : "[M, K]", " with M=", g.M, " K=", g.K);
   TZ_CHECK(g.ldb >= std::max<int64_t>(1, b_cols), op, ": ldb=", g.ldb, " too small for B of ",
            g.trans_b ? "[N, K]" : "[K, N]", " with K=", g.K, " N=", g.N);
-  TZ_CHECK(g.ldc >= std::max<int64_t>(1, g.N), op, ": ldc=", g.ldc, " too small for C of [M, N]",
-           " with N=", g.N);
+  TZ_CHECK(g.ldc >= std::max<int64_t>(1, g.N), op, ": ldc=", g.ldc, " too small for C of [M, N]", " with N=", g.N);
 }
 template void gemm_check(const GemmArgs<float>&, const char*);
 template void gemm_check(const GemmArgs<double>&, const char*);
@@ -145,8 +143,7 @@ Scratch& b_scratch() {
 template <class T, int MR>
 void pack_a(T* Ap, const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {
   if constexpr (std::is_same_v<T, float> && MR == detail::kSgemmMR512) {
-    if (g.trans_a)
-      return detail::sgemm_pack_a12_trans_avx512(Ap, g.A + p0 * g.lda + i0, g.lda, mc, kc);
+    if (g.trans_a) return detail::sgemm_pack_a12_trans_avx512(Ap, g.A + p0 * g.lda + i0, g.lda, mc, kc);
   }
   for (int64_t s = 0; s * MR < mc; ++s) {
     T* dst = Ap + s * MR * kc;
@@ -233,8 +230,7 @@ struct Blocking {
 
 // Runs fn(0, n) serially for small products (an OpenMP region costs microseconds), else
 // through tz::parallel_for.
-void maybe_parallel(int64_t n, int64_t cost_per_item,
-                    const std::function<void(int64_t, int64_t)>& fn) {
+void maybe_parallel(int64_t n, int64_t cost_per_item, const std::function<void(int64_t, int64_t)>& fn) {
   constexpr int64_t kMinParallelFlops = int64_t(1) << 18;
   if (n * cost_per_item < kMinParallelFlops) {
     if (n > 0) fn(0, n);
@@ -268,8 +264,7 @@ void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
       // threshold of maybe_parallel it ran on one thread while the others waited.
       parallel_for(b_slivers, kc * NR, [&](int64_t s0, int64_t s1) {
         for (int64_t s = s0; s < s1; ++s)
-          pack_b_sliver<T, NR>(Bp + s * NR * kc, g, jc + s * NR,
-                               std::min<int64_t>(NR, nc - s * NR), pc, kc);
+          pack_b_sliver<T, NR>(Bp + s * NR * kc, g, jc + s * NR, std::min<int64_t>(NR, nc - s * NR), pc, kc);
       });
 
       // Threads take contiguous ranges of MR-row slivers of M (each packing its own A
@@ -306,11 +301,9 @@ void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
         }
       };
       if (a_slivers >= 4 * get_num_threads() || b_slivers < 2) {
-        maybe_parallel(a_slivers, 2 * MR * nc * kc,
-                       [&](int64_t s0, int64_t s1) { compute(s0, s1, 0, b_slivers); });
+        maybe_parallel(a_slivers, 2 * MR * nc * kc, [&](int64_t s0, int64_t s1) { compute(s0, s1, 0, b_slivers); });
       } else {
-        maybe_parallel(b_slivers, 2 * NR * M * kc,
-                       [&](int64_t b0, int64_t b1) { compute(0, a_slivers, b0, b1); });
+        maybe_parallel(b_slivers, 2 * NR * M * kc, [&](int64_t b0, int64_t b1) { compute(0, a_slivers, b0, b1); });
       }
     }
   }
@@ -340,8 +333,10 @@ void gemm_direct(const GemmArgs<T>& g) {
       // threshold 3100 tok/s, 512 KiB 4000-4900, 256 KiB and 128 KiB no better; with
       // OMP_WAIT_POLICY=PASSIVE the 512 KiB threshold gave 600-1850, 8 MiB 3350-4130.
       const int64_t kGemvParallelMinB = 4 * parallel_grain();  // elements of B
-      if (N * K < kGemvParallelMinB) kernel(g, 0, N);
-      else parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
+      if (N * K < kGemvParallelMinB)
+        kernel(g, 0, N);
+      else
+        parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
       return;
     }
   }
@@ -398,11 +393,10 @@ void gemm_own(const GemmArgs<float>& g) {
   if (g.M <= kDirectMaxM) {
     gemm_direct(g);
   } else if (simd_level() == SimdLevel::avx512) {
-    gemm_packed<float, detail::kSgemmMR512, detail::kSgemmNR512>(
-        g, {168, 256, 4096}, &detail::sgemm_micro_12x32_avx512);
+    gemm_packed<float, detail::kSgemmMR512, detail::kSgemmNR512>(g, {168, 256, 4096},
+                                                                 &detail::sgemm_micro_12x32_avx512);
   } else if (simd_enabled()) {
-    gemm_packed<float, detail::kSgemmMR, detail::kSgemmNR>(g, {144, 256, 4080},
-                                                         &detail::sgemm_micro_6x16_avx2);
+    gemm_packed<float, detail::kSgemmMR, detail::kSgemmNR>(g, {144, 256, 4080}, &detail::sgemm_micro_6x16_avx2);
   } else {
     gemm_packed<float, 4, 8>(g, {128, 256, 4096}, &micro_scalar<float, 4, 8>);
   }
@@ -432,14 +426,14 @@ CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 void gemm_blas(const GemmArgs<float>& g) {
   gemm_check(g, "gemm_blas");
   if (trivial(g)) return;
-  cblas_sgemm(CblasRowMajor, tr(g.trans_a), tr(g.trans_b), int(g.M), int(g.N), int(g.K), g.alpha,
-              g.A, int(g.lda), g.B, int(g.ldb), g.beta, g.C, int(g.ldc));
+  cblas_sgemm(CblasRowMajor, tr(g.trans_a), tr(g.trans_b), int(g.M), int(g.N), int(g.K), g.alpha, g.A, int(g.lda), g.B,
+              int(g.ldb), g.beta, g.C, int(g.ldc));
 }
 void gemm_blas(const GemmArgs<double>& g) {
   gemm_check(g, "gemm_blas");
   if (trivial(g)) return;
-  cblas_dgemm(CblasRowMajor, tr(g.trans_a), tr(g.trans_b), int(g.M), int(g.N), int(g.K), g.alpha,
-              g.A, int(g.lda), g.B, int(g.ldb), g.beta, g.C, int(g.ldc));
+  cblas_dgemm(CblasRowMajor, tr(g.trans_a), tr(g.trans_b), int(g.M), int(g.N), int(g.K), g.alpha, g.A, int(g.lda), g.B,
+              int(g.ldb), g.beta, g.C, int(g.ldc));
 }
 #else
 void gemm_blas(const GemmArgs<float>&) {
@@ -471,7 +465,8 @@ std::atomic<bool> g_blas_enabled{true};
 template <class T>
 bool use_blas(const GemmArgs<T>& g) {
 #ifdef TZ_HAVE_OPENBLAS
-  if (!g_blas_enabled.load(std::memory_order_relaxed) || in_parallel_region()) return false;  // never a threaded BLAS inside our own threads
+  if (!g_blas_enabled.load(std::memory_order_relaxed) || in_parallel_region())
+    return false;  // never a threaded BLAS inside our own threads
   // f64 is the proof path: OpenBLAS is far faster than our scalar f64 kernel, so it takes
   // every product that is not tiny.
   if constexpr (std::is_same_v<T, double>) return g.M * g.N * g.K >= 32 * 32 * 32;
@@ -488,10 +483,16 @@ void set_blas_enabled(bool on) { g_blas_enabled.store(on, std::memory_order_rela
 bool blas_enabled() { return g_blas_enabled.load(std::memory_order_relaxed); }
 
 void gemm(const GemmArgs<float>& g) {
-  if (use_blas(g)) gemm_blas(g); else gemm_own(g);
+  if (use_blas(g))
+    gemm_blas(g);
+  else
+    gemm_own(g);
 }
 void gemm(const GemmArgs<double>& g) {
-  if (use_blas(g)) gemm_blas(g); else gemm_own(g);
+  if (use_blas(g))
+    gemm_blas(g);
+  else
+    gemm_own(g);
 }
 
 }  // namespace tz::kernels

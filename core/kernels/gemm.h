@@ -75,13 +75,13 @@ namespace detail {
 // beta == 0 means C is not read. C is row-major with leading dimension ldc.
 constexpr int kSgemmMR = 6;
 constexpr int kSgemmNR = 16;
-void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                           float alpha, float beta);
+void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+                           float beta);
 // The AVX-512 micro-kernel (gemm_avx512.cpp): the same contract for a 12x32 tile.
 constexpr int kSgemmMR512 = 12;
 constexpr int kSgemmNR512 = 32;
-void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C,
-                              int64_t ldc, float alpha, float beta);
+void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+                              float beta);
 // AVX-512 packing in the micro-kernel's order (gemm.cpp's pack_a / pack_b_sliver are the
 // plain versions): one whole 12-row sliver of an A stored [M, K], starting at the element
 // (i0, p0), kc steps; one whole 32-column sliver of op(B) starting at B (the element

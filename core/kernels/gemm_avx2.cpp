@@ -17,8 +17,8 @@
 
 namespace tz::kernels::detail {
 
-void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                           float alpha, float beta) {
+void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+                           float beta) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -27,22 +27,28 @@ void sgemm_micro_6x16_avx2(int64_t kc, const float* Ap, const float* Bp, float* 
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
   // One step of the rank-1 update: C[6, 16] += Ap[p, 0:6]^T * Bp[p, 0:16].
-#define TZ_SGEMM_STEP(p)                                            \
-  do {                                                              \
-    const __m256 b0 = _mm256_load_ps(Bp + 16 * (p));                \
-    const __m256 b1 = _mm256_load_ps(Bp + 16 * (p) + 8);            \
-    __m256 a = _mm256_broadcast_ss(Ap + 6 * (p) + 0);               \
-    c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01); \
-    a = _mm256_broadcast_ss(Ap + 6 * (p) + 1);                      \
-    c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11); \
-    a = _mm256_broadcast_ss(Ap + 6 * (p) + 2);                      \
-    c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21); \
-    a = _mm256_broadcast_ss(Ap + 6 * (p) + 3);                      \
-    c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31); \
-    a = _mm256_broadcast_ss(Ap + 6 * (p) + 4);                      \
-    c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41); \
-    a = _mm256_broadcast_ss(Ap + 6 * (p) + 5);                      \
-    c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51); \
+#define TZ_SGEMM_STEP(p)                                 \
+  do {                                                   \
+    const __m256 b0 = _mm256_load_ps(Bp + 16 * (p));     \
+    const __m256 b1 = _mm256_load_ps(Bp + 16 * (p) + 8); \
+    __m256 a = _mm256_broadcast_ss(Ap + 6 * (p) + 0);    \
+    c00 = _mm256_fmadd_ps(a, b0, c00);                   \
+    c01 = _mm256_fmadd_ps(a, b1, c01);                   \
+    a = _mm256_broadcast_ss(Ap + 6 * (p) + 1);           \
+    c10 = _mm256_fmadd_ps(a, b0, c10);                   \
+    c11 = _mm256_fmadd_ps(a, b1, c11);                   \
+    a = _mm256_broadcast_ss(Ap + 6 * (p) + 2);           \
+    c20 = _mm256_fmadd_ps(a, b0, c20);                   \
+    c21 = _mm256_fmadd_ps(a, b1, c21);                   \
+    a = _mm256_broadcast_ss(Ap + 6 * (p) + 3);           \
+    c30 = _mm256_fmadd_ps(a, b0, c30);                   \
+    c31 = _mm256_fmadd_ps(a, b1, c31);                   \
+    a = _mm256_broadcast_ss(Ap + 6 * (p) + 4);           \
+    c40 = _mm256_fmadd_ps(a, b0, c40);                   \
+    c41 = _mm256_fmadd_ps(a, b1, c41);                   \
+    a = _mm256_broadcast_ss(Ap + 6 * (p) + 5);           \
+    c50 = _mm256_fmadd_ps(a, b0, c50);                   \
+    c51 = _mm256_fmadd_ps(a, b1, c51);                   \
   } while (0)
 
   // Start fetching the C tile now (6 rows, 64 bytes each, likely on 6 different pages

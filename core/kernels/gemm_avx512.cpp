@@ -33,14 +33,13 @@ namespace tz::kernels::detail {
 namespace {
 
 template <int MR>
-void micro_x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
-               float beta) {
+void micro_x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha, float beta) {
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
 
-  // Start fetching the C tile now (MR rows of 128 bytes), so the write-back at the end does
-  // not stall on cache and TLB misses.
+    // Start fetching the C tile now (MR rows of 128 bytes), so the write-back at the end does
+    // not stall on cache and TLB misses.
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
@@ -93,8 +92,7 @@ void micro_x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t l
     for (int i = 0; i < MR; ++i) {
       float* c = C + i * ldc;
       _mm512_storeu_ps(c, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), _mm512_mul_ps(va, c0[i])));
-      _mm512_storeu_ps(c + 16,
-                       _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), _mm512_mul_ps(va, c1[i])));
+      _mm512_storeu_ps(c + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), _mm512_mul_ps(va, c1[i])));
     }
   }
 }
@@ -132,15 +130,13 @@ inline void transpose16(__m512 r[16]) {
 // p-major order: dst[p * width + i] = src[i * ld + p] for i < lanes (<= 16; lanes past
 // `rows` get zeros). 16 x 16 blocks through registers instead of kc * rows scalar stores
 // with a stride.
-inline void pack_transpose(float* dst, int64_t width, const float* src, int64_t ld, int rows,
-                           int lanes, int64_t kc) {
+inline void pack_transpose(float* dst, int64_t width, const float* src, int64_t ld, int rows, int lanes, int64_t kc) {
   const __mmask16 row_mask = __mmask16((1u << lanes) - 1);
   for (int64_t p = 0; p < kc; p += 16) {
     const int n = int(kc - p < 16 ? kc - p : 16);
     const __mmask16 m = __mmask16((1u << n) - 1);
     __m512 r[16];
-    for (int i = 0; i < 16; ++i)
-      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld + p) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld + p) : _mm512_setzero_ps();
     transpose16(r);
     for (int c = 0; c < n; ++c) _mm512_mask_storeu_ps(dst + (p + c) * width, row_mask, r[c]);
   }
@@ -177,8 +173,8 @@ void sgemm_pack_b32_avx512(float* dst, const float* B, int64_t ldb, bool trans_b
   }
 }
 
-void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C,
-                              int64_t ldc, float alpha, float beta) {
+void sgemm_micro_12x32_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+                              float beta) {
   micro_x32<12>(kc, Ap, Bp, C, ldc, alpha, beta);
 }
 

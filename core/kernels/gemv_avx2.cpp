@@ -35,8 +35,6 @@ struct V {
 }  // namespace
 }  // namespace avx2_gemv
 
-void sgemv_avx2(const GemmArgs<float>& g, int64_t j0, int64_t j1) {
-  avx2_gemv::gemv_impl(g, j0, j1);
-}
+void sgemv_avx2(const GemmArgs<float>& g, int64_t j0, int64_t j1) { avx2_gemv::gemv_impl(g, j0, j1); }
 
 }  // namespace tz::kernels

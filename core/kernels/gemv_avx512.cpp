@@ -37,8 +37,6 @@ struct V {
 }  // namespace
 }  // namespace avx512_gemv
 
-void sgemv_avx512(const GemmArgs<float>& g, int64_t j0, int64_t j1) {
-  avx512_gemv::gemv_impl(g, j0, j1);
-}
+void sgemv_avx512(const GemmArgs<float>& g, int64_t j0, int64_t j1) { avx512_gemv::gemv_impl(g, j0, j1); }
 
 }  // namespace tz::kernels

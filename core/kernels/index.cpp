@@ -38,16 +38,14 @@ int64_t find_bad_index(const int64_t* index, int64_t n, int64_t bound) {
 // ---- index_select ---------------------------------------------------------------------
 
 template <class T>
-void index_select_forward_ref(T* out, const T* x, const int64_t* index, int64_t O, int64_t N,
-                              int64_t I, int64_t M) {
+void index_select_forward_ref(T* out, const T* x, const int64_t* index, int64_t O, int64_t N, int64_t I, int64_t M) {
   for (int64_t o = 0; o < O; ++o)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t i = 0; i < I; ++i) out[(o * M + m) * I + i] = x[(o * N + index[m]) * I + i];
 }
 
 template <class T>
-void index_select_forward(T* out, const T* x, const int64_t* index, int64_t O, int64_t N,
-                          int64_t I, int64_t M) {
+void index_select_forward(T* out, const T* x, const int64_t* index, int64_t O, int64_t N, int64_t I, int64_t M) {
   if (I == 0) return;
   // One task per output row (o, m): copy the I contiguous elements of row index[m].
   parallel_for(O * M, I, [&](int64_t r0, int64_t r1) {
@@ -59,16 +57,14 @@ void index_select_forward(T* out, const T* x, const int64_t* index, int64_t O, i
 }
 
 template <class T>
-void index_select_backward_ref(T* dx, const T* dout, const int64_t* index, int64_t O,
-                               int64_t N, int64_t I, int64_t M) {
+void index_select_backward_ref(T* dx, const T* dout, const int64_t* index, int64_t O, int64_t N, int64_t I, int64_t M) {
   for (int64_t o = 0; o < O; ++o)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t i = 0; i < I; ++i) dx[(o * N + index[m]) * I + i] += dout[(o * M + m) * I + i];
 }
 
 template <class T>
-void index_select_backward(T* dx, const T* dout, const int64_t* index, int64_t O, int64_t N,
-                           int64_t I, int64_t M) {
+void index_select_backward(T* dx, const T* dout, const int64_t* index, int64_t O, int64_t N, int64_t I, int64_t M) {
   const int64_t bi = inner_block(O, I), nb = (I + bi - 1) / bi;
   parallel_for(O * nb, M * std::min(I, bi), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -85,22 +81,19 @@ void index_select_backward(T* dx, const T* dout, const int64_t* index, int64_t O
 // ---- embedding: index_select along dim 0 of the [V, C] table -------------------------------
 
 template <class T>
-void embedding_forward(T* out, const T* weight, const int64_t* ids, int64_t N, int64_t V,
-                       int64_t C) {
+void embedding_forward(T* out, const T* weight, const int64_t* ids, int64_t N, int64_t V, int64_t C) {
   index_select_forward(out, weight, ids, 1, V, C, N);
 }
 
 template <class T>
-void embedding_backward(T* dweight, const T* dout, const int64_t* ids, int64_t N, int64_t V,
-                        int64_t C) {
+void embedding_backward(T* dweight, const T* dout, const int64_t* ids, int64_t N, int64_t V, int64_t C) {
   index_select_backward(dweight, dout, ids, 1, V, C, N);
 }
 
 // ---- gather / scatter_add ------------------------------------------------------------------
 
 template <class T>
-void gather_forward_ref(T* out, const T* x, const int64_t* index, int64_t O, int64_t N,
-                        int64_t I, int64_t M) {
+void gather_forward_ref(T* out, const T* x, const int64_t* index, int64_t O, int64_t N, int64_t I, int64_t M) {
   for (int64_t o = 0; o < O; ++o)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t i = 0; i < I; ++i) {
@@ -110,8 +103,7 @@ void gather_forward_ref(T* out, const T* x, const int64_t* index, int64_t O, int
 }
 
 template <class T>
-void gather_forward(T* out, const T* x, const int64_t* index, int64_t O, int64_t N, int64_t I,
-                    int64_t M) {
+void gather_forward(T* out, const T* x, const int64_t* index, int64_t O, int64_t N, int64_t I, int64_t M) {
   parallel_for(O * M, I, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xo = x + (r / M) * N * I;  // x[o, 0, 0]
@@ -123,8 +115,7 @@ void gather_forward(T* out, const T* x, const int64_t* index, int64_t O, int64_t
 }
 
 template <class T>
-void scatter_add_ref(T* out, const int64_t* index, const T* src, int64_t O, int64_t N,
-                     int64_t I, int64_t M) {
+void scatter_add_ref(T* out, const int64_t* index, const T* src, int64_t O, int64_t N, int64_t I, int64_t M) {
   for (int64_t o = 0; o < O; ++o)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t i = 0; i < I; ++i) {
@@ -134,13 +125,12 @@ void scatter_add_ref(T* out, const int64_t* index, const T* src, int64_t O, int6
 }
 
 template <class T>
-void scatter_add(T* out, const int64_t* index, const T* src, int64_t O, int64_t N, int64_t I,
-                 int64_t M) {
+void scatter_add(T* out, const int64_t* index, const T* src, int64_t O, int64_t N, int64_t I, int64_t M) {
   const int64_t bi = inner_block(O, I), nb = (I + bi - 1) / bi;
   parallel_for(O * nb, M * std::min(I, bi), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       int64_t o = t / nb, i0 = (t % nb) * bi, i1 = std::min(I, i0 + bi);
-      T* yo = out + o * N * I;  // out[o, 0, 0]
+      T* yo = out + o * N * I;           // out[o, 0, 0]
       for (int64_t m = 0; m < M; ++m) {  // in m order: deterministic sums
         const int64_t* idx = index + (o * M + m) * I;
         const T* s = src + (o * M + m) * I;
@@ -152,25 +142,17 @@ void scatter_add(T* out, const int64_t* index, const T* src, int64_t O, int64_t 
 
 // ---- instantiations ----------------------------------------------------------------------
 
-#define TZ_INDEX_INSTANTIATE(T)                                                                 \
-  template void index_select_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t,        \
-                                        int64_t, int64_t);                                     \
-  template void index_select_forward_ref<T>(T*, const T*, const int64_t*, int64_t, int64_t,    \
-                                            int64_t, int64_t);                                 \
-  template void index_select_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t,       \
-                                         int64_t, int64_t);                                    \
-  template void index_select_backward_ref<T>(T*, const T*, const int64_t*, int64_t, int64_t,   \
-                                             int64_t, int64_t);                                \
-  template void embedding_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t); \
-  template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t); \
-  template void gather_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t,     \
-                                  int64_t);                                                    \
-  template void gather_forward_ref<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, \
-                                      int64_t);                                                \
-  template void scatter_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t,        \
-                               int64_t);                                                       \
-  template void scatter_add_ref<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t,    \
-                                   int64_t);
+#define TZ_INDEX_INSTANTIATE(T)                                                                                 \
+  template void index_select_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);      \
+  template void index_select_forward_ref<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);  \
+  template void index_select_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);     \
+  template void index_select_backward_ref<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t); \
+  template void embedding_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);                  \
+  template void embedding_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);                 \
+  template void gather_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);            \
+  template void gather_forward_ref<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);        \
+  template void scatter_add<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);               \
+  template void scatter_add_ref<T>(T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);
 TZ_INDEX_INSTANTIATE(float)
 TZ_INDEX_INSTANTIATE(double)
 TZ_INDEX_INSTANTIATE(int64_t)

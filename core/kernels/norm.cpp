@@ -19,8 +19,8 @@ constexpr int64_t kColBlock = 64;  // dweight/dbias columns owned by one work it
 // (x - mean) rstd (mean = nullptr for RMSNorm). Work split over column blocks: each column
 // is summed over all rows by one thread in a fixed order (deterministic).
 template <class T>
-void param_grads(T* dweight, T* dbias, const T* dout, const T* inp, const T* mean, const T* rstd,
-                 int64_t N, int64_t C) {
+void param_grads(T* dweight, T* dbias, const T* dout, const T* inp, const T* mean, const T* rstd, int64_t N,
+                 int64_t C) {
   if (!dweight && !dbias) return;
   int64_t nb = (C + kColBlock - 1) / kColBlock;
   parallel_for(nb, N * kColBlock * 3, [&](int64_t b0, int64_t b1) {
@@ -50,8 +50,8 @@ void param_grads(T* dweight, T* dbias, const T* dout, const T* inp, const T* mea
 // ---- LayerNorm ---------------------------------------------------------------------------
 
 template <class T>
-void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
-                       int64_t N, int64_t C, double eps) {
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int64_t N, int64_t C,
+                       double eps) {
   parallel_for(N, 6 * C, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
       const T* x = inp + n * C;
@@ -78,8 +78,8 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, 
 }
 
 template <class T>
-void layernorm_forward_ref(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
-                           int64_t N, int64_t C, double eps) {
+void layernorm_forward_ref(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int64_t N, int64_t C,
+                           double eps) {
   for (int64_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     double s = 0;
@@ -90,14 +90,13 @@ void layernorm_forward_ref(T* out, T* mean, T* rstd, const T* inp, const T* weig
     mean[n] = T(mu);
     rstd[n] = T(r);
     for (int64_t c = 0; c < C; ++c)
-      out[n * C + c] = T((double(x[c]) - mu) * r * (weight ? double(weight[c]) : 1.0) +
-                         (bias ? double(bias[c]) : 0.0));
+      out[n * C + c] = T((double(x[c]) - mu) * r * (weight ? double(weight[c]) : 1.0) + (bias ? double(bias[c]) : 0.0));
   }
 }
 
 template <class T>
-void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                        const T* mean, const T* rstd, int64_t N, int64_t C) {
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
+                        const T* rstd, int64_t N, int64_t C) {
   if (dinp) {
     parallel_for(N, 8 * C, [&](int64_t r0, int64_t r1) {
       std::vector<T> dxhat(static_cast<size_t>(C)), xhat(static_cast<size_t>(C));
@@ -113,8 +112,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
         // term 1: mean of dxhat; term 2: mean of dxhat * xhat (both in f64).
         T t1 = T(row_sum<T, double>(dxhat.data(), C) / double(C));
         T t2 = T(row_dot(dxhat.data(), xhat.data(), C) / double(C));
-        for (int64_t c = 0; c < C; ++c)
-          dx[c] += r * (dxhat[size_t(c)] - t1 - xhat[size_t(c)] * t2);
+        for (int64_t c = 0; c < C; ++c) dx[c] += r * (dxhat[size_t(c)] - t1 - xhat[size_t(c)] * t2);
       }
     });
   }
@@ -122,8 +120,8 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 }
 
 template <class T>
-void layernorm_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                            const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C) {
+void layernorm_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
+                            const T* rstd, int64_t N, int64_t C) {
   for (int64_t n = 0; n < N; ++n) {
     const T* dy = dout + n * C;
     const T* x = inp + n * C;
@@ -148,8 +146,7 @@ void layernorm_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const 
 // ---- RMSNorm -----------------------------------------------------------------------------
 
 template <class T>
-void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C,
-                     double eps) {
+void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps) {
   parallel_for(N, 4 * C, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
       const T* x = inp + n * C;
@@ -167,22 +164,20 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, 
 }
 
 template <class T>
-void rmsnorm_forward_ref(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C,
-                         double eps) {
+void rmsnorm_forward_ref(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps) {
   for (int64_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
     double q = 0;
     for (int64_t c = 0; c < C; ++c) q += double(x[c]) * double(x[c]);
     double r = 1.0 / std::sqrt(q / double(C) + eps);
     rstd[n] = T(r);
-    for (int64_t c = 0; c < C; ++c)
-      out[n * C + c] = T(double(x[c]) * r * (weight ? double(weight[c]) : 1.0));
+    for (int64_t c = 0; c < C; ++c) out[n * C + c] = T(double(x[c]) * r * (weight ? double(weight[c]) : 1.0));
   }
 }
 
 template <class T>
-void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight,
-                      const T* rstd, int64_t N, int64_t C) {
+void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd, int64_t N,
+                      int64_t C) {
   if (dinp) {
     parallel_for(N, 6 * C, [&](int64_t r0, int64_t r1) {
       std::vector<T> dxhat(static_cast<size_t>(C));
@@ -202,14 +197,13 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
 }
 
 template <class T>
-void rmsnorm_backward_ref(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight,
-                          const T* rstd, int64_t N, int64_t C) {
+void rmsnorm_backward_ref(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd, int64_t N,
+                          int64_t C) {
   for (int64_t n = 0; n < N; ++n) {
     const T* dy = dout + n * C;
     const T* x = inp + n * C;
     double r = double(rstd[n]), t2 = 0;
-    for (int64_t c = 0; c < C; ++c)
-      t2 += double(dy[c]) * (weight ? double(weight[c]) : 1.0) * double(x[c]) * r;
+    for (int64_t c = 0; c < C; ++c) t2 += double(dy[c]) * (weight ? double(weight[c]) : 1.0) * double(x[c]) * r;
     t2 /= double(C);
     for (int64_t c = 0; c < C; ++c) {
       double xh = double(x[c]) * r;
@@ -220,21 +214,16 @@ void rmsnorm_backward_ref(T* dinp, T* dweight, const T* dout, const T* inp, cons
   }
 }
 
-#define TZ_INST(T)                                                                               \
-  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, \
-                                     double);                                                    \
-  template void layernorm_forward_ref<T>(T*, T*, T*, const T*, const T*, const T*, int64_t,      \
-                                         int64_t, double);                                       \
-  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,        \
-                                      const T*, int64_t, int64_t);                               \
-  template void layernorm_backward_ref<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
-                                          const T*, int64_t, int64_t);                           \
-  template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);        \
-  template void rmsnorm_forward_ref<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);    \
-  template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t,     \
-                                    int64_t);                                                    \
-  template void rmsnorm_backward_ref<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, \
-                                        int64_t);
+#define TZ_INST(T)                                                                                                     \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double);              \
+  template void layernorm_forward_ref<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, double);          \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t); \
+  template void layernorm_backward_ref<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,       \
+                                          int64_t);                                                                    \
+  template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);                              \
+  template void rmsnorm_forward_ref<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);                          \
+  template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t);                 \
+  template void rmsnorm_backward_ref<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t);
 TZ_INST(float)
 TZ_INST(double)
 #undef TZ_INST

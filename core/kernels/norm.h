@@ -24,28 +24,27 @@
 namespace tz::kernels {
 
 template <class T>
-void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
-                       int64_t N, int64_t C, double eps);
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int64_t N, int64_t C,
+                       double eps);
 template <class T>
-void layernorm_forward_ref(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
-                           int64_t N, int64_t C, double eps);
+void layernorm_forward_ref(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int64_t N, int64_t C,
+                           double eps);
 template <class T>
-void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                        const T* mean, const T* rstd, int64_t N, int64_t C);
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
+                        const T* rstd, int64_t N, int64_t C);
 template <class T>
-void layernorm_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                            const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C);
+void layernorm_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight, const T* mean,
+                            const T* rstd, int64_t N, int64_t C);
 
 template <class T>
 void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps);
 template <class T>
-void rmsnorm_forward_ref(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C,
-                         double eps);
+void rmsnorm_forward_ref(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps);
 template <class T>
-void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight,
-                      const T* rstd, int64_t N, int64_t C);
+void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd, int64_t N,
+                      int64_t C);
 template <class T>
-void rmsnorm_backward_ref(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight,
-                          const T* rstd, int64_t N, int64_t C);
+void rmsnorm_backward_ref(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd, int64_t N,
+                          int64_t C);
 
 }  // namespace tz::kernels

@@ -39,8 +39,8 @@ void run_chunks(int64_t N, const Body& body) {
 // ==== SGD ====================================================================================
 
 template <class T>
-void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentum,
-                    double dampening, bool nesterov, double wd, bool first) {
+void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening, bool nesterov,
+                    double wd, bool first) {
   for (int64_t i = 0; i < N; ++i) {
     T d = g[i];
     d = d + T(wd) * p[i];  // L2 term
@@ -56,8 +56,8 @@ namespace {
 // One chunk [b, e) of the fast SGD loop. __restrict: the buffers never overlap, which lets
 // the compiler vectorise.
 template <class T>
-void sgd_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t b, int64_t e,
-               T lr, T wd, T mom, T damp, bool nesterov, bool first) {
+void sgd_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t b, int64_t e, T lr, T wd, T mom, T damp,
+               bool nesterov, bool first) {
   if (!m) {  // momentum == 0: no buffer
     for (int64_t i = b; i < e; ++i) p[i] -= lr * (g[i] + wd * p[i]);
     return;
@@ -72,8 +72,8 @@ void sgd_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t 
 }  // namespace
 
 template <class T>
-void sgd_update(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening,
-                bool nesterov, double wd, bool first) {
+void sgd_update(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening, bool nesterov,
+                double wd, bool first) {
   if (momentum == 0) m = nullptr;
   run_chunks(N, [&](int64_t b, int64_t e) {
     sgd_chunk<T>(p, m, g, b, e, T(lr), T(wd), T(momentum), T(1 - dampening), nesterov, first);
@@ -83,23 +83,23 @@ void sgd_update(T* p, T* m, const T* g, int64_t N, double lr, double momentum, d
 // ==== Adam and AdamW ===========================================================================
 
 template <class T>
-void adam_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1,
-                     double beta2, double eps, double wd, double bias_c1, double bias_c2) {
+void adam_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps,
+                     double wd, double bias_c1, double bias_c2) {
   for (int64_t i = 0; i < N; ++i) {
-    T d = g[i] + T(wd) * p[i];                                // L2 into the gradient
-    m[i] = T(beta1) * m[i] + T(1 - beta1) * d;                // first moment
-    v[i] = T(beta2) * v[i] + T(1 - beta2) * d * d;            // second moment
-    T m_hat = m[i] / T(bias_c1);                              // bias corrections
+    T d = g[i] + T(wd) * p[i];                      // L2 into the gradient
+    m[i] = T(beta1) * m[i] + T(1 - beta1) * d;      // first moment
+    v[i] = T(beta2) * v[i] + T(1 - beta2) * d * d;  // second moment
+    T m_hat = m[i] / T(bias_c1);                    // bias corrections
     T v_hat = v[i] / T(bias_c2);
     p[i] = p[i] - T(lr) * m_hat / (std::sqrt(v_hat) + T(eps));
   }
 }
 
 template <class T>
-void adamw_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1,
-                      double beta2, double eps, double wd, double bias_c1, double bias_c2) {
+void adamw_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps,
+                      double wd, double bias_c1, double bias_c2) {
   for (int64_t i = 0; i < N; ++i) {
-    p[i] = p[i] * T(1 - lr * wd);                             // decoupled decay
+    p[i] = p[i] * T(1 - lr * wd);  // decoupled decay
     T d = g[i];
     m[i] = T(beta1) * m[i] + T(1 - beta1) * d;
     v[i] = T(beta2) * v[i] + T(1 - beta2) * d * d;
@@ -119,8 +119,8 @@ struct AdamConsts {
 };
 
 template <bool Decoupled, class T>
-void adam_chunk(T* __restrict p, T* __restrict m, T* __restrict v, const T* __restrict g,
-                int64_t b, int64_t e, const AdamConsts<T>& c) {
+void adam_chunk(T* __restrict p, T* __restrict m, T* __restrict v, const T* __restrict g, int64_t b, int64_t e,
+                const AdamConsts<T>& c) {
   int64_t i = b;
 #if defined(__AVX2__) && defined(__FMA__)
   // f32 with AVX2 (this file is built with -march=native): 8 lanes at a time. GCC does not
@@ -135,11 +135,12 @@ void adam_chunk(T* __restrict p, T* __restrict m, T* __restrict v, const T* __re
       const __m256 decay = _mm256_set1_ps(c.decay);
       for (; i + 8 <= e; i += 8) {
         __m256 pi = _mm256_loadu_ps(p + i), d = _mm256_loadu_ps(g + i);
-        if constexpr (Decoupled) pi = _mm256_mul_ps(pi, decay);
-        else d = _mm256_fmadd_ps(wd, pi, d);
+        if constexpr (Decoupled)
+          pi = _mm256_mul_ps(pi, decay);
+        else
+          d = _mm256_fmadd_ps(wd, pi, d);
         __m256 mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(one_b1, d));
-        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i),
-                                    _mm256_mul_ps(one_b2, _mm256_mul_ps(d, d)));
+        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i), _mm256_mul_ps(one_b2, _mm256_mul_ps(d, d)));
         __m256 denom = _mm256_fmadd_ps(_mm256_sqrt_ps(vi), isc2, eps);
         pi = _mm256_sub_ps(pi, _mm256_div_ps(_mm256_mul_ps(step, mi), denom));
         _mm256_storeu_ps(m + i, mi);
@@ -151,8 +152,10 @@ void adam_chunk(T* __restrict p, T* __restrict m, T* __restrict v, const T* __re
 #endif
   for (; i < e; ++i) {
     T pi = p[i], d = g[i];
-    if constexpr (Decoupled) pi *= c.decay;
-    else d += c.wd * pi;
+    if constexpr (Decoupled)
+      pi *= c.decay;
+    else
+      d += c.wd * pi;
     T mi = c.b1 * m[i] + c.one_b1 * d;
     T vi = c.b2 * v[i] + c.one_b2 * d * d;
     m[i] = mi;
@@ -162,42 +165,41 @@ void adam_chunk(T* __restrict p, T* __restrict m, T* __restrict v, const T* __re
 }
 
 template <bool Decoupled, class T>
-void adam_fast(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2,
-               double eps, double wd, double bias_c1, double bias_c2) {
-  const AdamConsts<T> c{T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(lr / bias_c1),
-                        T(1 / std::sqrt(bias_c2)), T(eps), T(wd), T(1 - lr * wd)};
+void adam_fast(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps, double wd,
+               double bias_c1, double bias_c2) {
+  const AdamConsts<T> c{T(beta1), T(1 - beta1), T(beta2),      T(1 - beta2), T(lr / bias_c1), T(1 / std::sqrt(bias_c2)),
+                        T(eps),   T(wd),        T(1 - lr * wd)};
   run_chunks(N, [&](int64_t b, int64_t e) { adam_chunk<Decoupled, T>(p, m, v, g, b, e, c); });
 }
 }  // namespace
 
 template <class T>
-void adam_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2,
-                 double eps, double wd, double bias_c1, double bias_c2) {
+void adam_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps, double wd,
+                 double bias_c1, double bias_c2) {
   adam_fast<false>(p, m, v, g, N, lr, beta1, beta2, eps, wd, bias_c1, bias_c2);
 }
 
 template <class T>
-void adamw_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1,
-                  double beta2, double eps, double wd, double bias_c1, double bias_c2) {
+void adamw_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps, double wd,
+                  double bias_c1, double bias_c2) {
   adam_fast<true>(p, m, v, g, N, lr, beta1, beta2, eps, wd, bias_c1, bias_c2);
 }
 
 // ==== Lion =====================================================================================
 
 template <class T>
-void lion_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2,
-                     double wd) {
+void lion_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2, double wd) {
   for (int64_t i = 0; i < N; ++i) {
     T u = sign_of(T(beta1) * m[i] + T(1 - beta1) * g[i]);  // interpolate, then sign
     p[i] = p[i] - T(lr) * (u + T(wd) * p[i]);
-    m[i] = T(beta2) * m[i] + T(1 - beta2) * g[i];          // momentum update comes last
+    m[i] = T(beta2) * m[i] + T(1 - beta2) * g[i];  // momentum update comes last
   }
 }
 
 namespace {
 template <class T>
-void lion_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t b, int64_t e,
-                T b1, T one_b1, T b2, T one_b2, T lr, T wd) {
+void lion_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t b, int64_t e, T b1, T one_b1, T b2,
+                T one_b2, T lr, T wd) {
   for (int64_t i = b; i < e; ++i) {
     T mi = m[i], gi = g[i];
     T u = sign_of(b1 * mi + one_b1 * gi);
@@ -208,8 +210,7 @@ void lion_chunk(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t
 }  // namespace
 
 template <class T>
-void lion_update(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2,
-                 double wd) {
+void lion_update(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2, double wd) {
   run_chunks(N, [&](int64_t b, int64_t e) {
     lion_chunk<T>(p, m, g, b, e, T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(lr), T(wd));
   });
@@ -257,22 +258,19 @@ void scale_inplace(T* x, int64_t N, double s) {
 }
 
 // ---- instantiations ---------------------------------------------------------------------------
-#define TZ_OPTIM_INSTANTIATE(T)                                                                 \
-  template void sgd_update<T>(T*, T*, const T*, int64_t, double, double, double, bool, double,  \
-                              bool);                                                            \
-  template void sgd_update_ref<T>(T*, T*, const T*, int64_t, double, double, double, bool,      \
-                                  double, bool);                                                \
-  template void adam_update<T>(T*, T*, T*, const T*, int64_t, double, double, double, double,   \
-                               double, double, double);                                         \
-  template void adam_update_ref<T>(T*, T*, T*, const T*, int64_t, double, double, double,       \
-                                   double, double, double, double);                             \
-  template void adamw_update<T>(T*, T*, T*, const T*, int64_t, double, double, double, double,  \
-                                double, double, double);                                        \
-  template void adamw_update_ref<T>(T*, T*, T*, const T*, int64_t, double, double, double,      \
-                                    double, double, double, double);                            \
-  template void lion_update<T>(T*, T*, const T*, int64_t, double, double, double, double);      \
-  template void lion_update_ref<T>(T*, T*, const T*, int64_t, double, double, double, double);  \
-  template double sum_squares<T>(const T*, int64_t);                                            \
+#define TZ_OPTIM_INSTANTIATE(T)                                                                                        \
+  template void sgd_update<T>(T*, T*, const T*, int64_t, double, double, double, bool, double, bool);                  \
+  template void sgd_update_ref<T>(T*, T*, const T*, int64_t, double, double, double, bool, double, bool);              \
+  template void adam_update<T>(T*, T*, T*, const T*, int64_t, double, double, double, double, double, double, double); \
+  template void adam_update_ref<T>(T*, T*, T*, const T*, int64_t, double, double, double, double, double, double,      \
+                                   double);                                                                            \
+  template void adamw_update<T>(T*, T*, T*, const T*, int64_t, double, double, double, double, double, double,         \
+                                double);                                                                               \
+  template void adamw_update_ref<T>(T*, T*, T*, const T*, int64_t, double, double, double, double, double, double,     \
+                                    double);                                                                           \
+  template void lion_update<T>(T*, T*, const T*, int64_t, double, double, double, double);                             \
+  template void lion_update_ref<T>(T*, T*, const T*, int64_t, double, double, double, double);                         \
+  template double sum_squares<T>(const T*, int64_t);                                                                   \
   template void scale_inplace<T>(T*, int64_t, double);
 
 TZ_OPTIM_INSTANTIATE(float)

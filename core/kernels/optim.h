@@ -28,11 +28,11 @@ namespace tz::kernels {
 //   p -= lr * d
 // m may be null when momentum == 0. `first` is true on the parameter's first update.
 template <class T>
-void sgd_update(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening,
-                bool nesterov, double wd, bool first);
+void sgd_update(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening, bool nesterov,
+                double wd, bool first);
 template <class T>
-void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentum,
-                    double dampening, bool nesterov, double wd, bool first);
+void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentum, double dampening, bool nesterov,
+                    double wd, bool first);
 
 // ---- Adam (arXiv:1412.6980), weight decay as L2 into the gradient ------------------------
 //   d = g + wd * p
@@ -41,32 +41,30 @@ void sgd_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double momentu
 //   p -= lr * (m / bias_c1) / (sqrt(v / bias_c2) + eps)
 // with bias_c1 = 1 - beta1^t, bias_c2 = 1 - beta2^t at step t = 1, 2, ...
 template <class T>
-void adam_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2,
-                 double eps, double wd, double bias_c1, double bias_c2);
+void adam_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps, double wd,
+                 double bias_c1, double bias_c2);
 template <class T>
-void adam_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1,
-                     double beta2, double eps, double wd, double bias_c1, double bias_c2);
+void adam_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps,
+                     double wd, double bias_c1, double bias_c2);
 
 // ---- AdamW (arXiv:1711.05101): decoupled weight decay -------------------------------------
 //   p *= 1 - lr * wd                        (decay first, on the parameter itself)
 //   then Adam above with d = g (no L2 term)
 template <class T>
-void adamw_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1,
-                  double beta2, double eps, double wd, double bias_c1, double bias_c2);
+void adamw_update(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps, double wd,
+                  double bias_c1, double bias_c2);
 template <class T>
-void adamw_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1,
-                      double beta2, double eps, double wd, double bias_c1, double bias_c2);
+void adamw_update_ref(T* p, T* m, T* v, const T* g, int64_t N, double lr, double beta1, double beta2, double eps,
+                      double wd, double bias_c1, double bias_c2);
 
 // ---- Lion (arXiv:2302.06675, Algorithm 2) -------------------------------------------------
 //   u  = sign(beta1 * m + (1 - beta1) * g)   (sign(0) = 0; NaN stays NaN)
 //   p -= lr * (u + wd * p)
 //   m  = beta2 * m + (1 - beta2) * g
 template <class T>
-void lion_update(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2,
-                 double wd);
+void lion_update(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2, double wd);
 template <class T>
-void lion_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2,
-                     double wd);
+void lion_update_ref(T* p, T* m, const T* g, int64_t N, double lr, double beta1, double beta2, double wd);
 
 // ---- helpers for gradient clipping ---------------------------------------------------------
 // sum_i x[i]^2, accumulated in f64 (in a fixed order: the result does not depend on the

@@ -26,8 +26,10 @@ template <class T>
 void sum_forward(T* out, const T* inp, int64_t O, int64_t N, int64_t I, double scale) {
   using A = Acc<T>;
   auto finish = [&](A s) -> T {
-    if constexpr (std::is_same_v<T, int64_t>) return s;
-    else return T(double(s) * scale);
+    if constexpr (std::is_same_v<T, int64_t>)
+      return s;
+    else
+      return T(double(s) * scale);
   };
   if (I == 1) {
     // Rows are contiguous: split each row into fixed blocks, sum blocks in parallel with
@@ -73,8 +75,10 @@ void sum_forward_ref(T* out, const T* inp, int64_t O, int64_t N, int64_t I, doub
     for (int64_t i = 0; i < I; ++i) {
       A s = 0;
       for (int64_t n = 0; n < N; ++n) s += A(inp[(o * N + n) * I + i]);
-      if constexpr (std::is_same_v<T, int64_t>) out[o * I + i] = s;
-      else out[o * I + i] = T(double(s) * scale);
+      if constexpr (std::is_same_v<T, int64_t>)
+        out[o * I + i] = s;
+      else
+        out[o * I + i] = T(double(s) * scale);
     }
 }
 
@@ -143,8 +147,7 @@ void var_forward_ref(T* out, const T* inp, int64_t O, int64_t N, int64_t I, int6
 }
 
 template <class T>
-void var_backward(T* dinp, const T* dout, const T* inp, int64_t O, int64_t N, int64_t I,
-                  int64_t correction) {
+void var_backward(T* dinp, const T* dout, const T* inp, int64_t O, int64_t N, int64_t I, int64_t correction) {
   double denom = double(N - correction);
   parallel_for(O * I, 3 * N, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
@@ -242,8 +245,7 @@ void logsumexp_forward_ref(T* out, const T* inp, int64_t O, int64_t N, int64_t I
 }
 
 template <class T>
-void logsumexp_backward(T* dinp, const T* dout, const T* out, const T* inp, int64_t O, int64_t N,
-                        int64_t I) {
+void logsumexp_backward(T* dinp, const T* dout, const T* out, const T* inp, int64_t O, int64_t N, int64_t I) {
   parallel_for(O * I, 20 * N, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
       int64_t o = w / I, i = w % I;
@@ -291,20 +293,19 @@ void cumsum_backward(T* dinp, const T* dout, int64_t O, int64_t N, int64_t I) {
 }
 
 // ---- instantiations --------------------------------------------------------------------
-#define TZ_INST_FLOAT(T)                                                                        \
-  template void sum_forward<T>(T*, const T*, int64_t, int64_t, int64_t, double);                \
-  template void sum_forward_ref<T>(T*, const T*, int64_t, int64_t, int64_t, double);            \
-  template void sum_backward<T>(T*, const T*, int64_t, int64_t, int64_t, double);               \
-  template void var_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);               \
-  template void var_forward_ref<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);           \
-  template void var_backward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t);    \
-  template void max_forward<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, bool);        \
-  template void index_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);     \
-  template void logsumexp_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                  \
-  template void logsumexp_forward_ref<T>(T*, const T*, int64_t, int64_t, int64_t);              \
-  template void logsumexp_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t,       \
-                                      int64_t);                                                 \
-  template void cumsum_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                     \
+#define TZ_INST_FLOAT(T)                                                                            \
+  template void sum_forward<T>(T*, const T*, int64_t, int64_t, int64_t, double);                    \
+  template void sum_forward_ref<T>(T*, const T*, int64_t, int64_t, int64_t, double);                \
+  template void sum_backward<T>(T*, const T*, int64_t, int64_t, int64_t, double);                   \
+  template void var_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);                   \
+  template void var_forward_ref<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);               \
+  template void var_backward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t);        \
+  template void max_forward<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, bool);            \
+  template void index_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);         \
+  template void logsumexp_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                      \
+  template void logsumexp_forward_ref<T>(T*, const T*, int64_t, int64_t, int64_t);                  \
+  template void logsumexp_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
+  template void cumsum_forward<T>(T*, const T*, int64_t, int64_t, int64_t);                         \
   template void cumsum_backward<T>(T*, const T*, int64_t, int64_t, int64_t);
 TZ_INST_FLOAT(float)
 TZ_INST_FLOAT(double)
@@ -312,7 +313,6 @@ TZ_INST_FLOAT(double)
 template void sum_forward<int64_t>(int64_t*, const int64_t*, int64_t, int64_t, int64_t, double);
 template void sum_forward_ref<int64_t>(int64_t*, const int64_t*, int64_t, int64_t, int64_t, double);
 template void cumsum_forward<int64_t>(int64_t*, const int64_t*, int64_t, int64_t, int64_t);
-template void max_forward<int64_t>(int64_t*, int64_t*, const int64_t*, int64_t, int64_t, int64_t,
-                                   bool);
+template void max_forward<int64_t>(int64_t*, int64_t*, const int64_t*, int64_t, int64_t, int64_t, bool);
 
 }  // namespace tz::kernels

@@ -35,8 +35,7 @@ template <class T>
 void var_forward_ref(T* out, const T* inp, int64_t O, int64_t N, int64_t I, int64_t correction);
 // dinp += dout * 2 (x - mean) / (N - correction); the mean is recomputed.
 template <class T>
-void var_backward(T* dinp, const T* dout, const T* inp, int64_t O, int64_t N, int64_t I,
-                  int64_t correction);
+void var_backward(T* dinp, const T* dout, const T* inp, int64_t O, int64_t N, int64_t I, int64_t correction);
 
 // out[o, i] = max_n (or min_n) inp[o, n, i], idx = its first position. NaN counts as
 // larger than every number for max (smaller for min), so a NaN propagates, like PyTorch.
@@ -55,8 +54,7 @@ template <class T>
 void logsumexp_forward_ref(T* out, const T* inp, int64_t O, int64_t N, int64_t I);
 // dinp += dout * exp(inp - out): the softmax of the row.
 template <class T>
-void logsumexp_backward(T* dinp, const T* dout, const T* out, const T* inp, int64_t O, int64_t N,
-                        int64_t I);
+void logsumexp_backward(T* dinp, const T* dout, const T* out, const T* inp, int64_t O, int64_t N, int64_t I);
 
 // out[o, n, i] = sum_{k <= n} inp[o, k, i], running sum in f64 (i64 for i64). Plain loop.
 template <class T>

@@ -77,8 +77,7 @@ void softmax_backward_ref(T* dinp, const T* dout, const T* out, int64_t N, int64
   for (int64_t r = 0; r < N; ++r) {
     double dot = 0;
     for (int64_t c = 0; c < C; ++c) dot += double(dout[r * C + c]) * double(out[r * C + c]);
-    for (int64_t c = 0; c < C; ++c)
-      dinp[r * C + c] += T(double(out[r * C + c]) * (double(dout[r * C + c]) - dot));
+    for (int64_t c = 0; c < C; ++c) dinp[r * C + c] += T(double(out[r * C + c]) * (double(dout[r * C + c]) - dot));
   }
 }
 
@@ -149,14 +148,14 @@ void log_softmax_backward_ref(T* dinp, const T* dout, const T* out, int64_t N, i
   }
 }
 
-#define TZ_INST(T)                                                                   \
-  template void softmax_forward<T>(T*, const T*, int64_t, int64_t);                  \
-  template void softmax_forward_ref<T>(T*, const T*, int64_t, int64_t);              \
-  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t);       \
-  template void softmax_backward_ref<T>(T*, const T*, const T*, int64_t, int64_t);   \
-  template void log_softmax_forward<T>(T*, const T*, int64_t, int64_t);              \
-  template void log_softmax_forward_ref<T>(T*, const T*, int64_t, int64_t);          \
-  template void log_softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t);   \
+#define TZ_INST(T)                                                                 \
+  template void softmax_forward<T>(T*, const T*, int64_t, int64_t);                \
+  template void softmax_forward_ref<T>(T*, const T*, int64_t, int64_t);            \
+  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t);     \
+  template void softmax_backward_ref<T>(T*, const T*, const T*, int64_t, int64_t); \
+  template void log_softmax_forward<T>(T*, const T*, int64_t, int64_t);            \
+  template void log_softmax_forward_ref<T>(T*, const T*, int64_t, int64_t);        \
+  template void log_softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t); \
   template void log_softmax_backward_ref<T>(T*, const T*, const T*, int64_t, int64_t);
 TZ_INST(float)
 TZ_INST(double)

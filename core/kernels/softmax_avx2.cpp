@@ -89,8 +89,7 @@ void row_sub2(float* y, const float* x, int64_t C, float a, float b) {
 void row_axpy_exp(float* d, const float* x, int64_t C, float a, float b) {
   F8 va(a), vb(b);
   int64_t i = 0;
-  for (; i + 8 <= C; i += 8)
-    simd::fma(va, simd::exp(F8::load(x + i) - vb), F8::load(d + i)).store(d + i);
+  for (; i + 8 <= C; i += 8) simd::fma(va, simd::exp(F8::load(x + i) - vb), F8::load(d + i)).store(d + i);
   if (i < C) {
     int n = int(C - i);
     F8 r = simd::fma(va, simd::exp(F8::load_partial(x + i, n) - vb), F8::load_partial(d + i, n));

@@ -22,8 +22,10 @@ namespace tz::kernels {
 namespace {
 template <class Real>
 bool is_nan(Real v) {
-  if constexpr (std::is_floating_point_v<Real>) return std::isnan(v);
-  else return false;
+  if constexpr (std::is_floating_point_v<Real>)
+    return std::isnan(v);
+  else
+    return false;
 }
 
 // Whether a comes strictly before b (NaN is the largest value).
@@ -54,8 +56,8 @@ uint64_t sort_key(Real v, bool descending) {
 // Sorts one row as (key, index) pairs; pair's < compares the key, then the index (ties:
 // lower index first), a strict total order, so unstable sorts give the stable result.
 template <class Real>
-void sort_one_row(std::vector<std::pair<uint64_t, int64_t>>& buf, Real* values,
-                  int64_t* indices, const Real* xr, int64_t N, int64_t keep, bool descending) {
+void sort_one_row(std::vector<std::pair<uint64_t, int64_t>>& buf, Real* values, int64_t* indices, const Real* xr,
+                  int64_t N, int64_t keep, bool descending) {
   buf.resize(size_t(N));
   for (int64_t n = 0; n < N; ++n) buf[n] = {sort_key(xr[n], descending), n};
   if (keep < N && keep * 8 < N) {
@@ -70,22 +72,21 @@ void sort_one_row(std::vector<std::pair<uint64_t, int64_t>>& buf, Real* values,
 }
 
 template <class Real>
-void sort_rows_impl(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-                    int64_t keep, bool descending) {
+void sort_rows_impl(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t keep,
+                    bool descending) {
   if (keep == 0) return;
   int64_t log_n = 1;
   while ((int64_t(1) << log_n) < N) ++log_n;
   parallel_for(R, N * log_n * 4, [&](int64_t r0, int64_t r1) {
     std::vector<std::pair<uint64_t, int64_t>> buf;
     for (int64_t r = r0; r < r1; ++r)
-      sort_one_row(buf, values ? values + r * keep : nullptr, indices + r * keep, x + r * N, N,
-                   keep, descending);
+      sort_one_row(buf, values ? values + r * keep : nullptr, indices + r * keep, x + r * N, N, keep, descending);
   });
 }
 
 template <class Real>
-void sort_rows_ref_impl(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-                        int64_t keep, bool descending) {
+void sort_rows_ref_impl(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t keep,
+                        bool descending) {
   std::vector<int64_t> order(static_cast<size_t>(N));
   for (int64_t r = 0; r < R; ++r) {
     const Real* xr = x + r * N;
@@ -101,30 +102,26 @@ void sort_rows_ref_impl(Real* values, int64_t* indices, const Real* x, int64_t R
 }  // namespace
 
 template <class Real>
-void sort_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-               bool descending) {
+void sort_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, bool descending) {
   sort_rows_impl(values, indices, x, R, N, N, descending);
 }
 template <class Real>
-void sort_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-                   bool descending) {
+void sort_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, bool descending) {
   sort_rows_ref_impl(values, indices, x, R, N, N, descending);
 }
 template <class Real>
-void topk_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t k,
-               bool largest) {
+void topk_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t k, bool largest) {
   sort_rows_impl(values, indices, x, R, N, k, largest);
 }
 template <class Real>
-void topk_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-                   int64_t k, bool largest) {
+void topk_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t k, bool largest) {
   sort_rows_ref_impl(values, indices, x, R, N, k, largest);
 }
 
-#define TZ_SORT_INSTANTIATE(T)                                                             \
-  template void sort_rows<T>(T*, int64_t*, const T*, int64_t, int64_t, bool);              \
-  template void sort_rows_ref<T>(T*, int64_t*, const T*, int64_t, int64_t, bool);          \
-  template void topk_rows<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, bool);     \
+#define TZ_SORT_INSTANTIATE(T)                                                         \
+  template void sort_rows<T>(T*, int64_t*, const T*, int64_t, int64_t, bool);          \
+  template void sort_rows_ref<T>(T*, int64_t*, const T*, int64_t, int64_t, bool);      \
+  template void topk_rows<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, bool); \
   template void topk_rows_ref<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, bool);
 TZ_SORT_INSTANTIATE(float)
 TZ_SORT_INSTANTIATE(double)

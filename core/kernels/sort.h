@@ -17,17 +17,13 @@
 namespace tz::kernels {
 
 template <class Real>
-void sort_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-               bool descending);
+void sort_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, bool descending);
 template <class Real>
-void sort_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-                   bool descending);
+void sort_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, bool descending);
 
 template <class Real>
-void topk_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t k,
-               bool largest);
+void topk_rows(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t k, bool largest);
 template <class Real>
-void topk_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N,
-                   int64_t k, bool largest);
+void topk_rows_ref(Real* values, int64_t* indices, const Real* x, int64_t R, int64_t N, int64_t k, bool largest);
 
 }  // namespace tz::kernels

@@ -23,7 +23,7 @@ namespace tz::simd {
 struct F8 {
   __m256 v;
   F8() = default;
-  F8(__m256 x) : v(x) {}                           // NOLINT: implicit on purpose
+  F8(__m256 x) : v(x) {}  // NOLINT: implicit on purpose
   explicit F8(float x) : v(_mm256_set1_ps(x)) {}
   static F8 load(const float* p) { return _mm256_loadu_ps(p); }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
@@ -39,8 +39,8 @@ inline F8 operator-(F8 a, F8 b) { return _mm256_sub_ps(a.v, b.v); }
 inline F8 operator*(F8 a, F8 b) { return _mm256_mul_ps(a.v, b.v); }
 inline F8 operator/(F8 a, F8 b) { return _mm256_div_ps(a.v, b.v); }
 inline F8 operator-(F8 a) { return _mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f)); }
-inline F8 fma(F8 a, F8 b, F8 c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }   // a*b + c, one rounding
-inline F8 fms(F8 a, F8 b, F8 c) { return _mm256_fmsub_ps(a.v, b.v, c.v); }   // a*b - c
+inline F8 fma(F8 a, F8 b, F8 c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }  // a*b + c, one rounding
+inline F8 fms(F8 a, F8 b, F8 c) { return _mm256_fmsub_ps(a.v, b.v, c.v); }  // a*b - c
 inline F8 abs(F8 a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v); }
 inline F8 sqrt(F8 a) { return _mm256_sqrt_ps(a.v); }
 // NaN trap: _mm256_min_ps/_max_ps return their SECOND operand when either is NaN. We keep
@@ -198,7 +198,7 @@ inline F8 normal_cdf(F8 x) {
   // gelu(-big) = -0 and gelu(-inf) = -inf * 0 = NaN, as in the reference.
   F8 ax = min_nan(F8(20.0f), abs(x));
   F8 hi = ax * ax;
-  F8 lo = fms(ax, ax, hi);              // exact: ax*ax - hi
+  F8 lo = fms(ax, ax, hi);  // exact: ax*ax - hi
   F8 g = exp(hi * F8(-0.5f));
   g = fma(g, lo * F8(-0.5f), g);
   F8 c = F8(0.5f) * g * erfcx_poly(ax * F8(0.70710678118654752f));

@@ -9,7 +9,7 @@ int main() {
   y.backward();
   std::vector<double> g = x.grad().to_vector<double>();
   bool ok = g == std::vector<double>{2, 4, 6};
-  std::printf("tensorzoo consumer: y = %.1f, dy/dx = [%.1f, %.1f, %.1f] %s\n", y.item(), g[0], g[1],
-              g[2], ok ? "ok" : "WRONG");
+  std::printf("tensorzoo consumer: y = %.1f, dy/dx = [%.1f, %.1f, %.1f] %s\n", y.item(), g[0], g[1], g[2],
+              ok ? "ok" : "WRONG");
   return ok ? 0 : 1;
 }

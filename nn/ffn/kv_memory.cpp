@@ -13,18 +13,18 @@ Tensor memory_keys(const MLP& mlp) {
   TZ_CHECK(!mlp.options.gated, "memory_keys: a gated FFN has no single key matrix (its keys are act(x W) ⊙ x V)");
   return mlp.fc->weight;  // [F, C]
 }
-Tensor memory_values(const MLP& mlp) { return mlp.proj->weight.t(); }         // [F, C]
+Tensor memory_values(const MLP& mlp) { return mlp.proj->weight.t(); }  // [F, C]
 
 Tensor key_contributions(const MLP& mlp, const Tensor& x) {
-  TZ_CHECK(x.dim() == 2 && x.size(1) == mlp.options.dim, "key_contributions: expected x [N, ",
-           mlp.options.dim, "], got ", x.shape());
-  Tensor m = mlp.key_coefficients(x);                      // [N, F]
+  TZ_CHECK(x.dim() == 2 && x.size(1) == mlp.options.dim, "key_contributions: expected x [N, ", mlp.options.dim,
+           "], got ", x.shape());
+  Tensor m = mlp.key_coefficients(x);                        // [N, F]
   return m.unsqueeze(-1) * memory_values(mlp).unsqueeze(0);  // [N, F, 1] * [1, F, C] → [N, F, C]
 }
 
 Tensor value_vocab_projection(const MLP& mlp, const Tensor& E) {
-  TZ_CHECK(E.dim() == 2 && E.size(1) == mlp.options.dim, "value_vocab_projection: expected E [V, ",
-           mlp.options.dim, "], got ", E.shape());
+  TZ_CHECK(E.dim() == 2 && E.size(1) == mlp.options.dim, "value_vocab_projection: expected E [V, ", mlp.options.dim,
+           "], got ", E.shape());
   return matmul(memory_values(mlp), E.t());  // v_i E^T for every i: [F, V]
 }
 

@@ -12,7 +12,10 @@ namespace tz::nn {
 MLPOptions ffn_options(const ModelDims& d, const Config& c) {
   int64_t mult = c.get(kFfnMult);
   TZ_CHECK(mult > 0, c.source(), ": ffn_mult must be positive, got ", mult);
-  return MLPOptions{.dim = d.dim, .hidden = mult * d.dim, .bias = d.bias, .dropout = d.dropout,
+  return MLPOptions{.dim = d.dim,
+                    .hidden = mult * d.dim,
+                    .bias = d.bias,
+                    .dropout = d.dropout,
                     .out_init_std = 0.02 / std::sqrt(2.0 * double(std::max<int64_t>(d.depth, 1)))};
 }
 
@@ -28,9 +31,9 @@ MLP::MLP(const MLPOptions& o, Generator& gen) : options(o), act_(&find_activatio
   } else {
     fc = register_module("fc", std::make_shared<Linear>(LinearOptions{.in = o.dim, .out = F, .bias = o.bias}, gen));
   }
-  proj = register_module("proj", std::make_shared<Linear>(
-                                     LinearOptions{.in = F, .out = o.dim, .bias = o.bias, .init_std = o.out_init_std},
-                                     gen));
+  proj = register_module(
+      "proj",
+      std::make_shared<Linear>(LinearOptions{.in = F, .out = o.dim, .bias = o.bias, .init_std = o.out_init_std}, gen));
   drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
   if (act_->learned_slope) prelu_a = register_parameter("prelu_a", full({1}, 0.25));
 }

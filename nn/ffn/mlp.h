@@ -28,14 +28,14 @@ inline const Key<std::string> kActivation{"activation", "gelu",
                                           "ffn_mlp's activation, one of nn/ffn/activations.h: " + activation_names()};
 
 struct MLPOptions {
-  int64_t dim = 0;                 // C
-  int64_t hidden = 0;              // F; 0 = 4 * dim
+  int64_t dim = 0;                  // C
+  int64_t hidden = 0;               // F; 0 = 4 * dim
   std::string activation = "gelu";  // a registry name (activations.h)
-  bool gated = false;              // (act(x W) ⊙ x V) W2 instead of act(x W1) W2
-  double swish_beta = 1.0;         // read by swish only
+  bool gated = false;               // (act(x W) ⊙ x V) W2 instead of act(x W1) W2
+  double swish_beta = 1.0;          // read by swish only
   bool bias = true;
   double dropout = 0.0;
-  double out_init_std = 0.02;      // of W2
+  double out_init_std = 0.02;  // of W2
 };
 
 // The options the FFN ids share: dim, bias and dropout of the model, hidden = ffn_mult * dim

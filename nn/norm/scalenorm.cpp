@@ -17,8 +17,8 @@ ScaleNorm::ScaleNorm(const ScaleNormOptions& o) : options(o) {
 }
 
 Tensor ScaleNorm::forward(const Tensor& x) const {
-  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "ScaleNorm: expected input [..., ", options.dim,
-           "], got ", x.shape());
+  TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.dim, "ScaleNorm: expected input [..., ", options.dim, "], got ",
+           x.shape());
   Tensor sq = sum(x * x, {-1}, true);  // ‖x‖²  [B, T, 1]
   Tensor inv = rsqrt(clamp(sq, options.eps * options.eps, std::numeric_limits<double>::infinity()));
   return x * inv * gain;

@@ -21,8 +21,8 @@ namespace tz::nn {
 inline const Key<double> kScaleNormEps{"norm_eps", 1e-5, "floor of the L2 norm"};
 
 struct ScaleNormOptions {
-  int64_t dim = 0;     // C
-  double eps = 1e-5;   // floor of the norm
+  int64_t dim = 0;    // C
+  double eps = 1e-5;  // floor of the norm
 };
 
 class ScaleNorm : public UnaryModule {

@@ -10,12 +10,13 @@
 namespace tz::nn {
 
 LearnedPositions::LearnedPositions(int64_t max_positions, int64_t dim, Generator& gen) {
-  table = register_module("table", std::make_shared<Embedding>(EmbeddingOptions{.num = max_positions, .dim = dim}, gen));
+  table =
+      register_module("table", std::make_shared<Embedding>(EmbeddingOptions{.num = max_positions, .dim = dim}, gen));
 }
 
 Tensor LearnedPositions::embed(int64_t start, int64_t T, DType) const {
-  TZ_CHECK(start >= 0 && start + T <= table->options.num, "learned_abs_pe: positions ", start, "..",
-           start + T - 1, " exceed the ", table->options.num, " learned positions (raise 'context')");
+  TZ_CHECK(start >= 0 && start + T <= table->options.num, "learned_abs_pe: positions ", start, "..", start + T - 1,
+           " exceed the ", table->options.num, " learned positions (raise 'context')");
   return table->forward(arange(double(start), double(start + T), 1.0, DType::i64));
 }
 

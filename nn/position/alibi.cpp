@@ -65,10 +65,11 @@ void register_alibi(nn::Registry& r) {
          // (the paper's models have 8 or more heads, slopes from 1/2 down).
          .test_config = R"({"pos": "alibi", "heads": 4})",
          .example = R"({"pos": "alibi", "heads": 8, "alibi_num_heads": 4})",
-         .position = [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
-           const int64_t biased = c.get(kAlibiHeads);
-           return std::make_shared<nn::ALiBiPositions>(d.heads, biased == 0 ? d.heads : biased);
-         },
+         .position =
+             [](const nn::ModelDims& d, const nn::Config& c, Generator&) {
+               const int64_t biased = c.get(kAlibiHeads);
+               return std::make_shared<nn::ALiBiPositions>(d.heads, biased == 0 ? d.heads : biased);
+             },
          .learn_steps = 3000,
          .learn_reason = "only a monotone distance penalty: reading the token at a fixed offset is learnt slowly "
                          "(0.70 after 1000 steps, 0.95 after 3000)"});

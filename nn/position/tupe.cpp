@@ -17,10 +17,10 @@ TUPEPositions::TUPEPositions(int64_t context_, int64_t dim_, int64_t heads_, boo
   // p has the embeddings' 0.02 scale; U is N(0, 1/C) so p U keeps it and the term can grow
   // by learning (the paper initialises like the content projections).
   const double std_u = 1.0 / std::sqrt(double(dim));
-  u_q = register_module("u_q", std::make_shared<Linear>(LinearOptions{.in = dim, .out = dim, .bias = false,
-                                                                       .init_std = std_u}, gen));
-  u_k = register_module("u_k", std::make_shared<Linear>(LinearOptions{.in = dim, .out = dim, .bias = false,
-                                                                       .init_std = std_u}, gen));
+  u_q = register_module(
+      "u_q", std::make_shared<Linear>(LinearOptions{.in = dim, .out = dim, .bias = false, .init_std = std_u}, gen));
+  u_k = register_module(
+      "u_k", std::make_shared<Linear>(LinearOptions{.in = dim, .out = dim, .bias = false, .init_std = std_u}, gen));
   if (relative) rel = register_module("rel", std::make_shared<T5RelativeBias>(T5BiasOptions{.heads = heads}, gen));
 }
 
@@ -31,7 +31,7 @@ Tensor TUPEPositions::position_term(int64_t q_start, int64_t T, int64_t k_start,
   const int64_t D = dim / heads;
   auto heads_of = [&](const std::shared_ptr<Linear>& proj, int64_t start, int64_t n) {
     Tensor p = pos->forward(arange(double(start), double(start + n), 1.0, DType::i64));  // [n, C]
-    return proj->forward(p).reshape({n, heads, D}).permute({1, 0, 2});                 // [H, n, D]
+    return proj->forward(p).reshape({n, heads, D}).permute({1, 0, 2});                   // [H, n, D]
   };
   Tensor pq = heads_of(u_q, q_start, T), pk = heads_of(u_k, k_start, S);
   Tensor term = matmul(pq, pk.transpose(-1, -2)) * (1.0 / std::sqrt(2.0 * double(D)));  // [H, T, S]
@@ -45,8 +45,8 @@ Tensor TUPEPositions::position_term(int64_t q_start, int64_t T, int64_t k_start,
 
 Tensor TUPEPositions::query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
                                        const MixerContext* ctx) const {
-  TZ_CHECK(q.dim() == 4 && q.size(1) == heads && k.dim() == 4 && k.size(1) == heads, "tupe: needs q, k with ",
-           heads, " heads (no kv_heads), got q ", q.shape(), " k ", k.shape());
+  TZ_CHECK(q.dim() == 4 && q.size(1) == heads && k.dim() == 4 && k.size(1) == heads, "tupe: needs q, k with ", heads,
+           " heads (no kv_heads), got q ", q.shape(), " k ", k.shape());
   const int64_t T = q.size(2), S = k.size(2), D = q.size(3);
   Tensor p = carry_once(ctx, cat_str("tupe ", q_start, " ", T, " ", k_start, " ", S, " ", dtype_name(q.dtype())),
                         [&] { return position_term(q_start, T, k_start, S, q.dtype()); });

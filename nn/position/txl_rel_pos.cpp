@@ -23,8 +23,8 @@ TXLRelativePositions::TXLRelativePositions(int64_t dim_, int64_t heads_, int64_t
 }
 
 Tensor TXLRelativePositions::project_r(const Tensor& R, int64_t layer) const {
-  TZ_CHECK(layer >= 0 && layer < int64_t(w_r->size()), "txl_rel_pos: layer ", layer, " but built for ",
-           w_r->size(), " layers");
+  TZ_CHECK(layer >= 0 && layer < int64_t(w_r->size()), "txl_rel_pos: layer ", layer, " but built for ", w_r->size(),
+           " layers");
   const int64_t N = R.size(0), D = dim / heads;
   return w_r->at<Linear>(size_t(layer))->forward(R).reshape({N, heads, D}).permute({1, 0, 2});  // [H, N, D]
 }
@@ -52,9 +52,9 @@ Tensor TXLRelativePositions::bias_fast(const Tensor& q, const Tensor& k, int64_t
   std::vector<int64_t> rev(static_cast<size_t>(M));
   for (int64_t c = 0; c < M; ++c) rev[size_t(c)] = M - 1 - c;
   Tensor R = index_select(asc, 0, from_vector(rev)).to(q.dtype());
-  Tensor r = project_r(R, layer);                                        // [H, M, D]
-  Tensor bd = matmul(q + v.unsqueeze(1), r.transpose(-1, -2));           // (b)+(d): [B, H, T, M]
-  Tensor c = matmul(u.unsqueeze(1), k.transpose(-1, -2));                // (c): [B, H, 1, S]
+  Tensor r = project_r(R, layer);                               // [H, M, D]
+  Tensor bd = matmul(q + v.unsqueeze(1), r.transpose(-1, -2));  // (b)+(d): [B, H, T, M]
+  Tensor c = matmul(u.unsqueeze(1), k.transpose(-1, -2));       // (c): [B, H, 1, S]
   return (txl_rel_shift(bd, S) + c) * (1.0 / std::sqrt(double(D)));
 }
 
@@ -70,8 +70,8 @@ Tensor TXLRelativePositions::bias_ref(const Tensor& q, const Tensor& k, int64_t 
     }
   Tensor r = project_r(R.to(q.dtype()), layer).reshape({heads, T, S, D});  // [H, T, S, D]
   Tensor qv = (q + v.unsqueeze(1)).unsqueeze(3);                           // [B, H, T, 1, D]
-  Tensor bd = sum(qv * r, {-1});                                            // [B, H, T, S]
-  Tensor c = sum(u.unsqueeze(1).unsqueeze(1) * k.unsqueeze(2), {-1});       // [B, H, 1, S]
+  Tensor bd = sum(qv * r, {-1});                                           // [B, H, T, S]
+  Tensor c = sum(u.unsqueeze(1).unsqueeze(1) * k.unsqueeze(2), {-1});      // [B, H, 1, S]
   return (bd + c) * (1.0 / std::sqrt(double(D)));
 }
 

@@ -36,8 +36,8 @@ class TXLRelativePositions : public PositionScheme {
 
   int64_t dim, heads;
   double base;
-  Tensor u, v;                        // [H, D]
-  std::shared_ptr<ModuleList> w_r;   // per layer: Linear C -> C, no bias
+  Tensor u, v;                      // [H, D]
+  std::shared_ptr<ModuleList> w_r;  // per layer: Linear C -> C, no bias
 
  private:
   Tensor project_r(const Tensor& R, int64_t layer) const;  // [N, C] sinusoids -> [H, N, D]

@@ -41,16 +41,18 @@ void register_rezero(nn::Registry& r) {
          .test_config = R"({"residual": "rezero"})",
          .example = R"({"residual": "rezero", "depth": 64})",
          // α = 0 zeroes every branch gradient: the grad check draws each α from U[0.5, 1].
-         .randomise = [](nn::Module& m, Generator& gen) {
-           NoGradGuard no_grad;
-           for (auto& [name, p] : m.named_parameters())
-             if (name.find(".alpha") != std::string::npos)  // layers.i.alpha<k>
-               core::copy_(p, rand(p.shape(), gen, p.dtype(), 0.5, 1.0));
-         },
+         .randomise =
+             [](nn::Module& m, Generator& gen) {
+               NoGradGuard no_grad;
+               for (auto& [name, p] : m.named_parameters())
+                 if (name.find(".alpha") != std::string::npos)  // layers.i.alpha<k>
+                   core::copy_(p, rand(p.shape(), gen, p.dtype(), 0.5, 1.0));
+             },
          .learn_steps = 2000,
          .learn_lr = 5e-3,
-         .learn_reason = "no norms: 0.02-scale inputs plateau until the α gates open, and at lr 1e-2 the "
-                         "unnormalised stream oscillates (0.78 after 3000 steps); at 5e-3: 0.94 at 1500, 1.00 at 2000"});
+         .learn_reason =
+             "no norms: 0.02-scale inputs plateau until the α gates open, and at lr 1e-2 the "
+             "unnormalised stream oscillates (0.78 after 3000 steps); at 5e-3: 0.94 at 1500, 1.00 at 2000"});
 }
 
 }  // namespace tz::zoo

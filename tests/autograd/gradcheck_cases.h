@@ -48,8 +48,8 @@ struct CaseRegistrar {
 
 #define TZ_GC_CONCAT2(a, b) a##b
 #define TZ_GC_CONCAT(a, b) TZ_GC_CONCAT2(a, b)
-#define TZ_GRADCHECK_CASE(op, label)                                                     \
-  static ::tz::testing::GradcheckCase TZ_GC_CONCAT(tz_gc_make_, __LINE__)();             \
-  static ::tz::testing::CaseRegistrar TZ_GC_CONCAT(tz_gc_reg_, __LINE__)(                \
-      ::tz::OpId::op, label, &TZ_GC_CONCAT(tz_gc_make_, __LINE__));                       \
+#define TZ_GRADCHECK_CASE(op, label)                                                                            \
+  static ::tz::testing::GradcheckCase TZ_GC_CONCAT(tz_gc_make_, __LINE__)();                                    \
+  static ::tz::testing::CaseRegistrar TZ_GC_CONCAT(tz_gc_reg_, __LINE__)(::tz::OpId::op, label,                 \
+                                                                         &TZ_GC_CONCAT(tz_gc_make_, __LINE__)); \
   static ::tz::testing::GradcheckCase TZ_GC_CONCAT(tz_gc_make_, __LINE__)()

@@ -55,8 +55,7 @@ TZ_GRADCHECK_CASE(div, "broadcast [3,4] / [4], denominators in [0.5, 2]") {
   return GradcheckCase{[](auto& x) { return x[0] / x[1]; }, {lf({3, 4}, 10), uniform_lf({4}, 11, 0.5, 2)}};
 }
 TZ_GRADCHECK_CASE(pow, "a in [0.5, 2] ^ b broadcast") {
-  return GradcheckCase{[](auto& x) { return tz::pow(x[0], x[1]); },
-                       {uniform_lf({3, 4}, 12, 0.5, 2), lf({1, 4}, 13)}};
+  return GradcheckCase{[](auto& x) { return tz::pow(x[0], x[1]); }, {uniform_lf({3, 4}, 12, 0.5, 2), lf({1, 4}, 13)}};
 }
 TZ_GRADCHECK_CASE(maximum, "broadcast, no ties") {
   return GradcheckCase{[](auto& x) { return tz::maximum(x[0], x[1]); }, {lf({3, 4}, 14), lf({4}, 15)}};

@@ -25,10 +25,9 @@ TZ_GRADCHECK_CASE(entmax, "bisection (alpha 1.3) on [3, 5]") {
 }
 TZ_GRADCHECK_CASE(entmax, "entmax15 with masked (-inf) keys") {
   Tensor mask = triu(ones({4, 4}, DType::i64), 1);
-  return GradcheckCase{[mask](auto& x) {
-                         return tz::entmax(masked_fill(x[0], mask, -std::numeric_limits<double>::infinity()), 1.5);
-                       },
-                       {leaf({4, 4}, 94, 2.0, 0)}};
+  return GradcheckCase{
+      [mask](auto& x) { return tz::entmax(masked_fill(x[0], mask, -std::numeric_limits<double>::infinity()), 1.5); },
+      {leaf({4, 4}, 94, 2.0, 0)}};
 }
 
 TEST_CASE("entmax: exact thresholds, rows sum to 1, sparsemax closed form, alpha -> 1 is softmax") {
@@ -51,7 +50,8 @@ TEST_CASE("entmax: exact thresholds, rows sum to 1, sparsemax closed form, alpha
     double cum = 0, tau = 0;
     for (size_t k = 1; k <= v.size(); ++k)
       if (1 + k * v[k - 1] > (cum += v[k - 1])) tau = (cum - 1) / k;
-    for (int64_t i = 0; i < 7; ++i) CHECK(p.at({r, i}) == doctest::Approx(std::max(z.at({r, i}) - tau, 0.0)).epsilon(1e-12));
+    for (int64_t i = 0; i < 7; ++i)
+      CHECK(p.at({r, i}) == doctest::Approx(std::max(z.at({r, i}) - tau, 0.0)).epsilon(1e-12));
   }
   // The sort-based entmax15 agrees with the general bisection path near alpha = 1.5.
   CHECK(max_abs_diff(entmax(z, 1.5), entmax(z, 1.5 + 1e-9)) < 1e-6);

@@ -27,8 +27,7 @@ TZ_GRADCHECK_CASE(index_select, "dim 1 with repeated indices") {
 }
 TZ_GRADCHECK_CASE(index_select, "dim -1 of a non-contiguous input") {
   Tensor idx = ids({1, 1, 0});
-  return {[idx](In x) { return index_select(x[0], -1, idx); },
-          {non_contiguous(leaf({3, 4}, 3)).requires_grad_()}};
+  return {[idx](In x) { return index_select(x[0], -1, idx); }, {non_contiguous(leaf({3, 4}, 3)).requires_grad_()}};
 }
 
 TZ_GRADCHECK_CASE(gather, "dim 1, repeated indices, index smaller than x in dim 0") {
@@ -37,8 +36,7 @@ TZ_GRADCHECK_CASE(gather, "dim 1, repeated indices, index smaller than x in dim 
 }
 TZ_GRADCHECK_CASE(gather, "dim 0 of a non-contiguous input") {
   Tensor idx = ids({2, 0, 1, 1, 1, 2}, {2, 3});
-  return {[idx](In x) { return gather(x[0], 0, idx); },
-          {non_contiguous(leaf({3, 3}, 4)).requires_grad_()}};
+  return {[idx](In x) { return gather(x[0], 0, idx); }, {non_contiguous(leaf({3, 3}, 4)).requires_grad_()}};
 }
 TZ_GRADCHECK_CASE(gather, "gradients flow through topk values") {
   return {[](In x) { return topk(x[0], 3, 1, true).values; }, {leaf({3, 6}, 5)}};
@@ -58,7 +56,9 @@ TZ_GRADCHECK_CASE(scatter_add, "index smaller than src, non-contiguous inputs") 
 }
 
 TZ_GRADCHECK_CASE(cat, "three inputs along dim 1, one non-contiguous") {
-  return {[](In x) { return cat({x[0], x[1], x[2]}, 1); },
+  return {[](In x) {
+            return cat({x[0], x[1], x[2]}, 1);
+          },
           {leaf({2, 3}, 11), non_contiguous(leaf({2, 1}, 12)).requires_grad_(), leaf({2, 2}, 13)}};
 }
 TZ_GRADCHECK_CASE(cat, "dim -1 with the same input twice") {

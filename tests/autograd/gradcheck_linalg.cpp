@@ -36,8 +36,7 @@ TZ_GRADCHECK_CASE(matmul, "only one input requires grad") {
   return {[](In x) { return matmul(x[0], x[1]); }, {leaf({3, 4}, 1), randn({4, 2}, g, DType::f64)}};
 }
 TZ_GRADCHECK_CASE(linear, "x [2,3,4], W [5,4], b [5]") {
-  return {[](In x) { return linear(x[0], x[1], x[2]); },
-          {leaf({2, 3, 4}, 1), leaf({5, 4}, 2), leaf({5}, 3)}};
+  return {[](In x) { return linear(x[0], x[1], x[2]); }, {leaf({2, 3, 4}, 1), leaf({5, 4}, 2), leaf({5}, 3)}};
 }
 TZ_GRADCHECK_CASE(linear, "without bias, non-contiguous x and W") {
   return {[](In x) { return linear(x[0], x[1]); }, {nc_leaf({3, 4}, 1), nc_leaf({5, 4}, 2)}};

@@ -25,16 +25,13 @@ TZ_GRADCHECK_CASE(layer_norm, "x, weight, bias of [2, 3, 6]") {
                        {leaf({2, 3, 6}, 25, 2, 1), leaf({6}, 26), leaf({6}, 27)}};
 }
 TZ_GRADCHECK_CASE(layer_norm, "no weight or bias, non-contiguous x") {
-  return GradcheckCase{[](auto& x) { return tz::layer_norm(x[0], Tensor(), Tensor(), 1e-5); },
-                       {nc_leaf({4, 5}, 28)}};
+  return GradcheckCase{[](auto& x) { return tz::layer_norm(x[0], Tensor(), Tensor(), 1e-5); }, {nc_leaf({4, 5}, 28)}};
 }
 TZ_GRADCHECK_CASE(rms_norm, "x and weight of [3, 7]") {
-  return GradcheckCase{[](auto& x) { return tz::rms_norm(x[0], x[1], 1e-6); },
-                       {leaf({3, 7}, 29), leaf({7}, 30)}};
+  return GradcheckCase{[](auto& x) { return tz::rms_norm(x[0], x[1], 1e-6); }, {leaf({3, 7}, 29), leaf({7}, 30)}};
 }
 TZ_GRADCHECK_CASE(rms_norm, "no weight, non-contiguous [2, 4, 3]") {
-  return GradcheckCase{[](auto& x) { return tz::rms_norm(x[0], Tensor(), 1e-6); },
-                       {nc_leaf({2, 4, 3}, 31)}};
+  return GradcheckCase{[](auto& x) { return tz::rms_norm(x[0], Tensor(), 1e-6); }, {nc_leaf({2, 4, 3}, 31)}};
 }
 TZ_GRADCHECK_CASE(cross_entropy, "logits [5, 7], one target ignored") {
   Tensor t = from_vector(std::vector<int64_t>{3, -100, 0, 6, 2});

@@ -38,15 +38,13 @@ TZ_GRADCHECK_CASE(max, "dim 1 of [4, 5]") {
   return GradcheckCase{[](auto& x) { return tz::max(x[0], 1); }, {leaf({4, 5}, 9)}};
 }
 TZ_GRADCHECK_CASE(max, "max_with_indices, dim 0 keepdim, non-contiguous") {
-  return GradcheckCase{[](auto& x) { return tz::max_with_indices(x[0], 0, true).values; },
-                       {nc_leaf({4, 3}, 10)}};
+  return GradcheckCase{[](auto& x) { return tz::max_with_indices(x[0], 0, true).values; }, {nc_leaf({4, 3}, 10)}};
 }
 TZ_GRADCHECK_CASE(min, "dim -1 of [3, 2, 5]") {
   return GradcheckCase{[](auto& x) { return tz::min(x[0], -1); }, {leaf({3, 2, 5}, 11)}};
 }
 TZ_GRADCHECK_CASE(min, "min_with_indices, dim 1") {
-  return GradcheckCase{[](auto& x) { return tz::min_with_indices(x[0], 1).values; },
-                       {leaf({3, 4}, 12)}};
+  return GradcheckCase{[](auto& x) { return tz::min_with_indices(x[0], 1).values; }, {leaf({3, 4}, 12)}};
 }
 TZ_GRADCHECK_CASE(logsumexp, "last dim of [3, 7]") {
   return GradcheckCase{[](auto& x) { return tz::logsumexp(x[0], -1); }, {leaf({3, 7}, 13)}};

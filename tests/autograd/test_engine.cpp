@@ -62,8 +62,10 @@ TEST_CASE("backward errors name what is wrong") {
   CHECK_THROWS_AS(sum(x).backward(), Error);  // nothing requires grad
   Tensor w = tensor({1, 2}, DType::f64).requires_grad_();
   Tensor y = w * 2.0;
-  CHECK_THROWS_WITH_AS(y.backward(), "backward: output of shape [2] is not a scalar; pass the "
-                       "output gradient explicitly", Error);
+  CHECK_THROWS_WITH_AS(y.backward(),
+                       "backward: output of shape [2] is not a scalar; pass the "
+                       "output gradient explicitly",
+                       Error);
   y.backward(ones({2}, DType::f64));
   CHECK(w.grad().to_vector<double>() == std::vector<double>{2, 2});
   CHECK_THROWS_AS(tensor({1}, DType::i64).requires_grad_(), Error);
@@ -105,9 +107,7 @@ TEST_CASE("gradcheck catches a wrong backward") {
     Tensor out = core::clone(x);
     double* p = out.data<double>();
     for (int64_t i = 0; i < out.numel(); ++i) p[i] *= p[i];
-    make_node(OpId::mul, out, {x}, [x = x.detach()](const Tensor& g) {
-      return std::vector<Tensor>{mul(g, x)};
-    });
+    make_node(OpId::mul, out, {x}, [x = x.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, x)}; });
     return out;
   };
   Tensor x = tensor({0.5, -1.5, 2}, DType::f64).requires_grad_();
@@ -115,7 +115,7 @@ TEST_CASE("gradcheck catches a wrong backward") {
   CHECK_FALSE(r.ok);
   CHECK(r.report.find("input 0") != std::string::npos);
   CHECK(gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[0]; }, {x}).ok);
-  CHECK_THROWS_AS(gradcheck([](const std::vector<Tensor>& in) { return in[0]; },
-                            {tensor({1}, DType::f32).requires_grad_()}),
-                  Error);
+  CHECK_THROWS_AS(
+      gradcheck([](const std::vector<Tensor>& in) { return in[0]; }, {tensor({1}, DType::f32).requires_grad_()}),
+      Error);
 }

@@ -42,8 +42,8 @@ TEST_CASE("gradcheck of every op in f64") {
     GradcheckCase gc = c.make();
     Tensor y = gc.fn(gc.inputs);
     auto ops = graph_ops(y);
-    CHECK_MESSAGE(std::find(ops.begin(), ops.end(), c.op) != ops.end(),
-                  "the case's graph never reaches ", op_name(c.op));
+    CHECK_MESSAGE(std::find(ops.begin(), ops.end(), c.op) != ops.end(), "the case's graph never reaches ",
+                  op_name(c.op));
     GradcheckResult r = gradcheck(gc.fn, gc.inputs, gc.options);
     CHECK_MESSAGE(r.ok, r.report);
   }

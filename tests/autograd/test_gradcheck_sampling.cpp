@@ -69,7 +69,8 @@ TEST_CASE("gradcheck sample: one element in each of the 16 row and column strata
   CHECK(gradcheck_elements({96, 8}, GradcheckOptions{}, 0).size() == 96 * 8);
   // Another seed or input number gives another sample.
   CHECK(gradcheck_elements({96, 8}, opt, 0) != gradcheck_elements({96, 8}, opt, 1));
-  CHECK(gradcheck_elements({96, 8}, opt, 0) != gradcheck_elements({96, 8}, GradcheckOptions{.seed = 5, .max_elements = 3}, 0));
+  CHECK(gradcheck_elements({96, 8}, opt, 0) !=
+        gradcheck_elements({96, 8}, GradcheckOptions{.seed = 5, .max_elements = 3}, 0));
 }
 
 TEST_CASE("gradcheck sample: block_rows puts an element in every block of rows, whatever the count") {
@@ -84,7 +85,8 @@ TEST_CASE("gradcheck sample: block_rows puts an element in every block of rows, 
   }
   // Without it most blocks go unchecked; an input whose block is 0 gets none either.
   std::set<int64_t> hit;
-  for (int64_t i : gradcheck_elements({R, C}, GradcheckOptions{.max_elements = 3, .block_rows = {0, D}}, 0)) hit.insert(i / C / D);
+  for (int64_t i : gradcheck_elements({R, C}, GradcheckOptions{.max_elements = 3, .block_rows = {0, D}}, 0))
+    hit.insert(i / C / D);
   CHECK(hit.size() <= 16);
 }
 
@@ -99,8 +101,8 @@ TEST_CASE("gradcheck catches a backward wrong only in the V third of a fused [3 
       Tensor x = leaf64({N, C}, 100 + seed), W = leaf64({O, C}, 200 + seed);
       // max_elements = 3, as the conformance suite asks: raised to the 16 strata.
       GradcheckOptions opt{.seed = seed, .max_elements = 3, .names = {"x", "qkv.weight"}};
-      GradcheckResult r = gradcheck([&](const std::vector<Tensor>& in) { return fused_proj(in[0], in[1], 2 * H * D, H * D); },
-                                    {x, W}, opt);
+      GradcheckResult r = gradcheck(
+          [&](const std::vector<Tensor>& in) { return fused_proj(in[0], in[1], 2 * H * D, H * D); }, {x, W}, opt);
       CHECK_FALSE(r.ok);
       REQUIRE(r.tensors.size() == 2);
       CHECK(r.tensors[0].failed == 0);  // x's gradient is right

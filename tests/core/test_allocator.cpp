@@ -27,7 +27,7 @@ TEST_CASE("allocator: size classes") {
   CHECK(alloc_class_size(1) == 64);
   CHECK(alloc_class_size(65) == 128);
   CHECK(alloc_class_size(4096) == 4096);
-  CHECK(alloc_class_size(4097) == 5120);   // 4 classes per octave: steps of 1 KB here
+  CHECK(alloc_class_size(4097) == 5120);  // 4 classes per octave: steps of 1 KB here
   CHECK(alloc_class_size(1 << 20) == (1 << 20));
   CHECK(alloc_class_size((1 << 20) + 1) == (1 << 20) + (1 << 18));
   for (size_t n : {size_t(5000), size_t(123457), size_t(9999999)}) {
@@ -99,7 +99,10 @@ TEST_CASE("allocator: small blocks are cached in 64-byte classes; the limit and 
   CHECK(detail::alloc_class_size(65) == 128);
   CHECK(detail::alloc_class_size(4095) == 4096);
   void* first = nullptr;
-  { Tensor small = empty({10}); first = small.raw_data(); }
+  {
+    Tensor small = empty({10});
+    first = small.raw_data();
+  }
   CHECK(allocator_stats().cached_bytes == 64);
   {
     Tensor again = empty({16});  // 64 bytes: the same class, the same block

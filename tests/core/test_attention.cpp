@@ -101,9 +101,9 @@ Result run(const Case& c, int layout, DType dt, F attn) {
 
 // Relative RMS error, or for a tensor that is zero in exact arithmetic (dq and dk when each
 // query sees one key: softmax of one score is constant), an absolute error.
-#define CHECK_NEAR_T(a, b, tol)                                                        \
-  CHECK_MESSAGE((rel_rms((a), (b)) <= (tol) || max_abs_diff((a), (b)) <= (tol)),       \
-                "rel rms error ", rel_rms((a), (b)), ", max abs error ", max_abs_diff((a), (b)))
+#define CHECK_NEAR_T(a, b, tol)                                                                                       \
+  CHECK_MESSAGE((rel_rms((a), (b)) <= (tol) || max_abs_diff((a), (b)) <= (tol)), "rel rms error ", rel_rms((a), (b)), \
+                ", max abs error ", max_abs_diff((a), (b)))
 
 void compare(const Result& a, const Result& b, double tol) {
   CHECK_NEAR_T(a.out, b.out, tol);
@@ -159,8 +159,7 @@ TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward
           Generator gen(9);
           Tensor g = randn(q.shape(), gen, dt);
           core::AttentionGrads gf = core::attention_backward(g, q, k, v, f.out, f.lse, c.causal, c.q_offset, 0);
-          core::AttentionGrads gr =
-              core::attention_backward(g, q, k, v, r.out, r.lse, c.causal, c.q_offset, 0, true);
+          core::AttentionGrads gr = core::attention_backward(g, q, k, v, r.out, r.lse, c.causal, c.q_offset, 0, true);
           CHECK_NEAR_T(gf.dq, gr.dq, tol);
           CHECK_NEAR_T(gf.dk, gr.dk, tol);
           CHECK_NEAR_T(gf.dv, gr.dv, tol);
@@ -219,7 +218,8 @@ TEST_CASE("attention: explicit scale, output layout, score bias falls back to th
 
 TEST_CASE("attention: errors name the op and the shapes; empty inputs") {
   Tensor q = zeros({1, 2, 4, 8}), k = zeros({1, 2, 5, 8});
-  CHECK_THROWS_WITH_AS(attention(q, k, zeros({1, 2, 5, 7}), true), doctest::Contains("attention: shape mismatch"), Error);
+  CHECK_THROWS_WITH_AS(attention(q, k, zeros({1, 2, 5, 7}), true), doctest::Contains("attention: shape mismatch"),
+                       Error);
   CHECK_THROWS_WITH_AS(attention(zeros({2, 4, 8}), k, k, true), doctest::Contains("attention: expected q"), Error);
   CHECK_THROWS_WITH_AS(attention(q, k.to(DType::f64), k, true), doctest::Contains("dtypes differ"), Error);
   CHECK_THROWS_WITH_AS(attention(q, k, k, true, -1), doctest::Contains("q_offset"), Error);
@@ -290,12 +290,10 @@ struct Dims {
 };
 std::vector<Dims> masked_dims() {
   return {
-      {1, 1, 1, 63, 70, 60, 7},  // B * H = 1
-      {2, 4, 1, 63, 70, 20, 7},  // multi-query
-      {2, 4, 2, 63, 70, 20, 7},  // grouped-query
-      {2, 4, 4, 63, 70, 20, 7},
-      {2, 2, 2, 33, 33, 16, 0},
-      {2, 2, 1, 1, 70, 60, 69},  // one decoding step
+      {1, 1, 1, 63, 70, 60, 7},                                                      // B * H = 1
+      {2, 4, 1, 63, 70, 20, 7},                                                      // multi-query
+      {2, 4, 2, 63, 70, 20, 7},                                                      // grouped-query
+      {2, 4, 4, 63, 70, 20, 7}, {2, 2, 2, 33, 33, 16, 0}, {2, 2, 1, 1, 70, 60, 69},  // one decoding step
   };
 }
 
@@ -420,9 +418,8 @@ TEST_CASE("attention mask terms: fill matches each definition, classify agrees w
   };
   auto and_term = std::make_shared<AndTerm>();
   and_term->m = all;
-  terms.push_back({and_term, [&](int64_t b, int64_t p, int64_t j) {
-                     return p - j < 5 && kp_at(b, j) && !(fk_at(b, j) && p > j);
-                   }});
+  terms.push_back(
+      {and_term, [&](int64_t b, int64_t p, int64_t j) { return p - j < 5 && kp_at(b, j) && !(fk_at(b, j) && p > j); }});
   CHECK(all->describe() == "window(w=5) & key_padding(B=2, S=70) & forgotten_keys(B=2, S=70)");
 
   Generator gen(12);
@@ -662,7 +659,8 @@ TEST_CASE("masked attention: errors name the sizes") {
                        doctest::Contains("G dividing H"), Error);
   CHECK_THROWS_WITH_AS(attention(q, k, k, AttentionSpec{.rel_bias = zeros({4, 9}, DType::f64)}),
                        doctest::Contains("rel_bias must be [H, T + S - 1] = [4, 10]"), Error);
-  AttentionSpec wrong_b{.mask = std::make_shared<AttentionMask>(AttentionMask{.terms = {core::key_padding_mask(ones({3, 6}))}})};
+  AttentionSpec wrong_b{
+      .mask = std::make_shared<AttentionMask>(AttentionMask{.terms = {core::key_padding_mask(ones({3, 6}))}})};
   CHECK_THROWS_WITH_AS(attention(q, k, k, wrong_b), doctest::Contains("key padding flags are [3, 6]"), Error);
   CHECK_THROWS_WITH_AS(attention_composite(q, k, k, wrong_b), doctest::Contains("key padding flags are [3, 6]"), Error);
   // The kernel checks the table range itself: one entry short.
@@ -691,8 +689,8 @@ TEST_CASE("attention kernels: causal with q_offset < 0 leaves the first queries 
   const kernels::AttentionMask wide{.terms = {std::make_shared<WindowMask>(1000)}};
   for (const kernels::AttentionMask* mask : {static_cast<const kernels::AttentionMask*>(nullptr), &wide}) {
     CAPTURE(mask != nullptr);
-    kernels::AttnSizes n{.B = B, .H = H, .T = T, .S = S, .D = D, .q_offset = -3, .causal = true, .scale = 0.3,
-                         .mask = mask};
+    kernels::AttnSizes n{
+        .B = B, .H = H, .T = T, .S = S, .D = D, .q_offset = -3, .causal = true, .scale = 0.3, .mask = mask};
     Tensor o = zeros({B, H, T, D}, DType::f64), lse = zeros({B, H, T}, DType::f64);
     Tensor o_r = zeros({B, H, T, D}, DType::f64), lse_r = zeros({B, H, T}, DType::f64);
     kernels::attention_forward<double>(rows(o), lse.data<double>(), crows(q), crows(k), crows(v), n);
@@ -701,7 +699,8 @@ TEST_CASE("attention kernels: causal with q_offset < 0 leaves the first queries 
     check_lse(lse, lse_r, 1e-12);
     CHECK(max_abs_diff(o.narrow(2, 0, 3), zeros({B, H, 3, D}, DType::f64)) == 0);
     Tensor dq = zeros(q.shape(), DType::f64), dk = zeros(k.shape(), DType::f64), dv = zeros(v.shape(), DType::f64);
-    Tensor dq_r = zeros(q.shape(), DType::f64), dk_r = zeros(k.shape(), DType::f64), dv_r = zeros(v.shape(), DType::f64);
+    Tensor dq_r = zeros(q.shape(), DType::f64), dk_r = zeros(k.shape(), DType::f64),
+           dv_r = zeros(v.shape(), DType::f64);
     kernels::attention_backward<double>(rows(dq), rows(dk), rows(dv), crows(o), lse.data<double>(), crows(g), crows(q),
                                         crows(k), crows(v), n);
     kernels::attention_backward_ref<double>(rows(dq_r), rows(dk_r), rows(dv_r), crows(o_r), lse_r.data<double>(),

@@ -45,17 +45,16 @@ void check_conv_kernels(Generator& gen, double tol) {
   struct Case {
     int64_t B, Tn, C, K;
   };
-  const Case cases[] = {{1, 1, 1, 1},   {2, 5, 3, 3},    {1, 2, 7, 4},     {3, 7, 63, 4},
-                        {2, 63, 130, 3}, {1, 1000, 9, 4}, {2, 300, 200, 1}, {0, 4, 3, 2},
-                        {2, 0, 3, 2},   {1, 3, 5, 6}};
+  const Case cases[] = {{1, 1, 1, 1},    {2, 5, 3, 3},     {1, 2, 7, 4}, {3, 7, 63, 4}, {2, 63, 130, 3},
+                        {1, 1000, 9, 4}, {2, 300, 200, 1}, {0, 4, 3, 2}, {2, 0, 3, 2},  {1, 3, 5, 6}};
   for (Case c : cases) {
     const auto [B, T_, C, K] = c;
     CAPTURE(B);
     CAPTURE(T_);
     CAPTURE(C);
     CAPTURE(K);
-    std::vector<T> x = randvec<T>(B * T_ * C, gen), w = randvec<T>(C * K, gen),
-                   bias = randvec<T>(C, gen), dy = randvec<T>(B * T_ * C, gen);
+    std::vector<T> x = randvec<T>(B * T_ * C, gen), w = randvec<T>(C * K, gen), bias = randvec<T>(C, gen),
+                   dy = randvec<T>(B * T_ * C, gen);
     for (bool with_bias : {false, true}) {
       const T* bp = with_bias ? bias.data() : nullptr;
       std::vector<T> y(x.size(), T(NAN)), y_ref(x.size(), T(NAN));
@@ -66,17 +65,15 @@ void check_conv_kernels(Generator& gen, double tol) {
     // Backward accumulates into pre-filled buffers.
     std::vector<T> dx(x.size(), T(0.5)), dw(w.size(), T(0.25)), db(size_t(C), T(-1));
     std::vector<T> dx_ref = dx, dw_ref = dw, db_ref = db;
-    kernels::conv1d_causal_backward<T>(dx.data(), dw.data(), db.data(), dy.data(), x.data(),
-                                       w.data(), B, T_, C, K);
-    kernels::conv1d_causal_backward_ref<T>(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(),
-                                           x.data(), w.data(), B, T_, C, K);
+    kernels::conv1d_causal_backward<T>(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), B, T_, C, K);
+    kernels::conv1d_causal_backward_ref<T>(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(),
+                                           B, T_, C, K);
     CHECK(rel_err(dx, dx_ref) <= tol);
     CHECK(rel_err(dw, dw_ref) <= tol);
     CHECK(rel_err(db, db_ref) <= tol);
     // Only some gradients asked for.
     std::vector<T> dw2(w.size(), T(0.25));
-    kernels::conv1d_causal_backward<T>(nullptr, dw2.data(), nullptr, dy.data(), x.data(),
-                                       w.data(), B, T_, C, K);
+    kernels::conv1d_causal_backward<T>(nullptr, dw2.data(), nullptr, dy.data(), x.data(), w.data(), B, T_, C, K);
     CHECK(rel_err(dw2, dw_ref) <= tol);
   }
 }
@@ -97,8 +94,7 @@ Tensor conv_direct(const Tensor& x, const Tensor& w, const Tensor& bias) {
 }
 
 // The stable-sort reference along the last dim of a 2-D f64 tensor: indices [R, N].
-std::vector<int64_t> stable_argsort_rows(const std::vector<double>& x, int64_t R, int64_t N,
-                                         bool descending) {
+std::vector<int64_t> stable_argsort_rows(const std::vector<double>& x, int64_t R, int64_t N, bool descending) {
   std::vector<int64_t> out;
   for (int64_t r = 0; r < R; ++r) {
     std::vector<int64_t> o(static_cast<size_t>(N));
@@ -183,8 +179,7 @@ TEST_CASE("conv1d_causal: direct formula, non-contiguous x, with and without bia
       Tensor x = randn({2, 5, T}, gen, DType::f64).transpose(1, 2);
       Tensor w = randn({5, K}, gen, DType::f64), b = randn({5}, gen, DType::f64);
       CHECK(max_abs_diff(core::conv1d_causal(x, w, b), conv_direct(x, w, b)) <= 1e-12);
-      CHECK(max_abs_diff(core::conv1d_causal(x, non_contiguous(w)), conv_direct(x, w, Tensor())) <=
-            1e-12);
+      CHECK(max_abs_diff(core::conv1d_causal(x, non_contiguous(w)), conv_direct(x, w, Tensor())) <= 1e-12);
       Tensor xf = x.to(DType::f32), wf = w.to(DType::f32), bf = b.to(DType::f32);
       CHECK_CLOSE(core::conv1d_causal(xf, wf, bf), conv_direct(x, w, b).to(DType::f32), 1e-5);
     }
@@ -220,17 +215,14 @@ TEST_CASE("conv1d_causal backward: matches the reference and is deterministic ac
 
 TEST_CASE("conv1d_causal errors") {
   Tensor x = zeros({2, 5, 3});
-  CHECK_THROWS_WITH_AS(core::conv1d_causal(zeros({5, 3}), zeros({3, 2})),
-                       doctest::Contains("x must be [B, T, C]"), tz::Error);
+  CHECK_THROWS_WITH_AS(core::conv1d_causal(zeros({5, 3}), zeros({3, 2})), doctest::Contains("x must be [B, T, C]"),
+                       tz::Error);
   CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({4, 2})),
-                       doctest::Contains("weight must be [C, K] with C = 3, got shape [4, 2]"),
+                       doctest::Contains("weight must be [C, K] with C = 3, got shape [4, 2]"), tz::Error);
+  CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({3, 0})), doctest::Contains("K must be >= 1"), tz::Error);
+  CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({3, 2}, DType::f64)), doctest::Contains("dtype"), tz::Error);
+  CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({3, 2}), zeros({4})), doctest::Contains("bias must be [C]"),
                        tz::Error);
-  CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({3, 0})), doctest::Contains("K must be >= 1"),
-                       tz::Error);
-  CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({3, 2}, DType::f64)), doctest::Contains("dtype"),
-                       tz::Error);
-  CHECK_THROWS_WITH_AS(core::conv1d_causal(x, zeros({3, 2}), zeros({4})),
-                       doctest::Contains("bias must be [C]"), tz::Error);
   CHECK_THROWS_WITH_AS(core::conv1d_causal(zeros({2, 5, 3}, DType::i64), zeros({3, 2}, DType::i64)),
                        doctest::Contains("floating"), tz::Error);
 }
@@ -302,8 +294,7 @@ TEST_CASE("sort/topk tensor layer: any dim, non-contiguous, negative dims, 0-d, 
   CHECK(core::sort(zeros({3, 0}), -1).indices.shape() == Shape{3, 0});
   CHECK(core::topk(zeros({0, 4}), 2, 1).values.shape() == Shape{0, 2});
   // Errors.
-  CHECK_THROWS_WITH_AS(core::topk(x, 7, 1), doctest::Contains("k = 7 out of range [0, 6]"),
-                       tz::Error);
+  CHECK_THROWS_WITH_AS(core::topk(x, 7, 1), doctest::Contains("k = 7 out of range [0, 6]"), tz::Error);
   CHECK_THROWS_WITH_AS(core::topk(x, -1, 1), doctest::Contains("topk"), tz::Error);
   CHECK_THROWS_WITH_AS(core::sort(x, 3), doctest::Contains("sort"), tz::Error);
 }

@@ -22,19 +22,14 @@ using kernels::BinaryOp;
 using kernels::UnaryOp;
 
 const int64_t kSizes[] = {0, 1, 7, 8, 9, 63, 1000, 4099};
-const UnaryOp kUnary[] = {UnaryOp::neg,     UnaryOp::exp,         UnaryOp::log,
-                          UnaryOp::sqrt,    UnaryOp::rsqrt,       UnaryOp::abs,
-                          UnaryOp::sin,     UnaryOp::cos,         UnaryOp::tanh,
-                          UnaryOp::sigmoid, UnaryOp::log_sigmoid, UnaryOp::softplus,
-                          UnaryOp::relu,    UnaryOp::gelu,        UnaryOp::gelu_tanh,
-                          UnaryOp::silu};
-const BinaryOp kBinary[] = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div,
-                            BinaryOp::pow, BinaryOp::maximum, BinaryOp::minimum,
-                            BinaryOp::eq,  BinaryOp::lt,  BinaryOp::ge};
+const UnaryOp kUnary[] = {UnaryOp::neg,   UnaryOp::exp,     UnaryOp::log,         UnaryOp::sqrt,
+                          UnaryOp::rsqrt, UnaryOp::abs,     UnaryOp::sin,         UnaryOp::cos,
+                          UnaryOp::tanh,  UnaryOp::sigmoid, UnaryOp::log_sigmoid, UnaryOp::softplus,
+                          UnaryOp::relu,  UnaryOp::gelu,    UnaryOp::gelu_tanh,   UnaryOp::silu};
+const BinaryOp kBinary[] = {BinaryOp::add,     BinaryOp::sub,     BinaryOp::mul, BinaryOp::div, BinaryOp::pow,
+                            BinaryOp::maximum, BinaryOp::minimum, BinaryOp::eq,  BinaryOp::lt,  BinaryOp::ge};
 
-bool positive_domain(UnaryOp op) {
-  return op == UnaryOp::log || op == UnaryOp::sqrt || op == UnaryOp::rsqrt;
-}
+bool positive_domain(UnaryOp op) { return op == UnaryOp::log || op == UnaryOp::sqrt || op == UnaryOp::rsqrt; }
 
 // Deterministic test inputs in [lo, hi].
 std::vector<float> inputs(int64_t n, float lo, float hi, uint64_t seed) {
@@ -142,11 +137,11 @@ TEST_CASE("vecmath approximation error sweep (f32 SIMD vs std:: in double)") {
     double lo, hi, max_rel, max_abs;  // pass if every point meets one of the two bounds
   };
   const Sweep sweeps[] = {
-      {UnaryOp::exp, -87, 88.7, 1.5e-7, 0},      {UnaryOp::log, 1e-6, 10, 2.5e-7, 0},
-      {UnaryOp::log, 1, 3e38, 1e-7, 0},          {UnaryOp::tanh, -10, 10, 3e-7, 0},
-      {UnaryOp::tanh, -0.01, 0.01, 3e-7, 0},     {UnaryOp::sigmoid, -87, 30, 2.5e-7, 0},
-      {UnaryOp::softplus, -80, 80, 3e-7, 0},     {UnaryOp::log_sigmoid, -80, 80, 3e-7, 0},
-      {UnaryOp::gelu, -12, 12, 6e-7, 0},         {UnaryOp::gelu_tanh, -12, 12, 1e-6, 1e-6},
+      {UnaryOp::exp, -87, 88.7, 1.5e-7, 0},  {UnaryOp::log, 1e-6, 10, 2.5e-7, 0},
+      {UnaryOp::log, 1, 3e38, 1e-7, 0},      {UnaryOp::tanh, -10, 10, 3e-7, 0},
+      {UnaryOp::tanh, -0.01, 0.01, 3e-7, 0}, {UnaryOp::sigmoid, -87, 30, 2.5e-7, 0},
+      {UnaryOp::softplus, -80, 80, 3e-7, 0}, {UnaryOp::log_sigmoid, -80, 80, 3e-7, 0},
+      {UnaryOp::gelu, -12, 12, 6e-7, 0},     {UnaryOp::gelu_tanh, -12, 12, 1e-6, 1e-6},
       {UnaryOp::silu, -80, 80, 3e-7, 0},
   };
   const int64_t n = 400001;
@@ -163,7 +158,8 @@ TEST_CASE("vecmath approximation error sweep (f32 SIMD vs std:: in double)") {
       max_abs = std::max(max_abs, e);
       if (std::abs(r) > 1e-30) {  // relative error on normal-range results
         double rel = e / std::abs(r);
-        if (rel > s.max_rel) CHECK_MESSAGE(e <= s.max_abs, std::string(kernels::unary_name(s.op)), " at ", xd, ": rel ", rel);
+        if (rel > s.max_rel)
+          CHECK_MESSAGE(e <= s.max_abs, std::string(kernels::unary_name(s.op)), " at ", xd, ": rel ", rel);
         max_rel = std::max(max_rel, rel);
       }
     }
@@ -286,18 +282,20 @@ TEST_CASE("binary broadcasting, non-contiguous and expanded inputs") {
     Tensor big = rnd({37, 41}, 4), nc = non_contiguous(big), other = rnd({37, 41}, 5);
     CHECK_FALSE(nc.is_contiguous());
     CHECK_CLOSE(core::div(nc, other), naive_binary(big, other, [](double x, double y) { return x / y; }), 1e-6);
-    CHECK_CLOSE(core::maximum(other, nc), naive_binary(other, big, [](double x, double y) { return std::max(x, y); }), 0);
+    CHECK_CLOSE(core::maximum(other, nc), naive_binary(other, big, [](double x, double y) { return std::max(x, y); }),
+                0);
     Tensor v1 = non_contiguous(rnd({1000}, 6)), v2 = rnd({1000}, 7);
     CHECK_CLOSE(core::sub(v1, v2), naive_binary(v1.contiguous(), v2, [](double x, double y) { return x - y; }), 1e-7);
     // expanded (stride 0) inputs
     Tensor row = rnd({1, 9}, 8).expand({7, 9}), col = rnd({7, 1}, 9).expand({7, 9});
     CHECK(row.strides()[0] == 0);
-    CHECK_CLOSE(core::mul(row, col), naive_binary(row.contiguous(), col.contiguous(),
-                                                  [](double x, double y) { return x * y; }), 1e-7);
+    CHECK_CLOSE(core::mul(row, col),
+                naive_binary(row.contiguous(), col.contiguous(), [](double x, double y) { return x * y; }), 1e-7);
     // f64 path
     Tensor a64 = rnd({5, 1}, 10, DType::f64), b64 = rnd({3}, 11, DType::f64);
     CHECK_CLOSE(core::binary(BinaryOp::pow, core::unary(UnaryOp::abs, a64), b64),
-                naive_binary(core::unary(UnaryOp::abs, a64), b64, [](double x, double y) { return std::pow(x, y); }), 1e-14);
+                naive_binary(core::unary(UnaryOp::abs, a64), b64, [](double x, double y) { return std::pow(x, y); }),
+                1e-14);
     // empty
     CHECK(core::add(zeros({0, 3}), zeros({1, 3})).shape() == Shape{0, 3});
   }
@@ -319,10 +317,10 @@ TEST_CASE("unary and scalar ops at the tensor level over any strides") {
   }
   CHECK_CLOSE(core::binary_scalar(BinaryOp::add, nc, 2.0, "add_scalar"),
               naive_binary(x, scalar_tensor(2.0), [](double a, double b) { return a + b; }), 1e-7);
-  CHECK_CLOSE(core::binary_scalar(BinaryOp::pow, core::unary(UnaryOp::abs, nc), 2.0, "pow_scalar"),
-              core::mul(x, x), 1e-7);
-  CHECK_CLOSE(core::clamp(nc, -0.5, 0.25), core::minimum(core::maximum(x, scalar_tensor(-0.5f)),
-                                                         scalar_tensor(0.25f)), 0);
+  CHECK_CLOSE(core::binary_scalar(BinaryOp::pow, core::unary(UnaryOp::abs, nc), 2.0, "pow_scalar"), core::mul(x, x),
+              1e-7);
+  CHECK_CLOSE(core::clamp(nc, -0.5, 0.25), core::minimum(core::maximum(x, scalar_tensor(-0.5f)), scalar_tensor(0.25f)),
+              0);
 }
 
 TEST_CASE("i64 arithmetic for index computations") {
@@ -332,10 +330,8 @@ TEST_CASE("i64 arithmetic for index computations") {
   CHECK(s.to_vector<int64_t>() == std::vector<int64_t>{10, 21, 32, 13, 24, 35});
   CHECK(core::mul(a, b).to_vector<int64_t>() == std::vector<int64_t>{0, 20, 60, 30, 80, 150});
   CHECK(core::sub(b, a).to_vector<int64_t>() == std::vector<int64_t>{10, 19, 28, 7, 16, 25});
-  CHECK(core::maximum(a, scalar_tensor(2, DType::i64)).to_vector<int64_t>() ==
-        std::vector<int64_t>{2, 2, 2, 3, 4, 5});
-  CHECK(core::minimum(a, scalar_tensor(2, DType::i64)).to_vector<int64_t>() ==
-        std::vector<int64_t>{0, 1, 2, 2, 2, 2});
+  CHECK(core::maximum(a, scalar_tensor(2, DType::i64)).to_vector<int64_t>() == std::vector<int64_t>{2, 2, 2, 3, 4, 5});
+  CHECK(core::minimum(a, scalar_tensor(2, DType::i64)).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 2, 2, 2});
   CHECK(core::binary_scalar(BinaryOp::mul, a, 3, "mul_scalar").to_vector<int64_t>() ==
         std::vector<int64_t>{0, 3, 6, 9, 12, 15});
   CHECK(core::unary(UnaryOp::neg, a).to_vector<int64_t>() == std::vector<int64_t>{0, -1, -2, -3, -4, -5});
@@ -352,8 +348,7 @@ TEST_CASE("where, masked_fill, tril, triu") {
   Tensor w = core::where(cond, a, b);
   CHECK(w.shape() == Shape{2, 3});
   for (int64_t i = 0; i < 2; ++i)
-    for (int64_t j = 0; j < 3; ++j)
-      CHECK(w.at({i, j}) == (j != 1 ? a.at({i, 0}) : b.at({i, j})));
+    for (int64_t j = 0; j < 3; ++j) CHECK(w.at({i, j}) == (j != 1 ? a.at({i, 0}) : b.at({i, j})));
   Tensor wi = core::where(core::binary(BinaryOp::gt, b, scalar_tensor(0.f)), arange(3), scalar_tensor(-1, DType::i64));
   CHECK(wi.dtype() == DType::i64);
   CHECK_THROWS_WITH_AS(core::where(cond, a, b.to(DType::f64)), "where: dtype mismatch, f32 vs f64", Error);
@@ -383,7 +378,8 @@ TEST_CASE("error messages: broadcast and dtype mismatch") {
                        "add: shapes [3, 4] and [5] cannot be broadcast (dim 1: 4 vs 5)", Error);
   CHECK_THROWS_WITH_AS(core::add(zeros({3}), zeros({3}, DType::f64)), "add: dtype mismatch, f32 vs f64", Error);
   CHECK_THROWS_WITH_AS(core::mul(zeros({3}), zeros({3}, DType::i64)), "mul: dtype mismatch, f32 vs i64", Error);
-  CHECK_THROWS_WITH_AS(core::clamp(zeros({3}, DType::i64), 0, 1), "clamp: expected a floating dtype (f32 or f64), got i64", Error);
+  CHECK_THROWS_WITH_AS(core::clamp(zeros({3}, DType::i64), 0, 1),
+                       "clamp: expected a floating dtype (f32 or f64), got i64", Error);
 }
 
 TEST_CASE("long rows split across threads give the same result as one thread") {

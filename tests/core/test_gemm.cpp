@@ -19,9 +19,9 @@ using tz::testing::rel_rms;
 
 // CHECK_CLOSE from test_util.h re-runs rel_rms (which holds a REQUIRE) while doctest logs a
 // failure, which deadlocks doctest's reporter; compute the error once, then check it.
-#define CHECK_REL(a, b, tol)                                           \
-  do {                                                                 \
-    const double err_ = rel_rms((a), (b));                             \
+#define CHECK_REL(a, b, tol)                                            \
+  do {                                                                  \
+    const double err_ = rel_rms((a), (b));                              \
     CHECK_MESSAGE(err_ <= (tol), "rel rms error ", err_, " > ", (tol)); \
   } while (0)
 
@@ -41,8 +41,10 @@ struct KernelSettings {
 std::vector<SimdLevel> cpu_levels() {
   std::vector<SimdLevel> v = {SimdLevel::off};
   if (cpu_has_avx2_fma()) v.push_back(SimdLevel::avx2);
-  if (cpu_has_avx512()) v.push_back(SimdLevel::avx512);
-  else MESSAGE("this CPU has no AVX-512: the AVX-512 GEMM/GEMV kernels are not tested here");
+  if (cpu_has_avx512())
+    v.push_back(SimdLevel::avx512);
+  else
+    MESSAGE("this CPU has no AVX-512: the AVX-512 GEMM/GEMV kernels are not tested here");
   return v;
 }
 
@@ -83,9 +85,12 @@ double gemm_error(Impl impl, int64_t M, int64_t N, int64_t K, bool ta, bool tb, 
   kernels::GemmArgs<T> r = g;
   r.C = C_ref.data();
   kernels::gemm_ref(r);
-  if (impl == Impl::own) kernels::gemm_own(g);
-  else if (impl == Impl::blas) kernels::gemm_blas(g);
-  else kernels::gemm(g);
+  if (impl == Impl::own)
+    kernels::gemm_own(g);
+  else if (impl == Impl::blas)
+    kernels::gemm_blas(g);
+  else
+    kernels::gemm(g);
   // The padding between rows of C must be untouched.
   for (int64_t i = 0; i + 1 < M; ++i)
     for (int64_t j = N; j < ldc; ++j)
@@ -99,14 +104,13 @@ struct Mnk {
 // Awkward sizes: empty, 1, below and above the 6x16 tile, block edges (KC = 256,
 // MC = 144), 1000+, and skinny M (direct path, column split across threads).
 const std::vector<Mnk> kSizes = {
-    {0, 5, 3},   {5, 0, 3},    {4, 5, 0},    {1, 1, 1},    {7, 7, 7},     {6, 16, 8},
-    {63, 65, 7}, {65, 63, 257}, {257, 65, 63}, {1, 257, 65}, {145, 33, 300}, {1000, 17, 33},
-    {33, 1003, 19}, {12, 32, 513}, {7, 1, 1001},
-    {4, 33, 70},  {3, 300, 9},   {2, 129, 1000},  // M <= 4: the unpacked direct path
-    {1, 37, 17},  {1, 8, 16},    {2, 65, 47},  {3, 9, 31},     // GEMV: K and N tails of 8/16
-    {1, 9, 130},  {1, 3, 80},    {2, 5, 50},   {4, 6, 200},    // GEMV: unrolled steps + leftovers
-    {1, 300, 513}, {3, 257, 600},                               // GEMV split across threads
-    {169, 97, 513}, {12, 32, 256}, {13, 33, 255}};  // 12x32 AVX-512 tiles, block edges
+    {0, 5, 3},      {5, 0, 3},     {4, 5, 0},    {1, 1, 1},      {7, 7, 7},      {6, 16, 8},     {63, 65, 7},
+    {65, 63, 257},  {257, 65, 63}, {1, 257, 65}, {145, 33, 300}, {1000, 17, 33}, {33, 1003, 19}, {12, 32, 513},
+    {7, 1, 1001},   {4, 33, 70},   {3, 300, 9},  {2, 129, 1000},  // M <= 4: the unpacked direct path
+    {1, 37, 17},    {1, 8, 16},    {2, 65, 47},  {3, 9, 31},      // GEMV: K and N tails of 8/16
+    {1, 9, 130},    {1, 3, 80},    {2, 5, 50},   {4, 6, 200},     // GEMV: unrolled steps + leftovers
+    {1, 300, 513},  {3, 257, 600},                                // GEMV split across threads
+    {169, 97, 513}, {12, 32, 256}, {13, 33, 255}};                // 12x32 AVX-512 tiles, block edges
 
 template <class T>
 void check_all_sizes(Impl impl, double tol) {
@@ -114,8 +118,13 @@ void check_all_sizes(Impl impl, double tol) {
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;
       for (auto [alpha, beta] : {std::pair<T, T>{1, 0}, {T(-0.5), T(1.5)}, {2, 1}}) {
-        CAPTURE(s.M); CAPTURE(s.N); CAPTURE(s.K); CAPTURE(ta); CAPTURE(tb);
-        CAPTURE(alpha); CAPTURE(beta);
+        CAPTURE(s.M);
+        CAPTURE(s.N);
+        CAPTURE(s.K);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        CAPTURE(alpha);
+        CAPTURE(beta);
         double e = gemm_error<T>(impl, s.M, s.N, s.K, ta, tb, alpha, beta);
         CHECK(e <= tol);
       }
@@ -128,7 +137,8 @@ TEST_CASE("gemm_own matches gemm_ref: f32/f64, SIMD on/off, 1 and 2 threads, all
   KernelSettings keep;
   for (int threads : {1, 2}) {
     for (bool simd : {true, false}) {
-      CAPTURE(threads); CAPTURE(simd);
+      CAPTURE(threads);
+      CAPTURE(simd);
       set_num_threads(threads);
       set_simd_enabled(simd);
       check_all_sizes<float>(Impl::own, 1e-5);
@@ -153,7 +163,8 @@ TEST_CASE("gemm_own: AVX-512, AVX2 and scalar kernels each match gemm_ref (and e
   KernelSettings keep;
   for (int threads : {1, 2})
     for (SimdLevel level : cpu_levels()) {
-      CAPTURE(threads); CAPTURE(simd_level_name(level));
+      CAPTURE(threads);
+      CAPTURE(simd_level_name(level));
       set_num_threads(threads);
       set_simd_level(level);
       REQUIRE(simd_level() == level);
@@ -169,11 +180,14 @@ TEST_CASE("gemm_own: AVX-512, AVX2 and scalar kernels each match gemm_ref (and e
       for (SimdLevel level : levels) {
         set_simd_level(level);
         std::vector<float> C(size_t(s.M * s.N), NAN);
-        kernels::gemm_own({C.data(), s.N, A.data(), ta ? s.M : s.K, ta, B.data(), tb ? s.K : s.N,
-                           tb, s.M, s.N, s.K});
+        kernels::gemm_own({C.data(), s.N, A.data(), ta ? s.M : s.K, ta, B.data(), tb ? s.K : s.N, tb, s.M, s.N, s.K});
         out.push_back(std::move(C));
       }
-      CAPTURE(s.M); CAPTURE(s.N); CAPTURE(s.K); CAPTURE(ta); CAPTURE(tb);
+      CAPTURE(s.M);
+      CAPTURE(s.N);
+      CAPTURE(s.K);
+      CAPTURE(ta);
+      CAPTURE(tb);
       for (size_t l = 1; l < out.size(); ++l) CHECK(rel_err(out[l], out[0], s.M, s.N, s.N) <= 1e-5);
     }
 }
@@ -184,8 +198,7 @@ TEST_CASE("simd levels: set_simd_enabled(false) forces the scalar path, levels c
   CHECK(simd_level() == SimdLevel::off);
   CHECK_FALSE(simd_enabled());
   set_simd_level(SimdLevel::avx512);
-  CHECK(simd_level() == (cpu_has_avx512() ? SimdLevel::avx512
-                         : cpu_has_avx2_fma() ? SimdLevel::avx2 : SimdLevel::off));
+  CHECK(simd_level() == (cpu_has_avx512() ? SimdLevel::avx512 : cpu_has_avx2_fma() ? SimdLevel::avx2 : SimdLevel::off));
   set_simd_level(SimdLevel::avx2);
   CHECK(simd_level() == (cpu_has_avx2_fma() ? SimdLevel::avx2 : SimdLevel::off));
 }
@@ -194,18 +207,19 @@ TEST_CASE("gemm_own: the same bits for 1 and 2 threads (static split, fixed K or
   KernelSettings keep;
   // M = 301 splits rows across threads; M = 5 (skinny) and M = 1 (GEMV) split the columns.
   for (int64_t M : {301, 5, 1})
-  for (SimdLevel simd : cpu_levels()) {
-    const int64_t N = 200, K = 300;
-    auto A = random_vec<float>(size_t(M * K), 11), B = random_vec<float>(size_t(K * N), 12);
-    std::vector<float> C1(size_t(M * N)), C2(size_t(M * N));
-    CAPTURE(M); CAPTURE(simd_level_name(simd));
-    set_simd_level(simd);
-    set_num_threads(1);
-    kernels::gemm_own({C1.data(), N, A.data(), K, false, B.data(), N, false, M, N, K});
-    set_num_threads(2);
-    kernels::gemm_own({C2.data(), N, A.data(), K, false, B.data(), N, false, M, N, K});
-    CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
-  }
+    for (SimdLevel simd : cpu_levels()) {
+      const int64_t N = 200, K = 300;
+      auto A = random_vec<float>(size_t(M * K), 11), B = random_vec<float>(size_t(K * N), 12);
+      std::vector<float> C1(size_t(M * N)), C2(size_t(M * N));
+      CAPTURE(M);
+      CAPTURE(simd_level_name(simd));
+      set_simd_level(simd);
+      set_num_threads(1);
+      kernels::gemm_own({C1.data(), N, A.data(), K, false, B.data(), N, false, M, N, K});
+      set_num_threads(2);
+      kernels::gemm_own({C2.data(), N, A.data(), K, false, B.data(), N, false, M, N, K});
+      CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+    }
 }
 
 TEST_CASE("gemm: invalid sizes and leading dimensions throw") {
@@ -292,16 +306,16 @@ TEST_CASE("matmul: 2-D, batched with broadcast batch dims, 1-D operands (NumPy r
 
 TEST_CASE("matmul: strided inputs (transposed views as flags, others copied)") {
   Tensor a = rnd({3, 6, 5}, DType::f32, 3), b = rnd({3, 5, 4}, DType::f32, 4);
-  check_matmul(testing::non_contiguous(a), testing::non_contiguous(b), 1e-5);  // both transposed
-  check_matmul(rnd({3, 5, 6}).transpose(-1, -2), b, 1e-5);                   // a^T view
-  check_matmul(a, rnd({3, 4, 5}).transpose(1, 2), 1e-5);                      // b^T view
-  check_matmul(rnd({6, 12}).slice(1, 0, 12, 2), rnd({6, 4}), 1e-5);           // column step 2: copied
+  check_matmul(testing::non_contiguous(a), testing::non_contiguous(b), 1e-5);    // both transposed
+  check_matmul(rnd({3, 5, 6}).transpose(-1, -2), b, 1e-5);                       // a^T view
+  check_matmul(a, rnd({3, 4, 5}).transpose(1, 2), 1e-5);                         // b^T view
+  check_matmul(rnd({6, 12}).slice(1, 0, 12, 2), rnd({6, 4}), 1e-5);              // column step 2: copied
   check_matmul(rnd({10, 5}).slice(0, 1, 8), rnd({5, 4}).narrow(1, 1, 2), 1e-5);  // row/col windows
-  check_matmul(rnd({1, 5}).expand({6, 5}), rnd({5, 4}), 1e-5);                // stride-0 rows
-  check_matmul(rnd({2, 3, 6, 5}).select(1, 2), b.select(0, 1), 1e-5);         // batch strides
-  check_matmul(rnd({6, 4, 5}).permute({1, 0, 2}), rnd({4, 5, 3}), 1e-5);  // batch stride 5
-  check_matmul(testing::non_contiguous(rnd({9})), rnd({9, 3}), 1e-5);         // strided vector
-  check_matmul(rnd({3, 9}).select(1, 1), rnd({2, 3}).t(), 1e-5);  // stride-9 vector @ matrix^T
+  check_matmul(rnd({1, 5}).expand({6, 5}), rnd({5, 4}), 1e-5);                   // stride-0 rows
+  check_matmul(rnd({2, 3, 6, 5}).select(1, 2), b.select(0, 1), 1e-5);            // batch strides
+  check_matmul(rnd({6, 4, 5}).permute({1, 0, 2}), rnd({4, 5, 3}), 1e-5);         // batch stride 5
+  check_matmul(testing::non_contiguous(rnd({9})), rnd({9, 3}), 1e-5);            // strided vector
+  check_matmul(rnd({3, 9}).select(1, 1), rnd({2, 3}).t(), 1e-5);                 // stride-9 vector @ matrix^T
 }
 
 TEST_CASE("matmul: empty operands") {
@@ -317,12 +331,11 @@ TEST_CASE("matmul: empty operands") {
 TEST_CASE("matmul: errors name the op, the shapes and the dtypes") {
   CHECK_THROWS_WITH_AS(core::matmul(rnd({4, 64, 128}), rnd({256, 64})),
                        "matmul: shape mismatch, lhs [4, 64, 128] vs rhs [256, 64]", Error);
-  CHECK_THROWS_WITH_AS(core::matmul(rnd({3}), rnd({4})), "matmul: shape mismatch, lhs [3] vs rhs [4]",
-                       Error);
+  CHECK_THROWS_WITH_AS(core::matmul(rnd({3}), rnd({4})), "matmul: shape mismatch, lhs [3] vs rhs [4]", Error);
   CHECK_THROWS_WITH_AS(core::matmul(rnd({2, 3, 4}), rnd({5, 4, 2})),
                        "matmul: batch dims do not broadcast, lhs [2, 3, 4] vs rhs [5, 4, 2]", Error);
-  CHECK_THROWS_WITH_AS(core::matmul(rnd({2, 3}), rnd({3, 2}, DType::f64)),
-                       "matmul: dtype mismatch, lhs f32 vs rhs f64", Error);
+  CHECK_THROWS_WITH_AS(core::matmul(rnd({2, 3}), rnd({3, 2}, DType::f64)), "matmul: dtype mismatch, lhs f32 vs rhs f64",
+                       Error);
   CHECK_THROWS_WITH_AS(core::matmul(zeros({2, 3}, DType::i64), zeros({3, 2}, DType::i64)),
                        "matmul: expected floating dtypes (f32 or f64), got lhs i64 vs rhs i64", Error);
   CHECK_THROWS_WITH_AS(core::matmul(scalar_tensor(1.0), rnd({3})),
@@ -340,8 +353,7 @@ TEST_CASE("linear: x W^T + b over leading dims, with and without bias") {
     for (size_t i = 0; i < rv.size(); ++i) rv[i] += bv[i % 5];
     Tensor ref_b = from_vector(rv, {2, 3, 5});
     CHECK_REL(core::linear(x, w, b).to(DType::f64), ref_b, tol);
-    CHECK_REL(core::linear(testing::non_contiguous(x), testing::non_contiguous(w), b).to(DType::f64),
-                ref_b, tol);
+    CHECK_REL(core::linear(testing::non_contiguous(x), testing::non_contiguous(w), b).to(DType::f64), ref_b, tol);
     // 1-D x.
     Tensor x1 = x.select(0, 1).select(0, 2);
     CHECK_REL(core::linear(x1, w, b).to(DType::f64), ref_b.select(0, 1).select(0, 2), tol);
@@ -351,8 +363,7 @@ TEST_CASE("linear: x W^T + b over leading dims, with and without bias") {
                        "linear: shape mismatch, x [4, 8] vs weight [16, 9] (expected x [..., 9])", Error);
   CHECK_THROWS_WITH_AS(core::linear(rnd({4, 8}), rnd({16, 8}), rnd({15})),
                        "linear: bias must be [16] for weight [16, 8], got [15]", Error);
-  CHECK_THROWS_WITH_AS(core::linear(rnd({4, 8}), rnd({8})),
-                       "linear: weight must be 2-D [out, in], got [8]", Error);
+  CHECK_THROWS_WITH_AS(core::linear(rnd({4, 8}), rnd({8})), "linear: weight must be 2-D [out, in], got [8]", Error);
   CHECK_THROWS_WITH_AS(core::linear(rnd({4, 8}), rnd({16, 8}, DType::f64)),
                        "linear: dtype mismatch, x f32 vs weight f64", Error);
 }

@@ -98,10 +98,10 @@ TEST_CASE("layer_norm/rms_norm kernels vs reference, with and without weight/bia
           Tensor dxa = full({N, C}, 1.0, dt), dxb = full({N, C}, 1.0, dt);
           Tensor dwa = full({C}, 1.0, dt), dwb = full({C}, 1.0, dt);
           Tensor dba = full({C}, 1.0, dt), dbb = full({C}, 1.0, dt);
-          kernels::layernorm_backward<T>(p<T>(dxa), affine ? p<T>(dwa) : nullptr, p<T>(dba), p<T>(dy),
-                                         p<T>(x), wp, p<T>(ma), p<T>(ra), N, C);
-          kernels::layernorm_backward_ref<T>(p<T>(dxb), affine ? p<T>(dwb) : nullptr, p<T>(dbb),
-                                             p<T>(dy), p<T>(x), wp, p<T>(ma), p<T>(ra), N, C);
+          kernels::layernorm_backward<T>(p<T>(dxa), affine ? p<T>(dwa) : nullptr, p<T>(dba), p<T>(dy), p<T>(x), wp,
+                                         p<T>(ma), p<T>(ra), N, C);
+          kernels::layernorm_backward_ref<T>(p<T>(dxb), affine ? p<T>(dwb) : nullptr, p<T>(dbb), p<T>(dy), p<T>(x), wp,
+                                             p<T>(ma), p<T>(ra), N, C);
           CHECK_CLOSE(dxa, dxb, tol * 10);
           CHECK_CLOSE(dwa, dwb, tol);
           CHECK_CLOSE(dba, dbb, tol);
@@ -109,10 +109,9 @@ TEST_CASE("layer_norm/rms_norm kernels vs reference, with and without weight/bia
           kernels::rmsnorm_forward_ref<T>(p<T>(b), p<T>(rb), p<T>(x), wp, N, C, 1e-6);
           CHECK_CLOSE(a, b, tol);
           CHECK_CLOSE(ra, rb, tol);
-          kernels::rmsnorm_backward<T>(p<T>(dxa), affine ? p<T>(dwa) : nullptr, p<T>(dy), p<T>(x), wp,
-                                       p<T>(ra), N, C);
-          kernels::rmsnorm_backward_ref<T>(p<T>(dxb), affine ? p<T>(dwb) : nullptr, p<T>(dy), p<T>(x),
-                                           wp, p<T>(ra), N, C);
+          kernels::rmsnorm_backward<T>(p<T>(dxa), affine ? p<T>(dwa) : nullptr, p<T>(dy), p<T>(x), wp, p<T>(ra), N, C);
+          kernels::rmsnorm_backward_ref<T>(p<T>(dxb), affine ? p<T>(dwb) : nullptr, p<T>(dy), p<T>(x), wp, p<T>(ra), N,
+                                           C);
           CHECK_CLOSE(dxa, dxb, tol * 10);
           CHECK_CLOSE(dwa, dwb, tol);
           return 0;
@@ -142,8 +141,7 @@ TEST_CASE("cross_entropy kernels vs reference") {
           CHECK(la.at({2}) == 0);
           Tensor da = zeros({N, V}, dt), db = zeros({N, V}, dt);
           kernels::cross_entropy_backward<T>(p<T>(da), p<T>(x), p<T>(sa), p<int64_t>(t), 0.25, N, V, -100);
-          kernels::cross_entropy_backward_ref<T>(p<T>(db), p<T>(x), p<T>(sa), p<int64_t>(t), 0.25, N, V,
-                                                 -100);
+          kernels::cross_entropy_backward_ref<T>(p<T>(db), p<T>(x), p<T>(sa), p<int64_t>(t), 0.25, N, V, -100);
           CHECK_CLOSE(da, db, tol * 10);
           return 0;
         });
@@ -180,8 +178,7 @@ TEST_CASE("softmax/log_softmax tensor layer: composite in f64, non-contiguous, 3
   // Empty last dim and 0 rows are fine.
   CHECK(core::softmax(zeros({0, 4})).shape() == Shape{0, 4});
   CHECK(core::softmax(zeros({3, 0})).shape() == Shape{3, 0});
-  CHECK_THROWS_WITH_AS(core::softmax(arange(3)), doctest::Contains("softmax: expected a floating"),
-                       tz::Error);
+  CHECK_THROWS_WITH_AS(core::softmax(arange(3)), doctest::Contains("softmax: expected a floating"), tz::Error);
 }
 
 TEST_CASE("layer_norm/rms_norm tensor layer: non-contiguous input, optional params, errors") {
@@ -213,8 +210,8 @@ TEST_CASE("layer_norm/rms_norm tensor layer: non-contiguous input, optional para
                        doctest::Contains("layer_norm: weight of shape [5]"), tz::Error);
   CHECK_THROWS_WITH_AS(core::layer_norm(x0, w, zeros({6}), 1e-5),
                        doctest::Contains("bias dtype f32 does not match the input dtype f64"), tz::Error);
-  CHECK_THROWS_WITH_AS(core::rms_norm(x0, zeros({4}, DType::f64), 1e-6),
-                       doctest::Contains("rms_norm: weight"), tz::Error);
+  CHECK_THROWS_WITH_AS(core::rms_norm(x0, zeros({4}, DType::f64), 1e-6), doctest::Contains("rms_norm: weight"),
+                       tz::Error);
   CHECK_THROWS_WITH_AS(core::rms_norm(scalar_tensor(1.0), Tensor(), 1e-6),
                        doctest::Contains("rms_norm: expected at least 1 dim"), tz::Error);
 }
@@ -254,8 +251,8 @@ TEST_CASE("cross_entropy tensor layer: value, [B, T, V] logits, ignore_index, er
                        doctest::Contains("target 5 at position 1 is out of range for V = 5"), tz::Error);
   Tensor neg = from_vector(std::vector<int64_t>{0, -1, 1, 2, 1, 3}, {2, 3});
   CHECK_THROWS_WITH_AS(core::cross_entropy(x, neg, -100), doctest::Contains("target -1"), tz::Error);
-  CHECK_THROWS_WITH_AS(core::cross_entropy(x, zeros({2, 3}), -100),
-                       doctest::Contains("targets must be i64"), tz::Error);
+  CHECK_THROWS_WITH_AS(core::cross_entropy(x, zeros({2, 3}), -100), doctest::Contains("targets must be i64"),
+                       tz::Error);
   CHECK_THROWS_WITH_AS(core::cross_entropy(x, zeros({6}, DType::i64), -100),
                        doctest::Contains("do not match logits of shape [2, 3, 5]"), tz::Error);
   CHECK_THROWS_WITH_AS(core::cross_entropy(arange(5).view({1, 5}), zeros({1}, DType::i64), -100),

@@ -35,8 +35,10 @@ Tensor naive_reduce(const Tensor& x, int64_t dim, bool keepdim,
       out[size_t(o * I + i)] = fn(col);
     }
   Shape s = x.shape();
-  if (keepdim) s[size_t(dim)] = 1;
-  else s.erase(s.begin() + dim);
+  if (keepdim)
+    s[size_t(dim)] = 1;
+  else
+    s.erase(s.begin() + dim);
   return from_vector(out, s);
 }
 
@@ -52,8 +54,7 @@ Tensor as64(const Tensor& t) { return core::contiguous_as(t, DType::f64); }
 
 TEST_CASE("reduce kernels: sum/var/logsumexp fast vs reference over awkward sizes") {
   Generator gen(7);
-  for (int64_t N : {int64_t(0), int64_t(1), int64_t(7), int64_t(63), int64_t(1000), int64_t(4099),
-                    int64_t(40000)}) {
+  for (int64_t N : {int64_t(0), int64_t(1), int64_t(7), int64_t(63), int64_t(1000), int64_t(4099), int64_t(40000)}) {
     for (auto [O, I] : {std::pair<int64_t, int64_t>{1, 1}, {3, 1}, {2, 5}, {1, 300}, {4, 7}}) {
       CAPTURE(N);
       CAPTURE(O);
@@ -71,8 +72,10 @@ TEST_CASE("reduce kernels: sum/var/logsumexp fast vs reference over awkward size
       }
       kernels::logsumexp_forward<float>(a.data<float>(), xp, O, N, I);
       kernels::logsumexp_forward_ref<float>(b.data<float>(), xp, O, N, I);
-      if (N > 0) CHECK_CLOSE(a, b, 1e-6);
-      else CHECK(std::isinf(a.to_vector<double>()[0]));
+      if (N > 0)
+        CHECK_CLOSE(a, b, 1e-6);
+      else
+        CHECK(std::isinf(a.to_vector<double>()[0]));
       Tensor xd = as64(x);
       Tensor c = empty({O, I}, DType::f64), d = empty({O, I}, DType::f64);
       kernels::sum_forward<double>(c.data<double>(), xd.data<double>(), O, N, I, 1.0);
@@ -110,8 +113,7 @@ TEST_CASE("reduce: sum/mean over dims, keepdim, non-contiguous, f32/f64/i64") {
           CAPTURE(keep);
           CHECK_CLOSE(as64(core::sum(x, {d}, keep)), naive_reduce(x0, d, keep, vsum), 1e-6);
           CHECK_CLOSE(as64(core::mean(x, {d}, keep)),
-                      naive_reduce(x0, d, keep, [](auto& c) { return vsum(c) / double(c.size()); }),
-                      1e-6);
+                      naive_reduce(x0, d, keep, [](auto& c) { return vsum(c) / double(c.size()); }), 1e-6);
         }
       // All dims, and non-adjacent dims {0, 2} (the permuted path).
       CHECK(std::abs(core::sum(x).item() - vsum(x0.to_vector<double>())) < 1e-4);
@@ -130,8 +132,7 @@ TEST_CASE("reduce: sum/mean over dims, keepdim, non-contiguous, f32/f64/i64") {
   Tensor xi = arange(24).view({2, 3, 4});
   CHECK(core::sum(xi).item() == 276);
   CHECK(core::sum(xi).dtype() == DType::i64);
-  CHECK(core::sum(xi, {1}).to_vector<int64_t>() ==
-        std::vector<int64_t>{12, 15, 18, 21, 48, 51, 54, 57});
+  CHECK(core::sum(xi, {1}).to_vector<int64_t>() == std::vector<int64_t>{12, 15, 18, 21, 48, 51, 54, 57});
   // Empty: sum 0, mean NaN; a 0-d tensor reduces over "dim 0".
   CHECK(core::sum(zeros({0, 3})).to_vector<double>() == std::vector<double>{0});
   CHECK(core::sum(zeros({0, 3}), {0}).to_vector<double>() == std::vector<double>{0, 0, 0});
@@ -161,22 +162,22 @@ TEST_CASE("reduce: var, max/min/argmax, logsumexp, cumsum vs naive loops") {
           }
           auto mx = core::max(x, d);
           CHECK_CLOSE(as64(mx.values),
-                      naive_reduce(x0, d, false, [](auto& c) { return *std::max_element(c.begin(), c.end()); }),
-                      0);
+                      naive_reduce(x0, d, false, [](auto& c) { return *std::max_element(c.begin(), c.end()); }), 0);
           CHECK_CLOSE(as64(mx.indices),
-                      naive_reduce(x0, d, false, [](auto& c) { return double(std::max_element(c.begin(), c.end()) - c.begin()); }),
+                      naive_reduce(x0, d, false,
+                                   [](auto& c) { return double(std::max_element(c.begin(), c.end()) - c.begin()); }),
                       0);
           auto mn = core::min(x, d, true);
           CHECK_CLOSE(as64(mn.values),
-                      naive_reduce(x0, d, true, [](auto& c) { return *std::min_element(c.begin(), c.end()); }),
-                      0);
+                      naive_reduce(x0, d, true, [](auto& c) { return *std::min_element(c.begin(), c.end()); }), 0);
           CHECK_CLOSE(as64(core::argmax(x, d)), as64(mx.indices), 0);
           CHECK_CLOSE(as64(core::logsumexp(x, d)),
-                      naive_reduce(x0, d, false, [](auto& c) {
-                        double s = 0;
-                        for (double v : c) s += std::exp(v);
-                        return std::log(s);
-                      }),
+                      naive_reduce(x0, d, false,
+                                   [](auto& c) {
+                                     double s = 0;
+                                     for (double v : c) s += std::exp(v);
+                                     return std::log(s);
+                                   }),
                       1e-6);
           // cumsum: its last entry along d is the sum.
           Tensor cs = core::cumsum(x, d);
@@ -188,8 +189,7 @@ TEST_CASE("reduce: var, max/min/argmax, logsumexp, cumsum vs naive loops") {
       }
     }
   }
-  CHECK(core::cumsum(tensor({1, 2, 3, 4}, DType::f64), 0).to_vector<double>() ==
-        std::vector<double>{1, 3, 6, 10});
+  CHECK(core::cumsum(tensor({1, 2, 3, 4}, DType::f64), 0).to_vector<double>() == std::vector<double>{1, 3, 6, 10});
   CHECK(core::cumsum(arange(5), 0).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 3, 6, 10});
 }
 
@@ -218,8 +218,7 @@ TEST_CASE("reduce: sum_to") {
   CHECK_CLOSE(core::sum_to(g, {1, 3, 4}), core::sum(g, {0}, true), 1e-12);
   CHECK(core::sum_to(g, {}).dim() == 0);
   CHECK(core::sum_to(g, {2, 3, 4}).shares_storage(g));
-  CHECK(core::sum_to(arange(6).view({2, 3}), {3}).to_vector<int64_t>() ==
-        std::vector<int64_t>{3, 5, 7});
+  CHECK(core::sum_to(arange(6).view({2, 3}), {3}).to_vector<int64_t>() == std::vector<int64_t>{3, 5, 7});
   CHECK(core::sum_to(g, {1, 1}).dtype() == DType::f64);
 }
 
@@ -227,8 +226,7 @@ TEST_CASE("reduce: errors name the op and the facts") {
   Tensor x = zeros({2, 3});
   CHECK_THROWS_WITH_AS(core::sum(x, {2}), doctest::Contains("sum"), tz::Error);
   CHECK_THROWS_WITH_AS(core::sum(x, {0, -2}), doctest::Contains("repeated"), tz::Error);
-  CHECK_THROWS_WITH_AS(core::mean(arange(3), {}), doctest::Contains("mean: expected a floating"),
-                       tz::Error);
+  CHECK_THROWS_WITH_AS(core::mean(arange(3), {}), doctest::Contains("mean: expected a floating"), tz::Error);
   CHECK_THROWS_WITH_AS(core::var(arange(3), 0), doctest::Contains("var"), tz::Error);
   CHECK_THROWS_WITH_AS(core::max(zeros({2, 0}), 1), doctest::Contains("size 0"), tz::Error);
   CHECK_THROWS_WITH_AS(core::logsumexp(x, -3), doctest::Contains("logsumexp"), tz::Error);

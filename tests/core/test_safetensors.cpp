@@ -101,8 +101,7 @@ uint64_t get_u64(const std::vector<uint8_t>& b, size_t at) {
 std::vector<uint8_t> valid_file() {
   TempDir tmp;
   save_safetensors(tmp.file("v.safetensors"),
-                   {{"a", from_vector(std::vector<float>{1.f, 2.f})},
-                    {"b", from_vector(std::vector<int64_t>{7})}});
+                   {{"a", from_vector(std::vector<float>{1.f, 2.f})}, {"b", from_vector(std::vector<int64_t>{7})}});
   return read_bytes(tmp.file("v.safetensors"));
 }
 
@@ -140,12 +139,12 @@ void check_corrupt_header(const std::string& header, const std::string& problem)
 // The table shared with make_fixture.py (EXPECTED and METADATA there).
 std::map<std::string, Tensor> fixture_tensors() {
   return {
-      {"weight", from_vector(std::vector<float>{1.5f, -2.25f, 0.0f, -0.0f,
-                                                std::numeric_limits<float>::infinity(), 1e-3f},
-                             {2, 3})},
+      {"weight",
+       from_vector(std::vector<float>{1.5f, -2.25f, 0.0f, -0.0f, std::numeric_limits<float>::infinity(), 1e-3f},
+                   {2, 3})},
       {"bias", from_vector(std::vector<double>{0.1, -2.5, 1e300})},
-      {"ids", from_vector(std::vector<int64_t>{std::numeric_limits<int64_t>::min(),
-                                               std::numeric_limits<int64_t>::max(), 0, -42},
+      {"ids", from_vector(std::vector<int64_t>{std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
+                                               0, -42},
                           {2, 2})},
       {"scalar", scalar_tensor(3.25, DType::f32)},
       {"empty", zeros({0, 3}, DType::f32)},
@@ -214,18 +213,17 @@ TEST_CASE("safetensors: byte layout of a tiny file follows the format") {
   TempDir tmp;
   const std::string path = tmp.file("tiny.safetensors");
   // "b" sorts after "a", so "a" comes first in the buffer even though listed second here.
-  save_safetensors(path, {{"b", from_vector(std::vector<float>{1.f, 2.f})},
-                          {"a", from_vector(std::vector<int64_t>{7})}},
+  save_safetensors(path,
+                   {{"b", from_vector(std::vector<float>{1.f, 2.f})}, {"a", from_vector(std::vector<int64_t>{7})}},
                    {{"k", "v"}});
   std::vector<uint8_t> b = read_bytes(path);
   REQUIRE(b.size() >= 8);
   const uint64_t n = get_u64(b, 0);  // little-endian header length
-  CHECK(n % 8 == 0);                  // padded, so the data starts 8-byte aligned
-  REQUIRE(8 + n + 16 == b.size());    // 8 bytes of I64 + 8 bytes of 2 x F32
+  CHECK(n % 8 == 0);                 // padded, so the data starts 8-byte aligned
+  REQUIRE(8 + n + 16 == b.size());   // 8 bytes of I64 + 8 bytes of 2 x F32
   std::string header(b.begin() + 8, b.begin() + 8 + long(n));
-  const std::string json =
-      R"({"__metadata__":{"k":"v"},"a":{"data_offsets":[0,8],"dtype":"I64","shape":[1]},)"
-      R"("b":{"data_offsets":[8,16],"dtype":"F32","shape":[2]}})";
+  const std::string json = R"({"__metadata__":{"k":"v"},"a":{"data_offsets":[0,8],"dtype":"I64","shape":[1]},)"
+                           R"("b":{"data_offsets":[8,16],"dtype":"F32","shape":[2]}})";
   CHECK(header.substr(0, json.size()) == json);
   CHECK(header.find_first_not_of(' ', json.size()) == std::string::npos);  // space padding
   CHECK(n - json.size() < 8);
@@ -271,12 +269,9 @@ TEST_CASE("safetensors: header that is not JSON or not an object") {
 
 TEST_CASE("safetensors: entries with missing or wrongly typed fields") {
   const std::string b = R"("b": {"dtype": "I64", "shape": [1], "data_offsets": [8, 16]})";
-  check_corrupt_header(R"({"a": {"shape": [2], "data_offsets": [0, 8]}, )" + b + "}",
-                       "tensor 'a' has no \"dtype\"");
-  check_corrupt_header(R"({"a": {"dtype": "F32", "data_offsets": [0, 8]}, )" + b + "}",
-                       "tensor 'a' has no \"shape\"");
-  check_corrupt_header(R"({"a": {"dtype": "F32", "shape": [2]}, )" + b + "}",
-                       "tensor 'a' has no \"data_offsets\"");
+  check_corrupt_header(R"({"a": {"shape": [2], "data_offsets": [0, 8]}, )" + b + "}", "tensor 'a' has no \"dtype\"");
+  check_corrupt_header(R"({"a": {"dtype": "F32", "data_offsets": [0, 8]}, )" + b + "}", "tensor 'a' has no \"shape\"");
+  check_corrupt_header(R"({"a": {"dtype": "F32", "shape": [2]}, )" + b + "}", "tensor 'a' has no \"data_offsets\"");
   check_corrupt_header(R"({"a": 5, )" + b + "}", "tensor 'a' is an integer, expected an object");
   check_corrupt_header(R"({"a": {"dtype": 32, "shape": [2], "data_offsets": [0, 8]}, )" + b + "}",
                        "tensor 'a': \"dtype\" is an integer, expected a string");
@@ -295,17 +290,16 @@ TEST_CASE("safetensors: unknown and unsupported dtypes are named") {
   check_corrupt_header(R"({"a": {"dtype": "Q4", "shape": [2], "data_offsets": [0, 8]}, )" + b + "}",
                        "tensor 'a': unknown dtype \"Q4\"");
   for (const char* dt : {"F16", "BF16", "I32", "I8", "U8", "BOOL"}) {
-    check_corrupt_header(std::string(R"({"a": {"dtype": ")") + dt +
-                             R"(", "shape": [2], "data_offsets": [0, 8]}, )" + b + "}",
-                         cat_str("tensor 'a': dtype ", dt, " is not supported"));
+    check_corrupt_header(
+        std::string(R"({"a": {"dtype": ")") + dt + R"(", "shape": [2], "data_offsets": [0, 8]}, )" + b + "}",
+        cat_str("tensor 'a': dtype ", dt, " is not supported"));
   }
 }
 
 TEST_CASE("safetensors: bad shapes and offsets") {
   const std::string b = R"("b": {"dtype": "I64", "shape": [1], "data_offsets": [8, 16]})";
   auto a = [&](const std::string& shape, const std::string& offsets) {
-    return R"({"a": {"dtype": "F32", "shape": )" + shape + R"(, "data_offsets": )" + offsets +
-           "}, " + b + "}";
+    return R"({"a": {"dtype": "F32", "shape": )" + shape + R"(, "data_offsets": )" + offsets + "}, " + b + "}";
   };
   check_corrupt_header(a("[-2]", "[0, 8]"), "tensor 'a': shape entry 0 is negative (-2)");
   check_corrupt_header(a("[1, 2.0]", "[0, 8]"), "tensor 'a': shape entry 1 is a floating-point number");
@@ -329,8 +323,7 @@ TEST_CASE("safetensors: overlaps, gaps and unreferenced bytes") {
   // a at [8, 16] and b at [0, 8] is fine: the order in the buffer is free.
   CHECK_NOTHROW(parse_safetensors(with_header(two("[8, 16]", "[0, 8]")), kName));
   // Only 8 of 16 bytes used: trailing bytes belong to no tensor.
-  check_corrupt_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
-                       "data bytes [8, 16)");
+  check_corrupt_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", "data bytes [8, 16)");
   // A hole at the start.
   check_corrupt_header(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})",
                        "data bytes [0, 8) (file bytes");
@@ -429,8 +422,8 @@ TEST_CASE("safetensors: a write failing half-way keeps the old file intact") {
 
   CHECK_HAS(m, path);
   CHECK_HAS(m, "File too large");
-  CHECK(read_bytes(path) == before);                // the old file is untouched
-  CHECK(tmp.others("model.safetensors").empty());   // and the temporary file is gone
+  CHECK(read_bytes(path) == before);               // the old file is untouched
+  CHECK(tmp.others("model.safetensors").empty());  // and the temporary file is gone
   TensorFile f = load_safetensors(path);
   CHECK(f.tensors.count("old") == 1);
   CHECK(f.metadata.at("v") == "1");
@@ -460,7 +453,6 @@ TEST_CASE("safetensors: make_fixture.py --verify accepts a file written here") {
     MESSAGE("python3 not found: skipping the Python check");
     return;
   }
-  const std::string cmd = "python3 '" + source_dir() + "/tests/core/fixtures/make_fixture.py' --verify '" +
-                          path + "'";
+  const std::string cmd = "python3 '" + source_dir() + "/tests/core/fixtures/make_fixture.py' --verify '" + path + "'";
   CHECK_MESSAGE(std::system(cmd.c_str()) == 0, "failed: ", cmd);
 }

@@ -61,8 +61,7 @@ TEST_CASE("views share storage and never copy") {
     CHECK(sel.shape() == Shape{2, 4});
     CHECK(sel.at({1, 3}) == base.at({1, 2, 3}));
     CHECK_THROWS_WITH_AS(base.narrow(0, 1, 5),
-                         "narrow: range [1, 6) out of bounds for dim 0 of size 2 (shape [2, 3, 4])",
-                         Error);
+                         "narrow: range [1, 6) out of bounds for dim 0 of size 2 (shape [2, 3, 4])", Error);
   }
   SUBCASE("squeeze / unsqueeze / expand") {
     Tensor u = base.unsqueeze(1);
@@ -74,8 +73,7 @@ TEST_CASE("views share storage and never copy") {
     CHECK(e.strides()[0] == 0);
     CHECK(e.at({4, 2}) == 2);
     CHECK_THROWS_AS(base.expand({2, 5, 4}), Error);
-    CHECK_THROWS_WITH_AS(base.squeeze(0), "squeeze: dim 0 has size 2, expected 1 (shape [2, 3, 4])",
-                         Error);
+    CHECK_THROWS_WITH_AS(base.squeeze(0), "squeeze: dim 0 has size 2, expected 1 (shape [2, 3, 4])", Error);
   }
   SUBCASE("view needs compatible strides; reshape copies when it must") {
     Tensor v = base.view({6, -1});
@@ -165,7 +163,7 @@ TEST_CASE("parallel_for: regions open above the grain only, a larger grain when 
   const bool have_openmp = threaded(100000);
   set_passive_wait_sizing(true);
   CHECK(parallel_grain() == 524288);
-  CHECK_FALSE(threaded(100000));  // worth waking a spinning thread, not a sleeping one
+  CHECK_FALSE(threaded(100000));            // worth waking a spinning thread, not a sleeping one
   CHECK(threaded(2000000) == have_openmp);  // two grains: one per thread
   set_passive_wait_sizing(passive);
   set_num_threads(saved);

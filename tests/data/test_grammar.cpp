@@ -49,8 +49,8 @@ std::vector<Tok> tokenize(const std::string& line) {
 // the words and checks the verb against it.
 class Checker {
  public:
-  int agreements = 0;    // subject-verb pairs checked
-  int attractors = 0;    // ... with a noun of the other number in between
+  int agreements = 0;  // subject-verb pairs checked
+  int attractors = 0;  // ... with a noun of the other number in between
   int object_relatives = 0;
   int sentences = 0;
   std::string error;
@@ -58,10 +58,22 @@ class Checker {
   Checker() {
     const GrammarLexicon& lex = grammar_lexicon();
     for (const auto* list : {&lex.nouns, &lex.place_nouns})
-      for (const WordPair& p : *list) { noun_[p.sg] = SG; noun_[p.pl] = PL; }
-    for (const WordPair& p : lex.intransitive_verbs) { vi_[p.sg] = SG; vi_[p.pl] = PL; }
-    for (const WordPair& p : lex.transitive_verbs) { vt_[p.sg] = SG; vt_[p.pl] = PL; }
-    for (const WordPair& p : lex.copulas) { cop_[p.sg] = SG; cop_[p.pl] = PL; }
+      for (const WordPair& p : *list) {
+        noun_[p.sg] = SG;
+        noun_[p.pl] = PL;
+      }
+    for (const WordPair& p : lex.intransitive_verbs) {
+      vi_[p.sg] = SG;
+      vi_[p.pl] = PL;
+    }
+    for (const WordPair& p : lex.transitive_verbs) {
+      vt_[p.sg] = SG;
+      vt_[p.pl] = PL;
+    }
+    for (const WordPair& p : lex.copulas) {
+      cop_[p.sg] = SG;
+      cop_[p.pl] = PL;
+    }
     adj_.insert(lex.adjectives.begin(), lex.adjectives.end());
     adv_.insert(lex.adverbs.begin(), lex.adverbs.end());
     prep_.insert(lex.prepositions.begin(), lex.prepositions.end());
@@ -107,17 +119,25 @@ class Checker {
     if (peek() != w) return fail("expected '" + w + "'");
     if (std::isalpha(static_cast<unsigned char>(w[0]))) return take_word();
     ++pos_;
-    if (w == "\"" && quote_open_ == false) { quote_open_ = true; cap_next_ = true; }
-    else if (w == "\"") quote_open_ = false;
+    if (w == "\"" && quote_open_ == false) {
+      quote_open_ = true;
+      cap_next_ = true;
+    } else if (w == "\"")
+      quote_open_ = false;
     return true;
   }
   template <class M>
-  static bool has(const M& m, const std::string& w) { return m.count(w) > 0; }
+  static bool has(const M& m, const std::string& w) {
+    return m.count(w) > 0;
+  }
   bool agree(Num subject, Num verb, size_t subject_pos) {
     ++agreements;
     if (subject != verb) return fail("subject-verb agreement");
     for (auto [p, n] : nouns_)
-      if (p > subject_pos && p < pos_ && n != subject) { ++attractors; break; }
+      if (p > subject_pos && p < pos_ && n != subject) {
+        ++attractors;
+        break;
+      }
     return true;
   }
 
@@ -285,7 +305,10 @@ std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
   for (size_t i = 0; i < text.size(); ++i)
-    if (text[i] == '\n') { out.push_back(text.substr(start, i - start)); start = i + 1; }
+    if (text[i] == '\n') {
+      out.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
   if (start < text.size()) out.push_back(text.substr(start));
   return out;
 }
@@ -309,15 +332,13 @@ TEST_CASE("grammar: deterministic for a seed and sized in ASCII ending with a ne
 TEST_CASE("grammar: the checker accepts good sentences and rejects agreement errors") {
   Checker ok;
   CHECK_MESSAGE(ok.paragraph("The dogs that the cat sees run. An old owl sleeps."), ok.error);
-  CHECK_MESSAGE(ok.paragraph("Does the dog near the rivers run? \"The men are happy,\" said a boy."),
-                ok.error);
+  CHECK_MESSAGE(ok.paragraph("Does the dog near the rivers run? \"The men are happy,\" said a boy."), ok.error);
   CHECK_MESSAGE(ok.paragraph("The girl asked, \"Were the kings that know the cat brave?\""), ok.error);
-  for (const char* bad : {"The dogs that the cat sees runs.",    // matrix verb
-                          "The dogs that the cat see run.",      // relative-clause verb
-                          "The dog that chase the cats runs.",   // subject relative
-                          "A dogs run.", "An dog runs.", "A old dog runs.",
-                          "Does the dogs run?", "Do the dog runs?", "the dog runs.",
-                          "The Dog runs.", "The dogs is happy."}) {
+  for (const char* bad : {"The dogs that the cat sees runs.",   // matrix verb
+                          "The dogs that the cat see run.",     // relative-clause verb
+                          "The dog that chase the cats runs.",  // subject relative
+                          "A dogs run.", "An dog runs.", "A old dog runs.", "Does the dogs run?", "Do the dog runs?",
+                          "the dog runs.", "The Dog runs.", "The dogs is happy."}) {
     Checker c;
     CHECK_MESSAGE(!c.paragraph(bad), "accepted: ", bad);
   }
@@ -327,12 +348,12 @@ TEST_CASE("grammar: every generated sentence parses and agrees across nested cla
   std::string text = grammar_text(300000, 7);
   Checker c;
   for (const std::string& line : lines(text)) REQUIRE_MESSAGE(c.paragraph(line), c.error);
-  MESSAGE("sentences ", c.sentences, ", agreements ", c.agreements, ", with an attractor ",
-          c.attractors, ", object relatives ", c.object_relatives);
+  MESSAGE("sentences ", c.sentences, ", agreements ", c.agreements, ", with an attractor ", c.attractors,
+          ", object relatives ", c.object_relatives);
   CHECK(c.sentences > 3000);
   CHECK(c.agreements > 5000);
-  CHECK(c.attractors > 500);          // a noun of the other number between subject and verb
-  CHECK(c.object_relatives > 500);    // "the dogs that the cat sees run"
+  CHECK(c.attractors > 500);        // a noun of the other number between subject and verb
+  CHECK(c.object_relatives > 500);  // "the dogs that the cat sees run"
 }
 
 TEST_CASE("grammar: entropy in the expected range and the text predictable from context") {

@@ -11,8 +11,8 @@
 
 #include "core/creation.h"
 #include "core/error.h"
-#include "core/text.h"
 #include "core/random.h"
+#include "core/text.h"
 #include "data/tasks.h"
 
 using namespace tz;
@@ -142,8 +142,8 @@ void check_well_posed(const Task& task, int64_t batch, uint64_t seed) {
       prefix.push_back(xi);
       int64_t answer = solve(prefix, task.options());
       // The solver finds a question exactly where the target is scored, and agrees.
-      REQUIRE_MESSAGE(answer == (yi == kIgnoreIndex ? -1 : yi), task.name(), " row ", r,
-                      " position ", t, ": solver ", answer, ", target ", yi);
+      REQUIRE_MESSAGE(answer == (yi == kIgnoreIndex ? -1 : yi), task.name(), " row ", r, " position ", t, ": solver ",
+                      answer, ", target ", yi);
       scored += yi != kIgnoreIndex;
     }
     CHECK(scored == expected_scored(task));
@@ -153,14 +153,12 @@ void check_well_posed(const Task& task, int64_t batch, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("tasks: registry lists every task and each is well posed at several settings") {
-  CHECK(task_names() == std::vector<std::string>{"copy", "selective_copy",
-                                                 "selective_copy_mamba", "mqar", "mqar_zoology",
-                                                 "induction_heads", "induction_heads_mamba",
+  CHECK(task_names() == std::vector<std::string>{"copy", "selective_copy", "selective_copy_mamba", "mqar",
+                                                 "mqar_zoology", "induction_heads", "induction_heads_mamba",
                                                  "passkey"});
   const std::vector<TaskOptions> settings = {
       {},
-      {.vocab_size = 16, .seq_len = 24, .copy_len = 3, .num_pairs = 4, .num_queries = 2,
-       .passkey_digits = 3},
+      {.vocab_size = 16, .seq_len = 24, .copy_len = 3, .num_pairs = 4, .num_queries = 2, .passkey_digits = 3},
       {.vocab_size = 200, .seq_len = 257, .num_pairs = 40, .passkey_digits = 8},
   };
   for (const std::string& name : task_names()) {
@@ -226,15 +224,15 @@ TEST_CASE("tasks: options are checked with clear errors") {
                        doctest::Contains("= 90 positions, but seq_len is 64"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("mqar", {.vocab_size = 16, .num_pairs = 8}),
                        doctest::Contains("exceeds the 7 distinct keys of vocab_size 16"), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("mqar", {.num_pairs = 4, .num_queries = 5}),
-                       doctest::Contains("num_queries"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar", {.num_pairs = 4, .num_queries = 5}), doctest::Contains("num_queries"),
+                       tz::Error);
   CHECK_THROWS_WITH_AS(make_task("copy", {.seq_len = 64, .copy_len = 33}),
                        doctest::Contains("copy_len must be in [1, 32]"), tz::Error);
   CHECK_THROWS_AS(make_task("selective_copy", {.seq_len = 10, .copy_len = 6}), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("passkey", {.vocab_size = 12}),
-                       doctest::Contains("vocab_size must be >= 14"), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("passkey", {.seq_len = 10, .passkey_digits = 5}),
-                       doctest::Contains("passkey_digits"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("passkey", {.vocab_size = 12}), doctest::Contains("vocab_size must be >= 14"),
+                       tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("passkey", {.seq_len = 10, .passkey_digits = 5}), doctest::Contains("passkey_digits"),
+                       tz::Error);
   CHECK_THROWS_AS(make_task("induction_heads", {.seq_len = 2}), tz::Error);
   CHECK_THROWS_AS(make_task("copy", {.vocab_size = 3}), tz::Error);
   CHECK_THROWS_AS(make_task("copy", {})->sample(0, default_generator()), tz::Error);
@@ -242,10 +240,8 @@ TEST_CASE("tasks: options are checked with clear errors") {
 
 TEST_CASE("tasks: unknown names list the valid ones and the nearest") {
   CHECK_THROWS_WITH_AS(make_task("mqr"), doctest::Contains("did you mean 'mqar'"), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("selectve_copy"),
-                       doctest::Contains("did you mean 'selective_copy'"), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("induction"), doctest::Contains("did you mean 'induction_heads'"),
-                       tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("selectve_copy"), doctest::Contains("did you mean 'selective_copy'"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("induction"), doctest::Contains("did you mean 'induction_heads'"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("xyz"),
                        doctest::Contains("copy, selective_copy, selective_copy_mamba, mqar, "
                                          "mqar_zoology, induction_heads, induction_heads_mamba, "
@@ -262,8 +258,8 @@ TEST_CASE("tasks: length sweep at L and 2L and 4L") {
   for (size_t i = 0; i < 3; ++i) {
     CHECK(fixed[i].factor == int64_t(1) << i);
     CHECK(fixed[i].task->seq_len() == 32 << i);
-    CHECK(fixed[i].task->options().num_pairs == 4);     // same amount to recall
-    CHECK(fixed[i].task->vocab_size() == 64);          // same vocabulary
+    CHECK(fixed[i].task->options().num_pairs == 4);  // same amount to recall
+    CHECK(fixed[i].task->vocab_size() == 64);        // same vocabulary
     check_well_posed(*fixed[i].task, 8, 1);
   }
   auto scaled = length_sweep("mqar", {.seq_len = 32, .num_pairs = 4}, {1, 2, 4}, true);
@@ -275,7 +271,8 @@ TEST_CASE("tasks: length sweep at L and 2L and 4L") {
   CHECK(copy[1].task->options().copy_len == 8);
   for (auto& e : copy) check_well_posed(*e.task, 8, 2);
   for (const std::string& name : task_names())
-    for (auto& e : length_sweep(name, {.vocab_size = 128, .seq_len = 48}, {1, 2, 4}, true)) check_well_posed(*e.task, 4, 3);
+    for (auto& e : length_sweep(name, {.vocab_size = 128, .seq_len = 48}, {1, 2, 4}, true))
+      check_well_posed(*e.task, 4, 3);
   CHECK_THROWS_AS(length_sweep("mqar", {.vocab_size = 16, .seq_len = 32, .num_pairs = 4}, {1, 4}, true),
                   tz::Error);  // 16 pairs exceed the 7 keys of the vocabulary
 }
@@ -374,9 +371,9 @@ std::vector<int64_t> slot_counts(const TaskOptions& o, int64_t pair, int64_t bat
 }  // namespace
 
 TEST_CASE("mqar_zoology: disjoint key and value halves, no repeated key, every pair asked once") {
-  for (const TaskOptions& o : {TaskOptions{.vocab_size = 64, .seq_len = 64, .num_pairs = 8},
-                               TaskOptions{.vocab_size = 20, .seq_len = 37, .num_pairs = 9},
-                               TaskOptions{.seq_len = 512, .num_pairs = 64}}) {
+  for (const TaskOptions& o :
+       {TaskOptions{.vocab_size = 64, .seq_len = 64, .num_pairs = 8},
+        TaskOptions{.vocab_size = 20, .seq_len = 37, .num_pairs = 9}, TaskOptions{.seq_len = 512, .num_pairs = 64}}) {
     auto task = make_task("mqar_zoology", o);
     const int64_t V = task->vocab_size(), N = o.num_pairs, half = V / 2;
     CAPTURE(V);
@@ -386,8 +383,8 @@ TEST_CASE("mqar_zoology: disjoint key and value halves, no repeated key, every p
       std::vector<int64_t> keys, values;
       for (int64_t i = 0; i < N; ++i) {
         const int64_t k = r.in(b, 2 * i), v = r.in(b, 2 * i + 1);
-        REQUIRE((k >= 1 && k < half));    // keys [1, V/2)
-        REQUIRE((v >= half && v < V));    // values [V/2, V)
+        REQUIRE((k >= 1 && k < half));  // keys [1, V/2)
+        REQUIRE((v >= half && v < V));  // values [V/2, V)
         REQUIRE(std::find(keys.begin(), keys.end(), k) == keys.end());
         REQUIRE(std::find(values.begin(), values.end(), v) == values.end());
         keys.push_back(k);
@@ -478,19 +475,17 @@ TEST_CASE("mqar_zoology: random_fill changes only the filler") {
 
 TEST_CASE("mqar_zoology: impossible sizes name the option and the limit") {
   CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.vocab_size = 16, .seq_len = 64, .num_pairs = 8}),
-                       doctest::Contains("num_pairs 8 exceeds the 7 distinct keys of vocab_size 16"),
-                       tz::Error);
+                       doctest::Contains("num_pairs 8 exceeds the 7 distinct keys of vocab_size 16"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.seq_len = 60, .num_pairs = 16}),
                        doctest::Contains("seq_len 60 is too short for num_pairs 16"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.seq_len = 60, .num_pairs = 16}),
                        doctest::Contains("seq_len must be >= 4 * num_pairs = 64"), tz::Error);
   CHECK_NOTHROW(make_task("mqar_zoology", {.seq_len = 64, .num_pairs = 16}));
-  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.power_a = 0}),
-                       doctest::Contains("power_a must be > 0"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.power_a = 0}), doctest::Contains("power_a must be > 0"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.num_pairs = 4, .num_queries = 2}),
                        doctest::Contains("num_queries must be 0 or num_pairs = 4, got 2"), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.num_pairs = 0}),
-                       doctest::Contains("num_pairs must be >= 1"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("mqar_zoology", {.num_pairs = 0}), doctest::Contains("num_pairs must be >= 1"),
+                       tz::Error);
 }
 
 TEST_CASE("selective_copy_mamba: noise, data and markers in the paper's layout") {
@@ -516,7 +511,7 @@ TEST_CASE("selective_copy_mamba: noise, data and markers in the paper's layout")
       }
       REQUIRE(int64_t(data.size()) == n);
       for (int64_t i = 0; i < n; ++i) {
-        REQUIRE(r.in(b, R + i) == marker);         // the answers are never shown
+        REQUIRE(r.in(b, R + i) == marker);            // the answers are never shown
         REQUIRE(r.out(b, R + i) == data[size_t(i)]);  // the i-th data token, in order
       }
     }
@@ -557,9 +552,9 @@ TEST_CASE("induction_heads_mamba: the special token twice, the answer after the 
       REQUIRE(r.out(b, T - 1) == r.in(b, p + 1));
       min_p = std::min(min_p, p), max_p = std::max(max_p, p);
     }
-    CHECK(min_p == 0);      // the first special reaches both ends of [0, T - 3]
+    CHECK(min_p == 0);  // the first special reaches both ends of [0, T - 3]
     CHECK(max_p == T - 3);
-    CHECK(zeros > 0);       // id 0 is data here
+    CHECK(zeros > 0);  // id 0 is data here
   }
   // Test lengths up to 2^20 as in the paper: one example, in linear time.
   Rows r = sample_rows(*make_task("induction_heads_mamba", {.seq_len = int64_t(1) << 20}), 1, 2);
@@ -567,6 +562,6 @@ TEST_CASE("induction_heads_mamba: the special token twice, the answer after the 
   CHECK(r.x.back() == 15);
   CHECK_THROWS_WITH_AS(make_task("induction_heads_mamba", {.vocab_size = 2}),
                        doctest::Contains("vocab_size must be >= 3"), tz::Error);
-  CHECK_THROWS_WITH_AS(make_task("induction_heads_mamba", {.seq_len = 2}),
-                       doctest::Contains("seq_len must be >= 3"), tz::Error);
+  CHECK_THROWS_WITH_AS(make_task("induction_heads_mamba", {.seq_len = 2}), doctest::Contains("seq_len must be >= 3"),
+                       tz::Error);
 }

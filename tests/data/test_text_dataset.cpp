@@ -80,8 +80,8 @@ TEST_CASE("text dataset: split by position and no window crosses the boundary") 
       max_train_end = std::max(max_train_end, s + T);  // index of the last target
     }
   }
-  CHECK(min_val >= ds.val_begin());        // validation never reads training tokens
-  CHECK(max_train_end < ds.val_begin());   // training never reads validation tokens
+  CHECK(min_val >= ds.val_begin());       // validation never reads training tokens
+  CHECK(max_train_end < ds.val_begin());  // training never reads validation tokens
   // Windows reach both ends of their split (sampling is not biased away from the edges).
   CHECK(min_val < ds.val_begin() + 100);
   CHECK(max_train_end > ds.val_begin() - 100);
@@ -120,13 +120,12 @@ TEST_CASE("text dataset: errors name the path and the sizes") {
 
   std::string empty_path = temp_path("empty.txt");
   { std::ofstream(empty_path, std::ios::binary); }
-  CHECK_THROWS_WITH_AS(TextDataset::from_file(empty_path),
-                       doctest::Contains((empty_path + "' is empty").c_str()), tz::Error);
+  CHECK_THROWS_WITH_AS(TextDataset::from_file(empty_path), doctest::Contains((empty_path + "' is empty").c_str()),
+                       tz::Error);
   std::filesystem::remove(empty_path);
 
   std::string dir = std::filesystem::temp_directory_path().string();
-  CHECK_THROWS_WITH_AS(TextDataset::from_file(dir), doctest::Contains("is a directory"),
-                       tz::Error);
+  CHECK_THROWS_WITH_AS(TextDataset::from_file(dir), doctest::Contains("is a directory"), tz::Error);
 
   std::string short_path = temp_path("short.txt");
   { std::ofstream(short_path, std::ios::binary) << "The dog runs."; }  // 13 bytes
@@ -142,8 +141,7 @@ TEST_CASE("text dataset: errors name the path and the sizes") {
   Generator gen(0);
   CHECK_NOTHROW(ds.sample(Split::train, 2, 89, gen));
   CHECK_THROWS_AS(ds.sample(Split::train, 2, 90, gen), tz::Error);
-  CHECK_THROWS_WITH_AS(ds.sample(Split::val, 2, 10, gen), doctest::Contains("val split has 10"),
-                       tz::Error);
+  CHECK_THROWS_WITH_AS(ds.sample(Split::val, 2, 10, gen), doctest::Contains("val split has 10"), tz::Error);
   CHECK_THROWS_AS(TextDataset::from_string("", {}), tz::Error);
   CHECK_THROWS_AS(TextDataset::from_string("abc", {.val_fraction = 1.0}), tz::Error);
   CHECK_THROWS_AS(TextDataset::from_string(std::string(100, 'a'), {.seq_len = 10}), tz::Error);

@@ -26,7 +26,7 @@ TEST_CASE("tokenizer: multi-byte UTF-8 becomes one token per byte and round trip
   std::string s = "h\xC3\xA9llo \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x99\x82";  // héllo 日本 🙂
   std::vector<int64_t> ids = tok.encode(s);
   REQUIRE(ids.size() == 1 + 2 + 4 + 6 + 1 + 4);  // h é(2) "llo " 日本(3+3) " " 🙂(4)
-  CHECK(ids[1] == 0xC3);                 // bytes >= 0x80 map to ids >= 128, not negative
+  CHECK(ids[1] == 0xC3);                         // bytes >= 0x80 map to ids >= 128, not negative
   CHECK(ids[2] == 0xA9);
   for (int64_t id : ids) CHECK((id >= 0 && id < 256));
   CHECK(tok.decode(ids) == s);

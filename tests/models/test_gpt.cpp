@@ -34,10 +34,10 @@ TEST_CASE("zoo config: unknown keys and bad values are named, with the nearest k
   CHECK_FALSE(lm->state_dict().count("layers.0.norm1.bias"));  // RMSNorm has no bias
   CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dims": 64})", gen),
                        doctest::Contains("unknown key 'dims' (did you mean 'dim'?)"), Error);
-  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dim": 30, "heads": 4})", gen),
-                       "config: heads (4) must divide dim (30)", Error);
-  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dim": "big"})", gen),
-                       "config: key 'dim' must be an integer, got \"big\"", Error);
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dim": 30, "heads": 4})", gen), "config: heads (4) must divide dim (30)",
+                       Error);
+  CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"dim": "big"})", gen), "config: key 'dim' must be an integer, got \"big\"",
+                       Error);
   CHECK_THROWS_WITH_AS(zoo::make_lm(R"({"mixer": "vanila_mha"})", gen),
                        doctest::Contains("unknown mixer 'vanila_mha'; did you mean 'vanilla_mha'?"), Error);
   // A key of a component that was not chosen is rejected too.

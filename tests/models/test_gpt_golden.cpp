@@ -95,9 +95,12 @@ const Golden& golden() {
 // The recorded GPT in f64 with the recorded weights (strict: every name must match).
 std::unique_ptr<models::GPT> load_model(const Golden& g) {
   const nn::Config& c = g.config;
-  models::GPTConfig config{.vocab = c.get_int("vocab", 0), .dim = c.get_int("dim", 0),
-                           .depth = c.get_int("depth", 0), .heads = c.get_int("heads", 0),
-                           .context = c.get_int("context", 0), .mlp_mult = c.get_int("mlp_mult", 0)};
+  models::GPTConfig config{.vocab = c.get_int("vocab", 0),
+                           .dim = c.get_int("dim", 0),
+                           .depth = c.get_int("depth", 0),
+                           .heads = c.get_int("heads", 0),
+                           .context = c.get_int("context", 0),
+                           .mlp_mult = c.get_int("mlp_mult", 0)};
   Generator gen(0);  // the draw is overwritten by the recorded weights
   auto m = std::make_unique<models::GPT>(config, gen);
   m->to(DType::f64);
@@ -120,7 +123,10 @@ std::string name_mismatch(const std::map<std::string, Tensor>& recorded, const s
 template <class F>
 void on_both_kernel_paths(F&& body) {
   struct Restore {
-    ~Restore() { kernels::set_blas_enabled(true); set_simd_enabled(true); }
+    ~Restore() {
+      kernels::set_blas_enabled(true);
+      set_simd_enabled(true);
+    }
   } restore;
   for (bool fast : {true, false}) {
     CAPTURE(fast);
@@ -160,8 +166,7 @@ TEST_CASE("gpt golden: logits, loss and every parameter's gradient match PyTorch
 
     Tensor loss = model->loss(g.at("ids"), g.at("targets"));
     double e_loss = rel_rms(loss.detach().reshape({1}), g.at("loss").reshape({1}));
-    CHECK_MESSAGE(e_loss <= kTol, "loss: rel rms ", e_loss, " (", loss.item(), " vs ",
-                  g.at("loss").item(), ")");
+    CHECK_MESSAGE(e_loss <= kTol, "loss: rel rms ", e_loss, " (", loss.item(), " vs ", g.at("loss").item(), ")");
     loss.backward();
 
     const auto want = g.with_prefix("grad/");
@@ -178,8 +183,8 @@ TEST_CASE("gpt golden: logits, loss and every parameter's gradient match PyTorch
       if (is_qkv_bias(name)) {  // the key bias: zero up to rounding, here and in PyTorch
         const Tensor zero = zeros({p.size(0) / 3}, DType::f64);
         CHECK_MESSAGE(max_abs_diff(qkv_part(p.grad(), 1), zero) <= kNoiseGrad, "key-bias gradient of ", name);
-        CHECK_MESSAGE(max_abs_diff(qkv_part(it->second, 1), zero) <= kNoiseGrad,
-                      "recorded key-bias gradient of ", name);
+        CHECK_MESSAGE(max_abs_diff(qkv_part(it->second, 1), zero) <= kNoiseGrad, "recorded key-bias gradient of ",
+                      name);
       }
     }
     MESSAGE("logits ", e_logits, ", loss ", e_loss, ", worst gradient ", worst, " (", worst_name, ")");
@@ -240,8 +245,7 @@ TEST_CASE("gpt golden: three AdamW steps match torch.optim.AdamW, losses and fin
       CHECK_MESSAGE(e <= kTol, "weight after 3 AdamW steps ", name, ": rel rms ", e);
       if (e >= worst) worst = e, worst_name = name;
     }
-    MESSAGE("AdamW losses ", e_losses, ", worst final weight ", worst, " (", worst_name,
-            "), key-bias drift ", drift);
+    MESSAGE("AdamW losses ", e_losses, ", worst final weight ", worst, " (", worst_name, "), key-bias drift ", drift);
   });
 }
 

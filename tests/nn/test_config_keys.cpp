@@ -11,9 +11,9 @@ using namespace tz;
 
 TEST_CASE("FFN, norm and position ids declare typed keys that their factories read") {
   const nn::ModelDims dims{.dim = 8, .heads = 2, .context = 8, .depth = 2};
-  for (const char* id : {"ffn_mlp", "glu_variants", "activation_survey", "layernorm", "rmsnorm", "scalenorm",
-                         "learned_abs_pe", "sinusoidal_pe", "rope", "xpos", "position_infused_attn", "tupe",
-                         "txl_rel_pos"}) {
+  for (const char* id :
+       {"ffn_mlp", "glu_variants", "activation_survey", "layernorm", "rmsnorm", "scalenorm", "learned_abs_pe",
+        "sinusoidal_pe", "rope", "xpos", "position_infused_attn", "tupe", "txl_rel_pos"}) {
     CAPTURE(id);
     const nn::VariantInfo& v = zoo::registry().get(id);
     std::string json = "{";
@@ -29,7 +29,7 @@ TEST_CASE("FFN, norm and position ids declare typed keys that their factories re
     if (v.position) a = v.position(dims, all_defaults, g1), b = v.position(dims, empty, g2);
     REQUIRE(a);
     CHECK_NOTHROW(all_defaults.check_all_read({}));  // every declared key was read
-    CHECK(a->describe() == b->describe());            // the declared default is the one in effect
+    CHECK(a->describe() == b->describe());           // the declared default is the one in effect
     CHECK(a->num_parameters() == b->num_parameters());
   }
 }

@@ -37,8 +37,8 @@ TEST_CASE("parameters get hierarchical PyTorch-like names") {
   Tiny m(gen);
   std::vector<std::string> names;
   for (auto& [n, t] : m.named_parameters()) names.push_back(n);
-  CHECK(names == std::vector<std::string>{"scale", "a.weight", "a.bias", "layers.0.weight",
-                                          "layers.0.bias", "layers.1.weight"});
+  CHECK(names ==
+        std::vector<std::string>{"scale", "a.weight", "a.bias", "layers.0.weight", "layers.0.bias", "layers.1.weight"});
   CHECK(m.num_parameters() == 1 + 12 + 4 + 4 + 4 + 8);
   for (auto& t : m.parameters()) CHECK(t.requires_grad());
   std::string tree = m.tree("tiny");
@@ -126,8 +126,7 @@ TEST_CASE("layers follow their formulas") {
   double ms = 0;
   for (int64_t c = 0; c < 4; ++c) ms += std::pow(x.at({0, 3, c}), 2) / 4;
   CHECK(r.at({0, 3, 1}) == doctest::Approx(x.at({0, 3, 1}) / std::sqrt(ms + 1e-6)));
-  CHECK_THROWS_WITH_AS(ln.forward(zeros({2, 3}, DType::f64)),
-                       "LayerNorm: expected input [..., 4], got [2, 3]", Error);
+  CHECK_THROWS_WITH_AS(ln.forward(zeros({2, 3}, DType::f64)), "LayerNorm: expected input [..., 4], got [2, 3]", Error);
   CHECK(std::string(find_activation("relu_squared").name) == "relu_squared");
   CHECK_THROWS_WITH_AS(find_activation("gelu2"),
                        "config key 'activation': unknown activation 'gelu2'; did you mean 'gelu'?; valid: relu, "
@@ -154,15 +153,13 @@ TEST_CASE("Module::save and load round trip by name, strictly") {
   a.save(path, {{"note", "hello"}});
   auto meta = b.load(path);
   CHECK(meta.at("note") == "hello");
-  for (auto& [n, t] : a.state_dict())
-    CHECK(b.state_dict().at(n).to_vector<float>() == t.to_vector<float>());
+  for (auto& [n, t] : a.state_dict()) CHECK(b.state_dict().at(n).to_vector<float>() == t.to_vector<float>());
   // A module with a different layout reports what does not fit, naming the file.
   struct Other : Module {
     Other() { register_parameter("scale", ones({2})); }
     std::string describe() const override { return "Other"; }
   } other;
-  CHECK_THROWS_WITH_AS(other.load(path), doctest::Contains("wrong shape: scale (expected [2], got [1])"),
-                       Error);
+  CHECK_THROWS_WITH_AS(other.load(path), doctest::Contains("wrong shape: scale (expected [2], got [1])"), Error);
   CHECK_THROWS_WITH_AS(other.load(path), doctest::Contains("test_module_roundtrip.safetensors"), Error);
   std::remove(path.c_str());
 }

@@ -55,8 +55,10 @@ const std::vector<std::vector<double>> k_sgd_plain_q = {
 const std::vector<std::vector<double>> k_sgd_momentum_p = {
     {0.4895, -1.22875, 1.968, 0.0, -0.4497, 0.005999},
     {0.51560945, -1.231019125, 1.9374288, -0.018000000000000002, -0.49402527, 0.0041927009},
-    {0.511643906495, -1.2589534202875, 1.96217103408, -0.025183800000000006, -0.5784733902570001, 0.0025632582791899994},
-    {0.5031144378246545, -1.2199612279679912, 1.9646730908213281, -0.11262655458000002, -0.6539560724370688, 0.0028944529880097283},
+    {0.511643906495, -1.2589534202875, 1.96217103408, -0.025183800000000006, -0.5784733902570001,
+     0.0025632582791899994},
+    {0.5031144378246545, -1.2199612279679912, 1.9646730908213281, -0.11262655458000002, -0.6539560724370688,
+     0.0028944529880097283},
 };
 // sgd_momentum, parameter q: torch.optim
 const std::vector<std::vector<double>> k_sgd_momentum_q = {
@@ -69,8 +71,10 @@ const std::vector<std::vector<double>> k_sgd_momentum_q = {
 const std::vector<std::vector<double>> k_sgd_nesterov_p = {
     {0.48875, -1.226375, 1.964, 0.0, -0.43365, 0.0054955},
     {0.518550625, -1.2349563125, 1.942362, -0.018000000000000002, -0.38921857499999996, 0.0007691702499999992},
-    {0.4980351471875, -1.25571680909375, 1.974238971, -0.015319000000000003, -0.43778925141249997, -0.00020436381612500112},
-    {0.4879187080251563, -1.1941443933528282, 1.9527411964305, -0.0981412645, -0.45545417806114374, 0.0008192669086475611},
+    {0.4980351471875, -1.25571680909375, 1.974238971, -0.015319000000000003, -0.43778925141249997,
+     -0.00020436381612500112},
+    {0.4879187080251563, -1.1941443933528282, 1.9527411964305, -0.0981412645, -0.45545417806114374,
+     0.0008192669086475611},
 };
 // sgd_nesterov, parameter q: torch.optim
 const std::vector<std::vector<double>> k_sgd_nesterov_q = {
@@ -82,9 +86,12 @@ const std::vector<std::vector<double>> k_sgd_nesterov_q = {
 // adam, parameter p: torch.optim
 const std::vector<std::vector<double>> k_adam_p = {
     {0.4900000006666666, -1.2400000003076923, 1.9900000002, 0.0, -0.3099999999319728, 0.010999997995992387},
-    {0.4942046617638361, -1.2364380060067413, 1.9810070897244554, -0.007424597360350505, -0.3112115128032583, 0.008757716128236982},
-    {0.49229362141948035, -1.2368727401962694, 1.9792716115978057, -0.00968436838231745, -0.31373866832684644, 0.006956028287541227},
-    {0.4896575542264791, -1.2317969315212436, 1.9750831250677554, -0.015732940725367787, -0.31571433814234307, 0.006779080160147597},
+    {0.4942046617638361, -1.2364380060067413, 1.9810070897244554, -0.007424597360350505, -0.3112115128032583,
+     0.008757716128236982},
+    {0.49229362141948035, -1.2368727401962694, 1.9792716115978057, -0.00968436838231745, -0.31373866832684644,
+     0.006956028287541227},
+    {0.4896575542264791, -1.2317969315212436, 1.9750831250677554, -0.015732940725367787, -0.31571433814234307,
+     0.006779080160147597},
 };
 // adam, parameter q: torch.optim
 const std::vector<std::vector<double>> k_adam_q = {
@@ -96,9 +103,12 @@ const std::vector<std::vector<double>> k_adam_q = {
 // adamw, parameter p: torch.optim
 const std::vector<std::vector<double>> k_adamw_p = {
     {0.489500099999, -1.2387500499997501, 1.9880000333332222, 0.0, -0.30969999333333775, 0.01099880000399992},
-    {0.49454459887250524, -1.2391341440494459, 1.9792255882415988, -0.0073495487076051, -0.310842537168144, 0.008833630554356623},
-    {0.49378883640682447, -1.2431479901519975, 1.980595867354277, -0.009617870583017916, -0.3133575990045259, 0.007138092712173864},
-    {0.4925089433781051, -1.2393432988352466, 1.9796178611714539, -0.015493672366497704, -0.31538923697153837, 0.00711417834760136},
+    {0.49454459887250524, -1.2391341440494459, 1.9792255882415988, -0.0073495487076051, -0.310842537168144,
+     0.008833630554356623},
+    {0.49378883640682447, -1.2431479901519975, 1.980595867354277, -0.009617870583017916, -0.3133575990045259,
+     0.007138092712173864},
+    {0.4925089433781051, -1.2393432988352466, 1.9796178611714539, -0.015493672366497704, -0.31538923697153837,
+     0.00711417834760136},
 };
 // adamw, parameter q: torch.optim
 const std::vector<std::vector<double>> k_adamw_q = {
@@ -111,7 +121,8 @@ const std::vector<std::vector<double>> k_adamw_q = {
 const std::vector<std::vector<double>> k_lion_p = {
     {0.4875, -1.23375, 1.98, 0.0, -0.3085, 0.010995000000000001},
     {0.49506249999999996, -1.2375812499999999, 1.9601, -0.01, -0.2969575, 0.0009400250000000023},
-    {0.48258718749999996, -1.2413933437499998, 1.9602994999999999, 4.99999999999997e-05, -0.30547271249999997, -0.009064675124999998},
+    {0.48258718749999996, -1.2413933437499998, 1.9602994999999999, 4.99999999999997e-05, -0.30547271249999997,
+     -0.009064675124999998},
     {0.4701742515625, -1.2251863770312497, 1.9404980024999998, -0.00995025, -0.3139453489375, 0.0009806482506250023},
 };
 // lion, parameter q: formulas
@@ -134,8 +145,10 @@ void check_reference(const Options& options, const std::vector<std::vector<doubl
   for (size_t k = 0; k < kGrads.size(); ++k) {
     CAPTURE(k);
     p.set_grad(from_vector(kGrads[k], {2, 3}));
-    if (kQGrads[k].empty()) q.zero_grad();
-    else q.set_grad(from_vector(kQGrads[k], {4}));
+    if (kQGrads[k].empty())
+      q.zero_grad();
+    else
+      q.set_grad(from_vector(kQGrads[k], {4}));
     opt.step();
     CHECK(rel_rms(p, from_vector(want_p[k], {2, 3})) <= 1e-13);
     CHECK(rel_rms(q, from_vector(want_q[k], {4})) <= 1e-13);
@@ -151,10 +164,8 @@ void check_reference(const Options& options, const std::vector<std::vector<doubl
 std::vector<std::pair<std::string, Tensor>> toy_model(DType dt, uint64_t seed) {
   Generator gen(seed);
   std::vector<std::pair<std::string, Tensor>> named = {
-      {"embed.weight", randn({11, 4}, gen, dt)},
-      {"layers.0.fc.weight", randn({8, 4}, gen, dt)},
-      {"layers.0.fc.bias", randn({8}, gen, dt)},
-      {"layers.0.norm.weight", randn({4}, gen, dt)},
+      {"embed.weight", randn({11, 4}, gen, dt)}, {"layers.0.fc.weight", randn({8, 4}, gen, dt)},
+      {"layers.0.fc.bias", randn({8}, gen, dt)}, {"layers.0.norm.weight", randn({4}, gen, dt)},
       {"head.weight", randn({3, 8}, gen, dt)},
   };
   for (auto& [name, p] : named) p.requires_grad_();
@@ -162,8 +173,7 @@ std::vector<std::pair<std::string, Tensor>> toy_model(DType dt, uint64_t seed) {
 }
 
 // Fresh copies of the parameters (same names, same values, own storage).
-std::vector<std::pair<std::string, Tensor>> copy_model(
-    const std::vector<std::pair<std::string, Tensor>>& named) {
+std::vector<std::pair<std::string, Tensor>> copy_model(const std::vector<std::pair<std::string, Tensor>>& named) {
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& [name, p] : named) {
     Tensor c = core::clone(p.detach());
@@ -233,217 +243,199 @@ std::string error_of(const std::function<void()>& fn) {
 }  // namespace
 
 TEST_SUITE("optim") {
+  TEST_CASE("SGD matches torch.optim.SGD: plain, momentum with dampening and L2, nesterov") {
+    check_reference<SGD>(SGDOptions{.lr = 0.1}, k_sgd_plain_p, k_sgd_plain_q);
+    check_reference<SGD>(SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01},
+                         k_sgd_momentum_p, k_sgd_momentum_q);
+    check_reference<SGD>(SGDOptions{.lr = 0.05, .momentum = 0.8, .nesterov = true, .weight_decay = 0.05},
+                         k_sgd_nesterov_p, k_sgd_nesterov_q);
+  }
 
-TEST_CASE("SGD matches torch.optim.SGD: plain, momentum with dampening and L2, nesterov") {
-  check_reference<SGD>(SGDOptions{.lr = 0.1}, k_sgd_plain_p, k_sgd_plain_q);
-  check_reference<SGD>(SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.1,
-                                  .weight_decay = 0.01},
-                       k_sgd_momentum_p, k_sgd_momentum_q);
-  check_reference<SGD>(SGDOptions{.lr = 0.05, .momentum = 0.8, .nesterov = true,
-                                  .weight_decay = 0.05},
-                       k_sgd_nesterov_p, k_sgd_nesterov_q);
-}
+  TEST_CASE("Adam matches torch.optim.Adam (L2 weight decay, bias correction)") {
+    check_reference<Adam>(AdamOptions{.lr = 0.01, .betas = {0.9, 0.99}, .eps = 1e-8, .weight_decay = 0.1}, k_adam_p,
+                          k_adam_q);
+  }
 
-TEST_CASE("Adam matches torch.optim.Adam (L2 weight decay, bias correction)") {
-  check_reference<Adam>(AdamOptions{.lr = 0.01, .betas = {0.9, 0.99}, .eps = 1e-8,
-                                    .weight_decay = 0.1},
-                        k_adam_p, k_adam_q);
-}
+  TEST_CASE("AdamW matches torch.optim.AdamW (decoupled weight decay)") {
+    check_reference<AdamW>(AdamWOptions{.lr = 0.01, .betas = {0.9, 0.95}, .eps = 1e-6, .weight_decay = 0.1}, k_adamw_p,
+                           k_adamw_q);
+  }
 
-TEST_CASE("AdamW matches torch.optim.AdamW (decoupled weight decay)") {
-  check_reference<AdamW>(AdamWOptions{.lr = 0.01, .betas = {0.9, 0.95}, .eps = 1e-6,
-                                      .weight_decay = 0.1},
-                         k_adamw_p, k_adamw_q);
-}
+  TEST_CASE("Lion matches the paper's equations") {
+    check_reference<Lion>(LionOptions{.lr = 0.01, .betas = {0.9, 0.99}, .weight_decay = 0.5}, k_lion_p, k_lion_q);
+  }
 
-TEST_CASE("Lion matches the paper's equations") {
-  check_reference<Lion>(LionOptions{.lr = 0.01, .betas = {0.9, 0.99}, .weight_decay = 0.5},
-                        k_lion_p, k_lion_q);
-}
+  TEST_CASE("step updates in place (same storage), skips parameters without grad; zero_grad") {
+    auto named = toy_model(DType::f32, 3);
+    std::vector<Tensor> handles;
+    for (auto& [n, p] : named) handles.push_back(p);  // what a module would hold
+    std::vector<const void*> before;
+    for (auto& p : handles) before.push_back(p.raw_data());
+    AdamW opt(named, AdamWOptions{.lr = 1e-2});
+    Generator gen(5);
+    Tensor frozen_before = core::clone(handles[2]);
+    for (int s = 0; s < 3; ++s) {
+      set_grads(named, gen);
+      handles[2].zero_grad();  // the bias gets no gradient
+      Tensor w_before = core::clone(handles[1]);
+      opt.step();
+      CHECK(rel_rms(handles[1], w_before) > 0);     // the module's handle sees the update
+      CHECK(same_bits(handles[2], frozen_before));  // no grad: untouched
+    }
+    for (size_t i = 0; i < handles.size(); ++i) CHECK(handles[i].raw_data() == before[i]);
+    CHECK(opt.state_dict().at("step.layers.0.fc.bias").item() == 0);
+    CHECK(handles[1].grad().defined());
+    opt.zero_grad();
+    for (auto& p : handles) CHECK_FALSE(p.grad().defined());
+    opt.step();  // no gradients at all: nothing changes, the call is still counted
+    CHECK(opt.step_count() == 4);
+  }
 
-TEST_CASE("step updates in place (same storage), skips parameters without grad; zero_grad") {
-  auto named = toy_model(DType::f32, 3);
-  std::vector<Tensor> handles;
-  for (auto& [n, p] : named) handles.push_back(p);  // what a module would hold
-  std::vector<const void*> before;
-  for (auto& p : handles) before.push_back(p.raw_data());
-  AdamW opt(named, AdamWOptions{.lr = 1e-2});
-  Generator gen(5);
-  Tensor frozen_before = core::clone(handles[2]);
-  for (int s = 0; s < 3; ++s) {
-    set_grads(named, gen);
-    handles[2].zero_grad();  // the bias gets no gradient
-    Tensor w_before = core::clone(handles[1]);
+  TEST_CASE("step does not record on the autograd graph and accepts a strided or f64 grad") {
+    Tensor p = from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+    p.requires_grad_();
+    SGD opt({{"p", p}}, SGDOptions{.lr = 0.5});
+    Tensor g = tz::testing::non_contiguous(from_vector(std::vector<double>{1, 1, 1, 2, 2, 2}, {2, 3}));
+    REQUIRE_FALSE(g.is_contiguous());
+    p.set_grad(g);
     opt.step();
-    CHECK(rel_rms(handles[1], w_before) > 0);         // the module's handle sees the update
-    CHECK(same_bits(handles[2], frozen_before));       // no grad: untouched
+    CHECK(p.grad_fn_name() == nullptr);
+    CHECK(p.is_leaf());
+    CHECK(p.to_vector<double>() == std::vector<double>{0.5, 1.5, 2.5, 3, 4, 5});
   }
-  for (size_t i = 0; i < handles.size(); ++i) CHECK(handles[i].raw_data() == before[i]);
-  CHECK(opt.state_dict().at("step.layers.0.fc.bias").item() == 0);
-  CHECK(handles[1].grad().defined());
-  opt.zero_grad();
-  for (auto& p : handles) CHECK_FALSE(p.grad().defined());
-  opt.step();  // no gradients at all: nothing changes, the call is still counted
-  CHECK(opt.step_count() == 4);
-}
 
-TEST_CASE("step does not record on the autograd graph and accepts a strided or f64 grad") {
-  Tensor p = from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
-  p.requires_grad_();
-  SGD opt({{"p", p}}, SGDOptions{.lr = 0.5});
-  Tensor g = tz::testing::non_contiguous(from_vector(std::vector<double>{1, 1, 1, 2, 2, 2}, {2, 3}));
-  REQUIRE_FALSE(g.is_contiguous());
-  p.set_grad(g);
-  opt.step();
-  CHECK(p.grad_fn_name() == nullptr);
-  CHECK(p.is_leaf());
-  CHECK(p.to_vector<double>() == std::vector<double>{0.5, 1.5, 2.5, 3, 4, 5});
-}
-
-TEST_CASE("decay_groups splits matrices from biases, norms, embeddings and exclusions") {
-  auto named = toy_model(DType::f64, 1);
-  auto groups = decay_groups(named, 0.1);
-  REQUIRE(groups.size() == 2);
-  CHECK(groups[0].weight_decay == 0.1);
-  CHECK(groups[1].weight_decay == 0.0);
-  CHECK(groups[0].names == std::vector<std::string>{"layers.0.fc.weight", "head.weight"});
-  CHECK(groups[1].names == std::vector<std::string>{"embed.weight", "layers.0.fc.bias",
-                                                    "layers.0.norm.weight"});
-  auto excl = decay_groups(named, 0.1, {"head.weight"});
-  CHECK(excl[0].names == std::vector<std::string>{"layers.0.fc.weight"});
-  CHECK(excl[1].names.size() == 4);
-  CHECK_THROWS_AS(decay_groups(named, -1), tz::Error);
-}
-
-TEST_CASE("parameter groups: weight decay only on the decayed group, lr_scale per group") {
-  // Zero gradients isolate the decay: AdamW with g = 0 leaves m = v = 0, so p *= 1 - lr*wd.
-  auto named = toy_model(DType::f64, 2);
-  auto init = copy_model(named);
-  auto groups = decay_groups(named, 0.5);
-  groups[1].lr_scale = 2.0;  // must not matter for an undecayed group with zero gradients
-  AdamW opt(groups, AdamWOptions{.lr = 0.1});
-  for (auto& [n, p] : named) p.set_grad(zeros(p.shape(), DType::f64));
-  opt.step();
-  for (size_t i = 0; i < named.size(); ++i) {
-    const std::string& name = named[i].first;
-    CAPTURE(name);
-    bool decayed = name == "layers.0.fc.weight" || name == "head.weight";
-    Tensor want = decayed ? init[i].second * 0.95 : init[i].second;
-    CHECK(rel_rms(named[i].second.detach(), want.detach()) <= 1e-15);
+  TEST_CASE("decay_groups splits matrices from biases, norms, embeddings and exclusions") {
+    auto named = toy_model(DType::f64, 1);
+    auto groups = decay_groups(named, 0.1);
+    REQUIRE(groups.size() == 2);
+    CHECK(groups[0].weight_decay == 0.1);
+    CHECK(groups[1].weight_decay == 0.0);
+    CHECK(groups[0].names == std::vector<std::string>{"layers.0.fc.weight", "head.weight"});
+    CHECK(groups[1].names == std::vector<std::string>{"embed.weight", "layers.0.fc.bias", "layers.0.norm.weight"});
+    auto excl = decay_groups(named, 0.1, {"head.weight"});
+    CHECK(excl[0].names == std::vector<std::string>{"layers.0.fc.weight"});
+    CHECK(excl[1].names.size() == 4);
+    CHECK_THROWS_AS(decay_groups(named, -1), tz::Error);
   }
-  // lr_scale: SGD on two groups with the same gradient moves the scaled group twice as far.
-  Tensor a = zeros({3}, DType::f64), b = zeros({3}, DType::f64);
-  SGD sgd({ParamGroup{.names = {"a"}, .params = {a}},
-           ParamGroup{.names = {"b"}, .params = {b}, .lr_scale = 2.0}},
-          SGDOptions{.lr = 0.1});
-  a.set_grad(ones({3}, DType::f64));
-  b.set_grad(ones({3}, DType::f64));
-  sgd.step();
-  CHECK(a.to_vector<double>() == std::vector<double>{-0.1, -0.1, -0.1});
-  CHECK(b.to_vector<double>() == std::vector<double>{-0.2, -0.2, -0.2});
-  sgd.set_lr(0.05);
-  CHECK(sgd.lr() == 0.05);
-  CHECK_THROWS_AS(sgd.set_lr(-1), tz::Error);
-}
 
-TEST_CASE("state_dict round trip reproduces the next steps bit for bit") {
-  SUBCASE("AdamW with groups") {
-    check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
-      return std::make_unique<AdamW>(decay_groups(named, 0.1),
-                                     AdamWOptions{.lr = 3e-3, .betas = {0.9, 0.95}});
-    });
+  TEST_CASE("parameter groups: weight decay only on the decayed group, lr_scale per group") {
+    // Zero gradients isolate the decay: AdamW with g = 0 leaves m = v = 0, so p *= 1 - lr*wd.
+    auto named = toy_model(DType::f64, 2);
+    auto init = copy_model(named);
+    auto groups = decay_groups(named, 0.5);
+    groups[1].lr_scale = 2.0;  // must not matter for an undecayed group with zero gradients
+    AdamW opt(groups, AdamWOptions{.lr = 0.1});
+    for (auto& [n, p] : named) p.set_grad(zeros(p.shape(), DType::f64));
+    opt.step();
+    for (size_t i = 0; i < named.size(); ++i) {
+      const std::string& name = named[i].first;
+      CAPTURE(name);
+      bool decayed = name == "layers.0.fc.weight" || name == "head.weight";
+      Tensor want = decayed ? init[i].second * 0.95 : init[i].second;
+      CHECK(rel_rms(named[i].second.detach(), want.detach()) <= 1e-15);
+    }
+    // lr_scale: SGD on two groups with the same gradient moves the scaled group twice as far.
+    Tensor a = zeros({3}, DType::f64), b = zeros({3}, DType::f64);
+    SGD sgd({ParamGroup{.names = {"a"}, .params = {a}}, ParamGroup{.names = {"b"}, .params = {b}, .lr_scale = 2.0}},
+            SGDOptions{.lr = 0.1});
+    a.set_grad(ones({3}, DType::f64));
+    b.set_grad(ones({3}, DType::f64));
+    sgd.step();
+    CHECK(a.to_vector<double>() == std::vector<double>{-0.1, -0.1, -0.1});
+    CHECK(b.to_vector<double>() == std::vector<double>{-0.2, -0.2, -0.2});
+    sgd.set_lr(0.05);
+    CHECK(sgd.lr() == 0.05);
+    CHECK_THROWS_AS(sgd.set_lr(-1), tz::Error);
   }
-  SUBCASE("Adam") {
-    check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
-      return std::make_unique<Adam>(named, AdamOptions{.lr = 1e-2, .weight_decay = 0.01});
-    });
-  }
-  SUBCASE("SGD nesterov") {
-    check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
-      return std::make_unique<SGD>(named, SGDOptions{.lr = 0.1, .momentum = 0.9,
-                                                     .nesterov = true, .weight_decay = 1e-3});
-    });
-  }
-  SUBCASE("Lion") {
-    check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
-      return std::make_unique<Lion>(named, LionOptions{.lr = 1e-3, .weight_decay = 0.1});
-    });
-  }
-}
 
-TEST_CASE("state_dict keys, and a snapshot that later steps do not change") {
-  auto named = toy_model(DType::f32, 4);
-  Adam adam(named, AdamOptions{});
-  auto sd = adam.state_dict();
-  CHECK(sd.size() == 1 + 3 * named.size());
-  CHECK(sd.count("exp_avg.layers.0.fc.weight") == 1);
-  CHECK(sd.count("exp_avg_sq.head.weight") == 1);
-  CHECK(sd.at("step").dtype() == DType::i64);
-  CHECK(sd.at("step").dim() == 0);
-  Generator gen(1);
-  set_grads(named, gen);
-  adam.step();
-  CHECK(sd.at("exp_avg.head.weight").to_vector<double>() ==
-        std::vector<double>(24, 0.0));  // the earlier snapshot stays zero
-  SGD plain(named, SGDOptions{});
-  CHECK(plain.state_dict().size() == 1 + named.size());  // no momentum buffers
-  SGD mom(named, SGDOptions{.momentum = 0.9});
-  CHECK(mom.state_dict().count("momentum.embed.weight") == 1);
-}
+  TEST_CASE("state_dict round trip reproduces the next steps bit for bit") {
+    SUBCASE("AdamW with groups") {
+      check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
+        return std::make_unique<AdamW>(decay_groups(named, 0.1), AdamWOptions{.lr = 3e-3, .betas = {0.9, 0.95}});
+      });
+    }
+    SUBCASE("Adam") {
+      check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
+        return std::make_unique<Adam>(named, AdamOptions{.lr = 1e-2, .weight_decay = 0.01});
+      });
+    }
+    SUBCASE("SGD nesterov") {
+      check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
+        return std::make_unique<SGD>(named,
+                                     SGDOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 1e-3});
+      });
+    }
+    SUBCASE("Lion") {
+      check_resume([](const std::vector<std::pair<std::string, Tensor>>& named) {
+        return std::make_unique<Lion>(named, LionOptions{.lr = 1e-3, .weight_decay = 0.1});
+      });
+    }
+  }
 
-TEST_CASE("load_state_dict is strict and names every bad key in one error") {
-  auto named = toy_model(DType::f32, 4);
-  AdamW opt(named, AdamWOptions{});
-  auto sd = opt.state_dict();
-  sd.erase("exp_avg.head.weight");
-  sd.erase("step.embed.weight");
-  sd["exp_avg.no_such_param"] = zeros({2});
-  sd["exp_avg_sq.layers.0.fc.weight"] = zeros({4, 8});
-  std::string msg = error_of([&] { opt.load_state_dict(sd); });
-  CAPTURE(msg);
-  CHECK(msg.find("AdamW") != std::string::npos);
-  CHECK(msg.find("missing keys: exp_avg.head.weight, step.embed.weight") != std::string::npos);
-  CHECK(msg.find("unexpected keys: exp_avg.no_such_param") != std::string::npos);
-  CHECK(msg.find("exp_avg_sq.layers.0.fc.weight (expected [8, 4], got [4, 8])") !=
-        std::string::npos);
-  auto good = opt.state_dict();
-  good["step"] = scalar_tensor(-3, DType::i64);
-  CHECK(error_of([&] { opt.load_state_dict(good); }).find("'step'") != std::string::npos);
-  CHECK(opt.step_count() == 0);  // a failed load changes nothing
-}
+  TEST_CASE("state_dict keys, and a snapshot that later steps do not change") {
+    auto named = toy_model(DType::f32, 4);
+    Adam adam(named, AdamOptions{});
+    auto sd = adam.state_dict();
+    CHECK(sd.size() == 1 + 3 * named.size());
+    CHECK(sd.count("exp_avg.layers.0.fc.weight") == 1);
+    CHECK(sd.count("exp_avg_sq.head.weight") == 1);
+    CHECK(sd.at("step").dtype() == DType::i64);
+    CHECK(sd.at("step").dim() == 0);
+    Generator gen(1);
+    set_grads(named, gen);
+    adam.step();
+    CHECK(sd.at("exp_avg.head.weight").to_vector<double>() ==
+          std::vector<double>(24, 0.0));  // the earlier snapshot stays zero
+    SGD plain(named, SGDOptions{});
+    CHECK(plain.state_dict().size() == 1 + named.size());  // no momentum buffers
+    SGD mom(named, SGDOptions{.momentum = 0.9});
+    CHECK(mom.state_dict().count("momentum.embed.weight") == 1);
+  }
 
-TEST_CASE("options and parameters are validated, naming the option") {
-  auto named = toy_model(DType::f32, 4);
-  CHECK(error_of([&] { AdamW(named, AdamWOptions{.lr = -1}); }).find("lr") != std::string::npos);
-  CHECK(error_of([&] { AdamW(named, AdamWOptions{.betas = {0.9, 1.0}}); }).find("betas[1]") !=
-        std::string::npos);
-  CHECK(error_of([&] { Adam(named, AdamOptions{.betas = {-0.1, 0.9}}); }).find("betas[0]") !=
-        std::string::npos);
-  CHECK(error_of([&] { Adam(named, AdamOptions{.eps = 0}); }).find("eps") != std::string::npos);
-  CHECK(error_of([&] { Adam(named, AdamOptions{.weight_decay = -0.1}); }).find("weight_decay") !=
-        std::string::npos);
-  CHECK(error_of([&] { Lion(named, LionOptions{.betas = {1.5, 0.9}}); }).find("betas[0]") !=
-        std::string::npos);
-  CHECK(error_of([&] { SGD(named, SGDOptions{.momentum = -0.5}); }).find("momentum") !=
-        std::string::npos);
-  CHECK(error_of([&] { SGD(named, SGDOptions{.nesterov = true}); }).find("nesterov") !=
-        std::string::npos);
-  // Parameters: duplicate names, the same tensor twice, integer dtype, non-contiguous.
-  Tensor w = zeros({2, 2});
-  CHECK(error_of([&] { SGD({{"a", w}, {"a", zeros({2})}}, SGDOptions{}); })
-            .find("duplicate parameter name 'a'") != std::string::npos);
-  CHECK(error_of([&] { SGD({{"a", w}, {"b", w}}, SGDOptions{}); }).find("listed twice") !=
-        std::string::npos);
-  CHECK(error_of([&] { SGD({{"i", zeros({2}, DType::i64)}}, SGDOptions{}); }).find("i64") !=
-        std::string::npos);
-  CHECK(error_of([&] { SGD({{"t", zeros({2, 3}).t()}}, SGDOptions{}); }).find("contiguous") !=
-        std::string::npos);
-  CHECK(error_of([&] {
-          SGD({ParamGroup{.names = {"a"}, .params = {w, zeros({2})}}}, SGDOptions{});
-        }).find("1 names for 2 parameters") != std::string::npos);
-  // Unnamed groups get "<group>.<index>" names.
-  SGD unnamed({ParamGroup{.params = {w}}}, SGDOptions{.momentum = 0.5});
-  CHECK(unnamed.state_dict().count("momentum.0.0") == 1);
-}
+  TEST_CASE("load_state_dict is strict and names every bad key in one error") {
+    auto named = toy_model(DType::f32, 4);
+    AdamW opt(named, AdamWOptions{});
+    auto sd = opt.state_dict();
+    sd.erase("exp_avg.head.weight");
+    sd.erase("step.embed.weight");
+    sd["exp_avg.no_such_param"] = zeros({2});
+    sd["exp_avg_sq.layers.0.fc.weight"] = zeros({4, 8});
+    std::string msg = error_of([&] { opt.load_state_dict(sd); });
+    CAPTURE(msg);
+    CHECK(msg.find("AdamW") != std::string::npos);
+    CHECK(msg.find("missing keys: exp_avg.head.weight, step.embed.weight") != std::string::npos);
+    CHECK(msg.find("unexpected keys: exp_avg.no_such_param") != std::string::npos);
+    CHECK(msg.find("exp_avg_sq.layers.0.fc.weight (expected [8, 4], got [4, 8])") != std::string::npos);
+    auto good = opt.state_dict();
+    good["step"] = scalar_tensor(-3, DType::i64);
+    CHECK(error_of([&] { opt.load_state_dict(good); }).find("'step'") != std::string::npos);
+    CHECK(opt.step_count() == 0);  // a failed load changes nothing
+  }
+
+  TEST_CASE("options and parameters are validated, naming the option") {
+    auto named = toy_model(DType::f32, 4);
+    CHECK(error_of([&] { AdamW(named, AdamWOptions{.lr = -1}); }).find("lr") != std::string::npos);
+    CHECK(error_of([&] { AdamW(named, AdamWOptions{.betas = {0.9, 1.0}}); }).find("betas[1]") != std::string::npos);
+    CHECK(error_of([&] { Adam(named, AdamOptions{.betas = {-0.1, 0.9}}); }).find("betas[0]") != std::string::npos);
+    CHECK(error_of([&] { Adam(named, AdamOptions{.eps = 0}); }).find("eps") != std::string::npos);
+    CHECK(error_of([&] { Adam(named, AdamOptions{.weight_decay = -0.1}); }).find("weight_decay") != std::string::npos);
+    CHECK(error_of([&] { Lion(named, LionOptions{.betas = {1.5, 0.9}}); }).find("betas[0]") != std::string::npos);
+    CHECK(error_of([&] { SGD(named, SGDOptions{.momentum = -0.5}); }).find("momentum") != std::string::npos);
+    CHECK(error_of([&] { SGD(named, SGDOptions{.nesterov = true}); }).find("nesterov") != std::string::npos);
+    // Parameters: duplicate names, the same tensor twice, integer dtype, non-contiguous.
+    Tensor w = zeros({2, 2});
+    CHECK(error_of([&] {
+            SGD({{"a", w}, {"a", zeros({2})}}, SGDOptions{});
+          }).find("duplicate parameter name 'a'") != std::string::npos);
+    CHECK(error_of([&] { SGD({{"a", w}, {"b", w}}, SGDOptions{}); }).find("listed twice") != std::string::npos);
+    CHECK(error_of([&] { SGD({{"i", zeros({2}, DType::i64)}}, SGDOptions{}); }).find("i64") != std::string::npos);
+    CHECK(error_of([&] { SGD({{"t", zeros({2, 3}).t()}}, SGDOptions{}); }).find("contiguous") != std::string::npos);
+    CHECK(error_of([&] {
+            SGD({ParamGroup{.names = {"a"}, .params = {w, zeros({2})}}}, SGDOptions{});
+          }).find("1 names for 2 parameters") != std::string::npos);
+    // Unnamed groups get "<group>.<index>" names.
+    SGD unnamed({ParamGroup{.params = {w}}}, SGDOptions{.momentum = 0.5});
+    CHECK(unnamed.state_dict().count("momentum.0.0") == 1);
+  }
 
 }  // TEST_SUITE

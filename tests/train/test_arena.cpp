@@ -61,9 +61,8 @@ TEST_CASE("arena: results.csv and the table carry the task's accuracy at each ev
 
   auto rows = read_csv(fs::path(o.out_dir) / "results.csv");
   REQUIRE(rows.size() == 2);
-  CHECK(rows[0] == std::vector<std::string>{"model", "task", "seq_len", "params", "train_loss",
-                                            "val_loss_x1", "acc@1x", "val_loss_x2", "acc@2x",
-                                            "tokens_per_s", "peak_mb", "wall_s"});
+  CHECK(rows[0] == std::vector<std::string>{"model", "task", "seq_len", "params", "train_loss", "val_loss_x1", "acc@1x",
+                                            "val_loss_x2", "acc@2x", "tokens_per_s", "peak_mb", "wall_s"});
   REQUIRE(rows[1].size() == rows[0].size());
   CHECK(rows[1][0] == "gpt");
   CHECK(rows[1][1] == "mqar_zoology");

@@ -46,8 +46,7 @@ std::vector<double> applied_lrs(const std::vector<double>& w0) {
 std::vector<double> fit_lrs(const optim::Recipe& recipe, int64_t steps, std::vector<double>& recorded) {
   ConstantGradient m;
   std::vector<double> w0 = {0.0};
-  train::fit(m.params(), m.loss(), {.steps = steps, .recipe = recipe},
-             {.on_step = [&](const train::StepRecord& r) {
+  train::fit(m.params(), m.loss(), {.steps = steps, .recipe = recipe}, {.on_step = [&](const train::StepRecord& r) {
                recorded.push_back(r.lr);
                w0.push_back(m.w.to_vector<double>()[0]);
                return true;
@@ -66,8 +65,7 @@ std::string slurp(const fs::path& path) {
 TEST_CASE("fit: the schedules, as recorded and as applied to the parameters") {
   SUBCASE("cosine: 0 at step 0, the peak after the warm-up, then down to min_lr") {
     std::vector<double> recorded;
-    std::vector<double> applied =
-        fit_lrs({.lr = 1.0, .min_lr = 0.1, .warmup = 2, .schedule = "cosine"}, 6, recorded);
+    std::vector<double> applied = fit_lrs({.lr = 1.0, .min_lr = 0.1, .warmup = 2, .schedule = "cosine"}, 6, recorded);
     // Step s of 6 with warm-up 2: s / 2, then 0.1 + 0.9 (1 + cos(pi (s - 2) / 4)) / 2.
     auto cosine = [](double r) { return 0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * r)); };
     const std::vector<double> want = {0.0, 0.5, 1.0, cosine(0.25), cosine(0.5), cosine(0.75)};
@@ -140,16 +138,17 @@ TEST_CASE("fit: a NaN or Inf stops the run with an error naming the step, before
       // sqrt(0 * w) is 0, and its gradient 0.5 / sqrt(0) * 0 is NaN.
       return k.bad_gradient ? l + sum(sqrt(m.w * 0.0)) : l + k.added;
     };
-    train::Hooks hooks{.on_step = [&](const train::StepRecord&) {
-                         w_after = m.w.to_vector<double>();
-                         return true;
-                       },
+    train::Hooks hooks{.on_step =
+                           [&](const train::StepRecord&) {
+                             w_after = m.w.to_vector<double>();
+                             return true;
+                           },
                        .checkpoint = [&] { ++checkpoints; },
                        .checkpoint_every = 2};
     CHECK_THROWS_WITH_AS(f.run(loss, hooks), doctest::Contains(k.message), Error);
     CHECK(f.steps_done() == 4);
     CHECK(f.stopped_on_error());
-    CHECK(checkpoints == 2);  // after steps 2 and 4, none after the stop
+    CHECK(checkpoints == 2);                    // after steps 2 and 4, none after the stop
     CHECK(m.w.to_vector<double>() == w_after);  // step 5 did not touch the parameters
     for (double x : w_after) CHECK(std::isfinite(x));
     CHECK_THROWS_WITH_AS(f.step(loss), doctest::Contains("stopped at step 5"), Error);
@@ -162,13 +161,18 @@ TEST_CASE("fit: hooks run at the right steps, in order; on_step can stop the run
     std::vector<std::string> events;
     int64_t last = 0;
     train::Fit f(m.params(), {.steps = steps, .recipe = {.lr = 0.01}});
-    f.run(m.loss(), {.evaluate = [&] { events.push_back("eval@" + std::to_string(last + 1)); return 1.5; },
+    f.run(m.loss(), {.evaluate =
+                         [&] {
+                           events.push_back("eval@" + std::to_string(last + 1));
+                           return 1.5;
+                         },
                      .eval_every = eval_every,
-                     .on_step = [&](const train::StepRecord& r) {
-                       last = r.step;
-                       events.push_back("step@" + std::to_string(r.step) + (r.val_loss ? "+val" : ""));
-                       return r.step != stop_at;
-                     },
+                     .on_step =
+                         [&](const train::StepRecord& r) {
+                           last = r.step;
+                           events.push_back("step@" + std::to_string(r.step) + (r.val_loss ? "+val" : ""));
+                           return r.step != stop_at;
+                         },
                      .checkpoint = [&] { events.push_back("save@" + std::to_string(last)); },
                      .checkpoint_every = checkpoint_every});
     CHECK(f.steps_done() == (stop_at > 0 ? stop_at : steps));

@@ -42,20 +42,21 @@ FormOutput la_naive(const std::vector<Tensor>& x, const Tensor& h0, const Bugs& 
   Tensor S = bug.forget_h0 ? zeros(h0.shape(), DType::f64) : h0;
   std::vector<Tensor> outs;
   for (int64_t t = 0; t < q.size(2); ++t) {
-    Tensor decay = exp(g.narrow(2, t, 1)).unsqueeze(-1);                            // [B, H, 1, 1]
+    Tensor decay = exp(g.narrow(2, t, 1)).unsqueeze(-1);                             // [B, H, 1, 1]
     S = decay * S + matmul(k.narrow(2, t, 1).transpose(-1, -2), v.narrow(2, t, 1));  // [B, H, K, V]
-    outs.push_back(matmul(q.narrow(2, t, 1), S));                                   // [B, H, 1, V]
+    outs.push_back(matmul(q.narrow(2, t, 1), S));                                    // [B, H, 1, V]
   }
   return {cat(outs, 2), S};
 }
 
 // One block of L tokens from state S (the quadratic form on it): out [B, H, L, V], state.
-FormOutput la_block(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& g, const Tensor& S, const Bugs& bug) {
+FormOutput la_block(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& g, const Tensor& S,
+                    const Bugs& bug) {
   const int64_t L = q.size(2);
-  Tensor G = cumsum(g, 2);                                   // [B, H, L], within the block
-  Tensor Gt = G.unsqueeze(-1), Gs = G.unsqueeze(-2);         // [B, H, L, 1], [B, H, 1, L]
-  Tensor GL = G.narrow(2, L - 1, 1);                         // [B, H, 1]
-  Tensor A, kw;                                              // A [B, H, L, L]: decayed scores
+  Tensor G = cumsum(g, 2);                            // [B, H, L], within the block
+  Tensor Gt = G.unsqueeze(-1), Gs = G.unsqueeze(-2);  // [B, H, L, 1], [B, H, 1, L]
+  Tensor GL = G.narrow(2, L - 1, 1);                  // [B, H, 1]
+  Tensor A, kw;                                       // A [B, H, L, L]: decayed scores
   if (bug.lone_cumsum) {
     A = matmul(q * exp(Gt), (k * exp(-Gt)).transpose(-1, -2));
     A = masked_fill(A, triu(ones({L, L}, DType::f64), 1), 0.0);
@@ -63,9 +64,9 @@ FormOutput la_block(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
   } else {
     Tensor D = masked_fill(Gt - Gs, triu(ones({L, L}, DType::f64), 1), -INFINITY);  // term 1: G_t - G_s, s <= t
     A = matmul(q, k.transpose(-1, -2)) * exp(D);
-    kw = k * exp(GL - G).unsqueeze(-1);                     // exp(G_L - G_s) k_s
+    kw = k * exp(GL - G).unsqueeze(-1);  // exp(G_L - G_s) k_s
   }
-  Tensor out = matmul(A, v) + matmul(q * exp(Gt), S);       // term 2: the state from before the block
+  Tensor out = matmul(A, v) + matmul(q * exp(Gt), S);  // term 2: the state from before the block
   Tensor state = exp(GL).unsqueeze(-1) * S + matmul(kw.transpose(-1, -2), v);
   return {out, state};
 }
@@ -80,8 +81,8 @@ FormOutput la_chunked(const std::vector<Tensor>& x, const Tensor& h0, int64_t c,
   std::vector<Tensor> outs;
   for (int64_t t0 = 0; t0 < T; t0 += c) {
     const int64_t L = std::min(c, T - t0);
-    FormOutput b = la_block(x[0].narrow(2, t0, L), x[1].narrow(2, t0, L), x[2].narrow(2, t0, L), x[3].narrow(2, t0, L),
-                            S, bug);
+    FormOutput b =
+        la_block(x[0].narrow(2, t0, L), x[1].narrow(2, t0, L), x[2].narrow(2, t0, L), x[3].narrow(2, t0, L), S, bug);
     outs.push_back(b.out);
     S = bug.drop_state && t0 + L < T ? zeros(b.state.shape(), DType::f64) : b.state;
   }
@@ -102,7 +103,10 @@ forms::KernelForms linear_attention(const Bugs& bug = {}) {
                                              {"v", randn({kB, kH, T, kV}, gen, DType::f64), 2},
                                              {"g", g, 2}};
           },
-      .state_shape = [](const std::vector<forms::Input>&) { return Shape{kB, kH, kK, kV}; },
+      .state_shape =
+          [](const std::vector<forms::Input>&) {
+            return Shape{kB, kH, kK, kV};
+          },
       .out_time_dim = 2,
       .log_decays = {"g"},
   };
@@ -135,8 +139,9 @@ TEST_CASE("forms_agree: the decayed linear attention's naive, chunked and quadra
   CHECK(chunks == std::set<int64_t>{1, 2, 3, 8, 16, 37});
   CHECK(quantities == std::set<std::string>{"out", "state", "grad q", "grad k", "grad v", "grad g", "grad h0"});
   for (const char* want : {"full", "continue", "gate unit_decay", "gate steep_decay", "used"})
-    CHECK_MESSAGE(std::any_of(checks.begin(), checks.end(), [&](const std::string& c) { return c.rfind(want, 0) == 0; }),
-                  "no '", want, "' comparison ran");
+    CHECK_MESSAGE(
+        std::any_of(checks.begin(), checks.end(), [&](const std::string& c) { return c.rfind(want, 0) == 0; }), "no '",
+        want, "' comparison ran");
   MESSAGE(r.lines.size(), " comparisons, max relative error ", r.max_error);
 }
 
@@ -216,8 +221,10 @@ TEST_CASE("forms_agree: the gate inputs") {
             lo = std::min(lo, g.at({b, t, h}));
             CHECK(g.at({b, t, h}) <= 0);
           }
-          if (j % 2 == 0) CHECK(std::abs(s + 1000) < 1e-9);  // steep: the whole chunk_sum
-          else CHECK(lo >= -0.1);                              // gentle
+          if (j % 2 == 0)
+            CHECK(std::abs(s + 1000) < 1e-9);  // steep: the whole chunk_sum
+          else
+            CHECK(lo >= -0.1);  // gentle
         }
   }
 }

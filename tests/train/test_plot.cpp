@@ -24,12 +24,12 @@ using namespace tz;
 
 namespace {
 const std::vector<std::string> kHostileNames = {
-    "x'; touch PWNED_QUOTE; echo '",       // closes a shell's or gnuplot's single quotes
+    "x'; touch PWNED_QUOTE; echo '",            // closes a shell's or gnuplot's single quotes
     "x\"; system(\"touch PWNED_DQUOTE\"); \"",  // the same with double quotes
-    "<touch PWNED_PIPE_IN;",               // gnuplot runs a data file named '<cmd' in a shell
-    "|touch PWNED_PIPE_OUT;",              // ... and an output named '|cmd'
-    "x`touch PWNED_BACKTICK`",             // gnuplot's and the shell's command substitution
-    "x\nsystem('touch PWNED_NEWLINE')\n",  // ends a line of a gnuplot script
+    "<touch PWNED_PIPE_IN;",                    // gnuplot runs a data file named '<cmd' in a shell
+    "|touch PWNED_PIPE_OUT;",                   // ... and an output named '|cmd'
+    "x`touch PWNED_BACKTICK`",                  // gnuplot's and the shell's command substitution
+    "x\nsystem('touch PWNED_NEWLINE')\n",       // ends a line of a gnuplot script
 };
 
 // A fresh scratch directory that the test makes the working directory (a pasted command
@@ -112,7 +112,8 @@ TEST_CASE("plot: the trainer's loss.png and the arena's curves.png in a director
     arena::Options o;
     o.out_dir = name + "/arena";
     o.task = "copy";
-    arena::Result r{.name = "x'; touch PWNED_MODEL; echo '", .params = 10, .train_loss = 1.5, .curve = {{1, 2.0}, {2, 1.5}}};
+    arena::Result r{
+        .name = "x'; touch PWNED_MODEL; echo '", .params = 10, .train_loss = 1.5, .curve = {{1, 2.0}, {2, 1.5}}};
     std::string plot_message;
     arena::report(o, {r}, plot_message);
     CHECK(s.pwned().empty());
@@ -131,9 +132,10 @@ TEST_CASE("plot: `tensorzoo train --out \"x'; touch PWNED; echo '\"` runs no com
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    const char* argv[] = {cli.c_str(), "train", "--steps", "1", "--dim", "16", "--depth", "1", "--heads", "2",
-                          "--context", "16", "--seq-len", "16", "--batch", "2", "--builtin-bytes", "20000",
-                          "--sample", "0", "--threads", "1", "--out", out.c_str(), nullptr};
+    const char* argv[] = {
+        cli.c_str(), "train", "--steps",   "1",         "--dim",   "16", "--depth",         "1",     "--heads",  "2",
+        "--context", "16",    "--seq-len", "16",        "--batch", "2",  "--builtin-bytes", "20000", "--sample", "0",
+        "--threads", "1",     "--out",     out.c_str(), nullptr};
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, STDOUT_FILENO);
     ::execv(cli.c_str(), const_cast<char* const*>(argv));
@@ -159,7 +161,8 @@ TEST_CASE("plot: a missing gnuplot or a bad data file is a message, not an excep
   }
   const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
   ::setenv("PATH", s.dir.c_str(), 1);  // no gnuplot here
-  const bool plotted = train::plot_png({.csv = "run/log.csv", .png = "run/out.png", .curves = {{.column = 2}}}, message);
+  const bool plotted =
+      train::plot_png({.csv = "run/log.csv", .png = "run/out.png", .curves = {{.column = 2}}}, message);
   ::setenv("PATH", path.c_str(), 1);
   CHECK_FALSE(plotted);
   CHECK(message == "gnuplot not found: install it (apt-get install gnuplot-nox) for run/out.png");

@@ -45,9 +45,11 @@ size_t count(const std::string& s, const std::string& what) {
 TEST_CASE("probe prints top-activating prefixes and value tokens of a trained run's FFN keys") {
   fs::path run = fs::temp_directory_path() / "tz_test_probe" / ("run_" + std::to_string(::getpid()));
   fs::remove_all(run);
-  ProbeRun t = run_cli("train --dim 32 --depth 2 --heads 2 --context 32 --seq-len 32 --batch 4 --builtin-bytes 40000"
-                       " --steps 30 --eval-every 30 --log-every 30 --warmup 2 --sample 0 --threads 1"
-                       " --config '{\"activation\": \"relu\"}' --out " + run.string());
+  ProbeRun t = run_cli(
+      "train --dim 32 --depth 2 --heads 2 --context 32 --seq-len 32 --batch 4 --builtin-bytes 40000"
+      " --steps 30 --eval-every 30 --log-every 30 --warmup 2 --sample 0 --threads 1"
+      " --config '{\"activation\": \"relu\"}' --out " +
+      run.string());
   REQUIRE_MESSAGE(t.status == 0, t.err);
 
   ProbeRun p = run_cli("probe --run " + run.string() + " --layer 1 --keys 3 --top 4 --max-tokens 2048");

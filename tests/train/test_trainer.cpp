@@ -103,8 +103,7 @@ TEST_CASE("checkpoints carry a format version; other versions and foreign files 
   CHECK(f.tensors.count("optim.exp_avg.tok_emb.weight"));
   f.metadata["format_version"] = "2";
   save_safetensors(path, f.tensors, f.metadata);
-  CHECK_THROWS_WITH_AS(train::Trainer::resume(dir), doctest::Contains("format version 2 is not supported"),
-                       Error);
+  CHECK_THROWS_WITH_AS(train::Trainer::resume(dir), doctest::Contains("format version 2 is not supported"), Error);
   Run r = cli("sample --run " + dir);
   CHECK(r.status == 1);
   CHECK(r.err.find("format version 2 is not supported") != std::string::npos);
@@ -118,9 +117,7 @@ TEST_CASE("checkpoints carry a format version; other versions and foreign files 
 }
 
 TEST_CASE("bad arguments give one clear line and a non-zero exit") {
-  auto one_line = [](const Run& r) {
-    return !r.err.empty() && r.err.find('\n') == r.err.size() - 1 && r.out.empty();
-  };
+  auto one_line = [](const Run& r) { return !r.err.empty() && r.err.find('\n') == r.err.size() - 1 && r.out.empty(); };
   Run unknown = cli("train --stepz 3");
   CHECK(unknown.status == 2);
   CHECK(one_line(unknown));

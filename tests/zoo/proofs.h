@@ -37,13 +37,13 @@ struct ProofRegistrar {
 
 }  // namespace tz::testing
 
-#define TZ_PROOF(id, what)                                                        \
-  static ::tz::testing::ProofRegistrar tz_proof_registrar_##id(#id);               \
+#define TZ_PROOF(id, what)                                           \
+  static ::tz::testing::ProofRegistrar tz_proof_registrar_##id(#id); \
   TEST_CASE("proof " #id ": " what)
 
-#define TZ_PROOF_NUMBER(name, value)                              \
-  do {                                                            \
-    const double tz_proof_value_ = (value);                       \
-    ::tz::testing::record_proof_number(name, tz_proof_value_);    \
-    MESSAGE(name, " = ", tz_proof_value_);                        \
+#define TZ_PROOF_NUMBER(name, value)                           \
+  do {                                                         \
+    const double tz_proof_value_ = (value);                    \
+    ::tz::testing::record_proof_number(name, tz_proof_value_); \
+    MESSAGE(name, " = ", tz_proof_value_);                     \
   } while (0)

@@ -137,7 +137,8 @@ TZ_PROOF(no_bias_cramming, "parameter count drops by exactly the bias count; tin
   TZ_PROOF_NUMBER("mean-loss gap / mean loss", std::abs(m1 - m2) / m1);
 }
 
-TZ_PROOF(dropout_sites, "eval deterministic and equal to p = 0; train-mode Monte-Carlo mean of each site = eval output") {
+TZ_PROOF(dropout_sites,
+         "eval deterministic and equal to p = 0; train-mode Monte-Carlo mean of each site = eval output") {
   auto m = lm(R"("depth": 2, "emb_dropout": 0.2, "ff_dropout": 0.3, "dropout": 0.1)", 8);
   auto plain = lm(R"("depth": 2)", 9);
   plain->load_state_dict(m->state_dict());
@@ -172,12 +173,12 @@ TZ_PROOF(dropout_sites, "eval deterministic and equal to p = 0; train-mode Monte
   double e3 = testing::rel_rms(acc3 / double(n / 4), eval_logits);
   double single = testing::rel_rms(drop_attn->forward(ids), eval_logits);
   Tensor one = m->embed(ids, 0);
-  MESSAGE("Monte-Carlo (", n, " draws) rel. error: embedding site ", e1, ", FFN site ", e2,
-          "; attention site (", n / 4, " draws) ", e3, " vs one draw ", single);
+  MESSAGE("Monte-Carlo (", n, " draws) rel. error: embedding site ", e1, ", FFN site ", e2, "; attention site (", n / 4,
+          " draws) ", e3, " vs one draw ", single);
   TZ_PROOF_NUMBER("Monte-Carlo rel. error (embedding)", e1);
   CHECK(e1 < 0.02);  // ~sqrt(p/(1-p)/n) = 0.008 for p = 0.2
   CHECK(e2 < 0.02);
-  CHECK(e3 < 0.1 * single);  // averaging removes the noise of one draw
+  CHECK(e3 < 0.1 * single);                         // averaging removes the noise of one draw
   CHECK(testing::max_abs_diff(one, eval_emb) > 0);  // train mode does drop
 }
 
@@ -217,7 +218,8 @@ TZ_PROOF(token_shift, "chunk c is delayed c steps; causal; shift 0 is the identi
   CHECK(prefix == 0.0);
 }
 
-TZ_PROOF(sandwich_transformer, "k = 0 reproduces the interleaved baseline; s^k (sf)^(n-k) f^k keeps n mixers and n FFNs") {
+TZ_PROOF(sandwich_transformer,
+         "k = 0 reproduces the interleaved baseline; s^k (sf)^(n-k) f^k keeps n mixers and n FFNs") {
   auto base = lm(R"("depth": 3)", 10), k0 = lm(R"("depth": 3, "layout": "sandwich", "sandwich_coef": 0)", 10);
   NoGradGuard ng;
   Tensor ids = ids_of(5);
@@ -265,7 +267,8 @@ TZ_PROOF(macaron, "½ factors applied; two FFN parameter sets; causal preserved"
   CHECK(testing::max_abs_diff(m->forward(ids).narrow(1, 0, 7), m->forward(ids2).narrow(1, 0, 7)) == 0.0);
 }
 
-TZ_PROOF(universal_transformer, "T applications of one shared block (+ position and step-t sinusoids) == a depth-T stack with tied weights") {
+TZ_PROOF(universal_transformer,
+         "T applications of one shared block (+ position and step-t sinusoids) == a depth-T stack with tied weights") {
   auto ut = lm(R"("share_layers": true, "recurrence_steps": 4, "norm_placement": "post", "pos": "learned_abs_pe")", 12);
   auto one = lm(R"("depth": 1, "norm_placement": "post")", 12);
   MESSAGE("UT with 4 steps: ", ut->num_parameters(), " parameters; a depth-1 LM: ", one->num_parameters());
@@ -289,7 +292,8 @@ TZ_PROOF(universal_transformer, "T applications of one shared block (+ position 
   CHECK(d < 1e-12);
 }
 
-TZ_PROOF(act, "halting weights sum to 1 per position; halted positions unchanged afterwards; ponder-cost gradient check") {
+TZ_PROOF(act,
+         "halting weights sum to 1 per position; halted positions unchanged afterwards; ponder-cost gradient check") {
   auto m = lm(R"("act": true, "recurrence_steps": 5, "act_threshold": 0.05)", 13);
   m->to(DType::f64);
   m->eval();
@@ -325,14 +329,19 @@ TZ_PROOF(act, "halting weights sum to 1 per position; halted positions unchanged
   opt.rtol = 1e-4;
   opt.max_elements = 6;
   std::vector<Tensor> params{m->halt->weight, m->halt->bias, m->layers->at<models::Block>(0)->ffn->parameters()[0]};
-  GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { m->forward(ids); return m->last_act.ponder * 100.0; },
-                                params, opt);
+  GradcheckResult r = gradcheck(
+      [&](const std::vector<Tensor>&) {
+        m->forward(ids);
+        return m->last_act.ponder * 100.0;
+      },
+      params, opt);
   MESSAGE("ponder-cost gradcheck: max error ", r.max_abs_error, " ", r.report);
   TZ_PROOF_NUMBER("ponder-cost gradcheck error", r.max_abs_error);
   CHECK(r.ok);
 }
 
-TZ_PROOF(forgetful_causal_masking, "masked columns get exactly zero attention; r = 0 equals standard training; inference unchanged") {
+TZ_PROOF(forgetful_causal_masking,
+         "masked columns get exactly zero attention; r = 0 equals standard training; inference unchanged") {
   auto m = lm(R"("depth": 2, "fcm_max_ratio": 1.0)", 14);
   Generator g(9);
   const int64_t B = 3, T = 10;
@@ -355,7 +364,8 @@ TZ_PROOF(forgetful_causal_masking, "masked columns get exactly zero attention; r
       row_err = std::max(row_err, std::abs(sum - 1));
       CHECK(probs.at({b, 0, i, i}) > 0);  // the current token stays visible
     }
-  MESSAGE("FCM: ", masked, " masked (query, key) pairs, max probability on them ", leak, ", rows sum to 1 +- ", row_err);
+  MESSAGE("FCM: ", masked, " masked (query, key) pairs, max probability on them ", leak, ", rows sum to 1 +- ",
+          row_err);
   TZ_PROOF_NUMBER("probability on masked keys", leak);
   CHECK(masked > 0);
   CHECK(leak == 0.0);

@@ -33,7 +33,8 @@ double norm_of(const Tensor& row) {
 }  // namespace
 
 // Shazeer 2020: FFN_act(x) = (act(xW) ⊙ xV) W2 with d_ff' = 2 d_ff / 3 keeps the parameters.
-TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's parameter count; identity gate is bilinear") {
+TZ_PROOF(glu_variants,
+         "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's parameter count; identity gate is bilinear") {
   Generator gen(11);
   // 1. Parameter count (no biases, as in the paper). C = 12: d_ff = 48, d_ff' = 32, exact.
   for (const char* gate : {"glu", "bilinear", "reglu", "geglu", "swiglu"}) {
@@ -48,7 +49,8 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
   {
     nn::MLP relu_ffn(nn::MLPOptions{.dim = 16, .hidden = 64, .activation = "relu", .bias = false}, gen);
     int64_t diff = relu_ffn.num_parameters() - make_glu(16, "swiglu", false)->num_parameters();
-    MESSAGE("C = 16: ReLU FFN ", relu_ffn.num_parameters(), " vs GLU ", relu_ffn.num_parameters() - diff, " parameters");
+    MESSAGE("C = 16: ReLU FFN ", relu_ffn.num_parameters(), " vs GLU ", relu_ffn.num_parameters() - diff,
+            " parameters");
     CHECK(diff == 32);
     CHECK(diff < 3 * 16);
   }
@@ -77,8 +79,11 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
             v += x.at({n, c}) * m->up->weight.at({f, c});
           }
           std::string g = gate;
-          double act = g == "glu" ? 1 / (1 + std::exp(-a)) : g == "bilinear" ? a : g == "reglu" ? std::max(a, 0.0)
-                     : g == "geglu" ? 0.5 * a * (1 + std::erf(a / std::sqrt(2.0))) : a / (1 + std::exp(-a));
+          double act = g == "glu"        ? 1 / (1 + std::exp(-a))
+                       : g == "bilinear" ? a
+                       : g == "reglu"    ? std::max(a, 0.0)
+                       : g == "geglu"    ? 0.5 * a * (1 + std::erf(a / std::sqrt(2.0)))
+                                         : a / (1 + std::exp(-a));
           acc += act * v * m->proj->weight.at({o, f});
         }
         worst = std::max(worst, std::abs(acc - y.at({n, o})));
@@ -93,7 +98,8 @@ TZ_PROOF(glu_variants, "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's para
   bil->to(DType::f64);
   Tensor z = randn({N, C}, gen, DType::f64);
   CHECK(testing::rel_rms(bil->forward(x * 2.5), bil->forward(x) * 6.25) < 1e-12);
-  CHECK(testing::rel_rms(bil->forward(x + z) + bil->forward(x - z), 2.0 * bil->forward(x) + 2.0 * bil->forward(z)) < 1e-12);
+  CHECK(testing::rel_rms(bil->forward(x + z) + bil->forward(x - z), 2.0 * bil->forward(x) + 2.0 * bil->forward(z)) <
+        1e-12);
   // ...which no other gate is (the check is not vacuous).
   auto swi = make_glu(C, "swiglu", false, 4);
   swi->to(DType::f64);
@@ -127,12 +133,12 @@ TZ_PROOF(relu_squared, "value max(0,x)^2 and gradient 2 max(0,x) match finite di
   CHECK(worst_fd <= h / 2 + 1e-12);
   // gradcheck over points straddling 0.
   Tensor near0 = from_vector(std::vector<double>{-2e-3, -5e-4, 5e-4, 2e-3, 0.3, -0.3}, {6}).requires_grad_();
-  auto r = gradcheck([](const std::vector<Tensor>& in) { return nn::activate("relu_squared", in[0]); },
-                     {near0});
+  auto r = gradcheck([](const std::vector<Tensor>& in) { return nn::activate("relu_squared", in[0]); }, {near0});
   CHECK_MESSAGE(r.ok, r.report);
   // The id switches the model's FFN to it.
   Generator gen(1);
-  auto lm = zoo::make_lm(R"({"dim": 8, "depth": 1, "heads": 2, "context": 4, "vocab": 10, "activation": "relu_squared"})", gen);
+  auto lm = zoo::make_lm(
+      R"({"dim": 8, "depth": 1, "heads": 2, "context": 4, "vocab": 10, "activation": "relu_squared"})", gen);
   CHECK(lm->layers->at<models::Block>(0)->ffn->describe().find("relu_squared") != std::string::npos);
 }
 
@@ -259,7 +265,8 @@ double activation_ref(const std::string& name, double x, double prelu_a, double 
 }
 }  // namespace
 
-TZ_PROOF(activation_survey, "every entry matches its formula and passes gradcheck incl. kinks; GELU tanh within 1e-3 of erf") {
+TZ_PROOF(activation_survey,
+         "every entry matches its formula and passes gradcheck incl. kinks; GELU tanh within 1e-3 of erf") {
   const double beta = 1.7, pa = 0.25, h = 1e-6;
   Tensor a = full({1}, pa, DType::f64).requires_grad_();
   Generator gen(14);
@@ -275,8 +282,8 @@ TZ_PROOF(activation_survey, "every entry matches its formula and passes gradchec
     Tensor x = from_vector(pts, {int64_t(pts.size())});
     Tensor y = act.fn(x, args);
     for (size_t i = 0; i < pts.size(); ++i)
-      CHECK_MESSAGE(y.at({int64_t(i)}) == doctest::Approx(activation_ref(name, pts[i], pa, beta)).epsilon(1e-12),
-                    name, " at ", pts[i]);
+      CHECK_MESSAGE(y.at({int64_t(i)}) == doctest::Approx(activation_ref(name, pts[i], pa, beta)).epsilon(1e-12), name,
+                    " at ", pts[i]);
     CHECK_MESSAGE(testing::all_finite(y), name);
     // Gradients away from the kink: f64 finite differences (w.r.t. x, and the PReLU slope).
     std::vector<double> xs = randn({16}, gen, DType::f64, 0.0, 2.0).to_vector<double>();

@@ -31,8 +31,8 @@ Tensor rotated_scores(const nn::PositionScheme& pos, Tensor q, Tensor k, int64_t
 // A tiny f64 LM with position scheme `pos`: the largest |step - forward| over the logits.
 double step_vs_forward(const std::string& pos, int64_t T = 10) {
   Generator gen(21);
-  auto lm = zoo::make_lm(cat_str(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16, "pos": ")",
-                                 pos, "\"}"), gen);
+  auto lm = zoo::make_lm(
+      cat_str(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16, "pos": ")", pos, "\"}"), gen);
   lm->to(DType::f64);
   lm->eval();
   NoGradGuard no_grad;
@@ -52,7 +52,8 @@ TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s; norm 
   Tensor q = randn({2, 3, 5, 8}, gen, DType::f64), k = randn({2, 3, 7, 8}, gen, DType::f64);
   Tensor base = rotated_scores(rope, q, k, 4, 2);
   double worst = 0;
-  for (int64_t s : {1, 13, 1000, 123457}) worst = std::max(worst, testing::max_abs_diff(rotated_scores(rope, q, k, 4 + s, 2 + s), base));
+  for (int64_t s : {1, 13, 1000, 123457})
+    worst = std::max(worst, testing::max_abs_diff(rotated_scores(rope, q, k, 4 + s, 2 + s), base));
   MESSAGE("rope: largest score change under a common shift ", worst);
   TZ_PROOF_NUMBER("score change under a shift", worst);
   CHECK(worst < 1e-9);
@@ -81,7 +82,8 @@ TZ_PROOF(xpos, "scores depend only on m - n; RoPE scores times the decay ζ_k^((
   Tensor q = randn({1, 2, 4, 8}, gen, DType::f64), k = randn({1, 2, 6, 8}, gen, DType::f64);
   Tensor base = rotated_scores(xpos, q, k, 9, 3);
   double worst = 0;
-  for (int64_t s : {1, 50, 700}) worst = std::max(worst, testing::rel_rms(rotated_scores(xpos, q, k, 9 + s, 3 + s), base));
+  for (int64_t s : {1, 50, 700})
+    worst = std::max(worst, testing::rel_rms(rotated_scores(xpos, q, k, 9 + s, 3 + s), base));
   MESSAGE("xpos: relative score change under a common shift ", worst);
   TZ_PROOF_NUMBER("score change under a shift", worst);
   CHECK(worst < 1e-10);
@@ -139,10 +141,12 @@ TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j); geometric slopes, int
   CHECK(d < 1e-10);
 }
 
-TZ_PROOF(t5_rel_bias, "bucket function matches a hand-worked table; bias depends only on the bucket; one computation per forward for all layers") {
+TZ_PROOF(t5_rel_bias,
+         "bucket function matches a hand-worked table; bias depends only on the bucket; one computation per forward "
+         "for all layers") {
   // Causal, 32 buckets, max_distance 128: exact for n = i - j < 16, then
   // 16 + floor(16 ln(n/16) / ln 8), at most 31. Keys after the query: bucket 0.
-  const std::vector<std::pair<int64_t, int64_t>> causal{{0, 0},   {1, 1},    {15, 15}, {16, 16}, {20, 17}, {32, 21},
+  const std::vector<std::pair<int64_t, int64_t>> causal{{0, 0},   {1, 1},    {15, 15},  {16, 16},  {20, 17},   {32, 21},
                                                         {64, 26}, {100, 30}, {127, 31}, {128, 31}, {1000, 31}, {-5, 0}};
   for (auto [n, bucket] : causal) {
     CAPTURE(n);
@@ -150,7 +154,7 @@ TZ_PROOF(t5_rel_bias, "bucket function matches a hand-worked table; bias depends
   }
   // Bidirectional: 16 buckets per direction, exact below 8, then 8 + floor(8 ln(n/8) / ln 16);
   // keys after the query (j > i) use buckets 16..31.
-  const std::vector<std::pair<int64_t, int64_t>> bidi{{0, 0},   {7, 7},    {8, 8},   {12, 9},   {17, 10},  {64, 14},
+  const std::vector<std::pair<int64_t, int64_t>> bidi{{0, 0},    {7, 7},    {8, 8},   {12, 9},   {17, 10},  {64, 14},
                                                       {127, 15}, {500, 15}, {-3, 19}, {-17, 26}, {-500, 31}};
   for (auto [n, bucket] : bidi) {
     CAPTURE(n);
@@ -165,7 +169,8 @@ TZ_PROOF(t5_rel_bias, "bucket function matches a hand-worked table; bias depends
   for (int64_t h = 0; h < 2; ++h)
     for (int64_t i = 0; i < 30; ++i)
       for (int64_t j = 0; j < 70; j += 3)
-        worst = std::max(worst, std::abs(b.at({h, i, j}) - t5.table->weight.at({nn::t5_bucket(j - 40 - i, false, 32, 128), h})));
+        worst = std::max(
+            worst, std::abs(b.at({h, i, j}) - t5.table->weight.at({nn::t5_bucket(j - 40 - i, false, 32, 128), h})));
   CHECK(worst == 0);
   // What attention receives: one bucket per distance, a table [H, T + S - 1] whose dense
   // reading is that bias exactly.
@@ -174,7 +179,8 @@ TZ_PROOF(t5_rel_bias, "bucket function matches a hand-worked table; bias depends
   CHECK(testing::max_abs_diff(nn::relative_bias_dense(table, 30, 70), b) == 0);
   TZ_PROOF_NUMBER("bias vs bucket table", worst);
   // Shared by all layers: one table in the model, computed once per forward of a 3-layer LM.
-  auto lm = zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 3, "heads": 2, "context": 16, "pos": "t5_rel_bias"})", gen);
+  auto lm =
+      zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 3, "heads": 2, "context": 16, "pos": "t5_rel_bias"})", gen);
   auto* scheme = dynamic_cast<nn::T5RelativeBias*>(lm->pos.get());
   REQUIRE(scheme);
   int64_t tables = 0;
@@ -255,7 +261,9 @@ TZ_PROOF(position_infused_attn, "no positional signal in the residual stream or 
   CHECK(d < 1e-10);
 }
 
-TZ_PROOF(tupe, "content and position terms separable (p = 0 gives pure content attention at 1/sqrt(2D)); position term computed once per forward") {
+TZ_PROOF(tupe,
+         "content and position terms separable (p = 0 gives pure content attention at 1/sqrt(2D)); position term "
+         "computed once per forward") {
   Generator gen(6);
   nn::TUPEPositions tupe(32, 16, 2, false, gen);
   tupe.to(DType::f64);
@@ -322,7 +330,8 @@ TEST_CASE("tupe_relative (TUPE-R): the position term plus the T5 bucket bias b_{
   CHECK(rel_part > 0.1);  // the bias is present, so the comparison would see it missing
   // In a model: cached decoding equals the full forward.
   auto lm = zoo::make_lm(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16, "pos": "tupe",
-                             "tupe_relative": true})", gen);
+                             "tupe_relative": true})",
+                         gen);
   lm->to(DType::f64);
   lm->eval();
   NoGradGuard no_grad;

@@ -23,7 +23,8 @@ namespace {
 nn::Config cfg(const char* json) { return nn::Config::parse(json, "proof"); }
 }  // namespace
 
-TZ_PROOF(cross_attention, "outputs unchanged when masked context positions are perturbed; gradient flows into the context") {
+TZ_PROOF(cross_attention,
+         "outputs unchanged when masked context positions are perturbed; gradient flows into the context") {
   Generator gen(1);
   nn::Attention ca(nn::AttentionOptions{.dim = 8, .heads = 2, .causal = false, .context_dim = 6}, gen);
   ca.to(DType::f64);
@@ -32,7 +33,7 @@ TZ_PROOF(cross_attention, "outputs unchanged when masked context positions are p
   Tensor c = randn({B, S, 6}, gen, DType::f64).requires_grad_();
   Tensor mask = ones({B, S}, DType::i64);
   for (int64_t j = 4; j < S; ++j) mask.set({0, j}, 0.0);  // batch 0: keys 4..6 hidden
-  mask.set({1, 2}, 0.0);                                   // batch 1: key 2 hidden
+  mask.set({1, 2}, 0.0);                                  // batch 1: key 2 hidden
   Tensor y = ca.forward(x, {.context = &c, .context_padding = mask});
   Tensor c2 = c.detach().clone();
   core::copy_(c2.select(0, 0).narrow(0, 4, 3), randn({3, 6}, gen, DType::f64) * 10.0);
@@ -59,17 +60,20 @@ TZ_PROOF(cross_attention, "outputs unchanged when masked context positions are p
   CHECK(g_masked == 0.0);
 }
 
-TZ_PROOF(encoder_decoder, "decoder causal; encoder independent of tgt; src_mask respected; tied embeddings share storage") {
+TZ_PROOF(encoder_decoder,
+         "decoder causal; encoder independent of tgt; src_mask respected; tied embeddings share storage") {
   Generator gen(2);
-  models::EncoderDecoder m(cfg(R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 12})"), zoo::registry(), gen);
+  models::EncoderDecoder m(cfg(R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 12})"), zoo::registry(),
+                           gen);
   m.to(DType::f64);
   m.eval();
   CHECK(&m.src_embedding() == m.tok_emb.get());
   CHECK(m.src_embedding().weight.storage() == m.tok_emb->weight.storage());
   CHECK(m.state_dict().count("src_emb.weight") == 0);
   Generator g2(3);
-  models::EncoderDecoder untied(cfg(R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 12, "tie_token_emb": false})"),
-                                zoo::registry(), g2);
+  models::EncoderDecoder untied(
+      cfg(R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 12, "tie_token_emb": false})"),
+      zoo::registry(), g2);
   CHECK(untied.num_parameters() - m.num_parameters() == 16 * 16);
   Generator d(4);
   auto ex = m.sample(2, d);
@@ -90,7 +94,8 @@ TZ_PROOF(encoder_decoder, "decoder causal; encoder independent of tgt; src_mask 
   while (last + 1 < 12 && mask.at({0, last + 1}) != 0) ++last;
   Tensor src3 = src.clone();
   src3.set({0, last}, double(2 + (int64_t(src.at({0, last})) - 1) % 14));
-  double first_moved = testing::max_abs_diff(m.encode(src3, mask).select(0, 0).select(0, 0), e.select(0, 0).select(0, 0));
+  double first_moved =
+      testing::max_abs_diff(m.encode(src3, mask).select(0, 0).select(0, 0), e.select(0, 0).select(0, 0));
   CHECK(first_moved > 1e-9);
   // The encoder never sees tgt: the full forward of another tgt decodes the encoding made
   // from (src, src_mask) alone.
@@ -106,10 +111,12 @@ TZ_PROOF(encoder_decoder, "decoder causal; encoder independent of tgt; src_mask 
   double vis = 0;
   for (int64_t b = 0; b < 2; ++b)
     for (int64_t t = 0; t < 12; ++t)
-      if (mask.at({b, t}) != 0) vis = std::max(vis, testing::max_abs_diff(e2.select(0, b).select(0, t), e.select(0, b).select(0, t)));
+      if (mask.at({b, t}) != 0)
+        vis = std::max(vis, testing::max_abs_diff(e2.select(0, b).select(0, t), e.select(0, b).select(0, t)));
   double out = testing::max_abs_diff(m.forward({src2, mask, tgt}), logits);
-  MESSAGE("encoder_decoder: ", padded, " padded source tokens changed -> visible encodings moved ", vis, ", logits moved ", out,
-          "; decoder prefix moved ", prefix, "; last source token changed -> first encoding moved ", first_moved);
+  MESSAGE("encoder_decoder: ", padded, " padded source tokens changed -> visible encodings moved ", vis,
+          ", logits moved ", out, "; decoder prefix moved ", prefix,
+          "; last source token changed -> first encoding moved ", first_moved);
   TZ_PROOF_NUMBER("logits moved by padded source", out);
   CHECK(padded > 0);
   CHECK(vis == 0.0);
@@ -125,7 +132,8 @@ TZ_PROOF(vit_wrapper, "patchify/unpatchify round trip exact; patches in raster o
   TZ_PROOF_NUMBER("patchify round trip", testing::max_abs_diff(models::unpatchify(p, 4, 3, 8, 12), img));
   // Patch 4 = row 1, column 1; element (dy, dx, ch) at index (dy * 4 + dx) * 3 + ch.
   CHECK(p.at({1, 4, (2 * 4 + 3) * 3 + 1}) == img.at({1, 1, 4 + 2, 4 + 3}));
-  models::ViT vit(cfg(R"({"image_size": 8, "patch_size": 4, "num_classes": 5, "dim": 16, "heads": 2})"), zoo::registry(), gen);
+  models::ViT vit(cfg(R"({"image_size": 8, "patch_size": 4, "num_classes": 5, "dim": 16, "heads": 2})"),
+                  zoo::registry(), gen);
   Generator d(6);
   auto ex = vit.sample(3, d);
   Tensor y = vit.forward(ex.inputs);
@@ -135,7 +143,8 @@ TZ_PROOF(vit_wrapper, "patchify/unpatchify round trip exact; patches in raster o
   CHECK_THROWS_AS(models::ViT(cfg(R"({"image_size": 8, "patch_size": 3})"), zoo::registry(), gen), Error);
 }
 
-TZ_PROOF(continuous_wrapper, "masked positions do not influence unmasked outputs (encoder); causal variant passes the perturbation test") {
+TZ_PROOF(continuous_wrapper,
+         "masked positions do not influence unmasked outputs (encoder); causal variant passes the perturbation test") {
   Generator gen(7);
   models::ContinuousWrapper enc(cfg(R"({"dim_in": 4, "dim_out": 3, "dim": 16, "heads": 2, "context": 10, "depth": 2})"),
                                 zoo::registry(), gen);
@@ -152,12 +161,14 @@ TZ_PROOF(continuous_wrapper, "masked positions do not influence unmasked outputs
   double unmasked = testing::max_abs_diff(y2.select(0, 0).narrow(0, 0, 6), y.select(0, 0).narrow(0, 0, 6));
   Tensor y3 = enc.forward({x2, ones({2, 10}, DType::i64)});
   double unmasked_nomask = testing::max_abs_diff(y3.select(0, 0).narrow(0, 0, 6), y.select(0, 0).narrow(0, 0, 6));
-  MESSAGE("encoder: masked inputs perturbed -> unmasked outputs moved ", unmasked, " (", unmasked_nomask, " without the mask)");
+  MESSAGE("encoder: masked inputs perturbed -> unmasked outputs moved ", unmasked, " (", unmasked_nomask,
+          " without the mask)");
   TZ_PROOF_NUMBER("unmasked outputs moved", unmasked);
   CHECK(unmasked == 0.0);
   CHECK(unmasked_nomask > 1e-6);  // the test is not vacuous
-  models::ContinuousWrapper dec(cfg(R"({"dim_in": 4, "dim_out": 3, "dim": 16, "heads": 2, "context": 10, "causal": true})"),
-                                zoo::registry(), gen);
+  models::ContinuousWrapper dec(
+      cfg(R"({"dim_in": 4, "dim_out": 3, "dim": 16, "heads": 2, "context": 10, "causal": true})"), zoo::registry(),
+      gen);
   dec.to(DType::f64);
   Tensor full = ones({2, 10}, DType::i64);
   Tensor a = dec.forward({x, full});
@@ -235,8 +246,9 @@ TEST_CASE("wrappers take the zoo's pieces: encoder_decoder with rope, attn_kv_he
     double pad_moved = testing::max_abs_diff(m->forward({src2, mask, tgt}), logits);
     Tensor all = ones_like(mask);  // without the mask the same change is seen: the check can fail
     double unmasked_moved = testing::max_abs_diff(m->forward({src2, all, tgt}), m->forward({src, all, tgt}));
-    MESSAGE("decoder prefix moved ", prefix, ", suffix ", suffix, "; ", padded, " padded source tokens -> logits moved ",
-            pad_moved, " (", unmasked_moved, " without the mask); gradcheck max error ", r.max_abs_error);
+    MESSAGE("decoder prefix moved ", prefix, ", suffix ", suffix, "; ", padded,
+            " padded source tokens -> logits moved ", pad_moved, " (", unmasked_moved,
+            " without the mask); gradcheck max error ", r.max_abs_error);
     CHECK(prefix == 0.0);
     CHECK(suffix > 1e-9);
     CHECK(padded > 0);

@@ -116,14 +116,14 @@ void print_table() {
   }
   std::string overrides;
   for (const nn::VariantInfo* v : zoo::registry().all())
-    if (rows().count(v->id) && !learn_override(*v).empty()) overrides += "  " + v->id + ": " + learn_override(*v) + "\n";
+    if (rows().count(v->id) && !learn_override(*v).empty())
+      overrides += "  " + v->id + ": " + learn_override(*v) + "\n";
   const size_t n = zoo::registry().ids().size();
-  const std::string report =
-      cat_str("zoo conformance: ", rows().size(), " of ", n, " variants, ", failed, " failed checks, ", fixed_1(total),
-              " s (budget ", kBudgetSeconds, " s for the suite on 2 cores: ", fixed_1(kBudgetSeconds / double(n)),
-              " s per variant)\n", table,
-              "\nlearns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n",
-              overrides.empty() ? "  none\n" : overrides);
+  const std::string report = cat_str(
+      "zoo conformance: ", rows().size(), " of ", n, " variants, ", failed, " failed checks, ", fixed_1(total),
+      " s (budget ", kBudgetSeconds, " s for the suite on 2 cores: ", fixed_1(kBudgetSeconds / double(n)),
+      " s per variant)\n", table, "\nlearns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n",
+      overrides.empty() ? "  none\n" : overrides);
   std::printf("\n%s\n", report.c_str());
   std::fflush(stdout);
   // A run over every variant leaves its table beside the build, for scripts/test.sh to show.
@@ -200,12 +200,13 @@ void register_variant_cases() {
   }
   for (size_t i = 0; i < case_ids().size(); ++i) {
     names.push_back("conformance " + case_ids()[i]);
-    doctest::detail::regTest(doctest::detail::TestCase(cases[i], __FILE__, __LINE__,
-                                                       doctest_detail_test_suite_ns::getCurrentTestSuite()) *
-                             names.back().c_str());
+    doctest::detail::regTest(
+        doctest::detail::TestCase(cases[i], __FILE__, __LINE__, doctest_detail_test_suite_ns::getCurrentTestSuite()) *
+        names.back().c_str());
   }
 }
-[[maybe_unused]] const bool variant_cases_registered = (runtime_case_registrars().push_back(&register_variant_cases), true);
+[[maybe_unused]] const bool variant_cases_registered =
+    (runtime_case_registrars().push_back(&register_variant_cases), true);
 
 TEST_CASE("conformance: every proof names a registered id") {
   for (const std::string& id : proven_ids())

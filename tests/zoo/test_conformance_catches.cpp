@@ -115,8 +115,13 @@ const nn::Registry& test_registry() {
     nn::Registry reg;
     for (const nn::VariantInfo* v : zoo::registry().all()) reg.add(*v);
     auto mixer = [&](const std::string& id, nn::MixerFactory f) {
-      reg.add({.id = id, .family = "test", .kind = "mixer", .paper = "-", .summary = "a test-only mixer",
-               .extra = true, .mixer = std::move(f)});
+      reg.add({.id = id,
+               .family = "test",
+               .kind = "mixer",
+               .paper = "-",
+               .summary = "a test-only mixer",
+               .extra = true,
+               .mixer = std::move(f)});
     };
     auto decay = [&](const std::string& id, Bug bug) {
       mixer(id, [bug](const nn::ModelDims& d, const nn::Config&, Generator& g) {
@@ -129,9 +134,10 @@ const nn::Registry& test_registry() {
     decay("test_decay_unlisted_state", Bug::unlisted_state);
     decay("test_no_mixing", Bug::no_mixing);
     for (bool bug : {false, true})
-      mixer(bug ? "test_attention_v_bug" : "test_attention", [bug](const nn::ModelDims& d, const nn::Config&, Generator& g) {
-        return std::make_shared<FusedAttention>(d.dim, d.heads, bug, g);
-      });
+      mixer(bug ? "test_attention_v_bug" : "test_attention",
+            [bug](const nn::ModelDims& d, const nn::Config&, Generator& g) {
+              return std::make_shared<FusedAttention>(d.dim, d.heads, bug, g);
+            });
     return reg;
   }();
   return r;
@@ -174,7 +180,7 @@ TEST_CASE("conformance catches: a step that forgets the prefill") {
   conformance::CheckResult bad = conformance::check_step(test_subject("test_decay_forgets_prefill"));
   MESSAGE("step, forgets the prefill: ", bad.detail);
   CHECK(bad.outcome == conformance::Outcome::failed);
-  CHECK(bad.numbers.at("tokens") <= 1e-9);   // token by token alone would not see it
+  CHECK(bad.numbers.at("tokens") <= 1e-9);  // token by token alone would not see it
   CHECK(bad.numbers.at("prefill") > 1e-3);
   CHECK(bad.numbers.at("continue") > 1e-3);
 }

@@ -156,7 +156,10 @@ TEST_CASE("every recorded variant gives its recorded outputs and gradients bit f
   kernels::set_blas_enabled(false);
   set_simd_enabled(false);
   struct Restore {
-    ~Restore() { kernels::set_blas_enabled(true); set_simd_enabled(true); }
+    ~Restore() {
+      kernels::set_blas_enabled(true);
+      set_simd_enabled(true);
+    }
   } restore;
   if (const char* e = std::getenv("TZ_RECORD_OUTPUTS"); e && std::string(e) == "1") {
     record();
