@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build, run every test with CTest, then
 # install the package to a scratch prefix and build the consumer project against it.
-# With --sanitize, the build and the suite run under address + undefined sanitizers.
+# With --sanitize, the build and the suite run under address + undefined sanitizers. Both
+# builds treat warnings as errors (TZ_WERROR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Idle OpenMP threads sleep instead of spinning: on a shared or busy machine spinning made
@@ -11,7 +12,7 @@ scripts/install_deps.sh
 
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-asan
-  cmake -S . -B $build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTZ_SANITIZE=ON \
+  cmake -S . -B $build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTZ_SANITIZE=ON -DTZ_WERROR=ON \
         -DTZ_BUILD_EXAMPLES=OFF -DTZ_BUILD_BENCH=OFF
   cmake --build $build -j2
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -21,7 +22,7 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 
 build=build
-cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DTZ_WERROR=ON
 cmake --build $build -j2
 rm -f $build/zoo_conformance.md
 (cd $build && ctest --output-on-failure -j2)
