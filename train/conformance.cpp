@@ -208,11 +208,28 @@ CheckResult grad_check(nn::Module& m, const std::function<Tensor()>& loss,
                              first.vacuous[0], ", then randomised)"));
 }
 
-// ---- checks 3-5 on token models --------------------------------------------------------
+// ---- what the checks share ------------------------------------------------------------
 
-Tensor random_ids(int64_t B, int64_t T, uint64_t seed) {
+// Float tensors follow `dt` (f64 for the exact checks); ids and masks stay i64.
+std::vector<Tensor> as_dtype(const std::vector<Tensor>& in, DType dt) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : in) out.push_back(t.dtype() == DType::i64 ? t : t.to(dt));
+  return out;
+}
+
+// kB examples for model `m`: a token model's random ids [B, T] with random next tokens; a
+// model with a task of its own (the wrappers), a sample of it. Float parts in `dt`.
+models::Model::Batch example(const Subject& s, const models::Model& m, int64_t T, uint64_t seed,
+                             DType dt = DType::f32) {
   Generator gen(seed);
-  return randint(0, kVocab, {B, T}, gen);
+  models::Model::Batch b;
+  if (s.own_task)
+    b = m.sample(kB, gen);
+  else
+    b = {{randint(0, m.vocab(), {kB, T}, gen)}, randint(0, m.vocab(), {kB, T}, gen)};
+  b.inputs = as_dtype(b.inputs, dt);
+  if (b.targets.dtype() != DType::i64) b.targets = b.targets.to(dt);
+  return b;
 }
 
 // Applies the subject's randomise hook, if any: behind a zero gate (ReZero's α = 0) the
@@ -232,7 +249,7 @@ std::shared_ptr<models::Model> f64_model(const Subject& s, uint64_t seed, int64_
   return m;
 }
 
-// Token-model state as named tensors: "layers.i.<name>" per layer, and "length".
+// A model's decoding state as named tensors: "layers.i.<name>" per layer, and "length".
 std::map<std::string, Tensor> save_model_state(models::Model::State& state) {
   std::map<std::string, Tensor> out{{"length", full({1}, double(state.length), DType::i64)}};
   for (size_t i = 0; i < state.layers.size(); ++i)
@@ -276,15 +293,20 @@ std::string Learning::override_text() const {
 
 Subject subject(const std::string& id) {
   const nn::VariantInfo& v = zoo::registry().get(id);
-  TZ_CHECK(!v.model, "conformance: '", id, "' is a whole-model wrapper, not a token model; use run_checks(id)");
   Subject s;
   s.id = id;
+  s.own_task = bool(v.model);
   s.make = [id](uint64_t seed, int64_t context) -> std::shared_ptr<models::Model> {
-    nn::Config c = nn::Config::parse(base_config(), "conformance base");
-    c.merge(nn::Config::parse(zoo::registry().get(id).test_config, id + " test_config"));
-    if (context > kBaseContext) c.set("context", std::to_string(context));
+    const nn::VariantInfo& info = zoo::registry().get(id);
+    // A wrapper's test_config is its whole config; the others' are laid over the base.
+    nn::Config c = nn::Config::parse(info.model ? "{}" : base_config(), "conformance base");
+    c.merge(nn::Config::parse(info.test_config, id + " test_config"));
+    if (!info.model && context > kBaseContext) c.set("context", std::to_string(context));
     Generator gen(seed);
-    return zoo::make_model(c, gen);
+    if (!info.model) return zoo::make_model(c, gen);
+    auto m = std::dynamic_pointer_cast<models::Model>(info.model(c, gen));
+    TZ_CHECK(m, id, ": its model factory must return a models::Model");
+    return m;
   };
   s.chunk = v.chunk;
   s.randomise = v.randomise;
@@ -294,55 +316,67 @@ Subject subject(const std::string& id) {
   return s;
 }
 
-// ---- the checks on token models ----------------------------------------------------------
+// ---- the checks --------------------------------------------------------------------------
 
 CheckResult check_build(const Subject& s) {
   return check("build", [&] {
     auto m = s.make(1, 0);
-    Tensor ids = random_ids(kB, kT, 7);
-    Tensor y = m->forward(ids);
-    const int64_t V = m->vocab();
-    if (y.shape() != Shape{kB, kT, V})
-      return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, V}));
-    if (!finite(y)) return fail("non-finite logits");
-    return pass(cat_str(m->num_parameters(), " parameters"), cat_str(m->num_parameters(), " params"));
+    models::Model::Batch ex = example(s, *m, kT, 7);
+    Tensor y = m->forward(ex.inputs);
+    if (!s.own_task && y.shape() != Shape{kB, kT, m->vocab()})
+      return fail(cat_str("logits shape ", y.shape(), ", expected ", Shape{kB, kT, m->vocab()}));
+    if (!finite(y)) return fail("non-finite output");
+    return pass(cat_str(m->num_parameters(), " parameters, output ", y.shape()),
+                cat_str(m->num_parameters(), " params"));
   });
 }
 
 CheckResult check_grad(const Subject& s) {
   return check("grad", [&] {
     auto m = f64_model(s, 2, 0);
-    Tensor ids = random_ids(kB, kT, 7), targets = random_ids(kB, kT, 8);
+    models::Model::Batch ex = example(s, *m, kT, 7, DType::f64);
     return grad_check(
-        *m, [&] { return m->loss(ids, targets); }, s.randomise);
+        *m, [&] { return m->loss(ex); }, s.randomise);
   });
 }
 
+// Changing input k after position t leaves the outputs up to t unchanged and moves a later
+// one, for t = 0, T/2 and T-2. Token inputs change to (id + 3) mod V; other inputs take the
+// positions of another example.
 CheckResult check_causal(const Subject& s) {
   return check("causal", [&] {
-    const int64_t T = check_length(s.chunk);
-    auto m = f64_model(s, 3, T);
-    if (!m->causal()) return na("not causal (by design)");
+    auto m = f64_model(s, 3, check_length(s.chunk));
+    const int k = m->causal_input();
+    if (k < 0) return na(m->why_not_causal());
     randomised(s, *m);
     NoGradGuard no_grad;
-    Tensor ids = random_ids(kB, T, 7);
-    Tensor y1 = m->forward(ids);
+    const std::vector<Tensor> a = example(s, *m, check_length(s.chunk), 7, DType::f64).inputs;
+    const Tensor other = example(s, *m, check_length(s.chunk), 99, DType::f64).inputs[size_t(k)];
+    const Tensor& x = a[size_t(k)];
+    const int64_t T = x.size(1);
+    Tensor y1 = m->forward(a);
     double worst_before = 0, least_after = INFINITY;
     for (int64_t t : {int64_t(0), T / 2, T - 2}) {
-      Tensor changed = ids.clone();
-      for (int64_t b = 0; b < kB; ++b)
-        for (int64_t j = t + 1; j < T; ++j) changed.set({b, j}, double((int64_t(ids.at({b, j})) + 3) % kVocab));
-      Tensor y2 = m->forward(changed);
+      std::vector<Tensor> b = a;
+      b[size_t(k)] = x.clone();
+      if (x.dtype() == DType::i64 && m->vocab() > 0) {
+        for (int64_t i = 0; i < x.size(0); ++i)
+          for (int64_t j = t + 1; j < T; ++j)
+            b[size_t(k)].set({i, j}, double((int64_t(x.at({i, j})) + 3) % m->vocab()));
+      } else {
+        core::copy_(b[size_t(k)].narrow(1, t + 1, T - t - 1), other.narrow(1, t + 1, T - t - 1));
+      }
+      Tensor y2 = m->forward(b);
       double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
       double after = max_diff(y1.narrow(1, t + 1, T - t - 1), y2.narrow(1, t + 1, T - t - 1));
-      if (before > 1e-12) return fail(cat_str("T ", T, ": logits up to t=", t, " moved by ", before), sci(before));
+      if (before > 1e-12) return fail(cat_str("T ", T, ": outputs up to t=", t, " moved by ", before), sci(before));
       if (!(after > 1e-9))
-        return fail(cat_str("T ", T, ": logits after t=", t, " did not react to the change (vacuous)"));
+        return fail(cat_str("T ", T, ": outputs after t=", t, " did not react to the change (vacuous)"));
       worst_before = std::max(worst_before, before);
       least_after = std::min(least_after, after);
     }
-    CheckResult r = pass(cat_str("T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ", worst_before,
-                                 ", suffix at least ", least_after),
+    CheckResult r = pass(cat_str("input ", k, ", T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ",
+                                 worst_before, ", suffix at least ", least_after),
                          cat_str(sci(worst_before), " @T", T));
     r.numbers = {{"T", double(T)}, {"prefix moved", worst_before}, {"suffix moved", least_after}};
     return r;
@@ -356,7 +390,7 @@ CheckResult check_step(const Subject& s) {
     if (!m->has_step()) return na(m->why_no_step());
     randomised(s, *m);
     NoGradGuard no_grad;
-    Tensor ids = random_ids(kB, T, 7);
+    Tensor ids = example(s, *m, T, 7).inputs[0];
     Tensor full_y = m->forward(ids);
     // a: the prefill; c: the split of the continuation; both off the chunk grid.
     const int64_t a = s.chunk ? s.chunk + 1 : T / 2 - 1, c = s.chunk ? s.chunk + 2 : T / 2 + 1;
@@ -390,14 +424,15 @@ CheckResult check_io(const Subject& s) {
     const int64_t T = check_length(s.chunk);
     auto a = s.make(5, T), b = s.make(6, T);
     randomised(s, *a);  // b gets a's weights
-    Tensor ids = random_ids(kB, T, 7);
-    CheckResult weights = save_load(a, b, s.id, [&](models::Model& m) { return m.forward(ids); });
+    const std::vector<Tensor> inputs = example(s, *a, T, 7).inputs;
+    CheckResult weights = save_load(a, b, s.id, [&](models::Model& m) { return m.forward(inputs); });
     if (weights.outcome != Outcome::passed || !a->has_step()) {
       if (!a->has_step()) weights.detail += "; no decoding state (no step form)";
       return weights;
     }
     // The decoding state: a prefill of `half` tokens by a, saved, restored into b.
     NoGradGuard no_grad;
+    const Tensor& ids = inputs[0];
     const int64_t half = T / 2 + 1;
     auto sa = a->make_state(kB, T);
     a->step(ids.narrow(1, 0, half), sa);
@@ -447,35 +482,60 @@ double held_out_accuracy(models::Model& m, const data::Task& task) {
   data::Batch batch = task.sample(256, held);
   return data::accuracy(m.forward(batch.inputs), batch.targets);
 }
+// Held-out score of a wrapper on 256 fresh examples of its own task: accuracy for class or
+// token targets; for real-valued targets R² = 1 - loss / (the loss of predicting 0).
+std::pair<const char*, double> wrapper_score(models::Model& m) {
+  m.eval();
+  NoGradGuard no_grad;
+  Generator held(424242);
+  models::Model::Batch ex = m.sample(256, held);
+  if (ex.targets.dtype() == DType::i64) return {"accuracy", data::accuracy(m.forward(ex.inputs), ex.targets)};
+  Tensor y = ex.targets.to(DType::f64), mask = ex.inputs[1].to(DType::f64).unsqueeze(-1);
+  const double zero_loss = sum(y * y * mask).item() / (sum(mask).item() * double(y.size(-1)));
+  return {"R²", 1.0 - m.loss(ex).item() / zero_loss};
+}
+
 }  // namespace
 
 CheckResult check_learns(const Subject& s, const Options& options) {
   return check("learns", [&] {
     if (!options.learn) return na("skipped");
     const Learning& l = s.learning;
-    std::vector<std::string> tasks{l.task.empty() ? "copy" : l.task};
-    tasks.insert(tasks.end(), l.also.begin(), l.also.end());
     Options o = options;
     if (l.steps > 0) o.learn_steps = l.steps;
     std::string detail, cell;
     std::map<std::string, double> numbers;
     bool ok = true;
-    for (const std::string& name : tasks) {
-      auto task = data::make_task(name, task_options(name));
-      auto m = s.make(8, task->seq_len());
+    if (s.own_task) {  // the wrappers: their own task, scored by accuracy or R²
+      auto m = s.make(8, 0);
       Generator gen(11);
       CheckResult trained = learn(
-          *m,
-          [&] {
-            data::Batch batch = task->sample(16, gen);
-            return m->loss(batch.inputs, batch.targets);
-          },
-          l.lr, o, name);
-      double acc = held_out_accuracy(*m, *task);
-      numbers[name] = acc;
-      ok = ok && acc >= options.learn_bar;
-      detail += cat_str(detail.empty() ? "" : "; ", name, " accuracy ", fixed(acc, 3), " (", training(trained), ")");
-      cell += cat_str(cell.empty() ? "" : ", ", name == "copy" ? "" : name + " ", fixed(acc));
+          *m, [&] { return m->loss(m->sample(16, gen)); }, l.lr, o, "own task");
+      auto [what, score] = wrapper_score(*m);
+      numbers[what] = score;
+      ok = score >= options.learn_bar;
+      detail = cat_str("own task ", what, " ", fixed(score, 3), " (", training(trained), ")");
+      cell = cat_str(what == std::string("R²") ? "R² " : "", fixed(score));
+    } else {
+      std::vector<std::string> tasks{l.task.empty() ? "copy" : l.task};
+      tasks.insert(tasks.end(), l.also.begin(), l.also.end());
+      for (const std::string& name : tasks) {
+        auto task = data::make_task(name, task_options(name));
+        auto m = s.make(8, task->seq_len());
+        Generator gen(11);
+        CheckResult trained = learn(
+            *m,
+            [&] {
+              data::Batch batch = task->sample(16, gen);
+              return m->loss(batch.inputs, batch.targets);
+            },
+            l.lr, o, name);
+        double acc = held_out_accuracy(*m, *task);
+        numbers[name] = acc;
+        ok = ok && acc >= options.learn_bar;
+        detail += cat_str(detail.empty() ? "" : "; ", name, " accuracy ", fixed(acc, 3), " (", training(trained), ")");
+        cell += cat_str(cell.empty() ? "" : ", ", name == "copy" ? "" : name + " ", fixed(acc));
+      }
     }
     if (!l.override_text().empty()) detail += "; override: " + l.override_text();
     CheckResult r = !l.override_text().empty() && l.reason.empty()
@@ -498,120 +558,8 @@ std::vector<CheckResult> run_checks(const Subject& s, const Options& options) {
   return results;
 }
 
-// ---- the wrappers (models/wrappers.h) -----------------------------------------------------
-
-namespace {
-// Float inputs follow the model's dtype (f64 for the gradient check); ids and masks stay i64.
-std::vector<Tensor> as_dtype(const std::vector<Tensor>& in, DType dt) {
-  std::vector<Tensor> out;
-  for (auto& t : in) out.push_back(t.dtype() == DType::i64 ? t : t.to(dt));
-  return out;
-}
-
-std::shared_ptr<models::Model> build_model(const std::string& id, uint64_t seed) {
-  const nn::VariantInfo& v = zoo::registry().get(id);
-  Generator gen(seed);
-  auto m =
-      std::dynamic_pointer_cast<models::Model>(v.model(nn::Config::parse(v.test_config, id + " test_config"), gen));
-  TZ_CHECK(m, id, ": its model factory must return a models::Model");
-  return m;
-}
-
-// Held-out score of a wrapper on 256 fresh examples of its own task: accuracy for class or
-// token targets; for real-valued targets R² = 1 - loss / (the loss of predicting 0).
-std::pair<const char*, double> wrapper_score(models::Model& m) {
-  m.eval();
-  NoGradGuard no_grad;
-  Generator held(424242);
-  models::Model::Batch ex = m.sample(256, held);
-  if (ex.targets.dtype() == DType::i64) return {"accuracy", data::accuracy(m.forward(ex.inputs), ex.targets)};
-  Tensor y = ex.targets.to(DType::f64), mask = ex.inputs[1].to(DType::f64).unsqueeze(-1);
-  const double zero_loss = sum(y * y * mask).item() / (sum(mask).item() * double(y.size(-1)));
-  return {"R²", 1.0 - m.loss(ex).item() / zero_loss};
-}
-
-// The same checks for models whose inputs are not token ids: each brings its own example
-// batch and learning task; causality is checked on the input it names (the decoder's target
-// tokens, the causal wrapper's x). None has a step form (models/wrappers.h says why).
-std::vector<CheckResult> run_model_checks(const std::string& id, const Options& options) {
-  std::vector<CheckResult> results;
-  const nn::VariantInfo& v = zoo::registry().get(id);
-  Generator data(7);
-  models::Model::Batch ex = build_model(id, 1)->sample(kB, data);
-  results.push_back(check("build", [&] {
-    auto m = build_model(id, 1);
-    Tensor y = m->forward(ex.inputs);
-    if (!finite(y)) return fail("non-finite output");
-    return pass(cat_str(m->num_parameters(), " parameters, output ", y.shape()),
-                cat_str(m->num_parameters(), " params"));
-  }));
-  if (results.back().outcome == Outcome::failed) return results;
-  results.push_back(check("grad", [&] {
-    auto m = build_model(id, 2);
-    m->to(DType::f64);
-    m->eval();
-    models::Model::Batch e64{as_dtype(ex.inputs, DType::f64),
-                             ex.targets.dtype() == DType::i64 ? ex.targets : ex.targets.to(DType::f64)};
-    return grad_check(
-        *m, [&] { return m->loss(e64); }, v.randomise);
-  }));
-  results.push_back(check("causal", [&] {
-    auto m = build_model(id, 3);
-    const int k = m->causal_input();
-    if (k < 0) return na(m->why_not_causal());
-    m->to(DType::f64);
-    m->eval();
-    NoGradGuard no_grad;
-    std::vector<Tensor> a = as_dtype(ex.inputs, DType::f64);
-    Generator g2(99);
-    Tensor other = as_dtype(m->sample(kB, g2).inputs, DType::f64)[size_t(k)];
-    const int64_t T = a[size_t(k)].size(1);
-    Tensor y1 = m->forward(a);
-    double worst_before = 0;
-    for (int64_t t : {int64_t(0), T / 2, T - 2}) {
-      std::vector<Tensor> b = a;
-      b[size_t(k)] = a[size_t(k)].clone();
-      core::copy_(b[size_t(k)].narrow(1, t + 1, T - t - 1), other.narrow(1, t + 1, T - t - 1));
-      Tensor y2 = m->forward(b);
-      double before = max_diff(y1.narrow(1, 0, t + 1), y2.narrow(1, 0, t + 1));
-      double after = max_diff(y1.narrow(1, t + 1, T - t - 1), y2.narrow(1, t + 1, T - t - 1));
-      if (before > 1e-12) return fail(cat_str("outputs up to t=", t, " moved by ", before), sci(before));
-      if (!(after > 1e-9)) return fail(cat_str("outputs after t=", t, " did not react to the change (vacuous)"));
-      worst_before = std::max(worst_before, before);
-    }
-    return pass(
-        cat_str("input ", k, ", T ", T, ", t in {0, ", T / 2, ", ", T - 2, "}: prefix moved at most ", worst_before),
-        cat_str(sci(worst_before), " @T", T));
-  }));
-  results.push_back(check("step", [&] { return na(build_model(id, 4)->why_no_step()); }));
-  results.push_back(check("io", [&] {
-    CheckResult r =
-        save_load(build_model(id, 5), build_model(id, 6), id, [&](auto& m) { return m.forward(ex.inputs); });
-    r.detail += "; no decoding state (no step form)";
-    return r;
-  }));
-  results.push_back(check("learns", [&] {
-    if (!options.learn) return na("skipped");
-    auto m = build_model(id, 8);
-    Generator gen(11);
-    Options o = options;
-    if (v.learn_steps > 0) o.learn_steps = v.learn_steps;
-    CheckResult trained = learn(
-        *m, [&] { return m->loss(m->sample(16, gen)); }, v.learn_lr, o, "own task");
-    auto [what, score] = wrapper_score(*m);
-    std::string detail = cat_str("own task ", what, " ", fixed(score, 3), " (", training(trained), ")");
-    std::string cell = cat_str(what == std::string("R²") ? "R² " : "", fixed(score));
-    if (!(score >= options.learn_bar)) return fail(cat_str(detail, " (needs >= ", options.learn_bar, ")"), cell);
-    return pass(detail, cell);
-  }));
-  return results;
-}
-}  // namespace
-
 std::vector<CheckResult> run_checks(const std::string& id, const Options& options) {
-  const nn::VariantInfo* v = zoo::registry().find(id);
-  if (!v) return {{"build", Outcome::failed, "unknown id '" + id + "'", "unknown"}};
-  if (v->model) return run_model_checks(id, options);
+  if (!zoo::registry().find(id)) return {{"build", Outcome::failed, "unknown id '" + id + "'", "unknown"}};
   return run_checks(subject(id), options);
 }
 

@@ -72,6 +72,9 @@ struct Subject {
   std::string id;  // names it in messages and temporary files
   // A fresh model from `seed` that takes sequences of at least `context` positions.
   std::function<std::shared_ptr<models::Model>(uint64_t seed, int64_t context)> make;
+  // It brings its own examples and task (Model::sample: the wrappers of models/wrappers.h);
+  // otherwise it is a token model, checked on random ids and taught the tasks of data/tasks.h.
+  bool own_task = false;
   int64_t chunk = 0;                                       // chunk or window size (0 = none)
   std::function<void(nn::Module&, Generator&)> randomise;  // see nn::VariantInfo::randomise
   Learning learning;
@@ -79,7 +82,8 @@ struct Subject {
 
 // The tiny base config every variant's test_config is laid over.
 std::string base_config();
-// The subject of a registered token-model id (not the wrappers of models/wrappers.h).
+// The subject of a registered id: a token model built from base_config() and its test_config,
+// or a wrapper built from its test_config alone.
 Subject subject(const std::string& id);
 // The sequence length of the causal and step checks: max(12, 2 chunk + 3).
 int64_t check_length(int64_t chunk);
@@ -92,7 +96,7 @@ CheckResult check_step(const Subject& s);
 CheckResult check_io(const Subject& s);
 CheckResult check_learns(const Subject& s, const Options& options = {});
 
-// All six checks (stops after a failed build). run_checks(id) also covers the wrappers.
+// All six checks (stops after a failed build); run_checks(id) on subject(id).
 std::vector<CheckResult> run_checks(const Subject& s, const Options& options = {});
 std::vector<CheckResult> run_checks(const std::string& id, const Options& options = {});
 
