@@ -164,9 +164,9 @@ int check(const std::vector<std::string>& ids, bool learn) {
   conformance::Options o;
   o.learn = learn;
   int failures = 0;
+  for (const std::string& id : ids) zoo::registry().get(id);  // unknown ids fail here, with the nearest one
   fmt::print("| id | check | result | measured | seconds | detail |\n|---|---|---|---|---:|---|\n");
   for (const std::string& id : ids) {
-    zoo::registry().get(id);  // unknown ids fail here, with the nearest one
     double total = 0;
     for (const auto& r : conformance::run_checks(id, o)) {
       fmt::print("| {} | {} | {} | {} | {:.2f} | {} |\n", id, r.check, conformance::outcome_name(r.outcome), r.cell,
