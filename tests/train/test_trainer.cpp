@@ -144,6 +144,10 @@ TEST_CASE("bad arguments give one clear line and a non-zero exit") {
   Run bad_sample = cli("sample --run " + dir + " --top-p 0");
   CHECK(bad_sample.status == 1);
   CHECK(bad_sample.err.find("top_p must be in (0, 1]") != std::string::npos);
+  Run unknown_id = cli("check rmsnorm rmsnrom");  // refused before any check runs
+  CHECK(unknown_id.status == 1);
+  CHECK(one_line(unknown_id));
+  CHECK(unknown_id.err.find("unknown variant id 'rmsnrom'") != std::string::npos);
 }
 
 TEST_CASE("docs/variants.md is the registry's current list (regenerate: tensorzoo docs --out docs/variants.md)") {
