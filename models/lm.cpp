@@ -6,6 +6,7 @@
 #include "models/fcm.h"
 #include "models/keys.h"
 #include "models/layout.h"
+#include "models/memory_tokens.h"
 #include "models/token_shift.h"
 #include "nn/residual/residual.h"
 
@@ -14,7 +15,7 @@ namespace tz::models {
 std::vector<nn::ConfigKey> lm_config_keys() {
   std::vector<nn::ConfigKey> keys = model_keys();
   for (const auto& part : {layout_keys(), std::vector<nn::ConfigKey>{kTokenShift}, recurrence_keys(), act_keys(),
-                           std::vector<nn::ConfigKey>{kFcmMaxRatio}, nn::residual_config_keys()})
+                           std::vector<nn::ConfigKey>{kFcmMaxRatio, kNumMemoryTokens}, nn::residual_config_keys()})
     keys.insert(keys.end(), part.begin(), part.end());
   return keys;
 }
@@ -74,6 +75,9 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   if (!c.get(kTieWeights))
     head = register_module(
         "head", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dims_.dim, .out = vocab_, .bias = false}, gen));
+  mem_ = read_memory_tokens(c, *pos, recurrence_.shared);  // drawn last: the other parameters stay as without
+  if (mem_ > 0)
+    memory_tokens = register_parameter("memory_tokens", randn({mem_, dims_.dim}, gen, DType::f32, 0.0, 0.02));
 
   // Every key must have been read by the LM, its options or a chosen component.
   std::vector<std::string> valid;
@@ -125,12 +129,15 @@ Tensor LM::forward(const std::vector<Tensor>& inputs, State* state, nn::AuxLosse
     TZ_CHECK(state->layers.size() == schedule_.size(), "LM: state has ", state->layers.size(), " layers, model has ",
              schedule_.size());
   const int64_t start = state ? state->length : 0;
-  Tensor h = embed(ids, start);
-  std::map<std::string, Tensor> carry;
-  nn::MixerContext ctx{.start = start, .pos = pos.get(), .aux = aux, .carry = &carry};
+  const bool prefix = mem_ > 0 && start == 0;  // the memory runs before the first real token
+  Tensor h = prefix ? prepend_memory(memory_tokens, embed(ids, start)) : embed(ids, start);
+  std::map<std::string, Tensor> carry;  // the mixers see real token t at position m + t
+  nn::MixerContext ctx{.start = start > 0 ? start + mem_ : 0, .pos = pos.get(), .aux = aux, .carry = &carry};
   if (is_training() && fcm_ratio_ > 0 && !state)  // FCM: training only; inference is unchanged
-    ctx.forgotten_keys = draw_forgotten_keys(ids.size(0), ids.size(1), fcm_ratio_, default_generator());
+    ctx.forgotten_keys =
+        pad_memory_keys(draw_forgotten_keys(ids.size(0), ids.size(1), fcm_ratio_, default_generator()), mem_);
   h = run_blocks(h, ctx, state);
+  if (prefix) h = h.narrow(1, mem_, ids.size(1));
   if (state) state->length += ids.size(1);
   return logits(h);
 }
@@ -152,7 +159,7 @@ Model::State LM::make_state(int64_t batch, int64_t capacity) const {
   TZ_CHECK(why.empty(), "LM: no step-by-step decoding: ", why);
   State s;
   for (int64_t b : schedule_)  // one state per application (a shared block has one per step)
-    s.layers.push_back(layers->at<Block>(size_t(b))->make_state(batch, capacity, tok_emb->weight.dtype()));
+    s.layers.push_back(layers->at<Block>(size_t(b))->make_state(batch, capacity + mem_, tok_emb->weight.dtype()));
   return s;
 }
 

@@ -13,10 +13,11 @@
 //   Universal Transformer (one shared block, P^t per step)                    models/universal.h
 //   ACT halting over the shared block                                         models/act.h
 //   Forgetful Causal Masking (training only)                                  models/fcm.h
+//   memory tokens (a learned prefix, stripped before the head)                models/memory_tokens.h
 //   emb_dropout, ff_dropout, dropout: inverted dropout after the embedding, on the FFN branch
 //   and inside the components (residual dropout); final_norm: the norm before the head.
 // Parameter names: tok_emb, pos, layers.<i>.{norm0,ffn0,norm1,mixer,norm2,ffn,alpha<k>,
-// gate<k>}, norm_f, head, halt.
+// gate<k>}, norm_f, head, halt, memory_tokens.
 #pragma once
 
 #include <memory>
@@ -64,6 +65,7 @@ class LM : public Model {
   std::shared_ptr<nn::Linear> head;         // null when tied
   std::shared_ptr<nn::Linear> halt;         // ACT's halting unit (C → 1), null without act
   std::shared_ptr<nn::Dropout> emb_drop;
+  Tensor memory_tokens;  // [m, C], undefined without memory tokens
   ActTrace last_act;
 
  private:
@@ -79,6 +81,7 @@ class LM : public Model {
   bool act_ = false;
   ActOptions act_options_;
   double fcm_ratio_ = 0.0;
+  int64_t mem_ = 0;  // memory tokens m
 };
 
 // Every config key the LM and its options read (for `tensorzoo info gpt` and the list of
