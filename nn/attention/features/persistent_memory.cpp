@@ -6,14 +6,13 @@
 //   y_i = sum_j softmax_j(q_i . K'_j / sqrt(Dk)) V'_j
 // The slots are visible to every query (also t = 0, which then attends to N + 1 keys) and
 // have no position: they are not rotated (rope, xpos) and the causal offset shifts past them
-// (q_offset + N), so the fused kernel still runs. They pass the qk stage like any key
-// (qk_norm normalises them, as x-transformers does).
-// Stage: lead_keys. The KV cache holds only the tokens' keys; the slots are put in front at
-// every call. The paper's all-attention layer also drops the FFN: that is the model's
-// layout, not this option.
-// Refused: relative score biases (alibi, t5_rel_bias: the table is indexed by distance, which
-// would bias the slots), query-dependent position terms (tupe, txl_rel_pos), and
-// attn_adaptive_span (its soft mask is a function of i - j and would hide the slots).
+// (q_offset + N), so the fused kernel still runs. (The paper appends them, [K; M_k]: without
+// a position the order does not change the softmax sum; first, the causal mask skips them.) They pass the qk stage like
+// any key (qk_norm normalises them, as x-transformers does). Stage: lead_keys. The KV cache holds only the tokens'
+// keys; the slots are put in front at every call. The paper's all-attention layer also drops the FFN: that is the
+// model's layout, not this option. Refused: relative score biases (alibi, t5_rel_bias: the table is indexed by
+// distance, which would bias the slots), query-dependent position terms (tupe, txl_rel_pos), and attn_adaptive_span
+// (its soft mask is a function of i - j and would hide the slots).
 #include "autograd/ops.h"
 #include "core/random.h"
 #include "nn/attention/attention.h"
