@@ -172,6 +172,26 @@ TEST_CASE("proof persistent_memory (part 2): with GQA, qk_norm, key padding, rop
     MESSAGE("key padding: fused vs composite ", d);
     CHECK(d < 1e-12);
   }
+  // Cross-attention: the slots come before the context's keys; a row whose whole context is
+  // padded attends to the slots alone, and chunked decoding equals the forward.
+  {
+    NoGradGuard no_grad;
+    const int64_t S = 5, E = 6, N = 2;
+    Generator gen(16);
+    nn::ModelDims d{.dim = kC, .heads = 2, .context = 16, .depth = 1, .context_dim = E};
+    nn::Attention ca(nn::attention_options(d, nn::Config::parse(R"({"attn_num_mem_kv": 2})")), gen);
+    ca.to(DType::f64);
+    Tensor e = randn({kB, S, E}, gen, DType::f64), keep = ones({kB, S}, DType::i64);
+    for (int64_t j = 0; j < S; ++j) keep.set({0, j}, 0);
+    Tensor w = ca.probabilities(x, {.context = &e, .context_padding = keep});  // [B, H, T, N + S]
+    CHECK(max_abs(w.select(0, 0).narrow(2, N, S)) == 0);
+    CHECK(std::abs(sum(w.select(0, 0).narrow(2, 0, N)).item() - double(2 * x.size(1))) < 1e-12);
+    Tensor y = ca.forward(x, {.context = &e, .context_padding = keep});
+    auto st = ca.make_state(kB, x.size(1), DType::f64);
+    Tensor y1 = ca.forward(x.narrow(1, 0, 2), {.context = &e, .context_padding = keep}, st.get());
+    Tensor y2 = ca.forward(x.narrow(1, 2, 4), {.start = 2, .context = &e, .context_padding = keep}, st.get());
+    CHECK(testing::max_abs_diff(cat({y1, y2}, 1), y) < 1e-12);
+  }
   // RoPE rotates the tokens' queries and keys, never the slots: the layer equals the loops
   // with only the tokens rotated.
   {

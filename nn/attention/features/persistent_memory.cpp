@@ -36,8 +36,8 @@ class PersistentMemory : public AttentionFeature {
     a.add_parameter("mem_k", randn({L.k_heads, n_, L.Dk}, gen));
     a.add_parameter("mem_v", randn({L.G, n_, L.D}, gen));
   }
-  void check_call(const Attention&, const AttentionCall& c) const override {
-    const PositionScheme* p = c.ctx.pos;
+  void check_call(const Attention& a, const AttentionCall& c) const override {
+    const PositionScheme* p = a.cross() ? nullptr : c.ctx.pos;  // cross-attention has no positions
     TZ_CHECK(!p || !(p->biases_scores() || p->biases_with_queries()), "Attention: 'attn_num_mem_kv' and pos '",
              pos_.empty() ? "(the model's)" : pos_,
              "' conflict: the scheme's score bias is indexed by key position, and the memory slots have none");
