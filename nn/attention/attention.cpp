@@ -191,18 +191,50 @@ void Attention::cache(const AttentionCall& c, Tensor& k, Tensor& v) const {
   v = s.v.narrow(2, 0, s.keys);
 }
 
-SdpaSpec Attention::spec(const AttentionCall& c, const Tensor& q, const Tensor& k) const {
+int64_t Attention::lead(const AttentionCall& c, Tensor& k, Tensor& v) const {
+  const AttentionLayout& L = layout;
+  const int64_t B = c.x.size(0);
+  std::vector<Tensor> ks, vs;
+  int64_t n = 0;
+  for (const auto& f : options.features) {
+    AttentionFeature::LeadKeys m = f->lead_keys(*this, c);
+    if (!m.k.defined()) continue;
+    const int64_t N = m.k.size(1);
+    TZ_CHECK((m.k.shape() == Shape{L.k_heads, N, L.Dk} && m.v.shape() == Shape{L.G, N, L.D}), describe(), ": '",
+             f->key(), "' leading keys must be k [", L.k_heads, ", N, ", L.Dk, "] and v [", L.G, ", N, ", L.D,
+             "], got ", m.k.shape(), " and ", m.v.shape());
+    Tensor mk = m.k.unsqueeze(0);  // keys: the same qk stage as the call's keys, no rotation
+    for (const auto& g : options.features) mk = g->qk(*this, mk);
+    ks.push_back(mk.expand({B, -1, -1, -1}));
+    vs.push_back(m.v.unsqueeze(0).expand({B, -1, -1, -1}));
+    n += N;
+  }
+  if (n == 0) return 0;
+  ks.push_back(k);
+  vs.push_back(v);
+  k = cat(ks, 2);
+  v = cat(vs, 2);
+  return n;
+}
+
+SdpaSpec Attention::spec(const AttentionCall& c, const Tensor& q, const Tensor& k, int64_t lead) const {
   const MixerContext& ctx = c.ctx;
-  const int64_t T = q.size(2), S = k.size(2);
-  SdpaSpec s{.scale = layout.scale, .causal = options.causal, .q_offset = c.q_offset};
+  const int64_t T = q.size(2), S = k.size(2) - lead;  // S keys of the sequence (or the context)
+  SdpaSpec s{.scale = layout.scale, .causal = options.causal, .q_offset = c.q_offset + lead};
+  // A key mask over the S keys, with the leading keys visible: `fill` in front of its columns.
+  auto masks_lead = [&](const Tensor& m, double fill) {
+    return !m.defined() || lead == 0 ? m : cat({full({m.size(0), lead}, fill, m.dtype()), m}, 1);
+  };
   if (cross()) {  // context positions: no position scheme applies
-    s.key_padding = key_columns(ctx.context_padding, 0, S, "context_padding");
+    s.key_padding = masks_lead(key_columns(ctx.context_padding, 0, S, "context_padding"), 1);
     return s;
   }
   const int64_t k_start = c.state ? 0 : ctx.start;  // position of key column 0
-  s.key_padding = key_columns(ctx.key_padding, k_start, S, "key_padding");
-  s.forgotten_keys = key_columns(ctx.forgotten_keys, k_start, S, "forgotten_keys");
+  s.key_padding = masks_lead(key_columns(ctx.key_padding, k_start, S, "key_padding"), 1);
+  s.forgotten_keys = masks_lead(key_columns(ctx.forgotten_keys, k_start, S, "forgotten_keys"), 0);
   if (!ctx.pos) return s;
+  TZ_CHECK(lead == 0 || !(ctx.pos->biases_scores() || ctx.pos->biases_with_queries()), describe(),
+           ": leading keys have no position, and the position scheme's score bias would give them one");
   // Relative biases need only q_offset (queries and keys numbered from the first key).
   if (ctx.pos->biases_scores()) s.rel_bias = ctx.pos->score_bias(layout.H, c.q_offset, T, S, q.dtype(), &ctx);
   if (ctx.pos->biases_with_queries())
@@ -217,8 +249,9 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
   Tensor q, k, v;
   project(c, q, k, v);
   if (c.state) cache(c, k, v);
+  const int64_t n = lead(c, k, v);
   for (const auto& f : options.features) f->score_form(*this, q, k);
-  SdpaSpec s = spec(c, q, k);
+  SdpaSpec s = spec(c, q, k, n);
   Stages stages(*this, c);
   s.materialise = stages.needed();
   return sdpa(q, k, v, s, &stages, probs);

@@ -10,8 +10,10 @@
 //   A = softmax(q k^T / sqrt(D) + pos bias + masks)   [B, H, T, S] (sdpa.h: fused or composite)
 //   y = concat_h(A v) W_o                             [B, T, C]
 // Masks come as data: causal (ModelDims::causal), ctx.key_padding / ctx.context_padding,
-// ctx.forgotten_keys (FCM). Position schemes give a relative bias table (ALiBi, T5) or a
-// query-dependent term (Transformer-XL, TUPE; composite path only).
+// ctx.forgotten_keys (FCM). Keys that are no tokens (persistent memory: the lead_keys stage)
+// come first, k = [M_k; k], and are visible to every query: the causal offset becomes
+// q_offset + N and the key masks get N visible columns in front. Position schemes give a relative bias table (ALiBi,
+// T5) or a query-dependent term (Transformer-XL, TUPE; composite path only).
 //
 // Cross-attention (the encoder-decoder attention) is this layer built with
 // ModelDims::context_dim = E > 0 (parameters q, kv, out): q from x, k and v from ctx.context
@@ -106,7 +108,11 @@ class Attention : public Mixer {
   void project(const AttentionCall& c, Tensor& q, Tensor& k, Tensor& v) const;
   // Appends the call's keys to the cache (or sets the context's) and returns all keys.
   void cache(const AttentionCall& c, Tensor& k, Tensor& v) const;
-  SdpaSpec spec(const AttentionCall& c, const Tensor& q, const Tensor& k) const;
+  // Puts the features' leading keys (the lead_keys stage) before k, v; returns how many.
+  int64_t lead(const AttentionCall& c, Tensor& k, Tensor& v) const;
+  // `lead` leading keys: visible to every query, no position (the masks and the causal
+  // offset shift past them).
+  SdpaSpec spec(const AttentionCall& c, const Tensor& q, const Tensor& k, int64_t lead) const;
   Tensor run(const AttentionCall& c, Tensor* probs);
   std::map<std::string, Tensor> params_;
   std::map<std::string, std::shared_ptr<Linear>> linears_;

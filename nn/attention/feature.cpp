@@ -21,7 +21,8 @@ const std::vector<AttentionFeatureInfo>& attention_features() {
 #undef TZ_VARIANT
 
 const char* stage_name(Stage s) {
-  static const char* names[] = {"projections", "qk", "scores", "normaliser", "probs", "values", "output"};
+  static const char* names[] = {"projections", "qk", "lead_keys", "scores", "normaliser", "probs", "values", "output"};
+  static_assert(sizeof names / sizeof *names == kStages);
   return names[int(s)];
 }
 
@@ -34,7 +35,7 @@ FeatureList make_features(const AttentionOptions& core, const Config& config) {
 }
 
 void check_conflicts(const FeatureList& features) {
-  const AttentionFeature* owner[7] = {};
+  const AttentionFeature* owner[kStages] = {};
   for (const auto& f : features)
     for (const Hook& h : f->hooks()) {
       if (!h.replaces) continue;

@@ -5,6 +5,9 @@
 //   projections  q, k, v = x W (sizes: dim_head, kv_heads, collab_heads; transforms: dconv)
 //   qk           per-head q, k before the cache (qk_norm) and the score form after it
 //                (collab_heads' mixing vectors, qk_norm's g)
+//   lead_keys    keys and values that are no tokens of the sequence (persistent_memory),
+//                put before the call's keys after the cache: every query sees them and no
+//                position touches them (no rotation; the causal offset shifts past them)
 //   scores       the [B, H, T, S] logits before the masks (realformer, talking_heads)
 //   normaliser   masked logits -> weights (softmax; entmax, topk, adaptive_span replace it)
 //   probs        the weights (talking_heads, attn_dropout)
@@ -39,7 +42,8 @@ class Attention;
 struct KVState;
 struct AttentionOptions;
 
-enum class Stage { projections, qk, scores, normaliser, probs, values, output };
+enum class Stage { projections, qk, lead_keys, scores, normaliser, probs, values, output };
+constexpr int kStages = int(Stage::output) + 1;
 const char* stage_name(Stage s);
 
 struct Hook {
@@ -91,6 +95,13 @@ class AttentionFeature {
   // The stages, in pipeline order.
   virtual Tensor projections(const Attention&, const Tensor& qkv, const AttentionCall&) const { return qkv; }
   virtual Tensor qk(const Attention&, const Tensor& t) const { return t; }  // q or k [B, *, n, Dk]
+  // Leading keys of the lead_keys stage: k [k_heads, N, Dk] as projected (the qk stage is
+  // run on them as on the call's keys), v [G, N, D]; undefined = none. The same for every
+  // batch row and call; never cached.
+  struct LeadKeys {
+    Tensor k, v;
+  };
+  virtual LeadKeys lead_keys(const Attention&, const AttentionCall&) const { return {}; }
   virtual void score_form(const Attention&, Tensor& q, Tensor& k) const {}
   virtual Tensor scores(const Attention&, const Tensor& s, const AttentionCall&) const { return s; }
   virtual Tensor normalise(const Attention&, const Tensor& s, const AttentionCall&) const { return s; }
