@@ -26,7 +26,8 @@
 namespace tz::models {
 
 inline const nn::Key<int64_t> kNumMemoryTokens{
-    "num_memory_tokens", 0, "Memory Transformer: m learned [mem] tokens before every sequence, stripped from the logits"};
+    "num_memory_tokens", 0,
+    "Memory Transformer: m learned [mem] tokens before every sequence, stripped from the logits"};
 
 // Reads num_memory_tokens (checked >= 0) and refuses the combinations it cannot honour,
 // naming both keys: a bounded scheme inside attention, the shared block.

@@ -97,8 +97,8 @@ TZ_PROOF(memory_tokens,
   // Decoding equals the full forward in f64, for positions added to the embeddings and
   // positions inside attention, and with token shift (which sees the memory as history).
   double worst = 0;
-  for (const char* extra : {"", R"("pos": "rope")", R"("pos": "alibi")", R"("pos": "t5_rel_bias")",
-                            R"("pos": "xpos")", R"("pos": "txl_rel_pos")", R"("pos": "position_infused_attn")",
+  for (const char* extra : {"", R"("pos": "rope")", R"("pos": "alibi")", R"("pos": "t5_rel_bias")", R"("pos": "xpos")",
+                            R"("pos": "txl_rel_pos")", R"("pos": "position_infused_attn")",
                             R"("pos": "sinusoidal_pe", "token_shift": 1)"}) {
     auto d = lm(std::string(R"("num_memory_tokens": 3)") + (*extra ? ", " : "") + extra, 5);
     d->to(DType::f64);
@@ -118,9 +118,8 @@ TEST_CASE("proof memory_tokens (part 2): gradients reach the memory; refused com
   GradcheckOptions opt;
   opt.atol = 1e-8;
   opt.rtol = 1e-5;
-  GradcheckResult r =
-      gradcheck([&](const std::vector<Tensor>&) { return m->forward(ids); }, {m->memory_tokens, m->tok_emb->weight},
-                opt);
+  GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return m->forward(ids); },
+                                {m->memory_tokens, m->tok_emb->weight}, opt);
   MESSAGE("gradcheck of the logits over memory_tokens and tok_emb: max error ", r.max_abs_error, " ", r.report);
   CHECK(r.ok);
   CHECK(r.tensors.at(0).checked == 2 * 16);
