@@ -13,11 +13,17 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
 
 namespace tz::testing {
+
+// A tiny f64 LM (vocab 11, dim 16, depth 2, heads 2, context 16) with the keys of `extra` (a
+// JSON object): the largest |step - forward| over the logits, decoding T tokens one by one
+// (defined in proofs_position.cpp).
+double lm_step_vs_forward(const std::string& extra, int64_t T = 10);
 
 std::set<std::string>& proven_ids();
 

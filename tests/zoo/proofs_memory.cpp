@@ -57,23 +57,6 @@ Tensor memory_attention_loops(nn::Attention& a, const Tensor& x, const nn::Posit
   return a.out->forward(from_vector(y, {B, T, H * D}));
 }
 
-// A tiny f64 LM from `extra` keys: the largest |step - forward| over the logits.
-double lm_step_vs_forward(const std::string& extra, int64_t T = 10) {
-  Generator gen(21);
-  nn::Config c = nn::Config::parse(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16})");
-  c.merge(nn::Config::parse(extra));
-  auto lm = zoo::make_lm(c, gen);
-  lm->to(DType::f64);
-  lm->eval();
-  NoGradGuard no_grad;
-  Tensor ids = randint(0, 11, {2, T}, gen);
-  Tensor full = lm->forward(ids);
-  auto state = lm->make_state(2, T);
-  double worst = 0;
-  for (int64_t t = 0; t < T; ++t)
-    worst = std::max(worst, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
-  return worst;
-}
 }  // namespace
 
 TZ_PROOF(persistent_memory, "N=0 equals vanilla_mha; memory slots visible at every position incl. t=0; causal") {
@@ -205,11 +188,11 @@ TEST_CASE("proof persistent_memory (part 2): with GQA, qk_norm, key padding, rop
   // Through a model: rope and xpos rotate the tokens' keys, not the slots; cached decoding
   // equals the full forward.
   for (const char* pos : {"rope", "xpos"}) {
-    double d = lm_step_vs_forward(cat_str(R"({"attn_num_mem_kv": 3, "pos": ")", pos, "\"}"));
+    double d = testing::lm_step_vs_forward(cat_str(R"({"attn_num_mem_kv": 3, "pos": ")", pos, "\"}"));
     MESSAGE(std::string(pos), " + persistent_memory: decode vs forward ", d);
     CHECK(d < 1e-12);
   }
-  CHECK(lm_step_vs_forward(R"({"attn_num_mem_kv": 3})") < 1e-12);
+  CHECK(testing::lm_step_vs_forward(R"({"attn_num_mem_kv": 3})") < 1e-12);
   // Refused: a relative score bias table (indexed by distance, it would bias the slots) and
   // adaptive span (a mask of i - j), each naming both keys.
   Generator gen(3);

@@ -28,22 +28,6 @@ Tensor rotated_scores(const nn::PositionScheme& pos, Tensor q, Tensor k, int64_t
   return matmul(q, k.transpose(-1, -2));
 }
 
-// A tiny f64 LM with position scheme `pos`: the largest |step - forward| over the logits.
-double step_vs_forward(const std::string& pos, int64_t T = 10) {
-  Generator gen(21);
-  auto lm = zoo::make_lm(
-      cat_str(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16, "pos": ")", pos, "\"}"), gen);
-  lm->to(DType::f64);
-  lm->eval();
-  NoGradGuard no_grad;
-  Tensor ids = randint(0, 11, {2, T}, gen);
-  Tensor full = lm->forward(ids);
-  auto state = lm->make_state(2, T);
-  double worst = 0;
-  for (int64_t t = 0; t < T; ++t)
-    worst = std::max(worst, testing::max_abs_diff(lm->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
-  return worst;
-}
 }  // namespace
 
 TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s; norm preserving; cached decode == forward") {
@@ -70,7 +54,7 @@ TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s; norm 
   Tensor r = nn::apply_rotary(e, 1, 10000.0);
   CHECK(r.at({0, 0, 0, 0}) == doctest::Approx(std::cos(1.0)));
   CHECK(r.at({0, 0, 0, 1}) == doctest::Approx(std::sin(1.0)));
-  double d = step_vs_forward("rope");
+  double d = testing::lm_step_vs_forward(R"({"pos": "rope"})");
   MESSAGE("rope: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
   CHECK_THROWS_WITH_AS(nn::RotaryPositions(1.0), doctest::Contains("rotary_base"), Error);
@@ -101,7 +85,7 @@ TZ_PROOF(xpos, "scores depend only on m - n; RoPE scores times the decay ζ_k^((
   double slow = std::pow((6.0 / 8.0 + 0.4) / 1.4, 2.0);
   MESSAGE("xpos: envelope at distance 1024 (γ = 512): fastest pair ", zeta0 * zeta0, ", slowest pair ", slow);
   CHECK(zeta0 * zeta0 < 0.1);
-  double d = step_vs_forward("xpos");
+  double d = testing::lm_step_vs_forward(R"({"pos": "xpos"})");
   MESSAGE("xpos: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
@@ -136,7 +120,7 @@ TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j); geometric slopes, int
   CHECK_THROWS_WITH_AS(nn::ALiBiPositions(4, 5), doctest::Contains("alibi_num_heads"), Error);
   // No position vector anywhere: the LM's embeddings are the token embeddings alone.
   CHECK_FALSE(alibi.embed(0, 4, DType::f64).defined());
-  double d = step_vs_forward("alibi");
+  double d = testing::lm_step_vs_forward(R"({"pos": "alibi"})");
   MESSAGE("alibi: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
@@ -190,7 +174,7 @@ TZ_PROOF(t5_rel_bias,
   lm->forward(randint(0, 11, {1, 8}, gen));
   MESSAGE("t5_rel_bias: bias computations in one forward of a 3-layer model: ", scheme->computations - before);
   CHECK(scheme->computations - before == 1);
-  double d = step_vs_forward("t5_rel_bias");
+  double d = testing::lm_step_vs_forward(R"({"pos": "t5_rel_bias"})");
   MESSAGE("t5_rel_bias: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
@@ -226,7 +210,7 @@ TZ_PROOF(txl_rel_pos, "rel-shift == explicit O(L^2) loop; scores invariant to th
   CHECK(testing::max_abs_diff(y0, y1) < 1e-10);
   // The terms matter: with u, v, W_R the output differs from plain attention.
   CHECK(testing::max_abs_diff(y0, attn.forward(xs, {})) > 1e-6);
-  double d = step_vs_forward("txl_rel_pos");
+  double d = testing::lm_step_vs_forward(R"({"pos": "txl_rel_pos"})");
   MESSAGE("txl_rel_pos: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
@@ -256,7 +240,7 @@ TZ_PROOF(position_infused_attn, "no positional signal in the residual stream or 
   // Positions do reach the scores: distinct tokens attend differently at different offsets.
   Tensor xr = randn({1, 7, 16}, gen, DType::f64);
   CHECK(testing::max_abs_diff(attn.forward(xr, {.start = 0, .pos = &pos}), attn.forward(xr, {})) > 1e-6);
-  double d = step_vs_forward("position_infused_attn");
+  double d = testing::lm_step_vs_forward(R"({"pos": "position_infused_attn"})");
   MESSAGE("position_infused_attn: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
@@ -295,7 +279,7 @@ TZ_PROOF(tupe,
   MESSAGE("tupe: position-term computations in one forward of a 3-layer model: ", scheme->computations - before);
   CHECK(scheme->computations - before == 1);
   CHECK_FALSE(scheme->embed(0, 4, DType::f32).defined());  // positions not added to the input
-  double d = step_vs_forward("tupe");
+  double d = testing::lm_step_vs_forward(R"({"pos": "tupe"})");
   MESSAGE("tupe: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
@@ -344,3 +328,22 @@ TEST_CASE("tupe_relative (TUPE-R): the position term plus the T5 bucket bias b_{
   MESSAGE("tupe_relative: cached decode vs forward, max diff ", d);
   CHECK(d < 1e-10);
 }
+
+namespace tz::testing {
+double lm_step_vs_forward(const std::string& extra, int64_t T) {
+  Generator gen(21);
+  nn::Config c = nn::Config::parse(R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 16})");
+  c.merge(nn::Config::parse(extra));
+  auto lm = zoo::make_lm(c, gen);
+  lm->to(DType::f64);
+  lm->eval();
+  NoGradGuard no_grad;
+  Tensor ids = randint(0, 11, {2, T}, gen);
+  Tensor full = lm->forward(ids);
+  auto state = lm->make_state(2, T);
+  double worst = 0;
+  for (int64_t t = 0; t < T; ++t)
+    worst = std::max(worst, max_abs_diff(lm->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
+  return worst;
+}
+}  // namespace tz::testing
