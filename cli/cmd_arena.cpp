@@ -43,6 +43,11 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--base", a->o.base, "Config shared by every model (JSON)")->capture_default_str();
   cmd->add_flag("--match-params", a->o.match_params, "Adjust each model's dim to the first model's parameter count");
   cmd->add_option("--eval-lengths", a->lengths, "Evaluate at these multiples of --seq-len, e.g. 1,2,4");
+  cmd->add_option("--segment", a->o.segment,
+                  "Read sequences as segments of this length (the models' context); memory models carry their "
+                  "memory across them (0: whole sequences)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--seed", a->o.seed, "Seed for data and initialisation")->capture_default_str();
   cmd->add_option("--threads", a->o.threads, "Threads (0 = as set)");
   cmd->add_option("--out", a->o.out_dir, "Output directory")->capture_default_str();

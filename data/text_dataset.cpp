@@ -8,6 +8,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "core/creation.h"
 #include "core/error.h"
 
 namespace tz::data {
@@ -79,6 +80,47 @@ Batch TextDataset::sample(Split split, int64_t batch, int64_t seq_len, Generator
     }
   }
   return {inputs, targets};
+}
+
+TextStreams::TextStreams(const TextDataset& data, Split split, int64_t batch, int64_t seq_len, Generator& gen)
+    : data_(data), seq_len_(seq_len) {
+  TZ_CHECK(batch > 0 && seq_len > 0, "TextStreams: batch and seq_len must be > 0, got ", batch, " and ", seq_len);
+  data.check_split_holds(split, seq_len, "TextStreams");
+  lo_ = split == Split::train ? 0 : data.val_begin();
+  hi_ = split == Split::train ? data.val_begin() : data.num_tokens();
+  for (int64_t b = 0; b < batch; ++b) cursor_.push_back(gen.randint(lo_, hi_ - seq_len));
+}
+
+Batch TextStreams::next(Generator& gen, std::vector<int64_t>* restarted) {
+  const int64_t B = int64_t(cursor_.size()), T = seq_len_;
+  Tensor inputs = empty({B, T}, DType::i64), targets = empty({B, T}, DType::i64);
+  int64_t* x = inputs.data<int64_t>();
+  int64_t* y = targets.data<int64_t>();
+  if (restarted) restarted->clear();
+  for (int64_t b = 0; b < B; ++b) {
+    if (cursor_[b] + T >= hi_) {  // the segment and its last target must fit: a new document
+      cursor_[b] = gen.randint(lo_, hi_ - T);
+      if (restarted) restarted->push_back(b);
+    }
+    const int64_t* w = data_.tokens().data() + cursor_[b];
+    for (int64_t t = 0; t < T; ++t) {
+      x[b * T + t] = w[t];
+      y[b * T + t] = w[t + 1];
+    }
+    cursor_[b] += T;
+  }
+  return {inputs, targets};
+}
+
+Tensor TextStreams::cursors() const { return from_vector(cursor_, {int64_t(cursor_.size())}); }
+
+void TextStreams::set_cursors(const Tensor& c) {
+  TZ_CHECK(c.dim() == 1 && c.size(0) == int64_t(cursor_.size()) && c.dtype() == DType::i64,
+           "TextStreams: expected cursors i64 [", cursor_.size(), "], got ", dtype_name(c.dtype()), " ", c.shape());
+  std::vector<int64_t> v = c.contiguous().to_vector<int64_t>();
+  for (int64_t x : v)
+    TZ_CHECK(x >= lo_ && x < hi_, "TextStreams: cursor ", x, " outside the split [", lo_, ", ", hi_, ")");
+  cursor_ = v;
 }
 
 double TextDataset::unigram_entropy_nats() const { return unigram_entropy_bits_ * std::log(2.0); }

@@ -35,6 +35,7 @@ struct TextDatasetOptions {
 
 class TextDataset {
  public:
+  friend class TextStreams;
   // Reads the whole file as bytes. Errors name the path: missing, unreadable, empty, or
   // too short for options.seq_len.
   static TextDataset from_file(const std::string& path, const TextDatasetOptions& options = {});
@@ -69,6 +70,26 @@ class TextDataset {
   std::vector<int64_t> tokens_;  // i64 like the batches (8 bytes a token: fine for a few MB)
   int64_t val_begin_ = 0;
   double unigram_entropy_bits_ = 0;
+};
+
+// Training across segments (Transformer-XL): each of `batch` rows reads one split as a stream
+// from a random start, one segment of T tokens after the other (inputs t.., targets t+1..),
+// so that a model carrying memory sees each row's previous segment before the next. A row
+// that reaches the split's end starts over at a new random start: a new document, reported
+// in `restarted` so that its memory is reset. Deterministic for the generator's state; the
+// cursors are saved with a run (cursors(), set_cursors()).
+class TextStreams {
+ public:
+  TextStreams(const TextDataset& data, Split split, int64_t batch, int64_t seq_len, Generator& gen);
+  Batch next(Generator& gen, std::vector<int64_t>* restarted = nullptr);
+  // The position of each row's next segment (i64 [B]), and back (checked against the split).
+  Tensor cursors() const;
+  void set_cursors(const Tensor& cursors);
+
+ private:
+  const TextDataset& data_;
+  int64_t lo_ = 0, hi_ = 0, seq_len_ = 0;  // the split [lo, hi)
+  std::vector<int64_t> cursor_;
 };
 
 // Entropy in bits of the unigram distribution of `tokens` (ids in [0, vocab_size)).

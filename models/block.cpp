@@ -31,7 +31,11 @@ Block::Block(const std::vector<SublayerSpec>& specs, const BlockPieces& pieces, 
   ff_drop = register_module("ff_drop", std::make_shared<nn::Dropout>(pieces.ff_dropout));
 }
 
-Tensor Block::forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerState* state) {
+Tensor Block::forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerState* state, BlockMemory* memory) {
+  if (memory) {
+    const std::string why = why_no_memory();
+    TZ_CHECK(why.empty(), "Block: ", why);
+  }
   BlockState* st = nullptr;
   if (state) {
     st = dynamic_cast<BlockState*>(state);
@@ -44,6 +48,13 @@ Tensor Block::forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerSta
     const Sublayer& s = sublayers[i];
     auto branch = [&](const Tensor& u) -> Tensor {
       Tensor v = token_shift(u, s.spec.shift, st ? &st->hist[i] : nullptr);
+      if (s.mixer && memory) {  // the mixer sees its earlier inputs as extra keys
+        memory->seen = v;
+        nn::MixerContext with = ctx;
+        with.memory = memory->memory;
+        with.memory_valid = memory->memory_valid;
+        return s.mixer->forward(v, with, st ? st->mixers[i].get() : nullptr);
+      }
       if (s.mixer) return s.mixer->forward(v, ctx, st ? st->mixers[i].get() : nullptr);
       Tensor y = ff_drop->forward(s.ffn->forward(v));
       return s.spec.scale != 1.0 ? y * s.spec.scale : y;
@@ -73,6 +84,17 @@ std::string Block::why_no_step() const {
   for (const Sublayer& s : sublayers)
     if (s.mixer && !s.mixer->has_step()) return cat_str("(", s.mixer->describe(), "): ", s.mixer->why_no_step());
   return "";
+}
+
+std::string Block::why_no_memory() const {
+  int mixers = 0;
+  for (const Sublayer& s : sublayers) {
+    if (!s.mixer) continue;
+    ++mixers;
+    if (!s.mixer->takes_memory()) return cat_str(s.mixer->describe(), " takes no segment memory");
+    if (s.spec.shift) return "token shift and segment memory do not combine";
+  }
+  return mixers == 1 ? "" : cat_str("segment memory needs one mixer sublayer per block, this one has ", mixers);
 }
 
 const Sublayer& Block::sublayer(const std::string& name) const {

@@ -69,11 +69,23 @@ struct BlockState : nn::MixerState {
   }
 };
 
+// A block's segment memory for one call (models/segment_memory.h): what its mixer saw at
+// earlier positions, and, after the call, what it saw in this one.
+struct BlockMemory {
+  Tensor memory;        // in: the mixer's inputs at the M positions before x [B, M, C]; undefined = none
+  Tensor memory_valid;  // in: [B, M] i64, 0 = hidden; undefined = all real
+  Tensor seen;          // out: the mixer's input in this call [B, T, C]
+};
+
 class Block : public nn::Module {
  public:
   Block(const std::vector<SublayerSpec>& sublayers, const BlockPieces& pieces, Generator& gen);
-  // x [B, T, C] at positions ctx.start..; state (from make_state) continues a sequence.
-  Tensor forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerState* state = nullptr);
+  // x [B, T, C] at positions ctx.start..; state (from make_state) continues a sequence;
+  // memory (a block of one mixer sublayer, which takes memory) feeds it segment memory.
+  Tensor forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerState* state = nullptr,
+                 BlockMemory* memory = nullptr);
+  // Why the block cannot take segment memory ("" when it can): its mixer sublayer.
+  std::string why_no_memory() const;
   std::unique_ptr<nn::MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const;
   bool causal() const;              // every mixer is
   std::string why_no_step() const;  // "" when every mixer has a step form

@@ -36,6 +36,10 @@ int64_t dilation_of(const std::string& fn) { return fn == "dilated_conv" ? 2 : 1
 
 }  // namespace
 
+std::vector<nn::ConfigKey> compression_keys() {
+  return {kCompressFn, kCompressRate, kCompressAeLoss, kCompressAttnLoss};
+}
+
 CompressionOptions read_compression(const nn::Config& config, int64_t dim) {
   CompressionOptions o{.fn = config.get(kCompressFn),
                        .rate = config.get(kCompressRate),

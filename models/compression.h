@@ -55,6 +55,8 @@ struct CompressionOptions {
   double attn_weight = 1.0;  // weight of L_attn (read here so that the key is checked once)
 };
 
+// The four keys above.
+std::vector<nn::ConfigKey> compression_keys();
 // The four keys above, checked (a known fn, rate >= 1, weights >= 0, dim > 0); errors name the key.
 CompressionOptions read_compression(const nn::Config& config, int64_t dim);
 

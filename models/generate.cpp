@@ -52,9 +52,11 @@ std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, 
   NoGradGuard no_grad;
   Generator gen(o.seed);
   // The model sees at most `ctx` positions. When the window is full, decoding restarts
-  // from the last ctx/2 tokens (re-encoded at positions 0..), so any length can be drawn.
+  // from the last ctx/2 tokens (re-encoded at positions 0..), so any length can be drawn. A
+  // model with segment memory needs no restart: full segments move into its memory.
+  const bool unbounded = model.has_memory();
   std::vector<int64_t> seq = prompt;
-  if (int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - ctx / 2);
+  if (!unbounded && int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - ctx / 2);
   std::vector<int64_t> out;
   Model::State state;
   Tensor logits;
@@ -70,7 +72,7 @@ std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, 
     seq.push_back(token);
     if (on_token && !on_token(token)) break;
     if (int64_t(out.size()) == o.max_new_tokens) break;
-    if (state.length >= ctx) {
+    if (!unbounded && state.length >= ctx) {
       restart(std::vector<int64_t>(seq.end() - ctx / 2, seq.end()));
     } else {
       logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);

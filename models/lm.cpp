@@ -2,6 +2,7 @@
 
 #include "autograd/ops.h"
 #include "core/copy.h"
+#include "core/creation.h"
 #include "core/text.h"
 #include "models/fcm.h"
 #include "models/keys.h"
@@ -14,8 +15,9 @@ namespace tz::models {
 
 std::vector<nn::ConfigKey> lm_config_keys() {
   std::vector<nn::ConfigKey> keys = model_keys();
-  for (const auto& part : {layout_keys(), std::vector<nn::ConfigKey>{kTokenShift}, recurrence_keys(), act_keys(),
-                           std::vector<nn::ConfigKey>{kFcmMaxRatio, kNumMemoryTokens}, nn::residual_config_keys()})
+  for (const auto& part :
+       {layout_keys(), std::vector<nn::ConfigKey>{kTokenShift}, recurrence_keys(), act_keys(),
+        std::vector<nn::ConfigKey>{kFcmMaxRatio, kNumMemoryTokens}, nn::residual_config_keys(), memory_keys()})
     keys.insert(keys.end(), part.begin(), part.end());
   return keys;
 }
@@ -58,7 +60,8 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   emb_drop = register_module("emb_drop", std::make_shared<nn::Dropout>(emb_p));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   const BlockPieces pieces{.registry = registry, .config = c, .norm = norm_id, .ff_dropout = ff_p};
-  for (const auto& sublayers : plan) layers->push_back(std::make_shared<Block>(sublayers, pieces, gen));
+  for (const auto& sublayers : plan)
+    blocks_.push_back(layers->push_back(std::make_shared<Block>(sublayers, pieces, gen)));
   if (recurrence_.shared)
     schedule_.assign(size_t(recurrence_.steps), 0);
   else
@@ -78,6 +81,10 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   mem_ = read_memory_tokens(c, *pos, recurrence_.shared);  // drawn last: the other parameters stay as without
   if (mem_ > 0)
     memory_tokens = register_parameter("memory_tokens", randn({mem_, dims_.dim}, gen, DType::f32, 0.0, 0.02));
+  if (MemoryPlan plan = read_memory_plan(c, int64_t(schedule_.size()), dims_.dim); plan.on()) {
+    memory = register_module("memory", std::make_shared<SegmentRecurrence>(plan, dims_.dim, gen));
+    check_memory(c);
+  }
 
   // Every key must have been read by the LM, its options or a chosen component.
   std::vector<std::string> valid;
@@ -104,6 +111,25 @@ Tensor LM::embed(const Tensor& ids, int64_t start) {
   return emb_drop->forward(p.defined() ? h + p : h);
 }
 
+void LM::check_memory(const nn::Config& c) const {
+  const std::string src = c.source();
+  TZ_CHECK(!recurrence_.shared && !act_, src,
+           ": segment memory (mem_len / cmem_len) needs one block per layer, not "
+           "share_layers / act");
+  TZ_CHECK(mem_ == 0, src,
+           ": segment memory and num_memory_tokens do not combine (the tokens are a per-sequence prefix)");
+  TZ_CHECK(fcm_ratio_ == 0, src, ": segment memory and fcm_max_ratio do not combine");
+  const bool absolute =
+      pos->embed(0, 1, DType::f32).defined() || pos->qk_input(0, 1, DType::f32).defined() || pos->max_positions() > 0;
+  TZ_CHECK(!absolute, src,
+           ": segment memory sits at the positions before the segment, so it needs a relative position "
+           "scheme (pos = rope, alibi, t5_rel_bias, txl_rel_pos, xpos or none), got pos '",
+           pos_id_, "' with mem_len / cmem_len");
+  for (size_t i = 0; i < layers->size(); ++i)
+    if (std::string why = layers->at<Block>(i)->why_no_memory(); !why.empty())
+      throw Error(cat_str(src, ": segment memory: layer ", i, ": ", why));
+}
+
 Tensor LM::logits(const Tensor& h) {
   Tensor x = norm_f ? norm_f->forward(h) : h;
   return head ? head->forward(x) : linear(x, tok_emb->weight);
@@ -122,9 +148,71 @@ Tensor LM::run_blocks(Tensor h, nn::MixerContext& ctx, State* state) {
   return h;
 }
 
+Tensor LM::forward_segments(const Tensor& ids, State& state, nn::AuxLosses* aux) {
+  auto* m = dynamic_cast<SegmentMemory*>(state.memory.get());
+  TZ_CHECK(m && m->mem.size() == schedule_.size(), "LM: the state's memory was not made by this model");
+  TZ_CHECK(m->length == state.length, "LM: the memory holds ", m->length, " positions, the state ", state.length);
+  const bool decoding = !state.layers.empty();
+  const int64_t T = ids.size(1), L = dims_.context, N = int64_t(schedule_.size());
+  TZ_CHECK(decoding || T <= L, "LM: a segment holds at most context = ", L, " positions, got ", T);
+  std::vector<Tensor> out;
+  for (int64_t done = 0; done < T;) {
+    if (decoding && m->filled == L) {  // the segment is full: it becomes memory
+      memory->push(*m, m->pending, blocks_, {.start = state.length - L, .pos = pos.get()}, nullptr);
+      std::fill(m->pending.begin(), m->pending.end(), Tensor());
+      m->filled = 0;
+    }
+    const int64_t piece = decoding ? std::min(T - done, L - m->filled) : T;
+    std::map<std::string, Tensor> carry;
+    nn::MixerContext ctx{.start = state.length, .pos = pos.get(), .aux = aux, .carry = &carry};
+    Tensor h = embed(ids.narrow(1, done, piece), state.length);
+    std::vector<Tensor> seen(size_t(N + 1));
+    const bool fresh = m->filled == 0;  // decoding passes the memory once per segment: the caches keep it
+    for (int64_t n = 0; n < N; ++n) {
+      ctx.layer = n;
+      BlockMemory bm;
+      if (fresh) memory->memory_of(*m, size_t(n), bm.memory, bm.memory_valid);
+      if (fresh && decoding && state.length > 0 && !bm.memory.defined())  // restarts the cache all the same
+        bm.memory = zeros({ids.size(0), 0, dims_.dim}, h.dtype());
+      h = blocks_[size_t(n)]->forward(h, ctx, decoding ? state.layers[size_t(n)].get() : nullptr, &bm);
+      seen[size_t(n)] = bm.seen;
+    }
+    seen[size_t(N)] = norm_f ? norm_f->forward(h) : h;
+    out.push_back(head ? head->forward(seen[size_t(N)]) : linear(seen[size_t(N)], tok_emb->weight));
+    if (decoding) {
+      for (size_t n = 0; n < seen.size(); ++n)
+        m->pending[n] = m->pending[n].defined() ? cat({m->pending[n], seen[n]}, 1) : seen[n];
+      m->filled += piece;
+    } else {
+      memory->push(*m, seen, blocks_, ctx, aux);
+    }
+    state.length += piece;
+    m->length += piece;
+    done += piece;
+  }
+  return out.size() == 1 ? out[0] : cat(out, 1);
+}
+
+Tensor LM::forward_staircase(const Tensor& ids, int64_t segment) {
+  TZ_CHECK(memory && !memory->plan.compressive() && memory->plan.shift == 0,
+           "LM: forward_staircase is the parallel form of plain segment memory (mem_len; no cmem_len, no "
+           "shift_mem_down)");
+  TZ_CHECK(segment >= 1, "LM: forward_staircase needs a segment length >= 1, got ", segment);
+  std::map<std::string, Tensor> carry;
+  nn::MixerContext ctx{.start = 0, .pos = pos.get(), .carry = &carry, .segment = segment};
+  Tensor h = embed(ids, 0);
+  for (size_t n = 0; n < schedule_.size(); ++n) {
+    ctx.layer = int64_t(n);
+    ctx.segment_memory = memory->plan.mem[n];
+    h = blocks_[n]->forward(h, ctx);
+  }
+  return logits(h);
+}
+
 Tensor LM::forward(const std::vector<Tensor>& inputs, State* state, nn::AuxLosses* aux) {
   TZ_CHECK(inputs.size() == 1, "LM: expected one input (ids), got ", inputs.size());
   const Tensor& ids = inputs[0];
+  if (memory && state) return forward_segments(ids, *state, aux);
   if (state)
     TZ_CHECK(state->layers.size() == schedule_.size(), "LM: state has ", state->layers.size(), " layers, model has ",
              schedule_.size());
@@ -158,8 +246,18 @@ Model::State LM::make_state(int64_t batch, int64_t capacity) const {
   std::string why = why_no_step();
   TZ_CHECK(why.empty(), "LM: no step-by-step decoding: ", why);
   State s;
+  // With segment memory a cache holds at most the memory and one segment, whatever the length.
+  const int64_t keys = memory ? memory->plan.longest() + dims_.context : capacity + mem_;
   for (int64_t b : schedule_)  // one state per application (a shared block has one per step)
-    s.layers.push_back(layers->at<Block>(size_t(b))->make_state(batch, capacity + mem_, tok_emb->weight.dtype()));
+    s.layers.push_back(layers->at<Block>(size_t(b))->make_state(batch, keys, tok_emb->weight.dtype()));
+  if (memory) s.memory = std::make_unique<SegmentMemory>(schedule_.size());
+  return s;
+}
+
+Model::State LM::make_memory(int64_t) const {
+  TZ_CHECK(memory, describe(), ": has no segment memory (mem_len / cmem_len)");
+  State s;
+  s.memory = std::make_unique<SegmentMemory>(schedule_.size());
   return s;
 }
 

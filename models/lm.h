@@ -14,10 +14,11 @@
 //   ACT halting over the shared block                                         models/act.h
 //   Forgetful Causal Masking (training only)                                  models/fcm.h
 //   memory tokens (a learned prefix, stripped before the head)                models/memory_tokens.h
+//   segment memory (Transformer-XL, compressive memory, ERNIE-Doc)            models/segment_memory.h
 //   emb_dropout, ff_dropout, dropout: inverted dropout after the embedding, on the FFN branch
 //   and inside the components (residual dropout); final_norm: the norm before the head.
 // Parameter names: tok_emb, pos, layers.<i>.{norm0,ffn0,norm1,mixer,norm2,ffn,alpha<k>,
-// gate<k>}, norm_f, head, halt, memory_tokens.
+// gate<k>}, norm_f, head, halt, memory_tokens, memory.compress<n>.
 #pragma once
 
 #include <memory>
@@ -27,6 +28,7 @@
 #include "models/act.h"
 #include "models/block.h"
 #include "models/model.h"
+#include "models/segment_memory.h"
 #include "models/universal.h"
 #include "nn/config.h"
 #include "nn/layers.h"
@@ -48,6 +50,13 @@ class LM : public Model {
   std::string why_not_causal() const override { return causal_input() < 0 ? "a mixer is not causal (by design)" : ""; }
   std::string why_no_step() const override;
   State make_state(int64_t batch, int64_t capacity) const override;
+  bool has_memory() const override { return memory != nullptr; }
+  State make_memory(int64_t batch) const override;
+  // Segment memory's parallel form: one forward over ids [B, T] in which every layer's
+  // queries see the keys a segment-by-segment run of segments of `segment` positions would
+  // show them (the block staircase of ctx.segment, with each layer's memory length). Only
+  // for memory that is a window of the past (no compression, no shift_mem_down).
+  Tensor forward_staircase(const Tensor& ids, int64_t segment);
   int64_t vocab() const override { return vocab_; }
   int64_t context() const override { return dims_.context; }
   std::string describe() const override;
@@ -65,11 +74,16 @@ class LM : public Model {
   std::shared_ptr<nn::Linear> head;         // null when tied
   std::shared_ptr<nn::Linear> halt;         // ACT's halting unit (C → 1), null without act
   std::shared_ptr<nn::Dropout> emb_drop;
-  Tensor memory_tokens;  // [m, C], undefined without memory tokens
+  Tensor memory_tokens;                       // [m, C], undefined without memory tokens
+  std::shared_ptr<SegmentRecurrence> memory;  // null without segment memory
   ActTrace last_act;
 
  private:
   Tensor logits(const Tensor& h);
+  // forward() with segment memory: one segment (training), or decoding across segments.
+  Tensor forward_segments(const Tensor& ids, State& state, nn::AuxLosses* aux);
+  // Refuses what segment memory cannot combine with, naming the keys.
+  void check_memory(const nn::Config& config) const;
   // Runs the schedule of blocks over h (positions ctx.start..); state null = from scratch.
   Tensor run_blocks(Tensor h, nn::MixerContext& ctx, State* state);
 
@@ -77,6 +91,7 @@ class LM : public Model {
   int64_t vocab_ = 0;
   std::string pos_id_;
   std::vector<int64_t> schedule_;  // block index per application
+  std::vector<std::shared_ptr<Block>> blocks_;
   Recurrence recurrence_;
   bool act_ = false;
   ActOptions act_options_;

@@ -10,6 +10,7 @@
 // segment or one decoding step. The state's `length` is the one position counter.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,10 +31,12 @@ class Model : public nn::Module {
     Tensor targets;
   };
   // A sequence in progress: one mixer state per block application, and the position of the
-  // next input.
+  // next input; with segment memory (models/segment_memory.h) also the memory. A state of
+  // memory alone (make_memory: no layers) trains across segments: each forward is a segment.
   struct State {
     std::vector<std::unique_ptr<nn::MixerState>> layers;
     int64_t length = 0;
+    std::unique_ptr<nn::MixerState> memory;  // null without segment memory
   };
 
   // The output for `inputs`; with a state, the inputs continue the sequence it holds and
@@ -42,6 +45,9 @@ class Model : public nn::Module {
   Tensor forward(const Tensor& input, State* state = nullptr, nn::AuxLosses* aux = nullptr) {
     return forward(std::vector<Tensor>{input}, state, aux);
   }
+  // The training objective over the next segment of the sequences `memory` carries (a state
+  // from make_memory; the memory advances).
+  Tensor loss(const Batch& batch, State& memory);
   // Decoding and prefill: forward() continuing `state`.
   Tensor step(const Tensor& input, State& state) { return forward(input, &state); }
 
@@ -58,8 +64,13 @@ class Model : public nn::Module {
   // Whether forward() accepts a state; why_no_step() says why not ("" when it does).
   bool has_step() const { return why_no_step().empty(); }
   virtual std::string why_no_step() const = 0;
-  // A fresh state for `batch` sequences of at most `capacity` positions (throws without a step form).
+  // A fresh state for `batch` sequences of at most `capacity` positions (throws without a step
+  // form). A model with segment memory decodes sequences of any length.
   virtual State make_state(int64_t batch, int64_t capacity) const;
+  // Segment memory: whether the model carries one, and a fresh one for `batch` sequences
+  // (throws without).
+  virtual bool has_memory() const { return false; }
+  virtual State make_memory(int64_t batch) const;
 
   // A batch of the model's own small task (the wrappers: copy, classification, regression).
   // Language models have none: they learn the token tasks of data/tasks.h and text.
@@ -76,5 +87,10 @@ class Model : public nn::Module {
   explicit Model(const nn::Config& config) : config_(config) {}
   nn::Config config_;
 };
+
+// A state as named tensors ("length", "layers.<i>.<name>", "memory.<name>"), copied, and
+// back into a state made by the same make_state / make_memory (throws naming what differs).
+std::map<std::string, Tensor> save_model_state(const Model::State& state);
+void restore_model_state(Model::State& state, const std::map<std::string, Tensor>& saved);
 
 }  // namespace tz::models

@@ -53,6 +53,15 @@ struct MixerContext {
   // from this context [B, S, context_dim]; context_padding [B, S] as key_padding.
   const Tensor* context = nullptr;
   Tensor context_padding;
+  // Segment memory (Transformer-XL, models/segment_memory.h), for mixers that take it
+  // (takes_memory): the layer's inputs at the M positions before x, memory [B, M, C], seen
+  // as keys and values only, at positions start - M .. start - 1; memory_valid [B, M] i64
+  // (0 = hidden: a row whose document started later; undefined = all real). With a state,
+  // memory marks the start of a segment: the cached keys are replaced by the memory's.
+  Tensor memory, memory_valid;
+  // The same recurrence as one forward (segment > 0): the query at position p sees the keys
+  // j >= floor(p / segment) segment - segment_memory (the block staircase).
+  int64_t segment = 0, segment_memory = 0;
 };
 
 struct MixerState;
@@ -93,6 +102,8 @@ class Mixer : public Module {
   virtual bool causal() const { return true; }
   // True when forward() accepts a state (continuation, decoding).
   virtual bool has_step() const { return false; }
+  // True when forward() honours ctx.memory and ctx.segment (segment memory).
+  virtual bool takes_memory() const { return false; }
   // A fresh state for `batch` sequences of at most `capacity` positions.
   virtual std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const;
   // Decoding: forward() continuing `state` (usually one position).

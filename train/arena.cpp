@@ -19,6 +19,7 @@
 #include "models/zoo.h"
 #include "train/fit.h"
 #include "train/plot.h"
+#include "train/segments.h"
 
 namespace tz::arena {
 
@@ -72,6 +73,8 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
         o.match_params = v.get<bool>();
       else if (key == "eval_lengths")
         o.eval_lengths = v.get<std::vector<int64_t>>();
+      else if (key == "segment")
+        o.segment = v.get<int64_t>();
       else if (key == "seed")
         o.seed = v.get<uint64_t>();
       else if (key == "models") {
@@ -88,7 +91,7 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
       } else {
         throw Error(cat_str("arena spec: unknown key '", key,
                             "'; valid: task, steps, batch, seq_len, vocab, lr, "
-                            "warmup, base, match_params, eval_lengths, seed, models"));
+                            "warmup, base, match_params, eval_lengths, segment, seed, models"));
       }
     }
   } catch (const json::exception& e) {
@@ -129,7 +132,7 @@ nn::Config full_config(const Options& o, const Entry& e, int64_t dim_override) {
   c.set("vocab", std::to_string(model_vocab(o)));
   int64_t longest = 1;
   for (int64_t m : o.eval_lengths) longest = std::max(longest, m);
-  c.set("context", std::to_string(o.seq_len * longest));
+  c.set("context", std::to_string(o.segment > 0 ? o.segment : o.seq_len * longest));
   c.merge(nn::Config::parse(e.config, "arena model '" + e.name + "'"));
   if (dim_override > 0) c.set("dim", std::to_string(dim_override));
   return c;
@@ -156,6 +159,10 @@ int64_t matching_dim(const Options& o, const Entry& e, int64_t target) {
 std::vector<Result> run(const Options& o, const std::function<void(const std::string&)>& progress) {
   TZ_CHECK(!o.models.empty(), "arena: no models");
   TZ_CHECK(o.steps > 0 && o.batch > 0 && o.seq_len > 1, "arena: steps, batch and seq_len must be positive");
+  TZ_CHECK(o.segment >= 0 && (o.segment == 0 || o.seq_len % o.segment == 0),
+           "arena: segment must be 0 or divide "
+           "seq_len (",
+           o.seq_len, "), got ", o.segment);
   if (o.threads > 0) set_num_threads(o.threads);
   Source train_source = make_source(o, o.seq_len);
   std::vector<Result> results;
@@ -171,6 +178,9 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     Generator init(o.seed * 7919 + 1);
     auto model = zoo::make_lm(config, init);
     r.params = model->num_parameters();
+    if (model->memory)
+      for (size_t n = 0; n < model->memory->plan.mem.size(); ++n)
+        r.memory_slots += model->memory->plan.mem[n] + model->memory->plan.cmem[n];
     if (i == 0) target_params = r.params;
     if (progress) progress(cat_str("[", i + 1, "/", o.models.size(), "] ", e.name, ": ", r.params, " parameters"));
 
@@ -181,7 +191,10 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     double recent = 0;
     int64_t recent_n = 0;
     auto next_batch = [&] { return train_source.sample(o.batch, o.seq_len, data_gen, false); };
-    fit.run(train::batch_loss(*model, next_batch), {.on_step = [&](const train::StepRecord& s) {
+    train::LossFn loss = o.segment > 0
+                             ? train::LossFn([&] { return train::segmented_loss(*model, next_batch(), o.segment); })
+                             : train::batch_loss(*model, next_batch);
+    fit.run(loss, {.on_step = [&](const train::StepRecord& s) {
               if ((s.step - 1) % o.log_every == 0 || s.step == o.steps) r.curve.emplace_back(s.step, s.loss);
               if (s.step > o.steps - 10) recent += s.loss, ++recent_n;
               if (progress && s.step % std::max<int64_t>(o.steps / 5, 1) == 0)
@@ -203,7 +216,8 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
         int64_t scored = 0;  // accuracy pools the scored positions of every batch
         for (int64_t k = 0; k < o.eval_batches; ++k) {
           data::Batch b = src.sample(o.batch, o.seq_len * m, val_gen, true);
-          Tensor logits = model->forward(b.inputs);
+          Tensor logits =
+              o.segment > 0 ? train::segmented_logits(*model, b.inputs, o.segment) : model->forward(b.inputs);
           loss += cross_entropy(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1})).item();
           std::vector<int64_t> y = b.targets.to_vector<int64_t>();
           const auto n = std::count_if(y.begin(), y.end(), [](int64_t v) { return v != data::kIgnoreIndex; });
@@ -223,14 +237,16 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
 
 std::string report(const Options& o, const std::vector<Result>& results, std::string& plot_message) {
   std::ostringstream t;
-  t << "| model | params | train loss |";
+  const bool memory = std::any_of(results.begin(), results.end(), [](const Result& r) { return r.memory_slots > 0; });
+  t << "| model | params |" << (memory ? " memory slots |" : "") << " train loss |";
   for (int64_t m : o.eval_lengths) t << " val loss @" << m * o.seq_len << " | acc@" << m << "x |";
-  t << " tokens/s | peak MB | wall s |\n|---|---:|---:|";
+  t << " tokens/s | peak MB | wall s |\n|---|---:|" << (memory ? "---:|" : "") << "---:|";
   for (size_t i = 0; i < o.eval_lengths.size(); ++i) t << "---:|---:|";
   t << "---:|---:|---:|\n";
   char buf[64];
   for (const Result& r : results) {
     t << "| " << r.name << " | " << r.params << " | ";
+    if (memory) t << r.memory_slots << " | ";
     std::snprintf(buf, sizeof buf, "%.4f", r.train_loss);
     t << buf << " |";
     for (int64_t m : o.eval_lengths) {

@@ -9,7 +9,9 @@
 // training length (length extrapolation). Results: a markdown table and results.csv with,
 // per model, the validation loss and the task's accuracy on its scored positions at each
 // evaluation length (columns val_loss_xM, acc@Mx), a CSV of the curves and a PNG plot
-// (gnuplot).
+// (gnuplot). With `segment`, sequences are read segment by segment (train/segments.h), so that
+// memory models can be compared on tasks whose answer lies segments back (the copy task with
+// its source one segment before the copy) and on text.
 #pragma once
 
 #include <functional>
@@ -40,6 +42,10 @@ struct Options {
   std::string base = R"({"dim": 64, "depth": 2, "heads": 4})";  // shared by every model
   bool match_params = false;                                    // adjust each model's dim to the first one's count
   std::vector<int64_t> eval_lengths = {1};                      // evaluate at these multiples of seq_len
+  // > 0: every sequence is read as consecutive segments of this many positions (the models'
+  // context): models with segment memory carry it from segment to segment (a fresh memory
+  // per batch: each row is one document), the others read each segment on its own.
+  int64_t segment = 0;
   int64_t eval_batches = 8;
   int64_t log_every = 10;
   uint64_t seed = 1;
@@ -60,7 +66,8 @@ struct Result {
   std::map<int64_t, double> val_accuracy;    // correct / scored positions, all eval batches
   std::map<int64_t, std::string> val_error;  // why a length could not be evaluated
   double tokens_per_s = 0;
-  double peak_mb = 0;  // peak tensor memory during training
+  double peak_mb = 0;        // peak tensor memory during training
+  int64_t memory_slots = 0;  // segment memory: positions held over all layers (sum of M_n + Mc_n)
   double wall_s = 0;
   std::vector<std::pair<int64_t, double>> curve;  // (step, train loss)
 };

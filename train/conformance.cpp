@@ -148,7 +148,9 @@ struct GradReport {
 // of each tensor, stratified over its rows, tensors under 64 elements whole, and one more
 // element in every block of D rows of a tensor whose rows come in heads (a fused q/k/v
 // weight [3 H D, C] gets one in every head of q, of k and of v).
-GradReport gradcheck_parameters(nn::Module& m, const std::function<Tensor()>& loss) {
+// `which` (when given) picks the parameters by name.
+GradReport gradcheck_parameters(nn::Module& m, const std::function<Tensor()>& loss,
+                                const std::function<bool(const std::string&)>& which = {}) {
   const int64_t D = head_rows(m);
   GradcheckOptions opt;
   opt.max_elements = 16;
@@ -157,6 +159,7 @@ GradReport gradcheck_parameters(nn::Module& m, const std::function<Tensor()>& lo
   opt.allow_vacuous = true;  // reported apart: see grad_check
   std::vector<Tensor> params;
   for (auto& [name, t] : m.named_parameters()) {
+    if (which && !which(name)) continue;
     params.push_back(t);
     opt.names.push_back(name);
     opt.block_rows.push_back(D > 0 && t.dim() >= 1 && t.size(0) > D && t.size(0) % D == 0 ? D : 0);
@@ -249,29 +252,6 @@ std::shared_ptr<models::Model> f64_model(const Subject& s, uint64_t seed, int64_
   return m;
 }
 
-// A model's decoding state as named tensors: "layers.i.<name>" per layer, and "length".
-std::map<std::string, Tensor> save_model_state(models::Model::State& state) {
-  std::map<std::string, Tensor> out{{"length", full({1}, double(state.length), DType::i64)}};
-  for (size_t i = 0; i < state.layers.size(); ++i)
-    for (auto& [name, t] : nn::save_state(*state.layers[i])) out.emplace(cat_str("layers.", i, ".", name), t);
-  return out;
-}
-
-void restore_model_state(models::Model::State& state, const std::map<std::string, Tensor>& saved) {
-  auto length = saved.find("length");
-  TZ_CHECK(length != saved.end(), "restore: the saved state has no 'length'");
-  state.length = int64_t(length->second.item());
-  for (size_t i = 0; i < state.layers.size(); ++i) {
-    const std::string prefix = cat_str("layers.", i, ".");
-    std::map<std::string, Tensor> mine;
-    for (auto& [name, t] : saved)
-      if (name.compare(0, prefix.size(), prefix) == 0) mine.emplace(name.substr(prefix.size()), t);
-    nn::restore_state(*state.layers[i], mine);
-  }
-  size_t known = 1;
-  for (auto& [name, t] : saved) known += name.compare(0, 7, "layers.") == 0;
-  TZ_CHECK(known == saved.size(), "restore: the saved state holds names outside 'length' and 'layers.'");
-}
 }  // namespace
 
 // ---- the subject of a registered id ------------------------------------------------------
@@ -331,10 +311,64 @@ CheckResult check_build(const Subject& s) {
   });
 }
 
+// A model with segment memory: the gradient of the second segment's loss given the memory
+// the first left (restored before every evaluation, so the memory is a constant as its
+// stop-gradient says), w.r.t. every parameter but the memory's own; and the gradient of the
+// memory's own losses (compression) w.r.t. its parameters, which nothing else trains.
+CheckResult memory_grad_check(models::Model& m, const models::Model::Batch& ex) {
+  const int64_t B = ex.targets.size(0), T = ex.targets.size(1), half = T / 2;
+  const models::Model::Batch second{{ex.inputs[0].narrow(1, half, T - half)}, ex.targets.narrow(1, half, T - half)};
+  std::map<std::string, Tensor> after_first;
+  {
+    NoGradGuard no_grad;
+    models::Model::State st = m.make_memory(B);
+    m.forward(ex.inputs[0].narrow(1, 0, half), &st);
+    after_first = models::save_model_state(st);
+  }
+  auto from_memory = [&] {
+    models::Model::State st = m.make_memory(B);
+    models::restore_model_state(st, after_first);
+    return st;
+  };
+  auto own = [](const std::string& name) { return name.rfind("memory.", 0) == 0; };
+  GradReport g = gradcheck_parameters(
+      m,
+      [&] {
+        models::Model::State st = from_memory();
+        return m.loss(second, st);
+      },
+      [&](const std::string& name) { return !own(name); });
+  size_t tensors = 0, own_tensors = 0;
+  for (auto& [name, t] : m.named_parameters()) own(name) ? ++own_tensors : ++tensors;
+  if (own_tensors > 0) {
+    m.train();  // the memory's losses are training losses
+    GradReport c = gradcheck_parameters(
+        m,
+        [&] {
+          models::Model::State st = from_memory();
+          nn::AuxLosses aux;
+          m.forward(second.inputs, &st, &aux);
+          TZ_CHECK(!aux.terms.empty(), "conformance: the memory added no loss of its own over two segments");
+          return aux.total();
+        },
+        own);
+    m.eval();
+    g.ok = g.ok && c.ok;
+    g.elements += c.elements;
+    g.max_error = std::max(g.max_error, c.max_error);
+    g.vacuous.insert(g.vacuous.end(), c.vacuous.begin(), c.vacuous.end());
+    if (!c.ok) g.report = c.report;
+  }
+  return grad_result(
+      g, tensors + own_tensors,
+      cat_str(" (second segment given the first's memory", own_tensors ? "; the memory's own losses" : "", ")"));
+}
+
 CheckResult check_grad(const Subject& s) {
   return check("grad", [&] {
     auto m = f64_model(s, 2, 0);
     models::Model::Batch ex = example(s, *m, kT, 7, DType::f64);
+    if (m->has_memory()) return memory_grad_check(*m, ex);
     return grad_check(
         *m, [&] { return m->loss(ex); }, s.randomise);
   });

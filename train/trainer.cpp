@@ -16,6 +16,7 @@
 #include "models/keys.h"
 #include "models/zoo.h"
 #include "train/plot.h"
+#include "train/segments.h"
 
 namespace tz::train {
 
@@ -149,10 +150,18 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
            model_->describe());
   TZ_CHECK(dataset_->vocab_size() == model_->vocab(), "train: the data has a vocabulary of ", dataset_->vocab_size(),
            " but the model expects ", model_->vocab());
-  fit_ = std::make_unique<Fit>(
-      model_->named_parameters(),
-      FitOptions{
-          .steps = options_.steps, .recipe = options_.recipe, .tokens_per_step = options_.batch * options_.seq_len});
+  int64_t segments = 1;        // per step
+  if (model_->has_memory()) {  // training across segments: each row a stream, the memory carried
+    streams_ =
+        std::make_unique<data::TextStreams>(*dataset_, data::Split::train, options_.batch, options_.seq_len, data_gen_);
+    memory_ = model_->make_memory(options_.batch);
+    if (auto* lm = dynamic_cast<models::LM*>(model_.get())) segments += lm->memory->plan.bptt;
+  }
+  segments_per_step_ = segments;
+  fit_ = std::make_unique<Fit>(model_->named_parameters(),
+                               FitOptions{.steps = options_.steps,
+                                          .recipe = options_.recipe,
+                                          .tokens_per_step = options_.batch * options_.seq_len * segments});
   fs::create_directories(options_.out_dir);
   if (fresh_log) {
     std::ofstream log(fs::path(options_.out_dir) / kLogFile);
@@ -166,6 +175,18 @@ double Trainer::evaluate() {
   model_->eval();
   Generator gen(options_.seed + 0x9e3779b9ULL);  // the same validation batches every time
   double total = 0;
+  if (model_->has_memory()) {  // eval_batches consecutive segments of each stream, with memory
+    data::TextStreams val(*dataset_, data::Split::val, options_.batch, options_.seq_len, gen);
+    models::Model::State memory = model_->make_memory(options_.batch);
+    std::vector<int64_t> restarted;
+    for (int64_t i = 0; i < options_.eval_batches; ++i) {
+      data::Batch b = val.next(gen, &restarted);
+      cut_memory(memory, restarted);
+      total += model_->loss({{b.inputs}, b.targets}, memory).item();
+    }
+    model_->train();
+    return total / double(options_.eval_batches);
+  }
   for (int64_t i = 0; i < options_.eval_batches; ++i) {
     data::Batch b = dataset_->sample(data::Split::val, options_.batch, options_.seq_len, gen);
     total += model_->loss(b.inputs, b.targets).item();
@@ -189,6 +210,18 @@ void Trainer::append_log(const StepRecord& r) const {
 void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
   LossFn loss = [this] {
     model_->train();
+    if (streams_) {  // the next segments of every stream; the gradient stops at the step's start
+      cut_memory(memory_);
+      Tensor total;
+      std::vector<int64_t> restarted;
+      for (int64_t i = 0; i < segments_per_step_; ++i) {
+        data::Batch b = streams_->next(data_gen_, &restarted);
+        if (!restarted.empty()) cut_memory(memory_, restarted);
+        Tensor l = model_->loss({{b.inputs}, b.targets}, memory_);
+        total = total.defined() ? total + l : l;
+      }
+      return segments_per_step_ == 1 ? total : total / double(segments_per_step_);
+    }
     data::Batch b = dataset_->sample(data::Split::train, options_.batch, options_.seq_len, data_gen_);
     return model_->loss(b.inputs, b.targets);
   };
@@ -221,6 +254,10 @@ void Trainer::save_checkpoint() const {
   std::map<std::string, Tensor> tensors;
   for (auto& [n, t] : model_->state_dict()) tensors["model." + n] = t;
   for (auto& [n, t] : fit_->optimizer().state_dict()) tensors["optim." + n] = t;
+  if (streams_) {  // the memory and the streams' places: a resumed run continues exactly
+    for (auto& [n, t] : models::save_model_state(memory_)) tensors["state." + n] = t;
+    tensors["data.cursors"] = streams_->cursors();
+  }
   for (auto& [n, t] : tensors)
     TZ_CHECK(all_finite(t), "train: not saving ", path, " at step ", step(), ": '", n,
              "' holds NaN or Inf (the file keeps the last good checkpoint)");
@@ -273,14 +310,24 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, int64_t steps) 
   o.out_dir = dir;
   if (steps > 0) o.steps = steps;
   std::unique_ptr<Trainer> t(new Trainer(o, false));
-  std::map<std::string, Tensor> model_state, optim_state;
+  std::map<std::string, Tensor> model_state, optim_state, memory_state;
   for (auto& [n, tensor] : f.tensors) {
     if (n.rfind("model.", 0) == 0)
       model_state[n.substr(6)] = tensor;
     else if (n.rfind("optim.", 0) == 0)
       optim_state[n.substr(6)] = tensor;
+    else if (n.rfind("state.", 0) == 0 && t->streams_)
+      memory_state[n.substr(6)] = tensor;
+    else if (n == "data.cursors" && t->streams_)
+      t->streams_->set_cursors(tensor);
     else
       throw Error(cat_str("checkpoint ", path, ": unexpected tensor '", n, "'"));
+  }
+  if (t->streams_) {
+    TZ_CHECK(!memory_state.empty() && f.tensors.count("data.cursors"), "checkpoint ", path,
+             ": the model has segment memory but the checkpoint holds no memory (state.*) or stream places "
+             "(data.cursors)");
+    models::restore_model_state(t->memory_, memory_state);
   }
   t->model_->load_state_dict(model_state);
   t->fit_->restore(optim_state, std::stoll(require_meta(f, "step", path)),

@@ -1,6 +1,8 @@
 // Training a language model on text: `tensorzoo train`.
 //
 // Each step samples a batch of windows and takes one step of the training loop (fit.h):
+// (a model with segment memory reads every batch row as a stream instead, one segment per
+// step, carrying its memory: train/segments.h)
 // forward + backward, gradient clipping, the learning rate from the schedule, an AdamW
 // update; a NaN or Inf stops the run with an error and leaves the checkpoint as it was.
 // Every eval_every steps it measures the validation loss. The run directory holds:
@@ -85,6 +87,11 @@ class Trainer {
   std::unique_ptr<data::TextDataset> dataset_;
   std::shared_ptr<models::Model> model_;
   Generator data_gen_;
+  // Training across segments (a model with segment memory, train/segments.h): the streams
+  // of the training split, the memory they carry, and the segments per step (1 + mem_bptt).
+  std::unique_ptr<data::TextStreams> streams_;
+  models::Model::State memory_;
+  int64_t segments_per_step_ = 1;
   std::unique_ptr<Fit> fit_;  // the optimizer, the step count and the wall time of the run
   std::vector<StepRecord> history_;
 };

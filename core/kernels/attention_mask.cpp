@@ -33,6 +33,30 @@ void WindowMask::fill(int64_t, int64_t, int64_t i0, int64_t ni, int64_t j0, int6
 
 std::string WindowMask::describe() const { return cat_str("window(w=", w, ")"); }
 
+// ---- SegmentMask --------------------------------------------------------------------------
+
+SegmentMask::SegmentMask(int64_t L_, int64_t M_) : L(L_), M(M_) {
+  TZ_CHECK(L >= 1 && M >= 0, "SegmentMask: expected segment length L >= 1 and memory M >= 0, got L ", L, ", M ", M);
+}
+
+// first_key(p) grows with p: the tile's first row has the lowest bound, its last the highest.
+Tile SegmentMask::classify(int64_t, int64_t, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q_offset) const {
+  if (j0 >= first_key(q_offset + i1 - 1)) return Tile::visible;
+  if (j1 - 1 < first_key(q_offset + i0)) return Tile::hidden;
+  return Tile::partial;
+}
+
+void SegmentMask::fill(int64_t, int64_t, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+                       int64_t ld) const {
+  for (int64_t r = 0; r < ni; ++r) {
+    const int64_t cut = std::clamp<int64_t>(first_key(q_offset + i0 + r) - j0, 0, nj);
+    std::memset(out + r * ld, 0, size_t(cut));
+    std::memset(out + r * ld + cut, 1, size_t(nj - cut));
+  }
+}
+
+std::string SegmentMask::describe() const { return cat_str("segments(L=", L, ", M=", M, ")"); }
+
 // ---- KeyPaddingMask -----------------------------------------------------------------------
 
 KeyPaddingMask::KeyPaddingMask(const int64_t* keep_, int64_t B_, int64_t S_) : keep(keep_), B(B_), S(S_) {

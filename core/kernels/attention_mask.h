@@ -25,6 +25,11 @@
 //                         arXiv:2210.13432): a key j forgotten in sequence b is hidden from
 //                         every query at position q_offset + i > j (the query at j still
 //                         sees it, so no causal row is left empty).
+//   SegmentMask{L, M}     Transformer-XL's segment recurrence as one mask (Dai et al.,
+//                         arXiv:1901.02860): with segments of L positions and a memory of M,
+//                         key j is visible to the query at p iff j >= floor(p / L) L - M
+//                         (the block staircase; with causal, a query sees its own segment up
+//                         to itself and the M positions before the segment).
 // Room for more: a block-sparse layout (BigBird, Sparse Transformer), strided or dilated
 // patterns and global tokens are terms of the same shape. Each classifies a tile from its
 // layout (a block-sparse term whose blocks align with the kernel's 32 x 32 tiles is exact
@@ -71,6 +76,20 @@ class WindowMask : public MaskTerm {
             int64_t ld) const override;
   std::string describe() const override;
   int64_t w;
+};
+
+// Segment staircase: key j is visible to the query at p = q_offset + i iff
+// j >= floor(p / L) L - M (L >= 1, M >= 0).
+class SegmentMask : public MaskTerm {
+ public:
+  SegmentMask(int64_t L, int64_t M);
+  Tile classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q_offset) const override;
+  void fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t q_offset, uint8_t* out,
+            int64_t ld) const override;
+  std::string describe() const override;
+  // The first key visible to the query at position p.
+  int64_t first_key(int64_t p) const { return p / L * L - M; }
+  int64_t L, M;
 };
 
 // Key padding: key j of batch row b is visible iff keep[b*S + j] != 0 (keep is [B, S]). A

@@ -78,10 +78,11 @@ Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
                  LinearOptions{.in = H * L.D, .out = L.out_width, .bias = o.bias, .init_std = o.out_init_std}, gen));
   drop = register_module("drop", std::make_shared<Dropout>(o.dropout));
   split_views_ = !cross() && L.plain();
+  takes_memory_ = !cross();
   for (const auto& f : o.features) {
     f->build(*this, gen);
     for (const Hook& h : f->hooks()) {
-      if (h.stage == Stage::projections) split_views_ = false;
+      if (h.stage == Stage::projections) split_views_ = takes_memory_ = false;
       if (h.stage == Stage::normaliser && h.replaces) normaliser_ = f.get();
     }
   }
@@ -180,6 +181,10 @@ void Attention::cache(const AttentionCall& c, Tensor& k, Tensor& v) const {
     v = s.v;
     return;
   }
+  if (c.ctx.memory.defined()) {  // a new segment: its memory's keys replace the cached ones
+    s.keys = 0;
+    s.key_start = c.ctx.start - c.ctx.memory.size(1);
+  }
   const int64_t T = k.size(2), start = s.keys;
   TZ_CHECK(c.x.size(0) == s.k.size(0), "Attention: state made for batch ", s.k.size(0), ", input has batch ",
            c.x.size(0));
@@ -229,9 +234,22 @@ SdpaSpec Attention::spec(const AttentionCall& c, const Tensor& q, const Tensor& 
     s.key_padding = masks_lead(key_columns(ctx.context_padding, 0, S, "context_padding"), 1);
     return s;
   }
-  const int64_t k_start = c.state ? 0 : ctx.start;  // position of key column 0
-  s.key_padding = masks_lead(key_columns(ctx.key_padding, k_start, S, "key_padding"), 1);
-  s.forgotten_keys = masks_lead(key_columns(ctx.forgotten_keys, k_start, S, "forgotten_keys"), 0);
+  const int64_t M = ctx.memory.defined() ? ctx.memory.size(1) : 0;
+  const int64_t k_start = c.state ? c.state->key_start : ctx.start - M;  // position of key column 0
+  if (M > 0 && ctx.memory_valid.defined()) {
+    const Tensor& valid = ctx.memory_valid;
+    TZ_CHECK((valid.shape() == Shape{q.size(0), M}), describe(), ": memory_valid must be [", q.size(0), ", ", M,
+             "], got ", valid.shape());
+    s.key_padding = masks_lead(cat({valid.to(DType::i64), ones({q.size(0), T}, DType::i64)}, 1), 1);
+  } else {
+    s.key_padding = masks_lead(key_columns(ctx.key_padding, k_start, S, "key_padding"), 1);
+    s.forgotten_keys = masks_lead(key_columns(ctx.forgotten_keys, k_start, S, "forgotten_keys"), 0);
+  }
+  if (ctx.segment > 0) {
+    TZ_CHECK(lead == 0 && !c.state, describe(), ": the staircase mask is for one forward without leading keys");
+    s.segment = ctx.segment;
+    s.segment_memory = ctx.segment_memory;
+  }
   if (!ctx.pos) return s;
   TZ_CHECK(lead == 0 || !(ctx.pos->biases_scores() || ctx.pos->biases_with_queries()), describe(),
            ": leading keys have no position, and the position scheme's score bias would give them one");
@@ -247,7 +265,16 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
            c.x.shape());
   for (const auto& f : options.features) f->check_call(*this, c);
   Tensor q, k, v;
-  project(c, q, k, v);
+  const int64_t M = memory_rows(c);
+  if (M > 0) {  // keys and values from [memory; x], whose first row sits at start - M
+    MixerContext at_memory = c.ctx;
+    at_memory.start -= M;
+    const Tensor xm = cat({c.ctx.memory.to(c.x.dtype()), c.x}, 1);
+    project({xm, at_memory, c.state, c.q_offset, c.training}, q, k, v);
+    q = q.narrow(2, M, c.x.size(1));
+  } else {
+    project(c, q, k, v);
+  }
   if (c.state) cache(c, k, v);
   const int64_t n = lead(c, k, v);
   for (const auto& f : options.features) f->score_form(*this, q, k);
@@ -257,9 +284,29 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
   return sdpa(q, k, v, s, &stages, probs);
 }
 
+int64_t Attention::memory_rows(const AttentionCall& c) const {
+  const MixerContext& ctx = c.ctx;
+  if (!ctx.memory.defined() && ctx.segment == 0) return 0;
+  TZ_CHECK(takes_memory(), describe(), ": takes no segment memory (",
+           cross() ? "cross-attention" : "a feature transforms the projections", ")");
+  if (!ctx.memory.defined()) return 0;
+  const Tensor& m = ctx.memory;
+  const int64_t M = m.size(1);
+  TZ_CHECK(m.dim() == 3 && m.size(0) == c.x.size(0) && m.size(2) == options.dim, describe(),
+           ": expected memory [B, M, ", options.dim, "] for x ", c.x.shape(), ", got ", m.shape());
+  TZ_CHECK(M <= ctx.start, describe(), ": a memory of ", M, " positions before position ", ctx.start);
+  TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && ctx.segment == 0, describe(),
+           ": segment memory takes no key_padding, forgotten_keys or staircase mask (memory_valid hides memory)");
+  TZ_CHECK(!c.state || !ctx.memory_valid.defined(), describe(),
+           ": memory_valid is for training; decoding memory is real");
+  return M;
+}
+
 Tensor Attention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
   KVState* kv = state ? &own_state<KVState>(state, ctx) : nullptr;
-  const AttentionCall c{x, ctx, kv, kv && !cross() ? kv->keys : 0, is_training()};
+  // Query 0 sits after the cached keys, or after the memory, which replaces them.
+  const int64_t M = ctx.memory.defined() ? ctx.memory.size(1) : 0;
+  const AttentionCall c{x, ctx, kv, (kv && !cross() && !ctx.memory.defined() ? kv->keys : 0) + M, is_training()};
   Tensor y = run(c, nullptr);  // [B, H, T, D]
   if (kv)
     kv->length += x.size(1);
@@ -275,7 +322,7 @@ Tensor Attention::forward(const Tensor& x, const MixerContext& ctx, MixerState* 
 
 Tensor Attention::probabilities(const Tensor& x, const MixerContext& ctx) {
   Tensor p;
-  run({x, ctx, nullptr, 0, is_training()}, &p);
+  run({x, ctx, nullptr, ctx.memory.defined() ? ctx.memory.size(1) : 0, is_training()}, &p);
   return p;
 }
 

@@ -21,6 +21,11 @@
 // keys are the context's), no position scheme. Bidirectional self-attention (encoders) is
 // ModelDims::causal = false; ctx.key_padding hides padded keys from every query.
 //
+// Segment memory (Transformer-XL): with ctx.memory [B, M, C], keys and values come from
+// [memory; x] (positions start - M ..), queries from x alone: q_offset = M. With a state,
+// the memory's keys replace the cached ones (a new segment), so decoding keeps at most
+// M + segment keys. ctx.segment gives the staircase mask of the same recurrence in one pass.
+//
 // Decoding: forward(x, ctx, state) with a KVState continues the sequence the state holds,
 // for one token or a chunk (prefill). The cache holds, per feature: G heads (kv_heads: 1/H of
 // MHA's for MQA), the shared keys (collab_heads), normalised keys (qk_norm), rotated keys
@@ -64,12 +69,14 @@ AttentionOptions attention_options(const ModelDims& dims, const Config& config);
 struct KVState : MixerState {
   Tensor k, v;                          // [B, k_heads, capacity, Dk], [B, G, capacity, D]
   int64_t keys = 0;                     // keys held
+  int64_t key_start = 0;                // position of key 0 (> 0 once segment memory replaced the keys)
   std::map<std::string, Tensor> extra;  // feature states by feature key (dconv's last inputs)
   void visit(StateVisitor& s) override {
     MixerState::visit(s);
     s.tensor("k", k);
     s.tensor("v", v);
     s.count("keys", keys);
+    s.count("key_start", key_start);
     for (auto& [name, t] : extra) s.tensor("extra." + name, t);
   }
 };
@@ -81,6 +88,8 @@ class Attention : public Mixer {
   // Causal in x; a cross-attention layer is too (its keys come from the context).
   bool causal() const override { return options.causal || cross(); }
   bool has_step() const override { return true; }
+  // Segment memory: self-attention whose features leave the projections alone.
+  bool takes_memory() const override { return takes_memory_; }
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   std::string describe() const override;
   // The attention weights [B, H, T, S] of a forward over x (composite path), after every
@@ -114,9 +123,12 @@ class Attention : public Mixer {
   // offset shift past them).
   SdpaSpec spec(const AttentionCall& c, const Tensor& q, const Tensor& k, int64_t lead) const;
   Tensor run(const AttentionCall& c, Tensor* probs);
+  // Rows of ctx.memory this call attends to (0 without), after checking what comes with it.
+  int64_t memory_rows(const AttentionCall& c) const;
   std::map<std::string, Tensor> params_;
   std::map<std::string, std::shared_ptr<Linear>> linears_;
-  bool split_views_ = false;                      // q, k, v as views of one [B, T, 3, H, D] projection
+  bool split_views_ = false;  // q, k, v as views of one [B, T, 3, H, D] projection
+  bool takes_memory_ = false;
   const AttentionFeature* normaliser_ = nullptr;  // the feature replacing softmax, if any
 };
 

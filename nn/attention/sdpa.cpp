@@ -55,8 +55,9 @@ bool fused_supports(const Tensor& q, const Tensor& v, const SdpaSpec& s) {
 // long as the autograd graph needs them).
 AttentionSpec fused_spec(const SdpaSpec& s) {
   AttentionSpec f{.causal = s.causal, .q_offset = s.q_offset, .scale = s.scale, .rel_bias = s.rel_bias};
-  if (!s.key_padding.defined() && !s.forgotten_keys.defined()) return f;
+  if (!s.key_padding.defined() && !s.forgotten_keys.defined() && s.segment == 0) return f;
   auto mask = std::make_shared<kernels::AttentionMask>();
+  if (s.segment > 0) mask->terms.push_back(std::make_shared<kernels::SegmentMask>(s.segment, s.segment_memory));
   if (s.key_padding.defined()) mask->terms.push_back(core::key_padding_mask(s.key_padding));
   if (s.forgotten_keys.defined()) mask->terms.push_back(core::forgotten_keys_mask(s.forgotten_keys));
   f.mask = mask;
@@ -113,6 +114,13 @@ Tensor sdpa_composite(const Tensor& q, const Tensor& k_in, const Tensor& v_in, c
     TZ_CHECK((spec.forgotten_keys.shape() == Shape{B, S}), "attention: forgotten keys must be [", B, ", ", S, "], got ",
              spec.forgotten_keys.shape());
     scores = masked_fill(scores, forgotten_hidden(spec.forgotten_keys, T, spec.q_offset), -kInf);
+  }
+  if (spec.segment > 0) {
+    const kernels::SegmentMask staircase(spec.segment, spec.segment_memory);
+    std::vector<int64_t> hidden(size_t(T * S));
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < S; ++j) hidden[size_t(i * S + j)] = j < staircase.first_key(spec.q_offset + i);
+    scores = masked_fill(scores, from_vector(hidden, {T, S}), -kInf);
   }
   Tensor p = st.probs(st.normalise(scores));
   if (probs) *probs = p;

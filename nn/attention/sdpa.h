@@ -7,7 +7,8 @@
 // D head size (q and k may have their own size D_k), M = T + S - 1 relative distances.
 //   scores_ij = scale q_i . k_j  +  rel_bias[h, S - 1 + i - j]  +  score_bias[b, h, i, j]
 //   hidden pairs: j > q_offset + i (causal), key_padding[b, j] = 0, forgotten_keys[b, j] != 0
-//                 with q_offset + i > j (FCM: the key's own position still sees it)
+//                 with q_offset + i > j (FCM: the key's own position still sees it),
+//                 j < floor((q_offset + i) / L) L - M (segment staircase, L = segment)
 //   y_i = sum_j softmax_j(scores_ij over the visible j) v_j          [B, H, T, D]
 // Query head h reads key/value head h / (H / G) (MQA: G = 1, GQA: 1 < G < H).
 //
@@ -29,14 +30,16 @@
 namespace tz::nn {
 
 struct SdpaSpec {
-  double scale = 0;          // 0 = 1 / sqrt(D_k)
-  bool causal = false;       // key j hidden from query i when j > q_offset + i
-  int64_t q_offset = 0;      // query i sits at key position q_offset + i
-  Tensor key_padding;        // [B, S], nonzero = a real key; undefined = none
-  Tensor forgotten_keys;     // [B, S], nonzero = hidden from every later query (FCM); undefined = none
-  Tensor rel_bias;           // [H or 1, M] relative bias table (ALiBi, T5), differentiable; undefined = none
-  Tensor score_bias;         // [B or 1, H, T, S] query-dependent term (Transformer-XL, TUPE): composite only
-  bool materialise = false;  // a stage hook or the caller needs the scores: composite path
+  double scale = 0;            // 0 = 1 / sqrt(D_k)
+  bool causal = false;         // key j hidden from query i when j > q_offset + i
+  int64_t q_offset = 0;        // query i sits at key position q_offset + i
+  Tensor key_padding;          // [B, S], nonzero = a real key; undefined = none
+  Tensor forgotten_keys;       // [B, S], nonzero = hidden from every later query (FCM); undefined = none
+  int64_t segment = 0;         // > 0: key j hidden from query i when j < floor((q_offset + i) / segment)
+  int64_t segment_memory = 0;  //   segment - segment_memory (Transformer-XL's staircase)
+  Tensor rel_bias;             // [H or 1, M] relative bias table (ALiBi, T5), differentiable; undefined = none
+  Tensor score_bias;           // [B or 1, H, T, S] query-dependent term (Transformer-XL, TUPE): composite only
+  bool materialise = false;    // a stage hook or the caller needs the scores: composite path
 };
 
 // What features do inside the composite path; the defaults are plain softmax attention.

@@ -399,6 +399,9 @@ TEST_CASE("attention mask terms: fill matches each definition, classify agrees w
   std::vector<Named> terms;
   for (int64_t w : {1, 5, 1000})
     terms.push_back({std::make_shared<WindowMask>(w), [w](int64_t, int64_t p, int64_t j) { return p - j < w; }});
+  for (auto [L, M] : {std::pair<int64_t, int64_t>{1, 0}, {7, 7}, {16, 40}, {33, 5}})
+    terms.push_back({std::make_shared<kernels::SegmentMask>(L, M),
+                     [L, M](int64_t, int64_t p, int64_t j) { return j >= p / L * L - M; }});
   terms.push_back({kp, [&](int64_t b, int64_t, int64_t j) { return kp_at(b, j); }});
   terms.push_back({fk64, [&](int64_t b, int64_t p, int64_t j) { return !(fk_at(b, j) && p > j); }});
   terms.push_back({fk8, [&](int64_t b, int64_t p, int64_t j) { return !(fk_at(b, j) && p > j); }});
@@ -460,6 +463,7 @@ TEST_CASE("attention mask terms: fill matches each definition, classify agrees w
   CHECK(seen[1] > 0);
   CHECK(seen[2] > 0);
   CHECK_THROWS_WITH_AS(WindowMask(0), doctest::Contains("w must be >= 1"), Error);
+  CHECK_THROWS_WITH_AS(kernels::SegmentMask(0, 3), doctest::Contains("segment length L >= 1"), Error);
 }
 
 TEST_CASE("masked attention kernels: fast vs reference, every term, causal or not, bias, G") {

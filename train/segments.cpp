@@ -1,0 +1,47 @@
+#include "train/segments.h"
+
+#include "autograd/ops.h"
+#include "core/text.h"
+#include "models/segment_memory.h"
+
+namespace tz::train {
+
+namespace {
+void check_segments(const models::Model& m, int64_t T, int64_t L) {
+  TZ_CHECK(L > 0 && T % L == 0, "segments: the sequence of ", T, " positions does not split into segments of ", L);
+  TZ_CHECK(L <= m.context(), "segments: a segment of ", L, " positions exceeds the model's context ", m.context());
+}
+}  // namespace
+
+Tensor segmented_logits(models::Model& m, const Tensor& inputs, int64_t L, models::Model::State* memory) {
+  const int64_t T = inputs.size(1);
+  check_segments(m, T, L);
+  models::Model::State fresh;
+  if (!memory && m.has_memory()) fresh = m.make_memory(inputs.size(0)), memory = &fresh;
+  std::vector<Tensor> out;
+  for (int64_t t = 0; t < T; t += L) out.push_back(m.forward(inputs.narrow(1, t, L), memory));
+  return out.size() == 1 ? out[0] : cat(out, 1);
+}
+
+Tensor segmented_loss(models::Model& m, const data::Batch& b, int64_t L, models::Model::State* memory) {
+  const int64_t T = b.inputs.size(1);
+  check_segments(m, T, L);
+  models::Model::State fresh;
+  if (!memory && m.has_memory()) fresh = m.make_memory(b.inputs.size(0)), memory = &fresh;
+  Tensor total;
+  for (int64_t t = 0; t < T; t += L) {
+    const data::Batch seg{b.inputs.narrow(1, t, L), b.targets.narrow(1, t, L)};
+    Tensor l = memory ? m.loss({{seg.inputs}, seg.targets}, *memory) : m.loss(seg.inputs, seg.targets);
+    total = total.defined() ? total + l : l;
+  }
+  return T == L ? total : total / double(T / L);
+}
+
+void cut_memory(models::Model::State& memory, const std::vector<int64_t>& rows) {
+  auto* m = dynamic_cast<models::SegmentMemory*>(memory.memory.get());
+  TZ_CHECK(m, "cut_memory: the state holds no segment memory");
+  m->detach();
+  if (!rows.empty()) m->reset_rows(rows);
+}
+
+}  // namespace tz::train
