@@ -130,7 +130,7 @@ int run_probe(const ProbeArgs& a) {
       int64_t start = std::max<int64_t>(0, t - 40);
       std::string text = start > 0 ? "..." : "";
       for (int64_t i = start; i < t; ++i) text += show_byte(tokens[size_t(begin + w * T + i)]);
-      text += "[" + show_byte(tokens[size_t(begin + w * T + t)]) + "]";
+      text += fmt::format("[{}]", show_byte(tokens[size_t(begin + w * T + t)]));
       fmt::print("    {:8.4f}: {}\n", h.value, text);
     }
     Tensor row = proj.select(0, keys[j]);

@@ -115,6 +115,7 @@ Batch TextStreams::next(Generator& gen, std::vector<int64_t>* restarted) {
 Tensor TextStreams::cursors() const { return from_vector(cursor_, {int64_t(cursor_.size())}); }
 
 void TextStreams::set_cursors(const Tensor& c) {
+  TZ_CHECK(c.defined(), "TextStreams: expected cursors i64 [", cursor_.size(), "], got an undefined tensor");
   TZ_CHECK(c.dim() == 1 && c.size(0) == int64_t(cursor_.size()) && c.dtype() == DType::i64,
            "TextStreams: expected cursors i64 [", cursor_.size(), "], got ", dtype_name(c.dtype()), " ", c.shape());
   std::vector<int64_t> v = c.contiguous().to_vector<int64_t>();

@@ -112,9 +112,9 @@ void SegmentMemory::detach() {
 
 SegmentRecurrence::SegmentRecurrence(const MemoryPlan& p, int64_t dim, Generator& gen) : plan(p) {
   for (size_t n = 0; n < plan.cmem.size(); ++n)
-    compressors.push_back(plan.cmem[n] > 0
-                              ? register_module(cat_str("compress", n), std::make_shared<Compressor>(plan.compression, gen))
-                              : nullptr);
+    compressors.push_back(
+        plan.cmem[n] > 0 ? register_module(cat_str("compress", n), std::make_shared<Compressor>(plan.compression, gen))
+                         : nullptr);
 }
 
 void SegmentRecurrence::memory_of(const SegmentMemory& m, size_t n, Tensor& memory, Tensor& valid) const {
@@ -178,8 +178,8 @@ void SegmentRecurrence::push(SegmentMemory& m, const std::vector<Tensor>& seen,
 }
 
 std::string SegmentRecurrence::describe() const {
-  return cat_str("SegmentRecurrence(mem=", nn::json_text(plan.mem), ", cmem=", nn::json_text(plan.cmem), ", shift_mem_down=", plan.shift,
-                 ", mem_bptt=", plan.bptt, ")");
+  return cat_str("SegmentRecurrence(mem=", nn::json_text(plan.mem), ", cmem=", nn::json_text(plan.cmem),
+                 ", shift_mem_down=", plan.shift, ", mem_bptt=", plan.bptt, ")");
 }
 
 }  // namespace tz::models

@@ -45,9 +45,10 @@ inline const nn::Key<std::vector<int64_t>> kMemLen{
 inline const nn::Key<std::vector<int64_t>> kCmemLen{
     "cmem_len", {0}, "compressed memory (Compressive Transformer): Mc, one for all layers or one per layer"};
 inline const nn::Key<int64_t> kShiftMemDown{
-    "shift_mem_down", 0, "layer n's memory comes from layer n + k of the last segment (ERNIE-Doc's enhanced recurrence)"};
-inline const nn::Key<int64_t> kMemBptt{
-    "mem_bptt", 0, "earlier segments the gradient reaches through the memory (0 = stop-gradient)"};
+    "shift_mem_down", 0,
+    "layer n's memory comes from layer n + k of the last segment (ERNIE-Doc's enhanced recurrence)"};
+inline const nn::Key<int64_t> kMemBptt{"mem_bptt", 0,
+                                       "earlier segments the gradient reaches through the memory (0 = stop-gradient)"};
 
 struct MemoryPlan {
   std::vector<int64_t> mem, cmem;  // per layer

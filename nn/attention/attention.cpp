@@ -110,7 +110,7 @@ std::shared_ptr<Linear> Attention::linear(const std::string& name) const {
   return it->second;
 }
 
-void Attention::project(const AttentionCall& c, Tensor& q_out, Tensor& k_out, Tensor& v_out) const {
+void Attention::project(const AttentionCall& c, int64_t M, Tensor& q_out, Tensor& k_out, Tensor& v_out) const {
   const Tensor& x = c.x;
   const MixerContext& ctx = c.ctx;
   const AttentionLayout& L = layout;
@@ -155,13 +155,21 @@ void Attention::project(const AttentionCall& c, Tensor& q_out, Tensor& k_out, Te
       k_out = heads(full, qw, kw, L.k_heads);
       v_out = heads(full, qw + kw, vw, L.G);
     }
+    if (M > 0) {  // the memory's keys and values, before x's: the k | v rows of W_qkv (no queries)
+      const int64_t qw = L.q_width(), kw = L.k_width(), vw = L.v_width();
+      const Tensor& w = qkv->weight;
+      Tensor p = tz::linear(ctx.memory.to(x.dtype()), w.narrow(0, qw, kw + vw),
+                            qkv->bias.defined() ? qkv->bias.narrow(0, qw, kw + vw) : Tensor());
+      k_out = cat({heads(p, 0, kw, L.k_heads), k_out}, 2);
+      v_out = cat({heads(p, kw, vw, L.G), v_out}, 2);
+    }
   }
   for (const auto& f : options.features) {
     q_out = f->qk(*this, q_out);
     if (k_out.defined()) k_out = f->qk(*this, k_out);
   }
   // Rotations after the qk stage (a rotation keeps norms); keys are rotated before caching.
-  if (!cross() && ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q_out, k_out, ctx.start, ctx.start);
+  if (!cross() && ctx.pos && ctx.pos->rotates()) ctx.pos->rotate(q_out, k_out, ctx.start, ctx.start - M);
 }
 
 void Attention::cache(const AttentionCall& c, Tensor& k, Tensor& v) const {
@@ -265,16 +273,7 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
            c.x.shape());
   for (const auto& f : options.features) f->check_call(*this, c);
   Tensor q, k, v;
-  const int64_t M = memory_rows(c);
-  if (M > 0) {  // keys and values from [memory; x], whose first row sits at start - M
-    MixerContext at_memory = c.ctx;
-    at_memory.start -= M;
-    const Tensor xm = cat({c.ctx.memory.to(c.x.dtype()), c.x}, 1);
-    project({xm, at_memory, c.state, c.q_offset, c.training}, q, k, v);
-    q = q.narrow(2, M, c.x.size(1));
-  } else {
-    project(c, q, k, v);
-  }
+  project(c, memory_rows(c), q, k, v);
   if (c.state) cache(c, k, v);
   const int64_t n = lead(c, k, v);
   for (const auto& f : options.features) f->score_form(*this, q, k);

@@ -113,8 +113,9 @@ class Attention : public Mixer {
  private:
   class Stages;
   // q [B, q_heads, T, Dk], k [B, k_heads, S', Dk], v [B, G, S', D] of this call (k, v of
-  // x's positions, or of the context), after the projection and qk stages and the rotation.
-  void project(const AttentionCall& c, Tensor& q, Tensor& k, Tensor& v) const;
+  // the M memory rows and x's positions, or of the context), after the projection and qk
+  // stages and the rotation.
+  void project(const AttentionCall& c, int64_t M, Tensor& q, Tensor& k, Tensor& v) const;
   // Appends the call's keys to the cache (or sets the context's) and returns all keys.
   void cache(const AttentionCall& c, Tensor& k, Tensor& v) const;
   // Puts the features' leading keys (the lead_keys stage) before k, v; returns how many.

@@ -159,3 +159,35 @@ TEST_CASE("text dataset: unigram entropy of the training split") {
   CHECK(unigram_entropy_bits({0, 1, 2, 3}, 256) == doctest::Approx(2.0));
   CHECK(unigram_entropy_bits({5, 5, 5}, 256) == doctest::Approx(0.0));
 }
+
+TEST_CASE("text streams: each row reads on where it stopped, starts over at the split's end, resumes from cursors") {
+  TextDataset ds = TextDataset::from_string(random_text(2000, 4), {.val_fraction = 0.25});
+  const int64_t B = 3, T = 40;
+  Generator g(5);
+  TextStreams s(ds, Split::val, B, T, g);
+  std::vector<int64_t> prev = window_starts(ds, s.next(g)), restarted;
+  int64_t restarts = 0;
+  for (int step = 0; step < 30; ++step) {
+    const Tensor saved = s.cursors();
+    std::vector<int64_t> starts = window_starts(ds, s.next(g, &restarted));
+    for (int64_t r = 0; r < B; ++r) {
+      const bool new_document = std::count(restarted.begin(), restarted.end(), r) > 0;
+      CHECK(starts[size_t(r)] >= ds.val_begin());           // inside the validation split
+      CHECK(starts[size_t(r)] + T + 1 <= ds.num_tokens());  // the last target too
+      if (!new_document) CHECK(starts[size_t(r)] == prev[size_t(r)] + T);
+      restarts += new_document;
+    }
+    prev = starts;
+    if (step == 10) {  // streams set to the saved cursors read this segment again
+      Generator g2(99);
+      TextStreams again(ds, Split::val, B, T, g2);
+      again.set_cursors(saved);
+      std::vector<int64_t> re;
+      const std::vector<int64_t> starts2 = window_starts(ds, again.next(g2, &re));
+      for (int64_t r = 0; r < B; ++r)
+        if (std::count(restarted.begin(), restarted.end(), r) == 0) CHECK(starts2[size_t(r)] == starts[size_t(r)]);
+    }
+  }
+  CHECK(restarts > 0);  // 500 validation tokens, 40 per segment: every row started over
+  CHECK_THROWS_WITH_AS(s.set_cursors(Tensor()), doctest::Contains("expected cursors i64 [3]"), Error);
+}

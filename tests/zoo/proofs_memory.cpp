@@ -209,3 +209,19 @@ TEST_CASE("proof persistent_memory (part 2): with GQA, qk_norm, key padding, rop
                     doctest::Contains("'attn_num_mem_kv' and 'attn_adaptive_span' conflict"));
   CHECK_THROWS_WITH(make_attn(R"({"attn_num_mem_kv": -1})", 1), doctest::Contains("attn_num_mem_kv must be >= 0"));
 }
+
+TEST_CASE("all-attention layers (persistent memory in place of the FFN): a layout of mixers only") {
+  Generator gen(4);
+  auto m = zoo::make_lm(R"({"vocab": 16, "dim": 16, "heads": 2, "context": 16, "layout": "sss", "attn_num_mem_kv": 8})",
+                        gen);
+  int ffn = 0, slots = 0;
+  for (auto& [name, t] : m->named_parameters()) {
+    ffn += name.find("ffn") != std::string::npos;
+    slots += name.find("mem_k") != std::string::npos;
+  }
+  CHECK(ffn == 0);
+  CHECK(slots == 3);
+  CHECK(m->layers->size() == 3);
+  const double e = testing::lm_step_vs_forward(R"({"layout": "sss", "attn_num_mem_kv": 8})");
+  CHECK(e <= 1e-9);
+}

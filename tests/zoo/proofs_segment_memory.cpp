@@ -6,19 +6,20 @@
 #include <string>
 
 #include "autograd/ops.h"
-#include "data/tasks.h"
 #include "core/creation.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "data/tasks.h"
 #include "models/block.h"
+#include "models/generate.h"
 #include "models/segment_memory.h"
 #include "models/zoo.h"
 #include "nn/attention/attention.h"
 #include "optim/adam.h"
 #include "tests/test_util.h"
+#include "tests/zoo/proofs.h"
 #include "train/arena.h"
 #include "train/segments.h"
-#include "tests/zoo/proofs.h"
 
 using namespace tz;
 
@@ -64,7 +65,7 @@ TZ_PROOF(transformer_xl,
   const int64_t L = 6;
   const Tensor ids = ids_of(1);
   double worst = 0;
-  for (const char* pos : {"txl_rel_pos", "rope", "alibi", "t5_rel_bias", "none"})
+  for (const char* pos : {"txl_rel_pos", "rope", "xpos", "alibi", "t5_rel_bias", "none"})
     for (int64_t M : {int64_t(6), int64_t(10), int64_t(3)}) {
       CAPTURE(pos);
       CAPTURE(M);
@@ -127,6 +128,40 @@ TZ_PROOF(transformer_xl,
   }
 }
 
+TEST_CASE("segment memory: a row whose document starts over forgets its memory, the others keep theirs") {
+  NoGradGuard ng;
+  const int64_t L = 6;
+  const Tensor ids = ids_of(6, 2, 2 * L), first = ids.narrow(1, 0, L), second = ids.narrow(1, L, L);
+  for (const char* extra : {R"("pos": "rope", "mem_len": 6)", R"("pos": "alibi", "mem_len": 4, "cmem_len": 3,
+                                 "compress_rate": 2, "compress_fn": "mean")"}) {
+    CAPTURE(extra);
+    auto m = lm(extra, L);
+    models::Model::State kept = m->make_memory(2), reset = m->make_memory(2);
+    m->forward(first, &kept);
+    m->forward(first, &reset);
+    memory_of(reset).reset_rows({0});
+    const Tensor a = m->forward(second, &kept), b = m->forward(second, &reset), alone = m->forward(second);
+    CHECK(testing::max_abs_diff(b.select(0, 0), alone.select(0, 0)) <= 1e-12);  // row 0: as if no memory
+    CHECK(testing::max_abs_diff(b.select(0, 1), a.select(0, 1)) == 0.0);        // row 1: unchanged
+    CHECK(testing::max_abs_diff(a.select(0, 0), alone.select(0, 0)) > 1e-4);    // the memory did matter
+  }
+}
+
+TEST_CASE("transformer_xl: greedy generation past the context is the staircase forward's argmax") {
+  auto m = lm(R"("pos": "txl_rel_pos", "mem_len": 6)", 6);
+  const std::vector<int64_t> prompt{3, 1, 4, 1, 5};
+  const std::vector<int64_t> out = models::generate(*m, prompt, {.max_new_tokens = 30, .temperature = 0});
+  REQUIRE(out.size() == 30);
+  std::vector<int64_t> seq = prompt;
+  seq.insert(seq.end(), out.begin(), out.end() - 1);
+  NoGradGuard ng;
+  const Tensor logits = m->forward_staircase(from_vector(seq, {1, int64_t(seq.size())}), 6);
+  int64_t agree = 0;
+  for (size_t i = 0; i < out.size(); ++i)
+    agree += argmax(logits.select(1, int64_t(prompt.size() + i) - 1), -1).item() == double(out[i]);
+  CHECK(agree == 30);
+}
+
 TEST_CASE("transformer_xl: a saved memory continues bit for bit; bad memory use is refused with the keys named") {
   NoGradGuard ng;
   const int64_t L = 6;
@@ -157,8 +192,7 @@ TEST_CASE("transformer_xl: a saved memory continues bit for bit; bad memory use 
                        doctest::Contains("num_memory_tokens"), Error);
   auto ok = make(R"("pos": "rope", "mem_len": 4)");
   models::Model::State st2 = ok->make_memory(1);
-  CHECK_THROWS_WITH_AS(ok->forward(randint(0, 16, {1, 7}, gen), &st2), doctest::Contains("at most context = 6"),
-                       Error);
+  CHECK_THROWS_WITH_AS(ok->forward(randint(0, 16, {1, 7}, gen), &st2), doctest::Contains("at most context = 6"), Error);
   auto plain = make(R"("pos": "rope")");
   CHECK_THROWS_WITH_AS(plain->make_memory(1), doctest::Contains("no segment memory"), Error);
 }
@@ -231,9 +265,8 @@ TZ_PROOF(compressive_memory,
   {
     NoGradGuard ng;
     for (const char* fn : {"mean", "max"}) {
-      auto c1 = lm(cat_str(R"("pos": "rope", "mem_len": 4, "cmem_len": 5, "compress_rate": 1, "compress_fn": ")", fn,
-                           "\""),
-                   L);
+      auto c1 = lm(
+          cat_str(R"("pos": "rope", "mem_len": 4, "cmem_len": 5, "compress_rate": 1, "compress_fn": ")", fn, "\""), L);
       auto txl = lm(R"("pos": "rope", "mem_len": 9)", L);
       e = std::max(e, testing::max_abs_diff(by_segments(*c1, ids, L), by_segments(*txl, ids, L)));
     }
@@ -244,9 +277,8 @@ TZ_PROOF(compressive_memory,
   for (const char* fn : {"max", "mean", "conv", "dilated_conv", "most_used"}) {
     CAPTURE(fn);
     NoGradGuard ng;
-    auto m = lm(cat_str(R"("pos": "rope", "mem_len": 6, "cmem_len": 4, "compress_rate": 2, "compress_fn": ")", fn,
-                        "\""),
-                L);
+    auto m =
+        lm(cat_str(R"("pos": "rope", "mem_len": 6, "cmem_len": 4, "compress_rate": 2, "compress_fn": ")", fn, "\""), L);
     models::Model::State st = m->make_memory(2);
     std::vector<int64_t> sizes;
     for (int64_t t = 0; t < 24; t += L) {
@@ -321,9 +353,8 @@ TEST_CASE("compressive_memory recalls from beyond its FIFO, where transformer_xl
   };
   auto trained_accuracy = [&](const std::string& memory) {
     Generator gen(11);
-    auto m = zoo::make_lm(cat_str(R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 2, "context": 8, "pos": "rope", )",
-                                  memory, "}"),
-                          gen);
+    auto m = zoo::make_lm(
+        cat_str(R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 2, "context": 8, "pos": "rope", )", memory, "}"), gen);
     optim::AdamW opt(m->named_parameters(), {.lr = 3e-3, .weight_decay = 0.0});
     Generator data(12);
     for (int step = 0; step < 400; ++step) {

@@ -9,8 +9,9 @@
 // (q_offset + N), so the fused kernel still runs. (The paper appends them, [K; M_k]: without
 // a position the order does not change the softmax sum; first, the causal mask skips them.) They pass the qk stage like
 // any key (qk_norm normalises them, as x-transformers does). Stage: lead_keys. The KV cache holds only the tokens'
-// keys; the slots are put in front at every call. The paper's all-attention layer also drops the FFN: that is the
-// model's layout, not this option. Refused: relative score biases (alibi, t5_rel_bias: the table is indexed by
+// keys; the slots are put in front at every call. The paper's all-attention layer also drops
+// the FFN: that is a layout of mixers only ("layout": "ssss", models/layout.h). Refused:
+// relative score biases (alibi, t5_rel_bias: the table is indexed by
 // distance, which would bias the slots), query-dependent position terms (tupe, txl_rel_pos), and attn_adaptive_span
 // (its soft mask is a function of i - j and would hide the slots).
 #include "autograd/ops.h"
@@ -76,7 +77,8 @@ void register_persistent_memory(nn::Registry& r) {
          .summary = "N learned key/value slots per head before each layer's keys: seen by every query, no position",
          .keys = nn::attention_config_keys("persistent_memory"),
          .test_config = R"({"attn_num_mem_kv": 4})",
-         .example = R"({"attn_num_mem_kv": 16})"});
+         // The all-attention layer (sec. 4 of the paper): the slots stand in for the FFN.
+         .example = R"({"attn_num_mem_kv": 16, "layout": "ssssss"})"});
 }
 
 }  // namespace tz::zoo
