@@ -3,6 +3,7 @@
 # side on this machine, 2 threads. A benchmark, not a test: it is in no test suite or CI job.
 #
 #   bench/run_memory_bench.sh                    build (Release, build-bench/), run everything
+#                                                (2 rounds: ~15-30 min; 1 round of 1 rep took 8 min at load 5)
 #   ROUNDS=1 TRAIN_REPS=1 DECODE_REPS=1 HISTORIES="256 1024" bench/run_memory_bench.sh   a quick look
 #   PY=/path/python3 PY_NEW= bench/run_memory_bench.sh     one PyTorch only
 #
