@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -24,6 +25,13 @@ namespace tz::testing {
 // JSON object): the largest |step - forward| over the logits, decoding T tokens one by one
 // (defined in proofs_position.cpp).
 double lm_step_vs_forward(const std::string& extra, int64_t T = 10);
+
+// False under TZ_CONFORMANCE_LEARN=0 (the sanitizer pass of scripts/test.sh): tests that
+// train to an accuracy then take a few steps only and leave the accuracy to the release pass.
+inline bool learning_runs() {
+  const char* learn = std::getenv("TZ_CONFORMANCE_LEARN");
+  return !(learn && std::string(learn) == "0");
+}
 
 std::set<std::string>& proven_ids();
 

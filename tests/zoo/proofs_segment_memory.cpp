@@ -318,7 +318,7 @@ TEST_CASE("transformer_xl copies across a segment boundary in the arena; without
   o.seq_len = 16;  // x1..x7 SEP | x1..x7 PAD: the copy's source lies one segment back
   o.segment = 8;
   o.vocab = 16;
-  o.steps = 300;
+  o.steps = testing::learning_runs() ? 300 : 3;
   o.batch = 32;
   o.base = R"({"dim": 32, "depth": 2, "heads": 2})";
   o.models = {{"transformer_xl", R"({"pos": "rope", "mem_len": 8})"}, {"no memory", R"({"pos": "rope"})"}};
@@ -326,9 +326,10 @@ TEST_CASE("transformer_xl copies across a segment boundary in the arena; without
   const std::vector<arena::Result> r = arena::run(o);
   MESSAGE("copy across segments: transformer_xl ", r[0].val_accuracy.at(1), ", no memory ", r[1].val_accuracy.at(1),
           " (chance 1/14)");
+  CHECK(r[0].memory_slots == 16);
+  if (!testing::learning_runs()) return;
   CHECK(r[0].val_accuracy.at(1) >= 0.9);
   CHECK(r[1].val_accuracy.at(1) <= 0.25);
-  CHECK(r[0].memory_slots == 16);
 }
 
 TEST_CASE("compressive_memory recalls from beyond its FIFO, where transformer_xl with the same FIFO cannot") {
@@ -357,7 +358,7 @@ TEST_CASE("compressive_memory recalls from beyond its FIFO, where transformer_xl
         cat_str(R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 2, "context": 8, "pos": "rope", )", memory, "}"), gen);
     optim::AdamW opt(m->named_parameters(), {.lr = 3e-3, .weight_decay = 0.0});
     Generator data(12);
-    for (int step = 0; step < 400; ++step) {
+    for (int step = 0; step < (testing::learning_runs() ? 400 : 3); ++step) {
       Tensor l = train::segmented_loss(*m, batch(data), L);
       opt.zero_grad();
       l.backward();
@@ -373,6 +374,7 @@ TEST_CASE("compressive_memory recalls from beyond its FIFO, where transformer_xl
   const double txl = trained_accuracy(R"("mem_len": 8)");
   MESSAGE("recall 16-24 positions back: compressive_memory (M 8, Mc 4, c 2, conv) ", compressive,
           ", transformer_xl (M 8) ", txl, " (chance 1/14)");
+  if (!testing::learning_runs()) return;
   CHECK(compressive >= 0.9);
   CHECK(txl <= 0.3);
 }

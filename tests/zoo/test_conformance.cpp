@@ -58,10 +58,7 @@ std::string learn_override(const nn::VariantInfo& v) {
 // TZ_CONFORMANCE_LEARN=0 skips the learns check: the sanitizer pass of scripts/test.sh sets it,
 // where thousands of training steps would prove nothing more about memory safety than the
 // few that every other check (and the "does not copy" planted bug) already runs.
-conformance::Options suite_options() {
-  const char* learn = std::getenv("TZ_CONFORMANCE_LEARN");
-  return {.learn = !(learn && std::string(learn) == "0")};
-}
+conformance::Options suite_options() { return {.learn = testing::learning_runs()}; }
 
 void run_variant(const std::string& id) {
   auto t0 = std::chrono::steady_clock::now();
