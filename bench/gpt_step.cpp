@@ -48,6 +48,7 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "bench/bench_util.h"
 #include "core/creation.h"
 #include "core/parallel.h"
 #include "core/random.h"
@@ -56,6 +57,8 @@
 #include "optim/adam.h"
 
 using namespace tz;
+using bench::median;
+using bench::seconds_since;
 
 namespace {
 
@@ -121,16 +124,6 @@ double proc_status_mb(const char* key) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return double(ru.ru_maxrss) / 1024.0;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // The weight-read bound of decoding (see the header): the bytes of every parameter but the

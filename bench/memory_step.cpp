@@ -47,6 +47,7 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "bench/bench_util.h"
 #include "core/creation.h"
 #include "core/parallel.h"
 #include "core/random.h"
@@ -55,6 +56,8 @@
 #include "optim/adam.h"
 
 using namespace tz;
+using bench::median;
+using bench::seconds_since;
 
 namespace {
 
@@ -110,16 +113,6 @@ Args parse(int argc, char** argv) {
   if (a.threads < 1 || a.reps < 1 || a.warmup < 0 || a.mem < 0 || a.batch < 1 || a.history < 1 || a.gen_tokens < 1)
     usage("need threads, reps, batch, history, gen-tokens >= 1 and warmup, mem >= 0");
   return a;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 int64_t argmax_last(const Tensor& logits) {  // logits [1, t, V] → argmax of the last row

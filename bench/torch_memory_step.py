@@ -40,6 +40,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_gpt_step import decay_groups  # AdamW's GPT-2 decay groups, as in the GPT benchmark
+
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
 ATTN = {"impl": "sdpa" if HAS_SDPA else "manual"}
 
@@ -191,13 +193,6 @@ class Decoder:
         caches, mems, pending, filled = snap
         self.caches = [{"k": c["k"].clone(), "v": c["v"].clone(), "length": c["length"]} for c in caches]
         self.mems, self.pending, self.filled = list(mems), list(pending), filled
-
-
-def decay_groups(model, wd):
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.dim() < 2 or "emb" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def selftest():
