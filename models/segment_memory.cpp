@@ -22,8 +22,9 @@ std::vector<int64_t> per_layer(const nn::Config& c, const nn::Key<std::vector<in
   return v;
 }
 
-// The last `keep` rows (dim 1) of t.
-Tensor last_rows(const Tensor& t, int64_t keep) { return t.narrow(1, t.size(1) - keep, keep); }
+// The last `keep` rows (dim 1) of t, in their own memory: a memory is the same tensor whether
+// it was just computed or restored from a file, so continuing from either gives the same bits.
+Tensor last_rows(const Tensor& t, int64_t keep) { return t.narrow(1, t.size(1) - keep, keep).contiguous(); }
 
 Tensor append(const Tensor& a, const Tensor& b) { return a.defined() ? cat({a, b}, 1) : b; }
 }  // namespace

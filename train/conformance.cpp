@@ -453,6 +453,37 @@ CheckResult check_step(const Subject& s) {
   });
 }
 
+// A state `advance`d by model a, saved to `path`, restored into a fresh state of b: how far
+// the two continuations (`rest`) differ, and how far a zeroed copy of the saved state moves
+// b's (it must: else the state does not matter).
+struct RoundTrip {
+  double diff = 0, moved = 0;
+  size_t tensors = 0;
+};
+RoundTrip round_trip(models::Model& a, models::Model& b,
+                     const std::function<models::Model::State(models::Model&)>& fresh,
+                     const std::function<void(models::Model&, models::Model::State&)>& advance,
+                     const std::function<Tensor(models::Model&, models::Model::State&)>& rest,
+                     const std::string& path) {
+  models::Model::State sa = fresh(a);
+  advance(a, sa);
+  save_safetensors(path, save_model_state(sa));
+  TensorFile file = load_safetensors(path);
+  std::filesystem::remove(path);
+  models::Model::State sb = fresh(b);
+  restore_model_state(sb, file.tensors);
+  RoundTrip r{.tensors = file.tensors.size()};
+  const Tensor yb = rest(b, sb);
+  r.diff = max_diff(rest(a, sa), yb);
+  std::map<std::string, Tensor> zeroed = file.tensors;
+  for (auto& [name, t] : zeroed)
+    if (t.dtype() != DType::i64) t = zeros_like(t);
+  models::Model::State sz = fresh(b);
+  restore_model_state(sz, zeroed);
+  r.moved = max_diff(rest(b, sz), yb);
+  return r;
+}
+
 CheckResult check_io(const Subject& s) {
   return check("io", [&] {
     const int64_t T = check_length(s.chunk);
@@ -468,31 +499,34 @@ CheckResult check_io(const Subject& s) {
     NoGradGuard no_grad;
     const Tensor& ids = inputs[0];
     const int64_t half = T / 2 + 1;
-    auto sa = a->make_state(kB, T);
-    a->step(ids.narrow(1, 0, half), sa);
-    std::string path = temp_path(s.id, "state");
-    save_safetensors(path, save_model_state(sa));
-    TensorFile file = load_safetensors(path);
-    std::filesystem::remove(path);
-    auto sb = b->make_state(kB, T);
-    restore_model_state(sb, file.tensors);
-    Tensor rest = ids.narrow(1, half, T - half);
-    Tensor ya = a->step(rest, sa), yb = b->step(rest, sb);
-    double d = max_diff(ya, yb);
-    // Not vacuous: the same state with every tensor zeroed continues differently.
-    std::map<std::string, Tensor> zeroed = file.tensors;
-    for (auto& [name, t] : zeroed)
-      if (t.dtype() != DType::i64) t = zeros_like(t);
-    auto sz = b->make_state(kB, T);
-    restore_model_state(sz, zeroed);
-    double moved = max_diff(b->step(rest, sz), yb);
-    std::string detail = cat_str("weights bit-identical; state of ", file.tensors.size(), " tensors saved after ", half,
-                                 " tokens, restored: continuation differs by ", d, " (a zeroed state: by ", moved, ")");
+    RoundTrip decoding = round_trip(
+        *a, *b, [&](models::Model& m) { return m.make_state(kB, T); },
+        [&](models::Model& m, models::Model::State& st) { m.step(ids.narrow(1, 0, half), st); },
+        [&](models::Model& m, models::Model::State& st) { return m.step(ids.narrow(1, half, T - half), st); },
+        temp_path(s.id, "state"));
+    std::string detail = cat_str("weights bit-identical; state of ", decoding.tensors, " tensors saved after ", half,
+                                 " tokens, restored: continuation differs by ", decoding.diff, " (a zeroed state: by ",
+                                 decoding.moved, ")");
+    double d = decoding.diff, moved = decoding.moved;
+    if (a->has_memory()) {  // segment memory after two segments, continued by a third
+      const int64_t L = T / 2;
+      RoundTrip memory = round_trip(
+          *a, *b, [&](models::Model& m) { return m.make_memory(kB); },
+          [&](models::Model& m, models::Model::State& st) {
+            m.forward(ids.narrow(1, 0, L), &st);
+            m.forward(ids.narrow(1, L, L), &st);
+          },
+          [&](models::Model& m, models::Model::State& st) { return m.forward(ids.narrow(1, 0, L), &st); },
+          temp_path(s.id, "memory"));
+      detail += cat_str("; segment memory of ", memory.tensors, " tensors after 2 segments: continuation differs by ",
+                        memory.diff, " (zeroed: by ", memory.moved, ")");
+      d = std::max(d, memory.diff);
+      moved = std::min(moved, memory.moved);
+    }
     CheckResult r = d != 0         ? fail(detail, cat_str("state ", sci(d)))
                     : !(moved > 0) ? fail(detail + ": the saved state does not matter (vacuous)", "state vacuous")
-                                   : pass(detail, cat_str("weights+state (", file.tensors.size(), ")"));
-    r.numbers = {
-        {"state difference", d}, {"zeroed state moved", moved}, {"state tensors", double(file.tensors.size())}};
+                                   : pass(detail, cat_str("weights+state (", decoding.tensors, ")"));
+    r.numbers = {{"state difference", d}, {"zeroed state moved", moved}, {"state tensors", double(decoding.tensors)}};
     return r;
   });
 }
