@@ -48,6 +48,8 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
                   "memory across them (0: whole sequences)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_flag("--retrospective", a->o.retrospective,
+                "With --segment: memory models read each sequence twice, learning on the second reading (ERNIE-Doc)");
   cmd->add_option("--seed", a->o.seed, "Seed for data and initialisation")->capture_default_str();
   cmd->add_option("--threads", a->o.threads, "Threads (0 = as set)");
   cmd->add_option("--out", a->o.out_dir, "Output directory")->capture_default_str();

@@ -75,6 +75,8 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
         o.eval_lengths = v.get<std::vector<int64_t>>();
       else if (key == "segment")
         o.segment = v.get<int64_t>();
+      else if (key == "retrospective")
+        o.retrospective = v.get<bool>();
       else if (key == "seed")
         o.seed = v.get<uint64_t>();
       else if (key == "models") {
@@ -91,7 +93,7 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
       } else {
         throw Error(cat_str("arena spec: unknown key '", key,
                             "'; valid: task, steps, batch, seq_len, vocab, lr, "
-                            "warmup, base, match_params, eval_lengths, segment, seed, models"));
+                            "warmup, base, match_params, eval_lengths, segment, retrospective, seed, models"));
       }
     }
   } catch (const json::exception& e) {
@@ -159,6 +161,7 @@ int64_t matching_dim(const Options& o, const Entry& e, int64_t target) {
 std::vector<Result> run(const Options& o, const std::function<void(const std::string&)>& progress) {
   TZ_CHECK(!o.models.empty(), "arena: no models");
   TZ_CHECK(o.steps > 0 && o.batch > 0 && o.seq_len > 1, "arena: steps, batch and seq_len must be positive");
+  TZ_CHECK(!o.retrospective || o.segment > 0, "arena: retrospective needs segment > 0");
   TZ_CHECK(o.segment >= 0 && (o.segment == 0 || o.seq_len % o.segment == 0),
            "arena: segment must be 0 or divide "
            "seq_len (",
@@ -178,6 +181,7 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     Generator init(o.seed * 7919 + 1);
     auto model = zoo::make_lm(config, init);
     r.params = model->num_parameters();
+    const int64_t feeds = o.retrospective && model->has_memory() ? 2 : 1;
     if (model->memory)
       for (size_t n = 0; n < model->memory->plan.mem.size(); ++n)
         r.memory_slots += model->memory->plan.mem[n] + model->memory->plan.cmem[n];
@@ -191,9 +195,10 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     double recent = 0;
     int64_t recent_n = 0;
     auto next_batch = [&] { return train_source.sample(o.batch, o.seq_len, data_gen, false); };
-    train::LossFn loss = o.segment > 0
-                             ? train::LossFn([&] { return train::segmented_loss(*model, next_batch(), o.segment); })
-                             : train::batch_loss(*model, next_batch);
+    train::LossFn loss =
+        o.segment > 0
+            ? train::LossFn([&] { return train::segmented_loss(*model, next_batch(), o.segment, nullptr, feeds); })
+            : train::batch_loss(*model, next_batch);
     fit.run(loss, {.on_step = [&](const train::StepRecord& s) {
               if ((s.step - 1) % o.log_every == 0 || s.step == o.steps) r.curve.emplace_back(s.step, s.loss);
               if (s.step > o.steps - 10) recent += s.loss, ++recent_n;
@@ -216,8 +221,8 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
         int64_t scored = 0;  // accuracy pools the scored positions of every batch
         for (int64_t k = 0; k < o.eval_batches; ++k) {
           data::Batch b = src.sample(o.batch, o.seq_len * m, val_gen, true);
-          Tensor logits =
-              o.segment > 0 ? train::segmented_logits(*model, b.inputs, o.segment) : model->forward(b.inputs);
+          Tensor logits = o.segment > 0 ? train::segmented_logits(*model, b.inputs, o.segment, nullptr, feeds)
+                                        : model->forward(b.inputs);
           loss += cross_entropy(logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1})).item();
           std::vector<int64_t> y = b.targets.to_vector<int64_t>();
           const auto n = std::count_if(y.begin(), y.end(), [](int64_t v) { return v != data::kIgnoreIndex; });

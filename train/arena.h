@@ -46,6 +46,9 @@ struct Options {
   // context): models with segment memory carry it from segment to segment (a fresh memory
   // per batch: each row is one document), the others read each segment on its own.
   int64_t segment = 0;
+  // With `segment`: memory models read every sequence twice, the loss on the second reading
+  // (ERNIE-Doc's retrospective feed, train/segments.h); the others once.
+  bool retrospective = false;
   int64_t eval_batches = 8;
   int64_t log_every = 10;
   uint64_t seed = 1;
