@@ -2,6 +2,7 @@
 // enhanced_recurrence, compressive_memory. Segments of L positions (the model's context),
 // memories of M positions per layer, all in f64.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -56,6 +57,29 @@ Tensor without_memory(models::LM& m, const Tensor& ids, int64_t L) {
   std::vector<Tensor> out;
   for (int64_t t = 0; t < ids.size(1); t += L) out.push_back(m.forward(ids.narrow(1, t, L)));
   return cat(out, 1);
+}
+// A small rope LM (vocab 16, dim 32, depth 2, context L) with `memory` keys, trained with AdamW
+// for `steps` batches read as segments of L (`feeds` readings each): its accuracy on a held-out
+// batch. Under the sanitizers (testing::learning_runs() false) 3 steps only.
+double accuracy_after_training(const std::string& memory, const std::function<data::Batch(Generator&)>& batch,
+                               int64_t L, int steps, int64_t feeds, uint64_t seed) {
+  Generator gen(seed);
+  auto m = zoo::make_lm(
+      cat_str(R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 2, "pos": "rope", "context": )", L, ", ", memory, "}"),
+      gen);
+  optim::AdamW opt(m->named_parameters(), {.lr = 3e-3, .weight_decay = 0.0});
+  Generator data(seed + 1);
+  for (int step = 0; step < (testing::learning_runs() ? steps : 3); ++step) {
+    Tensor l = train::segmented_loss(*m, batch(data), L, nullptr, feeds);
+    opt.zero_grad();
+    l.backward();
+    opt.step();
+  }
+  NoGradGuard ng;
+  m->eval();
+  Generator held(seed + 2);
+  const data::Batch b = batch(held);
+  return data::accuracy(train::segmented_logits(*m, b.inputs, L, nullptr, feeds), b.targets);
 }
 }  // namespace
 
@@ -352,26 +376,9 @@ TEST_CASE("compressive_memory recalls from beyond its FIFO, where transformer_xl
     }
     return data::Batch{from_vector(x, {B, 3 * L}), from_vector(y, {B, 3 * L})};
   };
-  auto trained_accuracy = [&](const std::string& memory) {
-    Generator gen(11);
-    auto m = zoo::make_lm(
-        cat_str(R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 2, "context": 8, "pos": "rope", )", memory, "}"), gen);
-    optim::AdamW opt(m->named_parameters(), {.lr = 3e-3, .weight_decay = 0.0});
-    Generator data(12);
-    for (int step = 0; step < (testing::learning_runs() ? 400 : 3); ++step) {
-      Tensor l = train::segmented_loss(*m, batch(data), L);
-      opt.zero_grad();
-      l.backward();
-      opt.step();
-    }
-    NoGradGuard ng;
-    m->eval();
-    Generator held(13);
-    const data::Batch b = batch(held);
-    return data::accuracy(train::segmented_logits(*m, b.inputs, L), b.targets);
-  };
-  const double compressive = trained_accuracy(R"("mem_len": 8, "cmem_len": 4, "compress_rate": 2)");
-  const double txl = trained_accuracy(R"("mem_len": 8)");
+  const double compressive =
+      accuracy_after_training(R"("mem_len": 8, "cmem_len": 4, "compress_rate": 2)", batch, L, 400, 1, 11);
+  const double txl = accuracy_after_training(R"("mem_len": 8)", batch, L, 400, 1, 11);
   MESSAGE("recall 16-24 positions back: compressive_memory (M 8, Mc 4, c 2, conv) ", compressive,
           ", transformer_xl (M 8) ", txl, " (chance 1/14)");
   if (!testing::learning_runs()) return;
@@ -394,25 +401,8 @@ TEST_CASE("ERNIE-Doc's retrospective feed: a second reading lets a segment see w
     }
     return data::Batch{from_vector(x, {B, 2 * L}), from_vector(y, {B, 2 * L})};
   };
-  auto trained_accuracy = [&](int64_t feeds) {
-    Generator gen(21);
-    auto m = zoo::make_lm(
-        R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 2, "context": 8, "pos": "rope", "mem_len": 16})", gen);
-    optim::AdamW opt(m->named_parameters(), {.lr = 3e-3, .weight_decay = 0.0});
-    Generator data(22);
-    for (int step = 0; step < (testing::learning_runs() ? 300 : 3); ++step) {
-      Tensor l = train::segmented_loss(*m, batch(data), L, nullptr, feeds);
-      opt.zero_grad();
-      l.backward();
-      opt.step();
-    }
-    NoGradGuard ng;
-    m->eval();
-    Generator held(23);
-    const data::Batch b = batch(held);
-    return data::accuracy(train::segmented_logits(*m, b.inputs, L, nullptr, feeds), b.targets);
-  };
-  const double twice = trained_accuracy(2), once = trained_accuracy(1);
+  const double twice = accuracy_after_training(R"("mem_len": 16)", batch, L, 300, 2, 21);
+  const double once = accuracy_after_training(R"("mem_len": 16)", batch, L, 300, 1, 21);
   MESSAGE("next token of a random first segment: read twice ", twice, ", once ", once, " (chance 1/16)");
   if (!testing::learning_runs()) return;
   CHECK(twice >= 0.9);
