@@ -26,7 +26,7 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   const nn::Config& c = config_;
   const std::string src = c.source();
   const std::string model = c.get(kModel);
-  TZ_CHECK(model == "gpt", src, ": the language model is model 'gpt', got '", model,
+  TZ_CHECK(model == kModel.fallback, src, ": the language model is model '", kModel.fallback, "', got '", model,
            "' (build wrappers with zoo::make_model)");
   vocab_ = c.get(kVocab);
   dims_.dim = c.get(kDim);
