@@ -130,10 +130,9 @@ void LM::check_memory(const nn::Config& c) const {
       throw Error(cat_str(src, ": segment memory: layer ", i, ": ", why));
 }
 
-Tensor LM::logits(const Tensor& h) {
-  Tensor x = norm_f ? norm_f->forward(h) : h;
-  return head ? head->forward(x) : linear(x, tok_emb->weight);
-}
+Tensor LM::logits(const Tensor& h) { return head_of(norm_f ? norm_f->forward(h) : h); }
+
+Tensor LM::head_of(const Tensor& x) { return head ? head->forward(x) : linear(x, tok_emb->weight); }
 
 Tensor LM::run_blocks(Tensor h, nn::MixerContext& ctx, State* state) {
   const int64_t T = h.size(1), start = ctx.start;
@@ -157,9 +156,10 @@ Tensor LM::forward_segments(const Tensor& ids, State& state, nn::AuxLosses* aux)
   TZ_CHECK(decoding || T <= L, "LM: a segment holds at most context = ", L, " positions, got ", T);
   std::vector<Tensor> out;
   for (int64_t done = 0; done < T;) {
-    if (decoding && m->filled == L) {  // the segment is full: it becomes memory
-      memory->push(*m, m->pending, blocks_, {.start = state.length - L, .pos = pos.get()}, nullptr);
-      std::fill(m->pending.begin(), m->pending.end(), Tensor());
+    if (decoding && m->filled == L) {  // the segment is full: it becomes memory (copies: the buffers are reused)
+      std::vector<Tensor> segment;
+      for (const Tensor& p : m->pending) segment.push_back(p.clone());
+      memory->push(*m, segment, blocks_, {.start = state.length - L, .pos = pos.get()}, nullptr);
       m->filled = 0;
     }
     const int64_t piece = decoding ? std::min(T - done, L - m->filled) : T;
@@ -178,10 +178,13 @@ Tensor LM::forward_segments(const Tensor& ids, State& state, nn::AuxLosses* aux)
       seen[size_t(n)] = bm.seen;
     }
     seen[size_t(N)] = norm_f ? norm_f->forward(h) : h;
-    out.push_back(head ? head->forward(seen[size_t(N)]) : linear(seen[size_t(N)], tok_emb->weight));
-    if (decoding) {
-      for (size_t n = 0; n < seen.size(); ++n)
-        m->pending[n] = m->pending[n].defined() ? cat({m->pending[n], seen[n]}, 1) : seen[n];
+    out.push_back(head_of(seen[size_t(N)]));
+    if (decoding) {  // the segment's rows so far, written into buffers of L rows
+      for (size_t n = 0; n < seen.size(); ++n) {
+        Tensor& rows = m->pending[n];
+        if (!rows.defined()) rows = zeros({ids.size(0), L, dims_.dim}, seen[n].dtype());
+        core::copy_(rows.narrow(1, m->filled, piece), seen[n]);
+      }
       m->filled += piece;
     } else {
       memory->push(*m, seen, blocks_, ctx, aux);

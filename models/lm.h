@@ -80,6 +80,7 @@ class LM : public Model {
 
  private:
   Tensor logits(const Tensor& h);
+  Tensor head_of(const Tensor& x);  // the head over the normed stream x
   // forward() with segment memory: one segment (training), or decoding across segments.
   Tensor forward_segments(const Tensor& ids, State& state, nn::AuxLosses* aux);
   // Refuses what segment memory cannot combine with, naming the keys.

@@ -70,7 +70,8 @@ std::vector<nn::ConfigKey> memory_keys();
 struct SegmentMemory : nn::MixerState {
   std::vector<Tensor> mem, mem_valid;    // [B, <= M_n, C], [B, <= M_n] i64 (0 = hidden)
   std::vector<Tensor> cmem, cmem_valid;  // [B, <= Mc_n, C], [B, <= Mc_n]
-  std::vector<Tensor> pending;           // decoding: u^0..u^N of the current segment so far
+  std::vector<Tensor> pending;           // decoding: u^0..u^N of the current segment, [B, L, C]
+                                         //   each, of which the first `filled` rows are written
   int64_t filled = 0;                    // decoding: positions of the current segment
   explicit SegmentMemory(size_t layers = 0);
   void visit(nn::StateVisitor& v) override;

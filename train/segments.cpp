@@ -7,40 +7,38 @@
 namespace tz::train {
 
 namespace {
-void check_segments(const models::Model& m, int64_t T, int64_t L, int64_t feeds) {
+// Checks the split, then readies the memory the segments go through: the caller's, or
+// `fresh` for a model with memory (null for one without); the retrospective feed skims the
+// whole sequence into it first, with no loss and no gradient.
+models::Model::State* prepare(models::Model& m, const Tensor& inputs, int64_t L, models::Model::State* memory,
+                              int64_t feeds, models::Model::State& fresh) {
+  const int64_t T = inputs.size(1);
   TZ_CHECK(L > 0 && T % L == 0, "segments: the sequence of ", T, " positions does not split into segments of ", L);
   TZ_CHECK(L <= m.context(), "segments: a segment of ", L, " positions exceeds the model's context ", m.context());
   TZ_CHECK(feeds == 1 || (feeds == 2 && m.has_memory()),
-           "segments: feeds must be 1, or 2 (the retrospective feed) "
-           "for a model with segment memory, got ",
-           feeds);
-}
-
-// The skimming feed: the whole sequence into the memory, no loss, no gradient.
-void skim(models::Model& m, const Tensor& inputs, int64_t L, models::Model::State& memory) {
-  NoGradGuard no_grad;
-  for (int64_t t = 0; t < inputs.size(1); t += L) m.forward(inputs.narrow(1, t, L), &memory);
+           "segments: feeds must be 1, or 2 (the retrospective feed) for a model with segment memory, got ", feeds);
+  if (!memory && m.has_memory()) fresh = m.make_memory(inputs.size(0)), memory = &fresh;
+  if (feeds == 2) {
+    NoGradGuard no_grad;
+    for (int64_t t = 0; t < T; t += L) m.forward(inputs.narrow(1, t, L), memory);
+  }
+  return memory;
 }
 }  // namespace
 
 Tensor segmented_logits(models::Model& m, const Tensor& inputs, int64_t L, models::Model::State* memory,
                         int64_t feeds) {
-  const int64_t T = inputs.size(1);
-  check_segments(m, T, L, feeds);
   models::Model::State fresh;
-  if (!memory && m.has_memory()) fresh = m.make_memory(inputs.size(0)), memory = &fresh;
-  if (feeds == 2) skim(m, inputs, L, *memory);
+  memory = prepare(m, inputs, L, memory, feeds, fresh);
   std::vector<Tensor> out;
-  for (int64_t t = 0; t < T; t += L) out.push_back(m.forward(inputs.narrow(1, t, L), memory));
+  for (int64_t t = 0; t < inputs.size(1); t += L) out.push_back(m.forward(inputs.narrow(1, t, L), memory));
   return out.size() == 1 ? out[0] : cat(out, 1);
 }
 
 Tensor segmented_loss(models::Model& m, const data::Batch& b, int64_t L, models::Model::State* memory, int64_t feeds) {
-  const int64_t T = b.inputs.size(1);
-  check_segments(m, T, L, feeds);
   models::Model::State fresh;
-  if (!memory && m.has_memory()) fresh = m.make_memory(b.inputs.size(0)), memory = &fresh;
-  if (feeds == 2) skim(m, b.inputs, L, *memory);
+  memory = prepare(m, b.inputs, L, memory, feeds, fresh);
+  const int64_t T = b.inputs.size(1);
   Tensor total;
   for (int64_t t = 0; t < T; t += L) {
     const data::Batch seg{b.inputs.narrow(1, t, L), b.targets.narrow(1, t, L)};
