@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/text.h"
 
 namespace tz::nn {
@@ -24,11 +25,7 @@ Config::~Config() = default;
 Config Config::parse(const std::string& json, const std::string& source) {
   Config c;
   c.source_ = source;
-  try {
-    c.impl_->j = nlohmann::json::parse(json);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(cat_str(source, ": invalid JSON: ", e.what()));
-  }
+  c.impl_->j = parse_json(json, source);
   TZ_CHECK(c.impl_->j.is_object(), source, ": expected a JSON object, got ", c.impl_->j.type_name());
   return c;
 }
@@ -126,11 +123,7 @@ std::vector<double> Config::get_doubles(const std::string& key, const std::vecto
 }
 
 void Config::set(const std::string& key, const std::string& json_value) {
-  try {
-    impl_->j[key] = nlohmann::json::parse(json_value);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(cat_str(source_, ": value for '", key, "' is not JSON: ", json_value));
-  }
+  impl_->j[key] = parse_json(json_value, cat_str(source_, ": the value of '", key, "'"));
 }
 
 void Config::merge(const Config& other) {
@@ -150,7 +143,8 @@ void Config::check_all_read(const std::vector<std::string>& valid) const {
   for (auto& [k, v] : impl_->j.items()) {
     if (read_.count(k)) continue;
     std::string guess = nearest(k, valid);
-    problems.push_back("'" + k + "'" + (guess.empty() ? "" : " (did you mean '" + guess + "'?)"));
+    const std::string key = k.size() <= 80 ? k : k.substr(0, 77) + "...";
+    problems.push_back(guess.empty() ? cat_str("'", key, "'") : cat_str("'", key, "' (did you mean '", guess, "'?)"));
   }
   TZ_CHECK(problems.empty(), source_, ": unknown key", problems.size() > 1 ? "s " : " ", join(problems),
            "; valid keys for this model: ", join(valid));

@@ -11,6 +11,7 @@
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/json.h"
 #include "core/parallel.h"
 #include "data/grammar.h"
 #include "data/tasks.h"
@@ -43,42 +44,39 @@ std::vector<Entry> entries_from_ids(const std::string& list) {
 }
 
 Options options_from_spec(const std::string& text, const Options& defaults) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(cat_str("arena spec: invalid JSON: ", e.what()));
-  }
+  const std::string source = "arena spec";
+  const json j = parse_json(text, source);
   TZ_CHECK(j.is_object(), "arena spec: expected a JSON object");
   Options o = defaults;
   try {
     for (auto& [key, v] : j.items()) {
+      auto get = [&]<class T>(T& field) { field = json_get<T>(j, key, source); };
       if (key == "task")
-        o.task = v.get<std::string>();
+        get(o.task);
       else if (key == "steps")
-        o.steps = v.get<int64_t>();
+        get(o.steps);
       else if (key == "batch")
-        o.batch = v.get<int64_t>();
+        get(o.batch);
       else if (key == "seq_len")
-        o.seq_len = v.get<int64_t>();
+        get(o.seq_len);
       else if (key == "vocab")
-        o.vocab = v.get<int64_t>();
+        get(o.vocab);
       else if (key == "lr")
-        o.lr = v.get<double>();
+        get(o.lr);
       else if (key == "warmup")
-        o.warmup = v.get<int64_t>();
+        get(o.warmup);
       else if (key == "base")
         o.base = v.dump();
       else if (key == "match_params")
-        o.match_params = v.get<bool>();
+        get(o.match_params);
       else if (key == "eval_lengths")
         o.eval_lengths = v.get<std::vector<int64_t>>();
       else if (key == "segment")
-        o.segment = v.get<int64_t>();
+        get(o.segment);
       else if (key == "retrospective")
-        o.retrospective = v.get<bool>();
+        get(o.retrospective);
       else if (key == "seed")
-        o.seed = v.get<uint64_t>();
+        get(o.seed);
       else if (key == "models") {
         o.models.clear();
         if (v.is_array()) {
@@ -91,7 +89,7 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
                 {name, cfg.is_string() ? zoo::registry().get(cfg.get<std::string>()).test_config : cfg.dump()});
         }
       } else {
-        throw Error(cat_str("arena spec: unknown key '", key,
+        throw Error(cat_str("arena spec: unknown key '", key.substr(0, 80),
                             "'; valid: task, steps, batch, seq_len, vocab, lr, "
                             "warmup, base, match_params, eval_lengths, segment, retrospective, seed, models"));
       }
