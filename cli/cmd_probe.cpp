@@ -18,7 +18,7 @@
 #include "data/grammar.h"
 #include "data/text_dataset.h"
 #include "nn/ffn/kv_memory.h"
-#include "train/trainer.h"
+#include "train/run_dir.h"
 
 namespace tz::cli {
 
@@ -42,10 +42,7 @@ std::string show_byte(int64_t b) {
 }
 
 // The validation text of a run, rebuilt the way the trainer built it.
-data::TextDataset run_dataset(const TensorFile& f, const std::string& dir) {
-  auto it = f.metadata.find("train_options");
-  TZ_CHECK(it != f.metadata.end(), "probe: the checkpoint in ", dir, " has no train_options");
-  train::TrainOptions o = train::TrainOptions::from_json(it->second);
+data::TextDataset run_dataset(const train::TrainOptions& o) {
   data::TextDatasetOptions dopt{.val_fraction = 0.1};  // as in train::Trainer
   return o.data.empty() ? data::TextDataset::from_string(data::grammar_text(o.builtin_bytes, o.seed), dopt,
                                                          "built-in grammar text")
@@ -83,7 +80,8 @@ int run_probe(const ProbeArgs& a) {
   if (a.top <= 0) throw CLI::ValidationError(fmt::format("--top must be positive, got {}", a.top));
   if (a.max_tokens <= 0) throw CLI::ValidationError(fmt::format("--max-tokens must be positive, got {}", a.max_tokens));
   if (a.window <= 0) throw CLI::ValidationError(fmt::format("--window must be positive, got {}", a.window));
-  auto model = train::load_model(a.run_dir);
+  const train::RunCheckpoint run = train::read_run(a.run_dir);
+  auto model = train::load_model(run);
   const int64_t depth = int64_t(model->layers->size());
   const int64_t layer = a.layer < 0 ? depth - 1 : a.layer;
   if (layer >= depth)
@@ -94,11 +92,15 @@ int run_probe(const ProbeArgs& a) {
   TZ_CHECK(mlp, "probe: layer ", layer, "'s FFN is ", block->ffn->describe(),
            "; the key-value probe reads ffn_mlp (keys = fc rows, values = proj columns)");
 
-  TensorFile f = train::load_checkpoint_file(a.run_dir, nullptr);
-  data::TextDataset ds = run_dataset(f, a.run_dir);
+  const int64_t T = std::min(a.window, model->context());
+  if (a.max_tokens < T)
+    throw CLI::ValidationError(
+        fmt::format("--max-tokens {} is less than one window of {} bytes (--window {}{}): "
+                    "give at least {}, or a smaller --window",
+                    a.max_tokens, T, a.window, T < a.window ? ", cut to the model's context" : "", T));
+  data::TextDataset ds = run_dataset(run.options);
   const auto& tokens = ds.tokens();
   const int64_t begin = ds.val_begin();
-  const int64_t T = std::min(a.window, model->context());
   const int64_t n = std::min(a.max_tokens, int64_t(tokens.size()) - begin) / T;  // whole windows
   TZ_CHECK(n > 0, "probe: the validation text (", int64_t(tokens.size()) - begin,
            " bytes) is shorter than one window of ", T);

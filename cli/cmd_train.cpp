@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
 #include <tuple>
 
@@ -15,6 +17,7 @@
 #include "data/tokenizer.h"
 #include "models/generate.h"
 #include "nn/config.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -56,12 +59,14 @@ void print_sample(models::Model& model, const std::string& prompt, const models:
   std::fputc('\n', stdout);
 }
 
-int run_train(const train::TrainOptions& base, const std::string& resume_dir, int64_t sample_tokens,
-              int64_t stop_after) {
+int run_train(const train::TrainOptions& base, const std::string& resume_dir, const train::ResumeChanges& changes,
+              int64_t sample_tokens, int64_t stop_after) {
   std::unique_ptr<train::Trainer> trainer;
   if (!resume_dir.empty()) {
-    trainer = train::Trainer::resume(resume_dir, base.steps_override);
-    fmt::print("resuming {} at step {} of {}\n", resume_dir, trainer->step(), trainer->options().steps);
+    std::string changed;
+    trainer = train::Trainer::resume(resume_dir, changes, &changed);
+    fmt::print("resuming {} at step {} of {}{}\n", resume_dir, trainer->step(), trainer->options().steps,
+               changed.empty() ? "" : " with " + changed + " (recorded in history.txt)");
   } else {
     trainer = std::make_unique<train::Trainer>(base);
   }
@@ -82,9 +87,10 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
     bool go_on = !g_interrupted && (stop_after == 0 || r.step - start_step < stop_after);
     if (!go_on && r.step < o.steps)
       fmt::print("stopping at step {} of {}: continue with --resume {}\n", r.step, o.steps, o.out_dir);
-    if (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps) return go_on;
+    if (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps && !r.skipped) return go_on;
     double per_step = session_secs / double(r.step - start_step);
     std::string line = fmt::format("step {:>5}/{} | loss {:.4f}", r.step, o.steps, r.loss);
+    if (r.skipped) line += " (not finite: batch skipped)";
     if (r.val_loss) line += fmt::format(" | val {:.4f}", *r.val_loss);
     line += fmt::format(" | lr {:.2e} | {:>6.0f} tok/s | {} elapsed | ETA {}", r.lr, r.tokens_per_s, hms(r.elapsed_s),
                         hms(per_step * double(o.steps - r.step)));
@@ -111,15 +117,63 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, in
   return 0;
 }
 
+struct TrainArgs {
+  train::TrainOptions opt;
+  models::GPTConfig gpt;
+  std::string config_arg, resume_dir;
+  int64_t sample_tokens = 300, stop_after = 0;
+};
+
+// `train --resume DIR`: the flags that may change a run are applied (and recorded in its
+// history.txt); every other flag is refused, naming it, since the model, the data, the seed
+// and the batches are fixed by the checkpoint.
+int resume_train(const TrainArgs& a, const CLI::App& cmd) {
+  const train::TrainOptions& o = a.opt;
+  train::ResumeChanges c;
+  const std::map<std::string, std::function<void()>> honoured = {
+      {"--steps", [&] { c.steps = o.steps; }},
+      {"--lr", [&] { c.lr = o.recipe.lr; }},
+      {"--min-lr", [&] { c.min_lr = o.recipe.min_lr; }},
+      {"--warmup", [&] { c.warmup = o.recipe.warmup; }},
+      {"--schedule", [&] { c.schedule = o.recipe.schedule; }},
+      {"--weight-decay", [&] { c.weight_decay = o.recipe.weight_decay; }},
+      {"--grad-clip", [&] { c.grad_clip = o.recipe.grad_clip; }},
+      {"--skip-nonfinite", [&] { c.skip_nonfinite = o.skip_nonfinite; }},
+      {"--eval-every", [&] { c.eval_every = o.eval_every; }},
+      {"--log-every", [&] { c.log_every = o.log_every; }},
+      {"--threads", [&] { c.threads = o.threads; }},
+      {"--resume", [] {}},
+      {"--stop-after", [] {}},
+      {"--sample", [] {}}};
+  std::string allowed;
+  for (const auto& [flag, set] : honoured)
+    if (flag != "--resume") {
+      if (!allowed.empty()) allowed += ", ";
+      allowed += flag;
+    }
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::string flag = opt->get_name();
+    if (opt->count() == 0 || flag == "--help") continue;
+    auto it = honoured.find(flag);
+    if (it != honoured.end()) {
+      it->second();
+      continue;
+    }
+    if (flag == "--out")
+      throw CLI::ValidationError(fmt::format(
+          "--out: a resumed run stays in its directory ({}); to branch it, copy the directory and resume the copy",
+          a.resume_dir));
+    throw CLI::ValidationError(fmt::format(
+        "{} cannot change a resumed run (the model, data, seed and batches are fixed by the checkpoint in {}); "
+        "with --resume you may give {}",
+        flag, a.resume_dir, allowed));
+  }
+  return run_train(o, a.resume_dir, c, a.sample_tokens, a.stop_after);
+}
+
 }  // namespace
 
 void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
-  struct TrainArgs {
-    train::TrainOptions opt;
-    models::GPTConfig gpt;
-    std::string config_arg, resume_dir;
-    int64_t sample_tokens = 300, stop_after = 0;
-  };
   auto a = std::make_shared<TrainArgs>();
   auto* train_cmd = app.add_subcommand("train", "Train a language model on the built-in text or a UTF-8 file");
   auto& opt = a->opt;
@@ -129,33 +183,66 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   train_cmd->add_option("--config", config_arg,
                         "Model config over the default GPT: a JSON file or inline JSON, e.g. "
                         "'{\"norm\": \"rmsnorm\", \"pos\": \"sinusoidal_pe\"}'");
-  train_cmd->add_option("--dim", gpt.dim, "Model width")->capture_default_str();
-  train_cmd->add_option("--depth", gpt.depth, "Number of blocks")->capture_default_str();
-  train_cmd->add_option("--heads", gpt.heads, "Attention heads")->capture_default_str();
-  train_cmd->add_option("--context", gpt.context, "Longest sequence")->capture_default_str();
+  // Integer flags take values in a range, so that no size can overflow what it feeds.
+  constexpr int64_t kMaxSteps = int64_t(1) << 40;
+  train_cmd->add_option("--dim", gpt.dim, "Model width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
+  train_cmd->add_option("--depth", gpt.depth, "Number of blocks")->check(CLI::Range(1, 1024))->capture_default_str();
+  train_cmd->add_option("--heads", gpt.heads, "Attention heads")->check(CLI::Range(1, 1024))->capture_default_str();
+  train_cmd->add_option("--context", gpt.context, "Longest sequence")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   train_cmd->add_option("--data", opt.data, "UTF-8 text file (default: built-in grammar text)")
       ->check(CLI::ExistingFile);
-  train_cmd->add_option("--steps", opt.steps, "Training steps")->capture_default_str();
-  train_cmd->add_option("--batch", opt.batch, "Sequences per step")->capture_default_str();
-  train_cmd->add_option("--seq-len", opt.seq_len, "Tokens per sequence")->capture_default_str();
+  train_cmd->add_option("--steps", opt.steps, "Training steps (with --resume: the new total)")
+      ->check(CLI::Range(int64_t(1), kMaxSteps))
+      ->capture_default_str();
+  train_cmd->add_option("--batch", opt.batch, "Sequences per step")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
+  train_cmd->add_option("--seq-len", opt.seq_len, "Tokens per sequence")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   train_cmd->add_option("--lr", opt.recipe.lr, "Peak learning rate")->capture_default_str();
   train_cmd->add_option("--min-lr", opt.recipe.min_lr, "Final learning rate (cosine)")->capture_default_str();
-  train_cmd->add_option("--warmup", opt.recipe.warmup, "Warm-up steps")->capture_default_str();
+  train_cmd->add_option("--warmup", opt.recipe.warmup, "Warm-up steps")
+      ->check(CLI::Range(int64_t(0), kMaxSteps))
+      ->capture_default_str();
   train_cmd->add_option("--schedule", opt.recipe.schedule, "cosine or constant")
       ->check(CLI::IsMember({"cosine", "constant"}))
       ->capture_default_str();
   train_cmd->add_option("--weight-decay", opt.recipe.weight_decay, "AdamW decay")->capture_default_str();
   train_cmd->add_option("--grad-clip", opt.recipe.grad_clip, "Max gradient norm (0 = off)")->capture_default_str();
-  train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations")->capture_default_str();
-  train_cmd->add_option("--log-every", opt.log_every, "Steps between progress lines")->capture_default_str();
-  train_cmd->add_option("--threads", opt.threads, "Threads (0 = OMP_NUM_THREADS or all cores)");
-  train_cmd->add_option("--seed", opt.seed, "Seed for data, initialisation and dropout")->capture_default_str();
+  train_cmd->add_flag("--skip-nonfinite", opt.skip_nonfinite,
+                      "Skip a batch whose loss or gradient is NaN or Inf instead of stopping (at most 9 in a row)");
+  train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations and checkpoints")
+      ->check(CLI::Range(int64_t(1), kMaxSteps))
+      ->capture_default_str();
+  train_cmd->add_option("--log-every", opt.log_every, "Steps between progress lines")
+      ->check(CLI::Range(int64_t(1), kMaxSteps))
+      ->capture_default_str();
+  train_cmd->add_option("--threads", opt.threads, "Threads (0 = OMP_NUM_THREADS or all cores)")
+      ->check(CLI::Range(0, 4096));
+  train_cmd->add_option("--seed", opt.seed, "Seed for data, initialisation and dropout")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.find_first_not_of("0123456789") == std::string::npos && !v.empty()
+                       ? std::string()
+                       : fmt::format("must be an integer in [0, 2^64), got '{}'", v.substr(0, 40));
+          },
+          "UINT64"))
+      ->capture_default_str();
   train_cmd->add_option("--out", opt.out_dir, "Run directory")->capture_default_str();
-  train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")->capture_default_str();
+  train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")
+      ->check(CLI::Range(int64_t(10000), int64_t(1) << 31))
+      ->capture_default_str();
   train_cmd->add_option("--resume", resume_dir, "Continue the run in this directory")->check(CLI::ExistingDirectory);
-  train_cmd->add_option("--stop-after", a->stop_after,
-                        "Stop (with a checkpoint) after this many steps; the schedule still plans --steps");
-  train_cmd->add_option("--sample", a->sample_tokens, "Bytes to sample at the end (0 = none)")->capture_default_str();
+  train_cmd
+      ->add_option("--stop-after", a->stop_after,
+                   "Stop (with a checkpoint) after this many steps; the schedule still plans --steps")
+      ->check(CLI::Range(int64_t(0), kMaxSteps));
+  train_cmd->add_option("--sample", a->sample_tokens, "Bytes to sample at the end (0 = none)")
+      ->check(CLI::Range(0, 1 << 30))
+      ->capture_default_str();
 
   commands.push_back({train_cmd, [a, train_cmd]() {
                         auto& opt = a->opt;
@@ -163,15 +250,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                         auto& config_arg = a->config_arg;
                         auto& resume_dir = a->resume_dir;
 
-                        if (!resume_dir.empty()) {
-                          for (const char* flag : {"--config", "--dim", "--depth", "--heads", "--context", "--data",
-                                                   "--seed", "--batch", "--seq-len", "--builtin-bytes"})
-                            if (train_cmd->count(flag))
-                              throw CLI::ValidationError(fmt::format(
-                                  "{} cannot change a resumed run (the model, data and batches are fixed by {}); "
-                                  "only --steps may be given with --resume",
-                                  flag, resume_dir));
-                        }
+                        if (!resume_dir.empty()) return resume_train(*a, *train_cmd);
                         nn::Config model = gpt.to_config();
                         if (!config_arg.empty()) {
                           model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));
@@ -183,8 +262,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                             if (train_cmd->count(flag)) model.set(key, std::to_string(value));
                         }
                         opt.model = model;
-                        opt.steps_override = resume_dir.empty() || !train_cmd->count("--steps") ? 0 : opt.steps;
-                        return run_train(opt, resume_dir, a->sample_tokens, a->stop_after);
+                        return run_train(opt, "", {}, a->sample_tokens, a->stop_after);
                       }});
 
   struct SampleArgs {

@@ -12,7 +12,20 @@
 // running gives one line and exit status 1.
 #include <fmt/core.h>
 
+#include <string>
+#include <string_view>
+
 #include "cli/commands.h"
+
+namespace {
+// An error message quotes what it was given, which may be huge (a crafted config key, a
+// long argument): keep at most about 1000 characters of it.
+std::string bounded(std::string_view message) {
+  constexpr size_t kMax = 1000, kKeep = 800;
+  if (message.size() <= kMax) return std::string(message);
+  return fmt::format("{} ... ({} more characters)", message.substr(0, kKeep), message.size() - kKeep);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tensorzoo: a from-scratch C++ deep-learning framework and transformer zoo"};
@@ -28,17 +41,17 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    fmt::print(stderr, "tensorzoo: {} (see --help)\n", e.what());
+    fmt::print(stderr, "tensorzoo: {} (see --help)\n", bounded(e.what()));
     return 2;
   }
   try {
     for (auto& c : commands)
       if (c.sub->parsed()) return c.run();
   } catch (const CLI::ValidationError& e) {
-    fmt::print(stderr, "tensorzoo: {}\n", e.what());
+    fmt::print(stderr, "tensorzoo: {}\n", bounded(e.what()));
     return 2;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "tensorzoo: {}\n", e.what());
+    fmt::print(stderr, "tensorzoo: {}\n", bounded(e.what()));
     return 1;
   }
   return 0;

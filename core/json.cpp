@@ -149,8 +149,8 @@ T json_get(const json& j, const std::string& key, const std::string& source) {
       throw wrong("an integer");
     const int64_t x = v.get<int64_t>();
     if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max())
-      throw wrong(cat_str("an integer in [", std::numeric_limits<T>::min(), ", ", std::numeric_limits<T>::max(), "]")
-                      .c_str());
+      throw wrong(
+          cat_str("an integer in [", std::numeric_limits<T>::min(), ", ", std::numeric_limits<T>::max(), "]").c_str());
     return T(x);
   }
 }

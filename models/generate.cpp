@@ -52,11 +52,13 @@ std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, 
   NoGradGuard no_grad;
   Generator gen(o.seed);
   // The model sees at most `ctx` positions. When the window is full, decoding restarts
-  // from the last ctx/2 tokens (re-encoded at positions 0..), so any length can be drawn. A
-  // model with segment memory needs no restart: full segments move into its memory.
+  // from the last ctx/2 tokens (at least one; re-encoded at positions 0..), so any length
+  // can be drawn. A model with segment memory needs no restart: full segments move into
+  // its memory.
   const bool unbounded = model.has_memory();
+  const int64_t keep = std::max<int64_t>(1, ctx / 2);
   std::vector<int64_t> seq = prompt;
-  if (!unbounded && int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - ctx / 2);
+  if (!unbounded && int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - keep);
   std::vector<int64_t> out;
   Model::State state;
   Tensor logits;
@@ -73,7 +75,7 @@ std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, 
     if (on_token && !on_token(token)) break;
     if (int64_t(out.size()) == o.max_new_tokens) break;
     if (!unbounded && state.length >= ctx) {
-      restart(std::vector<int64_t>(seq.end() - ctx / 2, seq.end()));
+      restart(std::vector<int64_t>(seq.end() - keep, seq.end()));
     } else {
       logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);
     }

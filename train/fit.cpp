@@ -21,10 +21,17 @@ namespace {
 std::string non_finite(double x) { return std::isnan(x) ? "NaN" : x > 0 ? "Inf" : "-Inf"; }
 }  // namespace
 
-void Fit::fail(int64_t step, const std::string& what, const std::string& facts) {
-  failed_step_ = step;
-  throw Error(cat_str("fit: ", what, " at step ", step, " of ", options_.steps, " (", facts,
-                      "); the run stops before this step's update, so the parameters are those after step ", step - 1));
+void Fit::non_finite_step(StepRecord& r, const std::string& what, const std::string& facts) {
+  if (options_.skip_nonfinite && skipped_in_row_ + 1 < kMaxSkipsInRow) {
+    ++skipped_in_row_;
+    r.skipped = true;
+    return;
+  }
+  failed_step_ = r.step;
+  const std::string row = skipped_in_row_ > 0 ? cat_str(", the ", skipped_in_row_ + 1, "th in a row") : "";
+  throw Error(cat_str("fit: ", what, " at step ", r.step, " of ", options_.steps, " (", facts, row,
+                      "); the run stops before this step's update, so the parameters are those after step ",
+                      r.step - 1 - skipped_in_row_));
 }
 
 StepRecord Fit::step(const LossFn& loss_fn) {
@@ -36,16 +43,21 @@ StepRecord Fit::step(const LossFn& loss_fn) {
   r.step = steps_done_ + 1;
   r.loss = loss.item();
   r.lr = options_.recipe.lr_at(steps_done_, options_.steps);
-  if (!std::isfinite(r.loss)) fail(r.step, "the loss is " + non_finite(r.loss), cat_str("lr ", r.lr));
-  optimizer_->zero_grad();
-  loss.backward();
-  // The norm is measured even without clipping (for the log); an infinite bound scales nothing.
-  const double clip = options_.recipe.grad_clip;
-  r.grad_norm = optim::clip_grad_norm(params_, clip > 0 ? clip : INFINITY);
-  if (!std::isfinite(r.grad_norm))
-    fail(r.step, "the gradient norm is " + non_finite(r.grad_norm), cat_str("loss ", r.loss, ", lr ", r.lr));
-  optimizer_->set_lr(r.lr);
-  optimizer_->step();
+  if (!std::isfinite(r.loss)) non_finite_step(r, "the loss is " + non_finite(r.loss), cat_str("lr ", r.lr));
+  if (!r.skipped) {
+    optimizer_->zero_grad();
+    loss.backward();
+    // The norm is measured even without clipping (for the log); an infinite bound scales nothing.
+    const double clip = options_.recipe.grad_clip;
+    r.grad_norm = optim::clip_grad_norm(params_, clip > 0 ? clip : INFINITY);
+    if (!std::isfinite(r.grad_norm))
+      non_finite_step(r, "the gradient norm is " + non_finite(r.grad_norm), cat_str("loss ", r.loss, ", lr ", r.lr));
+  }
+  if (!r.skipped) {
+    optimizer_->set_lr(r.lr);
+    optimizer_->step();
+    skipped_in_row_ = 0;
+  }
   ++steps_done_;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   elapsed_s_ += r.seconds;

@@ -10,7 +10,9 @@
 //   norm = ||grad||, clipped to grad_clip     stop if it is NaN or Inf
 //   AdamW update at lr = recipe.lr_at(s, S)
 // A stop throws tz::Error naming the step. It comes before that step's update, so the
-// parameters are still those of the previous step, and the Fit refuses to go on. The run's
+// parameters are still those of the previous step, and the Fit refuses to go on. With
+// skip_nonfinite the step is skipped instead (no update; StepRecord::skipped), unless
+// kMaxSkipsInRow steps in a row were skipped: then it stops as above. The run's
 // checkpoint hook is never called after a stop, so a broken run cannot overwrite a good
 // checkpoint (the trainer also refuses to save non-finite tensors).
 //
@@ -54,7 +56,10 @@ struct FitOptions {
   int64_t steps = 0;            // steps of the whole run (the schedule is planned over them)
   optim::Recipe recipe;         // optimizer, schedule, clipping
   int64_t tokens_per_step = 0;  // tokens in a batch, for StepRecord::tokens_per_s (0: not reported)
+  bool skip_nonfinite = false;  // skip a step whose loss or gradient is NaN or Inf instead of stopping
 };
+
+constexpr int64_t kMaxSkipsInRow = 10;
 
 struct StepRecord {
   int64_t step = 0;                // steps done after this one (1 after the first)
@@ -65,6 +70,7 @@ struct StepRecord {
   double elapsed_s = 0;            // wall time of every step so far (across resumes)
   double tokens_per_s = 0;         // tokens_per_step / seconds
   std::optional<double> val_loss;  // set by run() when it evaluated after this step
+  bool skipped = false;            // skip_nonfinite: NaN or Inf, so no update was made
 };
 
 struct Hooks {
@@ -95,14 +101,16 @@ class Fit {
   const optim::Optimizer& optimizer() const { return *optimizer_; }
 
  private:
-  [[noreturn]] void fail(int64_t step, const std::string& what, const std::string& facts);
+  // Stops the run (throws), or with skip_nonfinite marks r skipped and returns.
+  void non_finite_step(StepRecord& r, const std::string& what, const std::string& facts);
 
   FitOptions options_;
   std::vector<Tensor> params_;
   std::unique_ptr<optim::AdamW> optimizer_;
   int64_t steps_done_ = 0;
   double elapsed_s_ = 0;
-  int64_t failed_step_ = 0;  // the step that stopped the run (0: none)
+  int64_t failed_step_ = 0;     // the step that stopped the run (0: none)
+  int64_t skipped_in_row_ = 0;  // skip_nonfinite: steps skipped since the last update
 };
 
 // A fresh Fit over `params`, run to the end: the records of every step.

@@ -10,25 +10,19 @@
 #include "autograd/ops.h"
 #include "core/copy.h"
 #include "core/dtype.h"
+#include "core/json.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "data/grammar.h"
 #include "models/keys.h"
 #include "models/zoo.h"
-#include "train/plot.h"
+#include "train/run_dir.h"
 #include "train/segments.h"
 
 namespace tz::train {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-namespace {
-constexpr const char* kFormat = "tensorzoo-train-checkpoint";
-constexpr int kFormatVersion = 1;
-constexpr const char* kCheckpointFile = "checkpoint.safetensors";
-constexpr const char* kLogFile = "log.csv";
-}  // namespace
 
 void TrainOptions::validate() const {
   const int64_t context = model.get(models::kContext);
@@ -43,8 +37,7 @@ void TrainOptions::validate() const {
 }
 
 std::string TrainOptions::to_json() const {
-  json j = {{"model", json::parse(model.dump())},
-            {"data", data},
+  json j = {{"data", data},
             {"builtin_bytes", builtin_bytes},
             {"steps", steps},
             {"batch", batch},
@@ -63,70 +56,68 @@ std::string TrainOptions::to_json() const {
             {"log_every", log_every},
             {"threads", threads},
             {"seed", seed},
-            {"out_dir", out_dir}};
+            {"out_dir", out_dir},
+            {"skip_nonfinite", skip_nonfinite}};
   return j.dump();
 }
 
-TrainOptions TrainOptions::from_json(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(cat_str("train options: invalid JSON: ", e.what()));
-  }
-  TZ_CHECK(j.is_object(), "train options: expected a JSON object");
+TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& model, const std::string& source) {
+  const json j = parse_json(text, source);
+  TZ_CHECK(j.is_object(), source, ": expected a JSON object");
   TrainOptions o;
-  try {
-    for (auto& [key, v] : j.items()) {
-      if (key == "model")
-        o.model = nn::Config::parse(v.dump(), "model config");
-      else if (key == "data")
-        o.data = v.get<std::string>();
-      else if (key == "builtin_bytes")
-        o.builtin_bytes = v.get<int64_t>();
-      else if (key == "steps")
-        o.steps = v.get<int64_t>();
-      else if (key == "batch")
-        o.batch = v.get<int64_t>();
-      else if (key == "seq_len")
-        o.seq_len = v.get<int64_t>();
-      else if (key == "lr")
-        o.recipe.lr = v.get<double>();
-      else if (key == "min_lr")
-        o.recipe.min_lr = v.get<double>();
-      else if (key == "warmup")
-        o.recipe.warmup = v.get<int64_t>();
-      else if (key == "schedule")
-        o.recipe.schedule = v.get<std::string>();
-      else if (key == "weight_decay")
-        o.recipe.weight_decay = v.get<double>();
-      else if (key == "beta1")
-        o.recipe.betas[0] = v.get<double>();
-      else if (key == "beta2")
-        o.recipe.betas[1] = v.get<double>();
-      else if (key == "eps")
-        o.recipe.eps = v.get<double>();
-      else if (key == "grad_clip")
-        o.recipe.grad_clip = v.get<double>();
-      else if (key == "eval_every")
-        o.eval_every = v.get<int64_t>();
-      else if (key == "eval_batches")
-        o.eval_batches = v.get<int64_t>();
-      else if (key == "log_every")
-        o.log_every = v.get<int64_t>();
-      else if (key == "threads")
-        o.threads = v.get<int>();
-      else if (key == "seed")
-        o.seed = v.get<uint64_t>();
-      else if (key == "out_dir")
-        o.out_dir = v.get<std::string>();
-      else
-        throw Error(cat_str("train options: unknown key '", key, "'"));
-    }
-  } catch (const json::exception& e) {
-    throw Error(cat_str("train options: a value has the wrong type: ", e.what()));
+  o.model = model;
+  for (auto& [key, v] : j.items()) {
+    auto get = [&]<class T>(T& field) { field = json_get<T>(j, key, source); };
+    if (key == "data")
+      get(o.data);
+    else if (key == "builtin_bytes")
+      get(o.builtin_bytes);
+    else if (key == "steps")
+      get(o.steps);
+    else if (key == "batch")
+      get(o.batch);
+    else if (key == "seq_len")
+      get(o.seq_len);
+    else if (key == "lr")
+      get(o.recipe.lr);
+    else if (key == "min_lr")
+      get(o.recipe.min_lr);
+    else if (key == "warmup")
+      get(o.recipe.warmup);
+    else if (key == "schedule")
+      get(o.recipe.schedule);
+    else if (key == "weight_decay")
+      get(o.recipe.weight_decay);
+    else if (key == "beta1")
+      get(o.recipe.betas[0]);
+    else if (key == "beta2")
+      get(o.recipe.betas[1]);
+    else if (key == "eps")
+      get(o.recipe.eps);
+    else if (key == "grad_clip")
+      get(o.recipe.grad_clip);
+    else if (key == "eval_every")
+      get(o.eval_every);
+    else if (key == "eval_batches")
+      get(o.eval_batches);
+    else if (key == "log_every")
+      get(o.log_every);
+    else if (key == "threads")
+      get(o.threads);
+    else if (key == "seed")
+      get(o.seed);
+    else if (key == "out_dir")
+      get(o.out_dir);
+    else if (key == "skip_nonfinite")
+      get(o.skip_nonfinite);
+    else
+      throw Error(cat_str(source, ": unknown key '", key.substr(0, 80), "'"));
   }
-  o.validate();
+  try {
+    o.validate();
+  } catch (const Error& e) {
+    throw Error(cat_str(source, ": ", e.what()));
+  }
   return o;
 }
 
@@ -161,8 +152,12 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
   fit_ = std::make_unique<Fit>(model_->named_parameters(),
                                FitOptions{.steps = options_.steps,
                                           .recipe = options_.recipe,
-                                          .tokens_per_step = options_.batch * options_.seq_len * segments});
+                                          .tokens_per_step = options_.batch * options_.seq_len * segments,
+                                          .skip_nonfinite = options_.skip_nonfinite});
   fs::create_directories(options_.out_dir);
+  for (const std::string& name : remove_stale_files(options_.out_dir))
+    std::fprintf(stderr, "train: removed %s in %s, left by an interrupted checkpoint write\n", name.c_str(),
+                 options_.out_dir.c_str());
   if (fresh_log) {
     std::ofstream log(fs::path(options_.out_dir) / kLogFile);
     TZ_CHECK(log.good(), "train: cannot write ", (fs::path(options_.out_dir) / kLogFile).string());
@@ -233,7 +228,9 @@ void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
                          if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps) append_log(r);
                          return !on_step || on_step(r);
                        },
-                   .checkpoint = [this] { save_checkpoint(); }});
+                   .checkpoint = [this] { save_checkpoint(); },
+                   // Saved with every evaluation: a run that diverges later keeps recent weights.
+                   .checkpoint_every = options_.eval_every});
 }
 
 namespace {
@@ -263,8 +260,8 @@ void Trainer::save_checkpoint() const {
              "' holds NaN or Inf (the file keeps the last good checkpoint)");
   const Generator& g = default_generator();
   std::map<std::string, std::string> meta = {
-      {"format", kFormat},
-      {"format_version", std::to_string(kFormatVersion)},
+      {"format", kCheckpointFormat},
+      {"format_version", std::to_string(kCheckpointVersion)},
       {"config", model_->config_json()},
       {"train_options", options_.to_json()},
       {"step", std::to_string(step())},
@@ -276,42 +273,40 @@ void Trainer::save_checkpoint() const {
 }
 
 namespace {
-std::string require_meta(const TensorFile& f, const std::string& key, const std::string& path) {
-  auto it = f.metadata.find(key);
-  TZ_CHECK(it != f.metadata.end(), "checkpoint ", path, ": metadata has no '", key,
-           "' (not a training checkpoint written by tensorzoo?)");
-  return it->second;
-}
-
-std::pair<uint64_t, uint64_t> parse_rng(const std::string& s, const std::string& path) {
-  unsigned long long seed = 0, counter = 0;
-  TZ_CHECK(std::sscanf(s.c_str(), "%llu %llu", &seed, &counter) == 2, "checkpoint ", path, ": bad RNG state '", s, "'");
-  return {seed, counter};
+// Applies `changes` to `o`, returning what changed as "lr 0.002 -> 0.001, steps 600 -> 800".
+std::string apply(const ResumeChanges& changes, TrainOptions& o) {
+  std::string said;
+  auto change = [&]<class T>(const char* name, const std::optional<T>& to, T& field) {
+    if (!to || *to == field) return;
+    said += cat_str(said.empty() ? "" : ", ", name, " ", field, " -> ", *to);
+    field = *to;
+  };
+  change("steps", changes.steps, o.steps);
+  change("lr", changes.lr, o.recipe.lr);
+  change("min_lr", changes.min_lr, o.recipe.min_lr);
+  change("warmup", changes.warmup, o.recipe.warmup);
+  change("schedule", changes.schedule, o.recipe.schedule);
+  change("weight_decay", changes.weight_decay, o.recipe.weight_decay);
+  change("grad_clip", changes.grad_clip, o.recipe.grad_clip);
+  change("eval_every", changes.eval_every, o.eval_every);
+  change("log_every", changes.log_every, o.log_every);
+  change("threads", changes.threads, o.threads);
+  change("skip_nonfinite", changes.skip_nonfinite, o.skip_nonfinite);
+  return said;
 }
 }  // namespace
 
-TensorFile load_checkpoint_file(const std::string& dir, std::string* config) {
-  std::string path = (fs::path(dir) / kCheckpointFile).string();
-  TZ_CHECK(fs::exists(path), "checkpoint: no ", kCheckpointFile, " in ", dir);
-  TensorFile f = load_safetensors(path);
-  TZ_CHECK(require_meta(f, "format", path) == kFormat, "checkpoint ", path, ": format '", f.metadata["format"],
-           "', expected '", kFormat, "'");
-  std::string version = require_meta(f, "format_version", path);
-  TZ_CHECK(version == std::to_string(kFormatVersion), "checkpoint ", path, ": format version ", version,
-           " is not supported (this build reads version ", kFormatVersion, ")");
-  if (config) *config = require_meta(f, "config", path);
-  return f;
-}
-
-std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, int64_t steps) {
-  TensorFile f = load_checkpoint_file(dir, nullptr);
-  std::string path = (fs::path(dir) / kCheckpointFile).string();
-  TrainOptions o = TrainOptions::from_json(require_meta(f, "train_options", path));
-  o.out_dir = dir;
-  if (steps > 0) o.steps = steps;
+std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeChanges& changes, std::string* changed) {
+  RunCheckpoint run = read_run(dir);
+  TrainOptions o = run.options;
+  const std::string said = apply(changes, o);
+  TZ_CHECK(!changes.steps || *changes.steps > run.step, "resume: steps ", changes.steps.value_or(0),
+           " is not more than the ", run.step, " steps the run in ", dir, " has done");
+  TZ_CHECK(run.step <= o.steps, "resume: the run in ", dir, " already did ", run.step,
+           " steps; ask for more with --steps");
   std::unique_ptr<Trainer> t(new Trainer(o, false));
   std::map<std::string, Tensor> model_state, optim_state, memory_state;
-  for (auto& [n, tensor] : f.tensors) {
+  for (auto& [n, tensor] : run.file.tensors) {
     if (n.rfind("model.", 0) == 0)
       model_state[n.substr(6)] = tensor;
     else if (n.rfind("optim.", 0) == 0)
@@ -321,47 +316,36 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, int64_t steps) 
     else if (n == "data.cursors" && t->streams_)
       t->streams_->set_cursors(tensor);
     else
-      throw Error(cat_str("checkpoint ", path, ": unexpected tensor '", n, "'"));
+      throw Error(cat_str("checkpoint ", run.path, ": unexpected tensor '", n.substr(0, 80), "'"));
   }
   if (t->streams_) {
-    TZ_CHECK(!memory_state.empty() && f.tensors.count("data.cursors"), "checkpoint ", path,
+    TZ_CHECK(!memory_state.empty() && run.file.tensors.count("data.cursors"), "checkpoint ", run.path,
              ": the model has segment memory but the checkpoint holds no memory (state.*) or stream places "
              "(data.cursors)");
     models::restore_model_state(t->memory_, memory_state);
   }
-  t->model_->load_state_dict(model_state);
-  t->fit_->restore(optim_state, std::stoll(require_meta(f, "step", path)),
-                   std::stod(require_meta(f, "elapsed_s", path)));
-  auto [ds, dc] = parse_rng(require_meta(f, "data_rng", path), path);
+  try {
+    t->model_->load_state_dict(model_state);
+  } catch (const Error& e) {
+    throw Error(cat_str("checkpoint ", run.path, ": ", e.what()));
+  }
+  t->fit_->restore(optim_state, run.step, run.elapsed_s);
+  auto rng = [&](const char* key) {
+    const std::string s = run.file.metadata.count(key) ? run.file.metadata.at(key) : "";
+    unsigned long long seed = 0, counter = 0;
+    char extra = 0;
+    TZ_CHECK(std::sscanf(s.c_str(), "%llu %llu %c", &seed, &counter, &extra) == 2, "checkpoint ", run.path,
+             ": metadata '", key, "' is '", s.substr(0, 60), "', expected two integers (seed counter)");
+    return std::pair<uint64_t, uint64_t>(seed, counter);
+  };
+  auto [ds, dc] = rng("data_rng");
   t->data_gen_.set_state(ds, dc);
-  auto [gs, gc] = parse_rng(require_meta(f, "global_rng", path), path);
+  auto [gs, gc] = rng("global_rng");
   default_generator().set_state(gs, gc);
-  TZ_CHECK(t->step() <= o.steps, "resume: the run in ", dir, " already did ", t->step(),
-           " steps; ask for more with --steps");
+  truncate_log(dir, run.step);
+  if (!said.empty()) append_history(dir, cat_str("step ", run.step, ": resumed with ", said));
+  if (changed) *changed = said;
   return t;
-}
-
-std::unique_ptr<models::LM> load_model(const std::string& dir) {
-  std::string config;
-  TensorFile f = load_checkpoint_file(dir, &config);
-  Generator gen(0);
-  auto model = zoo::make_lm(nn::Config::parse(config, "checkpoint config"), gen);
-  std::map<std::string, Tensor> state;
-  for (auto& [n, t] : f.tensors)
-    if (n.rfind("model.", 0) == 0) state[n.substr(6)] = t;
-  model->load_state_dict(state);
-  model->eval();
-  return model;
-}
-
-bool plot_loss(const std::string& dir, std::string& message) {
-  return plot_png({.csv = (fs::path(dir) / kLogFile).string(),
-                   .png = (fs::path(dir) / "loss.png").string(),
-                   .title = "training run " + dir,
-                   .ylabel = "loss (nats per byte)",
-                   .curves = {{.column = 2, .title = "train", .width = 1.5},
-                              {.column = 3, .title = "validation", .width = 2, .sparse = true}}},
-                  message);
 }
 
 }  // namespace tz::train

@@ -4,17 +4,22 @@
 // (a model with segment memory reads every batch row as a stream instead, one segment per
 // step, carrying its memory: train/segments.h)
 // forward + backward, gradient clipping, the learning rate from the schedule, an AdamW
-// update; a NaN or Inf stops the run with an error and leaves the checkpoint as it was.
-// Every eval_every steps it measures the validation loss. The run directory holds:
+// update; a NaN or Inf stops the run with an error (or skips the batch, skip_nonfinite) and
+// leaves the checkpoint as it was. Every eval_every steps it measures the validation loss
+// and saves the checkpoint. The run directory (train/run_dir.h) holds:
 //   checkpoint.safetensors   weights, optimizer state, step, RNG states, config (resumable)
 //   log.csv                  step, loss, val_loss, lr, grad_norm, tokens_per_s, elapsed_s
+//   history.txt              what each resume changed (lr, steps, ...)
 //   loss.png                 the curves (when gnuplot is installed)
 // Resuming restores everything the next step depends on, so N steps + resume + M steps
-// gives the same losses, bit for bit, as N + M steps in one go (same thread count).
+// gives the same losses, bit for bit, as N + M steps in one go (same thread count). A resume
+// may change the schedule and the bookkeeping (ResumeChanges); the model, the data and the
+// batches are fixed by the checkpoint.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/safetensors.h"
@@ -50,18 +55,32 @@ struct TrainOptions {
   int threads = 0;  // 0 = leave the thread count as it is
   uint64_t seed = 1;
   std::string out_dir = "runs/gpt";
-  int64_t steps_override = 0;  // resume only: a new total step count (not saved)
+  bool skip_nonfinite = false;  // skip a batch whose loss or gradient is NaN or Inf (fit.h)
 
   void validate() const;
+  // Everything but the model, which a checkpoint stores once, as its config.
   std::string to_json() const;
-  static TrainOptions from_json(const std::string& json);
+  static TrainOptions from_json(const std::string& json, const nn::Config& model, const std::string& source);
+};
+
+// What a resumed run may change; each given value replaces the saved one and is written to
+// the run's history.txt. The model, the data, the seed and the batches are fixed by the
+// checkpoint (refused by the CLI), and the run stays in its directory.
+struct ResumeChanges {
+  std::optional<int64_t> steps, warmup, eval_every, log_every;
+  std::optional<double> lr, min_lr, weight_decay, grad_clip;
+  std::optional<std::string> schedule;
+  std::optional<int> threads;
+  std::optional<bool> skip_nonfinite;
 };
 
 class Trainer {
  public:
   explicit Trainer(const TrainOptions& options);
-  // Continues the run saved in `dir`; `steps` (if > 0) replaces the total step count.
-  static std::unique_ptr<Trainer> resume(const std::string& dir, int64_t steps = 0);
+  // Continues the run saved in `dir`, with `changes` applied (a given steps must exceed the
+  // steps done). `changed`, when given, receives the history line ("" when nothing changed).
+  static std::unique_ptr<Trainer> resume(const std::string& dir, const ResumeChanges& changes = {},
+                                         std::string* changed = nullptr);
 
   // Trains until options().steps, calling on_step after each step; on_step returning false
   // stops early (e.g. on Ctrl-C). Either way the run ends with a checkpoint, so stopping
@@ -95,15 +114,5 @@ class Trainer {
   std::unique_ptr<Fit> fit_;  // the optimizer, the step count and the wall time of the run
   std::vector<StepRecord> history_;
 };
-
-// Reads and checks a run's checkpoint (format and version); fills *config (the model's JSON
-// config) when given.
-TensorFile load_checkpoint_file(const std::string& dir, std::string* config);
-// The trained model of a run directory, ready for generation (eval mode).
-std::unique_ptr<models::LM> load_model(const std::string& dir);
-
-// Draws the curves of a run's log.csv into loss.png with gnuplot. Returns false (and says
-// why in `message`) when gnuplot is missing or fails.
-bool plot_loss(const std::string& dir, std::string& message);
 
 }  // namespace tz::train

@@ -2,6 +2,7 @@
 // source, the key path and the byte; nesting is bounded before anything is built; time is
 // linear in the text.
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/json.h"
@@ -40,7 +41,8 @@ TEST_CASE("json: faults name the source, the key path and the byte") {
   CHECK(fault(R"({"a": {"b": [1, 2,, 3]}})") ==
         "src: invalid JSON: syntax error while parsing value - unexpected ','; expected '[', '{', or a literal at a.b "
         "(byte 18)");
-  CHECK(fault(R"({"model": {"dim": 9E999}})") == "src: number 9E999 is out of the range of a double at model.dim (byte 18)");
+  CHECK(fault(R"({"model": {"dim": 9E999}})") ==
+        "src: number 9E999 is out of the range of a double at model.dim (byte 18)");
   CHECK(fault(R"({"a": 1, "b": {"c": 1, "c": 2}})") ==
         "src: key \"c\" appears twice in one object (a reader would keep only one) at b");
   CHECK(fault(R"({"a": 1, "a": 2})").find("key \"a\" appears twice") != std::string::npos);
@@ -64,11 +66,14 @@ TEST_CASE("json: time is linear in the number of keys") {
     std::string text = "{";
     for (int i = 0; i < n; ++i) text += cat_str(i ? "," : "", "\"key", i, "\": {\"v\": [", i, "]}");
     text += "}";
-    const auto t0 = std::chrono::steady_clock::now();
-    CHECK(parse_json(text, "src").size() == size_t(n));
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double best = INFINITY;  // the best of 3, so that a busy machine does not decide
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      CHECK(parse_json(text, "src").size() == size_t(n));
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
   };
-  seconds(20000);  // warm up the allocator
   const double small = seconds(25000), large = seconds(100000);
   // 4x the keys: a linear parser takes about 4x (a quadratic one 16x).
   CHECK_MESSAGE(large < 8 * small + 0.05, "25k keys ", small, " s, 100k keys ", large, " s");

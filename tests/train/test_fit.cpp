@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <numbers>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -155,6 +156,37 @@ TEST_CASE("fit: a NaN or Inf stops the run with an error naming the step, before
   }
 }
 
+TEST_CASE("fit: skip_nonfinite skips a bad batch without touching the parameters, and stops after 10 in a row") {
+  ConstantGradient m;
+  int64_t calls = 0;
+  std::set<int64_t> bad = {3, 4};  // calls whose loss is NaN
+  train::LossFn loss = [&] {
+    Tensor l = sum(m.c * m.w);
+    return bad.count(++calls) ? l + std::numeric_limits<double>::quiet_NaN() : l;
+  };
+  train::Fit f(m.params(), {.steps = 6, .recipe = {.lr = 0.1}, .skip_nonfinite = true});
+  std::vector<std::vector<double>> w;  // w after each step
+  std::vector<bool> skipped;
+  f.run(loss, {.on_step = [&](const train::StepRecord& r) {
+          w.push_back(m.w.to_vector<double>());
+          skipped.push_back(r.skipped);
+          return true;
+        }});
+  CHECK(f.steps_done() == 6);
+  CHECK(skipped == std::vector<bool>{false, false, true, true, false, false});
+  CHECK(w[2] == w[1]);  // skipped steps leave the parameters
+  CHECK(w[3] == w[1]);
+  CHECK(w[4] != w[3]);  // and the run goes on
+  // Ten bad batches in a row stop the run as without the option.
+  bad.clear();
+  for (int64_t i = 1; i <= 20; ++i) bad.insert(i);
+  calls = 0;
+  train::Fit g(m.params(), {.steps = 30, .recipe = {.lr = 0.1}, .skip_nonfinite = true});
+  CHECK_THROWS_WITH_AS(g.run(loss), doctest::Contains("the loss is NaN at step 10 of 30 (lr 0.1, the 10th in a row)"),
+                       Error);
+  CHECK(g.stopped_on_error());
+}
+
 TEST_CASE("fit: hooks run at the right steps, in order; on_step can stop the run") {
   auto trace = [](int64_t steps, int64_t stop_at, int64_t eval_every, int64_t checkpoint_every) {
     ConstantGradient m;
@@ -218,7 +250,7 @@ TEST_CASE("trainer: a NaN stops the run and never overwrites the good checkpoint
     for (auto& [name, p] : t.model().named_parameters())
       if (p.dim() == 1) core::fill_(p, NAN);
   };
-  auto t = train::Trainer::resume(o.out_dir, 4);
+  auto t = train::Trainer::resume(o.out_dir, {.steps = 4});
   poison(*t);
   CHECK_THROWS_WITH_AS(t->run(), doctest::Contains("the loss is NaN at step 3 of 4"), Error);
   CHECK(slurp(ckpt) == good);
@@ -226,12 +258,12 @@ TEST_CASE("trainer: a NaN stops the run and never overwrites the good checkpoint
   CHECK(slurp(ckpt) == good);
 
   // A direct save of non-finite weights is refused too, naming the tensor.
-  auto u = train::Trainer::resume(o.out_dir, 4);
+  auto u = train::Trainer::resume(o.out_dir, {.steps = 4});
   poison(*u);
   CHECK_THROWS_WITH_AS(u->save_checkpoint(), doctest::Contains("holds NaN or Inf"), Error);
   CHECK(slurp(ckpt) == good);
   // The good checkpoint still resumes and trains.
-  auto v = train::Trainer::resume(o.out_dir, 3);
+  auto v = train::Trainer::resume(o.out_dir, {.steps = 3});
   v->run();
   CHECK(v->step() == 3);
   fs::remove_all(o.out_dir);

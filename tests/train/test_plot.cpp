@@ -17,7 +17,7 @@
 
 #include "train/arena.h"
 #include "train/plot.h"
-#include "train/trainer.h"
+#include "train/run_dir.h"
 
 namespace fs = std::filesystem;
 using namespace tz;
@@ -30,6 +30,7 @@ const std::vector<std::string> kHostileNames = {
     "|touch PWNED_PIPE_OUT;",                   // ... and an output named '|cmd'
     "x`touch PWNED_BACKTICK`",                  // gnuplot's and the shell's command substitution
     "x\nsystem('touch PWNED_NEWLINE')\n",       // ends a line of a gnuplot script
+    "x $(touch PWNED_DOLLAR) y",                // the shell's command substitution, with spaces
 };
 
 // A fresh scratch directory that the test makes the working directory (a pasted command

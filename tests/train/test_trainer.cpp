@@ -1,8 +1,5 @@
 // The training loop through the command-line tool, in separate processes: exact resume,
 // determinism, checkpoint checks, and one clear line for every bad argument.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,50 +7,25 @@
 #include "core/creation.h"
 #include "core/safetensors.h"
 #include "tests/test_util.h"
-#include "train/trainer.h"
+#include "tests/train/cli_run.h"
+#include "train/run_dir.h"
 
 namespace fs = std::filesystem;
 using namespace tz;
+using testing::CliRun;
+using testing::fresh_dir;
+using testing::read_file;
+using testing::run_cli;
 
 namespace {
-const std::string kCli = std::string(TZ_BINARY_DIR) + "/tensorzoo";
 const std::string kTiny =
     " --dim 32 --depth 1 --heads 2 --context 32 --seq-len 32 --batch 4 --builtin-bytes 60000"
     " --eval-every 4 --log-every 1 --warmup 2 --sample 0 --threads 1";
 
-struct Run {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Run cli(const std::string& args) {
-  // CTest runs test cases in parallel processes: every call gets its own output files.
-  static int calls = 0;
-  fs::path dir = fs::temp_directory_path() / "tz_test_trainer";
-  fs::create_directories(dir);
-  std::string tag = std::to_string(::getpid()) + "_" + std::to_string(calls++);
-  std::string out = (dir / ("stdout_" + tag)).string(), err = (dir / ("stderr_" + tag)).string();
-  int rc = std::system((kCli + " " + args + " > " + out + " 2> " + err).c_str());
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
-}
-
-std::string fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / "tz_test_trainer" / name;
-  fs::remove_all(p);
-  return p.string();
-}
-
 // The (step, loss, val_loss) columns of a run's log.csv.
 std::vector<std::string> losses(const std::string& dir) {
   std::vector<std::string> rows;
-  std::istringstream in(slurp(dir + "/log.csv"));
+  std::istringstream in(read_file(dir + "/log.csv"));
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
@@ -66,12 +38,12 @@ std::vector<std::string> losses(const std::string& dir) {
 
 TEST_CASE("resuming in a new process continues bit for bit") {
   std::string whole = fresh_dir("whole"), split = fresh_dir("split");
-  Run a = cli("train" + kTiny + " --steps 8 --out " + whole);
+  CliRun a = run_cli("train" + kTiny + " --steps 8 --out " + whole);
   REQUIRE_MESSAGE(a.status == 0, a.err);
-  Run b = cli("train" + kTiny + " --steps 8 --stop-after 4 --out " + split);
+  CliRun b = run_cli("train" + kTiny + " --steps 8 --stop-after 4 --out " + split);
   REQUIRE_MESSAGE(b.status == 0, b.err);
   CHECK(b.out.find("stopping at step 4 of 8") != std::string::npos);
-  Run c = cli("train --resume " + split + " --sample 0");
+  CliRun c = run_cli("train --resume " + split + " --sample 0");
   REQUIRE_MESSAGE(c.status == 0, c.err);
   CHECK(c.out.find("resuming " + split + " at step 4 of 8") != std::string::npos);
   std::vector<std::string> la = losses(whole), lb = losses(split);
@@ -79,15 +51,15 @@ TEST_CASE("resuming in a new process continues bit for bit") {
   for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);
   // A new process with the same seed and threads gives identical losses.
   std::string again = fresh_dir("again");
-  REQUIRE(cli("train" + kTiny + " --steps 8 --out " + again).status == 0);
+  REQUIRE(run_cli("train" + kTiny + " --steps 8 --out " + again).status == 0);
   CHECK(losses(again) == la);
   // A different seed gives different losses.
   std::string other = fresh_dir("other");
-  REQUIRE(cli("train" + kTiny + " --steps 8 --seed 2 --out " + other).status == 0);
+  REQUIRE(run_cli("train" + kTiny + " --steps 8 --seed 2 --out " + other).status == 0);
   CHECK(losses(other) != la);
   // The trained model samples from its checkpoint, reproducibly for a seed.
-  Run s1 = cli("sample --run " + whole + " --tokens 20 --seed 3");
-  Run s2 = cli("sample --run " + whole + " --tokens 20 --seed 3");
+  CliRun s1 = run_cli("sample --run " + whole + " --tokens 20 --seed 3");
+  CliRun s2 = run_cli("sample --run " + whole + " --tokens 20 --seed 3");
   CHECK(s1.status == 0);
   CHECK(s1.out == s2.out);
   CHECK(s1.out.size() == std::string("The ").size() + 20 + 1);
@@ -96,10 +68,10 @@ TEST_CASE("resuming in a new process continues bit for bit") {
 TEST_CASE("segment memory trains across segments, evaluates with memory and resumes bit for bit") {
   const std::string memory = R"( --config '{"pos": "rope", "mem_len": 32}')";
   std::string whole = fresh_dir("mem_whole"), split = fresh_dir("mem_split");
-  Run a = cli("train" + kTiny + memory + " --steps 8 --out " + whole);
+  CliRun a = run_cli("train" + kTiny + memory + " --steps 8 --out " + whole);
   REQUIRE_MESSAGE(a.status == 0, a.err);
-  REQUIRE(cli("train" + kTiny + memory + " --steps 8 --stop-after 4 --out " + split).status == 0);
-  Run c = cli("train --resume " + split + " --sample 0");
+  REQUIRE(run_cli("train" + kTiny + memory + " --steps 8 --stop-after 4 --out " + split).status == 0);
+  CliRun c = run_cli("train --resume " + split + " --sample 0");
   REQUIRE_MESSAGE(c.status == 0, c.err);
   std::vector<std::string> la = losses(whole), lb = losses(split);
   REQUIRE(la.size() == 8);
@@ -110,19 +82,19 @@ TEST_CASE("segment memory trains across segments, evaluates with memory and resu
   CHECK(f.tensors.count("data.cursors") == 1);
   CHECK(f.tensors.at("state.memory.mem0").shape() == Shape{4, 32, 32});
   // Decoding from the trained model runs past its context through the memory.
-  Run s = cli("sample --run " + whole + " --tokens 80 --seed 3");
+  CliRun s = run_cli("sample --run " + whole + " --tokens 80 --seed 3");
   CHECK(s.status == 0);
   CHECK(s.out.size() == std::string("The ").size() + 80 + 1);
   // mem_len 0 is the plain model: the same losses as without the key.
   std::string plain = fresh_dir("mem_plain"), zero = fresh_dir("mem_zero");
-  REQUIRE(cli("train" + kTiny + " --steps 4 --out " + plain).status == 0);
-  REQUIRE(cli("train" + kTiny + R"( --config '{"mem_len": 0}' --steps 4 --out )" + zero).status == 0);
+  REQUIRE(run_cli("train" + kTiny + " --steps 4 --out " + plain).status == 0);
+  REQUIRE(run_cli("train" + kTiny + R"( --config '{"mem_len": 0}' --steps 4 --out )" + zero).status == 0);
   CHECK(losses(plain) == losses(zero));
 }
 
 TEST_CASE("checkpoints carry a format version; other versions and foreign files are refused") {
   std::string dir = fresh_dir("version");
-  REQUIRE(cli("train" + kTiny + " --steps 2 --out " + dir).status == 0);
+  REQUIRE(run_cli("train" + kTiny + " --steps 2 --out " + dir).status == 0);
   std::string path = dir + "/checkpoint.safetensors";
   TensorFile f = load_safetensors(path);
   CHECK(f.metadata.at("format_version") == "1");
@@ -131,55 +103,57 @@ TEST_CASE("checkpoints carry a format version; other versions and foreign files 
   f.metadata["format_version"] = "2";
   save_safetensors(path, f.tensors, f.metadata);
   CHECK_THROWS_WITH_AS(train::Trainer::resume(dir), doctest::Contains("format version 2 is not supported"), Error);
-  Run r = cli("sample --run " + dir);
+  CliRun r = run_cli("sample --run " + dir);
   CHECK(r.status == 1);
   CHECK(r.err.find("format version 2 is not supported") != std::string::npos);
   // A safetensors file that is not a training checkpoint.
   save_safetensors(path, {{"w", zeros({2})}});
   CHECK_THROWS_WITH_AS(train::load_model(dir), doctest::Contains("metadata has no 'format'"), Error);
   // A truncated file.
-  std::string bytes = slurp(path);
+  std::string bytes = read_file(path);
   std::ofstream(path, std::ios::binary) << bytes.substr(0, 5);
   CHECK_THROWS_WITH_AS(train::load_model(dir), doctest::Contains("checkpoint.safetensors"), Error);
 }
 
 TEST_CASE("bad arguments give one clear line and a non-zero exit") {
-  auto one_line = [](const Run& r) { return !r.err.empty() && r.err.find('\n') == r.err.size() - 1 && r.out.empty(); };
-  Run unknown = cli("train --stepz 3");
+  auto one_line = [](const CliRun& r) {
+    return !r.err.empty() && r.err.find('\n') == r.err.size() - 1 && r.out.empty();
+  };
+  CliRun unknown = run_cli("train --stepz 3");
   CHECK(unknown.status == 2);
   CHECK(one_line(unknown));
   CHECK(unknown.err.find("--stepz") != std::string::npos);
-  Run missing = cli("train --data /nonexistent/file.txt");
+  CliRun missing = run_cli("train --data /nonexistent/file.txt");
   CHECK(missing.status == 2);
   CHECK(missing.err.find("/nonexistent/file.txt") != std::string::npos);
-  Run bad_value = cli("train --steps many");
+  CliRun bad_value = run_cli("train --steps many");
   CHECK(bad_value.status == 2);
   CHECK(one_line(bad_value));
-  Run no_cmd = cli("");
+  CliRun no_cmd = run_cli("");
   CHECK(no_cmd.status == 2);
-  Run bad_config = cli("train --config '{\"dimm\": 3}' --steps 1");
+  CliRun bad_config = run_cli("train --config '{\"dimm\": 3}' --steps 1");
   CHECK(bad_config.status == 1);
   CHECK(bad_config.err.find("unknown key 'dimm'") != std::string::npos);
   std::string dir = fresh_dir("conflict");
-  REQUIRE(cli("train" + kTiny + " --steps 1 --out " + dir).status == 0);
-  Run conflict = cli("train --resume " + dir + " --dim 64");
+  REQUIRE(run_cli("train" + kTiny + " --steps 1 --out " + dir).status == 0);
+  CliRun conflict = run_cli("train --resume " + dir + " --dim 64");
   CHECK(conflict.status == 2);
   CHECK(conflict.err.find("--dim cannot change a resumed run") != std::string::npos);
-  Run no_ckpt = cli("sample --run " + fs::temp_directory_path().string());
+  CliRun no_ckpt = run_cli("sample --run " + fs::temp_directory_path().string());
   CHECK(no_ckpt.status == 1);
   CHECK(no_ckpt.err.find("no checkpoint.safetensors in") != std::string::npos);
-  Run bad_sample = cli("sample --run " + dir + " --top-p 0");
+  CliRun bad_sample = run_cli("sample --run " + dir + " --top-p 0");
   CHECK(bad_sample.status == 1);
   CHECK(bad_sample.err.find("top_p must be in (0, 1]") != std::string::npos);
-  Run unknown_id = cli("check rmsnorm rmsnrom");  // refused before any check runs
+  CliRun unknown_id = run_cli("check rmsnorm rmsnrom");  // refused before any check runs
   CHECK(unknown_id.status == 1);
   CHECK(one_line(unknown_id));
   CHECK(unknown_id.err.find("unknown variant id 'rmsnrom'") != std::string::npos);
 }
 
 TEST_CASE("docs/variants.md is the registry's current list (regenerate: tensorzoo docs --out docs/variants.md)") {
-  Run r = cli("docs");
+  CliRun r = run_cli("docs");
   REQUIRE(r.status == 0);
-  CHECK_MESSAGE(r.out == slurp(std::string(TZ_SOURCE_DIR) + "/docs/variants.md"),
+  CHECK_MESSAGE(r.out == read_file(std::string(TZ_SOURCE_DIR) + "/docs/variants.md"),
                 "docs/variants.md is stale: run `build/tensorzoo docs --out docs/variants.md`");
 }

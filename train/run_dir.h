@@ -1,0 +1,54 @@
+// A run directory of `tensorzoo train`, read back: the checkpoint, its model config and
+// training options, the log, the history of resumes, the loss plot.
+//
+// One reader serves `sample`, `probe` and `train --resume`, so they cannot trust different
+// copies of the config: the model config is stored once (the checkpoint's "config"); a
+// checkpoint written before that also holds it inside "train_options", and the two must agree.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/safetensors.h"
+#include "models/lm.h"
+#include "nn/config.h"
+#include "train/trainer.h"
+
+namespace tz::train {
+
+constexpr const char* kCheckpointFormat = "tensorzoo-train-checkpoint";
+constexpr int kCheckpointVersion = 1;
+constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+constexpr const char* kLogFile = "log.csv";
+constexpr const char* kHistoryFile = "history.txt";
+
+struct RunCheckpoint {
+  std::string path;      // dir/checkpoint.safetensors
+  TensorFile file;       // its tensors and metadata
+  nn::Config model;      // the model config
+  TrainOptions options;  // the training options (options.model == model; out_dir = the directory)
+  int64_t step = 0;      // steps done
+  double elapsed_s = 0;  // their wall time
+};
+
+// Reads and checks a run's checkpoint: format, version, and every metadata field it needs;
+// errors name the file and the field.
+RunCheckpoint read_run(const std::string& dir);
+
+// The trained model of a run, ready for generation (eval mode); a strict load whose errors
+// name the checkpoint and list missing and unexpected tensors.
+std::unique_ptr<models::LM> load_model(const RunCheckpoint& run);
+std::unique_ptr<models::LM> load_model(const std::string& dir);
+
+// Before a run starts or resumes: removes the temporary files an interrupted checkpoint write
+// left behind (returns their names), and on resume cuts log.csv back to the rows at or
+// before the checkpoint's step, so that the resumed log has no repeated steps.
+std::vector<std::string> remove_stale_files(const std::string& dir);
+void truncate_log(const std::string& dir, int64_t step);
+void append_history(const std::string& dir, const std::string& line);
+
+// Draws the curves of a run's log.csv into loss.png with gnuplot. Returns false (and says
+// why in `message`) when gnuplot is missing or fails.
+bool plot_loss(const std::string& dir, std::string& message);
+
+}  // namespace tz::train
