@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "core/text.h"
 #include "data/tasks.h"
 #include "train/arena.h"
 
@@ -56,10 +57,7 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   commands.push_back({cmd, [a, cmd] {
                         arena::Options o = a->o;
                         if (!a->spec.empty()) {
-                          std::ifstream in(a->spec);
-                          std::stringstream ss;
-                          ss << in.rdbuf();
-                          o = arena::options_from_spec(ss.str(), o);
+                          o = arena::options_from_spec(read_file(a->spec, "--spec", uint64_t(1) << 24), o);
                         }
                         if (!a->models.empty()) o.models = arena::entries_from_ids(a->models);
                         if (o.models.empty())

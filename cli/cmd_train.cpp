@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "core/parallel.h"
+#include "core/text.h"
 #include "data/tokenizer.h"
 #include "models/generate.h"
 #include "nn/config.h"
@@ -38,11 +39,7 @@ std::string hms(double seconds) {
 
 std::string read_config_arg(const std::string& arg) {
   if (!arg.empty() && arg.front() == '{') return arg;
-  std::ifstream in(arg);
-  if (!in) throw Error(fmt::format("--config: cannot read file '{}' (give a path or inline JSON)", arg));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_file(arg, "--config (a JSON file, or inline JSON starting with '{')", uint64_t(1) << 24);
 }
 
 // Streams bytes as they are generated (a multi-byte UTF-8 character shows once complete,
@@ -125,8 +122,8 @@ struct TrainArgs {
 };
 
 // `train --resume DIR`: the flags that may change a run are applied (and recorded in its
-// history.txt); every other flag is refused, naming it, since the model, the data, the seed
-// and the batches are fixed by the checkpoint.
+// history.txt); every other flag is refused, naming it, since the model, the seed and the
+// batch shape are fixed by the checkpoint.
 int resume_train(const TrainArgs& a, const CLI::App& cmd) {
   const train::TrainOptions& o = a.opt;
   train::ResumeChanges c;
@@ -142,6 +139,7 @@ int resume_train(const TrainArgs& a, const CLI::App& cmd) {
       {"--eval-every", [&] { c.eval_every = o.eval_every; }},
       {"--log-every", [&] { c.log_every = o.log_every; }},
       {"--threads", [&] { c.threads = o.threads; }},
+      {"--data", [&] { c.data = o.data; }},
       {"--resume", [] {}},
       {"--stop-after", [] {}},
       {"--sample", [] {}}};
@@ -164,7 +162,7 @@ int resume_train(const TrainArgs& a, const CLI::App& cmd) {
           "--out: a resumed run stays in its directory ({}); to branch it, copy the directory and resume the copy",
           a.resume_dir));
     throw CLI::ValidationError(fmt::format(
-        "{} cannot change a resumed run (the model, data, seed and batches are fixed by the checkpoint in {}); "
+        "{} cannot change a resumed run (the model, the seed and the batch shape are fixed by the checkpoint in {}); "
         "with --resume you may give {}",
         flag, a.resume_dir, allowed));
   }
@@ -184,7 +182,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                         "Model config over the default GPT: a JSON file or inline JSON, e.g. "
                         "'{\"norm\": \"rmsnorm\", \"pos\": \"sinusoidal_pe\"}'");
   // Integer flags take values in a range, so that no size can overflow what it feeds.
-  constexpr int64_t kMaxSteps = int64_t(1) << 40;
+  using train::kMaxBatch, train::kMaxBuiltinBytes, train::kMaxSteps, train::kMaxThreads;
   train_cmd->add_option("--dim", gpt.dim, "Model width")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   train_cmd->add_option("--depth", gpt.depth, "Number of blocks")->check(CLI::Range(1, 1024))->capture_default_str();
   train_cmd->add_option("--heads", gpt.heads, "Attention heads")->check(CLI::Range(1, 1024))->capture_default_str();
@@ -197,7 +195,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
       ->check(CLI::Range(int64_t(1), kMaxSteps))
       ->capture_default_str();
   train_cmd->add_option("--batch", opt.batch, "Sequences per step")
-      ->check(CLI::Range(1, 1 << 16))
+      ->check(CLI::Range(int64_t(1), kMaxBatch))
       ->capture_default_str();
   train_cmd->add_option("--seq-len", opt.seq_len, "Tokens per sequence")
       ->check(CLI::Range(1, 1 << 20))
@@ -221,7 +219,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
       ->check(CLI::Range(int64_t(1), kMaxSteps))
       ->capture_default_str();
   train_cmd->add_option("--threads", opt.threads, "Threads (0 = OMP_NUM_THREADS or all cores)")
-      ->check(CLI::Range(0, 4096));
+      ->check(CLI::Range(0, kMaxThreads));
   train_cmd->add_option("--seed", opt.seed, "Seed for data, initialisation and dropout")
       ->check(CLI::Validator(
           [](std::string& v) {
@@ -233,7 +231,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
       ->capture_default_str();
   train_cmd->add_option("--out", opt.out_dir, "Run directory")->capture_default_str();
   train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")
-      ->check(CLI::Range(int64_t(10000), int64_t(1) << 31))
+      ->check(CLI::Range(int64_t(10000), kMaxBuiltinBytes))
       ->capture_default_str();
   train_cmd->add_option("--resume", resume_dir, "Continue the run in this directory")->check(CLI::ExistingDirectory);
   train_cmd

@@ -219,24 +219,24 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
     if (int64_t(js.size()) > kMaxDims)
       fail(file, cat_str(where, ": shape has ", js.size(), " dimensions, more than tensorzoo's ", kMaxDims),
            "reshape the tensor to fewer dimensions before saving");
-    // Element counts are capped at 2^59 so that numel * 8 bytes cannot overflow 64 bits.
-    constexpr uint64_t kMaxNumel = uint64_t(1) << 59;
+    // Element counts are capped (core/shape.h) so that numel * 8 bytes cannot overflow.
+    constexpr uint64_t kMaxCount = uint64_t(kMaxNumel);
     uint64_t numel = 1;
     bool has_zero = false;
     for (size_t d = 0; d < js.size(); ++d) {
       uint64_t n = get_count(js[d], file, cat_str(where, ": shape entry ", d));
-      if (n > kMaxNumel)
+      if (n > kMaxCount)
         fail(file, cat_str(where, ": shape entry ", d, " is ", n, ", absurdly large"), "the shape is corrupt");
       if (n == 0)
         has_zero = true;
-      else if (numel > kMaxNumel / n)  // the product would pass the cap
-        numel = kMaxNumel + 1;
+      else if (numel > kMaxCount / n)  // the product would pass the cap
+        numel = kMaxCount + 1;
       else
         numel *= n;
       e.shape.push_back(int64_t(n));
     }
     if (has_zero) numel = 0;  // a zero anywhere makes the tensor empty
-    if (numel > kMaxNumel)
+    if (numel > kMaxCount)
       fail(file, cat_str(where, ": shape ", js.dump(), " has too many elements to exist"), "the shape is corrupt");
 
     // data_offsets: [begin, end] inside the data buffer, of the right length.
@@ -311,13 +311,15 @@ struct FileHandle {
 
 // Opens `path` for reading and returns its size; errors name the path.
 uint64_t open_for_reading(const std::string& path, FileHandle& fh) {
-  fh.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+  fh.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fh.fd < 0)
     throw Error(cat_str("safetensors: cannot open '", path, "': ", os_error(errno),
                         "; hint: check the path and its permissions"));
   struct stat st {};
   if (::fstat(fh.fd, &st) != 0) throw Error(cat_str("safetensors: cannot stat '", path, "': ", os_error(errno)));
-  if (!S_ISREG(st.st_mode)) throw Error(cat_str("safetensors: '", path, "' is not a regular file (a directory?)"));
+  if (!S_ISREG(st.st_mode))
+    throw Error(cat_str("safetensors: '", path, "' is not a regular file (a directory, FIFO or device)"));
   return uint64_t(st.st_size);
 }
 

@@ -1,5 +1,7 @@
 #include "core/shape.h"
 
+#include <bit>
+
 #include "core/dtype.h"
 #include "core/error.h"
 
@@ -7,7 +9,11 @@ namespace tz {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape) {
+    TZ_CHECK(s >= 0, "shape ", shape, ": a size is negative");
+    TZ_CHECK(!__builtin_mul_overflow(n, s, &n) && n <= kMaxNumel, "shape ", shape, ": more than 2^",
+             std::countr_zero(uint64_t(kMaxNumel)), " elements, larger than any tensor can be");
+  }
   return n;
 }
 

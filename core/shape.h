@@ -10,6 +10,11 @@ namespace tz {
 using Shape = std::vector<int64_t>;
 constexpr int64_t kMaxDims = 8;
 
+// At most 2^59 elements, so that a byte count (<= 8 bytes an element) fits in 63 bits.
+constexpr int64_t kMaxNumel = int64_t(1) << 59;
+
+// The number of elements; throws naming the shape when a size is negative or the product
+// passes kMaxNumel (sizes are never trusted to multiply without overflow).
 int64_t shape_numel(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "[4, 64, 128]"

@@ -10,6 +10,7 @@
 
 #include "core/creation.h"
 #include "core/error.h"
+#include "core/text.h"
 
 namespace tz::data {
 
@@ -18,13 +19,7 @@ const char* split_name(Split split) { return split == Split::train ? "train" : "
 TextDataset TextDataset::from_file(const std::string& path, const TextDatasetOptions& options) {
   std::error_code ec;
   TZ_CHECK(std::filesystem::exists(path, ec), "TextDataset: no file at '", path, "'");
-  TZ_CHECK(!std::filesystem::is_directory(path, ec), "TextDataset: '", path, "' is a directory, expected a text file");
-  std::ifstream in(path, std::ios::binary);
-  TZ_CHECK(in.is_open(), "TextDataset: cannot open '", path, "': ", std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  TZ_CHECK(!in.bad(), "TextDataset: error reading '", path, "'");
-  std::string text = buffer.str();
+  std::string text = read_file(path, "TextDataset");
   TZ_CHECK(!text.empty(), "TextDataset: '", path, "' is empty");
   return from_string(text, options, path);
 }

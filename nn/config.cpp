@@ -49,6 +49,12 @@ T read(const nlohmann::json& j, const std::string& key, const T& fallback, const
   try {
     if constexpr (std::is_same_v<T, int64_t>) {
       TZ_CHECK(it->is_number_integer(), source, ": key '", key, "' must be ", expected, ", got ", it->dump());
+      // No size, count or index of a model is near 2^31: a larger value is corrupt or crafted,
+      // and would overflow the products it feeds.
+      TZ_CHECK(it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t(kMaxConfigInt)
+                                        : it->get<int64_t>() >= -kMaxConfigInt,
+               source, ": key '", key, "' is ", it->dump(),
+               ", outside [-2^31, 2^31], the range of model config integers");
     } else if constexpr (std::is_same_v<T, double>) {
       TZ_CHECK(it->is_number(), source, ": key '", key, "' must be ", expected, ", got ", it->dump());
     } else if constexpr (std::is_same_v<T, bool>) {

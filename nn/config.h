@@ -58,6 +58,9 @@ constexpr const char* key_type_name() {
 }
 
 // A config key declared once: name, type (T), default and doc.
+// Integers in a config are at most 2^31 in magnitude (Config refuses others, naming the key).
+constexpr int64_t kMaxConfigInt = int64_t(1) << 31;
+
 template <class T>
 struct Key {
   static_assert(std::is_same_v<T, int64_t> || std::is_same_v<T, double> || std::is_same_v<T, bool> ||

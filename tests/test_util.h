@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <time.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -27,6 +29,14 @@ inline double rel_rms(const Tensor& a, const Tensor& b) {
     den += y[i] * y[i];
   }
   return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+// CPU time of the calling thread: a measure of work that other processes on a busy machine
+// do not inflate (for tests of how cost grows, never of speed).
+inline double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {

@@ -26,14 +26,19 @@ using nlohmann::json;
 
 void TrainOptions::validate() const {
   const int64_t context = model.get(models::kContext);
-  TZ_CHECK(steps > 0, "train: steps must be positive, got ", steps);
-  TZ_CHECK(batch > 0, "train: batch must be positive, got ", batch);
-  TZ_CHECK(seq_len > 0 && seq_len <= context, "train: seq_len must be in [1, context=", context, "], got ", seq_len);
+  auto in = [](const char* key, int64_t value, int64_t lo, int64_t hi) {
+    TZ_CHECK(value >= lo && value <= hi, "train: ", key, " must be in [", lo, ", ", hi, "], got ", value);
+  };
+  in("steps", steps, 1, kMaxSteps);
+  in("batch", batch, 1, kMaxBatch);
+  in("seq_len", seq_len, 1, context);
   recipe.validate();
-  TZ_CHECK(eval_every > 0 && eval_batches > 0 && log_every > 0,
-           "train: eval_every, eval_batches and log_every must be positive");
-  TZ_CHECK(threads >= 0, "train: threads must be >= 0, got ", threads);
-  TZ_CHECK(builtin_bytes >= 10000, "train: builtin_bytes must be at least 10000, got ", builtin_bytes);
+  in("warmup", recipe.warmup, 0, kMaxSteps);
+  in("eval_every", eval_every, 1, kMaxSteps);
+  in("eval_batches", eval_batches, 1, kMaxBatch);
+  in("log_every", log_every, 1, kMaxSteps);
+  in("threads", threads, 0, kMaxThreads);
+  in("builtin_bytes", builtin_bytes, 10000, kMaxBuiltinBytes);
 }
 
 std::string TrainOptions::to_json() const {
@@ -292,6 +297,7 @@ std::string apply(const ResumeChanges& changes, TrainOptions& o) {
   change("log_every", changes.log_every, o.log_every);
   change("threads", changes.threads, o.threads);
   change("skip_nonfinite", changes.skip_nonfinite, o.skip_nonfinite);
+  change("data", changes.data, o.data);
   return said;
 }
 }  // namespace
@@ -304,6 +310,9 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeCha
            " is not more than the ", run.step, " steps the run in ", dir, " has done");
   TZ_CHECK(run.step <= o.steps, "resume: the run in ", dir, " already did ", run.step,
            " steps; ask for more with --steps");
+  TZ_CHECK(o.data.empty() || fs::exists(o.data), "resume: the run in ", dir, " trained on '", o.data,
+           "' (its checkpoint's training options), which does not exist now; restore the file, or give --data PATH "
+           "to continue on a file at another place");
   std::unique_ptr<Trainer> t(new Trainer(o, false));
   std::map<std::string, Tensor> model_state, optim_state, memory_state;
   for (auto& [n, tensor] : run.file.tensors) {

@@ -33,6 +33,13 @@
 
 namespace tz::train {
 
+// Limits of the training options (validate() and the CLI's flags): no count can overflow
+// the products it feeds (batch x seq_len x segments tokens, steps x batch sequences).
+constexpr int64_t kMaxSteps = int64_t(1) << 40;
+constexpr int64_t kMaxBatch = int64_t(1) << 16;
+constexpr int64_t kMaxBuiltinBytes = int64_t(1) << 31;
+constexpr int kMaxThreads = 4096;
+
 struct TrainOptions {
   // The zoo LM config, parsed once by the caller: any registered mixer, position scheme, FFN
   // and norm.
@@ -64,12 +71,13 @@ struct TrainOptions {
 };
 
 // What a resumed run may change; each given value replaces the saved one and is written to
-// the run's history.txt. The model, the data, the seed and the batches are fixed by the
-// checkpoint (refused by the CLI), and the run stays in its directory.
+// the run's history.txt. The model, the seed and the batch shape are fixed by the checkpoint
+// (refused by the CLI), and the run stays in its directory. A new data file continues the
+// run on other text (a moved file, or fine-tuning), no longer exactly as an unbroken run.
 struct ResumeChanges {
   std::optional<int64_t> steps, warmup, eval_every, log_every;
   std::optional<double> lr, min_lr, weight_decay, grad_clip;
-  std::optional<std::string> schedule;
+  std::optional<std::string> schedule, data;
   std::optional<int> threads;
   std::optional<bool> skip_nonfinite;
 };

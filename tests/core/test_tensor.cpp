@@ -253,3 +253,18 @@ TEST_CASE("uninitialised memory is NaN in the test build") {
   Tensor t = empty({3});
   CHECK(std::isnan(t.at({0})));
 }
+
+TEST_CASE("absurd sizes are a tz::Error naming the shape or the bytes, never a crash or an exit") {
+  CHECK_THROWS_WITH_AS(zeros({int64_t(1) << 62}),
+                       "shape [4611686018427387904]: more than 2^59 elements, larger than any tensor can be", Error);
+  CHECK_THROWS_WITH_AS(randn({int64_t(1) << 62}), doctest::Contains("more than 2^59 elements"), Error);
+  CHECK_THROWS_WITH_AS(zeros({int64_t(1) << 32, int64_t(1) << 32}), doctest::Contains("more than 2^59 elements"),
+                       Error);
+  CHECK_THROWS_WITH_AS(zeros({int64_t(1) << 31, int64_t(1) << 31, 4}), doctest::Contains("more than 2^59"), Error);
+  CHECK_THROWS_WITH_AS(zeros({3, -2}), doctest::Contains("negative"), Error);
+  // 4 TiB: more than the machine has; the allocator's failure is an error with the byte count.
+  CHECK_THROWS_WITH_AS(zeros({int64_t(1) << 40}), "out of memory allocating 4398046511104 bytes", Error);
+  // A view cannot be shaped past the limit either (its element count would wrap to a match).
+  Tensor t = zeros({0});
+  CHECK_THROWS_AS(t.reshape({int64_t(1) << 32, int64_t(1) << 32, 0}), Error);
+}

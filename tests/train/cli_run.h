@@ -31,13 +31,15 @@ inline std::filesystem::path cli_scratch() {
   return dir;
 }
 
-// `tensorzoo <args>` through the shell (args may quote), its output captured.
-inline CliRun run_cli(const std::string& args) {
+// `tensorzoo <args>` through the shell (args may quote), its output captured; with a
+// timeout, a run that takes longer is killed (status 124, from timeout(1)).
+inline CliRun run_cli(const std::string& args, int timeout_s = 0) {
   static int calls = 0;
   const std::filesystem::path dir = cli_scratch();
   const std::string tag = std::to_string(calls++);
   const std::string out = (dir / ("stdout_" + tag)).string(), err = (dir / ("stderr_" + tag)).string();
-  const std::string cli = std::string(TZ_BINARY_DIR) + "/tensorzoo";
+  const std::string cli =
+      (timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : std::string()) + TZ_BINARY_DIR + "/tensorzoo";
   const int rc = std::system((cli + " " + args + " > " + out + " 2> " + err).c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_file(out), read_file(err)};
 }

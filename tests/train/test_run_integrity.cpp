@@ -1,5 +1,7 @@
 // A run directory under misuse: divergence, resume flags, edited checkpoints, interrupted
 // writes, absurd arguments. Each case runs the tool in new processes, as a user would.
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -87,14 +89,13 @@ TEST_CASE("run: --resume honours the schedule flags, records them, and refuses e
   CHECK(options.at("lr") == 0.001);
   CHECK(options.at("steps") == 6);
 
-  for (const std::string flag :
-       {"--config '{}'", "--dim 32", "--depth 2", "--heads 4", "--context 32", "--data /etc/hostname", "--seed 5",
-        "--batch 3", "--seq-len 8", "--builtin-bytes 30000"}) {
+  for (const std::string flag : {"--config '{}'", "--dim 32", "--depth 2", "--heads 4", "--context 32", "--seed 5",
+                                 "--batch 3", "--seq-len 8", "--builtin-bytes 30000"}) {
     CAPTURE(flag);
     CliRun bad = run_cli("train --resume " + dir + " " + flag);
     CHECK(bad.status == 2);
     CHECK(has(bad.err, flag.substr(0, flag.find(' ')) + " cannot change a resumed run"));
-    CHECK(has(bad.err, "with --resume you may give --eval-every, --grad-clip"));
+    CHECK(has(bad.err, "with --resume you may give --data, --eval-every, --grad-clip"));
   }
   CliRun out = run_cli("train --resume " + dir + " --out " + dir + "_copy");
   CHECK(out.status == 2);
@@ -104,6 +105,21 @@ TEST_CASE("run: --resume honours the schedule flags, records them, and refuses e
     CHECK(bad.status == 2);
     CHECK(has(bad.err, "--steps: Value " + steps + " not in range 1 to"));
   }
+  // A data file that moved: the message says where the path came from and how to give another.
+  const std::string text = fresh_dir("moved_text") + ".txt";
+  std::ofstream(text) << std::string(30000, 'a');
+  const std::string moved = fresh_dir("resume_moved");
+  REQUIRE(run_cli("train" + kTiny + " --steps 2 --data " + text + " --out " + moved).status == 0);
+  fs::rename(text, text + ".moved");
+  CliRun lost = run_cli("train --resume " + moved + " --steps 3");
+  CHECK(lost.status == 1);
+  CHECK(has(lost.err, "trained on '" + text +
+                          "' (its checkpoint's training options), which does not exist now; "
+                          "restore the file, or give --data PATH"));
+  CliRun found = run_cli("train --resume " + moved + " --steps 3 --data " + text + ".moved");
+  CHECK_MESSAGE(found.status == 0, found.err);
+  CHECK(has(read_file(moved + "/history.txt"), "data " + text + " -> " + text + ".moved"));
+
   CliRun same = run_cli("train --resume " + dir + " --steps 6");
   CHECK(same.status == 1);
   CHECK(has(same.err, "resume: steps 6 is not more than the 6 steps the run in " + dir + " has done"));
@@ -125,7 +141,7 @@ TEST_CASE("run: sample and --resume read one stored model config; an edited copy
   options["model"] = nlohmann::json::parse(f.metadata.at("config"));
   options["model"]["dim"] = 32;
   edit_metadata(dir, "train_options", options.dump());
-  for (const std::string cmd : {"sample --run " + dir, "train --resume " + dir + " --steps 9"}) {
+  for (const std::string& cmd : {"sample --run " + dir, "train --resume " + dir + " --steps 9"}) {
     CliRun r = run_cli(cmd);
     CHECK(r.status == 1);
     CHECK(has(r.err, "its model config ('config') and the model in its training options ('train_options') disagree"));
@@ -166,6 +182,37 @@ TEST_CASE("run: an interrupted write's temporary file is removed and the log is 
   CHECK(has(r.err, "removed checkpoint.safetensors.tmp.12345"));
   CHECK(!fs::exists(dir + "/checkpoint.safetensors.tmp.12345"));
   CHECK(logged_steps(dir) == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
+}
+
+TEST_CASE("run: crafted sizes and files in a checkpoint are errors naming them, never a crash or a hang") {
+  const std::string dir = trained("crafted", 2);
+  const std::string path = dir + "/checkpoint.safetensors";
+  const TensorFile original = load_safetensors(path);
+  auto config = nlohmann::json::parse(original.metadata.at("config"));
+  config["dim"] = int64_t(1) << 62;
+  edit_metadata(dir, "config", config.dump());
+  CliRun s = run_cli("sample --run " + dir);
+  CHECK(s.status == 1);
+  CHECK(has(s.err, "key 'dim' is 4611686018427387904, outside [-2^31, 2^31]"));
+  save_safetensors(path, original.tensors, original.metadata);
+
+  auto options = nlohmann::json::parse(original.metadata.at("train_options"));
+  options["batch"] = int64_t(1) << 62;
+  edit_metadata(dir, "train_options", options.dump());
+  CliRun r = run_cli("train --resume " + dir + " --steps 3");
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "train_options: train: batch must be in [1, 65536], got 4611686018427387904"));
+  save_safetensors(path, original.tensors, original.metadata);
+
+  // A FIFO where the checkpoint should be: refused before reading (opening it would block).
+  fs::remove(path);
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  for (const std::string& cmd : {"sample --run " + dir, "train --resume " + dir + " --steps 3"}) {
+    CliRun f = run_cli(cmd, 20);
+    CHECK(f.status == 1);
+    CHECK(has(f.err, "is not a regular file (a directory, FIFO or device)"));
+  }
+  fs::remove(path);
 }
 
 TEST_CASE("run: absurd or negative numbers and huge text are one bounded line, never a crash") {
