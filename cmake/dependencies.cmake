@@ -41,7 +41,7 @@ if(TZ_NATIVE)
 endif()
 
 message(STATUS "tensorzoo: OpenBLAS ${TZ_HAVE_OPENBLAS} (${TZ_BLAS_VIA}), OpenMP ${TZ_HAVE_OPENMP}, "
-               "ISA ${TZ_ISA}, sanitizers ${TZ_SANITIZE}, fmt ${fmt_FOUND}, json ${nlohmann_json_FOUND}, "
+               "ISA ${TZ_ISA}, sanitizers ${TZ_SANITIZE}, thread sanitizer ${TZ_TSAN}, fmt ${fmt_FOUND}, json ${nlohmann_json_FOUND}, "
                "build ${CMAKE_BUILD_TYPE}")
 
 if(NOT fmt_FOUND OR NOT nlohmann_json_FOUND)
@@ -70,5 +70,9 @@ function(tz_link_dependencies target)
   if(TZ_SANITIZE)
     target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer)
     target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+  if(TZ_TSAN)
+    target_compile_options(${target} PUBLIC -fsanitize=thread -fno-omit-frame-pointer)
+    target_link_options(${target} PUBLIC -fsanitize=thread)
   endif()
 endfunction()

@@ -30,8 +30,10 @@ int initial_threads() {
 #endif
 }
 
+// Per calling thread, as OpenMP's own thread count is: an application that trains or
+// generates in several threads sets each one's count without a race.
 int& thread_count() {
-  static int n = initial_threads();
+  static thread_local int n = initial_threads();
   return n;
 }
 

@@ -34,7 +34,9 @@ int64_t Generator::randint(int64_t low, int64_t high) {
 }
 
 Generator& default_generator() {
-  static Generator gen(0x5eed);
+  // One per thread: models trained or sampled in different threads draw (dropout, FCM,
+  // initialisation) from their own stream, never racing on a shared counter.
+  static thread_local Generator gen(0x5eed);
   return gen;
 }
 

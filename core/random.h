@@ -42,8 +42,9 @@ class Generator {
   uint64_t counter_ = 0;
 };
 
+// The calling thread's generator (each thread has its own, seeded 0x5eed when first used).
 Generator& default_generator();
-void manual_seed(uint64_t seed);  // reseeds default_generator()
+void manual_seed(uint64_t seed);  // reseeds the calling thread's default_generator()
 
 Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, double low = 0, double high = 1);
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, double mean = 0, double std = 1);

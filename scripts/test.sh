@@ -10,6 +10,18 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 scripts/install_deps.sh
 
+if [ "${1:-}" = "--tsan" ]; then
+  # The thread sanitizer on the suites that run models in several threads of an application
+  # (tests/train/test_threads.cpp). OpenMP is off: libgomp is not instrumented, so its own
+  # (correct) synchronisation would be reported.
+  build=build-tsan
+  cmake -S . -B $build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTZ_TSAN=ON -DTZ_USE_OPENMP=OFF -DTZ_WERROR=ON \
+        -DTZ_BUILD_EXAMPLES=OFF -DTZ_BUILD_BENCH=OFF
+  cmake --build $build -j2 --target test_train
+  TSAN_OPTIONS=halt_on_error=1 $build/tests/test_train -tc="threads:*"
+  exit 0
+fi
+
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-asan
   cmake -S . -B $build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTZ_SANITIZE=ON -DTZ_WERROR=ON \
