@@ -50,7 +50,11 @@ struct Block {
 // Scratch of one thread, sized for blocks of up to C tokens.
 template <class T>
 struct Work {
-  std::vector<T> A, dA, qt, kt, kh, bq, bk, eq, ek, t1, t2, t3;
+  std::vector<T> A, dA, qt, kt, kh, eq, ek, t1, t2, t3;
+  // The cumulative log-decays, in f64 for f32 too: after a steep stretch b is large and a
+  // gentle pair's difference b_t - b_s small; in f32 (ulp 1.2e-4 at |b| = 1000) exp of it
+  // would lose 4 digits.
+  std::vector<double> bq, bk;
   bool factor = false;  // this block's per-channel A was factorised (see the guard)
   Work(int64_t C, int64_t Dk, int64_t Dg)
       : A(size_t(C * C)),
@@ -58,13 +62,13 @@ struct Work {
         qt(size_t(C * Dk)),
         kt(size_t(C * Dk)),
         kh(size_t(C * Dk)),
-        bq(size_t(C * Dg)),
-        bk(size_t(C * Dg)),
         eq(size_t(C * Dg)),
         ek(size_t(C * Dg)),
         t1(size_t(C * Dk)),
         t2(size_t(C * Dk)),
-        t3(size_t(C * Dk)) {}
+        t3(size_t(C * Dk)),
+        bq(size_t(C * Dg)),
+        bk(size_t(C * Dg)) {}
 };
 
 // Whether A uses the pair (query t, key s): s <= t, or s < t with the bonus.
@@ -78,19 +82,19 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
   const int64_t L = x.L, Dk = x.Dk, Dg = x.Dg;
   const bool strict = x.u != nullptr;
   for (int64_t d = 0; d < Dg; ++d) {
-    T acc = 0;
+    double acc = 0;
     for (int64_t t = 0; t < L; ++t) {
-      const T prev = acc;  // b_{t-1}, 0 at the block start
+      const double prev = acc;  // b_{t-1}, 0 at the block start
       if (x.g) acc += x.g[t * Dg + d];
       w.bk[size_t(t * Dg + d)] = acc;
       w.bq[size_t(t * Dg + d)] = strict ? prev : acc;
     }
   }
-  const T* bL = w.bk.data() + (L - 1) * Dg;
+  const double* bL = w.bk.data() + (L - 1) * Dg;
   for (int64_t t = 0; t < L; ++t)
     for (int64_t d = 0; d < Dg; ++d) {
-      w.eq[size_t(t * Dg + d)] = std::exp(w.bq[size_t(t * Dg + d)]);
-      w.ek[size_t(t * Dg + d)] = std::exp(bL[d] - w.bk[size_t(t * Dg + d)]);
+      w.eq[size_t(t * Dg + d)] = T(std::exp(w.bq[size_t(t * Dg + d)]));
+      w.ek[size_t(t * Dg + d)] = T(std::exp(bL[d] - w.bk[size_t(t * Dg + d)]));
     }
   for (int64_t t = 0; t < L; ++t)
     for (int64_t d = 0; d < Dk; ++d) {
@@ -105,15 +109,16 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
     mm(A, L, x.q, Dk, false, x.k, Dk, true, L, L, Dk, T(0));
     for (int64_t t = 0; t < L; ++t)
       for (int64_t s = 0; s < L; ++s)
-        A[t * L + s] = used(t, s, strict) ? A[t * L + s] * std::exp(w.bq[size_t(t)] - w.bk[size_t(s)]) : T(0);
+        A[t * L + s] = used(t, s, strict) ? A[t * L + s] * T(std::exp(w.bq[size_t(t)] - w.bk[size_t(s)])) : T(0);
     return;
   }
-  T lo = 0;
+  double lo = 0;
   for (int64_t d = 0; d < Dk; ++d) lo = std::min(lo, bL[d]);
-  w.factor = allow_factor && -lo <= T(kFactorGuard);
+  w.factor = allow_factor && -lo <= kFactorGuard;
   if (w.factor) {  // A = (q * exp(c)) (k * exp(-b))^T; exp(-b) <= exp(kFactorGuard)
     for (int64_t t = 0; t < L; ++t)
-      for (int64_t d = 0; d < Dk; ++d) w.kt[size_t(t * Dk + d)] = x.k[t * Dk + d] * std::exp(-w.bk[size_t(t * Dk + d)]);
+      for (int64_t d = 0; d < Dk; ++d)
+        w.kt[size_t(t * Dk + d)] = x.k[t * Dk + d] * T(std::exp(-w.bk[size_t(t * Dk + d)]));
     mm(A, L, w.qt.data(), Dk, false, w.kt.data(), Dk, true, L, L, Dk, T(0));
     for (int64_t t = 0; t < L; ++t)
       for (int64_t s = 0; s < L; ++s)
@@ -126,7 +131,7 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
       T a = 0;
       if (used(t, s, strict))
         for (int64_t d = 0; d < Dk; ++d)
-          a += x.q[t * Dk + d] * x.k[s * Dk + d] * std::exp(w.bq[size_t(t * Dk + d)] - w.bk[size_t(s * Dk + d)]);
+          a += x.q[t * Dk + d] * x.k[s * Dk + d] * T(std::exp(w.bq[size_t(t * Dk + d)] - w.bk[size_t(s * Dk + d)]));
       A[t * L + s] = a;
     }
 }
@@ -134,9 +139,9 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
 // Scales row d of a [Dk, Dv] matrix by exp(b_L) (one factor for all rows when Dg = 1).
 template <class T>
 void scale_rows_by_decay(T* M, const Work<T>& w, const Block<T>& x) {
-  const T* bL = w.bk.data() + (x.L - 1) * x.Dg;
+  const double* bL = w.bk.data() + (x.L - 1) * x.Dg;
   for (int64_t d = 0; d < x.Dk; ++d) {
-    const T e = std::exp(bL[x.Dg == 1 ? 0 : d]);
+    const T e = T(std::exp(bL[x.Dg == 1 ? 0 : d]));
     for (int64_t j = 0; j < x.Dv; ++j) M[d * x.Dv + j] *= e;
   }
 }
@@ -193,7 +198,7 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   if (Dg == 1) {  // dA * exp(c_t - b_s), then two products
     for (int64_t t = 0; t < L; ++t)
       for (int64_t s = 0; s < L; ++s)
-        if (used(t, s, strict)) dA[t * L + s] *= std::exp(w.bq[size_t(t)] - w.bk[size_t(s)]);
+        if (used(t, s, strict)) dA[t * L + s] *= T(std::exp(w.bq[size_t(t)] - w.bk[size_t(s)]));
     mm(dq, Dk, dA, L, false, x.k, Dk, false, L, Dk, L, T(0));
     mm(dk, Dk, dA, L, true, x.q, Dk, false, L, Dk, L, T(0));
   } else if (w.factor) {  // exp(c) * (dA (k * exp(-b))), exp(-b) * (dA^T (q * exp(c)))
@@ -201,7 +206,7 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
     mm(dk, Dk, dA, L, true, w.qt.data(), Dk, false, L, Dk, L, T(0));
     for (int64_t i = 0; i < L * Dk; ++i) {
       dq[i] *= w.eq[size_t(i)];
-      dk[i] *= std::exp(-w.bk[size_t(i)]);
+      dk[i] *= T(std::exp(-w.bk[size_t(i)]));
     }
   } else {
     std::fill(dq, dq + L * Dk, T(0));
@@ -211,7 +216,7 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
         const T a = dA[t * L + s];
         if (a == 0) continue;
         for (int64_t c = 0; c < Dk; ++c) {
-          const T e = a * std::exp(w.bq[size_t(t * Dk + c)] - w.bk[size_t(s * Dk + c)]);
+          const T e = a * T(std::exp(w.bq[size_t(t * Dk + c)] - w.bk[size_t(s * Dk + c)]));
           dq[t * Dk + c] += e * x.k[s * Dk + c];
           dk[s * Dk + c] += e * x.q[t * Dk + c];
         }
