@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
+#include "core/kernels/elementwise.h"
 #include "core/kernels/gemm.h"
 #include "core/parallel.h"
 
@@ -50,26 +52,43 @@ struct Block {
 // Scratch of one thread, sized for blocks of up to C tokens.
 template <class T>
 struct Work {
-  std::vector<T> A, dA, qt, kt, kh, eq, ek, t1, t2, t3;
+  std::vector<T> A, dA, E, qt, kt, kh, einv, eq, ek, t1, t2, t3;
   // The cumulative log-decays, in f64 for f32 too: after a steep stretch b is large and a
   // gentle pair's difference b_t - b_s small; in f32 (ulp 1.2e-4 at |b| = 1000) exp of it
   // would lose 4 digits.
-  std::vector<double> bq, bk;
-  bool factor = false;  // this block's per-channel A was factorised (see the guard)
+  std::vector<double> bq, bk, arg;
+  std::vector<float> tmp;  // exp_into's f32 arguments
+  bool factor = false;     // this block's per-channel A was factorised (see the guard)
   Work(int64_t C, int64_t Dk, int64_t Dg)
       : A(size_t(C * C)),
         dA(size_t(C * C)),
+        E(size_t(C * C)),
         qt(size_t(C * Dk)),
         kt(size_t(C * Dk)),
         kh(size_t(C * Dk)),
+        einv(size_t(C * Dk)),
         eq(size_t(C * Dg)),
         ek(size_t(C * Dg)),
         t1(size_t(C * Dk)),
         t2(size_t(C * Dk)),
         t3(size_t(C * Dk)),
         bq(size_t(C * Dg)),
-        bk(size_t(C * Dg)) {}
+        bk(size_t(C * Dg)),
+        arg(size_t(C * std::max(C, Dk))),
+        tmp(arg.size()) {}
 };
+
+// y[i] = exp(x[i]) for the f64 arguments x (differences of the f64 sums): f32 through the
+// vectorised exp of kernels::unary (AVX2 when SIMD is on), f64 through std::exp.
+template <class T>
+void exp_into(T* y, const double* x, int64_t n, std::vector<float>& tmp) {
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t i = 0; i < n; ++i) tmp[size_t(i)] = float(x[i]);
+    unary(UnaryOp::exp, y, tmp.data(), n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+  }
+}
 
 // Whether A uses the pair (query t, key s): s <= t, or s < t with the bonus.
 inline bool used(int64_t t, int64_t s, bool strict) { return strict ? s < t : s <= t; }
@@ -91,11 +110,10 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
     }
   }
   const double* bL = w.bk.data() + (L - 1) * Dg;
+  exp_into(w.eq.data(), w.bq.data(), L * Dg, w.tmp);
   for (int64_t t = 0; t < L; ++t)
-    for (int64_t d = 0; d < Dg; ++d) {
-      w.eq[size_t(t * Dg + d)] = T(std::exp(w.bq[size_t(t * Dg + d)]));
-      w.ek[size_t(t * Dg + d)] = T(std::exp(bL[d] - w.bk[size_t(t * Dg + d)]));
-    }
+    for (int64_t d = 0; d < Dg; ++d) w.arg[size_t(t * Dg + d)] = bL[d] - w.bk[size_t(t * Dg + d)];
+  exp_into(w.ek.data(), w.arg.data(), L * Dg, w.tmp);
   for (int64_t t = 0; t < L; ++t)
     for (int64_t d = 0; d < Dk; ++d) {
       const int64_t e = t * Dg + (Dg == 1 ? 0 : d);
@@ -105,20 +123,23 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
   if (!need_A) return;
   T* A = w.A.data();
   w.factor = false;
-  if (Dg == 1) {  // one decay per step: A = (q k^T) * exp(c_t - b_s)
+  if (Dg == 1) {  // one decay per step: A = (q k^T) * E, E_ts = exp(c_t - b_s) (kept for the backward)
     mm(A, L, x.q, Dk, false, x.k, Dk, true, L, L, Dk, T(0));
     for (int64_t t = 0; t < L; ++t)
       for (int64_t s = 0; s < L; ++s)
-        A[t * L + s] = used(t, s, strict) ? A[t * L + s] * T(std::exp(w.bq[size_t(t)] - w.bk[size_t(s)])) : T(0);
+        w.arg[size_t(t * L + s)] = used(t, s, strict) ? w.bq[size_t(t)] - w.bk[size_t(s)] : 0;
+    exp_into(w.E.data(), w.arg.data(), L * L, w.tmp);
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t s = 0; s < L; ++s) A[t * L + s] = used(t, s, strict) ? A[t * L + s] * w.E[size_t(t * L + s)] : T(0);
     return;
   }
   double lo = 0;
   for (int64_t d = 0; d < Dk; ++d) lo = std::min(lo, bL[d]);
   w.factor = allow_factor && -lo <= kFactorGuard;
   if (w.factor) {  // A = (q * exp(c)) (k * exp(-b))^T; exp(-b) <= exp(kFactorGuard)
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t d = 0; d < Dk; ++d)
-        w.kt[size_t(t * Dk + d)] = x.k[t * Dk + d] * T(std::exp(-w.bk[size_t(t * Dk + d)]));
+    for (int64_t i = 0; i < L * Dk; ++i) w.arg[size_t(i)] = -w.bk[size_t(i)];
+    exp_into(w.einv.data(), w.arg.data(), L * Dk, w.tmp);
+    for (int64_t i = 0; i < L * Dk; ++i) w.kt[size_t(i)] = x.k[i] * w.einv[size_t(i)];
     mm(A, L, w.qt.data(), Dk, false, w.kt.data(), Dk, true, L, L, Dk, T(0));
     for (int64_t t = 0; t < L; ++t)
       for (int64_t s = 0; s < L; ++s)
@@ -197,8 +218,7 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   // dq', dk' within the block
   if (Dg == 1) {  // dA * exp(c_t - b_s), then two products
     for (int64_t t = 0; t < L; ++t)
-      for (int64_t s = 0; s < L; ++s)
-        if (used(t, s, strict)) dA[t * L + s] *= T(std::exp(w.bq[size_t(t)] - w.bk[size_t(s)]));
+      for (int64_t s = 0; s < L; ++s) dA[t * L + s] *= w.E[size_t(t * L + s)];
     mm(dq, Dk, dA, L, false, x.k, Dk, false, L, Dk, L, T(0));
     mm(dk, Dk, dA, L, true, x.q, Dk, false, L, Dk, L, T(0));
   } else if (w.factor) {  // exp(c) * (dA (k * exp(-b))), exp(-b) * (dA^T (q * exp(c)))
@@ -206,7 +226,7 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
     mm(dk, Dk, dA, L, true, w.qt.data(), Dk, false, L, Dk, L, T(0));
     for (int64_t i = 0; i < L * Dk; ++i) {
       dq[i] *= w.eq[size_t(i)];
-      dk[i] *= T(std::exp(-w.bk[size_t(i)]));
+      dk[i] *= w.einv[size_t(i)];
     }
   } else {
     std::fill(dq, dq + L * Dk, T(0));
