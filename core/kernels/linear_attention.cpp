@@ -90,6 +90,27 @@ void exp_into(T* y, const double* x, int64_t n, std::vector<float>& tmp) {
   }
 }
 
+// dst[t, c] = (or +=) e[t, c] * x[t, c] over [L, Dk], with e [L, Dg] (Dg = 1: one factor a row).
+template <class T, bool kAdd>
+void scaled(T* dst, const T* e, const T* x, int64_t L, int64_t Dk, int64_t Dg) {
+  if (Dg == 1) {
+    for (int64_t t = 0; t < L; ++t) {
+      const T f = e[t];
+      T* d = dst + t * Dk;
+      const T* r = x + t * Dk;
+      for (int64_t c = 0; c < Dk; ++c) d[c] = kAdd ? d[c] + f * r[c] : f * r[c];
+    }
+  } else {
+    for (int64_t i = 0; i < L * Dk; ++i) dst[i] = kAdd ? dst[i] + e[i] * x[i] : e[i] * x[i];
+  }
+}
+
+// Zeroes the pairs A does not use: s > t (s >= t with the bonus).
+template <class T>
+void zero_unused(T* A, int64_t L, bool strict) {
+  for (int64_t t = 0; t < L; ++t) std::fill(A + t * L + t + (strict ? 0 : 1), A + (t + 1) * L, T(0));
+}
+
 // Whether A uses the pair (query t, key s): s <= t, or s < t with the bonus.
 inline bool used(int64_t t, int64_t s, bool strict) { return strict ? s < t : s <= t; }
 
@@ -114,13 +135,9 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
   for (int64_t t = 0; t < L; ++t)
     for (int64_t d = 0; d < Dg; ++d) w.arg[size_t(t * Dg + d)] = bL[d] - w.bk[size_t(t * Dg + d)];
   exp_into(w.ek.data(), w.arg.data(), L * Dg, w.tmp);
-  for (int64_t t = 0; t < L; ++t)
-    for (int64_t d = 0; d < Dk; ++d) {
-      const int64_t e = t * Dg + (Dg == 1 ? 0 : d);
-      w.qt[size_t(t * Dk + d)] = x.q[t * Dk + d] * w.eq[size_t(e)];
-      w.kh[size_t(t * Dk + d)] = x.k[t * Dk + d] * w.ek[size_t(e)];
-    }
-  if (!need_A) return;
+  scaled<T, false>(w.kh.data(), w.ek.data(), x.k, L, Dk, Dg);
+  if (!need_A) return;  // a state-only sweep needs kh alone
+  scaled<T, false>(w.qt.data(), w.eq.data(), x.q, L, Dk, Dg);
   T* A = w.A.data();
   w.factor = false;
   if (Dg == 1) {  // one decay per step: A = (q k^T) * E, E_ts = exp(c_t - b_s) (kept for the backward)
@@ -129,8 +146,8 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
       for (int64_t s = 0; s < L; ++s)
         w.arg[size_t(t * L + s)] = used(t, s, strict) ? w.bq[size_t(t)] - w.bk[size_t(s)] : 0;
     exp_into(w.E.data(), w.arg.data(), L * L, w.tmp);
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t s = 0; s < L; ++s) A[t * L + s] = used(t, s, strict) ? A[t * L + s] * w.E[size_t(t * L + s)] : T(0);
+    for (int64_t i = 0; i < L * L; ++i) A[i] *= w.E[size_t(i)];
+    zero_unused(A, L, strict);
     return;
   }
   double lo = 0;
@@ -141,9 +158,7 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
     exp_into(w.einv.data(), w.arg.data(), L * Dk, w.tmp);
     for (int64_t i = 0; i < L * Dk; ++i) w.kt[size_t(i)] = x.k[i] * w.einv[size_t(i)];
     mm(A, L, w.qt.data(), Dk, false, w.kt.data(), Dk, true, L, L, Dk, T(0));
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t s = 0; s < L; ++s)
-        if (!used(t, s, strict)) A[t * L + s] = 0;
+    zero_unused(A, L, strict);
     return;
   }
   // steep (or materialised): every exp(c_td - b_sd) formed directly
@@ -210,15 +225,12 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   prepare(w, x, allow_factor, true);
   T *dA = w.dA.data(), *dq = w.t1.data(), *dk = w.t2.data(), *tmp = w.t3.data();
   mm(dA, L, dO, Dv, false, x.v, Dv, true, L, L, Dv, T(0));  // dA_ts = dO_t . v_s
-  for (int64_t t = 0; t < L; ++t)
-    for (int64_t s = 0; s < L; ++s)
-      if (!used(t, s, strict)) dA[t * L + s] = 0;
+  zero_unused(dA, L, strict);
   mm(d.dv, Dv, w.A.data(), L, true, dO, Dv, false, L, Dv, L, T(1));      // dv += A^T dO
   mm(d.dv, Dv, w.kh.data(), Dk, false, dS, Dv, false, L, Dv, Dk, T(1));  //  + (k * exp(b_L - b)) dS_L
   // dq', dk' within the block
   if (Dg == 1) {  // dA * exp(c_t - b_s), then two products
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t s = 0; s < L; ++s) dA[t * L + s] *= w.E[size_t(t * L + s)];
+    for (int64_t i = 0; i < L * L; ++i) dA[i] *= w.E[size_t(i)];
     mm(dq, Dk, dA, L, false, x.k, Dk, false, L, Dk, L, T(0));
     mm(dk, Dk, dA, L, true, x.q, Dk, false, L, Dk, L, T(0));
   } else if (w.factor) {  // exp(c) * (dA (k * exp(-b))), exp(-b) * (dA^T (q * exp(c)))
@@ -244,11 +256,9 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   }
   // dq' += exp(c) * (dO S_0^T);  dk' += exp(b_L - b) * (v dS_L^T)
   mm(tmp, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, T(0));
-  for (int64_t t = 0; t < L; ++t)
-    for (int64_t c = 0; c < Dk; ++c) dq[t * Dk + c] += w.eq[size_t(t * Dg + (Dg == 1 ? 0 : c))] * tmp[t * Dk + c];
+  scaled<T, true>(dq, w.eq.data(), tmp, L, Dk, Dg);
   mm(tmp, Dk, x.v, Dv, false, dS, Dv, true, L, Dk, Dv, T(0));
-  for (int64_t t = 0; t < L; ++t)
-    for (int64_t c = 0; c < Dk; ++c) dk[t * Dk + c] += w.ek[size_t(t * Dg + (Dg == 1 ? 0 : c))] * tmp[t * Dk + c];
+  scaled<T, true>(dk, w.ek.data(), tmp, L, Dk, Dg);
   // log-decays: d c = q dq', d b = -k dk', d b_L += <dS_L, S_L> per row; then the sums over t
   if (d.dg) {
     std::vector<T> acc(static_cast<size_t>(Dg), T(0)), dc(static_cast<size_t>(Dg));
