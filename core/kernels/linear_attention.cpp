@@ -54,7 +54,7 @@ template <class T>
 struct Work {
   std::vector<T> A, dA, E, qt, kt, kh, einv, eq, ek, t1, t2, t3;
   // The cumulative log-decays, in f64 for f32 too: after a steep stretch b is large and a
-  // gentle pair's difference b_t - b_s small; in f32 (ulp 1.2e-4 at |b| = 1000) exp of it
+  // gentle pair's difference b_t - b_s small; in f32 (ulp 6e-5 at |b| = 1000) exp of it
   // would lose 4 digits.
   std::vector<double> bq, bk, arg;
   std::vector<float> tmp;  // exp_into's f32 arguments
