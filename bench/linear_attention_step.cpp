@@ -40,10 +40,14 @@ int main(int argc, char** argv) {
   std::string Ts = "256,1024,4096", layouts = "head,channel";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--threads") threads = std::stoi(v);
-    else if (a == "--reps") reps = std::stoi(v);
-    else if (a == "--T") Ts = v;
-    else if (a == "--layouts") layouts = v;
+    if (a == "--threads")
+      threads = std::stoi(v);
+    else if (a == "--reps")
+      reps = std::stoi(v);
+    else if (a == "--T")
+      Ts = v;
+    else if (a == "--layouts")
+      layouts = v;
     else {
       std::fprintf(stderr, "linear_attention_step: unknown option %s\n", a.c_str());
       return 2;
@@ -58,8 +62,8 @@ int main(int argc, char** argv) {
       Tensor q = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
       Tensor k = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
       Tensor v = randn({B, H, T, D}, gen).requires_grad_();
-      Tensor g = rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01)
-                     .requires_grad_();
+      Tensor g =
+          rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01).requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
       std::vector<double> total, fwd;
       for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"impl\": \"tensorzoo\", \"layout\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"fwd_ms\": %.3f, "
           "\"gflop\": %.4f}\n",
-          layout.c_str(), (long long)T, threads, *std::min_element(total.begin(), total.end()), *std::min_element(fwd.begin(), fwd.end()), flop * 1e-9);
+          layout.c_str(), (long long)T, threads, *std::min_element(total.begin(), total.end()),
+          *std::min_element(fwd.begin(), fwd.end()), flop * 1e-9);
       std::fflush(stdout);
     }
   }
