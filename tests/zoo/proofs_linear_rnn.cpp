@@ -8,7 +8,9 @@
 #include "core/creation.h"
 #include "core/random.h"
 #include "models/zoo.h"
+#include "nn/linear_rnn/cosformer.h"
 #include "nn/linear_rnn/gla.h"
+#include "nn/linear_rnn/lightning_attention2.h"
 #include "nn/linear_rnn/linear_transformer.h"
 #include "nn/linear_rnn/retnet.h"
 #include "tests/test_util.h"
@@ -145,4 +147,40 @@ TZ_PROOF(linear_attention, "recurrent step == chunked == masked parallel form (w
   INFO("chunked mixer vs the written-out masked parallel form: ", ep);
   CHECK(ep < 1e-12);
   TZ_PROOF_NUMBER("max rel. error over forms and decode", std::max(e, ep));
+}
+
+TZ_PROOF(lightning_attention2, "tiled (blocks 1, 3, 8, T) == full masked form == recurrent; decode == forward; 1e-10") {
+  const double e = forms_and_decode("lightning_attention2");
+  // lambda_h = exp(-(8h / H)(1 - l / L)): at layer 1 of 2 with 2 heads, log lambda = {0, -2}.
+  Generator gen(3);
+  nn::LightningAttention m({.dim = kC, .heads = kH, .layer = 1, .depth = 2}, gen);
+  std::vector<double> ll = m.log_lambdas();
+  CHECK(ll.size() == 2);
+  CHECK(ll[0] == 0.0);
+  CHECK(std::abs(ll[1] + 2.0) < 1e-15);
+  TZ_PROOF_NUMBER("max rel. error over forms and decode", e);
+}
+
+TZ_PROOF(cosformer, "decomposed linear form == quadratic re-weighted form (causal, masked); forms agree; decode") {
+  const double e = forms_and_decode("cosformer");
+  // The quadratic form of the paper, written out: s_ij = relu(q_i) . relu(k_j) cos(pi (i - j) / 2M)
+  // for j <= i, o_i = sum_j s_ij v_j / (sum_j s_ij + eps); M = 64 (the context), i from 0.
+  auto m = make("cosformer", "chunked", 8);
+  auto* cf = dynamic_cast<nn::CosFormer*>(m.get());
+  REQUIRE(cf);
+  Generator gen(11);
+  Tensor x = randn({kB, kT, kC}, gen, DType::f64);
+  NoGradGuard no_grad;
+  Tensor q = relu(nn::split_heads(cf->q_proj->forward(x), kH));
+  Tensor k = relu(nn::split_heads(cf->k_proj->forward(x), kH));
+  Tensor v = nn::split_heads(cf->v_proj->forward(x), kH);
+  std::vector<double> w(size_t(kT * kT), 0.0);
+  for (int64_t i = 0; i < kT; ++i)
+    for (int64_t j = 0; j <= i; ++j) w[size_t(i * kT + j)] = std::cos(M_PI * double(i - j) / (2.0 * 64));
+  Tensor S = matmul(q, k.transpose(-1, -2)) * from_vector(w, {1, 1, kT, kT});
+  Tensor y = matmul(S, v) / (sum(S, {3}, true) + 1e-6);
+  const double eq = rel_max(m->forward(x, {}), cf->o_proj->forward(nn::merge_heads(y)));
+  INFO("linear (decomposed) vs quadratic re-weighted form: ", eq);
+  CHECK(eq < 1e-12);
+  TZ_PROOF_NUMBER("max rel. error, decomposed vs quadratic and forms", std::max(e, eq));
 }
