@@ -58,16 +58,14 @@ LinearAttentionResult linear_attention(const Tensor& q, const Tensor& k, const T
 // o_t = q_t (S_{t-1} + diag(u) k_t^T v_t) before the update), one token at a time.
 LinearAttentionResult linear_attention_composite(const Tensor& q, const Tensor& k, const Tensor& v,
                                                  const LinearAttentionSpec& spec) {
-  core::linear_attention(q.detach(), k.detach(), (spec.normalise ? with_ones_column(v) : v).detach(),
-                         LinearAttentionSpec{.log_decay = spec.log_decay.defined() ? spec.log_decay.detach() : Tensor(),
-                                             .bonus = spec.bonus.defined() ? spec.bonus.detach() : Tensor(),
-                                             .h0 = spec.h0.defined() ? spec.h0.detach() : Tensor(),
-                                             .form = LinearAttentionForm::recurrent});  // the shape checks
+  TZ_CHECK(v.defined() && v.dim() == 4, "linear_attention_composite: expected v [B, H, T, Dv], got ",
+           v.defined() ? v.shape() : Shape{});
   const Tensor vv = spec.normalise ? with_ones_column(v) : v;
+  core::check_linear_attention(q, k, vv, spec);
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dk = q.size(3), Dv = vv.size(3);
   const Tensor& g = spec.log_decay;
   Tensor S = spec.h0.defined() ? spec.h0 : zeros({B, H, Dk, Dv}, q.dtype());
-  Tensor u = spec.bonus.defined() ? spec.bonus.view({1, H, Dk, 1}) : Tensor();
+  Tensor u = spec.bonus.defined() ? spec.bonus.reshape({1, H, Dk, 1}) : Tensor();
   std::vector<Tensor> outs;
   for (int64_t t = 0; t < T; ++t) {
     Tensor qt = q.narrow(2, t, 1), kv = matmul(k.narrow(2, t, 1).transpose(-1, -2), vv.narrow(2, t, 1));

@@ -47,9 +47,12 @@ def chunk_form(q, k, v, g, C=C):
     k_hat = kc * (bL - b).exp()
     S = q.new_zeros(Bq, Hq, Dk, Dv)
     inter = []
-    for i in range(N):
-        inter.append(q_hat[:, :, i] @ S)
-        S = S * bL[:, :, i].transpose(-1, -2).exp() + k_hat[:, :, i].transpose(-1, -2) @ vc[:, :, i]
+    # unbind, not q_hat[:, :, i]: the backward of N slices would write N full-size gradients
+    # (quadratic in T); unbind's backward is one stack.
+    decay = bL.transpose(-1, -2).exp().unbind(2)
+    for qi, ki, vi, di in zip(q_hat.unbind(2), k_hat.unbind(2), vc.unbind(2), decay):
+        inter.append(qi @ S)
+        S = S * di + ki.transpose(-1, -2) @ vi
     o = o_intra + torch.stack(inter, 2)
     return o.reshape(Bq, Hq, T, Dv), S
 
@@ -58,11 +61,11 @@ def recurrent_form(q, k, v, g):
     Bq, Hq, T, Dk = q.shape
     S = q.new_zeros(Bq, Hq, Dk, v.shape[-1])
     outs = []
-    for t in range(T):
-        a = g[:, :, t].exp()
-        a = a[..., None, None] if g.dim() == 3 else a[..., :, None]
-        S = S * a + k[:, :, t, :, None] * v[:, :, t, None, :]
-        outs.append((q[:, :, t, None, :] @ S)[:, :, 0])
+    a_all = g.exp()
+    a_all = a_all[..., None, None] if g.dim() == 3 else a_all[..., :, None]  # [B, H, T, 1 or Dk, 1]
+    for qt, kt, vt, at in zip(q.unbind(2), k.unbind(2), v.unbind(2), a_all.unbind(2)):
+        S = S * at + kt[..., :, None] * vt[..., None, :]
+        outs.append((qt[..., None, :] @ S)[..., 0, :])
     return torch.stack(outs, 2), S
 
 

@@ -68,6 +68,10 @@ T* mptr(const Tensor& t) {
 }
 }  // namespace
 
+void check_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec) {
+  check_inputs(q, k, v, spec);
+}
+
 LinearAttentionForward linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const LinearAttentionSpec& spec) {
   const kernels::LinAttnSizes n = check_inputs(q, k, v, spec);

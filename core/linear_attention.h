@@ -43,6 +43,9 @@ struct LinearAttentionGrads {
   Tensor dq, dk, dv, dg, du, dh0;  // dg, du, dh0 undefined when g, u, h0 are
 };
 
+// Checks shapes, dtypes and the chunk as the kernel needs them; throws tz::Error naming them.
+void check_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec);
+
 // The kernel on q, k, v with spec.log_decay, spec.bonus, spec.h0 (spec.normalise is the
 // autograd op's, not applied here).
 LinearAttentionForward linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,

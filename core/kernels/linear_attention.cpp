@@ -121,13 +121,14 @@ template <class T>
 void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
   const int64_t L = x.L, Dk = x.Dk, Dg = x.Dg;
   const bool strict = x.u != nullptr;
-  for (int64_t d = 0; d < Dg; ++d) {
-    double acc = 0;
-    for (int64_t t = 0; t < L; ++t) {
-      const double prev = acc;  // b_{t-1}, 0 at the block start
-      if (x.g) acc += x.g[t * Dg + d];
-      w.bk[size_t(t * Dg + d)] = acc;
-      w.bq[size_t(t * Dg + d)] = strict ? prev : acc;
+  for (int64_t t = 0; t < L; ++t) {  // b_t = b_{t-1} + g_t, row by row (b_{-1} = 0)
+    const double* prev = t > 0 ? w.bk.data() + (t - 1) * Dg : nullptr;
+    double* bk = w.bk.data() + t * Dg;
+    double* bq = w.bq.data() + t * Dg;
+    for (int64_t d = 0; d < Dg; ++d) {
+      const double p = prev ? prev[d] : 0.0;
+      bk[d] = p + (x.g ? double(x.g[t * Dg + d]) : 0.0);
+      bq[d] = strict ? p : bk[d];
     }
   }
   const double* bL = w.bk.data() + (L - 1) * Dg;
