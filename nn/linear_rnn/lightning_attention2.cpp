@@ -32,11 +32,25 @@ std::vector<double> LightningAttention::log_lambdas() const {
   return r;
 }
 
+Tensor LightningAttention::positions(const Tensor& x, int64_t start) const {
+  if (!options.lrpe) return x;
+  const int64_t T = x.size(2), D = x.size(3);
+  std::vector<double> c(static_cast<size_t>(T * D)), s(c.size());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t d = 0; d < D; ++d) {
+      const double a = double(start + t) * std::pow(options.lrpe_base, -double(d) / double(D));
+      c[size_t(t * D + d)] = std::cos(a);
+      s[size_t(t * D + d)] = std::sin(a);
+    }
+  Tensor cs = from_vector(c, {1, 1, T, D}).to(x.dtype()), sn = from_vector(s, {1, 1, T, D}).to(x.dtype());
+  return cat({x * cs, x * sn}, 3);
+}
+
 Tensor LightningAttention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
   LinearRnnState* st = state ? &own_state<LinearRnnState>(state, ctx) : nullptr;
   const int64_t B = x.size(0), T = x.size(1), H = options.heads;
-  Tensor q = split_heads(silu(q_proj->forward(x)), H);
-  Tensor k = split_heads(silu(k_proj->forward(x)), H);
+  Tensor q = positions(split_heads(silu(q_proj->forward(x)), H), ctx.start);
+  Tensor k = positions(split_heads(silu(k_proj->forward(x)), H), ctx.start);
   Tensor v = split_heads(v_proj->forward(x), H);
   Tensor g = from_vector(log_lambdas(), {1, H, 1}).to(x.dtype()).expand({B, H, T});
   Tensor o =
@@ -48,12 +62,13 @@ Tensor LightningAttention::forward(const Tensor& x, const MixerContext& ctx, Mix
 
 std::unique_ptr<MixerState> LightningAttention::make_state(int64_t batch, int64_t capacity, DType dtype) const {
   const int64_t D = options.dim / options.heads;
-  return make_linear_state(batch, options.heads, D, D, dtype);
+  return make_linear_state(batch, options.heads, options.lrpe ? 2 * D : D, D, dtype);
 }
 
 std::string LightningAttention::describe() const {
-  return cat_str("LightningAttention2(dim=", options.dim, ", heads=", options.heads, ", layer ", options.layer, " of ",
-                 options.depth, ", ", linear_attention_form_name(options.form),
+  return cat_str(options.lrpe ? "TransNormerLLM(dim=" : "LightningAttention2(dim=", options.dim,
+                 ", heads=", options.heads, ", layer ", options.layer, " of ", options.depth, ", ",
+                 linear_attention_form_name(options.form),
                  options.form == LinearAttentionForm::chunked ? cat_str(" block ", options.chunk) : "", ")");
 }
 

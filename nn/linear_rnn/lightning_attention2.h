@@ -30,6 +30,10 @@ struct LightningAttentionOptions {
   int64_t depth = 1;  // L
   int64_t chunk = 64;
   LinearAttentionForm form = LinearAttentionForm::chunked;
+  // TransNormerLLM's LRPE-d (nn/linear_rnn/transnormer_llm.h): q, k -> [x cos(θ n), x sin(θ n)],
+  // θ_d = lrpe_base^(-d / D), so that q_t . k_s gains cos(θ (t - s)) per channel.
+  bool lrpe = false;
+  double lrpe_base = 10000;
 };
 
 class LightningAttention : public Mixer {
@@ -40,6 +44,8 @@ class LightningAttention : public Mixer {
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   std::string describe() const override;
   std::vector<double> log_lambdas() const;  // log λ_h for the H heads
+  // LRPE-d features of x [B, H, T, D] at positions start..: [B, H, T, 2D] (x itself without lrpe).
+  Tensor positions(const Tensor& x, int64_t start) const;
 
   LightningAttentionOptions options;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, u_proj, o_proj;

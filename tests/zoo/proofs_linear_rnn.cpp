@@ -13,6 +13,7 @@
 #include "nn/linear_rnn/lightning_attention2.h"
 #include "nn/linear_rnn/linear_transformer.h"
 #include "nn/linear_rnn/retnet.h"
+#include "nn/linear_rnn/transnormer_llm.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 
@@ -183,4 +184,21 @@ TZ_PROOF(cosformer, "decomposed linear form == quadratic re-weighted form (causa
   INFO("linear (decomposed) vs quadratic re-weighted form: ", eq);
   CHECK(eq < 1e-12);
   TZ_PROOF_NUMBER("max rel. error, decomposed vs quadratic and forms", std::max(e, eq));
+}
+
+TZ_PROOF(transnormer_llm, "tiled (blocks 1, 3, 8, T) == parallel == recurrent; decode == forward; LRPE is relative") {
+  const double e = forms_and_decode("transnormer_llm");
+  // LRPE-d makes the score of (t, s) a function of t - s: the features at positions t and s
+  // give sum_d q_d k_d cos(theta_d (t - s)), the same when both move by 37.
+  Generator gen(3);
+  nn::LightningAttention m({.dim = kC, .heads = kH, .lrpe = true}, gen);
+  Tensor q = randn({1, 1, 1, 8}, gen, DType::f64), k = randn({1, 1, 1, 8}, gen, DType::f64);
+  auto score = [&](int64_t t, int64_t s) { return sum(m.positions(q, t) * m.positions(k, s)).item(); };
+  const double shift = std::abs(score(9, 4) - score(46, 41));
+  double direct = 0;
+  for (int64_t d = 0; d < 8; ++d)
+    direct += q.at({0, 0, 0, d}) * k.at({0, 0, 0, d}) * std::cos(5.0 * std::pow(10000.0, -double(d) / 8));
+  CHECK(shift < 1e-12);
+  CHECK(std::abs(score(9, 4) - direct) < 1e-12);
+  TZ_PROOF_NUMBER("max rel. error over forms and decode", e);
 }
