@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "autograd/node.h"
-#include "core/attention.h"  // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
+#include "core/attention.h"         // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
+#include "core/linear_attention.h"  // LinearAttentionSpec, LinearAttentionForm
 #include "core/random.h"
 #include "core/tensor.h"
 
@@ -107,6 +108,18 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
 // Plain attention: attention(q, k, v, {.causal, .q_offset, .scale}).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset = 0,
                  double scale = 0 /*0 = 1/sqrt(D)*/);
+// Linear attention with decays (core/kernels/linear_attention.h): q, k [B, H, T, Dk],
+// v [B, H, T, Dv] -> out [B, H, T, Dv] and the final state [B, H, Dk, Dv] (Dv + 1 with
+// spec.normalise), both differentiable, as are the spec's log_decay, bonus and h0. The form
+// (recurrent, chunked, parallel) chooses the kernel forward and backward alike.
+struct LinearAttentionResult {
+  Tensor out, state;
+};
+LinearAttentionResult linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const LinearAttentionSpec& spec);
+// The same through the plain ops, one token at a time (the reference of the fused op).
+LinearAttentionResult linear_attention_composite(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                 const LinearAttentionSpec& spec);
 
 // ---- indexing and joining ---------------------------------------------------------------
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]

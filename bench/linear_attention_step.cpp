@@ -1,0 +1,91 @@
+// linear_attention_step: milliseconds of one forward + backward of the linear attention op
+// (autograd/ops.h, kernel core/kernels/linear_attention.h), f32, chunked form, chunk 64: the
+// same work as bench/torch_linear_attention.py measures in PyTorch. Wall time, the least of
+// --reps after a warm-up (the least disturbed on a shared machine). One JSON line per (layout, T):
+//   {"impl": "tensorzoo", "layout": "head"|"channel", "T": .., "threads": .., "ms": ..,
+//    "fwd_ms": .., "gflop": ..}
+//
+//   linear_attention_step --threads N [--T 256,1024,4096] [--reps R] [--layouts head,channel]
+//
+// Sizes: B 8, H 4, Dk = Dv = 64 (D 64). Inputs: q, k ~ N(0, 1/D), v ~ N(0, 1), log-decays
+// uniform in [-0.1, -0.01] (per head and step, or per key channel), out's gradient ~ N(0, 1).
+// FLOPs counted (the matrix products of the chunked algorithm, A not halved): forward per
+// token 2 C (Dk + Dv) + 4 Dk Dv, backward twice that; GFLOP = 3 x forward.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "bench/bench_util.h"
+#include "core/creation.h"
+#include "core/parallel.h"
+#include "core/random.h"
+
+using namespace tz;
+
+namespace {
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> r;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) r.push_back(std::stoll(x));
+  return r;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, reps = 3;
+  std::string Ts = "256,1024,4096", layouts = "head,channel";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--threads")
+      threads = std::stoi(v);
+    else if (a == "--reps")
+      reps = std::stoi(v);
+    else if (a == "--T")
+      Ts = v;
+    else if (a == "--layouts")
+      layouts = v;
+    else {
+      std::fprintf(stderr, "linear_attention_step: unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  set_num_threads(threads);
+  const int64_t B = 8, H = 4, D = 64, C = 64;
+  for (const std::string layout : {"head", "channel"}) {
+    if (layouts.find(layout) == std::string::npos) continue;
+    for (int64_t T : parse_list(Ts)) {
+      Generator gen(1);
+      Tensor q = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
+      Tensor k = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
+      Tensor v = randn({B, H, T, D}, gen).requires_grad_();
+      Tensor g =
+          rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01).requires_grad_();
+      Tensor go = randn({B, H, T, D}, gen);
+      std::vector<double> total, fwd;
+      for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
+        for (Tensor* t : {&q, &k, &v, &g}) t->zero_grad();
+        auto t0 = std::chrono::steady_clock::now();
+        LinearAttentionResult res = linear_attention(q, k, v, {.log_decay = g, .chunk = C});
+        const double f = bench::seconds_since(t0);
+        res.out.backward(go);
+        const double all = bench::seconds_since(t0);
+        if (r > 0) {
+          total.push_back(all * 1e3);
+          fwd.push_back(f * 1e3);
+        }
+      }
+      const double flop = 3.0 * double(B * H * T) * double(2 * C * (D + D) + 4 * D * D);
+      std::printf(
+          "{\"impl\": \"tensorzoo\", \"layout\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"fwd_ms\": %.3f, "
+          "\"gflop\": %.4f}\n",
+          layout.c_str(), (long long)T, threads, *std::min_element(total.begin(), total.end()),
+          *std::min_element(fwd.begin(), fwd.end()), flop * 1e-9);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
