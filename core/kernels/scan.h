@@ -99,4 +99,20 @@ void selective_scan_backward(const SelectiveScanGrads& grads, const Real* g, int
                              const Real* ckpt, const Real* u, const Real* delta, const Real* A, const Real* Bm,
                              const Real* Cm, const Real* Dskip, const Real* z, const SelectiveScanArgs& n);
 
+// ---- the selective scan's inner steps over N, f32 AVX2+FMA (selective_scan_avx2.cpp) ------
+// Called by the kernels above when tz::simd_enabled(); each is the loop over k of one
+// channel at one step in selective_scan.cpp.
+namespace avx2 {
+// h = exp(dt A_d) h + dtx B_t; returns C_t . h
+float selective_step(float* h, const float* Ad, const float* Bt, const float* Ct, float dt, float dtx, int64_t N);
+void selective_recompute(float* next, const float* prev, const float* Ad, const float* Bt, float dt, float dtx,
+                         int64_t N);
+struct SelectiveBack {
+  float ddelta, du;  // this step's sums over k (before the Dskip term)
+};
+SelectiveBack selective_step_back(float* dh, float* dA_acc, float* dBt, float* dCt, const float* hn, const float* hp,
+                                  const float* Ad, const float* Bt, const float* Ct, float dt, float x, float dy,
+                                  int64_t N);
+}  // namespace avx2
+
 }  // namespace tz::kernels

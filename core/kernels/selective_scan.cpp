@@ -10,6 +10,7 @@
 // that are added in a fixed order, so results do not depend on how tasks meet threads.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/kernels/scan.h"
@@ -27,6 +28,12 @@ Real sigmoid(Real x) {
 
 // The channel groups of the backward: each group's tasks add into their own dBm / dCm
 // partial buffer. Enough groups to keep every thread busy when B is small.
+// The AVX2 inner steps run for f32 when SIMD is on.
+template <class Real>
+bool use_avx2() {
+  return std::is_same_v<Real, float> && simd_enabled();
+}
+
 int64_t channel_groups(int64_t B, int64_t D) {
   const int64_t want = (2 * int64_t(get_num_threads()) + B - 1) / B;
   return std::clamp<int64_t>(want, 1, (D + kBlockSel - 1) / kBlockSel);
@@ -66,6 +73,7 @@ void selective_scan_forward(Real* out, int64_t out_bstride, Real* hT, Real* ckpt
                             const Real* h0, const SelectiveScanArgs& n) {
   const int64_t B = n.B, T = n.T, D = n.D, N = n.N, L = std::max<int64_t>(1, n.chunk);
   const int64_t nb = (D + kBlockSel - 1) / kBlockSel, nc = (T + L - 1) / L;
+  const bool simd = use_avx2<Real>();
   parallel_for(B * nb, T * kBlockSel * N * 8, [&](int64_t j0, int64_t j1) {
     std::vector<Real> h(size_t(kBlockSel * N));
     for (int64_t j = j0; j < j1; ++j) {
@@ -83,10 +91,13 @@ void selective_scan_forward(Real* out, int64_t out_bstride, Real* hT, Real* ckpt
           const Real* Ad = A + d * N;
           Real* hd = h.data() + (d - d0) * N;
           Real y = 0;
-          for (int64_t k = 0; k < N; ++k) {
-            hd[k] = std::exp(dt * Ad[k]) * hd[k] + dtx * Bt[k];
-            y += Ct[k] * hd[k];
-          }
+          if constexpr (std::is_same_v<Real, float>)
+            if (simd) y = avx2::selective_step(hd, Ad, Bt, Ct, dt, dtx, N);
+          if (!simd)
+            for (int64_t k = 0; k < N; ++k) {
+              hd[k] = std::exp(dt * Ad[k]) * hd[k] + dtx * Bt[k];
+              y += Ct[k] * hd[k];
+            }
           if (Dskip) y += Dskip[d] * x;
           if (z) y *= z[r + d] * sigmoid(z[r + d]);
           out[b * out_bstride + t * D + d] = y;
@@ -108,7 +119,7 @@ template <class Real>
 void reverse_steps(const SelectiveScanGrads& gr, Real* dh, Real* dA_acc, Real* dD_acc, Real* dB_acc, Real* dC_acc,
                    const Real* hs, const Real* g, int64_t g_bstride, const Real* u, const Real* delta, const Real* A,
                    const Real* Bm, const Real* Cm, const Real* Dskip, const Real* z, int64_t b, int64_t t0, int64_t t1,
-                   int64_t d0, int64_t d1, const SelectiveScanArgs& n) {
+                   int64_t d0, int64_t d1, const SelectiveScanArgs& n, bool simd) {
   const int64_t T = n.T, D = n.D, N = n.N, nd = d1 - d0;
   for (int64_t t = t1 - 1; t >= t0; --t) {
     const int64_t r = (b * T + t) * D;
@@ -134,7 +145,13 @@ void reverse_steps(const SelectiveScanGrads& gr, Real* dh, Real* dA_acc, Real* d
       Real du = 0, dd = 0;
       if (Dskip) dD_acc[i] += dy * x, du += dy * Dskip[d];
       // the state: h_t = Abar h_{t-1} + delta B u
-      for (int64_t k = 0; k < N; ++k) {
+      if constexpr (std::is_same_v<Real, float>)
+        if (simd) {
+          avx2::SelectiveBack s =
+              avx2::selective_step_back(dhd, dA_acc + i * N, dBt, dCt, hn, hp, Ad, Bt, Ct, dt, x, dy, N);
+          dd += s.ddelta, du += s.du;
+        }
+      for (int64_t k = 0; k < N && !simd; ++k) {
         dCt[k] += dy * hn[k];
         const Real dhk = dhd[k] + dy * Ct[k];
         const Real Abar = std::exp(dt * Ad[k]);
@@ -204,7 +221,7 @@ void selective_scan_backward_ref(const SelectiveScanGrads& gr, const Real* g, in
       for (int64_t k = 0; k < N; ++k) dh[k] = ghT ? ghT[(b * D + d) * N + k] : Real(0);
       reverse_steps<Real>(gr, dh.data(), pA.data() + (b * D + d) * N, pD.data() + b * D + d, pB.data() + b * T * N,
                           pC.data() + b * T * N, hs.data(), g, g_bstride, u, delta, A, Bm, Cm, Dskip, z, b, 0, T, d,
-                          d + 1, n);
+                          d + 1, n, false);
       if (gr.dh0) std::copy(dh.begin(), dh.end(), static_cast<Real*>(gr.dh0) + (b * D + d) * N);
     }
   reduce_partials<Real>(gr, pA, pD, pB, pC, 1, n);
@@ -217,6 +234,7 @@ void selective_scan_backward(const SelectiveScanGrads& gr, const Real* g, int64_
   const int64_t B = n.B, T = n.T, D = n.D, N = n.N, L = std::max<int64_t>(1, n.chunk);
   const int64_t nb = (D + kBlockSel - 1) / kBlockSel, nc = (T + L - 1) / L;
   const int64_t G = channel_groups(B, D), per_group = (nb + G - 1) / G;
+  const bool simd = use_avx2<Real>();
   std::vector<Real> pA(size_t(B * D * N), Real(0)), pD(size_t(B * D), Real(0)), pB(size_t(G * B * T * N), Real(0)),
       pC(pB.size(), Real(0));
   parallel_for(B * G, T * D / G * N * 16, [&](int64_t j0, int64_t j1) {
@@ -245,11 +263,14 @@ void selective_scan_backward(const SelectiveScanGrads& gr, const Real* g, int64_
               const Real dt = delta[r + d], dtx = dt * u[r + d];
               const Real* Ad = A + d * N;
               const int64_t i = (d - d0) * N;
-              for (int64_t k = 0; k < N; ++k) next[i + k] = std::exp(dt * Ad[k]) * prev[i + k] + dtx * Bt[k];
+              if constexpr (std::is_same_v<Real, float>)
+                if (simd) avx2::selective_recompute(next + i, prev + i, Ad, Bt, dt, dtx, N);
+              if (!simd)
+                for (int64_t k = 0; k < N; ++k) next[i + k] = std::exp(dt * Ad[k]) * prev[i + k] + dtx * Bt[k];
             }
           }
           reverse_steps<Real>(gr, dh.data(), pA.data() + (b * D + d0) * N, pD.data() + b * D + d0, dB_acc, dC_acc,
-                              hs.data(), g, g_bstride, u, delta, A, Bm, Cm, Dskip, z, b, t0, t1, d0, d1, n);
+                              hs.data(), g, g_bstride, u, delta, A, Bm, Cm, Dskip, z, b, t0, t1, d0, d1, n, simd);
         }
         if (gr.dh0) std::copy(dh.begin(), dh.begin() + nd * N, static_cast<Real*>(gr.dh0) + (b * D + d0) * N);
       }
