@@ -120,6 +120,10 @@ std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim);  // views
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);
 // x [B, T, C], weight [C, K]: y[b,t,c] = sum_k weight[c,k] * x[b, t-K+1+k, c] (zero padded).
 Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// The same conv continuing a sequence: `state` [B, K - 1, C] holds the K - 1 inputs before x
+// (zeros at the start) and is replaced by the last K - 1 inputs of [state, x], so that
+// decoding one step at a time, or any split into chunks, gives conv1d_causal of the whole.
+Tensor conv1d_causal_continue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& state);
 
 // ---- first-order linear recurrences (autograd/ops_scan.cpp; kernels in core/kernels/scan.h)
 // a, b [B, T, D] (complex: [B, T, D, 2]), h0 [B, D] ([B, D, 2]) or undefined (zeros) ->

@@ -5,6 +5,7 @@
 // the SIMD paths off and on; and the shape errors.
 #include <doctest/doctest.h>
 
+#include "autograd/ops.h"
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/scan.h"
@@ -145,4 +146,22 @@ TEST_CASE("scan and selective_scan errors name the shapes") {
                        doctest::Contains("B must be [B, T, N] = [2, 5, 4]"), Error);
   CHECK_THROWS_WITH_AS(core::selective_scan(s.u, s.delta.to(DType::f64), s.A, s.Bm, s.Cm, {}, {}, {}, {}),
                        doctest::Contains("delta is f64"), Error);
+}
+
+TEST_CASE("conv1d_causal_continue: a prefill, single steps and chunks from the rolling state == one conv") {
+  Generator gen(8);
+  for (int64_t K : {1, 2, 4}) {
+    CAPTURE(K);
+    Tensor x = randn({2, 11, 5}, gen, DType::f64), w = randn({5, K}, gen, DType::f64), b = randn({5}, gen, DType::f64);
+    Tensor full = conv1d_causal(x, w, b);
+    Tensor state = zeros({2, K - 1, 5}, DType::f64);
+    std::vector<Tensor> parts;
+    for (auto [t0, len] : {std::pair{0, 3}, {3, 1}, {4, 1}, {5, 6}})
+      parts.push_back(conv1d_causal_continue(x.narrow(1, t0, len), w, b, state));
+    CHECK(testing::max_abs_diff(cat(parts, 1), full) <= 1e-14);
+    if (K > 1) CHECK(testing::max_abs_diff(state, x.narrow(1, 11 - (K - 1), K - 1)) == 0);
+  }
+  Tensor bad = zeros({2, 2, 5});
+  CHECK_THROWS_WITH_AS(conv1d_causal_continue(zeros({2, 3, 5}), zeros({5, 4}), Tensor(), bad),
+                       doctest::Contains("state must be [B, K - 1, C] = [2, 3, 5]"), Error);
 }
