@@ -65,6 +65,7 @@ std::vector<double> selective_copy_accuracy(const std::vector<arena::Entry>& mod
                    .task_options = {.copy_len = 4},
                    .lr = 1e-2,
                    .base = R"({"dim": 32, "depth": 2, "heads": 2, "context": 64})",
+                   .threads = 1,
                    .out_dir = std::string(TZ_BINARY_DIR) + "/proofs_ssm_arena"};
   std::vector<double> acc;
   for (const arena::Result& r : arena::run(o)) {
