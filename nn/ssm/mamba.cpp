@@ -18,7 +18,9 @@ MambaOptions mamba_options(const ModelDims& dims, const Config& c) {
                  .dt_min = c.get(kSsmDtMin),
                  .dt_max = c.get(kSsmDtMax),
                  .lti = c.get(kSsmLti),
-                 .chunk = c.get(kSsmChunk)};
+                 .chunk = c.get(kSsmChunk),
+                 .dense_m = c.get(kDenseM),
+                 .layer = dims.layer};
   const std::string src = c.source();
   TZ_CHECK(o.state >= 1, src, ": ssm_state must be >= 1, got ", o.state);
   TZ_CHECK(o.expand >= 1, src, ": ssm_expand must be >= 1, got ", o.expand);
@@ -27,6 +29,7 @@ MambaOptions mamba_options(const ModelDims& dims, const Config& c) {
   TZ_CHECK(o.dt_min > 0 && o.dt_max >= o.dt_min, src, ": need 0 < ssm_dt_min <= ssm_dt_max, got ", o.dt_min, " and ",
            o.dt_max);
   TZ_CHECK(o.chunk >= 1, src, ": ssm_chunk must be >= 1, got ", o.chunk);
+  TZ_CHECK(o.dense_m >= 0, src, ": dense_m must be >= 0, got ", o.dense_m);
   TZ_CHECK(dims.causal, src, ": mamba is a causal recurrence; it has no bidirectional form");
   return o;
 }
@@ -73,6 +76,7 @@ Mamba::Mamba(const MambaOptions& o, Generator& gen) : options(o) {
     B_lti = register_parameter("B_lti", randn({N}, gen));
     C_lti = register_parameter("C_lti", randn({N}, gen));
   }
+  if (o.dense_m > 0) dense = register_module("dense", std::make_shared<DenseHidden>(E, o.dense_m, o.layer, gen));
   out_proj = register_module(
       "out_proj",
       std::make_shared<Linear>(LinearOptions{.in = E, .out = C, .bias = false, .init_std = torch_std(E)}, gen));
@@ -113,7 +117,7 @@ Tensor Mamba::forward(const Tensor& x, const MixerContext& ctx, MixerState* stat
     s->ssm = r.state.contiguous();
     s->length += x.size(1);
   }
-  return out_proj->forward(r.y);
+  return out_proj->forward(dense ? dense->fuse(r.y, ctx) : r.y);
 }
 
 std::unique_ptr<MixerState> Mamba::make_state(int64_t batch, int64_t, DType dtype) const {

@@ -28,6 +28,7 @@
 #include "nn/layers.h"
 #include "nn/mixer.h"
 #include "nn/registry.h"
+#include "nn/ssm/densemamba.h"
 
 namespace tz::nn {
 
@@ -47,8 +48,10 @@ struct MambaOptions {
   int64_t conv = 4;     // K
   int64_t dt_rank = 0;  // R; 0 = ceil(C / 16)
   double dt_min = 0.001, dt_max = 0.1;
-  bool lti = false;    // input-independent delta, B, C
-  int64_t chunk = 64;  // the scan's checkpoint interval
+  bool lti = false;     // input-independent delta, B, C
+  int64_t chunk = 64;   // the scan's checkpoint interval
+  int64_t dense_m = 0;  // DenseMamba (densemamba.h): earlier layers' outputs fused in
+  int64_t layer = 0;    // this layer's index in the stack (for dense_m)
 };
 MambaOptions mamba_options(const ModelDims& dims, const Config& config);
 
@@ -78,6 +81,7 @@ class Mamba : public Mixer {
 
   MambaOptions options;
   std::shared_ptr<Linear> in_proj, x_proj, dt_proj, out_proj;
+  std::shared_ptr<DenseHidden> dense;                     // with dense_m > 0
   Tensor conv_weight, conv_bias, A_log, D, B_lti, C_lti;  // B_lti, C_lti only with lti
 };
 

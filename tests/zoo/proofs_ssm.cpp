@@ -1,4 +1,4 @@
-// Proofs of the state-space mixers (nn/ssm/): Mamba.
+// Proofs of the state-space mixers (nn/ssm/): Mamba and DenseMamba.
 //   - its scan, fed by the mixer's own projections, equals the sequential recurrence written
 //     with plain ops (f64, outputs, final state and gradients);
 //   - step decoding (conv state + SSM state) and continuation from a returned state equal the
@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "autograd/ops.h"
+#include "core/copy.h"
 #include "core/creation.h"
 #include "core/random.h"
 #include "models/zoo.h"
@@ -22,6 +23,12 @@ const char* const kMambaLm = R"({"mixer": "mamba", "norm": "rmsnorm", "layout": 
 
 // The mixer's scan against the loop of plain ops on the same inputs: the worst max-abs error
 // over y, the final state and the gradients of x and of every parameter.
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : t.to_vector<double>()) m = std::max(m, std::abs(v));
+  return m;
+}
+
 double mamba_scan_vs_loop() {
   Generator gen(7);
   nn::Config c = nn::Config::parse(R"({"ssm_state": 5, "ssm_chunk": 4})");
@@ -97,6 +104,54 @@ TEST_CASE("mamba selectivity: selective copying, selective block >= 0.95, the LT
   MESSAGE("selective copying accuracy: mamba ", sel, ", LTI ", fixed);
   CHECK(sel >= 0.95);
   CHECK(fixed <= sel - 0.2);
+}
+
+}  // namespace tz::testing
+
+namespace tz::testing {
+
+TZ_PROOF(densemamba, "m = 0 reduces to Mamba; recurrent decode == parallel forward with the dense connections") {
+  const std::string base = R"({"vocab": 11, "dim": 16, "depth": 3, "heads": 2, "context": 16, "mixer": "mamba",
+                               "norm": "rmsnorm", "layout": "sss", "ssm_chunk": 3)";
+  Generator gen(31);
+  auto dense = zoo::make_lm(nn::Config::parse(base + R"(, "dense_m": 2})"), gen);
+  auto plain = zoo::make_lm(nn::Config::parse(base + "}"), gen);
+  dense->to(DType::f64);
+  plain->to(DType::f64);
+  dense->eval();
+  plain->eval();
+  NoGradGuard no_grad;
+  // The transitions at 0 (their initial value): the same function as the Mamba stack with the
+  // same weights.
+  std::map<std::string, Tensor> weights;
+  int64_t transitions = 0;
+  for (auto& [name, p] : dense->named_parameters()) {
+    if (name.find(".dense.") == std::string::npos)
+      weights[name] = p;
+    else if (name.find(".dense.proj") != std::string::npos) {
+      ++transitions;
+      CHECK(max_abs(p) == 0);
+    }
+  }
+  CHECK(transitions == 3);  // layer 1 reads layer 0, layer 2 reads layers 1 and 0
+  plain->load_state_dict(weights);
+  Tensor ids = randint(0, 11, {2, 12}, gen);
+  const double reduce_err = max_abs_diff(dense->forward(ids), plain->forward(ids));
+  CHECK(reduce_err == 0);
+  // Transitions drawn away from 0: the output moves, and decoding token by token (each step
+  // passing its layers' outputs on) equals the full forward.
+  for (auto& [name, p] : dense->named_parameters())
+    if (name.find(".dense.proj") != std::string::npos) core::copy_(p, randn(p.shape(), gen, DType::f64) * 0.3);
+  Tensor full = dense->forward(ids);
+  const double moved = max_abs_diff(full, plain->forward(ids));
+  CHECK(moved > 1e-3);
+  auto state = dense->make_state(2, 12);
+  double step_err = 0;
+  for (int64_t t = 0; t < 12; ++t)
+    step_err = std::max(step_err, max_abs_diff(dense->step(ids.narrow(1, t, 1), state), full.narrow(1, t, 1)));
+  CHECK(step_err <= 1e-9);
+  MESSAGE("m = 0 vs mamba ", reduce_err, "; transitions on: output moved ", moved, ", step vs forward ", step_err);
+  TZ_PROOF_NUMBER("max |step - forward|", step_err);
 }
 
 }  // namespace tz::testing
