@@ -11,7 +11,8 @@
 #   PY=/usr/bin/python3 PY_NEW= ...               one PyTorch only
 #
 # PY (default /usr/bin/python3: Debian's torch 1.13) and PY_NEW (default python3, the newest
-# pip torch; empty = skipped) each give a column. Prints a markdown table (CPU name from
+# pip torch; empty = skipped) each give a column. Then a Mamba LM (dim 256, 4 blocks) decodes
+# 4000 tokens one at a time: ms per token at positions 100 and 4000. Prints a markdown table (CPU name from
 # lscpu, the load average), then the raw JSON lines are in $BUILD/scan_bench.jsonl.
 set -euo pipefail
 
@@ -47,6 +48,10 @@ for T in $TS; do
     fi
   done
 done
+# Mamba LM decoding (dim 256, 4 blocks): ms per token at positions 100 and 4000
+"$BUILD/bench/scan_bench" --decode 4000 --threads 1 | tee "$BUILD/scan_decode.json" >&2
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 "$PY" "$ROOT/bench/scan_bench_report.py" "$RES" --cpu "$CPU" --load "$LOAD_START -> $LOAD_END"
+echo
+echo "Mamba LM decode (dim 256, 4 blocks, 1 thread): $(cat "$BUILD/scan_decode.json")"
