@@ -11,6 +11,7 @@
 #include "core/attention.h"         // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
 #include "core/linear_attention.h"  // LinearAttentionSpec, LinearAttentionForm
 #include "core/random.h"
+#include "core/scan.h"  // ScanOptions, SelectiveScanOptions
 #include "core/tensor.h"
 
 namespace tz {
@@ -132,6 +133,31 @@ std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim);  // views
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);
 // x [B, T, C], weight [C, K]: y[b,t,c] = sum_k weight[c,k] * x[b, t-K+1+k, c] (zero padded).
 Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// The same conv continuing a sequence: `state` [B, K - 1, C] holds the K - 1 inputs before x
+// (zeros at the start) and is replaced by the last K - 1 inputs of [state, x], so that
+// decoding one step at a time, or any split into chunks, gives conv1d_causal of the whole.
+Tensor conv1d_causal_continue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& state);
+
+// ---- first-order linear recurrences (autograd/ops_scan.cpp; kernels in core/kernels/scan.h)
+// a, b [B, T, D] (complex: [B, T, D, 2]), h0 [B, D] ([B, D, 2]) or undefined (zeros) ->
+// h [B, T, D]: h_t = a_t h_{t-1} + b_t; the final state is h.select(1, T - 1).
+Tensor scan(const Tensor& a, const Tensor& b, const Tensor& h0 = Tensor(), const ScanOptions& options = {});
+// The same recurrence as a loop of plain ops over T (the reference).
+Tensor scan_composite(const Tensor& a, const Tensor& b, const Tensor& h0 = Tensor(), bool complex = false);
+// Mamba's selective scan: u, delta, z [B, T, D]; A [D, N]; Bm, Cm [B, T, N]; Dskip [D];
+// h0 [B, D, N]; z, Dskip, h0 may be undefined. y [B, T, D], state [B, D, N] (views of one
+// node's output). The formulas are in core/kernels/scan.h.
+struct SelectiveScanResult {
+  Tensor y, state;
+};
+SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                                   const Tensor& Cm, const Tensor& Dskip = Tensor(), const Tensor& z = Tensor(),
+                                   const Tensor& h0 = Tensor(), const SelectiveScanOptions& options = {});
+// The same through plain ops, Abar [B, T, D, N] materialised and a loop over T (as the
+// paper's selective_scan_ref): the reference.
+SelectiveScanResult selective_scan_composite(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                                             const Tensor& Cm, const Tensor& Dskip = Tensor(),
+                                             const Tensor& z = Tensor(), const Tensor& h0 = Tensor());
 
 // ---- not differentiable: indices and comparisons -----------------------------------------
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);

@@ -95,6 +95,19 @@ Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias) 
   return out;
 }
 
+// The rolling conv state: convolve [state, x] and keep the outputs of x's positions.
+Tensor conv1d_causal_continue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& state) {
+  const int64_t T = x.size(1), K = weight.size(1);
+  TZ_CHECK(state.defined() && state.dim() == 3 && state.size(0) == x.size(0) && state.size(1) == K - 1 &&
+               state.size(2) == x.size(2),
+           "conv1d_causal_continue: state must be [B, K - 1, C] = [", x.size(0), ", ", K - 1, ", ", x.size(2),
+           "], got ", state.defined() ? state.shape() : Shape{});
+  if (K == 1) return conv1d_causal(x, weight, bias);
+  Tensor seq = cat({state, x}, 1);
+  state = seq.narrow(1, T, K - 1).contiguous();
+  return conv1d_causal(seq, weight, bias).narrow(1, K - 1, T);
+}
+
 // ---- sorting: indices from the core kernels, values via gather when grad is needed ---------
 
 namespace {
