@@ -60,4 +60,9 @@ Tensor run_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, L
   return r.out;
 }
 
+std::string form_text(LinearAttentionForm form, int64_t chunk) {
+  return form == LinearAttentionForm::chunked ? cat_str(linear_attention_form_name(form), " chunk ", chunk)
+                                              : linear_attention_form_name(form);
+}
+
 }  // namespace tz::nn

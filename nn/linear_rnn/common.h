@@ -22,6 +22,8 @@ inline const Key<std::string> kLinearForm{
 // Reads and checks linear_chunk and linear_form, naming the key on error.
 int64_t linear_chunk(const Config& config);
 LinearAttentionForm linear_form(const Config& config);
+// "chunked chunk 64", "recurrent", "parallel": the form in a mixer's describe().
+std::string form_text(LinearAttentionForm form, int64_t chunk);
 
 // The matrix state S [B, H, Dk, Dv] (Dv + 1 with linear attention's normaliser column).
 struct LinearRnnState : MixerState {

@@ -56,8 +56,7 @@ std::unique_ptr<MixerState> CosFormer::make_state(int64_t batch, int64_t capacit
 
 std::string CosFormer::describe() const {
   return cat_str("CosFormer(dim=", options.dim, ", heads=", options.heads, ", M=", options.context, ", ",
-                 linear_attention_form_name(options.form),
-                 options.form == LinearAttentionForm::chunked ? cat_str(" chunk ", options.chunk) : "", ")");
+                 form_text(options.form, options.chunk), ")");
 }
 
 }  // namespace tz::nn

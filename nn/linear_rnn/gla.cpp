@@ -47,8 +47,7 @@ std::unique_ptr<MixerState> GLA::make_state(int64_t batch, int64_t capacity, DTy
 
 std::string GLA::describe() const {
   return cat_str("GLA(dim=", options.dim, ", heads=", options.heads, ", gate rank ", options.gate_rank, ", tau ",
-                 options.gate_temp, ", ", linear_attention_form_name(options.form),
-                 options.form == LinearAttentionForm::chunked ? cat_str(" chunk ", options.chunk) : "", ")");
+                 options.gate_temp, ", ", form_text(options.form, options.chunk), ")");
 }
 
 }  // namespace tz::nn

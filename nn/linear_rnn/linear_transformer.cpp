@@ -38,8 +38,7 @@ std::unique_ptr<MixerState> LinearTransformer::make_state(int64_t batch, int64_t
 
 std::string LinearTransformer::describe() const {
   return cat_str("LinearTransformer(dim=", options.dim, ", heads=", options.heads, ", phi = elu + 1, ",
-                 linear_attention_form_name(options.form),
-                 options.form == LinearAttentionForm::chunked ? cat_str(" chunk ", options.chunk) : "", ")");
+                 form_text(options.form, options.chunk), ")");
 }
 
 }  // namespace tz::nn

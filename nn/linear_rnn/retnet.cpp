@@ -50,8 +50,8 @@ std::unique_ptr<MixerState> RetNet::make_state(int64_t batch, int64_t capacity, 
 }
 
 std::string RetNet::describe() const {
-  return cat_str("RetNet(dim=", options.dim, ", heads=", options.heads, ", ", linear_attention_form_name(options.form),
-                 options.form == LinearAttentionForm::chunked ? cat_str(" chunk ", options.chunk) : "", ")");
+  return cat_str("RetNet(dim=", options.dim, ", heads=", options.heads, ", ", form_text(options.form, options.chunk),
+                 ")");
 }
 
 }  // namespace tz::nn
