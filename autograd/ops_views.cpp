@@ -40,17 +40,18 @@ std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, cons
 }
 
 Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
-  Shape out = shape;
-  int64_t known = 1, infer = -1;
+  Shape out = shape, given;  // given: the sizes other than the one to infer
+  int64_t infer = -1;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       TZ_CHECK(infer < 0, op, ": only one dim can be -1, got ", shape);
       infer = int64_t(i);
     } else {
       TZ_CHECK(out[i] >= 0, op, ": invalid size in shape ", shape);
-      known *= out[i];
+      given.push_back(out[i]);
     }
   }
+  const int64_t known = shape_numel(given);  // checked: a crafted shape cannot wrap to a match
   if (infer >= 0) {
     TZ_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape, " is invalid for ", numel, " elements");
     out[infer] = numel / known;
