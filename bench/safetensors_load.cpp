@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
       ms.push_back(1e3 * tz::bench::seconds_since(t0));
       if (int64_t(f.tensors.size()) != n) return 1;
     }
-    std::printf("%lld,%llu,%.2f\n", (long long)n,
-                (unsigned long long)tz::safetensors_header_json(path).size(), tz::bench::median(ms));
+    std::printf("%lld,%llu,%.2f\n", (long long)n, (unsigned long long)tz::safetensors_header_json(path).size(),
+                tz::bench::median(ms));
   }
 }

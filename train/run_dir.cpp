@@ -71,6 +71,21 @@ RunCheckpoint read_run(const std::string& dir) {
   }
   r.options = TrainOptions::from_json(options.dump(), r.model, options_source);
   r.options.out_dir = dir;
+  std::vector<std::string> foreign;
+  for (auto& [n, t] : f.tensors) {
+    if (n.rfind("model.", 0) == 0)
+      r.model_state[n.substr(6)] = t;
+    else if (n.rfind("optim.", 0) == 0)
+      r.optim_state[n.substr(6)] = t;
+    else if (n.rfind("state.", 0) == 0)
+      r.memory_state[n.substr(6)] = t;
+    else if (n == "data.cursors")
+      r.cursors = t;
+    else
+      foreign.push_back(n.substr(0, 80));
+  }
+  TZ_CHECK(foreign.empty(), "checkpoint ", r.path,
+           ": unexpected tensors (not model.*, optim.*, state.*, data.cursors): ", some_names(foreign));
   r.step = meta_number<int64_t>(f, "step", r.path);
   r.elapsed_s = meta_number<double>(f, "elapsed_s", r.path);
   return r;

@@ -23,16 +23,20 @@ constexpr const char* kLogFile = "log.csv";
 constexpr const char* kHistoryFile = "history.txt";
 
 struct RunCheckpoint {
-  std::string path;      // dir/checkpoint.safetensors
-  TensorFile file;       // its tensors and metadata
+  std::string path;  // dir/checkpoint.safetensors
+  TensorFile file;   // its tensors and metadata
+  // Its tensors by part, the prefixes removed: model.*, optim.*, state.* (segment memory) and
+  // data.cursors (where each stream stands; undefined when absent).
+  std::map<std::string, Tensor> model_state, optim_state, memory_state;
+  Tensor cursors;
   nn::Config model;      // the model config
   TrainOptions options;  // the training options (options.model == model; out_dir = the directory)
   int64_t step = 0;      // steps done
   double elapsed_s = 0;  // their wall time
 };
 
-// Reads and checks a run's checkpoint: format, version, and every metadata field it needs;
-// errors name the file and the field.
+// Reads and checks a run's checkpoint: format, version, every metadata field it needs, and
+// that each tensor belongs to one of the parts; errors name the file and the field or tensor.
 RunCheckpoint read_run(const std::string& dir);
 
 // The trained model of a run, ready for generation (eval mode); a strict load whose errors

@@ -314,31 +314,22 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeCha
            "' (its checkpoint's training options), which does not exist now; restore the file, or give --data PATH "
            "to continue on a file at another place");
   std::unique_ptr<Trainer> t(new Trainer(o, false));
-  std::map<std::string, Tensor> model_state, optim_state, memory_state;
-  for (auto& [n, tensor] : run.file.tensors) {
-    if (n.rfind("model.", 0) == 0)
-      model_state[n.substr(6)] = tensor;
-    else if (n.rfind("optim.", 0) == 0)
-      optim_state[n.substr(6)] = tensor;
-    else if (n.rfind("state.", 0) == 0 && t->streams_)
-      memory_state[n.substr(6)] = tensor;
-    else if (n == "data.cursors" && t->streams_)
-      t->streams_->set_cursors(tensor);
-    else
-      throw Error(cat_str("checkpoint ", run.path, ": unexpected tensor '", n.substr(0, 80), "'"));
-  }
   if (t->streams_) {
-    TZ_CHECK(!memory_state.empty() && run.file.tensors.count("data.cursors"), "checkpoint ", run.path,
+    TZ_CHECK(!run.memory_state.empty() && run.cursors.defined(), "checkpoint ", run.path,
              ": the model has segment memory but the checkpoint holds no memory (state.*) or stream places "
              "(data.cursors)");
-    models::restore_model_state(t->memory_, memory_state);
+    models::restore_model_state(t->memory_, run.memory_state);
+    t->streams_->set_cursors(run.cursors);
+  } else {
+    TZ_CHECK(run.memory_state.empty() && !run.cursors.defined(), "checkpoint ", run.path,
+             ": holds segment memory (state.*, data.cursors) but the model has none");
   }
   try {
-    t->model_->load_state_dict(model_state);
+    t->model_->load_state_dict(run.model_state);
   } catch (const Error& e) {
     throw Error(cat_str("checkpoint ", run.path, ": ", e.what()));
   }
-  t->fit_->restore(optim_state, run.step, run.elapsed_s);
+  t->fit_->restore(run.optim_state, run.step, run.elapsed_s);
   auto rng = [&](const char* key) {
     const std::string s = run.file.metadata.count(key) ? run.file.metadata.at(key) : "";
     unsigned long long seed = 0, counter = 0;
