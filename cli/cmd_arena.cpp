@@ -54,7 +54,7 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--seed", a->o.seed, "Seed for data and initialisation")->capture_default_str();
   cmd->add_option("--threads", a->o.threads, "Threads (0 = as set)");
   cmd->add_option("--out", a->o.out_dir, "Output directory")->capture_default_str();
-  commands.push_back({cmd, [a, cmd] {
+  commands.push_back({cmd, [a] {
                         arena::Options o = a->o;
                         if (!a->spec.empty()) {
                           o = arena::options_from_spec(read_file(a->spec, "--spec", uint64_t(1) << 24), o);

@@ -28,7 +28,7 @@ Adam::Adam(const std::vector<std::pair<std::string, Tensor>>& named, const AdamO
     : Adam(one_group(named, validated("Adam", options).weight_decay), options) {}
 
 void Adam::update(Slot& s, const Tensor& g, double lr) {
-  const auto [beta1, beta2] = options_.betas;
+  const double beta1 = options_.betas[0], beta2 = options_.betas[1];
   // Bias corrections at this parameter's step t (computed in f64).
   double c1 = 1 - std::pow(beta1, double(s.step)), c2 = 1 - std::pow(beta2, double(s.step));
   TZ_DISPATCH_FLOAT(s.param.dtype(), "Adam.step", [&]<class T>() {
@@ -47,7 +47,7 @@ AdamW::AdamW(const std::vector<std::pair<std::string, Tensor>>& named, const Ada
     : AdamW(one_group(named, validated("AdamW", options).weight_decay), options) {}
 
 void AdamW::update(Slot& s, const Tensor& g, double lr) {
-  const auto [beta1, beta2] = options_.betas;
+  const double beta1 = options_.betas[0], beta2 = options_.betas[1];
   double c1 = 1 - std::pow(beta1, double(s.step)), c2 = 1 - std::pow(beta2, double(s.step));
   TZ_DISPATCH_FLOAT(s.param.dtype(), "AdamW.step", [&]<class T>() {
     kernels::adamw_update<T>(s.param.data<T>(), s.state[0].data<T>(), s.state[1].data<T>(), g.data<T>(),

@@ -49,7 +49,9 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
   TZ_CHECK(j.is_object(), "arena spec: expected a JSON object");
   Options o = defaults;
   try {
-    for (auto& [key, v] : j.items()) {
+    for (auto& item : j.items()) {
+      const std::string& key = item.key();
+      const json& v = item.value();
       auto get = [&]<class T>(T& field) { field = json_get<T>(j, key, source); };
       if (key == "task")
         get(o.task);

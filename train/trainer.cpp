@@ -71,7 +71,8 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
   TZ_CHECK(j.is_object(), source, ": expected a JSON object");
   TrainOptions o;
   o.model = model;
-  for (auto& [key, v] : j.items()) {
+  for (auto& item : j.items()) {
+    const std::string& key = item.key();
     auto get = [&]<class T>(T& field) { field = json_get<T>(j, key, source); };
     if (key == "data")
       get(o.data);

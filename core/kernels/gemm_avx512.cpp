@@ -25,8 +25,10 @@
 // `_mm512_undefined_ps()`, a vector initialised from itself, which -Wmaybe-uninitialized
 // then reports at every shuffle of transpose16 (in builds without -march=native). A
 // header false positive: silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace tz::kernels::detail {
 

@@ -185,9 +185,10 @@ void reduce_partials(const SelectiveScanGrads& gr, const std::vector<Real>& pA, 
     for (int64_t b = 0; b < B; ++b)
       for (int64_t d = 0; d < D; ++d) dD[d] += pD[b * D + d];
   }
-  for (auto [dst, src] : {std::pair{gr.dBm, &pB}, std::pair{gr.dCm, &pC}}) {
+  for (auto [dst, partial] : {std::pair{gr.dBm, &pB}, std::pair{gr.dCm, &pC}}) {
     if (!dst) continue;
     Real* o = static_cast<Real*>(dst);
+    const std::vector<Real>* src = partial;  // a plain variable: OpenMP cannot capture a binding
     parallel_for(B * T, G * N, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t k = 0; k < N; ++k) {
