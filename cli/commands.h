@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace tz::cli {
@@ -14,6 +15,10 @@ struct Command {
   CLI::App* sub;
   std::function<int()> run;
 };
+
+// The tool: every subcommand declared on one app (main.cpp parses and runs it; the argument
+// fuzzer, tests/fuzz/fuzz_cli.cpp, only parses).
+std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands);
 
 void add_train_commands(CLI::App& app, std::vector<Command>& commands);  // train, sample
 void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);    // list, info, coverage, check

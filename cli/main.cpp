@@ -28,14 +28,9 @@ std::string bounded(std::string_view message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tensorzoo: a from-scratch C++ deep-learning framework and transformer zoo"};
-  app.require_subcommand(1);
-  app.set_help_all_flag("--help-all", "Show help for every command");
   std::vector<tz::cli::Command> commands;
-  tz::cli::add_train_commands(app, commands);
-  tz::cli::add_zoo_commands(app, commands);
-  tz::cli::add_arena_command(app, commands);
-  tz::cli::add_probe_command(app, commands);
+  auto app_ptr = tz::cli::make_app(commands);
+  CLI::App& app = *app_ptr;
 
   try {
     app.parse(argc, argv);

@@ -41,7 +41,7 @@ if(TZ_NATIVE)
 endif()
 
 message(STATUS "tensorzoo: OpenBLAS ${TZ_HAVE_OPENBLAS} (${TZ_BLAS_VIA}), OpenMP ${TZ_HAVE_OPENMP}, "
-               "ISA ${TZ_ISA}, sanitizers ${TZ_SANITIZE}, thread sanitizer ${TZ_TSAN}, fmt ${fmt_FOUND}, json ${nlohmann_json_FOUND}, "
+               "ISA ${TZ_ISA}, sanitizers ${TZ_SANITIZE}, thread sanitizer ${TZ_TSAN}, fuzzing ${TZ_FUZZ}, fmt ${fmt_FOUND}, json ${nlohmann_json_FOUND}, "
                "build ${CMAKE_BUILD_TYPE}")
 
 if(NOT fmt_FOUND OR NOT nlohmann_json_FOUND)
@@ -52,8 +52,10 @@ endif()
 function(tz_link_dependencies target)
   target_link_libraries(${target} PRIVATE fmt::fmt nlohmann_json::nlohmann_json)
   if(TZ_HAVE_OPENMP)
-    target_link_libraries(${target} PUBLIC OpenMP::OpenMP_CXX)
-    target_compile_definitions(${target} PUBLIC TZ_HAVE_OPENMP=1)
+    # Only the library's sources compile with OpenMP (no public header uses it): a program
+    # that links the library gets the runtime, not -fopenmp.
+    target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
+    target_compile_definitions(${target} PRIVATE TZ_HAVE_OPENMP=1)
   endif()
   if(TZ_HAVE_OPENBLAS)
     target_compile_definitions(${target} PRIVATE TZ_HAVE_OPENBLAS=1)
@@ -70,6 +72,10 @@ function(tz_link_dependencies target)
   if(TZ_SANITIZE)
     target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer)
     target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+  if(TZ_FUZZ)  # coverage for libFuzzer in the listed sources; the harnesses link its driver
+    target_compile_options(${target} PUBLIC -fsanitize=fuzzer-no-link
+      -fsanitize-coverage-allowlist=${PROJECT_SOURCE_DIR}/tests/fuzz/coverage_allowlist.txt)
   endif()
   if(TZ_TSAN)
     target_compile_options(${target} PUBLIC -fsanitize=thread -fno-omit-frame-pointer)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, the Debian 12 packages tensorzoo builds with — only those missing.
+# Installs, with apt-get, the Debian 12 packages tensorzoo builds with — only those missing —
+# and any more packages given as arguments (scripts/fuzz.sh adds clang).
 set -euo pipefail
 packages=(g++ cmake make pkg-config libopenblas-openmp-dev libfmt-dev doctest-dev
-          nlohmann-json3-dev libcli11-dev gnuplot-nox)
+          nlohmann-json3-dev libcli11-dev gnuplot-nox "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

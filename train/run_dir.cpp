@@ -46,10 +46,15 @@ std::string some_names(const std::vector<std::string>& names) {
 }  // namespace
 
 RunCheckpoint read_run(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kCheckpointFile).string();
+  TZ_CHECK(fs::exists(path), "checkpoint: no ", kCheckpointFile, " in ", dir);
+  return read_run(load_safetensors(path), path);
+}
+
+RunCheckpoint read_run(TensorFile file, const std::string& path) {
   RunCheckpoint r;
-  r.path = (fs::path(dir) / kCheckpointFile).string();
-  TZ_CHECK(fs::exists(r.path), "checkpoint: no ", kCheckpointFile, " in ", dir);
-  r.file = load_safetensors(r.path);
+  r.path = path;
+  r.file = std::move(file);
   const TensorFile& f = r.file;
   TZ_CHECK(require_meta(f, "format", r.path) == kCheckpointFormat, "checkpoint ", r.path, ": format '",
            f.metadata.at("format").substr(0, 60), "', expected '", kCheckpointFormat, "'");
@@ -70,7 +75,7 @@ RunCheckpoint read_run(const std::string& dir) {
     options.erase(it);
   }
   r.options = TrainOptions::from_json(options.dump(), r.model, options_source);
-  r.options.out_dir = dir;
+  r.options.out_dir = fs::path(path).parent_path().string();
   std::vector<std::string> foreign;
   for (auto& [n, t] : f.tensors) {
     if (n.rfind("model.", 0) == 0)
@@ -94,18 +99,8 @@ RunCheckpoint read_run(const std::string& dir) {
 std::unique_ptr<models::LM> load_model(const RunCheckpoint& run) {
   Generator gen(0);
   auto model = zoo::make_lm(run.model, gen);
-  std::map<std::string, Tensor> state;
-  std::vector<std::string> foreign;
-  for (auto& [n, t] : run.file.tensors) {
-    if (n.rfind("model.", 0) == 0)
-      state[n.substr(6)] = t;
-    else if (n.rfind("optim.", 0) != 0 && n.rfind("state.", 0) != 0 && n != "data.cursors")
-      foreign.push_back(n);
-  }
-  TZ_CHECK(foreign.empty(), "checkpoint ", run.path,
-           ": unexpected tensors (not model.*, optim.*, state.*): ", some_names(foreign));
   try {
-    model->load_state_dict(state);
+    model->load_state_dict(run.model_state);
   } catch (const Error& e) {
     throw Error(cat_str("checkpoint ", run.path, ": ", e.what()));
   }

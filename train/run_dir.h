@@ -38,6 +38,8 @@ struct RunCheckpoint {
 // Reads and checks a run's checkpoint: format, version, every metadata field it needs, and
 // that each tensor belongs to one of the parts; errors name the file and the field or tensor.
 RunCheckpoint read_run(const std::string& dir);
+// The same checks on a checkpoint already read from `path` (which names it in errors).
+RunCheckpoint read_run(TensorFile file, const std::string& path);
 
 // The trained model of a run, ready for generation (eval mode); a strict load whose errors
 // name the checkpoint and list missing and unexpected tensors.

@@ -1,0 +1,17 @@
+// The tensorzoo tool's app: its subcommands, declared once for main.cpp and the argument fuzzer.
+#include "cli/commands.h"
+
+namespace tz::cli {
+
+std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
+  auto app = std::make_unique<CLI::App>("tensorzoo: a from-scratch C++ deep-learning framework and transformer zoo");
+  app->require_subcommand(1);
+  app->set_help_all_flag("--help-all", "Show help for every command");
+  add_train_commands(*app, commands);
+  add_zoo_commands(*app, commands);
+  add_arena_command(*app, commands);
+  add_probe_command(*app, commands);
+  return app;
+}
+
+}  // namespace tz::cli
