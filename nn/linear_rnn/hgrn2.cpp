@@ -1,6 +1,8 @@
 // HGRN2: see hgrn2.h.
 #include "nn/linear_rnn/hgrn2.h"
 
+#include <cmath>
+
 #include "core/creation.h"
 #include "nn/registry.h"
 
@@ -13,8 +15,12 @@ Hgrn2::Hgrn2(const Hgrn2Options& o, Generator& gen) : options(o) {
   TZ_CHECK(o.lower_bound >= 0 && o.lower_bound < 1, "hgrn2: the forget gate's lower bound must be in [0, 1), got ",
            o.lower_bound);
   const int64_t C = o.dim;
+  // PyTorch's default scale, as HGRN (hgrn.cpp): at the zoo's 0.02 every forget gate starts at
+  // σ(0) = 1/2 and every key at 1/2, the same for all tokens, and copying is never learnt
   auto lin = [&](const char* name) {
-    return register_module(name, std::make_shared<Linear>(LinearOptions{.in = C, .out = C, .bias = false}, gen));
+    return register_module(
+        name, std::make_shared<Linear>(
+                  LinearOptions{.in = C, .out = C, .bias = false, .init_std = 1 / std::sqrt(double(C))}, gen));
   };
   q_proj = lin("q_proj");
   f_proj = lin("f_proj");
@@ -84,8 +90,9 @@ void register_hgrn2(nn::Registry& r) {
                                                   gen);
              },
          .chunk = 4,
-         .learn_steps = 2000,
-         .learn_reason = "as gla: decays near 1 and no softmax, reading tokens by position is learnt slowly (TBD)"});
+         .learn_steps = 800,
+         .learn_reason = "the copied tokens must pass through the gated state: copy 0.83 after 400 steps, 1.00 "
+                         "after 800"});
 }
 
 }  // namespace tz::zoo

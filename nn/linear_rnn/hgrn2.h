@@ -17,6 +17,7 @@
 // bound 0). Deviation, as hgrn.h: a mixer is built per layer, so the bounds are fixed at their
 // value for the paper's initial Γ = 0: β_l = l / L. In layer 0 the log-decay is log σ(.)
 // itself, formed without a log of a sum.
+// The projections start at PyTorch's default scale (std 1/sqrt(C)), as hgrn.h's.
 // Deviations: no biases in the projections; the RMSNorm over the C merged channels has a
 // weight (1 at start).
 #pragma once

@@ -157,8 +157,9 @@ void register_rwkv6(nn::Registry& r) {
                                                   gen);
              },
          .chunk = 4,
-         .learn_steps = 2000,
-         .learn_reason = "as gla: decays near 1 and no softmax, reading tokens by position is learnt slowly (TBD)"});
+         .learn_lr = 3e-3,
+         .learn_reason = "at a constant 1e-2 the data-dependent decays exp(-exp(d_t)) and the LoRA token shift do not "
+                         "settle (copy 0.07 after 400 steps); at 3e-3 copy is 1.00 after 400"});
 }
 
 }  // namespace tz::zoo

@@ -129,7 +129,9 @@ void register_mamba2(nn::Registry& r) {
                      Generator& gen) { return std::make_shared<nn::Mamba2>(nn::mamba2_options(d, c), gen); },
          .chunk = 4,
          .learn_steps = 1500,
-         .learn_reason = "as mamba: the copied tokens must pass through the recurrent state (dim 32)",
+         .learn_lr = 5e-3,
+         .learn_reason = "as mamba, the copied tokens must pass through the recurrent state (dim 32); at 1e-2 "
+                         "selective copying reaches 0.87 after 1500 steps, at 5e-3 0.98 (copy 1.00)",
          .selective = true});
 }
 
