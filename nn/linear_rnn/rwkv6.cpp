@@ -41,14 +41,16 @@ Rwkv6::Rwkv6(const Rwkv6Options& o, Generator& gen) : options(o) {
   v_proj = lin("v_proj", C, C);
   g_proj = lin("g_proj", C, C);
   o_proj = lin("o_proj", C, C);
-  mix_down = lin("mix_down", C, 5 * o.mix_rank);
-  for (const char* j : {"w", "k", "v", "r", "g"}) mix_up.push_back(lin(cat_str("mix_up_", j), o.mix_rank, C));
-  decay_down = lin("decay_down", C, o.decay_rank);
-  decay_up = lin("decay_up", o.decay_rank, C);
+  if (!o.eagle) {  // Finch's data-dependent token shift and decay
+    mix_down = lin("mix_down", C, 5 * o.mix_rank);
+    for (const char* j : {"w", "k", "v", "r", "g"}) mix_up.push_back(lin(cat_str("mix_up_", j), o.mix_rank, C));
+    decay_down = lin("decay_down", C, o.decay_rank);
+    decay_up = lin("decay_up", o.decay_rank, C);
+  }
   // the reference schedules: r01 = l / (L - 1) (0 with one layer), r10 = 1 - l / L
   const double r01 = o.depth > 1 ? double(o.layer) / double(o.depth - 1) : 0.0;
   const double r10 = 1.0 - double(o.layer) / double(o.depth);
-  mu_x = register_parameter("mu_x", mix_schedule(C, r10));
+  if (!o.eagle) mu_x = register_parameter("mu_x", mix_schedule(C, r10));
   mu = register_parameter("mu", cat({mix_schedule(C, r10).view({1, C}), mix_schedule(C, r10).view({1, C}),
                                      (mix_schedule(C, r10) + 0.3 * r01).view({1, C}),
                                      mix_schedule(C, 0.5 * r10).view({1, C}), mix_schedule(C, 0.5 * r10).view({1, C})},
@@ -67,8 +69,10 @@ Rwkv6::Rwkv6(const Rwkv6Options& o, Generator& gen) : options(o) {
 Rwkv6::Inputs Rwkv6::inputs(const Tensor& x, const Tensor& xp) const {
   const int64_t H = options.heads, R = options.mix_rank;
   Tensor delta = xp - x;
-  Tensor lora = tanh(mix_down->forward(x + delta * mu_x));  // [B, T, 5 R1]
+  // Finch: ddlerp, the mix of each of w, k, v, r, g data dependent; Eagle: lerp, a static mix
+  Tensor lora = options.eagle ? Tensor() : tanh(mix_down->forward(x + delta * mu_x));  // [B, T, 5 R1]
   auto ddlerp = [&](int64_t j) {
+    if (options.eagle) return x + delta * mu.select(0, j);
     return x + delta * (mu.select(0, j) + mix_up[size_t(j)]->forward(lora.narrow(2, j * R, R)));
   };
   Tensor xw = ddlerp(0), xk = ddlerp(1), xv = ddlerp(2), xr = ddlerp(3), xg = ddlerp(4);
@@ -78,7 +82,9 @@ Rwkv6::Inputs Rwkv6::inputs(const Tensor& x, const Tensor& xp) const {
   in.v = split_heads(v_proj->forward(xv), H);
   in.g = silu(g_proj->forward(xg));
   // log w_t = -exp(d_t): kept in log space (w_t itself underflows for steep decays)
-  in.log_w = split_heads(-1.0 * exp(decay + decay_up->forward(tanh(decay_down->forward(xw)))), H);
+  Tensor d = options.eagle ? decay.expand({x.size(0), x.size(1), options.dim})
+                           : decay + decay_up->forward(tanh(decay_down->forward(xw)));
+  in.log_w = split_heads(-1.0 * exp(d), H);
   return in;
 }
 
@@ -101,8 +107,10 @@ std::unique_ptr<MixerState> Rwkv6::make_state(int64_t batch, int64_t, DType dtyp
 }
 
 std::string Rwkv6::describe() const {
-  return cat_str("RWKV6(dim=", options.dim, ", heads=", options.heads, ", LoRA ranks ", options.mix_rank, "/",
-                 options.decay_rank, ", ", form_text(options.form, options.chunk), ")");
+  return cat_str(options.eagle ? "RWKV5-Eagle" : "RWKV6", "(dim=", options.dim, ", heads=", options.heads,
+                 options.eagle ? std::string(", static decay")
+                               : cat_str(", LoRA ranks ", options.mix_rank, "/", options.decay_rank),
+                 ", ", form_text(options.form, options.chunk), ")");
 }
 
 RwkvChannelMix::RwkvChannelMix(const RwkvChannelMixOptions& o, Generator& gen) : options(o) {
@@ -142,7 +150,7 @@ namespace tz::zoo {
 void register_rwkv6(nn::Registry& r) {
   r.add({.id = "rwkv6",
          .summary = "RWKV-6 Finch time mixing: ddlerp token shift, data-dependent decay exp(-exp(d_t)), bonus u",
-         .keys = {nn::kLinearChunk, nn::kLinearForm},
+         .keys = {nn::kRwkvEagle, nn::kLinearChunk, nn::kLinearForm},
          .test_config = R"({"mixer": "rwkv6", "linear_chunk": 4})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "rwkv6"})",
          .mixer =
@@ -152,6 +160,7 @@ void register_rwkv6(nn::Registry& r) {
                                                                    .heads = d.heads,
                                                                    .chunk = nn::linear_chunk(c),
                                                                    .form = nn::linear_form(c),
+                                                                   .eagle = c.get(nn::kRwkvEagle),
                                                                    .layer = d.layer,
                                                                    .depth = std::max<int64_t>(d.depth, 1)},
                                                   gen);

@@ -23,8 +23,9 @@
 // μ = 1 - (c / C)^(1 - l / L), d_c = -6 + 5 (c / (C - 1))^(0.7 + 1.3 l / L), u from the
 // same ratios; the LoRA factors are small random (the reference zeroes B, which would leave
 // A without gradient at the start).
-// Deviations: no biases; GroupNorm eps 64e-5 as the reference code; Eagle (RWKV-5, static w)
-// is not a separate id.
+// Eagle (RWKV-5, the paper's sec. 3), the key rwkv5_eagle: the same with a static decay,
+// w_t = exp(-exp(d)), and a static token shift, lerp_j(x_t) = x_t + Δ_t ⊙ λ_j (no LoRA).
+// Deviations: no biases; GroupNorm eps 64e-5 as the reference code.
 #pragma once
 
 #include "core/random.h"
@@ -33,11 +34,15 @@
 
 namespace tz::nn {
 
+inline const Key<bool> kRwkvEagle{
+    "rwkv5_eagle", false, "RWKV-5 Eagle: a static decay per channel and a static token shift (no ddlerp, no LoRA)"};
+
 struct Rwkv6Options {
   int64_t dim = 0;    // C
   int64_t heads = 0;  // H (divides C)
   int64_t chunk = 64;
   LinearAttentionForm form = LinearAttentionForm::chunked;
+  bool eagle = false;            // RWKV-5 Eagle: static decay d, static token shift (no LoRA)
   int64_t mix_rank = 32;         // R1: ddlerp's LoRA rank
   int64_t decay_rank = 64;       // R2: the decay's LoRA rank
   int64_t layer = 0, depth = 1;  // l, L: the initial schedules

@@ -160,10 +160,23 @@ TZ_PROOF(hgrn2, "recurrent == chunkwise (chunks 1, 3, 8, T) == parallel; out, dx
   TZ_PROOF_NUMBER("max rel. error over forms, decode and the GLA loop", std::max(e, eg));
 }
 
-TZ_PROOF(rwkv6, "recurrent == chunked (1, 3, 8, T) == parallel; decode == forward (token shift); channel mix decode") {
-  const double e = std::max(forms_and_decode("rwkv6"), forms_and_decode("rwkv6", "", 1, 2));
+TZ_PROOF(rwkv6, "recurrent == chunked (1, 3, 8, T) == parallel; decode == forward (token shift); Eagle; channel mix") {
+  const double e = std::max({forms_and_decode("rwkv6"), forms_and_decode("rwkv6", "", 1, 2),
+                             forms_and_decode("rwkv6", R"("rwkv5_eagle": true)", 1, 2)});
   Generator gen(7);
   Tensor x = randn({kB, kT, kC}, gen, DType::f64);
+  {  // Finch's decay moves with the token, Eagle's (RWKV-5) does not
+    NoGradGuard no_grad;
+    auto finch = make("rwkv6", "chunked", 8), eagle = make("rwkv6", "chunked", 8, R"("rwkv5_eagle": true)");
+    Tensor xp = nn::token_shift(x, nullptr);
+    Tensor wf = dynamic_cast<nn::Rwkv6&>(*finch).inputs(x, xp).log_w;
+    Tensor we = dynamic_cast<nn::Rwkv6&>(*eagle).inputs(x, xp).log_w;
+    const double moves = rel_max(wf.narrow(2, 0, 1), wf.narrow(2, 5, 1));
+    const double fixed = rel_max(we.narrow(2, 0, 1), we.narrow(2, 5, 1));
+    INFO("log w at t = 0 vs t = 5: Finch ", moves, ", Eagle ", fixed);
+    CHECK(moves > 1e-3);
+    CHECK(fixed == 0);
+  }
   // The channel mix's token shift: decoding token by token from a shift state equals the
   // whole forward (and the shift matters: without the state the outputs move).
   nn::RwkvChannelMix cm({.dim = kC, .layer = 1, .depth = 2}, gen);
