@@ -1,6 +1,6 @@
 // ABC, attention with bounded-memory control. "ABC: Attention with Bounded-memory Control",
-// Peng, Kasai, Pappas, Yogatama, Wu, Kong, Schwartz and Smith 2022, arXiv:2110.02488 (ACL 2022;
-// sec. 2-3, ABC_MLP).
+// Peng, Kasai, Pappas, Yogatama, Wu, Kong, Schwartz and Smith 2022, arXiv:2110.02488 (ACL 2022);
+// the control of its ABC_MLP variant.
 //
 // Shapes: B batch, T time, C model dim, H heads, D = C / H per head, n memory slots per head.
 // Per head, the keys and values are written into n slots, each slot a weighted average of the

@@ -1,5 +1,5 @@
 // HGRN2, the gated linear RNN with state expansion. "HGRN2: Gated Linear RNNs with State
-// Expansion", Qin, Yang, Sun, Shen, Li, Sun and Zhong 2024, arXiv:2404.07904 (sec. 3).
+// Expansion", Qin, Yang, Sun, Shen, Li, Sun and Zhong 2024, arXiv:2404.07904.
 //
 // Shapes: B batch, T time, C model dim, H heads, D = C / H per head (key and value), l the
 // layer index, L the depth.

@@ -1,5 +1,5 @@
 // RWKV-6 "Finch" time mixing and channel mixing. "Eagle and Finch: RWKV with Matrix-Valued
-// States and Dynamic Recurrence", Peng et al. 2024, arXiv:2404.05892 (sec. 4, eq. 14-23).
+// States and Dynamic Recurrence", Peng et al. 2024, arXiv:2404.05892.
 //
 // Shapes: B batch, T time, C model dim, H heads, D = C / H per head, R1 the token-shift LoRA
 // rank, R2 the decay LoRA rank, F the channel mix's hidden width.
@@ -23,7 +23,7 @@
 // μ = 1 - (c / C)^(1 - l / L), d_c = -6 + 5 (c / (C - 1))^(0.7 + 1.3 l / L), u from the
 // same ratios; the LoRA factors are small random (the reference zeroes B, which would leave
 // A without gradient at the start).
-// Eagle (RWKV-5, the paper's sec. 3), the key rwkv5_eagle: the same with a static decay,
+// Eagle (RWKV-5), the key rwkv5_eagle: the same with a static decay,
 // w_t = exp(-exp(d)), and a static token shift, lerp_j(x_t) = x_t + Δ_t ⊙ λ_j (no LoRA).
 // Deviations: no biases; GroupNorm eps 64e-5 as the reference code.
 #pragma once

@@ -1,6 +1,6 @@
 // Mamba-2, the state-space dual (SSD) mixer. "Transformers are SSMs: Generalized Models and
 // Efficient Algorithms Through Structured State Space Duality", Dao and Gu 2024,
-// arXiv:2405.21060 (ICML 2024; sec. 6-7, the Mamba-2 block of fig. 6).
+// arXiv:2405.21060 (ICML 2024): the SSD layer and the Mamba-2 block.
 //
 // Shape letters: B batch, T time, C model width, E = expand C inner channels, P the head dim,
 // M = E / P heads, G groups of heads sharing B and C (G divides M), N the state size, K the
