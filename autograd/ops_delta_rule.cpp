@@ -20,8 +20,7 @@ DeltaRuleResult delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, co
   Tensor packed = empty({B, H, T * Dv + Dk * Dv}, q.dtype());
   core::copy_(packed.narrow(2, 0, T * Dv), f.out.view({B, H, T * Dv}));
   core::copy_(packed.narrow(2, T * Dv, Dk * Dv), f.state.view({B, H, Dk * Dv}));
-  DeltaRuleSpec saved{
-      .h0 = spec.h0.defined() ? spec.h0.detach() : Tensor(), .form = spec.form, .chunk = spec.chunk};
+  DeltaRuleSpec saved{.h0 = spec.h0.defined() ? spec.h0.detach() : Tensor(), .form = spec.form, .chunk = spec.chunk};
   Tensor qs = q.detach(), ks = k.detach(), vs = v.detach(), bs = beta.detach();
   make_node(OpId::delta_rule, packed, {q, k, v, beta, spec.h0},
             [qs, ks, vs, bs, saved, B, H, T, Dk, Dv](const Tensor& g) {

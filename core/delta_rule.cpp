@@ -56,8 +56,7 @@ DeltaRuleForward delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, c
   Tensor qc = contig(q), kc = contig(k), vc = contig(v), bc = contig(beta), hc = contig(spec.h0);
   Tensor out = empty({n.B, n.H, n.T, n.Dv}, q.dtype()), state = empty({n.B, n.H, n.Dk, n.Dv}, q.dtype());
   TZ_DISPATCH_FLOAT(q.dtype(), "delta_rule", [&]<class T>() {
-    kernels::DeltaInputs<T> in{
-        .q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .beta = ptr<T>(bc), .h0 = ptr<T>(hc)};
+    kernels::DeltaInputs<T> in{.q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .beta = ptr<T>(bc), .h0 = ptr<T>(hc)};
     if (spec.form == LinearAttentionForm::recurrent)
       kernels::delta_rule_recurrent(mptr<T>(out), mptr<T>(state), in, n);
     else
@@ -80,8 +79,7 @@ DeltaRuleGrads delta_rule_backward(const Tensor& dout, const Tensor& dstate, con
   DeltaRuleGrads r{zeros(q.shape(), dt), zeros(k.shape(), dt), zeros(v.shape(), dt), zeros(beta.shape(), dt),
                    hc.defined() ? zeros(hc.shape(), dt) : Tensor()};
   TZ_DISPATCH_FLOAT(dt, "delta_rule backward", [&]<class T>() {
-    kernels::DeltaInputs<T> in{
-        .q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .beta = ptr<T>(bc), .h0 = ptr<T>(hc)};
+    kernels::DeltaInputs<T> in{.q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .beta = ptr<T>(bc), .h0 = ptr<T>(hc)};
     kernels::DeltaGrads<T> d{.dq = mptr<T>(r.dq),
                              .dk = mptr<T>(r.dk),
                              .dv = mptr<T>(r.dv),

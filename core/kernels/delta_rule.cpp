@@ -144,7 +144,7 @@ void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaS
         const T *q = in.q + r * Dk, *k = in.k + r * Dk;
         w.prepare(q, k, in.v + r * Dv, in.beta + r, S, L);
         T* o = out + r * Dv;
-        mm<T>(o, Dv, q, Dk, false, S, Dv, false, L, Dv, Dk, 1, 0);                // Q S_0
+        mm<T>(o, Dv, q, Dk, false, S, Dv, false, L, Dv, Dk, 1, 0);                  // Q S_0
         mm<T>(o, Dv, w.P.data(), C, false, w.U.data(), Dv, false, L, Dv, L, 1, 1);  // + P U
         mm<T>(S, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);          // S_0 + K^T U
       }
@@ -290,12 +290,12 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
   });
 }
 
-#define TZ_DELTA_INSTANTIATE(T)                                                                                        \
-  template void delta_rule_recurrent<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&);                            \
-  template void delta_rule_chunked<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&, int64_t);                     \
-  template void delta_rule_recurrent_backward<T>(const DeltaGrads<T>&, const T*, const T*, const DeltaInputs<T>&,     \
-                                                 const DeltaSizes&);                                                  \
-  template void delta_rule_chunked_backward<T>(const DeltaGrads<T>&, const T*, const T*, const DeltaInputs<T>&,       \
+#define TZ_DELTA_INSTANTIATE(T)                                                                                   \
+  template void delta_rule_recurrent<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&);                        \
+  template void delta_rule_chunked<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&, int64_t);                 \
+  template void delta_rule_recurrent_backward<T>(const DeltaGrads<T>&, const T*, const T*, const DeltaInputs<T>&, \
+                                                 const DeltaSizes&);                                              \
+  template void delta_rule_chunked_backward<T>(const DeltaGrads<T>&, const T*, const T*, const DeltaInputs<T>&,   \
                                                const DeltaSizes&, int64_t);
 TZ_DELTA_INSTANTIATE(float)
 TZ_DELTA_INSTANTIATE(double)

@@ -34,13 +34,15 @@ forms::KernelForms kernel_forms() {
                            int64_t ch) { return run(x, h0, LinearAttentionForm::chunked, ch); },
           .make_inputs =
               [](int64_t T, Generator& gen) {
-                return std::vector<forms::Input>{
-                    {"q", randn({kB, kH, T, kK}, gen, DType::f64), 2},
-                    {"k", unit_rows(randn({kB, kH, T, kK}, gen, DType::f64)), 2},
-                    {"v", randn({kB, kH, T, kV}, gen, DType::f64), 2},
-                    {"beta", rand({kB, kH, T}, gen, DType::f64, 0.05, 1.0), 2}};
+                return std::vector<forms::Input>{{"q", randn({kB, kH, T, kK}, gen, DType::f64), 2},
+                                                 {"k", unit_rows(randn({kB, kH, T, kK}, gen, DType::f64)), 2},
+                                                 {"v", randn({kB, kH, T, kV}, gen, DType::f64), 2},
+                                                 {"beta", rand({kB, kH, T}, gen, DType::f64, 0.05, 1.0), 2}};
               },
-          .state_shape = [](const std::vector<forms::Input>&) { return Shape{kB, kH, kK, kV}; },
+          .state_shape =
+              [](const std::vector<forms::Input>&) {
+                return Shape{kB, kH, kK, kV};
+              },
           .out_time_dim = 2};
 }
 
@@ -145,7 +147,8 @@ TEST_CASE("delta_rule f32 agrees with f64 (chunk 16, T 77, Dk 16, Dv 8)") {
   for (auto form : {LinearAttentionForm::chunked, LinearAttentionForm::recurrent}) {
     DeltaRuleResult f = delta_rule(x.q.to(DType::f32), x.k.to(DType::f32), x.v.to(DType::f32), x.beta.to(DType::f32),
                                    {.h0 = x.h0.to(DType::f32), .form = form, .chunk = 16});
-    const double eo = testing::rel_rms(f.out.to(DType::f64), ref.out), es = testing::rel_rms(f.state.to(DType::f64), ref.state);
+    const double eo = testing::rel_rms(f.out.to(DType::f64), ref.out),
+                 es = testing::rel_rms(f.state.to(DType::f64), ref.state);
     const std::string form_name = linear_attention_form_name(form);
     CAPTURE(form_name);
     CHECK(eo < 1e-5);
