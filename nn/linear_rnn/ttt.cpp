@@ -72,11 +72,14 @@ Ttt::Inner Ttt::inner(const Tensor& x, int64_t start, TttState* state) const {
   if (state) {
     const int64_t B = x.size(0);
     auto full = [B](TttWeights w) {  // the learnt initial weights are [1, ...]: the state holds [B, ...]
-      for (auto& t : w.w) t = t.size(0) == B ? t : t.expand([&] {
-        Shape s = t.shape();
-        s[0] = B;
-        return s;
-      }()).contiguous();
+      for (auto& t : w.w)
+        t = t.size(0) == B ? t
+                           : t.expand([&] {
+                                Shape s = t.shape();
+                                s[0] = B;
+                                return s;
+                              }())
+                                 .contiguous();
       return w;
     };
     state->start = full(w_start);
@@ -142,10 +145,8 @@ void register_ttt_linear(nn::Registry& r) {
          .keys = {nn::kTttMinibatch, nn::kTttForm, nn::kTttLr},
          .test_config = R"({"mixer": "ttt_linear", "ttt_minibatch": 4})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "ttt_linear"})",
-         .mixer =
-             [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
-               return std::make_shared<nn::Ttt>(ttt_options(nn::TttKind::linear, d, c), gen);
-             },
+         .mixer = [](const nn::ModelDims& d, const nn::Config& c,
+                     Generator& gen) { return std::make_shared<nn::Ttt>(ttt_options(nn::TttKind::linear, d, c), gen); },
          .chunk = 4});
 }
 
@@ -156,10 +157,8 @@ void register_ttt_mlp(nn::Registry& r) {
          .keys = {nn::kTttMinibatch, nn::kTttForm, nn::kTttLr},
          .test_config = R"({"mixer": "ttt_mlp", "ttt_minibatch": 4})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "ttt_mlp"})",
-         .mixer =
-             [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
-               return std::make_shared<nn::Ttt>(ttt_options(nn::TttKind::mlp, d, c), gen);
-             },
+         .mixer = [](const nn::ModelDims& d, const nn::Config& c,
+                     Generator& gen) { return std::make_shared<nn::Ttt>(ttt_options(nn::TttKind::mlp, d, c), gen); },
          .chunk = 4});
 }
 

@@ -37,9 +37,9 @@ Tensor tr(const Tensor& a) { return a.transpose(-1, -2); }
 
 // What the mini-batch's gradients need, at its start weights W0.
 struct Grads {
-  Tensor loss;    // [B, H, L]
-  Tensor g2, a;   // g of the last layer; the MLP's hidden activations (its layer-2 keys)
-  Tensor g1;      // the MLP's layer-1 g
+  Tensor loss;   // [B, H, L]
+  Tensor g2, a;  // g of the last layer; the MLP's hidden activations (its layer-2 keys)
+  Tensor g1;     // the MLP's layer-1 g
 };
 Grads grads_at(TttKind kind, const Tensor& k, const Tensor& v, const TttWeights& w0, const Tensor& lw,
                const Tensor& lb) {
@@ -109,9 +109,8 @@ TttSegment primal(TttKind kind, const Tensor& q, const Tensor& k, const Tensor& 
 }
 }  // namespace
 
-TttSegment ttt_segment(TttKind kind, TttForm form, const Tensor& q, const Tensor& k, const Tensor& v,
-                       const Tensor& eta, const TttWeights& w0, const TttWeights& wc, const Tensor& lw,
-                       const Tensor& lb) {
+TttSegment ttt_segment(TttKind kind, TttForm form, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& eta,
+                       const TttWeights& w0, const TttWeights& wc, const Tensor& lw, const Tensor& lb) {
   const size_t nw = kind == TttKind::linear ? 2 : 4;
   TZ_CHECK(w0.w.size() == nw && wc.w.size() == nw, "ttt: expected ", nw, " inner weight tensors, got ", w0.w.size(),
            " and ", wc.w.size());

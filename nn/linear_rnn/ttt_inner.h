@@ -45,9 +45,8 @@ struct TttSegment {
 };
 
 // One segment of L tokens inside one mini-batch (W0 its start weights, wc the current ones).
-TttSegment ttt_segment(TttKind kind, TttForm form, const Tensor& q, const Tensor& k, const Tensor& v,
-                       const Tensor& eta, const TttWeights& w0, const TttWeights& wc, const Tensor& ln_weight,
-                       const Tensor& ln_bias);
+TttSegment ttt_segment(TttKind kind, TttForm form, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& eta,
+                       const TttWeights& w0, const TttWeights& wc, const Tensor& ln_weight, const Tensor& ln_bias);
 
 // The inner loss ℓ(W; t) = |f(k_t; W) - v_t|^2 per token [B, H, L] (for tests).
 Tensor ttt_inner_loss(TttKind kind, const Tensor& k, const Tensor& v, const TttWeights& w, const Tensor& ln_weight,
