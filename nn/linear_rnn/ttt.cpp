@@ -10,6 +10,19 @@
 
 namespace tz::nn {
 
+namespace {
+// The weights with a leading dim of B: the learnt initial ones are [1, ...], a state's [B, ...].
+TttWeights batched(TttWeights w, int64_t B) {
+  for (Tensor& t : w.w)
+    if (t.size(0) != B) {
+      Shape s = t.shape();
+      s[0] = B;
+      t = t.expand(s).contiguous();
+    }
+  return w;
+}
+}  // namespace
+
 void TttState::visit(StateVisitor& v) {
   MixerState::visit(v);
   for (size_t i = 0; i < start.w.size(); ++i) v.tensor(cat_str("start", i), start.w[i]);
@@ -70,20 +83,8 @@ Ttt::Inner Ttt::inner(const Tensor& x, int64_t start, TttState* state) const {
     t0 += L;
   }
   if (state) {
-    const int64_t B = x.size(0);
-    auto full = [B](TttWeights w) {  // the learnt initial weights are [1, ...]: the state holds [B, ...]
-      for (auto& t : w.w)
-        t = t.size(0) == B ? t
-                           : t.expand([&] {
-                                Shape s = t.shape();
-                                s[0] = B;
-                                return s;
-                              }())
-                                 .contiguous();
-      return w;
-    };
-    state->start = full(w_start);
-    state->current = full(w_cur);
+    state->start = batched(w_start, x.size(0));
+    state->current = batched(w_cur, x.size(0));
   }
   return {cat(zs, 2), cat(losses, 2)};
 }
@@ -101,11 +102,8 @@ Tensor Ttt::forward(const Tensor& x, const MixerContext& ctx, MixerState* state)
 
 std::unique_ptr<MixerState> Ttt::make_state(int64_t batch, int64_t, DType dtype) const {
   auto s = std::make_unique<TttState>();
-  for (const Tensor& w : w0) {
-    Shape sh = w.shape();
-    sh[0] = batch;
-    s->start.w.push_back(w.detach().to(dtype).expand(sh).contiguous());
-  }
+  for (const Tensor& w : w0) s->start.w.push_back(w.detach().to(dtype).clone());  // never the parameters' storage
+  s->start = batched(s->start, batch);
   s->current = s->start;
   for (auto& t : s->current.w) t = t.clone();
   return s;
