@@ -9,6 +9,7 @@
 
 #include "autograd/node.h"
 #include "core/attention.h"         // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
+#include "core/delta_rule.h"        // DeltaRuleSpec
 #include "core/linear_attention.h"  // LinearAttentionSpec, LinearAttentionForm
 #include "core/random.h"
 #include "core/scan.h"  // ScanOptions, SelectiveScanOptions
@@ -121,6 +122,18 @@ LinearAttentionResult linear_attention(const Tensor& q, const Tensor& k, const T
 // The same through the plain ops, one token at a time (the reference of the fused op).
 LinearAttentionResult linear_attention_composite(const Tensor& q, const Tensor& k, const Tensor& v,
                                                  const LinearAttentionSpec& spec);
+
+// The delta rule (core/kernels/delta_rule.h): q, k [B, H, T, Dk], v [B, H, T, Dv], beta
+// [B, H, T] -> out [B, H, T, Dv] and the final state [B, H, Dk, Dv], both differentiable, as
+// is spec.h0. spec.form is recurrent or chunked (the WY form).
+struct DeltaRuleResult {
+  Tensor out, state;
+};
+DeltaRuleResult delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
+                           const DeltaRuleSpec& spec);
+// The same through the plain ops, one token at a time (the reference of the fused op).
+DeltaRuleResult delta_rule_composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
+                                     const DeltaRuleSpec& spec);
 
 // ---- indexing and joining ---------------------------------------------------------------
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]
