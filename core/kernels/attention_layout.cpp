@@ -95,8 +95,9 @@ SparsePattern random_blocks_pattern(int64_t b, int64_t r, uint64_t seed, int64_t
 }
 
 SparsePattern bigbird_pattern(int64_t b, int64_t wb, int64_t gb, int64_t r, uint64_t seed, int64_t H, int64_t N) {
-  TZ_CHECK(b >= 1 && wb >= 0 && gb >= 0, "bigbird_pattern: expected block b >= 1, window wb >= 0 and gb >= 0 blocks, got b ",
-           b, ", wb ", wb, ", gb ", gb);
+  TZ_CHECK(b >= 1 && wb >= 0 && gb >= 0,
+           "bigbird_pattern: expected block b >= 1, window wb >= 0 and gb >= 0 blocks, got b ", b, ", wb ", wb, ", gb ",
+           gb);
   SparsePattern blocks{cat_str("block_window(b=", b, ", wb=", wb, ")"), 0,
                        [b, wb](int64_t, int64_t p, int64_t j) { return dist(p / b, j / b) <= wb; }};
   SparsePattern bb = union_of({blocks, global_tokens_pattern(gb * b), random_blocks_pattern(b, r, seed, H, N)});
@@ -157,7 +158,9 @@ BlockLayout::BlockLayout(SparsePattern pattern_, int64_t H_, int64_t N_, int64_t
             seen += pattern.visible(h, p, j);
             ++all;
           }
-        states_[size_t((h * nb + qb) * nb + kb)] = seen == all ? Tile::visible : seen == 0 ? Tile::hidden : Tile::partial;
+        states_[size_t((h * nb + qb) * nb + kb)] = seen == all ? Tile::visible
+                                                   : seen == 0 ? Tile::hidden
+                                                               : Tile::partial;
       }
   // Prefix sums: pre[h][q + 1][k + 1] = count over tiles [0, q] x [0, k].
   for (int64_t h = 0; h < H; ++h)
@@ -230,10 +233,13 @@ void LayoutMask::check(int64_t, int64_t H, int64_t S) const {
            layout->N, ", called with H ", H, ", S ", S);
 }
 
+LayoutCache::LayoutCache(SparsePattern pattern)
+    : pattern_for_([p = std::move(pattern)](int64_t, int64_t) { return p; }) {}
+
 std::shared_ptr<const LayoutMask> LayoutCache::get(int64_t H, int64_t S) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& m = masks_[{H, S}];
-  if (!m) m = std::make_shared<LayoutMask>(std::make_shared<BlockLayout>(pattern_, H, S));
+  if (!m) m = std::make_shared<LayoutMask>(std::make_shared<BlockLayout>(pattern_for_(H, S), H, S));
   return m;
 }
 

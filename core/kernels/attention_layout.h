@@ -92,7 +92,7 @@ class BlockLayout {
 
  private:
   int64_t count(const std::vector<int32_t>& pre, int64_t h, int64_t q0, int64_t q1, int64_t k0, int64_t k1) const;
-  std::vector<Tile> states_;                // [H, nb, nb]
+  std::vector<Tile> states_;                   // [H, nb, nb]
   std::vector<int32_t> n_visible_, n_hidden_;  // [H, nb + 1, nb + 1] prefix sums
 };
 
@@ -108,15 +108,17 @@ class LayoutMask : public MaskTerm {
   std::shared_ptr<const BlockLayout> layout;
 };
 
-// Layout masks of one pattern, built once per (H, S) and kept.
+// Layout masks of one pattern, built once per (H, S) and kept. A pattern that depends on the
+// shape (BigBird's random blocks drawn for H heads) is given as a function of (H, S).
 class LayoutCache {
  public:
-  explicit LayoutCache(SparsePattern pattern) : pattern_(std::move(pattern)) {}
+  using PatternFor = std::function<SparsePattern(int64_t H, int64_t S)>;
+  explicit LayoutCache(SparsePattern pattern);
+  explicit LayoutCache(PatternFor pattern_for) : pattern_for_(std::move(pattern_for)) {}
   std::shared_ptr<const LayoutMask> get(int64_t H, int64_t S) const;
-  const SparsePattern& pattern() const { return pattern_; }
 
  private:
-  SparsePattern pattern_;
+  PatternFor pattern_for_;
   mutable std::mutex mutex_;
   mutable std::map<std::pair<int64_t, int64_t>, std::shared_ptr<const LayoutMask>> masks_;
 };
