@@ -25,9 +25,8 @@ void register_bigbird(nn::Registry& r) {
                        .dim = d.dim,
                        .heads = d.heads,
                        .name = cat_str("bigbird(b=", b, ", wb=", wb, ", gb=", gb, ", r=", rb, ", seed=", seed, ")"),
-                       .attend = nn::attend_pattern([=](int64_t H, int64_t S) {
-                         return kernels::bigbird_pattern(b, wb, gb, rb, seed, H, S);
-                       })},
+                       .attend = nn::attend_pattern(
+                           [=](int64_t H, int64_t S) { return kernels::bigbird_pattern(b, wb, gb, rb, seed, H, S); })},
                    gen);
              },
          .chunk = 8});

@@ -50,8 +50,8 @@ Tensor SparseAttention::forward(const Tensor& x, const MixerContext& ctx, MixerS
   int64_t q_offset = 0;
   if (state) {
     SparseKVState& s = own_state<SparseKVState>(state, ctx);
-    TZ_CHECK(s.length + T <= s.k.size(2), options.name, ": the cache holds ", s.k.size(2), " positions, ",
-             s.length + T, " asked");
+    TZ_CHECK(s.length + T <= s.k.size(2), options.name, ": the cache holds ", s.k.size(2), " positions, ", s.length + T,
+             " asked");
     core::copy_(s.k.narrow(2, s.length, T), k.detach());
     core::copy_(s.v.narrow(2, s.length, T), v.detach());
     q_offset = s.length;

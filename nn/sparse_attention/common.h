@@ -28,13 +28,14 @@ namespace tz::nn {
 
 inline const Key<int64_t> kSparseWindow{"sparse_window", 256, "sliding-window width w: keys p - w < j <= p"};
 inline const Key<int64_t> kSparseStride{"sparse_stride", 64, "Sparse Transformer's stride l (about sqrt(L))"};
-inline const Key<std::string> kSparsePattern{"sparse_pattern", "strided", "Sparse Transformer pattern: strided or fixed"};
+inline const Key<std::string> kSparsePattern{"sparse_pattern", "strided",
+                                             "Sparse Transformer pattern: strided or fixed"};
 inline const Key<int64_t> kSparseSummary{"sparse_summary", 8, "fixed pattern: summary positions c per block of l"};
 inline const Key<std::string> kSparseHeads{
     "sparse_heads", "merged", "how heads share a factorised pattern: merged (A1 u A2 in every head) or split (A1, A2)"};
 inline const Key<int64_t> kSparseGlobal{"sparse_global", 1, "global tokens (a prefix every query sees), or blocks"};
-inline const Key<std::vector<int64_t>> kSparseDilations{"sparse_dilations", {1},
-                                                        "dilation per head, cycled over the heads (Longformer)"};
+inline const Key<std::vector<int64_t>> kSparseDilations{
+    "sparse_dilations", {1}, "dilation per head, cycled over the heads (Longformer)"};
 inline const Key<int64_t> kSparseBlock{"sparse_block", 64, "block size b (BigBird, BlockBERT)"};
 inline const Key<int64_t> kSparseWindowBlocks{"sparse_window_blocks", 1, "BigBird: key blocks on each side"};
 inline const Key<int64_t> kSparseRandom{"sparse_random", 3, "BigBird: random key blocks per query block"};

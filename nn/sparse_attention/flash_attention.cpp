@@ -13,13 +13,12 @@ void register_flash_attention(nn::Registry& r) {
          .mixer = [](const nn::ModelDims& d, const nn::Config&, Generator& gen) {
            nn::check_causal_self("flash_attention", d.causal, d.context_dim);
            return std::make_shared<nn::SparseAttention>(
-               nn::SparseAttentionOptions{.dim = d.dim,
-                                          .heads = d.heads,
-                                          .name = "flash_attention",
-                                          .attend = [](const Tensor& q, const Tensor& k, const Tensor& v,
-                                                       int64_t q_offset) {
-                                            return nn::attend_masked(q, k, v, q_offset, nullptr);
-                                          }},
+               nn::SparseAttentionOptions{
+                   .dim = d.dim,
+                   .heads = d.heads,
+                   .name = "flash_attention",
+                   .attend = [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                int64_t q_offset) { return nn::attend_masked(q, k, v, q_offset, nullptr); }},
                gen);
          }});
 }

@@ -6,11 +6,12 @@
 namespace tz::nn {
 
 Attend longnet_attend(int64_t w0, int64_t branches) {
-  TZ_CHECK(w0 >= 1 && branches >= 1, "longnet_dilated: expected sparse_segment >= 1 and sparse_branches >= 1, got ",
-           w0, " and ", branches);
+  TZ_CHECK(w0 >= 1 && branches >= 1, "longnet_dilated: expected sparse_segment >= 1 and sparse_branches >= 1, got ", w0,
+           " and ", branches);
   std::vector<std::shared_ptr<kernels::LayoutCache>> caches;
   for (int64_t n = 0; n < branches; ++n)
-    caches.push_back(std::make_shared<kernels::LayoutCache>(kernels::segment_dilated_pattern(w0 << n, int64_t(1) << n)));
+    caches.push_back(
+        std::make_shared<kernels::LayoutCache>(kernels::segment_dilated_pattern(w0 << n, int64_t(1) << n)));
   return [caches](const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset) {
     std::vector<core::AttentionPart> parts;
     for (const auto& c : caches) {

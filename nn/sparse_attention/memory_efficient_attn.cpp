@@ -42,13 +42,12 @@ void register_memory_efficient_attn(nn::Registry& r) {
                const int64_t c = cfg.get(nn::kSparseChunk);
                TZ_CHECK(c >= 1, "memory_efficient_attn: sparse_chunk must be >= 1, got ", c);
                return std::make_shared<nn::SparseAttention>(
-                   nn::SparseAttentionOptions{.dim = d.dim,
-                                              .heads = d.heads,
-                                              .name = cat_str("memory_efficient_attn(chunk=", c, ")"),
-                                              .attend = [c](const Tensor& q, const Tensor& k, const Tensor& v,
-                                                            int64_t q_offset) {
-                                                return nn::chunked_attention(q, k, v, q_offset, c);
-                                              }},
+                   nn::SparseAttentionOptions{
+                       .dim = d.dim,
+                       .heads = d.heads,
+                       .name = cat_str("memory_efficient_attn(chunk=", c, ")"),
+                       .attend = [c](const Tensor& q, const Tensor& k, const Tensor& v,
+                                     int64_t q_offset) { return nn::chunked_attention(q, k, v, q_offset, c); }},
                    gen);
              },
          .chunk = 4});

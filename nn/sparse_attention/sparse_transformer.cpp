@@ -7,10 +7,10 @@ namespace tz::nn {
 
 kernels::SparsePattern sparse_transformer_pattern(const std::string& pattern, int64_t l, int64_t c,
                                                   const std::string& heads) {
-  TZ_CHECK(pattern == "strided" || pattern == "fixed", "sparse_transformer: sparse_pattern must be strided or fixed, got '",
-           pattern, "'");
-  TZ_CHECK(heads == "merged" || heads == "split", "sparse_transformer: sparse_heads must be merged or split, got '", heads,
-           "'");
+  TZ_CHECK(pattern == "strided" || pattern == "fixed",
+           "sparse_transformer: sparse_pattern must be strided or fixed, got '", pattern, "'");
+  TZ_CHECK(heads == "merged" || heads == "split", "sparse_transformer: sparse_heads must be merged or split, got '",
+           heads, "'");
   const bool split = heads == "split";
   return pattern == "strided" ? kernels::strided_pattern(l, split) : kernels::fixed_pattern(l, c, split);
 }
@@ -28,8 +28,9 @@ void register_sparse_transformer(nn::Registry& r) {
          .mixer =
              [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
                nn::check_causal_self("sparse_transformer", d.causal, d.context_dim);
-               kernels::SparsePattern p = nn::sparse_transformer_pattern(
-                   c.get(nn::kSparsePattern), c.get(nn::kSparseStride), c.get(nn::kSparseSummary), c.get(nn::kSparseHeads));
+               kernels::SparsePattern p =
+                   nn::sparse_transformer_pattern(c.get(nn::kSparsePattern), c.get(nn::kSparseStride),
+                                                  c.get(nn::kSparseSummary), c.get(nn::kSparseHeads));
                return std::make_shared<nn::SparseAttention>(
                    nn::SparseAttentionOptions{.dim = d.dim,
                                               .heads = d.heads,
