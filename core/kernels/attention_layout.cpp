@@ -63,7 +63,8 @@ SparsePattern dilated_window_pattern(int64_t w, std::vector<int64_t> d) {
 
 SparsePattern global_tokens_pattern(int64_t g) {
   TZ_CHECK(g >= 0, "global_tokens_pattern: expected g >= 0 global tokens, got ", g);
-  return {cat_str("global(g=", g, ")"), 0, [g](int64_t, int64_t p, int64_t j) { return p < g || j < g; }};
+  return {cat_str("global(g=", g, ")"), 0, [g](int64_t, int64_t p, int64_t j) { return p < g || j < g; },
+          g};  // g = 0: hides nothing, constant everywhere (granule 0)
 }
 
 SparsePattern random_blocks_pattern(int64_t b, int64_t r, uint64_t seed, int64_t H, int64_t N) {
@@ -91,7 +92,8 @@ SparsePattern random_blocks_pattern(int64_t b, int64_t r, uint64_t seed, int64_t
           [b, nb, chosen](int64_t h, int64_t p, int64_t j) {
             const int64_t qb = p / b, kb = j / b;
             return qb < nb && kb < nb && (*chosen)[size_t((h * nb + qb) * nb + kb)] != 0;
-          }};
+          },
+          b};
 }
 
 SparsePattern bigbird_pattern(int64_t b, int64_t wb, int64_t gb, int64_t r, uint64_t seed, int64_t H, int64_t N) {
@@ -99,7 +101,7 @@ SparsePattern bigbird_pattern(int64_t b, int64_t wb, int64_t gb, int64_t r, uint
            "bigbird_pattern: expected block b >= 1, window wb >= 0 and gb >= 0 blocks, got b ", b, ", wb ", wb, ", gb ",
            gb);
   SparsePattern blocks{cat_str("block_window(b=", b, ", wb=", wb, ")"), 0,
-                       [b, wb](int64_t, int64_t p, int64_t j) { return dist(p / b, j / b) <= wb; }};
+                       [b, wb](int64_t, int64_t p, int64_t j) { return dist(p / b, j / b) <= wb; }, b};
   SparsePattern bb = union_of({blocks, global_tokens_pattern(gb * b), random_blocks_pattern(b, r, seed, H, N)});
   bb.name = cat_str("bigbird(b=", b, ", wb=", wb, ", gb=", gb, ", r=", r, ", seed=", seed, ")");
   return bb;
@@ -127,6 +129,7 @@ SparsePattern union_of(std::vector<SparsePattern> parts) {
     TZ_CHECK(u.heads == 0 || s.heads == 0 || u.heads == s.heads, "union_of: patterns for ", u.heads, " and ", s.heads,
              " heads");
     u.heads = std::max(u.heads, s.heads);
+    u.granule = u.name.empty() ? s.granule : std::gcd(u.granule, s.granule);
     u.name += (u.name.empty() ? "" : " | ") + s.name;
   }
   u.visible = [parts](int64_t h, int64_t p, int64_t j) {
@@ -141,6 +144,7 @@ SparsePattern union_of(std::vector<SparsePattern> parts) {
 
 BlockLayout::BlockLayout(SparsePattern pattern_, int64_t H_, int64_t N_, int64_t tile_)
     : pattern(std::move(pattern_)), H(H_), N(N_), tile(tile_), nb((N_ + tile_ - 1) / tile_) {
+  TZ_CHECK(pattern.granule >= 0, "BlockLayout: pattern ", pattern.name, " has granule ", pattern.granule);
   TZ_CHECK(H >= 1 && N >= 0 && tile >= 1, "BlockLayout: expected H >= 1, N >= 0, tile >= 1, got H ", H, ", N ", N,
            ", tile ", tile);
   TZ_CHECK(pattern.heads == 0 || pattern.heads == H, "BlockLayout: pattern ", pattern.name, " is for ", pattern.heads,
@@ -152,9 +156,11 @@ BlockLayout::BlockLayout(SparsePattern pattern_, int64_t H_, int64_t N_, int64_t
   for (int64_t h = 0; h < H; ++h)
     for (int64_t qb = 0; qb < nb; ++qb)
       for (int64_t kb = 0; kb < nb; ++kb) {
+        // One pair per granule square the tile meets (every pair when granule = 1).
         int64_t seen = 0, all = 0;
-        for (int64_t p = qb * tile; p < std::min(N, (qb + 1) * tile); ++p)
-          for (int64_t j = kb * tile; j < std::min(N, (kb + 1) * tile); ++j) {
+        const int64_t g = pattern.granule == 0 ? N + tile : pattern.granule;
+        for (int64_t p = qb * tile; p < std::min(N, (qb + 1) * tile); p = (p / g + 1) * g)
+          for (int64_t j = kb * tile; j < std::min(N, (kb + 1) * tile); j = (j / g + 1) * g) {
             seen += pattern.visible(h, p, j);
             ++all;
           }

@@ -61,6 +61,11 @@ struct SparsePattern {
   std::string name;   // "strided(l=8)"
   int64_t heads = 0;  // 0: every head the same (any H); else the pattern is for exactly H heads
   std::function<bool(int64_t h, int64_t p, int64_t j)> visible;
+  // The pattern is constant on granule x granule squares of positions ([a g, (a+1) g) x
+  // [c g, (c+1) g)): the layout then asks one pair per square instead of every pair
+  // (BigBird's blocks: O((N / 32)^2) calls instead of O(N^2)). 1 = no such promise; 0 =
+  // constant everywhere. A union's granule is the gcd of its parts'.
+  int64_t granule = 1;
 };
 
 SparsePattern window_pattern(int64_t w);

@@ -8,7 +8,7 @@ namespace tz::nn {
 kernels::SparsePattern blockwise_pattern(int64_t b) {
   TZ_CHECK(b >= 1, "blockwise_attention: sparse_block must be >= 1, got ", b);
   return {cat_str("blockwise(b=", b, ", shifts 0,1)"), 0,
-          [b](int64_t h, int64_t p, int64_t j) { return j / b == p / b - h % 2; }};
+          [b](int64_t h, int64_t p, int64_t j) { return j / b == p / b - h % 2; }, b};
 }
 
 }  // namespace tz::nn
