@@ -27,7 +27,8 @@ namespace tz::core {
 AttentionForward attention_merge(const std::vector<AttentionForward>& parts);
 
 // One part of a merged attention: the keys, values and spec of one key subset (its mask
-// terms and q_offset place the subset's keys). The parts must see disjoint sets of pairs.
+// terms and q_offset place the subset's keys). Disjoint parts give attention over their
+// union; a pair seen by two parts counts twice (LongNet's overlapping branches).
 struct AttentionPart {
   Tensor k, v;  // [B, G, S_c, D]
   AttentionSpec spec;
