@@ -36,17 +36,16 @@ constexpr int64_t kH = 4, kG = 2, kD = 5;
 
 std::vector<PatternCase> pattern_cases(int64_t N) {
   std::vector<PatternCase> cs;
-  cs.push_back({"window 37", kernels::window_pattern(37), [](int64_t, int64_t p, int64_t j) { return adist(p, j) < 37; }});
+  cs.push_back(
+      {"window 37", kernels::window_pattern(37), [](int64_t, int64_t p, int64_t j) { return adist(p, j) < 37; }});
   cs.push_back({"strided l 7 (merged heads)", kernels::strided_pattern(7, false),
                 [](int64_t, int64_t p, int64_t j) { return adist(p, j) < 7 || (p - j) % 7 == 0; }});
-  cs.push_back({"strided l 11 (split heads)", kernels::strided_pattern(11, true), [](int64_t h, int64_t p, int64_t j) {
-                  return h % 2 == 0 ? adist(p, j) < 11 : (p - j) % 11 == 0;
-                }});
+  cs.push_back({"strided l 11 (split heads)", kernels::strided_pattern(11, true),
+                [](int64_t h, int64_t p, int64_t j) { return h % 2 == 0 ? adist(p, j) < 11 : (p - j) % 11 == 0; }});
   cs.push_back({"fixed l 13 c 3 (merged)", kernels::fixed_pattern(13, 3, false),
                 [](int64_t, int64_t p, int64_t j) { return p / 13 == j / 13 || j % 13 >= 10; }});
-  cs.push_back({"fixed l 9 c 2 (split)", kernels::fixed_pattern(9, 2, true), [](int64_t h, int64_t p, int64_t j) {
-                  return h % 2 == 0 ? p / 9 == j / 9 : j % 9 >= 7;
-                }});
+  cs.push_back({"fixed l 9 c 2 (split)", kernels::fixed_pattern(9, 2, true),
+                [](int64_t h, int64_t p, int64_t j) { return h % 2 == 0 ? p / 9 == j / 9 : j % 9 >= 7; }});
   cs.push_back({"dilated window w 9, d 1 2 3 5", kernels::dilated_window_pattern(9, {1, 2, 3, 5}),
                 [](int64_t h, int64_t p, int64_t j) {
                   const int64_t d = std::vector<int64_t>{1, 2, 3, 5}[size_t(h)];
@@ -54,14 +53,13 @@ std::vector<PatternCase> pattern_cases(int64_t N) {
                 }});
   cs.push_back({"global tokens 5", kernels::global_tokens_pattern(5),
                 [](int64_t, int64_t p, int64_t j) { return p < 5 || j < 5; }});
-  cs.push_back({"longformer w 6 d 1 3, g 3", kernels::longformer_pattern(6, {1, 3}, 3),
-                [](int64_t h, int64_t p, int64_t j) {
-                  const int64_t d = h % 2 == 0 ? 1 : 3;
-                  return p < 3 || j < 3 || (adist(p, j) < 6 * d && (p - j) % d == 0);
-                }});
-  cs.push_back({"segment dilated w 20 r 3", kernels::segment_dilated_pattern(20, 3), [](int64_t h, int64_t p, int64_t j) {
-                  return p / 20 == j / 20 && p % 3 == h % 3 && j % 3 == h % 3;
-                }});
+  cs.push_back(
+      {"longformer w 6 d 1 3, g 3", kernels::longformer_pattern(6, {1, 3}, 3), [](int64_t h, int64_t p, int64_t j) {
+         const int64_t d = h % 2 == 0 ? 1 : 3;
+         return p < 3 || j < 3 || (adist(p, j) < 6 * d && (p - j) % d == 0);
+       }});
+  cs.push_back({"segment dilated w 20 r 3", kernels::segment_dilated_pattern(20, 3),
+                [](int64_t h, int64_t p, int64_t j) { return p / 20 == j / 20 && p % 3 == h % 3 && j % 3 == h % 3; }});
   // Random blocks: the definition is the drawn layout itself (checked for its law below).
   kernels::SparsePattern rnd = kernels::random_blocks_pattern(16, 2, 7, kH, N);
   cs.push_back({"random blocks b 16 r 2", rnd, rnd.visible});
@@ -207,14 +205,17 @@ TEST_CASE("attention merge: parts over disjoint keys merge to softmax over the u
       return c == 0 ? win : c == 1 ? strided : (!win && !strided && (h + j) % 2 == 0);
     };
   };
-  const Pred uni = [&](int64_t h, int64_t p, int64_t j) { return part(0)(h, p, j) || part(1)(h, p, j) || part(2)(h, p, j); };
+  const Pred uni = [&](int64_t h, int64_t p, int64_t j) {
+    return part(0)(h, p, j) || part(1)(h, p, j) || part(2)(h, p, j);
+  };
   for (DType dt : {DType::f64, DType::f32}) {
     const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
     Generator gen(17);
     Tensor q = randn({2, kH, T, kD}, gen, dt).requires_grad_(), k = randn({2, kG, S, kD}, gen, dt).requires_grad_(),
            v = randn({2, kG, S, kD}, gen, dt).requires_grad_(), g = randn({2, kH, T, kD}, gen, dt);
     std::vector<core::AttentionPart> parts;
-    for (int64_t c = 0; c < 3; ++c) parts.push_back({k, v, spec_with(kernels::DenseMask::of(part(c), kH, T, S), true, 0)});
+    for (int64_t c = 0; c < 3; ++c)
+      parts.push_back({k, v, spec_with(kernels::DenseMask::of(part(c), kH, T, S), true, 0)});
     const AttentionSpec whole = spec_with(kernels::DenseMask::of(uni, kH, T, S), true, 0);
     core::AttentionForward m = core::attention_parts(q.detach(), parts);
     core::AttentionForward u = core::attention(q.detach(), k.detach(), v.detach(), whole, true);
@@ -262,10 +263,10 @@ TEST_CASE("attention layout: Sparse Transformer patterns reach every j <= i with
     std::string what;
     kernels::SparsePattern pattern;
   };
-  for (const Rc& rc : {Rc{"strided l 10", kernels::strided_pattern(10, true)},
-                       Rc{"strided l 7", kernels::strided_pattern(7, true)},
-                       Rc{"fixed l 10 c 1", kernels::fixed_pattern(10, 1, true)},
-                       Rc{"fixed l 8 c 2", kernels::fixed_pattern(8, 2, true)}}) {
+  for (const Rc& rc :
+       {Rc{"strided l 10", kernels::strided_pattern(10, true)}, Rc{"strided l 7", kernels::strided_pattern(7, true)},
+        Rc{"fixed l 10 c 1", kernels::fixed_pattern(10, 1, true)},
+        Rc{"fixed l 8 c 2", kernels::fixed_pattern(8, 2, true)}}) {
     auto term = kernels::LayoutCache(rc.pattern).get(2, N);
     std::vector<uint8_t> a(size_t(N * N)), b(size_t(N * N));  // head 0 = A1, head 1 = A2
     term->fill(0, 0, 0, N, 0, N, 0, a.data(), N);

@@ -99,8 +99,9 @@ double against_full(const std::string& id, const std::string& cfg) {
 }
 }  // namespace
 
-TZ_PROOF(local_attention, "banded kernel == dense masked reference (w 37, T 63/100); w >= T is full causal; "
-                          "output t independent of x before t - w + 1") {
+TZ_PROOF(local_attention,
+         "banded kernel == dense masked reference (w 37, T 63/100); w >= T is full causal; "
+         "output t independent of x before t - w + 1") {
   const double e = against_reference("local_attention", R"({"sparse_window": 37})",
                                      [](int64_t, int64_t p, int64_t j) { return p - j < 37; });
   CHECK(against_full("local_attention", R"({"sparse_window": 63})") == 0);
@@ -120,42 +121,48 @@ TZ_PROOF(local_attention, "banded kernel == dense masked reference (w 37, T 63/1
   TZ_PROOF_NUMBER("max rel error vs dense masked", e);
 }
 
-TZ_PROOF(sparse_transformer, "strided and fixed, merged and split heads == dense masked reference (l 7, c 2, "
-                             "T 63/100); reachability in two layers proved on the layout (test_core)") {
+TZ_PROOF(sparse_transformer,
+         "strided and fixed, merged and split heads == dense masked reference (l 7, c 2, "
+         "T 63/100); reachability in two layers proved on the layout (test_core)") {
   double e = against_reference("sparse_transformer", R"({"sparse_pattern": "strided", "sparse_stride": 7})",
                                [](int64_t, int64_t p, int64_t j) { return p - j < 7 || (p - j) % 7 == 0; });
-  e = std::max(e, against_reference("sparse_transformer",
-                                    R"({"sparse_pattern": "fixed", "sparse_stride": 7, "sparse_summary": 2, )"
-                                    R"("sparse_heads": "split"})",
-                                    [](int64_t h, int64_t p, int64_t j) { return h == 0 ? p / 7 == j / 7 : j % 7 >= 5; }));
+  e = std::max(e,
+               against_reference("sparse_transformer",
+                                 R"({"sparse_pattern": "fixed", "sparse_stride": 7, "sparse_summary": 2, )"
+                                 R"("sparse_heads": "split"})",
+                                 [](int64_t h, int64_t p, int64_t j) { return h == 0 ? p / 7 == j / 7 : j % 7 >= 5; }));
   CHECK(against_full("sparse_transformer", R"({"sparse_stride": 1})") == 0);
   TZ_PROOF_NUMBER("max rel error vs dense masked", e);
 }
 
-TZ_PROOF(longformer, "dilated window + global prefix == dense masked reference (w 9, d 1/3, g 3, T 63/100); "
-                     "w >= T is full causal") {
-  const double e = against_reference(
-      "longformer", R"({"sparse_window": 9, "sparse_dilations": [1, 3], "sparse_global": 3})",
-      [](int64_t h, int64_t p, int64_t j) {
-        const int64_t d = h == 0 ? 1 : 3;
-        return j < 3 || (p - j < 9 * d && (p - j) % d == 0);
-      });
+TZ_PROOF(longformer,
+         "dilated window + global prefix == dense masked reference (w 9, d 1/3, g 3, T 63/100); "
+         "w >= T is full causal") {
+  const double e =
+      against_reference("longformer", R"({"sparse_window": 9, "sparse_dilations": [1, 3], "sparse_global": 3})",
+                        [](int64_t h, int64_t p, int64_t j) {
+                          const int64_t d = h == 0 ? 1 : 3;
+                          return j < 3 || (p - j < 9 * d && (p - j) % d == 0);
+                        });
   CHECK(against_full("longformer", R"({"sparse_window": 64, "sparse_global": 0})") == 0);
   TZ_PROOF_NUMBER("max rel error vs dense masked", e);
 }
 
-TZ_PROOF(bigbird, "window + global + seeded random blocks == dense masked reference with the same seed (b 12, "
-                  "T 63/100); a window of all blocks is full causal") {
+TZ_PROOF(bigbird,
+         "window + global + seeded random blocks == dense masked reference with the same seed (b 12, "
+         "T 63/100); a window of all blocks is full causal") {
   const kernels::SparsePattern bb = kernels::bigbird_pattern(12, 1, 1, 2, 5, kH, 100);
   const double e = against_reference(
-      "bigbird", R"({"sparse_block": 12, "sparse_window_blocks": 1, "sparse_global": 1, "sparse_random": 2, "sparse_seed": 5})",
+      "bigbird",
+      R"({"sparse_block": 12, "sparse_window_blocks": 1, "sparse_global": 1, "sparse_random": 2, "sparse_seed": 5})",
       [bb](int64_t h, int64_t p, int64_t j) { return bb.visible(h, p, j); });
   CHECK(against_full("bigbird", R"({"sparse_block": 8, "sparse_window_blocks": 8, "sparse_random": 0})") == 0);
   TZ_PROOF_NUMBER("max rel error vs dense masked", e);
 }
 
-TZ_PROOF(blockwise_attention, "block kernel == dense masked reference (b 13, shifts 0/1, T 63/100); one block "
-                              "(identity head) is full causal attention") {
+TZ_PROOF(blockwise_attention,
+         "block kernel == dense masked reference (b 13, shifts 0/1, T 63/100); one block "
+         "(identity head) is full causal attention") {
   const double e = against_reference("blockwise_attention", R"({"sparse_block": 13})",
                                      [](int64_t h, int64_t p, int64_t j) { return j / 13 == p / 13 - h; });
   // n = 1: the identity head (head 0, H = 1 here) equals full causal attention exactly.
@@ -169,8 +176,9 @@ TZ_PROOF(blockwise_attention, "block kernel == dense masked reference (b 13, shi
 
 // LongNet's merge against its definition: o_i = sum_j c_ij e^{s_ij} v_j / sum_j c_ij e^{s_ij},
 // c_ij the number of branches that hold (i, j) (loops in f64).
-TZ_PROOF(longnet_dilated, "merged dilated branches == softmax over the branches' pairs with multiplicity "
-                          "(w0 5, 3 branches, T 63); one branch with w = T, r = 1 is full causal") {
+TZ_PROOF(longnet_dilated,
+         "merged dilated branches == softmax over the branches' pairs with multiplicity "
+         "(w0 5, 3 branches, T 63); one branch with w = T, r = 1 is full causal") {
   const int64_t T = 63, D = 4, w0 = 5, N = 3;
   Generator gen(6);
   Tensor q = randn({1, kH, T, D}, gen, DType::f64), k = randn({1, kH, T, D}, gen, DType::f64),
@@ -204,8 +212,9 @@ TZ_PROOF(longnet_dilated, "merged dilated branches == softmax over the branches'
   TZ_PROOF_NUMBER("max rel error vs multiset softmax", e);
 }
 
-TZ_PROOF(flash_attention, "equals naive softmax attention for ragged T around the 32 tile (1..100), f64 1e-12 "
-                          "and f32 1e-5; activation memory O(T)") {
+TZ_PROOF(flash_attention,
+         "equals naive softmax attention for ragged T around the 32 tile (1..100), f64 1e-12 "
+         "and f32 1e-5; activation memory O(T)") {
   double worst = 0;
   for (int64_t T : {1, 31, 32, 33, 63, 64, 65, 100}) {
     auto m = make("flash_attention", "{}");
@@ -238,8 +247,9 @@ TZ_PROOF(flash_attention, "equals naive softmax attention for ragged T around th
   TZ_PROOF_NUMBER("max rel error vs naive", worst);
 }
 
-TZ_PROOF(memory_efficient_attn, "chunked queries and keys merged by lse == full causal attention for chunks 1, 3, "
-                                "4, 32, 100 (T 63), and at a cache offset") {
+TZ_PROOF(memory_efficient_attn,
+         "chunked queries and keys merged by lse == full causal attention for chunks 1, 3, "
+         "4, 32, 100 (T 63), and at a cache offset") {
   double worst = 0;
   for (int64_t c : {1, 3, 4, 32, 100}) {
     const double e = against_full("memory_efficient_attn", cat_str(R"({"sparse_chunk": )", c, "}"));
