@@ -31,12 +31,15 @@ HyenaOptions hyena_options(const ModelDims& dims, const Config& c) {
 
 Hyena::Hyena(const HyenaOptions& o, Generator& gen) : options(o) {
   const int64_t C = o.dim, N = o.order, K = o.short_conv, E = 2 * o.pos_freqs + 1, W = o.filter_dim;
-  in_proj = register_module("in_proj", std::make_shared<Linear>(LinearOptions{.in = C, .out = (N + 1) * C}, gen));
+  // PyTorch's default Linear scale (std 1/sqrt(3 in)) for every projection, as the reference
+  // keeps it: z^N is a product of N + 1 projections, which the zoo's N(0, 0.02) would shrink
+  // to nothing at init.
+  auto std_of = [](int64_t in) { return 1.0 / std::sqrt(3.0 * double(in)); };
+  in_proj = register_module(
+      "in_proj", std::make_shared<Linear>(LinearOptions{.in = C, .out = (N + 1) * C, .init_std = std_of(C)}, gen));
   const double bound = 1.0 / std::sqrt(double(K));
   conv_weight = register_parameter("conv_weight", rand({(N + 1) * C, K}, gen, DType::f32, -bound, bound));
   conv_bias = register_parameter("conv_bias", rand({(N + 1) * C}, gen, DType::f32, -bound, bound));
-  // The filter FFN: PyTorch's default Linear scale, so that sin sees arguments of order 1.
-  auto std_of = [](int64_t in) { return 1.0 / std::sqrt(3.0 * double(in)); };
   ffn_in = register_module("filter_in",
                            std::make_shared<Linear>(LinearOptions{.in = E, .out = W, .init_std = std_of(E)}, gen));
   ffn_mid = register_module("filter_mid",
@@ -45,7 +48,8 @@ Hyena::Hyena(const HyenaOptions& o, Generator& gen) : options(o) {
       "filter_out",
       std::make_shared<Linear>(LinearOptions{.in = W, .out = N * C, .bias = false, .init_std = std_of(W)}, gen));
   filter_bias = register_parameter("filter_bias", randn({N, C}, gen));
-  out_proj = register_module("out_proj", std::make_shared<Linear>(LinearOptions{.in = C, .out = C}, gen));
+  out_proj = register_module("out_proj",
+                             std::make_shared<Linear>(LinearOptions{.in = C, .out = C, .init_std = std_of(C)}, gen));
   // α_c from ln(1e2) / 1.5 (slow) to ln(1e2) / 0.3 (fast), as the reference's modulation
   std::vector<float> a(static_cast<size_t>(C));
   const double slow = std::log(1e2) / 1.5, fast = std::log(1e2) / 0.3;
@@ -125,7 +129,7 @@ void register_hyena(nn::Registry& r) {
   r.add({.id = "hyena",
          .summary = "Hyena: implicit long-conv filters (positional FFN + exponential window) with order-N gating",
          .keys = {nn::kHyenaOrder, nn::kHyenaFilterDim, nn::kHyenaPosFreqs, nn::kHyenaShortConv, nn::kHyenaSinFreq},
-         .test_config = R"({"mixer": "hyena", "hyena_filter_dim": 8})",
+         .test_config = R"({"mixer": "hyena", "hyena_filter_dim": 16})",
          .example = R"({"dim": 256, "mixer": "hyena", "hyena_order": 2, "norm": "layernorm"})",
          .mixer = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
            return std::make_shared<nn::Hyena>(nn::hyena_options(d, c), gen);

@@ -15,6 +15,8 @@
 //   z^0 = v;  z^{n+1} = x^{n+1} ⊙ (h^{n+1} * z^n + b^{n+1} ⊙ z^n)   (causal long convs by FFT,
 //     core/long_conv.h; b^n [C] the filters' skip term)
 //   y = out_proj(z^N)
+// Initialisation: every linear layer at PyTorch's default scale (std 1/sqrt(3 in)), as the
+// reference code; z^N is a product of N + 1 projections, so a smaller scale starves it.
 // Decoding: Hyena has no constant-size state. The state keeps the short conv's last K - 1
 // inputs and the history of each z^n (n < N) up to the state's capacity; a step appends the
 // new z^n and evaluates the long convolutions over the history at the new positions only,

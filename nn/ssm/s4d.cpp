@@ -125,7 +125,7 @@ void register_s4d(nn::Registry& r) {
   r.add({.id = "s4d",
          .summary = "S4D: diagonal SSM, Vandermonde kernel applied by FFT long convolution, recurrent decoding",
          .keys = {nn::kSsmState, nn::kSsmDtMin, nn::kSsmDtMax, nn::kS4dInit},
-         .test_config = R"({"mixer": "s4d", "ssm_state": 8})",
+         .test_config = R"({"mixer": "s4d", "ssm_state": 32, "ssm_dt_min": 0.01, "ssm_dt_max": 0.5})",
          .example = R"({"dim": 256, "mixer": "s4d", "ssm_state": 64, "norm": "layernorm"})",
          .mixer = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
            return std::make_shared<nn::S4d>(nn::s4d_options(d, c), gen);
