@@ -246,14 +246,23 @@ void irfft(Real* x, const std::complex<Real>* X, int64_t n) {
 
 // ---- references: the sums of the definitions ------------------------------------------------
 
+// e^{-2 pi i m / n} for m < n: the references index it by (j k) mod n.
+std::vector<std::complex<double>> unit_table(int64_t n) {
+  std::vector<std::complex<double>> t(static_cast<size_t>(n));
+  for (int64_t m = 0; m < n; ++m)
+    t[size_t(m)] = {std::cos(kTwoPi * double(m) / double(n)), -std::sin(kTwoPi * double(m) / double(n))};
+  return t;
+}
+
 template <class Real>
 void rfft_ref(std::complex<Real>* X, const Real* x, int64_t n) {
+  const std::vector<std::complex<double>> w = unit_table(n);
   for (int64_t k = 0; k <= n / 2; ++k) {
     double re = 0, im = 0;
     for (int64_t j = 0; j < n; ++j) {
-      const double a = -kTwoPi * double((j * k) % n) / double(n);
-      re += double(x[j]) * std::cos(a);
-      im += double(x[j]) * std::sin(a);
+      const std::complex<double> e = w[size_t((j * k) % n)];
+      re += double(x[j]) * e.real();
+      im += double(x[j]) * e.imag();
     }
     X[k] = {Real(re), Real(im)};
   }
@@ -261,6 +270,7 @@ void rfft_ref(std::complex<Real>* X, const Real* x, int64_t n) {
 
 template <class Real>
 void irfft_ref(Real* x, const std::complex<Real>* X, int64_t n) {
+  const std::vector<std::complex<double>> w = unit_table(n);
   for (int64_t j = 0; j < n; ++j) {
     double s = 0;
     for (int64_t k = 0; k < n; ++k) {
@@ -269,8 +279,8 @@ void irfft_ref(Real* x, const std::complex<Real>* X, int64_t n) {
       std::complex<double> v(double(X[low ? k : n - k].real()), double(X[low ? k : n - k].imag()));
       if (!low) v = std::conj(v);
       if (k == 0 || 2 * k == n) v = {v.real(), 0};
-      const double a = kTwoPi * double((j * k) % n) / double(n);
-      s += v.real() * std::cos(a) - v.imag() * std::sin(a);
+      const std::complex<double> e = std::conj(w[size_t((j * k) % n)]);  // e^{+2 pi i jk/n}
+      s += v.real() * e.real() - v.imag() * e.imag();
     }
     x[j] = Real(s / double(n));
   }
