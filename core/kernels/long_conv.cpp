@@ -38,7 +38,7 @@ struct Work {
     for (int64_t t = L; t < n; ++t) pad[size_t(t)] = Real(0);
     rfft(X, pad.data(), plan, scratch.data());
   }
-  // out[:L] += scale-free irfft(X)[:L]
+  // out[:L] += irfft(X)[:L]
   void inverse_add(Real* out, const std::complex<Real>* X) {
     irfft(pad.data(), X, plan, scratch.data());
     for (int64_t t = 0; t < L; ++t) out[t] += pad[size_t(t)];

@@ -58,7 +58,11 @@ struct HyenaState : MixerState {
   void visit(StateVisitor& v) override {
     MixerState::visit(v);
     v.tensor("conv", conv);
-    for (size_t n = 0; n < z.size(); ++n) v.tensor("z" + std::to_string(n), z[n]);
+    for (size_t n = 0; n < z.size(); ++n) {
+      std::string name = "z";  // (not "z" + ...: GCC 12 warns falsely on that inlined insert)
+      name += std::to_string(n);
+      v.tensor(name, z[n]);
+    }
   }
 };
 
