@@ -14,8 +14,8 @@ TokenShiftGptOptions token_shift_gpt_options(const ModelDims& d, const Config& c
   const int64_t G = c.get(kFfnMult) * d.dim / 2;
   int64_t S = c.get(kTsgShifts);
   if (S == 0) S = std::max<int64_t>(1, int64_t(std::ceil(std::log2(double(std::max<int64_t>(d.context, 2))))));
-  TZ_CHECK(S >= 1 && S <= G && S <= 30, c.source(), ": token_shift_gpt_shifts must be in [1, min(30, gate width ", G,
-           ")], got ", S);
+  TZ_CHECK(S >= 1 && S < G && S <= 30, c.source(), ": token_shift_gpt_shifts must be in [1, min(30, gate width ", G,
+           " - 1)], got ", S);
   const double gamma = c.get(kTsgGamma);
   TZ_CHECK(gamma >= 0 && gamma < 1, c.source(), ": token_shift_gpt_gamma must be in [0, 1), got ", gamma);
   return {.dim = d.dim, .gate = G, .shifts = S, .gamma = gamma};
@@ -50,23 +50,25 @@ Tensor TokenShiftGpt::shifted_gate(const Tensor& g, int64_t start, Tensor* rows)
   Tensor buffer = cat({rows && rows->defined() ? *rows : zeros({B, H, G}, g.dtype()), g}, 1);
   Tensor P = cat({zeros({B, 1, G}, g.dtype()), cumsum(buffer, 1)}, 1);
   if (rows) *rows = buffer.narrow(1, T, H).contiguous();
-  const int64_t S = options.shifts, cs = G / S, c0 = G - (S - 1) * cs;  // chunk 0 takes the remainder
+  const int64_t S = options.shifts, cs = G / (S + 1);  // the pass-through chunk takes the remainder
   std::vector<Tensor> parts;
-  for (int64_t c = 0, off = 0; c < S; off += (c == 0 ? c0 : cs), ++c) {
-    const int64_t w = int64_t(1) << c, width = c == 0 ? c0 : cs;
+  for (int64_t c = 0; c < S; ++c) {
+    const int64_t w = int64_t(1) << c;
     std::vector<int64_t> lo(size_t(T), 0), hi(size_t(T), 0);
     std::vector<double> keep(size_t(T), 0);
     for (int64_t i = 0; i < T; ++i) {
-      const int64_t s = (start + i) / w;
-      if (s == 0) continue;  // the first segment has no previous one
-      lo[size_t(i)] = (s - 1) * w - base;
-      hi[size_t(i)] = s * w - base;
-      keep[size_t(i)] = 1.0 / double(w);
+      const int64_t p = start + i;
+      if (p < w) continue;  // the window is empty
+      const int64_t first = std::max<int64_t>(p - 2 * w + 1, 0), last = p - w;
+      lo[size_t(i)] = first - base;
+      hi[size_t(i)] = last + 1 - base;
+      keep[size_t(i)] = 1.0 / double(last - first + 1);
     }
-    Tensor Pc = P.narrow(2, off, width);
+    Tensor Pc = P.narrow(2, c * cs, cs);
     Tensor sums = index_select(Pc, 1, from_vector(hi, {T})) - index_select(Pc, 1, from_vector(lo, {T}));
     parts.push_back(sums * from_vector(keep, {1, T, 1}).to(g.dtype()));
   }
+  parts.push_back(g.narrow(2, S * cs, G - S * cs));
   return cat(parts, 2);
 }
 
@@ -91,7 +93,7 @@ std::unique_ptr<MixerState> TokenShiftGpt::make_state(int64_t batch, int64_t, DT
 std::string TokenShiftGpt::describe() const {
   return "TokenShiftGPT(dim " + std::to_string(options.dim) + ", gate " + std::to_string(options.gate) +
          (options.gamma > 0 ? ", discounted cumsum " + std::to_string(options.gamma) + ")"
-                            : ", " + std::to_string(options.shifts) + " segment chunks)");
+                            : ", " + std::to_string(options.shifts) + " shifted chunks)");
 }
 
 }  // namespace tz::nn
@@ -100,7 +102,7 @@ namespace tz::zoo {
 
 void register_token_shift_gpt(nn::Registry& r) {
   r.add({.id = "token_shift_gpt",
-         .summary = "Attention-free LM: gMLP-style FFN whose gate chunks take means of past 2^c-long segments",
+         .summary = "Attention-free LM: gMLP-style FFN whose gate chunks take means of past 2^c-long windows",
          .keys = {nn::kTsgShifts, nn::kTsgGamma, nn::kFfnMult},
          .test_config = R"({"mixer": "token_shift_gpt", "layout": "ss", "pos": "none"})",
          .example = R"({"dim": 256, "depth": 8, "layout": "ssssssss", "mixer": "token_shift_gpt", "pos": "none"})",

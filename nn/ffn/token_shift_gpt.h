@@ -3,18 +3,21 @@
 // repository, no paper).
 //
 // Shape letters: B batch, T time, C model width, G the gate width (ffn_mult C / 2), S the
-// number of segment chunks, w_c = 2^c the segment length of chunk c.
+// number of shifted chunks, w_c = 2^c the window of chunk c.
 //   [v_t, g_t] = gelu(x_t W_in + b_in),  g_t <- LayerNorm(g_t)        (v, g [B, T, G])
-//   segment means: the G gate channels are split into S chunks; chunk c at position t, in
-//   segment s = floor(t / w_c), receives the mean of the previous segment,
-//       g'_t[c] = (1 / w_c) sum_{j = (s-1) w_c}^{s w_c - 1} g_j[c]    (0 in the first segment)
+//   shifted means: the G gate channels are split into S + 1 chunks; chunk c < S at position t
+//   receives the mean of the window of length w_c that ends w_c steps back,
+//       g'_t[c] = mean { g_j[c] : t - 2 w_c < j <= t - w_c, j >= 0 }   (0 while t < w_c)
+//   and the last chunk passes g_t through (the repository's x_pass);
 //   or (token_shift_gpt_gamma > 0) the discounted cumulative sum, shifted by one:
 //       h_t = gamma h_{t-1} + g_t (the scan),  g'_t = h_{t-1}
 //   y_t = (v_t (g'_t W_gate + b_gate)) W_out + b_out
-// Both forms read only positions before t, so the block is causal. S defaults to
-// ceil(log2 context): the last chunk's segments span half the context.
-// Decoding: the segment form keeps the last 2 w_{S-1} gate rows (enough for any segment
-// that ends before the next position), the discounted form h [B, G].
+// Both forms read no position after t, so the block is causal. S defaults to
+// ceil(log2 context): the windows reach back over the whole context.
+// Deviation: the repository divides a window's sum by its nominal length from a shifted
+// arange (off by one at the start); here by the number of positions the window holds.
+// Decoding: the shifted form keeps the last 2 w_{S-1} gate rows (every window that ends
+// before the next position), the discounted form h [B, G].
 // Whole model: this FFN in every block's one (mixer) sublayer, layout "s" per block.
 #pragma once
 
@@ -27,9 +30,9 @@
 namespace tz::nn {
 
 inline const Key<int64_t> kTsgShifts{"token_shift_gpt_shifts", 0,
-                                     "number of segment chunks S (0 = ceil(log2 context))"};
+                                     "number of shifted chunks S (0 = ceil(log2 context))"};
 inline const Key<double> kTsgGamma{"token_shift_gpt_gamma", 0.0,
-                                   "> 0: the discounted cumulative sum with this gamma instead of segment means"};
+                                   "> 0: the discounted cumulative sum with this gamma instead of shifted means"};
 
 struct TokenShiftGptOptions {
   int64_t dim = 0;     // C
@@ -40,7 +43,7 @@ struct TokenShiftGptOptions {
 TokenShiftGptOptions token_shift_gpt_options(const ModelDims& dims, const Config& config);
 
 struct TokenShiftGptState : MixerState {
-  Tensor rows;  // segment form: the last 2 w_{S-1} gate rows [B, 2 w_{S-1}, G]; discounted: h [B, G]
+  Tensor rows;  // shifted form: the last 2 w_{S-1} gate rows [B, 2 w_{S-1}, G]; discounted: h [B, G]
   void visit(StateVisitor& v) override {
     MixerState::visit(v);
     v.tensor("rows", rows);

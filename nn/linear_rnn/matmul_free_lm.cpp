@@ -160,7 +160,7 @@ void register_matmul_free_lm(nn::Registry& r) {
   r.add({.id = "matmul_free_lm",
          .summary = "MatMul-free LM: MLGRU on the scan, every projection a ternary BitLinear (add/sub only)",
          .keys = {nn::kBitQuantize},
-         .test_config = R"({"mixer": "matmul_free_lm", "ffn": "ternary_glu", "norm": "rmsnorm",
+         .test_config = R"({"mixer": "matmul_free_lm", "ffn": "ternary_glu", "norm": "rmsnorm", "dim": 32,
                             "bitlinear_quantize": false})",
          .example = R"({"dim": 256, "mixer": "matmul_free_lm", "ffn": "ternary_glu", "norm": "rmsnorm"})",
          .mixer = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {

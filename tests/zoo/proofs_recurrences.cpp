@@ -5,7 +5,7 @@
 //   ternary_glu     the channel mixer, all three layers through the add/sub kernel
 //   simple_recurrence_mlm  causal (and the bidirectional form is not); scan == loop;
 //                   parameter count equal to the plain FFN's
-//   token_shift_gpt logits_t independent of ids after t (both forms); segment means and the
+//   token_shift_gpt logits_t independent of ids after t (both forms); shifted means and the
 //                   discounted cumsum equal their definitions; decoding equals the forward
 //   mambabyte       speculative greedy decoding equals the verifier's greedy decoding, with a
 //                   draft that is the verifier, a small model trained on the same bytes and an
@@ -209,24 +209,24 @@ TZ_PROOF(token_shift_gpt,
       }
   const double cumsum_err = max_abs_diff(nn::discounted_cumsum(x, gamma, h0), from_vector(ref, x.shape()));
   CHECK(cumsum_err <= 1e-12);
-  // The segment means against their definition: chunk c at t, segment s = t / 2^c, the mean
-  // of g over the previous segment.
+  // The shifted means against their definition: chunk c at t, the mean of g over the
+  // positions t - 2^(c+1) < j <= t - 2^c, j >= 0; the last chunk g itself.
   nn::TokenShiftGpt m(nn::token_shift_gpt_options({.dim = 4, .heads = 1, .context = 16, .depth = 1},
                                                   nn::Config::parse(R"({"ffn_mult": 3})")),
                       gen);
-  REQUIRE(m.options.shifts == 4);  // ceil(log2 16); gate width 6: chunks 3, 1, 1, 1
+  REQUIRE(m.options.shifts == 4);  // ceil(log2 16); gate width 6: chunks 1, 1, 1, 1 and 2 passed
   Tensor g = randn({1, 16, 6}, gen, DType::f64);
   std::vector<double> gv = g.to_vector<double>(), seg(gv.size(), 0);
-  const int64_t first[4] = {0, 3, 4, 5}, width[4] = {3, 1, 1, 1};
-  for (int64_t c = 0; c < 4; ++c)
-    for (int64_t t = 0; t < 16; ++t) {
-      const int64_t w = int64_t(1) << c, s = t / w;
-      for (int64_t j = first[c]; j < first[c] + width[c] && s > 0; ++j) {
-        double sum_prev = 0;
-        for (int64_t p = (s - 1) * w; p < s * w; ++p) sum_prev += gv[size_t(p * 6 + j)];
-        seg[size_t(t * 6 + j)] = sum_prev / double(w);
-      }
+  for (int64_t t = 0; t < 16; ++t) {
+    for (int64_t c = 0; c < 4; ++c) {
+      const int64_t w = int64_t(1) << c;
+      double sum_window = 0, n_window = 0;
+      for (int64_t j = t - 2 * w + 1; j <= t - w; ++j)
+        if (j >= 0) sum_window += gv[size_t(j * 6 + c)], ++n_window;
+      seg[size_t(t * 6 + c)] = n_window > 0 ? sum_window / n_window : 0;
     }
+    for (int64_t j = 4; j < 6; ++j) seg[size_t(t * 6 + j)] = gv[size_t(t * 6 + j)];
+  }
   const double segment_err = max_abs_diff(m.shifted_gate(g, 0, nullptr), from_vector(seg, g.shape()));
   CHECK(segment_err <= 1e-12);
   // Causal at the LM level: ids after t changed, logits up to t unchanged, a later one moves.
@@ -255,7 +255,7 @@ TZ_PROOF(token_shift_gpt,
   CHECK(leak == 0);
   CHECK(moved > 1e-6);
   CHECK(step_err <= 1e-9);
-  MESSAGE("discounted cumsum vs recurrence ", cumsum_err, ", segment means vs definition ", segment_err,
+  MESSAGE("discounted cumsum vs recurrence ", cumsum_err, ", shifted means vs definition ", segment_err,
           "; causal leak ", leak, " (later logits move >= ", moved, "); step vs forward ", step_err);
   TZ_PROOF_NUMBER("causal leak (max |logits_<=t change|)", leak);
 }
