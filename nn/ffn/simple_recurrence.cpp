@@ -85,16 +85,17 @@ std::string SimpleRecurrenceFfn::describe() const {
 namespace tz::zoo {
 
 void register_simple_recurrence_mlm(nn::Registry& r) {
-  r.add({.id = "simple_recurrence_mlm",
-         .summary = "FFN with an SRU-style gated recurrence inside (width 2F/3: parameters of the plain FFN)",
-         .keys = {nn::kFfnMult},
-         .test_config = R"({"layout": "ssss", "ffn_mult": 3, "bias": false,
+  r.add(
+      {.id = "simple_recurrence_mlm",
+       .summary = "FFN with an SRU-style gated recurrence inside (width 2F/3: parameters of the plain FFN)",
+       .keys = {nn::kFfnMult},
+       .test_config = R"({"layout": "ssss", "ffn_mult": 3, "bias": false,
                             "mixer": ["vanilla_mha", "simple_recurrence_mlm", "vanilla_mha", "simple_recurrence_mlm"]})",
-         .example = R"({"dim": 256, "layout": "ssss",
-                        "mixer": ["vanilla_mha", "simple_recurrence_mlm", "vanilla_mha", "simple_recurrence_mlm"]})",
-         .mixer = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
-           return std::make_shared<nn::SimpleRecurrenceFfn>(nn::simple_recurrence_options(d, c), gen);
-         }});
+       .example =
+           R"({"dim": 256, "layout": "ssss", "mixer": ["vanilla_mha", "simple_recurrence_mlm", "vanilla_mha", "simple_recurrence_mlm"]})",
+       .mixer = [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
+         return std::make_shared<nn::SimpleRecurrenceFfn>(nn::simple_recurrence_options(d, c), gen);
+       }});
 }
 
 }  // namespace tz::zoo

@@ -19,16 +19,16 @@ std::string mambabyte_config(int64_t dim, int64_t depth, int64_t context) {
 namespace tz::zoo {
 
 void register_mambabyte(nn::Registry& r) {
-  r.add({.id = "mambabyte",
-         .summary = "Mamba LM over raw bytes (vocab 256); speculative decoding in models/speculative.h",
-         .test_config = R"({"vocab": 256, "mixer": "mamba", "norm": "rmsnorm", "layout": "ss", "pos": "none",
+  r.add(
+      {.id = "mambabyte",
+       .summary = "Mamba LM over raw bytes (vocab 256); speculative decoding in models/speculative.h",
+       .test_config = R"({"vocab": 256, "mixer": "mamba", "norm": "rmsnorm", "layout": "ss", "pos": "none",
                             "dim": 32, "ssm_chunk": 5})",
-         .example = R"({"vocab": 256, "dim": 256, "layout": "ssssssss", "mixer": "mamba", "norm": "rmsnorm",
-                        "pos": "none"})",
-         .chunk = 5,
-         .learn_steps = 1500,
-         .learn_reason = "as mamba: the copied bytes must pass through the recurrent state",
-         .selective = true});
+       .example = R"({"vocab": 256, "dim": 256, "layout": "ssss", "mixer": "mamba", "norm": "rmsnorm", "pos": "none"})",
+       .chunk = 5,
+       .learn_steps = 1500,
+       .learn_reason = "as mamba: the copied bytes must pass through the recurrent state",
+       .selective = true});
 }
 
 }  // namespace tz::zoo

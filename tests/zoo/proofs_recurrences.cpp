@@ -269,13 +269,13 @@ TZ_PROOF(mambabyte,
   };
   // Both models learn a short text (bytes) for a few steps, so that the draft's guesses can
   // be right; then f64.
-  const std::string text = "the cat sat on the mat. the cat sat on the mat. the cat sat on the mat. ";
+  const std::string text = "the cat sat on the mat. the cat sat on the mat. ";
   std::vector<int64_t> bytes(text.begin(), text.end());
   const int64_t L = int64_t(bytes.size()) - 1;
   Tensor inputs = from_vector(std::vector<int64_t>(bytes.begin(), bytes.end() - 1), {1, L});
   Tensor targets = from_vector(std::vector<int64_t>(bytes.begin() + 1, bytes.end()), {1, L});
   auto train = [&](models::Model& m, int64_t steps) {
-    optim::AdamW opt(m.named_parameters(), {.lr = 2e-2, .weight_decay = 0});
+    optim::AdamW opt(m.named_parameters(), {.lr = 3e-2, .weight_decay = 0});
     double loss = 0;
     for (int64_t i = 0; i < steps; ++i) {
       opt.zero_grad();
@@ -289,8 +289,11 @@ TZ_PROOF(mambabyte,
   };
   auto verifier = byte_model(16, 2, 1), other = byte_model(8, 1, 2);
   REQUIRE(verifier->vocab() == 256);
-  const double verifier_loss = train(*verifier, 60), draft_loss = train(*other, 60);
-  MESSAGE("after 60 steps on the text: verifier loss ", verifier_loss, ", small draft loss ", draft_loss);
+  const double verifier_loss = train(*verifier, 30), draft_loss = train(*other, 30);
+  MESSAGE("after 30 steps on the text: verifier loss ", verifier_loss, ", small draft loss ", draft_loss,
+          " (ln 256 = 5.55 untrained)");
+  CHECK(verifier_loss < 0.5);  // MambaByte trains on bytes
+  CHECK(draft_loss < 2.0);
   auto untrained = byte_model(8, 1, 3);
   untrained->to(DType::f64);
   const std::vector<int64_t> prompt(bytes.begin(), bytes.begin() + 7);  // "the cat"
