@@ -111,7 +111,8 @@ Mlgru::Mlgru(const MlgruOptions& o, Generator& gen) : options(o) {
 }
 
 Mlgru::ScanInputs Mlgru::scan_inputs(const Tensor& x) const {
-  Tensor f = sigmoid(f_proj->forward(x));
+  const double lb = options.lower_bound;
+  Tensor f = sigmoid(f_proj->forward(x)) * (1 - lb) + lb;  // >= gamma_l
   return {f, (1.0 - f) * silu(c_proj->forward(x))};
 }
 
@@ -137,7 +138,8 @@ std::unique_ptr<MixerState> Mlgru::make_state(int64_t batch, int64_t, DType dtyp
 }
 
 std::string Mlgru::describe() const {
-  return "MLGRU(dim " + std::to_string(options.dim) + (options.quantize ? ", ternary)" : ", full precision)");
+  return "MLGRU(dim " + std::to_string(options.dim) + ", forget gate >= " + std::to_string(options.lower_bound) +
+         (options.quantize ? ", ternary)" : ", full precision)");
 }
 
 TernaryGlu::TernaryGlu(const TernaryGluOptions& o, Generator& gen) : options(o) {
@@ -166,12 +168,16 @@ void register_matmul_free_lm(nn::Registry& r) {
          .mixer =
              [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
                TZ_CHECK(d.causal, c.source(), ": matmul_free_lm's MLGRU is causal; it has no bidirectional form");
-               return std::make_shared<nn::Mlgru>(nn::MlgruOptions{.dim = d.dim, .quantize = c.get(nn::kBitQuantize)},
+               TZ_CHECK(d.depth >= 1 && d.layer >= 0 && d.layer < d.depth, c.source(), ": matmul_free_lm: layer ",
+                        d.layer, " of depth ", d.depth, " (the forget gate's lower bound is layer / depth)");
+               return std::make_shared<nn::Mlgru>(nn::MlgruOptions{.dim = d.dim,
+                                                                   .quantize = c.get(nn::kBitQuantize),
+                                                                   .lower_bound = double(d.layer) / double(d.depth)},
                                                   gen);
              },
          .learn_steps = 1500,
-         .learn_reason = "the copied tokens must pass through a real elementwise state with no lower bound on its "
-                         "forget gate: copy 0.18 after 400 steps (dim 32)"});
+         .learn_reason =
+             "the copied tokens must pass through a real elementwise state: copy 0.18 after 400 steps (dim 32)"});
 }
 
 void register_ternary_glu(nn::Registry& r) {

@@ -13,9 +13,12 @@
 //   y = (beta gamma / 127) sum_k t_nk q_k
 // and sum_k t_nk q_k needs only additions and subtractions: ternary_product_addsub.
 // MLGRU (every product a BitLinear):
-//   f_t = sigmoid(x_t W_f),  c_t = silu(x_t W_c),  h_t = f_t h_{t-1} + (1 - f_t) c_t   (the scan)
+//   f_t = gamma_l + (1 - gamma_l) sigmoid(x_t W_f),  c_t = silu(x_t W_c)
+//   h_t = f_t h_{t-1} + (1 - f_t) c_t                                        (the scan)
 //   g_t = sigmoid(x_t W_g),  o_t = (g_t h_t) W_o
 // Ternary GLU (the id ternary_glu): y = (silu(x W_g) u (x W_u)) W_d, F = 2/3 of ffn_mult * C.
+// The forget gate's lower bound gamma_l is HGRN's (nn/linear_rnn/hgrn.h), which the authors'
+// released code (HGRN-Bit) keeps: fixed at l / L here, 0 in the first layer.
 // Deviation: the gradient check of the conformance suite compares analytic and numerical
 // gradients, which an STE contradicts on purpose; the key bitlinear_quantize = false keeps
 // the same layers in full precision for it (the proofs run the quantised path).
@@ -63,6 +66,7 @@ class BitLinear : public Module {
 struct MlgruOptions {
   int64_t dim = 0;  // C
   bool quantize = true;
+  double lower_bound = 0;  // gamma_l
 };
 
 struct MlgruState : MixerState {

@@ -27,8 +27,7 @@ void register_mambabyte(nn::Registry& r) {
        .example = R"({"vocab": 256, "dim": 256, "layout": "ssss", "mixer": "mamba", "norm": "rmsnorm", "pos": "none"})",
        .chunk = 5,
        .learn_steps = 1500,
-       .learn_reason = "as mamba: the copied bytes must pass through the recurrent state",
-       .selective = true});
+       .learn_reason = "as mamba: the copied bytes must pass through the recurrent state"});
 }
 
 }  // namespace tz::zoo

@@ -101,7 +101,7 @@ TZ_PROOF(matmul_free_lm, "ternary weights; add/sub product == matmul; STE gradie
   CHECK(ste <= 1e-12);
   CHECK(max_abs_diff(gw, zeros_like(gw)) > 1e-3);  // the STE passes a gradient a rounding would stop
 
-  nn::Mlgru m({.dim = 12, .quantize = true}, gen);
+  nn::Mlgru m({.dim = 12, .quantize = true, .lower_bound = 0.25}, gen);
   m.to(DType::f64);
   double mixer_addsub = 0;
   int64_t nonzero = 0;
