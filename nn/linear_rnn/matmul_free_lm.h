@@ -16,7 +16,7 @@
 //   f_t = gamma_l + (1 - gamma_l) sigmoid(x_t W_f),  c_t = silu(x_t W_c)
 //   h_t = f_t h_{t-1} + (1 - f_t) c_t                                        (the scan)
 //   g_t = sigmoid(x_t W_g),  o_t = (g_t h_t) W_o
-// Ternary GLU (the id ternary_glu): y = (silu(x W_g) u (x W_u)) W_d, F = 2/3 of ffn_mult * C.
+// Ternary GLU (the id ternary_glu): y = (silu(x W_g) * (x W_u)) W_d, F = 2/3 of ffn_mult * C.
 // The forget gate's lower bound gamma_l is HGRN's (nn/linear_rnn/hgrn.h), which the authors'
 // released code (HGRN-Bit) keeps: fixed at l / L here, 0 in the first layer.
 // Deviation: the gradient check of the conformance suite compares analytic and numerical
