@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "autograd/node.h"
-#include "core/attention.h"         // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
-#include "core/linear_attention.h"  // LinearAttentionSpec, LinearAttentionForm
+#include "core/attention.h"          // AttentionSpec, core::key_padding_mask, core::forgotten_keys_mask
+#include "core/attention_partial.h"  // core::AttentionPart
+#include "core/delta_rule.h"         // DeltaRuleSpec
+#include "core/linear_attention.h"   // LinearAttentionSpec, LinearAttentionForm
 #include "core/random.h"
 #include "core/scan.h"  // ScanOptions, SelectiveScanOptions
 #include "core/tensor.h"
@@ -109,6 +111,10 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
 // Plain attention: attention(q, k, v, {.causal, .q_offset, .scale}).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, int64_t q_offset = 0,
                  double scale = 0 /*0 = 1/sqrt(D)*/);
+// Fused attention of q over disjoint key parts (core/attention_partial.h: each part its k, v
+// and spec), merged exactly by the parts' log-sum-exp: attention over the union of what the
+// parts see. Differentiable in q and every part's k, v (and rel_bias).
+Tensor attention_merged(const Tensor& q, const std::vector<core::AttentionPart>& parts);
 // Linear attention with decays (core/kernels/linear_attention.h): q, k [B, H, T, Dk],
 // v [B, H, T, Dv] -> out [B, H, T, Dv] and the final state [B, H, Dk, Dv] (Dv + 1 with
 // spec.normalise), both differentiable, as are the spec's log_decay, bonus and h0. The form
@@ -121,6 +127,18 @@ LinearAttentionResult linear_attention(const Tensor& q, const Tensor& k, const T
 // The same through the plain ops, one token at a time (the reference of the fused op).
 LinearAttentionResult linear_attention_composite(const Tensor& q, const Tensor& k, const Tensor& v,
                                                  const LinearAttentionSpec& spec);
+
+// The delta rule (core/kernels/delta_rule.h): q, k [B, H, T, Dk], v [B, H, T, Dv], beta
+// [B, H, T] -> out [B, H, T, Dv] and the final state [B, H, Dk, Dv], both differentiable, as
+// is spec.h0. spec.form is recurrent or chunked (the WY form).
+struct DeltaRuleResult {
+  Tensor out, state;
+};
+DeltaRuleResult delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
+                           const DeltaRuleSpec& spec);
+// The same through the plain ops, one token at a time (the reference of the fused op).
+DeltaRuleResult delta_rule_composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
+                                     const DeltaRuleSpec& spec);
 
 // ---- indexing and joining ---------------------------------------------------------------
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]
