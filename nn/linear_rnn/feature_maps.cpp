@@ -53,8 +53,7 @@ Tensor orthogonal_random_features(int64_t m, int64_t d, Generator& gen, DType dt
 }
 
 void redraw_orthogonal_features(const Tensor& w, Generator& gen) {
-  TZ_CHECK(w.dim() == 2 && w.is_contiguous(), "redraw_orthogonal_features: needs a contiguous [m, d], got ",
-           w.shape());
+  TZ_CHECK(w.dim() == 2 && w.is_contiguous(), "redraw_orthogonal_features: needs a contiguous [m, d], got ", w.shape());
   std::vector<double> v = orthogonal_draw(w.size(0), w.size(1), gen);
   for (size_t i = 0; i < v.size(); ++i) {
     if (w.dtype() == DType::f64)
@@ -65,16 +64,16 @@ void redraw_orthogonal_features(const Tensor& w, Generator& gen) {
 }
 
 Tensor favor_features(const Tensor& x, const Tensor& w, bool stabilise) {
-  TZ_CHECK(w.dim() == 2 && x.size(-1) == w.size(1), "favor_features: x [..., d] and W [m, d], got ", x.shape(),
-           " and ", w.shape());
+  TZ_CHECK(w.dim() == 2 && x.size(-1) == w.size(1), "favor_features: x [..., d] and W [m, d], got ", x.shape(), " and ",
+           w.shape());
   Tensor e = linear(x, w) - sum(x * x, {x.dim() - 1}, true) * 0.5;
   if (stabilise) e = e - max(e, -1, true).detach();  // cancels under the normaliser
   return exp(e) / std::sqrt(double(w.size(0)));
 }
 
 Tensor trig_features(const Tensor& x, const Tensor& w) {
-  TZ_CHECK(w.dim() == 2 && x.size(-1) == w.size(1), "trig_features: x [..., d] and W [m, d], got ", x.shape(),
-           " and ", w.shape());
+  TZ_CHECK(w.dim() == 2 && x.size(-1) == w.size(1), "trig_features: x [..., d] and W [m, d], got ", x.shape(), " and ",
+           w.shape());
   Tensor a = linear(x, w);
   return cat({sin(a), cos(a)}, x.dim() - 1) / std::sqrt(double(w.size(0)));
 }
@@ -138,8 +137,8 @@ Tensor polynomial_sketch(int64_t r, int64_t n, Generator& gen, DType dtype) {
 
 Tensor polysketch_features(const Tensor& x, const Tensor& sketch, int64_t half) {
   Tensor t = tensor_power(x, half);
-  TZ_CHECK(sketch.dim() == 2 && sketch.size(1) == t.size(-1), "polysketch_features: the sketch must be [r, d^",
-           half, "] = [r, ", t.size(-1), "], got ", sketch.shape());
+  TZ_CHECK(sketch.dim() == 2 && sketch.size(1) == t.size(-1), "polysketch_features: the sketch must be [r, d^", half,
+           "] = [r, ", t.size(-1), "], got ", sketch.shape());
   return outer_square(linear(t, sketch));
 }
 

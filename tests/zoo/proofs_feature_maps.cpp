@@ -27,8 +27,8 @@ constexpr int64_t kB = 2, kT = 29, kC = 16, kH = 2;
 std::shared_ptr<nn::FeatureAttention> make(const std::string& id, const std::string& form, int64_t chunk,
                                            const std::string& extra = "") {
   Generator gen(3);
-  nn::Config c = nn::Config::parse(cat_str(R"({"linear_form": ")", form, R"(", "linear_chunk": )", chunk,
-                                           R"(, "feature_redraw": 0)", extra, "}"));
+  nn::Config c = nn::Config::parse(
+      cat_str(R"({"linear_form": ")", form, R"(", "linear_chunk": )", chunk, R"(, "feature_redraw": 0)", extra, "}"));
   auto m = zoo::registry().make_mixer(id, nn::ModelDims{.dim = kC, .heads = kH, .context = 64, .depth = 1}, c, gen);
   m->to(DType::f64);
   auto f = std::dynamic_pointer_cast<nn::FeatureAttention>(m);
@@ -82,7 +82,8 @@ double forms_agree(const std::string& id, const std::string& extra = "", const n
   auto m = make(id, "chunked", 4, extra);
   auto state = m->make_state(kB, kT, DType::f64);
   std::vector<Tensor> outs{m->forward(x.narrow(1, 0, 11), {.start = 0, .pos = pos}, state.get())};
-  for (int64_t t = 11; t < kT; ++t) outs.push_back(m->forward(x.narrow(1, t, 1), {.start = t, .pos = pos}, state.get()));
+  for (int64_t t = 11; t < kT; ++t)
+    outs.push_back(m->forward(x.narrow(1, t, 1), {.start = t, .pos = pos}, state.get()));
   note("prefill 11 + decode", rel_max(cat(outs, 1), ref.out));
   if (!m->gate_proj && !pos) {
     Tensor q = m->features(nn::split_heads(m->q_proj->forward(x), kH), true);
@@ -137,7 +138,9 @@ TZ_PROOF(performer, "FAVOR+ estimates exp(q.k) with error ~ 1/sqrt(m); forms == 
   Tensor xs = randn({24, d}, gen, DType::f64, 0, 0.3), ys = randn({24, d}, gen, DType::f64, 0, 0.3);
   const double slope = monte_carlo_slope(
       "performer (softmax kernel exp(x.y))",
-      [](Tensor x, Generator& g, int64_t m) { return nn::favor_features(x, nn::orthogonal_random_features(m, d, g, DType::f64)); },
+      [](Tensor x, Generator& g, int64_t m) {
+        return nn::favor_features(x, nn::orthogonal_random_features(m, d, g, DType::f64));
+      },
       [](const Tensor& x, const Tensor& y) { return std::exp(sum(x * y).item()); }, xs, ys);
   MESSAGE("performer: slope of log error against log m = ", slope);
   CHECK(slope > -0.65);
@@ -157,15 +160,15 @@ TZ_PROOF(performer, "FAVOR+ estimates exp(q.k) with error ~ 1/sqrt(m); forms == 
   Tensor w0 = a->random.clone();
   Tensor x = randn({1, 5, kC}, gen, DType::f64);
   {
-  NoGradGuard no_grad;
-  a->eval();
-  for (int i = 0; i < 4; ++i) a->forward(x, {});
-  CHECK(a->redraws() == 0);
-  a->train();
-  for (int i = 0; i < 3; ++i) a->forward(x, {}), b->forward(x, {});
-  CHECK(a->redraws() == 1);
-  CHECK(rel_max(a->random, w0) > 0.1);
-  CHECK(rel_max(a->random, b->random) == 0.0);
+    NoGradGuard no_grad;
+    a->eval();
+    for (int i = 0; i < 4; ++i) a->forward(x, {});
+    CHECK(a->redraws() == 0);
+    a->train();
+    for (int i = 0; i < 3; ++i) a->forward(x, {}), b->forward(x, {});
+    CHECK(a->redraws() == 1);
+    CHECK(rel_max(a->random, w0) > 0.1);
+    CHECK(rel_max(a->random, b->random) == 0.0);
   }
   const double e = forms_agree("performer");
   TZ_PROOF_NUMBER("1/sqrt(m) slope", slope);
@@ -179,7 +182,9 @@ TZ_PROOF(rfa, "E[phi(x).phi(y)] = exp(-|x-y|^2/2) with error ~ 1/sqrt(m); forms 
   Tensor xs = unit(randn({24, d}, gen, DType::f64)), ys = unit(randn({24, d}, gen, DType::f64));
   const double slope = monte_carlo_slope(
       "rfa (Gaussian kernel exp(-|x-y|^2/2), sigma 1)",
-      [](Tensor x, Generator& g, int64_t m) { return nn::trig_features(x, randn({m, d}, g, DType::f64)); },
+      [](Tensor x, Generator& g, int64_t m) {
+        return nn::trig_features(x, randn({m, d}, g, DType::f64));
+      },
       [](const Tensor& x, const Tensor& y) { return std::exp(-0.5 * sum((x - y) * (x - y)).item()); }, xs, ys);
   MESSAGE("rfa: slope of log error against log m = ", slope);
   CHECK(slope > -0.65);
@@ -241,21 +246,21 @@ TZ_PROOF(permuteformer, "scores phi'(q_i).phi'(k_j) invariant to a global positi
   double shift = 0, out_shift = 0;
   nn::PermutePositions pos(0.9);
   {
-  NoGradGuard no_grad;
-  Tensor q = m->features(nn::split_heads(m->q_proj->forward(x), kH), true);
-  Tensor k = m->features(nn::split_heads(m->k_proj->forward(x), kH), false);
-  auto scores = [&](int64_t start) {
-    return matmul(nn::permute_by_position(q, m->permutations, start),
-                  nn::permute_by_position(k, m->permutations, start).transpose(-1, -2));
-  };
-  shift = rel_max(scores(37), scores(0));
-  const double moved = rel_max(scores(0), matmul(q, k.transpose(-1, -2)));  // the permutation is not the identity
-  MESSAGE("permuteformer: scores at start 37 vs 0: ", shift, "; permuted vs plain scores: ", moved);
-  CHECK(shift < 1e-14);
-  CHECK(moved > 1e-3);
-  // The whole mixer with decay r = 0.9: the same tokens at positions 0.. and 37.. give the same output.
-  out_shift = rel_max(m->forward(x, {.start = 37, .pos = &pos}), m->forward(x, {.start = 0, .pos = &pos}));
-  CHECK(out_shift < 1e-12);
+    NoGradGuard no_grad;
+    Tensor q = m->features(nn::split_heads(m->q_proj->forward(x), kH), true);
+    Tensor k = m->features(nn::split_heads(m->k_proj->forward(x), kH), false);
+    auto scores = [&](int64_t start) {
+      return matmul(nn::permute_by_position(q, m->permutations, start),
+                    nn::permute_by_position(k, m->permutations, start).transpose(-1, -2));
+    };
+    shift = rel_max(scores(37), scores(0));
+    const double moved = rel_max(scores(0), matmul(q, k.transpose(-1, -2)));  // the permutation is not the identity
+    MESSAGE("permuteformer: scores at start 37 vs 0: ", shift, "; permuted vs plain scores: ", moved);
+    CHECK(shift < 1e-14);
+    CHECK(moved > 1e-3);
+    // The whole mixer with decay r = 0.9: the same tokens at positions 0.. and 37.. give the same output.
+    out_shift = rel_max(m->forward(x, {.start = 37, .pos = &pos}), m->forward(x, {.start = 0, .pos = &pos}));
+    CHECK(out_shift < 1e-12);
   }
   const double e = forms_agree("performer", R"(, "feature_count": 12)", &pos);
   TZ_PROOF_NUMBER("score change under a shift of 37", shift);
@@ -299,11 +304,63 @@ TZ_PROOF(hedgehog, "distilled on a small batch, KL to softmax rows on a held-out
     NoGradGuard no_grad;
     after = kl(qh, kh).item();
   }
-  MESSAGE("hedgehog: held-out KL(softmax || features) untrained ", before, ", after 100 steps ", after,
-          " (train ", train_loss, ")");
+  MESSAGE("hedgehog: held-out KL(softmax || features) untrained ", before, ", after 100 steps ", after, " (train ",
+          train_loss, ")");
   CHECK(after < 0.03);
   CHECK(after < 0.25 * before);
   const double e = forms_agree("hedgehog");
   TZ_PROOF_NUMBER("held-out KL after distillation", after);
   MESSAGE("hedgehog: max rel. error over forms, decode and the quadratic form = ", e);
+}
+
+TZ_PROOF(translational_equivariant_performer,
+         "shifting the input shifts the output: exactly for the kernel, and for "
+         "one draw up to a rotation of the random features") {
+  constexpr int64_t P = 3, D = kC / kH, s = 37;
+  const std::string extra = R"(, "feature_count": 24, "pos": "translational_equivariant_performer", "tep_pairs": 3)";
+  Generator gen(12);
+  nn::RelativeSinusoids rel(kH, P, gen);
+  rel.to(DType::f64);
+  auto m = make("performer", "chunked", 8, extra);
+  Tensor x = randn({1, 11, kC}, gen, DType::f64);
+  double kernel_shift = 0, draw_shift = 0, rotated = 0, gram = 0;
+  {
+    NoGradGuard no_grad;
+    Tensor q = nn::split_heads(m->q_proj->forward(x), kH), k = nn::split_heads(m->k_proj->forward(x), kH);
+    Tensor v = nn::split_heads(m->v_proj->forward(x), kH);
+    // The kernel FAVOR+ estimates, exp(q~ . k~ / √D) under the causal mask, at positions start..
+    auto exact = [&](int64_t start) {
+      Tensor qa = cat({q, rel.query_part(start, 11, DType::f64).expand({1, kH, 11, 2 * P})}, 3);
+      Tensor ka = cat({k, rel.key_part(start, 11, DType::f64).expand({1, kH, 11, 2 * P})}, 3);
+      Tensor sc =
+          matmul(qa, ka.transpose(-1, -2)) / std::sqrt(double(D)) - (1.0 - tril(ones({11, 11}, DType::f64))) * 1e30;
+      return matmul(softmax(sc), v);
+    };
+    kernel_shift = rel_max(exact(s), exact(0));
+    // One draw: the output at start s equals the output at start 0 with W's position columns
+    // rotated by ω_p s (per pair: w_c cos + w_s sin, w_s cos - w_c sin).
+    auto m2 = make("performer", "chunked", 8, extra);
+    for (int64_t r = 0; r < m->random.size(0); ++r)
+      for (int64_t p = 0; p < P; ++p) {
+        const double a = double(s) * std::pow(10000.0, -double(p) / double(P));
+        const double wc = m->random.at({r, D + p}), ws = m->random.at({r, D + P + p});
+        m2->random.set({r, D + p}, wc * std::cos(a) + ws * std::sin(a));
+        m2->random.set({r, D + P + p}, ws * std::cos(a) - wc * std::sin(a));
+      }
+    Tensor at_s = m->forward(x, {.start = s, .pos = &rel});
+    rotated = rel_max(at_s, m2->forward(x, {.start = 0, .pos = &rel}));
+    draw_shift = rel_max(at_s, m->forward(x, {.start = 0, .pos = &rel}));
+    // The rotated draw is a draw of the same law: its rows keep their Gram matrix.
+    gram = rel_max(matmul(m2->random, m2->random.t()), matmul(m->random, m->random.t()));
+  }
+  MESSAGE("tep: exact-kernel output, start 37 vs 0: ", kernel_shift,
+          "; one draw at 37 vs the rotated draw at 0: ", rotated, " (vs the same draw at 0: ", draw_shift,
+          "); Gram change ", gram);
+  CHECK(kernel_shift < 1e-12);
+  CHECK(rotated < 1e-12);
+  CHECK(gram < 1e-12);
+  CHECK(draw_shift > 1e-6);  // one draw alone is not exactly equivariant: the statement is in law
+  const double e = forms_agree("performer", extra, &rel);
+  TZ_PROOF_NUMBER("exact-kernel output change under a shift of 37", kernel_shift);
+  MESSAGE("tep: forms and decode ", e);
 }
