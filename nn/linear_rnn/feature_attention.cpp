@@ -87,7 +87,7 @@ FeatureAttention::FeatureAttention(const FeatureAttentionOptions& o, Generator& 
       sketch = register_buffer("sketch", polynomial_sketch(o.sketch, int_pow(D, o.degree / 2), gen, DType::f32));
       break;
   }
-  permutations = random_permutations(H, feature_dim(), gen);
+  permutations = register_buffer("permutations", random_permutations(H, feature_dim(), gen));
 }
 
 int64_t FeatureAttention::feature_dim() const {

@@ -79,12 +79,12 @@ class FeatureAttention : public Mixer {
 
   FeatureAttentionOptions options;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj, gate_proj;
-  Tensor random;                                   // performer, rfa: W [F, D] (buffer)
-  Tensor rfa_scale;                                // rfa: σ [H, D]
-  Tensor gamma, beta;                              // rebased [H, D]
-  Tensor map_weight, map_bias;                     // hedgehog [H, D, D], [H, D]
-  Tensor sketch;                                   // polysketch S [r, D^(p/2)] (buffer)
-  std::vector<std::vector<int64_t>> permutations;  // PermuteFormer's P per head, over F
+  Tensor random;                // performer, rfa: W [F, D] (buffer)
+  Tensor rfa_scale;             // rfa: σ [H, D]
+  Tensor gamma, beta;           // rebased [H, D]
+  Tensor map_weight, map_bias;  // hedgehog [H, D, D], [H, D]
+  Tensor sketch;                // polysketch S [r, D^(p/2)] (buffer)
+  Tensor permutations;          // PermuteFormer's P per head [H, F] i64 (buffer)
 
  private:
   Generator redraw_gen_;

@@ -142,28 +142,30 @@ Tensor polysketch_features(const Tensor& x, const Tensor& sketch, int64_t half) 
   return outer_square(linear(t, sketch));
 }
 
-std::vector<std::vector<int64_t>> random_permutations(int64_t H, int64_t m, Generator& gen) {
-  std::vector<std::vector<int64_t>> perms(static_cast<size_t>(H), std::vector<int64_t>(static_cast<size_t>(m)));
-  for (auto& p : perms) {
+Tensor random_permutations(int64_t H, int64_t m, Generator& gen) {
+  std::vector<int64_t> all;
+  for (int64_t h = 0; h < H; ++h) {
+    std::vector<int64_t> p(static_cast<size_t>(m));
     std::iota(p.begin(), p.end(), int64_t(0));
     for (int64_t i = m - 1; i > 0; --i) {  // Fisher-Yates
       const auto j = int64_t(gen.uniform() * double(i + 1));
       std::swap(p[size_t(i)], p[size_t(std::min(j, i))]);
     }
+    all.insert(all.end(), p.begin(), p.end());
   }
-  return perms;
+  return from_vector(all, {H, m});
 }
 
-Tensor permute_by_position(const Tensor& phi, const std::vector<std::vector<int64_t>>& perms, int64_t start) {
+Tensor permute_by_position(const Tensor& phi, const Tensor& perms, int64_t start) {
+  TZ_CHECK((phi.dim() == 4 && perms.dtype() == DType::i64 && perms.shape() == Shape{phi.size(1), phi.size(3)}),
+           "permute_by_position: phi [B, H, T, m] with i64 permutations [H, m], got ", phi.shape(), " and ",
+           perms.shape());
   const int64_t B = phi.size(0), H = phi.size(1), T = phi.size(2), m = phi.size(3);
-  TZ_CHECK(phi.dim() == 4 && int64_t(perms.size()) == H && int64_t(perms[0].size()) == m,
-           "permute_by_position: phi [B, H, T, m] with one permutation of m per head, got ", phi.shape(), " and ",
-           perms.size(), " permutations");
   // out[g] = phi[inv^n(g)]: the index of position n is the inverse permutation's n-th power.
   std::vector<int64_t> idx(size_t(H * T * m));
   for (int64_t h = 0; h < H; ++h) {
     std::vector<int64_t> inv(static_cast<size_t>(m)), pw(static_cast<size_t>(m));
-    for (int64_t f = 0; f < m; ++f) inv[size_t(perms[size_t(h)][size_t(f)])] = f;
+    for (int64_t f = 0; f < m; ++f) inv[size_t(perms.at({h, f}))] = f;
     std::iota(pw.begin(), pw.end(), int64_t(0));
     for (int64_t n = 0; n < start; ++n)  // inv^start, one composition per position (decode is O(1) per token)
       for (int64_t f = 0; f < m; ++f) pw[size_t(f)] = inv[size_t(pw[size_t(f)])];

@@ -73,10 +73,10 @@ Tensor polynomial_sketch(int64_t r, int64_t n, Generator& gen, DType dtype);
 // vec(s s^T), s = x^(⊗ half) S^T.
 Tensor polysketch_features(const Tensor& x, const Tensor& sketch, int64_t half);
 
-// A random permutation of 0..m-1 per head: [H][m].
-std::vector<std::vector<int64_t>> random_permutations(int64_t H, int64_t m, Generator& gen);
+// A random permutation of 0..m-1 per head: [H, m] i64.
+Tensor random_permutations(int64_t H, int64_t m, Generator& gen);
 // P^(start + t) applied to φ [B, H, T, m] at position start + t: out[..., perm^n(f)] = φ[..., f].
-Tensor permute_by_position(const Tensor& phi, const std::vector<std::vector<int64_t>>& perms, int64_t start);
+Tensor permute_by_position(const Tensor& phi, const Tensor& perms, int64_t start);
 
 // Hedgehog's distillation loss: the mean over query rows of KL(softmax row || feature row),
 // softmax row a_ij = exp(q_i.k_j / √d) / sum (causal: j <= i), feature row
