@@ -46,7 +46,7 @@ void register_performer(nn::Registry& r) {
          .summary = "Performer: FAVOR+ positive orthogonal random features, redrawn on a schedule, as linear attention",
          .keys = {nn::kFeatureCount, nn::kFeatureRedraw, nn::kLinearChunk, nn::kLinearForm},
          .test_config =
-             R"({"mixer": "performer", "linear_chunk": 4, "heads": 1, "feature_redraw": 0, "feature_count": 128, "tep_pairs": 8})",
+             R"({"mixer": "performer", "linear_chunk": 4, "heads": 1, "feature_redraw": 0, "feature_count": 128})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "performer", "feature_count": 256})",
          .mixer = factory(nn::FeatureMapKind::performer),
          .chunk = 4});
