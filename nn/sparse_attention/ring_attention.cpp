@@ -8,6 +8,7 @@
 #include "autograd/node.h"
 #include "core/attention_partial.h"
 #include "core/creation.h"
+#include "core/parallel.h"
 #include "nn/registry.h"
 
 namespace tz::nn {
@@ -50,6 +51,8 @@ void run_workers(int64_t P, const std::function<void(int64_t)>& worker) {
   for (int64_t r = 0; r < P; ++r)
     threads.emplace_back([&, r] {
       try {
+        // One thread per worker: a new thread's own OpenMP team would be built on every call.
+        set_num_threads(1);
         worker(r);
       } catch (...) {
         errors[size_t(r)] = std::current_exception();

@@ -10,17 +10,44 @@
 
 namespace tz::nn {
 
-kernels::Tile PositionCausalMask::classify(int64_t, int64_t, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                                           int64_t) const {
-  if (kpos[size_t(j0)] > qpos[size_t(i1 - 1)]) return kernels::Tile::hidden;
-  if (kpos[size_t(j1 - 1)] <= qpos[size_t(i0)]) return kernels::Tile::visible;
+BucketCausalMask::BucketCausalMask(std::vector<int64_t> qb_, std::vector<int64_t> qpos_, std::vector<int64_t> kb_,
+                                   std::vector<int64_t> kpos_, int64_t B_, int64_t H_, int64_t T_, int64_t S_)
+    : qb(std::move(qb_)),
+      qpos(std::move(qpos_)),
+      kb(std::move(kb_)),
+      kpos(std::move(kpos_)),
+      B(B_),
+      H(H_),
+      T(T_),
+      S(S_) {}
+
+void BucketCausalMask::check(int64_t B_, int64_t H_, int64_t S_) const {
+  TZ_CHECK(B_ == B && H_ == H && S_ == S, "sparse_flash_attn: the bucket mask is for B ", B, ", H ", H, ", S ", S,
+           ", got B ", B_, ", H ", H_, ", S ", S_);
+}
+
+kernels::Tile BucketCausalMask::classify(int64_t b, int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                                         int64_t) const {
+  const size_t q = size_t((b * H + h) * T), k = size_t((b * H + h) * S);
+  // Buckets ascend along both axes; so do positions inside one bucket.
+  if (kb[k + size_t(j1 - 1)] < qb[q + size_t(i0)] || kb[k + size_t(j0)] > qb[q + size_t(i1 - 1)])
+    return kernels::Tile::hidden;
+  if (qb[q + size_t(i0)] == qb[q + size_t(i1 - 1)] && kb[k + size_t(j0)] == kb[k + size_t(j1 - 1)] &&
+      qb[q + size_t(i0)] == kb[k + size_t(j0)]) {
+    if (kpos[k + size_t(j0)] > qpos[q + size_t(i1 - 1)]) return kernels::Tile::hidden;
+    if (kpos[k + size_t(j1 - 1)] <= qpos[q + size_t(i0)]) return kernels::Tile::visible;
+  }
   return kernels::Tile::partial;
 }
 
-void PositionCausalMask::fill(int64_t, int64_t, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t, uint8_t* out,
-                              int64_t ld) const {
+void BucketCausalMask::fill(int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0, int64_t nj, int64_t, uint8_t* out,
+                            int64_t ld) const {
+  const size_t q = size_t((b * H + h) * T), k = size_t((b * H + h) * S);
   for (int64_t r = 0; r < ni; ++r)
-    for (int64_t c = 0; c < nj; ++c) out[r * ld + c] = kpos[size_t(j0 + c)] <= qpos[size_t(i0 + r)];
+    for (int64_t c = 0; c < nj; ++c) {
+      const size_t qi = q + size_t(i0 + r), kj = k + size_t(j0 + c);
+      out[r * ld + c] = kb[kj] == qb[qi] && kpos[kj] <= qpos[qi];
+    }
 }
 
 std::vector<int64_t> hash_buckets(const std::vector<double>& x, int64_t n, int64_t D, int64_t buckets, int64_t h) {
@@ -42,51 +69,46 @@ std::vector<int64_t> hash_buckets(const std::vector<double>& x, int64_t n, int64
   return out;
 }
 
-namespace {
-Tensor index_tensor(const std::vector<int64_t>& idx) { return from_vector(idx, {int64_t(idx.size())}); }
-}  // namespace
-
 Attend hash_sparse_attend(int64_t buckets) {
   TZ_CHECK(buckets == 1 || (buckets >= 2 && buckets % 2 == 0),
            "sparse_flash_attn: hash_buckets must be 1 or even, got ", buckets);
   return [buckets](const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset) {
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
-    std::vector<Tensor> rows;
-    for (int64_t b = 0; b < B; ++b) {
-      std::vector<Tensor> heads;
+    // Per (b, h): the order by (bucket, position) of queries and keys, and the way back.
+    std::vector<int64_t> qb, qpos, kb, kpos, qidx, kidx, back;
+    auto order = [](const std::vector<int64_t>& bucket, int64_t n) {
+      std::vector<int64_t> o(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) o[size_t(i)] = i;
+      std::stable_sort(o.begin(), o.end(), [&](int64_t a, int64_t c) { return bucket[size_t(a)] < bucket[size_t(c)]; });
+      return o;
+    };
+    for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h) {
-        Tensor qh = q.select(0, b).select(0, h), kh = k.select(0, b).select(0, h), vh = v.select(0, b).select(0, h);
-        const std::vector<int64_t> bq = hash_buckets(qh.detach().to_vector<double>(), T, D, buckets, h),
-                                   bk = hash_buckets(kh.detach().to_vector<double>(), S, D, buckets, h);
-        std::vector<int64_t> order, inverse(static_cast<size_t>(T));  // queries by (bucket, position)
-        std::vector<Tensor> outs;
-        for (int64_t u = 0; u < buckets; ++u) {
-          std::vector<int64_t> qi, qpos, kj;
-          for (int64_t i = 0; i < T; ++i)
-            if (bq[size_t(i)] == u) qi.push_back(i), qpos.push_back(q_offset + i);
-          for (int64_t j = 0; j < S; ++j)
-            if (bk[size_t(j)] == u) kj.push_back(j);
-          if (qi.empty()) continue;
-          for (int64_t i : qi) inverse[size_t(i)] = int64_t(order.size()), order.push_back(i);
-          const int64_t n = int64_t(qi.size()), m = int64_t(kj.size());
-          if (m == 0) {
-            outs.push_back(zeros({n, D}, q.dtype()));
-            continue;
-          }
-          auto mask = std::make_shared<kernels::AttentionMask>();
-          mask->terms = {std::make_shared<PositionCausalMask>(qpos, kj)};
-          Tensor kidx = index_tensor(kj);
-          Tensor o = attention(index_select(qh, 0, index_tensor(qi)).view({1, 1, n, D}),
-                               index_select(kh, 0, kidx).view({1, 1, m, D}),
-                               index_select(vh, 0, kidx).view({1, 1, m, D}), AttentionSpec{.mask = mask});
-          outs.push_back(o.view({n, D}));
+        const std::vector<int64_t> bq = hash_buckets(q.select(0, b).select(0, h).detach().to_vector<double>(), T, D,
+                                                     buckets, h),
+                                   bk = hash_buckets(k.select(0, b).select(0, h).detach().to_vector<double>(), S, D,
+                                                     buckets, h);
+        const std::vector<int64_t> oq = order(bq, T), ok = order(bk, S);
+        std::vector<int64_t> inv(static_cast<size_t>(T));
+        for (int64_t i = 0; i < T; ++i) {
+          const int64_t src = oq[size_t(i)];
+          qb.push_back(bq[size_t(src)]), qpos.push_back(q_offset + src), inv[size_t(src)] = i;
+          for (int64_t d = 0; d < D; ++d) qidx.push_back(src);
         }
-        Tensor sorted = outs.size() == 1 ? outs[0] : cat(outs, 0);
-        heads.push_back(index_select(sorted, 0, index_tensor(inverse)));
+        for (int64_t j = 0; j < S; ++j) {
+          kb.push_back(bk[size_t(ok[size_t(j)])]), kpos.push_back(ok[size_t(j)]);
+          for (int64_t d = 0; d < D; ++d) kidx.push_back(ok[size_t(j)]);
+        }
+        for (int64_t i = 0; i < T; ++i)
+          for (int64_t d = 0; d < D; ++d) back.push_back(inv[size_t(i)]);
       }
-      rows.push_back(stack(heads, 0));
-    }
-    return stack(rows, 0);
+    const Tensor iq = from_vector(qidx, {B, H, T, D}), ik = from_vector(kidx, {B, H, S, D}),
+                 ib = from_vector(back, {B, H, T, D});
+    auto mask = std::make_shared<kernels::AttentionMask>();
+    mask->terms = {
+        std::make_shared<BucketCausalMask>(std::move(qb), std::move(qpos), std::move(kb), std::move(kpos), B, H, T, S)};
+    Tensor o = attention(gather(q, 2, iq), gather(k, 2, ik), gather(v, 2, ik), AttentionSpec{.mask = mask});
+    return gather(o, 2, ib);
   };
 }
 
