@@ -44,7 +44,7 @@ void register_etc_global_local(nn::Registry& r) {
   r.add({.id = "etc_global_local",
          .summary = "ETC global-local: learned global tokens every query sees (l2g) plus a look-back window (l2l)",
          .keys = {nn::kEtcGlobal, nn::kSparseWindow},
-         .test_config = R"({"mixer": "etc_global_local", "etc_global": 2, "sparse_window": 6})",
+         .test_config = R"({"mixer": "etc_global_local", "etc_global": 2, "sparse_window": 10})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "etc_global_local", "etc_global": 16, )"
                     R"("sparse_window": 128})",
          .mixer =
@@ -53,7 +53,7 @@ void register_etc_global_local(nn::Registry& r) {
                return std::make_shared<nn::EtcGlobalLocal>(d.dim, d.heads, c.get(nn::kEtcGlobal),
                                                            c.get(nn::kSparseWindow), gen);
              },
-         .chunk = 6});
+         .chunk = 10});
 }
 
 }  // namespace tz::zoo
