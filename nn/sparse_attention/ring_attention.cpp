@@ -17,10 +17,17 @@ RingBlock RingExchange::exchange(int64_t rank, RingBlock block) {
   std::unique_lock<std::mutex> lock(mutex_);
   inbox_[size_t((rank + 1) % P)].push_back(std::move(block));
   cv_.notify_all();
-  cv_.wait(lock, [&] { return !inbox_[size_t(rank)].empty(); });
+  cv_.wait(lock, [&] { return aborted_ || !inbox_[size_t(rank)].empty(); });
+  TZ_CHECK(!aborted_, "ring_attention: worker ", rank, " stopped, another worker failed");
   RingBlock got = std::move(inbox_[size_t(rank)].front());
   inbox_[size_t(rank)].pop_front();
   return got;
+}
+
+void RingExchange::abort() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  aborted_ = true;
+  cv_.notify_all();
 }
 
 namespace {
@@ -44,9 +51,12 @@ Tensor cat_positions(const std::vector<Tensor>& xs) {
   return kept.size() == 1 ? kept[0].contiguous() : cat(kept, 2);
 }
 
-// Runs worker(rank) on P threads; rethrows the first error.
-void run_workers(int64_t P, const std::function<void(int64_t)>& worker) {
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(P));
+// Runs worker(rank) on P threads of the ring; rethrows the first error (the others are the
+// aborted exchanges it caused).
+void run_workers(RingExchange& ring, const std::function<void(int64_t)>& worker) {
+  const int64_t P = ring.P;
+  std::mutex mutex;
+  std::exception_ptr first;
   std::vector<std::thread> threads;
   for (int64_t r = 0; r < P; ++r)
     threads.emplace_back([&, r] {
@@ -55,12 +65,15 @@ void run_workers(int64_t P, const std::function<void(int64_t)>& worker) {
         set_num_threads(1);
         worker(r);
       } catch (...) {
-        errors[size_t(r)] = std::current_exception();
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (!first) first = std::current_exception();
+        }
+        ring.abort();
       }
     });
   for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  if (first) std::rethrow_exception(first);
 }
 
 // The spec of worker r's queries against shard src's keys: causal, at their offset.
@@ -84,7 +97,7 @@ Tensor ring_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
   };
   {
     RingExchange ring(P);
-    run_workers(P, [&](int64_t r) {
+    run_workers(ring, [&](int64_t r) {
       RingBlock held{.owner = r, .k = keys(kd, r), .v = keys(vd, r)};
       const Tensor qr = queries(r);
       std::vector<core::AttentionForward> parts;
@@ -105,7 +118,7 @@ Tensor ring_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
         std::vector<Tensor> dq(static_cast<size_t>(P)), dk(static_cast<size_t>(P)), dv(static_cast<size_t>(P));
         const Tensor gc = g.contiguous();
         RingExchange ring(P);
-        run_workers(P, [&](int64_t r) {
+        run_workers(ring, [&](int64_t r) {
           const int64_t q0 = s.qs[size_t(r)], n = s.qs[size_t(r + 1)] - q0, k0 = s.start[size_t(r)],
                         m = s.start[size_t(r + 1)] - k0;
           RingBlock held{.owner = r,

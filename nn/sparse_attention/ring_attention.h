@@ -39,14 +39,18 @@ struct RingBlock {
 class RingExchange {
  public:
   explicit RingExchange(int64_t P) : P(P), inbox_(size_t(P)) {}
-  // Sends `block` to rank + 1 and returns what rank - 1 sent (blocking).
+  // Sends `block` to rank + 1 and returns what rank - 1 sent (blocking). Throws once the
+  // ring is aborted.
   RingBlock exchange(int64_t rank, RingBlock block);
+  // A worker failed: every exchange waiting or to come throws, so no worker waits forever.
+  void abort();
   const int64_t P;
 
  private:
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::deque<RingBlock>> inbox_;
+  bool aborted_ = false;
 };
 
 // Causal ring attention over P workers: q [B, H, T, D] at positions q_offset.., k, v
