@@ -27,7 +27,6 @@ using tz::testing::max_abs_diff;
 namespace {
 constexpr int64_t kB = 2, kC = 16, kH = 2;
 using Pred = std::function<bool(int64_t h, int64_t p, int64_t j)>;
-int64_t adist(int64_t a, int64_t b) { return a > b ? a - b : b - a; }
 
 std::shared_ptr<nn::SparseAttention> make(const std::string& id, const std::string& cfg, DType dt = DType::f64) {
   Generator gen(3);
