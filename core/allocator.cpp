@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/sanitizers.h"
 
 namespace tz {
 
@@ -18,11 +19,7 @@ struct Cache {
   AllocatorStats stats;
   // Off by default under AddressSanitizer, so that every freed block really is freed and a
   // use after free is reported (a cached block would hide it).
-#if defined(__SANITIZE_ADDRESS__)
-  bool caching = false;
-#else
-  bool caching = true;
-#endif
+  bool caching = !kAddressSanitizer;
   size_t limit = size_t(1) << 30;
 
   void release_all() {  // caller holds mu

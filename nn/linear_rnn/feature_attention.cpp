@@ -55,8 +55,7 @@ FeatureAttention::FeatureAttention(const FeatureAttentionOptions& o, Generator& 
   o_proj = lin("o_proj", o.dim);
   switch (o.map) {
     case FeatureMapKind::performer:
-      random = register_buffer("random_features",
-                               orthogonal_random_features(options.features, D, gen, DType::f32));
+      random = register_buffer("random_features", orthogonal_random_features(options.features, D, gen, DType::f32));
       break;
     case FeatureMapKind::rfa:
       TZ_CHECK(o.sigma > 0, "rfa: rfa_sigma must be > 0, got ", o.sigma);
@@ -138,10 +137,9 @@ void FeatureAttention::redraw() {
 Tensor FeatureAttention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
   LinearRnnState* st = state ? &own_state<LinearRnnState>(state, ctx) : nullptr;
   const auto* permute = dynamic_cast<const PermutePositions*>(ctx.pos);
-  TZ_CHECK(
-      permute || !ctx.pos || !(ctx.pos->rotates() || ctx.pos->biases_scores() || ctx.pos->biases_with_queries()),
-      describe(),
-      ": a feature map has no scores to bias and rotates no q, k; use pos permuteformer or an embedding scheme");
+  TZ_CHECK(permute || !ctx.pos || !(ctx.pos->rotates() || ctx.pos->biases_scores() || ctx.pos->biases_with_queries()),
+           describe(),
+           ": a feature map has no scores to bias and rotates no q, k; use pos permuteformer or an embedding scheme");
   if (is_training() && options.redraw > 0 && ++calls_ % options.redraw == 0) redraw();
   const int64_t H = options.heads;
   Tensor q = split_heads(q_proj->forward(x), H), k = split_heads(k_proj->forward(x), H);

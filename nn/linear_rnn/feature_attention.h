@@ -48,12 +48,12 @@ struct FeatureAttentionOptions {
   int64_t dim = 0;    // C
   int64_t heads = 0;  // H (divides C)
   FeatureMapKind map = FeatureMapKind::performer;
-  int64_t features = 0;   // performer, rfa: F random features (0 = 4 D)
-  int64_t redraw = 0;     // performer, rfa: redraw W every this many training forwards (0 = never)
-  double sigma = 1.0;     // rfa: initial feature scale σ (learned per head and channel)
-  bool gate = true;       // rfa: gated (arXiv:2103.02143 sec. 3.2)
-  int64_t degree = 4;     // polysketch: p
-  int64_t sketch = 32;    // polysketch: r
+  int64_t features = 0;  // performer, rfa: F random features (0 = 4 D)
+  int64_t redraw = 0;    // performer, rfa: redraw W every this many training forwards (0 = never)
+  double sigma = 1.0;    // rfa: initial feature scale σ (learned per head and channel)
+  bool gate = true;      // rfa: gated (arXiv:2103.02143 sec. 3.2)
+  int64_t degree = 4;    // polysketch: p
+  int64_t sketch = 32;   // polysketch: r
   int64_t chunk = 64;
   LinearAttentionForm form = LinearAttentionForm::chunked;
   bool bias = true;

@@ -107,5 +107,4 @@ void register_permuteformer(nn::Registry& r) {
          .chunk = 4});
 }
 
-
 }  // namespace tz::zoo

@@ -1,8 +1,8 @@
 // libFuzzer harness: the `tensorzoo` command line. The input is split at NUL bytes into
 // arguments (at most 64) and parsed by the tool's own app, validators included; nothing is
-// run. The app is built once (CLI11 clears the last parse before the next). A parse must succeed or raise CLI::Error (the tool prints one line and exits 2);
-// any other exception, a crash or a sanitizer report is a bug. The values the commands then
-// read (configs, specs, checkpoints) have harnesses of their own.
+// run. The app is built once (CLI11 clears the last parse before the next). A parse must succeed or raise CLI::Error
+// (the tool prints one line and exits 2); any other exception, a crash or a sanitizer report is a bug. The values the
+// commands then read (configs, specs, checkpoints) have harnesses of their own.
 #include <cstddef>
 #include <cstdint>
 #include <string>

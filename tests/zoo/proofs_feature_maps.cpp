@@ -312,4 +312,3 @@ TZ_PROOF(hedgehog, "distilled on a small batch, KL to softmax rows on a held-out
   TZ_PROOF_NUMBER("held-out KL after distillation", after);
   MESSAGE("hedgehog: max rel. error over forms, decode and the quadratic form = ", e);
 }
-

@@ -23,6 +23,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/safetensors.h"
+#include "core/sanitizers.h"
 #include "core/tensor.h"
 #include "models/wrappers.h"
 #include "models/zoo.h"
@@ -133,14 +134,11 @@ const std::map<std::string, const char*> kRounding = {
     {"t5_rel_bias", "T5 table on the fused kernel"},
 };
 
-// Sanitizer builds compile at another optimisation level (RelWithDebInfo), where GCC inlines
-// and orders entmax's libm calls differently: the last bit of a few gradients moves (4e-19
-// measured). The bit-for-bit promise is the release build's; sanitized runs get rounding room.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+// Sanitizer builds compile at another optimisation level (RelWithDebInfo), where the
+// compiler inlines and orders entmax's libm calls differently: the last bit of a few
+// gradients moves (4e-19 measured). The bit-for-bit promise is the release build's; sanitized
+// runs get rounding room.
+constexpr bool kSanitized = kAddressSanitizer;
 
 double allowed(const std::string& id, const Tensor& recorded) {
   if (!kSanitized && !kRounding.count(id)) return 0;
