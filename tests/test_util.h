@@ -51,6 +51,19 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// Relative max error max|a - b| / max|b|; NaN or Inf in a, or different sizes, give +inf.
+inline double rel_max(const Tensor& a, const Tensor& b) {
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  if (x.size() != y.size()) return INFINITY;
+  double m = 0, n = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) return INFINITY;
+    m = std::max(m, std::abs(x[i] - y[i]));
+    n = std::max(n, std::abs(y[i]));
+  }
+  return m / std::max(n, 1e-300);
+}
+
 inline bool all_finite(const Tensor& t) {
   for (double v : t.to_vector<double>())
     if (!std::isfinite(v)) return false;

@@ -13,31 +13,6 @@ namespace tz::kernels {
 
 namespace {
 
-// C = alpha op(A) op(B) + beta C, row-major, through the GEMM dispatcher (SIMD for f32).
-template <class T>
-void mm(T* C, int64_t ldc, const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb, int64_t M, int64_t N,
-        int64_t K, T alpha, T beta) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (beta == 0)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
-    return;
-  }
-  gemm(GemmArgs<T>{.C = C,
-                   .ldc = ldc,
-                   .A = A,
-                   .lda = lda,
-                   .trans_a = ta,
-                   .B = B,
-                   .ldb = ldb,
-                   .trans_b = tb,
-                   .M = M,
-                   .N = N,
-                   .K = K,
-                   .alpha = alpha,
-                   .beta = beta});
-}
-
 void check_sizes(const DeltaSizes& n, int64_t chunk, const char* fn) {
   TZ_CHECK(n.B >= 0 && n.H >= 0 && n.T >= 0 && n.Dk > 0 && n.Dv > 0, fn, ": bad sizes B ", n.B, " H ", n.H, " T ", n.T,
            " Dk ", n.Dk, " Dv ", n.Dv);
@@ -75,7 +50,7 @@ struct Chunk {
         Dv(Dv_) {}
 
   void prepare(const T* q, const T* k, const T* v, const T* beta, const T* S0, int64_t L) {
-    mm<T>(G.data(), C, k, Dk, false, k, Dk, true, L, L, Dk, 1, 0);
+    gemm_rows<T>(G.data(), C, k, Dk, false, k, Dk, true, L, L, Dk, 1, 0);
     for (int64_t i = 0; i < L; ++i) {  // (I + A) Tm = I, row by row
       T* ti = Tm.data() + i * C;
       std::fill(ti, ti + L, T(0));
@@ -87,15 +62,15 @@ struct Chunk {
         for (int64_t j = 0; j <= m; ++j) ti[j] -= a * tm[j];
       }
     }
-    mm<T>(Dd.data(), Dv, k, Dk, false, S0, Dv, false, L, Dv, Dk, -1, 0);
+    gemm_rows<T>(Dd.data(), Dv, k, Dk, false, S0, Dv, false, L, Dv, Dk, -1, 0);
     for (int64_t i = 0; i < L; ++i)
       for (int64_t j = 0; j < Dv; ++j) {
         T& d = Dd[size_t(i * Dv + j)];
         d += v[i * Dv + j];
         R[size_t(i * Dv + j)] = beta[i] * d;
       }
-    mm<T>(U.data(), Dv, Tm.data(), C, false, R.data(), Dv, false, L, Dv, L, 1, 0);
-    mm<T>(P.data(), C, q, Dk, false, k, Dk, true, L, L, Dk, 1, 0);
+    gemm_rows<T>(U.data(), Dv, Tm.data(), C, false, R.data(), Dv, false, L, Dv, L, 1, 0);
+    gemm_rows<T>(P.data(), C, q, Dk, false, k, Dk, true, L, L, Dk, 1, 0);
     for (int64_t i = 0; i < L; ++i) std::fill(P.data() + i * C + i + 1, P.data() + i * C + L, T(0));
   }
 };
@@ -144,9 +119,9 @@ void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaS
         const T *q = in.q + r * Dk, *k = in.k + r * Dk;
         w.prepare(q, k, in.v + r * Dv, in.beta + r, S, L);
         T* o = out + r * Dv;
-        mm<T>(o, Dv, q, Dk, false, S, Dv, false, L, Dv, Dk, 1, 0);                  // Q S_0
-        mm<T>(o, Dv, w.P.data(), C, false, w.U.data(), Dv, false, L, Dv, L, 1, 1);  // + P U
-        mm<T>(S, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);          // S_0 + K^T U
+        gemm_rows<T>(o, Dv, q, Dk, false, S, Dv, false, L, Dv, Dk, 1, 0);                  // Q S_0
+        gemm_rows<T>(o, Dv, w.P.data(), C, false, w.U.data(), Dv, false, L, Dv, L, 1, 1);  // + P U
+        gemm_rows<T>(S, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);          // S_0 + K^T U
       }
     }
   });
@@ -233,7 +208,7 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
         T* S1 = starts.data() + (c + 1) * N;
         w.prepare(in.q + r * Dk, k, in.v + r * Dv, in.beta + r, S0, L);
         std::copy(S0, S0 + N, S1);
-        mm<T>(S1, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);
+        gemm_rows<T>(S1, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);
       }
       if (dstate)
         std::copy(dstate + i * N, dstate + (i + 1) * N, dS.begin());
@@ -246,18 +221,18 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
         T *dq = d.dq + r * Dk, *dk = d.dk + r * Dk, *dv = d.dv + r * Dv, *db = d.dbeta + r;
         w.prepare(q, k, in.v + r * Dv, beta, S0, L);
         // dU = P^T dO + K dS_L
-        mm<T>(w.dU.data(), Dv, w.P.data(), C, true, dO, Dv, false, L, Dv, L, 1, 0);
-        mm<T>(w.dU.data(), Dv, k, Dk, false, dS.data(), Dv, false, L, Dv, Dk, 1, 1);
+        gemm_rows<T>(w.dU.data(), Dv, w.P.data(), C, true, dO, Dv, false, L, Dv, L, 1, 0);
+        gemm_rows<T>(w.dU.data(), Dv, k, Dk, false, dS.data(), Dv, false, L, Dv, Dk, 1, 1);
         // dP = dO U^T ⊙ M: dQ += dP K + dO S_0^T, dK += dP^T Q + U dS_L^T
-        mm<T>(w.dP.data(), C, dO, Dv, false, w.U.data(), Dv, true, L, L, Dv, 1, 0);
+        gemm_rows<T>(w.dP.data(), C, dO, Dv, false, w.U.data(), Dv, true, L, L, Dv, 1, 0);
         for (int64_t a = 0; a < L; ++a) std::fill(w.dP.data() + a * C + a + 1, w.dP.data() + a * C + L, T(0));
-        mm<T>(dq, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 1);
-        mm<T>(dq, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, 1, 1);
-        mm<T>(dk, Dk, w.dP.data(), C, true, q, Dk, false, L, Dk, L, 1, 1);
-        mm<T>(dk, Dk, w.U.data(), Dv, false, dS.data(), Dv, true, L, Dk, Dv, 1, 1);
+        gemm_rows<T>(dq, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 1);
+        gemm_rows<T>(dq, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, 1, 1);
+        gemm_rows<T>(dk, Dk, w.dP.data(), C, true, q, Dk, false, L, Dk, L, 1, 1);
+        gemm_rows<T>(dk, Dk, w.U.data(), Dv, false, dS.data(), Dv, true, L, Dk, Dv, 1, 1);
         // dR = Tm^T dU; dA = -(dR U^T), strictly lower, into dP scaled by beta (D = diag(beta) dA)
-        mm<T>(w.dR.data(), Dv, w.Tm.data(), C, true, w.dU.data(), Dv, false, L, Dv, L, 1, 0);
-        mm<T>(w.dP.data(), C, w.dR.data(), Dv, false, w.U.data(), Dv, true, L, L, Dv, -1, 0);
+        gemm_rows<T>(w.dR.data(), Dv, w.Tm.data(), C, true, w.dU.data(), Dv, false, L, Dv, L, 1, 0);
+        gemm_rows<T>(w.dP.data(), C, w.dR.data(), Dv, false, w.U.data(), Dv, true, L, L, Dv, -1, 0);
         for (int64_t a = 0; a < L; ++a) {
           T* row = w.dP.data() + a * C;
           std::fill(row + a, row + L, T(0));
@@ -266,8 +241,8 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
           db[a] += acc;
           for (int64_t b = 0; b < a; ++b) row[b] *= beta[a];
         }
-        mm<T>(dk, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 1);  // + D K
-        mm<T>(dk, Dk, w.dP.data(), C, true, k, Dk, false, L, Dk, L, 1, 1);   // + D^T K
+        gemm_rows<T>(dk, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 1);  // + D K
+        gemm_rows<T>(dk, Dk, w.dP.data(), C, true, k, Dk, false, L, Dk, L, 1, 1);   // + D^T K
         // R = diag(beta)(V - K S_0): E = diag(beta) dR
         for (int64_t a = 0; a < L; ++a) {
           T acc = 0;
@@ -279,10 +254,10 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
           }
           db[a] += acc;
         }
-        mm<T>(dk, Dk, E.data(), Dv, false, S0, Dv, true, L, Dk, Dv, -1, 1);
+        gemm_rows<T>(dk, Dk, E.data(), Dv, false, S0, Dv, true, L, Dk, Dv, -1, 1);
         // dS_0 = dS_L + Q^T dO - K^T E
-        mm<T>(dS.data(), Dv, q, Dk, true, dO, Dv, false, Dk, Dv, L, 1, 1);
-        mm<T>(dS.data(), Dv, k, Dk, true, E.data(), Dv, false, Dk, Dv, L, -1, 1);
+        gemm_rows<T>(dS.data(), Dv, q, Dk, true, dO, Dv, false, Dk, Dv, L, 1, 1);
+        gemm_rows<T>(dS.data(), Dv, k, Dk, true, E.data(), Dv, false, Dk, Dv, L, -1, 1);
       }
       if (d.dh0)
         for (int64_t e = 0; e < N; ++e) d.dh0[i * N + e] += dS[size_t(e)];

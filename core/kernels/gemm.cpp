@@ -495,4 +495,32 @@ void gemm(const GemmArgs<double>& g) {
     gemm_own(g);
 }
 
+template <class T>
+void gemm_rows(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+               int64_t M, int64_t N, int64_t K, T alpha, T beta) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (beta == 0)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    return;
+  }
+  gemm(GemmArgs<T>{.C = C,
+                   .ldc = ldc,
+                   .A = A,
+                   .lda = lda,
+                   .trans_a = trans_a,
+                   .B = B,
+                   .ldb = ldb,
+                   .trans_b = trans_b,
+                   .M = M,
+                   .N = N,
+                   .K = K,
+                   .alpha = alpha,
+                   .beta = beta});
+}
+template void gemm_rows<float>(float*, int64_t, const float*, int64_t, bool, const float*, int64_t, bool, int64_t,
+                               int64_t, int64_t, float, float);
+template void gemm_rows<double>(double*, int64_t, const double*, int64_t, bool, const double*, int64_t, bool, int64_t,
+                                int64_t, int64_t, double, double);
+
 }  // namespace tz::kernels

@@ -65,6 +65,13 @@ void set_blas_enabled(bool on);
 bool blas_enabled();
 void gemm(const GemmArgs<double>& g);
 
+// C = alpha op(A) op(B) + beta C (row-major) through the dispatcher, for the small products
+// inside other kernels: an empty C is left alone, and K = 0 leaves C as it is (beta 1) or
+// zeros it (beta 0).
+template <class T>
+void gemm_rows(T* C, int64_t ldc, const T* A, int64_t lda, bool trans_a, const T* B, int64_t ldb, bool trans_b,
+               int64_t M, int64_t N, int64_t K, T alpha, T beta);
+
 // Checks sizes and leading dimensions; throws tz::Error naming `op` when they are invalid.
 template <class T>
 void gemm_check(const GemmArgs<T>& g, const char* op);

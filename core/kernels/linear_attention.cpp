@@ -17,31 +17,6 @@ namespace tz::kernels {
 
 namespace {
 
-// C = A B (+ C when beta = 1), row-major, through the GEMM dispatcher (SIMD for f32).
-template <class T>
-void mm(T* C, int64_t ldc, const T* A, int64_t lda, bool ta, const T* B, int64_t ldb, bool tb, int64_t M, int64_t N,
-        int64_t K, T beta) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (beta == 0)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
-    return;
-  }
-  gemm(GemmArgs<T>{.C = C,
-                   .ldc = ldc,
-                   .A = A,
-                   .lda = lda,
-                   .trans_a = ta,
-                   .B = B,
-                   .ldb = ldb,
-                   .trans_b = tb,
-                   .M = M,
-                   .N = N,
-                   .K = K,
-                   .alpha = 1,
-                   .beta = beta});
-}
-
 // One block of L tokens of one head: pointers at its first row.
 template <class T>
 struct Block {
@@ -142,7 +117,7 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
   T* A = w.A.data();
   w.factor = false;
   if (Dg == 1) {  // one decay per step: A = (q k^T) * E, E_ts = exp(c_t - b_s) (kept for the backward)
-    mm(A, L, x.q, Dk, false, x.k, Dk, true, L, L, Dk, T(0));
+    gemm_rows(A, L, x.q, Dk, false, x.k, Dk, true, L, L, Dk, T(1), T(0));
     for (int64_t t = 0; t < L; ++t)
       for (int64_t s = 0; s < L; ++s)
         w.arg[size_t(t * L + s)] = used(t, s, strict) ? w.bq[size_t(t)] - w.bk[size_t(s)] : 0;
@@ -158,7 +133,7 @@ void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
     for (int64_t i = 0; i < L * Dk; ++i) w.arg[size_t(i)] = -w.bk[size_t(i)];
     exp_into(w.einv.data(), w.arg.data(), L * Dk, w.tmp);
     for (int64_t i = 0; i < L * Dk; ++i) w.kt[size_t(i)] = x.k[i] * w.einv[size_t(i)];
-    mm(A, L, w.qt.data(), Dk, false, w.kt.data(), Dk, true, L, L, Dk, T(0));
+    gemm_rows(A, L, w.qt.data(), Dk, false, w.kt.data(), Dk, true, L, L, Dk, T(1), T(0));
     zero_unused(A, L, strict);
     return;
   }
@@ -198,16 +173,17 @@ void block_forward(T* o, T* S, Work<T>& w, const Block<T>& x, bool allow_factor)
   const int64_t L = x.L, Dk = x.Dk, Dv = x.Dv;
   prepare(w, x, allow_factor, o != nullptr);
   if (o) {
-    mm(o, Dv, w.A.data(), L, false, x.v, Dv, false, L, Dv, L, T(0));   // term 1: within the block, A v
-    mm(o, Dv, w.qt.data(), Dk, false, S, Dv, false, L, Dv, Dk, T(1));  // term 2: the state, (q * exp(c)) S_0
-    if (x.u)                                                           // term 3: the bonus on the token itself
+    gemm_rows(o, Dv, w.A.data(), L, false, x.v, Dv, false, L, Dv, L, T(1), T(0));  // term 1: within the block, A v
+    gemm_rows(o, Dv, w.qt.data(), Dk, false, S, Dv, false, L, Dv, Dk, T(1),
+              T(1));  // term 2: the state, (q * exp(c)) S_0
+    if (x.u)          // term 3: the bonus on the token itself
       for (int64_t t = 0; t < L; ++t) {
         const T wt = bonus_weight(x, t);
         for (int64_t j = 0; j < Dv; ++j) o[t * Dv + j] += wt * x.v[t * Dv + j];
       }
   }
-  scale_rows_by_decay(S, w, x);                                       // S = diag(exp(b_L)) S_0
-  mm(S, Dv, w.kh.data(), Dk, true, x.v, Dv, false, Dk, Dv, L, T(1));  //   + (k * exp(b_L - b))^T v
+  scale_rows_by_decay(S, w, x);                                                    // S = diag(exp(b_L)) S_0
+  gemm_rows(S, Dv, w.kh.data(), Dk, true, x.v, Dv, false, Dk, Dv, L, T(1), T(1));  //   + (k * exp(b_L - b))^T v
 }
 
 // Gradient pointers of one block (at its first row; du of this (b, h), dg may be null).
@@ -225,18 +201,18 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   const bool strict = x.u != nullptr;
   prepare(w, x, allow_factor, true);
   T *dA = w.dA.data(), *dq = w.t1.data(), *dk = w.t2.data(), *tmp = w.t3.data();
-  mm(dA, L, dO, Dv, false, x.v, Dv, true, L, L, Dv, T(0));  // dA_ts = dO_t . v_s
+  gemm_rows(dA, L, dO, Dv, false, x.v, Dv, true, L, L, Dv, T(1), T(0));  // dA_ts = dO_t . v_s
   zero_unused(dA, L, strict);
-  mm(d.dv, Dv, w.A.data(), L, true, dO, Dv, false, L, Dv, L, T(1));      // dv += A^T dO
-  mm(d.dv, Dv, w.kh.data(), Dk, false, dS, Dv, false, L, Dv, Dk, T(1));  //  + (k * exp(b_L - b)) dS_L
+  gemm_rows(d.dv, Dv, w.A.data(), L, true, dO, Dv, false, L, Dv, L, T(1), T(1));      // dv += A^T dO
+  gemm_rows(d.dv, Dv, w.kh.data(), Dk, false, dS, Dv, false, L, Dv, Dk, T(1), T(1));  //  + (k * exp(b_L - b)) dS_L
   // dq', dk' within the block
   if (Dg == 1) {  // dA * exp(c_t - b_s), then two products
     for (int64_t i = 0; i < L * L; ++i) dA[i] *= w.E[size_t(i)];
-    mm(dq, Dk, dA, L, false, x.k, Dk, false, L, Dk, L, T(0));
-    mm(dk, Dk, dA, L, true, x.q, Dk, false, L, Dk, L, T(0));
+    gemm_rows(dq, Dk, dA, L, false, x.k, Dk, false, L, Dk, L, T(1), T(0));
+    gemm_rows(dk, Dk, dA, L, true, x.q, Dk, false, L, Dk, L, T(1), T(0));
   } else if (w.factor) {  // exp(c) * (dA (k * exp(-b))), exp(-b) * (dA^T (q * exp(c)))
-    mm(dq, Dk, dA, L, false, w.kt.data(), Dk, false, L, Dk, L, T(0));
-    mm(dk, Dk, dA, L, true, w.qt.data(), Dk, false, L, Dk, L, T(0));
+    gemm_rows(dq, Dk, dA, L, false, w.kt.data(), Dk, false, L, Dk, L, T(1), T(0));
+    gemm_rows(dk, Dk, dA, L, true, w.qt.data(), Dk, false, L, Dk, L, T(1), T(0));
     for (int64_t i = 0; i < L * Dk; ++i) {
       dq[i] *= w.eq[size_t(i)];
       dk[i] *= w.einv[size_t(i)];
@@ -256,9 +232,9 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
       }
   }
   // dq' += exp(c) * (dO S_0^T);  dk' += exp(b_L - b) * (v dS_L^T)
-  mm(tmp, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, T(0));
+  gemm_rows(tmp, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, T(1), T(0));
   scaled<T, true>(dq, w.eq.data(), tmp, L, Dk, Dg);
-  mm(tmp, Dk, x.v, Dv, false, dS, Dv, true, L, Dk, Dv, T(0));
+  gemm_rows(tmp, Dk, x.v, Dv, false, dS, Dv, true, L, Dk, Dv, T(1), T(0));
   scaled<T, true>(dk, w.ek.data(), tmp, L, Dk, Dg);
   // log-decays: d c = q dq', d b = -k dk', d b_L += <dS_L, S_L> per row; then the sums over t
   if (d.dg) {
@@ -295,8 +271,8 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
     d.dq[i] += dq[i];
     d.dk[i] += dk[i];
   }
-  scale_rows_by_decay(dS, w, x);                                      // dS_0 = diag(exp(b_L)) dS_L
-  mm(dS, Dv, w.qt.data(), Dk, true, dO, Dv, false, Dk, Dv, L, T(1));  //   + (q * exp(c))^T dO
+  scale_rows_by_decay(dS, w, x);                                                   // dS_0 = diag(exp(b_L)) dS_L
+  gemm_rows(dS, Dv, w.qt.data(), Dk, true, dO, Dv, false, Dk, Dv, L, T(1), T(1));  //   + (q * exp(c))^T dO
 }
 
 int64_t decay_width(const LinAttnSizes& n) { return n.channel_decay ? n.Dk : 1; }

@@ -20,6 +20,7 @@
 #include "tests/zoo/proofs.h"
 
 using namespace tz;
+using tz::testing::rel_max;
 
 namespace {
 constexpr int64_t kB = 2, kT = 29, kC = 16, kH = 2;
@@ -34,18 +35,6 @@ std::shared_ptr<nn::FeatureAttention> make(const std::string& id, const std::str
   auto f = std::dynamic_pointer_cast<nn::FeatureAttention>(m);
   REQUIRE(f);
   return f;
-}
-
-double rel_max(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  if (x.size() != y.size()) return INFINITY;
-  double m = 0, n = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) return INFINITY;
-    m = std::max(m, std::abs(x[i] - y[i]));
-    n = std::max(n, std::abs(y[i]));
-  }
-  return m / std::max(n, 1e-300);
 }
 
 struct Run {

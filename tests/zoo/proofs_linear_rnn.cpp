@@ -18,6 +18,7 @@
 #include "tests/zoo/proofs.h"
 
 using namespace tz;
+using tz::testing::rel_max;
 
 namespace {
 constexpr int64_t kB = 2, kT = 29, kC = 16, kH = 2;
@@ -39,18 +40,6 @@ Run run(nn::Mixer& m, const Tensor& x0, const Tensor& w) {
   Tensor y = m.forward(x, {});
   sum(y * w).backward();
   return {y.detach(), x.grad()};
-}
-
-double rel_max(const Tensor& a, const Tensor& b) {
-  double m = 0, n = 0;
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  if (x.size() != y.size()) return INFINITY;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) return INFINITY;
-    m = std::max(m, std::abs(x[i] - y[i]));
-    n = std::max(n, std::abs(y[i]));
-  }
-  return m / std::max(n, 1e-300);
 }
 
 // The largest relative error over forms, chunks (out and dL/dx) and decoding against the

@@ -23,6 +23,7 @@
 
 using namespace tz;
 using tz::testing::max_abs_diff;
+using tz::testing::rel_max;
 
 namespace {
 constexpr int64_t kB = 2, kC = 16, kH = 2;
@@ -58,18 +59,6 @@ Run run(nn::SparseAttention& m, const Tensor& x0, const Tensor& w, const Pred& p
   }
   sum(y * w).backward();
   return {y.detach(), x.grad()};
-}
-
-double rel_max(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  if (x.size() != y.size()) return INFINITY;
-  double m = 0, n = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) return INFINITY;
-    m = std::max(m, std::abs(x[i] - y[i]));
-    n = std::max(n, std::abs(y[i]));
-  }
-  return m / std::max(n, 1e-300);
 }
 
 // The largest relative error of mixer vs reference (y and dx) at T = 63 and 100.

@@ -49,17 +49,7 @@ Run run(nn::Mixer& m, const Tensor& x0, const Tensor& w) {
   return run([&](const Tensor& x) { return m.forward(x, {}); }, x0, w);
 }
 
-double rel_max(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  if (x.size() != y.size()) return INFINITY;
-  double m = 0, n = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i])) return INFINITY;
-    m = std::max(m, std::abs(x[i] - y[i]));
-    n = std::max(n, std::abs(y[i]));
-  }
-  return m / std::max(n, 1e-300);
-}
+using tz::testing::rel_max;
 double rel_max(const Run& a, const Run& r) { return std::max(rel_max(a.y, r.y), rel_max(a.dx, r.dx)); }
 
 // The largest |difference| of the mixer against flash_attention (full causal attention) with
