@@ -53,7 +53,8 @@ SparsePattern dilated_window_pattern(int64_t w, std::vector<int64_t> d) {
   std::string ds;
   for (int64_t x : d) {
     TZ_CHECK(x >= 1, "dilated_window_pattern: dilations must be >= 1, got ", x);
-    ds += (ds.empty() ? "" : ",") + std::to_string(x);
+    if (!ds.empty()) ds += ',';
+    ds += std::to_string(x);
   }
   return {cat_str("dilated_window(w=", w, ", d=", ds, ")"), 0, [w, d](int64_t h, int64_t p, int64_t j) {
             const int64_t dh = d[size_t(h % int64_t(d.size()))];
@@ -109,7 +110,7 @@ SparsePattern bigbird_pattern(int64_t b, int64_t wb, int64_t gb, int64_t r, uint
 
 SparsePattern longformer_pattern(int64_t w, std::vector<int64_t> d, int64_t g) {
   SparsePattern lf = union_of({dilated_window_pattern(w, std::move(d)), global_tokens_pattern(g)});
-  lf.name = "longformer(" + lf.name + ")";
+  lf.name = cat_str("longformer(", lf.name, ")");
   return lf;
 }
 
