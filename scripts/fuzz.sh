@@ -63,10 +63,14 @@ printf '%-12s %12s %8s %10s %16s %8s\n' harness executions edges of-edges "targe
 for h in "${harnesses[@]}"; do
   log=$build/fuzz/$h.log
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
   total=$(sed -n 's/.*Loaded [0-9]* modules *(\([0-9]*\) inline 8-bit counters).*/\1/p' "$log" | head -1)
   found=$(find "$build/fuzz/$h/crashes" -type f | wc -l)
   printf '%-12s %12s %8s %10s %16s %8s\n' "$h" "${runs:-?}" "${edges:-?}" "${total:-?}" "$(cat "$build/fuzz/$h.cov")" "$found"
+  if [ "${edges:-0}" = 0 ]; then  # libFuzzer runs blind when nothing is instrumented
+    status=1
+    echo "fuzz_$h: no coverage feedback (see tests/fuzz/coverage_allowlist.txt)" >&2
+  fi
   if [ "$(cat "$build/fuzz/$h.rc")" != 0 ] || [ "$found" != 0 ]; then
     status=1
     echo "fuzz_$h failed (exit $(cat "$build/fuzz/$h.rc")); the end of $log:" >&2
