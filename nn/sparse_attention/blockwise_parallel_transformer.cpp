@@ -28,27 +28,8 @@ Tensor BlockwiseParallelTransformer::ffn(const Tensor& z) const {
 }
 
 Tensor BlockwiseParallelTransformer::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && !ctx.memory.defined() && ctx.segment == 0 &&
-               ctx.context == nullptr,
-           options.name, ": takes no key padding, forgotten keys, segment memory or context");
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, options.name, ": expected x [B, T, ", options.dim, "], got ",
-           x.shape());
-  const int64_t B = x.size(0), T = x.size(1), H = options.heads, D = options.dim / H;
-  Tensor p = qkv->forward(x).view({B, T, 3, H, D});
-  Tensor q = p.select(2, 0).permute({0, 2, 1, 3}), k = p.select(2, 1).permute({0, 2, 1, 3}),
-         v = p.select(2, 2).permute({0, 2, 1, 3});
-  int64_t q_offset = 0;
-  if (state) {
-    SparseKVState& s = own_state<SparseKVState>(state, ctx);
-    TZ_CHECK(s.length + T <= s.k.size(2), options.name, ": the cache holds ", s.k.size(2), " positions, ", s.length + T,
-             " asked");
-    core::copy_(s.k.narrow(2, s.length, T), k.detach());
-    core::copy_(s.v.narrow(2, s.length, T), v.detach());
-    q_offset = s.length;
-    s.length += T;
-    k = s.k.narrow(2, 0, s.length);
-    v = s.v.narrow(2, 0, s.length);
-  }
+  auto [q, k, v, q_offset] = project(x, ctx, state);
+  const int64_t B = x.size(0), T = x.size(1);
   std::vector<Tensor> ys;
   for (int64_t i0 = 0; i0 < T; i0 += block) {
     const int64_t n = std::min(block, T - i0), end = q_offset + i0 + n;  // keys the block can see

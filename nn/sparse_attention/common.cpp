@@ -36,7 +36,7 @@ SparseAttention::SparseAttention(SparseAttentionOptions o, Generator& gen) : opt
   out = register_module("out", std::make_shared<Linear>(LinearOptions{.in = C, .out = C, .bias = false}, gen));
 }
 
-Tensor SparseAttention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
+SparseAttention::Projected SparseAttention::project(const Tensor& x, const MixerContext& ctx, MixerState* state) {
   TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && !ctx.memory.defined() && ctx.segment == 0 &&
                ctx.context == nullptr,
            options.name, ": takes no key padding, forgotten keys, segment memory or context");
@@ -59,6 +59,12 @@ Tensor SparseAttention::forward(const Tensor& x, const MixerContext& ctx, MixerS
     k = s.k.narrow(2, 0, s.length);
     v = s.v.narrow(2, 0, s.length);
   }
+  return {q, k, v, q_offset};
+}
+
+Tensor SparseAttention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
+  auto [q, k, v, q_offset] = project(x, ctx, state);
+  const int64_t B = x.size(0), T = x.size(1);
   Tensor o = options.attend(q, k, v, q_offset);
   return out->forward(o.permute({0, 2, 1, 3}).reshape({B, T, options.dim}));
 }

@@ -82,6 +82,15 @@ class SparseAttention : public Mixer {
 
   SparseAttentionOptions options;
   std::shared_ptr<Linear> qkv, out;
+
+ protected:
+  // The checked input projected to q, k, v [B, H, T, D] (views of one product); with a state,
+  // k and v are appended to its cache and returned as the whole cache, q_offset its old length.
+  struct Projected {
+    Tensor q, k, v;
+    int64_t q_offset = 0;
+  };
+  Projected project(const Tensor& x, const MixerContext& ctx, MixerState* state);
 };
 
 // A causal self-mixer only: refuses encoder and cross use, naming the id.
