@@ -32,9 +32,11 @@ limit=(-max_total_time="${FUZZ_SECONDS:-60}")
 [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
 scratch=${FUZZ_CORPUS_OUT:-$(mktemp -d)}
 
-# The sources each harness is aimed at: its coverage is reported over their functions.
+# The sources each harness is aimed at: its coverage is reported over their functions. The
+# cli harness has none to name: CLI11's parser is inlined into it and the app's definitions
+# run once, before coverage is counted, so its measure is the edges column alone.
 declare -A targets=([safetensors]="core/safetensors.cpp core/json.cpp train/run_dir.cpp"
-                    [config]="nn/config.cpp core/json.cpp" [tokenizer]="data/tokenizer.cpp" [cli]="cli/")
+                    [config]="nn/config.cpp core/json.cpp" [tokenizer]="data/tokenizer.cpp" [cli]="")
 
 run() {  # one harness; its log in build-asan/fuzz/<h>.log
   local h=$1 out=$build/fuzz/$h dict=()
@@ -44,6 +46,7 @@ run() {  # one harness; its log in build-asan/fuzz/<h>.log
     -print_final_stats=1 -artifact_prefix="$out/crashes/" "$scratch/$h" "tests/fuzz/corpus/$h" >"$out.log" 2>&1
   echo $? >"$out.rc"
   # Edge coverage of the target sources reached by the corpus the run ended with.
+  [ -n "${targets[$h]}" ] || { echo - >"$out.cov"; return; }
   $build/tests/fuzz/fuzz_$h -runs=0 -print_coverage=1 "$scratch/$h" "tests/fuzz/corpus/$h" 2>&1 |
     awk -v files="${targets[$h]}" '/^(UN)?COVERED_FUNC/ {
       n = split(files, f, " "); hit = 0
