@@ -1,4 +1,4 @@
-// Feature-map attention (performer, rfa, rebased, hedgehog, polysketchformer) and
+// Feature-map attention (performer, rfa, rebased, hedgehog, polysketchformer, dijiang) and
 // PermuteFormer's position scheme: see feature_attention.h.
 #include "nn/linear_rnn/feature_attention.h"
 
@@ -22,6 +22,8 @@ const char* feature_map_name(FeatureMapKind kind) {
       return "hedgehog";
     case FeatureMapKind::polysketch:
       return "polysketchformer";
+    case FeatureMapKind::dijiang:
+      return "dijiang";
   }
   return "?";
 }
@@ -83,6 +85,10 @@ FeatureAttention::FeatureAttention(const FeatureAttentionOptions& o, Generator& 
       TZ_CHECK(o.sketch >= 1, "polysketchformer: polysketch_size must be >= 1, got ", o.sketch);
       sketch = register_buffer("sketch", polynomial_sketch(o.sketch, int_pow(D, o.degree / 2), gen, DType::f32));
       break;
+    case FeatureMapKind::dijiang:
+      random = register_buffer("random_features", dct_qmc_features(options.features, D, gen, DType::f32));
+      qmc_weight = register_parameter("qmc_weight", ones({H, options.features}));
+      break;
   }
   permutations = register_buffer("permutations", random_permutations(H, feature_dim(), gen));
 }
@@ -91,6 +97,7 @@ int64_t FeatureAttention::feature_dim() const {
   const int64_t D = head_dim();
   switch (options.map) {
     case FeatureMapKind::performer:
+    case FeatureMapKind::dijiang:
       return options.features;
     case FeatureMapKind::rfa:
       return 2 * options.features;
@@ -116,6 +123,9 @@ Tensor FeatureAttention::features(const Tensor& x, bool query) const {
       return hedgehog_features(x, map_weight, map_bias);
     case FeatureMapKind::polysketch:
       return polysketch_features(l2_normalise(x), sketch, options.degree / 2);
+    case FeatureMapKind::dijiang:
+      return favor_features(x * std::pow(double(head_dim()), -0.25), random, /*stabilise=*/query) *
+             qmc_weight.unsqueeze(1);
   }
   return Tensor();
 }
@@ -177,7 +187,7 @@ std::string FeatureAttention::describe() const {
 void PermutePositions::rotate(Tensor&, Tensor&, int64_t, int64_t) const {
   TZ_CHECK(false,
            "permuteformer: permutes the features of a feature-map mixer (performer, rfa, rebased, hedgehog, "
-           "polysketchformer); softmax attention has none");
+           "polysketchformer, dijiang); softmax attention has none");
 }
 
 std::string PermutePositions::describe() const { return cat_str("PermutePositions(decay=", decay, ")"); }

@@ -18,6 +18,9 @@
 //   hedgehog          φ = [softmax(x W + b), softmax(-x W - b)] over features, W = I and b = 0
 //                     at start, F = 2 D
 //   polysketchformer  φ = (S (x / |x|)^(⊗ p/2))^(⊗2): (q.k / |q||k|)^p sketched, F = r^2
+//   dijiang           φ = w ⊙ FAVOR+ on DCT frequencies with quasi-Monte-Carlo lengths (fixed,
+//                     feature_maps.h), w [H, F] learned (1 at start): the weighted QMC estimate
+//                     of exp(q.k / √D)
 // A position scheme in ctx.pos that is a PermutePositions (pos "permuteformer") permutes
 // the features by position (feature_maps.h), any map. Schemes that rotate q, k or bias
 // scores are refused.
@@ -41,14 +44,14 @@ inline const Key<int64_t> kPolyDegree{"polysketch_degree", 4, "p: the polynomial
 inline const Key<int64_t> kPolySize{"polysketch_size", 32,
                                     "r: sketch rows; exact when r >= D^(p/2), features r^2 per head"};
 
-enum class FeatureMapKind { performer, rfa, rebased, hedgehog, polysketch };
+enum class FeatureMapKind { performer, rfa, rebased, hedgehog, polysketch, dijiang };
 const char* feature_map_name(FeatureMapKind kind);
 
 struct FeatureAttentionOptions {
   int64_t dim = 0;    // C
   int64_t heads = 0;  // H (divides C)
   FeatureMapKind map = FeatureMapKind::performer;
-  int64_t features = 0;  // performer, rfa: F random features (0 = 4 D)
+  int64_t features = 0;  // performer, rfa, dijiang: F random features (0 = 4 D)
   int64_t redraw = 0;    // performer, rfa: redraw W every this many training forwards (0 = never)
   double sigma = 1.0;    // rfa: initial feature scale σ (learned per head and channel)
   bool gate = true;      // rfa: gated (arXiv:2103.02143 sec. 3.2)
@@ -77,7 +80,8 @@ class FeatureAttention : public Mixer {
 
   FeatureAttentionOptions options;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj, gate_proj;
-  Tensor random;                // performer, rfa: W [F, D] (buffer)
+  Tensor random;                // performer, rfa, dijiang: W [F, D] (buffer)
+  Tensor qmc_weight;            // dijiang: w [H, F]
   Tensor rfa_scale;             // rfa: σ [H, D]
   Tensor gamma, beta;           // rebased [H, D]
   Tensor map_weight, map_bias;  // hedgehog [H, D, D], [H, D]

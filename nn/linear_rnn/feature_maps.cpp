@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/creation.h"
+#include "core/kernels/fft.h"
 
 namespace tz::nn {
 
@@ -61,6 +62,93 @@ void redraw_orthogonal_features(const Tensor& w, Generator& gen) {
     else
       w.data<float>()[i] = float(v[i]);
   }
+}
+
+namespace {
+// P(a, x), the regularised lower incomplete gamma function: its series for x < a + 1, else
+// 1 - the continued fraction of Q (Lentz), each to double precision.
+double gamma_p(double a, double x) {
+  if (x <= 0) return 0;
+  const double log_front = a * std::log(x) - x - std::lgamma(a);
+  if (x < a + 1) {
+    double term = 1 / a, total = term;
+    for (int n = 1; n < 1000 && std::abs(term) > 1e-17 * std::abs(total); ++n) total += term *= x / (a + n);
+    return total * std::exp(log_front);
+  }
+  const double tiny = 1e-300;
+  double b = x + 1 - a, c = 1 / tiny, dd = 1 / b, h = dd;
+  for (int n = 1; n < 1000; ++n) {
+    const double an = -n * (n - a);
+    b += 2;
+    dd = an * dd + b;
+    dd = std::abs(dd) < tiny ? tiny : dd;
+    c = b + an / c;
+    c = std::abs(c) < tiny ? tiny : c;
+    dd = 1 / dd;
+    const double delta = dd * c;
+    h *= delta;
+    if (std::abs(delta - 1) < 1e-16) break;
+  }
+  return 1 - std::exp(log_front) * h;
+}
+
+// y = C~ x, the orthonormal DCT-II (kernels::dct2 scaled by √(1/d) for k = 0, √(2/d) after).
+void orthonormal_dct(std::vector<double>& x) {
+  const int64_t d = int64_t(x.size());
+  std::vector<double> y(x.size());
+  kernels::dct2(y.data(), x.data(), d);
+  for (int64_t k = 0; k < d; ++k) x[size_t(k)] = y[size_t(k)] * std::sqrt((k == 0 ? 1.0 : 2.0) / double(d));
+}
+}  // namespace
+
+double chi_quantile(int64_t d, double p) {
+  TZ_CHECK(d >= 1 && p > 0 && p < 1, "chi_quantile: needs d >= 1 and 0 < p < 1, got d ", d, ", p ", p);
+  // r ~ chi_d  <=>  r^2 / 2 ~ Gamma(a), a = d / 2: solve F(r) = P(a, r^2 / 2) = p by Newton
+  // steps with the density F'(r) = r^(d-1) e^(-r^2 / 2) / (2^(a-1) Γ(a)), kept inside a
+  // bracket [lo, hi] that each step narrows (bisection when a step leaves it).
+  const double a = 0.5 * double(d), log_norm = (a - 1) * std::log(2.0) + std::lgamma(a);
+  double lo = 0, hi = std::sqrt(double(d)) + 10;
+  while (gamma_p(a, 0.5 * hi * hi) < p) hi *= 2;
+  double r = std::sqrt(double(d));
+  for (int i = 0; i < 100; ++i) {
+    const double f = gamma_p(a, 0.5 * r * r) - p;
+    (f < 0 ? lo : hi) = r;
+    const double density = std::exp((double(d) - 1) * std::log(r) - 0.5 * r * r - log_norm);
+    double next = r - f / density;
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (std::abs(next - r) <= 1e-15 * r) return next;
+    r = next;
+  }
+  return r;
+}
+
+Tensor dct_qmc_features(int64_t m, int64_t d, Generator& gen, DType dtype) {
+  TZ_CHECK(m >= 1 && d >= 1, "dct_qmc_features: needs m, d >= 1, got m ", m, ", d ", d);
+  std::vector<int64_t> strata(static_cast<size_t>(m));
+  std::iota(strata.begin(), strata.end(), 0);
+  for (int64_t i = m - 1; i > 0; --i) std::swap(strata[size_t(i)], strata[size_t(gen.randint(0, i + 1))]);
+  const double shift = gen.uniform();
+  std::vector<double> w(size_t(m * d));
+  for (int64_t r0 = 0; r0 < m; r0 += d) {
+    std::vector<double> signs(size_t(3 * d));
+    for (double& s : signs) s = gen.uniform() < 0.5 ? -1.0 : 1.0;
+    // Q = C~ S3 C~ S2 C~ S1, orthogonal, built column by column (Q e_j).
+    std::vector<double> q(size_t(d * d));
+    for (int64_t j = 0; j < d; ++j) {
+      std::vector<double> v(size_t(d), 0.0);
+      v[size_t(j)] = 1;
+      for (int round = 0; round < 3; ++round) {
+        for (int64_t c = 0; c < d; ++c) v[size_t(c)] *= signs[size_t(round * d + c)];
+        orthonormal_dct(v);
+      }
+      for (int64_t r = 0; r < d; ++r) q[size_t(r * d + j)] = v[size_t(r)];
+    }
+    for (int64_t r = 0; r < std::min(d, m - r0); ++r) {
+      const double len = chi_quantile(d, (double(strata[size_t(r0 + r)]) + shift) / double(m));
+      for (int64_t j = 0; j < d; ++j) w[size_t((r0 + r) * d + j)] = len * q[size_t(r * d + j)];
+    }
+  }
+  return from_vector(w, {m, d}).to(dtype);
 }
 
 Tensor favor_features(const Tensor& x, const Tensor& w, bool stabilise) {

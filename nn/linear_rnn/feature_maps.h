@@ -31,6 +31,17 @@
 //   κ(q, k) = (q . k)^p, p even;  φ(x) = vec(s s^T), s = S x^(⊗ p/2) (S [r, d^(p/2)])
 //   φ(q) . φ(k) = (s_q . s_k)^2 >= 0;  exact when S^T S = I (r >= d^(p/2), orthonormal
 //   columns), unbiased for (q.k)^(p/2) with a Gaussian S / √r when r is smaller.
+// Frequency-domain kernelisation. "DiJiang: Efficient Large Language Models through Compact
+// Kernelization", Chen et al. 2024, arXiv:2403.19928 (ICML 2024), sec. 3-4:
+//   φ(x) = D ⊙ exp(T C x - |x|^2 / 2) / √m: frequencies from the DCT instead of Gaussian
+//   draws, their lengths T by weighted quasi-Monte-Carlo, weights D learned
+//   here: rows of W = T C: blocks of d orthonormal rows C~ S3 C~ S2 C~ S1 (C~ the orthonormal
+//   DCT-II, S random ±1 diagonals), row lengths t_i = F_chi_d^-1((π(i) + u) / m), one
+//   stratum of the chi_d distribution per feature (π a random permutation, u ~ U(0, 1):
+//   randomised QMC), D = 1 at start. Deviation: the paper's single DCT with a diagonal T
+//   keeps the same d directions for every feature, whose estimate cannot tend to exp(q . k)
+//   for all q, k as m grows; three sign-flipped DCT rounds (the structured orthogonal
+//   features of SORF, with the DCT for the Hadamard) mix the directions.
 // Position-aware permutation. "PermuteFormer: Efficient Relative Position Encoding for
 // Long Sequences", Chen 2021, arXiv:2109.02377 (EMNLP 2021), sec. 3:
 //   φ'(q_i) = P^i φ(q_i),  φ'(k_j) = P^j φ(k_j)  with a fixed random permutation P per head
@@ -55,6 +66,11 @@ void redraw_orthogonal_features(const Tensor& w, Generator& gen);
 // exp(x W^T - |x|^2 / 2) / √m; `stabilise` subtracts each row's max of the exponent (a
 // per-token factor: exact for queries under the normaliser, not for keys).
 Tensor favor_features(const Tensor& x, const Tensor& w, bool stabilise = false);
+// W [m, d] (DiJiang): structured DCT directions with quasi-Monte-Carlo lengths. From `gen`.
+Tensor dct_qmc_features(int64_t m, int64_t d, Generator& gen, DType dtype);
+// The p-quantile of the chi distribution with d degrees of freedom (bisection on the
+// regularised incomplete gamma function; 0 < p < 1).
+double chi_quantile(int64_t d, double p);
 // [sin(x W^T), cos(x W^T)] / √m.
 Tensor trig_features(const Tensor& x, const Tensor& w);
 // vec(x x^T): [..., d] -> [..., d^2].

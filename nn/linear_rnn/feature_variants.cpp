@@ -1,5 +1,5 @@
 // The registry entries of the feature-map attentions (feature_attention.h): performer, rfa,
-// rebased, hedgehog, polysketchformer (mixers) and permuteformer (a position scheme the
+// rebased, hedgehog, polysketchformer, dijiang (mixers) and permuteformer (a position scheme the
 // feature-map mixers read).
 #include "nn/linear_rnn/feature_attention.h"
 #include "nn/registry.h"
@@ -85,6 +85,16 @@ void register_polysketchformer(nn::Registry& r) {
          .test_config = R"({"mixer": "polysketchformer", "linear_chunk": 4, "heads": 2, "polysketch_size": 8})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "polysketchformer"})",
          .mixer = factory(nn::FeatureMapKind::polysketch),
+         .chunk = 4});
+}
+
+void register_dijiang(nn::Registry& r) {
+  r.add({.id = "dijiang",
+         .summary = "DiJiang: positive features on DCT frequencies with quasi-Monte-Carlo lengths, learned weights",
+         .keys = {nn::kFeatureCount, nn::kLinearChunk, nn::kLinearForm},
+         .test_config = R"({"mixer": "dijiang", "linear_chunk": 4, "heads": 1, "feature_count": 128})",
+         .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "dijiang", "feature_count": 256})",
+         .mixer = factory(nn::FeatureMapKind::dijiang),
          .chunk = 4});
 }
 
