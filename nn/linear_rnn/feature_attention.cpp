@@ -44,6 +44,8 @@ FeatureAttention::FeatureAttention(const FeatureAttentionOptions& o, Generator& 
   TZ_CHECK(o.dim > 0 && o.heads > 0 && o.dim % o.heads == 0, name,
            ": dim must be a positive multiple of heads, got dim ", o.dim, ", heads ", o.heads);
   TZ_CHECK(o.chunk >= 1, name, ": linear_chunk must be >= 1, got ", o.chunk);
+  TZ_CHECK(o.rel_pairs == 0 || o.map == FeatureMapKind::performer, name,
+           ": translational_equivariant_performer's position parts are for the performer map only");
   TZ_CHECK(o.features >= 0 && o.redraw >= 0, name, ": feature_count and feature_redraw must be >= 0, got ", o.features,
            ", ", o.redraw);
   const int64_t D = head_dim(), H = o.heads;
@@ -57,7 +59,8 @@ FeatureAttention::FeatureAttention(const FeatureAttentionOptions& o, Generator& 
   o_proj = lin("o_proj", o.dim);
   switch (o.map) {
     case FeatureMapKind::performer:
-      random = register_buffer("random_features", orthogonal_random_features(options.features, D, gen, DType::f32));
+      random = register_buffer("random_features",
+                               orthogonal_random_features(options.features, D + 2 * o.rel_pairs, gen, DType::f32));
       break;
     case FeatureMapKind::rfa:
       TZ_CHECK(o.sigma > 0, "rfa: rfa_sigma must be > 0, got ", o.sigma);
@@ -147,12 +150,25 @@ void FeatureAttention::redraw() {
 Tensor FeatureAttention::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
   LinearRnnState* st = state ? &own_state<LinearRnnState>(state, ctx) : nullptr;
   const auto* permute = dynamic_cast<const PermutePositions*>(ctx.pos);
-  TZ_CHECK(permute || !ctx.pos || !(ctx.pos->rotates() || ctx.pos->biases_scores() || ctx.pos->biases_with_queries()),
-           describe(),
-           ": a feature map has no scores to bias and rotates no q, k; use pos permuteformer or an embedding scheme");
+  const auto* rel = dynamic_cast<const RelativeSinusoids*>(ctx.pos);
+  TZ_CHECK(
+      permute || rel || !ctx.pos || !(ctx.pos->rotates() || ctx.pos->biases_scores() || ctx.pos->biases_with_queries()),
+      describe(),
+      ": a feature map has no scores to bias and rotates no q, k; use pos permuteformer, "
+      "translational_equivariant_performer or an "
+      "embedding scheme");
   if (is_training() && options.redraw > 0 && ++calls_ % options.redraw == 0) redraw();
+  TZ_CHECK(!rel || rel->pairs == options.rel_pairs, describe(), ": built for ", options.rel_pairs,
+           " sinusoid pairs of translational_equivariant_performer, the scheme has ", rel ? rel->pairs : 0);
+  TZ_CHECK(rel || options.rel_pairs == 0, describe(),
+           ": built for translational_equivariant_performer's position parts, but ctx.pos is another scheme");
   const int64_t H = options.heads;
   Tensor q = split_heads(q_proj->forward(x), H), k = split_heads(k_proj->forward(x), H);
+  if (rel) {
+    const int64_t Bq = x.size(0), Tq = x.size(1), P2 = 2 * rel->pairs;
+    q = cat({q, rel->query_part(ctx.start, Tq, x.dtype()).expand({Bq, H, Tq, P2})}, 3);
+    k = cat({k, rel->key_part(ctx.start, Tq, x.dtype()).expand({Bq, H, Tq, P2})}, 3);
+  }
   q = features(q, true);
   k = features(k, false);
   Tensor v = split_heads(v_proj->forward(x), H);
@@ -191,5 +207,40 @@ void PermutePositions::rotate(Tensor&, Tensor&, int64_t, int64_t) const {
 }
 
 std::string PermutePositions::describe() const { return cat_str("PermutePositions(decay=", decay, ")"); }
+
+RelativeSinusoids::RelativeSinusoids(int64_t h, int64_t p, Generator& gen) : heads(h), pairs(p) {
+  TZ_CHECK(h >= 1 && p >= 1, "translational_equivariant_performer: needs heads, tep_pairs >= 1, got ", h, ", ", p);
+  alpha = register_parameter("alpha", randn({h, p}, gen));
+  beta = register_parameter("beta", randn({h, p}, gen));
+  std::vector<double> w(static_cast<size_t>(p));
+  for (int64_t i = 0; i < p; ++i) w[size_t(i)] = M_PI * double(i + 1) / double(p + 1);
+  freq = register_parameter("freq", from_vector(w, {p}).to(DType::f32));
+}
+
+std::pair<Tensor, Tensor> RelativeSinusoids::sinusoids(int64_t start, int64_t T, DType dtype) const {
+  Tensor angle = arange(double(start), double(start + T), 1, dtype).reshape({1, 1, T, 1}) * freq.to(dtype);
+  return {cos(angle), sin(angle)};  // [1, 1, T, P]
+}
+
+Tensor RelativeSinusoids::query_part(int64_t start, int64_t T, DType dtype) const {
+  auto [c, s] = sinusoids(start, T, dtype);
+  Tensor a = alpha.unsqueeze(1).unsqueeze(0), b = beta.unsqueeze(1).unsqueeze(0);  // [1, H, 1, P]
+  return cat({a * c + b * s, a * s - b * c}, 3);  // M p: (α c + β s, α s - β c) per pair
+}
+
+Tensor RelativeSinusoids::key_part(int64_t start, int64_t T, DType dtype) const {
+  auto [c, s] = sinusoids(start, T, dtype);
+  return cat({c, s}, 3);
+}
+
+void RelativeSinusoids::rotate(Tensor&, Tensor&, int64_t, int64_t) const {
+  TZ_CHECK(false,
+           "translational_equivariant_performer: adds position parts to a performer's q and k before its "
+           "random features (mixer performer); softmax attention has none");
+}
+
+std::string RelativeSinusoids::describe() const {
+  return cat_str("RelativeSinusoids(heads=", heads, ", pairs=", pairs, ")");
+}
 
 }  // namespace tz::nn

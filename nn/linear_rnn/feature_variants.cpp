@@ -6,7 +6,14 @@
 
 namespace tz::zoo {
 
+inline const nn::Key<int64_t> kTepPairs{"tep_pairs", 4,
+                                        "P: sinusoid pairs appended to a performer's q and k (relative positions)"};
+
 namespace {
+// The model's position scheme id (declared in models/keys.h): the performer draws its random
+// features over D + 2P columns when it is translational_equivariant_performer.
+const nn::Key<std::string> kPosId{"pos", "learned_abs_pe", "position scheme id"};
+
 nn::FeatureAttentionOptions read_options(const nn::ModelDims& d, const nn::Config& c, nn::FeatureMapKind map) {
   TZ_CHECK(d.causal && d.context_dim == 0, nn::feature_map_name(map),
            ": a causal self-mixer only (no encoder or cross use)");
@@ -19,6 +26,9 @@ nn::FeatureAttentionOptions read_options(const nn::ModelDims& d, const nn::Confi
           .gate = c.get(nn::kRfaGate),
           .degree = c.get(nn::kPolyDegree),
           .sketch = c.get(nn::kPolySize),
+          .rel_pairs = map == nn::FeatureMapKind::performer && c.get(kPosId) == "translational_equivariant_performer"
+                           ? c.get(kTepPairs)
+                           : 0,
           .chunk = nn::linear_chunk(c),
           .form = nn::linear_form(c),
           .bias = d.bias};
@@ -113,6 +123,21 @@ void register_permuteformer(nn::Registry& r) {
                const double decay = c.get(kPermuteDecay);
                TZ_CHECK(decay > 0 && decay <= 1, "permuteformer: permute_decay must be in (0, 1], got ", decay);
                return std::make_shared<nn::PermutePositions>(decay);
+             },
+         .chunk = 4});
+}
+
+void register_translational_equivariant_performer(nn::Registry& r) {
+  r.add({.id = "translational_equivariant_performer",
+         .summary = "Performer with sinusoid parts of q, k under a constrained projection: scores depend on i - j",
+         .keys = {kTepPairs},
+         .test_config = R"({"pos": "translational_equivariant_performer", "mixer": "performer", "linear_chunk": 4,
+                            "heads": 1, "feature_redraw": 0, "feature_count": 128, "tep_pairs": 8})",
+         .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "performer",
+                        "pos": "translational_equivariant_performer"})",
+         .position =
+             [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
+               return std::make_shared<nn::RelativeSinusoids>(d.heads, c.get(kTepPairs), gen);
              },
          .chunk = 4});
 }

@@ -353,3 +353,55 @@ TZ_PROOF(dijiang, "DCT + quasi-Monte-Carlo features: estimate -> exp(q.k), below
   TZ_PROOF_NUMBER("error ratio against FAVOR+", mean_ratio);
   MESSAGE("dijiang: max rel. error over forms, decode and the quadratic form = ", e);
 }
+
+TZ_PROOF(translational_equivariant_performer,
+         "shifting the input shifts the output: exactly for the kernel, and for "
+         "one draw up to a rotation of the random features") {
+  constexpr int64_t P = 3, D = kC / kH, s = 37;
+  const std::string extra = R"(, "feature_count": 24, "pos": "translational_equivariant_performer", "tep_pairs": 3)";
+  Generator gen(12);
+  nn::RelativeSinusoids rel(kH, P, gen);
+  rel.to(DType::f64);
+  auto m = make("performer", "chunked", 8, extra);
+  Tensor x = randn({1, 11, kC}, gen, DType::f64);
+  double kernel_shift = 0, draw_shift = 0, rotated = 0, gram = 0;
+  {
+    NoGradGuard no_grad;
+    Tensor q = nn::split_heads(m->q_proj->forward(x), kH), k = nn::split_heads(m->k_proj->forward(x), kH);
+    Tensor v = nn::split_heads(m->v_proj->forward(x), kH);
+    // The kernel FAVOR+ estimates, exp(q~ . k~ / √D) under the causal mask, at positions start..
+    auto exact = [&](int64_t start) {
+      Tensor qa = cat({q, rel.query_part(start, 11, DType::f64).expand({1, kH, 11, 2 * P})}, 3);
+      Tensor ka = cat({k, rel.key_part(start, 11, DType::f64).expand({1, kH, 11, 2 * P})}, 3);
+      Tensor sc =
+          matmul(qa, ka.transpose(-1, -2)) / std::sqrt(double(D)) - (1.0 - tril(ones({11, 11}, DType::f64))) * 1e30;
+      return matmul(softmax(sc), v);
+    };
+    kernel_shift = rel_max(exact(s), exact(0));
+    // One draw: the output at start s equals the output at start 0 with W's position columns
+    // rotated by ω_p s (per pair: w_c cos + w_s sin, w_s cos - w_c sin).
+    auto m2 = make("performer", "chunked", 8, extra);
+    for (int64_t r = 0; r < m->random.size(0); ++r)
+      for (int64_t p = 0; p < P; ++p) {
+        const double a = double(s) * rel.freq.at({p});
+        const double wc = m->random.at({r, D + p}), ws = m->random.at({r, D + P + p});
+        m2->random.set({r, D + p}, wc * std::cos(a) + ws * std::sin(a));
+        m2->random.set({r, D + P + p}, ws * std::cos(a) - wc * std::sin(a));
+      }
+    Tensor at_s = m->forward(x, {.start = s, .pos = &rel});
+    rotated = rel_max(at_s, m2->forward(x, {.start = 0, .pos = &rel}));
+    draw_shift = rel_max(at_s, m->forward(x, {.start = 0, .pos = &rel}));
+    // The rotated draw is a draw of the same law: its rows keep their Gram matrix.
+    gram = rel_max(matmul(m2->random, m2->random.t()), matmul(m->random, m->random.t()));
+  }
+  MESSAGE("tep: exact-kernel output, start 37 vs 0: ", kernel_shift,
+          "; one draw at 37 vs the rotated draw at 0: ", rotated, " (vs the same draw at 0: ", draw_shift,
+          "); Gram change ", gram);
+  CHECK(kernel_shift < 1e-12);
+  CHECK(rotated < 1e-12);
+  CHECK(gram < 1e-12);
+  CHECK(draw_shift > 1e-6);  // one draw alone is not exactly equivariant: the statement is in law
+  const double e = forms_agree("performer", extra, &rel);
+  TZ_PROOF_NUMBER("exact-kernel output change under a shift of 37", kernel_shift);
+  MESSAGE("tep: forms and decode ", e);
+}
