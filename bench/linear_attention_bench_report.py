@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """linear_attention_bench_report: the table of bench/run_linear_attention_bench.sh from its
-JSON lines: per decay layout, T and threads, tensorzoo's ms and GFLOP/s, each PyTorch form's
+JSON lines: per decay layout (and the delta rule), T and threads, tensorzoo's ms and GFLOP/s, each PyTorch form's
 ms and tensorzoo's speed-up over it, and the growth of the time per doubling of T.
 
   python3 bench/linear_attention_bench_report.py build-bench/linear_attention_bench.jsonl
@@ -32,7 +32,7 @@ def main():
     head = "| layout | T | threads | tensorzoo ms | GFLOP/s | growth |" + "".join(f" {p} ms | ratio |" for p in peers)
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for layout in ("head", "channel"):
+    for layout in ("head", "channel", "delta"):
         for n in sorted({r["threads"] for r in rows}):
             prev = None
             for T in sorted({r["T"] for r in rows}):

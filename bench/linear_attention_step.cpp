@@ -1,16 +1,19 @@
 // linear_attention_step: milliseconds of one forward + backward of the linear attention op
-// (autograd/ops.h, kernel core/kernels/linear_attention.h), f32, chunked form, chunk 64: the
-// same work as bench/torch_linear_attention.py measures in PyTorch. Wall time, the least of
-// --reps after a warm-up (the least disturbed on a shared machine). One JSON line per (layout, T):
-//   {"impl": "tensorzoo", "layout": "head"|"channel", "T": .., "threads": .., "ms": ..,
+// (autograd/ops.h, kernel core/kernels/linear_attention.h) and of the delta rule (kernel
+// core/kernels/delta_rule.h), f32, chunked forms, chunk 64: the same work as
+// bench/torch_linear_attention.py measures in PyTorch. Wall time, the least of --reps after a
+// warm-up (the least disturbed on a shared machine). One JSON line per (layout, T):
+//   {"impl": "tensorzoo", "layout": "head"|"channel"|"delta", "T": .., "threads": .., "ms": ..,
 //    "fwd_ms": .., "gflop": ..}
 //
-//   linear_attention_step --threads N [--T 256,1024,4096] [--reps R] [--layouts head,channel]
+//   linear_attention_step --threads N [--T 256,1024,4096] [--reps R] [--layouts head,channel,delta]
 //
 // Sizes: B 8, H 4, Dk = Dv = 64 (D 64). Inputs: q, k ~ N(0, 1/D), v ~ N(0, 1), log-decays
-// uniform in [-0.1, -0.01] (per head and step, or per key channel), out's gradient ~ N(0, 1).
-// FLOPs counted (the matrix products of the chunked algorithm, A not halved): forward per
-// token 2 C (Dk + Dv) + 4 Dk Dv, backward twice that; GFLOP = 3 x forward.
+// uniform in [-0.1, -0.01] (per head and step, or per key channel), out's gradient ~ N(0, 1);
+// the delta rule: k rows of unit length (as DeltaNet normalises them), beta uniform in
+// [0.1, 0.9]. FLOPs counted (the matrix products of the chunked algorithm, triangles not
+// halved), GFLOP = 3 x forward: linear attention per token 2 C (Dk + Dv) + 4 Dk Dv; the delta
+// rule per token 2 C (2 Dk + 2 Dv) + 6 Dk Dv (K K^T, Tm R, K S_0, Q K^T, P U, Q S_0, K^T U).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +40,7 @@ std::vector<int64_t> parse_list(const std::string& s) {
 
 int main(int argc, char** argv) {
   int threads = 1, reps = 3;
-  std::string Ts = "256,1024,4096", layouts = "head,channel";
+  std::string Ts = "256,1024,4096", layouts = "head,channel,delta";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--threads")
@@ -55,30 +58,36 @@ int main(int argc, char** argv) {
   }
   set_num_threads(threads);
   const int64_t B = 8, H = 4, D = 64, C = 64;
-  for (const std::string layout : {"head", "channel"}) {
+  for (const std::string layout : {"head", "channel", "delta"}) {
     if (layouts.find(layout) == std::string::npos) continue;
+    const bool delta = layout == "delta";
     for (int64_t T : parse_list(Ts)) {
       Generator gen(1);
       Tensor q = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
-      Tensor k = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
+      Tensor k = randn({B, H, T, D}, gen);
+      k = (delta ? k / sqrt(sum(k * k, {3}, true)) : k * (1.0 / 8)).detach().requires_grad_();
       Tensor v = randn({B, H, T, D}, gen).requires_grad_();
-      Tensor g =
-          rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01).requires_grad_();
+      Tensor g = delta ? rand({B, H, T}, gen, DType::f32, 0.1, 0.9).requires_grad_()
+                       : rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01)
+                             .requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
       std::vector<double> total, fwd;
       for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
         for (Tensor* t : {&q, &k, &v, &g}) t->zero_grad();
         auto t0 = std::chrono::steady_clock::now();
-        LinearAttentionResult res = linear_attention(q, k, v, {.log_decay = g, .chunk = C});
+        Tensor out = delta ? delta_rule(q, k, v, g, {.chunk = C}).out
+                           : linear_attention(q, k, v, {.log_decay = g, .chunk = C}).out;
         const double f = bench::seconds_since(t0);
-        res.out.backward(go);
+        out.backward(go);
         const double all = bench::seconds_since(t0);
         if (r > 0) {
           total.push_back(all * 1e3);
           fwd.push_back(f * 1e3);
         }
       }
-      const double flop = 3.0 * double(B * H * T) * double(2 * C * (D + D) + 4 * D * D);
+      const double per_token =
+          delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D);
+      const double flop = 3.0 * double(B * H * T) * per_token;
       std::printf(
           "{\"impl\": \"tensorzoo\", \"layout\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"fwd_ms\": %.3f, "
           "\"gflop\": %.4f}\n",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# run_linear_attention_bench.sh: the chunked linear attention kernel (forward + backward, f32,
-# B 8, H 4, D 64, chunk 64) in tensorzoo against the same chunked algorithm written in PyTorch
-# ops and against PyTorch's recurrent loop, for both decay layouts (per head, per key
-# channel), on 1 and 2 threads. A benchmark, not a test.
+# run_linear_attention_bench.sh: the chunked linear attention kernel and the chunked delta
+# rule (forward + backward, f32, B 8, H 4, D 64, chunk 64) in tensorzoo against the same
+# chunked algorithms written in PyTorch ops and against PyTorch's recurrent loops, for both
+# decay layouts (per head, per key channel) and the delta rule, on 1 and 2 threads. A
+# benchmark, not a test.
 #
 #   bench/run_linear_attention_bench.sh                   build (Release, build-bench/), run all
 #   TS="256,1024" REPS=2 bench/run_linear_attention_bench.sh   a quick look

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """torch_linear_attention: the PyTorch twin of bench/linear_attention_step.cpp: one forward +
-backward of decayed linear attention, f32, in two PyTorch forms:
+backward of decayed linear attention (layouts head, channel) or of the delta rule (layout
+delta), f32, in two PyTorch forms:
 
   chunk      the chunked algorithm written in PyTorch ops, as flash-linear-attention's naive
              chunk references do: chunks of C = 64, cumulative log-decay b within a chunk,
@@ -9,8 +10,14 @@ backward of decayed linear attention, f32, in two PyTorch forms:
              reference), the state carried by a loop over chunks;
   recurrent  the token-by-token loop S_t = diag(a_t) S_{t-1} + k_t^T v_t, o_t = q_t S_t.
 
+For the delta rule: chunk is the WY form of flash-linear-attention's naive chunk reference,
+with the unit lower-triangular (I + A) inverted by torch.linalg.solve_triangular (one call
+for every chunk at once) rather than a loop over rows: W = (I + A)^-1 diag(beta) K, U0 =
+(I + A)^-1 diag(beta) V, then per chunk U = U0 - W S, O = Q S + (Q K^T masked) U, S += K^T U;
+recurrent is S_t = S_{t-1} + beta_t k_t^T (v_t - k_t S_{t-1}), o_t = q_t S_t.
+
   python3 bench/torch_linear_attention.py --threads N [--T 256,1024,4096] [--reps R]
-      [--forms chunk,recurrent] [--recurrent-max-T 1024] [--layouts head,channel]
+      [--forms chunk,recurrent] [--recurrent-max-T 1024] [--layouts head,channel,delta]
   python3 bench/torch_linear_attention.py --selftest   (chunk == recurrent, in f64)
 
 Same sizes, inputs, FLOP count, timing (least of --reps after a warm-up) and JSON fields as
@@ -69,22 +76,64 @@ def recurrent_form(q, k, v, g):
     return torch.stack(outs, 2), S
 
 
+def delta_chunk_form(q, k, v, beta, C=C):
+    Bq, Hq, T, Dk = q.shape
+    Dv = v.shape[-1]
+    N = T // C
+    qc, kc, vc = q.view(Bq, Hq, N, C, Dk), k.view(Bq, Hq, N, C, Dk), v.view(Bq, Hq, N, C, Dv)
+    bc = beta.view(Bq, Hq, N, C, 1)
+    strict = torch.ones(C, C, dtype=torch.bool).tril(-1)
+    A = ((bc * kc) @ kc.transpose(-1, -2)).masked_fill(~strict, 0.0)
+    eye = torch.eye(C, dtype=q.dtype)
+    rhs = torch.cat([bc * kc, bc * vc], -1)
+    wu = torch.linalg.solve_triangular(eye + A, rhs, upper=False, unitriangular=True)
+    W, U0 = wu[..., :Dk], wu[..., Dk:]
+    causal = torch.ones(C, C, dtype=torch.bool).tril()
+    P = (qc @ kc.transpose(-1, -2)).masked_fill(~causal, 0.0)
+    S = q.new_zeros(Bq, Hq, Dk, Dv)
+    outs = []
+    for qi, ki, wi, ui, pi in zip(qc.unbind(2), kc.unbind(2), W.unbind(2), U0.unbind(2), P.unbind(2)):
+        u = ui - wi @ S
+        outs.append(qi @ S + pi @ u)
+        S = S + ki.transpose(-1, -2) @ u
+    return torch.stack(outs, 2).reshape(Bq, Hq, T, Dv), S
+
+
+def delta_recurrent_form(q, k, v, beta):
+    Bq, Hq, T, Dk = q.shape
+    S = q.new_zeros(Bq, Hq, Dk, v.shape[-1])
+    outs = []
+    for qt, kt, vt, bt in zip(q.unbind(2), k.unbind(2), v.unbind(2), beta.unbind(2)):
+        u = bt[..., None] * (vt - (kt[..., None, :] @ S)[..., 0, :])
+        S = S + kt[..., :, None] * u[..., None, :]
+        outs.append((qt[..., None, :] @ S)[..., 0, :])
+    return torch.stack(outs, 2), S
+
+
 def inputs(T, layout, dtype=torch.float32, seed=1):
     gen = torch.Generator().manual_seed(seed)
     q = (torch.randn(B, H, T, D, generator=gen, dtype=dtype) / 8).requires_grad_()
-    k = (torch.randn(B, H, T, D, generator=gen, dtype=dtype) / 8).requires_grad_()
+    k = torch.randn(B, H, T, D, generator=gen, dtype=dtype)
+    k = (k / k.norm(dim=-1, keepdim=True) if layout == "delta" else k / 8).requires_grad_()
     v = torch.randn(B, H, T, D, generator=gen, dtype=dtype).requires_grad_()
-    gshape = (B, H, T) if layout == "head" else (B, H, T, D)
-    g = (torch.rand(*gshape, generator=gen, dtype=dtype) * 0.09 - 0.1).requires_grad_()
+    if layout == "delta":  # beta uniform in [0.1, 0.9]
+        g = (torch.rand(B, H, T, generator=gen, dtype=dtype) * 0.8 + 0.1).requires_grad_()
+    else:
+        gshape = (B, H, T) if layout == "head" else (B, H, T, D)
+        g = (torch.rand(*gshape, generator=gen, dtype=dtype) * 0.09 - 0.1).requires_grad_()
     go = torch.randn(B, H, T, D, generator=gen, dtype=dtype)
     return q, k, v, g, go
 
 
+FORMS = {False: (chunk_form, recurrent_form), True: (delta_chunk_form, delta_recurrent_form)}
+
+
 def selftest():
-    for layout in ("head", "channel"):
+    for layout in ("head", "channel", "delta"):
         q, k, v, g, _ = inputs(128, layout, torch.float64)
-        oc, sc = chunk_form(q, k, v, g)
-        orr, sr = recurrent_form(q, k, v, g)
+        chunk, recurrent = FORMS[layout == "delta"]
+        oc, sc = chunk(q, k, v, g)
+        orr, sr = recurrent(q, k, v, g)
         err = max(((oc - orr).abs().max() / orr.abs().max()).item(), ((sc - sr).abs().max() / sr.abs().max()).item())
         print(f"selftest {layout}: chunk vs recurrent max rel. error {err:.2e}")
         assert err < 1e-10
@@ -96,7 +145,7 @@ def main():
     ap.add_argument("--T", default="256,1024,4096")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--forms", default="chunk,recurrent")
-    ap.add_argument("--layouts", default="head,channel")
+    ap.add_argument("--layouts", default="head,channel,delta")
     ap.add_argument("--recurrent-max-T", type=int, default=1024)
     ap.add_argument("--selftest", action="store_true")
     a = ap.parse_args()
@@ -105,11 +154,11 @@ def main():
         return
     torch.set_num_threads(a.threads)
     ver = torch.__version__.split("+")[0]
-    for layout in ("head", "channel"):
+    for layout in ("head", "channel", "delta"):
         if layout not in a.layouts:
             continue
         for form in a.forms.split(","):
-            fn = chunk_form if form == "chunk" else recurrent_form
+            fn = FORMS[layout == "delta"][form != "chunk"]
             for T in [int(x) for x in a.T.split(",")]:
                 if form == "recurrent" and T > a.recurrent_max_T:
                     continue
@@ -129,7 +178,8 @@ def main():
                         fwd.append((t1 - t0) * 1e3)
                 tot.sort()
                 fwd.sort()
-                flop = 3.0 * B * H * T * (2 * C * (D + D) + 4 * D * D)
+                per_token = 2 * C * (4 * D) + 6 * D * D if layout == "delta" else 2 * C * (D + D) + 4 * D * D
+                flop = 3.0 * B * H * T * per_token
                 print(json.dumps({"impl": f"torch-{ver}-{form}", "layout": layout, "T": T, "threads": a.threads,
                                   "ms": round(tot[0], 3), "fwd_ms": round(fwd[0], 3),
                                   "gflop": round(flop * 1e-9, 4)}), flush=True)

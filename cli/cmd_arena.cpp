@@ -52,46 +52,55 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_flag("--retrospective", a->o.retrospective,
                 "With --segment: memory models read each sequence twice, learning on the second reading (ERNIE-Doc)");
   cmd->add_option("--seed", a->o.seed, "Seed for data and initialisation")->capture_default_str();
+  cmd->add_option("--distill-from", a->o.distill_from,
+                  "A run directory with a softmax-attention LM: convert it into each --models feature-map mixer "
+                  "(e.g. hedgehog,dijiang), distill the attention, then fine-tune --steps on its text")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--distill-steps", a->o.distill_steps, "With --distill-from: steps of attention distillation")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a->o.threads, "Threads (0 = as set)");
   cmd->add_option("--out", a->o.out_dir, "Output directory")->capture_default_str();
-  commands.push_back({cmd, [a] {
-                        arena::Options o = a->o;
-                        if (!a->spec.empty()) {
-                          o = arena::options_from_spec(read_file(a->spec, "--spec", uint64_t(1) << 24), o);
-                        }
-                        if (!a->models.empty()) o.models = arena::entries_from_ids(a->models);
-                        if (o.models.empty())
-                          throw CLI::ValidationError("arena: give --models id,id,... or --spec FILE");
-                        if (!a->lengths.empty()) {
-                          o.eval_lengths.clear();
-                          std::stringstream ss(a->lengths);
-                          std::string x;
-                          while (std::getline(ss, x, ',')) {
-                            try {
-                              o.eval_lengths.push_back(std::stoll(x));
-                            } catch (const std::exception&) {
-                              throw CLI::ValidationError("--eval-lengths: expected integers like 1,2,4, got '" +
-                                                         a->lengths + "'");
-                            }
-                            if (o.eval_lengths.back() < 1)
-                              throw CLI::ValidationError("--eval-lengths: multiples must be >= 1");
-                          }
-                        }
-                        fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens\n", o.models.size(), o.task,
-                                   o.steps, o.batch, o.seq_len);
-                        auto results = arena::run(o, [](const std::string& line) {
-                          fmt::print("{}\n", line);
-                          std::fflush(stdout);
-                        });
-                        std::string plot;
-                        fmt::print("\n{}\n", arena::report(o, results, plot));
-                        fmt::print("results: {}/results.csv, curves: {}/curves.csv, table: {}/table.md\nplot: {}\n",
-                                   o.out_dir, o.out_dir, o.out_dir, plot);
-                        for (const auto& r : results)
-                          for (const auto& [m, why] : r.val_error)
-                            fmt::print("note: {} at x{} length: {}\n", r.name, m, why);
-                        return 0;
-                      }});
+  commands.push_back(
+      {cmd, [a] {
+         arena::Options o = a->o;
+         if (!a->spec.empty()) {
+           o = arena::options_from_spec(read_file(a->spec, "--spec", uint64_t(1) << 24), o);
+         }
+         if (!a->models.empty())
+           o.models = o.distill_from.empty() ? arena::entries_from_ids(a->models) : arena::mixer_entries(a->models);
+         if (o.models.empty()) throw CLI::ValidationError("arena: give --models id,id,... or --spec FILE");
+         if (!a->lengths.empty()) {
+           o.eval_lengths.clear();
+           std::stringstream ss(a->lengths);
+           std::string x;
+           while (std::getline(ss, x, ',')) {
+             try {
+               o.eval_lengths.push_back(std::stoll(x));
+             } catch (const std::exception&) {
+               throw CLI::ValidationError("--eval-lengths: expected integers like 1,2,4, got '" + a->lengths + "'");
+             }
+             if (o.eval_lengths.back() < 1) throw CLI::ValidationError("--eval-lengths: multiples must be >= 1");
+           }
+         }
+         if (o.distill_from.empty())
+           fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens\n", o.models.size(), o.task, o.steps,
+                      o.batch, o.seq_len);
+         else
+           fmt::print("arena: {} models from {}: {} distillation + {} fine-tuning steps of {} x {} tokens\n",
+                      o.models.size(), o.distill_from, o.distill_steps, o.steps, o.batch, o.seq_len);
+         auto results = arena::run(o, [](const std::string& line) {
+           fmt::print("{}\n", line);
+           std::fflush(stdout);
+         });
+         std::string plot;
+         fmt::print("\n{}\n", arena::report(o, results, plot));
+         fmt::print("results: {}/results.csv, curves: {}/curves.csv, table: {}/table.md\nplot: {}\n", o.out_dir,
+                    o.out_dir, o.out_dir, plot);
+         for (const auto& r : results)
+           for (const auto& [m, why] : r.val_error) fmt::print("note: {} at x{} length: {}\n", r.name, m, why);
+         return 0;
+       }});
 }
 
 }  // namespace tz::cli

@@ -18,6 +18,7 @@
 #include "data/text_dataset.h"
 #include "models/keys.h"
 #include "models/zoo.h"
+#include "train/distill.h"
 #include "train/fit.h"
 #include "train/plot.h"
 #include "train/segments.h"
@@ -40,6 +41,15 @@ std::vector<Entry> entries_from_ids(const std::string& list) {
     out.push_back({id, zoo::registry().get(id).test_config});
   }
   TZ_CHECK(!out.empty(), "arena: no models given (e.g. --models gpt,rmsnorm)");
+  return out;
+}
+
+std::vector<Entry> mixer_entries(const std::string& list) {
+  std::vector<Entry> out;
+  for (Entry& e : entries_from_ids(list)) {  // checks the ids
+    TZ_CHECK(zoo::registry().get(e.name).mixer, "arena: '", e.name, "' is not a mixer");
+    out.push_back({e.name, cat_str(R"({"mixer": ")", e.name, R"("})")});
+  }
   return out;
 }
 
@@ -79,6 +89,10 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
         get(o.retrospective);
       else if (key == "seed")
         get(o.seed);
+      else if (key == "distill_from")
+        get(o.distill_from);
+      else if (key == "distill_steps")
+        get(o.distill_steps);
       else if (key == "models") {
         o.models.clear();
         if (v.is_array()) {
@@ -93,7 +107,8 @@ Options options_from_spec(const std::string& text, const Options& defaults) {
       } else {
         throw Error(cat_str("arena spec: unknown key '", key.substr(0, 80),
                             "'; valid: task, steps, batch, seq_len, vocab, lr, "
-                            "warmup, base, match_params, eval_lengths, segment, retrospective, seed, models"));
+                            "warmup, base, match_params, eval_lengths, segment, retrospective, seed, distill_from, "
+                            "distill_steps, models"));
       }
     }
   } catch (const json::exception& e) {
@@ -159,6 +174,7 @@ int64_t matching_dim(const Options& o, const Entry& e, int64_t target) {
 }  // namespace
 
 std::vector<Result> run(const Options& o, const std::function<void(const std::string&)>& progress) {
+  if (!o.distill_from.empty()) return run_distillation(o, progress);
   TZ_CHECK(!o.models.empty(), "arena: no models");
   TZ_CHECK(o.steps > 0 && o.batch > 0 && o.seq_len > 1, "arena: steps, batch and seq_len must be positive");
   TZ_CHECK(!o.retrospective || o.segment > 0, "arena: retrospective needs segment > 0");
@@ -240,7 +256,22 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
   return results;
 }
 
-std::string report(const Options& o, const std::vector<Result>& results, std::string& plot_message) {
+namespace {
+std::string distillation_table(const std::vector<Result>& results) {
+  std::ostringstream t;
+  t << "| model | params | teacher val | converted val | attention KL | distilled val | attention KL | "
+       "fine-tuned val | wall s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  char buf[160];
+  for (const Result& r : results) {
+    std::snprintf(buf, sizeof buf, "| %s | %lld | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f |\n", r.name.c_str(),
+                  static_cast<long long>(r.params), r.teacher_val, r.converted_val, r.kl_before, r.distilled_val,
+                  r.kl_after, r.val_loss.count(1) ? r.val_loss.at(1) : NAN, r.wall_s);
+    t << buf;
+  }
+  return t.str();
+}
+
+std::string arena_table(const Options& o, const std::vector<Result>& results) {
   std::ostringstream t;
   const bool memory = std::any_of(results.begin(), results.end(), [](const Result& r) { return r.memory_slots > 0; });
   t << "| model | params |" << (memory ? " memory slots |" : "") << " train loss |";
@@ -265,6 +296,12 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
     std::snprintf(buf, sizeof buf, " %.0f | %.1f | %.1f |", r.tokens_per_s, r.peak_mb, r.wall_s);
     t << buf << "\n";
   }
+  return t.str();
+}
+}  // namespace
+
+std::string report(const Options& o, const std::vector<Result>& results, std::string& plot_message) {
+  const std::string table = o.distill_from.empty() ? arena_table(o, results) : distillation_table(results);
   fs::create_directories(o.out_dir);
   fs::path csv = fs::path(o.out_dir) / "curves.csv";
   {
@@ -292,7 +329,7 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
       out << "," << r.tokens_per_s << "," << r.peak_mb << "," << r.wall_s << "\n";
     }
   }
-  std::ofstream(fs::path(o.out_dir) / "table.md") << t.str();
+  std::ofstream(fs::path(o.out_dir) / "table.md") << table;
   train::PlotSpec plot{
       .csv = csv.string(),
       .png = (fs::path(o.out_dir) / "curves.png").string(),
@@ -304,7 +341,7 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
     plot_message = "no results to plot";
   else
     train::plot_png(plot, plot_message);
-  return t.str();
+  return table;
 }
 
 }  // namespace tz::arena

@@ -2,6 +2,7 @@
 // compare them honestly (same data stream, same steps, optionally matched parameter counts).
 //
 //   tensorzoo arena --models gpt,rmsnorm,sinusoidal_pe --task mqar --steps 300
+//   tensorzoo arena --distill-from runs/gpt --models hedgehog,dijiang     (train/distill.h)
 //
 // Each entry is a variant id (its test overlay on the arena's base config) or a named JSON
 // config. Every model sees the same batches (one generator seed) and is evaluated on the
@@ -15,6 +16,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,6 +51,11 @@ struct Options {
   // With `segment`: memory models read every sequence twice, the loss on the second reading
   // (ERNIE-Doc's retrospective feed, train/segments.h); the others once.
   bool retrospective = false;
+  // Distillation mode (train/distill.h): a run directory whose softmax-attention LM each
+  // model (a feature-map mixer overlay on its config) is converted from, distilled for
+  // `distill_steps` steps against the attention KL, then fine-tuned for `steps` on its text.
+  std::string distill_from;
+  int64_t distill_steps = 200;
   int64_t eval_batches = 8;
   int64_t log_every = 10;
   uint64_t seed = 1;
@@ -73,10 +80,16 @@ struct Result {
   int64_t memory_slots = 0;  // segment memory: positions held over all layers (sum of M_n + Mc_n)
   double wall_s = 0;
   std::vector<std::pair<int64_t, double>> curve;  // (step, train loss)
+  // Distillation mode: validation losses of the teacher, the converted student, the student
+  // after distillation (val_loss[1]: after fine-tuning), and the attention KL before/after.
+  static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+  double teacher_val = kNone, converted_val = kNone, distilled_val = kNone, kl_before = kNone, kl_after = kNone;
 };
 
 // Parses `--models a,b,c` (ids) or a JSON spec {"task": ..., "steps": ..., "models": {name: config}}.
 std::vector<Entry> entries_from_ids(const std::string& comma_separated);
+// The same ids as mixers over another config ({"mixer": id}, the distillation mode's overlay).
+std::vector<Entry> mixer_entries(const std::string& comma_separated);
 Options options_from_spec(const std::string& json, const Options& defaults);
 
 std::vector<Result> run(const Options& options, const std::function<void(const std::string&)>& progress = nullptr);

@@ -169,8 +169,11 @@ Tensor FeatureAttention::forward(const Tensor& x, const MixerContext& ctx, Mixer
     q = cat({q, rel->query_part(ctx.start, Tq, x.dtype()).expand({Bq, H, Tq, P2})}, 3);
     k = cat({k, rel->key_part(ctx.start, Tq, x.dtype()).expand({Bq, H, Tq, P2})}, 3);
   }
+  Tensor q_raw = q, k_raw = k;
   q = features(q, true);
   k = features(k, false);
+  if (distill && ctx.aux && !state)  // the softmax rows of the same q, k against the feature rows
+    ctx.aux->add(cat_str("attention_kl.", ctx.layer), softmax_mimicry_kl(q_raw, k_raw, q, k));
   Tensor v = split_heads(v_proj->forward(x), H);
   LinearAttentionSpec spec{.normalise = true, .form = options.form, .chunk = options.chunk};
   const int64_t B = x.size(0), T = x.size(1);

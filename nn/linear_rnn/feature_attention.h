@@ -78,6 +78,10 @@ class FeatureAttention : public Mixer {
   Tensor features(const Tensor& x, bool query) const;
   // Redraws the random features now (the schedule calls it every `redraw` training calls).
   void redraw();
+  // Distillation (Hedgehog sec. 4, DiJiang sec. 4): when set, a forward with ctx.aux adds
+  // softmax_mimicry_kl of softmax(q k^T / √D) against the feature rows of the same q, k
+  // (feature_maps.h) as the auxiliary loss "attention_kl.<layer>".
+  bool distill = false;
   int64_t redraws() const { return redraws_; }
 
   FeatureAttentionOptions options;
