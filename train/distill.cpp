@@ -63,9 +63,9 @@ Data teacher_data(const train::RunCheckpoint& run, int64_t seq_len) {
   data::TextDatasetOptions d{.val_fraction = 0.1, .seq_len = seq_len};
   Data out;
   out.text = std::make_unique<data::TextDataset>(
-      t.data.empty() ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed), d,
-                                                      "built-in grammar text")
-                     : data::TextDataset::from_file(t.data, d));
+      t.data.empty()
+          ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed), d, "built-in grammar text")
+          : data::TextDataset::from_file(t.data, d));
   return out;
 }
 

@@ -28,9 +28,9 @@
 namespace tz::arena {
 
 struct Conversion {
-  int64_t copied = 0;               // tensors copied by name
-  int64_t split = 0;                // tensors cut from an attention's qkv or out
-  std::vector<std::string> fresh;   // student parameters with no teacher counterpart
+  int64_t copied = 0;              // tensors copied by name
+  int64_t split = 0;               // tensors cut from an attention's qkv or out
+  std::vector<std::string> fresh;  // student parameters with no teacher counterpart
 };
 
 // Fills `student` from `teacher` (stage 1); throws tz::Error naming the tensor when a shape

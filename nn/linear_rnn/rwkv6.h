@@ -16,9 +16,12 @@
 // form runs a whole sequence (linear_form, linear_chunk), the recurrent form a decode step.
 // Channel mixing (RwkvChannelMix, the block's FFN), its own token shift with static μ:
 //   k = relu(lerp_k(x) W_k)^2,  out = σ(lerp_r(x) W_r) ⊙ (k W_v),  lerp_j(x_t) = x_t + Δ_t ⊙ μ_j
-// It is not registered: an FFN here is stateless (UnaryModule), and the token shift needs the
-// previous token when decoding, which needs a block-level hook (an FFN with a decoding state).
-// It is tested on its own (decode == full forward); the mixer's blocks use the model's FFN.
+// Its token shift needs the previous token when decoding, so it is a mixer (id
+// rwkv6_channel_mix, state x_{t-1}) placed in a mixer sublayer, as the FFNs with a decoding
+// state are: the RWKV block x += TimeMix(LN(x)); x += ChannelMix(LN(x)) is the layout "ss"
+// with mixers [rwkv6, rwkv6_channel_mix] (the ids' test configs). Its layer ratio l / L
+// counts those sublayer blocks: the channel mix of RWKV layer p starts at (2p + 1) / 2L
+// rather than p / L.
 // Initialisation follows the reference code's schedules in layer l of L (ratios l / L):
 // μ = 1 - (c / C)^(1 - l / L), d_c = -6 + 5 (c / (C - 1))^(0.7 + 1.3 l / L), u from the
 // same ratios; the LoRA factors are small random (the reference zeroes B, which would leave
@@ -88,11 +91,23 @@ struct RwkvChannelMixOptions {
   int64_t layer = 0, depth = 1;
 };
 
-class RwkvChannelMix : public Module {
+// The previous token x_{t-1} [B, C].
+struct RwkvShiftState : MixerState {
+  Tensor shift;
+  void visit(StateVisitor& v) override {
+    MixerState::visit(v);
+    v.tensor("shift", shift);
+  }
+};
+
+class RwkvChannelMix : public Mixer {
  public:
   RwkvChannelMix(const RwkvChannelMixOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) override;
+  bool has_step() const override { return true; }
+  std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   // out [B, T, C] of x [B, T, C]; `shift` [B, C] (when given) holds x_{-1} and receives x_{T-1}.
-  Tensor forward(const Tensor& x, Tensor* shift = nullptr) const;
+  Tensor mix(const Tensor& x, Tensor* shift = nullptr) const;
   std::string describe() const override;
 
   RwkvChannelMixOptions options;
