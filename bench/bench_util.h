@@ -1,8 +1,11 @@
-// What the benchmark programs share: wall time and the median of repeated measurements.
+// What the benchmark programs share: wall time, the median of repeated measurements, lists.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <sstream>
+#include <string>
 #include <vector>
 
 namespace tz::bench {
@@ -16,6 +19,14 @@ inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// "256,1024,4096" -> {256, 1024, 4096}.
+inline std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> r;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) r.push_back(std::stoll(x));
+  return r;
 }
 
 }  // namespace tz::bench

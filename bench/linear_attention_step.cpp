@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,15 +27,6 @@
 #include "core/random.h"
 
 using namespace tz;
-
-namespace {
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> r;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');) r.push_back(std::stoll(x));
-  return r;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   int threads = 1, reps = 3;
@@ -61,7 +51,7 @@ int main(int argc, char** argv) {
   for (const std::string layout : {"head", "channel", "delta"}) {
     if (layouts.find(layout) == std::string::npos) continue;
     const bool delta = layout == "delta";
-    for (int64_t T : parse_list(Ts)) {
+    for (int64_t T : bench::parse_list(Ts)) {
       Generator gen(1);
       Tensor q = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
       Tensor k = randn({B, H, T, D}, gen);

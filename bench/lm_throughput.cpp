@@ -1,0 +1,140 @@
+// lm_throughput: whole language models of one size with different mixers, against
+// tensorzoo's own GPT in the same run: training tokens per second (forward + backward of the
+// LM loss, batch x T = --tokens) at each T, and decoding milliseconds per token after a
+// history of H tokens. Softmax attention costs O(T) per token and keeps a KV cache that
+// grows with H; linear attention, gated RNNs, SSMs and long convolutions should overtake it
+// as T grows and decode in time independent of H. One JSON line per measurement:
+//   {"model": id, "what": "train", "T": .., "threads": .., "tokens_per_s": .., "ms": ..}
+//   {"model": id, "what": "decode", "history": .., "threads": .., "ms_per_token": ..}
+//
+//   lm_throughput --models gpt,gla,retnet,mamba,hyena [--T 256,1024,4096] [--decode 256,1024,4096]
+//                 [--tokens 8192] [--reps 2] [--threads 1] [--dim 256] [--depth 4] [--heads 4]
+//
+// Model: {"dim": 256, "depth": 4, "heads": 4, "vocab": 256, "context": max T and history + 64,
+// "mixer": id} ("gpt": the default softmax attention). Inputs: uniform random bytes. Times:
+// the least of --reps after a warm-up. Decoding: a prefill of H tokens in one call, then 32
+// steps of one token each, timed together.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "bench/bench_util.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "models/zoo.h"
+
+using namespace tz;
+
+namespace {
+struct Args {
+  std::string models = "gpt,gla,retnet,mamba,hyena";
+  std::string Ts = "256,1024,4096", histories = "256,1024,4096";
+  int64_t tokens = 8192, dim = 256, depth = 4, heads = 4;
+  int reps = 2, threads = 1;
+};
+
+std::unique_ptr<models::LM> build(const Args& a, const std::string& id, int64_t context) {
+  std::string json = cat_str(R"({"dim": )", a.dim, R"(, "depth": )", a.depth, R"(, "heads": )", a.heads,
+                             R"(, "vocab": 256, "context": )", context);
+  if (id != "gpt") json += cat_str(R"(, "mixer": ")", id, R"(")");
+  Generator gen(1);
+  return zoo::make_lm(json + "}", gen);
+}
+
+double least_seconds(int reps, const std::function<void()>& fn) {
+  double best = 1e300;
+  for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    if (r > 0) best = std::min(best, bench::seconds_since(t0));
+  }
+  return best;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--models")
+      a.models = v;
+    else if (k == "--T")
+      a.Ts = v;
+    else if (k == "--decode")
+      a.histories = v;
+    else if (k == "--tokens")
+      a.tokens = std::stoll(v);
+    else if (k == "--reps")
+      a.reps = std::stoi(v);
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
+    else if (k == "--dim")
+      a.dim = std::stoll(v);
+    else if (k == "--depth")
+      a.depth = std::stoll(v);
+    else if (k == "--heads")
+      a.heads = std::stoll(v);
+    else {
+      std::fprintf(stderr, "lm_throughput: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (a.reps < 1 || a.tokens < 1 || a.threads < 1) {
+    std::fprintf(stderr, "lm_throughput: --reps, --tokens and --threads must be >= 1\n");
+    return 2;
+  }
+  set_num_threads(a.threads);
+  const std::vector<int64_t> Ts = bench::parse_list(a.Ts), Hs = a.histories.empty()
+                                                                   ? std::vector<int64_t>{}
+                                                                   : bench::parse_list(a.histories);
+  int64_t context = 64;
+  for (int64_t T : Ts) context = std::max(context, T);
+  for (int64_t H : Hs) context = std::max(context, H + 64);
+  std::stringstream ids(a.models);
+  for (std::string id; std::getline(ids, id, ',');) {
+    auto model = build(a, id, context);
+    for (int64_t T : Ts) {
+      const int64_t B = std::max<int64_t>(1, a.tokens / T);
+      Generator gen(2);
+      Tensor x = randint(0, 256, {B, T + 1}, gen);
+      Tensor in = x.narrow(1, 0, T).contiguous(), target = x.narrow(1, 1, T).contiguous();
+      model->train();
+      const double s = least_seconds(a.reps, [&] {
+        model->zero_grad();
+        model->loss({in}, target).backward();
+      });
+      std::printf(
+          "{\"model\": \"%s\", \"what\": \"train\", \"T\": %lld, \"threads\": %d, \"tokens_per_s\": %.0f, \"ms\": "
+          "%.2f}\n",
+          id.c_str(), (long long)T, a.threads, double(B * T) / s, s * 1e3);
+      std::fflush(stdout);
+    }
+    NoGradGuard no_grad;
+    model->eval();
+    for (int64_t H : Hs) {
+      if (!model->has_step()) {
+        std::fprintf(stderr, "lm_throughput: %s has no decoding step: %s\n", id.c_str(), model->why_no_step().c_str());
+        break;
+      }
+      constexpr int64_t kSteps = 32;
+      Generator gen(3);
+      Tensor prompt = randint(0, 256, {1, H}, gen), next = randint(0, 256, {1, 1}, gen);
+      double best = 1e300;
+      for (int r = 0; r <= a.reps; ++r) {
+        models::Model::State state = model->make_state(1, H + kSteps);
+        model->forward({prompt}, &state);
+        auto t0 = std::chrono::steady_clock::now();
+        for (int64_t k = 0; k < kSteps; ++k) model->forward({next}, &state);
+        if (r > 0) best = std::min(best, bench::seconds_since(t0));
+      }
+      std::printf("{\"model\": \"%s\", \"what\": \"decode\", \"history\": %lld, \"threads\": %d, \"ms_per_token\": %.3f}\n",
+                  id.c_str(), (long long)H, a.threads, best * 1e3 / double(kSteps));
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
