@@ -88,9 +88,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   set_num_threads(a.threads);
-  const std::vector<int64_t> Ts = bench::parse_list(a.Ts), Hs = a.histories.empty()
-                                                                   ? std::vector<int64_t>{}
-                                                                   : bench::parse_list(a.histories);
+  const std::vector<int64_t> Ts = bench::parse_list(a.Ts),
+                             Hs = a.histories.empty() ? std::vector<int64_t>{} : bench::parse_list(a.histories);
   int64_t context = 64;
   for (int64_t T : Ts) context = std::max(context, T);
   for (int64_t H : Hs) context = std::max(context, H + 64);
@@ -131,8 +130,9 @@ int main(int argc, char** argv) {
         for (int64_t k = 0; k < kSteps; ++k) model->forward({next}, &state);
         if (r > 0) best = std::min(best, bench::seconds_since(t0));
       }
-      std::printf("{\"model\": \"%s\", \"what\": \"decode\", \"history\": %lld, \"threads\": %d, \"ms_per_token\": %.3f}\n",
-                  id.c_str(), (long long)H, a.threads, best * 1e3 / double(kSteps));
+      std::printf(
+          "{\"model\": \"%s\", \"what\": \"decode\", \"history\": %lld, \"threads\": %d, \"ms_per_token\": %.3f}\n",
+          id.c_str(), (long long)H, a.threads, best * 1e3 / double(kSteps));
       std::fflush(stdout);
     }
   }

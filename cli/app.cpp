@@ -7,6 +7,7 @@ std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
   auto app = std::make_unique<CLI::App>("tensorzoo: a from-scratch C++ deep-learning framework and transformer zoo");
   app->require_subcommand(1);
   app->set_help_all_flag("--help-all", "Show help for every command");
+  app->set_version_flag("--version", "tensorzoo " TZ_VERSION);
   add_train_commands(*app, commands);
   add_zoo_commands(*app, commands);
   add_arena_command(*app, commands);

@@ -31,6 +31,21 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
+// A new run may not mix with an old one: a directory that holds anything is refused unless
+// `force`, which removes the files a run writes (and nothing else) first.
+void claim_run_dir(const std::string& dir, bool force) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) return;
+  TZ_CHECK(fs::is_directory(dir, ec), "train: --out ", dir, " exists and is not a directory");
+  if (!force)
+    throw CLI::ValidationError(fmt::format(
+        "train: {} already holds files (a run?); continue it with --resume {}, choose another --out, or replace it "
+        "with --force",
+        dir, dir));
+  for (const char* name : {train::kCheckpointFile, train::kLogFile, train::kHistoryFile, "loss.png"})
+    fs::remove(fs::path(dir) / name, ec);
+}
+
 std::string hms(double seconds) {
   long s = long(std::llround(seconds));
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -78,7 +93,10 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
              o.recipe.lr, o.recipe.schedule, get_num_threads(), o.out_dir);
   const int64_t start_step = trainer->step();
   double session_secs = 0;
+  // SIGTERM (a scheduler's kill, `timeout`) stops as Ctrl-C does: at the end of the step, with
+  // a checkpoint.
   std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
   trainer->run([&](const train::StepRecord& r) {
     session_secs += r.seconds;
     bool go_on = !g_interrupted && (stop_after == 0 || r.step - start_step < stop_after);
@@ -96,6 +114,7 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
     return go_on;
   });
   std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   const auto& h = trainer->history();
   std::string ckpt = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
   fmt::print("\ncheckpoint: {} ({:.1f} MB)\nlog: {}\n", ckpt, double(fs::file_size(ckpt)) / 1e6,
@@ -119,6 +138,7 @@ struct TrainArgs {
   models::GPTConfig gpt;
   std::string config_arg, resume_dir;
   int64_t sample_tokens = 300, stop_after = 0;
+  bool force = false;
 };
 
 // `train --resume DIR`: the flags that may change a run are applied (and recorded in its
@@ -230,6 +250,8 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
           "UINT64"))
       ->capture_default_str();
   train_cmd->add_option("--out", opt.out_dir, "Run directory")->capture_default_str();
+  train_cmd->add_flag("--force", a->force,
+                      "Replace the run already in --out (its checkpoint, log, history and plot are removed first)");
   train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")
       ->check(CLI::Range(int64_t(10000), kMaxBuiltinBytes))
       ->capture_default_str();
@@ -260,6 +282,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                             if (train_cmd->count(flag)) model.set(key, std::to_string(value));
                         }
                         opt.model = model;
+                        claim_run_dir(opt.out_dir, a->force);
                         return run_train(opt, "", {}, a->sample_tokens, a->stop_after);
                       }});
 

@@ -12,6 +12,9 @@
 // running gives one line and exit status 1.
 #include <fmt/core.h>
 
+#include "core/text.h"
+
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -35,7 +38,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      const std::string guess = tz::nearest(argv[1], names);
+      fmt::print(stderr, "tensorzoo: unknown command '{}'{}; commands: {}\n", bounded(argv[1]),
+                 guess.empty() ? "" : "; did you mean '" + guess + "'?", tz::join(names));
+      return 2;
+    }
     fmt::print(stderr, "tensorzoo: {} (see --help)\n", bounded(e.what()));
     return 2;
   }

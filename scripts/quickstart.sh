@@ -9,4 +9,5 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 scripts/install_deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_BENCH=OFF
 cmake --build build -j2 --target tensorzoo_cli
-build/tensorzoo train --out runs/gpt "$@"
+# The main job replaces its own earlier run (train refuses a non-empty --out without --force).
+build/tensorzoo train --out runs/gpt --force "$@"

@@ -151,6 +151,44 @@ TEST_CASE("bad arguments give one clear line and a non-zero exit") {
   CHECK(unknown_id.err.find("unknown variant id 'rmsnrom'") != std::string::npos);
 }
 
+TEST_CASE("train keeps an existing run unless --force; SIGTERM stops with a checkpoint; --version, typos") {
+  std::string dir = fresh_dir("kept");
+  REQUIRE(run_cli("train" + kTiny + " --steps 2 --out " + dir).status == 0);
+  const std::string log = read_file(dir + "/log.csv");
+  CliRun again = run_cli("train" + kTiny + " --steps 3 --out " + dir);
+  CHECK(again.status == 2);
+  CHECK(again.err.find("already holds files") != std::string::npos);
+  CHECK(again.err.find("--resume " + dir) != std::string::npos);
+  CHECK(again.err.find("--force") != std::string::npos);
+  CHECK(read_file(dir + "/log.csv") == log);  // nothing touched
+  CliRun forced = run_cli("train" + kTiny + " --steps 3 --force --out " + dir);
+  REQUIRE(forced.status == 0);
+  CHECK(losses(dir).size() == 3);                                    // a new log, not the old one continued
+  CHECK(run_cli("train --resume " + dir + " --force").status == 2);  // --force is not a resume flag
+
+  // SIGTERM mid-run: the step ends, the checkpoint is written and loads.
+  std::string term = fresh_dir("term");
+  const std::string out = term + ".out";
+  const int rc = std::system(("(" + std::string(TZ_BINARY_DIR) + "/tensorzoo train" + kTiny + " --steps 100000 --out " +
+                              term + " > " + out + " 2>&1 & pid=$!; " +
+                              // once a step is logged (the handler is set by then), at most 60 s
+                              "for i in $(seq 600); do [ \"$(wc -l < " + term +
+                              "/log.csv 2>/dev/null || echo 0)\" -ge 2 ] && break; sleep 0.1; done; " +
+                              "kill -TERM $pid; wait $pid)")
+                                 .c_str());
+  CHECK(WIFEXITED(rc));
+  CHECK(WEXITSTATUS(rc) == 0);
+  CHECK(read_file(out).find("stopping at step") != std::string::npos);
+  CHECK(run_cli("sample --run " + term + " --tokens 5").status == 0);
+
+  CliRun version = run_cli("--version");
+  CHECK(version.status == 0);
+  CHECK(version.out.rfind("tensorzoo ", 0) == 0);
+  CliRun typo = run_cli("trian --steps 3");
+  CHECK(typo.status == 2);
+  CHECK(typo.err.find("unknown command 'trian'; did you mean 'train'?") != std::string::npos);
+}
+
 TEST_CASE("docs/variants.md is the registry's current list (regenerate: tensorzoo docs --out docs/variants.md)") {
   CliRun r = run_cli("docs");
   REQUIRE(r.status == 0);
