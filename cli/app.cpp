@@ -12,6 +12,7 @@ std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
   add_zoo_commands(*app, commands);
   add_arena_command(*app, commands);
   add_probe_command(*app, commands);
+  add_inspect_commands(*app, commands);
   return app;
 }
 

@@ -8,6 +8,8 @@
 //   tensorzoo check ID  the conformance checks on one variant
 //   tensorzoo probe     the key-value memories of a trained run's FFN layers
 //   tensorzoo arena     train several variants on one task under one budget, compare
+//   tensorzoo inspect   the tensors and metadata of a safetensors file
+//   tensorzoo runs      the runs under a directory: step, model, validation loss
 // Every bad argument gives one clear line on stderr and exit status 2; a failure while
 // running gives one line and exit status 1.
 #include <fmt/core.h>

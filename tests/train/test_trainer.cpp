@@ -189,6 +189,22 @@ TEST_CASE("train keeps an existing run unless --force; SIGTERM stops with a chec
   CHECK(typo.err.find("unknown command 'trian'; did you mean 'train'?") != std::string::npos);
 }
 
+TEST_CASE("inspect shows a checkpoint's tensors and metadata; runs lists a directory's runs") {
+  const std::string root = fresh_dir("runs_root"), dir = root + "/tiny";
+  REQUIRE(run_cli("train" + kTiny + " --steps 4 --out " + dir).status == 0);
+  CliRun inspect = run_cli("inspect " + dir + "/checkpoint.safetensors --filter tok_emb");
+  REQUIRE(inspect.status == 0);
+  CHECK(inspect.out.find("| model.tok_emb.weight | f32 | [256, 32] | 8192 |") != std::string::npos);
+  CHECK(inspect.out.find("format: tensorzoo-train-checkpoint") != std::string::npos);
+  CliRun not_st = run_cli("inspect " + dir + "/log.csv");
+  CHECK(not_st.status == 1);
+  CHECK(not_st.err.find("log.csv") != std::string::npos);
+  CliRun runs = run_cli("runs " + root);
+  REQUIRE(runs.status == 0);
+  CHECK(runs.out.find("| tiny | 4/4 | dim 32, depth 1, heads 2, vanilla_mha |") != std::string::npos);
+  CHECK(run_cli("runs " + root + "/nothing").status == 1);
+}
+
 TEST_CASE("docs/variants.md is the registry's current list (regenerate: tensorzoo docs --out docs/variants.md)") {
   CliRun r = run_cli("docs");
   REQUIRE(r.status == 0);
