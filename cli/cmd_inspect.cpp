@@ -90,8 +90,8 @@ int list_runs(const std::string& root) {
       for (const std::string& m : c.get(models::kMixer)) mixers += (mixers.empty() ? "" : "+") + m;
       int64_t params = 0;
       for (const auto& [name, t] : run.model_state) params += t.numel();
-      fmt::print("| {} | {}/{} | dim {}, depth {}, heads {}, {} | {} | {} | {:.1f} |\n", d.filename().string(), run.step,
-                 run.options.steps, c.get(models::kDim), c.get(models::kDepth), c.get(models::kHeads), mixers,
+      fmt::print("| {} | {}/{} | dim {}, depth {}, heads {}, {} | {} | {} | {:.1f} |\n", d.filename().string(),
+                 run.step, run.options.steps, c.get(models::kDim), c.get(models::kDepth), c.get(models::kHeads), mixers,
                  params, last_val_loss(d), double(fs::file_size(d / train::kCheckpointFile, ec)) / 1e6);
     } catch (const std::exception& e) {
       fmt::print("| {} | unreadable: {} | | | | |\n", d.filename().string(), one_line(e.what()));

@@ -138,7 +138,7 @@ struct TrainArgs {
   models::GPTConfig gpt;
   std::string config_arg, resume_dir;
   int64_t sample_tokens = 300, stop_after = 0;
-  bool force = false;
+  bool force = false, replan = false;
 };
 
 // `train --resume DIR`: the flags that may change a run are applied (and recorded in its
@@ -160,6 +160,7 @@ int resume_train(const TrainArgs& a, const CLI::App& cmd) {
       {"--log-every", [&] { c.log_every = o.log_every; }},
       {"--threads", [&] { c.threads = o.threads; }},
       {"--data", [&] { c.data = o.data; }},
+      {"--replan", [&] { c.replan = true; }},
       {"--resume", [] {}},
       {"--stop-after", [] {}},
       {"--sample", [] {}}};
@@ -250,6 +251,9 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
           "UINT64"))
       ->capture_default_str();
   train_cmd->add_option("--out", opt.out_dir, "Run directory")->capture_default_str();
+  train_cmd->add_flag("--replan", a->replan,
+                      "With --resume and more --steps: plan the schedule over the new total (the rate jumps back up "
+                      "the cosine) instead of continuing at the old plan's final rate");
   train_cmd->add_flag("--force", a->force,
                       "Replace the run already in --out (its checkpoint, log, history and plot are removed first)");
   train_cmd->add_option("--builtin-bytes", opt.builtin_bytes, "Size of the built-in text")
@@ -271,6 +275,8 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                         auto& resume_dir = a->resume_dir;
 
                         if (!resume_dir.empty()) return resume_train(*a, *train_cmd);
+                        if (a->replan)
+                          throw CLI::ValidationError("--replan: only with --resume (a new run plans its own)");
                         nn::Config model = gpt.to_config();
                         if (!config_arg.empty()) {
                           model.merge(nn::Config::parse(read_config_arg(config_arg), "--config"));

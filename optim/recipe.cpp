@@ -13,6 +13,7 @@ void Recipe::validate() const {
   TZ_CHECK(std::isfinite(min_lr) && min_lr >= 0 && min_lr <= lr, "recipe: need 0 <= min_lr <= lr, got min_lr ", min_lr,
            " and lr ", lr);
   TZ_CHECK(warmup >= 0, "recipe: warmup must be >= 0, got ", warmup);
+  TZ_CHECK(plan_steps >= 0, "recipe: plan_steps must be >= 0 (0 = the run's steps), got ", plan_steps);
   TZ_CHECK(schedule == "constant" || schedule == "cosine", "recipe: unknown schedule '", schedule,
            "'; valid: constant, cosine");
   TZ_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, "recipe: weight_decay must be finite and >= 0, got ",
@@ -26,6 +27,10 @@ void Recipe::validate() const {
 
 double Recipe::lr_at(int64_t step, int64_t total_steps) const {
   TZ_CHECK(total_steps > 0, "recipe: a run needs at least one step, got ", total_steps);
+  if (plan_steps > 0) {
+    total_steps = plan_steps;
+    step = std::min(step, plan_steps - 1);
+  }
   const int64_t w = std::min(warmup, total_steps);
   if (schedule == "constant") return warmup_constant(step, w, lr);
   TZ_CHECK(schedule == "cosine", "recipe: unknown schedule '", schedule, "'; valid: constant, cosine");

@@ -9,8 +9,11 @@
 // (a warm-up longer than the run is shortened to it):
 //   "constant":  warmup_constant(s, w, lr)           lr (s + 1) / w while s < w, then lr
 //   "cosine":    warmup_cosine(s, w, S, lr, min_lr)  lr s / w while s < w, then cosine to min_lr
-// (formulas in schedule.h). Gradients are clipped to a global norm of grad_clip (clip.h)
-// before the update.
+// (formulas in schedule.h). With plan_steps P > 0 the schedule is the one planned for P
+// steps whatever the run's length, and steps s >= P keep its last rate, lr_at(P - 1, P): a
+// resumed run extended past its plan continues on the decayed tail instead of re-planning
+// (which would jump back up the cosine). Gradients are clipped to a global norm of grad_clip
+// (clip.h) before the update.
 #pragma once
 
 #include <array>
@@ -33,6 +36,7 @@ struct Recipe {
   std::array<double, 2> betas = {0.9, 0.999};  // AdamW's moment decay rates
   double eps = 1e-8;                           // AdamW's denominator guard
   double grad_clip = 0.0;                      // max global gradient norm; 0 = no clipping
+  int64_t plan_steps = 0;                      // > 0: the steps the schedule is planned over
 
   // Throws tz::Error naming the first bad option and the valid range or choices.
   void validate() const;

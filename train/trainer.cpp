@@ -56,6 +56,7 @@ std::string TrainOptions::to_json() const {
             {"beta2", recipe.betas[1]},
             {"eps", recipe.eps},
             {"grad_clip", recipe.grad_clip},
+            {"plan_steps", recipe.plan_steps},
             {"eval_every", eval_every},
             {"eval_batches", eval_batches},
             {"log_every", log_every},
@@ -102,6 +103,8 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
       get(o.recipe.eps);
     else if (key == "grad_clip")
       get(o.recipe.grad_clip);
+    else if (key == "plan_steps")
+      get(o.recipe.plan_steps);
     else if (key == "eval_every")
       get(o.eval_every);
     else if (key == "eval_batches")
@@ -287,7 +290,20 @@ std::string apply(const ResumeChanges& changes, TrainOptions& o) {
     said += cat_str(said.empty() ? "" : ", ", name, " ", field, " -> ", *to);
     field = *to;
   };
+  const int64_t planned = o.recipe.plan_steps > 0 ? o.recipe.plan_steps : o.steps;
   change("steps", changes.steps, o.steps);
+  // More steps extend the schedule on its decayed tail (recipe.h), unless asked to re-plan it.
+  if (changes.replan)
+    o.recipe.plan_steps = 0;
+  else if (o.steps > planned && o.recipe.schedule != "constant")
+    o.recipe.plan_steps = planned;
+  if (o.recipe.plan_steps == o.steps) o.recipe.plan_steps = 0;
+  if (changes.steps && o.recipe.plan_steps > 0)
+    said +=
+        cat_str(", the schedule as planned for ", o.recipe.plan_steps, " steps, then its final lr ",
+                o.recipe.lr_at(o.recipe.plan_steps - 1, o.recipe.plan_steps), " (--replan: plan over ", o.steps, ")");
+  else if (changes.steps && changes.replan)
+    said += cat_str(", the schedule re-planned over ", o.steps, " steps");
   change("lr", changes.lr, o.recipe.lr);
   change("min_lr", changes.min_lr, o.recipe.min_lr);
   change("warmup", changes.warmup, o.recipe.warmup);

@@ -80,6 +80,9 @@ struct ResumeChanges {
   std::optional<std::string> schedule, data;
   std::optional<int> threads;
   std::optional<bool> skip_nonfinite;
+  // With more steps: plan the schedule over the new total (the rate jumps back up the
+  // cosine) instead of keeping the old plan and its final rate for the added steps.
+  bool replan = false;
 };
 
 class Trainer {

@@ -2,6 +2,7 @@
 // determinism, checkpoint checks, and one clear line for every bad argument.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "core/creation.h"
@@ -187,6 +188,35 @@ TEST_CASE("train keeps an existing run unless --force; SIGTERM stops with a chec
   CliRun typo = run_cli("trian --steps 3");
   CHECK(typo.status == 2);
   CHECK(typo.err.find("unknown command 'trian'; did you mean 'train'?") != std::string::npos);
+}
+
+TEST_CASE("resuming with more steps continues on the schedule's tail, or re-plans it with --replan") {
+  // The lr column of log.csv by step.
+  auto lrs = [](const std::string& dir) {
+    std::map<int64_t, double> out;
+    std::istringstream in(read_file(dir + "/log.csv"));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::vector<std::string> f;
+      std::stringstream ss(line);
+      for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+      out[std::stoll(f[0])] = std::stod(f[3]);
+    }
+    return out;
+  };
+  const std::string tail = fresh_dir("tail"), replan = fresh_dir("replan");
+  for (const std::string& d : {tail, replan}) REQUIRE(run_cli("train" + kTiny + " --steps 8 --out " + d).status == 0);
+  CliRun kept = run_cli("train --resume " + tail + " --steps 16");
+  REQUIRE(kept.status == 0);
+  CHECK(kept.out.find("the schedule as planned for 8 steps, then its final lr") != std::string::npos);
+  REQUIRE(run_cli("train --resume " + replan + " --steps 16 --replan").status == 0);
+  const auto a = lrs(tail), b = lrs(replan);
+  REQUIRE((a.count(8) && a.count(9) && a.count(16) && b.count(9)));
+  CHECK(a.at(9) == doctest::Approx(a.at(8)).epsilon(1e-6));  // no jump: the final rate goes on
+  CHECK(a.at(16) == doctest::Approx(a.at(8)).epsilon(1e-6));
+  CHECK(b.at(9) > 1.5 * a.at(8));  // re-planned: back up the cosine
+  CHECK(run_cli("train" + kTiny + " --steps 2 --replan --out " + fresh_dir("replan_new")).status == 2);
 }
 
 TEST_CASE("inspect shows a checkpoint's tensors and metadata; runs lists a directory's runs") {
