@@ -1,0 +1,224 @@
+// Proofs of the HiPPO / S4 family (nn/ssm/dss, s4, hippo, lssl, httyh), in f64. Every kernel
+// generator is checked against Krylov powering K_l = C Ā^l B̄ of its discretised matrix
+// (core/kernels/ssm_kernels.h: the reference), the convolution against the recurrence (outputs
+// and gradients), and decoding token by token against the full forward; then each paper's own
+// property (see each TZ_PROOF).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <complex>
+#include <numbers>
+
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/kernels/ssm_kernels.h"
+#include "core/random.h"
+#include "nn/ssm/dss.h"
+#include "nn/ssm/lssl.h"
+#include "tests/test_util.h"
+#include "tests/zoo/proofs.h"
+
+namespace tz::testing {
+namespace {
+using cplx = std::complex<double>;
+
+// The output and the gradients of sum(y w) w.r.t. u and every parameter outside out_proj.
+template <class M>
+std::vector<Tensor> ssm_grads(M& m, const Tensor& u, const Tensor& w, bool conv) {
+  m.zero_grad();
+  u.zero_grad();
+  Tensor y = conv ? m.convolve(u) : m.recur(u);
+  sum(y * w).backward();
+  std::vector<Tensor> out{y.detach().contiguous(), u.grad().clone()};
+  for (const auto& [name, p] : m.named_parameters()) {
+    if (name.rfind("out_proj", 0) == 0) continue;
+    INFO("parameter ", name);
+    if (!p.grad().defined()) continue;  // fixed by the paper's variant (reported by the caller)
+    out.push_back(p.grad().clone());
+  }
+  return out;
+}
+
+// The largest relative RMS between the convolution and the recurrence over y and all gradients.
+template <class M>
+double conv_vs_recur(M& m, int64_t B, int64_t T, uint64_t seed) {
+  Generator gen(seed);
+  Tensor u = randn({B, T, m.options.dim}, gen, DType::f64).requires_grad_();
+  Tensor w = randn({B, T, m.options.dim}, gen, DType::f64);
+  std::vector<Tensor> a = ssm_grads(m, u, w, true), b = ssm_grads(m, u, w, false);
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("tensor ", i);
+    CHECK(rel_rms(a[i], b[i]) <= 1e-10);
+    worst = std::max(worst, rel_rms(a[i], b[i]));
+  }
+  return worst;
+}
+
+// A complex system (A [N, N], B, C [N]) as a real one of size 2N: x = (Re h, Im h),
+// A -> [[Re A, -Im A], [Im A, Re A]], B -> (Re B, Im B), y = Re(C h) -> (Re C, -Im C).
+struct RealSsm {
+  int64_t N;
+  std::vector<double> A, B, C;
+};
+RealSsm realify(const std::vector<cplx>& A, const std::vector<cplx>& B, const std::vector<cplx>& C) {
+  const int64_t n = int64_t(B.size()), N = 2 * n;
+  RealSsm r{.N = N,
+            .A = std::vector<double>(static_cast<size_t>(N * N)),
+            .B = std::vector<double>(static_cast<size_t>(N)),
+            .C = std::vector<double>(static_cast<size_t>(N))};
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      const cplx a = A[size_t(i * n + j)];
+      r.A[size_t(i * N + j)] = r.A[size_t((i + n) * N + j + n)] = a.real();
+      r.A[size_t(i * N + j + n)] = -a.imag();
+      r.A[size_t((i + n) * N + j)] = a.imag();
+    }
+    r.B[size_t(i)] = B[size_t(i)].real();
+    r.B[size_t(i + n)] = B[size_t(i)].imag();
+    r.C[size_t(i)] = C[size_t(i)].real();
+    r.C[size_t(i + n)] = -C[size_t(i)].imag();
+  }
+  return r;
+}
+// K_l = C Ā^l B̄ with Ā, B̄ from the given discretisation of the real system.
+std::vector<double> krylov(const RealSsm& s, double dt, int64_t L, bool zoh) {
+  std::vector<double> Ab(size_t(s.N * s.N)), Bb(size_t(s.N)), K(static_cast<size_t>(L));
+  if (zoh)
+    kernels::discretise_zoh(Ab.data(), Bb.data(), s.A.data(), s.B.data(), s.N, dt);
+  else
+    kernels::discretise_bilinear(Ab.data(), Bb.data(), s.A.data(), s.B.data(), s.N, dt);
+  kernels::krylov_kernel(K.data(), Ab.data(), Bb.data(), s.C.data(), s.N, L);
+  return K;
+}
+double rel_rms(const std::vector<double>& a, const Tensor& b) {
+  return tz::testing::rel_rms(from_vector(a, {int64_t(a.size())}), b.contiguous());
+}
+cplx par(const Tensor& re, const Tensor& im, std::initializer_list<int64_t> i) { return {re.at(i), im.at(i)}; }
+
+nn::ModelDims tiny_dims(int64_t dim) { return {.dim = dim, .heads = 1, .context = 48, .depth = 1}; }
+}  // namespace
+
+// ---- DSS ---------------------------------------------------------------------------------------
+namespace {
+// DSS's kernel per channel against Krylov powering of ZOH(diag λ, B = w [/ (e^{λΔL} - 1)]), C = 1.
+double dss_vs_krylov(nn::Dss& m, int64_t L) {
+  NoGradGuard no_grad;
+  Tensor K = m.kernel(L);
+  const int64_t P = m.options.state / 2;
+  double worst = 0;
+  for (int64_t c = 0; c < m.options.dim; ++c) {
+    const double dt = std::exp(m.log_dt.at({c}));
+    std::vector<cplx> A(size_t(P * P), 0.0), B(static_cast<size_t>(P)), C(size_t(P), 1.0);
+    for (int64_t n = 0; n < P; ++n) {
+      const cplx lam(-std::exp(m.A_log_re.at({n})), m.A_im.at({n}));
+      A[size_t(n * P + n)] = lam;
+      B[size_t(n)] = par(m.W_re, m.W_im, {c, n});
+      if (m.options.softmax) B[size_t(n)] /= std::exp(lam * dt * double(m.options.length)) - 1.0;
+    }
+    worst = std::max(worst, rel_rms(krylov(realify(A, B, C), dt, L, true), K.select(0, c)));
+  }
+  return worst;
+}
+}  // namespace
+
+TZ_PROOF(dss,
+         "exp and softmax kernels == Krylov powering of ZOH(diag λ); FFT conv == recurrence (outputs, grads); "
+         "decode == forward; λ from HiPPO-LegS") {
+  Generator gen(3);
+  double krylov_err = 0, conv_err = 0;
+  for (const char* kind : {"exp", "softmax"}) {
+    CAPTURE(kind);
+    nn::Config c = nn::Config::parse(
+        std::string(R"({"ssm_state": 8, "ssm_dt_min": 0.01, "ssm_dt_max": 0.5, "dss_kernel": ")") + kind + "\"}");
+    nn::Dss m(nn::dss_options(tiny_dims(3), c), gen);
+    m.to(DType::f64);
+    const double k = dss_vs_krylov(m, 40), v = conv_vs_recur(m, 2, 33, 4);
+    CHECK(k <= 1e-10);
+    krylov_err = std::max(krylov_err, k);
+    conv_err = std::max(conv_err, v);
+    MESSAGE("DSS_", std::string(kind), ": kernel vs Krylov ", k, ", conv vs recurrence (y and grads) ", v);
+  }
+  // the init: λ are HiPPO-LegS's normal eigenvalues -1/2 + iω (ω > 0, from the NPLR form)
+  nn::Dss m(nn::dss_options(tiny_dims(2), nn::Config::parse(R"({"ssm_state": 8})")), gen);
+  kernels::Nplr r = kernels::nplr(kernels::hippo_legs(8), kernels::legs_low_rank(8));
+  std::vector<double> omega;
+  for (const cplx& l : r.lambda)
+    if (l.imag() > 0) omega.push_back(l.imag());
+  REQUIRE(omega.size() == 4);
+  for (int64_t n = 0; n < 4; ++n) {
+    CHECK(-std::exp(m.A_log_re.at({n})) == doctest::Approx(-0.5).epsilon(1e-6));
+    CHECK(m.A_im.at({n}) == doctest::Approx(omega[size_t(n)]).epsilon(1e-6));
+  }
+  const double step = std::max(lm_step_vs_forward(R"({"mixer": "dss", "ssm_state": 8})", 12),
+                               lm_step_vs_forward(R"({"mixer": "dss", "ssm_state": 8, "dss_kernel": "softmax"})", 12));
+  CHECK(step <= 1e-9);
+  MESSAGE("DSS: Im λ(N = 8) = ", omega[0], ", ", omega[1], ", ", omega[2], ", ", omega[3], "; step vs forward ", step);
+  TZ_PROOF_NUMBER("kernel vs Krylov (rel rms)", krylov_err);
+}
+
+// ---- LSSL --------------------------------------------------------------------------------------
+namespace {
+// The SSM's output (y without the block's GELU and out_proj) for the signal f sampled with step Δ.
+Tensor lssl_output(double dt, int64_t T, const nn::Lssl& like) {
+  Generator gen(1);
+  nn::Lssl m(nn::lssl_options(
+                 tiny_dims(like.options.dim),
+                 nn::Config::parse(R"({"ssm_state": )" + std::to_string(like.options.state) + R"(, "ssm_dt_min": )" +
+                                   std::to_string(dt) + R"(, "ssm_dt_max": )" + std::to_string(dt) + "}")),
+             gen);
+  m.to(DType::f64);
+  core::copy_(m.C, like.C);
+  core::copy_(m.D, like.D);
+  CHECK(std::exp(m.log_dt.at({0})) == doctest::Approx(dt).epsilon(1e-12));
+  std::vector<double> u(static_cast<size_t>(T * m.options.dim));
+  for (int64_t k = 0; k < T; ++k)
+    for (int64_t c = 0; c < m.options.dim; ++c) {
+      const double t = double(k) * dt;
+      u[size_t(k * m.options.dim + c)] = std::sin(2 * std::numbers::pi * t * double(c + 1)) + 0.5 * std::cos(3 * t);
+    }
+  NoGradGuard no_grad;
+  return m.convolve(from_vector(u, {1, T, m.options.dim}));
+}
+}  // namespace
+
+TZ_PROOF(lssl,
+         "Krylov kernel by FFT conv == dense recurrence (outputs, grads); decode == forward; halving Δ on "
+         "the 2x upsampled input gives the same output up to O(Δ) discretisation error") {
+  Generator gen(7);
+  nn::Lssl m(
+      nn::lssl_options(tiny_dims(3), nn::Config::parse(R"({"ssm_state": 8, "ssm_dt_min": 0.01, "ssm_dt_max": 0.5})")),
+      gen);
+  m.to(DType::f64);
+  const double conv = conv_vs_recur(m, 2, 37, 8);
+  // the kernel against the recurrence's impulse response
+  NoGradGuard no_grad;
+  const int64_t L = 40;
+  Tensor delta = zeros({1, L, 3}, DType::f64);
+  for (int64_t c = 0; c < 3; ++c) delta.set({0, 0, c}, 1.0);
+  Tensor impulse = (m.recur(delta).select(0, 0) - delta.select(0, 0) * m.D).transpose(0, 1).contiguous();
+  const double imp = rel_rms(m.kernel(L), impulse);
+  CHECK(imp <= 1e-12);
+  // continuous time: the same signal at step Δ and Δ / 2 (2x the samples); compare y at the
+  // shared times. The bilinear step takes u_k at the end of its interval (B̄ u_k, not the
+  // trapezoid (u_k + u_{k-1}) / 2), so the difference is first order in Δ: it halves when Δ does.
+  const int64_t T = 64;
+  const double dt = 0.02;
+  Tensor y1 = lssl_output(dt, T, m), y2 = lssl_output(dt / 2, 2 * T, m), y4 = lssl_output(dt / 4, 4 * T, m);
+  Tensor y8 = lssl_output(dt / 8, 8 * T, m);
+  Tensor s2 = y2.slice(1, 0, 2 * T, 2), s4 = y4.slice(1, 0, 4 * T, 4), s8 = y8.slice(1, 0, 8 * T, 8);
+  const double e1 = rel_rms(y1, s2.contiguous()), e2 = rel_rms(s2.contiguous(), s4.contiguous()),
+               e3 = rel_rms(s4.contiguous(), s8.contiguous());
+  CHECK(e1 <= 0.05);
+  CHECK(e2 / e3 >= 1.8);
+  CHECK(e1 / e2 >= 1.8);
+  const double step = lm_step_vs_forward(R"({"mixer": "lssl", "ssm_state": 6})", 12);
+  CHECK(step <= 1e-9);
+  MESSAGE("LSSL: conv vs recurrence ", conv, "; kernel vs impulse response ", imp, "; step vs forward ", step,
+          "; y(Δ) vs y(Δ/2) on 2x upsampled input (rel rms): Δ = 0.02: ", e1, ", 0.01: ", e2, ", 0.005: ", e3);
+  TZ_PROOF_NUMBER("y(Δ) vs y(Δ/2), Δ = 0.02 (rel rms)", e1);
+}
+
+}  // namespace tz::testing
