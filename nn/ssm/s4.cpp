@@ -89,17 +89,20 @@ Tensor S4::kernel(int64_t L) const {
     if (!e) break;
     pw = matmul(pw, pw);
   }
-  Cx Ct = C - Cx{row.re.squeeze(-2), row.im.squeeze(-2)};  // [C, N]
-  // 2. the generating function at z_k = e^{-2πik/L}: d = (1 - z) - β λ, β = α (1 + z)
+  // on the circle |z| = ρ = 2^{-1/L} (see s4.h): C̃ = C (I - ρ^L Ā^L), ρ^L = 1/2
+  Cx Ct = C - Cx{row.re.squeeze(-2), row.im.squeeze(-2)} * 0.5;  // [C, N]
+  // 2. the generating function at z_k = ρ e^{-2πik/L}: d = (1 - z) - β λ, β = α (1 + z)
+  const double rho = std::exp2(-1.0 / double(L));
   std::vector<double> zr(static_cast<size_t>(L)), zi(static_cast<size_t>(L)), cs(size_t(L * L)), sn(size_t(L * L));
   for (int64_t k = 0; k < L; ++k) {
     const double th = 2 * std::numbers::pi * double(k) / double(L);
-    zr[size_t(k)] = std::cos(th);
-    zi[size_t(k)] = -std::sin(th);
+    zr[size_t(k)] = rho * std::cos(th);
+    zi[size_t(k)] = -rho * std::sin(th);
     for (int64_t l = 0; l < L; ++l) {  // angles reduced mod L so that large L stays exact
       const double a = 2 * std::numbers::pi * double((k * l) % L) / double(L);
-      cs[size_t(k * L + l)] = std::cos(a) / double(L);
-      sn[size_t(k * L + l)] = std::sin(a) / double(L);
+      const double scale = std::exp2(double(l) / double(L)) / double(L);  // 1/L and ρ^{-ℓ}
+      cs[size_t(k * L + l)] = std::cos(a) * scale;
+      sn[size_t(k * L + l)] = std::sin(a) * scale;
     }
   }
   Tensor z_re = from_vector(zr, {1, L}).to(dt_type), z_im = from_vector(zi, {1, L}).to(dt_type);
@@ -113,7 +116,7 @@ Tensor S4::kernel(int64_t L) const {
      kCP = cauchy(Ct, Cx{P.re.unsqueeze(0), P.im.unsqueeze(0)});
   Cx kPB = cauchy(conj(P), Bc), kPP = cauchy(conj(P), P);
   Cx Khat = (kCB - beta * kCP * kPB / (Cx{1.0 + (beta * kPP).re, (beta * kPP).im})) * r.dt;
-  // 3. the inverse DFT's real part
+  // 3. the inverse DFT's real part, times ρ^{-ℓ}
   Tensor Cos = from_vector(cs, {L, L}).to(dt_type), Sin = from_vector(sn, {L, L}).to(dt_type);
   return matmul(Khat.re, Cos) - matmul(Khat.im, Sin);  // [C, L]
 }

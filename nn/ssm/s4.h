@@ -18,6 +18,10 @@
 //   = Δ [k_CB - β k_CP k_PB / (1 + β k_PP)],  k_XY = Σ_n X_n Y_n / d_n  (Cauchy sums; X ∈ {C̃, P*})
 //   (the paper divides by 1 + z first, which is 0 at z = -1; this form needs no special case)
 //   K_ℓ = Re (1/L) Σ_k K̂(z_k) e^{2πikℓ/L},   y = K * u + D u   (long convolution by FFT)
+//   The points are taken on the circle |z| = ρ = 2^{-1/L} instead (z_k = ρ e^{-2πik/L}, C̃ =
+//   C (I - ρ^L Ā^L), and K_ℓ gets a factor ρ^{-ℓ} <= 2): on |z| = 1, d_n vanishes where a mode
+//   of Λ alone is undamped (FouT's λ = 0 at z = 1, any λ = iω at some z), although the whole
+//   A is stable; inside the circle no Re λ <= 0 can make d_n zero.
 // Recurrent form (decoding), O(N) per step by the same Woodbury identity:
 //   v = x + Δ/2 (Λ x - P (P* x)) + Δ B u_t,   x_t = M v,   y_t = Re(C x_t) + D u_t
 // Choices, stated: the Cauchy sums are evaluated directly (O(C L N), no fast Cauchy kernel) and

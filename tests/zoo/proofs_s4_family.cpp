@@ -16,6 +16,7 @@
 #include "core/kernels/ssm_kernels.h"
 #include "core/random.h"
 #include "nn/ssm/dss.h"
+#include "nn/ssm/httyh.h"
 #include "nn/ssm/lssl.h"
 #include "nn/ssm/s4.h"
 #include "tests/test_util.h"
@@ -331,6 +332,91 @@ TZ_PROOF(s4,
   MESSAGE("S4: NPLR vs dense LegS (N 8..64, rel max) ", nplr_err, "; kernel vs Krylov (L 1, 7, 32, 45) ", kry,
           ", after moving the parameters ", moved, "; conv vs recurrence ", conv, "; step vs forward ", step);
   TZ_PROOF_NUMBER("kernel vs Krylov powering (rel rms)", std::max(kry, moved));
+}
+
+// ---- HTTYH (S4-FouT) -----------------------------------------------------------------------------
+namespace {
+// The sliding Fourier basis q_n(t) on the window [0, 1), 0 after.
+double fourier_basis(int64_t n, double t) {
+  if (t < 0 || t >= 1) return 0;
+  if (n == 0) return 1;
+  const double k = double((n + 1) / 2), a = 2 * std::numbers::pi * k * t;
+  return std::sqrt(2.0) * (n % 2 == 1 ? std::cos(a) : std::sin(a));
+}
+struct FoutFit {
+  double window = 0, after = 0;  // max |K_n(t) - q_n(t)| over n < 5, t ∈ [0.1, 0.9] and t ∈ [1.1, 2)
+};
+// The continuous impulse response e^{tA}B of HiPPO-FouT (N states) sampled every 1/1000.
+FoutFit fout_fit(int64_t N) {
+  const kernels::DenseSsm s = kernels::hippo_fout(N);
+  const int64_t steps = 2000;
+  std::vector<double> M(s.A), E(static_cast<size_t>(N * N)), x(s.B), next(static_cast<size_t>(N));
+  for (double& v : M) v /= 1000.0;
+  kernels::expm_dense(E.data(), M.data(), N);
+  FoutFit f;
+  for (int64_t i = 0; i < steps; ++i) {
+    const double t = double(i) / 1000.0;
+    for (int64_t n = 0; n < 5; ++n) {
+      const double e = std::abs(x[size_t(n)] - fourier_basis(n, t));
+      if (t >= 0.1 && t <= 0.9) f.window = std::max(f.window, e);
+      if (t >= 1.1) f.after = std::max(f.after, e);
+    }
+    for (int64_t r = 0; r < N; ++r) {
+      double acc = 0;
+      for (int64_t c = 0; c < N; ++c) acc += E[size_t(r * N + c)] * x[size_t(c)];
+      next[size_t(r)] = acc;
+    }
+    x = next;
+  }
+  return f;
+}
+}  // namespace
+
+TZ_PROOF(httyh_s4,
+         "FouT kernel == the sliding Fourier basis on its window (error falling with N); S4-FouT "
+         "kernel == Krylov of dense FouT; conv == recurrent; decode == forward; log-uniform Δ") {
+  // 1. the continuous FouT kernel against the sliding Fourier basis
+  double prev = 1e9, window = 0, after = 0;
+  std::string table = "N | max |e^{tA}B - q(t)|, t in [0.1, 0.9] | after the window, t >= 1.1\n";
+  for (int64_t N : {9, 17, 33, 65, 129}) {
+    const FoutFit f = fout_fit(N);
+    table += std::to_string(N) + " | " + std::to_string(f.window) + " | " + std::to_string(f.after) + "\n";
+    CHECK(f.window < prev);
+    prev = window = f.window;
+    after = f.after;
+  }
+  CHECK(window <= 0.03);
+  CHECK(after <= 0.2);
+  MESSAGE("FouT kernel vs sliding Fourier basis (first 5 functions):\n", table);
+  // 2. the layer (NPLR FouT) against Krylov powering of the dense discretised FouT matrix
+  Generator gen(13);
+  nn::Config c = nn::Config::parse(R"({"ssm_state": 9, "ssm_dt_min": 0.01, "ssm_dt_max": 0.2})");
+  nn::S4 m(nn::httyh_options(tiny_dims(3), c), gen);
+  REQUIRE(m.options.fout);
+  m.to(DType::f64);
+  restore_f64_init(m);
+  const double kry = std::max(s4_vs_krylov(m, 40, true), s4_vs_krylov(m, 40, false));
+  CHECK(kry <= 1e-9);
+  const double conv = conv_vs_recur(m, 2, 31, 14);
+  const double step = lm_step_vs_forward(R"({"mixer": "httyh_s4", "ssm_state": 7})", 12);
+  CHECK(step <= 1e-9);
+  // 3. the timescale init: log Δ uniform on [log dt_min, log dt_max] (Kolmogorov-Smirnov distance;
+  // the 1% critical value for 2000 draws is 1.63 / √2000 = 0.036; uniform Δ would give ~0.5)
+  nn::S4 wide(nn::httyh_options(tiny_dims(2000), nn::Config::parse(R"({"ssm_state": 3})")), gen);
+  std::vector<double> ld = wide.log_dt.to_vector<double>();
+  std::sort(ld.begin(), ld.end());
+  const double lo = std::log(0.001), hi = std::log(0.1);
+  double ks = 0;
+  for (size_t i = 0; i < ld.size(); ++i) {
+    const double F = (ld[i] - lo) / (hi - lo), n = double(ld.size());
+    ks = std::max({ks, std::abs(F - double(i) / n), std::abs(F - double(i + 1) / n)});
+  }
+  CHECK(ld.front() >= lo - 1e-6);
+  CHECK(ld.back() <= hi + 1e-6);
+  CHECK(ks <= 0.036);
+  MESSAGE("S4-FouT: kernel vs Krylov ", kry, "; conv vs recurrence ", conv, "; step vs forward ", step,
+          "; log-uniform Δ: KS distance ", ks, " (2000 channels)");
+  TZ_PROOF_NUMBER("FouT kernel vs sliding Fourier basis on the window, N = 129", window);
 }
 
 }  // namespace tz::testing
