@@ -11,6 +11,7 @@
 #include <numbers>
 
 #include "autograd/ops.h"
+#include "autograd/ops_long_conv.h"
 #include "core/copy.h"
 #include "core/creation.h"
 #include "core/kernels/ssm_kernels.h"
@@ -129,11 +130,11 @@ double dss_vs_krylov(nn::Dss& m, int64_t L) {
 }  // namespace
 
 TZ_PROOF(dss,
-         "exp and softmax kernels == Krylov powering of ZOH(diag λ); FFT conv == recurrence (outputs, grads); "
-         "decode == forward; λ from HiPPO-LegS") {
+         "exp and softmax kernels == Krylov powering of ZOH(diag λ); FFT conv == recurrence (outputs, grads) "
+         "and == direct conv; decode == forward; λ from HiPPO-LegS") {
   Generator gen(3);
   double krylov_err = 0, conv_err = 0;
-  for (const char* kind : {"exp", "softmax"}) {
+  for (const std::string kind : {"exp", "softmax"}) {
     CAPTURE(kind);
     nn::Config c = nn::Config::parse(
         std::string(R"({"ssm_state": 8, "ssm_dt_min": 0.01, "ssm_dt_max": 0.5, "dss_kernel": ")") + kind + "\"}");
@@ -143,7 +144,17 @@ TZ_PROOF(dss,
     CHECK(k <= 1e-10);
     krylov_err = std::max(krylov_err, k);
     conv_err = std::max(conv_err, v);
-    MESSAGE("DSS_", std::string(kind), ": kernel vs Krylov ", k, ", conv vs recurrence (y and grads) ", v);
+    MESSAGE("DSS_", kind, ": kernel vs Krylov ", k, ", conv vs recurrence (y and grads) ", v);
+  }
+  // the FFT long convolution against the direct causal sums, with the DSS kernel
+  double direct = 0;
+  {
+    nn::Dss m(nn::dss_options(tiny_dims(3), nn::Config::parse(R"({"ssm_state": 8, "ssm_dt_max": 0.5})")), gen);
+    m.to(DType::f64);
+    NoGradGuard no_grad;
+    Tensor u = randn({2, 3, 50}, gen, DType::f64), K = m.kernel(50);
+    direct = rel_rms(long_conv(u, K, m.D), long_conv(u, K, m.D, {.reference = true}));
+    CHECK(direct <= 1e-12);
   }
   // the init: λ are HiPPO-LegS's normal eigenvalues -1/2 + iω (ω > 0, from the NPLR form)
   nn::Dss m(nn::dss_options(tiny_dims(2), nn::Config::parse(R"({"ssm_state": 8})")), gen);
@@ -159,7 +170,8 @@ TZ_PROOF(dss,
   const double step = std::max(lm_step_vs_forward(R"({"mixer": "dss", "ssm_state": 8})", 12),
                                lm_step_vs_forward(R"({"mixer": "dss", "ssm_state": 8, "dss_kernel": "softmax"})", 12));
   CHECK(step <= 1e-9);
-  MESSAGE("DSS: Im λ(N = 8) = ", omega[0], ", ", omega[1], ", ", omega[2], ", ", omega[3], "; step vs forward ", step);
+  MESSAGE("DSS: Im λ(N = 8) = ", omega[0], ", ", omega[1], ", ", omega[2], ", ", omega[3], "; FFT vs direct conv ",
+          direct, "; step vs forward ", step);
   TZ_PROOF_NUMBER("kernel vs Krylov (rel rms)", krylov_err);
 }
 
