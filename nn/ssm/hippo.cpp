@@ -90,8 +90,9 @@ Tensor Hippo::forward(const Tensor& x, const MixerContext& ctx, MixerState* stat
     HippoState& s = own_state<HippoState>(state, ctx);
     y = recur(x, &s.c, s.length);
     s.length += x.size(1);
-  } else {
-    y = convolve(x);
+  } else {  // the materialised form while its T x T x (N + C) tables stay small, else the recurrence
+    const int64_t T = x.size(1);
+    y = T * T * (options.state + options.dim) <= (int64_t(1) << 24) ? convolve(x) : recur(x);
   }
   return out_proj->forward(gelu(y));
 }

@@ -13,7 +13,8 @@
 // LegS is time-varying (Ā_k depends on k), so there is no convolution kernel and no FFT: the
 // parallel form is the materialised transfer matrix G[t, s] = Ā_t ⋯ Ā_{s+1} B̄_s ([T, T, N], fixed,
 // cached), y_t = Σ_{s<=t} C G[t, s] u_s + D u_t, O(T² N); the recurrence (decoding) is O(N²) per
-// step, its state c [B, C, N] with the position held by the state's length.
+// step, its state c [B, C, N] with the position held by the state's length. The forward uses
+// the materialised form while T² (N + C) <= 2^24 and the recurrence beyond (the same numbers).
 #pragma once
 
 #include <vector>
