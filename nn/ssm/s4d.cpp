@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops_long_conv.h"
 #include "core/creation.h"
+#include "nn/ssm/diagonal.h"
 #include "nn/ssm/mamba.h"  // the shared SSM keys
 
 namespace tz::nn {
@@ -64,13 +65,7 @@ S4d::Discrete S4d::discretise() const {
 Tensor S4d::kernel(int64_t L) const {
   Discrete d = discretise();
   Tensor CB_re = C_re * d.Bb_re - C_im * d.Bb_im, CB_im = C_re * d.Bb_im + C_im * d.Bb_re;  // [C, P]
-  std::vector<double> ell(static_cast<size_t>(L));
-  for (int64_t l = 0; l < L; ++l) ell[size_t(l)] = double(l);
-  Tensor pos = from_vector(ell, {L}).to(log_dt.dtype());
-  // λ̄^ℓ = e^{ℓ Re Δλ} (cos ℓ Im Δλ + i sin ℓ Im Δλ): exact powers, no repeated products
-  Tensor mag = exp(d.dA_re.unsqueeze(-1) * pos), ang = d.dA_im.unsqueeze(-1) * pos;  // [C, P, L]
-  Tensor re = mag * (CB_re.unsqueeze(-1) * cos(ang) - CB_im.unsqueeze(-1) * sin(ang));
-  return sum(re, {1}) * 2.0;  // [C, L]
+  return vandermonde_kernel(d.dA_re, d.dA_im, CB_re, CB_im, L) * 2.0;                       // [C, L]
 }
 
 Tensor S4d::convolve(const Tensor& u) const {
@@ -78,16 +73,10 @@ Tensor S4d::convolve(const Tensor& u) const {
 }
 
 Tensor S4d::recur(const Tensor& u, Tensor* h) const {
-  const int64_t B = u.size(0), T = u.size(1), C = options.dim, P = options.state / 2;
   Discrete d = discretise();
-  Tensor a = stack({d.Ab_re, d.Ab_im}, -1).reshape({1, 1, C * P, 2}).expand({B, T, C * P, 2});
-  Tensor uu = u.unsqueeze(-1);  // [B, T, C, 1]
-  Tensor b = stack({uu * d.Bb_re, uu * d.Bb_im}, -1).reshape({B, T, C * P, 2});
-  Tensor hs = scan(a, b, h && h->defined() ? *h : Tensor(), {.complex = true});  // [B, T, C P, 2]
-  if (h) *h = hs.select(1, T - 1).contiguous();
-  Tensor h5 = hs.reshape({B, T, C, P, 2});
-  Tensor y = sum(h5.select(-1, 0) * C_re - h5.select(-1, 1) * C_im, {-1}) * 2.0;  // [B, T, C]
-  return y + u * D;
+  Tensor y = diagonal_recur(
+      u, {.a_re = d.Ab_re, .a_im = d.Ab_im, .b_re = d.Bb_re, .b_im = d.Bb_im, .c_re = C_re, .c_im = C_im}, h);
+  return y * 2.0 + u * D;
 }
 
 Tensor S4d::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
