@@ -27,4 +27,4 @@ for n in $THREADS; do
   OMP_NUM_THREADS=$n "$BUILD/bench/lm_throughput" --models "$MODELS" --T "$TS" --decode "$HS" --reps "$REPS" \
     --threads "$n" | tee -a "$RES"
 done
-cd "$ROOT/bench" && python3 lm_throughput_report.py "$RES"
+PYTHONPATH="$ROOT/bench" python3 "$ROOT/bench/lm_throughput_report.py" "$RES"
