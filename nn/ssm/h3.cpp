@@ -27,8 +27,12 @@ H3Options h3_options(const ModelDims& dims, const Config& c) {
 
 H3::H3(const H3Options& o, Generator& gen) : options(o) {
   const int64_t C = o.dim, M = o.shift;
+  // PyTorch's default Linear scale (std 1/sqrt(3 C)), as the reference keeps it: the output is
+  // a product of three projections, which the zoo's N(0, 0.02) would shrink to nothing.
   auto lin = [&](const char* name) {
-    return register_module(name, std::make_shared<Linear>(LinearOptions{.in = C, .out = C}, gen));
+    return register_module(
+        name,
+        std::make_shared<Linear>(LinearOptions{.in = C, .out = C, .init_std = 1.0 / std::sqrt(3.0 * double(C))}, gen));
   };
   q_proj = lin("q_proj");
   k_proj = lin("k_proj");
