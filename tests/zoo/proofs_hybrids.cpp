@@ -95,9 +95,22 @@ TEST_CASE("local_attention with G = H KV heads and the window cache equals the p
     parts.push_back(mqa.forward(x.narrow(1, t, n), {.start = t}, s.get()));
   }
   const double chunks = max_abs_diff(cat(parts, 1), plain.forward(x, {}));
-  MESSAGE("local MQA (G = H) vs local_attention: whole ", d, ", in chunks of 3 from the window cache ", chunks);
+  // the plain layer caches every position, the window cache w - 1 of them
+  auto numel = [](nn::MixerState& st) {
+    int64_t n = 0;
+    for (const auto& [name, t] : nn::save_state(st)) n += t.numel();
+    return n;
+  };
+  const int64_t plain_small = numel(*plain.make_state(2, 13, DType::f64)),
+                plain_big = numel(*plain.make_state(2, 1300, DType::f64)),
+                mqa_big = numel(*mqa.make_state(2, 1300, DType::f64));
+  MESSAGE("local MQA (G = H) vs local_attention: whole ", d, ", in chunks of 3 from the window cache ", chunks,
+          "; state numbers for 13 / 1300 positions: plain ", plain_small, " / ", plain_big, ", window cache ",
+          numel(*s), " / ", mqa_big);
   CHECK(d <= 1e-12);
   CHECK(chunks <= 1e-12);
+  CHECK(plain_big > plain_small);
+  CHECK(mqa_big == numel(*s));
 }
 
 TZ_PROOF(griffin, "decode with bounded state (RG-LRU state + window KV of one head) == full forward") {
