@@ -2,6 +2,7 @@
 #include "nn/sparse_attention/local_attention.h"
 
 #include "nn/registry.h"
+#include "nn/sparse_attention/local_mqa.h"
 
 namespace tz::nn {
 
@@ -20,19 +21,22 @@ namespace tz::zoo {
 void register_local_attention(nn::Registry& r) {
   r.add({.id = "local_attention",
          .summary = "Sliding-window causal attention: each query sees its w most recent positions (banded kernel)",
-         .keys = {nn::kSparseWindow},
+         .keys = {nn::kSparseWindow, nn::kSparseKvHeads},
          .test_config = R"({"mixer": "local_attention", "sparse_window": 10})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "local_attention", "sparse_window": 256})",
          .mixer =
              [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
                nn::check_causal_self("local_attention", d.causal, d.context_dim);
-               const int64_t w = c.get(nn::kSparseWindow);
-               return std::make_shared<nn::SparseAttention>(
+               const int64_t w = c.get(nn::kSparseWindow), g = c.get(nn::kSparseKvHeads);
+               if (g > 0)  // G KV heads, the cache bounded by the window (local_mqa.h)
+                 return std::shared_ptr<nn::Mixer>(std::make_shared<nn::LocalMqa>(
+                     nn::LocalMqaOptions{.dim = d.dim, .heads = d.heads, .kv_heads = g, .window = w}, gen));
+               return std::shared_ptr<nn::Mixer>(std::make_shared<nn::SparseAttention>(
                    nn::SparseAttentionOptions{.dim = d.dim,
                                               .heads = d.heads,
                                               .name = cat_str("local_attention(w=", w, ")"),
                                               .attend = nn::local_attend(w)},
-                   gen);
+                   gen));
              },
          .chunk = 10});
 }

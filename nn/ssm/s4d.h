@@ -24,6 +24,7 @@
 #include "nn/layers.h"
 #include "nn/mixer.h"
 #include "nn/registry.h"
+#include "nn/ssm/diagonal_ssm.h"
 
 namespace tz::nn {
 
@@ -59,14 +60,8 @@ class S4d : public Mixer {
   Tensor recur(const Tensor& u, Tensor* h = nullptr) const;  // by the scan; *h: initial, then final state
 
   S4dOptions options;
-  Tensor log_dt, A_log_re, A_im, C_re, C_im, D;  // [C], [C, P] x 4, [C]
+  std::shared_ptr<DiagonalSsm> ssm;  // log_dt, A_log_re, A_im, C_re, C_im, D
   std::shared_ptr<Linear> out_proj;
-
- private:
-  struct Discrete {
-    Tensor dA_re, dA_im, Ab_re, Ab_im, Bb_re, Bb_im;  // Δλ, λ̄, B̄: [C, P] each
-  };
-  Discrete discretise() const;
 };
 
 }  // namespace tz::nn

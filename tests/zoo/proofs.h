@@ -33,6 +33,13 @@ inline bool learning_runs() {
   return !(learn && std::string(learn) == "0");
 }
 
+// Training runs of minutes (a paper's task at a size where the claim shows) run only when
+// TZ_LONG_PROOFS=1; the suite stays seconds per variant, and the numbers are in the docs.
+inline bool long_runs() {
+  const char* on = std::getenv("TZ_LONG_PROOFS");
+  return on && std::string(on) == "1";
+}
+
 std::set<std::string>& proven_ids();
 
 // What a proof test did in this run.

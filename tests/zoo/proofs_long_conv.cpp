@@ -65,7 +65,8 @@ double s4d_kernel_vs_impulse() {
   std::vector<double> d(static_cast<size_t>(L * 3), 0.0);
   d[0] = d[1] = d[2] = 1.0;
   Tensor delta = from_vector(d, {1, L, 3});
-  Tensor impulse = m.recur(delta).select(0, 0).transpose(0, 1) - delta.select(0, 0).transpose(0, 1) * m.D.unsqueeze(-1);
+  Tensor impulse =
+      m.recur(delta).select(0, 0).transpose(0, 1) - delta.select(0, 0).transpose(0, 1) * m.ssm->D.unsqueeze(-1);
   return rel_rms(m.kernel(L), impulse.contiguous());
 }
 // Hyena's output and the gradients of x and every parameter, its long convs by FFT or direct.
