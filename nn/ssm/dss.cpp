@@ -29,7 +29,7 @@ DssOptions dss_options(const ModelDims& dims, const Config& c) {
   return o;
 }
 
-Dss::Dss(const DssOptions& o, Generator& gen) : options(o) {
+Dss::Dss(const DssOptions& o, Generator& gen) : SsmBlock(o.dim), options(o) {
   const int64_t C = o.dim, P = o.state / 2;
   std::vector<float> dt(static_cast<size_t>(C)), re(static_cast<size_t>(P)), im(static_cast<size_t>(P));
   Tensor r = rand({C}, gen, DType::f64);
@@ -88,26 +88,8 @@ Tensor Dss::recur(const Tensor& u, Tensor* h) const {
   return diagonal_recur(u, {.a_re = d.a_re, .a_im = d.a_im, .b_re = d.b_re, .b_im = d.b_im}, h) + u * D;
 }
 
-Tensor Dss::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, describe(), ": x must be [B, T, ", options.dim, "], got ",
-           x.shape());
-  TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && !ctx.memory.defined() && ctx.segment == 0,
-           describe(), ": a convolution has no keys to mask and takes no segment memory");
-  Tensor y;
-  if (state) {  // continuing a sequence: the recurrence from the state
-    DssState& s = own_state<DssState>(state, ctx);
-    y = recur(x, &s.h);
-    s.length += x.size(1);
-  } else {
-    y = convolve(x);
-  }
-  return out_proj->forward(gelu(y));
-}
-
 std::unique_ptr<MixerState> Dss::make_state(int64_t batch, int64_t, DType dtype) const {
-  auto s = std::make_unique<DssState>();
-  s->h = zeros({batch, options.dim * (options.state / 2), 2}, dtype);
-  return s;
+  return state_with(zeros({batch, options.dim * (options.state / 2), 2}, dtype));
 }
 
 std::string Dss::describe() const {

@@ -25,6 +25,7 @@
 #include "nn/layers.h"
 #include "nn/mixer.h"
 #include "nn/registry.h"
+#include "nn/ssm/ssm_block.h"
 
 namespace tz::nn {
 
@@ -39,30 +40,19 @@ struct DssOptions {
 };
 DssOptions dss_options(const ModelDims& dims, const Config& config);
 
-struct DssState : MixerState {
-  Tensor h;  // [B, C P, 2]
-  void visit(StateVisitor& v) override {
-    MixerState::visit(v);
-    v.tensor("h", h);
-  }
-};
-
-class Dss : public Mixer {
+class Dss : public SsmBlock {
  public:
   Dss(const DssOptions& options, Generator& gen);
-  Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) override;
-  bool has_step() const override { return true; }
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   std::string describe() const override;
 
   // The SSM alone (before GELU and out_proj), for tests. u [B, T, C].
-  Tensor kernel(int64_t L) const;                            // K [C, L]
-  Tensor convolve(const Tensor& u) const;                    // K * u + D u by the long convolution
-  Tensor recur(const Tensor& u, Tensor* h = nullptr) const;  // by the scan; *h: initial, then final state
+  Tensor kernel(int64_t L) const;                                     // K [C, L]
+  Tensor convolve(const Tensor& u) const override;                    // K * u + D u by the long convolution
+  Tensor recur(const Tensor& u, Tensor* h = nullptr) const override;  // by the scan; *h: initial, then final state
 
   DssOptions options;
   Tensor log_dt, A_log_re, A_im, W_re, W_im, D;  // [C], [P] x 2, [C, P] x 2, [C]
-  std::shared_ptr<Linear> out_proj;
 
  private:
   struct Discrete {

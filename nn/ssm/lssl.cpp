@@ -22,7 +22,7 @@ LsslOptions lssl_options(const ModelDims& dims, const Config& c) {
   return o;
 }
 
-Lssl::Lssl(const LsslOptions& o, Generator& gen) : options(o) {
+Lssl::Lssl(const LsslOptions& o, Generator& gen) : SsmBlock(o.dim), options(o) {
   const int64_t Cn = o.dim, N = o.state;
   Tensor r = rand({Cn}, gen, DType::f64);
   log_dt = register_buffer("log_dt", std::log(o.dt_min) + r * (std::log(o.dt_max) - std::log(o.dt_min)));
@@ -78,26 +78,8 @@ Tensor Lssl::recur(const Tensor& u, Tensor* x) const {
   return stack(ys, 1);
 }
 
-Tensor Lssl::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, describe(), ": x must be [B, T, ", options.dim, "], got ",
-           x.shape());
-  TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && !ctx.memory.defined() && ctx.segment == 0,
-           describe(), ": a convolution has no keys to mask and takes no segment memory");
-  Tensor y;
-  if (state) {  // continuing a sequence: the recurrence from the state
-    LsslState& s = own_state<LsslState>(state, ctx);
-    y = recur(x, &s.x);
-    s.length += x.size(1);
-  } else {
-    y = convolve(x);
-  }
-  return out_proj->forward(gelu(y));
-}
-
 std::unique_ptr<MixerState> Lssl::make_state(int64_t batch, int64_t, DType dtype) const {
-  auto s = std::make_unique<LsslState>();
-  s->x = zeros({batch, options.dim, options.state}, dtype);
-  return s;
+  return state_with(zeros({batch, options.dim, options.state}, dtype));
 }
 
 std::string Lssl::describe() const {

@@ -25,6 +25,7 @@
 #include "nn/layers.h"
 #include "nn/mixer.h"
 #include "nn/registry.h"
+#include "nn/ssm/ssm_block.h"
 
 namespace tz::nn {
 
@@ -35,31 +36,20 @@ struct LsslOptions {
 };
 LsslOptions lssl_options(const ModelDims& dims, const Config& config);
 
-struct LsslState : MixerState {
-  Tensor x;  // [B, C, N]
-  void visit(StateVisitor& v) override {
-    MixerState::visit(v);
-    v.tensor("x", x);
-  }
-};
-
-class Lssl : public Mixer {
+class Lssl : public SsmBlock {
  public:
   Lssl(const LsslOptions& options, Generator& gen);
-  Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) override;
-  bool has_step() const override { return true; }
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   std::string describe() const override;
 
   // The SSM alone (before GELU and out_proj), for tests. u [B, T, C].
-  Tensor kernel(int64_t L) const;                            // K [C, L]
-  Tensor convolve(const Tensor& u) const;                    // K * u + D u by the long convolution
-  Tensor recur(const Tensor& u, Tensor* x = nullptr) const;  // the dense recurrence; *x: initial, then final
+  Tensor kernel(int64_t L) const;                                     // K [C, L]
+  Tensor convolve(const Tensor& u) const override;                    // K * u + D u by the long convolution
+  Tensor recur(const Tensor& u, Tensor* x = nullptr) const override;  // the dense recurrence; *x: initial, then final
 
   LsslOptions options;
   Tensor log_dt;  // [C], a buffer (LSSL-f)
   Tensor C, D;    // [C, N], [C]
-  std::shared_ptr<Linear> out_proj;
 
  private:
   struct Discrete {

@@ -25,7 +25,7 @@ S4Options s4_options(const ModelDims& dims, const Config& c, const Key<std::stri
   return o;
 }
 
-S4::S4(const S4Options& o, Generator& gen) : options(o) {
+S4::S4(const S4Options& o, Generator& gen) : SsmBlock(o.dim), options(o) {
   const int64_t Cn = o.dim, N = o.state;
   const kernels::Nplr r = o.fout ? kernels::nplr(kernels::hippo_fout(N), kernels::fout_low_rank(N))
                                  : kernels::nplr(kernels::hippo_legs(N), kernels::legs_low_rank(N));
@@ -146,26 +146,8 @@ Tensor S4::recur(const Tensor& u, Tensor* x) const {
   return stack(ys, 1);
 }
 
-Tensor S4::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, describe(), ": x must be [B, T, ", options.dim, "], got ",
-           x.shape());
-  TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && !ctx.memory.defined() && ctx.segment == 0,
-           describe(), ": a convolution has no keys to mask and takes no segment memory");
-  Tensor y;
-  if (state) {  // continuing a sequence: the recurrence from the state
-    S4State& s = own_state<S4State>(state, ctx);
-    y = recur(x, &s.x);
-    s.length += x.size(1);
-  } else {
-    y = convolve(x);
-  }
-  return out_proj->forward(gelu(y));
-}
-
 std::unique_ptr<MixerState> S4::make_state(int64_t batch, int64_t, DType dtype) const {
-  auto s = std::make_unique<S4State>();
-  s->x = zeros({batch, options.dim, options.state, 2}, dtype);
-  return s;
+  return state_with(zeros({batch, options.dim, options.state, 2}, dtype));
 }
 
 std::string S4::describe() const {

@@ -35,6 +35,7 @@
 #include "nn/layers.h"
 #include "nn/mixer.h"
 #include "nn/registry.h"
+#include "nn/ssm/ssm_block.h"
 
 namespace tz::nn {
 
@@ -49,30 +50,19 @@ struct S4Options {
 };
 S4Options s4_options(const ModelDims& dims, const Config& config, const Key<std::string>& measure = kS4Measure);
 
-struct S4State : MixerState {
-  Tensor x;  // [B, C, N, 2]
-  void visit(StateVisitor& v) override {
-    MixerState::visit(v);
-    v.tensor("x", x);
-  }
-};
-
-class S4 : public Mixer {
+class S4 : public SsmBlock {
  public:
   S4(const S4Options& options, Generator& gen);
-  Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) override;
-  bool has_step() const override { return true; }
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   std::string describe() const override;
 
   // The SSM alone (before GELU and out_proj), for tests. u [B, T, C].
-  Tensor kernel(int64_t L) const;                            // K [C, L] by Cauchy + Woodbury
-  Tensor convolve(const Tensor& u) const;                    // K * u + D u by the long convolution
-  Tensor recur(const Tensor& u, Tensor* x = nullptr) const;  // the O(N) recurrence; *x: initial, then final
+  Tensor kernel(int64_t L) const;                                     // K [C, L] by Cauchy + Woodbury
+  Tensor convolve(const Tensor& u) const override;                    // K * u + D u by the long convolution
+  Tensor recur(const Tensor& u, Tensor* x = nullptr) const override;  // the O(N) recurrence; *x: initial, then final
 
   S4Options options;
   Tensor log_dt, A_re, A_im, P_re, P_im, B_re, B_im, C_re, C_im, D;  // [C], [N] x 6, [C, N] x 2, [C]
-  std::shared_ptr<Linear> out_proj;
 };
 
 }  // namespace tz::nn

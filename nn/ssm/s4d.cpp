@@ -22,7 +22,7 @@ S4dOptions s4d_options(const ModelDims& dims, const Config& c) {
   return o;
 }
 
-S4d::S4d(const S4dOptions& o, Generator& gen) : options(o) {
+S4d::S4d(const S4dOptions& o, Generator& gen) : SsmBlock(o.dim), options(o) {
   ssm = register_module(
       "ssm", std::make_shared<DiagonalSsm>(
                  DiagonalSsmOptions{
@@ -35,26 +35,8 @@ Tensor S4d::kernel(int64_t L) const { return ssm->kernel(L); }
 Tensor S4d::convolve(const Tensor& u) const { return ssm->convolve(u); }
 Tensor S4d::recur(const Tensor& u, Tensor* h) const { return ssm->recur(u, h); }
 
-Tensor S4d::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  TZ_CHECK(x.dim() == 3 && x.size(2) == options.dim, describe(), ": x must be [B, T, ", options.dim, "], got ",
-           x.shape());
-  TZ_CHECK(!ctx.key_padding.defined() && !ctx.forgotten_keys.defined() && !ctx.memory.defined() && ctx.segment == 0,
-           describe(), ": a convolution has no keys to mask and takes no segment memory");
-  Tensor y;
-  if (state) {  // continuing a sequence: the recurrence from the state
-    S4dState& s = own_state<S4dState>(state, ctx);
-    y = recur(x, &s.h);
-    s.length += x.size(1);
-  } else {
-    y = convolve(x);
-  }
-  return out_proj->forward(gelu(y));
-}
-
 std::unique_ptr<MixerState> S4d::make_state(int64_t batch, int64_t, DType dtype) const {
-  auto s = std::make_unique<S4dState>();
-  s->h = zeros({batch, options.dim * (options.state / 2), 2}, dtype);
-  return s;
+  return state_with(zeros({batch, options.dim * (options.state / 2), 2}, dtype));
 }
 
 std::string S4d::describe() const {

@@ -25,6 +25,7 @@
 #include "nn/mixer.h"
 #include "nn/registry.h"
 #include "nn/ssm/diagonal_ssm.h"
+#include "nn/ssm/ssm_block.h"
 
 namespace tz::nn {
 
@@ -38,30 +39,19 @@ struct S4dOptions {
 };
 S4dOptions s4d_options(const ModelDims& dims, const Config& config);
 
-struct S4dState : MixerState {
-  Tensor h;  // [B, C P, 2]
-  void visit(StateVisitor& v) override {
-    MixerState::visit(v);
-    v.tensor("h", h);
-  }
-};
-
-class S4d : public Mixer {
+class S4d : public SsmBlock {
  public:
   S4d(const S4dOptions& options, Generator& gen);
-  Tensor forward(const Tensor& x, const MixerContext& ctx, MixerState* state = nullptr) override;
-  bool has_step() const override { return true; }
   std::unique_ptr<MixerState> make_state(int64_t batch, int64_t capacity, DType dtype) const override;
   std::string describe() const override;
 
   // The SSM alone (before GELU and out_proj), for tests. u [B, T, C].
-  Tensor kernel(int64_t L) const;                            // K [C, L]
-  Tensor convolve(const Tensor& u) const;                    // by the kernel and the long convolution
-  Tensor recur(const Tensor& u, Tensor* h = nullptr) const;  // by the scan; *h: initial, then final state
+  Tensor kernel(int64_t L) const;                                     // K [C, L]
+  Tensor convolve(const Tensor& u) const override;                    // by the kernel and the long convolution
+  Tensor recur(const Tensor& u, Tensor* h = nullptr) const override;  // by the scan; *h: initial, then final state
 
   S4dOptions options;
   std::shared_ptr<DiagonalSsm> ssm;  // log_dt, A_log_re, A_im, C_re, C_im, D
-  std::shared_ptr<Linear> out_proj;
 };
 
 }  // namespace tz::nn
