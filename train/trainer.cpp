@@ -292,18 +292,6 @@ std::string apply(const ResumeChanges& changes, TrainOptions& o) {
   };
   const int64_t planned = o.recipe.plan_steps > 0 ? o.recipe.plan_steps : o.steps;
   change("steps", changes.steps, o.steps);
-  // More steps extend the schedule on its decayed tail (recipe.h), unless asked to re-plan it.
-  if (changes.replan)
-    o.recipe.plan_steps = 0;
-  else if (o.steps > planned && o.recipe.schedule != "constant")
-    o.recipe.plan_steps = planned;
-  if (o.recipe.plan_steps == o.steps) o.recipe.plan_steps = 0;
-  if (changes.steps && o.recipe.plan_steps > 0)
-    said +=
-        cat_str(", the schedule as planned for ", o.recipe.plan_steps, " steps, then its final lr ",
-                o.recipe.lr_at(o.recipe.plan_steps - 1, o.recipe.plan_steps), " (--replan: plan over ", o.steps, ")");
-  else if (changes.steps && changes.replan)
-    said += cat_str(", the schedule re-planned over ", o.steps, " steps");
   change("lr", changes.lr, o.recipe.lr);
   change("min_lr", changes.min_lr, o.recipe.min_lr);
   change("warmup", changes.warmup, o.recipe.warmup);
@@ -315,6 +303,18 @@ std::string apply(const ResumeChanges& changes, TrainOptions& o) {
   change("threads", changes.threads, o.threads);
   change("skip_nonfinite", changes.skip_nonfinite, o.skip_nonfinite);
   change("data", changes.data, o.data);
+  // More steps extend the schedule on its decayed tail (recipe.h), unless asked to re-plan it.
+  if (changes.replan)
+    o.recipe.plan_steps = 0;
+  else if (o.steps > planned && o.recipe.schedule != "constant")
+    o.recipe.plan_steps = planned;
+  if (o.recipe.plan_steps == o.steps) o.recipe.plan_steps = 0;
+  if (changes.steps && o.recipe.plan_steps > 0)
+    said +=
+        cat_str("; the schedule as planned for ", o.recipe.plan_steps, " steps, then its final lr ",
+                o.recipe.lr_at(o.recipe.plan_steps - 1, o.recipe.plan_steps), " (--replan: plan over ", o.steps, ")");
+  else if (changes.steps && changes.replan)
+    said += cat_str("; the schedule re-planned over ", o.steps, " steps");
   return said;
 }
 }  // namespace

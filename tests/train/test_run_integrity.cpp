@@ -81,13 +81,16 @@ TEST_CASE("run: --resume honours the schedule flags, records them, and refuses e
   REQUIRE_MESSAGE(r.status == 0, r.err);
   CHECK(has(r.out, "resuming " + dir +
                        " at step 4 of 6 with steps 4 -> 6, lr 0.002 -> 0.001, warmup 1 -> 3, "
-                       "log_every 1 -> 2 (recorded in history.txt)"));
+                       "log_every 1 -> 2; the schedule as planned for 4 steps, then its final lr 0.001 (--replan: "
+                       "plan over 6) (recorded in history.txt)"));
   CHECK(read_file(dir + "/history.txt") ==
-        "step 4: resumed with steps 4 -> 6, lr 0.002 -> 0.001, warmup 1 -> 3, log_every 1 -> 2\n");
+        "step 4: resumed with steps 4 -> 6, lr 0.002 -> 0.001, warmup 1 -> 3, log_every 1 -> 2; the schedule as "
+        "planned for 4 steps, then its final lr 0.001 (--replan: plan over 6)\n");
   const auto options =
       nlohmann::json::parse(load_safetensors(dir + "/checkpoint.safetensors").metadata.at("train_options"));
   CHECK(options.at("lr") == 0.001);
   CHECK(options.at("steps") == 6);
+  CHECK(options.at("plan_steps") == 4);
 
   for (const std::string flag : {"--config '{}'", "--dim 32", "--depth 2", "--heads 4", "--context 32", "--seed 5",
                                  "--batch 3", "--seq-len 8", "--builtin-bytes 30000"}) {
