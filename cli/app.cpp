@@ -13,6 +13,7 @@ std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
   add_arena_command(*app, commands);
   add_probe_command(*app, commands);
   add_inspect_commands(*app, commands);
+  add_eval_command(*app, commands);
   return app;
 }
 

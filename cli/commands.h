@@ -25,5 +25,6 @@ void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);      // li
 void add_arena_command(CLI::App& app, std::vector<Command>& commands);     // arena
 void add_probe_command(CLI::App& app, std::vector<Command>& commands);     // probe (FFN key-value memories)
 void add_inspect_commands(CLI::App& app, std::vector<Command>& commands);  // inspect (safetensors), runs
+void add_eval_command(CLI::App& app, std::vector<Command>& commands);      // eval (loss on a text)
 
 }  // namespace tz::cli

@@ -8,6 +8,7 @@
 //   tensorzoo check ID  the conformance checks on one variant
 //   tensorzoo probe     the key-value memories of a trained run's FFN layers
 //   tensorzoo arena     train several variants on one task under one budget, compare
+//   tensorzoo eval      a trained run's loss, perplexity and bits per byte on a text
 //   tensorzoo inspect   the tensors and metadata of a safetensors file
 //   tensorzoo runs      the runs under a directory: step, model, validation loss
 // Every bad argument gives one clear line on stderr and exit status 2; a failure while

@@ -1,5 +1,7 @@
 // The training loop through the command-line tool, in separate processes: exact resume,
 // determinism, checkpoint checks, and one clear line for every bad argument.
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -217,6 +219,29 @@ TEST_CASE("resuming with more steps continues on the schedule's tail, or re-plan
   CHECK(a.at(16) == doctest::Approx(a.at(8)).epsilon(1e-6));
   CHECK(b.at(9) > 1.5 * a.at(8));  // re-planned: back up the cosine
   CHECK(run_cli("train" + kTiny + " --steps 2 --replan --out " + fresh_dir("replan_new")).status == 2);
+}
+
+TEST_CASE("eval scores every window of a text: loss, perplexity and bits per byte agree; bad input is named") {
+  const std::string dir = fresh_dir("eval_run");
+  REQUIRE(run_cli("train" + kTiny + " --steps 4 --out " + dir).status == 0);
+  CliRun own = run_cli("eval --run " + dir);
+  REQUIRE_MESSAGE(own.status == 0, own.err);
+  CHECK(own.out.find("the run's validation split") != std::string::npos);
+  CHECK(own.out.find("100%") != std::string::npos);
+  double loss = 0, ppl = 0, bits = 0;
+  long long tokens = 0;
+  const size_t at = own.out.find("tokens ", own.out.rfind("\ntokens") + 1);
+  REQUIRE(std::sscanf(own.out.c_str() + at, "tokens %lld | loss %lf nats/byte | perplexity %lf | %lf bits/byte",
+                      &tokens, &loss, &ppl, &bits) == 4);
+  CHECK(tokens % 32 == 0);  // whole windows of the run's seq_len
+  CHECK(ppl == doctest::Approx(std::exp(loss)).epsilon(1e-3));
+  CHECK(bits == doctest::Approx(loss / std::log(2.0)).epsilon(1e-3));
+  const std::string text = dir + "/short.txt";
+  std::ofstream(text) << "far too short";
+  CliRun too_short = run_cli("eval --run " + dir + " --data " + text);
+  CHECK(too_short.status == 1);
+  CHECK(too_short.err.find("a window of --seq-len 32 needs 33") != std::string::npos);
+  CHECK(run_cli("eval --run " + dir + " --seq-len 33").status == 2);  // beyond the context
 }
 
 TEST_CASE("inspect shows a checkpoint's tensors and metadata; runs lists a directory's runs") {
