@@ -37,17 +37,16 @@ int evaluate(const EvalArgs& a) {
     source = a.data;
   } else {
     const train::TrainOptions& t = run.options;
-    data::TextDataset d =
-        t.data.empty()
-            ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed), {.val_fraction = 0.1},
-                                             "built-in grammar text")
-            : data::TextDataset::from_file(t.data, {.val_fraction = 0.1});
+    data::TextDataset d = t.data.empty()
+                              ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed),
+                                                               {.val_fraction = 0.1}, "built-in grammar text")
+                              : data::TextDataset::from_file(t.data, {.val_fraction = 0.1});
     tokens.assign(d.tokens().begin() + d.val_begin(), d.tokens().end());
     source = d.source() + ", the run's validation split";
   }
   const int64_t windows = (int64_t(tokens.size()) - 1) / T;
-  TZ_CHECK(windows >= 1, "eval: ", source, " holds ", tokens.size(), " tokens; a window of --seq-len ", T,
-           " needs ", T + 1);
+  TZ_CHECK(windows >= 1, "eval: ", source, " holds ", tokens.size(), " tokens; a window of --seq-len ", T, " needs ",
+           T + 1);
   fmt::print("eval: {} on {} ({} windows of {} tokens)\n", a.run_dir, source, windows, T);
   NoGradGuard no_grad;
   model->eval();
@@ -73,8 +72,8 @@ int evaluate(const EvalArgs& a) {
     }
   }
   const double loss = total / double(scored);
-  fmt::print("tokens {} | loss {:.4f} nats/byte | perplexity {:.3f} | {:.4f} bits/byte\n", scored, loss,
-             std::exp(loss), loss / std::numbers::ln2);
+  fmt::print("tokens {} | loss {:.4f} nats/byte | perplexity {:.3f} | {:.4f} bits/byte\n", scored, loss, std::exp(loss),
+             loss / std::numbers::ln2);
   return 0;
 }
 }  // namespace

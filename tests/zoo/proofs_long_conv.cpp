@@ -16,25 +16,10 @@
 #include "nn/ssm/s4d.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
+#include "tests/zoo/ssm_grads.h"
 
 namespace tz::testing {
 namespace {
-
-// Gradients of sum(y w) w.r.t. u and every parameter the SSM uses (out_proj comes after it).
-std::vector<Tensor> s4d_grads(nn::S4d& m, const Tensor& u, const Tensor& w, bool conv) {
-  m.zero_grad();
-  u.zero_grad();
-  Tensor y = conv ? m.convolve(u) : m.recur(u);
-  sum(y * w).backward();
-  std::vector<Tensor> out{y.detach().contiguous(), u.grad().clone()};
-  for (const auto& [name, p] : m.named_parameters()) {
-    if (name.rfind("out_proj", 0) == 0) continue;
-    INFO("parameter ", name);
-    REQUIRE(p.grad().defined());
-    out.push_back(p.grad().clone());
-  }
-  return out;
-}
 
 double s4d_conv_vs_scan(const std::string& init) {
   Generator gen(5);
@@ -43,7 +28,7 @@ double s4d_conv_vs_scan(const std::string& init) {
   m.to(DType::f64);
   Tensor u = randn({2, 37, 4}, gen, DType::f64).requires_grad_();
   Tensor w = randn({2, 37, 4}, gen, DType::f64);
-  std::vector<Tensor> a = s4d_grads(m, u, w, true), b = s4d_grads(m, u, w, false);
+  std::vector<Tensor> a = ssm_grads(m, u, w, true), b = ssm_grads(m, u, w, false);
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     INFO("tensor ", i);

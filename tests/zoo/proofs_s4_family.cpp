@@ -23,27 +23,11 @@
 #include "nn/ssm/s4.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
+#include "tests/zoo/ssm_grads.h"
 
 namespace tz::testing {
 namespace {
 using cplx = std::complex<double>;
-
-// The output and the gradients of sum(y w) w.r.t. u and every parameter outside out_proj.
-template <class M>
-std::vector<Tensor> ssm_grads(M& m, const Tensor& u, const Tensor& w, bool conv) {
-  m.zero_grad();
-  u.zero_grad();
-  Tensor y = conv ? m.convolve(u) : m.recur(u);
-  sum(y * w).backward();
-  std::vector<Tensor> out{y.detach().contiguous(), u.grad().clone()};
-  for (const auto& [name, p] : m.named_parameters()) {
-    if (name.rfind("out_proj", 0) == 0) continue;
-    INFO("parameter ", name);
-    if (!p.grad().defined()) continue;  // fixed by the paper's variant (reported by the caller)
-    out.push_back(p.grad().clone());
-  }
-  return out;
-}
 
 // The largest relative RMS between the convolution and the recurrence over y and all gradients.
 template <class M>
@@ -51,7 +35,7 @@ double conv_vs_recur(M& m, int64_t B, int64_t T, uint64_t seed) {
   Generator gen(seed);
   Tensor u = randn({B, T, m.options.dim}, gen, DType::f64).requires_grad_();
   Tensor w = randn({B, T, m.options.dim}, gen, DType::f64);
-  std::vector<Tensor> a = ssm_grads(m, u, w, true), b = ssm_grads(m, u, w, false);
+  std::vector<Tensor> a = ssm_grads(m, u, w, true, false), b = ssm_grads(m, u, w, false, false);
   REQUIRE(a.size() == b.size());
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
