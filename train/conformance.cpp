@@ -575,8 +575,8 @@ CheckResult check_learns(const Subject& s, const Options& options) {
     std::map<std::string, double> numbers;
     bool ok = true;
     if (s.own_task) {  // the wrappers: their own task, scored by accuracy or R²
-      auto m = s.make(8, 0);
-      Generator gen(11);
+      auto m = s.make(8 + options.learn_seed, 0);
+      Generator gen(11 + options.learn_seed);
       CheckResult trained = learn(
           *m, [&] { return m->loss(m->sample(16, gen)); }, l.lr, o, "own task");
       auto [what, score] = wrapper_score(*m);
@@ -589,8 +589,8 @@ CheckResult check_learns(const Subject& s, const Options& options) {
       tasks.insert(tasks.end(), l.also.begin(), l.also.end());
       for (const std::string& name : tasks) {
         auto task = data::make_task(name, task_options(name));
-        auto m = s.make(8, task->seq_len());
-        Generator gen(11);
+        auto m = s.make(8 + options.learn_seed, task->seq_len());
+        Generator gen(11 + options.learn_seed);
         CheckResult trained = learn(
             *m,
             [&] {

@@ -54,6 +54,7 @@ struct Options {
   double learn_fraction = 0.85;  // learn(): the loss report's reference fraction
   double learn_bar = 0.9;        // held-out accuracy (R² for real-valued outputs) to reach
   bool learn = true;
+  uint64_t learn_seed = 0;  // shifts the learns check's seeds (initialisation, batches): 0 = the suite's
 };
 
 // How a subject is taught (from its registration; the defaults are Options' and copy).

@@ -158,7 +158,7 @@ TZ_PROOF(entmax_attn,
   check_causal(*e15, x);
 }
 
-TEST_CASE("proof entmax_attn (part 2): entmax15 attention passes gradcheck through the threshold") {
+TEST_CASE("entmax_attn, proof part 2: entmax15 attention passes gradcheck through the threshold") {
   auto e15 = make_attn(R"({"attn_entmax": 1.5})", 29);
   randomise(e15->qkv->weight, 30, 1.0);
   Tensor x = input(6).requires_grad_();

@@ -2,7 +2,10 @@
 // 1-6 of train/conformance.h and requires a proof test (check 7, tests/zoo/proofs_*.cpp).
 // A doctest listener records each proof test's pass/fail and headline number, and prints the
 // table of every variant that ran once, at the end of the run, with the time each took
-// against the suite's budget of 3 minutes on 2 cores.
+// against the suite's budget of 3 minutes on 2 cores. CTest runs the suite as shards (see
+// in_shard in proofs.h); each shard leaves its rows in a file, and the case "conformance
+// table" merges them into one table and checks that every id ran in exactly one shard.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +13,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <utility>
 
 #include "core/creation.h"
@@ -32,6 +36,29 @@ std::map<std::string, ProofOutcome>& proof_outcomes() {
 }
 
 namespace {
+struct Shard {
+  int k = 0, n = 1;
+};
+
+// TZ_ZOO_SHARD=k/n, read once; a malformed value stops the run rather than run a wrong subset.
+const Shard& shard() {
+  static const Shard s = [] {
+    Shard r;
+    const char* e = std::getenv("TZ_ZOO_SHARD");
+    if (!e) return r;
+    char slash = 0;
+    std::istringstream in(e);
+    if (!(in >> r.k >> slash >> r.n) || slash != '/' || r.n < 1 || r.k < 0 || r.k >= r.n || !in.eof()) {
+      std::fprintf(stderr, "test_zoo: TZ_ZOO_SHARD must be k/n with 0 <= k < n, got '%s'\n", e);
+      std::exit(2);
+    }
+    return r;
+  }();
+  return s;
+}
+
+std::string shard_file(int k) { return cat_str(TZ_BINARY_DIR "/zoo_conformance.shard", k); }
+
 constexpr double kBudgetSeconds = 180;  // the whole suite, on 2 cores
 const char* const kChecks[] = {"build", "grad", "causal", "step", "io", "learns"};
 
@@ -94,45 +121,70 @@ std::string proof_cell(const std::string& id) {
   return cell;
 }
 
-void print_table() {
-  if (rows().empty()) return;
-  std::string table =
-      "| id | build | grad | causal | step | io | learns | proof | s |\n|---|---|---|---|---|---|---|---|---:|\n";
+// The table's row of one variant, and how many of its checks failed.
+std::pair<std::string, int64_t> table_row(const std::string& id, const Row& row) {
+  std::map<std::string, const conformance::CheckResult*> by;
+  for (const auto& r : row.results) by[r.check] = &r;
+  std::string line = "| " + id + " |";
+  int64_t failed = 0;
+  for (const char* c : kChecks) {
+    auto it = by.find(c);
+    if (it == by.end()) {
+      line += " - |";
+      continue;
+    }
+    failed += it->second->outcome == conformance::Outcome::failed;
+    std::string cell = conformance::outcome_name(it->second->outcome);
+    if (!it->second->cell.empty() && it->second->outcome != conformance::Outcome::not_applicable)
+      cell += " " + it->second->cell;
+    line += " " + cell + " |";
+  }
+  return {line + cat_str(" ", proof_cell(id), " | ", fixed_1(row.seconds), " |"), failed};
+}
+
+// The rows of the variants that ran, by id: the markdown line, seconds and failed checks.
+struct TableRow {
+  std::string line;
+  double seconds = 0;
+  int64_t failed = 0;
+};
+
+std::string report_text(const std::map<std::string, TableRow>& table) {
+  std::string lines, overrides;
   double total = 0;
   int64_t failed = 0;
-  for (const auto& [id, row] : rows()) {
-    std::map<std::string, const conformance::CheckResult*> by;
-    for (const auto& r : row.results) by[r.check] = &r;
-    table += "| " + id + " |";
-    for (const char* c : kChecks) {
-      auto it = by.find(c);
-      if (it == by.end()) {
-        table += " - |";
-        continue;
-      }
-      failed += it->second->outcome == conformance::Outcome::failed;
-      std::string cell = conformance::outcome_name(it->second->outcome);
-      if (!it->second->cell.empty() && it->second->outcome != conformance::Outcome::not_applicable)
-        cell += " " + it->second->cell;
-      table += " " + cell + " |";
-    }
-    table += cat_str(" ", proof_cell(id), " | ", fixed_1(row.seconds), " |\n");
-    total += row.seconds;
+  for (const auto& [id, r] : table) {
+    lines += r.line + "\n";
+    total += r.seconds;
+    failed += r.failed;
   }
-  std::string overrides;
   for (const nn::VariantInfo* v : zoo::registry().all())
-    if (rows().count(v->id) && !learn_override(*v).empty())
-      overrides += "  " + v->id + ": " + learn_override(*v) + "\n";
+    if (table.count(v->id) && !learn_override(*v).empty()) overrides += "  " + v->id + ": " + learn_override(*v) + "\n";
   const size_t n = zoo::registry().ids().size();
-  const std::string report = cat_str(
-      "zoo conformance: ", rows().size(), " of ", n, " variants, ", failed, " failed checks, ", fixed_1(total),
-      " s (budget ", kBudgetSeconds, " s for the suite on 2 cores: ", fixed_1(kBudgetSeconds / double(n)),
-      " s per variant)\n", table, "\nlearns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n",
-      overrides.empty() ? "  none\n" : overrides);
+  return cat_str("zoo conformance: ", table.size(), " of ", n, " variants, ", failed, " failed checks, ",
+                 fixed_1(total), " s (budget ", kBudgetSeconds,
+                 " s for the suite on 2 cores: ", fixed_1(kBudgetSeconds / double(n)),
+                 " s per variant)\n| id | build | grad | causal | step | io | learns | proof | s |\n"
+                 "|---|---|---|---|---|---|---|---|---:|\n",
+                 lines, "\nlearns overrides (default: copy, 400 steps, peak lr 1e-2, accuracy >= 0.9):\n",
+                 overrides.empty() ? "  none\n" : overrides);
+}
+
+void print_table() {
+  if (rows().empty()) return;
+  std::map<std::string, TableRow> table;
+  for (const auto& [id, row] : rows()) {
+    auto [line, failed] = table_row(id, row);
+    table[id] = {line, row.seconds, failed};
+  }
+  const std::string report = report_text(table);
   std::printf("\n%s\n", report.c_str());
   std::fflush(stdout);
-  // A run over every variant leaves its table beside the build, for scripts/test.sh to show.
-  if (rows().size() == n) {
+  if (std::getenv("TZ_ZOO_SHARD")) {  // the shard's rows, tab-separated, for the merge
+    std::ofstream out(shard_file(shard().k));
+    for (const auto& [id, r] : table) out << id << '\t' << r.seconds << '\t' << r.failed << '\t' << r.line << '\n';
+  } else if (rows().size() == zoo::registry().ids().size()) {
+    // A run over every variant leaves its table beside the build, for scripts/test.sh to show.
     std::ofstream(TZ_BINARY_DIR "/zoo_conformance.md") << report;
   }
 }
@@ -146,7 +198,9 @@ struct ConformanceListener : doctest::IReporter {
   void test_case_start(const doctest::TestCaseData& d) override {
     const std::string name = d.m_name;
     running_proof().clear();
-    if (name.compare(0, 6, "proof ") == 0) running_proof() = name.substr(6, name.find(':') - 6);
+    if (name.compare(0, 6, "proof ") != 0) return;
+    const std::string id = name.substr(6, name.find(':') - 6);
+    if (in_shard(id)) running_proof() = id;
   }
   void test_case_reenter(const doctest::TestCaseData&) override {}
   void test_case_end(const doctest::CurrentTestCaseStats& s) override {
@@ -167,6 +221,14 @@ struct ConformanceListener : doctest::IReporter {
 };
 REGISTER_LISTENER("conformance_table", 1, ConformanceListener);
 }  // namespace
+
+bool in_shard(const std::string& id) {
+  if (shard().n == 1) return true;
+  const std::vector<std::string>& ids = zoo::registry().ids();
+  const auto it = std::find(ids.begin(), ids.end(), id);
+  const int64_t index = it == ids.end() ? 0 : it - ids.begin();  // unregistered: shard 0 reports it
+  return index % shard().n == shard().k;
+}
 
 void record_proof_number(const std::string& name, double value) {
   if (running_proof().empty()) return;
@@ -197,10 +259,12 @@ constexpr std::array<doctest::detail::funcType, sizeof...(I)> variant_cases(std:
 void register_variant_cases() {
   static constexpr auto cases = variant_cases(std::make_index_sequence<kMaxVariants>());
   static std::deque<std::string> names;  // doctest keeps the pointers
-  case_ids() = zoo::registry().ids();
-  if (case_ids().size() > kMaxVariants) {
-    std::fprintf(stderr, "test_conformance: %zu variants, more than kMaxVariants = %zu: raise it\n", case_ids().size(),
-                 kMaxVariants);
+  for (const std::string& id : zoo::registry().ids())
+    if (in_shard(id)) case_ids().push_back(id);
+  if (std::getenv("TZ_ZOO_SHARD")) std::remove(shard_file(shard().k).c_str());  // no stale rows
+  if (zoo::registry().ids().size() > kMaxVariants) {
+    std::fprintf(stderr, "test_conformance: %zu variants, more than kMaxVariants = %zu: raise it\n",
+                 zoo::registry().ids().size(), kMaxVariants);
     std::exit(2);
   }
   for (size_t i = 0; i < case_ids().size(); ++i) {
@@ -216,6 +280,32 @@ void register_variant_cases() {
 TEST_CASE("conformance: every proof names a registered id") {
   for (const std::string& id : proven_ids())
     CHECK_MESSAGE(zoo::registry().find(id) != nullptr, "proof for unregistered id '", id, "'");
+}
+
+// The merge of the shards' rows (tests/CMakeLists.txt runs it after them, with --no-skip and
+// TZ_ZOO_SHARDS=n): one table, written beside the build for scripts/test.sh to show.
+TEST_CASE("conformance table: every variant ran in exactly one shard" * doctest::skip()) {
+  const char* e = std::getenv("TZ_ZOO_SHARDS");
+  REQUIRE_MESSAGE(e, "TZ_ZOO_SHARDS (the number of shards) is not set");
+  const int n = std::atoi(e);
+  REQUIRE(n >= 1);
+  std::map<std::string, TableRow> table;
+  std::map<std::string, int> runs;
+  for (int k = 0; k < n; ++k) {
+    std::ifstream in(shard_file(k));
+    REQUIRE_MESSAGE(in, "no rows from shard ", k, " of ", n, " (", shard_file(k), ")");
+    std::string id, seconds, failed, line;
+    while (std::getline(in, id, '\t') && std::getline(in, seconds, '\t') && std::getline(in, failed, '\t') &&
+           std::getline(in, line)) {
+      table[id] = {line, std::stod(seconds), std::stoll(failed)};
+      ++runs[id];
+    }
+  }
+  for (const std::string& id : zoo::registry().ids()) CHECK_MESSAGE(runs[id] == 1, id, " ran in ", runs[id], " shards");
+  CHECK(table.size() == zoo::registry().ids().size());
+  const std::string report = report_text(table);
+  std::printf("\n%s\n", report.c_str());
+  std::ofstream(TZ_BINARY_DIR "/zoo_conformance.md") << report;
 }
 
 }  // namespace tz::testing
