@@ -93,7 +93,7 @@ TEST_CASE("allocator: reused blocks are NaN-filled when fill_uninitialized is on
   CHECK(all_nan);
 }
 
-TEST_CASE("allocator: small blocks are cached in 64-byte classes; the limit and caching off return memory") {
+TEST_CASE("allocator: small blocks are cached in 64-byte classes, the limit and caching off return memory") {
   CachingOn caching;
   empty_cache();
   CHECK(detail::alloc_class_size(1) == 64);
@@ -129,7 +129,7 @@ TEST_CASE("allocator: small blocks are cached in 64-byte classes; the limit and 
   set_allocator_caching(true);
 }
 
-TEST_CASE("allocator: no leak over repeated steps; thread-safe under parallel allocation") {
+TEST_CASE("allocator: no leak over repeated steps, thread-safe under parallel allocation") {
   CachingOn caching;
   empty_cache();
   auto step = [] {

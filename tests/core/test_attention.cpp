@@ -216,7 +216,7 @@ TEST_CASE("attention: explicit scale, output layout, score bias falls back to th
   CHECK_CLOSE(c, nn::scaled_dot_product_attention_ref(q, k, v, true, 0, bias), 1e-12);
 }
 
-TEST_CASE("attention: errors name the op and the shapes; empty inputs") {
+TEST_CASE("attention: errors name the op and the shapes, empty inputs") {
   Tensor q = zeros({1, 2, 4, 8}), k = zeros({1, 2, 5, 8});
   CHECK_THROWS_WITH_AS(attention(q, k, zeros({1, 2, 5, 7}), true), doctest::Contains("attention: shape mismatch"),
                        Error);
@@ -531,7 +531,7 @@ TEST_CASE("masked attention op vs attention_composite: outputs and gradients of 
   });
 }
 
-TEST_CASE("masks change the output; a window wider than S does not") {
+TEST_CASE("masks change the output, a window wider than S does not") {
   const Dims d{2, 2, 2, 63, 70, 60, 7};
   Inputs in = make_inputs_g(d, false, DType::f64, 3);
   Tensor q = in.q.detach(), k = in.k.detach(), v = in.v.detach();

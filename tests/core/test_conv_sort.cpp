@@ -158,7 +158,7 @@ void check_sort_kernels(Generator& gen) {
 
 }  // namespace
 
-TEST_CASE("conv1d kernels: fast vs reference (K = 1, 3, 4, 6; T < K; f32 and f64)") {
+TEST_CASE("conv1d kernels: fast vs reference (K = 1, 3, 4, 6, T < K, f32 and f64)") {
   Generator gen(21);
   int threads = get_num_threads();
   for (int nt : {1, 2}) {

@@ -84,7 +84,7 @@ TEST_CASE("unary kernels match their references (SIMD on and off)") {
   }
 }
 
-TEST_CASE("binary kernels match their references: runs, scalar b, scalar a; f32 and i64") {
+TEST_CASE("binary kernels match their references: runs, scalar b, scalar a, f32 and i64") {
   SimdGuard guard;
   for (bool simd : {true, false}) {
     set_simd_enabled(simd);

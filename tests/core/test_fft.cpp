@@ -38,7 +38,7 @@ double rel_max(const V& a, const V& b) {
 const int64_t kLengths[] = {1, 2, 3, 7, 64, 1000, 4096};
 }  // namespace
 
-TEST_CASE("rfft == the O(n^2) DFT in f64 to 1e-12; irfft inverts it; Parseval") {
+TEST_CASE("rfft == the O(n^2) DFT in f64 to 1e-12, irfft inverts it, Parseval") {
   double worst_fwd = 0, worst_inv = 0, worst_round = 0, worst_parseval = 0;
   for (int64_t n : kLengths) {
     CAPTURE(n);
@@ -98,7 +98,7 @@ TEST_CASE("rfft in f32 against the DFT, and a wrong spectrum is caught") {
   CHECK(rel_max(X, Xr) > 1e-12);
 }
 
-TEST_CASE("complex fft of any length inverts itself; length 0 is an error") {
+TEST_CASE("complex fft of any length inverts itself, length 0 is an error") {
   for (int64_t n : {1, 5, 12, 64, 100}) {
     CAPTURE(n);
     std::vector<double> re = randvec<double>(n, 40 + uint64_t(n)), im = randvec<double>(n, 50 + uint64_t(n));

@@ -39,7 +39,7 @@ Mat matmul(const Mat& a, const Mat& b, int64_t n, int64_t m, int64_t k) {  // [n
 }
 }  // namespace
 
-TEST_CASE("ssm_kernels: solve_dense and expm_dense satisfy their identities; singular matrices throw") {
+TEST_CASE("ssm_kernels: solve_dense and expm_dense satisfy their identities, singular matrices throw") {
   const int64_t N = 9;
   Mat M = random_vec(N * N, 1), R = random_vec(N * 3, 2), X(size_t(N * 3));
   kernels::solve_dense(X.data(), M.data(), R.data(), N, 3);
@@ -58,7 +58,7 @@ TEST_CASE("ssm_kernels: solve_dense and expm_dense satisfy their identities; sin
   CHECK_THROWS_AS(kernels::solve_dense(X.data(), sing.data(), R.data(), 2, 1), tz::Error);
 }
 
-TEST_CASE("ssm_kernels: bilinear and ZOH match their definitions; Krylov == Vandermonde on a diagonal A") {
+TEST_CASE("ssm_kernels: bilinear and ZOH match their definitions, Krylov == Vandermonde on a diagonal A") {
   const int64_t N = 6, L = 40;
   kernels::DenseSsm s = kernels::hippo_legs(N);
   const double dt = 0.07;

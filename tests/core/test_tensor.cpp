@@ -75,7 +75,7 @@ TEST_CASE("views share storage and never copy") {
     CHECK_THROWS_AS(base.expand({2, 5, 4}), Error);
     CHECK_THROWS_WITH_AS(base.squeeze(0), "squeeze: dim 0 has size 2, expected 1 (shape [2, 3, 4])", Error);
   }
-  SUBCASE("view needs compatible strides; reshape copies when it must") {
+  SUBCASE("view needs compatible strides, reshape copies when it must") {
     Tensor v = base.view({6, -1});
     CHECK(v.shape() == Shape{6, 4});
     CHECK(v.shares_storage(base));

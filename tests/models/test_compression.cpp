@@ -147,7 +147,7 @@ TEST_CASE("Compressor: conv and dilated_conv against a loop reference in f64") {
   MESSAGE("conv/dilated_conv vs loop reference: max abs diff ", worst);
 }
 
-TEST_CASE("Compressor: the conv starts near mean pooling; parameter names") {
+TEST_CASE("Compressor: the conv starts near mean pooling, parameter names") {
   Generator g(8);
   auto comp = make("conv", 3, 8, DType::f64, 0.5);
   auto sd = comp->state_dict();

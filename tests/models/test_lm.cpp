@@ -55,7 +55,7 @@ TEST_CASE("one forward: chunked prefill, continuation from a state and decoding 
   }
 }
 
-TEST_CASE("final_norm: auto follows the residual kind; none or a norm id override it") {
+TEST_CASE("final_norm: auto follows the residual kind, none or a norm id override it") {
   auto has = [](const models::LM& m, const char* name) { return m.state_dict().count(name) > 0; };
   CHECK(has(*make(""), "norm_f.weight"));                                   // pre-norm: the stream needs one
   CHECK_FALSE(has(*make(R"("norm_placement": "post")"), "norm_f.weight"));  // post-norm ends normalised

@@ -224,7 +224,7 @@ TEST_CASE("conflicts: one replacement per stage, the error names both keys") {
   CHECK_NOTHROW(make_attn(R"({"attn_talking_heads": true, "attn_residual": true, "attn_sparse_topk": 2})", 3));
 }
 
-TEST_CASE("tupe_relative (TUPE-R): the position term gains T5's bucket bias b_{j-i}; decoding equals the forward") {
+TEST_CASE("tupe_relative (TUPE-R): the position term gains T5's bucket bias b_{j-i}, decoding equals the forward") {
   Generator gen(20);
   TUPEPositions a(32, 16, 2, false, gen), r(32, 16, 2, true, gen);
   a.to(DType::f64);
@@ -264,7 +264,7 @@ TEST_CASE("tupe_relative (TUPE-R): the position term gains T5's bucket bias b_{j
   CHECK(dec < 1e-10);
 }
 
-TEST_CASE("attention and relative-bias ids declare typed keys; every feature key belongs to vanilla_mha") {
+TEST_CASE("attention and relative-bias ids declare typed keys, every feature key belongs to vanilla_mha") {
   const nn::VariantInfo& mha = zoo::registry().get("vanilla_mha");
   std::set<std::string> mha_keys;
   for (const ConfigKey& k : mha.keys) {

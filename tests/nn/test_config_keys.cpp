@@ -34,7 +34,7 @@ TEST_CASE("FFN, norm and position ids declare typed keys that their factories re
   }
 }
 
-TEST_CASE("keys shared by several ids agree in type; the norms keep their own norm_eps defaults") {
+TEST_CASE("keys shared by several ids agree in type, the norms keep their own norm_eps defaults") {
   std::map<std::string, std::string> type_of;
   for (const nn::VariantInfo* v : zoo::registry().all())
     for (const nn::ConfigKey& k : v->keys) {

@@ -81,7 +81,7 @@ TEST_CASE("load_state_dict is strict and reports every problem by name") {
   CHECK(dst.list->at<Linear>(1)->weight.to_vector<float>() == std::vector<float>(8, 0.0f));
 }
 
-TEST_CASE("train/eval propagate; to(f64) converts in place") {
+TEST_CASE("train/eval propagate, to(f64) converts in place") {
   Generator gen(0);
   Tiny m(gen);
   m.eval();

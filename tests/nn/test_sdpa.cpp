@@ -19,7 +19,7 @@
 using namespace tz;
 using namespace tz::nn;
 
-TEST_CASE("sdpa: fused and composite paths agree with k, v of G heads; outputs and gradients") {
+TEST_CASE("sdpa: fused and composite paths agree with k, v of G heads, outputs and gradients") {
   Generator gen(1);
   for (int64_t G : {1, 2, 4}) {
     CAPTURE(G);
@@ -43,7 +43,7 @@ TEST_CASE("sdpa: fused and composite paths agree with k, v of G heads; outputs a
                        doctest::Contains("dividing H"), Error);
 }
 
-TEST_CASE("sdpa: key padding and forgotten keys hide exactly their pairs; FCM equals the additive -inf mask") {
+TEST_CASE("sdpa: key padding and forgotten keys hide exactly their pairs, FCM equals the additive -inf mask") {
   Generator gen(2);
   const int64_t B = 2, H = 2, T = 6, S = 6;
   Tensor q = randn({B, H, T, 4}, gen, DType::f64), k = randn({B, H, S, 4}, gen, DType::f64);
@@ -140,7 +140,7 @@ TEST_CASE("ALiBi and T5 train through the fused kernel: peak memory of a trainin
   }
 }
 
-TEST_CASE("key padding, forgotten keys and shared K/V heads train through the fused kernel too; so does an FCM LM") {
+TEST_CASE("key padding, forgotten keys and shared K/V heads train through the fused kernel too, so does an FCM LM") {
   Generator gen(31);
   ModelDims d{.dim = 64, .heads = 4, .context = 2048, .depth = 1};
   auto a = std::make_shared<Attention>(attention_options(d, Config::parse(R"({"attn_kv_heads": 1})")), gen);

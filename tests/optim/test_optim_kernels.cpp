@@ -55,7 +55,7 @@ void compare(int64_t n, Fast fast, Ref ref, double tol) {
 }  // namespace
 
 TEST_SUITE("optim") {
-  TEST_CASE("fused optimizer kernels match their references (f32; AVX2 path and scalar path)") {
+  TEST_CASE("fused optimizer kernels match their references (f32, AVX2 path and scalar path)") {
     const bool simd_was = simd_enabled();
     for (bool simd : {true, false})
       for (int64_t n : kSizes) {

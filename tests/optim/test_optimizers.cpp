@@ -265,7 +265,7 @@ TEST_SUITE("optim") {
     check_reference<Lion>(LionOptions{.lr = 0.01, .betas = {0.9, 0.99}, .weight_decay = 0.5}, k_lion_p, k_lion_q);
   }
 
-  TEST_CASE("step updates in place (same storage), skips parameters without grad; zero_grad") {
+  TEST_CASE("step updates in place (same storage), skips parameters without grad, zero_grad") {
     auto named = toy_model(DType::f32, 3);
     std::vector<Tensor> handles;
     for (auto& [n, p] : named) handles.push_back(p);  // what a module would hold

@@ -74,7 +74,7 @@ TEST_CASE("distill: the conversion copies the shared tensors and cuts q, k, v, o
   CHECK(conv.copied + conv.split + int64_t(conv.fresh.size()) == int64_t(s.size()));
 }
 
-TEST_CASE("distill: Hedgehog's map learns the teacher's attention rows; loss follows") {
+TEST_CASE("distill: Hedgehog's map learns the teacher's attention rows, loss follows") {
   arena::Options o = options("hedgehog");
   o.distill_steps = 60;
   o.steps = 0;
@@ -88,7 +88,7 @@ TEST_CASE("distill: Hedgehog's map learns the teacher's attention rows; loss fol
   CHECK(r.converted_val > r.teacher_val);  // the untrained map is a worse attention than softmax
 }
 
-TEST_CASE("distill: the command line prints each stage; wrong students and runs are refused by name") {
+TEST_CASE("distill: the command line prints each stage, wrong students and runs are refused by name") {
   const std::string out = fresh_dir("distill_out");
   testing::CliRun ok = run_cli("arena --distill-from " + teacher_dir() +
                                " --models dijiang --distill-steps 4 --steps 4 --batch 4 --seq-len 32 --threads 1 "

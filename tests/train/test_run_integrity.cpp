@@ -128,7 +128,7 @@ TEST_CASE("run: --resume honours the schedule flags, records them, and refuses e
   CHECK(has(same.err, "resume: steps 6 is not more than the 6 steps the run in " + dir + " has done"));
 }
 
-TEST_CASE("run: sample and --resume read one stored model config; an edited copy that disagrees is refused") {
+TEST_CASE("run: sample and --resume read one stored model config, an edited copy that disagrees is refused") {
   const std::string dir = trained("one_config", 2);
   TensorFile f = load_safetensors(dir + "/checkpoint.safetensors");
   auto options = nlohmann::json::parse(f.metadata.at("train_options"));

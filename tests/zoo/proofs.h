@@ -1,6 +1,6 @@
 // Per-variant proof tests: the catalogue's `proof` property of each id, as a doctest test.
 //
-//   TZ_PROOF(rmsnorm, "invariant to input rescaling; equals LayerNorm (b=0) on zero-mean input") {
+//   TZ_PROOF(rmsnorm, "invariant to input rescaling, equals LayerNorm (b=0) on zero-mean input") {
 //     ... CHECKs ...
 //     TZ_PROOF_NUMBER("max error", worst);   // the headline number the suite's table shows
 //   }

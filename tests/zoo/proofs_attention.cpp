@@ -12,7 +12,7 @@
 using namespace tz;
 using namespace tz::attn_proofs;
 
-TZ_PROOF(head_dim_decoupled, "H*D != C runs forward and backward; with D = C/H bit-identical to vanilla_mha") {
+TZ_PROOF(head_dim_decoupled, "H*D != C runs forward and backward, with D = C/H bit-identical to vanilla_mha") {
   auto a = make_attn(R"({"attn_dim_head": 6})", 1);  // H D = 12 != C = 8
   CHECK(a->qkv->weight.shape() == Shape{36, 8});
   CHECK(a->out->weight.shape() == Shape{8, 12});
@@ -30,7 +30,7 @@ TZ_PROOF(head_dim_decoupled, "H*D != C runs forward and backward; with D = C/H b
   CHECK(decode_diff(*a, x.detach()) < 1e-12);
 }
 
-TZ_PROOF(mqa, "one shared K/V head == per-head reference (gqa G=1); KV cache 1/H of MHA; decode == forward") {
+TZ_PROOF(mqa, "one shared K/V head == per-head reference (gqa G=1), KV cache 1/H of MHA, decode == forward") {
   const int64_t H = 4, D = kC / H, T = 6;
   auto m = make_attn(R"({"attn_kv_heads": 1})", 3, H);
   Tensor x = input(T);
@@ -56,7 +56,7 @@ TZ_PROOF(mqa, "one shared K/V head == per-head reference (gqa G=1); KV cache 1/H
   CHECK(decode_diff(*m, x) < 1e-12);
 }
 
-TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA; mean-pooled MHA checkpoint matches the formula") {
+TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA, mean-pooled MHA checkpoint matches the formula") {
   const int64_t H = 4, D = kC / H, T = 6;
   auto mha = make_attn("{}", 4, H);
   randomise(mha->qkv->weight, 5);
@@ -109,7 +109,7 @@ TZ_PROOF(gqa, "G=H conversion reproduces MHA, G=1 is MQA; mean-pooled MHA checkp
   CHECK(make_attn(R"({"attn_kv_heads": 1})", 9, H)->forward(x, {}).shape() == Shape{kB, T, kC});
 }
 
-TZ_PROOF(collab_heads, "D_k = H D with block one-hot m_h equals vanilla_mha; parameters drop with compression") {
+TZ_PROOF(collab_heads, "D_k = H D with block one-hot m_h equals vanilla_mha, parameters drop with compression") {
   auto col = make_attn(R"({"attn_collab_heads": true, "attn_collab_compression": 1.0})", 13);
   auto van = make_attn("{}", 13);
   Tensor x = input(6);
@@ -126,7 +126,7 @@ TZ_PROOF(collab_heads, "D_k = H D with block one-hot m_h equals vanilla_mha; par
   check_causal(*half, x);
 }
 
-TZ_PROOF(attn_on_attn, "out = GLU(v_hat W + b) with the right shapes and gradients; causal preserved") {
+TZ_PROOF(attn_on_attn, "out = GLU(v_hat W + b) with the right shapes and gradients, causal preserved") {
   auto aoa = make_attn(R"({"attn_on_attn": true})", 16);
   auto van = make_attn("{}", 16);  // same q, k, v projections
   CHECK(aoa->out->weight.shape() == Shape{2 * kC, kC});
@@ -170,7 +170,7 @@ TZ_PROOF(gate_values,
   CHECK(decode_diff(*g, x) < 1e-12);
 }
 
-TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x); fixed-g max-free kernel == reference") {
+TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x), fixed-g max-free kernel == reference") {
   auto a = make_attn(R"({"attn_qk_norm": true})", 31);
   CHECK(a->param("qk_scale").item() == doctest::Approx(std::log2(16.0 * 16.0 - 16.0)));
   Tensor x = input(6) * 1e4;
@@ -211,7 +211,7 @@ TZ_PROOF(qk_norm, "|score| <= g at any input scale (no overflow at 1e4 x); fixed
   CHECK(decode_diff(*a, xs) < 1e-12);
 }
 
-TZ_PROOF(primer_mdha, "causal: output_t independent of x_(>t); kernel [0, 0, 1] reproduces vanilla_mha") {
+TZ_PROOF(primer_mdha, "causal: output_t independent of x_(>t), kernel [0, 0, 1] reproduces vanilla_mha") {
   auto pr = make_attn(R"({"attn_dconv": true})", 34);
   auto van = make_attn("{}", 34);
   Tensor x = input(7);

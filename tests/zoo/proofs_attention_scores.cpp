@@ -13,7 +13,7 @@
 using namespace tz;
 using namespace tz::attn_proofs;
 
-TZ_PROOF(talking_heads, "P^l = P^w = I reproduces vanilla_mha; causal mask preserved after both mixes") {
+TZ_PROOF(talking_heads, "P^l = P^w = I reproduces vanilla_mha, causal mask preserved after both mixes") {
   auto th = make_attn(R"({"attn_talking_heads": true})", 10);
   auto van = make_attn("{}", 10);
   Tensor x = input(7);
@@ -37,7 +37,7 @@ TZ_PROOF(talking_heads, "P^l = P^w = I reproduces vanilla_mha; causal mask prese
   CHECK(decode_diff(*th, x) < 1e-12);
 }
 
-TZ_PROOF(realformer, "S^l - S^(l-1) = the layer's raw logits; mask after the sum (causal); layer 1 == vanilla_mha") {
+TZ_PROOF(realformer, "S^l - S^(l-1) = the layer's raw logits, mask after the sum (causal), layer 1 == vanilla_mha") {
   auto l1 = make_attn(R"({"attn_residual": true})", 20), l2 = make_attn(R"({"attn_residual": true})", 21);
   auto van = make_attn("{}", 20);
   const int64_t T = 7;
@@ -87,7 +87,7 @@ TZ_PROOF(realformer, "S^l - S^(l-1) = the layer's raw logits; mask after the sum
   CHECK(dec < 1e-9);
 }
 
-TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax; every row has <= k non-zeros; causal") {
+TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax, every row has <= k non-zeros, causal") {
   Tensor x = input(7);
   auto dense = make_attn(R"({"attn_sparse_topk": 8})", 23);
   double d = testing::max_abs_diff(dense->forward(x, {}), make_attn("{}", 23)->forward(x, {}));
@@ -166,7 +166,7 @@ TEST_CASE("entmax_attn, proof part 2: entmax15 attention passes gradcheck throug
   CHECK_MESSAGE(r.ok, r.report);
 }
 
-TZ_PROOF(adaptive_span, "z >= context equals full softmax attention; keys beyond z + R get exactly zero weight") {
+TZ_PROOF(adaptive_span, "z >= context equals full softmax attention, keys beyond z + R get exactly zero weight") {
   const int64_t T = 9;
   Tensor x = input(T);
   auto full = make_attn(R"({"attn_adaptive_span": 16, "attn_span_ramp": 2, "attn_span_init": 1.0})", 36);

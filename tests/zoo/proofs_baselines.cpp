@@ -108,7 +108,7 @@ TZ_PROOF(ffn_mlp, "position-wise: permuting positions permutes the outputs") {
   TZ_PROOF_NUMBER("gradcheck error", r.max_abs_error);
 }
 
-TZ_PROOF(learned_abs_pe, "a clear error beyond the table; gradients reach only the used rows") {
+TZ_PROOF(learned_abs_pe, "a clear error beyond the table, gradients reach only the used rows") {
   Generator gen(3);
   nn::LearnedPositions pos(8, 4, gen);
   CHECK_THROWS_WITH_AS(pos.embed(6, 3, DType::f32),
@@ -128,7 +128,7 @@ TZ_PROOF(learned_abs_pe, "a clear error beyond the table; gradients reach only t
   CHECK_THROWS_WITH_AS(lm->forward(zeros({1, 5}, DType::i64)), doctest::Contains("exceed the 4 positions"), Error);
 }
 
-TZ_PROOF(sinusoidal_pe, "PE(i + delta) is a fixed rotation of PE(i) for every i; any length") {
+TZ_PROOF(sinusoidal_pe, "PE(i + delta) is a fixed rotation of PE(i) for every i, any length") {
   const int64_t C = 8;
   Tensor pe = nn::sinusoidal_table(0, 300, C, 10000.0, DType::f64);
   for (int64_t delta : {1, 7, 50}) {
@@ -204,7 +204,7 @@ TZ_PROOF(pre_post_norm,
   CHECK(r24 > 1.4 * r6);
 }
 
-TZ_PROOF(rmsnorm, "invariant to input rescaling; equals LayerNorm without bias on zero-mean input") {
+TZ_PROOF(rmsnorm, "invariant to input rescaling, equals LayerNorm without bias on zero-mean input") {
   nn::RMSNorm rms(nn::NormOptions{.dim = 6, .eps = 1e-300});
   nn::LayerNorm ln(nn::NormOptions{.dim = 6, .eps = 1e-300, .bias = false});
   rms.to(DType::f64);

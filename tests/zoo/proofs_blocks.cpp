@@ -56,7 +56,7 @@ Tensor ids_of(uint64_t seed, int64_t B = 2, int64_t T = 12) {
 }
 }  // namespace
 
-TZ_PROOF(rezero, "every block is exactly the identity at init; depth 64 trains without warm-up") {
+TZ_PROOF(rezero, "every block is exactly the identity at init, depth 64 trains without warm-up") {
   auto m = lm(R"("depth": 8, "residual": "rezero")");
   CHECK(m->norm_f == nullptr);
   for (const auto& s : m->layers->at<models::Block>(0)->sublayers) CHECK(s.norm == nullptr);  // no norms at all
@@ -80,7 +80,7 @@ TZ_PROOF(rezero, "every block is exactly the identity at init; depth 64 trains w
   CHECK(last < 0.5 * first);
 }
 
-TZ_PROOF(gated_residual_gtrxl, "gate matches its equations; large b_g makes the block ≈ identity at init") {
+TZ_PROOF(gated_residual_gtrxl, "gate matches its equations, large b_g makes the block ≈ identity at init") {
   Generator gen(4);
   const int64_t C = 16;
   nn::GRUGate gate(C, 2.0, gen);
@@ -113,7 +113,7 @@ TZ_PROOF(gated_residual_gtrxl, "gate matches its equations; large b_g makes the 
   }
 }
 
-TZ_PROOF(no_bias_cramming, "parameter count drops by exactly the bias count; tiny-run loss close to the biased model") {
+TZ_PROOF(no_bias_cramming, "parameter count drops by exactly the bias count, tiny-run loss close to the biased model") {
   auto with = lm(R"("depth": 2)", 7), without = lm(R"("depth": 2, "bias": false)", 7);
   int64_t bias_count = 0, n_bias_tensors = 0;
   for (auto& [name, t] : with->named_parameters())
@@ -182,7 +182,7 @@ TZ_PROOF(dropout_sites,
   CHECK(testing::max_abs_diff(one, eval_emb) > 0);  // train mode does drop
 }
 
-TZ_PROOF(token_shift, "chunk c is delayed c steps; causal; shift 0 is the identity; chunked state == parallel") {
+TZ_PROOF(token_shift, "chunk c is delayed c steps, causal, shift 0 is the identity, chunked state == parallel") {
   Generator gen(6);
   const int64_t B = 2, T = 7, C = 10, s = 2;  // chunks: 4 unshifted channels, then 3 + 3
   Tensor u = randn({B, T, C}, gen, DType::f64);
@@ -242,7 +242,7 @@ TZ_PROOF(sandwich_transformer,
   }
 }
 
-TZ_PROOF(macaron, "½ factors applied; two FFN parameter sets; causal preserved") {
+TZ_PROOF(macaron, "½ factors applied, two FFN parameter sets, causal preserved") {
   auto m = lm(R"("depth": 1, "macaron": true)", 11);
   m->to(DType::f64);
   m->eval();

@@ -190,6 +190,6 @@ TZ_PROOF(ttt_linear,
   TZ_PROOF_NUMBER("max rel. error, dual vs primal, online, decode", ttt_proof("ttt_linear"));
 }
 
-TZ_PROOF(ttt_mlp, "dual == primal mini-batch GD (b 16, 4, 1); b = 1 == online recurrence; inner loss falls; decode") {
+TZ_PROOF(ttt_mlp, "dual == primal mini-batch GD (b 16, 4, 1), b = 1 == online recurrence, inner loss falls, decode") {
   TZ_PROOF_NUMBER("max rel. error, dual vs primal, online, decode", ttt_proof("ttt_mlp"));
 }

@@ -124,7 +124,7 @@ double monte_carlo_slope(const char* what, const std::function<Tensor(Tensor, Ge
 }
 }  // namespace
 
-TZ_PROOF(performer, "FAVOR+ estimates exp(q.k) with error ~ 1/sqrt(m); forms == masked quadratic; seeded redraw") {
+TZ_PROOF(performer, "FAVOR+ estimates exp(q.k) with error ~ 1/sqrt(m), forms == masked quadratic, seeded redraw") {
   constexpr int64_t d = 8;
   Generator gen(1);
   Tensor xs = randn({24, d}, gen, DType::f64, 0, 0.3), ys = randn({24, d}, gen, DType::f64, 0, 0.3);
@@ -167,7 +167,7 @@ TZ_PROOF(performer, "FAVOR+ estimates exp(q.k) with error ~ 1/sqrt(m); forms == 
   MESSAGE("performer: max rel. error over forms, decode and the quadratic form = ", e);
 }
 
-TZ_PROOF(rfa, "E[phi(x).phi(y)] = exp(-|x-y|^2/2) with error ~ 1/sqrt(m); forms agree (gated); quadratic form") {
+TZ_PROOF(rfa, "E[phi(x).phi(y)] = exp(-|x-y|^2/2) with error ~ 1/sqrt(m), forms agree (gated), quadratic form") {
   constexpr int64_t d = 8;
   Generator gen(2);
   auto unit = [](const Tensor& t) { return t / sqrt(sum(t * t, {1}, true)); };
@@ -186,7 +186,7 @@ TZ_PROOF(rfa, "E[phi(x).phi(y)] = exp(-|x-y|^2/2) with error ~ 1/sqrt(m); forms 
   MESSAGE("rfa: max rel. error over forms, decode and the quadratic form = ", e);
 }
 
-TZ_PROOF(rebased, "kernel values (g LN(q) + b . g LN(k) + b)^2 >= 0; recurrent == chunked == quadratic form") {
+TZ_PROOF(rebased, "kernel values (g LN(q) + b . g LN(k) + b)^2 >= 0, recurrent == chunked == quadratic form") {
   Generator gen(4);
   Tensor gamma = randn({kH, 8}, gen, DType::f64), beta = randn({kH, 8}, gen, DType::f64);
   Tensor q = randn({3, kH, 40, 8}, gen, DType::f64, 0, 2), k = randn({3, kH, 40, 8}, gen, DType::f64, 0, 2);
@@ -209,7 +209,7 @@ TZ_PROOF(rebased, "kernel values (g LN(q) + b . g LN(k) + b)^2 >= 0; recurrent =
   MESSAGE("rebased: max rel. error over forms, decode and the quadratic form = ", e);
 }
 
-TZ_PROOF(polysketchformer, "exact (q.k)^p when the sketch has d^(p/2) orthonormal columns; >= 0; forms agree") {
+TZ_PROOF(polysketchformer, "exact (q.k)^p when the sketch has d^(p/2) orthonormal columns, >= 0, forms agree") {
   Generator gen(6);
   constexpr int64_t d = 3;
   Tensor q = randn({50, d}, gen, DType::f64), k = randn({50, d}, gen, DType::f64);
@@ -231,7 +231,7 @@ TZ_PROOF(polysketchformer, "exact (q.k)^p when the sketch has d^(p/2) orthonorma
   MESSAGE("polysketchformer: max rel. error over forms, decode and the quadratic form = ", e);
 }
 
-TZ_PROOF(permuteformer, "scores phi'(q_i).phi'(k_j) invariant to a global position shift; forms agree; decode") {
+TZ_PROOF(permuteformer, "scores phi'(q_i).phi'(k_j) invariant to a global position shift, forms agree, decode") {
   auto m = make("performer", "chunked", 8, R"(, "feature_count": 12)");
   Generator gen(8);
   Tensor x = randn({1, 9, kC}, gen, DType::f64);
@@ -305,7 +305,7 @@ TZ_PROOF(hedgehog, "distilled on a small batch, KL to softmax rows on a held-out
   MESSAGE("hedgehog: max rel. error over forms, decode and the quadratic form = ", e);
 }
 
-TZ_PROOF(dijiang, "DCT + quasi-Monte-Carlo features: estimate -> exp(q.k), below FAVOR+'s error; forms agree") {
+TZ_PROOF(dijiang, "DCT + quasi-Monte-Carlo features: estimate -> exp(q.k), below FAVOR+'s error, forms agree") {
   // The chi quantiles against closed forms: chi_2: sqrt(-2 log(1 - p)); chi_1: erf(r / √2) = p.
   double qerr = 0;
   for (double p : {1e-6, 0.01, 0.3, 0.5, 0.9, 0.999999}) {

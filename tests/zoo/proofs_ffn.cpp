@@ -143,7 +143,7 @@ TZ_PROOF(relu_squared, "value max(0,x)^2 and gradient 2 max(0,x) match finite di
 }
 
 // Nguyen & Salazar 2019 (arXiv:1910.05895): ScaleNorm(x) = g x / max(‖x‖, eps).
-TZ_PROOF(scalenorm, "‖output‖ == g for any non-zero x; invariant to rescaling x") {
+TZ_PROOF(scalenorm, "‖output‖ == g for any non-zero x, invariant to rescaling x") {
   const int64_t C = 8;
   nn::ScaleNorm sn(nn::ScaleNormOptions{.dim = C, .eps = 1e-5});
   CHECK(sn.gain.item() == doctest::Approx(std::sqrt(8.0)).epsilon(1e-7));  // init sqrt(C)
@@ -172,7 +172,7 @@ TZ_PROOF(scalenorm, "‖output‖ == g for any non-zero x; invariant to rescalin
 }
 
 // Geva et al. 2021 (arXiv:2012.14913): FFN(x) = sum_i f(x · k_i) v_i (+ b2).
-TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output; v_i E^T is the logit lens of the FFN") {
+TZ_PROOF(ffn_kv_memory_probe, "per-key contributions sum to the FFN output, v_i E^T is the logit lens of the FFN") {
   Generator gen(13);
   const int64_t C = 6, F = 12, N = 7, V = 10;
   nn::MLP mlp(nn::MLPOptions{.dim = C, .hidden = F, .activation = "relu"}, gen);

@@ -59,7 +59,7 @@ nn::ModelDims dims(int64_t C) { return {.dim = C, .heads = 1, .context = 32, .de
 
 }  // namespace
 
-TZ_PROOF(h3, "conv form == recurrent form (outputs, grads); shift SSM kernel == shift register; decode == forward") {
+TZ_PROOF(h3, "conv form == recurrent form (outputs, grads), shift SSM kernel == shift register, decode == forward") {
   Generator gen(41);
   // head size 2: the K^T V outer products of the multi-head form
   nn::H3 m(nn::h3_options(dims(4), nn::Config::parse(R"({"ssm_state": 6, "h3_shift": 3, "h3_head_dim": 2})")), gen);
@@ -109,7 +109,7 @@ TZ_PROOF(h3, "conv form == recurrent form (outputs, grads); shift SSM kernel == 
   TZ_PROOF_NUMBER("conv vs recurrent (rel rms)", conv_vs_rec);
 }
 
-TZ_PROOF(gss, "FFT long conv == direct causal conv; conv form == recurrent form (outputs, grads); decode == forward") {
+TZ_PROOF(gss, "FFT long conv == direct causal conv, conv form == recurrent form (outputs, grads), decode == forward") {
   Generator gen(43);
   nn::Gss m(nn::gss_options(dims(8), nn::Config::parse(R"({"ssm_state": 6, "gss_expand": 2})")), gen);
   m.to(DType::f64);
@@ -168,7 +168,7 @@ double gateloop_forms(Tensor log_mag, Generator& gen, bool with_h0) {
 
 }  // namespace
 
-TZ_PROOF(gateloop, "chunked kernel (phase as rotation) == complex recurrence == surrogate attention; extreme gates") {
+TZ_PROOF(gateloop, "chunked kernel (phase as rotation) == complex recurrence == surrogate attention, extreme gates") {
   Generator gen(47);
   const int64_t T = 37;
   // ordinary gates: |a| = σ(N(2, 2))
@@ -201,7 +201,7 @@ TZ_PROOF(gateloop, "chunked kernel (phase as rotation) == complex recurrence == 
 // width 32, H3 with heads of size 8 (the outer products K̄ᵀV of its multi-head form), trained
 // with the arena's recipe (3000 steps at lr 3e-3: after 1000 steps at lr 1e-2 h3 is at 0.34,
 // after 2000 at 5e-3 with N = 4 at 0.63). Measured: h3 0.92, s4d 0.41.
-TEST_CASE("h3 solves a small associative recall; s4d (no multiplicative interaction) does not") {
+TEST_CASE("h3 solves a small associative recall, s4d (no multiplicative interaction) does not") {
   if (!long_runs()) return;  // about 2 minutes on 2 cores: TZ_LONG_PROOFS=1
   const std::string ssm = R"("ssm_state": 16, "ssm_dt_min": 0.01, "ssm_dt_max": 0.5)";
   arena::Options o{.models = {{"h3", R"({"mixer": "h3", "h3_head_dim": 8, )" + ssm + "}"},

@@ -42,7 +42,7 @@ double hgrn_scan_vs_loop() {
 }
 }  // namespace
 
-TZ_PROOF(hgrn, "chunked complex scan == sequential; forget gate never below its layer bound; decode == forward") {
+TZ_PROOF(hgrn, "chunked complex scan == sequential, forget gate never below its layer bound, decode == forward") {
   const double scan_err = hgrn_scan_vs_loop();
   CHECK(scan_err <= 1e-10);
   const double step_err = lm_step_vs_forward(R"({"mixer": "hgrn", "norm": "rmsnorm"})", 11);

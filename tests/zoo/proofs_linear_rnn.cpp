@@ -117,7 +117,7 @@ TZ_PROOF(gla, "recurrent == chunkwise (chunks 1, 3, 8, T) == materialised parall
   TZ_PROOF_NUMBER("max rel. error over forms and decode", e);
 }
 
-TZ_PROOF(linear_attention, "recurrent step == chunked == masked parallel form (written out); decode == forward") {
+TZ_PROOF(linear_attention, "recurrent step == chunked == masked parallel form (written out), decode == forward") {
   const double e = forms_and_decode("linear_attention");
   // The masked parallel form of the paper (eq. 9 with the causal mask), in plain ops:
   // Y = (φ(Q) φ(K)^T ⊙ M) V / ((φ(Q) φ(K)^T ⊙ M) 1).
@@ -139,7 +139,7 @@ TZ_PROOF(linear_attention, "recurrent step == chunked == masked parallel form (w
   TZ_PROOF_NUMBER("max rel. error over forms and decode", std::max(e, ep));
 }
 
-TZ_PROOF(lightning_attention2, "tiled (blocks 1, 3, 8, T) == full masked form == recurrent; decode == forward; 1e-10") {
+TZ_PROOF(lightning_attention2, "tiled (blocks 1, 3, 8, T) == full masked form == recurrent, decode == forward, 1e-10") {
   const double e = forms_and_decode("lightning_attention2");
   // lambda_h = exp(-(8h / H)(1 - l / L)): at layer 1 of 2 with 2 heads, log lambda = {0, -2}.
   Generator gen(3);
@@ -151,7 +151,7 @@ TZ_PROOF(lightning_attention2, "tiled (blocks 1, 3, 8, T) == full masked form ==
   TZ_PROOF_NUMBER("max rel. error over forms and decode", e);
 }
 
-TZ_PROOF(cosformer, "decomposed linear form == quadratic re-weighted form (causal, masked); forms agree; decode") {
+TZ_PROOF(cosformer, "decomposed linear form == quadratic re-weighted form (causal, masked), forms agree, decode") {
   const double e = forms_and_decode("cosformer");
   // The quadratic form of the paper, written out: s_ij = relu(q_i) . relu(k_j) cos(pi (i - j) / 2M)
   // for j <= i, o_i = sum_j s_ij v_j / (sum_j s_ij + eps); M = 64 (the context), i from 0.
@@ -175,7 +175,7 @@ TZ_PROOF(cosformer, "decomposed linear form == quadratic re-weighted form (causa
   TZ_PROOF_NUMBER("max rel. error, decomposed vs quadratic and forms", std::max(e, eq));
 }
 
-TZ_PROOF(transnormer_llm, "tiled (blocks 1, 3, 8, T) == parallel == recurrent; decode == forward; LRPE is relative") {
+TZ_PROOF(transnormer_llm, "tiled (blocks 1, 3, 8, T) == parallel == recurrent, decode == forward, LRPE is relative") {
   const double e = forms_and_decode("transnormer_llm");
   // LRPE-d makes the score of (t, s) a function of t - s: the features at positions t and s
   // give sum_d q_d k_d cos(theta_d (t - s)), the same when both move by 37.

@@ -109,7 +109,7 @@ double forms_and_decode(const std::string& id, const std::string& extra = "", in
 }
 }  // namespace
 
-TZ_PROOF(hgrn2, "recurrent == chunkwise (chunks 1, 3, 8, T) == parallel; out, dx, final state; == GLA, key 1 - f") {
+TZ_PROOF(hgrn2, "recurrent == chunkwise (chunks 1, 3, 8, T) == parallel, out, dx, final state, == GLA, key 1 - f") {
   // layer 0 (bound 0, log f = log σ) and layer 1 of 2 (f >= 1/2)
   const double e = std::max(forms_and_decode("hgrn2"), forms_and_decode("hgrn2", "", 1, 2));
   // GLA with the key tied to 1 - f, written out as the paper's loop:
@@ -149,7 +149,7 @@ TZ_PROOF(hgrn2, "recurrent == chunkwise (chunks 1, 3, 8, T) == parallel; out, dx
   TZ_PROOF_NUMBER("max rel. error over forms, decode and the GLA loop", std::max(e, eg));
 }
 
-TZ_PROOF(rwkv6, "recurrent == chunked (1, 3, 8, T) == parallel; decode == forward (token shift); Eagle") {
+TZ_PROOF(rwkv6, "recurrent == chunked (1, 3, 8, T) == parallel, decode == forward (token shift), Eagle") {
   const double e = std::max({forms_and_decode("rwkv6"), forms_and_decode("rwkv6", "", 1, 2),
                              forms_and_decode("rwkv6", R"("rwkv5_eagle": true)", 1, 2)});
   Generator gen(7);
@@ -182,7 +182,7 @@ TZ_PROOF(rwkv6, "recurrent == chunked (1, 3, 8, T) == parallel; decode == forwar
   TZ_PROOF_NUMBER("max rel. error over forms and decode", e);
 }
 
-TZ_PROOF(rwkv6_channel_mix, "decode from the shift state == forward; the shift is used; mu = 0: no token mixing") {
+TZ_PROOF(rwkv6_channel_mix, "decode from the shift state == forward, the shift is used, mu = 0: no token mixing") {
   Generator gen(31);
   Tensor x = randn({kB, kT, kC}, gen, DType::f64);
   // Decoding token by token through the mixer's state equals the whole forward (and the
@@ -230,7 +230,7 @@ LinearAttentionResult ssd_dual(const Tensor& q, const Tensor& k, const Tensor& v
 }
 }  // namespace
 
-TZ_PROOF(mamba2, "chunked SSD == quadratic dual (L ∘ CB^T)X == recurrence: out, state, grads (f64); decode") {
+TZ_PROOF(mamba2, "chunked SSD == quadratic dual (L ∘ CB^T)X == recurrence: out, state, grads (f64), decode") {
   const double e = forms_and_decode("mamba2", kMamba2Keys);
   auto m = make("mamba2", "chunked", 8, kMamba2Keys);
   auto* mb = dynamic_cast<nn::Mamba2*>(m.get());
@@ -285,7 +285,7 @@ TZ_PROOF(mamba2, "chunked SSD == quadratic dual (L ∘ CB^T)X == recurrence: out
   TZ_PROOF_NUMBER("max rel. error, chunked vs dual vs recurrence and decode", std::max({e, ed, em}));
 }
 
-TZ_PROOF(abc_bounded_memory, "recurrent == parallel (forms, the slot loop); one-hot control with n >= L == softmax") {
+TZ_PROOF(abc_bounded_memory, "recurrent == parallel (forms, the slot loop), one-hot control with n >= L == softmax") {
   const double e = forms_and_decode("abc_bounded_memory", R"("abc_slots": 5)");
   auto m = make("abc_bounded_memory", "parallel", 1, R"("abc_slots": 5)");
   auto* abc = dynamic_cast<nn::Abc*>(m.get());

@@ -71,7 +71,7 @@ std::vector<Tensor> hyena_run(nn::Hyena& m, const Tensor& x, const Tensor& w, bo
 }
 }  // namespace
 
-TZ_PROOF(s4d, "Vandermonde kernel by FFT long conv == recurrent scan (outputs, grads); decode == forward") {
+TZ_PROOF(s4d, "Vandermonde kernel by FFT long conv == recurrent scan (outputs, grads), decode == forward") {
   const double lin = s4d_conv_vs_scan("lin"), inv = s4d_conv_vs_scan("inv");
   const double impulse = s4d_kernel_vs_impulse();
   CHECK(impulse <= 1e-10);
@@ -82,7 +82,7 @@ TZ_PROOF(s4d, "Vandermonde kernel by FFT long conv == recurrent scan (outputs, g
   TZ_PROOF_NUMBER("conv vs scan (rel rms)", std::max(lin, inv));
 }
 
-TZ_PROOF(hyena, "FFT long convs == direct causal sums (outputs, grads); causal; decode from the history == forward") {
+TZ_PROOF(hyena, "FFT long convs == direct causal sums (outputs, grads), causal, decode from the history == forward") {
   Generator gen(9);
   nn::Config c = nn::Config::parse(R"({"hyena_order": 3, "hyena_filter_dim": 8})");
   nn::Hyena m(nn::hyena_options({.dim = 4, .heads = 1, .context = 32, .depth = 1}, c), gen);

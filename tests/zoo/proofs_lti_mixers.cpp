@@ -139,7 +139,7 @@ EmaNumbers ema_proof(bool complex) {
 
 }  // namespace
 
-TZ_PROOF(mega, "damped-EMA kernel == unrolled recurrence; FFT conv == scan (outputs, grads); causal; decode") {
+TZ_PROOF(mega, "damped-EMA kernel == unrolled recurrence, FFT conv == scan (outputs, grads), causal, decode") {
   EmaNumbers r = ema_proof(false);
   const double step = lm_step_vs_forward(R"({"mixer": "mega", "mega_ema_dim": 3, "mega_chunk": 4})", 12);
   CHECK(step <= 1e-9);
@@ -148,7 +148,7 @@ TZ_PROOF(mega, "damped-EMA kernel == unrolled recurrence; FFT conv == scan (outp
   TZ_PROOF_NUMBER("conv vs scan (rel rms)", r.conv_vs_scan);
 }
 
-TZ_PROOF(megalodon, "timestep norm uses positions <= t and == a loop; CEMA kernel == recurrence; conv == scan") {
+TZ_PROOF(megalodon, "timestep norm uses positions <= t and == a loop, CEMA kernel == recurrence, conv == scan") {
   EmaNumbers r = ema_proof(true);
   // the timestep norm alone: against the Welford loop, causal, and continued from its sums
   Generator gen(43);
@@ -184,7 +184,7 @@ TZ_PROOF(megalodon, "timestep norm uses positions <= t and == a loop; CEMA kerne
   TZ_PROOF_NUMBER("conv vs scan (rel rms)", r.conv_vs_scan);
 }
 
-TZ_PROOF(tnn_toeplitz, "FFT Toeplitz matvec == dense T x; causal; decode from the history == forward") {
+TZ_PROOF(tnn_toeplitz, "FFT Toeplitz matvec == dense T x, causal, decode from the history == forward") {
   Generator gen(44);
   nn::Config c = nn::Config::parse(R"({"tnn_expand": 2, "tnn_rpe_dim": 8, "tnn_rpe_layers": 2})");
   nn::Tnn m(nn::tnn_options({.dim = 4, .heads = 1, .context = 32, .depth = 1}, c), gen);
@@ -291,7 +291,7 @@ double monarch_case(int64_t b1, int64_t b2, Generator& gen, double* grad_err) {
 
 }  // namespace
 
-TZ_PROOF(m2_monarch_mixer, "Monarch product == dense P^T L P R multiply (outputs, grads); causal; decode == forward") {
+TZ_PROOF(m2_monarch_mixer, "Monarch product == dense P^T L P R multiply (outputs, grads), causal, decode == forward") {
   Generator gen(45);
   double g1 = 0, g2 = 0;
   const double square = monarch_case(4, 4, gen, &g1), oblong = monarch_case(3, 5, gen, &g2);
@@ -321,7 +321,7 @@ TZ_PROOF(m2_monarch_mixer, "Monarch product == dense P^T L P R multiply (outputs
   TZ_PROOF_NUMBER("Monarch vs dense (rel rms)", std::max(square, oblong));
 }
 
-TZ_PROOF(block_state_transformer, "block b sees only SSM states before its tokens (perturbation); causal; decode") {
+TZ_PROOF(block_state_transformer, "block b sees only SSM states before its tokens (perturbation), causal, decode") {
   Generator gen(46);
   nn::Config c = nn::Config::parse(R"({"bst_block": 8, "ssm_state": 6})");
   nn::BlockState m(nn::block_state_options({.dim = 8, .heads = 2, .context = 80, .depth = 1}, c), gen);

@@ -59,7 +59,7 @@ Tensor memory_attention_loops(nn::Attention& a, const Tensor& x, const nn::Posit
 
 }  // namespace
 
-TZ_PROOF(persistent_memory, "N=0 equals vanilla_mha; memory slots visible at every position incl. t=0; causal") {
+TZ_PROOF(persistent_memory, "N=0 equals vanilla_mha, memory slots visible at every position incl. t=0, causal") {
   const int64_t T = 7, N = 3;
   Tensor x = input(T);
   // N = 0 is vanilla_mha, bit for bit (same seed, same parameters).
@@ -122,7 +122,7 @@ TZ_PROOF(persistent_memory, "N=0 equals vanilla_mha; memory slots visible at eve
   TZ_PROOF_NUMBER("min slot weight", min_slot);
 }
 
-TEST_CASE("persistent_memory, proof part 2: with GQA, qk_norm, key padding, rope and xpos; refusals") {
+TEST_CASE("persistent_memory, proof part 2: with GQA, qk_norm, key padding, rope and xpos, refusals") {
   Tensor x = input(6);
   // GQA: slots per key/value head; qk_norm: the slots' keys are normalised like the tokens'.
   for (const char* cfg :

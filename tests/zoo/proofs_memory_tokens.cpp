@@ -111,7 +111,7 @@ TZ_PROOF(memory_tokens,
   TZ_PROOF_NUMBER("max |decode - forward| (f64)", worst);
 }
 
-TEST_CASE("memory_tokens, proof part 2: gradients reach the memory; refused combinations name both keys") {
+TEST_CASE("memory_tokens, proof part 2: gradients reach the memory, refused combinations name both keys") {
   auto m = lm(R"("num_memory_tokens": 2)", 9);
   m->to(DType::f64);
   const Tensor ids = ids_of(2, 2, 6);

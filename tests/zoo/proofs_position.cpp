@@ -30,7 +30,7 @@ Tensor rotated_scores(const nn::PositionScheme& pos, Tensor q, Tensor k, int64_t
 
 }  // namespace
 
-TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s; norm preserving; cached decode == forward") {
+TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s, norm preserving, cached decode == forward") {
   Generator gen(1);
   nn::RotaryPositions rope(10000.0);
   Tensor q = randn({2, 3, 5, 8}, gen, DType::f64), k = randn({2, 3, 7, 8}, gen, DType::f64);
@@ -60,7 +60,7 @@ TZ_PROOF(rope, "<R_m q, R_n k> == <R_{m+s} q, R_{n+s} k> for all shifts s; norm 
   CHECK_THROWS_WITH_AS(nn::RotaryPositions(1.0), doctest::Contains("rotary_base"), Error);
 }
 
-TZ_PROOF(xpos, "scores depend only on m - n; RoPE scores times the decay ζ_k^((m-n)/γ) per pair") {
+TZ_PROOF(xpos, "scores depend only on m - n, RoPE scores times the decay ζ_k^((m-n)/γ) per pair") {
   Generator gen(2);
   nn::XPosPositions xpos(10000.0, 512.0);
   Tensor q = randn({1, 2, 4, 8}, gen, DType::f64), k = randn({1, 2, 6, 8}, gen, DType::f64);
@@ -90,7 +90,7 @@ TZ_PROOF(xpos, "scores depend only on m - n; RoPE scores times the decay ζ_k^((
   CHECK(d < 1e-10);
 }
 
-TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j); geometric slopes, interleaved for H = 6; subset of heads") {
+TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j), geometric slopes, interleaved for H = 6, subset of heads") {
   // H = 8: 2^-1 .. 2^-8.
   std::vector<double> s8 = nn::alibi_slopes(8);
   for (int64_t h = 0; h < 8; ++h) CHECK(s8[size_t(h)] == std::pow(2.0, -double(h + 1)));
@@ -179,7 +179,7 @@ TZ_PROOF(t5_rel_bias,
   CHECK(d < 1e-10);
 }
 
-TZ_PROOF(txl_rel_pos, "rel-shift == explicit O(L^2) loop; scores invariant to the absolute offset of the segment") {
+TZ_PROOF(txl_rel_pos, "rel-shift == explicit O(L^2) loop, scores invariant to the absolute offset of the segment") {
   Generator gen(4);
   nn::TXLRelativePositions txl(16, 2, 2, 10000.0, gen);
   txl.to(DType::f64);
@@ -215,7 +215,7 @@ TZ_PROOF(txl_rel_pos, "rel-shift == explicit O(L^2) loop; scores invariant to th
   CHECK(d < 1e-10);
 }
 
-TZ_PROOF(position_infused_attn, "no positional signal in the residual stream or values; cached eval == recompute") {
+TZ_PROOF(position_infused_attn, "no positional signal in the residual stream or values, cached eval == recompute") {
   nn::InfusedPositions pos(16, 10000.0);
   CHECK_FALSE(pos.embed(0, 4, DType::f64).defined());  // nothing added to the embeddings
   Generator gen(5);
@@ -284,7 +284,7 @@ TZ_PROOF(tupe,
   CHECK(d < 1e-10);
 }
 
-TEST_CASE("tupe_relative (TUPE-R): the position term plus the T5 bucket bias b_{j-i}; cached decode == forward") {
+TEST_CASE("tupe_relative (TUPE-R): the position term plus the T5 bucket bias b_{j-i}, cached decode == forward") {
   Generator gen(7);
   const int64_t L = 32, C = 16, H = 2, D = C / H;
   nn::TUPEPositions r(L, C, H, /*relative=*/true, gen);

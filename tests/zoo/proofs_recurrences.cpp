@@ -77,7 +77,7 @@ double ternary_addsub_error(const nn::BitLinear& l, const Tensor& x, int64_t* no
 
 }  // namespace
 
-TZ_PROOF(matmul_free_lm, "ternary weights; add/sub product == matmul; STE gradients; scan == loop; decode == forward") {
+TZ_PROOF(matmul_free_lm, "ternary weights, add/sub product == matmul, STE gradients, scan == loop, decode == forward") {
   Generator gen(21);
   nn::BitLinear l({.in = 24, .out = 10, .quantize = true, .init_std = 0.2}, gen);
   l.to(DType::f64);
@@ -120,7 +120,7 @@ TZ_PROOF(matmul_free_lm, "ternary weights; add/sub product == matmul; STE gradie
   TZ_PROOF_NUMBER("add/sub vs matmul product (relative)", std::max(addsub, mixer_addsub));
 }
 
-TZ_PROOF(ternary_glu, "all three layers ternary; the GLU through the add/sub kernel == its matmul forward") {
+TZ_PROOF(ternary_glu, "all three layers ternary, the GLU through the add/sub kernel == its matmul forward") {
   Generator gen(22);
   nn::TernaryGlu g({.dim = 12, .hidden = 32, .quantize = true}, gen);
   g.to(DType::f64);
@@ -138,7 +138,7 @@ TZ_PROOF(ternary_glu, "all three layers ternary; the GLU through the add/sub ker
   TZ_PROOF_NUMBER("add/sub vs matmul (relative)", worst);
 }
 
-TZ_PROOF(simple_recurrence_mlm, "forward-only form causal; scan == sequential; parameter count == plain FFN") {
+TZ_PROOF(simple_recurrence_mlm, "forward-only form causal, scan == sequential, parameter count == plain FFN") {
   Generator gen(23);
   const nn::ModelDims dims{.dim = 12, .heads = 1, .context = 64, .depth = 2, .layer = 0};
   nn::SimpleRecurrenceFfn m(nn::simple_recurrence_options(dims, nn::Config::parse(R"({"ffn_mult": 3})")), gen);

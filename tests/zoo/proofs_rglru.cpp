@@ -46,7 +46,7 @@ double rglru_scan_vs_loop() {
 }
 }  // namespace
 
-TZ_PROOF(rglru_hawk, "chunked scan == sequential; decode == full forward; bounded state for bounded input") {
+TZ_PROOF(rglru_hawk, "chunked scan == sequential, decode == full forward, bounded state for bounded input") {
   const double scan_err = rglru_scan_vs_loop();
   CHECK(scan_err <= 1e-10);
   const double step_err = lm_step_vs_forward(R"({"mixer": "rglru_hawk", "norm": "rmsnorm"})", 11);

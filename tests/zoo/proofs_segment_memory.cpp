@@ -186,7 +186,7 @@ TEST_CASE("transformer_xl: greedy generation past the context is the staircase f
   CHECK(agree == 30);
 }
 
-TEST_CASE("transformer_xl: a saved memory continues bit for bit; bad memory use is refused with the keys named") {
+TEST_CASE("transformer_xl: a saved memory continues bit for bit, bad memory use is refused with the keys named") {
   NoGradGuard ng;
   const int64_t L = 6;
   const Tensor ids = ids_of(2, 2, 18);
@@ -336,7 +336,7 @@ TZ_PROOF(compressive_memory,
   CHECK(other == 0);
 }
 
-TEST_CASE("transformer_xl copies across a segment boundary in the arena; without memory it stays at chance") {
+TEST_CASE("transformer_xl copies across a segment boundary in the arena, without memory it stays at chance") {
   arena::Options o;
   o.task = "copy";
   o.seq_len = 16;  // x1..x7 SEP | x1..x7 PAD: the copy's source lies one segment back

@@ -86,7 +86,7 @@ std::vector<double> selective_copy_accuracy(const std::vector<arena::Entry>& mod
 }
 }  // namespace
 
-TZ_PROOF(mamba, "fused selective scan == sequential recurrence; step decode (conv + SSM state) == full forward") {
+TZ_PROOF(mamba, "fused selective scan == sequential recurrence, step decode (conv + SSM state) == full forward") {
   const double scan_err = mamba_scan_vs_loop();
   CHECK(scan_err <= 1e-10);
   const double step_err = lm_step_vs_forward(kMambaLm, 11);
@@ -110,7 +110,7 @@ TEST_CASE("mamba selectivity: selective copying, selective block >= 0.95, the LT
 
 namespace tz::testing {
 
-TZ_PROOF(densemamba, "m = 0 reduces to Mamba; recurrent decode == parallel forward with the dense connections") {
+TZ_PROOF(densemamba, "m = 0 reduces to Mamba, recurrent decode == parallel forward with the dense connections") {
   const std::string base = R"({"vocab": 11, "dim": 16, "depth": 3, "heads": 2, "context": 16, "mixer": "mamba",
                                "norm": "rmsnorm", "layout": "sss", "ssm_chunk": 3)";
   Generator gen(31);

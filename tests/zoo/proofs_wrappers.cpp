@@ -123,7 +123,7 @@ TZ_PROOF(encoder_decoder,
   CHECK(out == 0.0);
 }
 
-TZ_PROOF(vit_wrapper, "patchify/unpatchify round trip exact; patches in raster order; output (B, num_classes)") {
+TZ_PROOF(vit_wrapper, "patchify/unpatchify round trip exact, patches in raster order, output (B, num_classes)") {
   Generator gen(5);
   Tensor img = randn({2, 3, 8, 12}, gen);
   Tensor p = models::patchify(img, 4);  // [2, 6, 48]
