@@ -64,7 +64,11 @@ void register_rfa(nn::Registry& r) {
            R"({"mixer": "rfa", "linear_chunk": 4, "heads": 1, "feature_redraw": 0, "rfa_gate": false, "rfa_sigma": 1.5, "feature_count": 128})",
        .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "rfa", "feature_count": 256})",
        .mixer = factory(nn::FeatureMapKind::rfa),
-       .chunk = 4});
+       .chunk = 4,
+       .learn_steps = 1000,
+       .learn_lr = 3e-3,
+       .learn_reason = "random features: the copy read-out sharpens slowly and at lr 1e-2 the outcome depended on "
+                       "the seed and the CPU (0.60 at seed 0 on one CPU, >= 0.9 on another)"});
 }
 
 void register_rebased(nn::Registry& r) {
