@@ -50,7 +50,7 @@
 
 #include "core/error.h"
 #include "core/kernels/reduce.h"   // row_dot, row_max
-#include "core/kernels/softmax.h"  // avx2::row_max, avx2::row_exp_store, avx2::row_scale
+#include "core/kernels/softmax.h"  // avx2::row_max
 #include "core/parallel.h"
 
 namespace tz::kernels {
@@ -104,11 +104,12 @@ void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, 
   }
 }
 
-// y = exp(x - m) over n entries (in place allowed); returns sum y in f64.
+// y = exp(x - m) over n entries (in place allowed); returns sum y in f64. On AVX2, exactly 0
+// below e^-87 (avx2::attn_exp: hidden scores cost no subnormal arithmetic).
 template <class T>
 double row_exp(T* y, const T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_avx2<T>()) return avx2::row_exp_store(y, x, n, m);
+    if (use_avx2<T>()) return avx2::attn_exp(y, x, n, m);
   }
   double s = 0;
   for (int64_t c = 0; c < n; ++c) {
@@ -356,8 +357,8 @@ void score_tile(T* s, TermScratch<T>* w, uint8_t* vis, const Call<T>& c, int64_t
     if (thr)
       for (int64_t r = 0; r < ni; ++r) {
         T* sr = s + r * kBc;
-        for (int64_t cc = 0; cc < nj; ++cc)
-          if (sr[cc] < thr[r]) sr[cc] = -std::numeric_limits<T>::infinity();
+        const T t = thr[r];
+        for (int64_t cc = 0; cc < nj; ++cc) sr[cc] = sr[cc] < t ? -std::numeric_limits<T>::infinity() : sr[cc];
       }
   }
 }
@@ -367,38 +368,43 @@ template <class T>
 struct KLargest {
   T* heap;
   int64_t k, size = 0;
-  void push(T x) {
-    if (!(x > -std::numeric_limits<T>::infinity())) return;  // hidden (or NaN): never above a threshold
-    if (size < k) {
-      heap[size++] = x;
-      std::push_heap(heap, heap + size, std::greater<T>());
-    } else if (x > heap[0]) {
-      std::pop_heap(heap, heap + size, std::greater<T>());
-      heap[size - 1] = x;
-      std::push_heap(heap, heap + size, std::greater<T>());
-    }
+  // What a score must exceed to enter: the k-th largest so far, or -inf while fewer than k
+  // came (so hidden scores, -inf, and NaN never enter).
+  T floor() const { return size < k ? -std::numeric_limits<T>::infinity() : heap[0]; }
+  void push(T x) {  // x > floor()
+    if (size == k) std::pop_heap(heap, heap + size--, std::greater<T>());
+    heap[size++] = x;
+    std::push_heap(heap, heap + size, std::greater<T>());
   }
   // Fewer than k visible scores: nothing more is hidden.
-  T threshold() const { return size < k ? -std::numeric_limits<T>::infinity() : heap[0]; }
+  T threshold() const { return floor(); }
 };
 
 // The first pass of top-k for query rows i0..i0+ni-1 of (b, h): thr[r] = the k-th largest
-// visible score of row i0 + r, over the same tiles as the forward.
+// visible score of row i0 + r, over the same tiles as the forward. Most scores fall below
+// the running floor after the first tiles: one compare each.
 template <class T>
 void row_thresholds(T* thr, std::vector<T>& s, std::vector<T>& heaps, TermScratch<T>& w, uint8_t* vis, const Call<T>& c,
                     int64_t b, int64_t h, int64_t g, int64_t i0, int64_t ni) {
   const AttnSizes& n = c.n;
-  const int64_t k = n.topk;
   std::vector<KLargest<T>> rows;
-  for (int64_t r = 0; r < ni; ++r) rows.push_back(KLargest<T>{heaps.data() + r * k, k});
+  for (int64_t r = 0; r < ni; ++r) rows.push_back(KLargest<T>{heaps.data() + r * n.topk, n.topk});
   const int64_t j_end = visible_keys(n, i0 + ni);
   for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
     const int64_t nj = std::min(kBc, j_end - j0);
     Tile tile = c.mask ? c.mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset) : Tile::visible;
     if (tile == Tile::hidden) continue;
     score_tile<T, true>(s.data(), &w, vis, c, b, h, g, i0, ni, j0, nj, tile, nullptr);
-    for (int64_t r = 0; r < ni; ++r)
-      for (int64_t cc = 0; cc < nj; ++cc) rows[size_t(r)].push(s[size_t(r * kBc + cc)]);
+    for (int64_t r = 0; r < ni; ++r) {
+      KLargest<T>& top = rows[size_t(r)];
+      const T* sr = s.data() + r * kBc;
+      T floor = top.floor();
+      for (int64_t cc = 0; cc < nj; ++cc)
+        if (sr[cc] > floor) {
+          top.push(sr[cc]);
+          floor = top.floor();
+        }
+    }
   }
   for (int64_t r = 0; r < ni; ++r) thr[r] = rows[size_t(r)].threshold();
 }

@@ -172,6 +172,9 @@ void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, co
 // transposed view: wm = 1, wk = ld).
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const float* Bm,
               int64_t ldb, int64_t D, float alpha);
+// y[c] = exp(x[c] - m) for c < n (in place allowed), exactly 0 where x[c] - m < -87 (hidden
+// scores, -inf, included: no subnormal is ever computed); returns sum y in f64.
+double attn_exp(float* y, const float* x, int64_t n, float m);
 }  // namespace avx2
 
 // The same primitives on AVX-512 (attention_avx512.cpp; call only when tz::simd_level() is

@@ -8,6 +8,7 @@
 // top-k, determinism over thread counts, and the errors.
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "autograd/ops.h"
 #include "core/attention.h"
@@ -305,6 +306,38 @@ TEST_CASE("score terms: results do not depend on the thread count") {
   }
   set_num_threads(prev);
   for (size_t i = 0; i < runs[0].size(); ++i) CHECK(same(runs[0][i], runs[1][i]));
+}
+
+TEST_CASE("avx2::attn_exp: exp of the shifted row, exactly 0 below e^-87 and for hidden scores, NaN kept") {
+  if (!cpu_has_avx2_fma()) return;
+  const float inf = std::numeric_limits<float>::infinity();
+  // 19 entries: two full vectors and a tail of 3; z = x - m spans the cut at -87.
+  std::vector<float> x = {-inf, -300.f, -100.f, -88.5f, -87.2f, -86.9f, -50.f, -10.f, -1.f, 0.f,
+                          0.5f, 1.f,    1.5f,   -inf,   -20.f,  -85.5f, -2.f,  2.f,   -inf};
+  const float m = 2.f;
+  std::vector<float> y(x.size(), -1.f);
+  const double sum = kernels::avx2::attn_exp(y.data(), x.data(), int64_t(x.size()), m);
+  double expect_sum = 0, worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float z = x[i] - m;
+    CAPTURE(z);
+    if (z < -87.f) {
+      CHECK(y[i] == 0.f);  // exactly 0, no subnormal computed
+    } else {
+      const double e = std::exp(double(z));
+      worst = std::max(worst, std::abs(double(y[i]) - e) / e);
+    }
+    expect_sum += double(y[i]);
+  }
+  CHECK(worst < 2e-7);  // vecmath's exp: < 1 ulp
+  CHECK(std::abs(sum - expect_sum) <= 1e-15 * expect_sum);
+  // A NaN score stays NaN (a broken input must show).
+  std::vector<float> xn = {0.f, std::nanf(""), -inf};
+  std::vector<float> yn(3);
+  kernels::avx2::attn_exp(yn.data(), xn.data(), 3, 0.f);
+  CHECK(std::isnan(yn[1]));
+  CHECK(yn[0] == 1.f);
+  CHECK(yn[2] == 0.f);
 }
 
 TEST_CASE("score terms: errors name the operands and the sizes") {
