@@ -3,7 +3,9 @@
 // composite reference built from the plain differentiable ops.
 //
 // Shape letters: B batch, H query heads, G key/value heads, T queries, S keys, D head dim.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "autograd/ops.h"
@@ -13,18 +15,21 @@
 namespace tz {
 
 // Saves q, k, v, the output and the per-row log-sum-exp lse [B, H, T] - O(T) extra memory,
-// not the T x S probabilities: the backward recomputes them tile by tile. The closure holds
-// the spec (its mask by shared_ptr, so mask terms live as long as the graph) with the bias
-// table detached.
+// not the T x S probabilities: the backward recomputes them tile by tile (top-k adds its
+// thresholds [B, H, T]). The closure holds the spec (its mask by shared_ptr, so mask terms
+// live as long as the graph) with the bias table and the score terms' operands detached.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec) {
   core::AttentionForward f = core::attention(q, k, v, spec);
   AttentionSpec saved = spec;
-  if (saved.rel_bias.defined()) saved.rel_bias = saved.rel_bias.detach();
+  for (Tensor* t : {&saved.rel_bias, &saved.rel_q, &saved.rel_k, &saved.pair_q, &saved.pair_k})
+    if (t->defined()) *t = t->detach();
+  saved.topk_threshold = f.threshold;
   Tensor qs = q.detach(), ks = k.detach(), vs = v.detach(), os = f.out.detach(), lse = f.lse;
-  make_node(OpId::attention, f.out, {q, k, v, spec.rel_bias}, [qs, ks, vs, os, lse, saved](const Tensor& g) {
-    core::AttentionGrads r = core::attention_backward(g, qs, ks, vs, os, lse, saved);
-    return std::vector<Tensor>{r.dq, r.dk, r.dv, r.drel_bias};
-  });
+  make_node(OpId::attention, f.out, {q, k, v, spec.rel_bias, spec.rel_q, spec.rel_k, spec.pair_q, spec.pair_k},
+            [qs, ks, vs, os, lse, saved](const Tensor& g) {
+              core::AttentionGrads r = core::attention_backward(g, qs, ks, vs, os, lse, saved);
+              return std::vector<Tensor>{r.dq, r.dk, r.dv, r.drel_bias, r.drel_q, r.drel_k, r.dpair_q, r.dpair_k};
+            });
   return f.out;
 }
 
@@ -32,10 +37,29 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
   return attention(q, k, v, AttentionSpec{.causal = causal, .q_offset = q_offset, .scale = scale});
 }
 
-// scores = scale q k^T + rel_bias[h, S - 1 + i - j]   [B, H, T, S]
-// hidden pairs (causal, mask terms) -> -inf, softmax, o = p v. A row with every key hidden
-// is left unmasked before the softmax (so it stays finite) and its probabilities are then
-// zeroed: o = 0 and no gradient, as in the fused kernel.
+// scores = scale q k^T + rel_bias[h, S - 1 + i - j]
+//        + scale (rel_q rel_k^T)[b, h, i, S - 1 + i - j] + pair_scale pair_q pair_k^T   [B, H, T, S]
+// hidden pairs (causal, mask terms) -> -inf, top-k (scores below the k-th largest of their
+// row -> -inf), softmax, o = p v. A row with every key hidden is left unmasked before the
+// softmax (so it stays finite) and its probabilities are then zeroed: o = 0 and no gradient,
+// as in the fused kernel.
+namespace {
+// Scores below the k-th largest of their row (last dim) -> -inf; ties with it are kept
+// (k = 0 or k >= S: unchanged). The selection is read off the values: no gradient through it.
+Tensor topk_hidden(const Tensor& scores, int64_t k) {
+  const int64_t S = scores.size(-1);
+  if (k <= 0 || k >= S) return scores;
+  std::vector<double> s = scores.to_vector<double>(), row(static_cast<size_t>(S));
+  std::vector<int64_t> hide(s.size());
+  for (size_t r = 0; r * size_t(S) < s.size(); ++r) {
+    std::copy(s.begin() + long(r * S), s.begin() + long((r + 1) * S), row.begin());
+    std::nth_element(row.begin(), row.begin() + (k - 1), row.end(), std::greater<double>());
+    for (int64_t j = 0; j < S; ++j) hide[r * S + size_t(j)] = s[r * S + size_t(j)] < row[size_t(k - 1)];
+  }
+  return masked_fill(scores, from_vector(hide, scores.shape()), -std::numeric_limits<double>::infinity());
+}
+}  // namespace
+
 Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec) {
   TZ_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4 && k.shape() == v.shape() && q.size(0) == k.size(0) &&
                q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0,
@@ -64,9 +88,18 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
       for (int64_t j = 0; j < S; ++j) dist[size_t(i * S + j)] = S - 1 + i - j;
     scores = scores + index_select(rb, 1, from_vector(dist, {T * S})).view({1, rb.size(0), T, S});
   }
+  if (spec.rel_q.defined()) {  // X = rel_q rel_k^T [B, H, T, T + S - 1], read at (i, S - 1 + i - j)
+    const int64_t M = T + S - 1;
+    std::vector<int64_t> at(static_cast<size_t>(T * S));
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < S; ++j) at[size_t(i * S + j)] = i * M + S - 1 + i - j;
+    Tensor x = matmul(spec.rel_q, spec.rel_k.unsqueeze(0).transpose(-1, -2)).reshape({B, H, T * M});
+    scores = scores + index_select(x, 2, from_vector(at, {T * S})).view({B, H, T, S}) * scale;
+  }
+  if (spec.pair_q.defined()) scores = scores + matmul(spec.pair_q, spec.pair_k.transpose(-1, -2)) * spec.pair_scale;
   if (spec.mask) spec.mask->check(B, H, S);
   const bool masked = spec.causal || (spec.mask && !spec.mask->empty());
-  if (!masked) return matmul(softmax(scores), vh);
+  if (!masked) return matmul(softmax(topk_hidden(scores, spec.topk)), vh);
   // hide [B, H, T, S]: 1 where the pair is hidden; hide_live: the same in rows that keep a key.
   std::vector<int64_t> hide(static_cast<size_t>(B * H * T * S)), hide_live(hide.size());
   std::vector<uint8_t> vis(static_cast<size_t>(T * S), 1);
@@ -85,8 +118,8 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
       }
     }
   Tensor hidden = from_vector(hide, {B, H, T, S});
-  Tensor p =
-      softmax(masked_fill(scores, from_vector(hide_live, {B, H, T, S}), -std::numeric_limits<double>::infinity()));
+  Tensor p = softmax(topk_hidden(
+      masked_fill(scores, from_vector(hide_live, {B, H, T, S}), -std::numeric_limits<double>::infinity()), spec.topk));
   return matmul(masked_fill(p, hidden, 0.0), vh);
 }
 

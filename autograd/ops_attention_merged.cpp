@@ -16,6 +16,8 @@ Tensor attention_merged(const Tensor& q, const std::vector<core::AttentionPart>&
   std::vector<Tensor> inputs{q};
   std::vector<core::AttentionPart> saved;
   for (const core::AttentionPart& p : parts) {
+    TZ_CHECK(!p.spec.rel_q.defined() && !p.spec.pair_q.defined(),
+             "attention_merged: parts take masks and relative bias tables, not relative keys or pair products");
     inputs.push_back(p.k);
     inputs.push_back(p.v);
     inputs.push_back(p.spec.rel_bias);

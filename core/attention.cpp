@@ -6,6 +6,7 @@
 #include "core/copy.h"
 #include "core/creation.h"
 #include "core/kernels/attention.h"
+#include "core/reduce.h"
 
 namespace tz::core {
 
@@ -33,6 +34,38 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Atten
     TZ_CHECK(r.dtype() == q.dtype(), "attention: rel_bias is ", dtype_name(r.dtype()), ", q is ",
              dtype_name(q.dtype()));
   }
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2);
+  auto same_dtype = [&](const Tensor& t, const char* name) {
+    TZ_CHECK(t.dtype() == q.dtype(), "attention: ", name, " is ", dtype_name(t.dtype()), ", q is ",
+             dtype_name(q.dtype()));
+  };
+  TZ_CHECK(spec.rel_q.defined() == spec.rel_k.defined(), "attention: rel_q and rel_k come together");
+  if (spec.rel_q.defined()) {
+    const Tensor &a = spec.rel_q, &r = spec.rel_k;
+    TZ_CHECK(a.dim() == 4 && a.size(0) == B && a.size(1) == H && a.size(2) == T && a.size(3) > 0 && r.dim() == 3 &&
+                 r.size(0) == H && r.size(1) == T + S - 1 && r.size(2) == a.size(3),
+             "attention: relative keys need rel_q [B, H, T, Dr] = [", B, ", ", H, ", ", T,
+             ", Dr] and rel_k [H, T + S - 1, Dr] = [", H, ", ", T + S - 1, ", Dr], got ", a.shape(), " and ",
+             r.shape());
+    same_dtype(a, "rel_q");
+    same_dtype(r, "rel_k");
+  }
+  TZ_CHECK(spec.pair_q.defined() == spec.pair_k.defined(), "attention: pair_q and pair_k come together");
+  if (spec.pair_q.defined()) {
+    const Tensor &c = spec.pair_q, &e = spec.pair_k;
+    TZ_CHECK(c.dim() == 4 && e.dim() == 4 && (c.size(0) == B || c.size(0) == 1) && (e.size(0) == B || e.size(0) == 1) &&
+                 c.size(1) == H && e.size(1) == H && c.size(2) == T && e.size(2) == S && c.size(3) > 0 &&
+                 e.size(3) == c.size(3),
+             "attention: the pair product needs pair_q [B or 1, H, T, Dp] and pair_k [B or 1, H, S, Dp] with H = ", H,
+             ", T = ", T, ", S = ", S, ", got ", c.shape(), " and ", e.shape());
+    same_dtype(c, "pair_q");
+    same_dtype(e, "pair_k");
+  }
+  TZ_CHECK(spec.topk >= 0, "attention: topk must be >= 0, got ", spec.topk);
+  if (spec.topk_threshold.defined())
+    TZ_CHECK(spec.topk_threshold.shape() == Shape({B, H, T}) && spec.topk_threshold.dtype() == q.dtype(),
+             "attention: topk_threshold must be [B, H, T] = [", B, ", ", H, ", ", T, "] of q's dtype, got ",
+             spec.topk_threshold.shape());
 }
 
 // The tensor itself when its last dim is contiguous (rows readable in place), else a copy.
@@ -63,7 +96,8 @@ kernels::AttnSizes sizes_of(const Tensor& q, const Tensor& k, const AttentionSpe
                             .causal = spec.causal,
                             .scale = spec.scale == 0 ? 1.0 / std::sqrt(double(D)) : spec.scale,
                             .G = k.size(1),
-                            .mask = spec.mask.get()};
+                            .mask = spec.mask.get(),
+                            .topk = spec.topk};
 }
 
 // The bias table as the kernels read it: contiguous rows of R = T + S - 1, distance 0 at
@@ -77,6 +111,69 @@ kernels::RelativeBias<T> bias_of(const Tensor& table, const kernels::AttnSizes& 
           .R = R,
           .zero = n.S - 1 - n.q_offset,
           .grad = grad.defined() ? static_cast<T*>(grad.raw_data()) : nullptr};
+}
+
+// Rows of a [Bx, H, N, W] operand read by B batch rows: sb = 0 when Bx = 1 (shared).
+template <class T>
+kernels::AttnRows<const T> shared_rows(const Tensor& t) {
+  return {static_cast<const T*>(t.raw_data()), t.size(0) == 1 ? 0 : t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// The score terms' operands as the kernels read them (rows with a contiguous last dim; the
+// relative keys [H, R, Dr] as one table for the batch), and their gradient buffers: rows per
+// (b, h), [B, H, N, W] zeros, summed to the operand's shape by grads_to_shape.
+struct TermTensors {
+  Tensor rel_q, rel_k, pair_q, pair_k;      // row views
+  Tensor drel_q, drel_k, dpair_q, dpair_k;  // [B, H, N, W] gradient buffers (backward)
+  Tensor threshold;                         // [B, H, T], with top-k
+  bool any() const { return rel_q.defined() || pair_q.defined() || threshold.defined(); }
+};
+
+TermTensors term_tensors(const AttentionSpec& spec, const kernels::AttnSizes& n, DType dt, bool grads) {
+  TermTensors t;
+  auto rows = [dt](const Tensor& x) { return x.dtype() == dt && x.stride(-1) == 1 ? x : contiguous_as(x, dt); };
+  if (spec.rel_q.defined()) {
+    t.rel_q = rows_view(spec.rel_q, dt);
+    t.rel_k = rows(spec.rel_k).unsqueeze(0);  // [1, H, R, Dr]
+    if (grads) {
+      t.drel_q = zeros(spec.rel_q.shape(), dt);
+      t.drel_k = zeros({n.B, n.H, spec.rel_k.size(1), spec.rel_k.size(2)}, dt);
+    }
+  }
+  if (spec.pair_q.defined()) {
+    t.pair_q = rows_view(spec.pair_q, dt);
+    t.pair_k = rows_view(spec.pair_k, dt);
+    if (grads) {
+      t.dpair_q = zeros({n.B, n.H, n.T, spec.pair_q.size(3)}, dt);
+      t.dpair_k = zeros({n.B, n.H, n.S, spec.pair_k.size(3)}, dt);
+    }
+  }
+  return t;
+}
+
+template <class T>
+kernels::ScoreTerms<T> terms_of(const TermTensors& t, const AttentionSpec& spec, const kernels::AttnSizes& n) {
+  kernels::ScoreTerms<T> s;
+  auto grad_rows = [](const Tensor& g) { return g.defined() ? rows_of<T>(g) : kernels::AttnRows<T>{}; };
+  if (t.rel_q.defined()) {
+    s.rel_q = rows_of<const T>(t.rel_q);
+    s.rel_k = shared_rows<T>(t.rel_k);
+    s.Dr = t.rel_q.size(3);
+    s.R = t.rel_k.size(2);
+    s.zero = n.S - 1 - n.q_offset;
+    s.drel_q = grad_rows(t.drel_q);
+    s.drel_k = grad_rows(t.drel_k);
+  }
+  if (t.pair_q.defined()) {
+    s.pair_q = shared_rows<T>(t.pair_q);
+    s.pair_k = shared_rows<T>(t.pair_k);
+    s.Dp = t.pair_q.size(3);
+    s.pair_scale = spec.pair_scale;
+    s.dpair_q = grad_rows(t.dpair_q);
+    s.dpair_k = grad_rows(t.dpair_k);
+  }
+  if (t.threshold.defined()) s.threshold = static_cast<T*>(t.threshold.raw_data());
+  return s;
 }
 
 // The spec of plain attention (no mask terms, no bias).
@@ -109,15 +206,19 @@ AttentionForward attention(const Tensor& q, const Tensor& k, const Tensor& v, co
   Tensor table = spec.rel_bias.defined() ? contiguous(spec.rel_bias) : Tensor();
   Tensor out = head_interleaved(n.B, n.H, n.T, n.D, q.dtype(), false);
   Tensor lse = empty({n.B, n.H, n.T}, q.dtype());
+  TermTensors tt = term_tensors(spec, n, q.dtype(), false);
+  // Top-k: thresholds only when it can hide anything (k < S); otherwise attention is dense.
+  if (n.topk > 0 && n.topk < n.S) tt.threshold = empty({n.B, n.H, n.T}, q.dtype());
   TZ_DISPATCH_FLOAT(q.dtype(), "attention", [&]<class T>() {
     if (q.numel() == 0) return;
     auto fwd = reference ? &kernels::attention_forward_ref<T> : &kernels::attention_forward<T>;
     kernels::RelativeBias<T> bias{};
     if (table.defined()) bias = bias_of<T>(table, n, Tensor());
+    const kernels::ScoreTerms<T> terms = terms_of<T>(tt, spec, n);
     fwd(rows_of<T>(out), static_cast<T*>(lse.raw_data()), rows_of<const T>(qr), rows_of<const T>(kr),
-        rows_of<const T>(vr), n, table.defined() ? &bias : nullptr);
+        rows_of<const T>(vr), n, table.defined() ? &bias : nullptr, tt.any() ? &terms : nullptr);
   });
-  return {out, lse};
+  return {out, lse, tt.threshold};
 }
 
 AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
@@ -135,15 +236,32 @@ AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor
   AttentionGrads r{head_interleaved(n.B, n.H, n.T, n.D, dt, true), head_interleaved(n.B, n.G, n.S, n.D, dt, true),
                    head_interleaved(n.B, n.G, n.S, n.D, dt, true),
                    table.defined() ? zeros(table.shape(), dt) : Tensor()};
+  TermTensors tt = term_tensors(spec, n, dt, true);
+  if (n.topk > 0 && n.topk < n.S && !reference)
+    tt.threshold = spec.topk_threshold.defined() ? contiguous(spec.topk_threshold) : empty({n.B, n.H, n.T}, dt);
   TZ_DISPATCH_FLOAT(dt, "attention backward", [&]<class T>() {
     if (q.numel() == 0 || k.numel() == 0) return;
     auto bwd = reference ? &kernels::attention_backward_ref<T> : &kernels::attention_backward<T>;
     kernels::RelativeBias<T> bias{};
     if (table.defined()) bias = bias_of<T>(table, n, r.drel_bias);
+    const kernels::ScoreTerms<T> terms = terms_of<T>(tt, spec, n);
+    if (tt.threshold.defined() && !spec.topk_threshold.defined())  // not handed on: find them again
+      kernels::attention_topk_threshold<T>(terms.threshold, rows_of<const T>(qr), rows_of<const T>(kr), n,
+                                           table.defined() ? &bias : nullptr, &terms);
     bwd(rows_of<T>(r.dq), rows_of<T>(r.dk), rows_of<T>(r.dv), rows_of<const T>(outr),
         static_cast<const T*>(lser.raw_data()), rows_of<const T>(gr), rows_of<const T>(qr), rows_of<const T>(kr),
-        rows_of<const T>(vr), n, table.defined() ? &bias : nullptr);
+        rows_of<const T>(vr), n, table.defined() ? &bias : nullptr, tt.any() ? &terms : nullptr);
   });
+  // The gradients in the operands' shapes: the relative keys' and a shared pair operand's
+  // rows were per batch row.
+  if (tt.drel_q.defined()) {
+    r.drel_q = tt.drel_q;
+    r.drel_k = core::sum_to(tt.drel_k, {1, n.H, tt.drel_k.size(2), tt.drel_k.size(3)}).reshape(spec.rel_k.shape());
+  }
+  if (tt.dpair_q.defined()) {
+    r.dpair_q = core::sum_to(tt.dpair_q, spec.pair_q.shape());
+    r.dpair_k = core::sum_to(tt.dpair_k, spec.pair_k.shape());
+  }
   return r;
 }
 

@@ -59,7 +59,11 @@ AttentionForward attention_merge(const std::vector<AttentionForward>& parts) {
 AttentionForward attention_parts(const Tensor& q, const std::vector<AttentionPart>& parts) {
   TZ_CHECK(!parts.empty(), "attention_parts: no parts");
   std::vector<AttentionForward> fs;
-  for (const AttentionPart& p : parts) fs.push_back(attention(q, p.k, p.v, p.spec));
+  for (const AttentionPart& p : parts) {
+    // A part's top k are not the union's: the selection cannot be merged.
+    TZ_CHECK(p.spec.topk == 0, "attention_parts: top-k (topk = ", p.spec.topk, ") selects over all keys at once");
+    fs.push_back(attention(q, p.k, p.v, p.spec));
+  }
   return attention_merge(fs);
 }
 

@@ -35,6 +35,7 @@ struct AuxLosses {
 };
 
 class PositionScheme;
+struct SdpaSpec;  // nn/attention/sdpa.h
 
 struct MixerContext {
   int64_t start = 0;                    // absolute position of the first token of x
@@ -154,6 +155,15 @@ class PositionScheme : public Module {
     return Tensor();
   }
   virtual bool biases_with_queries() const { return false; }
+  // The same query-dependent term as score terms of the attention core (SdpaSpec's relative
+  // keys, pair product, scale, relative bias table), which the fused kernel evaluates tile
+  // by tile: no [T, S] tensor, and k, v of G heads read in place. May replace q (q [B, H, T,
+  // D] at positions q_start.., S keys at k_start..), as Transformer-XL's (q + u) . k does.
+  // Returns false when the scheme has no such form: query_score_bias is materialised then.
+  virtual bool score_terms(Tensor& q, int64_t S, int64_t q_start, int64_t k_start, SdpaSpec& spec,
+                           const MixerContext* ctx = nullptr) const {
+    return false;
+  }
   // The longest position it can represent (0 = unbounded).
   virtual int64_t max_positions() const { return 0; }
 };

@@ -16,8 +16,13 @@
 // Masks and biases, tile by tile: the mask classifies each tile before any work (hidden:
 // skip it; partial: after the scores, fill a byte mask and set -inf where it is 0), and the
 // bias row of query i over keys j0.. is the table read backwards from zero + q_offset + i - j0.
-// Both are compiled only into the kExtras = true instances of the tile loops; plain attention
-// (no mask terms, no bias) runs the kExtras = false instances, the code it ran before.
+// Score terms: relative keys add, per chunk of 8 query rows, a gather from one block of dots
+// against the consecutive rows of r the chunk's pairs are at; the pair product adds a second
+// dot block. Every pass (the top-k threshold pass, the forward, the backward) builds its
+// score tile with score_tile below, so a score is bit-identical wherever it is recomputed.
+// All of it is compiled only into the kExtras = true instances of the tile loops; plain
+// attention (no mask terms, no bias, no score terms) runs the kExtras = false instances, the
+// code it ran before.
 //
 // Backward, per (b, h): D_i = dO_i . o_i for every row first, then for each key block j and
 // each query block i that sees it: recompute p = exp(s - lse) (p <= 1 since lse >= rowmax),
@@ -26,7 +31,11 @@
 // (b, g) is owned by one thread, which runs the H / G query heads of its group one after
 // the other: no two threads write the same dk, dv row, and the sum over the group has a
 // fixed order. The bias gradient goes to a [B, H, R] scratch in f64 (a (b, h) row per
-// head), summed over b after the parallel loop.
+// head), summed over b after the parallel loop. The score terms' gradients go straight to
+// their (b, h) rows, which belong to the thread of (b, g) alone:
+//   relative keys: Y = ds scattered to (row, distance) per chunk of 8 rows,
+//                  dA += scale Y R,  dR += scale Y^T A;
+//   pair product:  dC += pscale ds E,  dE += pscale ds^T C.
 //
 // Parallelism: forward over (b, h, query block), backward over (b, g); static chunks, so
 // results are deterministic for a fixed thread count.
@@ -34,13 +43,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
 #include "core/error.h"
 #include "core/kernels/reduce.h"   // row_dot, row_max
-#include "core/kernels/softmax.h"  // avx2::row_max, avx2::row_exp_store, avx2::row_scale
+#include "core/kernels/softmax.h"  // avx2::row_max
 #include "core/parallel.h"
 
 namespace tz::kernels {
@@ -94,11 +104,12 @@ void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, 
   }
 }
 
-// y = exp(x - m) over n entries (in place allowed); returns sum y in f64.
+// y = exp(x - m) over n entries (in place allowed); returns sum y in f64. On AVX2, exactly 0
+// below e^-87 (avx2::attn_exp: hidden scores cost no subnormal arithmetic).
 template <class T>
 double row_exp(T* y, const T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_avx2<T>()) return avx2::row_exp_store(y, x, n, m);
+    if (use_avx2<T>()) return avx2::attn_exp(y, x, n, m);
   }
   double s = 0;
   for (int64_t c = 0; c < n; ++c) {
@@ -149,28 +160,60 @@ int64_t visible_keys(const AttnSizes& n, int64_t i_end) {
   return n.causal ? std::clamp<int64_t>(n.q_offset + i_end, 0, n.S) : n.S;
 }
 
-// ---- masks, biases, groups ----
+// ---- masks, biases, score terms, groups ----
 
 int64_t kv_heads(const AttnSizes& n) { return n.G > 0 ? n.G : n.H; }
 
 // The mask to ask, or null when there is none (no terms: nothing hidden beyond causal).
 const AttentionMask* active_mask(const AttnSizes& n) { return n.mask && !n.mask->empty() ? n.mask : nullptr; }
 
+template <class T>
+bool has_rel(const ScoreTerms<T>* t) {
+  return t && t->rel_q.p;
+}
+template <class T>
+bool has_pair(const ScoreTerms<T>* t) {
+  return t && t->pair_q.p;
+}
+// Top-k hides anything only below S keys.
+bool topk_on(const AttnSizes& n) { return n.topk > 0 && n.topk < n.S; }
+
 // The checks of one kernel call, before any thread starts (a tz::Error cannot leave an
 // OpenMP region).
 template <class T>
-void check_call(const AttnSizes& n, const RelativeBias<T>* bias, const char* op) {
+void check_call(const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms, const char* op) {
   const int64_t G = kv_heads(n);
   TZ_CHECK(G >= 1 && G <= n.H && n.H % G == 0, op, ": key/value heads G = ", G,
            " must divide the query heads H = ", n.H);
   if (n.mask) n.mask->check(n.B, n.H, n.S);
-  if (bias && n.T > 0 && n.S > 0) {
-    // Distances d = q_offset + i - j present: q_offset - (S - 1) .. q_offset + T - 1.
-    const int64_t lo = bias->zero + n.q_offset - (n.S - 1), hi = bias->zero + n.q_offset + n.T - 1;
-    TZ_CHECK(bias->table != nullptr && lo >= 0 && hi < bias->R, op, ": relative bias table of ", bias->R,
+  // Distances d = q_offset + i - j present: q_offset - (S - 1) .. q_offset + T - 1.
+  auto covers = [&](int64_t zero, int64_t R) {
+    return zero + n.q_offset - (n.S - 1) >= 0 && zero + n.q_offset + n.T - 1 < R;
+  };
+  if (bias && n.T > 0 && n.S > 0)
+    TZ_CHECK(bias->table != nullptr && covers(bias->zero, bias->R), op, ": relative bias table of ", bias->R,
              " entries per head (distance 0 at ", bias->zero, ") does not cover the distances ", n.q_offset - (n.S - 1),
              " .. ", n.q_offset + n.T - 1, " of T = ", n.T, ", S = ", n.S, ", q_offset = ", n.q_offset,
              " (needs R = T + S - 1 = ", n.T + n.S - 1, " with zero = S - 1 - q_offset = ", n.S - 1 - n.q_offset, ")");
+  TZ_CHECK(n.topk >= 0, op, ": topk must be >= 0, got ", n.topk);
+  if (topk_on(n)) TZ_CHECK(terms && terms->threshold, op, ": topk = ", n.topk, " needs a threshold buffer [B, H, T]");
+  if (!terms) return;
+  // A gradient shared by the batch rows would be written by several threads at once.
+  auto per_batch = [&](const AttnRows<T>& g) { return !g.p || n.B == 1 || g.sb != 0; };
+  if (has_rel(terms)) {
+    TZ_CHECK(terms->rel_k.p && terms->Dr > 0, op, ": relative keys need rel_k and Dr > 0 (Dr = ", terms->Dr, ")");
+    if (n.T > 0 && n.S > 0)
+      TZ_CHECK(covers(terms->zero, terms->R), op, ": relative keys of ", terms->R, " rows (distance 0 at row ",
+               terms->zero, ") do not cover the distances ", n.q_offset - (n.S - 1), " .. ", n.q_offset + n.T - 1,
+               " (needs R = T + S - 1 = ", n.T + n.S - 1, " with zero = S - 1 - q_offset = ", n.S - 1 - n.q_offset,
+               ")");
+    TZ_CHECK(per_batch(terms->drel_q) && per_batch(terms->drel_k), op,
+             ": relative-key gradients need rows per batch row (sb != 0) when B > 1");
+  }
+  if (has_pair(terms)) {
+    TZ_CHECK(terms->pair_k.p && terms->Dp > 0, op, ": the pair product needs pair_k and Dp > 0 (Dp = ", terms->Dp, ")");
+    TZ_CHECK(per_batch(terms->dpair_q) && per_batch(terms->dpair_k), op,
+             ": pair-product gradients need rows per batch row (sb != 0) when B > 1");
   }
 }
 
@@ -209,55 +252,270 @@ template <class T>
 double bias_at(const RelativeBias<T>* bias, const AttnSizes& n, int64_t h, int64_t i, int64_t j) {
   return bias ? double(bias->table[h * bias->sh + bias->zero + n.q_offset + i - j]) : 0.0;
 }
+
+// What every tile of one call reads, resolved once.
+template <class T>
+struct Call {
+  AttnRows<const T> q, k;
+  const AttnSizes& n;
+  T scale;
+  const AttentionMask* mask;    // null: none
+  const RelativeBias<T>* bias;  // null: none
+  const ScoreTerms<T>* terms;   // null: none
+  bool rel, pair;
+};
+
+// A thread's scratch for the score terms.
+constexpr int64_t kRelLd = kBc + kChunk - 1;  // distances met by a chunk of kChunk rows
+template <class T>
+struct TermScratch {
+  std::vector<T> x;  // relative-key dots (forward) or scattered ds (backward): kChunk x kRelLd
+  std::vector<T> p;  // pair-product dots: kBr x kBc
+  explicit TermScratch(const ScoreTerms<T>* t)
+      : x(has_rel(t) ? static_cast<size_t>(kChunk * kRelLd) : 0), p(has_pair(t) ? static_cast<size_t>(kBr * kBc) : 0) {}
+};
+
+// The chunks of kChunk query rows of a tile for the relative keys: rows [r0, r1) meet keys
+// c < nc (on the causal diagonal only those the chunk's last row sees) at distances
+// q_offset + i0 + r - j0 - c, which are the ne = nc + (r1 - r0) - 1 consecutive rows of r
+// from `first`: pair (r, c) is at x = (r - r0) - c + nc - 1 of them.
+struct RelChunk {
+  int64_t r0, r1, nc, ne, first;
+};
+template <class F>
+void for_each_rel_chunk(const AttnSizes& n, int64_t zero, int64_t i0, int64_t ni, int64_t j0, int64_t nj, F f) {
+  for (int64_t r0 = 0; r0 < ni; r0 += kChunk) {
+    const int64_t r1 = std::min(ni, r0 + kChunk), nc = seen_keys(n, i0, r1, j0, nj);
+    if (nc == 0) continue;
+    f(RelChunk{r0, r1, nc, nc + (r1 - r0) - 1, zero + n.q_offset + i0 + r0 - j0 - (nc - 1)});
+  }
+}
+
+// s += scale * a_i . r(d) over the tile (relative keys).
+template <class T>
+void add_relative_keys(T* s, TermScratch<T>& w, const Call<T>& c, int64_t b, int64_t h, int64_t i0, int64_t ni,
+                       int64_t j0, int64_t nj) {
+  const ScoreTerms<T>& t = *c.terms;
+  for_each_rel_chunk(c.n, t.zero, i0, ni, j0, nj, [&](const RelChunk& k) {
+    const int64_t m = k.r1 - k.r0;
+    tile_dots<T>(w.x.data(), kRelLd, t.rel_q.row(b, h, i0 + k.r0), t.rel_q.st, m, t.rel_k.row(b, h, k.first),
+                 t.rel_k.st, k.ne, t.Dr, c.scale);
+    for (int64_t r = 0; r < m; ++r) {
+      const T* xr = w.x.data() + r * kRelLd + r + k.nc - 1;  // pair (r, cc) at xr[-cc]
+      T* sr = s + (k.r0 + r) * kBc;
+      for (int64_t cc = 0; cc < k.nc; ++cc) sr[cc] += xr[-cc];
+    }
+  });
+}
+
+// The chunks of the content product: rows [r0, r1) and the nc keys they see (one chunk off
+// the diagonal).
+template <class F>
+void for_each_row_chunk(const AttnSizes& n, int64_t i0, int64_t ni, int64_t j0, int64_t nj, F f) {
+  const int64_t step = straddles_diagonal(n, i0, j0, nj) ? kChunk : ni;
+  for (int64_t r0 = 0; r0 < ni; r0 += step) {
+    const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
+    if (nc > 0) f(r0, r1, nc);
+  }
+}
+
+// s += pscale * c_i . e_j over the tile (pair product).
+template <class T>
+void add_pair(T* s, TermScratch<T>& w, const Call<T>& c, int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0,
+              int64_t nj) {
+  const ScoreTerms<T>& t = *c.terms;
+  for_each_row_chunk(c.n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
+    T* pr = w.p.data() + r0 * kBc;
+    tile_dots<T>(pr, kBc, t.pair_q.row(b, h, i0 + r0), t.pair_q.st, r1 - r0, t.pair_k.row(b, h, j0), t.pair_k.st, nc,
+                 t.Dp, T(t.pair_scale));
+    for (int64_t r = 0; r < r1 - r0; ++r)
+      for (int64_t cc = 0; cc < nc; ++cc) s[(r0 + r) * kBc + cc] += pr[r * kBc + cc];
+  });
+}
+
+// The score tile of query rows i0..i0+ni-1 and keys j0..j0+nj-1 of (b, h), hidden entries
+// -inf (causal, mask; below the row's threshold when thr, thresholds of rows i0.., is given).
+// s = scale * Q_i K_j^T (on the diagonal chunk by chunk of rows, only the keys the chunk
+// sees) + bias + relative keys + pair product, then the hidden entries. The one place scores
+// are made: forward, backward and the top-k pass agree on every bit.
+template <class T, bool kExtras>
+void score_tile(T* s, TermScratch<T>* w, uint8_t* vis, const Call<T>& c, int64_t b, int64_t h, int64_t g, int64_t i0,
+                int64_t ni, int64_t j0, int64_t nj, Tile tile, const T* thr) {
+  const AttnSizes& n = c.n;
+  const T* qi = c.q.row(b, h, i0);
+  for_each_row_chunk(n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
+    tile_dots<T>(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, c.k.row(b, g, j0), c.k.st, nc, n.D, c.scale);
+  });
+  if constexpr (kExtras) {
+    if (c.bias) add_bias<T>(s, kBc, *c.bias, h, n.q_offset + i0 - j0, ni, nj);
+    if (c.rel) add_relative_keys<T>(s, *w, c, b, h, i0, ni, j0, nj);
+    if (c.pair) add_pair<T>(s, *w, c, b, h, i0, ni, j0, nj);
+  }
+  if (straddles_diagonal(n, i0, j0, nj)) mask_tile<T>(s, kBc, i0, ni, j0, nj, n.q_offset);
+  if constexpr (kExtras) {
+    if (tile == Tile::partial) hide_masked<T>(s, kBc, vis, *c.mask, b, h, i0, ni, j0, nj, n.q_offset);
+    if (thr)
+      for (int64_t r = 0; r < ni; ++r) {
+        T* sr = s + r * kBc;
+        const T t = thr[r];
+        for (int64_t cc = 0; cc < nj; ++cc) sr[cc] = sr[cc] < t ? -std::numeric_limits<T>::infinity() : sr[cc];
+      }
+  }
+}
+
+// The k largest of a stream of scores: a min-heap (its top is the k-th largest so far).
+template <class T>
+struct KLargest {
+  T* heap;
+  int64_t k, size = 0;
+  // What a score must exceed to enter: the k-th largest so far, or -inf while fewer than k
+  // came (so hidden scores, -inf, and NaN never enter).
+  T floor() const { return size < k ? -std::numeric_limits<T>::infinity() : heap[0]; }
+  void push(T x) {  // x > floor()
+    if (size == k) std::pop_heap(heap, heap + size--, std::greater<T>());
+    heap[size++] = x;
+    std::push_heap(heap, heap + size, std::greater<T>());
+  }
+  // Fewer than k visible scores: nothing more is hidden.
+  T threshold() const { return floor(); }
+};
+
+// The first pass of top-k for query rows i0..i0+ni-1 of (b, h): thr[r] = the k-th largest
+// visible score of row i0 + r, over the same tiles as the forward. Most scores fall below
+// the running floor after the first tiles: one compare each.
+template <class T>
+void row_thresholds(T* thr, std::vector<T>& s, std::vector<T>& heaps, TermScratch<T>& w, uint8_t* vis, const Call<T>& c,
+                    int64_t b, int64_t h, int64_t g, int64_t i0, int64_t ni) {
+  const AttnSizes& n = c.n;
+  std::vector<KLargest<T>> rows;
+  for (int64_t r = 0; r < ni; ++r) rows.push_back(KLargest<T>{heaps.data() + r * n.topk, n.topk});
+  const int64_t j_end = visible_keys(n, i0 + ni);
+  for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
+    const int64_t nj = std::min(kBc, j_end - j0);
+    Tile tile = c.mask ? c.mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset) : Tile::visible;
+    if (tile == Tile::hidden) continue;
+    score_tile<T, true>(s.data(), &w, vis, c, b, h, g, i0, ni, j0, nj, tile, nullptr);
+    for (int64_t r = 0; r < ni; ++r) {
+      KLargest<T>& top = rows[size_t(r)];
+      const T* sr = s.data() + r * kBc;
+      T floor = top.floor();
+      for (int64_t cc = 0; cc < nj; ++cc)
+        if (sr[cc] > floor) {
+          top.push(sr[cc]);
+          floor = top.floor();
+        }
+    }
+  }
+  for (int64_t r = 0; r < ni; ++r) thr[r] = rows[size_t(r)].threshold();
+}
+
+template <class T>
+Call<T> make_call(AttnRows<const T> q, AttnRows<const T> k, const AttnSizes& n, const RelativeBias<T>* bias,
+                  const ScoreTerms<T>* terms, bool extras) {
+  return Call<T>{q,
+                 k,
+                 n,
+                 T(n.scale),
+                 extras ? active_mask(n) : nullptr,
+                 extras ? bias : nullptr,
+                 extras ? terms : nullptr,
+                 extras && has_rel(terms),
+                 extras && has_pair(terms)};
+}
+
+// Whether a call needs the kExtras = true tile loops.
+template <class T>
+bool needs_extras(const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
+  return active_mask(n) || bias || has_rel(terms) || has_pair(terms) || topk_on(n);
+}
+
+// Score terms of the reference kernels, in f64: the relative keys and the pair product of
+// query i and key j, in the order the fast kernels add them.
+template <class T>
+double terms_at(const ScoreTerms<T>* t, const AttnSizes& n, int64_t b, int64_t h, int64_t i, int64_t j) {
+  double s = 0;
+  if (has_rel(t)) {
+    const T *a = t->rel_q.row(b, h, i), *r = t->rel_k.row(b, h, t->zero + n.q_offset + i - j);
+    double dot = 0;
+    for (int64_t d = 0; d < t->Dr; ++d) dot += double(a[d]) * double(r[d]);
+    s += n.scale * dot;
+  }
+  if (has_pair(t)) {
+    const T *cq = t->pair_q.row(b, h, i), *ek = t->pair_k.row(b, h, j);
+    double dot = 0;
+    for (int64_t d = 0; d < t->Dp; ++d) dot += double(cq[d]) * double(ek[d]);
+    s += t->pair_scale * dot;
+  }
+  return s;
+}
+
+// The reference's scores of row i of (b, h): s[j] (hidden: -inf; top-k applied). Returns the
+// top-k threshold (-inf without one).
+template <class T>
+double ref_scores(double* s, uint8_t* vis, AttnRows<const T> q, AttnRows<const T> k, const AttnSizes& n,
+                  const RelativeBias<T>* bias, const ScoreTerms<T>* terms, int64_t b, int64_t h, int64_t i) {
+  const int64_t g = h / (n.H / kv_heads(n));
+  const T* qi = q.row(b, h, i);
+  visible_row(vis, n, b, h, i);
+  for (int64_t j = 0; j < n.S; ++j) {
+    double dot = 0;
+    for (int64_t d = 0; d < n.D; ++d) dot += double(qi[d]) * double(k.row(b, g, j)[d]);
+    s[j] = vis[j] ? n.scale * dot + bias_at(bias, n, h, i, j) + terms_at(terms, n, b, h, i, j) : -INFINITY;
+  }
+  if (!topk_on(n)) return -INFINITY;
+  // The k-th largest of the row (hidden entries count as -inf), as nth_element finds it.
+  std::vector<double> row(s, s + n.S);
+  std::nth_element(row.begin(), row.begin() + (n.topk - 1), row.end(), std::greater<double>());
+  const double thr = row[size_t(n.topk - 1)];
+  for (int64_t j = 0; j < n.S; ++j)
+    if (s[j] < thr) s[j] = -INFINITY;
+  return thr;
+}
 }  // namespace
 
 // ---- forward -------------------------------------------------------------------------------
 
 namespace {
-// The tiled forward. kExtras = false (no mask terms, no bias) compiles the mask and bias
-// code out: plain attention runs the same instructions as before masks existed.
+// The tiled forward. kExtras = false (no mask terms, no bias, no score terms) compiles the
+// extra code out: plain attention runs the same instructions as before masks existed.
 template <class T, bool kExtras>
 void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
-                   const AttnSizes& n, const RelativeBias<T>* bias) {
+                   const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
-  const T scale = T(n.scale);
-  const AttentionMask* mask = kExtras ? active_mask(n) : nullptr;
+  const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  const bool topk = kExtras && topk_on(n);
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
-  parallel_for(B * H * nqb, rows * std::max<int64_t>(n.S, 1) * D * 2, [&](int64_t w0, int64_t w1) {
+  const int64_t cost = rows * std::max<int64_t>(n.S, 1) * D * (topk ? 3 : 2);
+  parallel_for(B * H * nqb, cost, [&](int64_t w0, int64_t w1) {
     std::vector<T> s(static_cast<size_t>(kBr * kBc)), acc(static_cast<size_t>(kBr * D));
     std::vector<T> m(static_cast<size_t>(kBr));
     std::vector<double> l(static_cast<size_t>(kBr));
-    std::vector<uint8_t> vis(mask ? static_cast<size_t>(kBr * kBc) : 0);
+    std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
+    TermScratch<T> scratch(call.terms);
+    std::vector<T> heaps(topk ? static_cast<size_t>(kBr * n.topk) : 0);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / nqb, b = bh / H, h = bh % H, g = h / Hg;
       const int64_t i0 = (w % nqb) * kBr, ni = std::min(kBr, Tq - i0);
       std::fill(acc.begin(), acc.end(), T(0));
       std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
       std::fill(l.begin(), l.end(), 0.0);
-      const T* qi = q.row(b, h, i0);
+      // Top-k, first pass: the rows' thresholds.
+      const T* thr = nullptr;
+      if (topk) {
+        T* t = terms->threshold + bh * Tq + i0;
+        row_thresholds<T>(t, s, heaps, scratch, vis.data(), call, b, h, g, i0, ni);
+        thr = t;
+      }
       const int64_t j_end = visible_keys(n, i0 + ni);  // causal: later key blocks are skipped
       for (int64_t j0 = 0; j0 < j_end; j0 += kBc) {
         const int64_t nj = std::min(kBc, j_end - j0);
         Tile tile = Tile::visible;
         if constexpr (kExtras) {
-          if (mask) tile = mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
+          if (call.mask) tile = call.mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
           if (tile == Tile::hidden) continue;  // its keys are never read
         }
-        // s = scale * Q_i K_j^T (on the diagonal, chunk by chunk of rows, only the keys the
-        // chunk sees) + bias, then hide the keys above the diagonal and those the mask hides.
-        const bool diag = straddles_diagonal(n, i0, j0, nj);
-        const int64_t rstep = diag ? kChunk : ni;
-        for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
-          const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
-          if (nc > 0)
-            tile_dots<T>(s.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc, D, scale);
-        }
-        if constexpr (kExtras)
-          if (bias) add_bias<T>(s.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
-        if (diag) mask_tile<T>(s.data(), kBc, i0, ni, j0, nj, n.q_offset);
-        if constexpr (kExtras)
-          if (tile == Tile::partial) hide_masked<T>(s.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
+        score_tile<T, kExtras>(s.data(), &scratch, vis.data(), call, b, h, g, i0, ni, j0, nj, tile, thr);
         // Online softmax: new running max, rescale what was accumulated, p = exp(s - m).
         for (int64_t r = 0; r < ni; ++r) {
           T* sr = s.data() + r * kBc;
@@ -276,12 +534,9 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
           m[size_t(r)] = m_new;
         }
         // acc += p V_j   (p = 0 past what each chunk sees)
-        for (int64_t r0 = 0; r0 < ni; r0 += rstep) {
-          const int64_t r1 = std::min(ni, r0 + rstep), nc = seen_keys(n, i0, r1, j0, nj);
-          if (nc > 0)
-            tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, g, j0), v.st, D,
-                        T(1));
-        }
+        for_each_row_chunk(n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
+          tile_acc<T>(acc.data() + r0 * D, D, s.data() + r0 * kBc, kBc, 1, r1 - r0, nc, v.row(b, g, j0), v.st, D, T(1));
+        });
       }
       // o = acc / l, lse = m + log l; a row that saw no key (l = 0): o = 0, lse = -inf.
       for (int64_t r = 0; r < ni; ++r) {
@@ -304,18 +559,43 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
 
 template <class T>
 void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
-                       const AttnSizes& n, const RelativeBias<T>* bias) {
-  check_call(n, bias, "attention");
-  if (active_mask(n) || bias)
-    forward_tiles<T, true>(o, lse, q, k, v, n, bias);
+                       const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
+  check_call(n, bias, terms, "attention");
+  if (needs_extras(n, bias, terms))
+    forward_tiles<T, true>(o, lse, q, k, v, n, bias, terms);
   else
-    forward_tiles<T, false>(o, lse, q, k, v, n, nullptr);
+    forward_tiles<T, false>(o, lse, q, k, v, n, nullptr, nullptr);
+}
+
+template <class T>
+void attention_topk_threshold(T* thr, AttnRows<const T> q, AttnRows<const T> k, const AttnSizes& n,
+                              const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
+  TZ_CHECK(n.topk >= 1, "attention top-k: topk must be >= 1, got ", n.topk);
+  ScoreTerms<T> t = terms ? *terms : ScoreTerms<T>{};
+  t.threshold = thr;
+  check_call(n, bias, &t, "attention top-k");
+  if (!topk_on(n)) {  // k >= S: nothing is hidden
+    std::fill(thr, thr + n.B * n.H * n.T, -std::numeric_limits<T>::infinity());
+    return;
+  }
+  const int64_t H = n.H, Tq = n.T, Hg = H / kv_heads(n), nqb = (Tq + kBr - 1) / kBr;
+  const Call<T> call = make_call<T>(q, k, n, bias, &t, true);
+  parallel_for(n.B * H * nqb, std::min(kBr, Tq) * n.S * n.D, [&](int64_t w0, int64_t w1) {
+    std::vector<T> s(static_cast<size_t>(kBr * kBc)), heaps(static_cast<size_t>(kBr * n.topk));
+    std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
+    TermScratch<T> scratch(&t);
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t bh = w / nqb, b = bh / H, h = bh % H, i0 = (w % nqb) * kBr;
+      row_thresholds<T>(thr + bh * Tq + i0, s, heaps, scratch, vis.data(), call, b, h, h / Hg, i0,
+                        std::min(kBr, Tq - i0));
+    }
+  });
 }
 
 template <class T>
 void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
-                           const AttnSizes& n, const RelativeBias<T>* bias) {
-  check_call(n, bias, "attention");
+                           const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
+  check_call(n, bias, terms, "attention");
   const int64_t Hg = n.H / kv_heads(n);
   std::vector<double> s(static_cast<size_t>(n.S));
   std::vector<uint8_t> vis(static_cast<size_t>(n.S));
@@ -323,15 +603,10 @@ void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<
     for (int64_t h = 0; h < n.H; ++h)
       for (int64_t i = 0; i < n.T; ++i) {
         const int64_t g = h / Hg;
-        const T* qi = q.row(b, h, i);
-        visible_row(vis.data(), n, b, h, i);
+        const double thr = ref_scores<T>(s.data(), vis.data(), q, k, n, bias, terms, b, h, i);
+        if (topk_on(n)) terms->threshold[(b * n.H + h) * n.T + i] = T(thr);
         double mx = -INFINITY;
-        for (int64_t j = 0; j < n.S; ++j) {
-          double dot = 0;
-          for (int64_t d = 0; d < n.D; ++d) dot += double(qi[d]) * double(k.row(b, g, j)[d]);
-          s[size_t(j)] = vis[size_t(j)] ? n.scale * dot + bias_at(bias, n, h, i, j) : -INFINITY;
-          mx = std::max(mx, s[size_t(j)]);
-        }
+        for (int64_t j = 0; j < n.S; ++j) mx = std::max(mx, s[size_t(j)]);
         T* oi = o.row(b, h, i);
         if (mx == -INFINITY) {  // no visible key: o = 0, lse = -inf
           std::fill(oi, oi + n.D, T(0));
@@ -352,21 +627,71 @@ void attention_forward_ref(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<
 // ---- backward ------------------------------------------------------------------------------
 
 namespace {
+// The relative keys' gradients of one tile: per chunk of rows, Y = ds scattered to (row,
+// distance), dA += scale Y R, dR += scale Y^T A.
+template <class T>
+void relative_keys_backward(const T* ds, TermScratch<T>& w, const Call<T>& c, int64_t b, int64_t h, int64_t i0,
+                            int64_t ni, int64_t j0, int64_t nj) {
+  const ScoreTerms<T>& t = *c.terms;
+  for_each_rel_chunk(c.n, t.zero, i0, ni, j0, nj, [&](const RelChunk& k) {
+    const int64_t m = k.r1 - k.r0;
+    T* y = w.x.data();
+    std::fill(y, y + m * kRelLd, T(0));
+    for (int64_t r = 0; r < m; ++r) {
+      T* yr = y + r * kRelLd + r + k.nc - 1;  // pair (r, cc) at yr[-cc]
+      const T* dr = ds + (k.r0 + r) * kBc;
+      for (int64_t cc = 0; cc < k.nc; ++cc) yr[-cc] = dr[cc];
+    }
+    if (t.drel_q.p)
+      tile_acc<T>(t.drel_q.row(b, h, i0 + k.r0), t.drel_q.st, y, kRelLd, 1, m, k.ne, t.rel_k.row(b, h, k.first),
+                  t.rel_k.st, t.Dr, c.scale);
+    if (t.drel_k.p)
+      tile_acc<T>(t.drel_k.row(b, h, k.first), t.drel_k.st, y, 1, kRelLd, k.ne, m, t.rel_q.row(b, h, i0 + k.r0),
+                  t.rel_q.st, t.Dr, c.scale);
+  });
+}
+
+// The pair product's gradients of one tile: dC += pscale ds E, dE += pscale ds^T C (the
+// chunks of dq and dk).
+template <class T>
+void pair_backward(const T* ds, const Call<T>& c, int64_t b, int64_t h, int64_t i0, int64_t ni, int64_t j0,
+                   int64_t nj) {
+  const ScoreTerms<T>& t = *c.terms;
+  const AttnSizes& n = c.n;
+  const T ps = T(t.pair_scale);
+  if (t.dpair_q.p)
+    for_each_row_chunk(n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
+      tile_acc<T>(t.dpair_q.row(b, h, i0 + r0), t.dpair_q.st, ds + r0 * kBc, kBc, 1, r1 - r0, nc,
+                  t.pair_k.row(b, h, j0), t.pair_k.st, t.Dp, ps);
+    });
+  if (t.dpair_k.p) {
+    const int64_t step = straddles_diagonal(n, i0, j0, nj) ? kChunk : nj;
+    for (int64_t c0 = 0; c0 < nj; c0 += step) {
+      const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
+      if (rf < ni)
+        tile_acc<T>(t.dpair_k.row(b, h, j0 + c0), t.dpair_k.st, ds + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
+                    t.pair_q.row(b, h, i0 + rf), t.pair_q.st, t.Dp, ps);
+    }
+  }
+}
+
 // The tiled backward; kExtras as in forward_tiles.
 template <class T, bool kExtras>
 void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
                     AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
-                    const AttnSizes& n, const RelativeBias<T>* bias) {
+                    const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   const int64_t B = n.B, H = n.H, G = kv_heads(n), Hg = H / G, Tq = n.T, S = n.S, D = n.D;
   const T scale = T(n.scale);
-  const AttentionMask* mask = kExtras ? active_mask(n) : nullptr;
+  const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  const bool topk = kExtras && topk_on(n);
   // A row sees no key (lse = -inf) through a mask, a -inf bias, or causal with q_offset < 0.
   const bool maybe_empty_rows = kExtras || (n.causal && n.q_offset < 0);
   const int64_t R = bias ? bias->R : 0;
-  std::vector<double> bgrad(bias && bias->grad ? static_cast<size_t>(B * H * R) : 0);  // [B, H, R]
+  std::vector<double> bgrad(kExtras && bias && bias->grad ? static_cast<size_t>(B * H * R) : 0);  // [B, H, R]
   parallel_for(B * G, std::max<int64_t>(Tq, 1) * S * D * 5 * Hg, [&](int64_t w0, int64_t w1) {
     std::vector<T> p(static_cast<size_t>(kBr * kBc)), ds(static_cast<size_t>(kBr * kBc)), Di(static_cast<size_t>(Tq));
-    std::vector<uint8_t> vis(mask ? static_cast<size_t>(kBr * kBc) : 0);
+    std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
+    TermScratch<T> scratch(call.terms);
     for (int64_t bg = w0; bg < w1; ++bg) {
       const int64_t b = bg / G, g = bg % G;
       for (int64_t h = g * Hg; h < (g + 1) * Hg; ++h) {  // the query heads of group g, in order
@@ -382,29 +707,18 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
           for (int64_t i0 = i_first / kBr * kBr; i0 < Tq; i0 += kBr) {
             const int64_t ni = std::min(kBr, Tq - i0);
             Tile tile = Tile::visible;
-            if (mask) {
-              tile = mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
+            if (call.mask) {
+              tile = call.mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
               if (tile == Tile::hidden) continue;
             }
-            const T* qi = q.row(b, h, i0);
             const T* doi = dout.row(b, h, i0);
-            // p = exp(scale * Q_i K_j^T + bias - lse)   (hidden entries: exp(-inf) = 0). On the
+            // p = exp(s - lse), s as in the forward (hidden entries: exp(-inf) = 0). On the
             // diagonal, row chunks only compute the keys they see (as in the forward), and key
             // chunks only sum over the query rows that see them.
             const bool diag = straddles_diagonal(n, i0, j0, nj);
             const int64_t step = diag ? kChunk : std::max(ni, nj);
-            for (int64_t r0 = 0; r0 < ni; r0 += step) {
-              const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
-              if (nc > 0)
-                tile_dots<T>(p.data() + r0 * kBc, kBc, qi + r0 * q.st, q.st, r1 - r0, k.row(b, g, j0), k.st, nc, D,
-                             scale);
-            }
-            if constexpr (kExtras)
-              if (bias) add_bias<T>(p.data(), kBc, *bias, h, n.q_offset + i0 - j0, ni, nj);
-            if (diag) mask_tile<T>(p.data(), kBc, i0, ni, j0, nj, n.q_offset);
-            if constexpr (kExtras)
-              if (tile == Tile::partial)
-                hide_masked<T>(p.data(), kBc, vis.data(), *mask, b, h, i0, ni, j0, nj, n.q_offset);
+            score_tile<T, kExtras>(p.data(), &scratch, vis.data(), call, b, h, g, i0, ni, j0, nj, tile,
+                                   topk ? terms->threshold + bh * Tq + i0 : nullptr);
             for (int64_t r = 0; r < ni; ++r) {
               T* pr = p.data() + r * kBc;
               if (maybe_empty_rows && lse_h[i0 + r] == -std::numeric_limits<T>::infinity())
@@ -435,13 +749,17 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
               for (int64_t c = 0; c < seen; ++c) dr[c] = pr[c] * (dr[c] - di);
               for (int64_t c = seen; c < nj; ++c) dr[c] = T(0);
             }
-            // dbias(d) += ds_ij over the tile's pairs at distance d = q_offset + i - j
-            if (kExtras && bgrad_h)
-              for (int64_t r = 0; r < ni; ++r) {
-                double* gr = bgrad_h + bias->zero + n.q_offset + i0 + r - j0;
-                const T* dr = ds.data() + r * kBc;
-                for (int64_t c = 0; c < nj; ++c) gr[-c] += double(dr[c]);
-              }
+            if constexpr (kExtras) {
+              // dbias(d) += ds_ij over the tile's pairs at distance d = q_offset + i - j
+              if (bgrad_h)
+                for (int64_t r = 0; r < ni; ++r) {
+                  double* gr = bgrad_h + bias->zero + n.q_offset + i0 + r - j0;
+                  const T* dr = ds.data() + r * kBc;
+                  for (int64_t c = 0; c < nj; ++c) gr[-c] += double(dr[c]);
+                }
+              if (call.rel) relative_keys_backward<T>(ds.data(), scratch, call, b, h, i0, ni, j0, nj);
+              if (call.pair) pair_backward<T>(ds.data(), call, b, h, i0, ni, j0, nj);
+            }
             // dQ_i += scale ds K_j;  dK_j += scale ds^T Q_i
             for (int64_t r0 = 0; r0 < ni; r0 += step) {
               const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
@@ -474,21 +792,25 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
 template <class T>
 void attention_backward(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
                         AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
-                        const AttnSizes& n, const RelativeBias<T>* bias) {
-  check_call(n, bias, "attention backward");
-  if (active_mask(n) || bias)
-    backward_tiles<T, true>(dq, dk, dv, o, lse, dout, q, k, v, n, bias);
+                        const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
+  check_call(n, bias, terms, "attention backward");
+  if (needs_extras(n, bias, terms))
+    backward_tiles<T, true>(dq, dk, dv, o, lse, dout, q, k, v, n, bias, terms);
   else
-    backward_tiles<T, false>(dq, dk, dv, o, lse, dout, q, k, v, n, nullptr);
+    backward_tiles<T, false>(dq, dk, dv, o, lse, dout, q, k, v, n, nullptr, nullptr);
 }
 
 template <class T>
 void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<const T> o, const T* lse,
                             AttnRows<const T> dout, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
-                            const AttnSizes& n, const RelativeBias<T>* bias) {
+                            const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   (void)o;
   (void)lse;
-  check_call(n, bias, "attention backward");
+  // The reference finds its own top-k thresholds: no buffer needed.
+  ScoreTerms<T> t = terms ? *terms : ScoreTerms<T>{};
+  std::vector<T> thr_unused(1);
+  t.threshold = thr_unused.data();
+  check_call(n, bias, &t, "attention backward");
   const int64_t Tq = n.T, S = n.S, D = n.D, Hg = n.H / kv_heads(n);
   std::vector<double> P(static_cast<size_t>(Tq * S)), dP(static_cast<size_t>(Tq * S));
   std::vector<uint8_t> vis(static_cast<size_t>(S));
@@ -498,14 +820,9 @@ void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, Attn
       // P = softmax(scores), materialised [T, S]; a row with no visible key is 0.
       for (int64_t i = 0; i < Tq; ++i) {
         double* pi = P.data() + i * S;
-        visible_row(vis.data(), n, b, h, i);
+        ref_scores<T>(pi, vis.data(), q, k, n, bias, terms, b, h, i);
         double mx = -INFINITY, l = 0;
-        for (int64_t j = 0; j < S; ++j) {
-          double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += double(q.row(b, h, i)[d]) * double(k.row(b, g, j)[d]);
-          pi[j] = vis[size_t(j)] ? n.scale * dot + bias_at(bias, n, h, i, j) : -INFINITY;
-          mx = std::max(mx, pi[j]);
-        }
+        for (int64_t j = 0; j < S; ++j) mx = std::max(mx, pi[j]);
         if (mx == -INFINITY) {
           std::fill(pi, pi + S, 0.0);
           continue;
@@ -537,6 +854,32 @@ void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, Attn
         for (int64_t i = 0; i < Tq; ++i)
           for (int64_t j = 0; j < S; ++j)
             bias->grad[h * bias->sh + bias->zero + n.q_offset + i - j] += T(dP[size_t(i * S + j)]);
+      // Relative keys: dA_i += scale sum_j dS_ij r(d), dR(d) += scale sum dS_ij A_i.
+      if (has_rel(terms))
+        for (int64_t i = 0; i < Tq; ++i)
+          for (int64_t j = 0; j < S; ++j) {
+            const double ds = n.scale * dP[size_t(i * S + j)];
+            const int64_t row = t.zero + n.q_offset + i - j;
+            for (int64_t d = 0; d < t.Dr; ++d) {
+              if (t.drel_q.p) t.drel_q.row(b, h, i)[d] += T(ds * double(t.rel_k.row(b, h, row)[d]));
+              if (t.drel_k.p) t.drel_k.row(b, h, row)[d] += T(ds * double(t.rel_q.row(b, h, i)[d]));
+            }
+          }
+      // Pair product: dC_i += pscale sum_j dS_ij E_j, dE_j += pscale sum_i dS_ij C_i.
+      if (has_pair(terms)) {
+        for (int64_t i = 0; i < Tq && t.dpair_q.p; ++i)
+          for (int64_t d = 0; d < t.Dp; ++d) {
+            double acc = 0;
+            for (int64_t j = 0; j < S; ++j) acc += dP[size_t(i * S + j)] * double(t.pair_k.row(b, h, j)[d]);
+            t.dpair_q.row(b, h, i)[d] += T(t.pair_scale * acc);
+          }
+        for (int64_t j = 0; j < S && t.dpair_k.p; ++j)
+          for (int64_t d = 0; d < t.Dp; ++d) {
+            double acc = 0;
+            for (int64_t i = 0; i < Tq; ++i) acc += dP[size_t(i * S + j)] * double(t.pair_q.row(b, h, i)[d]);
+            t.dpair_k.row(b, h, j)[d] += T(t.pair_scale * acc);
+          }
+      }
       // dQ = scale dS K; dK = scale dS^T Q
       for (int64_t i = 0; i < Tq; ++i)
         for (int64_t d = 0; d < D; ++d) {
@@ -555,15 +898,17 @@ void attention_backward_ref(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, Attn
 
 #define TZ_INST(T)                                                                                                    \
   template void attention_forward<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>,        \
-                                     const AttnSizes&, const RelativeBias<T>*);                                       \
+                                     const AttnSizes&, const RelativeBias<T>*, const ScoreTerms<T>*);                 \
   template void attention_forward_ref<T>(AttnRows<T>, T*, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>,    \
-                                         const AttnSizes&, const RelativeBias<T>*);                                   \
+                                         const AttnSizes&, const RelativeBias<T>*, const ScoreTerms<T>*);             \
+  template void attention_topk_threshold<T>(T*, AttnRows<const T>, AttnRows<const T>, const AttnSizes&,               \
+                                            const RelativeBias<T>*, const ScoreTerms<T>*);                            \
   template void attention_backward<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, const T*,             \
                                       AttnRows<const T>, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>,     \
-                                      const AttnSizes&, const RelativeBias<T>*);                                      \
+                                      const AttnSizes&, const RelativeBias<T>*, const ScoreTerms<T>*);                \
   template void attention_backward_ref<T>(AttnRows<T>, AttnRows<T>, AttnRows<T>, AttnRows<const T>, const T*,         \
                                           AttnRows<const T>, AttnRows<const T>, AttnRows<const T>, AttnRows<const T>, \
-                                          const AttnSizes&, const RelativeBias<T>*);
+                                          const AttnSizes&, const RelativeBias<T>*, const ScoreTerms<T>*);
 TZ_INST(float)
 TZ_INST(double)
 #undef TZ_INST

@@ -230,7 +230,7 @@ int64_t Attention::lead(const AttentionCall& c, Tensor& k, Tensor& v) const {
   return n;
 }
 
-SdpaSpec Attention::spec(const AttentionCall& c, const Tensor& q, const Tensor& k, int64_t lead) const {
+SdpaSpec Attention::spec(const AttentionCall& c, Tensor& q, const Tensor& k, int64_t lead) const {
   const MixerContext& ctx = c.ctx;
   const int64_t T = q.size(2), S = k.size(2) - lead;  // S keys of the sequence (or the context)
   SdpaSpec s{.scale = layout.scale, .causal = options.causal, .q_offset = c.q_offset + lead};
@@ -263,7 +263,9 @@ SdpaSpec Attention::spec(const AttentionCall& c, const Tensor& q, const Tensor& 
            ": leading keys have no position, and the position scheme's score bias would give them one");
   // Relative biases need only q_offset (queries and keys numbered from the first key).
   if (ctx.pos->biases_scores()) s.rel_bias = ctx.pos->score_bias(layout.H, c.q_offset, T, S, q.dtype(), &ctx);
-  if (ctx.pos->biases_with_queries())
+  // Query-dependent terms as score terms of the kernel (no [T, S] tensor, no copy of k per
+  // query head); a scheme without that form gives the dense term.
+  if (ctx.pos->biases_with_queries() && !ctx.pos->score_terms(q, S, ctx.start, k_start, s, &ctx))
     s.score_bias = ctx.pos->query_score_bias(q, expand_kv_heads(k, layout.H), ctx.start, k_start, &ctx);
   return s;
 }
@@ -278,6 +280,7 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
   const int64_t n = lead(c, k, v);
   for (const auto& f : options.features) f->score_form(*this, q, k);
   SdpaSpec s = spec(c, q, k, n);
+  for (const auto& f : options.features) f->sdpa_spec(*this, s, c);
   Stages stages(*this, c);
   s.materialise = stages.needed();
   return sdpa(q, k, v, s, &stages, probs);

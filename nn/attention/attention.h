@@ -13,7 +13,8 @@
 // ctx.forgotten_keys (FCM). Keys that are no tokens (persistent memory: the lead_keys stage)
 // come first, k = [M_k; k], and are visible to every query: the causal offset becomes
 // q_offset + N and the key masks get N visible columns in front. Position schemes give a relative bias table (ALiBi,
-// T5) or a query-dependent term (Transformer-XL, TUPE; composite path only).
+// T5) or query-dependent score terms (Transformer-XL's relative keys, TUPE's pair product),
+// all evaluated inside the fused kernel's tiles, with k, v of G heads read in place.
 //
 // Cross-attention (the encoder-decoder attention) is this layer built with
 // ModelDims::context_dim = E > 0 (parameters q, kv, out): q from x, k and v from ctx.context
@@ -121,8 +122,8 @@ class Attention : public Mixer {
   // Puts the features' leading keys (the lead_keys stage) before k, v; returns how many.
   int64_t lead(const AttentionCall& c, Tensor& k, Tensor& v) const;
   // `lead` leading keys: visible to every query, no position (the masks and the causal
-  // offset shift past them).
-  SdpaSpec spec(const AttentionCall& c, const Tensor& q, const Tensor& k, int64_t lead) const;
+  // offset shift past them). A position scheme's score terms may replace q (Transformer-XL).
+  SdpaSpec spec(const AttentionCall& c, Tensor& q, const Tensor& k, int64_t lead) const;
   Tensor run(const AttentionCall& c, Tensor* probs);
   // Rows of ctx.memory this call attends to (0 without), after checking what comes with it.
   int64_t memory_rows(const AttentionCall& c) const;

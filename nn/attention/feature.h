@@ -10,6 +10,7 @@
 //                position touches them (no rotation; the causal offset shifts past them)
 //   scores       the [B, H, T, S] logits before the masks (realformer, talking_heads)
 //   normaliser   masked logits -> weights (softmax; entmax, topk, adaptive_span replace it)
+//   (core spec)  what the attention core itself does, on either path (SdpaSpec: topk's selection)
 //   probs        the weights (talking_heads, attn_dropout)
 //   values       the merged heads [B, T, H D] before W_o (gate_values)
 //   output       after W_o (attn_on_attn)
@@ -17,7 +18,9 @@
 // A feature declares its hooks; one that *replaces* a stage's default excludes every other
 // replacement of the same stage (check_conflicts, the one place conflicts are decided, names
 // both keys). A feature whose hooks read the [B, H, T, S] scores says so (needs_scores): the
-// layer then takes the composite path; all others keep the fused kernel.
+// layer then takes the composite path; all others keep the fused kernel. A feature the core
+// can run itself sets it in the spec instead (sdpa_spec: top-k is a threshold pass of the
+// fused kernel), and keeps the fused path.
 //
 // Features are immutable settings read from the config: the layer (Attention) owns their
 // parameters under the names the feature registers, so one feature object can serve many
@@ -33,6 +36,7 @@
 #include <vector>
 
 #include "core/random.h"
+#include "nn/attention/sdpa.h"
 #include "nn/config.h"
 #include "nn/mixer.h"
 
@@ -103,6 +107,8 @@ class AttentionFeature {
   };
   virtual LeadKeys lead_keys(const Attention&, const AttentionCall&) const { return {}; }
   virtual void score_form(const Attention&, Tensor& q, Tensor& k) const {}
+  // What the attention core does for the feature on either path (e.g. spec.topk).
+  virtual void sdpa_spec(const Attention&, SdpaSpec&, const AttentionCall&) const {}
   virtual Tensor scores(const Attention&, const Tensor& s, const AttentionCall&) const { return s; }
   virtual Tensor normalise(const Attention&, const Tensor& s, const AttentionCall&) const { return s; }
   virtual Tensor probs(const Attention&, const Tensor& p, const AttentionCall&) const { return p; }

@@ -9,6 +9,7 @@
 #include "core/attention.h"
 #include "core/creation.h"
 #include "core/kernels/attention_mask.h"
+#include "nn/attention/features/topk.h"
 
 namespace tz::nn {
 
@@ -43,10 +44,10 @@ Tensor forgotten_hidden(const Tensor& forgotten, int64_t T, int64_t q_offset) {
 }
 
 // THE switch between the two paths: what the fused op (tz::attention with an AttentionSpec)
-// takes. It reads causal masks, key padding, forgotten keys, relative bias tables and k, v of
-// G heads tile by tile (core/kernels/attention_mask.h); a dense query-dependent term, stage
-// hooks, a requested probability matrix or q, k of another head size than v need the
-// composite path.
+// takes. It reads causal masks, key padding, forgotten keys, relative bias tables, relative
+// keys, pair products, top-k and k, v of G heads tile by tile (core/kernels/attention.h); a
+// dense query-dependent term, stage hooks, a requested probability matrix or q, k of another
+// head size than v need the composite path.
 bool fused_supports(const Tensor& q, const Tensor& v, const SdpaSpec& s) {
   return !s.materialise && !s.score_bias.defined() && q.size(3) == v.size(3) && !(s.causal && s.q_offset < 0);
 }
@@ -54,7 +55,16 @@ bool fused_supports(const Tensor& q, const Tensor& v, const SdpaSpec& s) {
 // The fused op's spec: the masks become mask terms owning a copy of their flags (they live as
 // long as the autograd graph needs them).
 AttentionSpec fused_spec(const SdpaSpec& s) {
-  AttentionSpec f{.causal = s.causal, .q_offset = s.q_offset, .scale = s.scale, .rel_bias = s.rel_bias};
+  AttentionSpec f{.causal = s.causal,
+                  .q_offset = s.q_offset,
+                  .scale = s.scale,
+                  .rel_bias = s.rel_bias,
+                  .rel_q = s.rel_q,
+                  .rel_k = s.rel_k,
+                  .pair_q = s.pair_q,
+                  .pair_k = s.pair_k,
+                  .pair_scale = s.pair_scale,
+                  .topk = s.topk};
   if (!s.key_padding.defined() && !s.forgotten_keys.defined() && s.segment == 0) return f;
   auto mask = std::make_shared<kernels::AttentionMask>();
   if (s.segment > 0) mask->terms.push_back(std::make_shared<kernels::SegmentMask>(s.segment, s.segment_memory));
@@ -74,6 +84,18 @@ Tensor relative_bias_dense(const Tensor& table, int64_t T, int64_t S) {
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < S; ++j) idx[size_t(i * S + j)] = S - 1 + i - j;
   return index_select(table, 1, from_vector(idx)).reshape({table.size(0), T, S});
+}
+
+Tensor relative_keys_dense(const Tensor& rel_q, const Tensor& rel_k, int64_t S) {
+  const int64_t B = rel_q.size(0), H = rel_q.size(1), T = rel_q.size(2), M = T + S - 1;
+  TZ_CHECK(rel_k.dim() == 3 && rel_k.size(0) == H && rel_k.size(1) == M && rel_k.size(2) == rel_q.size(3),
+           "attention: rel_k must be [H, T + S - 1, Dr] = [", H, ", ", M, ", ", rel_q.size(3), "], got ",
+           rel_k.shape());
+  std::vector<int64_t> at(size_t(T * S));  // (i, j) reads column S - 1 + i - j of row i
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < S; ++j) at[size_t(i * S + j)] = i * M + S - 1 + i - j;
+  Tensor x = matmul(rel_q, rel_k.unsqueeze(0).transpose(-1, -2)).reshape({B, H, T * M});
+  return index_select(x, 2, from_vector(at)).reshape({B, H, T, S});
 }
 
 Tensor expand_kv_heads(const Tensor& k, int64_t H) {
@@ -98,10 +120,14 @@ Tensor sdpa_composite(const Tensor& q, const Tensor& k_in, const Tensor& v_in, c
   const ScoreStages& st = stages ? *stages : plain;
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k_in.size(2);
   Tensor k = expand_kv_heads(k_in, H), v = expand_kv_heads(v_in, H);
-  Tensor scores = matmul(q, k.transpose(-1, -2)) * (spec.scale != 0 ? spec.scale : 1.0 / std::sqrt(double(q.size(3))));
-  Tensor bias;  // [1 | B, H, T, S]: the relative table read densely, plus the query-dependent term
-  if (spec.rel_bias.defined()) bias = relative_bias_dense(spec.rel_bias, T, S).unsqueeze(0);
-  if (spec.score_bias.defined()) bias = bias.defined() ? bias + spec.score_bias : spec.score_bias;
+  const double scale = spec.scale != 0 ? spec.scale : 1.0 / std::sqrt(double(q.size(3)));
+  Tensor scores = matmul(q, k.transpose(-1, -2)) * scale;
+  Tensor bias;  // [1 | B, H, T, S]: the relative table and the score terms read densely, then the dense term
+  auto add = [&bias](const Tensor& t) { bias = bias.defined() ? bias + t : t; };
+  if (spec.rel_bias.defined()) add(relative_bias_dense(spec.rel_bias, T, S).unsqueeze(0));
+  if (spec.rel_q.defined()) add(relative_keys_dense(spec.rel_q, spec.rel_k, S) * scale);
+  if (spec.pair_q.defined()) add(matmul(spec.pair_q, spec.pair_k.transpose(-1, -2)) * spec.pair_scale);
+  if (spec.score_bias.defined()) add(spec.score_bias);
   if (bias.defined()) scores = scores + bias;
   scores = st.scores(scores);
   if (spec.causal) scores = masked_fill(scores, triu(ones({T, S}, DType::i64), spec.q_offset + 1), -kInf);
@@ -122,6 +148,7 @@ Tensor sdpa_composite(const Tensor& q, const Tensor& k_in, const Tensor& v_in, c
       for (int64_t j = 0; j < S; ++j) hidden[size_t(i * S + j)] = j < staircase.first_key(spec.q_offset + i);
     scores = masked_fill(scores, from_vector(hidden, {T, S}), -kInf);
   }
+  if (spec.topk > 0) scores = topk_mask(scores, spec.topk);
   Tensor p = st.probs(st.normalise(scores));
   if (probs) *probs = p;
   return matmul(p, v);

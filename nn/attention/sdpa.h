@@ -5,7 +5,11 @@
 //
 // Shapes: B batch, H query heads, G key/value heads (G divides H), T queries, S keys,
 // D head size (q and k may have their own size D_k), M = T + S - 1 relative distances.
-//   scores_ij = scale q_i . k_j  +  rel_bias[h, S - 1 + i - j]  +  score_bias[b, h, i, j]
+//   scores_ij = scale q_i . k_j  +  rel_bias[h, S - 1 + i - j]
+//             + scale rel_q[b, h, i] . rel_k[h, S - 1 + i - j]        (relative keys: Transformer-XL)
+//             + pair_scale pair_q[b, h, i] . pair_k[b, h, j]           (pair product: TUPE)
+//             + score_bias[b, h, i, j]
+//   top-k: scores below the k-th largest visible score of their row hidden (ties kept)
 //   hidden pairs: j > q_offset + i (causal), key_padding[b, j] = 0, forgotten_keys[b, j] != 0
 //                 with q_offset + i > j (FCM: the key's own position still sees it),
 //                 j < floor((q_offset + i) / L) L - M (segment staircase, L = segment)
@@ -13,14 +17,16 @@
 // Query head h reads key/value head h / (H / G) (MQA: G = 1, GQA: 1 < G < H).
 //
 // Two paths compute it:
-//   fused      tz::attention (autograd/ops.h): tiled, online softmax, masks as tile predicates
-//              and the bias table read per tile, k, v of G heads read in place; no T x S
-//              matrix is stored (memory linear in T). Used whenever the spec allows it
-//              (fused_supports in sdpa.cpp is the one place that says what the kernel takes);
-//   composite  matmul -> + biases -> stages.scores -> masks -> stages.normalise ->
-//              stages.probs -> matmul: stores the [B, H, T, S] scores; the reference of the
-//              fused path and the path of every feature that needs the scores (ScoreStages),
-//              of query-dependent biases (score_bias) and of q, k with another head size.
+//   fused      tz::attention (autograd/ops.h): tiled, online softmax, masks as tile predicates,
+//              the bias table, relative keys and pair product read per tile, top-k by a first
+//              pass for the thresholds, k, v of G heads read in place; no T x S matrix is
+//              stored (memory linear in T). Used whenever the spec allows it (fused_supports
+//              in sdpa.cpp is the one place that says what the kernel takes);
+//   composite  matmul -> + biases and terms -> stages.scores -> masks -> top-k ->
+//              stages.normalise -> stages.probs -> matmul: stores the [B, H, T, S] scores; the
+//              reference of the fused path and the path of every feature that needs the scores
+//              (ScoreStages), of dense query-dependent biases (score_bias) and of q, k with
+//              another head size.
 // A query row with no visible key has no softmax: the fused path gives 0 there, the
 // composite NaN.
 #pragma once
@@ -38,7 +44,11 @@ struct SdpaSpec {
   int64_t segment = 0;         // > 0: key j hidden from query i when j < floor((q_offset + i) / segment)
   int64_t segment_memory = 0;  //   segment - segment_memory (Transformer-XL's staircase)
   Tensor rel_bias;             // [H or 1, M] relative bias table (ALiBi, T5), differentiable; undefined = none
-  Tensor score_bias;           // [B or 1, H, T, S] query-dependent term (Transformer-XL, TUPE): composite only
+  Tensor rel_q, rel_k;         // [B, H, T, Dr], [H, M, Dr] relative keys (Transformer-XL); undefined = none
+  Tensor pair_q, pair_k;       // [B or 1, H, T, Dp], [B or 1, H, S, Dp] pair product (TUPE); undefined = none
+  double pair_scale = 0;       //   its scale
+  int64_t topk = 0;            // > 0: each query keeps its topk largest scores (explicit sparse attention)
+  Tensor score_bias;           // [B or 1, H, T, S] a dense query-dependent term: composite only
   bool materialise = false;    // a stage hook or the caller needs the scores: composite path
 };
 
@@ -62,6 +72,10 @@ Tensor sdpa_composite(const Tensor& q, const Tensor& k, const Tensor& v, const S
 // The dense bias [H or 1, T, S] of a relative table [H or 1, T + S - 1]: entry (h, i, j) is
 // table[h, S - 1 + i - j]. Differentiable (a gather of columns).
 Tensor relative_bias_dense(const Tensor& table, int64_t T, int64_t S);
+// The dense relative-key term [B, H, T, S] (unscaled) of rel_q [B, H, T, Dr] and rel_k
+// [H, T + S - 1, Dr]: entry (b, h, i, j) is rel_q[b, h, i] . rel_k[h, S - 1 + i - j].
+// Differentiable (a product, then a gather).
+Tensor relative_keys_dense(const Tensor& rel_q, const Tensor& rel_k, int64_t S);
 // k [B, G, S, D] read by H query heads: [B, H, S, D] (head h gets group h / (H / G)).
 Tensor expand_kv_heads(const Tensor& k, int64_t H);
 // Columns [first, first + S) of a key mask [B, >= first + S] (a mask of the whole sequence

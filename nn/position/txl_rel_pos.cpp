@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "core/creation.h"
+#include "nn/attention/sdpa.h"
 #include "nn/position/absolute.h"
 #include "nn/registry.h"
 
@@ -81,6 +82,20 @@ Tensor TXLRelativePositions::query_score_bias(const Tensor& q, const Tensor& k, 
            "txl_rel_pos: needs q, k with ", heads, " heads of size ", dim / heads, " (no kv_heads / dim_head), got q ",
            q.shape(), " k ", k.shape());
   return bias_fast(q, k, q_start, k_start, ctx ? ctx->layer : 0);
+}
+
+bool TXLRelativePositions::score_terms(Tensor& q, int64_t S, int64_t q_start, int64_t k_start, SdpaSpec& s,
+                                       const MixerContext* ctx) const {
+  TZ_CHECK(q.dim() == 4 && q.size(1) == heads && q.size(3) == dim / heads, "txl_rel_pos: needs q with ", heads,
+           " heads of size ", dim / heads, " (no dim_head), got q ", q.shape());
+  const int64_t T = q.size(2), M = T + S - 1;
+  // Sinusoids of the distances q_start - k_start - (S - 1) .. q_start + T - 1 - k_start, ascending
+  // (row S - 1 + i - j holds the distance of query i and key j, as the core numbers them).
+  Tensor R = sinusoidal_table(q_start - k_start - (S - 1), M, dim, base, DType::f64).to(q.dtype());
+  s.rel_k = project_r(R, ctx ? ctx->layer : 0);  // r [H, M, D]
+  s.rel_q = q + v.unsqueeze(1);                  // (b) + (d) = (q_i + v)·r_{i-j}
+  q = q + u.unsqueeze(1);                        // (a) + (c) = (q_i + u)·k_j
+  return true;
 }
 
 std::string TXLRelativePositions::describe() const {

@@ -9,10 +9,16 @@
 // content score, so this scheme returns (b) + (c) + (d), scaled by 1/sqrt(D) like (a).
 // u, v [H, D] are learned and shared by all layers (as in the paper's code); W_{k,R} [C, C]
 // belongs to each layer (ctx->layer picks it). No position vector enters the embeddings.
-// (b) + (d) = (q_i + v)·r_{i-j} with r = W_{k,R} R. The fast path computes
-// X = (q + v) r^T for the M distances once, [B, H, T, M], then the relative shift moves
-// row i left by its offset so that X'_ij = X[i, d(i, j)] (pad, reshape, slice: no copy
-// loops); the reference builds r_{i-j} for every pair (i, j) explicitly, O(T S C).
+// (b) + (d) = (q_i + v)·r_{i-j} with r = W_{k,R} R, and (a) + (c) = (q_i + u)·k_j. Three forms:
+//   score_terms  the attention's path: q + u replaces q, and the relative keys of the fused
+//                kernel (sdpa.h) take a = q + v and the M rows r in ascending distance; each
+//                tile gathers its (b) + (d) from a block of dots a·r: memory linear in T,
+//                k, v of G heads read in place (no copy per query head);
+//   bias_fast    the dense [B, H, T, S] term: X = (q + v) r^T for the M distances once,
+//                [B, H, T, M], then the relative shift moves row i left by its offset so
+//                that X'_ij = X[i, d(i, j)] (pad, reshape, slice: no copy loops);
+//   bias_ref     builds r_{i-j} for every pair (i, j) explicitly, O(T S C), in the plain
+//                order of the equation (the f64 reference of the other two).
 // Deviation: no segment recurrence (memory of the previous segment) here: that is the
 // model's business; this id is only the relative scheme, with keys at any offset.
 #pragma once
@@ -29,6 +35,9 @@ class TXLRelativePositions : public PositionScheme {
   Tensor query_score_bias(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start,
                           const MixerContext* ctx = nullptr) const override;
   bool biases_with_queries() const override { return true; }
+  // (q + u) replaces q; rel_q = q + v, rel_k = r [H, T + S - 1, D] (rows by ascending distance).
+  bool score_terms(Tensor& q, int64_t S, int64_t q_start, int64_t k_start, SdpaSpec& spec,
+                   const MixerContext* ctx = nullptr) const override;
   std::string describe() const override;
   // (b) + (c) + (d), divided by sqrt(D): [B, H, T, S]. `layer` picks W_{k,R}.
   Tensor bias_fast(const Tensor& q, const Tensor& k, int64_t q_start, int64_t k_start, int64_t layer) const;

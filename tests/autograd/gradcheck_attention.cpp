@@ -1,5 +1,6 @@
 // Gradcheck cases (f64) for the fused attention op: plain, and with mask terms, a relative
-// score bias (its gradient checked too) and grouped key/value heads.
+// score bias (its gradient checked too), grouped key/value heads, and the score terms:
+// relative keys, the pair product and top-k (every operand's gradient checked).
 #include "autograd/ops.h"
 #include "core/attention.h"
 #include "core/kernels/attention_mask.h"
@@ -51,5 +52,37 @@ TZ_GRADCHECK_CASE(attention,
                              AttentionSpec{.causal = true, .q_offset = 1, .scale = 0.6, .rel_bias = x[3]});
                        },
                        {leaf({1, 2, 4, 3}, 58), leaf({1, 2, 5, 3}, 59), leaf({1, 2, 5, 3}, 60), leaf({2, 8}, 61)}};
+}
+TZ_GRADCHECK_CASE(attention,
+                  "relative keys rel_q [2, 2, 4, 3], rel_k [2, 9, 3], G 1 of H 2, causal, q_offset 2: q [2, 2, 4, "
+                  "3], k, v [2, 1, 6, 3]") {
+  return GradcheckCase{[](auto& x) {
+                         return tz::attention(
+                             x[0], x[1], x[2],
+                             AttentionSpec{.causal = true, .q_offset = 2, .rel_q = x[3], .rel_k = x[4]});
+                       },
+                       {leaf({2, 2, 4, 3}, 62), leaf({2, 1, 6, 3}, 63), leaf({2, 1, 6, 3}, 64), leaf({2, 2, 4, 3}, 65),
+                        leaf({2, 9, 3}, 66)}};
+}
+TZ_GRADCHECK_CASE(attention,
+                  "pair product, pair_q shared by the batch [1, 2, 5, 2], pair_k [2, 2, 5, 2], scale 0.8, not causal: "
+                  "q, k, v [2, 2, 5, 3]") {
+  return GradcheckCase{[](auto& x) {
+                         return tz::attention(x[0], x[1], x[2],
+                                              AttentionSpec{.pair_q = x[3], .pair_k = x[4], .pair_scale = 0.8});
+                       },
+                       {leaf({2, 2, 5, 3}, 67), leaf({2, 2, 5, 3}, 68), leaf({2, 2, 5, 3}, 69), leaf({1, 2, 5, 2}, 70),
+                        leaf({2, 2, 5, 2}, 71)}};
+}
+TZ_GRADCHECK_CASE(attention,
+                  "top-2 with relative keys and a rel_bias, causal: q [1, 2, 5, 3], k, v [1, 2, 5, 3], rel_q [1, 2, "
+                  "5, 3], rel_k [2, 9, 3], rel_bias [2, 9]") {
+  return GradcheckCase{[](auto& x) {
+                         return tz::attention(
+                             x[0], x[1], x[2],
+                             AttentionSpec{.causal = true, .rel_bias = x[5], .rel_q = x[3], .rel_k = x[4], .topk = 2});
+                       },
+                       {leaf({1, 2, 5, 3}, 72), leaf({1, 2, 5, 3}, 73), leaf({1, 2, 5, 3}, 74), leaf({1, 2, 5, 3}, 75),
+                        leaf({2, 9, 3}, 76), leaf({2, 9}, 77)}};
 }
 }  // namespace tz::testing

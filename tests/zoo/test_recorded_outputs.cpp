@@ -132,6 +132,13 @@ const std::map<std::string, const char*> kRounding = {
     // The T5 bias became a relative table [H, T + S - 1] (one bucket lookup per distance) read
     // by the fused kernel: the table's gradient is summed per distance, then per bucket.
     {"t5_rel_bias", "T5 table on the fused kernel"},
+    // Query-dependent position terms and top-k moved from the composite scores into the fused
+    // kernel's tiles: Transformer-XL's (q + v).r as relative keys and u.k folded into q + u,
+    // TUPE's position term as a pair product (content scale 1/sqrt(2D) in one factor), top-k
+    // by a threshold pass; the same sums in another order.
+    {"txl_rel_pos", "relative keys on the fused kernel"},
+    {"tupe", "pair product on the fused kernel"},
+    {"topk_sparse_attn", "two-pass top-k on the fused kernel"},
 };
 
 // Sanitizer builds compile at another optimisation level (RelWithDebInfo), where the

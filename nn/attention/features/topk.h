@@ -2,7 +2,10 @@
 // Attention Through Explicit Selection", Zhao et al. 2019, arXiv:1912.11637.
 // Per query row keep the k largest (allowed) logits, set the rest to -inf, then softmax.
 // Deviation: ties with the k-th value are all kept (a measure-zero event for real scores).
-// Stage: normaliser (replaces softmax by top-k + softmax; needs the materialised scores).
+// The attention core does the selection (SdpaSpec::topk): on the fused path a first tiled
+// pass finds each row's k-th largest score and the second hides the scores below it, so
+// memory stays linear in T; on the composite path topk_mask below (the reference). Stage:
+// normaliser (softmax after the core's selection; it excludes another normaliser).
 #pragma once
 
 #include "core/tensor.h"
