@@ -32,5 +32,5 @@ TEST_CASE("exports: the shared library exports its API and hides the rest") {
     CAPTURE(inside);
     CHECK(all.find(inside) == std::string::npos);
   }
-  CHECK(count < 4000);
+  CHECK(count < 3000);  // 1992 when written; 5429 when every symbol was exported
 }
