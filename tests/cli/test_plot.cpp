@@ -125,7 +125,7 @@ TEST_CASE("plot: the trainer's loss.png and the arena's curves.png in a director
   }
 }
 
-TEST_CASE("plot: `tensorzoo train --out \"x'; touch PWNED; echo '\"` runs no command") {
+TEST_CASE("plot: `tensorzoo train --out` with a directory named to break out of a shell runs no command") {
   Scratch s("cli");
   const std::string out = "x'; touch PWNED; echo '";
   const std::string cli = std::string(TZ_BINARY_DIR) + "/tensorzoo";

@@ -59,7 +59,7 @@ Tensor logits_of(models::LM& lm) {
 }
 }  // namespace
 
-TEST_CASE("embed: a checkpoint and its f32 export load into the same model; bf16 is close at half the size") {
+TEST_CASE("embed: a checkpoint and its f32 export load into the same model, bf16 close at half the size") {
   const std::string f32 = exported("f32.safetensors", models::WeightsDType::f32);
   const std::string bf16 = exported("bf16.safetensors", models::WeightsDType::bf16);
   TextModel from_ckpt = TextModel::load(checkpoint()), from_f32 = TextModel::load(f32),

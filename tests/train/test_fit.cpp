@@ -188,7 +188,7 @@ TEST_CASE("fit: skip_nonfinite skips a bad batch without touching the parameters
   CHECK(g.stopped_on_error());
 }
 
-TEST_CASE("fit: hooks run at the right steps, in order; on_step can stop the run") {
+TEST_CASE("fit: hooks run at the right steps, in order, and on_step can stop the run") {
   auto trace = [](int64_t steps, int64_t stop_at, int64_t eval_every, int64_t checkpoint_every) {
     ConstantGradient m;
     std::vector<std::string> events;

@@ -95,7 +95,7 @@ TEST_CASE("segment memory trains across segments, evaluates with memory and resu
   CHECK(losses(plain) == losses(zero));
 }
 
-TEST_CASE("checkpoints carry a format version; other versions and foreign files are refused") {
+TEST_CASE("checkpoints carry a format version, and other versions and foreign files are refused") {
   std::string dir = fresh_dir("version");
   REQUIRE(run_cli("train" + kTiny + " --steps 2 --out " + dir).status == 0);
   std::string path = dir + "/checkpoint.safetensors";
@@ -154,7 +154,7 @@ TEST_CASE("bad arguments give one clear line and a non-zero exit") {
   CHECK(unknown_id.err.find("unknown variant id 'rmsnrom'") != std::string::npos);
 }
 
-TEST_CASE("train keeps an existing run unless --force; SIGTERM stops with a checkpoint; --version, typos") {
+TEST_CASE("train keeps an existing run unless --force, SIGTERM stops with a checkpoint, --version, typos") {
   std::string dir = fresh_dir("kept");
   REQUIRE(run_cli("train" + kTiny + " --steps 2 --out " + dir).status == 0);
   const std::string log = read_file(dir + "/log.csv");
@@ -251,7 +251,7 @@ TEST_CASE("resuming with more steps continues on the schedule's tail, or re-plan
   CHECK(run_cli("train" + kTiny + " --steps 2 --replan --out " + fresh_dir("replan_new")).status == 2);
 }
 
-TEST_CASE("eval scores every window of a text: loss, perplexity and bits per byte agree; bad input is named") {
+TEST_CASE("eval scores every window of a text: loss, perplexity and bits per byte agree, bad input is named") {
   const std::string dir = fresh_dir("eval_run");
   REQUIRE(run_cli("train" + kTiny + " --steps 4 --out " + dir).status == 0);
   CliRun own = run_cli("eval --run " + dir);
@@ -274,7 +274,7 @@ TEST_CASE("eval scores every window of a text: loss, perplexity and bits per byt
   CHECK(run_cli("eval --run " + dir + " --seq-len 33").status == 2);  // beyond the context
 }
 
-TEST_CASE("inspect shows a checkpoint's tensors and metadata; runs lists a directory's runs") {
+TEST_CASE("inspect shows a checkpoint's tensors and metadata, runs lists a directory's runs") {
   const std::string root = fresh_dir("runs_root"), dir = root + "/tiny";
   REQUIRE(run_cli("train" + kTiny + " --steps 4 --out " + dir).status == 0);
   CliRun inspect = run_cli("inspect " + dir + "/checkpoint.safetensors --filter tok_emb");
