@@ -35,7 +35,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   exit 1
 fi
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
   -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target gpt_step fma_peak >/dev/null
 TZ="$BUILD/bench/gpt_step"

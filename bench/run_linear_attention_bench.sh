@@ -27,7 +27,7 @@ PY=${PY:-/usr/bin/python3}
 PY_NEW=${PY_NEW-python3}
 
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_BENCH=ON >/dev/null
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target linear_attention_step >/dev/null
 RES="$BUILD/linear_attention_bench.jsonl"
 : >"$RES"

@@ -18,7 +18,7 @@ REPS=${REPS:-2}
 THREADS=${THREADS:-"1 2"}
 
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_BENCH=ON >/dev/null
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target lm_throughput >/dev/null
 RES="$BUILD/lm_throughput.jsonl"
 : >"$RES"

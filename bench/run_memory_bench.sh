@@ -49,7 +49,7 @@ if [ -n "$PY_NEW" ]; then
 fi
 
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
   -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target memory_step >/dev/null
 TZ="$BUILD/bench/memory_step"

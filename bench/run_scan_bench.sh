@@ -27,7 +27,7 @@ PY=${PY:-/usr/bin/python3}
 PY_NEW=${PY_NEW-python3}
 
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
   -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target scan_bench >/dev/null
 RES="$BUILD/scan_bench.jsonl"

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/plot.h"
 #include "core/text.h"
 #include "data/tasks.h"
 #include "train/arena.h"
@@ -93,8 +94,9 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
            fmt::print("{}\n", line);
            std::fflush(stdout);
          });
+         fmt::print("\n{}\n", arena::report(o, results));
          std::string plot;
-         fmt::print("\n{}\n", arena::report(o, results, plot));
+         plot_arena(o, results.size(), plot);
          fmt::print("results: {}/results.csv, curves: {}/curves.csv, table: {}/table.md\nplot: {}\n", o.out_dir,
                     o.out_dir, o.out_dir, plot);
          for (const auto& r : results)

@@ -42,9 +42,11 @@ int inspect(const std::string& path, const std::string& filter) {
   int64_t elements = 0, bytes = 0, shown = 0;
   for (const auto& [name, t] : f.tensors) {
     if (!filter.empty() && name.find(filter) == std::string::npos) continue;
-    const int64_t b = t.numel() * int64_t(dtype_size(t.dtype()));
-    fmt::print("| {} | {} | {} | {} | {:.3f} |\n", name, dtype_name(t.dtype()), shape_text(t.shape()), t.numel(),
-               double(b) / 1e6);
+    auto stored = f.file_dtypes.find(name);  // BF16 in the file, read as f32
+    const bool bf16 = stored != f.file_dtypes.end() && stored->second == "BF16";
+    const int64_t b = t.numel() * (bf16 ? 2 : int64_t(dtype_size(t.dtype())));
+    fmt::print("| {} | {} | {} | {} | {:.3f} |\n", name, bf16 ? "bf16" : dtype_name(t.dtype()), shape_text(t.shape()),
+               t.numel(), double(b) / 1e6);
     elements += t.numel();
     bytes += b;
     ++shown;

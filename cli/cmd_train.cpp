@@ -13,10 +13,12 @@
 #include <tuple>
 
 #include "cli/commands.h"
+#include "cli/plot.h"
 #include "core/parallel.h"
 #include "core/text.h"
 #include "data/tokenizer.h"
 #include "models/generate.h"
+#include "models/weights.h"
 #include "nn/config.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
@@ -124,7 +126,7 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
     fmt::print("final validation loss {:.4f} nats/byte vs unigram entropy {:.4f} ({:.0f}% of it)\n", v, u, 100 * v / u);
   }
   std::string msg;
-  bool plotted = train::plot_loss(o.out_dir, msg);
+  bool plotted = plot_loss(o.out_dir, msg);
   fmt::print("{}{}\n", plotted ? "plot: " : "", msg);
   if (sample_tokens > 0) {
     fmt::print("\nsample (temperature 0.8):\n");
@@ -157,6 +159,7 @@ int resume_train(const TrainArgs& a, const CLI::App& cmd) {
       {"--grad-clip", [&] { c.grad_clip = o.recipe.grad_clip; }},
       {"--skip-nonfinite", [&] { c.skip_nonfinite = o.skip_nonfinite; }},
       {"--eval-every", [&] { c.eval_every = o.eval_every; }},
+      {"--save-every", [&] { c.save_every = o.save_every; }},
       {"--log-every", [&] { c.log_every = o.log_every; }},
       {"--threads", [&] { c.threads = o.threads; }},
       {"--data", [&] { c.data = o.data; }},
@@ -233,8 +236,13 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   train_cmd->add_option("--grad-clip", opt.recipe.grad_clip, "Max gradient norm (0 = off)")->capture_default_str();
   train_cmd->add_flag("--skip-nonfinite", opt.skip_nonfinite,
                       "Skip a batch whose loss or gradient is NaN or Inf instead of stopping (at most 9 in a row)");
-  train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations and checkpoints")
+  train_cmd->add_option("--eval-every", opt.eval_every, "Steps between validations")
       ->check(CLI::Range(int64_t(1), kMaxSteps))
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--save-every", opt.save_every,
+                   "Steps between checkpoints (0 = with every evaluation, and every 10 minutes in a long run)")
+      ->check(CLI::Range(int64_t(0), kMaxSteps))
       ->capture_default_str();
   train_cmd->add_option("--log-every", opt.log_every, "Steps between progress lines")
       ->check(CLI::Range(int64_t(1), kMaxSteps))
@@ -293,15 +301,17 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                       }});
 
   struct SampleArgs {
-    std::string run_dir, prompt = "The ";
+    std::string run_dir, model_file, prompt = "The ";
     models::SampleOptions so;
   };
   auto s = std::make_shared<SampleArgs>();
-  auto* sample_cmd = app.add_subcommand("sample", "Generate text from a trained run");
+  auto* sample_cmd = app.add_subcommand("sample", "Generate text from a trained run or a model file");
   auto& so = s->so;
-  sample_cmd->add_option("--run", s->run_dir, "Run directory holding checkpoint.safetensors")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  auto* run_opt = sample_cmd->add_option("--run", s->run_dir, "Run directory holding checkpoint.safetensors")
+                      ->check(CLI::ExistingDirectory);
+  auto* model_opt = sample_cmd->add_option(
+      "--model", s->model_file, "A model file instead: an export (tensorzoo export) or a checkpoint.safetensors");
+  run_opt->excludes(model_opt);
   sample_cmd->add_option("--prompt", s->prompt, "Text to continue")->capture_default_str();
   sample_cmd->add_option("--tokens", so.max_new_tokens, "Bytes to generate")->capture_default_str();
   sample_cmd->add_option("--temperature", so.temperature, "0 = greedy")->capture_default_str();
@@ -310,8 +320,13 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   sample_cmd->add_option("--seed", so.seed, "Sampling seed")->capture_default_str();
 
   commands.push_back({sample_cmd, [s]() {
+                        if (s->run_dir.empty() && s->model_file.empty())
+                          throw CLI::ValidationError("sample: give --run DIR or --model FILE");
                         s->so.validate();
-                        print_sample(*train::load_model(s->run_dir), s->prompt, s->so);
+                        if (!s->model_file.empty())
+                          print_sample(*models::load_lm(s->model_file), s->prompt, s->so);
+                        else
+                          print_sample(*train::load_model(s->run_dir), s->prompt, s->so);
                         return 0;
                       }});
 }

@@ -26,5 +26,6 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands);     // ar
 void add_probe_command(CLI::App& app, std::vector<Command>& commands);     // probe (FFN key-value memories)
 void add_inspect_commands(CLI::App& app, std::vector<Command>& commands);  // inspect (safetensors), runs
 void add_eval_command(CLI::App& app, std::vector<Command>& commands);      // eval (loss on a text)
+void add_export_command(CLI::App& app, std::vector<Command>& commands);    // export (weights only)
 
 }  // namespace tz::cli

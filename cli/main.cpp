@@ -1,6 +1,6 @@
 // The tensorzoo command-line tool.
 //   tensorzoo train     train a language model (any zoo config) on built-in or given text
-//   tensorzoo sample    generate from a trained run, streaming tokens
+//   tensorzoo sample    generate from a trained run or a model file, streaming tokens
 //   tensorzoo list      the registered variants (filter by family, kind or tier)
 //   tensorzoo info ID   a variant's paper, computation, config keys and source
 //   tensorzoo coverage  registered ids against the catalogue
@@ -11,6 +11,7 @@
 //   tensorzoo eval      a trained run's loss, perplexity and bits per byte on a text
 //   tensorzoo inspect   the tensors and metadata of a safetensors file
 //   tensorzoo runs      the runs under a directory: step, model, validation loss
+//   tensorzoo export    a run's weights and config alone (f32 or bf16), for applications
 // Every bad argument gives one clear line on stderr and exit status 2; a failure while
 // running gives one line and exit status 1.
 #include <fmt/core.h>

@@ -1,5 +1,6 @@
 # Finds the optional dependencies and prints one summary line of what was found.
-# fmt and nlohmann-json are private: no fmt or json type appears in a public header.
+# nlohmann-json is private to the library (no json type appears in a public header); fmt is
+# used by the command-line tool only.
 
 find_package(fmt CONFIG QUIET)
 find_package(nlohmann_json 3 CONFIG QUIET)
@@ -49,36 +50,55 @@ if(NOT fmt_FOUND OR NOT nlohmann_json_FOUND)
                       "apt-get install libfmt-dev nlohmann-json3-dev")
 endif()
 
-function(tz_link_dependencies target)
-  target_link_libraries(${target} PRIVATE fmt::fmt nlohmann_json::nlohmann_json)
+# `objects`: the object library (compile flags); `libraries`: the archives and shared libraries
+# made from it (what they link, and what programs linking them need).
+function(tz_link_dependencies objects libraries)
+  # nlohmann-json is header-only and private: no public header includes it, so it is a build
+  # requirement only, and the installed package does not ask for it. fmt is the tool's alone.
+  target_link_libraries(${objects} PRIVATE $<BUILD_INTERFACE:nlohmann_json::nlohmann_json>)
   if(TZ_HAVE_OPENMP)
     # Only the library's sources compile with OpenMP (no public header uses it): a program
     # that links the library gets the runtime, not -fopenmp.
-    target_link_libraries(${target} PRIVATE OpenMP::OpenMP_CXX)
-    target_compile_definitions(${target} PRIVATE TZ_HAVE_OPENMP=1)
+    target_link_libraries(${objects} PRIVATE OpenMP::OpenMP_CXX)
+    target_compile_definitions(${objects} PRIVATE TZ_HAVE_OPENMP=1)
   endif()
   if(TZ_HAVE_OPENBLAS)
-    target_compile_definitions(${target} PRIVATE TZ_HAVE_OPENBLAS=1)
+    target_compile_definitions(${objects} PRIVATE TZ_HAVE_OPENBLAS=1)
     if(OPENBLAS_FOUND)
-      target_link_libraries(${target} PRIVATE PkgConfig::OPENBLAS)
+      target_link_libraries(${objects} PRIVATE PkgConfig::OPENBLAS)
     else()
-      target_include_directories(${target} PRIVATE ${TZ_CBLAS_INCLUDE})
-      target_link_libraries(${target} PRIVATE ${BLAS_LIBRARIES})
+      target_include_directories(${objects} PRIVATE ${TZ_CBLAS_INCLUDE})
     endif()
   endif()
   if(TZ_NATIVE)
-    target_compile_options(${target} PRIVATE -march=native)
+    target_compile_options(${objects} PRIVATE -march=native)
   endif()
+  set(compile_options "")
+  set(link_options "")
   if(TZ_SANITIZE)
-    target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer)
-    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+    list(APPEND compile_options -fsanitize=address,undefined -fno-omit-frame-pointer)
+    list(APPEND link_options -fsanitize=address,undefined)
   endif()
   if(TZ_FUZZ)  # coverage for libFuzzer in the listed sources; the harnesses link its driver
-    target_compile_options(${target} PUBLIC -fsanitize=fuzzer-no-link
+    list(APPEND compile_options -fsanitize=fuzzer-no-link
       -fsanitize-coverage-allowlist=${PROJECT_SOURCE_DIR}/tests/fuzz/coverage_allowlist.txt)
   endif()
   if(TZ_TSAN)
-    target_compile_options(${target} PUBLIC -fsanitize=thread -fno-omit-frame-pointer)
-    target_link_options(${target} PUBLIC -fsanitize=thread)
+    list(APPEND compile_options -fsanitize=thread -fno-omit-frame-pointer)
+    list(APPEND link_options -fsanitize=thread)
   endif()
+  target_compile_options(${objects} PRIVATE ${compile_options})
+  foreach(lib ${libraries})
+    if(TZ_HAVE_OPENMP)
+      target_link_libraries(${lib} PRIVATE OpenMP::OpenMP_CXX)
+    endif()
+    if(TZ_HAVE_OPENBLAS AND OPENBLAS_FOUND)
+      target_link_libraries(${lib} PRIVATE PkgConfig::OPENBLAS)
+    elseif(TZ_HAVE_OPENBLAS)
+      target_link_libraries(${lib} PRIVATE ${BLAS_LIBRARIES})
+    endif()
+    # The sanitizers' flags reach every program built on the library in this tree.
+    target_compile_options(${lib} PUBLIC ${compile_options})
+    target_link_options(${lib} PUBLIC ${link_options})
+  endforeach()
 endfunction()

@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <exception>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #ifdef TZ_HAVE_OPENMP
 #include <omp.h>
@@ -79,20 +84,137 @@ SimdLevel default_level() {
 SimdLevel g_simd = default_level();
 }  // namespace
 
+namespace {
+bool read_wait_policy_passive() {
+  const char* e = std::getenv("OMP_WAIT_POLICY");
+  return e && strcasecmp(e, "passive") == 0;  // OpenMP reads the value case-insensitively
+}
+#ifdef TZ_HAVE_OPENMP
+const bool g_openmp_passive = read_wait_policy_passive();  // as OpenMP read it at start-up
+#else
+const bool g_openmp_passive = false;  // no OpenMP: passive regions need our own threads
+#endif
+std::atomic<bool> g_passive_sizing{read_wait_policy_passive()};
+std::atomic<bool> g_passive_policy{read_wait_policy_passive()};
+thread_local bool t_in_pool_chunk = false;  // this thread runs a chunk of our own pool
+
+// Our parallel regions go to our own pool when waiting must be passive and OpenMP spins.
+bool use_own_pool() { return g_passive_policy.load(std::memory_order_relaxed) && !g_openmp_passive; }
+
+void set_blas_threads(int n) {
+#ifdef TZ_HAVE_OPENBLAS
+  // OpenBLAS's threads are OpenMP's: while our regions run on our own pool, it keeps to one
+  // thread, so that no spinning OpenMP thread competes with ours.
+  openblas_set_num_threads(use_own_pool() ? 1 : n);
+#else
+  (void)n;
+#endif
+}
+
+// Threads that sleep on a condition variable between jobs: the passive wait that OpenMP gives
+// only when OMP_WAIT_POLICY=PASSIVE is set before it starts. One job at a time; a caller that
+// finds the pool busy (another application thread's region) runs its chunks itself. A job is
+// split exactly as the OpenMP loop splits it, so results do not depend on who runs it.
+class SleepingPool {
+ public:
+  void run(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn) {
+    Job job{.n = n, .chunks = chunks, .fn = &fn};
+    std::unique_lock busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) {
+      work(job);
+      rethrow(job);
+      return;
+    }
+    {
+      std::lock_guard lock(m_);
+      while (int64_t(threads_.size()) < chunks - 1) threads_.emplace_back([this] { worker(); });
+      job_ = &job;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(job);  // the caller takes chunks too
+    std::unique_lock lock(m_);
+    done_.wait(lock, [&] { return job.finished.load() == chunks && active_ == 0; });
+    job_ = nullptr;
+    lock.unlock();
+    rethrow(job);
+  }
+
+ private:
+  struct Job {
+    int64_t n = 0, chunks = 0;
+    const std::function<void(int64_t, int64_t)>* fn = nullptr;
+    std::atomic<int64_t> next{0}, finished{0};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+  };
+
+  // Takes chunks until none is left; chunk c is [n c / chunks, n (c + 1) / chunks).
+  static void work(Job& job) {
+    t_in_pool_chunk = true;
+    for (int64_t c; (c = job.next.fetch_add(1)) < job.chunks;) {
+      const int64_t b = job.n * c / job.chunks, e = job.n * (c + 1) / job.chunks;
+      try {
+        if (b < e) (*job.fn)(b, e);
+      } catch (...) {
+        std::lock_guard lock(job.error_mutex);
+        if (!job.error) job.error = std::current_exception();
+      }
+      job.finished.fetch_add(1);
+    }
+    t_in_pool_chunk = false;
+  }
+
+  static void rethrow(Job& job) {
+    if (job.error) std::rethrow_exception(job.error);
+  }
+
+  void worker() {
+    uint64_t seen = 0;
+    std::unique_lock lock(m_);
+    for (;;) {
+      wake_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      Job* job = job_;
+      if (!job) continue;  // woke after the job was done
+      ++active_;
+      lock.unlock();
+      work(*job);
+      lock.lock();
+      --active_;
+      done_.notify_one();
+    }
+  }
+
+  std::mutex busy_;  // held by the caller whose job the pool runs
+  std::mutex m_;     // guards the fields below
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  Job* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int active_ = 0;  // workers inside the current job
+};
+
+// Never destroyed: its threads sleep until the process ends.
+SleepingPool& sleeping_pool() {
+  static SleepingPool* pool = new SleepingPool;
+  return *pool;
+}
+}  // namespace
+
 void set_num_threads(int n) {
   n = std::max(n, 1);
   thread_count() = n;
 #ifdef TZ_HAVE_OPENMP
   omp_set_num_threads(n);
 #endif
-#ifdef TZ_HAVE_OPENBLAS
-  openblas_set_num_threads(n);
-#endif
+  set_blas_threads(n);
 }
 
 int get_num_threads() { return thread_count(); }
 
 bool in_parallel_region() {
+  if (t_in_pool_chunk) return true;
 #ifdef TZ_HAVE_OPENMP
   return omp_in_parallel();
 #else
@@ -100,13 +222,25 @@ bool in_parallel_region() {
 #endif
 }
 
-namespace {
-bool read_wait_policy_passive() {
-  const char* e = std::getenv("OMP_WAIT_POLICY");
-  return e && strcasecmp(e, "passive") == 0;  // OpenMP reads the value case-insensitively
+void set_wait_policy(WaitPolicy policy) {
+  const bool passive = policy == WaitPolicy::passive;
+  g_passive_policy.store(passive, std::memory_order_relaxed);
+  set_passive_wait_sizing(passive);
+  set_blas_threads(get_num_threads());
 }
-std::atomic<bool> g_passive_sizing{read_wait_policy_passive()};
-}  // namespace
+
+const char* parallel_backend() {
+  if (use_own_pool()) return "tensorzoo threads";
+#ifdef TZ_HAVE_OPENMP
+  return "OpenMP";
+#else
+  return "serial";
+#endif
+}
+
+WaitPolicy wait_policy() {
+  return g_passive_policy.load(std::memory_order_relaxed) ? WaitPolicy::passive : WaitPolicy::spin;
+}
 
 bool passive_wait_sizing() { return g_passive_sizing.load(std::memory_order_relaxed); }
 void set_passive_wait_sizing(bool on) { g_passive_sizing.store(on, std::memory_order_relaxed); }
@@ -126,8 +260,16 @@ void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int
     fn(0, n);
     return;
   }
+  const int64_t chunks = std::min<int64_t>({int64_t(threads), n, std::max<int64_t>(work / kGrain, 1)});
+  if (use_own_pool()) {
+    if (chunks > 1) {
+      sleeping_pool().run(n, chunks, fn);
+    } else {
+      fn(0, n);
+    }
+    return;
+  }
 #ifdef TZ_HAVE_OPENMP
-  int64_t chunks = std::min<int64_t>({int64_t(threads), n, std::max<int64_t>(work / kGrain, 1)});
 #pragma omp parallel for num_threads(int(chunks)) schedule(static, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     int64_t b = n * c / chunks, e = n * (c + 1) / chunks;

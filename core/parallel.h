@@ -23,8 +23,26 @@ void set_passive_wait_sizing(bool on);
 // when sized for passive waiting.
 int64_t parallel_grain();
 
+// How idle threads wait between parallel regions. OpenMP's spin for a while before they sleep
+// (about 3 ms with GCC's libgomp), unless the program started with OMP_WAIT_POLICY=PASSIVE:
+// on a busy machine spinning threads take the cores the work needs (generating 120 tokens
+// took 1.7-5.7 s spinning against 0.6-0.9 s passive). libgomp reads that variable once, when
+// it loads, before main, so a program cannot change OpenMP's own policy later. Instead,
+// set_wait_policy(WaitPolicy::passive) runs our parallel regions on tensorzoo's own threads,
+// which sleep as soon as they are idle, with OpenBLAS on one thread, unless OpenMP was started
+// passive already (then OpenMP runs them as before); it also sizes regions for passive
+// waiting. It holds for the whole process. The default is passive when OMP_WAIT_POLICY=PASSIVE
+// was set at start-up, spin otherwise. Results are the same under either policy.
+enum class WaitPolicy { spin, passive };
+void set_wait_policy(WaitPolicy policy);
+WaitPolicy wait_policy();
+// Who runs parallel regions now: "OpenMP", "tensorzoo threads" (passive waiting while OpenMP
+// spins) or "serial" (a build without OpenMP, spinning).
+const char* parallel_backend();
+
 // Calls fn(begin, end) over chunks of [0, n). Runs serially when n * cost_per_item is below
-// parallel_grain(), when there is one thread, or when already in a parallel region.
+// parallel_grain(), when there is one thread, or when already in a parallel region (ours or
+// OpenMP's: in_parallel_region()).
 // Chunks are static and contiguous, so results are deterministic for a fixed thread count.
 void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int64_t begin, int64_t end)>& fn);
 

@@ -55,14 +55,14 @@ std::string os_error(int err) { return cat_str(std::strerror(err), " (errno ", e
 struct DTypeInfo {
   const char* name;  // as spelled in the header
   uint64_t size;     // bytes per element
-  bool supported;    // does tensorzoo have this dtype?
-  DType dtype;       // meaningful only when supported
+  bool supported;    // does tensorzoo read this dtype?
+  DType dtype;       // meaningful only when supported: the dtype it is read as
 };
 
 constexpr DTypeInfo kDTypes[] = {
-    {"F32", 4, true, DType::f32},  {"F64", 8, true, DType::f64},   {"I64", 8, true, DType::i64},
-    {"F16", 2, false, DType::f32}, {"BF16", 2, false, DType::f32}, {"I32", 4, false, DType::f32},
-    {"I8", 1, false, DType::f32},  {"U8", 1, false, DType::f32},   {"BOOL", 1, false, DType::f32},
+    {"F32", 4, true, DType::f32},  {"F64", 8, true, DType::f64},  {"I64", 8, true, DType::i64},
+    {"F16", 2, false, DType::f32}, {"BF16", 2, true, DType::f32}, {"I32", 4, false, DType::f32},
+    {"I8", 1, false, DType::f32},  {"U8", 1, false, DType::f32},  {"BOOL", 1, false, DType::f32},
 };
 
 const char* header_dtype_name(DType t) {
@@ -84,6 +84,7 @@ struct Entry {
   DType dtype;
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range in the data buffer
+  bool bf16 = false;            // stored as BF16, read as f32
 };
 
 struct Header {
@@ -204,12 +205,13 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
     const DTypeInfo* info = nullptr;
     for (const DTypeInfo& d : kDTypes)
       if (dname == d.name) info = &d;
-    if (!info) fail(file, cat_str(where, ": unknown dtype \"", dname, "\""), "tensorzoo reads F32, F64 and I64");
+    if (!info) fail(file, cat_str(where, ": unknown dtype \"", dname, "\""), "tensorzoo reads F32, F64, I64 and BF16");
     if (!info->supported)
       fail(file, cat_str(where, ": dtype ", dname, " is not supported by tensorzoo"),
-           "tensorzoo reads F32, F64 and I64; convert the checkpoint first (in PyTorch: "
+           "tensorzoo reads F32, F64, I64 and BF16; convert the checkpoint first (in PyTorch: "
            "{k: v.float() for k, v in state_dict.items()})");
     e.dtype = info->dtype;
+    e.bf16 = dname == "BF16";
 
     // shape: a list of non-negative integers; also count the elements without overflow.
     const json& js = member(entry, "shape", file, where);
@@ -351,6 +353,24 @@ std::string read_header_text(int fd, uint64_t file_size, const std::string& path
 
 }  // namespace
 
+// ---- bfloat16 ----------------------------------------------------------------------------------
+
+uint16_t f32_to_bf16(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40u);  // NaN: keep it quiet NaN
+  // Round to nearest, ties to even: add 0x7fff plus the lowest kept bit, then truncate.
+  return uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+float bf16_to_f32(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
+
+namespace {
+void widen_bf16(const uint16_t* bits, Tensor& t) {
+  float* out = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16_to_f32(bits[i]);
+}
+}  // namespace
+
 // ---- reading ---------------------------------------------------------------------------------
 
 TensorFile load_safetensors(const std::string& path) {
@@ -364,7 +384,14 @@ TensorFile load_safetensors(const std::string& path) {
   out.metadata = std::move(h.metadata);
   for (const Entry& e : h.entries) {
     Tensor t = empty(e.shape, e.dtype);
-    read_at(fh.fd, t.raw_data(), e.end - e.begin, data_start + e.begin, path);
+    if (e.bf16) {
+      std::vector<uint16_t> bits(size_t(t.numel()));
+      read_at(fh.fd, bits.data(), e.end - e.begin, data_start + e.begin, path);
+      widen_bf16(bits.data(), t);
+      out.file_dtypes[e.name] = "BF16";
+    } else {
+      read_at(fh.fd, t.raw_data(), e.end - e.begin, data_start + e.begin, path);
+    }
     out.tensors.emplace(e.name, t);
   }
   return out;
@@ -380,7 +407,14 @@ TensorFile parse_safetensors(const std::vector<uint8_t>& bytes, const std::strin
   out.metadata = std::move(h.metadata);
   for (const Entry& e : h.entries) {
     Tensor t = empty(e.shape, e.dtype);
-    if (e.end > e.begin) std::memcpy(t.raw_data(), bytes.data() + data_start + e.begin, e.end - e.begin);
+    if (e.bf16) {
+      std::vector<uint16_t> bits(size_t(t.numel()));
+      if (e.end > e.begin) std::memcpy(bits.data(), bytes.data() + data_start + e.begin, e.end - e.begin);
+      widen_bf16(bits.data(), t);
+      out.file_dtypes[e.name] = "BF16";
+    } else if (e.end > e.begin) {
+      std::memcpy(t.raw_data(), bytes.data() + data_start + e.begin, e.end - e.begin);
+    }
     out.tensors.emplace(e.name, t);
   }
   return out;
@@ -418,21 +452,32 @@ std::string directory_of(const std::string& path) {
 }  // namespace
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  // Lay out the tensors in name order (std::map order), back to back, as contiguous copies.
+                      const std::map<std::string, std::string>& metadata, StoreF32 store) {
+  // Lay out the tensors in name order (std::map order), back to back, as contiguous copies
+  // (f32 narrowed to BF16 bits when asked).
   json header = json::object();
   std::vector<Tensor> parts;
+  std::vector<std::vector<uint16_t>> narrowed;  // per part; empty unless stored as BF16
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     TZ_CHECK(name != "__metadata__", "save_safetensors: '", path,
              "': \"__metadata__\" cannot be a tensor name (the format reserves it for metadata)");
     TZ_CHECK(t.defined(), "save_safetensors: '", path, "': tensor '", name, "' is undefined");
     Tensor c = core::contiguous(t);
-    const uint64_t nbytes = uint64_t(c.numel()) * dtype_size(c.dtype());
-    header[name] = {
-        {"dtype", header_dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + nbytes}}};
+    const bool bf16 = store == StoreF32::bf16 && c.dtype() == DType::f32;
+    std::vector<uint16_t> bits;
+    if (bf16) {
+      bits.resize(size_t(c.numel()));
+      const float* x = c.data<float>();
+      for (size_t i = 0; i < bits.size(); ++i) bits[i] = f32_to_bf16(x[i]);
+    }
+    const uint64_t nbytes = bf16 ? uint64_t(c.numel()) * 2 : uint64_t(c.numel()) * dtype_size(c.dtype());
+    header[name] = {{"dtype", bf16 ? "BF16" : header_dtype_name(c.dtype())},
+                    {"shape", c.shape()},
+                    {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
     parts.push_back(c);
+    narrowed.push_back(std::move(bits));
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
 
@@ -465,10 +510,13 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   };
   if (int err = write_all(fd, prefix, 8)) give_up("writing", err);
   if (int err = write_all(fd, text.data(), text.size())) give_up("writing", err);
-  for (const Tensor& c : parts) {
-    const size_t nbytes = size_t(c.numel()) * dtype_size(c.dtype());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& c = parts[i];
+    const bool bf16 = !narrowed[i].empty();
+    const size_t nbytes = bf16 ? narrowed[i].size() * 2 : size_t(c.numel()) * dtype_size(c.dtype());
     if (nbytes == 0) continue;
-    if (int err = write_all(fd, c.raw_data(), nbytes)) give_up("writing", err);
+    if (int err = write_all(fd, bf16 ? static_cast<const void*>(narrowed[i].data()) : c.raw_data(), nbytes))
+      give_up("writing", err);
   }
   if (::fsync(fd) != 0) give_up("flushing (fsync)", errno);
   int closed = ::close(fd);

@@ -10,8 +10,10 @@
 //                data_offsets are byte positions relative to the start of this buffer
 //
 // The buffer must be covered exactly: no two tensors overlap and no byte is unreferenced.
-// tensorzoo reads and writes F32, F64 and I64 (our f32, f64, i64). Files holding F16, BF16,
-// I32, I8, U8 or BOOL tensors are recognised and rejected with an error naming the dtype.
+// tensorzoo reads and writes F32, F64 and I64 (our f32, f64, i64), and BF16 (bfloat16: the
+// top half of an f32) as a compact way to store f32: BF16 tensors are widened to f32 when read
+// (exactly), and f32 tensors can be stored as BF16 (rounded to nearest even). Files holding
+// F16, I32, I8, U8 or BOOL tensors are recognised and rejected with an error naming the dtype.
 //
 // Writing lays the tensors out in sorted name order with no gaps and pads the header with
 // spaces to a multiple of 8 bytes, so every tensor starts 8-byte aligned in the file.
@@ -30,7 +32,18 @@ namespace tz {
 struct TensorFile {
   std::map<std::string, Tensor> tensors;        // name -> contiguous tensor (own storage)
   std::map<std::string, std::string> metadata;  // the "__metadata__" object, if any
+  // The tensors whose dtype in the file differs from their dtype here: name -> "BF16" (read
+  // as f32).
+  std::map<std::string, std::string> file_dtypes;
 };
+
+// How save_safetensors stores f32 tensors: as they are, or as BF16 (half the bytes; 8 bits of
+// mantissa, the same range). f64 and i64 tensors are always stored as they are.
+enum class StoreF32 { f32, bf16 };
+
+// f32 -> bfloat16 bits, rounded to nearest even; NaN stays NaN, overflow becomes Inf.
+uint16_t f32_to_bf16(float x);
+float bf16_to_f32(uint16_t bits);
 
 // Writes `tensors` (any strides; dtype f32, f64 or i64) and `metadata` to `path`.
 // The write is atomic: the bytes go to "<path>.tmp.<pid>" in the same directory, are
@@ -38,7 +51,7 @@ struct TensorFile {
 // file or the complete new one. On failure the temporary file is removed and tz::Error
 // names the path and the OS error.
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {}, StoreF32 store = StoreF32::f32);
 
 // Reads a whole file. Every malformed input gives a tz::Error naming the file, the problem,
 // the byte offset where one applies, and a hint; nothing is allocated before the header has

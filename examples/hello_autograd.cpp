@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "tensorzoo.h"
+#include <tensorzoo/tensorzoo.h>
 
 using namespace tz;
 

@@ -46,9 +46,6 @@ rm -f $build/zoo_conformance.md
 # The zoo's conformance table, written by test_zoo (times measured on this CPU).
 echo; lscpu | sed -n 's/^Model name: *//p'; cat $build/zoo_conformance.md
 
-prefix=$(mktemp -d)
-cmake --install $build --prefix "$prefix" >/dev/null
-cmake -S examples/consumer -B $build/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-cmake --build $build/consumer -j2 >/dev/null
-$build/consumer/consumer
-rm -rf "$prefix"
+# The installed package, static and shared, used through CMake and pkg-config by the C++ and C
+# programs of examples/.
+scripts/check_install.sh $build

@@ -20,7 +20,6 @@
 #include "models/zoo.h"
 #include "train/distill.h"
 #include "train/fit.h"
-#include "train/plot.h"
 #include "train/segments.h"
 
 namespace tz::arena {
@@ -300,7 +299,7 @@ std::string arena_table(const Options& o, const std::vector<Result>& results) {
 }
 }  // namespace
 
-std::string report(const Options& o, const std::vector<Result>& results, std::string& plot_message) {
+std::string report(const Options& o, const std::vector<Result>& results) {
   const std::string table = o.distill_from.empty() ? arena_table(o, results) : distillation_table(results);
   fs::create_directories(o.out_dir);
   fs::path csv = fs::path(o.out_dir) / "curves.csv";
@@ -330,17 +329,6 @@ std::string report(const Options& o, const std::vector<Result>& results, std::st
     }
   }
   std::ofstream(fs::path(o.out_dir) / "table.md") << table;
-  train::PlotSpec plot{
-      .csv = csv.string(),
-      .png = (fs::path(o.out_dir) / "curves.png").string(),
-      .title = cat_str("arena: task ", o.task, ", ", o.steps, " steps, batch ", o.batch, " x ", o.seq_len),
-      .ylabel = "training loss",
-      .log_y = true};
-  for (size_t i = 0; i < results.size(); ++i) plot.curves.push_back({.column = int(i) + 2});  // titled by the header
-  if (results.empty())
-    plot_message = "no results to plot";
-  else
-    train::plot_png(plot, plot_message);
   return table;
 }
 

@@ -9,8 +9,8 @@
 // same held-out batches; with `eval_lengths` the task is also evaluated at multiples of the
 // training length (length extrapolation). Results: a markdown table and results.csv with,
 // per model, the validation loss and the task's accuracy on its scored positions at each
-// evaluation length (columns val_loss_xM, acc@Mx), a CSV of the curves and a PNG plot
-// (gnuplot). With `segment`, sequences are read segment by segment (train/segments.h), so that
+// evaluation length (columns val_loss_xM, acc@Mx), and a CSV of the curves (the tool plots
+// it: cli/plot.h). With `segment`, sequences are read segment by segment (train/segments.h), so that
 // memory models can be compared on tasks whose answer lies segments back (the copy task with
 // its source one segment before the copy) and on text.
 #pragma once
@@ -94,7 +94,8 @@ Options options_from_spec(const std::string& json, const Options& defaults);
 
 std::vector<Result> run(const Options& options, const std::function<void(const std::string&)>& progress = nullptr);
 
-// The markdown table, the CSV of curves, and (with gnuplot) the PNG; returns the table.
-std::string report(const Options& options, const std::vector<Result>& results, std::string& plot_message);
+// Writes the markdown table (table.md), the results (results.csv) and the curves (curves.csv;
+// the tool draws curves.png from it); returns the table.
+std::string report(const Options& options, const std::vector<Result>& results);
 
 }  // namespace tz::arena

@@ -67,19 +67,26 @@ StepRecord Fit::step(const LossFn& loss_fn) {
 }
 
 void Fit::run(const LossFn& loss, const Hooks& hooks) {
-  TZ_CHECK(hooks.eval_every >= 0 && hooks.checkpoint_every >= 0,
-           "fit: eval_every and checkpoint_every must be >= 0 (0 = only at the end), got ", hooks.eval_every, " and ",
-           hooks.checkpoint_every);
+  TZ_CHECK(hooks.eval_every >= 0 && hooks.checkpoint_every >= 0 && hooks.checkpoint_after_s >= 0,
+           "fit: eval_every, checkpoint_every and checkpoint_after_s must be >= 0 (0 = only at the end), got ",
+           hooks.eval_every, ", ", hooks.checkpoint_every, " and ", hooks.checkpoint_after_s);
   const int64_t S = options_.steps;
   auto every = [](int64_t step, int64_t n) { return n > 0 && step % n == 0; };
+  using Clock = std::chrono::steady_clock;
+  auto last_save = Clock::now();
+  auto due_by_time = [&] {
+    return hooks.checkpoint_after_s > 0 &&
+           std::chrono::duration<double>(Clock::now() - last_save).count() >= hooks.checkpoint_after_s;
+  };
   int64_t saved_at = -1;
   while (steps_done_ < S) {
     StepRecord r = step(loss);
     if (hooks.evaluate && (every(r.step, hooks.eval_every) || r.step == S)) r.val_loss = hooks.evaluate();
     const bool go_on = !hooks.on_step || hooks.on_step(r);
-    if (hooks.checkpoint && every(r.step, hooks.checkpoint_every)) {
+    if (hooks.checkpoint && (every(r.step, hooks.checkpoint_every) || due_by_time())) {
       hooks.checkpoint();
       saved_at = r.step;
+      last_save = Clock::now();
     }
     if (!go_on) break;
   }

@@ -20,8 +20,9 @@
 //   evaluate    after steps that are multiples of eval_every, and after the last step;
 //               fills StepRecord::val_loss
 //   on_step     logging and progress; returning false stops the run early
-//   checkpoint  after multiples of checkpoint_every, and once when run() returns (finished
-//               or stopped early), unless that step was just saved
+//   checkpoint  after multiples of checkpoint_every, after a step that ends checkpoint_after_s
+//               seconds or more after the last save (or the start), and once when run()
+//               returns (finished or stopped early), unless that step was just saved
 #pragma once
 
 #include <cstdint>
@@ -79,6 +80,7 @@ struct Hooks {
   std::function<bool(const StepRecord&)> on_step;  // false = stop early
   std::function<void()> checkpoint;                // save the run
   int64_t checkpoint_every = 0;                    // 0: only when run() returns
+  double checkpoint_after_s = 0;                   // also by wall time (0: not by time)
 };
 
 class Fit {

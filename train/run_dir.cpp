@@ -8,7 +8,6 @@
 
 #include "core/json.h"
 #include "models/zoo.h"
-#include "train/plot.h"
 
 namespace tz::train {
 
@@ -97,15 +96,7 @@ RunCheckpoint read_run(TensorFile file, const std::string& path) {
 }
 
 std::unique_ptr<models::LM> load_model(const RunCheckpoint& run) {
-  Generator gen(0);
-  auto model = zoo::make_lm(run.model, gen);
-  try {
-    model->load_state_dict(run.model_state);
-  } catch (const Error& e) {
-    throw Error(cat_str("checkpoint ", run.path, ": ", e.what()));
-  }
-  model->eval();
-  return model;
+  return models::load_lm(run.model, run.model_state, cat_str("checkpoint ", run.path));
 }
 
 std::unique_ptr<models::LM> load_model(const std::string& dir) { return load_model(read_run(dir)); }
@@ -146,16 +137,6 @@ void append_history(const std::string& dir, const std::string& line) {
   std::ofstream out(fs::path(dir) / kHistoryFile, std::ios::app);
   out << line << "\n";
   TZ_CHECK(out.good(), "train: cannot write ", (fs::path(dir) / kHistoryFile).string());
-}
-
-bool plot_loss(const std::string& dir, std::string& message) {
-  return plot_png({.csv = (fs::path(dir) / kLogFile).string(),
-                   .png = (fs::path(dir) / "loss.png").string(),
-                   .title = "training run " + dir,
-                   .ylabel = "loss (nats per byte)",
-                   .curves = {{.column = 2, .title = "train", .width = 1.5},
-                              {.column = 3, .title = "validation", .width = 2, .sparse = true}}},
-                  message);
 }
 
 }  // namespace tz::train

@@ -1,5 +1,5 @@
 // A run directory of `tensorzoo train`, read back: the checkpoint, its model config and
-// training options, the log, the history of resumes, the loss plot.
+// training options, the log, the history of resumes.
 //
 // One reader serves `sample`, `probe` and `train --resume`, so they cannot trust different
 // copies of the config: the model config is stored once (the checkpoint's "config"); a
@@ -11,13 +11,14 @@
 
 #include "core/safetensors.h"
 #include "models/lm.h"
+#include "models/weights.h"
 #include "nn/config.h"
 #include "train/trainer.h"
 
 namespace tz::train {
 
-constexpr const char* kCheckpointFormat = "tensorzoo-train-checkpoint";
-constexpr int kCheckpointVersion = 1;
+constexpr const char* kCheckpointFormat = models::kTrainCheckpointFormat;
+constexpr int kCheckpointVersion = models::kTrainCheckpointVersion;
 constexpr const char* kCheckpointFile = "checkpoint.safetensors";
 constexpr const char* kLogFile = "log.csv";
 constexpr const char* kHistoryFile = "history.txt";
@@ -42,7 +43,8 @@ RunCheckpoint read_run(const std::string& dir);
 RunCheckpoint read_run(TensorFile file, const std::string& path);
 
 // The trained model of a run, ready for generation (eval mode); a strict load whose errors
-// name the checkpoint and list missing and unexpected tensors.
+// name the checkpoint and list missing and unexpected tensors (models::load_lm; an application
+// loads a checkpoint file or an export with models::load_lm(path) or tz::TextModel).
 std::unique_ptr<models::LM> load_model(const RunCheckpoint& run);
 std::unique_ptr<models::LM> load_model(const std::string& dir);
 
@@ -52,9 +54,5 @@ std::unique_ptr<models::LM> load_model(const std::string& dir);
 std::vector<std::string> remove_stale_files(const std::string& dir);
 void truncate_log(const std::string& dir, int64_t step);
 void append_history(const std::string& dir, const std::string& line);
-
-// Draws the curves of a run's log.csv into loss.png with gnuplot. Returns false (and says
-// why in `message`) when gnuplot is missing or fails.
-bool plot_loss(const std::string& dir, std::string& message);
 
 }  // namespace tz::train

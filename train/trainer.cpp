@@ -35,6 +35,7 @@ void TrainOptions::validate() const {
   recipe.validate();
   in("warmup", recipe.warmup, 0, kMaxSteps);
   in("eval_every", eval_every, 1, kMaxSteps);
+  in("save_every", save_every, 0, kMaxSteps);
   in("eval_batches", eval_batches, 1, kMaxBatch);
   in("log_every", log_every, 1, kMaxSteps);
   in("threads", threads, 0, kMaxThreads);
@@ -58,6 +59,7 @@ std::string TrainOptions::to_json() const {
             {"grad_clip", recipe.grad_clip},
             {"plan_steps", recipe.plan_steps},
             {"eval_every", eval_every},
+            {"save_every", save_every},
             {"eval_batches", eval_batches},
             {"log_every", log_every},
             {"threads", threads},
@@ -107,6 +109,8 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
       get(o.recipe.plan_steps);
     else if (key == "eval_every")
       get(o.eval_every);
+    else if (key == "save_every")
+      get(o.save_every);
     else if (key == "eval_batches")
       get(o.eval_batches);
     else if (key == "log_every")
@@ -238,8 +242,11 @@ void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
                          return !on_step || on_step(r);
                        },
                    .checkpoint = [this] { save_checkpoint(); },
-                   // Saved with every evaluation: a run that diverges later keeps recent weights.
-                   .checkpoint_every = options_.eval_every});
+                   // By default saved with every evaluation (a run that diverges later keeps
+                   // recent weights) and, when evaluations are far apart in time, by the clock,
+                   // so that a killed run loses at most minutes.
+                   .checkpoint_every = options_.save_every > 0 ? options_.save_every : options_.eval_every,
+                   .checkpoint_after_s = options_.save_every > 0 ? 0 : kAutoSaveSeconds});
 }
 
 namespace {
@@ -299,6 +306,7 @@ std::string apply(const ResumeChanges& changes, TrainOptions& o) {
   change("weight_decay", changes.weight_decay, o.recipe.weight_decay);
   change("grad_clip", changes.grad_clip, o.recipe.grad_clip);
   change("eval_every", changes.eval_every, o.eval_every);
+  change("save_every", changes.save_every, o.save_every);
   change("log_every", changes.log_every, o.log_every);
   change("threads", changes.threads, o.threads);
   change("skip_nonfinite", changes.skip_nonfinite, o.skip_nonfinite);

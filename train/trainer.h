@@ -10,7 +10,7 @@
 //   checkpoint.safetensors   weights, optimizer state, step, RNG states, config (resumable)
 //   log.csv                  step, loss, val_loss, lr, grad_norm, tokens_per_s, elapsed_s
 //   history.txt              what each resume changed (lr, steps, ...)
-//   loss.png                 the curves (when gnuplot is installed)
+//   loss.png                 the curves, drawn by the tool (cli/plot.h) when gnuplot is installed
 // Resuming restores everything the next step depends on, so N steps + resume + M steps
 // gives the same losses, bit for bit, as N + M steps in one go (same thread count). A resume
 // may change the schedule and the bookkeeping (ResumeChanges); the model, the data and the
@@ -39,6 +39,7 @@ constexpr int64_t kMaxSteps = int64_t(1) << 40;
 constexpr int64_t kMaxBatch = int64_t(1) << 16;
 constexpr int64_t kMaxBuiltinBytes = int64_t(1) << 31;
 constexpr int kMaxThreads = 4096;
+constexpr double kAutoSaveSeconds = 600;  // save_every 0: at least this often, by wall time
 
 struct TrainOptions {
   // The zoo LM config, parsed once by the caller: any registered mixer, position scheme, FFN
@@ -57,6 +58,10 @@ struct TrainOptions {
                           .betas = {0.9, 0.99},
                           .grad_clip = 1.0};
   int64_t eval_every = 100;
+  // Checkpoints: every save_every steps; 0 (the default) saves with every evaluation and, in a
+  // long run, also whenever kAutoSaveSeconds have passed since the last save. Each save
+  // replaces the file atomically, and a NaN or Inf never overwrites it (save_checkpoint).
+  int64_t save_every = 0;
   int64_t eval_batches = 8;
   int64_t log_every = 10;
   int threads = 0;  // 0 = leave the thread count as it is
@@ -75,7 +80,7 @@ struct TrainOptions {
 // (refused by the CLI), and the run stays in its directory. A new data file continues the
 // run on other text (a moved file, or fine-tuning), no longer exactly as an unbroken run.
 struct ResumeChanges {
-  std::optional<int64_t> steps, warmup, eval_every, log_every;
+  std::optional<int64_t> steps, warmup, eval_every, save_every, log_every;
   std::optional<double> lr, min_lr, weight_decay, grad_clip;
   std::optional<std::string> schedule, data;
   std::optional<int> threads;

@@ -1,7 +1,11 @@
-// Uses the installed package: one gradient, checked by hand.
-#include <tensorzoo.h>
+// Uses the installed package: one gradient, checked by hand; beside an application header
+// whose path tensorzoo also has (data/tokenizer.h).
+#include <data/tokenizer.h>
+#include <tensorzoo/tensorzoo.h>
 
 #include <cstdio>
+
+static_assert(kApplicationTokenizer == 1, "<data/tokenizer.h> must be the application's own");
 
 int main() {
   tz::Tensor x = tz::tensor({1, 2, 3}, tz::DType::f64).requires_grad_();

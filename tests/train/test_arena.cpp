@@ -56,8 +56,7 @@ TEST_CASE("arena: results.csv and the table carry the task's accuracy at each ev
   REQUIRE(results.size() == 1);
   const arena::Result& r = results[0];
   REQUIRE(r.val_error.empty());
-  std::string plot;
-  std::string table = arena::report(o, results, plot);
+  std::string table = arena::report(o, results);
 
   auto rows = read_csv(fs::path(o.out_dir) / "results.csv");
   REQUIRE(rows.size() == 2);
@@ -95,8 +94,7 @@ TEST_CASE("arena: a length that could not be evaluated leaves its accuracy cells
   r.val_accuracy[1] = 0.25;
   r.val_error[4] = "context too short";
   r.curve = {{1, 2.0}, {2, 1.5}};
-  std::string plot;
-  std::string table = arena::report(o, {r}, plot);
+  std::string table = arena::report(o, {r});
   auto rows = read_csv(fs::path(o.out_dir) / "results.csv");
   REQUIRE(rows.size() == 2);
   REQUIRE(rows[1].size() == 12);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -187,7 +188,7 @@ TEST_CASE("fit: skip_nonfinite skips a bad batch without touching the parameters
   CHECK(g.stopped_on_error());
 }
 
-TEST_CASE("fit: hooks run at the right steps, in order, on_step can stop the run") {
+TEST_CASE("fit: hooks run at the right steps, in order, and on_step can stop the run") {
   auto trace = [](int64_t steps, int64_t stop_at, int64_t eval_every, int64_t checkpoint_every) {
     ConstantGradient m;
     std::vector<std::string> events;
@@ -226,6 +227,48 @@ TEST_CASE("fit: hooks run at the right steps, in order, on_step can stop the run
   train::Fit f(m.params(), {.steps = 3, .recipe = {.lr = 0.01}});
   f.run(m.loss());
   CHECK(f.steps_done() == 3);
+}
+
+TEST_CASE("fit: checkpoints by the clock, besides every N steps") {
+  using Clock = std::chrono::steady_clock;
+  // The steps after which the run saved, and the seconds between those saves.
+  auto saves = [](int64_t every, double after_s, double step_s, std::vector<double>* gaps = nullptr) {
+    ConstantGradient m;
+    std::vector<int64_t> saved;
+    int64_t last = 0;
+    auto t = Clock::now();
+    train::Fit f(m.params(), {.steps = 7, .recipe = {.lr = 0.01}});
+    f.run(m.loss(), {.on_step =
+                         [&](const train::StepRecord& r) {
+                           last = r.step;
+                           ::usleep(useconds_t(step_s * 1e6));  // a slow step
+                           return true;
+                         },
+                     .checkpoint =
+                         [&] {
+                           saved.push_back(last);
+                           if (gaps) gaps->push_back(std::chrono::duration<double>(Clock::now() - t).count());
+                           t = Clock::now();
+                         },
+                     .checkpoint_every = every,
+                     .checkpoint_after_s = after_s});
+    return saved;
+  };
+  // Steps of 20 ms against 50 ms: saved once enough time has passed (after every third step
+  // when the sleeps are exact), and at the end.
+  std::vector<double> gaps;
+  const std::vector<int64_t> by_time = saves(0, 0.05, 0.02, &gaps);
+  CAPTURE(by_time);
+  REQUIRE(by_time.size() >= 2);
+  CHECK(by_time.size() <= 4);
+  CHECK(by_time.back() == 7);
+  for (size_t i = 0; i + 1 < gaps.size(); ++i) CHECK(gaps[i] >= 0.05);
+  // A long interval never comes: only the end; every 2 saves at 2, 4, 6 whatever the clock.
+  CHECK(saves(0, 3600, 0) == std::vector<int64_t>{7});
+  CHECK(saves(2, 3600, 0) == std::vector<int64_t>{2, 4, 6, 7});
+  ConstantGradient m;
+  train::Fit f(m.params(), {.steps = 1, .recipe = {.lr = 0.01}});
+  CHECK_THROWS_WITH_AS(f.run(m.loss(), {.checkpoint_after_s = -1}), doctest::Contains("checkpoint_after_s"), Error);
 }
 
 TEST_CASE("trainer: a NaN stops the run and never overwrites the good checkpoint") {

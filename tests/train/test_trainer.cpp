@@ -95,7 +95,7 @@ TEST_CASE("segment memory trains across segments, evaluates with memory and resu
   CHECK(losses(plain) == losses(zero));
 }
 
-TEST_CASE("checkpoints carry a format version, other versions and foreign files are refused") {
+TEST_CASE("checkpoints carry a format version, and other versions and foreign files are refused") {
   std::string dir = fresh_dir("version");
   REQUIRE(run_cli("train" + kTiny + " --steps 2 --out " + dir).status == 0);
   std::string path = dir + "/checkpoint.safetensors";
@@ -190,6 +190,36 @@ TEST_CASE("train keeps an existing run unless --force, SIGTERM stops with a chec
   CliRun typo = run_cli("trian --steps 3");
   CHECK(typo.status == 2);
   CHECK(typo.err.find("unknown command 'trian'; did you mean 'train'?") != std::string::npos);
+}
+
+TEST_CASE("--save-every: a run killed outright keeps its last periodic checkpoint, which resumes") {
+  const std::string dir = fresh_dir("save_every");
+  // SIGKILL (an out-of-memory kill) gives no chance to save: only the periodic checkpoints
+  // remain. Killed once step 7 is logged: steps 3 and 6 were saved by then.
+  std::string flags = kTiny;
+  flags.replace(flags.find(" --eval-every 4"), 15, " --eval-every 100000");  // no saves with evaluations
+  const int rc = std::system(
+      ("(" + std::string(TZ_BINARY_DIR) + "/tensorzoo train" + flags + " --steps 100000 --save-every 3 --out " + dir +
+       " > /dev/null 2>&1 & pid=$!; " + "for i in $(seq 600); do [ \"$(wc -l < " + dir +
+       "/log.csv 2>/dev/null || echo 0)\" -ge 8 ] && break; sleep 0.1; done; " + "kill -KILL $pid; wait $pid; true)")
+          .c_str());
+  REQUIRE(WIFEXITED(rc));
+  const TensorFile f = load_safetensors(dir + "/checkpoint.safetensors");
+  const int64_t step = std::stoll(f.metadata.at("step"));
+  CAPTURE(step);
+  CHECK(step >= 6);
+  CHECK(step % 3 == 0);
+  CHECK(losses(dir).size() >= 7);
+  // It loads and resumes (the log cut back to the checkpoint), and the option is kept.
+  CHECK(run_cli("sample --run " + dir + " --tokens 5").status == 0);
+  CliRun resumed = run_cli("train --resume " + dir + " --steps " + std::to_string(step + 2) + " --sample 0");
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+  CHECK(losses(dir).size() == size_t(step + 2));
+  CHECK(train::read_run(dir).options.save_every == 3);
+  // Out of range: one line naming the flag.
+  CliRun bad = run_cli("train --save-every -1");
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--save-every") != std::string::npos);
 }
 
 TEST_CASE("resuming with more steps continues on the schedule's tail, or re-plans it with --replan") {

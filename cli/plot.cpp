@@ -1,5 +1,5 @@
 // PNG line plots through gnuplot, without a shell (see plot.h).
-#include "train/plot.h"
+#include "cli/plot.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -13,10 +13,11 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "train/run_dir.h"
 
 extern char** environ;
 
-namespace tz::train {
+namespace tz::cli {
 
 namespace {
 
@@ -155,4 +156,30 @@ bool plot_png(const PlotSpec& spec, std::string& message) {
   return true;
 }
 
-}  // namespace tz::train
+bool plot_loss(const std::string& dir, std::string& message) {
+  namespace fs = std::filesystem;
+  return plot_png({.csv = (fs::path(dir) / train::kLogFile).string(),
+                   .png = (fs::path(dir) / "loss.png").string(),
+                   .title = "training run " + dir,
+                   .ylabel = "loss (nats per byte)",
+                   .curves = {{.column = 2, .title = "train", .width = 1.5},
+                              {.column = 3, .title = "validation", .width = 2, .sparse = true}}},
+                  message);
+}
+
+bool plot_arena(const arena::Options& o, size_t models, std::string& message) {
+  namespace fs = std::filesystem;
+  if (models == 0) {
+    message = "no results to plot";
+    return false;
+  }
+  PlotSpec plot{.csv = (fs::path(o.out_dir) / "curves.csv").string(),
+                .png = (fs::path(o.out_dir) / "curves.png").string(),
+                .title = cat_str("arena: task ", o.task, ", ", o.steps, " steps, batch ", o.batch, " x ", o.seq_len),
+                .ylabel = "training loss",
+                .log_y = true};
+  for (size_t i = 0; i < models; ++i) plot.curves.push_back({.column = int(i) + 2});  // titled by the header
+  return plot_png(plot, message);
+}
+
+}  // namespace tz::cli

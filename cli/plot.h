@@ -1,6 +1,6 @@
 // Line plots of a CSV file's columns against its first column, drawn into a PNG by gnuplot
-// (optional: apt-get install gnuplot-nox). Used for the trainer's loss.png and the arena's
-// curves.png.
+// (optional: apt-get install gnuplot-nox): a run's loss.png and the arena's curves.png. This is
+// the command-line tool's: the library never runs another program.
 //
 // gnuplot runs without a shell (posix_spawnp, the script on its standard input), and no
 // string of the caller's (paths, title, labels, curve titles) is pasted into the script or
@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace tz::train {
+#include "train/arena.h"
+
+namespace tz::cli {
 
 struct Curve {
   int column = 2;       // 1-based CSV column (x is column 1)
@@ -37,4 +39,9 @@ struct PlotSpec {
 // the reason (gnuplot missing, or its first line of complaint) in message.
 bool plot_png(const PlotSpec& spec, std::string& message);
 
-}  // namespace tz::train
+// A run's log.csv (train and validation loss) into DIR/loss.png.
+bool plot_loss(const std::string& dir, std::string& message);
+// The arena's curves.csv of `models` models (arena::report writes it) into curves.png.
+bool plot_arena(const arena::Options& options, size_t models, std::string& message);
+
+}  // namespace tz::cli

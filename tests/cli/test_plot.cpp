@@ -1,4 +1,4 @@
-// The plot helper (train/plot.h) and its callers: a file name, title or label is only ever
+// The plot helper (cli/plot.h) and its callers: a file name, title or label is only ever
 // data to gnuplot. Directories named to break out of a shell command, a gnuplot string or a
 // gnuplot file name (`x'; touch PWNED; echo '`, '<cmd', '|cmd', a newline) must leave no
 // PWNED file behind, through plot_png, the trainer's plot_loss, the arena's report and the
@@ -15,9 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/plot.h"
 #include "train/arena.h"
-#include "train/plot.h"
-#include "train/run_dir.h"
 
 namespace fs = std::filesystem;
 using namespace tz;
@@ -80,13 +79,13 @@ TEST_CASE("plot: hostile file names, titles and labels reach gnuplot as data, ne
     CAPTURE(name);
     write_log(name);  // relative to the scratch directory, as a user would give it
     std::string message;
-    const bool plotted = train::plot_png({.csv = name + "/log.csv",
-                                          .png = name + "/out.png",
-                                          .title = name,
-                                          .xlabel = name,
-                                          .ylabel = name,
-                                          .curves = {{.column = 2, .title = name}, {.column = 3, .sparse = true}}},
-                                         message);
+    const bool plotted = cli::plot_png({.csv = name + "/log.csv",
+                                        .png = name + "/out.png",
+                                        .title = name,
+                                        .xlabel = name,
+                                        .ylabel = name,
+                                        .curves = {{.column = 2, .title = name}, {.column = 3, .sparse = true}}},
+                                       message);
     CHECK(s.pwned().empty());
     if (gnuplot) {
       CHECK_MESSAGE(plotted, message);
@@ -103,7 +102,7 @@ TEST_CASE("plot: the trainer's loss.png and the arena's curves.png in a director
     CAPTURE(name);
     write_log(name);
     std::string message;
-    const bool plotted = train::plot_loss(name, message);
+    const bool plotted = cli::plot_loss(name, message);
     CHECK(s.pwned().empty());
     if (gnuplot) {
       CHECK_MESSAGE(plotted, message);
@@ -116,7 +115,8 @@ TEST_CASE("plot: the trainer's loss.png and the arena's curves.png in a director
     arena::Result r{
         .name = "x'; touch PWNED_MODEL; echo '", .params = 10, .train_loss = 1.5, .curve = {{1, 2.0}, {2, 1.5}}};
     std::string plot_message;
-    arena::report(o, {r}, plot_message);
+    arena::report(o, {r});
+    cli::plot_arena(o, 1, plot_message);
     CHECK(s.pwned().empty());
     if (gnuplot) {
       CHECK(plot_message == o.out_dir + "/curves.png");
@@ -156,17 +156,16 @@ TEST_CASE("plot: a missing gnuplot or a bad data file is a message, not an excep
   write_log("run");
   std::string message;
   if (have_gnuplot()) {
-    CHECK_FALSE(train::plot_png({.csv = "run/none.csv", .png = "run/out.png", .curves = {{.column = 2}}}, message));
+    CHECK_FALSE(cli::plot_png({.csv = "run/none.csv", .png = "run/out.png", .curves = {{.column = 2}}}, message));
     CHECK(message.find("gnuplot failed on run/out.png: ") == 0);
     CHECK(message.find("none.csv") != std::string::npos);  // gnuplot's own complaint
   }
   const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
   ::setenv("PATH", s.dir.c_str(), 1);  // no gnuplot here
-  const bool plotted =
-      train::plot_png({.csv = "run/log.csv", .png = "run/out.png", .curves = {{.column = 2}}}, message);
+  const bool plotted = cli::plot_png({.csv = "run/log.csv", .png = "run/out.png", .curves = {{.column = 2}}}, message);
   ::setenv("PATH", path.c_str(), 1);
   CHECK_FALSE(plotted);
   CHECK(message == "gnuplot not found: install it (apt-get install gnuplot-nox) for run/out.png");
-  CHECK_THROWS_WITH_AS(train::plot_png({.csv = "run/log.csv", .png = "run/out.png"}, message),
+  CHECK_THROWS_WITH_AS(cli::plot_png({.csv = "run/log.csv", .png = "run/out.png"}, message),
                        doctest::Contains("no curves"), Error);
 }
