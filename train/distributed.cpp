@@ -279,6 +279,7 @@ double DataParallel::loss_and_grads(const std::function<Tensor(int64_t shard)>& 
       });
       loss.backward();
     }
+    stats_.early_buckets += int64_t(submitted_);
     for (size_t i = 0; i < params_.size(); ++i) final_grad(i);  // those no edge reached
   }
   stats_.compute_s += seconds_since(t0);
@@ -303,6 +304,7 @@ double DataParallel::loss_and_grads(const std::function<Tensor(int64_t shard)>& 
     }
     stats_.grad_bytes += double(b.n) * double(es);
   }
+  stats_.buckets += int64_t(buckets_.size());
   // The step's loss: the K shard losses in shard order.
   const auto t2 = std::chrono::steady_clock::now();
   std::vector<double> all(static_cast<size_t>(options_.shards));
@@ -333,6 +335,8 @@ void DataParallel::check_replicas(const std::vector<Tensor>& tensors, const std:
     TZ_CHECK(all[r] == all[0], "train: rank ", r, "'s parameters differ from rank 0's ", when,
              " (replicas must stay identical)");
 }
+
+int64_t DataParallel::num_buckets() const { return int64_t(buckets_.size()); }
 
 bool DataParallel::any(bool mine) {
   double x = mine ? 1 : 0;

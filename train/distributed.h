@@ -51,11 +51,13 @@ struct ParallelOptions {
 // Accumulated over the steps since construction (reset_stats()).
 struct ParallelStats {
   int64_t steps = 0;
-  double grad_bytes = 0;  // gradient bytes each rank put into reductions (buckets with flags)
-  double compute_s = 0;   // forward + backward of this rank's shards, packing included
-  double reduce_s = 0;    // inside the reduction calls (on whichever thread)
-  double wait_s = 0;      // after backward, waiting for the last buckets (the exposed communication)
-  double loss_s = 0;      // gathering the shards' losses
+  double grad_bytes = 0;      // gradient bytes each rank put into reductions (buckets with flags)
+  double compute_s = 0;       // forward + backward of this rank's shards, packing included
+  double reduce_s = 0;        // inside the reduction calls (on whichever thread)
+  double wait_s = 0;          // after backward, waiting for the last buckets (the exposed communication)
+  double loss_s = 0;          // gathering the shards' losses
+  int64_t buckets = 0;        // buckets reduced
+  int64_t early_buckets = 0;  // of them, handed over before backward returned (overlap possible)
 };
 
 class DataParallel {
@@ -71,6 +73,8 @@ class DataParallel {
   int64_t local_shards() const { return local_; }
   Communicator& comm() const { return *comm_; }
   const ParallelOptions& options() const { return options_; }
+  bool overlaps() const { return thread_.joinable(); }  // a reduction thread runs during backward
+  int64_t num_buckets() const;
 
   // One step's loss and gradients. shard_loss(k) is shard k's mean loss (requiring grad), called
   // for this rank's shards in order. Afterwards every parameter's .grad holds G (see the top),
