@@ -43,6 +43,10 @@ class Communicator {
   // Sends send_bytes to rank `to` while receiving recv_bytes from rank `from` (a ring step).
   virtual void sendrecv(const void* send, int64_t send_bytes, int to, void* recv, int64_t recv_bytes, int from) = 0;
   virtual void barrier() = 0;
+  // Calls from the calling thread wait for their peers by sleeping between progress checks
+  // instead of spinning (MPI spins): for a helper thread that reduces while the computation
+  // runs on every core, where spinning would take cycles from it.
+  virtual void set_patient_waits(bool on) {}
 };
 
 // The group of one process: every collective is a copy.

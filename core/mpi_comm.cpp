@@ -4,8 +4,10 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <thread>
 
 #include "core/error.h"
 
@@ -15,6 +17,8 @@ namespace {
 
 // MPI counts are int: larger buffers go in pieces of at most 2^30 elements.
 constexpr int64_t kPiece = int64_t(1) << 30;
+// A patient wait's sleep between progress checks.
+constexpr int kPatientSleepUs = 20;
 
 void check(int code, const char* call) {
   if (code == MPI_SUCCESS) return;
@@ -52,11 +56,25 @@ class World final : public Communicator {
   }
   void allgather(const void* send, int64_t bytes, void* recv) override {
     TZ_CHECK(bytes <= INT_MAX, "MPI_Allgather: ", bytes, " bytes per rank is more than one call carries");
-    check(MPI_Allgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgather");
+    if (!patient) {
+      check(MPI_Allgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgather");
+      return;
+    }
+    MPI_Request request;
+    check(MPI_Iallgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, MPI_COMM_WORLD, &request),
+          "MPI_Iallgather");
+    wait_patiently(request);
   }
   void alltoall(const void* send, int64_t bytes, void* recv) override {
     TZ_CHECK(bytes <= INT_MAX, "MPI_Alltoall: ", bytes, " bytes per rank is more than one call carries");
-    check(MPI_Alltoall(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, MPI_COMM_WORLD), "MPI_Alltoall");
+    if (!patient) {
+      check(MPI_Alltoall(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, MPI_COMM_WORLD), "MPI_Alltoall");
+      return;
+    }
+    MPI_Request request;
+    check(MPI_Ialltoall(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, MPI_COMM_WORLD, &request),
+          "MPI_Ialltoall");
+    wait_patiently(request);
   }
   void sendrecv(const void* send, int64_t send_bytes, int to, void* recv, int64_t recv_bytes, int from) override {
     // One piece of each per round: both sides agree on the rounds from the two sizes.
@@ -72,18 +90,37 @@ class World final : public Communicator {
   }
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
+  void set_patient_waits(bool on) override { patient = on; }
+
  private:
   void reduce(void* x, int64_t n, MPI_Datatype type) {
     int bytes = 0;
     MPI_Type_size(type, &bytes);
-    for (int64_t at = 0; at < n; at += kPiece)
-      check(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(x) + at * bytes, int(std::min(kPiece, n - at)), type,
-                          MPI_SUM, MPI_COMM_WORLD),
-            "MPI_Allreduce");
+    for (int64_t at = 0; at < n; at += kPiece) {
+      void* piece = static_cast<char*>(x) + at * bytes;
+      const int count = int(std::min(kPiece, n - at));
+      if (!patient) {
+        check(MPI_Allreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+        continue;
+      }
+      MPI_Request request;
+      check(MPI_Iallreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, MPI_COMM_WORLD, &request), "MPI_Iallreduce");
+      wait_patiently(request);
+    }
   }
+  // A non-blocking collective advances inside MPI_Test: test, then sleep a little, until done.
+  static void wait_patiently(MPI_Request& request) {
+    for (int done = 0;;) {
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(kPatientSleepUs));
+    }
+  }
+  static thread_local bool patient;
   int rank_ = 0, size_ = 1, thread_level_ = MPI_THREAD_SINGLE;
   std::string version_;
 };
+thread_local bool World::patient = false;
 
 }  // namespace
 

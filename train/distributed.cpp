@@ -194,6 +194,7 @@ void DataParallel::reduce(Bucket& b) {
 }
 
 void DataParallel::comm_loop() {
+  comm_->set_patient_waits(options_.patient);
   for (;;) {
     size_t next;
     {

@@ -46,6 +46,7 @@ struct ParallelOptions {
   bool deterministic = false;  // sum the shards in a fixed order (bit-identical on any N dividing K)
   double bucket_mb = 4;        // gradients per reduction call
   bool overlap = true;         // reduce buckets during the backward pass (when the communicator allows)
+  bool patient = true;         // the reduction thread sleeps between progress checks instead of spinning
 };
 
 // Accumulated over the steps since construction (reset_stats()).
