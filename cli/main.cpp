@@ -21,6 +21,7 @@
 #include "core/text.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +72,24 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "tensorzoo: {} (see --help)\n", bounded(e.what()));
     return 2;
   }
+  // mpirun is for the commands that share work between ranks; the others run in one process.
+  if (ranks > 1 && !app.got_subcommand("train") && !app.got_subcommand("arena")) {
+    if (say_usage)
+      fmt::print(stderr, "tensorzoo: under mpirun only train and arena run on several ranks; run '{}' without mpirun\n",
+                 argc > 1 ? bounded(argv[1]) : "");
+    return 2;
+  }
+#ifndef TZ_HAVE_MPI
+  // Started by mpirun as one of several copies, a build without MPI would train alone in each.
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* n = std::getenv(var); n && std::atoi(n) > 1) {
+      fmt::print(stderr,
+                 "tensorzoo: started by mpirun as one of {} processes, but this build has no MPI (each would run "
+                 "alone); install libopenmpi-dev and rebuild (TZ_USE_MPI, on when MPI is found)\n",
+                 n);
+      return 2;
+    }
+#endif
   // On several ranks a failure names its rank, and stops the others (which may be waiting
   // for it) with MPI_Abort, unless every rank failed alike (an error agreed on: rank 0 says it).
   const std::string who = ranks > 1 ? fmt::format("tensorzoo (rank {} of {})", rank, ranks) : "tensorzoo";

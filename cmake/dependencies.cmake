@@ -38,6 +38,8 @@ endif()
 set(TZ_HAVE_MPI OFF)
 set(TZ_MPI_VIA "")
 if(TZ_USE_MPI)
+  # MPI's C interface from C++; the deprecated C++ bindings (libmpi_cxx) are left out.
+  set(MPI_CXX_SKIP_MPICXX ON)
   find_package(MPI COMPONENTS CXX QUIET)
   if(MPI_CXX_FOUND)
     set(TZ_HAVE_MPI ON)

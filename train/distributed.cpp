@@ -19,9 +19,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::string divisors(int64_t n) {
+  std::vector<int64_t> ds;
+  for (int64_t d = 1; d * d <= n; ++d)
+    if (n % d == 0) ds.insert(ds.end(), {d, n / d});
+  std::sort(ds.begin(), ds.end());
+  ds.erase(std::unique(ds.begin(), ds.end()), ds.end());
   std::string s;
-  for (int64_t d = 1; d <= n; ++d)
-    if (n % d == 0) s += cat_str(s.empty() ? "" : ", ", d);
+  for (int64_t d : ds) s += cat_str(s.empty() ? "" : ", ", d);
   return s;
 }
 
@@ -34,8 +38,8 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
 }  // namespace
 
 void check_shards(int64_t batch, int64_t shards, int ranks) {
-  TZ_CHECK(shards >= 1 && batch % shards == 0, "train: the batch of ", batch, " rows cannot be cut into ", shards,
-           " equal shards; shards must divide it: ", divisors(batch));
+  TZ_CHECK(shards >= 1 && batch >= 1 && batch % shards == 0, "train: the batch of ", batch, " rows cannot be cut into ",
+           shards, " equal shards (--shards; by default one per rank); shards must divide it: ", divisors(batch));
   TZ_CHECK(ranks >= 1 && shards % ranks == 0, "train: ", ranks, " ranks cannot share the run's ", shards,
            " shards of the batch; run it on a number of ranks that divides ", shards, ": ", divisors(shards),
            " (a new run chooses its shards with --shards, e.g. the batch ", batch, ")");

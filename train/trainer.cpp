@@ -146,6 +146,19 @@ Trainer::Trainer(const TrainOptions& options, const Distribution& dist) : Traine
 namespace {
 // Shard k's generator: shard 0 is seeded with the run's seed (one shard: as before shards
 // existed), shard k > 0 with a SplitMix64 mix of (seed, k).
+// Checks that every rank makes alike (same options, same checkpoint): on several ranks their
+// failure is an AgreedError, which rank 0 alone reports.
+void agreed(Communicator& comm, const std::function<void()>& check) {
+  try {
+    check();
+  } catch (const AgreedError&) {
+    throw;
+  } catch (const Error& e) {
+    if (comm.size() > 1) throw AgreedError(e.what());
+    throw;
+  }
+}
+
 Generator shard_generator(uint64_t seed, int64_t k) {
   if (k == 0) return Generator(seed);
   uint64_t z = seed + 0x9e3779b97f4a7c15ULL * uint64_t(k + 1);
@@ -168,8 +181,10 @@ Trainer::Trainer(const TrainOptions& options, const Distribution& dist, bool fre
       dist_(dist) {
   const int ranks = comm_->size();
   if (options_.shards == 0) options_.shards = ranks;
-  options_.validate();
-  check_shards(options_.batch, options_.shards, ranks);
+  agreed(*comm_, [&] {  // the same options on every rank: one rank says what is wrong
+    check_shards(options_.batch, options_.shards, ranks);
+    options_.validate();
+  });
   if (options_.threads > 0) set_num_threads(options_.threads);
   data::TextDatasetOptions dopt{.val_fraction = 0.1, .seq_len = options_.seq_len};
   dataset_ = std::make_unique<data::TextDataset>(
@@ -448,10 +463,12 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeCha
   }
   TrainOptions o = run.options;
   const std::string said = apply(changes, o);
-  TZ_CHECK(!changes.steps || *changes.steps > run.step, "resume: steps ", changes.steps.value_or(0),
-           " is not more than the ", run.step, " steps the run in ", dir, " has done");
-  TZ_CHECK(run.step <= o.steps, "resume: the run in ", dir, " already did ", run.step,
-           " steps; ask for more with --steps");
+  agreed(*comm, [&] {  // every rank has the same checkpoint and changes
+    TZ_CHECK(!changes.steps || *changes.steps > run.step, "resume: steps ", changes.steps.value_or(0),
+             " is not more than the ", run.step, " steps the run in ", dir, " has done");
+    TZ_CHECK(run.step <= o.steps, "resume: the run in ", dir, " already did ", run.step,
+             " steps; ask for more with --steps");
+  });
   TZ_CHECK(o.data.empty() || fs::exists(o.data), "resume: the run in ", dir, " trained on '", o.data,
            "' (its checkpoint's training options), which does not exist now; restore the file, or give --data PATH "
            "to continue on a file at another place");

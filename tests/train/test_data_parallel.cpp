@@ -49,7 +49,9 @@ TEST_CASE("data parallel in one process: K shards give the mean of their gradien
 TEST_CASE("data parallel: shard and rank counts that do not fit are refused with the ones that do") {
   CHECK_THROWS_WITH_AS(
       train::check_shards(8, 3, 1),
-      "train: the batch of 8 rows cannot be cut into 3 equal shards; shards must divide it: 1, 2, 4, 8", Error);
+      "train: the batch of 8 rows cannot be cut into 3 equal shards (--shards; by default one per rank); "
+      "shards must divide it: 1, 2, 4, 8",
+      Error);
   CHECK_THROWS_WITH_AS(train::check_shards(8, 4, 3),
                        doctest::Contains("3 ranks cannot share the run's 4 shards of the batch; run it on a number of "
                                          "ranks that divides 4: 1, 2, 4"),
