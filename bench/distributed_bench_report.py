@@ -12,7 +12,8 @@ keeps each variant's fastest run, and prints
         E(N)      = T_c / (T_c + exposed)                                 (weak scaling)
     with T_c the measured step of one machine (1x2: compute + update), T_bwd = 2/3 of its
     forward + backward, S the gradient bytes, n_b the buckets, alpha the per-message latency
-    and eta the share of the link TCP delivers (assumptions printed with the table).
+    and eta the share of the link TCP delivers (assumptions printed with the table); the last
+    column puts machines 16 times faster than this one (T_c and T_bwd / 16) on the same links.
 """
 import argparse
 import json
@@ -39,7 +40,7 @@ def main():
     ap.add_argument("--load-end", default="?")
     ap.add_argument("--elapsed", default="?")
     a = ap.parse_args()
-    best = {}
+    best, probe = {}, {}
     for line in open(a.jsonl):
         line = line.strip()
         if not line.startswith("{"):
@@ -48,6 +49,12 @@ def main():
         v = r["variant"]
         if v not in best or r["step_ms"] < best[v]["step_ms"]:
             best[v] = r
+        # The transport alone: its fastest round (a busy spell slows single calls the most).
+        p = probe.setdefault(v, {"allreduce_ms": r["allreduce_ms"], "latency_us": r["latency_us"]})
+        p["allreduce_ms"] = min(p["allreduce_ms"], r["allreduce_ms"])
+        p["latency_us"] = min(p["latency_us"], r["latency_us"])
+    for v, p in probe.items():
+        best[v].update(p)
     order = ["1x2", "1x1", "2x1", "2x1 spin", "2x1 seq", "2x1 tcp", "2x1 det"]
     peer = best["1x2"]
     b = peer["batch"]
@@ -56,7 +63,7 @@ def main():
     print(f"model: GPT {peer['config']} ({peer['params'] / 1e6:.2f}M parameters), global batch {b} x T, "
           f"fastest of each configuration's rounds\n")
     print("| configuration | step ms | tokens/s | vs 1x2 | forward+backward ms | in reductions ms | "
-          "exposed wait ms | update ms | allreduce alone ms |")
+          "exposed wait ms | update ms | allreduce alone ms (fastest round) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"1x2": "1 rank x 2 threads", "1x1": "1 rank x 1 thread", "2x1": "2 ranks x 1 thread, shared memory",
              "2x1 spin": "2 x 1, shared memory, spinning reduction thread",
@@ -83,16 +90,6 @@ def main():
               f"(ring allreduce traffic per rank 2 (N-1)/N S = {S / 1e6:.2f} MB at N = 2); "
               f"MPI_Allreduce latency (8 bytes): shared memory {two['latency_us']:.0f} us, "
               f"TCP loopback {best.get('2x1 tcp', two)['latency_us']:.0f} us")
-        for v in ("2x1", "2x1 tcp"):
-            r = best.get(v)
-            if not r:
-                continue
-            nb = r["buckets"]
-            t_ar = r["allreduce_ms"]
-            t_bwd = 2 / 3 * r["compute_ms"]
-            model = max(t_ar / nb, t_ar - (nb - 1) / nb * t_bwd)
-            print(f"model check, {names[v]}: exposed wait predicted from the allreduce alone "
-                  f"{model:.1f} ms, measured {r['wait_ms']:.1f} ms")
     # The estimate for N machines, each one this machine at the full batch (weak scaling).
     t_c = peer["compute_ms"] + peer["opt_ms"]
     t_bwd = 2 / 3 * peer["compute_ms"]
@@ -100,15 +97,17 @@ def main():
     nb = (two or {"buckets": 4})["buckets"]
     print(f"\nestimate: N machines like this one, batch {b} each (weak scaling), T_c = {t_c:.0f} ms, "
           f"T_bwd = {t_bwd:.0f} ms, S = {S / 1e6:.1f} MB, n_b = {nb}, alpha = {ALPHA_S * 1e6:.0f} us, eta = {ETA}")
-    print("| machines | link | allreduce ms | exposed ms (overlapped) | efficiency | without overlap |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("| machines | link | allreduce ms | exposed ms (overlapped) | efficiency | without overlap | "
+          "machines 16x faster (T_c / 16) |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
     for gbit in (10, 25):
         for n in (4, 8, 16):
             bw = gbit * 1e9 / 8 * ETA
             t_ar = (nb * 2 * (n - 1) * ALPHA_S + 2 * (n - 1) / n * S / bw) * 1e3
             exposed = max(t_ar / nb, t_ar - (nb - 1) / nb * t_bwd)
+            fast = max(t_ar / nb, t_ar - (nb - 1) / nb * t_bwd / 16)
             print(f"| {n} | {gbit} Gbit/s | {t_ar:.1f} | {exposed:.1f} | {t_c / (t_c + exposed):.3f} | "
-                  f"{t_c / (t_c + t_ar):.3f} |")
+                  f"{t_c / (t_c + t_ar):.3f} | {t_c / 16 / (t_c / 16 + fast):.3f} |")
 
 
 if __name__ == "__main__":
