@@ -47,6 +47,9 @@ class Communicator {
   // instead of spinning (MPI spins): for a helper thread that reduces while the computation
   // runs on every core, where spinning would take cycles from it.
   virtual void set_patient_waits(bool on) {}
+  // Ends every process of the group at once (MPI_Abort), after a failure that leaves a
+  // collective half done, where the others would wait forever.
+  [[noreturn]] virtual void abort(int code) = 0;
 };
 
 // The group of one process: every collective is a copy.
@@ -63,6 +66,7 @@ class SoloCommunicator final : public Communicator {
   void alltoall(const void* send, int64_t bytes, void* recv) override;
   void sendrecv(const void* send, int64_t send_bytes, int to, void* recv, int64_t recv_bytes, int from) override;
   void barrier() override {}
+  [[noreturn]] void abort(int code) override;
 };
 
 // Every rank's string, in rank order (sizes first, then the padded bytes).

@@ -91,6 +91,10 @@ class World final : public Communicator {
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
   void set_patient_waits(bool on) override { patient = on; }
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);  // MPI_Abort does not return; this is for the compiler
+  }
 
  private:
   void reduce(void* x, int64_t n, MPI_Datatype type) {
@@ -142,8 +146,8 @@ Session::~Session() {
 }
 
 void Session::abort(int code) const {
-  MPI_Abort(MPI_COMM_WORLD, code);
-  std::_Exit(code);  // MPI_Abort does not return; this is for the compiler
+  world_->abort(code);
+  std::_Exit(code);  // not reached
 }
 
 }  // namespace tz::mpi

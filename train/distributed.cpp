@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 
@@ -240,16 +241,10 @@ void DataParallel::wait_all() {
   for (; reduced_ < buckets_.size(); ++reduced_) reduce(buckets_[reduced_]);
 }
 
-double DataParallel::loss_and_grads(const std::function<Tensor(int64_t shard)>& shard_loss) {
-  const auto t0 = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::fill(ready_.begin(), ready_.end(), false);
-    submitted_ = reduced_ = 0;
-    thread_error_.clear();
-  }
+// This rank's shards, one after the other: loss and backward each; buckets packed, and in
+// the last pass handed over as they become final.
+void DataParallel::passes(const std::function<Tensor(int64_t shard)>& shard_loss, std::vector<double>& losses) {
   std::vector<size_t> unpacked(buckets_.size());  // params of each bucket not packed yet, last pass
-  std::vector<double> losses(static_cast<size_t>(local_));
   for (int64_t j = 0; j < local_; ++j) {
     const bool last = j + 1 == local_;
     if (j == 0 || options_.deterministic)
@@ -286,6 +281,29 @@ double DataParallel::loss_and_grads(const std::function<Tensor(int64_t shard)>& 
     }
     stats_.early_buckets += int64_t(submitted_);
     for (size_t i = 0; i < params_.size(); ++i) final_grad(i);  // those no edge reached
+  }
+}
+
+double DataParallel::loss_and_grads(const std::function<Tensor(int64_t shard)>& shard_loss) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::fill(ready_.begin(), ready_.end(), false);
+    submitted_ = reduced_ = 0;
+    thread_error_.clear();
+  }
+  std::vector<double> losses(static_cast<size_t>(local_));
+  try {
+    passes(shard_loss, losses);
+  } catch (const std::exception& e) {
+    // Buckets already handed to the reduction thread wait in collectives the other ranks may
+    // never join: say why and end the job, rather than hang joining that thread.
+    if (thread_.joinable() && submitted_ > 0) {
+      std::fprintf(stderr, "tensorzoo (rank %d of %d): %s\n", comm_->rank(), comm_->size(), e.what());
+      std::fflush(stderr);
+      comm_->abort(1);
+    }
+    throw;
   }
   stats_.compute_s += seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();

@@ -94,6 +94,7 @@ class DataParallel {
 
  private:
   struct Bucket;
+  void passes(const std::function<Tensor(int64_t shard)>& shard_loss, std::vector<double>& losses);
   void pack(size_t param, int64_t shard_slot);
   void submit(size_t bucket);
   void reduce(Bucket& b);

@@ -331,10 +331,17 @@ void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
               .checkpoint = [this] { save_checkpoint(); },
               // Saved with every evaluation: a run that diverges later keeps recent weights.
               .checkpoint_every = options_.eval_every};
-  if (parallel_)
-    fit_->run_with_grads([this] { return parallel_step(); }, hooks);
-  else
-    fit_->run(loss, hooks);
+  try {
+    if (parallel_)
+      fit_->run_with_grads([this] { return parallel_step(); }, hooks);
+    else
+      fit_->run(loss, hooks);
+  } catch (const Error& e) {
+    // A NaN or Inf stop comes from the averaged loss and gradient: every rank stops alike.
+    if (comm_->size() > 1 && fit_->stopped_on_error() && !dynamic_cast<const AgreedError*>(&e))
+      throw AgreedError(e.what());
+    throw;
+  }
 }
 
 // One step over the shards: the whole batch is drawn on every rank (the same generator), and
