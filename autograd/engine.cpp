@@ -13,6 +13,7 @@ namespace tz {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local std::function<void(const AutogradMeta*)> g_leaf_hook;
 
 constexpr const char* kOpNames[] = {
 #define TZ_OP(name, doc) #name,
@@ -50,6 +51,11 @@ Node::~Node() {
     }
   }
 }
+
+LeafGradHook::LeafGradHook(std::function<void(const AutogradMeta*)> fn) : prev_(std::move(g_leaf_hook)) {
+  g_leaf_hook = std::move(fn);
+}
+LeafGradHook::~LeafGradHook() { g_leaf_hook = std::move(prev_); }
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   for (const Tensor* t : inputs)
@@ -123,14 +129,18 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     return;
   }
 
-  // 1. Count, for every node reachable from the root, how many edges lead into it.
+  // 1. Count, for every node reachable from the root, how many edges lead into it (and into
+  //    each leaf, when a hook waits for final leaf gradients).
+  const std::function<void(const AutogradMeta*)> hook = g_leaf_hook;
   std::unordered_map<Node*, int> pending;
+  std::unordered_map<const AutogradMeta*, int> leaf_pending;
   std::vector<Node*> stack{root_meta->grad_fn.get()};
   pending[stack.back()] = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (Edge& e : n->inputs) {
+      if (hook && e.leaf) ++leaf_pending[e.leaf.get()];
       if (!e.node) continue;
       auto [it, fresh] = pending.try_emplace(e.node.get(), 0);
       ++it->second;
@@ -171,6 +181,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
         // A leaf owns its gradient: copy the first one so that it aliases nothing.
         accumulate(e.leaf->grad, e.leaf->grad.defined() ? in_grads[i] : core::clone(in_grads[i]));
       }
+      if (hook && e.leaf && --leaf_pending[e.leaf.get()] == 0) hook(e.leaf.get());
     }
     if (!retain_graph) n->backward = nullptr;
   }

@@ -78,6 +78,21 @@ bool any_requires_grad(const std::vector<Tensor>& inputs);
 // Gradients of inputs that do not require grad are ignored (return Tensor() for them).
 void make_node(OpId op, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn backward);
 
+// While one is alive, backward on this thread calls `fn(leaf)` as soon as a leaf's gradient
+// is final (every edge of the graph into it has delivered), before the sweep goes on. A
+// leaf reached only through nodes that received no gradient is not reported. Data-parallel
+// training starts reducing a bucket of gradients here (train/distributed.h).
+class LeafGradHook {
+ public:
+  explicit LeafGradHook(std::function<void(const AutogradMeta* leaf)> fn);
+  ~LeafGradHook();
+  LeafGradHook(const LeafGradHook&) = delete;
+  LeafGradHook& operator=(const LeafGradHook&) = delete;
+
+ private:
+  std::function<void(const AutogradMeta*)> prev_;
+};
+
 // Reverse-mode sweep from `root`; grad_output defaults to 1 for a one-element root.
 void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph);
 

@@ -3,6 +3,16 @@
 
 namespace tz::cli {
 
+namespace {
+std::shared_ptr<Communicator>& world_slot() {
+  static std::shared_ptr<Communicator> comm = std::make_shared<SoloCommunicator>();
+  return comm;
+}
+}  // namespace
+
+std::shared_ptr<Communicator> world() { return world_slot(); }
+void set_world(std::shared_ptr<Communicator> comm) { world_slot() = std::move(comm); }
+
 std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
   auto app = std::make_unique<CLI::App>("tensorzoo: a from-scratch C++ deep-learning framework and transformer zoo");
   app->require_subcommand(1);

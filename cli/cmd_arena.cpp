@@ -84,16 +84,24 @@ void add_arena_command(CLI::App& app, std::vector<Command>& commands) {
              if (o.eval_lengths.back() < 1) throw CLI::ValidationError("--eval-lengths: multiples must be >= 1");
            }
          }
-         if (o.distill_from.empty())
-           fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens\n", o.models.size(), o.task, o.steps,
-                      o.batch, o.seq_len);
-         else
-           fmt::print("arena: {} models from {}: {} distillation + {} fine-tuning steps of {} x {} tokens\n",
-                      o.models.size(), o.distill_from, o.distill_steps, o.steps, o.batch, o.seq_len);
-         auto results = arena::run(o, [](const std::string& line) {
-           fmt::print("{}\n", line);
+         // On several ranks (mpirun) each trains every N-th model; rank 0 reports.
+         Communicator& comm = *world();
+         const bool lead = comm.rank() == 0;
+         const std::string on =
+             comm.size() > 1 ? fmt::format(", on {} ranks (one model per rank at a time)", comm.size()) : "";
+         if (lead && o.distill_from.empty())
+           fmt::print("arena: {} models, task {}, {} steps of {} x {} tokens{}\n", o.models.size(), o.task, o.steps,
+                      o.batch, o.seq_len, on);
+         else if (lead)
+           fmt::print("arena: {} models from {}: {} distillation + {} fine-tuning steps of {} x {} tokens{}\n",
+                      o.models.size(), o.distill_from, o.distill_steps, o.steps, o.batch, o.seq_len, on);
+         const std::string tag = comm.size() > 1 ? fmt::format("[rank {}] ", comm.rank()) : "";
+         auto progress = [&tag](const std::string& line) {
+           fmt::print("{}{}\n", tag, line);
            std::fflush(stdout);
-         });
+         };
+         auto results = comm.size() > 1 ? arena::run(o, comm, progress) : arena::run(o, progress);
+         if (!lead) return 0;
          fmt::print("\n{}\n", arena::report(o, results));
          std::string plot;
          plot_arena(o, results.size(), plot);

@@ -12,6 +12,9 @@
 #include <sstream>
 #include <tuple>
 
+#include <unistd.h>
+#include <cstring>
+
 #include "cli/commands.h"
 #include "cli/plot.h"
 #include "core/parallel.h"
@@ -30,8 +33,26 @@ namespace tz::cli {
 namespace {
 
 // Ctrl-C during training finishes the current step, saves the checkpoint and exits.
+// On several ranks the line in g_note is written at once as well: when mpirun stops the job
+// because a rank failed, the step never ends (it waits for that rank), and this line says
+// where the last checkpoint is. Two buffers, so that the handler never reads a half-written one.
 std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
+char g_note[2][512];
+std::atomic<int> g_note_at{-1};
+void on_sigint(int) {
+  g_interrupted = true;
+  const int at = g_note_at.load();
+  if (at >= 0) {
+    const char* note = g_note[at];
+    ssize_t ignored = ::write(2, note, std::strlen(note));
+    (void)ignored;
+  }
+}
+void set_note(const std::string& text) {
+  const int next = g_note_at.load() == 0 ? 1 : 0;
+  std::snprintf(g_note[next], sizeof g_note[next], "%s\n", text.c_str());
+  g_note_at = next;
+}
 
 // A new run may not mix with an old one: a directory that holds anything is refused unless
 // `force`, which removes the files a run writes (and nothing else) first.
@@ -74,26 +95,45 @@ void print_sample(models::Model& model, const std::string& prompt, const models:
 }
 
 int run_train(const train::TrainOptions& base, const std::string& resume_dir, const train::ResumeChanges& changes,
-              int64_t sample_tokens, int64_t stop_after) {
+              int64_t sample_tokens, int64_t stop_after, const train::Distribution& dist) {
   std::unique_ptr<train::Trainer> trainer;
+  const bool lead = dist.comm->rank() == 0;  // rank 0 prints, plots and samples
   if (!resume_dir.empty()) {
     std::string changed;
-    trainer = train::Trainer::resume(resume_dir, changes, &changed);
-    fmt::print("resuming {} at step {} of {}{}\n", resume_dir, trainer->step(), trainer->options().steps,
-               changed.empty() ? "" : " with " + changed + " (recorded in history.txt)");
+    trainer = train::Trainer::resume(resume_dir, changes, &changed, dist);
+    if (lead)
+      fmt::print("resuming {} at step {} of {}{}\n", resume_dir, trainer->step(), trainer->options().steps,
+                 changed.empty() ? "" : " with " + changed + " (recorded in history.txt)");
   } else {
-    trainer = std::make_unique<train::Trainer>(base);
+    trainer = std::make_unique<train::Trainer>(base, dist);
   }
   const auto& o = trainer->options();
   const auto& ds = trainer->dataset();
-  fmt::print("model: {} ({:.2f}M parameters)\n", trainer->model().describe(),
-             double(trainer->model().num_parameters()) / 1e6);
-  fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n", ds.source(),
-             ds.num_tokens(), ds.num_tokens(data::Split::train), ds.num_tokens(data::Split::val),
-             ds.unigram_entropy_nats());
-  fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads, output {}\n", o.steps, o.batch, o.seq_len,
-             o.recipe.lr, o.recipe.schedule, get_num_threads(), o.out_dir);
+  const int ranks = dist.comm->size();
+  if (lead) {
+    fmt::print("model: {} ({:.2f}M parameters)\n", trainer->model().describe(),
+               double(trainer->model().num_parameters()) / 1e6);
+    fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n", ds.source(),
+               ds.num_tokens(), ds.num_tokens(data::Split::train), ds.num_tokens(data::Split::val),
+               ds.unigram_entropy_nats());
+    fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads{}, output {}\n", o.steps, o.batch,
+               o.seq_len, o.recipe.lr, o.recipe.schedule, get_num_threads(), ranks > 1 ? " per rank" : "", o.out_dir);
+    if (o.shards > 1)
+      fmt::print("data parallel: {} ranks ({}), the batch in {} shards of {} rows, {} reduction, buckets of {} MB{}\n",
+                 ranks, dist.comm->describe(), o.shards, o.batch / o.shards,
+                 o.deterministic ? "deterministic (fixed-order)" : "fast (MPI_Allreduce)", dist.bucket_mb,
+                 dist.overlap && dist.comm->concurrent_calls() && ranks > 1 ? ", overlapped with backward" : "");
+  }
   const int64_t start_step = trainer->step();
+  int64_t saved_step = start_step;  // the last checkpoint (for the note a stopped rank writes)
+  auto note = [&] {
+    if (ranks > 1)
+      set_note(
+          fmt::format("tensorzoo (rank {} of {}): stopped by a signal; if mpirun reports a failed rank, the "
+                      "last checkpoint in {} (step {} or later) is intact: continue with --resume {}",
+                      dist.comm->rank(), ranks, o.out_dir, saved_step, o.out_dir));
+  };
+  note();
   double session_secs = 0;
   // SIGTERM (a scheduler's kill, `timeout`) stops as Ctrl-C does: at the end of the step, with
   // a checkpoint.
@@ -101,10 +141,12 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
   std::signal(SIGTERM, on_sigint);
   trainer->run([&](const train::StepRecord& r) {
     session_secs += r.seconds;
+    // Checkpoints of the steps before this one are on disk (this step's comes after on_step).
+    if (const int64_t done = (r.step - 1) / o.eval_every * o.eval_every; done > saved_step) saved_step = done, note();
     bool go_on = !g_interrupted && (stop_after == 0 || r.step - start_step < stop_after);
-    if (!go_on && r.step < o.steps)
+    if (!go_on && r.step < o.steps && lead)
       fmt::print("stopping at step {} of {}: continue with --resume {}\n", r.step, o.steps, o.out_dir);
-    if (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps && !r.skipped) return go_on;
+    if (!lead || (r.step % o.log_every != 0 && !r.val_loss && r.step != o.steps && !r.skipped)) return go_on;
     double per_step = session_secs / double(r.step - start_step);
     std::string line = fmt::format("step {:>5}/{} | loss {:.4f}", r.step, o.steps, r.loss);
     if (r.skipped) line += " (not finite: batch skipped)";
@@ -117,6 +159,8 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
   });
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  g_note_at = -1;
+  if (!lead) return 0;
   const auto& h = trainer->history();
   std::string ckpt = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
   fmt::print("\ncheckpoint: {} ({:.1f} MB)\nlog: {}\n", ckpt, double(fs::file_size(ckpt)) / 1e6,
@@ -141,7 +185,17 @@ struct TrainArgs {
   std::string config_arg, resume_dir;
   int64_t sample_tokens = 300, stop_after = 0;
   bool force = false, replan = false;
+  train::Distribution dist;
+  bool no_overlap = false;
 };
+
+// How this run spreads over the ranks mpirun started (one process without mpirun).
+train::Distribution distribution(const TrainArgs& a) {
+  train::Distribution d = a.dist;
+  d.comm = world();
+  d.overlap = !a.no_overlap;
+  return d;
+}
 
 // `train --resume DIR`: the flags that may change a run are applied (and recorded in its
 // history.txt); every other flag is refused, naming it, since the model, the seed and the
@@ -164,6 +218,9 @@ int resume_train(const TrainArgs& a, const CLI::App& cmd) {
       {"--threads", [&] { c.threads = o.threads; }},
       {"--data", [&] { c.data = o.data; }},
       {"--replan", [&] { c.replan = true; }},
+      {"--bucket-mb", [] {}},
+      {"--no-overlap", [] {}},
+      {"--verify-replicas", [] {}},
       {"--resume", [] {}},
       {"--stop-after", [] {}},
       {"--sample", [] {}}};
@@ -190,7 +247,7 @@ int resume_train(const TrainArgs& a, const CLI::App& cmd) {
         "with --resume you may give {}",
         flag, a.resume_dir, allowed));
   }
-  return run_train(o, a.resume_dir, c, a.sample_tokens, a.stop_after);
+  return run_train(o, a.resume_dir, c, a.sample_tokens, a.stop_after, distribution(a));
 }
 
 }  // namespace
@@ -272,6 +329,21 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
       ->add_option("--stop-after", a->stop_after,
                    "Stop (with a checkpoint) after this many steps; the schedule still plans --steps")
       ->check(CLI::Range(int64_t(0), kMaxSteps));
+  // Data parallelism (mpirun -np N tensorzoo train ...; train/distributed.h).
+  train_cmd
+      ->add_option("--shards", opt.shards,
+                   "Cut each batch into this many shards, each a forward and backward of its own (0 = the number of "
+                   "ranks); a resume needs a number of ranks that divides it")
+      ->check(CLI::Range(int64_t(0), kMaxBatch));
+  train_cmd->add_flag("--deterministic", opt.deterministic,
+                      "Sum the shards' gradients in a fixed order: bit-identical results on any number of ranks "
+                      "that divides --shards (default: MPI_Allreduce, equal to f32 rounding)");
+  train_cmd->add_option("--bucket-mb", a->dist.bucket_mb, "Gradients per reduction call, in MB")
+      ->check(CLI::Range(0.001, 1e6))
+      ->capture_default_str();
+  train_cmd->add_flag("--no-overlap", a->no_overlap, "Reduce the gradients after backward, not during it");
+  train_cmd->add_flag("--verify-replicas", a->dist.verify_replicas,
+                      "After every step, check that every rank holds the same parameters (a fingerprint each)");
   train_cmd->add_option("--sample", a->sample_tokens, "Bytes to sample at the end (0 = none)")
       ->check(CLI::Range(0, 1 << 30))
       ->capture_default_str();
@@ -296,8 +368,8 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                             if (train_cmd->count(flag)) model.set(key, std::to_string(value));
                         }
                         opt.model = model;
-                        claim_run_dir(opt.out_dir, a->force);
-                        return run_train(opt, "", {}, a->sample_tokens, a->stop_after);
+                        on_rank0(*world(), [&] { claim_run_dir(opt.out_dir, a->force); });
+                        return run_train(opt, "", {}, a->sample_tokens, a->stop_after, distribution(*a));
                       }});
 
   struct SampleArgs {

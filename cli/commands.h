@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/communicator.h"
+
 #include <functional>
 #include <memory>
 #include <vector>
@@ -19,6 +21,11 @@ struct Command {
 // The tool: every subcommand declared on one app (main.cpp parses and runs it; the argument
 // fuzzer, tests/fuzz/fuzz_cli.cpp, only parses).
 std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands);
+
+// The processes of this run: MPI's world when started by mpirun (main.cpp sets it), else
+// this process alone.
+std::shared_ptr<Communicator> world();
+void set_world(std::shared_ptr<Communicator> comm);
 
 void add_train_commands(CLI::App& app, std::vector<Command>& commands);    // train, sample
 void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);      // list, info, coverage, check

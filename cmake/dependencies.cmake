@@ -36,12 +36,25 @@ if(TZ_USE_OPENBLAS)
   endif()
 endif()
 
+set(TZ_HAVE_MPI OFF)
+set(TZ_MPI_VIA "")
+if(TZ_USE_MPI)
+  # MPI's C interface from C++; the deprecated C++ bindings (libmpi_cxx) are left out.
+  set(MPI_CXX_SKIP_MPICXX ON)
+  find_package(MPI COMPONENTS CXX QUIET)
+  if(MPI_CXX_FOUND)
+    set(TZ_HAVE_MPI ON)
+    set(TZ_MPI_VIA " (MPI ${MPI_CXX_VERSION}, ${MPIEXEC_EXECUTABLE})")
+  endif()
+endif()
+
 set(TZ_ISA "portable (SIMD chosen at run time)")
 if(TZ_NATIVE)
   set(TZ_ISA "-march=native")
 endif()
 
 message(STATUS "tensorzoo: OpenBLAS ${TZ_HAVE_OPENBLAS} (${TZ_BLAS_VIA}), OpenMP ${TZ_HAVE_OPENMP}, "
+               "MPI ${TZ_HAVE_MPI}${TZ_MPI_VIA}, "
                "ISA ${TZ_ISA}, sanitizers ${TZ_SANITIZE}, thread sanitizer ${TZ_TSAN}, fuzzing ${TZ_FUZZ}, fmt ${fmt_FOUND}, json ${nlohmann_json_FOUND}, "
                "build ${CMAKE_BUILD_TYPE}")
 

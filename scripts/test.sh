@@ -38,6 +38,14 @@ if [ "${1:-}" = "--sanitize" ]; then
   exit 0
 fi
 
+# ---- MPI: data-parallel training and ring attention across ranks (README: Training on several
+# machines). OpenMPI makes the release build find MPI (TZ_USE_MPI), and CTest then runs the MPI
+# tests under mpirun -np 2 (ring attention also on 4) with --oversubscribe --allow-run-as-root:
+# tests/mpi inside mpirun, tests/distributed starting it (label mpi, ~15 s). The sanitizer and
+# thread-sanitizer passes above build without MPI (Open MPI is not instrumented).
+scripts/install_deps.sh libopenmpi-dev openmpi-bin
+# ---- end MPI
+
 build=build
 cmake --preset release
 cmake --build $build -j2

@@ -184,8 +184,9 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
   if (o.threads > 0) set_num_threads(o.threads);
   Source train_source = make_source(o, o.seq_len);
   std::vector<Result> results;
-  int64_t target_params = 0;
+  const int64_t target_params = o.match_params ? count_params(full_config(o, o.models[0], 0)) : 0;
   for (size_t i = 0; i < o.models.size(); ++i) {
+    if (int64_t(i) % o.ranks != o.rank) continue;  // another rank's
     const Entry& e = o.models[i];
     Result r;
     r.name = e.name;
@@ -200,7 +201,6 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
     if (model->memory)
       for (size_t n = 0; n < model->memory->plan.mem.size(); ++n)
         r.memory_slots += model->memory->plan.mem[n] + model->memory->plan.cmem[n];
-    if (i == 0) target_params = r.params;
     if (progress) progress(cat_str("[", i + 1, "/", o.models.size(), "] ", e.name, ": ", r.params, " parameters"));
 
     train::Fit fit(model->named_parameters(), {.steps = o.steps, .recipe = o.recipe()});
@@ -251,6 +251,87 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
       }
     }
     results.push_back(std::move(r));
+  }
+  return results;
+}
+
+namespace {
+// A Result as JSON and back, for the ranks to send theirs to every rank (NaN as null).
+json number(double x) { return std::isnan(x) ? json(nullptr) : json(x); }
+double number(const json& j) { return j.is_null() ? NAN : j.get<double>(); }
+
+json to_json(const Result& r) {
+  json j = {{"name", r.name},
+            {"config", r.config},
+            {"params", r.params},
+            {"train_loss", number(r.train_loss)},
+            {"tokens_per_s", r.tokens_per_s},
+            {"peak_mb", r.peak_mb},
+            {"memory_slots", r.memory_slots},
+            {"wall_s", r.wall_s},
+            {"teacher_val", number(r.teacher_val)},
+            {"converted_val", number(r.converted_val)},
+            {"distilled_val", number(r.distilled_val)},
+            {"kl_before", number(r.kl_before)},
+            {"kl_after", number(r.kl_after)}};
+  for (auto& [m, v] : r.val_loss) j["val_loss"][std::to_string(m)] = number(v);
+  for (auto& [m, v] : r.val_accuracy) j["val_accuracy"][std::to_string(m)] = number(v);
+  for (auto& [m, v] : r.val_error) j["val_error"][std::to_string(m)] = v;
+  for (auto& [s, l] : r.curve) j["curve"].push_back({s, number(l)});
+  return j;
+}
+
+Result from_json(const json& j) {
+  Result r;
+  r.name = j.at("name");
+  r.config = j.at("config");
+  r.params = j.at("params");
+  r.train_loss = number(j.at("train_loss"));
+  r.tokens_per_s = j.at("tokens_per_s");
+  r.peak_mb = j.at("peak_mb");
+  r.memory_slots = j.at("memory_slots");
+  r.wall_s = j.at("wall_s");
+  r.teacher_val = number(j.at("teacher_val"));
+  r.converted_val = number(j.at("converted_val"));
+  r.distilled_val = number(j.at("distilled_val"));
+  r.kl_before = number(j.at("kl_before"));
+  r.kl_after = number(j.at("kl_after"));
+  for (const char* key : {"val_loss", "val_accuracy", "val_error"})
+    if (j.contains(key))
+      for (auto& [m, v] : j.at(key).items()) {
+        if (std::string(key) == "val_error")
+          r.val_error[std::stoll(m)] = v.get<std::string>();
+        else
+          (std::string(key) == "val_loss" ? r.val_loss : r.val_accuracy)[std::stoll(m)] = number(v);
+      }
+  if (j.contains("curve"))
+    for (auto& p : j.at("curve")) r.curve.emplace_back(p.at(0).get<int64_t>(), number(p.at(1)));
+  return r;
+}
+}  // namespace
+
+std::vector<Result> run(const Options& options, Communicator& comm,
+                        const std::function<void(const std::string&)>& progress) {
+  Options o = options;
+  o.rank = comm.rank();
+  o.ranks = comm.size();
+  const std::vector<Result> mine = run(o, progress);
+  json j = json::array();
+  for (const Result& r : mine) j.push_back(to_json(r));
+  const std::vector<std::string> all = allgather_strings(comm, j.dump());
+  // Rank p trained models p, p + N, p + 2N, ...: deal them back into the models' order.
+  std::vector<std::vector<Result>> by_rank;
+  for (const std::string& s : all) {
+    by_rank.emplace_back();
+    for (const json& r : parse_json(s, "arena results of a rank")) by_rank.back().push_back(from_json(r));
+  }
+  std::vector<Result> results;
+  for (size_t i = 0; i < o.models.size(); ++i) {
+    const auto& theirs = by_rank[i % by_rank.size()];
+    const size_t k = i / by_rank.size();
+    TZ_CHECK(k < theirs.size(), "arena: rank ", i % by_rank.size(), " sent ", theirs.size(),
+             " results, expected model ", o.models[i].name);
+    results.push_back(theirs[k]);
   }
   return results;
 }

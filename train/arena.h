@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/communicator.h"
 #include "data/tasks.h"
 #include "optim/recipe.h"
 
@@ -61,6 +62,9 @@ struct Options {
   uint64_t seed = 1;
   int threads = 0;
   std::string out_dir = "runs/arena";
+  // On several ranks (run with a Communicator), this process trains the models i with
+  // i % ranks == rank; set by run().
+  int rank = 0, ranks = 1;
 
   // What every model is trained with: AdamW with weight decay 0.01, lr warmed up over
   // `warmup` steps, then a cosine down to lr / 10; no clipping.
@@ -93,6 +97,11 @@ std::vector<Entry> mixer_entries(const std::string& comma_separated);
 Options options_from_spec(const std::string& json, const Options& defaults);
 
 std::vector<Result> run(const Options& options, const std::function<void(const std::string&)>& progress = nullptr);
+// The same on the ranks of `comm` (mpirun): the models are dealt round-robin, one per rank at
+// a time, and every rank returns all results in the models' order (each model trains as in
+// one process: its own seeds and batches, so only the timings differ).
+std::vector<Result> run(const Options& options, Communicator& comm,
+                        const std::function<void(const std::string&)>& progress = nullptr);
 
 // Writes the markdown table (table.md), the results (results.csv) and the curves (curves.csv;
 // the tool draws curves.png from it); returns the table.

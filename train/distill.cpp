@@ -133,6 +133,7 @@ std::vector<Result> run_distillation(const Options& o, const std::function<void(
 
   std::vector<Result> results;
   for (size_t i = 0; i < o.models.size(); ++i) {
+    if (int64_t(i) % o.ranks != o.rank) continue;  // another rank's
     const Entry& e = o.models[i];
     Result r;
     r.name = e.name;

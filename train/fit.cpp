@@ -34,19 +34,24 @@ void Fit::non_finite_step(StepRecord& r, const std::string& what, const std::str
                       r.step - 1 - skipped_in_row_));
 }
 
-StepRecord Fit::step(const LossFn& loss_fn) {
+StepRecord Fit::step(const LossFn& loss) { return step(&loss, nullptr); }
+StepRecord Fit::step_with_grads(const GradFn& grads) { return step(nullptr, &grads); }
+
+StepRecord Fit::step(const LossFn* loss_fn, const GradFn* grads_fn) {
   TZ_CHECK(failed_step_ == 0, "fit: the run was stopped at step ", failed_step_,
            " by a NaN or Inf; it cannot take more steps");
   const auto t0 = std::chrono::steady_clock::now();
-  Tensor loss = loss_fn();
+  Tensor loss = loss_fn ? (*loss_fn)() : Tensor();
   StepRecord r;
   r.step = steps_done_ + 1;
-  r.loss = loss.item();
+  r.loss = loss_fn ? loss.item() : (*grads_fn)();
   r.lr = options_.recipe.lr_at(steps_done_, options_.steps);
   if (!std::isfinite(r.loss)) non_finite_step(r, "the loss is " + non_finite(r.loss), cat_str("lr ", r.lr));
   if (!r.skipped) {
-    optimizer_->zero_grad();
-    loss.backward();
+    if (loss_fn) {
+      optimizer_->zero_grad();
+      loss.backward();
+    }
     // The norm is measured even without clipping (for the log); an infinite bound scales nothing.
     const double clip = options_.recipe.grad_clip;
     r.grad_norm = optim::clip_grad_norm(params_, clip > 0 ? clip : INFINITY);
@@ -67,6 +72,13 @@ StepRecord Fit::step(const LossFn& loss_fn) {
 }
 
 void Fit::run(const LossFn& loss, const Hooks& hooks) {
+  run_steps([&] { return step(&loss, nullptr); }, hooks);
+}
+void Fit::run_with_grads(const GradFn& grads, const Hooks& hooks) {
+  run_steps([&] { return step(nullptr, &grads); }, hooks);
+}
+
+void Fit::run_steps(const std::function<StepRecord()>& next_step, const Hooks& hooks) {
   TZ_CHECK(hooks.eval_every >= 0 && hooks.checkpoint_every >= 0 && hooks.checkpoint_after_s >= 0,
            "fit: eval_every, checkpoint_every and checkpoint_after_s must be >= 0 (0 = only at the end), got ",
            hooks.eval_every, ", ", hooks.checkpoint_every, " and ", hooks.checkpoint_after_s);
@@ -80,7 +92,7 @@ void Fit::run(const LossFn& loss, const Hooks& hooks) {
   };
   int64_t saved_at = -1;
   while (steps_done_ < S) {
-    StepRecord r = step(loss);
+    StepRecord r = next_step();
     if (hooks.evaluate && (every(r.step, hooks.eval_every) || r.step == S)) r.val_loss = hooks.evaluate();
     const bool go_on = !hooks.on_step || hooks.on_step(r);
     if (hooks.checkpoint && (every(r.step, hooks.checkpoint_every) || due_by_time())) {

@@ -9,6 +9,8 @@
 //   zero_grad; loss.backward()
 //   norm = ||grad||, clipped to grad_clip     stop if it is NaN or Inf
 //   AdamW update at lr = recipe.lr_at(s, S)
+// (run_with_grads: a GradFn makes the loss and the gradients in one call, e.g. averaged
+// over ranks; the checks are the same.)
 // A stop throws tz::Error naming the step. It comes before that step's update, so the
 // parameters are still those of the previous step, and the Fit refuses to go on. With
 // skip_nonfinite the step is skipped instead (no update; StepRecord::skipped), unless
@@ -42,6 +44,10 @@ namespace tz::train {
 
 // The loss of the next batch: a one-element tensor that requires grad.
 using LossFn = std::function<Tensor()>;
+// A step's loss and gradients computed by the caller: it sets every parameter's .grad and
+// returns the loss (data-parallel training, train/distributed.h, where the gradients are
+// averaged over ranks). The loss is checked after the gradients are made, not before.
+using GradFn = std::function<double()>;
 
 // The loss of `model` (anything with loss(inputs, targets)) on the batches `next_batch` gives.
 // The model is held by reference: it must outlive the function.
@@ -90,8 +96,10 @@ class Fit {
 
   // One step (see the top of this file). Throws tz::Error on a NaN or Inf loss or gradient.
   StepRecord step(const LossFn& loss);
+  StepRecord step_with_grads(const GradFn& grads);
   // Steps until options().steps are done or on_step says stop, calling the hooks.
   void run(const LossFn& loss, const Hooks& hooks = {});
+  void run_with_grads(const GradFn& grads, const Hooks& hooks = {});
 
   // Continues a saved run: the optimizer's state_dict, the steps done and their wall time.
   void restore(const std::map<std::string, Tensor>& optimizer_state, int64_t steps_done, double elapsed_s);
@@ -103,6 +111,8 @@ class Fit {
   const optim::Optimizer& optimizer() const { return *optimizer_; }
 
  private:
+  StepRecord step(const LossFn* loss, const GradFn* grads);
+  void run_steps(const std::function<StepRecord()>& step, const Hooks& hooks);
   // Stops the run (throws), or with skip_nonfinite marks r skipped and returns.
   void non_finite_step(StepRecord& r, const std::string& what, const std::string& facts);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "autograd/ops.h"
 #include "core/copy.h"
@@ -13,6 +14,7 @@
 #include "core/json.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
+#include "core/text.h"
 #include "data/grammar.h"
 #include "models/keys.h"
 #include "models/zoo.h"
@@ -40,6 +42,8 @@ void TrainOptions::validate() const {
   in("log_every", log_every, 1, kMaxSteps);
   in("threads", threads, 0, kMaxThreads);
   in("builtin_bytes", builtin_bytes, 10000, kMaxBuiltinBytes);
+  in("shards", shards, 0, batch);
+  TZ_CHECK(shards == 0 || batch % shards == 0, "train: shards (", shards, ") must divide the batch (", batch, ")");
 }
 
 std::string TrainOptions::to_json() const {
@@ -65,7 +69,9 @@ std::string TrainOptions::to_json() const {
             {"threads", threads},
             {"seed", seed},
             {"out_dir", out_dir},
-            {"skip_nonfinite", skip_nonfinite}};
+            {"skip_nonfinite", skip_nonfinite},
+            {"shards", shards},
+            {"deterministic", deterministic}};
   return j.dump();
 }
 
@@ -74,6 +80,7 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
   TZ_CHECK(j.is_object(), source, ": expected a JSON object");
   TrainOptions o;
   o.model = model;
+  o.shards = 1;  // a run saved before shards existed had one
   for (auto& item : j.items()) {
     const std::string& key = item.key();
     auto get = [&]<class T>(T& field) { field = json_get<T>(j, key, source); };
@@ -123,6 +130,10 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
       get(o.out_dir);
     else if (key == "skip_nonfinite")
       get(o.skip_nonfinite);
+    else if (key == "shards")
+      get(o.shards);
+    else if (key == "deterministic")
+      get(o.deterministic);
     else
       throw Error(cat_str(source, ": unknown key '", key.substr(0, 80), "'"));
   }
@@ -134,16 +145,64 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
   return o;
 }
 
-Trainer::Trainer(const TrainOptions& options) : Trainer(options, true) {}
+Trainer::Trainer(const TrainOptions& options, const Distribution& dist) : Trainer(options, dist, true) {}
 
-Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options), data_gen_(options.seed) {
-  options_.validate();
+namespace {
+// Shard k's generator: shard 0 is seeded with the run's seed (one shard: as before shards
+// existed), shard k > 0 with a SplitMix64 mix of (seed, k).
+// Checks that every rank makes alike (same options, same checkpoint): on several ranks their
+// failure is an AgreedError, which rank 0 alone reports.
+void agreed(Communicator& comm, const std::function<void()>& check) {
+  try {
+    check();
+  } catch (const AgreedError&) {
+    throw;
+  } catch (const Error& e) {
+    if (comm.size() > 1) throw AgreedError(e.what());
+    throw;
+  }
+}
+
+Generator shard_generator(uint64_t seed, int64_t k) {
+  if (k == 0) return Generator(seed);
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * uint64_t(k + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return Generator(z ^ (z >> 31));
+}
+
+uint64_t fingerprint(const std::vector<int64_t>& tokens) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int64_t t : tokens) h = (h ^ uint64_t(t)) * 0x100000001b3ULL;
+  return h;
+}
+}  // namespace
+
+Trainer::Trainer(const TrainOptions& options, const Distribution& dist, bool fresh_log)
+    : options_(options),
+      data_gen_(options.seed),
+      comm_(dist.comm ? dist.comm : std::make_shared<SoloCommunicator>()),
+      dist_(dist) {
+  const int ranks = comm_->size();
+  if (options_.shards == 0) options_.shards = ranks;
+  agreed(*comm_, [&] {  // the same options on every rank: one rank says what is wrong
+    check_shards(options_.batch, options_.shards, ranks);
+    options_.validate();
+  });
   if (options_.threads > 0) set_num_threads(options_.threads);
   data::TextDatasetOptions dopt{.val_fraction = 0.1, .seq_len = options_.seq_len};
   dataset_ = std::make_unique<data::TextDataset>(
       options_.data.empty() ? data::TextDataset::from_string(data::grammar_text(options_.builtin_bytes, options_.seed),
                                                              dopt, "built-in grammar text")
                             : data::TextDataset::from_file(options_.data, dopt));
+  if (ranks > 1) {  // every rank must read the same text (its own copy of --data)
+    const uint64_t mine = fingerprint(dataset_->tokens());
+    std::vector<uint64_t> all(static_cast<size_t>(ranks));
+    comm_->allgather(&mine, sizeof mine, all.data());
+    for (int r = 1; r < ranks; ++r)
+      TZ_CHECK(all[size_t(r)] == all[0], "train: rank ", r, " read different text from ", dataset_->source(),
+               " than rank 0; every machine needs the same file at that path");
+  }
   // Initialisation and dropout draw from the global generator, seeded from the run's seed.
   manual_seed(options_.seed);
   Generator init_gen(options_.seed ^ 0x1234567ULL);
@@ -156,6 +215,10 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
            " but the model expects ", model_->vocab());
   int64_t segments = 1;        // per step
   if (model_->has_memory()) {  // training across segments: each row a stream, the memory carried
+    TZ_CHECK(options_.shards == 1,
+             "train: a model with segment memory carries each row's memory from step to step "
+             "and trains in one shard on one rank; got ",
+             options_.shards, " shards on ", ranks, " ranks");
     streams_ =
         std::make_unique<data::TextStreams>(*dataset_, data::Split::train, options_.batch, options_.seq_len, data_gen_);
     memory_ = model_->make_memory(options_.batch);
@@ -167,15 +230,30 @@ Trainer::Trainer(const TrainOptions& options, bool fresh_log) : options_(options
                                           .recipe = options_.recipe,
                                           .tokens_per_step = options_.batch * options_.seq_len * segments,
                                           .skip_nonfinite = options_.skip_nonfinite});
-  fs::create_directories(options_.out_dir);
-  for (const std::string& name : remove_stale_files(options_.out_dir))
-    std::fprintf(stderr, "train: removed %s in %s, left by an interrupted checkpoint write\n", name.c_str(),
-                 options_.out_dir.c_str());
-  if (fresh_log) {
-    std::ofstream log(fs::path(options_.out_dir) / kLogFile);
-    TZ_CHECK(log.good(), "train: cannot write ", (fs::path(options_.out_dir) / kLogFile).string());
-    log << "step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n";
+  if (options_.shards > 1) {
+    parallel_ = std::make_unique<DataParallel>(model_->named_parameters(), comm_,
+                                               ParallelOptions{.shards = options_.shards,
+                                                               .deterministic = options_.deterministic,
+                                                               .bucket_mb = dist_.bucket_mb,
+                                                               .overlap = dist_.overlap});
+    for (int64_t j = 0; j < parallel_->local_shards(); ++j)
+      shard_gens_.push_back(shard_generator(options_.seed, parallel_->first_shard() + j));
+    // The same start on every rank, whatever each built (the initialisation is seeded alike).
+    std::vector<Tensor> state;
+    for (auto& [n, t] : model_->state_dict()) state.push_back(t);
+    parallel_->broadcast(state);
   }
+  on_rank0(*comm_, [&] {
+    fs::create_directories(options_.out_dir);
+    for (const std::string& name : remove_stale_files(options_.out_dir))
+      std::fprintf(stderr, "train: removed %s in %s, left by an interrupted checkpoint write\n", name.c_str(),
+                   options_.out_dir.c_str());
+    if (fresh_log) {
+      std::ofstream log(fs::path(options_.out_dir) / kLogFile);
+      TZ_CHECK(log.good(), "train: cannot write ", (fs::path(options_.out_dir) / kLogFile).string());
+      log << "step,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n";
+    }
+  });
 }
 
 double Trainer::evaluate() {
@@ -195,10 +273,16 @@ double Trainer::evaluate() {
     model_->train();
     return total / double(options_.eval_batches);
   }
+  // On several ranks each evaluates every R-th batch (all draw every batch, so the batches
+  // stay those of one process); the losses are then added in batch order, as one process does.
+  const int R = comm_->size(), me = comm_->rank();
+  std::vector<double> losses(size_t(options_.eval_batches), 0.0);
   for (int64_t i = 0; i < options_.eval_batches; ++i) {
     data::Batch b = dataset_->sample(data::Split::val, options_.batch, options_.seq_len, gen);
-    total += model_->loss(b.inputs, b.targets).item();
+    if (i % R == me) losses[size_t(i)] = model_->loss(b.inputs, b.targets).item();
   }
+  if (R > 1) comm_->allreduce_sum(losses.data(), int64_t(losses.size()));  // one value and zeros per batch
+  for (double l : losses) total += l;
   model_->train();
   return total / double(options_.eval_batches);
 }
@@ -233,20 +317,56 @@ void Trainer::run(const std::function<bool(const StepRecord&)>& on_step) {
     data::Batch b = dataset_->sample(data::Split::train, options_.batch, options_.seq_len, data_gen_);
     return model_->loss(b.inputs, b.targets);
   };
-  fit_->run(loss, {.evaluate = [this] { return evaluate(); },
-                   .eval_every = options_.eval_every,
-                   .on_step =
-                       [&](const StepRecord& r) {
-                         history_.push_back(r);
-                         if (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps) append_log(r);
-                         return !on_step || on_step(r);
-                       },
-                   .checkpoint = [this] { save_checkpoint(); },
-                   // By default saved with every evaluation (a run that diverges later keeps
-                   // recent weights) and, when evaluations are far apart in time, by the clock,
-                   // so that a killed run loses at most minutes.
-                   .checkpoint_every = options_.save_every > 0 ? options_.save_every : options_.eval_every,
-                   .checkpoint_after_s = options_.save_every > 0 ? 0 : kAutoSaveSeconds});
+  std::vector<Tensor> params;
+  for (auto& [n, p] : model_->named_parameters()) params.push_back(p);
+  Hooks hooks{.evaluate = [this] { return evaluate(); },
+              .eval_every = options_.eval_every,
+              .on_step =
+                  [&](const StepRecord& r) {
+                    history_.push_back(r);
+                    if (writes_files() && (r.step % options_.log_every == 0 || r.val_loss || r.step == options_.steps))
+                      append_log(r);
+                    if (parallel_ && dist_.verify_replicas)
+                      parallel_->check_replicas(params, cat_str("after step ", r.step));
+                    const bool go_on = !on_step || on_step(r);
+                    // A stop on any rank (Ctrl-C, SIGTERM, --stop-after) stops all at this step.
+                    return comm_->size() > 1 ? !parallel_->any(!go_on) : go_on;
+                  },
+              .checkpoint = [this] { save_checkpoint(); },
+              // By default saved with every evaluation (a run that diverges later keeps recent
+              // weights) and, when evaluations are far apart in time, by the clock, so that a
+              // killed run loses at most minutes.
+              .checkpoint_every = options_.save_every > 0 ? options_.save_every : options_.eval_every,
+              .checkpoint_after_s = options_.save_every > 0 ? 0 : kAutoSaveSeconds};
+  try {
+    if (parallel_)
+      fit_->run_with_grads([this] { return parallel_step(); }, hooks);
+    else
+      fit_->run(loss, hooks);
+  } catch (const Error& e) {
+    // A NaN or Inf stop comes from the averaged loss and gradient: every rank stops alike.
+    if (comm_->size() > 1 && fit_->stopped_on_error() && !dynamic_cast<const AgreedError*>(&e))
+      throw AgreedError(e.what());
+    throw;
+  }
+}
+
+// One step over the shards: the whole batch is drawn on every rank (the same generator), and
+// each rank computes its shards' rows, each with its own generator for dropout.
+double Trainer::parallel_step() {
+  model_->train();
+  data::Batch b = dataset_->sample(data::Split::train, options_.batch, options_.seq_len, data_gen_);
+  const int64_t rows = options_.batch / options_.shards;
+  return parallel_->loss_and_grads([&](int64_t k) {
+    Generator& global = default_generator();
+    const Generator saved = global;
+    Generator& mine = shard_gens_[size_t(k - parallel_->first_shard())];
+    global = mine;
+    Tensor loss = model_->loss(b.inputs.narrow(0, k * rows, rows), b.targets.narrow(0, k * rows, rows));
+    mine = global;
+    global = saved;
+    return loss;
+  });
 }
 
 namespace {
@@ -261,6 +381,18 @@ bool all_finite(const Tensor& t) {
 }  // namespace
 
 void Trainer::save_checkpoint() const {
+  // Every shard's generator, gathered from the ranks (a collective: every rank saves).
+  std::string shard_rng;
+  if (parallel_) {
+    std::vector<uint64_t> mine, all(size_t(2 * options_.shards));
+    for (const Generator& g : shard_gens_) mine.insert(mine.end(), {g.seed(), g.counter()});
+    comm_->allgather(mine.data(), int64_t(mine.size() * sizeof(uint64_t)), all.data());
+    for (size_t i = 0; i < all.size(); i += 2) shard_rng += cat_str(i ? " " : "", all[i], " ", all[i + 1]);
+  }
+  on_rank0(*comm_, [&] { write_checkpoint(shard_rng); });
+}
+
+void Trainer::write_checkpoint(const std::string& shard_rng) const {
   const std::string path = (fs::path(options_.out_dir) / kCheckpointFile).string();
   TZ_CHECK(!fit_->stopped_on_error(), "train: not saving ", path,
            ": the run was stopped by a NaN or Inf (the file keeps the last good checkpoint)");
@@ -285,6 +417,7 @@ void Trainer::save_checkpoint() const {
       {"data_rng", std::to_string(data_gen_.seed()) + " " + std::to_string(data_gen_.counter())},
       {"global_rng", std::to_string(g.seed()) + " " + std::to_string(g.counter())},
   };
+  if (!shard_rng.empty()) meta["shard_rng"] = shard_rng;  // "seed counter" of shards 0 .. K-1
   save_safetensors(path, tensors, meta);
 }
 
@@ -327,18 +460,34 @@ std::string apply(const ResumeChanges& changes, TrainOptions& o) {
 }
 }  // namespace
 
-std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeChanges& changes, std::string* changed) {
-  RunCheckpoint run = read_run(dir);
+std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeChanges& changes, std::string* changed,
+                                         const Distribution& dist) {
+  const std::shared_ptr<Communicator> comm = dist.comm ? dist.comm : std::make_shared<SoloCommunicator>();
+  RunCheckpoint run;
+  if (comm->size() == 1) {
+    run = read_run(dir);
+  } else {  // rank 0 reads the file and sends its bytes: the other machines need no copy
+    const std::string path = (fs::path(dir) / kCheckpointFile).string();
+    std::string bytes;
+    on_rank0(*comm, [&] {
+      TZ_CHECK(fs::exists(path), "checkpoint: no ", kCheckpointFile, " in ", dir);
+      bytes = read_file(path, "checkpoint");
+    });
+    bytes = broadcast_string(*comm, bytes);
+    run = read_run(parse_safetensors(std::vector<uint8_t>(bytes.begin(), bytes.end()), path), path);
+  }
   TrainOptions o = run.options;
   const std::string said = apply(changes, o);
-  TZ_CHECK(!changes.steps || *changes.steps > run.step, "resume: steps ", changes.steps.value_or(0),
-           " is not more than the ", run.step, " steps the run in ", dir, " has done");
-  TZ_CHECK(run.step <= o.steps, "resume: the run in ", dir, " already did ", run.step,
-           " steps; ask for more with --steps");
+  agreed(*comm, [&] {  // every rank has the same checkpoint and changes
+    TZ_CHECK(!changes.steps || *changes.steps > run.step, "resume: steps ", changes.steps.value_or(0),
+             " is not more than the ", run.step, " steps the run in ", dir, " has done");
+    TZ_CHECK(run.step <= o.steps, "resume: the run in ", dir, " already did ", run.step,
+             " steps; ask for more with --steps");
+  });
   TZ_CHECK(o.data.empty() || fs::exists(o.data), "resume: the run in ", dir, " trained on '", o.data,
            "' (its checkpoint's training options), which does not exist now; restore the file, or give --data PATH "
            "to continue on a file at another place");
-  std::unique_ptr<Trainer> t(new Trainer(o, false));
+  std::unique_ptr<Trainer> t(new Trainer(o, dist, false));
   if (t->streams_) {
     TZ_CHECK(!run.memory_state.empty() && run.cursors.defined(), "checkpoint ", run.path,
              ": the model has segment memory but the checkpoint holds no memory (state.*) or stream places "
@@ -367,10 +516,30 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeCha
   t->data_gen_.set_state(ds, dc);
   auto [gs, gc] = rng("global_rng");
   default_generator().set_state(gs, gc);
-  truncate_log(dir, run.step);
-  if (!said.empty()) append_history(dir, cat_str("step ", run.step, ": resumed with ", said));
+  if (t->parallel_) {
+    t->restore_shard_rngs(run.file.metadata.count("shard_rng") ? run.file.metadata.at("shard_rng") : "", run.path);
+    std::vector<Tensor> state;  // rank 0's parameters, as at a start
+    for (auto& [n, x] : t->model_->state_dict()) state.push_back(x);
+    t->parallel_->broadcast(state);
+  }
+  on_rank0(*comm, [&] {
+    truncate_log(dir, run.step);
+    if (!said.empty()) append_history(dir, cat_str("step ", run.step, ": resumed with ", said));
+  });
   if (changed) *changed = said;
   return t;
+}
+
+void Trainer::restore_shard_rngs(const std::string& saved, const std::string& path) {
+  std::istringstream in(saved);
+  std::vector<uint64_t> v;
+  for (uint64_t x; in >> x;) v.push_back(x);
+  TZ_CHECK(in.eof() && int64_t(v.size()) == 2 * options_.shards, "checkpoint ", path, ": metadata 'shard_rng' is '",
+           saved.substr(0, 60), "', expected ", options_.shards, " pairs of integers (seed counter), one per shard");
+  for (size_t j = 0; j < shard_gens_.size(); ++j) {
+    const size_t k = size_t(parallel_->first_shard()) + j;
+    shard_gens_[j].set_state(v[2 * k], v[2 * k + 1]);
+  }
 }
 
 }  // namespace tz::train

@@ -15,6 +15,15 @@
 // gives the same losses, bit for bit, as N + M steps in one go (same thread count). A resume
 // may change the schedule and the bookkeeping (ResumeChanges); the model, the data and the
 // batches are fixed by the checkpoint.
+//
+// On several ranks (mpirun; train/distributed.h) every rank runs a Trainer on the same
+// options: each step's batch is cut into `shards` shards, each rank computes its own and the
+// gradients are averaged over them, so N ranks train the run one process would with the same
+// batch. Rank 0's parameters go to every rank at the start and after a resume; rank 0 alone
+// writes the checkpoint, the log and the history. Each shard draws its random numbers
+// (dropout) from its own generator, derived from the seed and the shard (shard 0: the seed
+// itself), and the checkpoint keeps every shard's, so a resume on any number of ranks that
+// divides the shards continues them.
 #pragma once
 
 #include <functional>
@@ -22,6 +31,7 @@
 #include <optional>
 #include <string>
 
+#include "core/communicator.h"
 #include "core/safetensors.h"
 #include "data/text_dataset.h"
 #include "models/gpt.h"
@@ -29,6 +39,7 @@
 #include "models/model.h"
 #include "nn/config.h"
 #include "optim/recipe.h"
+#include "train/distributed.h"
 #include "train/fit.h"
 
 namespace tz::train {
@@ -68,6 +79,10 @@ struct TrainOptions {
   uint64_t seed = 1;
   std::string out_dir = "runs/gpt";
   bool skip_nonfinite = false;  // skip a batch whose loss or gradient is NaN or Inf (fit.h)
+  // The batch's shards (train/distributed.h): 0 = the number of ranks at the start. More than
+  // one: each shard is a forward and backward of its own (batch / shards rows).
+  int64_t shards = 0;
+  bool deterministic = false;  // sum the shards' gradients in a fixed order (distributed.h)
 
   void validate() const;
   // Everything but the model, which a checkpoint stores once, as its config.
@@ -90,13 +105,23 @@ struct ResumeChanges {
   bool replan = false;
 };
 
+// How a run is spread over ranks; not part of the run (a resume may change it).
+struct Distribution {
+  std::shared_ptr<Communicator> comm;  // null: this process alone
+  double bucket_mb = 4;                // gradient buckets (distributed.h)
+  bool overlap = true;                 // reduce buckets during backward
+  bool verify_replicas = false;        // after every step, check that all ranks hold the same parameters
+};
+
 class Trainer {
  public:
-  explicit Trainer(const TrainOptions& options);
+  explicit Trainer(const TrainOptions& options, const Distribution& dist = {});
   // Continues the run saved in `dir`, with `changes` applied (a given steps must exceed the
   // steps done). `changed`, when given, receives the history line ("" when nothing changed).
+  // On several ranks, rank 0 reads the checkpoint and sends it to the others (no shared disk
+  // needed).
   static std::unique_ptr<Trainer> resume(const std::string& dir, const ResumeChanges& changes = {},
-                                         std::string* changed = nullptr);
+                                         std::string* changed = nullptr, const Distribution& dist = {});
 
   // Trains until options().steps, calling on_step after each step; on_step returning false
   // stops early (e.g. on Ctrl-C). Either way the run ends with a checkpoint, so stopping
@@ -113,10 +138,16 @@ class Trainer {
   const data::TextDataset& dataset() const { return *dataset_; }
   int64_t step() const { return fit_->steps_done(); }
   const std::vector<StepRecord>& history() const { return history_; }
+  Communicator& comm() const { return *comm_; }
+  bool writes_files() const { return comm_->rank() == 0; }          // rank 0 writes checkpoint, log, history
+  const DataParallel* parallel() const { return parallel_.get(); }  // null: one shard, one rank
 
  private:
-  Trainer(const TrainOptions& options, bool fresh_log);
+  Trainer(const TrainOptions& options, const Distribution& dist, bool fresh_log);
   void append_log(const StepRecord& r) const;
+  double parallel_step();
+  void write_checkpoint(const std::string& shard_rng) const;
+  void restore_shard_rngs(const std::string& saved, const std::string& path);
 
   TrainOptions options_;
   std::unique_ptr<data::TextDataset> dataset_;
@@ -129,6 +160,11 @@ class Trainer {
   int64_t segments_per_step_ = 1;
   std::unique_ptr<Fit> fit_;  // the optimizer, the step count and the wall time of the run
   std::vector<StepRecord> history_;
+  // Several shards or ranks: the gradient averaging, and this rank's shards' generators.
+  std::shared_ptr<Communicator> comm_;
+  Distribution dist_;
+  std::unique_ptr<DataParallel> parallel_;
+  std::vector<Generator> shard_gens_;
 };
 
 }  // namespace tz::train

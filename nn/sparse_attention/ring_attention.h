@@ -14,8 +14,9 @@
 // its fused backward (with the merged o_r, lse_r) to them and to its own dQ_r; after P
 // exchanges every block is home with its full gradient. Equal to full causal attention for
 // every P.
-// Workers are threads here; everything they share goes through exchange(), the one place
-// a message-passing version (MPI_Sendrecv) replaces.
+// Workers are threads (ring_shards), or the ranks of a Communicator (core/communicator.h:
+// MPI processes, sequence parallelism): both run the same worker, and differ only in the
+// exchange (RingExchange::exchange, or Communicator::sendrecv: MPI_Sendrecv).
 // Deviation: no BPT feed-forward fused into the ring steps (the model's FFN follows).
 #pragma once
 
@@ -23,6 +24,7 @@
 #include <deque>
 #include <mutex>
 
+#include "core/communicator.h"
 #include "nn/sparse_attention/common.h"
 
 namespace tz::nn {
@@ -56,5 +58,11 @@ class RingExchange {
 // Causal ring attention over P workers: q [B, H, T, D] at positions q_offset.., k, v
 // [B, H, S, D]. Differentiable (the backward runs the ring again).
 Tensor ring_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset, int64_t P);
+
+// Sequence parallelism: causal self-attention over a sequence cut into comm.size() blocks,
+// rank r holding block r (positions after the blocks of ranks < r; lengths may differ, and
+// may be 0) of q [B, H, T_r, D] and k, v [B, G, T_r, D]. Returns rank r's rows of the output.
+// Forward and backward are collective: every rank calls them together. Differentiable.
+Tensor ring_attention(const Tensor& q, const Tensor& k, const Tensor& v, Communicator& comm);
 
 }  // namespace tz::nn

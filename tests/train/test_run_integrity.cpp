@@ -92,13 +92,14 @@ TEST_CASE("run: --resume honours the schedule flags, records them, and refuses e
   CHECK(options.at("steps") == 6);
   CHECK(options.at("plan_steps") == 4);
 
-  for (const std::string flag : {"--config '{}'", "--dim 32", "--depth 2", "--heads 4", "--context 32", "--seed 5",
-                                 "--batch 3", "--seq-len 8", "--builtin-bytes 30000"}) {
+  for (const std::string flag :
+       {"--config '{}'", "--dim 32", "--depth 2", "--heads 4", "--context 32", "--seed 5", "--batch 3", "--seq-len 8",
+        "--builtin-bytes 30000", "--shards 2", "--deterministic"}) {
     CAPTURE(flag);
     CliRun bad = run_cli("train --resume " + dir + " " + flag);
     CHECK(bad.status == 2);
     CHECK(has(bad.err, flag.substr(0, flag.find(' ')) + " cannot change a resumed run"));
-    CHECK(has(bad.err, "with --resume you may give --data, --eval-every, --grad-clip"));
+    CHECK(has(bad.err, "with --resume you may give --bucket-mb, --data, --eval-every, --grad-clip"));
   }
   CliRun out = run_cli("train --resume " + dir + " --out " + dir + "_copy");
   CHECK(out.status == 2);
