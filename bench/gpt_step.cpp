@@ -3,7 +3,12 @@
 // formula). bench/run_gpt_bench.sh runs both alternately and prints the tables.
 //
 //   gpt_step --config small|large --threads N --mode train|forward|generate|memory
-//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--json]
+//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--pos learned|alibi] [--json]
+//
+// --pos alibi: the same model with ALiBi (Press et al. 2021, arXiv:2108.12409; the zoo's
+// `"pos": "alibi"`) instead of learned positions: no position table, each head's scores
+// biased by -m_h (i - j) inside the fused attention. Only tensorzoo runs it (the runner
+// compares its training speed with the learned-position model's).
 //
 // Model: byte vocabulary V = 256, learned positions, pre-LayerNorm blocks (fused qkv Linear,
 // causal attention, GELU MLP x4), final LayerNorm, head tied to the token embedding,
@@ -43,6 +48,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -54,6 +60,7 @@
 #include "core/random.h"
 #include "models/generate.h"
 #include "models/gpt.h"
+#include "models/zoo.h"
 #include "optim/adam.h"
 
 using namespace tz;
@@ -68,13 +75,14 @@ struct Args {
   int64_t T = 0, batch = 0;  // 0 = the config's
   int reps = 5, warmup = 1;
   int64_t gen_tokens = 256, prompt = 16;
+  std::string pos = "learned";
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
                "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
-               "[--gen-tokens N] [--json]\n",
+               "[--gen-tokens N] [--pos learned|alibi] [--json]\n",
                why);
   std::exit(2);
 }
@@ -103,6 +111,8 @@ Args parse(int argc, char** argv) {
       a.warmup = std::stoi(val());
     else if (k == "--gen-tokens")
       a.gen_tokens = std::stoll(val());
+    else if (k == "--pos")
+      a.pos = val();
     else if (k == "--json") {
     }  // the output is always one JSON object
     else
@@ -111,6 +121,7 @@ Args parse(int argc, char** argv) {
   if (a.config != "small" && a.config != "large") usage("--config must be small or large");
   if (a.mode != "train" && a.mode != "forward" && a.mode != "generate" && a.mode != "memory")
     usage("--mode must be train, forward, generate or memory");
+  if (a.pos != "learned" && a.pos != "alibi") usage("--pos must be learned or alibi");
   if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
   return a;
 }
@@ -202,7 +213,10 @@ int main(int argc, char** argv) {
   c.context = std::max(T, a.prompt + a.gen_tokens);
 
   Generator init_gen(1234);
-  models::GPT model(c, init_gen);
+  // GPT is the LM of c.to_json(); ALiBi replaces its position scheme.
+  nlohmann::json cj = nlohmann::json::parse(c.to_json());
+  if (a.pos == "alibi") cj["pos"] = "alibi";
+  models::LM model(nn::Config::parse(cj.dump(), "gpt_step"), zoo::registry(), init_gen);
   const int64_t params = model.num_parameters();
 
   // Random bytes from a fixed seed; targets are the inputs shifted by one.
@@ -274,15 +288,15 @@ int main(int argc, char** argv) {
   const double bound_tok_s = read_bound.seconds > 0 ? 1.0 / read_bound.seconds : 0.0;
   const double peak = proc_status_mb("VmHWM:");
   std::printf(
-      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"T\":%lld,"
+      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"pos\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"T\":%lld,"
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
       "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f}\n",
-      a.config.c_str(), a.mode.c_str(), a.threads, (long long)T, (long long)(a.mode == "generate" ? 1 : B),
-      (long long)params, times.size(), med * 1e3, *std::min_element(times.begin(), times.end()) * 1e3,
-      work_tokens / med, flops, flops / med / 1e9, peak, rss_before, peak - rss_before, first_loss,
-      std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "", read_bound.bytes,
-      read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s);
+      a.config.c_str(), a.pos.c_str(), a.mode.c_str(), a.threads, (long long)T,
+      (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
+      *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
+      rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
+      read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s);
   return 0;
 }
