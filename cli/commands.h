@@ -21,7 +21,7 @@ struct Command {
 std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands);
 
 void add_train_commands(CLI::App& app, std::vector<Command>& commands);    // train, sample
-void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);      // list, info, coverage, check
+void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);      // list, info, coverage, docs, layouts, check
 void add_arena_command(CLI::App& app, std::vector<Command>& commands);     // arena
 void add_probe_command(CLI::App& app, std::vector<Command>& commands);     // probe (FFN key-value memories)
 void add_inspect_commands(CLI::App& app, std::vector<Command>& commands);  // inspect (safetensors), runs
