@@ -19,6 +19,7 @@
 //
 // Modes (each run in its own process, so peak RSS belongs to one measurement):
 //   train     median ms of zero_grad, loss = model.loss(ids, targets), backward, AdamW step
+//             (and "median_cpu_ms": the process's CPU time of a step, all threads)
 //   forward   median ms of model.forward(ids) under NoGradGuard (logits [B, T, V])
 //   generate  median tokens/s of models::generate, batch 1, greedy, gen_tokens new tokens
 //             after a 16-token prompt (KV cache); then the weight-read bound: decoding a
@@ -137,6 +138,14 @@ double proc_status_mb(const char* key) {
   return double(ru.ru_maxrss) / 1024.0;
 }
 
+// CPU seconds of this process, every thread, user + system: the work of a step, which other
+// processes on a shared machine inflate far less than its wall time.
+double cpu_seconds() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 // The weight-read bound of decoding (see the header): the bytes of every parameter but the
 // position table, and the median time of reading them all once.
 struct ReadBound {
@@ -230,7 +239,7 @@ int main(int argc, char** argv) {
   const double fwd_per_token = 2 * n_mm + 4 * L * Td * C;
   const double tokens = double(B) * Td;
 
-  std::vector<double> times;
+  std::vector<double> times, cpu_times;  // cpu_times: train and memory modes
   double flops = 0, work_tokens = tokens, first_loss = 0;
   ReadBound read_bound;  // generate only
   const double rss_before = proc_status_mb("VmRSS:");
@@ -243,13 +252,14 @@ int main(int argc, char** argv) {
     const int total = a.mode == "memory" ? 1 : a.warmup + a.reps;
     for (int i = 0; i < total; ++i) {
       auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
       if (opt) opt->zero_grad();
       Tensor loss = model.loss(ids, targets);
       loss.backward();
       if (opt) opt->step();
       const double s = seconds_since(t0);
       if (i == 0) first_loss = loss.item();
-      if (a.mode == "memory" || i >= a.warmup) times.push_back(s);
+      if (a.mode == "memory" || i >= a.warmup) times.push_back(s), cpu_times.push_back(cpu_seconds() - c0);
     }
     flops = 3 * fwd_per_token * tokens;
   } else if (a.mode == "forward") {
@@ -292,11 +302,12 @@ int main(int argc, char** argv) {
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
-      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f}\n",
+      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f}\n",
       a.config.c_str(), a.pos.c_str(), a.mode.c_str(), a.threads, (long long)T,
       (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
       *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
       rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
-      read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s);
+      read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s,
+      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3);
   return 0;
 }

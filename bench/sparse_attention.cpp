@@ -9,10 +9,10 @@
 //                                  allocator's peak above what was live before the call
 //   sparse_attention --json --pattern window|bigbird|full --T N [--threads N] [--reps R]
 //                                  one JSON line: least and median ms of --reps after a
-//                                  warm-up, forward ms, peak RSS above the RSS once the inputs
-//                                  exist (VmHWM; one measurement per process, after a forward +
-//                                  backward at T 512 paged in the code), the allocator's
-//                                  peak, and loss = sum(o g), |dq|_1 to compare with PyTorch
+//                                  warm-up, the least CPU ms (all threads), forward ms, peak RSS above the RSS once the
+//                                  inputs exist (VmHWM; one measurement per process, after a forward + backward at T
+//                                  512 paged in the code), the allocator's peak, and loss = sum(o g), |dq|_1 to compare
+//                                  with PyTorch
 //   sparse_attention --bigbird-blocks 1024,4096   per T one JSON line of the BigBird key-block
 //                                  lists [H][T/64][...] (the pattern read at block corners: it
 //                                  is constant on 64 x 64 blocks), for the PyTorch twin
@@ -64,6 +64,13 @@ double status_mb(const char* key) {
   return 0;
 }
 
+// CPU seconds of this process (every thread), user + system.
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 Tensor input(int64_t T, int t) {
   std::vector<float> x(size_t(kH * T * kD));
   for (size_t n = 0; n < x.size(); ++n)
@@ -81,7 +88,7 @@ std::shared_ptr<const kernels::MaskTerm> term_of(const std::string& pattern, int
 }
 
 struct Result {
-  double ms, median_ms, fwd_ms, alloc_mb, rss_mb, loss, dq_l1;
+  double ms, median_ms, cpu_ms, fwd_ms, alloc_mb, rss_mb, loss, dq_l1;
 };
 
 // One forward + backward of the pattern at T.
@@ -102,7 +109,7 @@ Result measure(int64_t T, const std::shared_ptr<const kernels::MaskTerm>& term, 
   }
   const AttentionSpec spec{.causal = true, .mask = mask};
   const double rss0 = status_mb("VmRSS:");
-  std::vector<double> ms, fwd;
+  std::vector<double> ms, fwd, cpu;
   double peak = 0, loss = 0;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     q.zero_grad();
@@ -111,18 +118,20 @@ Result measure(int64_t T, const std::shared_ptr<const kernels::MaskTerm>& term, 
     const size_t base = allocator_stats().live_bytes;
     reset_allocator_peak();
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = cpu_seconds();
     Tensor o = attention(q, k, v, spec);
     const double f = bench::seconds_since(t0);
     o.backward(g);
-    const double all = bench::seconds_since(t0);
+    const double all = bench::seconds_since(t0), c = cpu_seconds() - c0;
     peak = std::max(peak, double(allocator_stats().peak_bytes - base) / (1 << 20));
-    if (r > 0) ms.push_back(1e3 * all), fwd.push_back(1e3 * f);
+    if (r > 0) ms.push_back(1e3 * all), fwd.push_back(1e3 * f), cpu.push_back(1e3 * c);
     if (r == reps) loss = sum(mul(o.detach(), g)).item();
   }
   double dq = 0;
   for (float x : q.grad().to_vector<float>()) dq += std::abs(double(x));
   return {*std::min_element(ms.begin(), ms.end()),
           bench::median(ms),
+          *std::min_element(cpu.begin(), cpu.end()),
           *std::min_element(fwd.begin(), fwd.end()),
           peak,
           status_mb("VmHWM:") - rss0,
@@ -171,13 +180,6 @@ void bigbird_blocks(int64_t T) {
     s += "]";
   }
   std::printf("%s]}\n", s.c_str());
-}
-
-// CPU seconds of this process (every thread), user + system.
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 // One forward + backward of the local_attention layer at T in this (fresh) process.
@@ -346,8 +348,9 @@ int main(int argc, char** argv) {
   const Result r = measure(T, term_of(pattern, T), reps);
   std::printf(
       "{\"impl\": \"tensorzoo\", \"pattern\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"median_ms\": %.3f, "
-      "\"fwd_ms\": %.3f, \"peak_mb\": %.2f, \"alloc_peak_mb\": %.2f, \"loss\": %.9g, \"dq_l1\": %.9g}\n",
-      pattern.c_str(), (long long)T, get_num_threads(), r.ms, r.median_ms, r.fwd_ms, r.rss_mb, r.alloc_mb, r.loss,
-      r.dq_l1);
+      "\"cpu_ms\": %.3f, \"fwd_ms\": %.3f, \"peak_mb\": %.2f, \"alloc_peak_mb\": %.2f, \"loss\": %.9g, \"dq_l1\": "
+      "%.9g}\n",
+      pattern.c_str(), (long long)T, get_num_threads(), r.ms, r.median_ms, r.cpu_ms, r.fwd_ms, r.rss_mb, r.alloc_mb,
+      r.loss, r.dq_l1);
   return 0;
 }

@@ -22,7 +22,8 @@ Patterns, as tensorzoo's (core/kernels/attention_layout.h), both causal:
           --threads N [--reps R] [--blocks FILE]   one JSON line
   python3 bench/torch_sparse_attention.py --selftest     blocked == dense, f64
 
-Timing: least and median of --reps after one warm-up. Memory: the process's peak RSS (VmHWM)
+Timing: least and median of --reps after one warm-up, and the least CPU time (the process's,
+all threads: the work, which other processes on a shared machine inflate far less). Memory: the process's peak RSS (VmHWM)
 above its RSS once the inputs and the mask exist, as the C++ program reports it; one
 measurement per process, after one forward + backward at T 512 has paged in the code it runs
 (the BigBird JSON must hold T 512 too).
@@ -211,24 +212,25 @@ def main():
     f = make(a.impl, a.pattern, a.T, blocks)
     q, k, v, g = inputs(a.T)
     rss0 = status_mb("VmRSS:")
-    tot, fwd = [], []
+    tot, fwd, cpu = [], [], []
     for r in range(a.reps + 1):  # r = 0: warm-up
         for t in (q, k, v):
             t.grad = None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         o = f(q, k, v)
         t1 = time.perf_counter()
         o.backward(g)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         o_last = o.detach()
         del o
         if r > 0:
             tot.append((t2 - t0) * 1e3)
             fwd.append((t1 - t0) * 1e3)
+            cpu.append((c2 - c0) * 1e3)
     tot.sort()
     ver = torch.__version__.split("+")[0]
     print(json.dumps({"impl": f"torch-{ver}-{a.impl}", "pattern": a.pattern, "T": a.T, "threads": a.threads,
-                      "ms": round(tot[0], 3), "median_ms": round(tot[len(tot) // 2], 3),
+                      "ms": round(tot[0], 3), "median_ms": round(tot[len(tot) // 2], 3), "cpu_ms": round(min(cpu), 3),
                       "fwd_ms": round(min(fwd), 3), "peak_mb": round(status_mb("VmHWM:") - rss0, 2),
                       "loss": float((o_last * g).double().sum()),
                       "dq_l1": float(q.grad.double().abs().sum())}), flush=True)
