@@ -41,6 +41,8 @@ def alibi_table(runs):
     measured); returns {key: ratio}."""
     out = {}
     rows = [r for r in runs if r.get("framework") == "tensorzoo" and r["mode"] == "train"]
+    ftz = [r for r in rows if r.get("ftz")]
+    rows = [r for r in rows if not r.get("ftz")]
     if not any(r.get("pos") == "alibi" for r in rows):
         return out
     print("### ALiBi instead of learned positions: tensorzoo's training step")
@@ -69,6 +71,14 @@ def alibi_table(runs):
                 verdict = out.get(key + "_cpu", ratio)  # the CPU time where measured
                 print(f"| {config} | {threads} | {tok['learned']:.0f} | {tok['alibi']:.0f} | {ratio:.2f}x | "
                       + " | ".join(cells) + f" | {'yes' if verdict >= 0.9 else 'NO'} |")
+    for config in ("small", "large"):
+        f = [r["median_cpu_ms"] for r in ftz if r["config"] == config and r.get("median_cpu_ms")]
+        l = [r["median_cpu_ms"] for r in rows if r["config"] == config and r["threads"] == 1
+             and r.get("pos", "learned") == "learned" and r.get("median_cpu_ms")]
+        if f and l:
+            out[f"{config}_1t_alibi_ftz_over_learned_train_cpu"] = round(min(l) / min(f), 3)
+            print(f"{config}, 1 thread, ALiBi with denormals flushed to zero (gpt_step --ftz, a diagnostic): "
+                  f"{min(f):.0f} CPU ms, {min(l) / min(f):.2f}x the learned model's tokens per CPU second")
     print()
     return out
 

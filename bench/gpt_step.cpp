@@ -3,8 +3,13 @@
 // formula). bench/run_gpt_bench.sh runs both alternately and prints the tables.
 //
 //   gpt_step --config small|large --threads N --mode train|forward|generate|memory
-//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--pos learned|alibi] [--json]
+//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--pos learned|alibi] [--ftz]
+//            [--json]
 //
+// --ftz: a diagnostic: this thread flushes denormal floats to zero (MXCSR FTZ and DAZ; the
+// OpenMP workers of a 2-thread run keep their own setting). ALiBi's biases -m_h (i - j) drive
+// far probabilities into the denormal range (exp of -87 to -103), where each multiply is slow;
+// comparing --pos alibi with and without --ftz on one thread shows what that costs.
 // --pos alibi: the same model with ALiBi (Press et al. 2021, arXiv:2108.12409; the zoo's
 // `"pos": "alibi"`) instead of learned positions: no position table, each head's scores
 // biased by -m_h (i - j) inside the fused attention. Only tensorzoo runs it (the runner
@@ -40,7 +45,9 @@
 //   train = 3 fwd                  backward = 2x forward
 // Not counted: embeddings, LayerNorm, softmax, GELU, cross-entropy, AdamW (elementwise,
 // together well under 2% of the total at these sizes).
+#include <pmmintrin.h>
 #include <sys/resource.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -77,13 +84,14 @@ struct Args {
   int reps = 5, warmup = 1;
   int64_t gen_tokens = 256, prompt = 16;
   std::string pos = "learned";
+  bool ftz = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
                "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
-               "[--gen-tokens N] [--pos learned|alibi] [--json]\n",
+               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--json]\n",
                why);
   std::exit(2);
 }
@@ -114,6 +122,8 @@ Args parse(int argc, char** argv) {
       a.gen_tokens = std::stoll(val());
     else if (k == "--pos")
       a.pos = val();
+    else if (k == "--ftz")
+      a.ftz = true;
     else if (k == "--json") {
     }  // the output is always one JSON object
     else
@@ -206,6 +216,10 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   set_num_threads(a.threads);
+  if (a.ftz) {
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+  }
 
   models::GPTConfig c;
   int64_t T = 256, B = 8;
@@ -298,12 +312,13 @@ int main(int argc, char** argv) {
   const double bound_tok_s = read_bound.seconds > 0 ? 1.0 / read_bound.seconds : 0.0;
   const double peak = proc_status_mb("VmHWM:");
   std::printf(
-      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"pos\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"T\":%lld,"
+      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"pos\":\"%s\",\"ftz\":%s,\"mode\":\"%s\",\"threads\":%d,\"T\":%"
+      "lld,"
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
       "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f}\n",
-      a.config.c_str(), a.pos.c_str(), a.mode.c_str(), a.threads, (long long)T,
+      a.config.c_str(), a.pos.c_str(), a.ftz ? "true" : "false", a.mode.c_str(), a.threads, (long long)T,
       (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
       *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
       rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",

@@ -6,7 +6,8 @@
 #   ROUNDS_SMALL=3 ROUNDS_LARGE=2 BUILD=/path bench/run_gpt_bench.sh
 #   CONFIGS=small ROUNDS_SMALL=1 MEM_TS="512 1024" bench/run_gpt_bench.sh     a quick look
 #   ALIBI_ONLY=1 bench/run_gpt_bench.sh     only tensorzoo's training step, learned positions against
-#                                           ALiBi (about 2 min; no PyTorch needed)
+#                                           ALiBi (about 3 min; no PyTorch needed), and on one thread
+#                                           ALiBi with denormals flushed to zero (gpt_step --ftz)
 #
 # For each config (small, large) x threads (1, 2) it alternates tensorzoo and PyTorch runs,
 # round after round, and keeps each framework's best median: train step, forward-only and
@@ -78,6 +79,8 @@ if [ "$ALIBI_ONLY" != 0 ]; then
       for ((r = 1; r <= rounds; r++)); do
         echo "# ALiBi against learned positions: $config, $threads thread(s), round $r/$rounds" >&2
         for pos in learned alibi; do run_tz $threads --config $config --mode train --pos $pos "${tr[@]}"; done
+        # The diagnostic: ALiBi with denormals flushed to zero (one thread: the flag is per thread).
+        if (( threads == 1 )); then run_tz 1 --config $config --mode train --pos alibi --ftz "${tr[@]}"; fi
       done
     done
   done
