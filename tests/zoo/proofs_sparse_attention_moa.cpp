@@ -62,14 +62,13 @@ TEST_CASE("moa profile: from a trained model's loss sensitivity, at equal densit
   for (int i = 0; i < 4; ++i) calib.push_back(task->sample(64, calib_gen));
   auto layers = nn::moa_layers(*m);
   REQUIRE(layers.size() == size_t(kLayers));
-  const auto E = nn::moa_profile(*m, [&](int64_t b) { return m->loss(calib[size_t(b)].inputs, calib[size_t(b)].targets); },
-                                 4);
+  const auto E = nn::moa_profile(
+      *m, [&](int64_t b) { return m->loss(calib[size_t(b)].inputs, calib[size_t(b)].targets); }, 4);
   REQUIRE(E.size() == size_t(kLayers * kHeads));
 
   // The first-order prediction against the loss change measured on the same batches, for
   // three rules (span 2, span 8, span N/2) applied to one head at a time, the others dense.
-  const std::vector<nn::MoaRule> candidates{{2, 0},    {4, 0},   {8, 0},    {16, 0},
-                                            {0, 0.25}, {0, 0.5}, {0, 0.75}, {1000, 0}};
+  const std::vector<nn::MoaRule> candidates{{2, 0}, {4, 0}, {8, 0}, {16, 0}, {0, 0.25}, {0, 0.5}, {0, 0.75}, {1000, 0}};
   const std::vector<nn::MoaRule> full(size_t(kLayers * kHeads), {1000, 0});
   double sxy = 0, sxx = 0, syy = 0, sx = 0, sy = 0;
   int n = 0;
@@ -107,8 +106,8 @@ TEST_CASE("moa profile: from a trained model's loss sensitivity, at equal densit
   const double profiled = eval_loss(*m, held);
   std::string spans;
   for (size_t h = 0; h < plan.rules.size(); ++h)
-    spans += cat_str(h % kHeads ? ", " : (h ? "; layer 1: " : "layer 0: "), plan.rules[h].alpha, "+", plan.rules[h].beta,
-                     "N");
+    spans += cat_str(h % kHeads ? ", " : (h ? "; layer 1: " : "layer 0: "), plan.rules[h].alpha, "+",
+                     plan.rules[h].beta, "N");
   MESSAGE("uniform rules within density ", budget, ":\n", uniform_rows, "profiled plan (", spans, "): density ",
           plan.mean_density(), ", loss ", profiled);
   CHECK(plan.mean_density() <= budget + 1e-12);
