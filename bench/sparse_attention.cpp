@@ -9,10 +9,11 @@
 //                                  allocator's peak above what was live before the call
 //   sparse_attention --json --pattern window|bigbird|full --T N [--threads N] [--reps R]
 //                                  one JSON line: least and median ms of --reps after a
-//                                  warm-up, the least CPU ms (all threads), forward ms, peak RSS above the RSS once the
-//                                  inputs exist (VmHWM; one measurement per process, after a forward + backward at T
-//                                  512 paged in the code), the allocator's peak, and loss = sum(o g), |dq|_1 to compare
-//                                  with PyTorch
+//                                  warm-up, the least CPU ms (all threads), forward ms, peak
+//                                  RSS above the RSS once the inputs exist (VmHWM; one
+//                                  measurement per process, after a forward + backward at
+//                                  T 512 paged in the code), the allocator's peak, and
+//                                  loss = sum(o g), |dq|_1 to compare with PyTorch
 //   sparse_attention --bigbird-blocks 1024,4096   per T one JSON line of the BigBird key-block
 //                                  lists [H][T/64][...] (the pattern read at block corners: it
 //                                  is constant on 64 x 64 blocks), for the PyTorch twin
