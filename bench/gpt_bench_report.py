@@ -3,11 +3,12 @@
 JSON lines of its runs (one per measurement, gpt_step.cpp / torch_gpt_step.py / fma_peak.cpp).
 
     bench/gpt_bench_report.py build-bench/gpt_bench.jsonl [--load-start "..."] [--load-end "..."]
-                              [--elapsed S] [--plots DIR]
+                              [--elapsed S] [--plots DIR] [--alibi-only]
 
 Prints a markdown table per config (best median of each framework over the rounds and
 thread configurations), generation against the weight-read bound, the memory scaling table,
-and ends with one JSON line of every ratio and whether each target is met. With --plots (and
+tensorzoo's training step with ALiBi against learned positions (runs with "pos": "alibi";
+--alibi-only: that table alone), and ends with one JSON line of every ratio and whether each target is met. With --plots (and
 gnuplot installed) it also writes DIR/gpt_bench_ratios.png (tensorzoo / PyTorch per target,
 with the target lines) and DIR/gpt_bench_memory.png (step memory against T, both frameworks).
 """
@@ -24,12 +25,67 @@ ap.add_argument("--load-start", default="?", help="load average when the runs st
 ap.add_argument("--load-end", default="?", help="load average when they ended")
 ap.add_argument("--elapsed", default="?", help="seconds the runs took")
 ap.add_argument("--plots", metavar="DIR", help="write gpt_bench_ratios.png and gpt_bench_memory.png here")
+ap.add_argument("--alibi-only", action="store_true", help="only the ALiBi / learned-position table")
 args = ap.parse_args()
 load_start, load_end, elapsed = args.load_start, args.load_end, args.elapsed
 try:
     runs = [json.loads(l) for l in open(args.jsonl) if l.strip()]
 except (OSError, json.JSONDecodeError) as e:
     sys.exit(f"gpt_bench_report: cannot read the runs in {args.jsonl}: {e}")
+
+
+def alibi_table(runs):
+    """tensorzoo's training tokens/s with ALiBi over learned positions (best median of each),
+    per config and threads, by wall time and by the step's CPU time (all threads; the work,
+    which other processes on a shared machine inflate far less; the verdict reads it where
+    measured); returns {key: ratio}."""
+    out = {}
+    rows = [r for r in runs if r.get("framework") == "tensorzoo" and r["mode"] == "train"]
+    ftz = [r for r in rows if r.get("ftz")]
+    rows = [r for r in rows if not r.get("ftz")]
+    if not any(r.get("pos") == "alibi" for r in rows):
+        return out
+    print("### ALiBi instead of learned positions: tensorzoo's training step")
+    print("| config | threads | learned tok/s | ALiBi tok/s | ALiBi / learned (wall) | learned CPU ms | ALiBi CPU ms "
+          "| ALiBi / learned (CPU) | within 10% |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for config in ("small", "large"):
+        for threads in (1, 2):
+            tok, cpu = {}, {}
+            for pos in ("learned", "alibi"):
+                c = [r for r in rows if r["config"] == config and r["threads"] == threads
+                     and r.get("pos", "learned") == pos]
+                if c:
+                    tok[pos] = min(c, key=lambda r: r["median_ms"])["tokens_per_s"]
+                    cs = [r["median_cpu_ms"] for r in c if r.get("median_cpu_ms")]
+                    if cs:
+                        cpu[pos] = min(cs)
+            if len(tok) == 2:
+                ratio = tok["alibi"] / tok["learned"]
+                key = f"{config}_{threads}t_alibi_over_learned_train"
+                out[key] = round(ratio, 3)
+                cells = ["-", "-", "-"]
+                if len(cpu) == 2:
+                    out[key + "_cpu"] = round(cpu["learned"] / cpu["alibi"], 3)
+                    cells = [f"{cpu['learned']:.0f}", f"{cpu['alibi']:.0f}", f"{cpu['learned'] / cpu['alibi']:.2f}x"]
+                verdict = out.get(key + "_cpu", ratio)  # the CPU time where measured
+                print(f"| {config} | {threads} | {tok['learned']:.0f} | {tok['alibi']:.0f} | {ratio:.2f}x | "
+                      + " | ".join(cells) + f" | {'yes' if verdict >= 0.9 else 'NO'} |")
+    for config in ("small", "large"):
+        f = [r["median_cpu_ms"] for r in ftz if r["config"] == config and r.get("median_cpu_ms")]
+        l = [r["median_cpu_ms"] for r in rows if r["config"] == config and r["threads"] == 1
+             and r.get("pos", "learned") == "learned" and r.get("median_cpu_ms")]
+        if f and l:
+            out[f"{config}_1t_alibi_ftz_over_learned_train_cpu"] = round(min(l) / min(f), 3)
+            print(f"{config}, 1 thread, ALiBi with denormals flushed to zero (gpt_step --ftz, a diagnostic): "
+                  f"{min(f):.0f} CPU ms, {min(l) / min(f):.2f}x the learned model's tokens per CPU second")
+    print()
+    return out
+
+
+if args.alibi_only:
+    alibi_table(runs)
+    sys.exit(0)
 if not any(r.get("bench") == "fma_peak" for r in runs) or not any("framework" in r for r in runs):
     sys.exit(f"gpt_bench_report: {args.jsonl} holds no fma_peak line or no framework runs; "
              "expected the raw output of bench/run_gpt_bench.sh")
@@ -39,6 +95,8 @@ peak1 = fma["avx2_1core_gflops"]
 # is often held down by other people's work (both figures are printed).
 peak = {1: peak1, 2: 2 * peak1}
 runs = [r for r in runs if "framework" in r]
+alibi_runs = [r for r in runs if r.get("pos", "learned") == "alibi"]
+runs = [r for r in runs if r.get("pos", "learned") == "learned"]  # the tables against PyTorch
 
 def best(fw, config, mode, threads):
     c = [r for r in runs if r["framework"] == fw and r["config"] == config and r["mode"] == mode
@@ -154,6 +212,12 @@ for fw in ("tensorzoo", "pytorch"):
 if growth["tensorzoo"]:
     # linear in T: the last doubling (where attention dominates) grows by at most ~2x
     targets["memory_linear_in_T"] = growth["tensorzoo"][-1] <= 2.2
+
+alibi = alibi_table(runs + alibi_runs)
+ratios.update(alibi)
+for k, v in alibi.items():
+    if k.endswith("_train"):
+        targets[k.replace("_alibi_over_learned_train", "_alibi_train_within_10pct")] = alibi.get(k + "_cpu", v) >= 0.9
 
 met = sum(targets.values())
 print(f"targets met: {met}/{len(targets)}; not met: {', '.join(k for k, v in targets.items() if not v) or 'none'}\n")

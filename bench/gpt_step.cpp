@@ -3,7 +3,17 @@
 // formula). bench/run_gpt_bench.sh runs both alternately and prints the tables.
 //
 //   gpt_step --config small|large --threads N --mode train|forward|generate|memory
-//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--json]
+//            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--pos learned|alibi] [--ftz]
+//            [--json]
+//
+// --ftz: a diagnostic: this thread flushes denormal floats to zero (MXCSR FTZ and DAZ; the
+// OpenMP workers of a 2-thread run keep their own setting). ALiBi's biases -m_h (i - j) drive
+// far probabilities into the denormal range (exp of -87 to -103), where each multiply is slow;
+// comparing --pos alibi with and without --ftz on one thread shows what that costs.
+// --pos alibi: the same model with ALiBi (Press et al. 2021, arXiv:2108.12409; the zoo's
+// `"pos": "alibi"`) instead of learned positions: no position table, each head's scores
+// biased by -m_h (i - j) inside the fused attention. Only tensorzoo runs it (the runner
+// compares its training speed with the learned-position model's).
 //
 // Model: byte vocabulary V = 256, learned positions, pre-LayerNorm blocks (fused qkv Linear,
 // causal attention, GELU MLP x4), final LayerNorm, head tied to the token embedding,
@@ -14,6 +24,7 @@
 //
 // Modes (each run in its own process, so peak RSS belongs to one measurement):
 //   train     median ms of zero_grad, loss = model.loss(ids, targets), backward, AdamW step
+//             (and "median_cpu_ms": the process's CPU time of a step, all threads)
 //   forward   median ms of model.forward(ids) under NoGradGuard (logits [B, T, V])
 //   generate  median tokens/s of models::generate, batch 1, greedy, gen_tokens new tokens
 //             after a 16-token prompt (KV cache); then the weight-read bound: decoding a
@@ -34,7 +45,9 @@
 //   train = 3 fwd                  backward = 2x forward
 // Not counted: embeddings, LayerNorm, softmax, GELU, cross-entropy, AdamW (elementwise,
 // together well under 2% of the total at these sizes).
+#include <pmmintrin.h>
 #include <sys/resource.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -43,6 +56,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -54,6 +68,7 @@
 #include "core/random.h"
 #include "models/generate.h"
 #include "models/gpt.h"
+#include "models/zoo.h"
 #include "optim/adam.h"
 
 using namespace tz;
@@ -68,13 +83,15 @@ struct Args {
   int64_t T = 0, batch = 0;  // 0 = the config's
   int reps = 5, warmup = 1;
   int64_t gen_tokens = 256, prompt = 16;
+  std::string pos = "learned";
+  bool ftz = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
                "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
-               "[--gen-tokens N] [--json]\n",
+               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--json]\n",
                why);
   std::exit(2);
 }
@@ -103,6 +120,10 @@ Args parse(int argc, char** argv) {
       a.warmup = std::stoi(val());
     else if (k == "--gen-tokens")
       a.gen_tokens = std::stoll(val());
+    else if (k == "--pos")
+      a.pos = val();
+    else if (k == "--ftz")
+      a.ftz = true;
     else if (k == "--json") {
     }  // the output is always one JSON object
     else
@@ -111,6 +132,7 @@ Args parse(int argc, char** argv) {
   if (a.config != "small" && a.config != "large") usage("--config must be small or large");
   if (a.mode != "train" && a.mode != "forward" && a.mode != "generate" && a.mode != "memory")
     usage("--mode must be train, forward, generate or memory");
+  if (a.pos != "learned" && a.pos != "alibi") usage("--pos must be learned or alibi");
   if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
   return a;
 }
@@ -124,6 +146,14 @@ double proc_status_mb(const char* key) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return double(ru.ru_maxrss) / 1024.0;
+}
+
+// CPU seconds of this process, every thread, user + system: the work of a step, which other
+// processes on a shared machine inflate far less than its wall time.
+double cpu_seconds() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 // The weight-read bound of decoding (see the header): the bytes of every parameter but the
@@ -186,6 +216,10 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   set_num_threads(a.threads);
+  if (a.ftz) {
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+  }
 
   models::GPTConfig c;
   int64_t T = 256, B = 8;
@@ -202,7 +236,10 @@ int main(int argc, char** argv) {
   c.context = std::max(T, a.prompt + a.gen_tokens);
 
   Generator init_gen(1234);
-  models::GPT model(c, init_gen);
+  // GPT is the LM of c.to_json(); ALiBi replaces its position scheme.
+  nlohmann::json cj = nlohmann::json::parse(c.to_json());
+  if (a.pos == "alibi") cj["pos"] = "alibi";
+  models::LM model(nn::Config::parse(cj.dump(), "gpt_step"), zoo::registry(), init_gen);
   const int64_t params = model.num_parameters();
 
   // Random bytes from a fixed seed; targets are the inputs shifted by one.
@@ -216,7 +253,7 @@ int main(int argc, char** argv) {
   const double fwd_per_token = 2 * n_mm + 4 * L * Td * C;
   const double tokens = double(B) * Td;
 
-  std::vector<double> times;
+  std::vector<double> times, cpu_times;  // cpu_times: train and memory modes
   double flops = 0, work_tokens = tokens, first_loss = 0;
   ReadBound read_bound;  // generate only
   const double rss_before = proc_status_mb("VmRSS:");
@@ -229,13 +266,14 @@ int main(int argc, char** argv) {
     const int total = a.mode == "memory" ? 1 : a.warmup + a.reps;
     for (int i = 0; i < total; ++i) {
       auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
       if (opt) opt->zero_grad();
       Tensor loss = model.loss(ids, targets);
       loss.backward();
       if (opt) opt->step();
       const double s = seconds_since(t0);
       if (i == 0) first_loss = loss.item();
-      if (a.mode == "memory" || i >= a.warmup) times.push_back(s);
+      if (a.mode == "memory" || i >= a.warmup) times.push_back(s), cpu_times.push_back(cpu_seconds() - c0);
     }
     flops = 3 * fwd_per_token * tokens;
   } else if (a.mode == "forward") {
@@ -274,15 +312,17 @@ int main(int argc, char** argv) {
   const double bound_tok_s = read_bound.seconds > 0 ? 1.0 / read_bound.seconds : 0.0;
   const double peak = proc_status_mb("VmHWM:");
   std::printf(
-      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"T\":%lld,"
+      "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"pos\":\"%s\",\"ftz\":%s,\"mode\":\"%s\",\"threads\":%d,\"T\":%"
+      "lld,"
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
-      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f}\n",
-      a.config.c_str(), a.mode.c_str(), a.threads, (long long)T, (long long)(a.mode == "generate" ? 1 : B),
-      (long long)params, times.size(), med * 1e3, *std::min_element(times.begin(), times.end()) * 1e3,
-      work_tokens / med, flops, flops / med / 1e9, peak, rss_before, peak - rss_before, first_loss,
-      std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "", read_bound.bytes,
-      read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s);
+      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f}\n",
+      a.config.c_str(), a.pos.c_str(), a.ftz ? "true" : "false", a.mode.c_str(), a.threads, (long long)T,
+      (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
+      *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
+      rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
+      read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s,
+      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3);
   return 0;
 }

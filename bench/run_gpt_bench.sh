@@ -5,6 +5,9 @@
 #   bench/run_gpt_bench.sh            build (Release, build-bench/), run everything (4-13 min on 2 cores)
 #   ROUNDS_SMALL=3 ROUNDS_LARGE=2 BUILD=/path bench/run_gpt_bench.sh
 #   CONFIGS=small ROUNDS_SMALL=1 MEM_TS="512 1024" bench/run_gpt_bench.sh     a quick look
+#   ALIBI_ONLY=1 bench/run_gpt_bench.sh     only tensorzoo's training step, learned positions against
+#                                           ALiBi (about 3 min; no PyTorch needed), and on one thread
+#                                           ALiBi with denormals flushed to zero (gpt_step --ftz)
 #
 # For each config (small, large) x threads (1, 2) it alternates tensorzoo and PyTorch runs,
 # round after round, and keeps each framework's best median: train step, forward-only and
@@ -13,6 +16,9 @@
 # with its defaults (tz::set_num_threads / torch.set_num_threads(N)) and with
 # OMP_NUM_THREADS=N OMP_WAIT_POLICY=PASSIVE (OpenMP threads sleep instead of spinning while
 # they wait: much better when the cores are shared); the better configuration is reported.
+# With ALIBI=1 (the default) each round also times tensorzoo's training step with ALiBi instead
+# of learned positions (gpt_step --pos alibi, right after the learned-position run), and the
+# report prints ALiBi's tokens/s over the learned model's (target: within 10%, >= 0.90).
 # Then the memory scaling of one forward+backward (small model, batch 1, T = 512 ... 4096)
 # for both, and the FMA peak (bench/fma_peak.cpp). Prints a markdown table per config,
 # generation against the weight-read bound, the scaling table, and ends with ONE JSON line
@@ -28,8 +34,10 @@ ROUNDS_LARGE=${ROUNDS_LARGE:-1}
 PY=${PY:-/usr/bin/python3}
 MEM_TS=${MEM_TS:-"512 1024 2048 4096"}
 CONFIGS=${CONFIGS:-"small large"}  # a subset for a quick look
+ALIBI=${ALIBI:-1}
+ALIBI_ONLY=${ALIBI_ONLY:-0}
 
-if ! "$PY" -c "import torch" 2>/dev/null; then
+if [ "$ALIBI_ONLY" = 0 ] && ! "$PY" -c "import torch" 2>/dev/null; then
   echo "run_gpt_bench.sh: PyTorch is not importable by $PY; the peer needs Debian's python3-torch" \
     "(sudo apt-get install python3-torch), or PY=/path/to/a/python3 with torch" >&2
   exit 1
@@ -64,6 +72,22 @@ run_pt() {  # run_pt THREADS ARGS...: the same two thread configurations for PyT
   fi
 }
 
+if [ "$ALIBI_ONLY" != 0 ]; then
+  for config in $CONFIGS; do
+    if [ "$config" = small ]; then rounds=$ROUNDS_SMALL; tr=(--reps 3 --warmup 1); else rounds=$ROUNDS_LARGE; tr=(--reps 2 --warmup 1); fi
+    for threads in 1 2; do
+      for ((r = 1; r <= rounds; r++)); do
+        echo "# ALiBi against learned positions: $config, $threads thread(s), round $r/$rounds" >&2
+        for pos in learned alibi; do run_tz $threads --config $config --mode train --pos $pos "${tr[@]}"; done
+        # The diagnostic: ALiBi with denormals flushed to zero (one thread: the flag is per thread).
+        if (( threads == 1 )); then run_tz 1 --config $config --mode train --pos alibi --ftz "${tr[@]}"; fi
+      done
+    done
+  done
+  "$PY" "$ROOT/bench/gpt_bench_report.py" "$RES" --alibi-only
+  exit 0
+fi
+
 echo "# FMA peak" >&2
 "$BUILD/bench/fma_peak" --json | tag default
 
@@ -83,6 +107,9 @@ for config in $CONFIGS; do
         else
           run_pt $threads --config $config --mode $mode "${a[@]}"
           run_tz $threads --config $config --mode $mode "${a[@]}"
+        fi
+        if [ "$mode" = train ] && [ "$ALIBI" != 0 ]; then
+          run_tz $threads --config $config --mode train --pos alibi "${a[@]}"
         fi
       done
     done

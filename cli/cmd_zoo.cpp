@@ -1,14 +1,18 @@
-// `tensorzoo list | info | coverage | docs | check`: the registry seen from the command line.
+// `tensorzoo list | info | coverage | docs | layouts | check`: the registry seen from the
+// command line.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/layout_image.h"
 #include "core/text.h"
 #include "models/zoo.h"
 #include "nn/catalogue.h"
+#include "nn/sparse_attention/layout_gallery.h"
 #include "train/conformance.h"
 
 namespace tz::cli {
@@ -160,6 +164,37 @@ int docs(const std::string& path) {
   return 0;
 }
 
+// One PNG per layout of the gallery (docs/sparse_attention.md): the tiles the kernel visits,
+// and a markdown table of how many.
+int layouts(const std::string& dir, int64_t N, int64_t H, int64_t cell) {
+  if (dir.empty()) throw CLI::ValidationError("layouts: --out DIR is required");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(cat_str("layouts: cannot create ", dir, ": ", ec.message()));
+  fmt::print("| picture | variant | pattern | tiles visited | of them full |\n|---|---|---|---:|---:|\n");
+  for (const nn::GalleryLayout& g : nn::layout_gallery(N, H)) {
+    const auto layout = std::make_shared<const kernels::BlockLayout>(g.pattern, H, N);
+    const kernels::LayoutMask mask(layout);
+    int64_t causal = 0, visited = 0, full = 0;
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t qb = 0; qb < layout->nb; ++qb)
+        for (int64_t kb = 0; kb <= qb; ++kb) {
+          const TileUse u = tile_use(mask, h, qb, kb, true);
+          ++causal, visited += u != TileUse::skipped, full += u == TileUse::full;
+        }
+    const std::string path = (std::filesystem::path(dir) / (g.file + ".png")).string();
+    write_png(path, draw_layout(*layout, {.cell = cell}));
+    fmt::print("| `{}.png` | {} | {} | {:.1f}% | {:.1f}% |\n", g.file, g.variant, g.what,
+               100.0 * double(visited) / double(causal), visited ? 100.0 * double(full) / double(visited) : 0.0);
+  }
+  fmt::print(
+      "\n{} positions, {} heads, tiles of {}: {} x {} tiles a head; percentages of the causal tiles (on "
+      "and below the diagonal)\n",
+      N, H, kernels::BlockLayout::kTile, (N + kernels::BlockLayout::kTile - 1) / kernels::BlockLayout::kTile,
+      (N + kernels::BlockLayout::kTile - 1) / kernels::BlockLayout::kTile);
+  return 0;
+}
+
 int check(const std::vector<std::string>& ids, bool learn, uint64_t seed) {
   conformance::Options o;
   o.learn = learn;
@@ -188,6 +223,7 @@ void add_zoo_commands(CLI::App& app, std::vector<Command>& commands) {
     bool ids = false, json = false, missing = false, no_learn = false;
     std::vector<std::string> check_ids;
     uint64_t seed = 0;
+    int64_t positions = 1024, heads = 4, cell = 7;
   };
   auto a = std::make_shared<Args>();
   auto* l = app.add_subcommand("list", "List the registered variants");
@@ -209,6 +245,14 @@ void add_zoo_commands(CLI::App& app, std::vector<Command>& commands) {
   auto* d = app.add_subcommand("docs", "Write the list of implemented variants as markdown (docs/variants.md)");
   d->add_option("--out", a->id, "Output file (default: standard output)");
   commands.push_back({d, [a] { return docs(a->id); }});
+
+  auto* y = app.add_subcommand("layouts",
+                               "Draw the sparse-attention layouts: one PNG per pattern of the tiles the kernel visits");
+  y->add_option("--out", a->id, "Directory of the PNGs (created)")->required();
+  y->add_option("--positions", a->positions, "Sequence length N")->check(CLI::Range(256, 1 << 14));
+  y->add_option("--heads", a->heads, "Heads H (one panel each)")->check(CLI::Range(1, 16));
+  y->add_option("--cell", a->cell, "Pixels a tile")->check(CLI::Range(1, 32));
+  commands.push_back({y, [a] { return layouts(a->id, a->positions, a->heads, a->cell); }});
 
   auto* k = app.add_subcommand("check", "Run the conformance checks on variants (exit 1 if one fails)");
   k->add_option("ids", a->check_ids, "Variant ids")->required();

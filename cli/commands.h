@@ -28,7 +28,7 @@ std::shared_ptr<Communicator> world();
 void set_world(std::shared_ptr<Communicator> comm);
 
 void add_train_commands(CLI::App& app, std::vector<Command>& commands);    // train, sample
-void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);      // list, info, coverage, check
+void add_zoo_commands(CLI::App& app, std::vector<Command>& commands);      // list, info, coverage, docs, layouts, check
 void add_arena_command(CLI::App& app, std::vector<Command>& commands);     // arena
 void add_probe_command(CLI::App& app, std::vector<Command>& commands);     // probe (FFN key-value memories)
 void add_inspect_commands(CLI::App& app, std::vector<Command>& commands);  // inspect (safetensors), runs

@@ -5,6 +5,7 @@
 //   tensorzoo info ID   a variant's paper, computation, config keys and source
 //   tensorzoo coverage  registered ids against the catalogue
 //   tensorzoo docs      docs/variants.md from the registry
+//   tensorzoo layouts   PNGs of the sparse-attention layouts (docs/sparse_attention.md)
 //   tensorzoo check ID  the conformance checks on one variant
 //   tensorzoo probe     the key-value memories of a trained run's FFN layers
 //   tensorzoo arena     train several variants on one task under one budget, compare

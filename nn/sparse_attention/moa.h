@@ -8,22 +8,32 @@
 //   j < g   or   p - j < S_h(p + 1),   S_h(N) = max(1, floor(alpha_h + beta_h N))
 // (the paper's S_h(N) with N the length read so far, so a decoding step sees what the
 // whole forward saw), causal. One layout mask term per (H, S).
-// Profile (moa_profile): the paper picks (alpha_h, beta_h) from a candidate set by the loss
-// sensitivity of a trained model's attention under a density budget. Here the sensitivity is
-// its first-order proxy, the attention mass a rule drops: from a trained model's attention
-// probabilities, m_h(d) = mean over queries of the mass at distance d (and on the first g
-// keys), each head starts at its cheapest candidate and the heads are upgraded greedily by
-// retained mass per density until the mean density reaches the budget.
-// Deviation: mass instead of the gradient-weighted loss change; one rule per head (no
-// per-length regression of the profile).
+//
+// Profile (sec. 4): the rules are chosen for a model already trained with dense attention
+// (span >= N), without retraining. On calibration batches, A = softmax(q k^T / sqrt(D)) of
+// each head and the loss gradient dL/dA give the first-order loss change of masking one
+// entry (i, j), the row renormalised over what is left (A'_n = A_n / (1 - A_j)):
+//   dL_ij = -A_ij (dL/dA_ij - sum_n A_in dL/dA_in) / (1 - A_ij)
+// with dL/dA_ij = dO_i . v_j and sum_n A_in dL/dA_in = dO_i . O_i (dO the gradient of the
+// head's output O). A rule's cost on a head is the sum of dL over the causal pairs it hides,
+// averaged over the batches; the plan takes one candidate rule per (layer, head) minimising
+// the summed cost with the mean density (kept / causal pairs) within a budget: a
+// multiple-choice knapsack, solved exactly by dynamic programming over the kept pair counts
+// (the paper solves the same choice as a mixed-integer program).
+// Deviations: costs from one calibration length N (the paper fits over several lengths);
+// the signed first-order sum, as the paper's profiler sums its effects.
 #pragma once
+
+#include <functional>
+#include <memory>
 
 #include "nn/sparse_attention/common.h"
 
 namespace tz::nn {
 
-inline const Key<std::vector<double>> kMoaAlpha{"moa_alpha", {16}, "MoA: alpha_h per head (cycled)"};
-inline const Key<std::vector<double>> kMoaBeta{"moa_beta", {0.25}, "MoA: beta_h per head (cycled)"};
+inline const Key<std::vector<double>> kMoaAlpha{
+    "moa_alpha", {16}, "MoA: alpha per head (cycled), or depth x heads values (layer-major, per layer)"};
+inline const Key<std::vector<double>> kMoaBeta{"moa_beta", {0.25}, "MoA: beta, as moa_alpha"};
 inline const Key<int64_t> kMoaInitial{"moa_initial", 1, "MoA: initial tokens g every query keeps"};
 
 struct MoaRule {
@@ -33,16 +43,48 @@ struct MoaRule {
 
 kernels::SparsePattern moa_pattern(std::vector<MoaRule> rules, int64_t g);
 
-// Attention mass by distance of one head, from probabilities P [N, N] (row p: a causal
-// softmax over j <= p), for lengths N: mass[p][j] averaged into the retained mass of a rule.
-struct MoaProfile {
-  std::vector<MoaRule> rules;    // the choice, per head
-  std::vector<double> retained;  // mean retained attention mass per head
-  std::vector<double> density;   // fraction of causal pairs kept per head
+// The MoA layer: the rules of its H heads can be replaced after training (the profile's
+// plan), and a probe records what the profile reads.
+class MoaAttention : public SparseAttention {
+ public:
+  MoaAttention(int64_t dim, int64_t heads, std::vector<MoaRule> rules, int64_t g, Generator& gen);
+  const std::vector<MoaRule>& rules() const;
+  int64_t initial() const;
+  void set_rules(std::vector<MoaRule> rules);  // one per head
+  // While on, each forward keeps q, k, v and adds a zero leaf tensor to the attention output
+  // O, whose gradient after the backward is dL/dO.
+  void set_profiling(bool on);
+  // dL_ij of every head for the last profiled forward and backward (training form, T = S),
+  // summed over its batch: [H][T * T], row p holds j = 0..T-1; 0 where j > p or hidden.
+  std::vector<std::vector<double>> influence() const;
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> s_;
 };
-// probs: per head, one [N, N] row-major causal probability matrix (f64) of a trained model
-// on a sample input; candidates: the rules to choose from; budget: the mean density allowed.
-MoaProfile moa_profile(const std::vector<std::vector<double>>& probs, int64_t N, const std::vector<MoaRule>& candidates,
-                       int64_t g, double budget);
+
+// Causal pairs (j <= p < N) a rule keeps, and the sum of M [N, N] over the pairs it hides.
+int64_t moa_kept(int64_t N, const MoaRule& rule, int64_t g);
+double moa_hidden_sum(const std::vector<double>& M, int64_t N, const MoaRule& rule, int64_t g);
+
+struct MoaPlan {
+  std::vector<MoaRule> rules;   // per head
+  std::vector<double> cost;     // per head: the hidden sum of its rule
+  std::vector<double> density;  // per head: kept / causal pairs
+  double mean_density() const;
+};
+// One candidate per head (cost matrices M [heads][N * N]: influence, or attention mass)
+// minimising the summed hidden cost with mean density <= budget. Exact up to the pair counts
+// rounded up to 1/65536 of the total (so the budget always holds).
+MoaPlan moa_plan(const std::vector<std::vector<double>>& M, int64_t N, const std::vector<MoaRule>& candidates,
+                 int64_t g, double budget);
+
+// The MoA layers of a model, in module order (layer-major heads follow it).
+std::vector<std::shared_ptr<MoaAttention>> moa_layers(const Module& model);
+// The influence profile of a trained model: for b = 0..batches-1, loss(b) is run and its
+// backward taken with every MoA layer probing (parameter gradients are zeroed after); the
+// result is, per MoA layer then head, the mean dL_ij over the batches [T * T].
+std::vector<std::vector<double>> moa_profile(Module& model, const std::function<Tensor(int64_t)>& loss,
+                                             int64_t batches);
 
 }  // namespace tz::nn

@@ -353,8 +353,9 @@ TZ_PROOF(ring_attention,
   TZ_PROOF_NUMBER("max rel error vs full causal", worst);
 }
 
-// Elastic windows against their mask written out; the profile applied to a model's attention
-// without training, its error bounded by the mass it drops: |o - o'|_inf <= 2 (1 - r_i) max|v|.
+// Elastic windows against their mask written out; a plan from attention mass applied to a
+// head's attention, its error bounded by the mass it drops: |o - o'|_inf <= 2 (1 - r_i) max|v|.
+// The profile from a trained model's loss sensitivity: proofs_sparse_attention_moa.cpp.
 TZ_PROOF(moa,
          "elastic per-head windows == dense masked reference (T 63/100, y and dx); span >= N is full "
          "causal; profile under a density budget keeps the mass it claims, error <= 2 (1 - mass) max|v|") {
@@ -379,13 +380,15 @@ TZ_PROOF(moa,
       }
       for (int64_t j = 0; j <= p; ++j) probs[size_t(h)][size_t(p * N + j)] /= z;
     }
+  // The plan with attention mass as the cost (the hidden mass summed over the queries).
   const std::vector<nn::MoaRule> candidates{{2, 0}, {4, 0}, {8, 0}, {0, 0.25}, {0, 0.5}, {0, 1.0}};
-  const nn::MoaProfile prof = nn::moa_profile(probs, N, candidates, 1, 0.5);
-  const double used = (prof.density[0] + prof.density[1]) / 2;
+  const nn::MoaPlan prof = nn::moa_plan(probs, N, candidates, 1, 0.5);
+  const double used = prof.mean_density();
   CHECK(used <= 0.5);
   CHECK(prof.rules[0].span(N) < prof.rules[1].span(N));  // the local head gets the shorter span
-  MESSAGE("profile spans at N 64: ", prof.rules[0].span(N), ", ", prof.rules[1].span(N), "; retained mass ",
-          prof.retained[0], ", ", prof.retained[1], "; density ", used);
+  const double retained0 = 1 - prof.cost[0] / double(N), retained1 = 1 - prof.cost[1] / double(N);
+  MESSAGE("profile spans at N 64: ", prof.rules[0].span(N), ", ", prof.rules[1].span(N), "; retained mass ", retained0,
+          ", ", retained1, "; density ", used);
   // Apply the profile to the same head, dense and windowed (loops): the gap per query.
   double worst_gap = INFINITY;
   const std::vector<double> vs = v.to_vector<double>();
@@ -411,6 +414,6 @@ TZ_PROOF(moa,
       if (kept < 1 - 1e-9) worst_gap = std::min(worst_gap, 2 * (1 - kept) * vmax - gap);
     }
   MESSAGE("smallest slack of the mass bound where mass is dropped: ", worst_gap);
-  CHECK(prof.retained[0] >= 0.9);
+  CHECK(retained0 >= 0.9);
   TZ_PROOF_NUMBER("max rel error vs dense masked", e);
 }
