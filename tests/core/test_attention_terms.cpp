@@ -242,7 +242,7 @@ TEST_CASE("score terms: the fused op vs attention_composite (dense scores), outp
   MESSAGE("score terms, fused op vs attention_composite: worst rel rms f64 ", worst64, ", f32 ", worst32);
 }
 
-TEST_CASE("top-k keeps every score tied with the k-th, as the reference does; thresholds are exact scores") {
+TEST_CASE("top-k keeps every score tied with the k-th, as the reference does, thresholds are exact scores") {
   // Integer q, k with scale 1: the scores are small integers, so every row has many exact ties.
   const int64_t B = 1, H = 2, T = 40, S = 40, D = 4;
   std::vector<double> qv(size_t(B * H * T * D)), kv(size_t(B * H * S * D));
