@@ -151,7 +151,7 @@ TZ_PROOF(attn_on_attn, "out = GLU(v_hat W + b) with the right shapes and gradien
 }
 
 TZ_PROOF(gate_values,
-         "at init the gated heads are sigma(1) x vanilla's (so out = sigma(1) vanilla without bias); causal") {
+         "at init the gated heads are sigma(1) x vanilla's (so out = sigma(1) vanilla without bias), causal") {
   Tensor x = input(6);
   auto g = make_attn(R"({"attn_gate_values": true})", 17, 2, /*bias=*/false);
   auto van = make_attn("{}", 17, 2, false);

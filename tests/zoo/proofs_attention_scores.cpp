@@ -115,7 +115,7 @@ TZ_PROOF(topk_sparse_attn, "k >= allowed keys equals dense softmax, every row ha
 }
 
 TZ_PROOF(entmax_attn,
-         "alpha->1 matches softmax, alpha=2 is sparsemax's closed form; rows sum to 1 with exact zeros; gradcheck") {
+         "alpha->1 matches softmax, alpha=2 is sparsemax's closed form, rows sum to 1 with exact zeros, gradcheck") {
   const int64_t T = 7;
   Tensor x = input(T);
   auto sm = make_attn(R"({"attn_entmax": 2})", 26);

@@ -194,7 +194,7 @@ double last_ffn_grad_norm(const std::string& placement, int64_t depth) {
 // last FFN layer is O(d sqrt(ln d)) for post-LN but O(d sqrt(ln d / L)) for pre-LN, so the
 // post/pre ratio grows like sqrt(L) with depth (post-LN needs a warm-up; pre-LN does not).
 TZ_PROOF(pre_post_norm,
-         "both selectable; post-LN's last-layer gradient exceeds pre-LN's by a factor growing with depth") {
+         "both selectable, post-LN's last-layer gradient exceeds pre-LN's by a factor growing with depth") {
   double r6 = last_ffn_grad_norm("post", 6) / last_ffn_grad_norm("pre", 6);
   double r24 = last_ffn_grad_norm("post", 24) / last_ffn_grad_norm("pre", 24);
   MESSAGE("last-layer FFN gradient norm, post-LN / pre-LN: depth 6 ", r6, ", depth 24 ", r24,

@@ -138,7 +138,7 @@ TZ_PROOF(no_bias_cramming, "parameter count drops by exactly the bias count, tin
 }
 
 TZ_PROOF(dropout_sites,
-         "eval deterministic and equal to p = 0; train-mode Monte-Carlo mean of each site = eval output") {
+         "eval deterministic and equal to p = 0, train-mode Monte-Carlo mean of each site = eval output") {
   auto m = lm(R"("depth": 2, "emb_dropout": 0.2, "ff_dropout": 0.3, "dropout": 0.1)", 8);
   auto plain = lm(R"("depth": 2)", 9);
   plain->load_state_dict(m->state_dict());
@@ -219,7 +219,7 @@ TZ_PROOF(token_shift, "chunk c is delayed c steps, causal, shift 0 is the identi
 }
 
 TZ_PROOF(sandwich_transformer,
-         "k = 0 reproduces the interleaved baseline; s^k (sf)^(n-k) f^k keeps n mixers and n FFNs") {
+         "k = 0 reproduces the interleaved baseline, s^k (sf)^(n-k) f^k keeps n mixers and n FFNs") {
   auto base = lm(R"("depth": 3)", 10), k0 = lm(R"("depth": 3, "layout": "sandwich", "sandwich_coef": 0)", 10);
   NoGradGuard ng;
   Tensor ids = ids_of(5);
@@ -293,7 +293,7 @@ TZ_PROOF(universal_transformer,
 }
 
 TZ_PROOF(act,
-         "halting weights sum to 1 per position; halted positions unchanged afterwards; ponder-cost gradient check") {
+         "halting weights sum to 1 per position, halted positions unchanged afterwards, ponder-cost gradient check") {
   auto m = lm(R"("act": true, "recurrence_steps": 5, "act_threshold": 0.05)", 13);
   m->to(DType::f64);
   m->eval();
@@ -341,7 +341,7 @@ TZ_PROOF(act,
 }
 
 TZ_PROOF(forgetful_causal_masking,
-         "masked columns get exactly zero attention; r = 0 equals standard training; inference unchanged") {
+         "masked columns get exactly zero attention, r = 0 equals standard training, inference unchanged") {
   auto m = lm(R"("depth": 2, "fcm_max_ratio": 1.0)", 14);
   Generator g(9);
   const int64_t B = 3, T = 10;

@@ -186,7 +186,7 @@ double ttt_proof(const std::string& id) {
 }  // namespace
 
 TZ_PROOF(ttt_linear,
-         "dual == primal mini-batch GD (b 16, 4, 1); b = 1 == online recurrence; inner loss falls; decode") {
+         "dual == primal mini-batch GD (b 16, 4, 1), b = 1 == online recurrence, inner loss falls, decode") {
   TZ_PROOF_NUMBER("max rel. error, dual vs primal, online, decode", ttt_proof("ttt_linear"));
 }
 

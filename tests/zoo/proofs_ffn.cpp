@@ -34,7 +34,7 @@ double norm_of(const Tensor& row) {
 
 // Shazeer 2020: FFN_act(x) = (act(xW) ⊙ xV) W2 with d_ff' = 2 d_ff / 3 keeps the parameters.
 TZ_PROOF(glu_variants,
-         "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's parameter count; identity gate is bilinear") {
+         "GLU at d_ff' = floor(2 d_ff / 3) has the ReLU FFN's parameter count, identity gate is bilinear") {
   Generator gen(11);
   // 1. Parameter count (no biases, as in the paper). C = 12: d_ff = 48, d_ff' = 32, exact.
   for (const char* gate : {"glu", "bilinear", "reglu", "geglu", "swiglu"}) {
@@ -266,7 +266,7 @@ double activation_ref(const std::string& name, double x, double prelu_a, double 
 }  // namespace
 
 TZ_PROOF(activation_survey,
-         "every entry matches its formula and passes gradcheck incl. kinks; GELU tanh within 1e-3 of erf") {
+         "every entry matches its formula and passes gradcheck incl. kinks, GELU tanh within 1e-3 of erf") {
   const double beta = 1.7, pa = 0.25, h = 1e-6;
   Tensor a = full({1}, pa, DType::f64).requires_grad_();
   Generator gen(14);

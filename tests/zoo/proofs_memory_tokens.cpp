@@ -48,7 +48,7 @@ double decode_error(models::LM& m, const Tensor& ids) {
 }  // namespace
 
 TZ_PROOF(memory_tokens,
-         "m = 0 equals the LM bit for bit; causal for real tokens; memory stripped from the logits; "
+         "m = 0 equals the LM bit for bit, causal for real tokens, memory stripped from the logits, "
          "decoding == forward") {
   NoGradGuard ng;
   const Tensor ids = ids_of(1);

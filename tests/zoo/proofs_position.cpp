@@ -126,7 +126,7 @@ TZ_PROOF(alibi, "bias equals the closed form -m_h (i - j), geometric slopes, int
 }
 
 TZ_PROOF(t5_rel_bias,
-         "bucket function matches a hand-worked table; bias depends only on the bucket; one computation per forward "
+         "bucket function matches a hand-worked table, bias depends only on the bucket, one computation per forward "
          "for all layers") {
   // Causal, 32 buckets, max_distance 128: exact for n = i - j < 16, then
   // 16 + floor(16 ln(n/16) / ln 8), at most 31. Keys after the query: bucket 0.
@@ -246,7 +246,7 @@ TZ_PROOF(position_infused_attn, "no positional signal in the residual stream or 
 }
 
 TZ_PROOF(tupe,
-         "content and position terms separable (p = 0 gives pure content attention at 1/sqrt(2D)); position term "
+         "content and position terms separable (p = 0 gives pure content attention at 1/sqrt(2D)), position term "
          "computed once per forward") {
   Generator gen(6);
   nn::TUPEPositions tupe(32, 16, 2, false, gen);

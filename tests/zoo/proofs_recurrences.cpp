@@ -194,7 +194,7 @@ TZ_PROOF(simple_recurrence_mlm, "forward-only form causal, scan == sequential, p
 }
 
 TZ_PROOF(token_shift_gpt,
-         "causal: logits_t independent of x_{>t}; discounted cumsum == recurrence; decode == forward") {
+         "causal: logits_t independent of x_{>t}, discounted cumsum == recurrence, decode == forward") {
   Generator gen(24);
   // The discounted cumsum on the scan against h_t = gamma h_{t-1} + x_t, from h0.
   const double gamma = 0.9;

@@ -114,8 +114,8 @@ double dss_vs_krylov(nn::Dss& m, int64_t L) {
 }  // namespace
 
 TZ_PROOF(dss,
-         "exp and softmax kernels == Krylov powering of ZOH(diag λ); FFT conv == recurrence (outputs, grads) "
-         "and == direct conv; decode == forward; λ from HiPPO-LegS") {
+         "exp and softmax kernels == Krylov powering of ZOH(diag λ), FFT conv == recurrence (outputs, grads) "
+         "and == direct conv, decode == forward, λ from HiPPO-LegS") {
   Generator gen(3);
   double krylov_err = 0, conv_err = 0;
   for (const std::string kind : {"exp", "softmax"}) {
@@ -185,7 +185,7 @@ Tensor lssl_output(double dt, int64_t T, const nn::Lssl& like) {
 }  // namespace
 
 TZ_PROOF(lssl,
-         "Krylov kernel by FFT conv == dense recurrence (outputs, grads); decode == forward; halving Δ on "
+         "Krylov kernel by FFT conv == dense recurrence (outputs, grads), decode == forward, halving Δ on "
          "the 2x upsampled input gives the same output up to O(Δ) discretisation error") {
   Generator gen(7);
   nn::Lssl m(
@@ -280,8 +280,8 @@ void restore_f64_init(nn::S4& m) {
 }  // namespace
 
 TZ_PROOF(s4,
-         "NPLR form reproduces HiPPO-LegS; Cauchy + Woodbury kernel == Krylov powering of the dense bilinear "
-         "matrix; FFT conv == O(N) recurrence (outputs, grads); decode == forward") {
+         "NPLR form reproduces HiPPO-LegS, Cauchy + Woodbury kernel == Krylov powering of the dense bilinear "
+         "matrix, FFT conv == O(N) recurrence (outputs, grads), decode == forward") {
   double nplr_err = 0;  // V (Λ - P̃P̃*) V* against the dense LegS matrix
   for (int64_t N : {8, 16, 32, 64}) {
     const kernels::DenseSsm legs = kernels::hippo_legs(N);
@@ -370,8 +370,8 @@ FoutFit fout_fit(int64_t N) {
 }  // namespace
 
 TZ_PROOF(httyh_s4,
-         "FouT kernel == the sliding Fourier basis on its window (error falling with N); S4-FouT "
-         "kernel == Krylov of dense FouT; conv == recurrent; decode == forward; log-uniform Δ") {
+         "FouT kernel == the sliding Fourier basis on its window (error falling with N), S4-FouT "
+         "kernel == Krylov of dense FouT, conv == recurrent, decode == forward, log-uniform Δ") {
   // 1. the continuous FouT kernel against the sliding Fourier basis
   double prev = 1e9, window = 0, after = 0;
   std::string table = "N | max |e^{tA}B - q(t)|, t in [0.1, 0.9] | after the window, t >= 1.1\n";
@@ -444,8 +444,8 @@ double hippo_reconstruction(int64_t N, int64_t T) {
 }  // namespace
 
 TZ_PROOF(hippo,
-         "history reconstructed from c(t) by Legendre polynomials, error falling with N; materialised "
-         "transfer == recurrence (outputs, grads); decode == forward") {
+         "history reconstructed from c(t) by Legendre polynomials, error falling with N, materialised "
+         "transfer == recurrence (outputs, grads), decode == forward") {
   std::string table = "N | rms error of the reconstructed history (T = 2000)\n";
   double prev = 1e9;
   for (int64_t N : {2, 4, 8, 16}) {

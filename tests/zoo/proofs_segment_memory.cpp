@@ -84,8 +84,8 @@ double accuracy_after_training(const std::string& memory, const std::function<da
 }  // namespace
 
 TZ_PROOF(transformer_xl,
-         "segment-by-segment == one forward with the block-staircase mask (f64, 1e-10) for every relative scheme; "
-         "decoding == segments with bounded caches; no gradient into the memory") {
+         "segment-by-segment == one forward with the block-staircase mask (f64, 1e-10) for every relative scheme, "
+         "decoding == segments with bounded caches, no gradient into the memory") {
   const int64_t L = 6;
   const Tensor ids = ids_of(1);
   double worst = 0;
@@ -222,7 +222,7 @@ TEST_CASE("transformer_xl: a saved memory continues bit for bit, bad memory use 
 }
 
 TZ_PROOF(deep_lrm_memory,
-         "per-layer memory lengths are what each layer attends to: segments == staircase with per-layer spans; "
+         "per-layer memory lengths are what each layer attends to: segments == staircase with per-layer spans, "
          "memory sizes") {
   NoGradGuard ng;
   const int64_t L = 6;
@@ -243,7 +243,7 @@ TZ_PROOF(deep_lrm_memory,
 }
 
 TZ_PROOF(enhanced_recurrence,
-         "k = 0 reproduces transformer_xl bit for bit; layer n's memory is layer n + k's input; information "
+         "k = 0 reproduces transformer_xl bit for bit, layer n's memory is layer n + k's input, information "
          "reaches segments TXL cannot") {
   NoGradGuard ng;
   const int64_t L = 6;
@@ -281,7 +281,7 @@ TZ_PROOF(enhanced_recurrence,
 }
 
 TZ_PROOF(compressive_memory,
-         "c = 1 (mean) equals Transformer-XL with memory M + Mc; compressed sizes; the reconstruction loss trains the "
+         "c = 1 (mean) equals Transformer-XL with memory M + Mc, compressed sizes, the reconstruction loss trains the "
          "compressor only") {
   const int64_t L = 6;
   const Tensor ids = ids_of(5);

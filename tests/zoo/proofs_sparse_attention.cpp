@@ -88,7 +88,7 @@ double against_full(const std::string& id, const std::string& cfg) {
 }  // namespace
 
 TZ_PROOF(local_attention,
-         "banded kernel == dense masked reference (w 37, T 63/100); w >= T is full causal; "
+         "banded kernel == dense masked reference (w 37, T 63/100), w >= T is full causal, "
          "output t independent of x before t - w + 1") {
   const double e = against_reference("local_attention", R"({"sparse_window": 37})",
                                      [](int64_t, int64_t p, int64_t j) { return p - j < 37; });
@@ -111,7 +111,7 @@ TZ_PROOF(local_attention,
 
 TZ_PROOF(sparse_transformer,
          "strided and fixed, merged and split heads == dense masked reference (l 7, c 2, "
-         "T 63/100); reachability in two layers proved on the layout (test_core)") {
+         "T 63/100), reachability in two layers proved on the layout (test_core)") {
   double e = against_reference("sparse_transformer", R"({"sparse_pattern": "strided", "sparse_stride": 7})",
                                [](int64_t, int64_t p, int64_t j) { return p - j < 7 || (p - j) % 7 == 0; });
   e = std::max(e,
@@ -124,7 +124,7 @@ TZ_PROOF(sparse_transformer,
 }
 
 TZ_PROOF(longformer,
-         "dilated window + global prefix == dense masked reference (w 9, d 1/3, g 3, T 63/100); "
+         "dilated window + global prefix == dense masked reference (w 9, d 1/3, g 3, T 63/100), "
          "w >= T is full causal") {
   const double e =
       against_reference("longformer", R"({"sparse_window": 9, "sparse_dilations": [1, 3], "sparse_global": 3})",
@@ -138,7 +138,7 @@ TZ_PROOF(longformer,
 
 TZ_PROOF(bigbird,
          "window + global + seeded random blocks == dense masked reference with the same seed (b 12, "
-         "T 63/100); a window of all blocks is full causal") {
+         "T 63/100), a window of all blocks is full causal") {
   const kernels::SparsePattern bb = kernels::bigbird_pattern(12, 1, 1, 2, 5, kH, 100);
   const double e = against_reference(
       "bigbird",
@@ -149,7 +149,7 @@ TZ_PROOF(bigbird,
 }
 
 TZ_PROOF(blockwise_attention,
-         "block kernel == dense masked reference (b 13, shifts 0/1, T 63/100); one block "
+         "block kernel == dense masked reference (b 13, shifts 0/1, T 63/100), one block "
          "(identity head) is full causal attention") {
   const double e = against_reference("blockwise_attention", R"({"sparse_block": 13})",
                                      [](int64_t h, int64_t p, int64_t j) { return j / 13 == p / 13 - h; });
@@ -166,7 +166,7 @@ TZ_PROOF(blockwise_attention,
 // c_ij the number of branches that hold (i, j) (loops in f64).
 TZ_PROOF(longnet_dilated,
          "merged dilated branches == softmax over the branches' pairs with multiplicity "
-         "(w0 5, 3 branches, T 63); one branch with w = T, r = 1 is full causal") {
+         "(w0 5, 3 branches, T 63), one branch with w = T, r = 1 is full causal") {
   const int64_t T = 63, D = 4, w0 = 5, N = 3;
   Generator gen(6);
   Tensor q = randn({1, kH, T, D}, gen, DType::f64), k = randn({1, kH, T, D}, gen, DType::f64),
@@ -202,7 +202,7 @@ TZ_PROOF(longnet_dilated,
 
 TZ_PROOF(flash_attention,
          "equals naive softmax attention for ragged T around the 32 tile (1..100), f64 1e-12 "
-         "and f32 1e-5; activation memory O(T)") {
+         "and f32 1e-5, activation memory O(T)") {
   double worst = 0;
   for (int64_t T : {1, 31, 32, 33, 63, 64, 65, 100}) {
     auto m = make("flash_attention", "{}");

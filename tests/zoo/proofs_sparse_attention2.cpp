@@ -119,8 +119,8 @@ double against_reference_moa() {
 // The reference: keys [kc; k] with the slot rule and the open block written out as one
 // explicit mask, through the materialising composite; kc by slices of W (sum_t W_t k_{m k + t}).
 TZ_PROOF(memory_compressed_attn,
-         "== dense masked reference over [compressed; raw] keys (kappa 3, T 63/100, y and dx); "
-         "kappa 1 with W = I is full causal; causal on compressed-block boundaries (perturbation)") {
+         "== dense masked reference over [compressed, raw] keys (kappa 3, T 63/100, y and dx), "
+         "kappa 1 with W = I is full causal, causal on compressed-block boundaries (perturbation)") {
   const int64_t kappa = 3;
   auto base = make("memory_compressed_attn", R"({"compress_stride": 3})");
   auto& m = dynamic_cast<nn::MemoryCompressedAttention&>(*base);
@@ -180,7 +180,7 @@ TZ_PROOF(memory_compressed_attn,
 // sequence (no compaction), through the materialising composite.
 TZ_PROOF(sparse_flash_attn,
          "compacted buckets == dense masked reference on original positions (4 buckets, T 63/100, "
-         "y and dx); one bucket is full causal; perturbing x_s moves no y_t with t < s") {
+         "y and dx), one bucket is full causal, perturbing x_s moves no y_t with t < s") {
   auto base = make("sparse_flash_attn", R"({"hash_buckets": 4})");
   auto& m = dynamic_cast<nn::SparseAttention&>(*base);
   double worst = 0;
@@ -227,8 +227,8 @@ TZ_PROOF(sparse_flash_attn,
 
 // The reference: keys [k^g; k^l] with l2g and the banded l2l written out as one mask.
 TZ_PROOF(etc_global_local,
-         "l2g + banded l2l == dense masked reference over [x^g; x^l] (n_g 3, w 7, T 63/100, y and dx); "
-         "w >= T equals full attention over [x^g; x^l]") {
+         "l2g + banded l2l == dense masked reference over [x^g, x^l] (n_g 3, w 7, T 63/100, y and dx), "
+         "w >= T equals full attention over [x^g, x^l]") {
   const int64_t ng = 3;
   double worst = 0;
   for (int64_t w : {7, 100}) {
@@ -261,7 +261,7 @@ TZ_PROOF(etc_global_local,
 // slots pooled by explicit sums.
 TZ_PROOF(poolingformer,
          "window + pooled complete past windows == dense masked reference (w1 5, w2 23, kappa 3, "
-         "T 63/100, y and dx); kappa 1 with w2 >= T is full causal") {
+         "T 63/100, y and dx), kappa 1 with w2 >= T is full causal") {
   const int64_t w1 = 5, w2 = 23, kappa = 3;
   auto base = make("poolingformer", R"({"sparse_window": 5, "pool_window": 23, "pool_stride": 3})");
   auto& m = dynamic_cast<nn::SparseAttention&>(*base);
@@ -304,7 +304,7 @@ TZ_PROOF(poolingformer,
 
 // The unfused block: attention over the whole sequence, then the FFN over every position.
 TZ_PROOF(blockwise_parallel_transformer,
-         "fused per query block == the unfused attention + FFN sublayers (blocks 1, 5, 32, 100; T 63; y and dx)") {
+         "fused per query block == the unfused attention + FFN sublayers (blocks 1, 5, 32, 100, T 63, y and dx)") {
   double worst = 0;
   for (int64_t b : {1, 5, 32, 100}) {
     auto base = make("blockwise_parallel_transformer", cat_str(R"({"bpt_block": )", b, "}"));
@@ -325,7 +325,7 @@ TZ_PROOF(blockwise_parallel_transformer,
 
 // Outputs and dq, dk, dv of the ring against the fused causal attention, f64.
 TZ_PROOF(ring_attention,
-         "P workers exchanging K/V blocks == full causal attention, outputs and grads (P 1, 2, 3, 5; "
+         "P workers exchanging K/V blocks == full causal attention, outputs and grads (P 1, 2, 3, 5, "
          "T 63 and queries 37.. of 57 keys)") {
   double worst = 0;
   for (int64_t P : {1, 2, 3, 5}) {
@@ -357,8 +357,8 @@ TZ_PROOF(ring_attention,
 // head's attention, its error bounded by the mass it drops: |o - o'|_inf <= 2 (1 - r_i) max|v|.
 // The profile from a trained model's loss sensitivity: proofs_sparse_attention_moa.cpp.
 TZ_PROOF(moa,
-         "elastic per-head windows == dense masked reference (T 63/100, y and dx); span >= N is full "
-         "causal; profile under a density budget keeps the mass it claims, error <= 2 (1 - mass) max|v|") {
+         "elastic per-head windows == dense masked reference (T 63/100, y and dx), span >= N is full "
+         "causal, profile under a density budget keeps the mass it claims, error <= 2 (1 - mass) max|v|") {
   const double e = against_reference_moa();
   CHECK(against_full(*make("moa", R"({"moa_alpha": [1000], "moa_beta": [0]})")) == 0);
   // A head that looks back a little (scores fall with distance) and one that looks far.

@@ -24,7 +24,7 @@ nn::Config cfg(const char* json) { return nn::Config::parse(json, "proof"); }
 }  // namespace
 
 TZ_PROOF(cross_attention,
-         "outputs unchanged when masked context positions are perturbed; gradient flows into the context") {
+         "outputs unchanged when masked context positions are perturbed, gradient flows into the context") {
   Generator gen(1);
   nn::Attention ca(nn::AttentionOptions{.dim = 8, .heads = 2, .causal = false, .context_dim = 6}, gen);
   ca.to(DType::f64);
@@ -61,7 +61,7 @@ TZ_PROOF(cross_attention,
 }
 
 TZ_PROOF(encoder_decoder,
-         "decoder causal; encoder independent of tgt; src_mask respected; tied embeddings share storage") {
+         "decoder causal, encoder independent of tgt, src_mask respected, tied embeddings share storage") {
   Generator gen(2);
   models::EncoderDecoder m(cfg(R"({"vocab": 16, "dim": 16, "depth": 2, "heads": 2, "context": 12})"), zoo::registry(),
                            gen);
@@ -144,7 +144,7 @@ TZ_PROOF(vit_wrapper, "patchify/unpatchify round trip exact, patches in raster o
 }
 
 TZ_PROOF(continuous_wrapper,
-         "masked positions do not influence unmasked outputs (encoder); causal variant passes the perturbation test") {
+         "masked positions do not influence unmasked outputs (encoder), causal variant passes the perturbation test") {
   Generator gen(7);
   models::ContinuousWrapper enc(cfg(R"({"dim_in": 4, "dim_out": 3, "dim": 16, "heads": 2, "context": 10, "depth": 2})"),
                                 zoo::registry(), gen);
