@@ -12,6 +12,7 @@
 
 #include "core/copy.h"
 #include "core/creation.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 namespace tz::testing {
@@ -89,6 +90,22 @@ inline Tensor non_contiguous(const Tensor& t) {
   Tensor v = big.slice(-1, 0, s2.back(), 2).detach();
   core::copy_(v, t);
   return v;
+}
+
+// Sets the SIMD level for a scope and restores the previous one.
+struct SimdLevelGuard {
+  SimdLevel prev = simd_level();
+  explicit SimdLevelGuard(SimdLevel level) { set_simd_level(level); }
+  ~SimdLevelGuard() { set_simd_level(prev); }
+};
+
+// The SIMD levels this CPU runs, widest first, then off (the portable loops).
+inline std::vector<SimdLevel> simd_levels() {
+  std::vector<SimdLevel> ls;
+  if (cpu_has_avx512()) ls.push_back(SimdLevel::avx512);
+  if (cpu_has_avx2_fma()) ls.push_back(SimdLevel::avx2);
+  ls.push_back(SimdLevel::off);
+  return ls;
 }
 
 }  // namespace tz::testing

@@ -26,20 +26,6 @@
 namespace tz::testing {
 namespace {
 
-struct SimdGuard {
-  SimdLevel prev = simd_level();
-  explicit SimdGuard(SimdLevel level) { set_simd_level(level); }
-  ~SimdGuard() { set_simd_level(prev); }
-};
-// The SIMD levels this CPU runs, widest first, then off (the portable loops).
-std::vector<SimdLevel> levels() {
-  std::vector<SimdLevel> ls;
-  if (cpu_has_avx512()) ls.push_back(SimdLevel::avx512);
-  if (cpu_has_avx2_fma()) ls.push_back(SimdLevel::avx2);
-  ls.push_back(SimdLevel::off);
-  return ls;
-}
-
 // One configuration: q [B, H, T, D] at key positions q_offset.., k and v [B, H, S, D].
 struct Case {
   int64_t B, H, T, S, D, q_offset;
@@ -136,9 +122,9 @@ std::vector<Case> awkward_cases() {
 
 TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward") {
   for (DType dt : {DType::f32, DType::f64})
-    for (SimdLevel level : levels()) {
+    for (SimdLevel level : simd_levels()) {
       if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64 has only the portable loops
-      SimdGuard guard(level);
+      SimdLevelGuard guard(level);
       const double tol = dt == DType::f32 ? 2e-5 : 1e-11;
       for (const Case& c : awkward_cases())
         for (int layout : {0, 2}) {
@@ -169,9 +155,9 @@ TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward
 
 TEST_CASE("attention op vs the composite scaled_dot_product_attention_ref: outputs and gradients") {
   for (DType dt : {DType::f32, DType::f64})
-    for (SimdLevel level : levels()) {
+    for (SimdLevel level : simd_levels()) {
       if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64 has only the portable loops
-      SimdGuard guard(level);
+      SimdLevelGuard guard(level);
       const double tol = dt == DType::f32 ? 3e-5 : 1e-10;
       for (const Case& c : awkward_cases())
         for (int layout : {0, 1, 2}) {
@@ -480,9 +466,9 @@ TEST_CASE("masked attention kernels: fast vs reference, every term, causal or no
     core::AttentionForward r = core::attention(q, k, v, spec, true);
     core::AttentionGrads gr = core::attention_backward(g, q, k, v, r.out, r.lse, spec, true);
     for (double x : r.lse.to_vector<double>()) n_empty_rows += std::isinf(x);
-    for (SimdLevel level : levels()) {
+    for (SimdLevel level : simd_levels()) {
       if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64: the portable loops only
-      SimdGuard guard(level);
+      SimdLevelGuard guard(level);
       CAPTURE(simd_level_name(level));
       const double tol = dt == DType::f32 ? 2e-5 : 1e-11;
       core::AttentionForward f = core::attention(q, k, v, spec);
@@ -522,9 +508,9 @@ TEST_CASE("masked attention op vs attention_composite: outputs and gradients of 
       return r;
     };
     Result composite = run_spec(false);
-    for (SimdLevel level : levels()) {
+    for (SimdLevel level : simd_levels()) {
       if (dt == DType::f64 && level != SimdLevel::off) continue;
-      SimdGuard guard(level);
+      SimdLevelGuard guard(level);
       CAPTURE(simd_level_name(level));
       compare(run_spec(true), composite, dt == DType::f32 ? 3e-5 : 1e-10);
     }
@@ -613,8 +599,8 @@ TEST_CASE("attention: hidden tiles are skipped (their keys never read), one fill
   Tensor k_nan = k.clone(), v_nan = v.clone();
   core::fill_(k_nan.narrow(2, 64, 64), NAN);
   core::fill_(v_nan.narrow(2, 64, 64), NAN);
-  for (SimdLevel level : levels()) {
-    SimdGuard guard(level);
+  for (SimdLevel level : simd_levels()) {
+    SimdLevelGuard guard(level);
     CAPTURE(simd_level_name(level));
     for (bool causal : {false, true}) {
       CAPTURE(causal);

@@ -23,19 +23,6 @@
 namespace tz::testing {
 namespace {
 
-struct SimdGuard {
-  SimdLevel prev = simd_level();
-  explicit SimdGuard(SimdLevel level) { set_simd_level(level); }
-  ~SimdGuard() { set_simd_level(prev); }
-};
-std::vector<SimdLevel> levels() {
-  std::vector<SimdLevel> ls;
-  if (cpu_has_avx512()) ls.push_back(SimdLevel::avx512);
-  if (cpu_has_avx2_fma()) ls.push_back(SimdLevel::avx2);
-  ls.push_back(SimdLevel::off);
-  return ls;
-}
-
 // q [B, H, T, D] at key positions q_offset.., k, v [B, G, S, D]; Dp the pair operands' width.
 struct Dims {
   int64_t B, H, G, T, S, D, q_offset, Dp;
@@ -170,9 +157,9 @@ TEST_CASE("score terms: fast kernels vs the f64 reference kernels, outputs, lse,
     Tensor g = randn(l.q.shape(), gen, dt);
     core::AttentionForward r = core::attention(l.q, l.k, l.v, spec, true);
     core::AttentionGrads gr = core::attention_backward(g, l.q, l.k, l.v, r.out, r.lse, spec, true);
-    for (SimdLevel level : levels()) {
+    for (SimdLevel level : simd_levels()) {
       if (dt == DType::f64 && level != SimdLevel::off) continue;  // f64: the portable loops only
-      SimdGuard guard(level);
+      SimdLevelGuard guard(level);
       CAPTURE(std::string(simd_level_name(level)));
       // f64: the same sums in another order (online softmax over tiles); f32: rounding.
       const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
@@ -225,9 +212,9 @@ TEST_CASE("score terms: the fused op vs attention_composite (dense scores), outp
       return r;
     };
     std::vector<Tensor> composite = run(false);
-    for (SimdLevel level : levels()) {
+    for (SimdLevel level : simd_levels()) {
       if (dt == DType::f64 && level != SimdLevel::off) continue;
-      SimdGuard guard(level);
+      SimdLevelGuard guard(level);
       CAPTURE(std::string(simd_level_name(level)));
       const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
       double& worst = dt == DType::f64 ? worst64 : worst32;
@@ -260,9 +247,9 @@ TEST_CASE("top-k keeps every score tied with the k-th, as the reference does, th
       // The scores, to count what each row keeps: s >= its threshold (and visible).
       Tensor s = matmul(q, k.transpose(-1, -2)).to(DType::f64);
       int64_t rows_with_ties = 0;
-      for (SimdLevel level : levels()) {
+      for (SimdLevel level : simd_levels()) {
         if (dt == DType::f64 && level != SimdLevel::off) continue;
-        SimdGuard guard(level);
+        SimdLevelGuard guard(level);
         CAPTURE(std::string(simd_level_name(level)));
         core::AttentionForward f = core::attention(q, k, v, spec);
         CHECK(max_abs_diff(f.out, r.out) <= (dt == DType::f64 ? 1e-12 : 1e-5));
