@@ -105,7 +105,7 @@ void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, 
 }
 
 // y = exp(x - m) over n entries (in place allowed); returns sum y in f64. On AVX2, exactly 0
-// below e^-87 (avx2::attn_exp: hidden scores cost no subnormal arithmetic).
+// below e^kAttnExpCut (avx2::attn_exp: no subnormal arithmetic in p, p*V or dS).
 template <class T>
 double row_exp(T* y, const T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {

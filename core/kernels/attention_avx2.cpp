@@ -49,14 +49,13 @@ struct V {
 
 #include "core/kernels/attention_simd.inl"
 
-// exp(z) with z below kExpCut clamped away from exp's subnormal range and then set to 0: a
-// hidden score (-inf) or one 87 below its row's max weighs nothing either way, but computing
-// it would make x86 take a microcode assist per lane for the underflow (measured: with top-k,
-// where nearly every score of a tile is hidden, 45 % of the forward went there).
+// exp(z) with z below kAttnExpCut clamped and then set to 0 (attention.h says why the cut is
+// harmless): computing exp of a hidden score (-inf) or of one far below its row's max would
+// make x86 take a microcode assist per lane for the underflow (measured: with top-k, where
+// nearly every score of a tile is hidden, 45 % of the forward went there).
 double attn_exp(float* y, const float* x, int64_t n, float m) {
   using simd::F8;
-  constexpr float kExpCut = -87.0f;  // e^-87 = 1.6e-38, just above the smallest normal f32
-  const F8 vm(m), cut(kExpCut), zero(0.0f);
+  const F8 vm(m), cut(kAttnExpCut), zero(0.0f);
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
   auto one = [&](F8 z) {
     F8 e = simd::exp(simd::max_nan(cut, z));  // NaN stays NaN
