@@ -109,6 +109,36 @@ class CopyTask : public Task {
   }
 };
 
+// ---- copy_blank ------------------------------------------------------------------------
+// Copy with the answers hidden: x1..xn SEP, then PAD where the copy goes, the target at the
+// i-th position from SEP on being x(i+1). Copy's teacher-forced inputs show each answer one
+// position after it is asked for, which a non-causal (encoder) mixer simply reads; here it
+// must look the token up by position, as a causal one does.
+class CopyBlankTask : public Task {
+ public:
+  explicit CopyBlankTask(TaskOptions o) : Task(resolve(o)) {}
+  std::string name() const override { return "copy_blank"; }
+  std::string description() const override {
+    return cat_str("copy_blank: reproduce ", options_.copy_len, " random tokens after a separator, into blanks");
+  }
+
+ private:
+  static TaskOptions resolve(TaskOptions o) {
+    o = with_vocab(o, kDefaultVocab);
+    check_common("copy_blank", o, 4, 2);
+    if (o.copy_len == 0) o.copy_len = o.seq_len / 2;
+    TZ_CHECK(o.copy_len >= 1 && 2 * o.copy_len <= o.seq_len, "copy_blank: copy_len must be in [1, ", o.seq_len / 2,
+             "] (the tokens and their blanks fit in seq_len ", o.seq_len, "), got ", o.copy_len);
+    return o;
+  }
+  void fill_example(int64_t* x, int64_t* y, Generator& gen) const override {
+    const int64_t T = options_.seq_len, n = options_.copy_len, V = options_.vocab_size;
+    for (int64_t t = 0; t < T; ++t) x[t] = kPadToken, y[t] = kIgnoreIndex;
+    for (int64_t i = 0; i < n; ++i) x[i] = y[n + i] = randint(gen, 2, V);
+    x[n] = kSepToken;
+  }
+};
+
 // ---- selective_copy --------------------------------------------------------------------
 // Measures: content-aware filtering: remember the data tokens, skip the noise between them
 // at random places. A time-invariant recurrence (S4, long convolutions) cannot tell noise
@@ -460,6 +490,7 @@ std::unique_ptr<Task> make(const TaskOptions& o) {
 }
 const Entry kRegistry[] = {
     {"copy", make<CopyTask>},
+    {"copy_blank", make<CopyBlankTask>},
     {"selective_copy", make<SelectiveCopyTask>},
     {"selective_copy_mamba", make<SelectiveCopyMambaTask>},
     {"mqar", make<MqarTask>},

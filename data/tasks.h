@@ -11,6 +11,9 @@
 //
 // Token layout (V = vocab_size, T = seq_len, n = copy_len, N = num_pairs):
 //   copy            x1..xn SEP x1..xn PAD...            data ids [2, V); scored: the copy
+//   copy_blank      x1..xn SEP PAD...                   data ids [2, V); scored: SEP and the
+//                                                        next n-1 PADs, targets x1..xn (no
+//                                                        answer in the inputs: for encoders)
 //   selective_copy  NOISE/data mixed, MARK, d1..dn       data ids [3, V); scored: d1..dn
 //   mqar            k1 v1 .. kN vN, PAD with queried keys   keys [1, 1+K), values [1+K, V),
 //                                                        K = (V - 1) / 2; scored: queries

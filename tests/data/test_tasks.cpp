@@ -99,7 +99,7 @@ int64_t solve_passkey(const std::vector<int64_t>& x, const TaskOptions&) {
 }
 
 Solver solver_for(const std::string& name) {
-  if (name == "copy") return solve_copy;
+  if (name == "copy" || name == "copy_blank") return solve_copy;  // both read the first half
   if (name == "selective_copy") return solve_selective_copy;
   if (name == "mqar") return solve_mqar;
   if (name == "induction_heads") return solve_induction;
@@ -115,7 +115,7 @@ Solver solver_for(const std::string& name) {
 int64_t expected_scored(const Task& task) {
   const TaskOptions& o = task.options();
   std::string n = task.name();
-  if (n == "copy" || n == "selective_copy" || n == "selective_copy_mamba") return o.copy_len;
+  if (n == "copy" || n == "copy_blank" || n == "selective_copy" || n == "selective_copy_mamba") return o.copy_len;
   if (n == "mqar" || n == "mqar_zoology") return o.num_queries;
   if (n == "induction_heads" || n == "induction_heads_mamba") return 1;
   return o.passkey_digits;
@@ -153,7 +153,7 @@ void check_well_posed(const Task& task, int64_t batch, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("tasks: registry lists every task and each is well posed at several settings") {
-  CHECK(task_names() == std::vector<std::string>{"copy", "selective_copy", "selective_copy_mamba", "mqar",
+  CHECK(task_names() == std::vector<std::string>{"copy", "copy_blank", "selective_copy", "selective_copy_mamba", "mqar",
                                                  "mqar_zoology", "induction_heads", "induction_heads_mamba",
                                                  "passkey"});
   const std::vector<TaskOptions> settings = {
@@ -243,7 +243,7 @@ TEST_CASE("tasks: unknown names list the valid ones and the nearest") {
   CHECK_THROWS_WITH_AS(make_task("selectve_copy"), doctest::Contains("did you mean 'selective_copy'"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("induction"), doctest::Contains("did you mean 'induction_heads'"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("xyz"),
-                       doctest::Contains("copy, selective_copy, selective_copy_mamba, mqar, "
+                       doctest::Contains("copy, copy_blank, selective_copy, selective_copy_mamba, mqar, "
                                          "mqar_zoology, induction_heads, induction_heads_mamba, "
                                          "passkey"),
                        tz::Error);
@@ -564,4 +564,18 @@ TEST_CASE("induction_heads_mamba: the special token twice, the answer after the 
                        doctest::Contains("vocab_size must be >= 3"), tz::Error);
   CHECK_THROWS_WITH_AS(make_task("induction_heads_mamba", {.seq_len = 2}), doctest::Contains("seq_len must be >= 3"),
                        tz::Error);
+}
+
+TEST_CASE("copy_blank: no answer is in the inputs from the separator on, so an encoder cannot read it") {
+  auto task = make_task("copy_blank", {.vocab_size = 16, .seq_len = 20, .copy_len = 6});
+  Generator gen(7);
+  Batch b = task->sample(64, gen);
+  std::vector<int64_t> x = b.inputs.to_vector<int64_t>(), y = b.targets.to_vector<int64_t>();
+  for (int64_t r = 0; r < 64; ++r) {
+    const int64_t* xr = x.data() + r * 20;
+    const int64_t* yr = y.data() + r * 20;
+    CHECK(xr[6] == kSepToken);
+    for (int64_t t = 7; t < 20; ++t) CHECK(xr[t] == kPadToken);
+    for (int64_t i = 0; i < 6; ++i) CHECK(yr[6 + i] == xr[i]);  // the i-th blank asks for x(i+1)
+  }
 }
