@@ -71,9 +71,10 @@ void register_linformer(nn::Registry& r) {
          .learn_steps = 800,
          .learn_lr = 3e-3,
          .learn_task = "copy_blank",
-         .learn_reason = "not causal: copy's targets are its next inputs, which a bidirectional mixer reads; "
-                         "copy_blank asks for the same tokens into blanks; k 16 = its length (k 8: 0.14-0.64), lr 3e-3 for 800 "
-                         "steps passes seeds 0-3 (lr 1e-2: seed 1 at 0.18)"});
+         .learn_reason =
+             "not causal: copy's targets are its next inputs, which a bidirectional mixer reads; "
+             "copy_blank asks for the same tokens into blanks; k 16 = its length (k 8: 0.14-0.64), lr 3e-3 for 800 "
+             "steps passes seeds 0-3 (lr 1e-2: seed 1 at 0.18)"});
 }
 
 }  // namespace tz::zoo

@@ -1,13 +1,16 @@
 // Proofs of the approximate attention mixers (nn/approx_attention/): each against softmax
 // attention written out with the plain ops, in f64.
+#include <array>
 #include <cmath>
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/copy.h"
 #include "core/creation.h"
+#include "core/kernels/attention_layout.h"
 #include "models/zoo.h"
 #include "nn/approx_attention/linformer.h"
+#include "nn/approx_attention/reformer_lsh.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 
@@ -16,8 +19,7 @@ using namespace tz;
 namespace {
 constexpr int64_t kB = 2, kC = 16, kH = 2, kD = kC / kH;
 
-std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& cfg, int64_t context,
-                                 DType dt = DType::f64) {
+std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& cfg, int64_t context, DType dt = DType::f64) {
   Generator gen(3);
   auto m = zoo::registry().make_mixer(id, nn::ModelDims{.dim = kC, .heads = kH, .context = context, .depth = 1},
                                       nn::Config::parse(cfg), gen);
@@ -58,9 +60,7 @@ Tensor merge_out(nn::Linear& out, const Tensor& o) {
 Tensor linformer_reference(nn::Linformer& m, const Tensor& x) {
   const int64_t T = x.size(1), n = m.context;
   Qkv s = split_qkv(*m.qkv, x);
-  auto pad = [&](const Tensor& z) {
-    return T == n ? z : cat({z, zeros({z.size(0), kH, n - T, kD}, z.dtype())}, 2);
-  };
+  auto pad = [&](const Tensor& z) { return T == n ? z : cat({z, zeros({z.size(0), kH, n - T, kD}, z.dtype())}, 2); };
   const Tensor& F = m.share == nn::Linformer::Share::kv ? m.E : m.F;
   Tensor kp = matmul(m.E, pad(s.k)), vp = matmul(F, pad(s.v));
   Tensor p = softmax(matmul(s.q, kp.transpose(2, 3)) * (1.0 / std::sqrt(double(kD))));
@@ -129,6 +129,124 @@ TZ_PROOF(linformer,
     NoGradGuard no_grad;
     CHECK(tz::testing::max_abs_diff(base->forward(x, {}).narrow(1, 0, 1), base->forward(x2, {}).narrow(1, 0, 1)) >
           1e-6);
+  }
+  TZ_PROOF_NUMBER("max rel error", worst);
+}
+
+namespace {
+// Reformer's layer written out densely for one sequence (B 1): shared-QK scores against unit
+// keys, the buckets argmax [aR; -aR] from the layer's rotations by the plain ops, and the
+// visible set of each query by the definition in reformer_lsh.h, counted from scratch:
+// j <= i in i's bucket in some round with chunk(j) >= chunk(i) - 1, where
+// chunk = (earlier positions in the same bucket) / m; itself only when nothing else is.
+Tensor reformer_reference(nn::ReformerLsh& m, const Tensor& x, bool full_causal = false) {
+  const int64_t T = x.size(1), H = m.heads, D = kD, R = m.rounds, mc = m.chunk;
+  Tensor p = m.qkv->forward(x).view({1, T, 2, H, D});
+  Tensor a = p.select(2, 0).permute({0, 2, 1, 3}), v = p.select(2, 1).permute({0, 2, 1, 3});
+  std::vector<std::vector<int64_t>> bucket(size_t(R * H));  // [r][h] -> per position
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<int64_t>& b = bucket[size_t(r * H + h)];
+      if (m.buckets == 1) {
+        b.assign(size_t(T), 0);
+        continue;
+      }
+      Tensor proj = matmul(a.select(0, 0).select(0, h).detach(), m.rotations.select(0, r).select(0, h).to(a.dtype()));
+      b = argmax(cat({proj, proj * -1.0}, 1), 1).to_vector<int64_t>();
+    }
+  auto before = [&](const std::vector<int64_t>& b, int64_t i) {
+    int64_t n = 0;
+    for (int64_t j = 0; j < i; ++j) n += b[size_t(j)] == b[size_t(i)];
+    return n;
+  };
+  auto other = [&](int64_t h, int64_t i, int64_t j) {  // j < i visible in some round
+    for (int64_t r = 0; r < R; ++r) {
+      const std::vector<int64_t>& b = bucket[size_t(r * H + h)];
+      if (b[size_t(j)] == b[size_t(i)] && before(b, j) / mc >= before(b, i) / mc - 1) return true;
+    }
+    return false;
+  };
+  auto mask = std::make_shared<kernels::AttentionMask>();
+  mask->terms = {kernels::DenseMask::of(
+      [&](int64_t h, int64_t i, int64_t j) {
+        if (j > i) return false;
+        if (full_causal) return j < i || i == 0;
+        if (j < i) return other(h, i, j);
+        for (int64_t e = 0; e < i; ++e)
+          if (other(h, i, e)) return false;
+        return true;  // alone: itself
+      },
+      H, T, T)};
+  Tensor k = a * rsqrt(sum(a * a, {3}, true) + 1e-24);
+  Tensor o = attention_composite(a, k, v, AttentionSpec{.mask = mask});
+  return merge_out(*m.out, o);
+}
+
+std::shared_ptr<nn::Mixer> make_reformer(int64_t buckets, int64_t chunk, int64_t rounds) {
+  return make("reformer_lsh",
+              cat_str(R"({"lsh_buckets": )", buckets, R"(, "lsh_chunk": )", chunk, R"(, "lsh_rounds": )", rounds, "}"),
+              128);
+}
+}  // namespace
+
+TZ_PROOF(reformer_lsh,
+         "1 bucket with chunk >= T is shared-QK causal attention, n_r rounds == dense attention over the union of "
+         "their sets (y, dx), causal on original positions, error against full attention falls with rounds") {
+  Generator gen(8);
+  double worst = 0;
+  auto layer = [](nn::Mixer& m) { return [&m](const Tensor& z) { return m.forward(z, {}); }; };
+  // 1. One bucket, one chunk: every earlier key, itself only at position 0.
+  for (int64_t T : {23, 40}) {
+    auto base = make_reformer(1, 64, 1);
+    auto& m = dynamic_cast<nn::ReformerLsh&>(*base);
+    Tensor x = randn({1, T, kC}, gen, DType::f64), w = randn({1, T, kC}, gen, DType::f64);
+    const double e =
+        rel_max(run(layer(m), x, w), run([&](const Tensor& z) { return reformer_reference(m, z, true); }, x, w));
+    CHECK_MESSAGE(e <= 1e-12, "T ", T, ": ", e);
+    worst = std::max(worst, e);
+  }
+  // 2. Several buckets, chunks and rounds: the sorted, chunked, merged computation against the
+  // dense union written out (chunk boundaries inside buckets, pairs repeated across rounds).
+  for (auto [nb, mc, nr, T] : {std::array<int64_t, 4>{4, 4, 3, 37}, {2, 3, 2, 50}, {8, 2, 4, 29}}) {
+    auto base = make_reformer(nb, mc, nr);
+    auto& m = dynamic_cast<nn::ReformerLsh&>(*base);
+    Tensor x = randn({1, T, kC}, gen, DType::f64), w = randn({1, T, kC}, gen, DType::f64);
+    const double e = rel_max(run(layer(m), x, w), run([&](const Tensor& z) { return reformer_reference(m, z); }, x, w));
+    CHECK_MESSAGE(e <= 1e-12, "buckets ", nb, ", chunk ", mc, ", rounds ", nr, ", T ", T, ": ", e);
+    worst = std::max(worst, e);
+  }
+  // 3. Causal on original positions: redrawing x_s moves no output before s (T 48, 4 buckets,
+  // chunks of 4, 2 rounds), and moves later ones.
+  {
+    auto base = make_reformer(4, 4, 2);
+    NoGradGuard no_grad;
+    Tensor x = randn({1, 48, kC}, gen, DType::f64);
+    Tensor y0 = base->forward(x, {});
+    for (int64_t s : {5, 20, 40}) {
+      Tensor x2 = x.clone();
+      core::copy_(x2.narrow(1, s, 1), randn({1, 1, kC}, gen, DType::f64));
+      Tensor y1 = base->forward(x2, {});
+      CHECK(tz::testing::max_abs_diff(y0.narrow(1, 0, s), y1.narrow(1, 0, s)) == 0.0);
+      CHECK(tz::testing::max_abs_diff(y0.narrow(1, s, 48 - s), y1.narrow(1, s, 48 - s)) > 1e-6);
+    }
+  }
+  // 4. The union grows with the rounds (round r's hash is the same in every layer with more
+  // rounds), so the error against full shared-QK causal attention falls (4 buckets, chunks of
+  // 8, T 96). Inputs scaled by 16 give peaked attention, the regime LSH is for; with diffuse
+  // attention a few keys cannot stand for the average of all of them (errors above 1).
+  {
+    Tensor x = randn({1, 96, kC}, gen, DType::f64) * 16.0;
+    NoGradGuard no_grad;
+    std::vector<double> err;
+    for (int64_t nr : {1, 2, 4, 8}) {
+      auto base = make_reformer(4, 8, nr);
+      auto& m = dynamic_cast<nn::ReformerLsh&>(*base);
+      Tensor y = m.forward(x, {}), full = reformer_reference(m, x, true);
+      err.push_back(std::sqrt(sum((y - full) * (y - full)).item() / sum(full * full).item()));  // relative L2
+    }
+    MESSAGE("reformer_lsh relative L2 error against full attention, rounds 1/2/4/8: ", err[0], " / ", err[1], " / ",
+            err[2], " / ", err[3]);
+    for (size_t i = 1; i < err.size(); ++i) CHECK(err[i] < err[i - 1]);
   }
   TZ_PROOF_NUMBER("max rel error", worst);
 }
