@@ -157,8 +157,8 @@ Tensor ReformerLsh::attend(const Tensor& a, const Tensor& v) const {
   Tensor q = sorted(a), k = with_previous(sorted(unit_keys(a))), vv = with_previous(sorted(v));
   Tensor s = matmul(q, k.transpose(3, 4)) * (1.0 / std::sqrt(double(D)));
   s = masked_fill(s, from_vector(hidden, {B, H, NC, m, 2 * m}), kHidden);
-  Tensor lse = logsumexp(s, 4, true);                              // [B, H, NC, m, 1]
-  Tensor o = matmul(exp(s - lse), vv).view({B, H, R * L, D});      // each round, its own softmax
+  Tensor lse = logsumexp(s, 4, true);                          // [B, H, NC, m, 1]
+  Tensor o = matmul(exp(s - lse), vv).view({B, H, R * L, D});  // each round, its own softmax
   const Tensor idx = from_vector(back, {B, H, R * T, D});
   Tensor o_r = gather(o, 2, idx).view({B, H, R, T, D});
   Tensor lse_r = gather(lse.view({B, H, R * L, 1}), 2, idx.narrow(3, 0, 1)).view({B, H, R, T});
@@ -168,8 +168,7 @@ Tensor ReformerLsh::attend(const Tensor& a, const Tensor& v) const {
 }
 
 Tensor ReformerLsh::decode(const Tensor& a, const Tensor& v, LshState& st) const {
-  const int64_t B = a.size(0), H = a.size(1), T = a.size(2), D = a.size(3), R = rounds, S0 = st.length,
-                S = S0 + T;
+  const int64_t B = a.size(0), H = a.size(1), T = a.size(2), D = a.size(3), R = rounds, S0 = st.length, S = S0 + T;
   TZ_CHECK(S <= st.a.size(2), "reformer_lsh: the cache holds ", st.a.size(2), " positions, ", S, " asked");
   core::copy_(st.a.narrow(2, S0, T), a.detach());
   core::copy_(st.v.narrow(2, S0, T), v.detach());
@@ -177,8 +176,7 @@ Tensor ReformerLsh::decode(const Tensor& a, const Tensor& v, LshState& st) const
   int64_t* cached = st.bucket.data<int64_t>();
   const int64_t cap = st.bucket.size(3);
   for (int64_t bh = 0; bh < B * H; ++bh)
-    for (int64_t r = 0; r < R; ++r)
-      std::copy_n(fresh.begin() + (bh * R + r) * T, T, cached + (bh * R + r) * cap + S0);
+    for (int64_t r = 0; r < R; ++r) std::copy_n(fresh.begin() + (bh * R + r) * T, T, cached + (bh * R + r) * cap + S0);
   // Queries S0.. against every cached key, hidden outside the union of the rounds' sets.
   std::vector<float> hidden(size_t(B * H * T * S), 1.0f);
   std::vector<int64_t> seen(size_t(R * S));

@@ -11,6 +11,7 @@
 #include "models/zoo.h"
 #include "nn/approx_attention/linformer.h"
 #include "nn/approx_attention/reformer_lsh.h"
+#include "nn/approx_attention/sdm.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 
@@ -249,4 +250,78 @@ TZ_PROOF(reformer_lsh,
     for (size_t i = 1; i < err.size(); ++i) CHECK(err[i] < err[i - 1]);
   }
   TZ_PROOF_NUMBER("max rel error", worst);
+}
+
+TZ_PROOF(sdm_attention,
+         "Hamming-ball intersections == brute-force count, SDM read weights track softmax(beta cos) at the fitted "
+         "beta (total variation), through the attention op with unit queries and keys") {
+  // 1. I(h) against counting every point of {0, 1}^12.
+  {
+    const int64_t n = 12;
+    double worst = 0;
+    for (int64_t d : {2, 3, 5})
+      for (int64_t h = 0; h <= n; ++h) {
+        int64_t count = 0;
+        for (int64_t x = 0; x < (int64_t(1) << n); ++x) {
+          const int64_t b = (int64_t(1) << h) - 1;  // centres 0 and b, h bits apart
+          if (__builtin_popcountll(uint64_t(x)) <= d && __builtin_popcountll(uint64_t(x ^ b)) <= d) ++count;
+        }
+        const double got = nn::sdm_log_intersection(n, d, h);
+        if (count == 0) {
+          CHECK(got == -INFINITY);
+        } else {
+          worst = std::max(worst, std::abs(std::exp(got) - double(count)) / double(count));
+        }
+      }
+    CHECK(worst <= 1e-12);
+  }
+  // 2. A query, 64 random patterns and 32 noisy copies of it at distances 2..33 (n 64, d 20).
+  const int64_t n = 64, d = 20, M = 96, Dv = 4;
+  Generator gen(12);
+  Tensor query = randint(0, 2, {n}, gen).to(DType::f64);
+  std::vector<double> q = query.to_vector<double>(), pats;
+  for (int64_t mu = 0; mu < M; ++mu) {
+    std::vector<double> p(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) p[size_t(i)] = double(gen.randint(0, 2));
+    if (mu < 32) {  // a copy with the first mu + 2 of a random order of bits flipped
+      p = q;
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+      for (int64_t i = 0; i < mu + 2; ++i) {
+        std::swap(order[size_t(i)], order[size_t(gen.randint(i, n))]);
+        p[size_t(order[size_t(i)])] = 1 - p[size_t(order[size_t(i)])];
+      }
+    }
+    pats.insert(pats.end(), p.begin(), p.end());
+  }
+  Tensor patterns = from_vector(pats, {M, n}), values = randn({M, Dv}, gen, DType::f64);
+  const Tensor w_sdm = nn::sdm_weights(patterns, query, d);
+  const double beta = nn::sdm_fit_beta(n, d);
+  auto bipolar_unit = [&](const Tensor& b) { return (b * 2.0 - 1.0) * (1.0 / std::sqrt(double(n))); };
+  auto tv = [&](double scale) {  // total variation between the SDM weights and softmax(scale cos)
+    Tensor w = softmax(matmul(bipolar_unit(patterns), bipolar_unit(query).unsqueeze(1)).squeeze(1) * scale);
+    return 0.5 * sum(abs(w - w_sdm)).item();
+  };
+  const double at_fit = tv(beta), half = tv(beta / 2), twice = tv(beta * 2);
+  MESSAGE("sdm n 64, d 20: fitted beta ", beta, "; total variation against softmax(beta cos) ", at_fit,
+          " (beta/2: ", half, ", 2 beta: ", twice, ")");
+  CHECK(at_fit <= 0.1);
+  CHECK(at_fit < half / 3);
+  CHECK(at_fit < twice / 3);
+  // 3. The same read through the attention op (unit-norm query and keys, scale beta: qk_norm);
+  // the values padded to the key width, which the op asks for.
+  Tensor padded = cat({values, zeros({M, n - Dv}, DType::f64)}, 1);
+  Tensor read_attn =
+      attention_composite(bipolar_unit(query).view({1, 1, 1, n}), bipolar_unit(patterns).view({1, 1, M, n}),
+                          padded.view({1, 1, M, n}), AttentionSpec{.scale = beta})
+          .view({n})
+          .narrow(0, 0, Dv);
+  Tensor read_sdm = nn::sdm_read(patterns, values, query, d);
+  const double e = rel_max(read_attn, read_sdm);
+  MESSAGE("read through attention against the SDM read: relative max error ", e);
+  CHECK(e <= 0.1);
+  CHECK_THROWS_WITH_AS(nn::sdm_weights(patterns * 2.0, query, d), doctest::Contains("must be 0 or 1"), tz::Error);
+  CHECK_THROWS_WITH_AS(nn::sdm_weights(patterns, query.narrow(0, 0, 8), d), doctest::Contains("expected patterns"),
+                       tz::Error);
+  TZ_PROOF_NUMBER("total variation at fitted beta", at_fit);
 }
