@@ -130,7 +130,11 @@ void LM::check_memory(const nn::Config& c) const {
       throw Error(cat_str(src, ": segment memory: layer ", i, ": ", why));
 }
 
-Tensor LM::logits(const Tensor& h) { return head_of(norm_f ? norm_f->forward(h) : h); }
+Tensor LM::logits(const Tensor& h) {
+  Tensor x = norm_f ? norm_f->forward(h) : h;
+  if (feature_tap) feature_tap(x);
+  return head_of(x);
+}
 
 Tensor LM::head_of(const Tensor& x) { return head ? head->forward(x) : linear(x, tok_emb->weight); }
 

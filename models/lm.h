@@ -21,6 +21,7 @@
 // gate<k>}, norm_f, head, halt, memory_tokens, memory.compress<n>.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ class LM : public Model {
   Tensor memory_tokens;                       // [m, C], undefined without memory tokens
   std::shared_ptr<SegmentRecurrence> memory;  // null without segment memory
   ActTrace last_act;
+  // Called by every forward with the final features [B, T, C] (the normed stream the head
+  // reads): kNN-LM's keys (models/knn_lm.h). Empty: nothing is called.
+  std::function<void(const Tensor&)> feature_tap;
 
  private:
   Tensor logits(const Tensor& h);
