@@ -33,20 +33,30 @@ struct ProbeArgs {
   int64_t window = 128;
 };
 
-// A byte as readable text: printable ASCII as is, the rest escaped.
-std::string show_byte(int64_t b) {
-  if (b == '\n') return "\\n";
-  if (b == '\t') return "\\t";
-  if (b >= 32 && b < 127) return std::string(1, char(b));
-  return fmt::format("\\x{:02x}", int(b));
+// A token as readable text: its bytes, printable ASCII as is, the rest escaped.
+std::string show_token(const data::Tokenizer& tok, int64_t id) {
+  std::string out;
+  for (char ch : tok.decode({id})) {
+    const int b = static_cast<unsigned char>(ch);
+    if (b == '\n')
+      out += "\\n";
+    else if (b == '\t')
+      out += "\\t";
+    else if (b >= 32 && b < 127)
+      out += ch;
+    else
+      out += fmt::format("\\x{:02x}", b);
+  }
+  return out;
 }
 
 // The validation text of a run, rebuilt the way the trainer built it.
-data::TextDataset run_dataset(const train::TrainOptions& o) {
+data::TextDataset run_dataset(const train::RunCheckpoint& run) {
+  const train::TrainOptions& o = run.options;
   data::TextDatasetOptions dopt{.val_fraction = 0.1};  // as in train::Trainer
   return o.data.empty() ? data::TextDataset::from_string(data::grammar_text(o.builtin_bytes, o.seed), dopt,
-                                                         "built-in grammar text")
-                        : data::TextDataset::from_file(o.data, dopt);
+                                                         "built-in grammar text", run.tokenizer)
+                        : data::TextDataset::from_file(o.data, dopt, run.tokenizer);
 }
 
 // "5" = the 5 strongest keys; "3,17,42" = these keys.
@@ -98,7 +108,8 @@ int run_probe(const ProbeArgs& a) {
         fmt::format("--max-tokens {} is less than one window of {} bytes (--window {}{}): "
                     "give at least {}, or a smaller --window",
                     a.max_tokens, T, a.window, T < a.window ? ", cut to the model's context" : "", T));
-  data::TextDataset ds = run_dataset(run.options);
+  data::TextDataset ds = run_dataset(run);
+  const data::Tokenizer& tok = *run.tokenizer;
   const auto& tokens = ds.tokens();
   const int64_t begin = ds.val_begin();
   const int64_t n = std::min(a.max_tokens, int64_t(tokens.size()) - begin) / T;  // whole windows
@@ -131,14 +142,14 @@ int run_probe(const ProbeArgs& a) {
       int64_t w = h.position / T, t = h.position % T;
       int64_t start = std::max<int64_t>(0, t - 40);
       std::string text = start > 0 ? "..." : "";
-      for (int64_t i = start; i < t; ++i) text += show_byte(tokens[size_t(begin + w * T + i)]);
-      text += fmt::format("[{}]", show_byte(tokens[size_t(begin + w * T + t)]));
+      for (int64_t i = start; i < t; ++i) text += show_token(tok, tokens[size_t(begin + w * T + i)]);
+      text += fmt::format("[{}]", show_token(tok, tokens[size_t(begin + w * T + t)]));
       fmt::print("    {:8.4f}: {}\n", h.value, text);
     }
     Tensor row = proj.select(0, keys[j]);
     std::string top;
     for (int64_t id : nn::top_ids(row, a.top))
-      top += fmt::format("{}'{}' {:.3f}", top.empty() ? "" : ", ", show_byte(id), row.at({id}));
+      top += fmt::format("{}'{}' {:.3f}", top.empty() ? "" : ", ", show_token(tok, id), row.at({id}));
     fmt::print("  top tokens of v_i E^T: {}\n", top);
   }
   return 0;
