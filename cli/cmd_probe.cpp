@@ -105,7 +105,7 @@ int run_probe(const ProbeArgs& a) {
   const int64_t T = std::min(a.window, model->context());
   if (a.max_tokens < T)
     throw CLI::ValidationError(
-        fmt::format("--max-tokens {} is less than one window of {} bytes (--window {}{}): "
+        fmt::format("--max-tokens {} is less than one window of {} tokens (--window {}{}): "
                     "give at least {}, or a smaller --window",
                     a.max_tokens, T, a.window, T < a.window ? ", cut to the model's context" : "", T));
   data::TextDataset ds = run_dataset(run);
@@ -114,7 +114,7 @@ int run_probe(const ProbeArgs& a) {
   const int64_t begin = ds.val_begin();
   const int64_t n = std::min(a.max_tokens, int64_t(tokens.size()) - begin) / T;  // whole windows
   TZ_CHECK(n > 0, "probe: the validation text (", int64_t(tokens.size()) - begin,
-           " bytes) is shorter than one window of ", T);
+           " tokens) is shorter than one window of ", T);
 
   // Run the model over consecutive windows of the validation text, recording the keys.
   // Recorded position w*T + t is window w, offset t; its prefix is the window up to t.
@@ -137,7 +137,7 @@ int run_probe(const ProbeArgs& a) {
   fmt::print("layer {} of {}: {} keys ({}), {} validation positions in windows of {}\n", layer, depth, coeffs.size(1),
              mlp->options.activation, coeffs.size(0), T);
   for (size_t j = 0; j < keys.size(); ++j) {
-    fmt::print("\nkey {}\n  top-activating prefixes (coefficient: text, the trigger byte in [ ]):\n", keys[j]);
+    fmt::print("\nkey {}\n  top-activating prefixes (coefficient: text, the trigger token in [ ]):\n", keys[j]);
     for (const nn::KeyHit& h : hits[j]) {
       int64_t w = h.position / T, t = h.position % T;
       int64_t start = std::max<int64_t>(0, t - 40);
@@ -168,8 +168,8 @@ void add_probe_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--keys", a->keys, "How many of the strongest keys, or a comma list of key indices")
       ->capture_default_str();
   cmd->add_option("--top", a->top, "Prefixes and tokens to show per key")->capture_default_str();
-  cmd->add_option("--max-tokens", a->max_tokens, "Validation bytes to read at most")->capture_default_str();
-  cmd->add_option("--window", a->window, "Bytes per forward window (at most the model's context)")
+  cmd->add_option("--max-tokens", a->max_tokens, "Validation tokens to read at most")->capture_default_str();
+  cmd->add_option("--window", a->window, "Tokens per forward window (at most the model's context)")
       ->capture_default_str();
   commands.push_back({cmd, [a]() { return run_probe(*a); }});
 }
