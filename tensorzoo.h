@@ -15,6 +15,7 @@
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "core/tensor.h"
+#include "data/bpe.h"
 #include "data/tasks.h"
 #include "data/text_dataset.h"
 #include "data/tokenizer.h"

@@ -1,5 +1,7 @@
 // `tensorzoo eval --run DIR [--data FILE]`: a trained run's loss on a text, every token of it:
-// the mean next-token loss (nats per byte), its perplexity and bits per byte, with progress.
+// the mean next-token loss (nats per token), its perplexity and bits per byte, with progress.
+// The text is tokenized with the run's tokenizer. Bits per byte divide the total loss by the
+// bytes of the scored tokens, so runs with different tokenizers compare on one scale.
 // Without --data, the text is the run's own validation split (the held-out end of its
 // training text). The text is read in consecutive windows of --seq-len tokens, each scored on
 // its own (the first token of a window is context only), batched --batch at a time.
@@ -32,22 +34,27 @@ int evaluate(const EvalArgs& a) {
   std::vector<int64_t> tokens;
   std::string source;
   if (!a.data.empty()) {
-    data::TextDataset d = data::TextDataset::from_file(a.data, {.val_fraction = 0, .seq_len = 1});
+    data::TextDataset d = data::TextDataset::from_file(a.data, {.val_fraction = 0, .seq_len = 1}, run.tokenizer);
     tokens = d.tokens();
     source = a.data;
   } else {
     const train::TrainOptions& t = run.options;
-    data::TextDataset d = t.data.empty()
-                              ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed),
-                                                               {.val_fraction = 0.1}, "built-in grammar text")
-                              : data::TextDataset::from_file(t.data, {.val_fraction = 0.1});
+    data::TextDataset d =
+        t.data.empty() ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed),
+                                                        {.val_fraction = 0.1}, "built-in grammar text", run.tokenizer)
+                       : data::TextDataset::from_file(t.data, {.val_fraction = 0.1}, run.tokenizer);
     tokens.assign(d.tokens().begin() + d.val_begin(), d.tokens().end());
     source = d.source() + ", the run's validation split";
   }
   const int64_t windows = (int64_t(tokens.size()) - 1) / T;
   TZ_CHECK(windows >= 1, "eval: ", source, " holds ", tokens.size(), " tokens; a window of --seq-len ", T, " needs ",
            T + 1);
-  fmt::print("eval: {} on {} ({} windows of {} tokens)\n", a.run_dir, source, windows, T);
+  fmt::print("eval: {} on {} ({} windows of {} {} tokens)\n", a.run_dir, source, windows, T, run.tokenizer->kind());
+  // The bytes each token stands for: a target's share of the text.
+  std::vector<int64_t> token_bytes(size_t(run.tokenizer->vocab_size()));
+  for (int64_t id = 0; id < run.tokenizer->vocab_size(); ++id)
+    token_bytes[size_t(id)] = int64_t(run.tokenizer->decode({id}).size());
+  int64_t bytes = 0;
   NoGradGuard no_grad;
   model->eval();
   double total = 0;
@@ -59,6 +66,7 @@ int evaluate(const EvalArgs& a) {
       for (int64_t t = 0; t < T; ++t) {
         in[size_t(b * T + t)] = tokens[size_t((w0 + b) * T + t)];
         out[size_t(b * T + t)] = tokens[size_t((w0 + b) * T + t + 1)];
+        bytes += token_bytes[size_t(out[size_t(b * T + t)])];
       }
     Tensor logits = model->forward({from_vector(in, {B, T})});
     total += cross_entropy(logits.reshape({B * T, -1}), from_vector(out, {B * T})).item() * double(B * T);
@@ -72,15 +80,15 @@ int evaluate(const EvalArgs& a) {
     }
   }
   const double loss = total / double(scored);
-  fmt::print("tokens {} | loss {:.4f} nats/byte | perplexity {:.3f} | {:.4f} bits/byte\n", scored, loss, std::exp(loss),
-             loss / std::numbers::ln2);
+  fmt::print("tokens {} | bytes {} | loss {:.4f} nats/token | perplexity {:.3f} | {:.4f} bits/byte\n", scored, bytes,
+             loss, std::exp(loss), total / std::numbers::ln2 / double(bytes));
   return 0;
 }
 }  // namespace
 
 void add_eval_command(CLI::App& app, std::vector<Command>& commands) {
   auto a = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "A trained run's loss, perplexity and bits per byte on a text");
+  auto* cmd = app.add_subcommand("eval", "A trained run's loss per token, perplexity and bits per byte on a text");
   cmd->add_option("--run", a->run_dir, "Run directory holding checkpoint.safetensors")
       ->required()
       ->check(CLI::ExistingDirectory);

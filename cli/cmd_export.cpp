@@ -1,6 +1,8 @@
 // `tensorzoo export --run DIR --out model.safetensors [--dtype f32|bf16]`: a run's weights and
 // config alone, for applications (tz::TextModel, tensorzoo_c.h, `sample --model`): no
-// optimizer moments, so about a third of the checkpoint in f32 and a sixth in bf16.
+// optimizer moments, so about a third of the checkpoint in f32 and a sixth in bf16. A run's
+// BPE tokenizer (tokenizer.json) goes into the file's metadata: the file is all an
+// application needs.
 #include <fmt/core.h>
 
 #include <filesystem>
@@ -22,8 +24,9 @@ int export_weights(const std::string& dir, const std::string& out, const std::st
   TZ_CHECK(!fs::is_directory(out, ec), "export: --out ", out, " is a directory; give a file name");
   std::unique_ptr<models::LM> model = train::load_model(run);
   models::save_weights(out, *model, dtype,
-                       {{"source", fs::absolute(run.path).string()}, {"step", std::to_string(run.step)}});
-  models::load_lm(out);  // what was written loads
+                       {{"source", fs::absolute(run.path).string()}, {"step", std::to_string(run.step)}},
+                       run.tokenizer_data);  // a learned tokenizer goes inside the file
+  models::load_lm(out);                      // what was written loads
   const double full = double(fs::file_size(run.path)), weights = double(fs::file_size(out));
   fmt::print("checkpoint: {} (step {}, {:.2f} MB: weights, optimizer moments, training state)\n", run.path, run.step,
              full / 1e6);

@@ -1,7 +1,7 @@
 // `tensorzoo inspect FILE`: the tensors (name, dtype, shape, size) and metadata of any
 // safetensors file, checkpoints of this tool or Python's alike.
 // `tensorzoo runs [DIR]`: every run directory under DIR (default runs/): its step, model,
-// and last validation loss.
+// tokenizer and last validation loss (per token, as the run logged it).
 #include <fmt/core.h>
 
 #include <filesystem>
@@ -83,7 +83,8 @@ int list_runs(const std::string& root) {
     fmt::print("no runs under {} (a run is a directory with {})\n", root, train::kCheckpointFile);
     return 0;
   }
-  fmt::print("| run | step | model | params | val loss | checkpoint MB |\n|---|---:|---|---:|---:|---:|\n");
+  fmt::print(
+      "| run | step | model | tokenizer | params | val loss | checkpoint MB |\n|---|---:|---|---|---:|---:|---:|\n");
   for (const fs::path& d : dirs) {
     try {
       train::RunCheckpoint run = train::read_run(d.string());
@@ -92,11 +93,12 @@ int list_runs(const std::string& root) {
       for (const std::string& m : c.get(models::kMixer)) mixers += (mixers.empty() ? "" : "+") + m;
       int64_t params = 0;
       for (const auto& [name, t] : run.model_state) params += t.numel();
-      fmt::print("| {} | {}/{} | dim {}, depth {}, heads {}, {} | {} | {} | {:.1f} |\n", d.filename().string(),
+      fmt::print("| {} | {}/{} | dim {}, depth {}, heads {}, {} | {} {} | {} | {} | {:.1f} |\n", d.filename().string(),
                  run.step, run.options.steps, c.get(models::kDim), c.get(models::kDepth), c.get(models::kHeads), mixers,
-                 params, last_val_loss(d), double(fs::file_size(d / train::kCheckpointFile, ec)) / 1e6);
+                 run.tokenizer->kind(), run.tokenizer->vocab_size(), params, last_val_loss(d),
+                 double(fs::file_size(d / train::kCheckpointFile, ec)) / 1e6);
     } catch (const std::exception& e) {
-      fmt::print("| {} | unreadable: {} | | | | |\n", d.filename().string(), one_line(e.what()));
+      fmt::print("| {} | unreadable: {} | | | | | |\n", d.filename().string(), one_line(e.what()));
     }
   }
   return 0;

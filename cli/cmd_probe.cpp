@@ -33,20 +33,30 @@ struct ProbeArgs {
   int64_t window = 128;
 };
 
-// A byte as readable text: printable ASCII as is, the rest escaped.
-std::string show_byte(int64_t b) {
-  if (b == '\n') return "\\n";
-  if (b == '\t') return "\\t";
-  if (b >= 32 && b < 127) return std::string(1, char(b));
-  return fmt::format("\\x{:02x}", int(b));
+// A token as readable text: its bytes, printable ASCII as is, the rest escaped.
+std::string show_token(const data::Tokenizer& tok, int64_t id) {
+  std::string out;
+  for (char ch : tok.decode({id})) {
+    const int b = static_cast<unsigned char>(ch);
+    if (b == '\n')
+      out += "\\n";
+    else if (b == '\t')
+      out += "\\t";
+    else if (b >= 32 && b < 127)
+      out += ch;
+    else
+      out += fmt::format("\\x{:02x}", b);
+  }
+  return out;
 }
 
 // The validation text of a run, rebuilt the way the trainer built it.
-data::TextDataset run_dataset(const train::TrainOptions& o) {
+data::TextDataset run_dataset(const train::RunCheckpoint& run) {
+  const train::TrainOptions& o = run.options;
   data::TextDatasetOptions dopt{.val_fraction = 0.1};  // as in train::Trainer
   return o.data.empty() ? data::TextDataset::from_string(data::grammar_text(o.builtin_bytes, o.seed), dopt,
-                                                         "built-in grammar text")
-                        : data::TextDataset::from_file(o.data, dopt);
+                                                         "built-in grammar text", run.tokenizer)
+                        : data::TextDataset::from_file(o.data, dopt, run.tokenizer);
 }
 
 // "5" = the 5 strongest keys; "3,17,42" = these keys.
@@ -95,15 +105,16 @@ int run_probe(const ProbeArgs& a) {
   const int64_t T = std::min(a.window, model->context());
   if (a.max_tokens < T)
     throw CLI::ValidationError(
-        fmt::format("--max-tokens {} is less than one window of {} bytes (--window {}{}): "
+        fmt::format("--max-tokens {} is less than one window of {} tokens (--window {}{}): "
                     "give at least {}, or a smaller --window",
                     a.max_tokens, T, a.window, T < a.window ? ", cut to the model's context" : "", T));
-  data::TextDataset ds = run_dataset(run.options);
+  data::TextDataset ds = run_dataset(run);
+  const data::Tokenizer& tok = *run.tokenizer;
   const auto& tokens = ds.tokens();
   const int64_t begin = ds.val_begin();
   const int64_t n = std::min(a.max_tokens, int64_t(tokens.size()) - begin) / T;  // whole windows
   TZ_CHECK(n > 0, "probe: the validation text (", int64_t(tokens.size()) - begin,
-           " bytes) is shorter than one window of ", T);
+           " tokens) is shorter than one window of ", T);
 
   // Run the model over consecutive windows of the validation text, recording the keys.
   // Recorded position w*T + t is window w, offset t; its prefix is the window up to t.
@@ -126,19 +137,19 @@ int run_probe(const ProbeArgs& a) {
   fmt::print("layer {} of {}: {} keys ({}), {} validation positions in windows of {}\n", layer, depth, coeffs.size(1),
              mlp->options.activation, coeffs.size(0), T);
   for (size_t j = 0; j < keys.size(); ++j) {
-    fmt::print("\nkey {}\n  top-activating prefixes (coefficient: text, the trigger byte in [ ]):\n", keys[j]);
+    fmt::print("\nkey {}\n  top-activating prefixes (coefficient: text, the trigger token in [ ]):\n", keys[j]);
     for (const nn::KeyHit& h : hits[j]) {
       int64_t w = h.position / T, t = h.position % T;
       int64_t start = std::max<int64_t>(0, t - 40);
       std::string text = start > 0 ? "..." : "";
-      for (int64_t i = start; i < t; ++i) text += show_byte(tokens[size_t(begin + w * T + i)]);
-      text += fmt::format("[{}]", show_byte(tokens[size_t(begin + w * T + t)]));
+      for (int64_t i = start; i < t; ++i) text += show_token(tok, tokens[size_t(begin + w * T + i)]);
+      text += fmt::format("[{}]", show_token(tok, tokens[size_t(begin + w * T + t)]));
       fmt::print("    {:8.4f}: {}\n", h.value, text);
     }
     Tensor row = proj.select(0, keys[j]);
     std::string top;
     for (int64_t id : nn::top_ids(row, a.top))
-      top += fmt::format("{}'{}' {:.3f}", top.empty() ? "" : ", ", show_byte(id), row.at({id}));
+      top += fmt::format("{}'{}' {:.3f}", top.empty() ? "" : ", ", show_token(tok, id), row.at({id}));
     fmt::print("  top tokens of v_i E^T: {}\n", top);
   }
   return 0;
@@ -157,8 +168,8 @@ void add_probe_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--keys", a->keys, "How many of the strongest keys, or a comma list of key indices")
       ->capture_default_str();
   cmd->add_option("--top", a->top, "Prefixes and tokens to show per key")->capture_default_str();
-  cmd->add_option("--max-tokens", a->max_tokens, "Validation bytes to read at most")->capture_default_str();
-  cmd->add_option("--window", a->window, "Bytes per forward window (at most the model's context)")
+  cmd->add_option("--max-tokens", a->max_tokens, "Validation tokens to read at most")->capture_default_str();
+  cmd->add_option("--window", a->window, "Tokens per forward window (at most the model's context)")
       ->capture_default_str();
   commands.push_back({cmd, [a]() { return run_probe(*a); }});
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <numbers>
 #include <sstream>
 #include <tuple>
 
@@ -19,7 +20,8 @@
 #include "cli/plot.h"
 #include "core/parallel.h"
 #include "core/text.h"
-#include "data/tokenizer.h"
+#include "data/bpe.h"
+#include "embed/text_model.h"
 #include "models/generate.h"
 #include "models/weights.h"
 #include "nn/config.h"
@@ -65,7 +67,8 @@ void claim_run_dir(const std::string& dir, bool force) {
         "train: {} already holds files (a run?); continue it with --resume {}, choose another --out, or replace it "
         "with --force",
         dir, dir));
-  for (const char* name : {train::kCheckpointFile, train::kLogFile, train::kHistoryFile, "loss.png"})
+  for (const char* name :
+       {train::kCheckpointFile, train::kLogFile, train::kHistoryFile, models::kTokenizerFile, "loss.png"})
     fs::remove(fs::path(dir) / name, ec);
 }
 
@@ -80,14 +83,15 @@ std::string read_config_arg(const std::string& arg) {
   return read_file(arg, "--config (a JSON file, or inline JSON starting with '{')", uint64_t(1) << 24);
 }
 
-// Streams bytes as they are generated (a multi-byte UTF-8 character shows once complete,
-// since the terminal assembles the bytes).
-void print_sample(models::Model& model, const std::string& prompt, const models::SampleOptions& so) {
+// Streams the text as it is generated, each token's bytes as they come (a multi-byte UTF-8
+// character shows once complete, since the terminal assembles the bytes).
+void print_sample(models::Model& model, const data::Tokenizer& tok, const std::string& prompt,
+                  const models::SampleOptions& so) {
   TZ_CHECK(!prompt.empty(), "sample: the prompt must not be empty");
-  data::ByteTokenizer tok;
   std::fputs(prompt.c_str(), stdout);
-  models::generate(model, tok.encode(prompt), so, [](int64_t t) {
-    std::fputc(int(t), stdout);
+  models::generate(model, tok.encode(prompt), so, [&](int64_t t) {
+    const std::string bytes = tok.decode({t});
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     std::fflush(stdout);
     return true;
   });
@@ -105,7 +109,13 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
       fmt::print("resuming {} at step {} of {}{}\n", resume_dir, trainer->step(), trainer->options().steps,
                  changed.empty() ? "" : " with " + changed + " (recorded in history.txt)");
   } else {
-    trainer = std::make_unique<train::Trainer>(base, dist);
+    train::TrainOptions o = base;
+    if (lead)
+      o.on_note = [](const std::string& line) {
+        fmt::print("{}\n", line);
+        std::fflush(stdout);
+      };
+    trainer = std::make_unique<train::Trainer>(o, dist);
   }
   const auto& o = trainer->options();
   const auto& ds = trainer->dataset();
@@ -113,9 +123,19 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
   if (lead) {
     fmt::print("model: {} ({:.2f}M parameters)\n", trainer->model().describe(),
                double(trainer->model().num_parameters()) / 1e6);
-    fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n", ds.source(),
-               ds.num_tokens(), ds.num_tokens(data::Split::train), ds.num_tokens(data::Split::val),
-               ds.unigram_entropy_nats());
+    if (trainer->tokenizer().kind() == "bytes")
+      fmt::print("data: {} ({} bytes: {} train, {} validation), unigram entropy {:.3f} nats/byte\n", ds.source(),
+                 ds.num_tokens(), ds.num_tokens(data::Split::train), ds.num_tokens(data::Split::val),
+                 ds.unigram_entropy_nats());
+    else
+      fmt::print(
+          "data: {} ({} bytes, {} {} tokens of a vocabulary of {}: {} train, {} validation; {:.2f} bytes a token), "
+          "unigram entropy {:.3f} nats/token\n",
+          ds.source(), ds.num_bytes(data::Split::train) + ds.num_bytes(data::Split::val), ds.num_tokens(),
+          trainer->tokenizer().kind(), ds.vocab_size(), ds.num_tokens(data::Split::train),
+          ds.num_tokens(data::Split::val),
+          double(ds.num_bytes(data::Split::train)) / double(std::max<int64_t>(1, ds.num_tokens(data::Split::train))),
+          ds.unigram_entropy_nats());
     fmt::print("training: {} steps of {} x {} tokens, lr {} ({}), {} threads{}, output {}\n", o.steps, o.batch,
                o.seq_len, o.recipe.lr, o.recipe.schedule, get_num_threads(), ranks > 1 ? " per rank" : "", o.out_dir);
     if (o.shards > 1)
@@ -167,14 +187,24 @@ int run_train(const train::TrainOptions& base, const std::string& resume_dir, co
              (fs::path(o.out_dir) / "log.csv").string());
   if (!h.empty() && h.back().val_loss) {
     double v = *h.back().val_loss, u = ds.unigram_entropy_nats();
-    fmt::print("final validation loss {:.4f} nats/byte vs unigram entropy {:.4f} ({:.0f}% of it)\n", v, u, 100 * v / u);
+    if (trainer->tokenizer().kind() == "bytes") {
+      fmt::print("final validation loss {:.4f} nats/byte vs unigram entropy {:.4f} ({:.0f}% of it)\n", v, u,
+                 100 * v / u);
+    } else {  // per byte: the tokens of the validation split over its bytes
+      const double per_byte = double(ds.num_tokens(data::Split::val)) / double(ds.num_bytes(data::Split::val));
+      fmt::print(
+          "final validation loss {:.4f} nats/token ({:.4f} bits/byte, estimated from {} batches; tensorzoo eval "
+          "scores all of it) vs unigram entropy {:.4f} ({:.0f}% of it)\n",
+          v, v * per_byte / std::numbers::ln2, o.eval_batches, u, 100 * v / u);
+    }
   }
   std::string msg;
   bool plotted = plot_loss(o.out_dir, msg);
   fmt::print("{}{}\n", plotted ? "plot: " : "", msg);
   if (sample_tokens > 0) {
     fmt::print("\nsample (temperature 0.8):\n");
-    print_sample(trainer->model(), "The ", {.max_new_tokens = sample_tokens, .temperature = 0.8, .seed = o.seed});
+    print_sample(trainer->model(), trainer->tokenizer(), "The ",
+                 {.max_new_tokens = sample_tokens, .temperature = 0.8, .seed = o.seed});
   }
   return 0;
 }
@@ -272,6 +302,16 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
       ->capture_default_str();
   train_cmd->add_option("--data", opt.data, "UTF-8 text file (default: built-in grammar text)")
       ->check(CLI::ExistingFile);
+  train_cmd
+      ->add_option("--tokenizer", opt.tokenizer,
+                   "bytes (one token per byte), or bpe (byte-level BPE learned from the training split, saved as "
+                   "tokenizer.json in the run)")
+      ->check(CLI::Validator([](std::string& v) { return data::tokenizer_kind_error(v); }, "bytes|bpe"))
+      ->capture_default_str();
+  train_cmd->add_option("--vocab", opt.vocab,
+                        fmt::format("With --tokenizer bpe: the vocabulary, 256 bytes + merges, in [{}, {}] "
+                                    "(default {})",
+                                    data::kMinBpeVocab, data::kMaxBpeVocab, train::kDefaultBpeVocab));
   train_cmd->add_option("--steps", opt.steps, "Training steps (with --resume: the new total)")
       ->check(CLI::Range(int64_t(1), kMaxSteps))
       ->capture_default_str();
@@ -344,7 +384,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   train_cmd->add_flag("--no-overlap", a->no_overlap, "Reduce the gradients after backward, not during it");
   train_cmd->add_flag("--verify-replicas", a->dist.verify_replicas,
                       "After every step, check that every rank holds the same parameters (a fingerprint each)");
-  train_cmd->add_option("--sample", a->sample_tokens, "Bytes to sample at the end (0 = none)")
+  train_cmd->add_option("--sample", a->sample_tokens, "Tokens to sample at the end (0 = none)")
       ->check(CLI::Range(0, 1 << 30))
       ->capture_default_str();
 
@@ -385,7 +425,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
       "--model", s->model_file, "A model file instead: an export (tensorzoo export) or a checkpoint.safetensors");
   run_opt->excludes(model_opt);
   sample_cmd->add_option("--prompt", s->prompt, "Text to continue")->capture_default_str();
-  sample_cmd->add_option("--tokens", so.max_new_tokens, "Bytes to generate")->capture_default_str();
+  sample_cmd->add_option("--tokens", so.max_new_tokens, "Tokens to generate")->capture_default_str();
   sample_cmd->add_option("--temperature", so.temperature, "0 = greedy")->capture_default_str();
   sample_cmd->add_option("--top-k", so.top_k, "Keep the k most likely (0 = all)")->capture_default_str();
   sample_cmd->add_option("--top-p", so.top_p, "Nucleus mass to keep")->capture_default_str();
@@ -395,10 +435,13 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
                         if (s->run_dir.empty() && s->model_file.empty())
                           throw CLI::ValidationError("sample: give --run DIR or --model FILE");
                         s->so.validate();
-                        if (!s->model_file.empty())
-                          print_sample(*models::load_lm(s->model_file), s->prompt, s->so);
-                        else
-                          print_sample(*train::load_model(s->run_dir), s->prompt, s->so);
+                        if (!s->model_file.empty()) {
+                          TextModel m = TextModel::load(s->model_file);
+                          print_sample(m.lm(), m.tokenizer(), s->prompt, s->so);
+                        } else {
+                          const train::RunCheckpoint run = train::read_run(s->run_dir);
+                          print_sample(*train::load_model(run), *run.tokenizer, s->prompt, s->so);
+                        }
                         return 0;
                       }});
 }

@@ -16,29 +16,38 @@ namespace tz::data {
 
 const char* split_name(Split split) { return split == Split::train ? "train" : "val"; }
 
-TextDataset TextDataset::from_file(const std::string& path, const TextDatasetOptions& options) {
+TextDataset TextDataset::from_file(const std::string& path, const TextDatasetOptions& options,
+                                   std::shared_ptr<const Tokenizer> tokenizer) {
   std::error_code ec;
   TZ_CHECK(std::filesystem::exists(path, ec), "TextDataset: no file at '", path, "'");
   std::string text = read_file(path, "TextDataset");
   TZ_CHECK(!text.empty(), "TextDataset: '", path, "' is empty");
-  return from_string(text, options, path);
+  return from_string(text, options, path, std::move(tokenizer));
+}
+
+int64_t TextDataset::train_bytes(int64_t bytes, double val_fraction) {
+  return bytes - int64_t(std::llround(double(bytes) * val_fraction));
 }
 
 TextDataset TextDataset::from_string(const std::string& text, const TextDatasetOptions& options,
-                                     const std::string& source) {
+                                     const std::string& source, std::shared_ptr<const Tokenizer> tokenizer) {
   TZ_CHECK(options.val_fraction >= 0 && options.val_fraction < 1, "TextDataset: val_fraction must be in [0, 1), got ",
            options.val_fraction);
   TZ_CHECK(options.seq_len >= 0, "TextDataset: seq_len must be >= 0, got ", options.seq_len);
   TZ_CHECK(!text.empty(), "TextDataset: the text from ", source, " is empty");
   TextDataset ds;
   ds.source_ = source;
-  ds.tokens_ = ds.tokenizer_.encode(text);
-  int64_t n = ds.num_tokens();
-  int64_t n_val = int64_t(std::llround(double(n) * options.val_fraction));
-  ds.val_begin_ = n - n_val;
+  ds.tokenizer_ = tokenizer ? std::move(tokenizer) : std::make_shared<ByteTokenizer>();
+  const int64_t cut = train_bytes(int64_t(text.size()), options.val_fraction);
+  ds.train_bytes_ = cut;
+  ds.val_bytes_ = int64_t(text.size()) - cut;
+  ds.tokens_ = ds.tokenizer_->encode(std::string_view(text).substr(0, size_t(cut)));
+  ds.val_begin_ = ds.num_tokens();
+  const std::vector<int64_t> val = ds.tokenizer_->encode(std::string_view(text).substr(size_t(cut)));
+  ds.tokens_.insert(ds.tokens_.end(), val.begin(), val.end());
   if (options.seq_len > 0) {
     ds.check_split_holds(Split::train, options.seq_len, "TextDataset");
-    if (n_val > 0) ds.check_split_holds(Split::val, options.seq_len, "TextDataset");
+    if (ds.val_bytes_ > 0) ds.check_split_holds(Split::val, options.seq_len, "TextDataset");
   }
   std::vector<int64_t> train(ds.tokens_.begin(), ds.tokens_.begin() + ds.val_begin_);
   ds.unigram_entropy_bits_ = data::unigram_entropy_bits(train, ds.vocab_size());

@@ -1,9 +1,11 @@
-// TextDataset: a byte-tokenized text, split by position into training and validation
-// tokens, sampled as random windows for next-token prediction.
+// TextDataset: a tokenized text (bytes by default, or any data::Tokenizer), split by position
+// into training and validation tokens, sampled as random windows for next-token prediction.
 //
 // The split is by position, not by random windows: the first (1 - val_fraction) of the
-// tokens train, the rest validate, and no validation window reaches back into the training
-// tokens (or the other way round), so validation loss measures text the model never saw.
+// bytes train, the rest validate, each part tokenized on its own (no token spans the cut), and
+// no validation window reaches back into the training tokens (or the other way round), so
+// validation loss measures text the model never saw. A tokenizer learned from the text (BPE)
+// is learned from the training bytes alone: text.substr(0, train_bytes(text.size(), f)).
 //
 //   TextDataset ds = TextDataset::from_file("shakespeare.txt", {.seq_len = 128});
 //   Batch b = ds.sample(Split::train, 32, 128, gen);   // inputs, targets: i64 [32, 128]
@@ -14,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,16 +41,24 @@ class TextDataset {
   friend class TextStreams;
   // Reads the whole file as bytes. Errors name the path: missing, unreadable, empty, or
   // too short for options.seq_len.
-  static TextDataset from_file(const std::string& path, const TextDatasetOptions& options = {});
+  // A null tokenizer is the byte tokenizer.
+  static TextDataset from_file(const std::string& path, const TextDatasetOptions& options = {},
+                               std::shared_ptr<const Tokenizer> tokenizer = nullptr);
   // `source` names the text in error messages.
   static TextDataset from_string(const std::string& text, const TextDatasetOptions& options = {},
-                                 const std::string& source = "<string>");
+                                 const std::string& source = "<string>",
+                                 std::shared_ptr<const Tokenizer> tokenizer = nullptr);
+  // The bytes of a text of `bytes` bytes that the training split holds.
+  static int64_t train_bytes(int64_t bytes, double val_fraction);
 
-  int64_t vocab_size() const { return tokenizer_.vocab_size(); }
-  const ByteTokenizer& tokenizer() const { return tokenizer_; }
+  int64_t vocab_size() const { return tokenizer_->vocab_size(); }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const std::shared_ptr<const Tokenizer>& tokenizer_ptr() const { return tokenizer_; }
   const std::string& source() const { return source_; }
   int64_t num_tokens() const { return int64_t(tokens_.size()); }
   int64_t num_tokens(Split split) const;
+  // The bytes of the text in a split (with bytes as tokens: its tokens), for bits per byte.
+  int64_t num_bytes(Split split) const { return split == Split::train ? train_bytes_ : val_bytes_; }
   // Split boundaries in the token stream: train = [0, val_begin()), val = [val_begin(), end).
   int64_t val_begin() const { return val_begin_; }
   const std::vector<int64_t>& tokens() const { return tokens_; }
@@ -57,7 +68,7 @@ class TextDataset {
   // for the generator's state (which it advances by B).
   Batch sample(Split split, int64_t batch, int64_t seq_len, Generator& gen) const;
 
-  // Entropy of the byte frequencies of the training split (bits, or nats = bits * ln 2).
+  // Entropy of the token frequencies of the training split (bits, or nats = bits * ln 2).
   double unigram_entropy_bits() const { return unigram_entropy_bits_; }
   double unigram_entropy_nats() const;
 
@@ -65,8 +76,9 @@ class TextDataset {
   TextDataset() = default;
   void check_split_holds(Split split, int64_t seq_len, const char* op) const;
 
-  ByteTokenizer tokenizer_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
   std::string source_;
+  int64_t train_bytes_ = 0, val_bytes_ = 0;
   std::vector<int64_t> tokens_;  // i64 like the batches (8 bytes a token: fine for a few MB)
   int64_t val_begin_ = 0;
   double unigram_entropy_bits_ = 0;

@@ -1,6 +1,8 @@
 #include "data/tokenizer.h"
 
 #include "core/error.h"
+#include "core/text.h"
+#include "data/bpe.h"
 
 namespace tz::data {
 
@@ -21,7 +23,7 @@ std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
   return out;
 }
 
-std::string ByteTokenizer::decode_for_display(const std::vector<int64_t>& ids) const {
+std::string Tokenizer::decode_for_display(const std::vector<int64_t>& ids) const {
   std::string bytes = decode(ids), out;
   static const char* hex = "0123456789abcdef";
   for (size_t i = 0; i < bytes.size();) {
@@ -37,6 +39,35 @@ std::string ByteTokenizer::decode_for_display(const std::vector<int64_t>& ids) c
     }
   }
   return out;
+}
+
+const std::vector<std::string>& tokenizer_kinds() {
+  static const std::vector<std::string> kinds = {"bytes", "bpe"};
+  return kinds;
+}
+
+std::string tokenizer_kind_error(const std::string& kind) {
+  for (const std::string& k : tokenizer_kinds())
+    if (k == kind) return "";
+  const std::string near = nearest(kind, tokenizer_kinds());
+  return cat_str("tokenizer '", kind.substr(0, 60), "' is not one of: ", join(tokenizer_kinds()),
+                 near.empty() ? "" : cat_str(" (did you mean '", near, "'?)"));
+}
+
+void check_tokenizer_kind(const std::string& kind, const std::string& what) {
+  const std::string error = tokenizer_kind_error(kind);
+  TZ_CHECK(error.empty(), what, ": ", error);
+}
+
+std::shared_ptr<const Tokenizer> make_tokenizer(const std::string& kind, const std::string& definition,
+                                                const std::string& source) {
+  check_tokenizer_kind(kind, source);
+  if (kind == "bytes") {
+    TZ_CHECK(definition.empty(), source, ": the byte tokenizer has no definition, but one of ", definition.size(),
+             " bytes came with it");
+    return std::make_shared<ByteTokenizer>();
+  }
+  return std::make_shared<BpeTokenizer>(BpeTokenizer::from_json(definition, source));
 }
 
 // UTF-8 encodes a code point in 1-4 bytes: 0xxxxxxx, 110xxxxx 10xxxxxx, 1110xxxx 10xxxxxx

@@ -4,20 +4,16 @@
 
 namespace tz {
 
-Tokenizer::Tokenizer(const std::string& kind) : kind_(kind) {
-  TZ_CHECK(kind == models::kByteTokenizer, "tokenizer '", kind.substr(0, 60),
-           "' is not supported by this build (it has: ", models::kByteTokenizer, ")");
-}
-
-TextModel::TextModel(std::unique_ptr<models::LM> lm, Tokenizer tokenizer, std::string path)
+TextModel::TextModel(std::unique_ptr<models::LM> lm, std::shared_ptr<const Tokenizer> tokenizer, std::string path)
     : lm_(std::move(lm)), tokenizer_(std::move(tokenizer)), path_(std::move(path)) {}
 
 TextModel TextModel::load(const std::string& path) {
   models::ModelFile file = models::read_model_file(path);
-  Tokenizer tokenizer(file.tokenizer);
+  std::shared_ptr<const Tokenizer> tokenizer =
+      data::make_tokenizer(file.tokenizer.kind, file.tokenizer.definition, cat_str("load: '", path, "': tokenizer"));
   std::unique_ptr<models::LM> lm = models::load_lm(file);
-  TZ_CHECK(lm->vocab() == tokenizer.vocab_size(), "load: '", path, "': the model has a vocabulary of ", lm->vocab(),
-           " but its tokenizer '", tokenizer.kind(), "' has ", tokenizer.vocab_size());
+  TZ_CHECK(lm->vocab() == tokenizer->vocab_size(), "load: '", path, "': the model has a vocabulary of ", lm->vocab(),
+           " but its tokenizer '", tokenizer->kind(), "' has ", tokenizer->vocab_size());
   return TextModel(std::move(lm), std::move(tokenizer), path);
 }
 
@@ -32,8 +28,8 @@ std::string TextModel::generate(std::string_view prompt, const SampleOptions& op
   std::string text;
   Utf8Pieces pieces;
   bool go_on = true;
-  models::generate(*lm_, tokenizer_.encode(prompt), options, [&](int64_t id) {
-    const std::string piece = pieces.push(tokenizer_.decode({id}));
+  models::generate(*lm_, tokenizer_->encode(prompt), options, [&](int64_t id) {
+    const std::string piece = pieces.push(tokenizer_->decode({id}));
     text += piece;
     if (on_text && !piece.empty()) go_on = on_text(piece);
     return go_on;

@@ -30,22 +30,10 @@ namespace tz {
 // max_new_tokens, temperature (0 = greedy), top_k, top_p, seed: as `tensorzoo sample`.
 using SampleOptions = models::SampleOptions;
 
-// Text <-> token ids, as the model was trained: every model so far reads bytes (one token per
-// UTF-8 byte, vocabulary 256), named "bytes" in its file.
-class Tokenizer {
- public:
-  // Throws tz::Error for a kind this build does not have, naming the ones it has.
-  explicit Tokenizer(const std::string& kind = "bytes");
-  const std::string& kind() const { return kind_; }
-  int64_t vocab_size() const { return bytes_.vocab_size(); }
-  std::vector<int64_t> encode(std::string_view text) const { return bytes_.encode(text); }
-  // Throws tz::Error for an id outside the vocabulary.
-  std::string decode(const std::vector<int64_t>& ids) const { return bytes_.decode(ids); }
-
- private:
-  std::string kind_;
-  data::ByteTokenizer bytes_;
-};
+// Text <-> token ids, as the model was trained (data/tokenizer.h): bytes (one token per byte,
+// vocabulary 256) or a BPE learned from the run's text (data/bpe.h), as its file names it.
+// encode and decode are safe from several threads at once.
+using Tokenizer = data::Tokenizer;
 
 class TextModel {
  public:
@@ -63,16 +51,16 @@ class TextModel {
   std::vector<int64_t> generate_tokens(const std::vector<int64_t>& prompt, const SampleOptions& options = {},
                                        const std::function<bool(int64_t)>& on_token = nullptr);
 
-  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
   models::LM& lm() { return *lm_; }
   int64_t context() const { return lm_->context(); }
   std::string describe() const { return lm_->describe(); }
   const std::string& path() const { return path_; }
 
  private:
-  TextModel(std::unique_ptr<models::LM> lm, Tokenizer tokenizer, std::string path);
+  TextModel(std::unique_ptr<models::LM> lm, std::shared_ptr<const Tokenizer> tokenizer, std::string path);
   std::unique_ptr<models::LM> lm_;
-  Tokenizer tokenizer_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
   std::string path_;
 };
 

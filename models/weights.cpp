@@ -1,6 +1,9 @@
 #include "models/weights.h"
 
+#include <cstdio>
 #include <filesystem>
+
+#include "core/text.h"
 
 #include "models/zoo.h"
 
@@ -22,6 +25,63 @@ std::string meta(const TensorFile& f, const std::string& key) {
   return it == f.metadata.end() ? std::string() : it->second;
 }
 }  // namespace
+
+std::string tokenizer_hash(const std::string& definition) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : definition) h = (h ^ uint64_t(static_cast<unsigned char>(c))) * 0x100000001b3ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+TokenizerData read_tokenizer_data(const std::map<std::string, std::string>& metadata, const std::string& path,
+                                  const std::string* file_text) {
+  auto get = [&](const char* key) {
+    auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : it->second;
+  };
+  TokenizerData t;
+  if (metadata.count("tokenizer")) t.kind = get("tokenizer");
+  // The kinds of data/tokenizer.h (this layer does not read tokenizers, only finds them).
+  TZ_CHECK(t.kind == kByteTokenizer || t.kind == "bpe", "load: '", path, "': tokenizer '", t.kind.substr(0, 60),
+           "' is not supported by this build (it reads: bytes, bpe)");
+  if (t.kind == kByteTokenizer) return t;
+  if (metadata.count("tokenizer_json")) {  // a weights file carries it
+    t.definition = get("tokenizer_json");
+    TZ_CHECK(!t.definition.empty(), "load: '", path, "': metadata 'tokenizer_json' (the ", t.kind,
+             " tokenizer) is empty");
+    return t;
+  }
+  // A checkpoint names the file beside it: a plain file name, never a path elsewhere.
+  const std::string name = get("tokenizer_file"), hash = get("tokenizer_hash");
+  TZ_CHECK(!name.empty(), "load: '", path, "': the ", t.kind,
+           " tokenizer is in neither 'tokenizer_json' nor 'tokenizer_file' of its metadata");
+  TZ_CHECK(name.find('/') == std::string::npos && name.find('\\') == std::string::npos && name != "." && name != "..",
+           "load: '", path, "': metadata 'tokenizer_file' is '", name.substr(0, 60),
+           "', expected a file name in the same directory (", kTokenizerFile, ")");
+  const std::string file = (fs::path(path).parent_path() / name).string();
+  if (file_text) {
+    t.definition = *file_text;
+  } else {
+    std::error_code ec;
+    TZ_CHECK(fs::is_regular_file(file, ec), "load: '", path, "' reads the ", t.kind, " tokenizer from ", file,
+             ", which is missing; it is written with the run (a copy of the run directory must include it)");
+    t.definition = read_file(file, "load: tokenizer", uint64_t(1) << 28);
+  }
+  TZ_CHECK(hash.empty() || tokenizer_hash(t.definition) == hash, "load: ", file, " is not the tokenizer ", path,
+           " was trained with (its hash is ", tokenizer_hash(t.definition), ", the checkpoint expects ", hash,
+           "): the file was replaced or edited");
+  return t;
+}
+
+std::map<std::string, std::string> checkpoint_tokenizer_metadata(const TokenizerData& tokenizer) {
+  std::map<std::string, std::string> meta = {{"tokenizer", tokenizer.kind}};
+  if (!tokenizer.definition.empty()) {
+    meta["tokenizer_file"] = kTokenizerFile;
+    meta["tokenizer_hash"] = tokenizer_hash(tokenizer.definition);
+  }
+  return meta;
+}
 
 ModelFile read_model_file(const std::string& path) {
   std::error_code ec;
@@ -59,9 +119,7 @@ ModelFile read_model_file(const std::string& path) {
   const std::string config = meta(f, "config");
   TZ_CHECK(!config.empty(), "load: '", path, "': metadata has no 'config' (the model config)");
   m.config = nn::Config::parse(config, cat_str("load: '", path, "': config"));
-  if (f.metadata.count("tokenizer")) m.tokenizer = f.metadata.at("tokenizer");
-  TZ_CHECK(m.tokenizer == kByteTokenizer, "load: '", path, "': tokenizer '", m.tokenizer.substr(0, 60),
-           "' is not supported by this build (it reads: ", kByteTokenizer, ")");
+  m.tokenizer = read_tokenizer_data(f.metadata, path);
   m.metadata = std::move(f.metadata);
   return m;
 }
@@ -87,12 +145,13 @@ std::unique_ptr<LM> load_lm(const ModelFile& file) {
 std::unique_ptr<LM> load_lm(const std::string& path) { return load_lm(read_model_file(path)); }
 
 void save_weights(const std::string& path, const Model& model, WeightsDType dtype,
-                  const std::map<std::string, std::string>& extra) {
+                  const std::map<std::string, std::string>& extra, const TokenizerData& tokenizer) {
   std::map<std::string, std::string> meta = extra;
   meta["format"] = kWeightsFormat;
   meta["format_version"] = std::to_string(kWeightsVersion);
   meta["config"] = model.config_json();
-  meta["tokenizer"] = kByteTokenizer;
+  meta["tokenizer"] = tokenizer.kind;
+  if (!tokenizer.definition.empty()) meta["tokenizer_json"] = tokenizer.definition;
   meta["dtype"] = weights_dtype_name(dtype);
   save_safetensors(path, model.state_dict(), meta, dtype == WeightsDType::bf16 ? StoreF32::bf16 : StoreF32::f32);
 }

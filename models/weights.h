@@ -8,8 +8,10 @@
 //                               about three times the weights' size with AdamW
 //   tensorzoo-weights           the weights alone under their state-dict names, f32 or BF16
 //                               (widened to f32 when read), for Python's safetensors too
-// Both hold the model config ("config") and the tokenizer it reads ("tokenizer"; absent means
-// bytes, the only one so far).
+// Both hold the model config ("config") and name the tokenizer it reads ("tokenizer": "bytes",
+// the default when absent, or "bpe"). A learned tokenizer's definition (its merges, JSON) is in
+// the weights file itself ("tokenizer_json"), and beside a checkpoint in its run directory
+// ("tokenizer_file": tokenizer.json, with "tokenizer_hash" so that a replaced file is caught).
 #pragma once
 
 #include <map>
@@ -28,6 +30,23 @@ constexpr int kTrainCheckpointVersion = 1;
 constexpr const char* kWeightsFormat = "tensorzoo-weights";
 constexpr int kWeightsVersion = 1;
 constexpr const char* kByteTokenizer = "bytes";
+constexpr const char* kTokenizerFile = "tokenizer.json";
+
+// The tokenizer a model file names: its kind and, for a learned one, its definition (the
+// text data::make_tokenizer reads; empty for bytes).
+struct TokenizerData {
+  std::string kind = kByteTokenizer;
+  std::string definition;
+};
+// FNV-1a 64 of a definition, as hex ("tokenizer_hash").
+std::string tokenizer_hash(const std::string& definition);
+// The tokenizer of a model file at `path` from its metadata; a checkpoint's file is read from
+// the file's directory, or taken from `file_text` when given (a copy read elsewhere). Errors
+// name the path and, for the tokenizer file, that file and what was expected.
+TokenizerData read_tokenizer_data(const std::map<std::string, std::string>& metadata, const std::string& path,
+                                  const std::string* file_text = nullptr);
+// The metadata a checkpoint writes for its tokenizer (kind; file name and hash of a learned one).
+std::map<std::string, std::string> checkpoint_tokenizer_metadata(const TokenizerData& tokenizer);
 
 // How export stores the weights: f32, or BF16 (half the size; rounded to 8 mantissa bits).
 enum class WeightsDType { f32, bf16 };
@@ -40,7 +59,7 @@ struct ModelFile {
   std::string path;
   std::string format;                           // kTrainCheckpointFormat or kWeightsFormat
   nn::Config config;                            // the model config
-  std::string tokenizer = kByteTokenizer;       // the tokenizer the model reads
+  TokenizerData tokenizer;                      // the tokenizer the model reads
   std::map<std::string, Tensor> weights;        // state-dict name -> tensor (f32 when BF16 on disk)
   std::map<std::string, std::string> metadata;  // all of the file's metadata
 };
@@ -59,8 +78,9 @@ std::unique_ptr<LM> load_lm(const nn::Config& config, const std::map<std::string
                             const std::string& source);
 
 // Writes a weights-only file: the state dict of `model` (f32 or BF16), its config, the
-// tokenizer and `extra` metadata (e.g. where it came from). Atomic, as every safetensors write.
+// tokenizer (kind and definition) and `extra` metadata (e.g. where it came from). Atomic, as
+// every safetensors write.
 void save_weights(const std::string& path, const Model& model, WeightsDType dtype,
-                  const std::map<std::string, std::string>& extra = {});
+                  const std::map<std::string, std::string>& extra = {}, const TokenizerData& tokenizer = {});
 
 }  // namespace tz::models

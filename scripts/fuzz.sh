@@ -36,7 +36,7 @@ scratch=${FUZZ_CORPUS_OUT:-$(mktemp -d)}
 # cli harness has none to name: CLI11's parser is inlined into it and the app's definitions
 # run once, before coverage is counted, so its measure is the edges column alone.
 declare -A targets=([safetensors]="core/safetensors.cpp core/json.cpp train/run_dir.cpp"
-                    [config]="nn/config.cpp core/json.cpp" [tokenizer]="data/tokenizer.cpp" [cli]="")
+                    [config]="nn/config.cpp core/json.cpp" [tokenizer]="data/tokenizer.cpp data/bpe.cpp" [cli]="")
 
 run() {  # one harness; its log in build-asan/fuzz/<h>.log
   local h=$1 out=$build/fuzz/$h dict=()

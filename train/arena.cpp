@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -143,7 +144,9 @@ Source make_source(const Options& o, int64_t seq_len) {
 // The models' vocabulary: the task's (its default when o.vocab is 0); bytes for text.
 int64_t model_vocab(const Options& o) { return o.task == "text" ? 256 : make_source(o, o.seq_len).task->vocab_size(); }
 
-nn::Config full_config(const Options& o, const Entry& e, int64_t dim_override) {
+}  // namespace
+
+nn::Config model_config(const Options& o, const Entry& e, int64_t dim_override) {
   nn::Config c = nn::Config::parse(o.base, "arena base");
   c.set("vocab", std::to_string(model_vocab(o)));
   int64_t longest = 1;
@@ -159,18 +162,73 @@ int64_t count_params(const nn::Config& config) {
   return zoo::make_lm(config, gen)->num_parameters();
 }
 
-// The dim (a multiple of 2 * heads) whose parameter count is closest to `target`.
-int64_t matching_dim(const Options& o, const Entry& e, int64_t target) {
-  nn::Config c = full_config(o, e, 0);
-  const int64_t step = 2 * c.get(models::kHeads);
-  int64_t best = c.get(models::kDim), best_gap = -1;
-  for (int64_t d = step; d <= 1024; d += step) {
-    int64_t gap = std::llabs(count_params(full_config(o, e, d)) - target);
-    if (best_gap < 0 || gap < best_gap) best_gap = gap, best = d;
+GridMatch closest_on_grid(int64_t n, int64_t target, const std::function<int64_t(int64_t)>& count) {
+  TZ_CHECK(n >= 1, "closest_on_grid: the grid needs at least one point, got ", n);
+  std::map<int64_t, int64_t> seen;
+  auto f = [&](int64_t k) {
+    auto it = seen.find(k);
+    return it != seen.end() ? it->second : seen[k] = count(k);
+  };
+  // Where a quadratic through the first three points crosses the target.
+  int64_t guess = 1;
+  if (n >= 3) {
+    const double c1 = double(f(1)), c2 = double(f(2)), c3 = double(f(3));
+    const double a = (c3 - 2 * c2 + c1) / 2, b = c2 - c1 - 3 * a, c = c1 - a - b - double(target);
+    double k = a > 0 ? (-b + std::sqrt(std::max(0.0, b * b - 4 * a * c))) / (2 * a) : b > 0 ? -c / b : 1;
+    guess = std::clamp<int64_t>(int64_t(std::llround(std::isfinite(k) ? std::clamp(k, 1.0, double(n)) : 1.0)), 1, n);
   }
-  return best;
+  // Bracket the crossing: lo < hi with f(lo) < target <= f(hi) (lo = 0, hi = n + 1: none),
+  // galloping away from the guess, then bisect.
+  int64_t lo = 0, hi = n + 1;
+  if (f(guess) >= target) {
+    hi = guess;
+    for (int64_t s = 1; hi > 1; s *= 2) {
+      const int64_t k = std::max<int64_t>(1, hi - s);
+      if (f(k) < target) {
+        lo = k;
+        break;
+      }
+      hi = k;
+    }
+  } else {
+    lo = guess;
+    for (int64_t s = 1; lo < n; s *= 2) {
+      const int64_t k = std::min(n, lo + s);
+      if (f(k) >= target) {
+        hi = k;
+        break;
+      }
+      lo = k;
+    }
+  }
+  while (hi - lo > 1 && lo >= 1 && hi <= n) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (f(mid) >= target ? hi : lo) = mid;
+  }
+  GridMatch m;
+  if (hi > n || (lo >= 1 && target - f(lo) <= f(hi) - target))
+    m = {lo, f(lo), 0};
+  else
+    m = {hi, f(hi), 0};
+  m.probes = int64_t(seen.size());
+  return m;
 }
-}  // namespace
+
+GridMatch matching_dim(const Options& o, const Entry& e, int64_t target, int64_t max_dim,
+                       const std::function<void(const std::string&)>& progress) {
+  const int64_t step = 2 * model_config(o, e).get(models::kHeads);
+  TZ_CHECK(max_dim >= step, "arena: --match-params needs dims up to at least ", step, " (2 x heads), got ", max_dim);
+  GridMatch m = closest_on_grid(max_dim / step, target, [&](int64_t k) {
+    const int64_t params = count_params(model_config(o, e, k * step));
+    if (progress)
+      progress(
+          cat_str("    matching ", e.name, ": dim ", k * step, " has ", params, " parameters (target ", target, ")"));
+    return params;
+  });
+  m.k *= step;  // the dim
+  if (progress) progress(cat_str("    matching ", e.name, ": dim ", m.k, " after ", m.probes, " models built"));
+  return m;
+}
 
 std::vector<Result> run(const Options& o, const std::function<void(const std::string&)>& progress) {
   if (!o.distill_from.empty()) return run_distillation(o, progress);
@@ -184,15 +242,15 @@ std::vector<Result> run(const Options& o, const std::function<void(const std::st
   if (o.threads > 0) set_num_threads(o.threads);
   Source train_source = make_source(o, o.seq_len);
   std::vector<Result> results;
-  const int64_t target_params = o.match_params ? count_params(full_config(o, o.models[0], 0)) : 0;
+  const int64_t target_params = o.match_params ? count_params(model_config(o, o.models[0])) : 0;
   for (size_t i = 0; i < o.models.size(); ++i) {
     if (int64_t(i) % o.ranks != o.rank) continue;  // another rank's
     const Entry& e = o.models[i];
     Result r;
     r.name = e.name;
     int64_t dim = 0;
-    if (o.match_params && i > 0) dim = matching_dim(o, e, target_params);
-    nn::Config config = full_config(o, e, dim);
+    if (o.match_params && i > 0) dim = matching_dim(o, e, target_params, kMaxMatchDim, progress).k;
+    nn::Config config = model_config(o, e, dim);
     r.config = config.dump();
     Generator init(o.seed * 7919 + 1);
     auto model = zoo::make_lm(config, init);

@@ -23,6 +23,7 @@
 
 #include "core/communicator.h"
 #include "data/tasks.h"
+#include "nn/config.h"
 #include "optim/recipe.h"
 
 namespace tz::arena {
@@ -102,6 +103,28 @@ std::vector<Result> run(const Options& options, const std::function<void(const s
 // one process: its own seeds and batches, so only the timings differ).
 std::vector<Result> run(const Options& options, Communicator& comm,
                         const std::function<void(const std::string&)>& progress = nullptr);
+
+// --match-params. The config a model trains with (dim > 0 replaces its dim), and its parameter
+// count (the model built once).
+nn::Config model_config(const Options& options, const Entry& entry, int64_t dim = 0);
+int64_t count_params(const nn::Config& config);
+
+constexpr int64_t kMaxMatchDim = 1024;
+struct GridMatch {
+  int64_t k = 0;       // the grid point chosen
+  int64_t count = 0;   // its count
+  int64_t probes = 0;  // how many counts were computed
+};
+// The k in [1, n] whose count(k) is closest to target (ties: the smaller k), for a count that
+// grows with k: what trying every k finds, from a few probes. A quadratic through k = 1, 2, 3
+// predicts where the count crosses the target (a model's count is about a d^2 + b d + c);
+// from there the search gallops to bracket the crossing and bisects it, so a count that is
+// not quadratic (rounded hidden sizes) costs a few more probes, never a wrong answer.
+GridMatch closest_on_grid(int64_t n, int64_t target, const std::function<int64_t(int64_t)>& count);
+// The dim, a multiple of 2 * heads in [2 heads, max_dim], whose model has the parameter count
+// closest to target: closest_on_grid over dims, each probe one model built.
+GridMatch matching_dim(const Options& options, const Entry& entry, int64_t target, int64_t max_dim = kMaxMatchDim,
+                       const std::function<void(const std::string&)>& progress = nullptr);
 
 // Writes the markdown table (table.md), the results (results.csv) and the curves (curves.csv;
 // the tool draws curves.png from it); returns the table.

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/json.h"
+#include "models/keys.h"
 #include "models/zoo.h"
 
 namespace tz::train {
@@ -50,7 +51,7 @@ RunCheckpoint read_run(const std::string& dir) {
   return read_run(load_safetensors(path), path);
 }
 
-RunCheckpoint read_run(TensorFile file, const std::string& path) {
+RunCheckpoint read_run(TensorFile file, const std::string& path, const std::string* tokenizer_text) {
   RunCheckpoint r;
   r.path = path;
   r.file = std::move(file);
@@ -90,6 +91,15 @@ RunCheckpoint read_run(TensorFile file, const std::string& path) {
   }
   TZ_CHECK(foreign.empty(), "checkpoint ", r.path,
            ": unexpected tensors (not model.*, optim.*, state.*, data.cursors): ", some_names(foreign));
+  r.tokenizer_data = models::read_tokenizer_data(f.metadata, r.path, tokenizer_text);
+  const std::string tok_source = r.tokenizer_data.definition.empty()
+                                     ? cat_str("checkpoint ", r.path)
+                                     : cat_str((fs::path(r.path).parent_path() / models::kTokenizerFile).string(),
+                                               " (the tokenizer of ", r.path, ")");
+  r.tokenizer = data::make_tokenizer(r.tokenizer_data.kind, r.tokenizer_data.definition, tok_source);
+  TZ_CHECK(r.model.get(models::kVocab) == r.tokenizer->vocab_size(), "checkpoint ", r.path, ": the model's vocab ",
+           r.model.get(models::kVocab), " is not its tokenizer's vocabulary (", r.tokenizer->kind(), ", ",
+           r.tokenizer->vocab_size(), ")");
   r.step = meta_number<int64_t>(f, "step", r.path);
   r.elapsed_s = meta_number<double>(f, "elapsed_s", r.path);
   return r;
@@ -131,6 +141,18 @@ void truncate_log(const std::string& dir, int64_t step) {
   std::ofstream out(path, std::ios::trunc);
   out << kept;
   TZ_CHECK(out.good(), "resume: cannot write ", path.string());
+}
+
+void write_run_file(const std::string& path, const std::string& text) {
+  const std::string tmp = cat_str(path, ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    TZ_CHECK(out.good(), "train: cannot write ", tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  TZ_CHECK(!ec, "train: cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
 void append_history(const std::string& dir, const std::string& line) {

@@ -32,15 +32,22 @@ struct RunCheckpoint {
   Tensor cursors;
   nn::Config model;      // the model config
   TrainOptions options;  // the training options (options.model == model; out_dir = the directory)
+  // The run's tokenizer (bytes, or the BPE in its tokenizer.json) and what names it.
+  models::TokenizerData tokenizer_data;
+  std::shared_ptr<const data::Tokenizer> tokenizer;
   int64_t step = 0;      // steps done
   double elapsed_s = 0;  // their wall time
 };
 
-// Reads and checks a run's checkpoint: format, version, every metadata field it needs, and
-// that each tensor belongs to one of the parts; errors name the file and the field or tensor.
+// Reads and checks a run's checkpoint: format, version, every metadata field it needs, that
+// each tensor belongs to one of the parts, and its tokenizer (tokenizer.json beside it, when
+// it names one); errors name the file and the field or tensor.
 RunCheckpoint read_run(const std::string& dir);
-// The same checks on a checkpoint already read from `path` (which names it in errors).
-RunCheckpoint read_run(TensorFile file, const std::string& path);
+// The same checks on a checkpoint already read from `path` (which names it in errors);
+// `tokenizer_text`, when given, is the run's tokenizer file as read elsewhere (rank 0).
+RunCheckpoint read_run(TensorFile file, const std::string& path, const std::string* tokenizer_text = nullptr);
+// Writes a file of a run directory atomically (a temporary file renamed over it).
+void write_run_file(const std::string& path, const std::string& text);
 
 // The trained model of a run, ready for generation (eval mode); a strict load whose errors
 // name the checkpoint and list missing and unexpected tensors (models::load_lm; an application

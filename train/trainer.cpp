@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "core/text.h"
+#include "data/bpe.h"
 #include "data/grammar.h"
 #include "models/keys.h"
 #include "models/zoo.h"
@@ -44,10 +46,19 @@ void TrainOptions::validate() const {
   in("builtin_bytes", builtin_bytes, 10000, kMaxBuiltinBytes);
   in("shards", shards, 0, batch);
   TZ_CHECK(shards == 0 || batch % shards == 0, "train: shards (", shards, ") must divide the batch (", batch, ")");
+  data::check_tokenizer_kind(tokenizer, "train");
+  if (tokenizer == "bytes")
+    TZ_CHECK(vocab == 0 || vocab == 256, "train: the byte tokenizer has a vocabulary of 256, got vocab ", vocab,
+             " (a larger vocabulary needs tokenizer bpe)");
+  else
+    TZ_CHECK(vocab == 0 || (vocab >= data::kMinBpeVocab && vocab <= data::kMaxBpeVocab), "train: vocab must be in [",
+             data::kMinBpeVocab, ", ", data::kMaxBpeVocab, "] for tokenizer bpe (256 bytes + merges), got ", vocab);
 }
 
 std::string TrainOptions::to_json() const {
   json j = {{"data", data},
+            {"tokenizer", tokenizer},
+            {"vocab", vocab},
             {"builtin_bytes", builtin_bytes},
             {"steps", steps},
             {"batch", batch},
@@ -86,6 +97,10 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
     auto get = [&]<class T>(T& field) { field = json_get<T>(j, key, source); };
     if (key == "data")
       get(o.data);
+    else if (key == "tokenizer")
+      get(o.tokenizer);
+    else if (key == "vocab")
+      get(o.vocab);
     else if (key == "builtin_bytes")
       get(o.builtin_bytes);
     else if (key == "steps")
@@ -145,7 +160,7 @@ TrainOptions TrainOptions::from_json(const std::string& text, const nn::Config& 
   return o;
 }
 
-Trainer::Trainer(const TrainOptions& options, const Distribution& dist) : Trainer(options, dist, true) {}
+Trainer::Trainer(const TrainOptions& options, const Distribution& dist) : Trainer(options, dist, true, nullptr) {}
 
 namespace {
 // Shard k's generator: shard 0 is seeded with the run's seed (one shard: as before shards
@@ -171,6 +186,30 @@ Generator shard_generator(uint64_t seed, int64_t k) {
   return Generator(z ^ (z >> 31));
 }
 
+// A new run's tokenizer: bytes, or a BPE learned from the training split of `text` (every
+// rank learns the same one: the training is deterministic).
+std::shared_ptr<const data::Tokenizer> make_run_tokenizer(const TrainOptions& o, const std::string& text,
+                                                          double val_fraction) {
+  if (o.tokenizer == "bytes") return std::make_shared<data::ByteTokenizer>();
+  const int64_t vocab = o.vocab > 0 ? o.vocab : kDefaultBpeVocab;
+  const int64_t n = data::TextDataset::train_bytes(int64_t(text.size()), val_fraction);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  int last_tenth = -1;
+  auto tok = data::BpeTokenizer::train(
+      std::string_view(text).substr(0, size_t(n)),
+      {.vocab_size = vocab, .on_progress = [&](int64_t done, int64_t wanted) {
+         const int tenth = wanted > 0 ? int(10 * done / wanted) : 10;
+         if (!o.on_note || tenth == last_tenth) return;
+         last_tenth = tenth;
+         o.on_note(cat_str("tokenizer: bpe ", done, "/", wanted, " merges, ", int64_t(seconds() * 10) / 10.0, " s"));
+       }});
+  if (o.on_note && tok.vocab_size() < vocab)
+    o.on_note(cat_str("tokenizer: the training text holds no pair twice after ", tok.merges().size(),
+                      " merges: vocabulary ", tok.vocab_size(), " instead of ", vocab));
+  return std::make_shared<data::BpeTokenizer>(std::move(tok));
+}
+
 uint64_t fingerprint(const std::vector<int64_t>& tokens) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (int64_t t : tokens) h = (h ^ uint64_t(t)) * 0x100000001b3ULL;
@@ -178,7 +217,8 @@ uint64_t fingerprint(const std::vector<int64_t>& tokens) {
 }
 }  // namespace
 
-Trainer::Trainer(const TrainOptions& options, const Distribution& dist, bool fresh_log)
+Trainer::Trainer(const TrainOptions& options, const Distribution& dist, bool fresh_log,
+                 std::shared_ptr<const data::Tokenizer> tokenizer)
     : options_(options),
       data_gen_(options.seed),
       comm_(dist.comm ? dist.comm : std::make_shared<SoloCommunicator>()),
@@ -191,10 +231,16 @@ Trainer::Trainer(const TrainOptions& options, const Distribution& dist, bool fre
   });
   if (options_.threads > 0) set_num_threads(options_.threads);
   data::TextDatasetOptions dopt{.val_fraction = 0.1, .seq_len = options_.seq_len};
-  dataset_ = std::make_unique<data::TextDataset>(
-      options_.data.empty() ? data::TextDataset::from_string(data::grammar_text(options_.builtin_bytes, options_.seed),
-                                                             dopt, "built-in grammar text")
-                            : data::TextDataset::from_file(options_.data, dopt));
+  std::error_code ec;
+  TZ_CHECK(options_.data.empty() || fs::exists(options_.data, ec), "TextDataset: no file at '", options_.data, "'");
+  const std::string text = options_.data.empty() ? data::grammar_text(options_.builtin_bytes, options_.seed)
+                                                 : read_file(options_.data, "TextDataset");
+  TZ_CHECK(!text.empty(), "TextDataset: '", options_.data, "' is empty");
+  if (!tokenizer) tokenizer = make_run_tokenizer(options_, text, dopt.val_fraction);
+  dataset_ = std::make_unique<data::TextDataset>(data::TextDataset::from_string(
+      text, dopt, options_.data.empty() ? "built-in grammar text" : options_.data, tokenizer));
+  // The model reads the tokenizer's ids.
+  options_.model.set(models::kVocab.name, std::to_string(tokenizer->vocab_size()));
   if (ranks > 1) {  // every rank must read the same text (its own copy of --data)
     const uint64_t mine = fingerprint(dataset_->tokens());
     std::vector<uint64_t> all(static_cast<size_t>(ranks));
@@ -248,6 +294,8 @@ Trainer::Trainer(const TrainOptions& options, const Distribution& dist, bool fre
     for (const std::string& name : remove_stale_files(options_.out_dir))
       std::fprintf(stderr, "train: removed %s in %s, left by an interrupted checkpoint write\n", name.c_str(),
                    options_.out_dir.c_str());
+    if (fresh_log && !dataset_->tokenizer().to_json().empty())  // a new run's learned tokenizer
+      write_run_file((fs::path(options_.out_dir) / models::kTokenizerFile).string(), dataset_->tokenizer().to_json());
     if (fresh_log) {
       std::ofstream log(fs::path(options_.out_dir) / kLogFile);
       TZ_CHECK(log.good(), "train: cannot write ", (fs::path(options_.out_dir) / kLogFile).string());
@@ -418,6 +466,7 @@ void Trainer::write_checkpoint(const std::string& shard_rng) const {
       {"global_rng", std::to_string(g.seed()) + " " + std::to_string(g.counter())},
   };
   if (!shard_rng.empty()) meta["shard_rng"] = shard_rng;  // "seed counter" of shards 0 .. K-1
+  for (auto& [k, v] : models::checkpoint_tokenizer_metadata({tokenizer().kind(), tokenizer().to_json()})) meta[k] = v;
   save_safetensors(path, tensors, meta);
 }
 
@@ -468,13 +517,17 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeCha
     run = read_run(dir);
   } else {  // rank 0 reads the file and sends its bytes: the other machines need no copy
     const std::string path = (fs::path(dir) / kCheckpointFile).string();
-    std::string bytes;
+    const fs::path tok_path = fs::path(dir) / models::kTokenizerFile;
+    std::string bytes, tok = "-";  // "-": no tokenizer file (a byte-level run)
     on_rank0(*comm, [&] {
       TZ_CHECK(fs::exists(path), "checkpoint: no ", kCheckpointFile, " in ", dir);
       bytes = read_file(path, "checkpoint");
+      if (fs::exists(tok_path)) tok = read_file(tok_path.string(), "checkpoint: tokenizer", uint64_t(1) << 28);
     });
     bytes = broadcast_string(*comm, bytes);
-    run = read_run(parse_safetensors(std::vector<uint8_t>(bytes.begin(), bytes.end()), path), path);
+    tok = broadcast_string(*comm, tok);
+    run = read_run(parse_safetensors(std::vector<uint8_t>(bytes.begin(), bytes.end()), path), path,
+                   tok == "-" ? nullptr : &tok);
   }
   TrainOptions o = run.options;
   const std::string said = apply(changes, o);
@@ -487,7 +540,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& dir, const ResumeCha
   TZ_CHECK(o.data.empty() || fs::exists(o.data), "resume: the run in ", dir, " trained on '", o.data,
            "' (its checkpoint's training options), which does not exist now; restore the file, or give --data PATH "
            "to continue on a file at another place");
-  std::unique_ptr<Trainer> t(new Trainer(o, dist, false));
+  std::unique_ptr<Trainer> t(new Trainer(o, dist, false, run.tokenizer));
   if (t->streams_) {
     TZ_CHECK(!run.memory_state.empty() && run.cursors.defined(), "checkpoint ", run.path,
              ": the model has segment memory but the checkpoint holds no memory (state.*) or stream places "

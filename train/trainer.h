@@ -8,6 +8,7 @@
 // leaves the checkpoint as it was. Every eval_every steps it measures the validation loss
 // and saves the checkpoint. The run directory (train/run_dir.h) holds:
 //   checkpoint.safetensors   weights, optimizer state, step, RNG states, config (resumable)
+//   tokenizer.json           the BPE learned from the training split (--tokenizer bpe only)
 //   log.csv                  step, loss, val_loss, lr, grad_norm, tokens_per_s, elapsed_s
 //   history.txt              what each resume changed (lr, steps, ...)
 //   loss.png                 the curves, drawn by the tool (cli/plot.h) when gnuplot is installed
@@ -51,12 +52,17 @@ constexpr int64_t kMaxBatch = int64_t(1) << 16;
 constexpr int64_t kMaxBuiltinBytes = int64_t(1) << 31;
 constexpr int kMaxThreads = 4096;
 constexpr double kAutoSaveSeconds = 600;  // save_every 0: at least this often, by wall time
+constexpr int64_t kDefaultBpeVocab = 4096;
 
 struct TrainOptions {
   // The zoo LM config, parsed once by the caller: any registered mixer, position scheme, FFN
   // and norm.
   nn::Config model = models::GPTConfig{}.to_config();
-  std::string data;                   // a UTF-8 text file; empty = the built-in grammar text
+  std::string data;  // a UTF-8 text file; empty = the built-in grammar text
+  // "bytes", or "bpe": a byte-level BPE of `vocab` tokens (0: 4096) learned from the training
+  // split when the run starts (data/bpe.h). The model's vocab follows the tokenizer's.
+  std::string tokenizer = "bytes";
+  int64_t vocab = 0;
   int64_t builtin_bytes = 2'000'000;  // size of the built-in text
   int64_t steps = 600;
   int64_t batch = 8;
@@ -83,6 +89,8 @@ struct TrainOptions {
   // one: each shard is a forward and backward of its own (batch / shards rows).
   int64_t shards = 0;
   bool deterministic = false;  // sum the shards' gradients in a fixed order (distributed.h)
+  // Not part of the run: lines about the setup (the tokenizer's training progress).
+  std::function<void(const std::string&)> on_note;
 
   void validate() const;
   // Everything but the model, which a checkpoint stores once, as its config.
@@ -136,6 +144,7 @@ class Trainer {
   const TrainOptions& options() const { return options_; }
   models::Model& model() const { return *model_; }
   const data::TextDataset& dataset() const { return *dataset_; }
+  const data::Tokenizer& tokenizer() const { return dataset_->tokenizer(); }
   int64_t step() const { return fit_->steps_done(); }
   const std::vector<StepRecord>& history() const { return history_; }
   Communicator& comm() const { return *comm_; }
@@ -143,7 +152,9 @@ class Trainer {
   const DataParallel* parallel() const { return parallel_.get(); }  // null: one shard, one rank
 
  private:
-  Trainer(const TrainOptions& options, const Distribution& dist, bool fresh_log);
+  // `tokenizer`: a resumed run's; null: made for a new run (bytes, or a BPE learned here).
+  Trainer(const TrainOptions& options, const Distribution& dist, bool fresh_log,
+          std::shared_ptr<const data::Tokenizer> tokenizer);
   void append_log(const StepRecord& r) const;
   double parallel_step();
   void write_checkpoint(const std::string& shard_rng) const;

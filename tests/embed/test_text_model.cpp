@@ -8,6 +8,7 @@
 
 #include "core/creation.h"
 #include "core/safetensors.h"
+#include "data/bpe.h"
 #include "embed/text_model.h"
 #include "models/weights.h"
 #include "models/zoo.h"
@@ -163,7 +164,21 @@ TEST_CASE("embed: missing, foreign and damaged model files are refused by name")
     return path;
   };
   refused(variant("v2.safetensors", "format_version", "2"), "weights format version '2' is not supported");
-  refused(variant("bpe.safetensors", "tokenizer", "bpe"), "tokenizer 'bpe' is not supported by this build");
+  refused(variant("sp.safetensors", "tokenizer", "sentencepiece"),
+          "tokenizer 'sentencepiece' is not supported by this build (it reads: bytes, bpe)");
+  refused(variant("bpe.safetensors", "tokenizer", "bpe"),
+          "the bpe tokenizer is in neither 'tokenizer_json' nor 'tokenizer_file'");
+  {  // a BPE whose definition is broken, or whose vocabulary is not the model's
+    auto meta = good.metadata;
+    meta["tokenizer"] = "bpe";
+    meta["tokenizer_json"] = R"({"format": "tensorzoo-bpe", "version": 1})";
+    save_safetensors((dir / "bpe_bad.safetensors").string(), good.tensors, meta);
+    refused((dir / "bpe_bad.safetensors").string(), "no 'pre_split'");
+    meta["tokenizer_json"] = data::BpeTokenizer({{97, 98}}).to_json();
+    save_safetensors((dir / "bpe_vocab.safetensors").string(), good.tensors, meta);
+    refused((dir / "bpe_vocab.safetensors").string(),
+            "the model has a vocabulary of 256 but its tokenizer 'bpe' has 257");
+  }
   refused(variant("noconfig.safetensors", "config", ""), "metadata has no 'config'");
   // A tensor missing, and one of the wrong shape: the strict load names them.
   auto tensors = good.tensors;
@@ -176,7 +191,6 @@ TEST_CASE("embed: missing, foreign and damaged model files are refused by name")
   refused((dir / "shape.safetensors").string(), "tok_emb.weight");
   // Bad dtype names, bad sampling options.
   CHECK_THROWS_WITH_AS(models::parse_weights_dtype("f16"), "weights dtype 'f16' is not one of: f32, bf16", Error);
-  CHECK_THROWS_WITH_AS(Tokenizer("sentencepiece"), doctest::Contains("it has: bytes"), Error);
   TextModel model = TextModel::load(checkpoint());
   CHECK_THROWS_WITH_AS(model.generate("The ", {.temperature = -1}), doctest::Contains("temperature must be >= 0"),
                        Error);

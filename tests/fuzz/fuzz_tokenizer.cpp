@@ -1,14 +1,18 @@
-// libFuzzer harness: the byte tokenizer on any text and any ids.
+// libFuzzer harness: the byte tokenizer and a BPE on any text and any ids, and the BPE loader
+// on any definition.
 // encode then decode gives the text back; decode_for_display always gives valid UTF-8; ids
 // read from the input (8 bytes each) decode or raise tz::Error, and decode when all are
-// bytes. Any other outcome is a bug.
+// in the vocabulary. The input read as a BPE definition (tokenizer.json) loads or raises
+// tz::Error; one that loads round-trips the input too. Any other outcome is a bug.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "data/bpe.h"
 #include "data/tokenizer.h"
 
 namespace {
@@ -33,10 +37,8 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const tz::data::ByteTokenizer tok;
+// Every check on one tokenizer.
+void check(const tz::data::Tokenizer& tok, const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   const std::vector<int64_t> ids = tok.encode(text);
   if (tok.decode(ids) != text) __builtin_trap();
@@ -44,13 +46,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::vector<int64_t> raw(size / 8);
   if (!raw.empty()) std::memcpy(raw.data(), data, raw.size() * 8);
-  bool all_bytes = true;
-  for (int64_t id : raw) all_bytes = all_bytes && id >= 0 && id < 256;
+  bool known = true;
+  for (int64_t id : raw) known = known && id >= 0 && id < tok.vocab_size();
   try {
     (void)tok.decode(raw);
     (void)tok.decode_for_display(raw);
   } catch (const tz::Error&) {
-    if (all_bytes) __builtin_trap();
+    if (known) __builtin_trap();
   }
+}
+
+// A BPE learned once, from text with words, digits, spaces, bytes >= 0x80 and a NUL.
+const tz::data::BpeTokenizer& learned() {
+  static const tz::data::BpeTokenizer tok = [] {
+    std::string text;
+    for (int i = 0; i < 200; ++i)
+      text += "The dogs run " + std::to_string(i * 7) + " times,\n  \xC3\xA9t\xC3\xA9 " + std::string(1, '\0');
+    return tz::data::BpeTokenizer::train(text, {.vocab_size = 400});
+  }();
+  return tok;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  check(tz::data::ByteTokenizer(), data, size);
+  check(learned(), data, size);
+  std::optional<tz::data::BpeTokenizer> loaded;
+  try {
+    loaded.emplace(tz::data::BpeTokenizer::from_json(std::string(reinterpret_cast<const char*>(data), size), "fuzz"));
+  } catch (const tz::Error&) {
+    return 0;  // refused with a message: fine
+  }
+  check(*loaded, data, size);
   return 0;
 }

@@ -49,7 +49,7 @@ TEST_CASE("probe prints top-activating prefixes and value tokens of a trained ru
   // Fewer bytes than one window: the flag at fault is named, not the validation text.
   tz::testing::CliRun few = run_cli("probe --run " + run.string() + " --max-tokens 10");
   CHECK(few.status == 2);
-  CHECK(few.err.find("--max-tokens 10 is less than one window of 32 bytes (--window 128, cut to the model's "
+  CHECK(few.err.find("--max-tokens 10 is less than one window of 32 tokens (--window 128, cut to the model's "
                      "context): give at least 32, or a smaller --window") != std::string::npos);
   fs::remove_all(run);
 }
