@@ -17,8 +17,8 @@ double log_choose(int64_t n, int64_t k) {
 }  // namespace
 
 double sdm_log_intersection(int64_t n, int64_t d, int64_t h) {
-  TZ_CHECK(n >= 1 && d >= 0 && d <= n && h >= 0 && h <= n, "sdm: need 0 <= d <= n and 0 <= h <= n, got n ", n,
-           ", d ", d, ", h ", h);
+  TZ_CHECK(n >= 1 && d >= 0 && d <= n && h >= 0 && h <= n, "sdm: need 0 <= d <= n and 0 <= h <= n, got n ", n, ", d ",
+           d, ", h ", h);
   // Terms summed in log space (they reach C(n, d), far beyond 2^53 for n in the hundreds).
   double best = -INFINITY;
   std::vector<double> terms;
