@@ -62,7 +62,12 @@ void register_act(nn::Registry& r) {
          .summary = "Adaptive Computation Time: per-position halting over the shared block, ponder cost",
          .keys = {models::kAct, models::kRecurrenceSteps, models::kActThreshold, models::kPonderCost},
          .test_config = R"({"act": true, "recurrence_steps": 2, "dim": 32})",
-         .example = R"({"act": true, "recurrence_steps": 8, "ponder_cost": 0.01})"});
+         .example = R"({"act": true, "recurrence_steps": 8, "ponder_cost": 0.01})",
+         .learn_steps = 800,
+         .learn_lr = 3e-3,
+         .learn_reason =
+             "one shared block applied twice with halting: after 400 steps seed 0 stands at 0.89 (loss "
+             "0.38; 600 steps: 0.88, a plateau), seeds 1-2 at 1.00; lr 3e-3 for 800 steps takes seeds 0-3 to 1.00"});
 }
 
 }  // namespace tz::zoo

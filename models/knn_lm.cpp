@@ -117,7 +117,8 @@ std::vector<Neighbor> KnnDatastore::search_index(const float* q, int64_t k, int6
   const auto n_lists = int64_t(lists.size());
   TZ_CHECK(nprobe >= 1 && nprobe <= n_lists, "kNN-LM: nprobe must be in [1, ", n_lists, "], got ", nprobe);
   std::vector<Neighbor> near_lists(static_cast<size_t>(n_lists));
-  for (int64_t c = 0; c < n_lists; ++c) near_lists[size_t(c)] = {squared_distance(q, centroids.data() + c * dim, dim), c};
+  for (int64_t c = 0; c < n_lists; ++c)
+    near_lists[size_t(c)] = {squared_distance(q, centroids.data() + c * dim, dim), c};
   std::partial_sort(near_lists.begin(), near_lists.begin() + nprobe, near_lists.end(), nearer);
   std::vector<Neighbor> found;
   for (int64_t p = 0; p < nprobe; ++p)
@@ -132,10 +133,10 @@ std::vector<Neighbor> KnnDatastore::search_index(const float* q, int64_t k, int6
 Tensor knn_log_probs(const Tensor& logits, const Tensor& features, const KnnDatastore& store,
                      const KnnOptions& options) {
   options.validate();
-  TZ_CHECK(logits.dim() == 2 && features.dim() == 2 && logits.size(0) == features.size(0) &&
-               features.size(1) == store.dim,
-           "knn_log_probs: expected logits [T, V] and features [T, ", store.dim, "], got ", logits.shape(), " and ",
-           features.shape());
+  TZ_CHECK(
+      logits.dim() == 2 && features.dim() == 2 && logits.size(0) == features.size(0) && features.size(1) == store.dim,
+      "knn_log_probs: expected logits [T, V] and features [T, ", store.dim, "], got ", logits.shape(), " and ",
+      features.shape());
   TZ_CHECK(store.size() > 0, "knn_log_probs: the datastore is empty");
   const int64_t T = logits.size(0), V = logits.size(1);
   Tensor lm = log_softmax(logits.to(DType::f64)).contiguous();

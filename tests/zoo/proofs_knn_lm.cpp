@@ -14,8 +14,8 @@ using namespace tz;
 namespace {
 std::shared_ptr<models::LM> tiny_lm() {
   Generator gen(4);
-  auto m = std::dynamic_pointer_cast<models::LM>(zoo::make_model(
-      nn::Config::parse(R"({"vocab": 256, "dim": 16, "depth": 2, "heads": 2, "context": 32})"), gen));
+  auto m = std::dynamic_pointer_cast<models::LM>(
+      zoo::make_model(nn::Config::parse(R"({"vocab": 256, "dim": 16, "depth": 2, "heads": 2, "context": 32})"), gen));
   REQUIRE(m != nullptr);
   m->eval();
   return m;
