@@ -1,4 +1,5 @@
-// `tensorzoo eval --run DIR [--data FILE]`: a trained run's loss on a text, every token of it:
+// `tensorzoo eval --run DIR [--model FILE] [--data FILE]`: a trained run's loss on a text, every token of it
+// (--model: another file's weights for the run's model, e.g. a quantized one):
 // the mean next-token loss (nats per byte), its perplexity and bits per byte, with progress.
 // Without --data, the text is the run's own validation split (the held-out end of its
 // training text). The text is read in consecutive windows of --seq-len tokens, each scored on
@@ -13,19 +14,20 @@
 #include "core/creation.h"
 #include "data/grammar.h"
 #include "data/text_dataset.h"
+#include "models/weights.h"
 #include "train/run_dir.h"
 
 namespace tz::cli {
 
 namespace {
 struct EvalArgs {
-  std::string run_dir, data;
+  std::string run_dir, data, model_file;
   int64_t seq_len = 0, batch = 8;
 };
 
 int evaluate(const EvalArgs& a) {
   train::RunCheckpoint run = train::read_run(a.run_dir);
-  std::unique_ptr<models::LM> model = train::load_model(run);
+  std::unique_ptr<models::LM> model = a.model_file.empty() ? train::load_model(run) : models::load_lm(a.model_file);
   const int64_t T = a.seq_len > 0 ? a.seq_len : std::min(run.options.seq_len, model->context());
   if (T > model->context())
     throw CLI::ValidationError(fmt::format("--seq-len {} is longer than the model's context {}", T, model->context()));
@@ -47,7 +49,8 @@ int evaluate(const EvalArgs& a) {
   const int64_t windows = (int64_t(tokens.size()) - 1) / T;
   TZ_CHECK(windows >= 1, "eval: ", source, " holds ", tokens.size(), " tokens; a window of --seq-len ", T, " needs ",
            T + 1);
-  fmt::print("eval: {} on {} ({} windows of {} tokens)\n", a.run_dir, source, windows, T);
+  fmt::print("eval: {} on {} ({} windows of {} tokens)\n", a.model_file.empty() ? a.run_dir : a.model_file, source,
+             windows, T);
   NoGradGuard no_grad;
   model->eval();
   double total = 0;
@@ -84,6 +87,10 @@ void add_eval_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--run", a->run_dir, "Run directory holding checkpoint.safetensors")
       ->required()
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--model", a->model_file,
+                  "Score this model file instead of the run's weights (an export, or a quantized file from "
+                  "`tensorzoo quantize`), on the run's text")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "UTF-8 text file (default: the run's own validation split)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--seq-len", a->seq_len, "Window length (default: the run's training length)")
