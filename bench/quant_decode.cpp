@@ -7,7 +7,8 @@
 //       the GPT of bench/gpt_step.cpp (same config, seed and prompt), its Linear weights
 //       quantized in place (models/quantize.h's layout, nn::Linear::set_quantized), greedy
 //       generation of gen_tokens after a 16-token prompt: median tokens/s, the weight bytes a
-//       token reads and the peak RSS, as one JSON line.
+//       token reads, the peak RSS (the f32 model built first included) and the RSS after
+//       generating (weights as kept), as one JSON line.
 //   quant_decode --mode kernels --config large --threads N
 //       every quantized GEMV kernel this CPU runs (core/kernels/quant.h) and the f32 GEMV on
 //       the large model's matrices (per layer qkv [3C, C], out [C, C], fc [4C, C], proj
@@ -88,11 +89,12 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-double peak_rss_mb() {
+// VmHWM (peak resident set) or VmRSS (resident now) from /proc/self/status, in MiB.
+double status_mb(const char* key) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+    if (line.rfind(key, 0) == 0) return std::atof(line.c_str() + std::strlen(key)) / 1024.0;
   return 0;
 }
 
@@ -129,23 +131,24 @@ int generate(const Args& a) {
   for (auto& t : prompt) t = pg.randint(0, c.vocab);
   models::SampleOptions so{.max_new_tokens = a.gen_tokens, .temperature = 0.0};
   std::vector<double> times;
-  int64_t check = 0;
+  uint64_t check = 0;  // a hash of the tokens: the same for every weight format when greedy agrees
   for (int i = 0; i < a.warmup + a.reps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<int64_t> out = models::generate(model, prompt, so);
     const double s = seconds_since(t0);
     if (i == 0)
-      for (int64_t t : out) check = check * 31 + t;
+      for (int64_t t : out) check = check * 31 + uint64_t(t);
     if (i >= a.warmup) times.push_back(s);
   }
   const double med = median(times);
   std::printf(
       "{\"framework\":\"tensorzoo\",\"weights\":\"%s\",\"config\":\"%s\",\"mode\":\"generate\",\"threads\":%d,"
-      "\"reps\":%zu,\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"weight_bytes\":%.0f,\"peak_rss_mb\":%.1f,"
-      "\"simd\":\"%s\",\"q8_kernel\":\"%s\",\"bf16_kernel\":\"%s\",\"check\":%lld}\n",
+      "\"reps\":%zu,\"median_ms\":%.3f,\"tokens_per_s\":%.1f,\"weight_bytes\":%.0f,\"peak_rss_mb\":%.1f,\"rss_mb\":%."
+      "1f,"
+      "\"simd\":\"%s\",\"q8_kernel\":\"%s\",\"bf16_kernel\":\"%s\",\"check\":%llu}\n",
       a.weights.c_str(), a.config.c_str(), a.threads, times.size(), med * 1e3, double(a.gen_tokens) / med, bytes,
-      peak_rss_mb(), simd_level_name(simd_level()), kernels::q8_gemv_kernel().name, kernels::bf16_gemv_kernel().name,
-      (long long)(check % 1000000007));
+      status_mb("VmHWM:"), status_mb("VmRSS:"), simd_level_name(simd_level()), kernels::q8_gemv_kernel().name,
+      kernels::bf16_gemv_kernel().name, (unsigned long long)(check % 1000000007));
   return 0;
 }
 

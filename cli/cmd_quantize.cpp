@@ -1,8 +1,8 @@
 // `tensorzoo quantize --run DIR --to int8|bf16 [--out FILE]`: a run's model with its linear
 // layers' weights in fewer bytes for inference (models/quantize.h: q8_0 int8 with a scale
 // per block of 32, or bf16), for `sample --model`, `eval --model`, tz::TextModel and the C
-// API. Prints the sizes and, on a few windows of the run's validation text, how far the
-// quantized logits and loss are from the f32 model's (`eval --model` scores the whole text).
+// API. Prints the sizes and, on windows of the run's validation text (--windows; 0 = all of
+// it), the validation loss of the f32 and the quantized model and how far their logits are apart.
 #include <fmt/core.h>
 
 #include <cmath>
@@ -22,20 +22,51 @@ namespace tz::cli {
 namespace {
 namespace fs = std::filesystem;
 
-// Up to 4 windows of the run's validation split, [B, T + 1] tokens.
-Tensor validation_windows(const train::RunCheckpoint& run, int64_t T) {
+// The run's validation split (its held-out text), as tokens.
+std::vector<int64_t> validation_tokens(const train::RunCheckpoint& run) {
   const train::TrainOptions& t = run.options;
   data::TextDataset d = t.data.empty() ? data::TextDataset::from_string(data::grammar_text(t.builtin_bytes, t.seed),
                                                                         {.val_fraction = 0.1}, "built-in grammar text")
                                        : data::TextDataset::from_file(t.data, {.val_fraction = 0.1});
-  std::vector<int64_t> val(d.tokens().begin() + d.val_begin(), d.tokens().end());
-  const int64_t B = std::min<int64_t>(4, (int64_t(val.size()) - 1) / T);
-  TZ_CHECK(B >= 1, "quantize: the validation split holds ", val.size(), " tokens, fewer than a window of ", T + 1);
-  val.resize(size_t(B * (T + 1)));
-  return from_vector(val, {B, T + 1});
+  return std::vector<int64_t>(d.tokens().begin() + d.val_begin(), d.tokens().end());
 }
 
-int quantize(const std::string& dir, const std::string& to, std::string out) {
+// The loss of `model` and the squared logit differences from `ref` over windows of T tokens,
+// 8 windows per forward. Returns {ref loss, model loss, relative RMS of the logits}.
+struct Compared {
+  double ref_loss = 0, loss = 0, rel_rms = 0;
+  int64_t windows = 0;
+};
+Compared compare(models::LM& ref, models::LM& model, const std::vector<int64_t>& tokens, int64_t T, int64_t windows) {
+  NoGradGuard no_grad;
+  Compared c;
+  c.windows = windows;
+  double num = 0, den = 0;
+  for (int64_t w0 = 0; w0 < windows; w0 += 8) {
+    const int64_t B = std::min<int64_t>(8, windows - w0);
+    std::vector<int64_t> in(size_t(B * T)), out(size_t(B * T));
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t) {
+        in[size_t(b * T + t)] = tokens[size_t((w0 + b) * T + t)];
+        out[size_t(b * T + t)] = tokens[size_t((w0 + b) * T + t + 1)];
+      }
+    const Tensor ids = from_vector(in, {B, T}), targets = from_vector(out, {B * T});
+    const Tensor a = ref.forward({ids}), b = model.forward({ids});
+    const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>();
+    for (size_t i = 0; i < av.size(); ++i) {
+      num += (double(bv[i]) - av[i]) * (double(bv[i]) - av[i]);
+      den += double(av[i]) * av[i];
+    }
+    c.ref_loss += cross_entropy(a.reshape({B * T, -1}), targets).item() * double(B);
+    c.loss += cross_entropy(b.reshape({B * T, -1}), targets).item() * double(B);
+  }
+  c.ref_loss /= double(windows);
+  c.loss /= double(windows);
+  c.rel_rms = std::sqrt(num / std::max(den, 1e-300));
+  return c;
+}
+
+int quantize(const std::string& dir, const std::string& to, std::string out, int64_t windows) {
   const QuantScheme scheme = parse_quant_scheme(to);
   const train::RunCheckpoint run = train::read_run(dir);
   if (out.empty()) out = (fs::path(dir) / fmt::format("model-{}.safetensors", to)).string();
@@ -57,26 +88,19 @@ int quantize(const std::string& dir, const std::string& to, std::string out) {
       sum.kept_f32 ? fmt::format(", {} kept in f32 (K not a multiple of 32)", sum.kept_f32) : "",
       double(sum.f32_bytes) / 1e6);
 
-  // The quantized model against the f32 one on a few validation windows.
+  // The quantized model against the f32 one on windows of the validation text.
   const int64_t T = std::min(run.options.seq_len, model->context());
-  const Tensor w = validation_windows(run, T);
-  const int64_t B = w.size(0);
-  const Tensor ids = w.narrow(1, 0, T).contiguous(), targets = w.narrow(1, 1, T).contiguous().reshape({B * T});
-  NoGradGuard no_grad;
-  const Tensor a = model->forward({ids}), b = quant->forward({ids});
-  const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    num += (double(bv[i]) - av[i]) * (double(bv[i]) - av[i]);
-    den += double(av[i]) * av[i];
-  }
-  const double la = cross_entropy(a.reshape({B * T, -1}), targets).item();
-  const double lb = cross_entropy(b.reshape({B * T, -1}), targets).item();
+  const std::vector<int64_t> val = validation_tokens(run);
+  const int64_t all = (int64_t(val.size()) - 1) / T;
+  TZ_CHECK(all >= 1, "quantize: the validation split holds ", val.size(), " tokens, fewer than a window of ", T + 1);
+  const Compared c = compare(*model, *quant, val, T, windows > 0 ? std::min(windows, all) : all);
   fmt::print(
-      "on {} validation windows of {} tokens: logits differ from f32 by {:.3g} relative RMS; loss f32 {:.4f}, "
-      "{} {:.4f} ({:+.2f} %)\n",
-      B, T, std::sqrt(num / std::max(den, 1e-300)), la, quant_scheme_name(scheme), lb, 100 * (lb - la) / la);
-  fmt::print("whole validation text: tensorzoo eval --run {} --model {}\n", dir, out);
+      "validation loss on {} of {} windows of {} tokens: f32 {:.6f}, {} {:.6f} ({:+.4f} %); logits differ from "
+      "f32 by {:.3g} relative RMS\n",
+      c.windows, all, T, c.ref_loss, quant_scheme_name(scheme), c.loss, 100 * (c.loss - c.ref_loss) / c.ref_loss,
+      c.rel_rms);
+  if (c.windows < all)
+    fmt::print("the whole validation text: --windows 0, or tensorzoo eval --run {} --model {}\n", dir, out);
   return 0;
 }
 }  // namespace
@@ -84,6 +108,7 @@ int quantize(const std::string& dir, const std::string& to, std::string out) {
 void add_quantize_command(CLI::App& app, std::vector<Command>& commands) {
   struct Args {
     std::string run_dir, to, out;
+    int64_t windows = 8;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -96,7 +121,11 @@ void add_quantize_command(CLI::App& app, std::vector<Command>& commands) {
       ->required()
       ->check(CLI::IsMember({"int8", "q8_0", "bf16"}));
   cmd->add_option("--out", a->out, "The model file to write (default: DIR/model-<to>.safetensors)");
-  commands.push_back({cmd, [a] { return quantize(a->run_dir, a->to, a->out); }});
+  cmd->add_option("--windows", a->windows,
+                  "Validation windows on which to compare the losses and logits with f32's (0 = the whole split)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 30))
+      ->capture_default_str();
+  commands.push_back({cmd, [a] { return quantize(a->run_dir, a->to, a->out, a->windows); }});
 }
 
 }  // namespace tz::cli

@@ -182,6 +182,7 @@ TEST_CASE("quantize command: int8 and bf16 files for sample, eval, TextModel and
   REQUIRE_MESSAGE(a.status == 0, a.err);
   CHECK(a.out.find("quantized:  " + q8) != std::string::npos);
   CHECK(a.out.find("8 linear weights in q8_0") != std::string::npos);
+  CHECK(a.out.find("validation loss on 8 of ") != std::string::npos);
   CHECK(a.out.find("logits differ from f32 by") != std::string::npos);
   CliRun b = run_cli("quantize --run " + run + " --to bf16 --out " + bf16);
   REQUIRE_MESSAGE(b.status == 0, b.err);
