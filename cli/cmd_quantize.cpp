@@ -66,6 +66,25 @@ Compared compare(models::LM& ref, models::LM& model, const std::vector<int64_t>&
   return c;
 }
 
+// The loss of decoding 4 windows token by token (4 rows per step: the GEMV kernels, which for
+// q8_0 quantize x per block too, where a whole window goes through the GEMM on f32 tiles).
+double stepwise_loss(models::LM& model, const std::vector<int64_t>& tokens, int64_t T) {
+  NoGradGuard no_grad;
+  constexpr int64_t B = 4;
+  models::Model::State state = model.make_state(B, T);
+  double total = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<int64_t> in(B), out(B);
+    for (int64_t b = 0; b < B; ++b) {
+      in[size_t(b)] = tokens[size_t(b * T + t)];
+      out[size_t(b)] = tokens[size_t(b * T + t + 1)];
+    }
+    const Tensor logits = model.forward({from_vector(in, {B, 1})}, &state);
+    total += cross_entropy(logits.reshape({B, -1}), from_vector(out, {B})).item();
+  }
+  return total / double(T);
+}
+
 int quantize(const std::string& dir, const std::string& to, std::string out, int64_t windows) {
   const QuantScheme scheme = parse_quant_scheme(to);
   const train::RunCheckpoint run = train::read_run(dir);
@@ -99,6 +118,11 @@ int quantize(const std::string& dir, const std::string& to, std::string out, int
       "f32 by {:.3g} relative RMS\n",
       c.windows, all, T, c.ref_loss, quant_scheme_name(scheme), c.loss, 100 * (c.loss - c.ref_loss) / c.ref_loss,
       c.rel_rms);
+  if (all >= 4 && model->has_step()) {
+    const double a = stepwise_loss(*model, val, T), b = stepwise_loss(*quant, val, T);
+    fmt::print("decoding 4 windows token by token (the GEMV kernels): loss f32 {:.6f}, {} {:.6f} ({:+.4f} %)\n", a,
+               quant_scheme_name(scheme), b, 100 * (b - a) / a);
+  }
   if (c.windows < all)
     fmt::print("the whole validation text: --windows 0, or tensorzoo eval --run {} --model {}\n", dir, out);
   return 0;
