@@ -25,6 +25,7 @@ std::unique_ptr<CLI::App> make_app(std::vector<Command>& commands) {
   add_inspect_commands(*app, commands);
   add_eval_command(*app, commands);
   add_export_command(*app, commands);
+  add_quantize_command(*app, commands);
   return app;
 }
 

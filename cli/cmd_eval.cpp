@@ -1,5 +1,6 @@
-// `tensorzoo eval --run DIR [--data FILE]`: a trained run's loss on a text, every token of it:
-// the mean next-token loss (nats per token), its perplexity and bits per byte, with progress.
+// `tensorzoo eval --run DIR [--model FILE] [--data FILE]`: a trained run's loss on a text, every
+// token of it (--model: another file's weights for the run's model, e.g. a quantized one): the
+// mean next-token loss (nats per token), its perplexity and bits per byte, with progress.
 // The text is tokenized with the run's tokenizer. Bits per byte divide the total loss by the
 // bytes of the scored tokens, so runs with different tokenizers compare on one scale.
 // Without --data, the text is the run's own validation split (the held-out end of its
@@ -15,19 +16,20 @@
 #include "core/creation.h"
 #include "data/grammar.h"
 #include "data/text_dataset.h"
+#include "models/weights.h"
 #include "train/run_dir.h"
 
 namespace tz::cli {
 
 namespace {
 struct EvalArgs {
-  std::string run_dir, data;
+  std::string run_dir, data, model_file;
   int64_t seq_len = 0, batch = 8;
 };
 
 int evaluate(const EvalArgs& a) {
   train::RunCheckpoint run = train::read_run(a.run_dir);
-  std::unique_ptr<models::LM> model = train::load_model(run);
+  std::unique_ptr<models::LM> model = a.model_file.empty() ? train::load_model(run) : models::load_lm(a.model_file);
   const int64_t T = a.seq_len > 0 ? a.seq_len : std::min(run.options.seq_len, model->context());
   if (T > model->context())
     throw CLI::ValidationError(fmt::format("--seq-len {} is longer than the model's context {}", T, model->context()));
@@ -49,7 +51,8 @@ int evaluate(const EvalArgs& a) {
   const int64_t windows = (int64_t(tokens.size()) - 1) / T;
   TZ_CHECK(windows >= 1, "eval: ", source, " holds ", tokens.size(), " tokens; a window of --seq-len ", T, " needs ",
            T + 1);
-  fmt::print("eval: {} on {} ({} windows of {} {} tokens)\n", a.run_dir, source, windows, T, run.tokenizer->kind());
+  fmt::print("eval: {} on {} ({} windows of {} {} tokens)\n", a.model_file.empty() ? a.run_dir : a.model_file,
+             source, windows, T, run.tokenizer->kind());
   // The bytes each token stands for: a target's share of the text.
   std::vector<int64_t> token_bytes(size_t(run.tokenizer->vocab_size()));
   for (int64_t id = 0; id < run.tokenizer->vocab_size(); ++id)
@@ -92,6 +95,10 @@ void add_eval_command(CLI::App& app, std::vector<Command>& commands) {
   cmd->add_option("--run", a->run_dir, "Run directory holding checkpoint.safetensors")
       ->required()
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--model", a->model_file,
+                  "Score this model file instead of the run's weights (an export, or a quantized file from "
+                  "`tensorzoo quantize`), on the run's text")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "UTF-8 text file (default: the run's own validation split)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--seq-len", a->seq_len, "Window length (default: the run's training length)")

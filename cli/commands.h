@@ -34,5 +34,6 @@ void add_probe_command(CLI::App& app, std::vector<Command>& commands);     // pr
 void add_inspect_commands(CLI::App& app, std::vector<Command>& commands);  // inspect (safetensors), runs
 void add_eval_command(CLI::App& app, std::vector<Command>& commands);      // eval (loss on a text)
 void add_export_command(CLI::App& app, std::vector<Command>& commands);    // export (weights only)
+void add_quantize_command(CLI::App& app, std::vector<Command>& commands);  // quantize (int8 / bf16 weights)
 
 }  // namespace tz::cli

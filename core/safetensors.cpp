@@ -85,6 +85,7 @@ struct Entry {
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range in the data buffer
   bool bf16 = false;            // stored as BF16, read as f32
+  std::string raw;              // the file's dtype when read as raw bytes (keep_raw)
 };
 
 struct Header {
@@ -164,7 +165,8 @@ json parse_header_json(std::string_view text, const std::string& file) {
 
 // Parses and validates the whole header against a data buffer of `data_size` bytes that
 // starts at file byte `data_start`.
-Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_start, const std::string& file) {
+Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_start, const std::string& file,
+                    bool keep_raw = false) {
   json root = parse_header_json(text, file);
   if (!root.is_object())
     fail(file, cat_str("header is ", json_type(root), ", expected a JSON object {name: entry}"),
@@ -206,7 +208,8 @@ Header parse_header(std::string_view text, uint64_t data_size, uint64_t data_sta
     for (const DTypeInfo& d : kDTypes)
       if (dname == d.name) info = &d;
     if (!info) fail(file, cat_str(where, ": unknown dtype \"", dname, "\""), "tensorzoo reads F32, F64, I64 and BF16");
-    if (!info->supported)
+    if (keep_raw && (dname == "I8" || dname == "BF16")) e.raw = dname;
+    if (!info->supported && e.raw.empty())
       fail(file, cat_str(where, ": dtype ", dname, " is not supported by tensorzoo"),
            "tensorzoo reads F32, F64, I64 and BF16; convert the checkpoint first (in PyTorch: "
            "{k: v.float() for k, v in state_dict.items()})");
@@ -373,16 +376,22 @@ void widen_bf16(const uint16_t* bits, Tensor& t) {
 
 // ---- reading ---------------------------------------------------------------------------------
 
-TensorFile load_safetensors(const std::string& path) {
+TensorFile load_safetensors(const std::string& path, bool keep_raw) {
   FileHandle fh;
   uint64_t size = open_for_reading(path, fh);
   std::string text = read_header_text(fh.fd, size, path);
   const uint64_t data_start = 8 + text.size();
-  Header h = parse_header(text, size - data_start, data_start, path);
+  Header h = parse_header(text, size - data_start, data_start, path, keep_raw);
   // Step 2: the header is valid, so every allocation is backed by bytes of the file.
   TensorFile out;
   out.metadata = std::move(h.metadata);
   for (const Entry& e : h.entries) {
+    if (!e.raw.empty()) {
+      RawTensor r{e.raw, e.shape, std::vector<uint8_t>(size_t(e.end - e.begin))};
+      if (e.end > e.begin) read_at(fh.fd, r.bytes.data(), e.end - e.begin, data_start + e.begin, path);
+      out.raw.emplace(e.name, std::move(r));
+      continue;
+    }
     Tensor t = empty(e.shape, e.dtype);
     if (e.bf16) {
       std::vector<uint16_t> bits(size_t(t.numel()));
@@ -452,32 +461,46 @@ std::string directory_of(const std::string& path) {
 }  // namespace
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata, StoreF32 store) {
-  // Lay out the tensors in name order (std::map order), back to back, as contiguous copies
-  // (f32 narrowed to BF16 bits when asked).
+                      const std::map<std::string, std::string>& metadata, StoreF32 store,
+                      const std::map<std::string, RawTensor>& raw) {
+  // Lay out the tensors in name order, back to back, as contiguous copies (f32 narrowed to
+  // BF16 bits when asked), the raw ones' bytes as they are.
   json header = json::object();
-  std::vector<Tensor> parts;
-  std::vector<std::vector<uint16_t>> narrowed;  // per part; empty unless stored as BF16
-  uint64_t offset = 0;
+  struct Part {
+    Tensor c;                      // a tensor's contiguous copy, or
+    std::vector<uint16_t> bits;    // its BF16 bits, or
+    const RawTensor* r = nullptr;  // raw bytes
+  };
+  std::map<std::string, Part> parts;
   for (const auto& [name, t] : tensors) {
+    TZ_CHECK(t.defined(), "save_safetensors: '", path, "': tensor '", name, "' is undefined");
+    Part p{core::contiguous(t)};
+    if (store == StoreF32::bf16 && p.c.dtype() == DType::f32) {
+      p.bits.resize(size_t(p.c.numel()));
+      const float* x = p.c.data<float>();
+      for (size_t i = 0; i < p.bits.size(); ++i) p.bits[i] = f32_to_bf16(x[i]);
+    }
+    parts.emplace(name, std::move(p));
+  }
+  for (const auto& [name, r] : raw) {
+    TZ_CHECK(!parts.count(name), "save_safetensors: '", path, "': tensor '", name, "' given twice");
+    TZ_CHECK(r.dtype == "I8" || r.dtype == "BF16", "save_safetensors: '", path, "': raw tensor '", name,
+             "' has dtype '", r.dtype, "' (expected I8 or BF16)");
+    TZ_CHECK(r.bytes.size() == uint64_t(shape_numel(r.shape)) * (r.dtype == "I8" ? 1 : 2), "save_safetensors: '", path,
+             "': raw tensor '", name, "' has ", r.bytes.size(), " bytes for ", r.dtype, " ", r.shape);
+    parts.emplace(name, Part{Tensor(), {}, &r});
+  }
+  uint64_t offset = 0;
+  for (const auto& [name, p] : parts) {
     TZ_CHECK(name != "__metadata__", "save_safetensors: '", path,
              "': \"__metadata__\" cannot be a tensor name (the format reserves it for metadata)");
-    TZ_CHECK(t.defined(), "save_safetensors: '", path, "': tensor '", name, "' is undefined");
-    Tensor c = core::contiguous(t);
-    const bool bf16 = store == StoreF32::bf16 && c.dtype() == DType::f32;
-    std::vector<uint16_t> bits;
-    if (bf16) {
-      bits.resize(size_t(c.numel()));
-      const float* x = c.data<float>();
-      for (size_t i = 0; i < bits.size(); ++i) bits[i] = f32_to_bf16(x[i]);
-    }
-    const uint64_t nbytes = bf16 ? uint64_t(c.numel()) * 2 : uint64_t(c.numel()) * dtype_size(c.dtype());
-    header[name] = {{"dtype", bf16 ? "BF16" : header_dtype_name(c.dtype())},
-                    {"shape", c.shape()},
-                    {"data_offsets", {offset, offset + nbytes}}};
+    const uint64_t nbytes = p.r               ? p.r->bytes.size()
+                            : !p.bits.empty() ? uint64_t(p.c.numel()) * 2
+                                              : uint64_t(p.c.numel()) * dtype_size(p.c.dtype());
+    const std::string dtype = p.r ? p.r->dtype : !p.bits.empty() ? "BF16" : header_dtype_name(p.c.dtype());
+    header[name] = {
+        {"dtype", dtype}, {"shape", p.r ? p.r->shape : p.c.shape()}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
-    parts.push_back(c);
-    narrowed.push_back(std::move(bits));
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
 
@@ -510,13 +533,15 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   };
   if (int err = write_all(fd, prefix, 8)) give_up("writing", err);
   if (int err = write_all(fd, text.data(), text.size())) give_up("writing", err);
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const Tensor& c = parts[i];
-    const bool bf16 = !narrowed[i].empty();
-    const size_t nbytes = bf16 ? narrowed[i].size() * 2 : size_t(c.numel()) * dtype_size(c.dtype());
+  for (const auto& [name, p] : parts) {
+    const void* src = p.r               ? static_cast<const void*>(p.r->bytes.data())
+                      : !p.bits.empty() ? static_cast<const void*>(p.bits.data())
+                                        : p.c.raw_data();
+    const size_t nbytes = p.r               ? p.r->bytes.size()
+                          : !p.bits.empty() ? p.bits.size() * 2
+                                            : size_t(p.c.numel()) * dtype_size(p.c.dtype());
     if (nbytes == 0) continue;
-    if (int err = write_all(fd, bf16 ? static_cast<const void*>(narrowed[i].data()) : c.raw_data(), nbytes))
-      give_up("writing", err);
+    if (int err = write_all(fd, src, nbytes)) give_up("writing", err);
   }
   if (::fsync(fd) != 0) give_up("flushing (fsync)", errno);
   int closed = ::close(fd);

@@ -13,7 +13,8 @@
 // tensorzoo reads and writes F32, F64 and I64 (our f32, f64, i64), and BF16 (bfloat16: the
 // top half of an f32) as a compact way to store f32: BF16 tensors are widened to f32 when read
 // (exactly), and f32 tensors can be stored as BF16 (rounded to nearest even). Files holding
-// F16, I32, I8, U8 or BOOL tensors are recognised and rejected with an error naming the dtype.
+// F16, I32, I8, U8 or BOOL tensors are recognised and rejected with an error naming the dtype,
+// except that a quantized model's I8 and BF16 weights can be read as raw bytes (keep_raw).
 //
 // Writing lays the tensors out in sorted name order with no gaps and pads the header with
 // spaces to a multiple of 8 bytes, so every tensor starts 8-byte aligned in the file.
@@ -28,6 +29,14 @@
 
 namespace tz {
 
+// A tensor kept as the bytes the file holds, for dtypes tensorzoo has no Tensor for (the
+// int8 and bf16 weights of a quantized model, core/quant.h).
+struct RawTensor {
+  std::string dtype;  // as spelled in the header: "I8" or "BF16"
+  Shape shape;
+  std::vector<uint8_t> bytes;
+};
+
 // The contents of one safetensors file.
 struct TensorFile {
   std::map<std::string, Tensor> tensors;        // name -> contiguous tensor (own storage)
@@ -35,6 +44,7 @@ struct TensorFile {
   // The tensors whose dtype in the file differs from their dtype here: name -> "BF16" (read
   // as f32).
   std::map<std::string, std::string> file_dtypes;
+  std::map<std::string, RawTensor> raw;  // only when read with keep_raw
 };
 
 // How save_safetensors stores f32 tensors: as they are, or as BF16 (half the bytes; 8 bits of
@@ -50,13 +60,17 @@ float bf16_to_f32(uint16_t bits);
 // flushed to disk (fsync) and then renamed over `path`, so a reader sees either the old
 // file or the complete new one. On failure the temporary file is removed and tz::Error
 // names the path and the OS error.
+// `raw` tensors (dtype I8 or BF16, bytes matching the shape) are written as they are, laid out
+// in name order with the others; a name may not be in both maps.
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata = {}, StoreF32 store = StoreF32::f32);
+                      const std::map<std::string, std::string>& metadata = {}, StoreF32 store = StoreF32::f32,
+                      const std::map<std::string, RawTensor>& raw = {});
 
 // Reads a whole file. Every malformed input gives a tz::Error naming the file, the problem,
 // the byte offset where one applies, and a hint; nothing is allocated before the header has
-// been checked against the file size.
-TensorFile load_safetensors(const std::string& path);
+// been checked against the file size. keep_raw: I8 and BF16 tensors go to TensorFile::raw as
+// their bytes (I8 is otherwise refused, BF16 widened to f32).
+TensorFile load_safetensors(const std::string& path, bool keep_raw = false);
 
 // The same, from bytes already in memory; `name_for_errors` stands for the file name in
 // error messages.

@@ -11,7 +11,7 @@ TextModel TextModel::load(const std::string& path) {
   models::ModelFile file = models::read_model_file(path);
   std::shared_ptr<const Tokenizer> tokenizer =
       data::make_tokenizer(file.tokenizer.kind, file.tokenizer.definition, cat_str("load: '", path, "': tokenizer"));
-  std::unique_ptr<models::LM> lm = models::load_lm(file);
+  std::unique_ptr<models::LM> lm = models::load_lm(std::move(file));
   TZ_CHECK(lm->vocab() == tokenizer->vocab_size(), "load: '", path, "': the model has a vocabulary of ", lm->vocab(),
            " but its tokenizer '", tokenizer->kind(), "' has ", tokenizer->vocab_size());
   return TextModel(std::move(lm), std::move(tokenizer), path);

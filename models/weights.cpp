@@ -3,8 +3,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/allocator.h"
 #include "core/text.h"
-
+#include "models/quantize.h"
 #include "models/zoo.h"
 
 namespace tz::models {
@@ -91,13 +92,33 @@ ModelFile read_model_file(const std::string& path) {
            "`tensorzoo export --run DIR --out model.safetensors` writes");
   TensorFile f;
   try {
-    f = load_safetensors(path);
+    f = load_safetensors(path, /*keep_raw=*/true);
   } catch (const Error& e) {
     throw Error(cat_str("load: '", path, "' is not a model file: ", e.what()));
   }
   ModelFile m;
   m.path = path;
   m.format = meta(f, "format");
+  m.quantization = meta(f, "quantization");
+  if (!m.quantization.empty()) {
+    TZ_CHECK(m.format == kWeightsFormat, "load: '", path, "': quantization is only read in '", kWeightsFormat,
+             "' files");
+    QuantScheme scheme;
+    try {
+      scheme = parse_quant_scheme(m.quantization);
+    } catch (const Error& e) {
+      throw Error(cat_str("load: '", path, "': ", e.what()));
+    }
+    m.quantized = read_quantized(scheme, f.raw, f.tensors, path);
+  }
+  for (auto& [name, r] : f.raw) {  // not quantized: BF16 is widened to f32, I8 has no meaning
+    TZ_CHECK(r.dtype == "BF16", "load: '", path, "': tensor '", name, "' is ", r.dtype,
+             ", which only a quantized model file holds (its metadata has no 'quantization')");
+    Tensor t = empty(r.shape);
+    const auto* bits = reinterpret_cast<const uint16_t*>(r.bytes.data());
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = bf16_to_f32(bits[i]);
+    f.tensors.emplace(name, t);
+  }
   const std::string expected = cat_str("'", kWeightsFormat, "' or '", kTrainCheckpointFormat, "'");
   TZ_CHECK(!m.format.empty(), "load: '", path,
            "' is a safetensors file but not a tensorzoo model: its metadata has no ", "'format' (expected ", expected,
@@ -125,11 +146,19 @@ ModelFile read_model_file(const std::string& path) {
 }
 
 std::unique_ptr<LM> load_lm(const nn::Config& config, const std::map<std::string, Tensor>& weights,
-                            const std::string& source) {
+                            const std::string& source, std::map<std::string, QuantizedMatrix>&& quantized) {
   Generator gen(0);  // the initial values are all replaced
   std::unique_ptr<LM> model;
   try {
     model = zoo::make_lm(config, gen);
+  } catch (const Error& e) {
+    throw Error(cat_str(source, ": ", e.what()));
+  }
+  if (!quantized.empty()) {
+    apply_quantized(*model, quantized, source);
+    empty_cache();  // the released f32 weights go back to the OS: resident size ~ file size
+  }
+  try {
     model->load_state_dict(weights);
   } catch (const Error& e) {
     throw Error(cat_str(source, ": ", e.what()));
@@ -138,8 +167,13 @@ std::unique_ptr<LM> load_lm(const nn::Config& config, const std::map<std::string
   return model;
 }
 
+std::unique_ptr<LM> load_lm(ModelFile&& file) {
+  return load_lm(file.config, file.weights, cat_str("load: '", file.path, "'"), std::move(file.quantized));
+}
+
 std::unique_ptr<LM> load_lm(const ModelFile& file) {
-  return load_lm(file.config, file.weights, cat_str("load: '", file.path, "'"));
+  std::map<std::string, QuantizedMatrix> quantized = file.quantized;
+  return load_lm(file.config, file.weights, cat_str("load: '", file.path, "'"), std::move(quantized));
 }
 
 std::unique_ptr<LM> load_lm(const std::string& path) { return load_lm(read_model_file(path)); }

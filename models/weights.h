@@ -7,7 +7,9 @@
 //                               optim.*, segment memory state.*, stream places data.cursors),
 //                               about three times the weights' size with AdamW
 //   tensorzoo-weights           the weights alone under their state-dict names, f32 or BF16
-//                               (widened to f32 when read), for Python's safetensors too
+//                               (widened to f32 when read), for Python's safetensors too;
+//                               or, with "quantization" metadata, the Linear weights in
+//                               int8 or bf16, kept so in memory (models/quantize.h)
 // Both hold the model config ("config") and name the tokenizer it reads ("tokenizer": "bytes",
 // the default when absent, or "bpe"). A learned tokenizer's definition (its merges, JSON) is in
 // the weights file itself ("tokenizer_json"), and beside a checkpoint in its run directory
@@ -19,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/quant.h"
 #include "core/safetensors.h"
 #include "models/lm.h"
 #include "nn/config.h"
@@ -62,6 +65,10 @@ struct ModelFile {
   TokenizerData tokenizer;                      // the tokenizer the model reads
   std::map<std::string, Tensor> weights;        // state-dict name -> tensor (f32 when BF16 on disk)
   std::map<std::string, std::string> metadata;  // all of the file's metadata
+  // A quantized file (models/quantize.h): its scheme ("" otherwise) and the Linear weights
+  // kept in it, by state-dict name (not in `weights`).
+  std::string quantization;
+  std::map<std::string, QuantizedMatrix> quantized;
 };
 
 // Reads either kind of file. Errors name the path and what is wrong: a missing file or a
@@ -70,12 +77,14 @@ struct ModelFile {
 ModelFile read_model_file(const std::string& path);
 
 // Builds the LM of a file's config and loads its weights strictly (missing, unexpected and
-// wrongly shaped tensors are named), in eval mode, ready for generation.
+// wrongly shaped tensors are named), in eval mode, ready for generation. A quantized file's
+// weights move into the model (the ModelFile&& overload; the const one copies them).
+std::unique_ptr<LM> load_lm(ModelFile&& file);
 std::unique_ptr<LM> load_lm(const ModelFile& file);
 std::unique_ptr<LM> load_lm(const std::string& path);
 // The same from a config and its state dict; `source` names where they came from in errors.
 std::unique_ptr<LM> load_lm(const nn::Config& config, const std::map<std::string, Tensor>& weights,
-                            const std::string& source);
+                            const std::string& source, std::map<std::string, QuantizedMatrix>&& quantized = {});
 
 // Writes a weights-only file: the state dict of `model` (f32 or BF16), its config, the
 // tokenizer (kind and definition) and `extra` metadata (e.g. where it came from). Atomic, as

@@ -20,11 +20,26 @@ Linear::Linear(const LinearOptions& o, Generator& gen) : options(o) {
 
 Tensor Linear::forward(const Tensor& x) const {
   TZ_CHECK(x.dim() >= 1 && x.size(-1) == options.in, "Linear: expected input [..., ", options.in, "], got ", x.shape());
-  return linear(x, weight, bias);
+  if (!quantized_) return linear(x, weight, bias);
+  TZ_CHECK(!is_training(), describe(),
+           ": weights stored quantized are for inference only; call eval(), or train from the f32 checkpoint");
+  TZ_CHECK(!grad_enabled() || !x.requires_grad(), describe(),
+           ": no gradient flows through weights stored quantized; run under NoGradGuard, or train from the f32 "
+           "checkpoint");
+  return quantized_linear(x.detach(), *quantized_, bias.defined() ? bias.detach() : Tensor());
+}
+
+void Linear::set_quantized(QuantizedMatrix w) {
+  TZ_CHECK(w.rows() == options.out && w.cols() == options.in, describe(), ": quantized weight is [", w.rows(), ", ",
+           w.cols(), "], expected [", options.out, ", ", options.in, "]");
+  if (!quantized_) remove_parameter("weight");
+  weight = Tensor();
+  quantized_ = std::make_shared<const QuantizedMatrix>(std::move(w));
 }
 
 std::string Linear::describe() const {
-  return cat_str("Linear(", options.in, " -> ", options.out, options.bias ? ", bias" : "", ")");
+  return cat_str("Linear(", options.in, " -> ", options.out, options.bias ? ", bias" : "",
+                 quantized_ ? cat_str(", ", quant_scheme_name(quantized_->scheme())) : "", ")");
 }
 
 Embedding::Embedding(const EmbeddingOptions& o, Generator& gen) : options(o) {

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/quant.h"
 #include "core/random.h"
 #include "nn/config.h"
 #include "nn/module.h"
@@ -26,6 +27,15 @@ class Linear : public Module {
   std::string describe() const override;
   Tensor weight, bias;  // bias undefined when options.bias is false
   LinearOptions options;
+
+  // For inference from a quantized model file (core/quant.h): W is kept only in its
+  // quantized form; `weight` is released and leaves the parameters (and the state dict).
+  // No gradient flows through W: forward refuses training mode and inputs that require grad.
+  void set_quantized(QuantizedMatrix w);
+  const QuantizedMatrix* quantized() const { return quantized_.get(); }
+
+ private:
+  std::shared_ptr<const QuantizedMatrix> quantized_;
 };
 
 struct EmbeddingOptions {

@@ -24,6 +24,15 @@ Tensor Module::register_parameter(const std::string& name, Tensor t) {
   return t;
 }
 
+void Module::remove_parameter(const std::string& name) {
+  for (auto it = params_.begin(); it != params_.end(); ++it)
+    if (it->first == name) {
+      params_.erase(it);
+      return;
+    }
+  throw Error(cat_str("Module: no parameter '", name, "' to remove"));
+}
+
 Tensor Module::register_buffer(const std::string& name, Tensor t) {
   check_name(name);
   TZ_CHECK(t.defined(), "Module: buffer '", name, "' is undefined");

@@ -62,6 +62,8 @@ class Module {
   Tensor register_parameter(const std::string& name, Tensor t);
   // Registers a non-trainable tensor saved in the state dict (e.g. a fixed table).
   Tensor register_buffer(const std::string& name, Tensor t);
+  // Drops a registered parameter (a Linear whose weight is replaced by a quantized copy).
+  void remove_parameter(const std::string& name);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     check_name(name);
