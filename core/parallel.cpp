@@ -286,17 +286,17 @@ void TeamBarrier::wait() {
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {  // the last one in opens it
     arrived_.store(0, std::memory_order_relaxed);
     generation_.store(gen + 1, std::memory_order_release);
+    generation_.notify_all();  // no system call unless a member went to sleep
     return;
   }
-  for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
-    if (spins < 512) {
+  for (int spins = 0; spins < 512; ++spins) {
+    if (generation_.load(std::memory_order_acquire) != gen) return;
 #if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
+    __builtin_ia32_pause();
 #endif
-    } else {
-      std::this_thread::yield();
-    }
   }
+  // The others are late (a busy machine took their core): sleep until the barrier opens.
+  while (generation_.load(std::memory_order_acquire) == gen) generation_.wait(gen, std::memory_order_acquire);
 }
 
 void parallel_team(int threads, const std::function<void(int, int, TeamBarrier&)>& fn) {

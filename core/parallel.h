@@ -50,8 +50,8 @@ void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int
 // A team of threads that stay in one parallel region across many dependent phases, each
 // thread taking its share of every phase by hand and waiting at the barrier between them
 // (the decode plan, models/decode_plan.h, runs a whole token this way: a region per op would
-// wake the threads dozens of times a token). The barrier spins (a pause loop), and yields the
-// core after about 20 µs so a descheduled team member can run.
+// wake the threads dozens of times a token). The barrier spins (a pause loop), and after
+// about 20 µs sleeps (a futex wait) so that a descheduled team member can have the core.
 class TeamBarrier {
  public:
   explicit TeamBarrier(int n) : n_(n) {}
