@@ -79,7 +79,7 @@ struct Buf {
 
 struct Norm {
   bool rms = false;
-  const float *w = nullptr, *b = nullptr;
+  const float *w = nullptr, *b = nullptr;  // b: LayerNorm's bias, or null
   double eps = 0;
 };
 
@@ -93,10 +93,8 @@ Norm norm_of(const nn::UnaryModule& m) {
 // out = norm(x) over one row of C: the kernels the tensor ops call.
 void apply(const Norm& n, float* out, const float* x, int64_t C) {
   float mean, rstd;
-  if (n.rms)
-    kernels::rmsnorm_forward<float>(out, &rstd, x, n.w, 1, C, n.eps);
-  else
-    kernels::layernorm_forward<float>(out, &mean, &rstd, x, n.w, n.b, 1, C, n.eps);
+  if (n.rms) return kernels::rmsnorm_forward<float>(out, &rstd, x, n.w, 1, C, n.eps);
+  kernels::layernorm_forward<float>(out, &mean, &rstd, x, n.w, n.b, 1, C, n.eps);
 }
 
 PlanWeight weight_of(const Tensor& w) {
@@ -246,9 +244,12 @@ DecodePlan::DecodePlan(const Model& model, const DecodePlanOptions& options) : n
   n.head = weight_of(lm.head ? lm.head->weight : lm.tok_emb->weight);
   if (lm.head) weight_floats += n.head.rows * n.head.cols;
 
-  threads_ = options.threads > 0                                              ? options.threads
-             : get_num_threads() > 1 && weight_floats >= 4 * parallel_grain() ? get_num_threads()
-                                                                              : 1;
+  // A team when the weights are worth it (the GEMV's own rule), but not with passive waiting:
+  // its sleeping member must be woken every token and, on the busy host that policy is for,
+  // is often descheduled in mid-token (2-core machine at load 5-8, 2 threads against 1:
+  // small 1230 against 1709 tok/s, large 195 against 317).
+  const bool team = get_num_threads() > 1 && weight_floats >= 4 * parallel_grain() && !passive_wait_sizing();
+  threads_ = options.threads > 0 ? options.threads : team ? get_num_threads() : 1;
   const int64_t nl = int64_t(n.layers.size()), width = (n.C + 15) / 16 * 16;
   n.h.resize(n.C);
   n.xn.resize(width * threads_);

@@ -61,7 +61,7 @@ void plan_matvec(const PlanWeight& w, const float* x, float* y, int64_t j0, int6
 
 struct DecodePlanOptions {
   // Threads of the team: 0 = tz::get_num_threads() when the weights read per token are at
-  // least 4 parallel grains (as the GEMV's own rule), else 1.
+  // least 4 parallel grains (as the GEMV's own rule) and waiting is not passive, else 1.
   int threads = 0;
 };
 
