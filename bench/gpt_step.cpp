@@ -4,7 +4,10 @@
 //
 //   gpt_step --config small|large --threads N --mode train|forward|generate|memory
 //            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--pos learned|alibi] [--ftz]
-//            [--json]
+//            [--no-plan] [--json]
+//
+// --no-plan: generate through the model's step form instead of the decode plan
+// (models/decode_plan.h), to compare the two; "decode_path" in the JSON says which ran.
 //
 // --ftz: a diagnostic: this thread flushes denormal floats to zero (MXCSR FTZ and DAZ; the
 // OpenMP workers of a 2-thread run keep their own setting). ALiBi's biases -m_h (i - j) drive
@@ -27,6 +30,7 @@
 //             (and "median_cpu_ms": the process's CPU time of a step, all threads)
 //   forward   median ms of model.forward(ids) under NoGradGuard (logits [B, T, V])
 //   generate  median tokens/s of models::generate, batch 1, greedy, gen_tokens new tokens
+//             (and "median_cpu_ms": the process's CPU time of one call, spinning threads included)
 //             after a 16-token prompt (KV cache); then the weight-read bound: decoding a
 //             token reads every weight once (all parameters but the position table, of
 //             which one row is read), so tokens/s can be at most the read bandwidth over
@@ -84,14 +88,14 @@ struct Args {
   int reps = 5, warmup = 1;
   int64_t gen_tokens = 256, prompt = 16;
   std::string pos = "learned";
-  bool ftz = false;
+  bool ftz = false, no_plan = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
                "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
-               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--json]\n",
+               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--no-plan] [--json]\n",
                why);
   std::exit(2);
 }
@@ -124,6 +128,8 @@ Args parse(int argc, char** argv) {
       a.pos = val();
     else if (k == "--ftz")
       a.ftz = true;
+    else if (k == "--no-plan")
+      a.no_plan = true;
     else if (k == "--json") {
     }  // the output is always one JSON object
     else
@@ -255,7 +261,8 @@ int main(int argc, char** argv) {
 
   std::vector<double> times, cpu_times;  // cpu_times: train and memory modes
   double flops = 0, work_tokens = tokens, first_loss = 0;
-  ReadBound read_bound;  // generate only
+  ReadBound read_bound;     // generate only
+  std::string decode_path;  // generate only
   const double rss_before = proc_status_mb("VmRSS:");
 
   if (a.mode == "train" || a.mode == "memory") {
@@ -292,13 +299,15 @@ int main(int argc, char** argv) {
     Generator pg(7);
     std::vector<int64_t> prompt(size_t(a.prompt));
     for (auto& t : prompt) t = pg.randint(0, c.vocab);
-    models::SampleOptions so{.max_new_tokens = a.gen_tokens, .temperature = 0.0};
+    models::SampleOptions so{.max_new_tokens = a.gen_tokens, .temperature = 0.0, .decode_plan = !a.no_plan};
+    decode_path = models::decode_path(model, so);
     for (int i = 0; i < a.warmup + a.reps; ++i) {
       auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
       std::vector<int64_t> out = models::generate(model, prompt, so);
       const double s = seconds_since(t0);
       if (i == 0) first_loss = double(out.size());
-      if (i >= a.warmup) times.push_back(s);
+      if (i >= a.warmup) times.push_back(s), cpu_times.push_back(cpu_seconds() - c0);
     }
     work_tokens = double(a.gen_tokens);
     read_bound = weight_read_bound(model, a.reps);
@@ -317,12 +326,13 @@ int main(int argc, char** argv) {
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
-      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f}\n",
+      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f,"
+      "\"decode_path\":\"%s\"}\n",
       a.config.c_str(), a.pos.c_str(), a.ftz ? "true" : "false", a.mode.c_str(), a.threads, (long long)T,
       (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
       *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
       rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
       read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s,
-      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3);
+      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3, decode_path.c_str());
   return 0;
 }

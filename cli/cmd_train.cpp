@@ -415,6 +415,7 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   struct SampleArgs {
     std::string run_dir, model_file, prompt = "The ";
     models::SampleOptions so;
+    bool verbose = false, no_plan = false;
   };
   auto s = std::make_shared<SampleArgs>();
   auto* sample_cmd = app.add_subcommand("sample", "Generate text from a trained run or a model file");
@@ -430,17 +431,27 @@ void add_train_commands(CLI::App& app, std::vector<Command>& commands) {
   sample_cmd->add_option("--top-k", so.top_k, "Keep the k most likely (0 = all)")->capture_default_str();
   sample_cmd->add_option("--top-p", so.top_p, "Nucleus mass to keep")->capture_default_str();
   sample_cmd->add_option("--seed", so.seed, "Sampling seed")->capture_default_str();
+  sample_cmd->add_flag("--no-plan", s->no_plan,
+                       "Decode through the model's step form, not the decode plan (the same tokens, slower)");
+  sample_cmd->add_flag("--verbose", s->verbose, "Say on stderr how the model decodes (plan or step form, and why)");
 
   commands.push_back({sample_cmd, [s]() {
                         if (s->run_dir.empty() && s->model_file.empty())
                           throw CLI::ValidationError("sample: give --run DIR or --model FILE");
                         s->so.validate();
+                        s->so.decode_plan = !s->no_plan;
+                        auto say = [&](const models::Model& m) {
+                          if (s->verbose) fmt::print(stderr, "decoding: {}\n", models::decode_path(m, s->so));
+                        };
                         if (!s->model_file.empty()) {
                           TextModel m = TextModel::load(s->model_file);
+                          say(m.lm());
                           print_sample(m.lm(), m.tokenizer(), s->prompt, s->so);
                         } else {
                           const train::RunCheckpoint run = train::read_run(s->run_dir);
-                          print_sample(*train::load_model(run), *run.tokenizer, s->prompt, s->so);
+                          std::unique_ptr<models::LM> model = train::load_model(run);
+                          say(*model);
+                          print_sample(*model, *run.tokenizer, s->prompt, s->so);
                         }
                         return 0;
                       }});

@@ -280,6 +280,45 @@ void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int
 #endif
 }
 
+void TeamBarrier::wait() {
+  if (n_ <= 1) return;
+  const unsigned gen = generation_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {  // the last one in opens it
+    arrived_.store(0, std::memory_order_relaxed);
+    generation_.store(gen + 1, std::memory_order_release);
+    generation_.notify_all();  // no system call unless a member went to sleep
+    return;
+  }
+  for (int spins = 0; spins < 512; ++spins) {
+    if (generation_.load(std::memory_order_acquire) != gen) return;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  // The others are late (a busy machine took their core): sleep until the barrier opens.
+  while (generation_.load(std::memory_order_acquire) == gen) generation_.wait(gen, std::memory_order_acquire);
+}
+
+void parallel_team(int threads, const std::function<void(int, int, TeamBarrier&)>& fn) {
+  TeamBarrier one(1);
+#ifdef TZ_HAVE_OPENMP
+  if (threads > 1 && !in_parallel_region() && !use_own_pool()) {
+    TeamBarrier barrier(threads);
+#pragma omp parallel num_threads(threads)
+    {
+      // OpenMP may give fewer threads than asked (a limit on nesting or on threads): then
+      // thread 0 does all the work alone.
+      if (omp_get_num_threads() == threads)
+        fn(omp_get_thread_num(), threads, barrier);
+      else if (omp_get_thread_num() == 0)
+        fn(0, 1, one);
+    }
+    return;
+  }
+#endif
+  fn(0, 1, one);
+}
+
 bool cpu_has_avx2_fma() {
   static bool has = detect_avx2_fma();
   return has;

@@ -4,6 +4,7 @@
 // threaded BLAS call is never made from inside our own parallel loops).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -45,6 +46,29 @@ const char* parallel_backend();
 // OpenMP's: in_parallel_region()).
 // Chunks are static and contiguous, so results are deterministic for a fixed thread count.
 void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// A team of threads that stay in one parallel region across many dependent phases, each
+// thread taking its share of every phase by hand and waiting at the barrier between them
+// (the decode plan, models/decode_plan.h, runs a whole token this way: a region per op would
+// wake the threads dozens of times a token). The barrier spins (a pause loop), and after
+// about 20 µs sleeps (a futex wait) so that a descheduled team member can have the core.
+class TeamBarrier {
+ public:
+  explicit TeamBarrier(int n) : n_(n) {}
+  void wait();
+  int size() const { return n_; }
+
+ private:
+  int n_;
+  alignas(64) std::atomic<int> arrived_{0};
+  alignas(64) std::atomic<unsigned> generation_{0};
+};
+// Runs fn(t, n, barrier) once on each of n threads, t = 0..n-1, all at the same time. n is
+// `threads`, or 1 where a team cannot be had: one thread, inside a parallel region, no OpenMP,
+// or while parallel regions run on tensorzoo's own sleeping pool (set_wait_policy), which
+// does not promise that every chunk of a job runs at once. fn must not throw (a thread that
+// left early would leave the others waiting at the barrier).
+void parallel_team(int threads, const std::function<void(int t, int n, TeamBarrier& barrier)>& fn);
 
 // Whether this CPU runs our AVX2+FMA kernels (checked once at start-up).
 bool cpu_has_avx2_fma();

@@ -6,6 +6,8 @@
 
 #include "autograd/node.h"
 #include "core/creation.h"
+#include "core/text.h"
+#include "models/decode_plan.h"
 
 namespace tz::models {
 
@@ -44,6 +46,13 @@ int64_t sample_token(const std::vector<double>& logits, const SampleOptions& o, 
   return order[keep - 1];
 }
 
+std::string decode_path(const Model& model, const SampleOptions& o) {
+  if (!o.decode_plan) return "step form: decode_plan off";
+  const std::string why = DecodePlan::why_not(model);
+  if (!why.empty()) return "step form: " + why;
+  return cat_str("decode plan (", DecodePlan(model).threads(), " threads)");
+}
+
 std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, const SampleOptions& o,
                               const std::function<bool(int64_t)>& on_token) {
   o.validate();
@@ -59,25 +68,35 @@ std::vector<int64_t> generate(Model& model, const std::vector<int64_t>& prompt, 
   const int64_t keep = std::max<int64_t>(1, ctx / 2);
   std::vector<int64_t> seq = prompt;
   if (!unbounded && int64_t(seq.size()) > ctx) seq.erase(seq.begin(), seq.end() - keep);
+  // The decode plan takes every token after a prefill; it leaves the model's step form with
+  // the numbers it would have computed (decode_plan.h), so the tokens are the same.
+  std::unique_ptr<DecodePlan> plan;
+  if (o.decode_plan && DecodePlan::why_not(model).empty()) plan = std::make_unique<DecodePlan>(model);
   std::vector<int64_t> out;
   Model::State state;
-  Tensor logits;
+  std::vector<double> row;
   auto restart = [&](const std::vector<int64_t>& window) {
     state = model.make_state(1, ctx);
-    logits = model.step(from_vector(window, {1, int64_t(window.size())}), state);
+    Tensor logits = model.step(from_vector(window, {1, int64_t(window.size())}), state);
+    row = logits.select(1, logits.size(1) - 1).select(0, 0).to_vector<double>();
+    if (plan) plan->load(state);
   };
   restart(seq);
   while (int64_t(out.size()) < o.max_new_tokens) {
-    Tensor last = logits.select(1, logits.size(1) - 1).select(0, 0);
-    int64_t token = sample_token(last.to_vector<double>(), o, gen);
+    int64_t token = sample_token(row, o, gen);
     out.push_back(token);
     seq.push_back(token);
     if (on_token && !on_token(token)) break;
     if (int64_t(out.size()) == o.max_new_tokens) break;
-    if (!unbounded && state.length >= ctx) {
+    const int64_t length = plan ? plan->length() : state.length;
+    if (!unbounded && length >= ctx) {
       restart(std::vector<int64_t>(seq.end() - keep, seq.end()));
+    } else if (plan) {
+      const float* logits = plan->step(token);
+      row.assign(logits, logits + plan->vocab());
     } else {
-      logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);
+      Tensor logits = model.step(from_vector(std::vector<int64_t>{token}, {1, 1}), state);
+      row = logits.select(1, 0).select(0, 0).to_vector<double>();
     }
   }
   return out;

@@ -318,57 +318,75 @@ void gemm_packed(const GemmArgs<T>& g, Blocking bl, MicroFn<T> micro) {
 //   B stored [K, N]: row i of C accumulates A(i, p) * B[p, :] over p (contiguous axpys).
 constexpr int64_t kDirectMaxM = 4;
 
+// Columns [j0, j1) of C by the plain loops above (each column summed in a fixed order, so
+// the split of columns never changes a result).
+template <class T>
+void direct_columns(const GemmArgs<T>& g, int64_t j0, int64_t j1) {
+  const int64_t M = g.M, K = g.K;
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = g.C + i * g.ldc;
+    if (g.trans_b) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const T* b = g.B + j * g.ldb;
+        T part[8] = {};
+        int64_t p = 0;
+        if (!g.trans_a) {
+          const T* a = g.A + i * g.lda;
+          for (; p + 8 <= K; p += 8)
+            for (int l = 0; l < 8; ++l) part[l] += a[p + l] * b[p + l];
+        }
+        for (; p < K; ++p) part[p % 8] += a_at(g, i, p) * b[p];
+        T s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        c[j] = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * c[j];
+      }
+    } else {
+      // Scale the row first (beta == 0: overwrite), then add alpha * A(i, p) * B[p, :].
+      for (int64_t j = j0; j < j1; ++j) c[j] = g.beta == T(0) ? T(0) : g.beta * c[j];
+      for (int64_t p = 0; p < K; ++p) {
+        const T a = g.alpha * a_at(g, i, p);
+        const T* b = g.B + p * g.ldb;
+        for (int64_t j = j0; j < j1; ++j) c[j] += a * b[j];
+      }
+    }
+  }
+}
+
 template <class T>
 void gemm_direct(const GemmArgs<T>& g) {
   const int64_t M = g.M, N = g.N, K = g.K;
-  // The SIMD GEMV kernels (gemv.h) for f32 with A stored row-major: they stream B once
-  // with vector FMAs (this plain loop is their portable fallback).
   if constexpr (std::is_same_v<T, float>) {
     static_assert(kGemvMaxM >= kDirectMaxM);
-    const SimdLevel level = simd_level();
-    if (!g.trans_a && level != SimdLevel::off) {
-      auto kernel = level == SimdLevel::avx512 ? &sgemv_avx512 : &sgemv_avx2;
+    if (!g.trans_a && simd_level() != SimdLevel::off) {
       // Threads only for a B of 4 parallel grains (512 KiB; 8 MiB when sized for passive
       // waiting). Measured, small GPT decoding on 2 threads (weights in L3): a 2 MiB
       // threshold 3100 tok/s, 512 KiB 4000-4900, 256 KiB and 128 KiB no better; with
       // OMP_WAIT_POLICY=PASSIVE the 512 KiB threshold gave 600-1850, 8 MiB 3350-4130.
       const int64_t kGemvParallelMinB = 4 * parallel_grain();  // elements of B
       if (N * K < kGemvParallelMinB)
-        kernel(g, 0, N);
+        sgemv_columns(g, 0, N);
       else
-        parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { kernel(g, j0, j1); });
+        parallel_for(N, 2 * M * K, [&](int64_t j0, int64_t j1) { sgemv_columns(g, j0, j1); });
       return;
     }
   }
-  maybe_parallel(N, 2 * M * K, [&](int64_t j0, int64_t j1) {
-    for (int64_t i = 0; i < M; ++i) {
-      T* c = g.C + i * g.ldc;
-      if (g.trans_b) {
-        for (int64_t j = j0; j < j1; ++j) {
-          const T* b = g.B + j * g.ldb;
-          T part[8] = {};
-          int64_t p = 0;
-          if (!g.trans_a) {
-            const T* a = g.A + i * g.lda;
-            for (; p + 8 <= K; p += 8)
-              for (int l = 0; l < 8; ++l) part[l] += a[p + l] * b[p + l];
-          }
-          for (; p < K; ++p) part[p % 8] += a_at(g, i, p) * b[p];
-          T s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-          c[j] = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * c[j];
-        }
-      } else {
-        // Scale the row first (beta == 0: overwrite), then add alpha * A(i, p) * B[p, :].
-        for (int64_t j = j0; j < j1; ++j) c[j] = g.beta == T(0) ? T(0) : g.beta * c[j];
-        for (int64_t p = 0; p < K; ++p) {
-          const T a = g.alpha * a_at(g, i, p);
-          const T* b = g.B + p * g.ldb;
-          for (int64_t j = j0; j < j1; ++j) c[j] += a * b[j];
-        }
-      }
-    }
-  });
+  maybe_parallel(N, 2 * M * K, [&](int64_t j0, int64_t j1) { direct_columns(g, j0, j1); });
 }
+
+}  // namespace
+
+// The SIMD GEMV kernels (gemv.h) for f32 with A stored row-major: they stream B once with
+// vector FMAs; the plain loop is their portable fallback.
+void sgemv_columns(const GemmArgs<float>& g, int64_t j0, int64_t j1) {
+  const SimdLevel level = simd_level();
+  if (!g.trans_a && level == SimdLevel::avx512)
+    sgemv_avx512(g, j0, j1);
+  else if (!g.trans_a && level != SimdLevel::off)
+    sgemv_avx2(g, j0, j1);
+  else
+    direct_columns(g, j0, j1);
+}
+
+namespace {
 
 template <class T>
 bool trivial(const GemmArgs<T>& g) {

@@ -22,4 +22,11 @@ constexpr int64_t kGemvMaxM = 4;
 void sgemv_avx2(const GemmArgs<float>& g, int64_t j0, int64_t j1);
 void sgemv_avx512(const GemmArgs<float>& g, int64_t j0, int64_t j1);
 
+// Columns [j0, j1) of C, serially, by the kernel the GEMM dispatcher (gemm.cpp) runs for
+// such a product: the SIMD kernel above that tz::simd_level() allows, else the portable
+// loop (also for A stored transposed). g.M in 1..kGemvMaxM. Column j's value does not
+// depend on [j0, j1): callers that split the columns across their own threads (the decode
+// plan, models/decode_plan.h) get the same numbers as one tensor-level linear.
+void sgemv_columns(const GemmArgs<float>& g, int64_t j0, int64_t j1);
+
 }  // namespace tz::kernels

@@ -8,6 +8,7 @@
 #include "autograd/ops.h"
 #include "core/creation.h"
 #include "core/kernels/gemm.h"
+#include "core/kernels/gemv.h"
 #include "core/linalg.h"
 #include "core/parallel.h"
 #include "core/random.h"
@@ -190,6 +191,37 @@ TEST_CASE("gemm_own: AVX-512, AVX2 and scalar kernels each match gemm_ref (and e
       CAPTURE(tb);
       for (size_t l = 1; l < out.size(); ++l) CHECK(rel_err(out[l], out[0], s.M, s.N, s.N) <= 1e-5);
     }
+}
+
+TEST_CASE("sgemv_columns: every SIMD level matches gemm_ref, and column ranges give the bits of one call") {
+  KernelSettings keep;
+  for (SimdLevel level : cpu_levels())
+    for (Mnk s : {Mnk{1, 301, 129}, Mnk{1, 768, 256}, Mnk{2, 37, 24}, Mnk{4, 16, 1}, Mnk{1, 5, 1000}})
+      for (bool tb : {true, false}) {
+        set_simd_level(level);
+        CAPTURE(simd_level_name(level));
+        CAPTURE(s.M);
+        CAPTURE(s.N);
+        CAPTURE(s.K);
+        CAPTURE(tb);
+        auto A = random_vec<float>(size_t(s.M * s.K), 31), B = random_vec<float>(size_t(s.K * s.N), 32);
+        const kernels::GemmArgs<float> g{nullptr,        s.N, A.data(), s.K, false, B.data(),
+                                         tb ? s.K : s.N, tb,  s.M,      s.N, s.K};
+        std::vector<float> ref(size_t(s.M * s.N), NAN), whole(ref), parts(ref), dispatched(ref);
+        kernels::GemmArgs<float> r = g;
+        r.C = ref.data();
+        kernels::gemm_ref(r);
+        r.C = whole.data();
+        kernels::sgemv_columns(r, 0, s.N);
+        CHECK(rel_err(whole, ref, s.M, s.N, s.N) <= 1e-5);
+        r.C = parts.data();  // uneven ranges, as threads of a team take them
+        for (int64_t j0 = 0, step = 1; j0 < s.N; j0 += step, step = step * 3 + 1)
+          kernels::sgemv_columns(r, j0, std::min(s.N, j0 + step));
+        CHECK(std::memcmp(parts.data(), whole.data(), whole.size() * sizeof(float)) == 0);
+        r.C = dispatched.data();
+        kernels::gemm(r);
+        CHECK(std::memcmp(dispatched.data(), whole.data(), whole.size() * sizeof(float)) == 0);
+      }
 }
 
 TEST_CASE("simd levels: set_simd_enabled(false) forces the scalar path, levels clamp to the CPU") {

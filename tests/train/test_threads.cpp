@@ -191,3 +191,36 @@ TEST_CASE("threads: results are the same under either wait policy") {
   const std::vector<Tensor> passive = compute();
   for (size_t i = 0; i < spin.size(); ++i) CHECK(testing::max_abs_diff(passive[i], spin[i]) == 0);
 }
+
+TEST_CASE("threads: a team runs its members at once, its barrier orders their phases, one member where none can") {
+  PolicyGuard guard;
+  set_wait_policy(WaitPolicy::spin);
+  set_num_threads(2);
+  auto team_size = [] {
+    std::atomic<int> size{0}, members{0};
+    std::atomic<bool> ordered{true};
+    std::vector<std::atomic<int>> data(64);
+    parallel_team(2, [&](int t, int n, TeamBarrier& barrier) {
+      if (t == 0) size = n;
+      members.fetch_add(1);
+      for (int phase = 1; phase <= 300; ++phase) {  // each phase sees every member's writes of the last
+        for (int i = t; i < 64; i += n) data[size_t(i)].store(phase, std::memory_order_relaxed);
+        barrier.wait();
+        for (auto& d : data)
+          if (d.load(std::memory_order_relaxed) != phase) ordered = false;
+        barrier.wait();
+      }
+    });
+    CHECK(members == size);
+    CHECK(ordered);
+    return size.load();
+  };
+  CHECK(team_size() == (std::string(parallel_backend()) == "OpenMP" ? 2 : 1));
+  int inside = 0;  // a team asked for inside a parallel region has one member
+  parallel_for(2, int64_t(1) << 30, [&](int64_t b, int64_t) {
+    if (b == 0) inside = team_size();
+  });
+  CHECK(inside == 1);
+  set_wait_policy(WaitPolicy::passive);
+  if (std::string(parallel_backend()) == "tensorzoo threads") CHECK(team_size() == 1);
+}
