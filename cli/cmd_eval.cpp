@@ -51,8 +51,8 @@ int evaluate(const EvalArgs& a) {
   const int64_t windows = (int64_t(tokens.size()) - 1) / T;
   TZ_CHECK(windows >= 1, "eval: ", source, " holds ", tokens.size(), " tokens; a window of --seq-len ", T, " needs ",
            T + 1);
-  fmt::print("eval: {} on {} ({} windows of {} {} tokens)\n", a.model_file.empty() ? a.run_dir : a.model_file,
-             source, windows, T, run.tokenizer->kind());
+  fmt::print("eval: {} on {} ({} windows of {} {} tokens)\n", a.model_file.empty() ? a.run_dir : a.model_file, source,
+             windows, T, run.tokenizer->kind());
   // The bytes each token stands for: a target's share of the text.
   std::vector<int64_t> token_bytes(size_t(run.tokenizer->vocab_size()));
   for (int64_t id = 0; id < run.tokenizer->vocab_size(); ++id)

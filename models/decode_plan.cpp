@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <typeinfo>
 
 #include "autograd/node.h"
@@ -147,6 +148,15 @@ std::string DecodePlan::why_not(const Model& model) {
   if (!known_pos) return cat_str("position scheme '", pos_id, "'");
   auto dropout_on = [&](const nn::Dropout* d) { return d && d->is_training() && d->p > 0; };
   if (dropout_on(lm->emb_drop.get())) return "dropout (train mode)";
+  // Int8 and bf16 linear layers (models/quantize.h) decode through the step form, whose
+  // quantized GEMV kernels plan_matvec does not call yet.
+  std::function<bool(const nn::Module&)> has_quantized = [&](const nn::Module& m) {
+    if (const auto* l = dynamic_cast<const nn::Linear*>(&m); l && l->quantized()) return true;
+    for (const auto& [name, c] : m.named_children())
+      if (has_quantized(*c)) return true;
+    return false;
+  };
+  if (has_quantized(model)) return "quantized (int8/bf16) weights";
   std::vector<Tensor> params{lm->tok_emb->weight};
   for (const auto& [name, t] : model.named_parameters()) params.push_back(t);
   for (const Tensor& t : params)

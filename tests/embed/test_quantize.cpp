@@ -11,6 +11,7 @@
 #include "core/creation.h"
 #include "core/safetensors.h"
 #include "embed/text_model.h"
+#include "models/decode_plan.h"
 #include "models/generate.h"
 #include "models/quantize.h"
 #include "models/weights.h"
@@ -119,6 +120,8 @@ TEST_CASE("quantize: the model computes with its dequantized weights, and decode
     for (int64_t t : kText) steps.push_back(q->forward({ids_of({t})}, &st));
     const Tensor stepped = cat(steps, 1);
     CHECK(testing::rel_rms(stepped, a) < (q8 ? 2e-2 : 1e-5));
+    // The decode plan (f32 weights only) leaves a quantized model to the step form.
+    CHECK(models::DecodePlan::why_not(*q) == "quantized (int8/bf16) weights");
     CHECK(models::generate(*q, {84, 104}, {.max_new_tokens = 8, .temperature = 0.0}).size() == 8);
   }
 }
