@@ -13,6 +13,7 @@
 #include "nn/approx_attention/reformer_lsh.h"
 #include "nn/approx_attention/sdm.h"
 #include "tests/test_util.h"
+#include "tests/zoo/mixer_runs.h"
 #include "tests/zoo/proofs.h"
 
 using namespace tz;
@@ -29,18 +30,8 @@ std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& cfg, i
   return m;
 }
 
-struct Run {
-  Tensor y, dx;
-};
-// y = f(x) and dL/dx for L = sum(y * w).
-Run run(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0, const Tensor& w) {
-  Tensor x = x0.detach().clone().requires_grad_();
-  Tensor y = f(x);
-  sum(y * w).backward();
-  return {y.detach(), x.grad()};
-}
 using tz::testing::rel_max;
-double rel_max(const Run& a, const Run& r) { return std::max(rel_max(a.y, r.y), rel_max(a.dx, r.dx)); }
+using tz::testing::run;
 
 // q, k, v [B, H, T, D] of a layer with a fused qkv projection, and its output projection.
 struct Qkv {

@@ -18,6 +18,7 @@
 #include "nn/sparse_attention/ring_attention.h"
 #include "nn/sparse_attention/sparse_flash_attn.h"
 #include "tests/test_util.h"
+#include "tests/zoo/mixer_runs.h"
 #include "tests/zoo/proofs.h"
 
 using namespace tz;
@@ -35,22 +36,9 @@ std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& cfg, D
   return m;
 }
 
-struct Run {
-  Tensor y, dx;
-};
-// y = f(x) and dL/dx for L = sum(y * w).
-Run run(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0, const Tensor& w) {
-  Tensor x = x0.detach().clone().requires_grad_();
-  Tensor y = f(x);
-  sum(y * w).backward();
-  return {y.detach(), x.grad()};
-}
-Run run(nn::Mixer& m, const Tensor& x0, const Tensor& w) {
-  return run([&](const Tensor& x) { return m.forward(x, {}); }, x0, w);
-}
-
 using tz::testing::rel_max;
-double rel_max(const Run& a, const Run& r) { return std::max(rel_max(a.y, r.y), rel_max(a.dx, r.dx)); }
+using tz::testing::Run;
+using tz::testing::run;
 
 // The largest |difference| of the mixer against flash_attention (full causal attention) with
 // the same projection weights (both drew them first from the same seed), y and dx, at T 63.
