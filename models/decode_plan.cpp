@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <typeinfo>
 
 #include "autograd/node.h"
@@ -44,12 +43,9 @@ bool activation_op(const std::string& name, kernels::UnaryOp& op, bool& identity
       {"relu", U::relu},       {"gelu", U::gelu}, {"gelu_tanh", U::gelu_tanh}, {"silu", U::silu},
       {"sigmoid", U::sigmoid}, {"tanh", U::tanh}, {"softplus", U::softplus}};
   identity = name == "identity";
-  for (const auto& [n, o] : ops)
-    if (name == n) {
-      op = o;
-      return true;
-    }
-  return identity;
+  const auto* hit = std::find_if(std::begin(ops), std::end(ops), [&](const auto& e) { return name == e.first; });
+  if (hit != std::end(ops)) op = hit->second;
+  return identity || hit != std::end(ops);
 }
 
 std::string why_not_norm(const nn::UnaryModule* m, const char* where) {
@@ -148,15 +144,6 @@ std::string DecodePlan::why_not(const Model& model) {
   if (!known_pos) return cat_str("position scheme '", pos_id, "'");
   auto dropout_on = [&](const nn::Dropout* d) { return d && d->is_training() && d->p > 0; };
   if (dropout_on(lm->emb_drop.get())) return "dropout (train mode)";
-  // Int8 and bf16 linear layers (models/quantize.h) decode through the step form, whose
-  // quantized GEMV kernels plan_matvec does not call yet.
-  std::function<bool(const nn::Module&)> has_quantized = [&](const nn::Module& m) {
-    if (const auto* l = dynamic_cast<const nn::Linear*>(&m); l && l->quantized()) return true;
-    for (const auto& [name, c] : m.named_children())
-      if (has_quantized(*c)) return true;
-    return false;
-  };
-  if (has_quantized(model)) return "quantized (int8/bf16) weights";
   std::vector<Tensor> params{lm->tok_emb->weight};
   for (const auto& [name, t] : model.named_parameters()) params.push_back(t);
   for (const Tensor& t : params)
@@ -183,6 +170,8 @@ std::string DecodePlan::why_not(const Model& model) {
       return cat_str(at, ": attention layout of ", a->describe());
     const nn::MLP* m = mlp_of(b);
     if (!m || typeid(*m) != typeid(nn::MLP)) return cat_str(at, ": FFN ", b.ffn->describe());
+    for (const nn::Linear* w : {a->qkv.get(), a->out.get(), m->fc.get(), m->gate.get(), m->up.get(), m->proj.get()})
+      if (w && w->quantized()) return "quantized (int8/bf16) weights";
     kernels::UnaryOp op;
     bool identity;
     if (!activation_op(m->options.activation, op, identity))
@@ -190,6 +179,7 @@ std::string DecodePlan::why_not(const Model& model) {
     if (dropout_on(b.ff_drop.get()) || dropout_on(a->drop.get()) || dropout_on(m->drop.get()))
       return "dropout (train mode)";
   }
+  if (lm->head && lm->head->quantized()) return "quantized (int8/bf16) weights";
   if (lm->norm_f) return why_not_norm(lm->norm_f.get(), "final norm");
   return "";
 }
