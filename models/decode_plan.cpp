@@ -14,6 +14,7 @@
 #include "core/kernels/elementwise.h"
 #include "core/kernels/gemv.h"
 #include "core/kernels/norm.h"
+#include "core/kernels/quant.h"
 #include "core/text.h"
 #include "models/block.h"
 #include "models/lm.h"
@@ -26,8 +27,22 @@
 namespace tz::models {
 
 void plan_matvec(const PlanWeight& w, const float* x, float* y, int64_t j0, int64_t j1) {
-  // y [1, rows] = x [1, cols] W^T: C, ldc, A, lda, trans_a, B, ldb, trans_b, M, N, K
-  kernels::sgemv_columns({y, w.rows, x, w.cols, false, w.data, w.cols, true, 1, w.rows, w.cols}, j0, j1);
+  if (!w.quant) {
+    // y [1, rows] = x [1, cols] W^T: C, ldc, A, lda, trans_a, B, ldb, trans_b, M, N, K
+    kernels::sgemv_columns({y, w.rows, x, w.cols, false, w.data, w.cols, true, 1, w.rows, w.cols}, j0, j1);
+    if (w.bias)
+      for (int64_t j = j0; j < j1; ++j) y[j] = y[j] + w.bias[j];
+    return;
+  }
+  const kernels::QuantGemvArgs g{
+      .y = y, .ldy = w.rows, .x = x, .ldx = w.cols, .M = 1, .N = w.rows, .K = w.cols, .bias = w.bias};
+  const QuantizedMatrix& q = *w.quant;
+  if (q.scheme() == QuantScheme::bf16)
+    return kernels::bf16_gemv_kernel().fn(g, reinterpret_cast<const uint16_t*>(q.data().data()), j0, j1);
+  const kernels::Q8Kernel& k = kernels::q8_gemv_kernel();
+  thread_local kernels::Q8Activations xq;  // sized by the first call, reused after
+  if (k.reference == &kernels::gemv_q8q8_ref) kernels::quantize_activations(xq, g);
+  k.fn(g, xq, reinterpret_cast<const int8_t*>(q.data().data()), q.scales().data<float>(), j0, j1);
 }
 
 namespace {
@@ -97,14 +112,18 @@ void apply(const Norm& n, float* out, const float* x, int64_t C) {
 PlanWeight weight_of(const Tensor& w) {
   return {.data = w.data<float>(), .rows = w.size(0), .cols = w.size(1), .keep = w};
 }
-const float* data_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+PlanWeight weight_of(const nn::Linear& lin) {
+  const auto& q = lin.quantized();
+  PlanWeight w = q ? PlanWeight{.rows = q->rows(), .cols = q->cols(), .quant = q} : weight_of(lin.weight);
+  w.bias = lin.bias.defined() ? lin.bias.data<float>() : nullptr;
+  return w;
+}
 
 }  // namespace
 
 struct DecodePlan::Layer {
   Norm norm1, norm2;
   PlanWeight qkv, out, fc, up, proj;  // fc is the gate when gated
-  const float *qkv_b = nullptr, *out_b = nullptr, *fc_b = nullptr, *up_b = nullptr, *proj_b = nullptr;
   bool gated = false, identity = false;  // identity: no activation
   kernels::UnaryOp act = kernels::UnaryOp::relu;
   float *k = nullptr, *v = nullptr;  // the cache [G, L, D]
@@ -170,8 +189,6 @@ std::string DecodePlan::why_not(const Model& model) {
       return cat_str(at, ": attention layout of ", a->describe());
     const nn::MLP* m = mlp_of(b);
     if (!m || typeid(*m) != typeid(nn::MLP)) return cat_str(at, ": FFN ", b.ffn->describe());
-    for (const nn::Linear* w : {a->qkv.get(), a->out.get(), m->fc.get(), m->gate.get(), m->up.get(), m->proj.get()})
-      if (w && w->quantized()) return "quantized (int8/bf16) weights";
     kernels::UnaryOp op;
     bool identity;
     if (!activation_op(m->options.activation, op, identity))
@@ -179,7 +196,6 @@ std::string DecodePlan::why_not(const Model& model) {
     if (dropout_on(b.ff_drop.get()) || dropout_on(a->drop.get()) || dropout_on(m->drop.get()))
       return "dropout (train mode)";
   }
-  if (lm->head && lm->head->quantized()) return "quantized (int8/bf16) weights";
   if (lm->norm_f) return why_not_norm(lm->norm_f.get(), "final norm");
   return "";
 }
@@ -203,8 +219,7 @@ DecodePlan::DecodePlan(const Model& model, const DecodePlanOptions& options) : n
     // The angle table of apply_rotary (nn/position/rope.cpp): f64, then f32.
     n.rope = true;
     const int64_t K = n.D / 2;
-    n.rope_cos.resize(n.L * K);
-    n.rope_sin.resize(n.L * K);
+    for (Buf* b : {&n.rope_cos, &n.rope_sin}) b->resize(n.L * K);
     for (int64_t m = 0; m < n.L; ++m)
       for (int64_t k = 0; k < K; ++k) {
         const double theta = std::pow(rope->base, -2.0 * double(k) / double(n.D));
@@ -215,25 +230,24 @@ DecodePlan::DecodePlan(const Model& model, const DecodePlanOptions& options) : n
   // One query at key position S - 1 over S keys: column c of the table is distance c.
   if (lm.pos->biases_scores()) n.alibi = lm.pos->score_bias(n.H, n.L - 1, 1, n.L, DType::f32).contiguous();
   int64_t weight_floats = lm.tok_emb->weight.numel();
-  for (size_t i = 0; i < lm.layers->size(); ++i) {
-    const Block& b = *lm.layers->at<Block>(i);
+  const int64_t nl = int64_t(lm.layers->size());
+  n.cache.resize(nl * 2 * n.G * n.L * n.D);
+  for (int64_t i = 0; i < nl; ++i) {
+    const Block& b = *lm.layers->at<Block>(size_t(i));
     const nn::Attention& a = *attention_of(b);
     const nn::MLP& m = *mlp_of(b);
     Layer l;
-    l.norm1 = norm_of(*b.sublayers[0].norm);
-    l.norm2 = norm_of(*b.sublayers[1].norm);
-    l.qkv = weight_of(a.qkv->weight), l.qkv_b = data_or_null(a.qkv->bias);
-    l.out = weight_of(a.out->weight), l.out_b = data_or_null(a.out->bias);
+    l.norm1 = norm_of(*b.sublayers[0].norm), l.norm2 = norm_of(*b.sublayers[1].norm);
+    l.qkv = weight_of(*a.qkv), l.out = weight_of(*a.out);
     l.gated = m.options.gated;
     activation_op(m.options.activation, l.act, l.identity);
     const nn::Linear& first = l.gated ? *m.gate : *m.fc;
-    l.fc = weight_of(first.weight), l.fc_b = data_or_null(first.bias);
-    if (l.gated) l.up = weight_of(m.up->weight), l.up_b = data_or_null(m.up->bias);
-    l.proj = weight_of(m.proj->weight), l.proj_b = data_or_null(m.proj->bias);
+    l.fc = weight_of(first), l.proj = weight_of(*m.proj);
+    if (l.gated) l.up = weight_of(*m.up);
     n.F = std::max(n.F, l.fc.rows);
     for (const auto& [name, p] : b.named_parameters()) n.keep.push_back(p);
-    weight_floats += l.qkv.rows * l.qkv.cols + l.out.rows * l.out.cols + l.fc.rows * l.fc.cols + l.up.rows * l.up.cols +
-                     l.proj.rows * l.proj.cols;
+    l.k = n.cache.p + (2 * i) * n.G * n.L * n.D, l.v = n.cache.p + (2 * i + 1) * n.G * n.L * n.D;
+    for (const PlanWeight* w : {&l.qkv, &l.out, &l.fc, &l.up, &l.proj}) weight_floats += w->rows * w->cols;
     n.layers.push_back(l);
   }
   if (lm.norm_f) {
@@ -241,7 +255,7 @@ DecodePlan::DecodePlan(const Model& model, const DecodePlanOptions& options) : n
     n.norm_f = norm_of(*lm.norm_f);
     for (const auto& [name, p] : lm.norm_f->named_parameters()) n.keep.push_back(p);
   }
-  n.head = weight_of(lm.head ? lm.head->weight : lm.tok_emb->weight);
+  n.head = lm.head ? weight_of(*lm.head) : weight_of(lm.tok_emb->weight);
   if (lm.head) weight_floats += n.head.rows * n.head.cols;
 
   // A team when the weights are worth it (the GEMV's own rule), but not with passive waiting:
@@ -250,21 +264,11 @@ DecodePlan::DecodePlan(const Model& model, const DecodePlanOptions& options) : n
   // small 1230 against 1709 tok/s, large 195 against 317).
   const bool team = get_num_threads() > 1 && weight_floats >= 4 * parallel_grain() && !passive_wait_sizing();
   threads_ = options.threads > 0 ? options.threads : team ? get_num_threads() : 1;
-  const int64_t nl = int64_t(n.layers.size()), width = (n.C + 15) / 16 * 16;
-  n.h.resize(n.C);
-  n.xn.resize(width * threads_);
-  n.qkv.resize((n.H + 2 * n.G) * n.D);
-  n.att.resize(n.H * n.D);
-  n.y.resize(n.C);
-  n.hid.resize(n.F);
-  n.up.resize(n.F);
-  n.logits.resize(n.V);
-  n.lse.resize(n.H);
-  n.cache.resize(nl * 2 * n.G * n.L * n.D);
-  for (int64_t i = 0; i < nl; ++i) {
-    n.layers[size_t(i)].k = n.cache.p + (2 * i) * n.G * n.L * n.D;
-    n.layers[size_t(i)].v = n.cache.p + (2 * i + 1) * n.G * n.L * n.D;
-  }
+  const int64_t width = (n.C + 15) / 16 * 16;
+  for (auto [buf, size] : {std::pair{&n.h, n.C}, {&n.xn, width * threads_}, {&n.qkv, (n.H + 2 * n.G) * n.D},
+                           {&n.att, n.H * n.D}, {&n.y, n.C}, {&n.hid, n.F}, {&n.up, n.F}, {&n.logits, n.V},
+                           {&n.lse, n.H}})
+    buf->resize(size);
 }
 
 DecodePlan::~DecodePlan() = default;
@@ -275,7 +279,9 @@ int64_t DecodePlan::vocab() const { return net_->V; }
 std::string DecodePlan::describe() const {
   const Net& n = *net_;
   return cat_str("DecodePlan(layers=", n.layers.size(), ", C=", n.C, ", H=", n.H, ", G=", n.G, ", D=", n.D, ", F=", n.F,
-                 n.layers[0].gated ? " gated" : "", ", pos=", n.pos_id, ", context=", n.L, ", threads=", threads_, ")");
+                 n.layers[0].gated ? " gated" : "", ", pos=", n.pos_id, ", context=", n.L, ", weights=",
+                 n.layers[0].qkv.quant ? quant_scheme_name(n.layers[0].qkv.quant->scheme()) : "f32",
+                 ", threads=", threads_, ")");
 }
 
 void DecodePlan::reset() { length_ = 0; }
@@ -334,8 +340,6 @@ void DecodePlan::run(int t, int nt, TeamBarrier& barrier, int64_t token) {
     const auto [r0, r1] = share(qw + 2 * kw, t, nt);
     float* qkv = n.qkv.p;
     plan_matvec(l.qkv, xn, qkv, r0, r1);
-    if (l.qkv_b)
-      for (int64_t j = r0; j < r1; ++j) qkv[j] = qkv[j] + l.qkv_b[j];
     if (n.rope)
       for (int64_t j = r0; j < std::min(r1, qw + kw); j += 2) {
         const int64_t i = (j < qw ? j : j - qw) % D;
@@ -365,25 +369,22 @@ void DecodePlan::run(int t, int nt, TeamBarrier& barrier, int64_t token) {
     barrier.wait();
     // h = h + (att W_o^T + b)
     plan_matvec(l.out, n.att.p, n.y.p, c0, c1);
-    for (int64_t c = c0; c < c1; ++c) h[c] = h[c] + (l.out_b ? n.y.p[c] + l.out_b[c] : n.y.p[c]);
+    for (int64_t c = c0; c < c1; ++c) h[c] = h[c] + n.y.p[c];
     barrier.wait();
     // hid = act(norm2(h) W_fc^T + b), or act(x W_gate^T + b) * (x W_up^T + b) when gated
     apply(l.norm2, xn, h, C);
     const auto [f0, f1] = share(l.fc.rows, t, nt);
     float* hid = n.hid.p;
     plan_matvec(l.fc, xn, hid, f0, f1);
-    if (l.fc_b)
-      for (int64_t j = f0; j < f1; ++j) hid[j] = hid[j] + l.fc_b[j];
     if (!l.identity) kernels::unary(l.act, hid + f0, hid + f0, f1 - f0);
     if (l.gated) {
-      float* up = n.up.p;
-      plan_matvec(l.up, xn, up, f0, f1);
-      for (int64_t j = f0; j < f1; ++j) hid[j] = hid[j] * (l.up_b ? up[j] + l.up_b[j] : up[j]);
+      plan_matvec(l.up, xn, n.up.p, f0, f1);
+      for (int64_t j = f0; j < f1; ++j) hid[j] = hid[j] * n.up.p[j];
     }
     barrier.wait();
     // h = h + (hid W_proj^T + b)
     plan_matvec(l.proj, hid, n.y.p, c0, c1);
-    for (int64_t c = c0; c < c1; ++c) h[c] = h[c] + (l.proj_b ? n.y.p[c] + l.proj_b[c] : n.y.p[c]);
+    for (int64_t c = c0; c < c1; ++c) h[c] = h[c] + n.y.p[c];
     barrier.wait();
   }
   // logits = norm_f(h) W_head^T

@@ -31,7 +31,7 @@
 // attn_kv_heads (MHA, GQA, MQA); positions learned_abs_pe, sinusoidal_pe (added to the
 // embedding), rope, alibi or none; the FFN ffn_mlp or glu_variants with an activation that is
 // one elementwise op (relu, gelu, gelu_tanh, silu, sigmoid, tanh, softplus; identity for the
-// bilinear gate); f32 parameters; dropout off (eval mode or p = 0). Everything else decodes
+// bilinear gate); f32 parameters, the Linears' weights f32 or quantized; dropout off (eval mode or p = 0). Everything else decodes
 // through the step form (models/generate.cpp).
 #pragma once
 
@@ -40,23 +40,28 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/quant.h"
 #include "models/model.h"
 
 namespace tz::models {
 
 // One weight matrix W [rows, cols] (a Linear's weight, or the tied embedding as the head) as
-// the plan's products read it: y = W x, one value per row. f32, row-major, in the model's own
-// parameter memory (`keep` holds the storage).
+// the plan's products read it: y = W x, one value per row. Either f32, row-major, in the
+// model's own parameter memory (`keep` holds the storage), or the Linear's quantized form
+// (int8 q8_0 or bf16, core/quant.h; `data` is then null).
 struct PlanWeight {
   const float* data = nullptr;
   int64_t rows = 0, cols = 0;
   Tensor keep;
+  std::shared_ptr<const QuantizedMatrix> quant;
+  const float* bias = nullptr;  // a Linear's bias, or null
 };
 
-// y[j] = W[j, :] . x for the rows j in [j0, j1), x [W.cols]. Every weight product of the plan
-// goes through here (other storage formats of W are to be read here alone). f32: the
-// dispatcher's GEMV kernel (core/kernels/gemv.h, sgemv_columns), so y[j] is bit for bit the
-// value linear() gives.
+// y[j] = W[j, :] . x (+ bias[j]) for the rows j in [j0, j1), x [W.cols]. Every weight product of the plan
+// goes through here, each with the kernel the Linear's own forward calls at one row of x, so
+// y[j] is bit for bit the value it gives: f32 the dispatcher's GEMV (core/kernels/gemv.h,
+// sgemv_columns), q8_0 and bf16 the chosen quantized GEMV (core/kernels/quant.h) on these
+// rows, with x quantized per block by the calling thread when the kernel takes x in int8.
 void plan_matvec(const PlanWeight& w, const float* x, float* y, int64_t j0, int64_t j1);
 
 struct DecodePlanOptions {

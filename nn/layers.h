@@ -32,7 +32,7 @@ class Linear : public Module {
   // quantized form; `weight` is released and leaves the parameters (and the state dict).
   // No gradient flows through W: forward refuses training mode and inputs that require grad.
   void set_quantized(QuantizedMatrix w);
-  const QuantizedMatrix* quantized() const { return quantized_.get(); }
+  const std::shared_ptr<const QuantizedMatrix>& quantized() const { return quantized_; }
 
  private:
   std::shared_ptr<const QuantizedMatrix> quantized_;

@@ -11,6 +11,7 @@
 #endif
 
 #include <bit>
+#include <cmath>
 
 #include "core/kernels/quant.h"
 
@@ -47,6 +48,33 @@ struct V {
 
 }  // namespace
 }  // namespace avx512_quant
+
+// quantize_activations_ref's steps on a block of 32 at a time: max|x| (exact in any order),
+// d and 127 / max|x| as there, x * id rounded to nearest even by vcvtps2dq (the mode the
+// plain form's magic-number rounding assumes), the f64 path for blocks below ~4e-37.
+void quantize_row_avx512(int8_t* q, uint8_t* a, uint64_t* neg, float* d, float* dl, const float* x, int64_t K) {
+  for (int64_t b = 0; b < K / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float db = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    int8_t* qb = q + b * kQ8Block;
+    if (id > 3.0e38f) {
+      for (int64_t k = 0; k < kQ8Block; ++k) qb[k] = int8_t(std::nearbyint(double(xb[k]) * 127.0 / double(amax)));
+    } else {
+      const __m512 s = _mm512_set1_ps(id);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x0, s))));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16),
+                       _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x1, s))));
+    }
+    const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + b * kQ8Block), _mm256_abs_epi8(qv));
+    const uint64_t signs = uint32_t(_mm256_movemask_epi8(qv));
+    neg[b * kQ8Block / 64] |= signs << (b * kQ8Block % 64);
+    d[b] = db;
+    _mm256_storeu_ps(dl + b * kQ8Block / 4, _mm256_set1_ps(db));
+  }
+}
 
 void gemv_q8_0_avx512(const QuantGemvArgs& g, const Q8Activations&, const int8_t* q, const float* scales, int64_t n0,
                       int64_t n1) {

@@ -20,8 +20,9 @@
 //            The int8 dot-product instructions (AVX2 vpmaddubsw, AVX-512 VNNI vpdpbusd) do
 //            this; it adds x's own rounding (|x - dx qx| <= dx / 2) to the weights'.
 // gemv_q8_0 / gemv_bf16 choose by tz::simd_level() and the CPU's extensions, split the
-// output rows across threads, and run M > kQuantGemvMaxM (a prompt) as a GEMM over tiles of
-// W dequantized to f32 (a tile of rows at a time: never a whole f32 copy of W).
+// output rows across threads, run a short prompt as GEMVs of kQuantGemvMaxM rows at a time,
+// and a longer one as a GEMM over tiles of W dequantized to f32 (a tile of rows at a time:
+// never a whole f32 copy of W).
 #pragma once
 
 #include <cstdint>
@@ -55,18 +56,26 @@ struct QuantGemvArgs {
 };
 
 // x quantized per block for the q8q8 kernels (rows of stride K / K / 32 / K / 4):
-//   q  int8 round(x / d), |q| <= 127          d  max|x| / 127 per block (0: block of zeros)
-//   u  q + 128 as uint8 (the unsigned operand of vpdpbusd)
-//   a  |q| as uint8, for vpmaddubsw (sign moved onto the weight)
-//   dl d per 4-value lane of an AVX-512 dot-product chunk: dl[k / 4] = d[k / 32], so a
-//      chunk's 16 lane scales are one load
+//   q    int8 round(x / d), |q| <= 127        d  max|x| / 127 per block (0: block of zeros)
+//   a    |q| as uint8, the unsigned operand of vpmaddubsw and vpdpbusd (the sign of q is
+//        moved onto the weight)
+//   neg  that sign per 64 values, one bit each (bit j of neg[k / 64]: q[k + j] < 0), as the
+//        mask that negates the weights of an AVX-512 chunk; rows of ceil(K / 64)
+//   dl   d per 4-value lane of an AVX-512 dot-product chunk: dl[k / 4] = d[k / 32], so a
+//        chunk's 16 lane scales are one load
 struct Q8Activations {
   int64_t M = 0, K = 0;
   std::vector<int8_t> q;
-  std::vector<uint8_t> u, a;
+  std::vector<uint8_t> a;
+  std::vector<uint64_t> neg;
   std::vector<float> d, dl;
 };
+// Every row of x (finite values), at the current tz::simd_level(): the AVX-512 form gives
+// the plain one's bytes exactly (quantize_activations_ref, and the test that compares them).
 void quantize_activations(Q8Activations& out, const QuantGemvArgs& g);
+void quantize_activations_ref(Q8Activations& out, const QuantGemvArgs& g);
+// One row of K values at AVX-512 into q, a, neg, d, dl (the row's slices of Q8Activations).
+void quantize_row_avx512(int8_t* q, uint8_t* a, uint64_t* neg, float* d, float* dl, const float* x, int64_t K);
 
 // A kernel computes output columns [n0, n1) of y for M in 1..kQuantGemvMaxM.
 using Q8GemvFn = void (*)(const QuantGemvArgs& g, const Q8Activations& xq, const int8_t* q, const float* scales,

@@ -1,5 +1,6 @@
 // The quantized weight formats (core/kernels/quant.h): round-trip error bounds per block, and
 // every GEMV kernel this CPU runs against its plain reference, at odd sizes and tails.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <random>
@@ -153,6 +154,41 @@ TEST_CASE("q8_0 GEMV kernels match their references at odd sizes") {
   }
 }
 
+TEST_CASE("quantize_activations: the AVX-512 form gives the plain form's bytes") {
+  if (!cpu_has_avx512()) return;
+  for (int64_t K : {32, 96, 160, 544}) {
+    CAPTURE(K);
+    const int64_t M = 3, ldx = K + 7;
+    std::vector<float> x = random_values(M * ldx, uint32_t(K));
+    // Blocks of row 0: zeros, values below ~4e-37 (the f64 path), ties after scaling by
+    // 127 / max|x| = 1 (2.5 -> 2, -3.5 -> -4, even), a lone outlier.
+    std::fill_n(x.begin(), 32, 0.0f);
+    if (K >= 64)
+      for (int64_t k = 32; k < 64; ++k) x[size_t(k)] = (k % 2 ? -1e-38f : 3e-39f) * float(k);
+    if (K >= 96) {
+      x[64] = 127.0f, x[65] = 2.5f, x[66] = -3.5f, x[67] = 0.5f, x[68] = -0.5f, x[69] = -127.0f;
+      for (int64_t k = 70; k < 96; ++k) x[size_t(k)] = float(k % 7) - 3.0f;
+    }
+    x[size_t(ldx + 5)] = 1e4f;
+    const QuantGemvArgs g{nullptr, 0, x.data(), ldx, M, 1, K, nullptr};
+    Q8Activations ref, simd;
+    quantize_activations_ref(ref, g);
+    const int64_t nm = (K + 63) / 64;
+    simd.q.resize(size_t(M * K)), simd.a.resize(size_t(M * K)), simd.neg.assign(size_t(M * nm), 0);
+    simd.d.resize(size_t(M * K / kQ8Block)), simd.dl.resize(size_t(M * K / 4));
+    for (int64_t i = 0; i < M; ++i)
+      quantize_row_avx512(simd.q.data() + i * K, simd.a.data() + i * K, simd.neg.data() + i * nm,
+                          simd.d.data() + i * K / kQ8Block, simd.dl.data() + i * K / 4, x.data() + i * ldx, K);
+    CHECK(simd.q == ref.q);
+    CHECK(simd.a == ref.a);
+    CHECK(simd.neg == ref.neg);
+    CHECK(simd.d == ref.d);
+    CHECK(simd.dl == ref.dl);
+    if (K >= 96) CHECK(std::vector<int8_t>(&ref.q[64], &ref.q[70]) == std::vector<int8_t>{127, 2, -4, 0, 0, -127});
+    CHECK(std::any_of(ref.neg.begin(), ref.neg.end(), [](uint64_t m) { return m != 0; }));
+  }
+}
+
 TEST_CASE("q8_0 GEMV: the two semantics stay within the quantization error of f32") {
   // dequant (x in f32) and q8q8 (x quantized too) against the f32 product with the original
   // weights: both errors small, q8q8's larger by x's own rounding.
@@ -229,7 +265,7 @@ TEST_CASE("quantized GEMV dispatch at every SIMD level, M up to a prompt, thread
     CAPTURE(level_name);
     CAPTURE(kernel);
     CHECK(qk.level <= int(level));
-    for (int64_t M : {1, 3, 4, 5, 37}) {
+    for (int64_t M : {1, 3, 4, 5, 17, 48, 49}) {
       CAPTURE(M);
       const std::vector<float> x = random_values(M * K, uint32_t(M));
       std::vector<float> y(size_t(M * N), NAN), ref(size_t(M * N), NAN);
@@ -238,8 +274,9 @@ TEST_CASE("quantized GEMV dispatch at every SIMD level, M up to a prompt, thread
       g.y = ref.data();
       Q8Activations xq;
       quantize_activations(xq, g);
-      // M > 4 runs the GEMM on dequantized tiles: the dequant semantics.
-      (M > kQuantGemvMaxM ? gemv_q8_0_ref : qk.reference)(g, xq, m.q.data(), m.s.data(), 0, N);
+      // Up to 48 rows the kernel runs 4 rows at a time, past that the GEMM on dequantized
+      // tiles (the dequant semantics); bf16 switches at 16, with one semantics.
+      (M > 48 ? gemv_q8_0_ref : qk.reference)(g, xq, m.q.data(), m.s.data(), 0, N);
       CHECK(rel_rms(y, ref) <= 2e-6);
 
       std::vector<float> yb(size_t(M * N), NAN), rb(size_t(M * N), NAN);

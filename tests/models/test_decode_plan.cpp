@@ -1,7 +1,7 @@
 // The decode plan (models/decode_plan.h): its logits are bit for bit those of the model's
-// step form (every config it covers, every SIMD level, a team of 1 and of 2 threads), so
-// generate() draws the same tokens with it and without it; they agree with the full forward;
-// models it does not cover decode through the step form.
+// step form (every config it covers, f32 or quantized weights, every SIMD level, a team of 1
+// and of 2 threads), so generate() draws the same tokens with it and without it; they agree
+// with the full forward; models it does not cover decode through the step form.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "models/decode_plan.h"
 #include "models/generate.h"
+#include "models/quantize.h"
 #include "models/zoo.h"
 #include "tests/test_util.h"
 
@@ -92,6 +93,54 @@ TEST_CASE("decode plan: logits bit for bit those of the step form, every config,
         CHECK(differ == 0);
         CHECK_THROWS_AS(plan.step(0), Error);  // the window is full
       }
+}
+
+TEST_CASE("decode plan: quantized weights (q8_0, bf16) give the step form's logits bit for bit") {
+  // K a multiple of 32 everywhere, so that q8_0 takes every Linear; one config with a bias
+  // and a tied head, one gated with an untied (quantized) head and GQA.
+  struct Case {
+    const char* json;
+    int64_t linears;
+  };
+  const Case cases[] = {
+      {R"({"vocab": 37, "dim": 32, "depth": 2, "heads": 4, "context": 14, "ffn_mult": 3})", 2 * 4},
+      {R"({"vocab": 29, "dim": 64, "depth": 2, "heads": 4, "attn_kv_heads": 2, "context": 14, "pos": "rope",
+          "norm": "rmsnorm", "ffn": "glu_variants", "ffn_glu": "swiglu", "ffn_mult": 3, "bias": false,
+          "tie_weights": false})",
+       2 * 5 + 1},  // qkv, out, gate, up, proj per layer; the head
+  };
+  for (const auto& [json, linears] : cases)
+    for (QuantScheme scheme : {QuantScheme::q8_0, QuantScheme::bf16})
+      for (SimdLevel level : testing::simd_levels())
+        for (int threads : {1, 2}) {
+          CAPTURE(json);
+          CAPTURE(quant_scheme_name(scheme));
+          CAPTURE(simd_level_name(level));
+          CAPTURE(threads);
+          testing::SimdLevelGuard simd(level);
+          ThreadCount tc(threads);
+          std::unique_ptr<LM> lm = make_model(json, 9);
+          int64_t quantized = 0;
+          for (auto& [name, lin] : linear_layers(*lm)) {
+            lin->set_quantized(QuantizedMatrix::quantize(lin->weight, scheme));
+            ++quantized;
+          }
+          CHECK(quantized == linears);
+          REQUIRE(DecodePlan::why_not(*lm) == "");
+          NoGradGuard no_grad;
+          DecodePlan plan(*lm, {.threads = threads});
+          Model::State state = lm->make_state(1, lm->context());
+          lm->step(from_vector(std::vector<int64_t>{3, 1, 4}, {1, 3}), state);
+          plan.load(state);
+          Generator g(12);
+          int64_t differ = 0;
+          for (int64_t pos = 3; pos < lm->context(); ++pos) {
+            const int64_t token = g.randint(0, lm->vocab());
+            std::vector<float> want = row_of(lm->step(from_vector(std::vector<int64_t>{token}, {1, 1}), state));
+            differ += std::memcmp(plan.step(token), want.data(), want.size() * sizeof(float)) != 0;
+          }
+          CHECK(differ == 0);
+        }
 }
 
 TEST_CASE("decode plan: the same tokens as the step form, past the context window too") {
