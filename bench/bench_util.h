@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+#include "core/parallel.h"
+
 namespace tz::bench {
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -27,6 +30,20 @@ inline std::vector<int64_t> parse_list(const std::string& s) {
   std::stringstream ss(s);
   for (std::string x; std::getline(ss, x, ',');) r.push_back(std::stoll(x));
   return r;
+}
+
+// --isa avx512|avx2|scalar: the SIMD level of tensorzoo's kernels (tz::set_simd_level), so
+// that the AVX2 path can be measured on an AVX-512 machine. A level this CPU lacks is an
+// error, not a quiet step down. (OpenBLAS, behind the large GEMMs, chooses its own kernels:
+// OPENBLAS_CORETYPE=Haswell holds it to AVX2; run_gpt_bench.sh sets both.)
+inline void set_isa(const std::string& name) {
+  const SimdLevel level = name == "avx512" ? SimdLevel::avx512
+                          : name == "avx2" ? SimdLevel::avx2
+                          : name == "scalar" ? SimdLevel::off
+                                             : throw Error(cat_str("--isa must be avx512, avx2 or scalar, got '", name, "'"));
+  TZ_CHECK(level != SimdLevel::avx512 || cpu_has_avx512(), "--isa avx512: this CPU has no AVX-512 (F/DQ/BW/VL)");
+  TZ_CHECK(level != SimdLevel::avx2 || cpu_has_avx2_fma(), "--isa avx2: this CPU has no AVX2 with FMA");
+  set_simd_level(level);
 }
 
 }  // namespace tz::bench

@@ -4,8 +4,10 @@
 //
 //   gpt_step --config small|large --threads N --mode train|forward|generate|memory
 //            [--T T] [--batch B] [--reps R] [--warmup W] [--gen-tokens 256] [--pos learned|alibi] [--ftz]
-//            [--no-plan] [--json]
+//            [--no-plan] [--isa avx512|avx2|scalar] [--json]
 //
+// --isa: the SIMD level of tensorzoo's kernels (bench/bench_util.h), to measure the AVX2 path
+// on an AVX-512 machine; "simd" in the JSON says which ran.
 // --no-plan: generate through the model's step form instead of the decode plan
 // (models/decode_plan.h), to compare the two; "decode_path" in the JSON says which ran.
 //
@@ -89,13 +91,14 @@ struct Args {
   int64_t gen_tokens = 256, prompt = 16;
   std::string pos = "learned";
   bool ftz = false, no_plan = false;
+  std::string isa;  // empty: the best the CPU has
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
                "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
-               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--no-plan] [--json]\n",
+               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--no-plan] [--isa avx512|avx2|scalar] [--json]\n",
                why);
   std::exit(2);
 }
@@ -130,6 +133,8 @@ Args parse(int argc, char** argv) {
       a.ftz = true;
     else if (k == "--no-plan")
       a.no_plan = true;
+    else if (k == "--isa")
+      a.isa = val();
     else if (k == "--json") {
     }  // the output is always one JSON object
     else
@@ -222,6 +227,11 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   set_num_threads(a.threads);
+  try {
+    if (!a.isa.empty()) bench::set_isa(a.isa);
+  } catch (const Error& e) {
+    usage(e.what());
+  }
   if (a.ftz) {
     _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
     _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
@@ -327,12 +337,13 @@ int main(int argc, char** argv) {
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
       "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f,"
-      "\"decode_path\":\"%s\"}\n",
+      "\"decode_path\":\"%s\",\"simd\":\"%s\"}\n",
       a.config.c_str(), a.pos.c_str(), a.ftz ? "true" : "false", a.mode.c_str(), a.threads, (long long)T,
       (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
       *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
       rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
       read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s,
-      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3, decode_path.c_str());
+      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3, decode_path.c_str(),
+      simd_level_name(simd_level()));
   return 0;
 }

@@ -3,7 +3,7 @@
 // generation (bench/torch_gpt_step.py) and prints the ratios.
 //
 //   quant_decode --mode generate --weights f32|bf16|int8 --config small|large --threads N
-//                [--gen-tokens 256] [--reps R] [--warmup W]
+//                [--gen-tokens 256] [--reps R] [--warmup W] [--isa avx512|avx2|scalar]
 //       the GPT of bench/gpt_step.cpp (same config, seed and prompt), its Linear weights
 //       quantized in place (models/quantize.h's layout, nn::Linear::set_quantized), greedy
 //       generation of gen_tokens after a 16-token prompt: median tokens/s, the weight bytes a
@@ -47,12 +47,14 @@ struct Args {
   std::string mode = "generate", weights = "f32", config = "large";
   int threads = 1, reps = 3, warmup = 1;
   int64_t gen_tokens = 256, prompt = 16;
+  std::string isa;  // empty: the best the CPU has
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "quant_decode: %s\nusage: quant_decode --mode generate|kernels [--weights f32|bf16|int8] "
-               "[--config small|large] [--threads N] [--gen-tokens N] [--reps R] [--warmup W]\n",
+               "[--config small|large] [--threads N] [--gen-tokens N] [--reps R] [--warmup W] "
+               "[--isa avx512|avx2|scalar]\n",
                why);
   std::exit(2);
 }
@@ -79,6 +81,8 @@ Args parse(int argc, char** argv) {
       a.warmup = std::stoi(val());
     else if (k == "--gen-tokens")
       a.gen_tokens = std::stoll(val());
+    else if (k == "--isa")
+      a.isa = val();
     else
       usage(("unknown argument " + k).c_str());
   }
@@ -86,6 +90,11 @@ Args parse(int argc, char** argv) {
   if (a.weights != "f32" && a.weights != "bf16" && a.weights != "int8") usage("--weights must be f32, bf16 or int8");
   if (a.config != "small" && a.config != "large") usage("--config must be small or large");
   if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
+  try {
+    if (!a.isa.empty()) bench::set_isa(a.isa);  // the SIMD level of every kernel (bench_util.h)
+  } catch (const Error& e) {
+    usage(e.what());
+  }
   return a;
 }
 

@@ -5,6 +5,8 @@
 #   bench/run_gpt_bench.sh            build (Release, build-bench/), run everything (4-13 min on 2 cores)
 #   ROUNDS_SMALL=3 ROUNDS_LARGE=2 BUILD=/path bench/run_gpt_bench.sh
 #   CONFIGS=small ROUNDS_SMALL=1 MEM_TS="512 1024" bench/run_gpt_bench.sh     a quick look
+#   ISA=avx2 NATIVE=OFF bench/run_gpt_bench.sh   every framework held to AVX2, tensorzoo's portable build
+#                                           (bench/isa.sh): an AVX2-only machine class on this one
 #   ALIBI_ONLY=1 bench/run_gpt_bench.sh     only tensorzoo's training step, learned positions against
 #                                           ALiBi (about 3 min; no PyTorch needed), and on one thread
 #                                           ALiBi with denormals flushed to zero (gpt_step --ftz)
@@ -28,7 +30,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${BUILD:-$ROOT/build-bench}
+# shellcheck source=bench/isa.sh
+source "$ROOT/bench/isa.sh"
 ROUNDS_SMALL=${ROUNDS_SMALL:-2}
 ROUNDS_LARGE=${ROUNDS_LARGE:-1}
 PY=${PY:-/usr/bin/python3}
@@ -43,7 +46,7 @@ if [ "$ALIBI_ONLY" = 0 ] && ! "$PY" -c "import torch" 2>/dev/null; then
   exit 1
 fi
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=$NATIVE -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
   -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target gpt_step fma_peak >/dev/null
 TZ="$BUILD/bench/gpt_step"
@@ -59,9 +62,9 @@ T_START=$(date +%s)
 tag() { sed -e "s/}\$/,\"variant\":\"$1\"}/" >>"$RES"; }
 run_tz() {  # run_tz THREADS ARGS...: 1 thread once; 2 threads with and without PASSIVE
   local n=$1; shift
-  "$TZ" --threads "$n" "$@" --json | tag default
+  "$TZ" --threads "$n" "${TZ_ISA[@]}" "$@" --json | tag default
   if (( n > 1 )); then
-    OMP_NUM_THREADS=$n OMP_WAIT_POLICY=PASSIVE "$TZ" --threads "$n" "$@" --json | tag passive
+    OMP_NUM_THREADS=$n OMP_WAIT_POLICY=PASSIVE "$TZ" --threads "$n" "${TZ_ISA[@]}" "$@" --json | tag passive
   fi
 }
 run_pt() {  # run_pt THREADS ARGS...: the same two thread configurations for PyTorch

@@ -5,6 +5,7 @@
 #
 #   bench/run_quant_bench.sh                 build (Release, build-bench/), run (about 5 min on 2 cores)
 #   ROUNDS=3 CONFIG=large THREADS="1 2" PEERS="/usr/bin/python3 python3" bench/run_quant_bench.sh
+#   ISA=avx2 NATIVE=OFF bench/run_quant_bench.sh    held to AVX2, portable build (bench/isa.sh)
 #
 # Per round and thread count: bench/quant_decode.cpp generates 256 tokens (greedy, after a
 # 16-token prompt, KV cache) with f32, bf16 and int8 weights, and bench/torch_gpt_step.py
@@ -17,7 +18,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${BUILD:-$ROOT/build-bench}
+# shellcheck source=bench/isa.sh
+source "$ROOT/bench/isa.sh"
 ROUNDS=${ROUNDS:-2}
 CONFIG=${CONFIG:-large}
 THREADS=${THREADS:-"1 2"}
@@ -28,7 +30,7 @@ for py in $PEERS; do
   "$py" -c "import torch" 2>/dev/null || { echo "run_quant_bench.sh: $py cannot import torch" >&2; exit 1; }
 done
 echo "# building (Release) in $BUILD" >&2
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=ON -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTZ_NATIVE=$NATIVE -DTZ_BUILD_TESTS=OFF -DTZ_BUILD_EXAMPLES=OFF \
   -DTZ_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" -j2 --target quant_decode >/dev/null
 QD="$BUILD/bench/quant_decode"
@@ -44,11 +46,12 @@ both() {  # both THREADS CMD...: the command once, and with PASSIVE waiting when
 }
 
 echo "# GEMV kernels, $CONFIG model's matrices, 1 thread" >&2
-OMP_WAIT_POLICY=PASSIVE "$QD" --mode kernels --config "$CONFIG" --threads 1 --reps 3 | tag default
+OMP_WAIT_POLICY=PASSIVE "$QD" --mode kernels --config "$CONFIG" --threads 1 --reps 3 "${TZ_ISA[@]}" | tag default
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in $THREADS; do
     echo "# generation, $CONFIG, $t thread(s), round $r/$ROUNDS" >&2
-    for w in f32 bf16 int8; do both "$t" "$QD" --mode generate --weights $w --config "$CONFIG" --threads "$t" "${GEN[@]}"; done
+    for w in f32 bf16 int8; do both "$t" "$QD" --mode generate --weights $w --config "$CONFIG" --threads "$t" "${GEN[@]}" "${TZ_ISA[@]}"
+    done
     for py in $PEERS; do
       ver=$("$py" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null)
       both "$t" "$py" "$ROOT/bench/torch_gpt_step.py" --mode generate --config "$CONFIG" --threads "$t" "${GEN[@]}" \

@@ -236,7 +236,7 @@ Tensor content_attention(const nn::Attention& layer, const Tensor& h, const Tens
   check_layer(layer, "content_attention");
   check_input(layer, h, -1, "content_attention", "h");
   check_input(layer, mem, h.size(0), "content_attention", "mem");
-  return attend(layer.layout, layer.qkv->weight, layer.qkv->bias, h, mem);
+  return attend(layer.layout, layer.qkv->f32_weight("content_attention"), layer.qkv->bias, h, mem);
 }
 
 Tensor attention_reconstruction_loss(const nn::Attention& layer, const Tensor& h, const Tensor& old,
@@ -247,7 +247,7 @@ Tensor attention_reconstruction_loss(const nn::Attention& layer, const Tensor& h
   check_input(layer, old, h.size(0), op, "old");
   check_input(layer, compressed, h.size(0), op, "compressed");
   // Stop every input of the main network: its weights, h and old.
-  const Tensor W = layer.qkv->weight.detach();
+  const Tensor W = layer.qkv->f32_weight(op).detach();
   const Tensor b = layer.qkv->bias.defined() ? layer.qkv->bias.detach() : Tensor();
   const Tensor hd = h.detach();
   Tensor diff = attend(layer.layout, W, b, hd, old.detach()) - attend(layer.layout, W, b, hd, compressed);

@@ -37,6 +37,12 @@ void Linear::set_quantized(QuantizedMatrix w) {
   quantized_ = std::make_shared<const QuantizedMatrix>(std::move(w));
 }
 
+const Tensor& Linear::f32_weight(const char* use) const {
+  TZ_CHECK(!quantized_, use, " reads the weight of ", describe(),
+           " directly, which a quantized model file does not keep in f32: use the f32 checkpoint");
+  return weight;
+}
+
 std::string Linear::describe() const {
   return cat_str("Linear(", options.in, " -> ", options.out, options.bias ? ", bias" : "",
                  quantized_ ? cat_str(", ", quant_scheme_name(quantized_->scheme())) : "", ")");

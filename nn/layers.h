@@ -33,6 +33,9 @@ class Linear : public Module {
   // No gradient flows through W: forward refuses training mode and inputs that require grad.
   void set_quantized(QuantizedMatrix w);
   const std::shared_ptr<const QuantizedMatrix>& quantized() const { return quantized_; }
+  // W itself, for code that reads it other than through forward (a slice of its rows, a
+  // probe): an error naming `use` when W is stored quantized.
+  const Tensor& f32_weight(const char* use) const;
 
  private:
   std::shared_ptr<const QuantizedMatrix> quantized_;

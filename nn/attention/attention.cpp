@@ -157,7 +157,7 @@ void Attention::project(const AttentionCall& c, int64_t M, Tensor& q_out, Tensor
     }
     if (M > 0) {  // the memory's keys and values, before x's: the k | v rows of W_qkv (no queries)
       const int64_t qw = L.q_width(), kw = L.k_width(), vw = L.v_width();
-      const Tensor& w = qkv->weight;
+      const Tensor& w = qkv->f32_weight("attention over segment memory");
       Tensor p = tz::linear(ctx.memory.to(x.dtype()), w.narrow(0, qw, kw + vw),
                             qkv->bias.defined() ? qkv->bias.narrow(0, qw, kw + vw) : Tensor());
       k_out = cat({heads(p, 0, kw, L.k_heads), k_out}, 2);

@@ -11,9 +11,9 @@ namespace tz::nn {
 
 Tensor memory_keys(const MLP& mlp) {
   TZ_CHECK(!mlp.options.gated, "memory_keys: a gated FFN has no single key matrix (its keys are act(x W) ⊙ x V)");
-  return mlp.fc->weight;  // [F, C]
+  return mlp.fc->f32_weight("memory_keys");  // [F, C]
 }
-Tensor memory_values(const MLP& mlp) { return mlp.proj->weight.t(); }  // [F, C]
+Tensor memory_values(const MLP& mlp) { return mlp.proj->f32_weight("memory_values").t(); }  // [F, C]
 
 Tensor key_contributions(const MLP& mlp, const Tensor& x) {
   TZ_CHECK(x.dim() == 2 && x.size(1) == mlp.options.dim, "key_contributions: expected x [N, ", mlp.options.dim,

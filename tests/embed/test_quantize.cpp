@@ -11,10 +11,12 @@
 #include "core/creation.h"
 #include "core/safetensors.h"
 #include "embed/text_model.h"
+#include "models/block.h"
 #include "models/decode_plan.h"
 #include "models/generate.h"
 #include "models/quantize.h"
 #include "models/weights.h"
+#include "nn/ffn/kv_memory.h"
 #include "tensorzoo_c.h"
 #include "tests/test_util.h"
 #include "tests/train/cli_run.h"
@@ -142,6 +144,14 @@ TEST_CASE("quantize: a quantized model refuses training and gradients, by name")
   q->train();
   NoGradGuard no_grad;
   CHECK_THROWS_WITH_AS(q->forward({ids_of(kText)}), doctest::Contains("for inference only"), Error);
+  // Code that reads a weight other than through forward (here the FFN memory probe) names
+  // itself and the layer instead of meeting an empty tensor.
+  q->eval();
+  const auto* mlp = dynamic_cast<const nn::MLP*>(q->layers->at<models::Block>(0)->ffn.get());
+  REQUIRE(mlp);
+  CHECK_THROWS_WITH_AS(nn::memory_keys(*mlp),
+                       doctest::Contains("memory_keys reads the weight of Linear(64 -> 256, bias, q8_0) directly"),
+                       Error);
 }
 
 TEST_CASE("quantize: damaged quantized files are refused by name") {
