@@ -150,6 +150,7 @@ std::unique_ptr<LM> load_lm(const nn::Config& config, const std::map<std::string
   Generator gen(0);  // the initial values are all replaced
   std::unique_ptr<LM> model;
   try {
+    const nn::SkipWeightInit replaced_by_the_file;  // quantized weights are never resident in f32
     model = zoo::make_lm(config, gen);
   } catch (const Error& e) {
     throw Error(cat_str(source, ": ", e.what()));

@@ -7,10 +7,21 @@
 namespace tz::nn {
 
 namespace {
+thread_local int t_skip_weight_init = 0;
+
+// N(0, std) (zeros for std 0); under SkipWeightInit allocated but never written, the
+// generator advanced as randn would, so every later draw is the same.
 Tensor init_normal(const Shape& shape, double std, Generator& gen) {
+  if (t_skip_weight_init > 0) {
+    if (std != 0) gen.advance(uint64_t(shape_numel(shape)));
+    return empty(shape);
+  }
   return std == 0 ? zeros(shape) : randn(shape, gen, DType::f32, 0.0, std);
 }
 }  // namespace
+
+SkipWeightInit::SkipWeightInit() { ++t_skip_weight_init; }
+SkipWeightInit::~SkipWeightInit() { --t_skip_weight_init; }
 
 Linear::Linear(const LinearOptions& o, Generator& gen) : options(o) {
   TZ_CHECK(o.in > 0 && o.out > 0, "Linear: in and out must be positive, got in=", o.in, " out=", o.out);

@@ -12,6 +12,19 @@
 
 namespace tz::nn {
 
+// While one is alive on this thread, Linear and Embedding allocate their weights without
+// writing them (the generator still advances as if they were drawn, so every other draw is
+// the same): for a model whose parameters are all about to be replaced from a file. Pages
+// never written are never resident, so a weight the file holds quantized costs no memory
+// at all, and loading skips drawing numbers that would be overwritten.
+class SkipWeightInit {
+ public:
+  SkipWeightInit();
+  ~SkipWeightInit();
+  SkipWeightInit(const SkipWeightInit&) = delete;
+  SkipWeightInit& operator=(const SkipWeightInit&) = delete;
+};
+
 struct LinearOptions {
   int64_t in = 0;
   int64_t out = 0;

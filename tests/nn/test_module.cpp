@@ -163,3 +163,28 @@ TEST_CASE("Module::save and load round trip by name, strictly") {
   CHECK_THROWS_WITH_AS(other.load(path), doctest::Contains("test_module_roundtrip.safetensors"), Error);
   std::remove(path.c_str());
 }
+
+TEST_CASE("SkipWeightInit: weights left unwritten, every other draw the same") {
+  // Two MLPs from one seed, the first built under the guard: the generator ends at the same
+  // counter, so a parameter drawn after the skipped weights (here a third layer's) is the
+  // same in both; only the skipped weights differ.
+  const MLPOptions o{.dim = 8, .hidden = 16, .activation = "gelu"};
+  Generator g1(7), g2(7);
+  std::unique_ptr<MLP> skipped;
+  {
+    SkipWeightInit guard;
+    skipped = std::make_unique<MLP>(o, g1);
+  }
+  MLP drawn(o, g2);
+  CHECK(g1.counter() == g2.counter());
+  CHECK(Linear({.in = 4, .out = 3}, g1).weight.to_vector<float>() ==
+        Linear({.in = 4, .out = 3}, g2).weight.to_vector<float>());
+  // The guard ends with its scope: a Linear built after it is drawn as usual.
+  Generator g3(7), g4(7);
+  CHECK(Linear({.in = 4, .out = 3}, g3).weight.to_vector<float>() ==
+        randn({3, 4}, g4, DType::f32, 0.0, 0.02).to_vector<float>());
+  // Loading fills what the guard left: the skipped model then computes as the drawn one.
+  skipped->load_state_dict(drawn.state_dict());
+  const Tensor x = randn({2, 8}, g3);
+  CHECK(skipped->forward(x).to_vector<float>() == drawn.forward(x).to_vector<float>());
+}
