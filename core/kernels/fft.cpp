@@ -7,11 +7,14 @@
 #include "core/kernels/fft.h"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <numbers>
+#include <type_traits>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace tz::kernels {
 
@@ -96,13 +99,18 @@ const FftPlan<Real>& fft_plan(int64_t n) {
   return *slot;
 }
 
-// Radix-2 decimation in time, in place; inverse: conjugate twiddles (no 1/n).
+// Radix-2 decimation in time, in place; inverse: conjugate twiddles (no 1/n). The scalar
+// butterflies are the reference; f32 runs them in SIMD where the CPU has it.
 template <class Real>
 void radix2(std::complex<Real>* z, const FftPlan<Real>& p, bool inverse) {
   const int64_t n = p.n;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t r = p.bitrev[size_t(i)];
     if (r > i) std::swap(z[i], z[r]);
+  }
+  if constexpr (std::is_same_v<Real, float>) {  // the butterflies in SIMD (fft_simd.inl)
+    if (simd_level() == SimdLevel::avx512) return detail::fft_passes_avx512(z, n, p.twiddles.data(), inverse);
+    if (simd_level() == SimdLevel::avx2) return detail::fft_passes_avx2(z, n, p.twiddles.data(), inverse);
   }
   const Real sign = inverse ? Real(-1) : Real(1);
   for (int64_t h = 1; h < n; h <<= 1) {
@@ -186,15 +194,18 @@ void rfft(std::complex<Real>* X, const Real* x, const RfftPlan<Real>& p, std::co
   // Pack, transform n/2 points, then split: E_k = (Z_k + conj Z_{h-k}) / 2 (the evens'
   // transform), O_k = (Z_k - conj Z_{h-k}) / 2i (the odds'), X_k = E_k + e^{-2 pi i k/n} O_k.
   const int64_t h = n / 2;
-  for (int64_t j = 0; j < h; ++j) z[j] = {x[2 * j], x[2 * j + 1]};
+  std::memcpy(static_cast<void*>(z), x, size_t(n) * sizeof(Real));  // (x_2j, x_2j+1) as complex pairs
   run_plan(z, *p.inner, false, rest);
-  for (int64_t k = 0; k <= h; ++k) {
-    const std::complex<Real> zk = z[k % h], zr = std::conj(z[(h - k) % h]);
+  auto split = [&](int64_t k, int64_t at, int64_t mirror) {  // Z_k and Z_{h-k}, indices mod h
+    const std::complex<Real> zk = z[at], zr = std::conj(z[mirror]);
     const std::complex<Real> e = (zk + zr) * Real(0.5);
     const std::complex<Real> d = (zk - zr) * Real(0.5);
     const std::complex<Real> o{d.imag(), -d.real()};  // d / i
     X[k] = e + cmul(p.rot[size_t(k)], o);
-  }
+  };
+  split(0, 0, 0);
+  for (int64_t k = 1; k < h; ++k) split(k, k, h - k);
+  split(h, 0, 0);
 }
 
 template <class Real>
@@ -215,19 +226,17 @@ void irfft(Real* x, const std::complex<Real>* X, const RfftPlan<Real>& p, std::c
   // Undo the split: E_k = (X_k + conj X_{h-k}) / 2, O_k = (X_k - conj X_{h-k}) / (2 e^{-2 pi i k/n}),
   // Z_k = E_k + i O_k; the inverse transform of Z holds the pairs (x_{2j}, x_{2j+1}).
   const int64_t h = n / 2;
-  for (int64_t k = 0; k < h; ++k) {
-    std::complex<Real> a = X[k], b = std::conj(X[h - k]);
-    if (k == 0) a = {a.real(), 0}, b = {X[h].real(), 0};  // the imaginary parts of X_0, X_{n/2} are ignored
+  auto merge = [&](int64_t k, std::complex<Real> a, std::complex<Real> b) {  // a = X_k, b = conj X_{h-k}
     const std::complex<Real> e = (a + b) * Real(0.5);
     const std::complex<Real> o = cmul((a - b) * Real(0.5), std::conj(p.rot[size_t(k)]));
     z[k] = {e.real() - o.imag(), e.imag() + o.real()};  // e + i o
-  }
+  };
+  merge(0, {X[0].real(), 0}, {X[h].real(), 0});  // the imaginary parts of X_0, X_{n/2} are ignored
+  for (int64_t k = 1; k < h; ++k) merge(k, X[k], std::conj(X[h - k]));
   run_plan(z, *p.inner, true, rest);
   const Real inv_h = Real(1) / Real(h);
-  for (int64_t j = 0; j < h; ++j) {
-    x[2 * j] = z[j].real() * inv_h;
-    x[2 * j + 1] = z[j].imag() * inv_h;
-  }
+  const Real* zr = reinterpret_cast<const Real*>(z);  // the pairs in order: x_0, x_1, ...
+  for (int64_t j = 0; j < n; ++j) x[j] = zr[j] * inv_h;
 }
 
 template <class Real>

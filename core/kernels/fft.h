@@ -12,7 +12,8 @@
 //
 // How (fft.cpp): the complex FFT of a power-of-two length is the iterative radix-2
 // Cooley-Tukey transform (bit-reversal permutation, then log2 n butterfly passes) with
-// twiddles precomputed in double; any other length goes through Bluestein's chirp-z
+// twiddles precomputed in double (the f32 butterflies in AVX2 or AVX-512 where the CPU has
+// them: fft_simd.inl); any other length goes through Bluestein's chirp-z
 // identity jk = (j^2 + k^2 - (k - j)^2) / 2, which turns the DFT into a convolution done by
 // power-of-two FFTs of length >= 2n - 1. A real transform of even length n is one complex
 // transform of length n / 2 on the packed pairs z_j = x_{2j} + i x_{2j+1}; odd lengths use the
@@ -75,5 +76,13 @@ void dct2_ref(Real* y, const Real* x, int64_t n);
 
 // The smallest power of two >= n.
 int64_t next_pow2(int64_t n);
+
+namespace detail {
+// The butterfly passes of a power-of-two f32 transform after its bit-reversal permutation
+// (fft_avx2.cpp, fft_avx512.cpp; fft.cpp calls them at the matching tz::simd_level()).
+// twiddles: the plan's table, e^{-2 pi i j / 2h} at index h - 1 + j.
+void fft_passes_avx2(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse);
+void fft_passes_avx512(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse);
+}  // namespace detail
 
 }  // namespace tz::kernels

@@ -142,4 +142,27 @@ TEST_CASE("dct2 == its O(n^2) sum (f64 1e-12, f32 1e-5)") {
   MESSAGE("dct2 vs its sum, f64: ", worst);
 }
 
+TEST_CASE("f32 power-of-two transforms at every SIMD level match the f64 DFT") {
+  // Lengths below, at and above each vector width of complex pairs (4 in AVX2, 8 in AVX-512),
+  // so every pass kind runs: the first two as one, the scalar ones, the vector ones.
+  for (SimdLevel level : testing::simd_levels()) {
+    testing::SimdLevelGuard guard(level);
+    for (int64_t n : {2, 4, 8, 16, 32, 64, 128, 2048, 8192}) {
+      CAPTURE(simd_level_name(level));
+      CAPTURE(n);
+      std::vector<float> x = randvec<float>(n, 900 + uint64_t(n));
+      std::vector<double> xd(x.begin(), x.end());
+      std::vector<std::complex<float>> X(size_t(n / 2 + 1));
+      std::vector<std::complex<double>> Xr(size_t(n / 2 + 1));
+      kernels::rfft(X.data(), x.data(), n);
+      kernels::rfft_ref(Xr.data(), xd.data(), n);
+      std::vector<std::complex<double>> Xd(X.begin(), X.end());
+      CHECK(rel_max(Xd, Xr) <= 1e-6);
+      std::vector<float> back(static_cast<size_t>(n));
+      kernels::irfft(back.data(), X.data(), n);
+      CHECK(rel_max(back, x) <= 1e-6);
+    }
+  }
+}
+
 }  // namespace tz::testing
