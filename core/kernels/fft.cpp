@@ -104,13 +104,15 @@ const FftPlan<Real>& fft_plan(int64_t n) {
 template <class Real>
 void radix2(std::complex<Real>* z, const FftPlan<Real>& p, bool inverse) {
   const int64_t n = p.n;
+  if constexpr (std::is_same_v<Real, float>) {  // the permutation and butterflies in SIMD (fft_simd.inl)
+    if (simd_level() == SimdLevel::avx512)
+      return detail::fft_passes_avx512(z, n, p.twiddles.data(), p.bitrev.data(), inverse);
+    if (simd_level() == SimdLevel::avx2)
+      return detail::fft_passes_avx2(z, n, p.twiddles.data(), p.bitrev.data(), inverse);
+  }
   for (int64_t i = 0; i < n; ++i) {
     const int64_t r = p.bitrev[size_t(i)];
     if (r > i) std::swap(z[i], z[r]);
-  }
-  if constexpr (std::is_same_v<Real, float>) {  // the butterflies in SIMD (fft_simd.inl)
-    if (simd_level() == SimdLevel::avx512) return detail::fft_passes_avx512(z, n, p.twiddles.data(), inverse);
-    if (simd_level() == SimdLevel::avx2) return detail::fft_passes_avx2(z, n, p.twiddles.data(), inverse);
   }
   const Real sign = inverse ? Real(-1) : Real(1);
   for (int64_t h = 1; h < n; h <<= 1) {

@@ -78,11 +78,14 @@ void dct2_ref(Real* y, const Real* x, int64_t n);
 int64_t next_pow2(int64_t n);
 
 namespace detail {
-// The butterfly passes of a power-of-two f32 transform after its bit-reversal permutation
+// A power-of-two f32 transform in place: its bit-reversal permutation and butterfly passes
 // (fft_avx2.cpp, fft_avx512.cpp; fft.cpp calls them at the matching tz::simd_level()).
-// twiddles: the plan's table, e^{-2 pi i j / 2h} at index h - 1 + j.
-void fft_passes_avx2(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse);
-void fft_passes_avx512(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse);
+// twiddles: the plan's table, e^{-2 pi i j / 2h} at index h - 1 + j; bitrev: the input index
+// each output slot reads.
+void fft_passes_avx2(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, const int64_t* bitrev,
+                     bool inverse);
+void fft_passes_avx512(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, const int64_t* bitrev,
+                       bool inverse);
 }  // namespace detail
 
 }  // namespace tz::kernels

@@ -4,6 +4,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <vector>
 
 #include "core/kernels/fft.h"
 
@@ -31,8 +32,9 @@ struct V {
 }  // namespace
 }  // namespace avx2_fft
 
-void fft_passes_avx2(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse) {
-  avx2_fft::butterfly_passes(z, n, twiddles, inverse);
+void fft_passes_avx2(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, const int64_t* bitrev,
+                     bool inverse) {
+  avx2_fft::butterfly_passes(z, n, twiddles, bitrev, inverse);
 }
 
 }  // namespace tz::kernels::detail

@@ -11,6 +11,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <vector>
 
 #include "core/kernels/fft.h"
 
@@ -38,8 +39,9 @@ struct V {
 }  // namespace
 }  // namespace avx512_fft
 
-void fft_passes_avx512(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse) {
-  avx512_fft::butterfly_passes(z, n, twiddles, inverse);
+void fft_passes_avx512(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, const int64_t* bitrev,
+                     bool inverse) {
+  avx512_fft::butterfly_passes(z, n, twiddles, bitrev, inverse);
 }
 
 }  // namespace tz::kernels::detail

@@ -4,8 +4,8 @@
 //
 // Pass h (h = 1, 2, 4, ..., n / 2) combines pairs (a, b) = (z[i + j], z[i + j + h]) with the
 // twiddle w_j = e^{-2 pi i j / 2h} (conjugated for the inverse): a' = a + w b, b' = a - w b.
-// The first two passes need no products (w = 1, and w = 1, -i) and run as one radix-4 pass
-// in scalar code; passes with h below V::kComplex run the scalar butterflies; the others
+// The bit-reversal permutation and the first two passes, which need no products (w = 1, and
+// w = 1, -i), run as one radix-4 pass in scalar code; passes with h below V::kComplex run the scalar butterflies; the others
 // take V::kComplex butterflies at a time on interleaved (re, im) floats:
 //   w b = fmaddsub(b, re(w) re(w), swap(b) im(w) im(w))   (re: br wr - bi wi, im: bi wr + br wi)
 // The sums differ from the scalar path by the FMA's single rounding only.
@@ -13,17 +13,23 @@
 // V provides: kComplex, type, load(p), store(p, v), add, sub, mul, fmaddsub(a, b, c) (a b - c
 // in even lanes, a b + c in odd), dup_re(v), dup_im(v), swap(v) (re and im of each pair).
 
-inline void first_two_passes(std::complex<float>* z, int64_t n, bool inverse) {
+// The permutation fused with passes h = 1 and h = 2: z is copied aside once (in order), and
+// each group of 4 outputs gathers its inputs from the copy at their bit-reversed places, so
+// there are no swaps (whose scattered stores cost as much as all the butterflies at n 16k).
+inline void first_two_passes(std::complex<float>* z, int64_t n, const int64_t* bitrev, bool inverse) {
+  thread_local std::vector<std::complex<float>> copy;
+  copy.assign(z, z + n);
+  const std::complex<float>* x = copy.data();
   if (n == 2) {
-    const std::complex<float> a = z[0], b = z[1];
-    z[0] = a + b;
-    z[1] = a - b;
+    z[0] = x[0] + x[1];
+    z[1] = x[0] - x[1];
     return;
   }
   // Passes h = 1 and h = 2 on each group of 4: w = 1, then w = 1 and w = -i (+i inverse).
   for (int64_t i = 0; i < n; i += 4) {
-    const std::complex<float> s0 = z[i] + z[i + 1], d0 = z[i] - z[i + 1];
-    const std::complex<float> s1 = z[i + 2] + z[i + 3], d1 = z[i + 2] - z[i + 3];
+    const std::complex<float> a0 = x[bitrev[i]], a1 = x[bitrev[i + 1]], a2 = x[bitrev[i + 2]], a3 = x[bitrev[i + 3]];
+    const std::complex<float> s0 = a0 + a1, d0 = a0 - a1;
+    const std::complex<float> s1 = a2 + a3, d1 = a2 - a3;
     const std::complex<float> t = inverse ? std::complex<float>(-d1.imag(), d1.real())   // +i d1
                                           : std::complex<float>(d1.imag(), -d1.real());  // -i d1
     z[i] = s0 + s1;
@@ -33,10 +39,11 @@ inline void first_two_passes(std::complex<float>* z, int64_t n, bool inverse) {
   }
 }
 
-void butterfly_passes(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, bool inverse) {
+void butterfly_passes(std::complex<float>* z, int64_t n, const std::complex<float>* twiddles, const int64_t* bitrev,
+                      bool inverse) {
   using vec = typename V::type;
   if (n < 2) return;
-  first_two_passes(z, n, inverse);
+  first_two_passes(z, n, bitrev, inverse);
   const float sign = inverse ? -1.0f : 1.0f;
   for (int64_t h = 4; h < n; h <<= 1) {
     const std::complex<float>* w = twiddles + (h - 1);
