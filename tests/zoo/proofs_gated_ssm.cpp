@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
 
 #include "autograd/ops.h"
 #include "core/copy.h"
@@ -24,7 +25,7 @@
 #include "nn/ssm/h3.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
-#include "train/arena.h"
+#include "tests/zoo/small_mqar.h"
 
 namespace tz::testing {
 namespace {
@@ -204,26 +205,12 @@ TZ_PROOF(gateloop, "chunked kernel (phase as rotation) == complex recurrence == 
 TEST_CASE("h3 solves a small associative recall, s4d (no multiplicative interaction) does not") {
   if (!long_runs()) return;  // about 2 minutes on 2 cores: TZ_LONG_PROOFS=1
   const std::string ssm = R"("ssm_state": 16, "ssm_dt_min": 0.01, "ssm_dt_max": 0.5)";
-  arena::Options o{.models = {{"h3", R"({"mixer": "h3", "h3_head_dim": 8, )" + ssm + "}"},
-                              {"s4d", R"({"mixer": "s4d", )" + ssm + "}"}},
-                   .task = "mqar",
-                   .steps = 3000,
-                   .batch = 32,
-                   .seq_len = 24,
-                   .vocab = 17,
-                   .task_options = {.num_pairs = 4},
-                   .lr = 3e-3,
-                   .base = R"({"dim": 32, "depth": 2, "heads": 4})",
-                   .threads = 1,
-                   .out_dir = std::string(TZ_BINARY_DIR) + "/proofs_gated_ssm_arena"};
-  std::vector<double> acc;
-  for (const arena::Result& r : arena::run(o)) {
-    MESSAGE(r.name, ": recall accuracy ", r.val_accuracy.at(1), ", val loss ", r.val_loss.at(1), " (", r.wall_s, " s)");
-    acc.push_back(r.val_accuracy.at(1));
-  }
+  const std::map<std::string, double> acc = small_mqar_accuracy(
+      {{"h3", R"({"mixer": "h3", "h3_head_dim": 8, )" + ssm + "}"}, {"s4d", R"({"mixer": "s4d", )" + ssm + "}"}},
+      std::string(TZ_BINARY_DIR) + "/proofs_gated_ssm_arena");
   REQUIRE(acc.size() == 2);
-  CHECK(acc[0] >= 0.9);
-  CHECK(acc[1] <= acc[0] - 0.3);
+  CHECK(acc.at("h3") >= 0.9);
+  CHECK(acc.at("s4d") <= acc.at("h3") - 0.3);
 }
 
 }  // namespace tz::testing

@@ -18,7 +18,7 @@
 #include "nn/linear_rnn/transnormer_llm.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
-#include "train/arena.h"
+#include "tests/zoo/small_mqar.h"
 
 using namespace tz;
 using tz::testing::rel_max;
@@ -197,8 +197,7 @@ TZ_PROOF(transnormer_llm, "tiled (blocks 1, 3, 8, T) == parallel == recurrent, d
 
 // The gated linear RNNs learn multi-query associative recall (MQAR, Zoology,
 // arXiv:2312.04927; data/tasks.h: 4 key-value pairs, then the queried keys; 8 keys, 8
-// values) at a small size: 2 layers of width 32, 4 heads, the arena's recipe as for H3
-// (proofs_gated_ssm.cpp). Measured (3000 steps): hgrn2 1.000, rwkv6 0.998, mamba2 0.993.
+// values) at a small size (tests/zoo/small_mqar.h, as H3's claim in proofs_gated_ssm.cpp). Measured (3000 steps): hgrn2 1.000, rwkv6 0.998, mamba2 0.993.
 // GLA does not, and is measured here without a bound: 0.391, as linear attention without
 // decay (0.390); nor with a token shift (0.391; linear attention 0.572), width 64 (0.387),
 // one head (0.396) or lr 1e-2 (0.123). Its gate alpha = sigmoid(.)^(1/16) (the paper's
@@ -207,23 +206,11 @@ TZ_PROOF(transnormer_llm, "tiled (blocks 1, 3, 8, T) == parallel == recurrent, d
 TEST_CASE("hgrn2 rwkv6 and mamba2 learn a small associative recall (gla measured beside them)") {
   if (!testing::long_runs()) return;  // about 2 minutes: TZ_LONG_PROOFS=1
   const std::vector<std::string> learn = {"hgrn2", "rwkv6", "mamba2"}, measured = {"gla", "linear_attention"};
-  arena::Options o{.task = "mqar",
-                   .steps = 3000,
-                   .batch = 32,
-                   .seq_len = 24,
-                   .vocab = 17,
-                   .task_options = {.num_pairs = 4},
-                   .lr = 3e-3,
-                   .base = R"({"dim": 32, "depth": 2, "heads": 4})",
-                   .threads = 1,
-                   .out_dir = std::string(TZ_BINARY_DIR) + "/proofs_linear_rnn_mqar"};
+  std::vector<arena::Entry> models;
   for (const auto* ids : {&learn, &measured})
-    for (const std::string& id : *ids) o.models.push_back({id, cat_str(R"({"mixer": ")", id, R"("})")});
-  std::map<std::string, double> acc;
-  for (const arena::Result& r : arena::run(o)) {
-    MESSAGE(r.name, ": recall accuracy ", r.val_accuracy.at(1), ", val loss ", r.val_loss.at(1), " (", r.wall_s, " s)");
-    acc[r.name] = r.val_accuracy.at(1);
-  }
+    for (const std::string& id : *ids) models.push_back({id, cat_str(R"({"mixer": ")", id, R"("})")});
+  const std::map<std::string, double> acc =
+      testing::small_mqar_accuracy(models, std::string(TZ_BINARY_DIR) + "/proofs_linear_rnn_mqar");
   REQUIRE(acc.size() == learn.size() + measured.size());
   for (const std::string& id : learn) {
     CAPTURE(id);
