@@ -90,7 +90,11 @@ if not any(r.get("bench") == "fma_peak" for r in runs) or not any("framework" in
     sys.exit(f"gpt_bench_report: {args.jsonl} holds no fma_peak line or no framework runs; "
              "expected the raw output of bench/run_gpt_bench.sh")
 fma = next(r for r in runs if r.get("bench") == "fma_peak")
-peak1 = fma["avx2_1core_gflops"]
+# The peak of the instruction set tensorzoo's kernels ran ("simd" in gpt_step's lines: AVX-512
+# unless --isa held them lower; lines from before that field count as AVX2, as then).
+isa = next((r["simd"] for r in runs if r.get("framework") == "tensorzoo" and "simd" in r), "avx2")
+peak_isa = "avx512" if isa == "avx512" else "avx2"
+peak1 = fma[f"{peak_isa}_1core_gflops"]
 # The 2-thread peak is 2 x the 1-core peak: the 2-core loop measured on this shared machine
 # is often held down by other people's work (both figures are printed).
 peak = {1: peak1, 2: 2 * peak1}
@@ -125,9 +129,10 @@ for T in sorted({r["T"] for r in runs if r["mode"] == "memory"}):
         ok_params = False
         print(f"PARAMETER COUNT MISMATCH memory T={T}: {sorted(p)}")
 
-print(f"## Machine: FMA peak (f32, measured) AVX2 1 core {peak1:.1f} GFLOP/s, "
+print(f"## Machine: FMA peak (f32, measured) AVX2 1 core {fma['avx2_1core_gflops']:.1f} GFLOP/s, "
       f"2 cores {fma['avx2_2core_gflops']:.1f}; AVX-512 1 core {fma['avx512_1core_gflops']:.1f}, "
-      f"2 cores {fma['avx512_2core_gflops']:.1f}. 'peak' below = AVX2, 1 core x threads.")
+      f"2 cores {fma['avx512_2core_gflops']:.1f}. 'peak' below = {peak_isa.upper()} (the ISA tensorzoo ran), "
+      f"1 core x threads.")
 print(f"load average at start {load_start}, at end {load_end}; {elapsed} s")
 print(f"parameter counts equal in both frameworks: {'yes' if ok_params else 'NO'}\n")
 
@@ -154,7 +159,7 @@ for config in configs:
         ratios[f"{k}_peak_rss"] = round(z["train"]["peak_rss_mb"] / p["train"]["peak_rss_mb"], 3)
         ratios[f"{k}_step_mem"] = round(z["train"]["step_mem_mb"] / p["train"]["step_mem_mb"], 3)
         extra[f"{k}_tz_train_frac_peak"] = round(z["train"]["gflops"] / peak[threads], 3)
-        targets[f"{k}_train_ge_1.3x"] = ratios[f"{k}_train"] >= 1.3
+        targets[f"{k}_train_ge_1.4x"] = ratios[f"{k}_train"] >= 1.4
         targets[f"{k}_forward_ge_1.3x"] = ratios[f"{k}_forward"] >= 1.3
         targets[f"{k}_generate_ge_5x"] = ratios[f"{k}_generate"] >= 5.0
         targets[f"{k}_peak_rss_le_torch"] = ratios[f"{k}_peak_rss"] <= 1.0
@@ -179,13 +184,14 @@ for config in configs:
         k = f"{config}_{threads}t"
         extra[f"{k}_gen_read_bound_tok_s"] = bound["read_bound_tok_s"]
         extra[f"{k}_tz_gen_frac_of_bound"] = round(z["tokens_per_s"] / bound["read_bound_tok_s"], 3)
+        targets[f"{k}_generate_ge_85pct_read_bound"] = extra[f"{k}_tz_gen_frac_of_bound"] >= 0.85
         extra[f"{k}_gen_bound_over_torch"] = round(bound["read_bound_tok_s"] / p["tokens_per_s"], 2)
         print(f"| {threads} | {z['tokens_per_s']:.0f} | {bound['weight_bytes'] / 1e6:.1f} | {bound['read_gbs']:.1f} | "
               f"{bound['read_bound_tok_s']:.0f} | {100 * extra[f'{k}_tz_gen_frac_of_bound']:.0f}% | "
               f"{p['tokens_per_s']:.0f} | {extra[f'{k}_gen_bound_over_torch']:.2f}x | {ratios[f'{k}_generate']:.2f}x |")
     print()
 if "large_1t_tz_train_frac_peak" in extra:
-    targets["large_1t_train_ge_60pct_fma_peak"] = extra["large_1t_tz_train_frac_peak"] >= 0.60
+    targets["large_1t_train_ge_85pct_fma_peak"] = extra["large_1t_tz_train_frac_peak"] >= 0.85
 
 print("### memory scaling: one forward+backward, small model, batch 1, 1 thread")
 print("'step mem' = peak RSS minus the RSS just before the step (model built); growth = ratio per doubling of T")
