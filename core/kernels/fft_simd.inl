@@ -1,12 +1,12 @@
-// The butterfly passes of the power-of-two complex FFT in f32 (fft.cpp's radix-2 decimation in
-// time, after the bit-reversal permutation), written once over a vector type V of complex
-// pairs and included by fft_avx2.cpp (4 complex in a ymm) and fft_avx512.cpp (8 in a zmm).
+// The power-of-two complex FFT in f32 (fft.cpp's radix-2 decimation in time: the bit-reversal
+// permutation, then the butterfly passes), written once over a vector type V of complex pairs
+// and included by fft_avx2.cpp (4 complex in a ymm) and fft_avx512.cpp (8 in a zmm).
 //
 // Pass h (h = 1, 2, 4, ..., n / 2) combines pairs (a, b) = (z[i + j], z[i + j + h]) with the
 // twiddle w_j = e^{-2 pi i j / 2h} (conjugated for the inverse): a' = a + w b, b' = a - w b.
-// The bit-reversal permutation and the first two passes, which need no products (w = 1, and
-// w = 1, -i), run as one radix-4 pass in scalar code; passes with h below V::kComplex run the scalar butterflies; the others
-// take V::kComplex butterflies at a time on interleaved (re, im) floats:
+// The permutation and the first two passes, which need no products (w = 1, and w = 1, -i),
+// run as one radix-4 pass in scalar code; passes with h below V::kComplex run the scalar
+// butterflies; the others take V::kComplex butterflies at a time on interleaved (re, im) floats:
 //   w b = fmaddsub(b, re(w) re(w), swap(b) im(w) im(w))   (re: br wr - bi wi, im: bi wr + br wi)
 // The sums differ from the scalar path by the FMA's single rounding only.
 //
