@@ -39,6 +39,32 @@ Tensor long_conv(const Tensor& u, const Tensor& k, const Tensor& D, const LongCo
   return y;
 }
 
+Tensor long_conv_tail(const Tensor& u, const Tensor& k, const Tensor& D, int64_t T) {
+  TZ_CHECK(u.defined() && k.defined(), "long_conv_tail: u and k must be defined");
+  TZ_CHECK(u.dim() == 3, "long_conv_tail: u must be [B, L, C] (time-major), got ", u.shape());
+  const int64_t B = u.size(0), L = u.size(1), C = u.size(2);
+  TZ_CHECK(k.shape() == Shape({L, C}), "long_conv_tail: k must be [L, C] = [", L, ", ", C, "] for u ", u.shape(),
+           ", got ", k.shape());
+  TZ_CHECK(T >= 0 && T <= L, "long_conv_tail: T must be in [0, L = ", L, "], got ", T);
+  TZ_CHECK(k.dtype() == u.dtype(), "long_conv_tail: k is ", dtype_name(k.dtype()), ", expected ",
+           dtype_name(u.dtype()), " like u");
+  if (D.defined()) {
+    TZ_CHECK(D.shape() == Shape({C}), "long_conv_tail: D must be [C] = [", C, "] for u ", u.shape(), ", got ",
+             D.shape());
+    TZ_CHECK(D.dtype() == u.dtype(), "long_conv_tail: D is ", dtype_name(D.dtype()), ", expected ",
+             dtype_name(u.dtype()), " like u");
+  }
+  // a batch stride is allowed (a view of the first L rows of a longer history is not copied)
+  Tensor uc = u.stride(2) == 1 && u.stride(1) == C ? u : contiguous(u);
+  Tensor kc = contiguous(k), Dc = D.defined() ? contiguous(D) : Tensor();
+  Tensor y = empty({B, T, C}, u.dtype());
+  TZ_DISPATCH_FLOAT(u.dtype(), "long_conv_tail", [&]<class F>() {
+    kernels::long_conv_tail<F>(y.data<F>(), uc.data<F>(), uc.stride(0), kc.data<F>(),
+                               Dc.defined() ? Dc.data<F>() : nullptr, B, C, L, T);
+  });
+  return y;
+}
+
 LongConvGrads long_conv_backward(const Tensor& g, const Tensor& u, const Tensor& k, const Tensor& D,
                                  const LongConvOptions& o) {
   check_long_conv(u, k, D);

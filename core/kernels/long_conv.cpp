@@ -104,6 +104,27 @@ void long_conv_forward(Real* y, const Real* u, const Real* k, const Real* D, int
   });
 }
 
+template <class Real>
+void long_conv_tail(Real* y, const Real* u, int64_t ub, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L, int64_t T) {
+  constexpr int64_t kBlock = 64;  // channels per task: one accumulator row that stays in registers/L1
+  const int64_t blocks = (C + kBlock - 1) / kBlock;
+  parallel_for(B * T * blocks, L * kBlock, [&](int64_t r0, int64_t r1) {
+    Real acc[kBlock];
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / (T * blocks), i = r / blocks % T, c0 = r % blocks * kBlock, w = std::min(kBlock, C - c0);
+      const int64_t t = L - T + i;
+      const Real* ur0 = u + b * ub + c0;
+      for (int64_t c = 0; c < w; ++c) acc[c] = D ? D[c0 + c] * ur0[t * C + c] : Real(0);
+      for (int64_t s = 0; s <= t; ++s) {  // contiguous rows of C: the sum vectorises over channels
+        const Real* kr = k + (t - s) * C + c0;
+        const Real* ur = ur0 + s * C;
+        for (int64_t c = 0; c < w; ++c) acc[c] += kr[c] * ur[c];
+      }
+      std::copy(acc, acc + w, y + (b * T + i) * C + c0);
+    }
+  });
+}
+
 // ---- backward --------------------------------------------------------------------------------
 
 template <class Real>
@@ -166,6 +187,7 @@ void long_conv_backward(Real* du, Real* dk, Real* dD, const Real* dy, const Real
 #define TZ_LONG_CONV_INSTANTIATE(R)                                                                                   \
   template void long_conv_forward<R>(R*, const R*, const R*, const R*, int64_t, int64_t, int64_t);                    \
   template void long_conv_forward_ref<R>(R*, const R*, const R*, const R*, int64_t, int64_t, int64_t);                \
+  template void long_conv_tail<R>(R*, const R*, int64_t, const R*, const R*, int64_t, int64_t, int64_t, int64_t);    \
   template void long_conv_backward<R>(R*, R*, R*, const R*, const R*, const R*, const R*, int64_t, int64_t, int64_t); \
   template void long_conv_backward_ref<R>(R*, R*, R*, const R*, const R*, const R*, const R*, int64_t, int64_t,       \
                                           int64_t);

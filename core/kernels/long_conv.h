@@ -14,6 +14,11 @@
 //               =  irfft(sum_b rfft(dy[b, c], n) . conj(rfft(u[b, c], n)))[:L]
 //   dD[c]       += sum_{b, t} dy[b, c, t] u[b, c, t]
 // (At lag t - s < 0 the index wraps to n + t - s >= L, where the padded k and u are zero.)
+// Tail form (a decoding step: the outputs at the last T of L positions, by direct sums in
+// O(T L) instead of transforming all L), time-major as a decoder keeps its history:
+//   u [B, L, C] (batch b at u + b ub, rows of C contiguous: a view of a longer history),
+//   k [L, C], D [C] (may be null), y [B, T, C], t = L - T + i:
+//   y[b, i, c] = sum_{s <= t} k[t - s, c] u[b, s, c] + D[c] u[b, t, c]
 #pragma once
 
 #include <cstdint>
@@ -28,6 +33,10 @@ template <class Real>
 void long_conv_forward(Real* y, const Real* u, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L);
 template <class Real>
 void long_conv_forward_ref(Real* y, const Real* u, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L);
+
+// Threads over B x T x blocks of channels.
+template <class Real>
+void long_conv_tail(Real* y, const Real* u, int64_t ub, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L, int64_t T);
 
 // Threads over C (each channel sums its dk over b in order: deterministic for any thread count).
 template <class Real>

@@ -90,19 +90,27 @@ Tensor Hyena::forward(const Tensor& x, const MixerContext& ctx, MixerState* stat
              ")");
   Tensor p = in_proj->forward(x);
   p = s ? conv1d_causal_continue(p, conv_weight, conv_bias, s->conv) : conv1d_causal(p, conv_weight, conv_bias);
-  Tensor h = filters(L, x.dtype());
+  // Without gradients a state's filters are evaluated once, for its whole capacity.
+  const bool cached = s && !grad_enabled();
+  if (cached && !s->filters.defined())
+    s->filters = filters(s->z[0].size(1), x.dtype()).permute({0, 2, 1}).contiguous();
+  const bool direct_step = cached && T <= core::kLongConvTailSteps;
+  Tensor h = cached ? s->filters.narrow(1, 0, L).permute({0, 2, 1}) : filters(L, x.dtype());  // [N, C, L]
   Tensor z = p.narrow(2, 0, C);  // v
   for (int64_t n = 0; n < N; ++n) {
     Tensor full = z;  // z^n over positions 0..L-1: the kept history, then this chunk
     if (s) {
-      if (start > 0) full = cat({s->z[size_t(n)].narrow(1, 0, start), z}, 1);
+      if (start > 0 && !direct_step) full = cat({s->z[size_t(n)].narrow(1, 0, start), z}, 1);
       NoGradGuard no_grad;
       core::copy_(s->z[size_t(n)].narrow(1, start, T), z.detach());
     }
     Tensor conv =
-        long_conv(full.transpose(1, 2), h.select(0, n), filter_bias.select(0, n), {.reference = options.direct})
-            .transpose(1, 2)
-            .narrow(1, start, T);
+        direct_step
+            ? core::long_conv_tail(s->z[size_t(n)].narrow(1, 0, L), s->filters.select(0, n).narrow(0, 0, L),
+                                   filter_bias.select(0, n), T)
+            : long_conv(full.transpose(1, 2), h.select(0, n), filter_bias.select(0, n), {.reference = options.direct})
+                  .transpose(1, 2)
+                  .narrow(1, start, T);
     z = p.narrow(2, (n + 1) * C, C) * conv;
   }
   if (s) s->length += T;

@@ -19,9 +19,12 @@
 // reference code; z^N is a product of N + 1 projections, so a smaller scale starves it.
 // Decoding: Hyena has no constant-size state. The state keeps the short conv's last K - 1
 // inputs and the history of each z^n (n < N) up to the state's capacity; a step appends the
-// new z^n and evaluates the long convolutions over the history at the new positions only,
-// so decoding gives the full forward's outputs (each step costs a convolution over the
-// history, O(L log L), not O(1)).
+// new z^n and evaluates the long convolutions at the new positions only, so decoding gives
+// the full forward's outputs. Without gradients the filters are evaluated once for the
+// state's whole capacity and kept in it, and a step of up to core::kLongConvTailSteps
+// positions sums over the history directly, O(L C) per order like attention's read of its
+// KV cache; longer chunks (a prefill) and steps under gradients transform the whole
+// history, O(L log L).
 #pragma once
 
 #include <vector>
@@ -55,6 +58,10 @@ HyenaOptions hyena_options(const ModelDims& dims, const Config& config);
 struct HyenaState : MixerState {
   Tensor conv;            // [B, K - 1, (N + 1) C]
   std::vector<Tensor> z;  // N tensors [B, capacity, C]: z^0 .. z^{N-1} so far
+  // [N, capacity, C], time-major: the filters at every position, evaluated at the first
+  // call without gradients. A function of the weights alone, so not saved (like the history, it
+  // assumes the weights do not change while the state is in use).
+  Tensor filters;
   void visit(StateVisitor& v) override {
     MixerState::visit(v);
     v.tensor("conv", conv);

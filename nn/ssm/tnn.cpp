@@ -68,14 +68,22 @@ Tensor Tnn::forward(const Tensor& x, const MixerContext& ctx, MixerState* state)
   if (s)
     TZ_CHECK(L <= s->v.size(1), describe(), ": history full (", start, " + ", T, " > capacity ", s->v.size(1), ")");
   Tensor u = silu(u_proj->forward(x)), v = silu(v_proj->forward(x));
+  // Without gradients a state's kernel is evaluated once, for its whole capacity.
+  const bool cached = s && !grad_enabled();
+  if (cached && !s->kernel.defined()) s->kernel = kernel(s->v.size(1), x.dtype()).transpose(0, 1).contiguous();
+  const bool direct_step = cached && T <= core::kLongConvTailSteps;
   Tensor full = v;  // v over positions 0..L-1: the kept history, then this chunk
   if (s) {
-    if (start > 0) full = cat({s->v.narrow(1, 0, start), v}, 1);
+    if (start > 0 && !direct_step) full = cat({s->v.narrow(1, 0, start), v}, 1);
     NoGradGuard no_grad;
     core::copy_(s->v.narrow(1, start, T), v.detach());
     s->length += T;
   }
-  Tensor tv = long_conv(full.transpose(1, 2), kernel(L, x.dtype())).transpose(1, 2).narrow(1, start, T);
+  Tensor tv = direct_step ? core::long_conv_tail(s->v.narrow(1, 0, L), s->kernel.narrow(0, 0, L), Tensor(), T)
+                          : long_conv(full.transpose(1, 2), cached ? s->kernel.narrow(0, 0, L).transpose(0, 1)
+                                                                   : kernel(L, x.dtype()))
+                                .transpose(1, 2)
+                                .narrow(1, start, T);
   return o_proj->forward(u * tv);
 }
 

@@ -17,7 +17,10 @@
 // FFT in O(L log L) (core/long_conv.h).
 // Decoding: no constant-size state (the kernel is not a recurrence): the state keeps the
 // history of v up to its capacity and a step convolves it at the new positions only, so
-// decoding gives the full forward's outputs.
+// decoding gives the full forward's outputs. Without gradients the kernel is evaluated once
+// for the state's whole capacity and kept in it, and a step of up to
+// core::kLongConvTailSteps positions sums over the history directly (O(L E)); longer chunks
+// transform the history.
 // Deviation: the paper's TNN also has a GLU channel mixer; here that is the host model's FFN.
 #pragma once
 
@@ -46,6 +49,9 @@ TnnOptions tnn_options(const ModelDims& dims, const Config& config);
 
 struct TnnState : MixerState {
   Tensor v;  // [B, capacity, E]: v so far
+  // [capacity, E]: the kernel t at every offset, evaluated at the first call without
+  // gradients; a function of the weights alone, so not saved
+  Tensor kernel;
   void visit(StateVisitor& vis) override {
     MixerState::visit(vis);
     vis.tensor("v", v);

@@ -1,13 +1,13 @@
 // The causal long convolution (core/long_conv.h): the FFT path against the direct O(L^2)
 // sums in f64 (outputs and the gradients of u, k and D) over awkward lengths (L = 1, 5, 33,
 // 64, 100: FFT lengths 2 to 256), the f32 path, 1 and 2 threads giving the same bits, the
-// composite of plain ops, shape errors, and the speed of the FFT path against the direct sums
-// at L = 1024 and 4096.
-#include <chrono>
+// composite of plain ops, shape errors; the tail form (a decoding step's last T outputs) against
+// the full convolution. (The FFT path's speed against the direct sums: bench/long_conv_step.)
 #include <cmath>
 
 #include "autograd/ops.h"
 #include "autograd/ops_long_conv.h"
+#include "core/copy.h"
 #include "core/error.h"
 #include "core/long_conv.h"
 #include "core/parallel.h"
@@ -90,27 +90,36 @@ TEST_CASE("long_conv: shape and dtype errors name what was expected") {
   CHECK_THROWS_WITH_AS(core::long_conv(in.u, in.k.to(DType::f32), in.D), doctest::Contains("like u"), Error);
 }
 
-TEST_CASE("long_conv: speed of the FFT path against the direct sums, forward + backward, one thread") {
-  // Thread CPU time, best of 3: other processes on a shared machine do not inflate it.
-  auto time = [](const Inputs& in, bool ref) {
-    double best = INFINITY;
-    for (int rep = 0; rep < 3; ++rep) {
-      const double t0 = thread_cpu_seconds();
-      Tensor y = core::long_conv(in.u, in.k, in.D, {.reference = ref});
-      core::LongConvGrads g = core::long_conv_backward(in.g, in.u, in.k, in.D, {.reference = ref});
-      best = std::min(best, (thread_cpu_seconds() - t0) * 1e3);
-    }
-    return best;
-  };
-  const int prev = get_num_threads();
-  set_num_threads(1);
-  for (int64_t L : {1024, 4096}) {
-    Inputs in = inputs(1, 4, L, 5, DType::f32);
-    const double fft = time(in, false), direct = time(in, true);
-    MESSAGE("B 1, C 4, L ", L, ", f32 fwd+bwd: FFT ", fft, " ms, direct ", direct, " ms, direct / FFT ", direct / fft);
-    if (L == 4096) CHECK(fft < direct);
-  }
-  set_num_threads(prev);
+TEST_CASE("long_conv_tail: the last T outputs of a history view equal the full convolution's") {
+  double worst64 = 0, worst32 = 0;
+  for (DType dt : {DType::f64, DType::f32})
+    for (int64_t L : {1, 7, 100, 300})
+      for (int64_t T : {int64_t(1), int64_t(3), L}) {
+        if (T > L) continue;
+        const int64_t B = 2, C = 70;  // C crosses the kernel's 64-channel blocks
+        Inputs in = inputs(B, C, L, uint64_t(L * 10 + T), dt);
+        // the history time-major, as the first L rows of a longer buffer (a batch stride)
+        Generator gen(3);
+        Tensor buffer = randn({B, L + 5, C}, gen, dt);
+        Tensor hist = buffer.narrow(1, 0, L);
+        core::copy_(hist, in.u.transpose(1, 2));
+        for (bool with_D : {false, true}) {
+          const Tensor D = with_D ? in.D : Tensor();
+          Tensor want = core::long_conv(in.u, in.k, D, {.reference = true}).transpose(1, 2).narrow(1, L - T, T);
+          Tensor got = core::long_conv_tail(hist, in.k.transpose(0, 1), D, T);
+          REQUIRE(got.shape() == Shape({B, T, C}));
+          const double e = rel_rms(got, want);
+          (dt == DType::f64 ? worst64 : worst32) = std::max(dt == DType::f64 ? worst64 : worst32, e);
+        }
+      }
+  MESSAGE("tail vs full direct convolution, relative RMS: f64 ", worst64, ", f32 ", worst32);
+  CHECK(worst64 <= 1e-13);
+  CHECK(worst32 <= 1e-5);
+  Inputs in = inputs(1, 3, 8, 1);
+  Tensor h = in.u.transpose(1, 2);
+  CHECK_THROWS_WITH_AS(core::long_conv_tail(h, in.k, in.D, 1), doctest::Contains("k must be [L, C]"), Error);
+  CHECK_THROWS_WITH_AS(core::long_conv_tail(h, in.k.transpose(0, 1), in.D, 9), doctest::Contains("T must be in"),
+                       Error);
 }
 
 }  // namespace tz::testing
