@@ -95,6 +95,11 @@ void make_node(OpId op, Tensor& out, const std::vector<Tensor>& inputs, Backward
   out.impl().autograd = std::move(meta);
 }
 
+void set_scatter(Tensor& out, ScatterFn scatter) {
+  const auto& meta = out.impl().autograd;
+  if (meta && meta->grad_fn) meta->grad_fn->scatter = std::move(scatter);
+}
+
 namespace {
 // Adds g into slot (which may be undefined), without recording.
 void accumulate(Tensor& slot, const Tensor& g) {
@@ -151,6 +156,16 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   // 2. Kahn's algorithm: a node runs once all its consumers have passed their gradients.
   std::unordered_map<Node*, Tensor> grads;
   grads[root_meta->grad_fn.get()] = seed;
+  // Gradient slots (of nodes and leaves) this sweep allocated and nothing else holds: the
+  // only ones a view's scatter may add into in place. A slot that is another node's gradient
+  // (accumulate's first assignment) or a leaf's gradient from an earlier backward is copied
+  // before the first scatter.
+  std::unordered_set<const void*> owned;
+  auto scatter_into = [&](Tensor& slot, const void* key, const ScatterFn& scatter, const Tensor& g) {
+    if (slot.defined() && !owned.count(key)) slot = core::clone(slot);
+    scatter(slot, g);
+    owned.insert(key);
+  };
   std::vector<Node*> ready{root_meta->grad_fn.get()};
   while (!ready.empty()) {
     Node* n = ready.back();
@@ -160,6 +175,21 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     if (auto kept = n->retained.lock()) accumulate(kept->grad, g);
     TZ_CHECK(n->backward != nullptr, "backward: the graph through ", op_name(n->op),
              " was already freed; pass retain_graph=true to backward twice");
+    if (n->scatter && n->inputs.size() == 1) {  // a view: add g into its region of the input's slot
+      Edge& e = n->inputs[0];
+      if (e.node) {
+        scatter_into(grads[e.node.get()], e.node.get(), n->scatter, g);
+        if (--pending[e.node.get()] == 0) ready.push_back(e.node.get());
+      } else if (e.leaf) {
+        scatter_into(e.leaf->grad, e.leaf.get(), n->scatter, g);
+        if (hook && --leaf_pending[e.leaf.get()] == 0) hook(e.leaf.get());
+      }
+      if (!retain_graph) {
+        n->backward = nullptr;
+        n->scatter = nullptr;
+      }
+      continue;
+    }
     std::vector<Tensor> in_grads = n->backward(g);
     TZ_CHECK(in_grads.size() == n->inputs.size(), op_name(n->op), ": backward returned ", in_grads.size(),
              " gradients for ", n->inputs.size(), " inputs");
@@ -168,7 +198,13 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
       if (e.node) {
         if (in_grads[i].defined()) {
           check_grad_shape(in_grads[i], e.node->out_shape, op_name(n->op));
-          accumulate(grads[e.node.get()], in_grads[i]);
+          Tensor& slot = grads[e.node.get()];
+          const bool adds = slot.defined();  // accumulate's add makes a new tensor; else slot aliases
+          accumulate(slot, in_grads[i]);
+          if (adds)
+            owned.insert(e.node.get());
+          else
+            owned.erase(e.node.get());
         }
         if (--pending[e.node.get()] == 0) {
           // A node whose every consumer sent nothing gets no gradient: skip its sweep.
@@ -180,10 +216,14 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
       } else if (e.leaf && in_grads[i].defined()) {
         // A leaf owns its gradient: copy the first one so that it aliases nothing.
         accumulate(e.leaf->grad, e.leaf->grad.defined() ? in_grads[i] : core::clone(in_grads[i]));
+        owned.insert(e.leaf.get());
       }
       if (hook && e.leaf && --leaf_pending[e.leaf.get()] == 0) hook(e.leaf.get());
     }
-    if (!retain_graph) n->backward = nullptr;
+    if (!retain_graph) {
+      n->backward = nullptr;
+      n->scatter = nullptr;
+    }
   }
 }
 

@@ -38,10 +38,15 @@ struct Edge {
 
 // Given the gradient of the output, returns one gradient per input (undefined = none).
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+// For a view of one input (slice, select): adds the output's gradient into the view's region
+// of the input's gradient `into`, in place (`into` undefined: makes it, zeros elsewhere).
+// Many slices of one tensor then cost their own sizes in backward, not the whole tensor each.
+using ScatterFn = std::function<void(Tensor& into, const Tensor& grad_output)>;
 
 struct Node {
   OpId op;
   BackwardFn backward;
+  ScatterFn scatter;  // set by view ops of one input; the engine then uses it, not backward
   std::vector<Edge> inputs;
   Shape out_shape;
   DType out_dtype = DType::f32;
@@ -77,6 +82,8 @@ bool any_requires_grad(const std::vector<Tensor>& inputs);
 // closure receives the output gradient and returns one gradient per input, in order.
 // Gradients of inputs that do not require grad are ignored (return Tensor() for them).
 void make_node(OpId op, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn backward);
+// Gives out's node (if make_node recorded one) the in-place form of its one input's gradient.
+void set_scatter(Tensor& out, ScatterFn scatter);
 
 // While one is alive, backward on this thread calls `fn(leaf)` as soon as a leaf's gradient
 // is final (every edge of the graph into it has delivered), before the sweep goes on. A

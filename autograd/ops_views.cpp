@@ -5,6 +5,7 @@
 #include "autograd/ops.h"
 #include "core/copy.h"
 #include "core/creation.h"
+#include "core/elementwise.h"
 
 namespace tz {
 
@@ -137,6 +138,11 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
     core::copy_(gin.slice(d, start, end, step), g);
     return std::vector<Tensor>{gin};
   });
+  set_scatter(out, [in_shape, dt, d, start, end, step](Tensor& into, const Tensor& g) {
+    if (!into.defined()) into = zeros(in_shape, dt);
+    Tensor region = into.slice(d, start, end, step);
+    core::copy_(region, core::add(region, g));
+  });
   return out;
 }
 
@@ -166,6 +172,11 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
     Tensor gin = zeros(in_shape, dt);
     core::copy_(gin.select(d, index), g);
     return std::vector<Tensor>{gin};
+  });
+  set_scatter(out, [in_shape, dt, d, index](Tensor& into, const Tensor& g) {
+    if (!into.defined()) into = zeros(in_shape, dt);
+    Tensor region = into.select(d, index);
+    core::copy_(region, core::add(region, g));
   });
   return out;
 }
