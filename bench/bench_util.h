@@ -24,11 +24,18 @@ inline double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// "head,delta" -> {"head", "delta"}.
+inline std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> r;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) r.push_back(x);
+  return r;
+}
+
 // "256,1024,4096" -> {256, 1024, 4096}.
 inline std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> r;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');) r.push_back(std::stoll(x));
+  for (const std::string& x : split(s)) r.push_back(std::stoll(x));
   return r;
 }
 

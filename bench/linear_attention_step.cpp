@@ -1,12 +1,13 @@
 // linear_attention_step: milliseconds of one forward + backward of the linear attention op
-// (autograd/ops.h, kernel core/kernels/linear_attention.h) and of the delta rule (kernel
-// core/kernels/delta_rule.h), f32, chunked forms, chunk 64: the same work as
+// (autograd/ops.h, kernel core/kernels/linear_attention.h), of the delta rule (kernel
+// core/kernels/delta_rule.h), f32, chunked forms, chunk 64, and of TTT-Linear's dual form
+// over mini-batches of 16 (nn/linear_rnn/ttt_inner.h, from autograd ops): the same work as
 // bench/torch_linear_attention.py measures in PyTorch. Wall time, the least of --reps after a
 // warm-up (the least disturbed on a shared machine). One JSON line per (layout, T):
-//   {"impl": "tensorzoo", "layout": "head"|"channel"|"delta", "T": .., "threads": .., "ms": ..,
+//   {"impl": "tensorzoo", "layout": "head"|"channel"|"delta"|"ttt", "T": .., "threads": .., "ms": ..,
 //    "fwd_ms": .., "gflop": ..}
 //
-//   linear_attention_step --threads N [--T 256,1024,4096] [--reps R] [--layouts head,channel,delta]
+//   linear_attention_step --threads N [--T 256,1024,4096] [--reps R] [--layouts head,channel,delta,ttt]
 //
 // Sizes: B 8, H 4, Dk = Dv = 64 (D 64). Inputs: q, k ~ N(0, 1/D), v ~ N(0, 1), log-decays
 // uniform in [-0.1, -0.01] (per head and step, or per key channel), out's gradient ~ N(0, 1);
@@ -14,6 +15,9 @@
 // [0.1, 0.9]. FLOPs counted (the matrix products of the chunked algorithm, triangles not
 // halved), GFLOP = 3 x forward: linear attention per token 2 C (Dk + Dv) + 4 Dk Dv; the delta
 // rule per token 2 C (2 Dk + 2 Dv) + 6 Dk Dv (K K^T, Tm R, K S_0, Q K^T, P U, Q S_0, K^T U).
+// TTT: q, k, v ~ N(0, 1), eta uniform in [0, 1/D], W0 ~ N(0, 0.02^2), b0 = 0, the LayerNorm's
+// weight 1 and bias 0, all of them leaves of the outer gradient; per token 6 D^2 + 4 b D
+// (k W0, q W, k^T G; q k^T and its product with G over a mini-batch of b).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -25,12 +29,13 @@
 #include "core/creation.h"
 #include "core/parallel.h"
 #include "core/random.h"
+#include "nn/linear_rnn/ttt_inner.h"
 
 using namespace tz;
 
 int main(int argc, char** argv) {
   int threads = 1, reps = 3;
-  std::string Ts = "256,1024,4096", layouts = "head,channel,delta";
+  std::string Ts = "256,1024,4096", layouts = "head,channel,delta,ttt";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--threads")
@@ -47,9 +52,20 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(threads);
-  const int64_t B = 8, H = 4, D = 64, C = 64;
+  const int64_t B = 8, H = 4, D = 64, C = 64, MB = 16;
+  auto print = [&](const std::string& layout, int64_t T, const std::vector<double>& total,
+                   const std::vector<double>& fwd, double per_token) {
+    std::printf(
+        "{\"impl\": \"tensorzoo\", \"layout\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"fwd_ms\": %.3f, "
+        "\"gflop\": %.4f}\n",
+        layout.c_str(), (long long)T, threads, *std::min_element(total.begin(), total.end()),
+        *std::min_element(fwd.begin(), fwd.end()), 3.0 * double(B * H * T) * per_token * 1e-9);
+    std::fflush(stdout);
+  };
+  const std::vector<std::string> chosen = bench::split(layouts);
+  auto wanted = [&](const std::string& l) { return std::find(chosen.begin(), chosen.end(), l) != chosen.end(); };
   for (const std::string layout : {"head", "channel", "delta"}) {
-    if (layouts.find(layout) == std::string::npos) continue;
+    if (!wanted(layout)) continue;
     const bool delta = layout == "delta";
     for (int64_t T : bench::parse_list(Ts)) {
       Generator gen(1);
@@ -75,15 +91,43 @@ int main(int argc, char** argv) {
           fwd.push_back(f * 1e3);
         }
       }
-      const double per_token =
-          delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D);
-      const double flop = 3.0 * double(B * H * T) * per_token;
-      std::printf(
-          "{\"impl\": \"tensorzoo\", \"layout\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"fwd_ms\": %.3f, "
-          "\"gflop\": %.4f}\n",
-          layout.c_str(), (long long)T, threads, *std::min_element(total.begin(), total.end()),
-          *std::min_element(fwd.begin(), fwd.end()), flop * 1e-9);
-      std::fflush(stdout);
+      print(layout, T, total, fwd,
+            delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D));
+    }
+  }
+  if (wanted("ttt")) {
+    for (int64_t T : bench::parse_list(Ts)) {
+      Generator gen(1);
+      Tensor q = randn({B, H, T, D}, gen).requires_grad_(), k = randn({B, H, T, D}, gen).requires_grad_(),
+             v = randn({B, H, T, D}, gen).requires_grad_();
+      Tensor eta = rand({B, H, T, 1}, gen, DType::f32, 0.0, 1.0 / double(D)).requires_grad_();
+      nn::TttWeights w0{{(randn({1, H, D, D}, gen) * 0.02).detach().requires_grad_(),
+                         zeros({1, H, 1, D}).requires_grad_()}};
+      Tensor lw = ones({1, H, 1, D}).requires_grad_(), lb = zeros({1, H, 1, D}).requires_grad_();
+      Tensor go = randn({B, H, T, D}, gen);
+      std::vector<double> total, fwd;
+      for (int r = 0; r <= reps; ++r) {
+        for (Tensor* t : {&q, &k, &v, &eta, &w0.w[0], &w0.w[1], &lw, &lb}) t->zero_grad();
+        auto t0 = std::chrono::steady_clock::now();
+        nn::TttWeights w = w0;
+        std::vector<Tensor> zs;
+        for (int64_t s = 0; s < T; s += MB) {  // each mini-batch from the weights the previous left
+          const int64_t L = std::min(MB, T - s);
+          nn::TttSegment seg = nn::ttt_segment(nn::TttKind::linear, nn::TttForm::dual, q.narrow(2, s, L),
+                                               k.narrow(2, s, L), v.narrow(2, s, L), eta.narrow(2, s, L), w, w, lw, lb);
+          zs.push_back(seg.z);
+          w = seg.next;
+        }
+        Tensor out = cat(zs, 2);
+        const double f = bench::seconds_since(t0);
+        out.backward(go);
+        const double all = bench::seconds_since(t0);
+        if (r > 0) {
+          total.push_back(all * 1e3);
+          fwd.push_back(f * 1e3);
+        }
+      }
+      print("ttt", T, total, fwd, double(6 * D * D + 4 * MB * D));
     }
   }
   return 0;

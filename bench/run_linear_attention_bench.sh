@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# run_linear_attention_bench.sh: the chunked linear attention kernel and the chunked delta
-# rule (forward + backward, f32, B 8, H 4, D 64, chunk 64) in tensorzoo against the same
-# chunked algorithms written in PyTorch ops and against PyTorch's recurrent loops, for both
-# decay layouts (per head, per key channel) and the delta rule, on 1 and 2 threads. A
+# run_linear_attention_bench.sh: the chunked linear attention kernel, the chunked delta rule
+# (forward + backward, f32, B 8, H 4, D 64, chunk 64) and TTT-Linear's dual form (mini-batch
+# 16) in tensorzoo against the same algorithms written in PyTorch ops (chunked, or the dual
+# form) and against PyTorch's recurrent loops (for TTT, the primal form), for both decay
+# layouts (per head, per key channel), the delta rule and TTT, on 1 and 2 threads. A
 # benchmark, not a test.
 #
 #   bench/run_linear_attention_bench.sh                   build (Release, build-bench/), run all

@@ -16,8 +16,14 @@ for every chunk at once) rather than a loop over rows: W = (I + A)^-1 diag(beta)
 (I + A)^-1 diag(beta) V, then per chunk U = U0 - W S, O = Q S + (Q K^T masked) U, S += K^T U;
 recurrent is S_t = S_{t-1} + beta_t k_t^T (v_t - k_t S_{t-1}), o_t = q_t S_t.
 
+For TTT-Linear (layout ttt; nn/linear_rnn/ttt_inner.h has the equations): chunk is the dual
+form over mini-batches of b = 16, as the paper's reference writes it (a loop over
+mini-batches, each one's gradients at its start weights, never forming a per-token W);
+recurrent is the primal form, which applies W_t = W_{t-1} - eta_t k_t^T g_t token by token.
+The outer gradient reaches q, k, v, eta, the initial W0, b0 and the LayerNorm's weights.
+
   python3 bench/torch_linear_attention.py --threads N [--T 256,1024,4096] [--reps R]
-      [--forms chunk,recurrent] [--recurrent-max-T 1024] [--layouts head,channel,delta]
+      [--forms chunk,recurrent] [--recurrent-max-T 1024] [--layouts head,channel,delta,ttt]
   python3 bench/torch_linear_attention.py --selftest   (chunk == recurrent, in f64)
 
 Same sizes, inputs, FLOP count, timing (least of --reps after a warm-up) and JSON fields as
@@ -30,6 +36,7 @@ import time
 import torch
 
 B, H, D, C = 8, 4, 64, 64
+MB = 16  # TTT's mini-batch
 
 
 def chunk_form(q, k, v, g, C=C):
@@ -110,8 +117,58 @@ def delta_recurrent_form(q, k, v, beta):
     return torch.stack(outs, 2), S
 
 
+def ttt_ln(z, w, b, eps=1e-6):
+    zc = z - z.mean(-1, keepdim=True)
+    inv = torch.rsqrt((zc * zc).mean(-1, keepdim=True) + eps)
+    zh = zc * inv
+    return zh * w + b, zh, inv
+
+
+def ttt_grad(k, v, W, b, lw, lb):
+    """g = the gradient at Z = k W + b of |k + LN(Z) - v|^2 (the LN backward written out)."""
+    y, zh, inv = ttt_ln(k @ W + b, lw, lb)
+    ge = 2 * (y + k - v) * lw
+    return inv * (ge - ge.mean(-1, keepdim=True) - zh * (ge * zh).mean(-1, keepdim=True))
+
+
+def ttt_dual_form(q, k, v, w):
+    eta, W0, b0, lw, lb = w
+    W, b = W0.expand(q.shape[0], -1, -1, -1), b0.expand(q.shape[0], -1, -1, -1)
+    causal = torch.ones(MB, MB, dtype=torch.bool).tril()
+    outs = []
+    # split, not a slice per mini-batch: one backward node for all pieces (slices' backward
+    # would allocate a whole-sequence gradient each, quadratic in T)
+    for qs, ks, vs, es in zip(q.split(MB, 2), k.split(MB, 2), v.split(MB, 2), eta.split(MB, 2)):
+        G = es * ttt_grad(ks, vs, W, b, lw, lb)
+        z = qs @ W + b - (qs @ ks.transpose(-1, -2)).masked_fill(~causal, 0.0) @ G - G.cumsum(2)
+        W = W - ks.transpose(-1, -2) @ G
+        b = b - G.sum(2, keepdim=True)
+        outs.append(qs + ttt_ln(z, lw, lb)[0])
+    return torch.cat(outs, 2), W
+
+
+def ttt_primal_form(q, k, v, w):
+    eta, W0, b0, lw, lb = w
+    W, b = W0.expand(q.shape[0], -1, -1, -1), b0.expand(q.shape[0], -1, -1, -1)
+    outs = []
+    for qs, ks, vs, es in zip(q.split(MB, 2), k.split(MB, 2), v.split(MB, 2), eta.split(MB, 2)):
+        g = ttt_grad(ks, vs, W, b, lw, lb)  # at the mini-batch's start
+        for qt, kt, gt, et in zip(qs.split(1, 2), ks.split(1, 2), g.split(1, 2), es.split(1, 2)):
+            W = W - et * (kt.transpose(-1, -2) @ gt)
+            b = b - et * gt
+            outs.append(qt + ttt_ln(qt @ W + b, lw, lb)[0])
+    return torch.cat(outs, 2), W
+
+
 def inputs(T, layout, dtype=torch.float32, seed=1):
     gen = torch.Generator().manual_seed(seed)
+    if layout == "ttt":  # q, k, v ~ N(0, 1); eta uniform in [0, 1/D]; W0 ~ N(0, 0.02^2)
+        q, k, v = (torch.randn(B, H, T, D, generator=gen, dtype=dtype).requires_grad_() for _ in range(3))
+        w = (torch.rand(B, H, T, 1, generator=gen, dtype=dtype) / D, torch.randn(1, H, D, D, generator=gen, dtype=dtype)
+             * 0.02, torch.zeros(1, H, 1, D, dtype=dtype), torch.ones(1, H, 1, D, dtype=dtype),
+             torch.zeros(1, H, 1, D, dtype=dtype))
+        go = torch.randn(B, H, T, D, generator=gen, dtype=dtype)
+        return q, k, v, tuple(t.requires_grad_() for t in w), go
     q = (torch.randn(B, H, T, D, generator=gen, dtype=dtype) / 8).requires_grad_()
     k = torch.randn(B, H, T, D, generator=gen, dtype=dtype)
     k = (k / k.norm(dim=-1, keepdim=True) if layout == "delta" else k / 8).requires_grad_()
@@ -125,13 +182,28 @@ def inputs(T, layout, dtype=torch.float32, seed=1):
     return q, k, v, g, go
 
 
-FORMS = {False: (chunk_form, recurrent_form), True: (delta_chunk_form, delta_recurrent_form)}
+FORMS = {"head": (chunk_form, recurrent_form), "channel": (chunk_form, recurrent_form),
+         "delta": (delta_chunk_form, delta_recurrent_form), "ttt": (ttt_dual_form, ttt_primal_form)}
+LAYOUTS = ("head", "channel", "delta", "ttt")
+
+
+def per_token_flop(layout):
+    """The matrix products of the chunked algorithm per token and head (triangles not halved)."""
+    if layout == "delta":
+        return 2 * C * (4 * D) + 6 * D * D
+    if layout == "ttt":  # k W0, q W, k^T G; q k^T and its product with G, over a mini-batch
+        return 6 * D * D + 4 * MB * D
+    return 2 * C * (D + D) + 4 * D * D
+
+
+def leaves(q, k, v, g):
+    return (q, k, v) + (g if isinstance(g, tuple) else (g,))
 
 
 def selftest():
-    for layout in ("head", "channel", "delta"):
+    for layout in LAYOUTS:
         q, k, v, g, _ = inputs(128, layout, torch.float64)
-        chunk, recurrent = FORMS[layout == "delta"]
+        chunk, recurrent = FORMS[layout]
         oc, sc = chunk(q, k, v, g)
         orr, sr = recurrent(q, k, v, g)
         err = max(((oc - orr).abs().max() / orr.abs().max()).item(), ((sc - sr).abs().max() / sr.abs().max()).item())
@@ -145,7 +217,7 @@ def main():
     ap.add_argument("--T", default="256,1024,4096")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--forms", default="chunk,recurrent")
-    ap.add_argument("--layouts", default="head,channel,delta")
+    ap.add_argument("--layouts", default="head,channel,delta,ttt")
     ap.add_argument("--recurrent-max-T", type=int, default=1024)
     ap.add_argument("--selftest", action="store_true")
     a = ap.parse_args()
@@ -154,11 +226,11 @@ def main():
         return
     torch.set_num_threads(a.threads)
     ver = torch.__version__.split("+")[0]
-    for layout in ("head", "channel", "delta"):
-        if layout not in a.layouts:
+    for layout in LAYOUTS:
+        if layout not in a.layouts.split(","):
             continue
         for form in a.forms.split(","):
-            fn = FORMS[layout == "delta"][form != "chunk"]
+            fn = FORMS[layout][form != "chunk"]
             for T in [int(x) for x in a.T.split(",")]:
                 if form == "recurrent" and T > a.recurrent_max_T:
                     continue
@@ -166,7 +238,7 @@ def main():
                 reps = a.reps if form == "chunk" else 1
                 tot, fwd = [], []
                 for r in range(reps + 1):
-                    for t in (q, k, v, g):
+                    for t in leaves(q, k, v, g):
                         t.grad = None
                     t0 = time.perf_counter()
                     o, _ = fn(q, k, v, g)
@@ -178,8 +250,7 @@ def main():
                         fwd.append((t1 - t0) * 1e3)
                 tot.sort()
                 fwd.sort()
-                per_token = 2 * C * (4 * D) + 6 * D * D if layout == "delta" else 2 * C * (D + D) + 4 * D * D
-                flop = 3.0 * B * H * T * per_token
+                flop = 3.0 * B * H * T * per_token_flop(layout)
                 print(json.dumps({"impl": f"torch-{ver}-{form}", "layout": layout, "T": T, "threads": a.threads,
                                   "ms": round(tot[0], 3), "fwd_ms": round(fwd[0], 3),
                                   "gflop": round(flop * 1e-9, 4)}), flush=True)
