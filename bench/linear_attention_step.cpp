@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,22 @@ int main(int argc, char** argv) {
   }
   set_num_threads(threads);
   const int64_t B = 8, H = 4, D = 64, C = 64, MB = 16;
-  auto print = [&](const std::string& layout, int64_t T, const std::vector<double>& total,
-                   const std::vector<double>& fwd, double per_token) {
+  // Forward + backward, the least of `reps` after a warm-up; one JSON line.
+  auto measure = [&](const std::string& layout, int64_t T, double per_token, const std::vector<Tensor*>& leaves,
+                     const std::function<Tensor()>& forward, const Tensor& go) {
+    std::vector<double> total, fwd;
+    for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
+      for (Tensor* t : leaves) t->zero_grad();
+      auto t0 = std::chrono::steady_clock::now();
+      Tensor out = forward();
+      const double f = bench::seconds_since(t0);
+      out.backward(go);
+      const double all = bench::seconds_since(t0);
+      if (r > 0) {
+        total.push_back(all * 1e3);
+        fwd.push_back(f * 1e3);
+      }
+    }
     std::printf(
         "{\"impl\": \"tensorzoo\", \"layout\": \"%s\", \"T\": %lld, \"threads\": %d, \"ms\": %.3f, \"fwd_ms\": %.3f, "
         "\"gflop\": %.4f}\n",
@@ -77,22 +92,13 @@ int main(int argc, char** argv) {
                        : rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01)
                              .requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
-      std::vector<double> total, fwd;
-      for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
-        for (Tensor* t : {&q, &k, &v, &g}) t->zero_grad();
-        auto t0 = std::chrono::steady_clock::now();
-        Tensor out = delta ? delta_rule(q, k, v, g, {.chunk = C}).out
-                           : linear_attention(q, k, v, {.log_decay = g, .chunk = C}).out;
-        const double f = bench::seconds_since(t0);
-        out.backward(go);
-        const double all = bench::seconds_since(t0);
-        if (r > 0) {
-          total.push_back(all * 1e3);
-          fwd.push_back(f * 1e3);
-        }
-      }
-      print(layout, T, total, fwd,
-            delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D));
+      measure(layout, T, delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D),
+              {&q, &k, &v, &g},
+              [&] {
+                return delta ? delta_rule(q, k, v, g, {.chunk = C}).out
+                             : linear_attention(q, k, v, {.log_decay = g, .chunk = C}).out;
+              },
+              go);
     }
   }
   if (wanted("ttt")) {
@@ -105,29 +111,21 @@ int main(int argc, char** argv) {
                          zeros({1, H, 1, D}).requires_grad_()}};
       Tensor lw = ones({1, H, 1, D}).requires_grad_(), lb = zeros({1, H, 1, D}).requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
-      std::vector<double> total, fwd;
-      for (int r = 0; r <= reps; ++r) {
-        for (Tensor* t : {&q, &k, &v, &eta, &w0.w[0], &w0.w[1], &lw, &lb}) t->zero_grad();
-        auto t0 = std::chrono::steady_clock::now();
-        nn::TttWeights w = w0;
-        std::vector<Tensor> zs;
-        for (int64_t s = 0; s < T; s += MB) {  // each mini-batch from the weights the previous left
-          const int64_t L = std::min(MB, T - s);
-          nn::TttSegment seg = nn::ttt_segment(nn::TttKind::linear, nn::TttForm::dual, q.narrow(2, s, L),
-                                               k.narrow(2, s, L), v.narrow(2, s, L), eta.narrow(2, s, L), w, w, lw, lb);
-          zs.push_back(seg.z);
-          w = seg.next;
-        }
-        Tensor out = cat(zs, 2);
-        const double f = bench::seconds_since(t0);
-        out.backward(go);
-        const double all = bench::seconds_since(t0);
-        if (r > 0) {
-          total.push_back(all * 1e3);
-          fwd.push_back(f * 1e3);
-        }
-      }
-      print("ttt", T, total, fwd, double(6 * D * D + 4 * MB * D));
+      measure("ttt", T, double(6 * D * D + 4 * MB * D), {&q, &k, &v, &eta, &w0.w[0], &w0.w[1], &lw, &lb},
+              [&] {
+                nn::TttWeights w = w0;
+                std::vector<Tensor> zs;
+                for (int64_t s = 0; s < T; s += MB) {  // each mini-batch from the weights the previous left
+                  const int64_t L = std::min(MB, T - s);
+                  nn::TttSegment seg =
+                      nn::ttt_segment(nn::TttKind::linear, nn::TttForm::dual, q.narrow(2, s, L), k.narrow(2, s, L),
+                                      v.narrow(2, s, L), eta.narrow(2, s, L), w, w, lw, lb);
+                  zs.push_back(seg.z);
+                  w = seg.next;
+                }
+                return cat(zs, 2);
+              },
+              go);
     }
   }
   return 0;
