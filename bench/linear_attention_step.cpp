@@ -92,13 +92,14 @@ int main(int argc, char** argv) {
                        : rand(layout == "head" ? Shape{B, H, T} : Shape{B, H, T, D}, gen, DType::f32, -0.1, -0.01)
                              .requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
-      measure(layout, T, delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D),
-              {&q, &k, &v, &g},
-              [&] {
-                return delta ? delta_rule(q, k, v, g, {.chunk = C}).out
-                             : linear_attention(q, k, v, {.log_decay = g, .chunk = C}).out;
-              },
-              go);
+      measure(
+          layout, T, delta ? double(2 * C * (2 * D + 2 * D) + 6 * D * D) : double(2 * C * (D + D) + 4 * D * D),
+          {&q, &k, &v, &g},
+          [&] {
+            return delta ? delta_rule(q, k, v, g, {.chunk = C}).out
+                         : linear_attention(q, k, v, {.log_decay = g, .chunk = C}).out;
+          },
+          go);
     }
   }
   if (wanted("ttt")) {
@@ -107,25 +108,26 @@ int main(int argc, char** argv) {
       Tensor q = randn({B, H, T, D}, gen).requires_grad_(), k = randn({B, H, T, D}, gen).requires_grad_(),
              v = randn({B, H, T, D}, gen).requires_grad_();
       Tensor eta = rand({B, H, T, 1}, gen, DType::f32, 0.0, 1.0 / double(D)).requires_grad_();
-      nn::TttWeights w0{{(randn({1, H, D, D}, gen) * 0.02).detach().requires_grad_(),
-                         zeros({1, H, 1, D}).requires_grad_()}};
+      nn::TttWeights w0{
+          {(randn({1, H, D, D}, gen) * 0.02).detach().requires_grad_(), zeros({1, H, 1, D}).requires_grad_()}};
       Tensor lw = ones({1, H, 1, D}).requires_grad_(), lb = zeros({1, H, 1, D}).requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
-      measure("ttt", T, double(6 * D * D + 4 * MB * D), {&q, &k, &v, &eta, &w0.w[0], &w0.w[1], &lw, &lb},
-              [&] {
-                nn::TttWeights w = w0;
-                std::vector<Tensor> zs;
-                for (int64_t s = 0; s < T; s += MB) {  // each mini-batch from the weights the previous left
-                  const int64_t L = std::min(MB, T - s);
-                  nn::TttSegment seg =
-                      nn::ttt_segment(nn::TttKind::linear, nn::TttForm::dual, q.narrow(2, s, L), k.narrow(2, s, L),
-                                      v.narrow(2, s, L), eta.narrow(2, s, L), w, w, lw, lb);
-                  zs.push_back(seg.z);
-                  w = seg.next;
-                }
-                return cat(zs, 2);
-              },
-              go);
+      measure(
+          "ttt", T, double(6 * D * D + 4 * MB * D), {&q, &k, &v, &eta, &w0.w[0], &w0.w[1], &lw, &lb},
+          [&] {
+            nn::TttWeights w = w0;
+            std::vector<Tensor> zs;
+            for (int64_t s = 0; s < T; s += MB) {  // each mini-batch from the weights the previous left
+              const int64_t L = std::min(MB, T - s);
+              nn::TttSegment seg =
+                  nn::ttt_segment(nn::TttKind::linear, nn::TttForm::dual, q.narrow(2, s, L), k.narrow(2, s, L),
+                                  v.narrow(2, s, L), eta.narrow(2, s, L), w, w, lw, lb);
+              zs.push_back(seg.z);
+              w = seg.next;
+            }
+            return cat(zs, 2);
+          },
+          go);
     }
   }
   return 0;

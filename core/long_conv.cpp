@@ -46,8 +46,8 @@ Tensor long_conv_tail(const Tensor& u, const Tensor& k, const Tensor& D, int64_t
   TZ_CHECK(k.shape() == Shape({L, C}), "long_conv_tail: k must be [L, C] = [", L, ", ", C, "] for u ", u.shape(),
            ", got ", k.shape());
   TZ_CHECK(T >= 0 && T <= L, "long_conv_tail: T must be in [0, L = ", L, "], got ", T);
-  TZ_CHECK(k.dtype() == u.dtype(), "long_conv_tail: k is ", dtype_name(k.dtype()), ", expected ",
-           dtype_name(u.dtype()), " like u");
+  TZ_CHECK(k.dtype() == u.dtype(), "long_conv_tail: k is ", dtype_name(k.dtype()), ", expected ", dtype_name(u.dtype()),
+           " like u");
   if (D.defined()) {
     TZ_CHECK(D.shape() == Shape({C}), "long_conv_tail: D must be [C] = [", C, "] for u ", u.shape(), ", got ",
              D.shape());

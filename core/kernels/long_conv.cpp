@@ -105,7 +105,8 @@ void long_conv_forward(Real* y, const Real* u, const Real* k, const Real* D, int
 }
 
 template <class Real>
-void long_conv_tail(Real* y, const Real* u, int64_t ub, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L, int64_t T) {
+void long_conv_tail(Real* y, const Real* u, int64_t ub, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L,
+                    int64_t T) {
   constexpr int64_t kBlock = 64;  // channels per task: one accumulator row that stays in registers/L1
   const int64_t blocks = (C + kBlock - 1) / kBlock;
   parallel_for(B * T * blocks, L * kBlock, [&](int64_t r0, int64_t r1) {
@@ -187,7 +188,7 @@ void long_conv_backward(Real* du, Real* dk, Real* dD, const Real* dy, const Real
 #define TZ_LONG_CONV_INSTANTIATE(R)                                                                                   \
   template void long_conv_forward<R>(R*, const R*, const R*, const R*, int64_t, int64_t, int64_t);                    \
   template void long_conv_forward_ref<R>(R*, const R*, const R*, const R*, int64_t, int64_t, int64_t);                \
-  template void long_conv_tail<R>(R*, const R*, int64_t, const R*, const R*, int64_t, int64_t, int64_t, int64_t);    \
+  template void long_conv_tail<R>(R*, const R*, int64_t, const R*, const R*, int64_t, int64_t, int64_t, int64_t);     \
   template void long_conv_backward<R>(R*, R*, R*, const R*, const R*, const R*, const R*, int64_t, int64_t, int64_t); \
   template void long_conv_backward_ref<R>(R*, R*, R*, const R*, const R*, const R*, const R*, int64_t, int64_t,       \
                                           int64_t);

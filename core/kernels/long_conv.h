@@ -36,7 +36,8 @@ void long_conv_forward_ref(Real* y, const Real* u, const Real* k, const Real* D,
 
 // Threads over B x T x blocks of channels.
 template <class Real>
-void long_conv_tail(Real* y, const Real* u, int64_t ub, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L, int64_t T);
+void long_conv_tail(Real* y, const Real* u, int64_t ub, const Real* k, const Real* D, int64_t B, int64_t C, int64_t L,
+                    int64_t T);
 
 // Threads over C (each channel sums its dk over b in order: deterministic for any thread count).
 template <class Real>

@@ -92,10 +92,10 @@ Tensor Hyena::forward(const Tensor& x, const MixerContext& ctx, MixerState* stat
   p = s ? conv1d_causal_continue(p, conv_weight, conv_bias, s->conv) : conv1d_causal(p, conv_weight, conv_bias);
   // Without gradients a state's filters are evaluated once, for its whole capacity.
   const bool cached = s && !grad_enabled();
-  if (cached && !s->filters.defined())
-    s->filters = filters(s->z[0].size(1), x.dtype()).permute({0, 2, 1}).contiguous();
+  if (cached && !s->filters.defined()) s->filters = filters(s->z[0].size(1), x.dtype()).permute({0, 2, 1}).contiguous();
   const bool direct_step = cached && T <= core::kLongConvTailSteps;
-  Tensor h = cached ? s->filters.narrow(1, 0, L).permute({0, 2, 1}) : filters(L, x.dtype());  // [N, C, L]
+  // h [N, C, L]
+  Tensor h = cached ? s->filters.narrow(1, 0, L).permute({0, 2, 1}) : filters(L, x.dtype());
   Tensor z = p.narrow(2, 0, C);  // v
   for (int64_t n = 0; n < N; ++n) {
     Tensor full = z;  // z^n over positions 0..L-1: the kept history, then this chunk

@@ -80,8 +80,8 @@ Tensor Tnn::forward(const Tensor& x, const MixerContext& ctx, MixerState* state)
     s->length += T;
   }
   Tensor tv = direct_step ? core::long_conv_tail(s->v.narrow(1, 0, L), s->kernel.narrow(0, 0, L), Tensor(), T)
-                          : long_conv(full.transpose(1, 2), cached ? s->kernel.narrow(0, 0, L).transpose(0, 1)
-                                                                   : kernel(L, x.dtype()))
+                          : long_conv(full.transpose(1, 2),
+                                      cached ? s->kernel.narrow(0, 0, L).transpose(0, 1) : kernel(L, x.dtype()))
                                 .transpose(1, 2)
                                 .narrow(1, start, T);
   return o_proj->forward(u * tv);

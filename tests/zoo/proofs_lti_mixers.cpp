@@ -251,8 +251,8 @@ TEST_CASE("tnn_toeplitz: loss on text at 1x 2x and 4x its training length agains
   REQUIRE(r.size() == 2);
   for (const arena::Result& m : r) {
     for (int64_t k : {1, 2, 4}) REQUIRE(m.val_loss.count(k));
-    MESSAGE(m.name, " on text (trained at 64): val loss @1x ", m.val_loss.at(1), ", @2x ", m.val_loss.at(2),
-            ", @4x ", m.val_loss.at(4), " (@4x / @1x ", m.val_loss.at(4) / m.val_loss.at(1), ")");
+    MESSAGE(m.name, " on text (trained at 64): val loss @1x ", m.val_loss.at(1), ", @2x ", m.val_loss.at(2), ", @4x ",
+            m.val_loss.at(4), " (@4x / @1x ", m.val_loss.at(4) / m.val_loss.at(1), ")");
   }
   const auto& tnn = r[0].val_loss;
   const auto& sinusoidal = r[1].val_loss;
