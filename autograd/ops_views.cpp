@@ -10,6 +10,15 @@
 namespace tz {
 
 namespace {
+// A view's plain backward from its scatter: the input's gradient, zeros outside the view.
+BackwardFn scatter_backward(const ScatterFn& scatter) {
+  return [scatter](const Tensor& g) {
+    Tensor gin;
+    scatter(gin, g);
+    return std::vector<Tensor>{gin};
+  };
+}
+
 // Strides for viewing (shape, strides) as new_shape without copying, or empty if the
 // memory layout does not allow it (the rule PyTorch's view() uses: each run of merged old
 // dims must be contiguous in memory).
@@ -133,16 +142,13 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Tensor out = as_strided(*this, new_shape, new_strides, offset() + start * strides()[d]);
   Shape in_shape = shape();
   DType dt = dtype();
-  make_node(OpId::slice, out, {*this}, [in_shape, dt, d, start, end, step](const Tensor& g) {
-    Tensor gin = zeros(in_shape, dt);
-    core::copy_(gin.slice(d, start, end, step), g);
-    return std::vector<Tensor>{gin};
-  });
-  set_scatter(out, [in_shape, dt, d, start, end, step](Tensor& into, const Tensor& g) {
+  ScatterFn scatter = [in_shape, dt, d, start, end, step](Tensor& into, const Tensor& g) {
     if (!into.defined()) into = zeros(in_shape, dt);
     Tensor region = into.slice(d, start, end, step);
     core::copy_(region, core::add(region, g));
-  });
+  };
+  make_node(OpId::slice, out, {*this}, scatter_backward(scatter));
+  set_scatter(out, std::move(scatter));
   return out;
 }
 
@@ -168,16 +174,13 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Tensor out = as_strided(*this, new_shape, new_strides, offset() + index * strides()[d]);
   Shape in_shape = shape();
   DType dt = dtype();
-  make_node(OpId::select, out, {*this}, [in_shape, dt, d, index](const Tensor& g) {
-    Tensor gin = zeros(in_shape, dt);
-    core::copy_(gin.select(d, index), g);
-    return std::vector<Tensor>{gin};
-  });
-  set_scatter(out, [in_shape, dt, d, index](Tensor& into, const Tensor& g) {
+  ScatterFn scatter = [in_shape, dt, d, index](Tensor& into, const Tensor& g) {
     if (!into.defined()) into = zeros(in_shape, dt);
     Tensor region = into.select(d, index);
     core::copy_(region, core::add(region, g));
-  });
+  };
+  make_node(OpId::select, out, {*this}, scatter_backward(scatter));
+  set_scatter(out, std::move(scatter));
   return out;
 }
 
