@@ -21,19 +21,25 @@ Tensor normalised(const Tensor& o, double eps) {
 }
 }  // namespace
 
-// One node for both results: out and state are views of one packed [B, H, T Dv + Dk Dv]
-// output, so that a loss on either (or both) reaches the one backward. The closure saves the
-// inputs (detached); the backward recomputes the block start states (no T x Dk x Dv storage).
+// One node for both results: out and state are contiguous views of one flat buffer (out's
+// B H T Dv values, then the state's B H Dk Dv), which the kernel writes directly, so that a
+// loss on either (or both) reaches the one backward. The closure saves the inputs
+// (detached) and, for the chunked form, the block start states (T / chunk + 1 states per
+// head; the backward would otherwise recompute them in a forward sweep).
 LinearAttentionResult linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                        const LinearAttentionSpec& spec) {
   TZ_CHECK(v.defined() && v.dim() == 4, "linear_attention: expected v [B, H, T, Dv], got ",
            v.defined() ? v.shape() : Shape{});
   const Tensor vv = spec.normalise ? with_ones_column(v) : v;
-  core::LinearAttentionForward f = core::linear_attention(q, k, vv, spec);
+  core::check_linear_attention(q, k, vv, spec);
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dk = q.size(3), Dv = vv.size(3);
-  Tensor packed = empty({B, H, T * Dv + Dk * Dv}, q.dtype());
-  core::copy_(packed.narrow(2, 0, T * Dv), f.out.view({B, H, T * Dv}));
-  core::copy_(packed.narrow(2, T * Dv, Dk * Dv), f.state.view({B, H, Dk * Dv}));
+  const int64_t n_out = B * H * T * Dv, n_state = B * H * Dk * Dv;
+  Tensor packed = empty({n_out + n_state}, q.dtype());
+  auto out_of = [&] { return packed.narrow(0, 0, n_out).view({B, H, T, Dv}); };
+  auto state_of = [&] { return packed.narrow(0, n_out, n_state).view({B, H, Dk, Dv}); };
+  const bool grad = any_requires_grad({&q, &k, &vv, &spec.log_decay, &spec.bonus, &spec.h0});
+  const Tensor starts = grad ? core::linear_attention_starts(q, vv, spec) : Tensor();
+  core::linear_attention(out_of(), state_of(), q, k, vv, spec, starts);
   LinearAttentionSpec saved{.log_decay = spec.log_decay.defined() ? spec.log_decay.detach() : Tensor(),
                             .bonus = spec.bonus.defined() ? spec.bonus.detach() : Tensor(),
                             .h0 = spec.h0.defined() ? spec.h0.detach() : Tensor(),
@@ -41,15 +47,14 @@ LinearAttentionResult linear_attention(const Tensor& q, const Tensor& k, const T
                             .chunk = spec.chunk};
   Tensor qs = q.detach(), ks = k.detach(), vs = vv.detach();
   make_node(OpId::linear_attention, packed, {q, k, vv, spec.log_decay, spec.bonus, spec.h0},
-            [qs, ks, vs, saved, B, H, T, Dk, Dv](const Tensor& g) {
+            [qs, ks, vs, saved, starts, B, H, T, Dk, Dv, n_out, n_state](const Tensor& g) {
               Tensor gc = core::contiguous(g);
-              Tensor dout = gc.narrow(2, 0, T * Dv).reshape({B, H, T, Dv});
-              Tensor dstate = gc.narrow(2, T * Dv, Dk * Dv).reshape({B, H, Dk, Dv});
-              core::LinearAttentionGrads r = core::linear_attention_backward(dout, dstate, qs, ks, vs, saved);
+              Tensor dout = gc.narrow(0, 0, n_out).view({B, H, T, Dv});
+              Tensor dstate = gc.narrow(0, n_out, n_state).view({B, H, Dk, Dv});
+              core::LinearAttentionGrads r = core::linear_attention_backward(dout, dstate, qs, ks, vs, saved, starts);
               return std::vector<Tensor>{r.dq, r.dk, r.dv, r.dg, r.du, r.dh0};
             });
-  Tensor out = packed.narrow(2, 0, T * Dv).view({B, H, T, Dv});
-  Tensor state = packed.narrow(2, T * Dv, Dk * Dv).view({B, H, Dk, Dv});
+  Tensor out = out_of(), state = state_of();  // views made after the node: they carry its history
   if (spec.normalise) out = normalised(out, spec.eps);
   return {out, state};
 }

@@ -72,12 +72,34 @@ void check_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, c
   check_inputs(q, k, v, spec);
 }
 
-LinearAttentionForward linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                        const LinearAttentionSpec& spec) {
+Tensor linear_attention_starts(const Tensor& q, const Tensor& v, const LinearAttentionSpec& spec) {
+  if (spec.form != LinearAttentionForm::chunked) return Tensor();
+  const kernels::LinAttnSizes n{.B = q.size(0), .H = q.size(1), .T = q.size(2), .Dk = q.size(3), .Dv = v.size(3)};
+  return empty({kernels::linear_attention_starts_size(n, spec.chunk)}, q.dtype());
+}
+
+namespace {
+// starts, when defined, must be the chunked form's buffer of the right size.
+void check_starts(const Tensor& starts, const kernels::LinAttnSizes& n, const LinearAttentionSpec& spec, DType dt) {
+  if (!starts.defined()) return;
+  TZ_CHECK(spec.form == LinearAttentionForm::chunked && starts.is_contiguous() && starts.dtype() == dt &&
+               starts.numel() == kernels::linear_attention_starts_size(n, spec.chunk),
+           "linear_attention: starts must come from linear_attention_starts for the chunked form");
+}
+}  // namespace
+
+void linear_attention(const Tensor& out, const Tensor& state, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const LinearAttentionSpec& spec, const Tensor& starts) {
   const kernels::LinAttnSizes n = check_inputs(q, k, v, spec);
+  for (const Tensor* t : {&out, &state})
+    TZ_CHECK(t->defined() && t->is_contiguous() && t->dtype() == q.dtype(),
+             "linear_attention: out and state must be contiguous tensors of q's dtype");
+  TZ_CHECK(out.shape() == Shape({n.B, n.H, n.T, n.Dv}) && state.shape() == Shape({n.B, n.H, n.Dk, n.Dv}),
+           "linear_attention: out must be [B, H, T, Dv] = [", n.B, ", ", n.H, ", ", n.T, ", ", n.Dv,
+           "] and state [B, H, Dk, Dv], got ", out.shape(), " and ", state.shape());
+  check_starts(starts, n, spec, q.dtype());
   Tensor qc = contig(q), kc = contig(k), vc = contig(v), gc = contig(spec.log_decay), uc = contig(spec.bonus),
          hc = contig(spec.h0);
-  Tensor out = empty({n.B, n.H, n.T, n.Dv}, q.dtype()), state = empty({n.B, n.H, n.Dk, n.Dv}, q.dtype());
   TZ_DISPATCH_FLOAT(q.dtype(), "linear_attention", [&]<class T>() {
     kernels::LinAttnInputs<T> in{
         .q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .g = ptr<T>(gc), .u = ptr<T>(uc), .h0 = ptr<T>(hc)};
@@ -89,15 +111,15 @@ LinearAttentionForward linear_attention(const Tensor& q, const Tensor& k, const 
         kernels::linear_attention_parallel(mptr<T>(out), mptr<T>(state), in, n);
         break;
       case LinearAttentionForm::chunked:
-        kernels::linear_attention_chunked(mptr<T>(out), mptr<T>(state), in, n, spec.chunk);
+        kernels::linear_attention_chunked(mptr<T>(out), mptr<T>(state), in, n, spec.chunk, mptr<T>(starts));
         break;
     }
   });
-  return {out, state};
 }
 
 LinearAttentionGrads linear_attention_backward(const Tensor& dout, const Tensor& dstate, const Tensor& q,
-                                               const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec) {
+                                               const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec,
+                                               const Tensor& starts) {
   const kernels::LinAttnSizes n = check_inputs(q, k, v, spec);
   const DType dt = q.dtype();
   TZ_CHECK(dout.defined() && dout.shape() == Shape({n.B, n.H, n.T, n.Dv}),
@@ -105,15 +127,16 @@ LinearAttentionGrads linear_attention_backward(const Tensor& dout, const Tensor&
            n.Dv, "], got ", dout.defined() ? dout.shape() : Shape{});
   TZ_CHECK(!dstate.defined() || dstate.shape() == Shape({n.B, n.H, n.Dk, n.Dv}),
            "linear_attention backward: gradient of state must be [B, H, Dk, Dv], got ", dstate.shape());
+  check_starts(starts, n, spec, dt);
   Tensor qc = contig(q), kc = contig(k), vc = contig(v), gc = contig(spec.log_decay), uc = contig(spec.bonus),
          hc = contig(spec.h0);
   Tensor doc = contiguous_as(dout, dt), dsc = dstate.defined() ? contiguous_as(dstate, dt) : Tensor();
-  LinearAttentionGrads r{zeros(q.shape(), dt),
-                         zeros(k.shape(), dt),
-                         zeros(v.shape(), dt),
-                         gc.defined() ? zeros(gc.shape(), dt) : Tensor(),
-                         uc.defined() ? zeros(uc.shape(), dt) : Tensor(),
-                         hc.defined() ? zeros(hc.shape(), dt) : Tensor()};
+  LinearAttentionGrads r{empty(q.shape(), dt),  // the kernels write every element
+                         empty(k.shape(), dt),
+                         empty(v.shape(), dt),
+                         gc.defined() ? empty(gc.shape(), dt) : Tensor(),
+                         uc.defined() ? empty(uc.shape(), dt) : Tensor(),
+                         hc.defined() ? empty(hc.shape(), dt) : Tensor()};
   TZ_DISPATCH_FLOAT(dt, "linear_attention backward", [&]<class T>() {
     kernels::LinAttnInputs<T> in{
         .q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .g = ptr<T>(gc), .u = ptr<T>(uc), .h0 = ptr<T>(hc)};
@@ -132,7 +155,7 @@ LinearAttentionGrads linear_attention_backward(const Tensor& dout, const Tensor&
         kernels::linear_attention_parallel_backward(d, go, gs, in, n);
         break;
       case LinearAttentionForm::chunked:
-        kernels::linear_attention_chunked_backward(d, go, gs, in, n, spec.chunk);
+        kernels::linear_attention_chunked_backward(d, go, gs, in, n, spec.chunk, ptr<T>(starts));
         break;
     }
   });

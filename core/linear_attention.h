@@ -36,9 +36,6 @@ struct LinearAttentionSpec {
 
 namespace core {
 
-struct LinearAttentionForward {
-  Tensor out, state;
-};
 struct LinearAttentionGrads {
   Tensor dq, dk, dv, dg, du, dh0;  // dg, du, dh0 undefined when g, u, h0 are
 };
@@ -47,12 +44,20 @@ struct LinearAttentionGrads {
 void check_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec);
 
 // The kernel on q, k, v with spec.log_decay, spec.bonus, spec.h0 (spec.normalise is the
-// autograd op's, not applied here).
-LinearAttentionForward linear_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                        const LinearAttentionSpec& spec);
-// dout [B, H, T, Dv]; dstate [B, H, Dk, Dv] or undefined (zero).
+// autograd op's, not applied here), written into out [B, H, T, Dv] and state [B, H, Dk, Dv]:
+// contiguous tensors of q's dtype (the autograd op's views of one buffer).
+// starts: where the chunked form keeps its block start states for the backward (made by
+// linear_attention_starts); undefined: not kept.
+void linear_attention(const Tensor& out, const Tensor& state, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const LinearAttentionSpec& spec, const Tensor& starts = Tensor());
+// An uninitialised buffer for the block start states of the chunked form (undefined for the
+// other forms, which keep none): T / chunk + 1 states of [Dk, Dv] per head.
+Tensor linear_attention_starts(const Tensor& q, const Tensor& v, const LinearAttentionSpec& spec);
+// dout [B, H, T, Dv]; dstate [B, H, Dk, Dv] or undefined (zero); starts: the forward's kept
+// states (same spec), or undefined to recompute them.
 LinearAttentionGrads linear_attention_backward(const Tensor& dout, const Tensor& dstate, const Tensor& q,
-                                               const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec);
+                                               const Tensor& k, const Tensor& v, const LinearAttentionSpec& spec,
+                                               const Tensor& starts = Tensor());
 
 }  // namespace core
 }  // namespace tz

@@ -28,11 +28,12 @@ struct Block {
 template <class T>
 struct Work {
   std::vector<T> A, dA, E, qt, kt, kh, einv, eq, ek, t1, t2, t3;
-  // The cumulative log-decays, in f64 for f32 too: after a steep stretch b is large and a
+  std::vector<T> acc, dc;  // the log-decay gradient's running sums, [Dg]
+  // The cumulative log-decays b, in f64 for f32 too: after a steep stretch b is large and a
   // gentle pair's difference b_t - b_s small; in f32 (ulp 6e-5 at |b| = 1000) exp of it
-  // would lose 4 digits.
-  std::vector<double> bq, bk, arg;
-  std::vector<float> tmp;  // exp_into's f32 arguments
+  // would lose 4 digits. zero is b_{-1}.
+  std::vector<double> b, zero;
+  std::vector<float> tmp;  // the f32 exponents of exp_rows
   bool factor = false;     // this block's per-channel A was factorised (see the guard)
   Work(int64_t C, int64_t Dk, int64_t Dg)
       : A(size_t(C * C)),
@@ -47,22 +48,31 @@ struct Work {
         t1(size_t(C * Dk)),
         t2(size_t(C * Dk)),
         t3(size_t(C * Dk)),
-        bq(size_t(C * Dg)),
-        bk(size_t(C * Dg)),
-        arg(size_t(C * std::max(C, Dk))),
-        tmp(arg.size()) {}
+        acc(size_t(Dg)),
+        dc(size_t(Dg)),
+        b(size_t(C * Dg)),
+        zero(size_t(Dg), 0.0),
+        tmp(size_t(C * std::max(C, Dk))) {}
+  // c_t, the query side's log-decay row: b_t, or b_{t-1} with the bonus.
+  const double* c_row(int64_t t, int64_t Dg, bool strict) const {
+    if (!strict) return b.data() + t * Dg;
+    return t > 0 ? b.data() + (t - 1) * Dg : zero.data();
+  }
 };
 
-// y[i] = exp(x[i]) for the f64 arguments x (differences of the f64 sums): f32 through the
-// vectorised exp of kernels::unary (AVX2 when SIMD is on), f64 through std::exp.
-template <class T>
-void exp_into(T* y, const double* x, int64_t n, std::vector<float>& tmp) {
-  if constexpr (std::is_same_v<T, float>) {
-    for (int64_t i = 0; i < n; ++i) tmp[size_t(i)] = float(x[i]);
-    unary(UnaryOp::exp, y, tmp.data(), n);
-  } else {
-    for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
-  }
+// y[r, j] = exp(f(r, j)) over [rows, cols] for f64 exponents f (differences of the f64 sums):
+// f32 rounds each once and runs the vectorised exp of kernels::unary (AVX2 when SIMD is
+// on); f64 calls std::exp. No f64 array is written: the exponents are formed in the loop.
+template <class T, class F>
+void exp_rows(T* y, int64_t rows, int64_t cols, std::vector<float>& tmp, F f) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      if constexpr (std::is_same_v<T, float>)
+        tmp[size_t(r * cols + j)] = float(f(r, j));
+      else
+        y[r * cols + j] = std::exp(f(r, j));
+    }
+  if constexpr (std::is_same_v<T, float>) unary(UnaryOp::exp, y, tmp.data(), rows * cols);
 }
 
 // dst[t, c] = (or +=) e[t, c] * x[t, c] over [L, Dk], with e [L, Dg] (Dg = 1: one factor a row).
@@ -80,6 +90,17 @@ void scaled(T* dst, const T* e, const T* x, int64_t L, int64_t Dk, int64_t Dg) {
   }
 }
 
+// sum_i a[i] b[i] in eight independent partial sums (the compiler keeps them in one vector).
+template <class T>
+T dot(const T* a, const T* b, int64_t n) {
+  T p[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) p[l] += a[i + l] * b[i + l];
+  for (; i < n; ++i) p[0] += a[i] * b[i];
+  return ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
+}
+
 // Zeroes the pairs A does not use: s > t (s >= t with the bonus).
 template <class T>
 void zero_unused(T* A, int64_t L, bool strict) {
@@ -89,69 +110,66 @@ void zero_unused(T* A, int64_t L, bool strict) {
 // Whether A uses the pair (query t, key s): s <= t, or s < t with the bonus.
 inline bool used(int64_t t, int64_t s, bool strict) { return strict ? s < t : s <= t; }
 
-// The block's cumulative log-decays b (inclusive) and c (query side), eq = exp(c),
-// ek = exp(b_L - b), qt = q * exp(c), kh = k * exp(b_L - b); with need_A, also A [L, L]
-// (zero on unused pairs). Every exponent here is <= 0 but the guarded exp(-b).
+// The block's cumulative log-decays b (inclusive; c, the query side's, is b or b shifted by
+// a row: Work::c_row), ek = exp(b_L - b), kh = k * exp(b_L - b); with need_A, also
+// eq = exp(c), qt = q * exp(c) and A [L, L] (zero on unused pairs). Every exponent here is
+// <= 0 but the guarded exp(-b).
 template <class T>
 void prepare(Work<T>& w, const Block<T>& x, bool allow_factor, bool need_A) {
   const int64_t L = x.L, Dk = x.Dk, Dg = x.Dg;
   const bool strict = x.u != nullptr;
+  double* b = w.b.data();
   for (int64_t t = 0; t < L; ++t) {  // b_t = b_{t-1} + g_t, row by row (b_{-1} = 0)
-    const double* prev = t > 0 ? w.bk.data() + (t - 1) * Dg : nullptr;
-    double* bk = w.bk.data() + t * Dg;
-    double* bq = w.bq.data() + t * Dg;
-    for (int64_t d = 0; d < Dg; ++d) {
-      const double p = prev ? prev[d] : 0.0;
-      bk[d] = p + (x.g ? double(x.g[t * Dg + d]) : 0.0);
-      bq[d] = strict ? p : bk[d];
-    }
+    const double* prev = t > 0 ? b + (t - 1) * Dg : w.zero.data();
+    for (int64_t d = 0; d < Dg; ++d) b[t * Dg + d] = prev[d] + (x.g ? double(x.g[t * Dg + d]) : 0.0);
   }
-  const double* bL = w.bk.data() + (L - 1) * Dg;
-  exp_into(w.eq.data(), w.bq.data(), L * Dg, w.tmp);
-  for (int64_t t = 0; t < L; ++t)
-    for (int64_t d = 0; d < Dg; ++d) w.arg[size_t(t * Dg + d)] = bL[d] - w.bk[size_t(t * Dg + d)];
-  exp_into(w.ek.data(), w.arg.data(), L * Dg, w.tmp);
+  const double* bL = b + (L - 1) * Dg;
+  exp_rows(w.ek.data(), L, Dg, w.tmp, [&](int64_t t, int64_t d) { return bL[d] - b[t * Dg + d]; });
   scaled<T, false>(w.kh.data(), w.ek.data(), x.k, L, Dk, Dg);
   if (!need_A) return;  // a state-only sweep needs kh alone
+  exp_rows(w.eq.data(), L, Dg, w.tmp, [&](int64_t t, int64_t d) { return w.c_row(t, Dg, strict)[d]; });
   scaled<T, false>(w.qt.data(), w.eq.data(), x.q, L, Dk, Dg);
   T* A = w.A.data();
   w.factor = false;
   if (Dg == 1) {  // one decay per step: A = (q k^T) * E, E_ts = exp(c_t - b_s) (kept for the backward)
     gemm_rows(A, L, x.q, Dk, false, x.k, Dk, true, L, L, Dk, T(1), T(0));
-    for (int64_t t = 0; t < L; ++t)
-      for (int64_t s = 0; s < L; ++s)
-        w.arg[size_t(t * L + s)] = used(t, s, strict) ? w.bq[size_t(t)] - w.bk[size_t(s)] : 0;
-    exp_into(w.E.data(), w.arg.data(), L * L, w.tmp);
-    for (int64_t i = 0; i < L * L; ++i) A[i] *= w.E[size_t(i)];
-    zero_unused(A, L, strict);
+    for (int64_t t = 0; t < L; ++t) {  // row t uses the keys s < n: exp of the used pairs only
+      const int64_t n = strict ? t : t + 1;
+      const double ct = w.c_row(t, 1, strict)[0];
+      T* e = w.E.data() + t * L;
+      exp_rows(e, 1, n, w.tmp, [&](int64_t, int64_t s) { return ct - b[s]; });
+      std::fill(e + n, e + L, T(0));
+      for (int64_t s = 0; s < L; ++s) A[t * L + s] *= e[s];
+    }
+    zero_unused(A, L, strict);  // 0 * inf or NaN in q k^T stays out of the unused pairs
     return;
   }
   double lo = 0;
   for (int64_t d = 0; d < Dk; ++d) lo = std::min(lo, bL[d]);
   w.factor = allow_factor && -lo <= kFactorGuard;
   if (w.factor) {  // A = (q * exp(c)) (k * exp(-b))^T; exp(-b) <= exp(kFactorGuard)
-    for (int64_t i = 0; i < L * Dk; ++i) w.arg[size_t(i)] = -w.bk[size_t(i)];
-    exp_into(w.einv.data(), w.arg.data(), L * Dk, w.tmp);
+    exp_rows(w.einv.data(), L, Dk, w.tmp, [&](int64_t t, int64_t d) { return -b[t * Dk + d]; });
     for (int64_t i = 0; i < L * Dk; ++i) w.kt[size_t(i)] = x.k[i] * w.einv[size_t(i)];
     gemm_rows(A, L, w.qt.data(), Dk, false, w.kt.data(), Dk, true, L, L, Dk, T(1), T(0));
     zero_unused(A, L, strict);
     return;
   }
   // steep (or materialised): every exp(c_td - b_sd) formed directly
-  for (int64_t t = 0; t < L; ++t)
+  for (int64_t t = 0; t < L; ++t) {
+    const double* ct = w.c_row(t, Dk, strict);
     for (int64_t s = 0; s < L; ++s) {
       T a = 0;
       if (used(t, s, strict))
-        for (int64_t d = 0; d < Dk; ++d)
-          a += x.q[t * Dk + d] * x.k[s * Dk + d] * T(std::exp(w.bq[size_t(t * Dk + d)] - w.bk[size_t(s * Dk + d)]));
+        for (int64_t d = 0; d < Dk; ++d) a += x.q[t * Dk + d] * x.k[s * Dk + d] * T(std::exp(ct[d] - b[s * Dk + d]));
       A[t * L + s] = a;
     }
+  }
 }
 
 // Scales row d of a [Dk, Dv] matrix by exp(b_L) (one factor for all rows when Dg = 1).
 template <class T>
 void scale_rows_by_decay(T* M, const Work<T>& w, const Block<T>& x) {
-  const double* bL = w.bk.data() + (x.L - 1) * x.Dg;
+  const double* bL = w.b.data() + (x.L - 1) * x.Dg;
   for (int64_t d = 0; d < x.Dk; ++d) {
     const T e = T(std::exp(bL[x.Dg == 1 ? 0 : d]));
     for (int64_t j = 0; j < x.Dv; ++j) M[d * x.Dv + j] *= e;
@@ -203,7 +221,7 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   T *dA = w.dA.data(), *dq = w.t1.data(), *dk = w.t2.data(), *tmp = w.t3.data();
   gemm_rows(dA, L, dO, Dv, false, x.v, Dv, true, L, L, Dv, T(1), T(0));  // dA_ts = dO_t . v_s
   zero_unused(dA, L, strict);
-  gemm_rows(d.dv, Dv, w.A.data(), L, true, dO, Dv, false, L, Dv, L, T(1), T(1));      // dv += A^T dO
+  gemm_rows(d.dv, Dv, w.A.data(), L, true, dO, Dv, false, L, Dv, L, T(1), T(0));      // dv = A^T dO
   gemm_rows(d.dv, Dv, w.kh.data(), Dk, false, dS, Dv, false, L, Dv, Dk, T(1), T(1));  //  + (k * exp(b_L - b)) dS_L
   // dq', dk' within the block
   if (Dg == 1) {  // dA * exp(c_t - b_s), then two products
@@ -220,16 +238,18 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   } else {
     std::fill(dq, dq + L * Dk, T(0));
     std::fill(dk, dk + L * Dk, T(0));
-    for (int64_t t = 0; t < L; ++t)
+    for (int64_t t = 0; t < L; ++t) {
+      const double* ct = w.c_row(t, Dk, strict);
       for (int64_t s = 0; s < L; ++s) {
         const T a = dA[t * L + s];
         if (a == 0) continue;
         for (int64_t c = 0; c < Dk; ++c) {
-          const T e = a * T(std::exp(w.bq[size_t(t * Dk + c)] - w.bk[size_t(s * Dk + c)]));
+          const T e = a * T(std::exp(ct[c] - w.b[size_t(s * Dk + c)]));
           dq[t * Dk + c] += e * x.k[s * Dk + c];
           dk[s * Dk + c] += e * x.q[t * Dk + c];
         }
       }
+    }
   }
   // dq' += exp(c) * (dO S_0^T);  dk' += exp(b_L - b) * (v dS_L^T)
   gemm_rows(tmp, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, T(1), T(0));
@@ -238,20 +258,37 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
   scaled<T, true>(dk, w.ek.data(), tmp, L, Dk, Dg);
   // log-decays: d c = q dq', d b = -k dk', d b_L += <dS_L, S_L> per row; then the sums over t
   if (d.dg) {
-    std::vector<T> acc(static_cast<size_t>(Dg), T(0)), dc(static_cast<size_t>(Dg));
-    for (int64_t c = 0; c < Dk; ++c)
-      for (int64_t j = 0; j < Dv; ++j) acc[size_t(Dg == 1 ? 0 : c)] += dS[c * Dv + j] * SL[c * Dv + j];
+    T* acc = w.acc.data();  // the running sum over t' >= t, one per decay (channel)
+    T* dc = w.dc.data();
+    for (int64_t c = 0; c < Dk; ++c) {
+      const T s = dot(dS + c * Dv, SL + c * Dv, Dv);
+      if (Dg == 1)
+        acc[0] = c == 0 ? s : acc[0] + s;
+      else
+        acc[c] = s;
+    }
     for (int64_t t = L - 1; t >= 0; --t) {
-      std::fill(dc.begin(), dc.end(), T(0));
-      for (int64_t c = 0; c < Dk; ++c) {
-        const size_t e = size_t(Dg == 1 ? 0 : c);
-        dc[e] += x.q[t * Dk + c] * dq[t * Dk + c];
-        acc[e] -= x.k[t * Dk + c] * dk[t * Dk + c];
+      const T *qt = x.q + t * Dk, *kt = x.k + t * Dk, *dqt = dq + t * Dk, *dkt = dk + t * Dk;
+      if (Dg == 1) {
+        dc[0] = dot(qt, dqt, Dk);
+        acc[0] -= dot(kt, dkt, Dk);
+      } else {
+        for (int64_t c = 0; c < Dk; ++c) {
+          dc[c] = qt[c] * dqt[c];
+          acc[c] -= kt[c] * dkt[c];
+        }
       }
-      for (int64_t e = 0; e < Dg; ++e) {
-        if (!strict) acc[size_t(e)] += dc[size_t(e)];
-        d.dg[t * Dg + e] += acc[size_t(e)];
-        if (strict) acc[size_t(e)] += dc[size_t(e)];  // c_t = b_{t-1}: reaches g_r for r < t only
+      T* dg = d.dg + t * Dg;
+      if (strict) {  // c_t = b_{t-1}: reaches g_r for r < t only
+        for (int64_t e = 0; e < Dg; ++e) {
+          dg[e] = acc[e];
+          acc[e] += dc[e];
+        }
+      } else {
+        for (int64_t e = 0; e < Dg; ++e) {
+          acc[e] += dc[e];
+          dg[e] = acc[e];
+        }
       }
     }
   }
@@ -267,10 +304,8 @@ void block_backward(const BlockGrads<T>& d, const T* dO, T* dS, const T* S0, con
         d.du[c] += x.q[t * Dk + c] * x.k[t * Dk + c] * y;
       }
     }
-  for (int64_t i = 0; i < L * Dk; ++i) {
-    d.dq[i] += dq[i];
-    d.dk[i] += dk[i];
-  }
+  std::copy(dq, dq + L * Dk, d.dq);
+  std::copy(dk, dk + L * Dk, d.dk);
   scale_rows_by_decay(dS, w, x);                                                   // dS_0 = diag(exp(b_L)) dS_L
   gemm_rows(dS, Dv, w.qt.data(), Dk, true, dO, Dv, false, Dk, Dv, L, T(1), T(1));  //   + (q * exp(c))^T dO
 }
@@ -308,19 +343,23 @@ void check_sizes(const LinAttnSizes& n, int64_t chunk, const char* op) {
 }
 
 // The blocked forward over every head: chunks of C (the parallel form: C = T, unfactorised).
+// starts (may be null): each block's start state and the final one, [B * H, nc + 1, Dk, Dv].
 template <class T>
-void blocked_forward(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk,
+void blocked_forward(T* out, T* state, T* starts, const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk,
                      bool allow_factor) {
-  const int64_t C = std::max<int64_t>(1, std::min(chunk, n.T));
+  const int64_t C = std::max<int64_t>(1, std::min(chunk, n.T)), N = n.Dk * n.Dv, nc = (n.T + C - 1) / C;
   parallel_for(n.B * n.H, n.T * (C * (n.Dk + n.Dv) + n.Dk * n.Dv) * 2, [&](int64_t i0, int64_t i1) {
     Work<T> w(C, n.Dk, decay_width(n));
     for (int64_t i = i0; i < i1; ++i) {
-      T* S = state + i * n.Dk * n.Dv;
+      T* S = state + i * N;
+      T* kept = starts ? starts + i * (nc + 1) * N : nullptr;
       start_state(S, in, n, i);
-      for (int64_t t0 = 0; t0 < n.T; t0 += C) {
-        const int64_t L = std::min(C, n.T - t0);
+      for (int64_t c = 0; c < nc; ++c) {
+        const int64_t t0 = c * C, L = std::min(C, n.T - t0);
+        if (kept) std::copy(S, S + N, kept + c * N);
         block_forward(out + (i * n.T + t0) * n.Dv, S, w, block_of(in, n, i, t0, L), allow_factor);
       }
+      if (kept) std::copy(S, S + N, kept + nc * N);
     }
   });
 }
@@ -328,26 +367,31 @@ void blocked_forward(T* out, T* state, const LinAttnInputs<T>& in, const LinAttn
 // du is shared by the B batch rows of a head: each (b, h) sums into its own row of `rows`
 // [B * H, Dk], added up after the parallel loop (deterministic, no race).
 template <class T>
-void add_du_rows(T* du, const std::vector<T>& rows, const LinAttnSizes& n) {
+void write_du(T* du, const std::vector<T>& rows, const LinAttnSizes& n) {
+  std::fill(du, du + n.H * n.Dk, T(0));
   for (int64_t i = 0; i < n.B * n.H; ++i)
     for (int64_t c = 0; c < n.Dk; ++c) du[(i % n.H) * n.Dk + c] += rows[size_t(i * n.Dk + c)];
 }
 
+// starts (may be null): blocked_forward's kept states, read instead of recomputed.
 template <class T>
-void blocked_backward(const LinAttnGrads<T>& d, const T* dout, const T* dstate, const LinAttnInputs<T>& in,
-                      const LinAttnSizes& n, int64_t chunk, bool allow_factor) {
+void blocked_backward(const LinAttnGrads<T>& d, const T* dout, const T* dstate, const T* starts,
+                      const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk, bool allow_factor) {
   const int64_t C = std::max<int64_t>(1, std::min(chunk, n.T)), N = n.Dk * n.Dv, Dg = decay_width(n);
   const int64_t nc = (n.T + C - 1) / C;
   std::vector<T> du_rows(in.u ? size_t(n.B * n.H * n.Dk) : 0, T(0));
   parallel_for(n.B * n.H, n.T * (C * (n.Dk + n.Dv) + n.Dk * n.Dv) * 6, [&](int64_t i0, int64_t i1) {
     Work<T> w(C, n.Dk, Dg);
-    std::vector<T> states(size_t((nc + 1) * N)), dS(static_cast<size_t>(N));
+    std::vector<T> sweep(starts ? 0 : size_t((nc + 1) * N)), dS(static_cast<size_t>(N));
     for (int64_t i = i0; i < i1; ++i) {
-      start_state(states.data(), in, n, i);  // sweep 1: the state at each block start
-      for (int64_t c = 0; c < nc; ++c) {
-        const int64_t t0 = c * C, L = std::min(C, n.T - t0);
-        std::copy(states.begin() + c * N, states.begin() + (c + 1) * N, states.begin() + (c + 1) * N);
-        block_forward<T>(nullptr, states.data() + (c + 1) * N, w, block_of(in, n, i, t0, L), allow_factor);
+      const T* states = starts ? starts + i * (nc + 1) * N : sweep.data();
+      if (!starts) {  // sweep 1: the state at each block start
+        start_state(sweep.data(), in, n, i);
+        for (int64_t c = 0; c < nc; ++c) {
+          const int64_t t0 = c * C, L = std::min(C, n.T - t0);
+          std::copy(sweep.begin() + c * N, sweep.begin() + (c + 1) * N, sweep.begin() + (c + 1) * N);
+          block_forward<T>(nullptr, sweep.data() + (c + 1) * N, w, block_of(in, n, i, t0, L), allow_factor);
+        }
       }
       if (dstate)
         std::copy(dstate + i * N, dstate + (i + 1) * N, dS.begin());
@@ -360,14 +404,13 @@ void blocked_backward(const LinAttnGrads<T>& d, const T* dout, const T* dstate, 
                         .dv = d.dv + (i * n.T + t0) * n.Dv,
                         .dg = in.g && d.dg ? d.dg + (i * n.T + t0) * Dg : nullptr,
                         .du = in.u ? du_rows.data() + i * n.Dk : nullptr};
-        block_backward(g, dout + (i * n.T + t0) * n.Dv, dS.data(), states.data() + c * N, states.data() + (c + 1) * N,
-                       w, block_of(in, n, i, t0, L), allow_factor);
+        block_backward(g, dout + (i * n.T + t0) * n.Dv, dS.data(), states + c * N, states + (c + 1) * N, w,
+                       block_of(in, n, i, t0, L), allow_factor);
       }
-      if (d.dh0)
-        for (int64_t j = 0; j < N; ++j) d.dh0[i * N + j] += dS[size_t(j)];
+      if (d.dh0) std::copy(dS.begin(), dS.end(), d.dh0 + i * N);
     }
   });
-  if (in.u && d.du) add_du_rows(d.du, du_rows, n);
+  if (in.u && d.du) write_du(d.du, du_rows, n);
 }
 
 // The per-step decay factor of key channel c at step t of head i.
@@ -433,6 +476,10 @@ void linear_attention_recurrent_backward(const LinAttnGrads<T>& d, const T* dout
       else
         std::fill(dS.begin(), dS.end(), T(0));
       const T* u = in.u ? in.u + (i % n.H) * Dk : nullptr;
+      std::fill(d.dq + i * n.T * Dk, d.dq + (i + 1) * n.T * Dk, T(0));  // the loop below accumulates
+      std::fill(d.dk + i * n.T * Dk, d.dk + (i + 1) * n.T * Dk, T(0));
+      std::fill(d.dv + i * n.T * Dv, d.dv + (i + 1) * n.T * Dv, T(0));
+      if (in.g && d.dg) std::fill(d.dg + i * n.T * Dg, d.dg + (i + 1) * n.T * Dg, T(0));
       for (int64_t t = n.T - 1; t >= 0; --t) {
         const int64_t r = i * n.T + t;
         const T *q = in.q + r * Dk, *k = in.k + r * Dk, *v = in.v + r * Dv, *dO = dout + r * Dv;
@@ -472,49 +519,54 @@ void linear_attention_recurrent_backward(const LinAttnGrads<T>& d, const T* dout
           }
         }
       }
-      if (d.dh0)
-        for (int64_t j = 0; j < N; ++j) d.dh0[i * N + j] += dS[size_t(j)];
+      if (d.dh0) std::copy(dS.begin(), dS.end(), d.dh0 + i * N);
     }
   });
-  if (in.u && d.du) add_du_rows(d.du, du_rows, n);
+  if (in.u && d.du) write_du(d.du, du_rows, n);
 }
 
 // ---- parallel: the materialised T x T form (one block of all T, exps formed pairwise) ----
 template <class T>
 void linear_attention_parallel(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n) {
   check_sizes(n, 1, "linear_attention_parallel");
-  blocked_forward(out, state, in, n, std::max<int64_t>(n.T, 1), false);
+  blocked_forward<T>(out, state, nullptr, in, n, std::max<int64_t>(n.T, 1), false);
 }
 template <class T>
 void linear_attention_parallel_backward(const LinAttnGrads<T>& d, const T* dout, const T* dstate,
                                         const LinAttnInputs<T>& in, const LinAttnSizes& n) {
   check_sizes(n, 1, "linear_attention_parallel_backward");
-  blocked_backward(d, dout, dstate, in, n, std::max<int64_t>(n.T, 1), false);
+  blocked_backward<T>(d, dout, dstate, nullptr, in, n, std::max<int64_t>(n.T, 1), false);
 }
 
 // ---- chunked: blocks of C, per-channel blocks factorised under the guard ---------------
+int64_t linear_attention_starts_size(const LinAttnSizes& n, int64_t chunk) {
+  const int64_t C = std::max<int64_t>(1, std::min(chunk, n.T));
+  return n.B * n.H * ((n.T + C - 1) / C + 1) * n.Dk * n.Dv;
+}
 template <class T>
-void linear_attention_chunked(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk) {
+void linear_attention_chunked(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk,
+                              T* starts) {
   check_sizes(n, chunk, "linear_attention_chunked");
-  blocked_forward(out, state, in, n, chunk, true);
+  blocked_forward(out, state, starts, in, n, chunk, true);
 }
 template <class T>
 void linear_attention_chunked_backward(const LinAttnGrads<T>& d, const T* dout, const T* dstate,
-                                       const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk) {
+                                       const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk,
+                                       const T* starts) {
   check_sizes(n, chunk, "linear_attention_chunked_backward");
-  blocked_backward(d, dout, dstate, in, n, chunk, true);
+  blocked_backward(d, dout, dstate, starts, in, n, chunk, true);
 }
 
-#define TZ_LINATTN_INSTANTIATE(T)                                                                           \
-  template void linear_attention_recurrent<T>(T*, T*, const LinAttnInputs<T>&, const LinAttnSizes&);        \
-  template void linear_attention_parallel<T>(T*, T*, const LinAttnInputs<T>&, const LinAttnSizes&);         \
-  template void linear_attention_chunked<T>(T*, T*, const LinAttnInputs<T>&, const LinAttnSizes&, int64_t); \
-  template void linear_attention_recurrent_backward<T>(const LinAttnGrads<T>&, const T*, const T*,          \
-                                                       const LinAttnInputs<T>&, const LinAttnSizes&);       \
-  template void linear_attention_parallel_backward<T>(const LinAttnGrads<T>&, const T*, const T*,           \
-                                                      const LinAttnInputs<T>&, const LinAttnSizes&);        \
-  template void linear_attention_chunked_backward<T>(const LinAttnGrads<T>&, const T*, const T*,            \
-                                                     const LinAttnInputs<T>&, const LinAttnSizes&, int64_t);
+#define TZ_LINATTN_INSTANTIATE(T)                                                                               \
+  template void linear_attention_recurrent<T>(T*, T*, const LinAttnInputs<T>&, const LinAttnSizes&);            \
+  template void linear_attention_parallel<T>(T*, T*, const LinAttnInputs<T>&, const LinAttnSizes&);             \
+  template void linear_attention_chunked<T>(T*, T*, const LinAttnInputs<T>&, const LinAttnSizes&, int64_t, T*); \
+  template void linear_attention_recurrent_backward<T>(const LinAttnGrads<T>&, const T*, const T*,              \
+                                                       const LinAttnInputs<T>&, const LinAttnSizes&);           \
+  template void linear_attention_parallel_backward<T>(const LinAttnGrads<T>&, const T*, const T*,               \
+                                                      const LinAttnInputs<T>&, const LinAttnSizes&);            \
+  template void linear_attention_chunked_backward<T>(const LinAttnGrads<T>&, const T*, const T*,                \
+                                                     const LinAttnInputs<T>&, const LinAttnSizes&, int64_t, const T*);
 TZ_LINATTN_INSTANTIATE(float)
 TZ_LINATTN_INSTANTIATE(double)
 #undef TZ_LINATTN_INSTANTIATE

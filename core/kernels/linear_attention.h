@@ -47,8 +47,8 @@
 //   u_d q_td (dO_t . v_t) to dk, (sum_d q_td u_d k_td) dO_t to dv, q_td k_td (dO_t . v_t) to du.
 // The chunked backward recomputes the block start states in a forward sweep (O(T / C Dk Dv)
 // memory); the recurrent backward stores all T states of one head (a reference only).
-// Backward kernels accumulate (+=) into the gradient buffers; null buffers are skipped
-// for dg (no g), du (no u) and dh0.
+// Backward kernels write every gradient buffer (no need to zero them first); null buffers
+// are skipped for dg (no g), du (no u) and dh0.
 //
 // f32 runs the products through kernels::gemm (its AVX2 / AVX-512 micro-kernels, or the
 // scalar one when tz::simd_enabled() is off); the B x H heads run in parallel (tz::parallel_for).
@@ -92,8 +92,13 @@ template <class T>
 void linear_attention_recurrent(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n);
 template <class T>
 void linear_attention_parallel(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n);
+// The chunked form's optional `starts` [B, H, ceil(T / C) + 1, Dk, Dv] (C = min(chunk, T), at
+// least 1): the state at each block's start and the final state. The forward writes them
+// when given; the backward then reads them instead of recomputing them in a forward sweep.
+int64_t linear_attention_starts_size(const LinAttnSizes& n, int64_t chunk);
 template <class T>
-void linear_attention_chunked(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk);
+void linear_attention_chunked(T* out, T* state, const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk,
+                              T* starts = nullptr);
 
 // Backward forms: dout [B, H, T, Dv], dstate [B, H, Dk, Dv] (null = 0).
 template <class T>
@@ -104,6 +109,7 @@ void linear_attention_parallel_backward(const LinAttnGrads<T>& d, const T* dout,
                                         const LinAttnInputs<T>& in, const LinAttnSizes& n);
 template <class T>
 void linear_attention_chunked_backward(const LinAttnGrads<T>& d, const T* dout, const T* dstate,
-                                       const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk);
+                                       const LinAttnInputs<T>& in, const LinAttnSizes& n, int64_t chunk,
+                                       const T* starts = nullptr);
 
 }  // namespace tz::kernels

@@ -259,6 +259,17 @@ TEST_CASE("linear_attention rejects wrong shapes and dtypes, naming them") {
                        doctest::Contains("h0 must be [B, H, Dk, Dv]"), Error);
   CHECK_THROWS_WITH_AS(linear_attention(x.q, x.k, x.v, {.chunk = 0}), doctest::Contains("chunk must be >= 1"), Error);
   CHECK_THROWS_WITH_AS(linear_attention(x.q, x.k.to(DType::f32), x.v, {}), doctest::Contains("dtypes differ"), Error);
+  // the tensor-level forward's outputs and kept states
+  Tensor out = empty({1, 2, 5, 2}, DType::f64), state = empty({1, 2, 3, 2}, DType::f64);
+  CHECK_THROWS_WITH_AS(core::linear_attention(empty({1, 2, 4, 2}, DType::f64), state, x.q, x.k, x.v, {}),
+                       doctest::Contains("out must be [B, H, T, Dv] = [1, 2, 5, 2]"), Error);
+  CHECK_THROWS_WITH_AS(core::linear_attention(out, state, x.q, x.k, x.v, {}, empty({7}, DType::f64)),
+                       doctest::Contains("starts must come from linear_attention_starts"), Error);
+  const LinearAttentionSpec rec{.form = LinearAttentionForm::recurrent};
+  CHECK_FALSE(core::linear_attention_starts(x.q, x.v, rec).defined());
+  CHECK_THROWS_WITH_AS(
+      core::linear_attention(out, state, x.q, x.k, x.v, rec, core::linear_attention_starts(x.q, x.v, {})),
+      doctest::Contains("starts must come from linear_attention_starts"), Error);
 }
 
 TEST_CASE("linear_attention: the decode step (recurrent, T = 1) continues a chunked prefill exactly") {
