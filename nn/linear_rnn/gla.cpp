@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/creation.h"
 #include "nn/registry.h"
 
 namespace tz::nn {
@@ -11,6 +12,8 @@ GLA::GLA(const GLAOptions& o, Generator& gen) : options(o) {
   TZ_CHECK(o.dim > 0 && o.heads > 0 && o.dim % o.heads == 0, "gla: dim must be a positive multiple of heads, got dim ",
            o.dim, ", heads ", o.heads);
   TZ_CHECK(o.chunk >= 1, "gla: linear_chunk must be >= 1, got ", o.chunk);
+  TZ_CHECK(o.conv >= 0, "gla: gla_conv must be >= 0, got ", o.conv);
+  TZ_CHECK(std::isfinite(o.gate_temp) && o.gate_temp > 0, "gla: gla_tau must be positive, got ", o.gate_temp);
   const int64_t C = o.dim;
   auto lin = [&](const char* name, int64_t in, int64_t out, bool bias) {
     return register_module(name, std::make_shared<Linear>(LinearOptions{.in = in, .out = out, .bias = bias}, gen));
@@ -23,6 +26,10 @@ GLA::GLA(const GLAOptions& o, Generator& gen) : options(o) {
   gate_down = lin("gate_down", C, o.gate_rank, false);
   gate_up = lin("gate_up", o.gate_rank, C, true);
   norm = register_module("norm", std::make_shared<HeadGroupNorm>(C));
+  if (o.conv > 0) {  // PyTorch's Conv1d default: U(+-1/sqrt(K))
+    const double bound = 1.0 / std::sqrt(double(o.conv));
+    conv_weight = register_parameter("conv_weight", rand({3 * C, o.conv}, gen, DType::f32, -bound, bound));
+  }
 }
 
 Tensor GLA::log_gates(const Tensor& x) const {
@@ -30,24 +37,34 @@ Tensor GLA::log_gates(const Tensor& x) const {
 }
 
 Tensor GLA::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
-  LinearRnnState* st = state ? &own_state<LinearRnnState>(state, ctx) : nullptr;
-  const int64_t H = options.heads, D = options.dim / H;
-  Tensor q = split_heads(q_proj->forward(x), H) * (1.0 / std::sqrt(double(D)));
-  Tensor k = split_heads(k_proj->forward(x), H);
-  Tensor v = split_heads(v_proj->forward(x), H);
+  GLAState* st = state ? &own_state<GLAState>(state, ctx) : nullptr;
+  const int64_t H = options.heads, C = options.dim, D = C / H;
+  Tensor q = q_proj->forward(x), k = k_proj->forward(x), v = v_proj->forward(x);
+  if (options.conv > 0) {
+    Tensor a = cat({q, k, v}, 2);  // [B, T, 3 C]
+    a = silu(st && st->conv.defined() ? conv1d_causal_continue(a, conv_weight, Tensor(), st->conv)
+                                      : conv1d_causal(a, conv_weight));
+    q = a.narrow(2, 0, C), k = a.narrow(2, C, C), v = a.narrow(2, 2 * C, C);
+  }
+  q = split_heads(q, H) * (1.0 / std::sqrt(double(D)));
+  k = split_heads(k, H);
+  v = split_heads(v, H);
   Tensor o =
       run_linear_attention(q, k, v, {.log_decay = log_gates(x), .form = options.form, .chunk = options.chunk}, st);
   return o_proj->forward(silu(r_proj->forward(x)) * norm->forward(o));
 }
 
-std::unique_ptr<MixerState> GLA::make_state(int64_t batch, int64_t capacity, DType dtype) const {
+std::unique_ptr<MixerState> GLA::make_state(int64_t batch, int64_t, DType dtype) const {
   const int64_t D = options.dim / options.heads;
-  return make_linear_state(batch, options.heads, D, D, dtype);
+  auto s = std::make_unique<GLAState>();
+  s->S = zeros({batch, options.heads, D, D}, dtype);
+  if (options.conv > 1) s->conv = zeros({batch, options.conv - 1, 3 * options.dim}, dtype);
+  return s;
 }
 
 std::string GLA::describe() const {
   return cat_str("GLA(dim=", options.dim, ", heads=", options.heads, ", gate rank ", options.gate_rank, ", tau ",
-                 options.gate_temp, ", ", form_text(options.form, options.chunk), ")");
+                 options.gate_temp, ", conv ", options.conv, ", ", form_text(options.form, options.chunk), ")");
 }
 
 }  // namespace tz::nn
@@ -57,16 +74,23 @@ namespace tz::zoo {
 void register_gla(nn::Registry& r) {
   r.add({.id = "gla",
          .summary = "Gated linear attention: a low-rank data-dependent decay per key channel, GroupNorm, swish gate",
-         .keys = {nn::kLinearChunk, nn::kLinearForm},
+         .keys = {nn::kLinearChunk, nn::kLinearForm, nn::kGlaConv, nn::kGlaTau},
          .test_config = R"({"mixer": "gla", "linear_chunk": 4})",
          .example = R"({"dim": 256, "depth": 4, "heads": 4, "mixer": "gla"})",
          .mixer =
              [](const nn::ModelDims& d, const nn::Config& c, Generator& gen) {
                TZ_CHECK(d.causal && d.context_dim == 0, "gla: a causal self-mixer only (no encoder or cross use)");
-               return std::make_shared<nn::GLA>(
-                   nn::GLAOptions{
-                       .dim = d.dim, .heads = d.heads, .chunk = nn::linear_chunk(c), .form = nn::linear_form(c)},
-                   gen);
+               const int64_t conv = c.get(nn::kGlaConv);
+               TZ_CHECK(conv >= 0, c.source(), ": gla_conv must be >= 0, got ", conv);
+               const double tau = c.get(nn::kGlaTau);
+               TZ_CHECK(std::isfinite(tau) && tau > 0, c.source(), ": gla_tau must be positive, got ", tau);
+               return std::make_shared<nn::GLA>(nn::GLAOptions{.dim = d.dim,
+                                                               .heads = d.heads,
+                                                               .chunk = nn::linear_chunk(c),
+                                                               .form = nn::linear_form(c),
+                                                               .gate_temp = tau,
+                                                               .conv = conv},
+                                                gen);
              },
          .chunk = 4,
          .learn_steps = 2000,
