@@ -4,9 +4,11 @@
 # selective_scan_ref in PyTorch (bench/torch_selective_scan.py), 1 and 2 threads, one
 # process per measurement (each peak RSS is its own). A benchmark, not a test.
 #
-#   bench/run_scan_bench.sh                       T in 256 1024 4096 for tensorzoo; PyTorch up
-#                                                 to TORCH_MAX_T = 256 (its backward takes ~40 s
-#                                                 per step there on 1 thread with torch 1.13)
+#   bench/run_scan_bench.sh                       T in 256 1024 4096 for tensorzoo; PyTorch with
+#                                                 Mamba's slicing up to TORCH_MAX_T = 256 (its
+#                                                 backward grows as T^2: ~40 s per step there on
+#                                                 1 thread with torch 1.13), with the slices taken
+#                                                 by unbind (linear in T) up to UNBIND_MAX_T = 4096
 #   TORCH_MAX_T=4096 REPS=3 bench/run_scan_bench.sh   the full table (hours)
 #   PY=/usr/bin/python3 PY_NEW= ...               one PyTorch only
 #
@@ -21,6 +23,7 @@ BUILD=${BUILD:-$ROOT/build-bench}
 TS=${TS:-"256 1024 4096"}
 THREADS_LIST=${THREADS_LIST:-"1 2"}
 TORCH_MAX_T=${TORCH_MAX_T:-256}
+UNBIND_MAX_T=${UNBIND_MAX_T:-4096}
 REPS=${REPS:-2}
 TORCH_REPS=${TORCH_REPS:-1}
 PY=${PY:-/usr/bin/python3}
@@ -40,12 +43,15 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for T in $TS; do
   for th in $THREADS_LIST; do
     "$BUILD/bench/scan_bench" --T "$T" --threads "$th" --reps "$REPS" | tee -a "$RES" >&2
-    if [ "$T" -le "$TORCH_MAX_T" ]; then
+    for slicing in index unbind; do
+      max=$TORCH_MAX_T
+      [ $slicing = unbind ] && max=$UNBIND_MAX_T
+      [ "$T" -le "$max" ] || continue
       for py in "${PYS[@]}"; do
-        OMP_NUM_THREADS=$th "$py" "$ROOT/bench/torch_selective_scan.py" --T "$T" --threads "$th" --reps "$TORCH_REPS" |
-          tee -a "$RES" >&2
+        OMP_NUM_THREADS=$th "$py" "$ROOT/bench/torch_selective_scan.py" --T "$T" --threads "$th" --reps "$TORCH_REPS" \
+          --slicing $slicing | tee -a "$RES" >&2
       done
-    fi
+    done
   done
 done
 # Mamba LM decoding (dim 256, 4 blocks): ms per token at positions 100 and 4000

@@ -219,7 +219,7 @@ TZ_PROOF(transnormer_llm, "tiled (blocks 1, 3, 8, T) == parallel == recurrent, d
 // The gated linear RNNs learn multi-query associative recall (MQAR, Zoology,
 // arXiv:2312.04927; data/tasks.h: 4 key-value pairs, then the queried keys; 8 keys, 8
 // values) at a small size (tests/zoo/small_mqar.h, as H3's claim in proofs_gated_ssm.cpp).
-// Measured (3000 steps): hgrn2 1.000, rwkv6 0.998, mamba2 0.993, and gla with the short conv
+// Measured (3000 steps): hgrn2 1.000, rwkv6 0.998, mamba2 0.996, and gla with the short conv
 // of flash-linear-attention's GLA layer (gla_conv 4, its conv_size) 0.937. The paper's GLA
 // (no conv) is measured without a bound: 0.391 (0.395 at 6000 steps), as linear attention
 // without decay (0.390). Gates free to close do not help it (tau 4: 0.229, tau 1: 0.123), nor
