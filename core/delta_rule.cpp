@@ -50,24 +50,45 @@ void check_delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, const T
   check_inputs(q, k, v, beta, spec);
 }
 
-DeltaRuleForward delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
-                            const DeltaRuleSpec& spec) {
+Tensor delta_rule_starts(const Tensor& q, const Tensor& v, const DeltaRuleSpec& spec) {
+  if (spec.form != LinearAttentionForm::chunked) return Tensor();
+  const kernels::DeltaSizes n{.B = q.size(0), .H = q.size(1), .T = q.size(2), .Dk = q.size(3), .Dv = v.size(3)};
+  return empty({kernels::delta_rule_starts_size(n, spec.chunk)}, q.dtype());
+}
+
+namespace {
+void check_starts(const Tensor& starts, const kernels::DeltaSizes& n, const DeltaRuleSpec& spec, DType dt) {
+  TZ_CHECK(
+      !starts.defined() || (spec.form == LinearAttentionForm::chunked && starts.is_contiguous() &&
+                            starts.dtype() == dt && starts.numel() == kernels::delta_rule_starts_size(n, spec.chunk)),
+      "delta_rule: starts must come from delta_rule_starts for the chunked form");
+}
+}  // namespace
+
+void delta_rule(const Tensor& out, const Tensor& state, const Tensor& q, const Tensor& k, const Tensor& v,
+                const Tensor& beta, const DeltaRuleSpec& spec, const Tensor& starts) {
   const kernels::DeltaSizes n = check_inputs(q, k, v, beta, spec);
+  TZ_CHECK(out.defined() && state.defined() && out.is_contiguous() && state.is_contiguous() &&
+               out.dtype() == q.dtype() && state.dtype() == q.dtype() && out.shape() == Shape({n.B, n.H, n.T, n.Dv}) &&
+               state.shape() == Shape({n.B, n.H, n.Dk, n.Dv}),
+           "delta_rule: out and state must be contiguous [B, H, T, Dv] = [", n.B, ", ", n.H, ", ", n.T, ", ", n.Dv,
+           "] and [B, H, Dk, Dv] tensors of q's dtype");
+  check_starts(starts, n, spec, q.dtype());
   Tensor qc = contig(q), kc = contig(k), vc = contig(v), bc = contig(beta), hc = contig(spec.h0);
-  Tensor out = empty({n.B, n.H, n.T, n.Dv}, q.dtype()), state = empty({n.B, n.H, n.Dk, n.Dv}, q.dtype());
   TZ_DISPATCH_FLOAT(q.dtype(), "delta_rule", [&]<class T>() {
     kernels::DeltaInputs<T> in{.q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .beta = ptr<T>(bc), .h0 = ptr<T>(hc)};
     if (spec.form == LinearAttentionForm::recurrent)
       kernels::delta_rule_recurrent(mptr<T>(out), mptr<T>(state), in, n);
     else
-      kernels::delta_rule_chunked(mptr<T>(out), mptr<T>(state), in, n, spec.chunk);
+      kernels::delta_rule_chunked(mptr<T>(out), mptr<T>(state), in, n, spec.chunk, mptr<T>(starts));
   });
-  return {out, state};
 }
 
 DeltaRuleGrads delta_rule_backward(const Tensor& dout, const Tensor& dstate, const Tensor& q, const Tensor& k,
-                                   const Tensor& v, const Tensor& beta, const DeltaRuleSpec& spec) {
+                                   const Tensor& v, const Tensor& beta, const DeltaRuleSpec& spec,
+                                   const Tensor& starts) {
   const kernels::DeltaSizes n = check_inputs(q, k, v, beta, spec);
+  check_starts(starts, n, spec, q.dtype());
   const DType dt = q.dtype();
   TZ_CHECK(dout.defined() && dout.shape() == Shape({n.B, n.H, n.T, n.Dv}),
            "delta_rule backward: gradient of out must be [B, H, T, Dv] = [", n.B, ", ", n.H, ", ", n.T, ", ", n.Dv,
@@ -76,8 +97,8 @@ DeltaRuleGrads delta_rule_backward(const Tensor& dout, const Tensor& dstate, con
            "delta_rule backward: gradient of state must be [B, H, Dk, Dv], got ", dstate.shape());
   Tensor qc = contig(q), kc = contig(k), vc = contig(v), bc = contig(beta), hc = contig(spec.h0);
   Tensor doc = contiguous_as(dout, dt), dsc = dstate.defined() ? contiguous_as(dstate, dt) : Tensor();
-  DeltaRuleGrads r{zeros(q.shape(), dt), zeros(k.shape(), dt), zeros(v.shape(), dt), zeros(beta.shape(), dt),
-                   hc.defined() ? zeros(hc.shape(), dt) : Tensor()};
+  DeltaRuleGrads r{empty(q.shape(), dt), empty(k.shape(), dt), empty(v.shape(), dt),  // the kernels write every element
+                   empty(beta.shape(), dt), hc.defined() ? empty(hc.shape(), dt) : Tensor()};
   TZ_DISPATCH_FLOAT(dt, "delta_rule backward", [&]<class T>() {
     kernels::DeltaInputs<T> in{.q = ptr<T>(qc), .k = ptr<T>(kc), .v = ptr<T>(vc), .beta = ptr<T>(bc), .h0 = ptr<T>(hc)};
     kernels::DeltaGrads<T> d{.dq = mptr<T>(r.dq),
@@ -88,7 +109,7 @@ DeltaRuleGrads delta_rule_backward(const Tensor& dout, const Tensor& dstate, con
     if (spec.form == LinearAttentionForm::recurrent)
       kernels::delta_rule_recurrent_backward(d, ptr<T>(doc), ptr<T>(dsc), in, n);
     else
-      kernels::delta_rule_chunked_backward(d, ptr<T>(doc), ptr<T>(dsc), in, n, spec.chunk);
+      kernels::delta_rule_chunked_backward(d, ptr<T>(doc), ptr<T>(dsc), in, n, spec.chunk, ptr<T>(starts));
   });
   return r;
 }

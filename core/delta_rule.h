@@ -24,9 +24,6 @@ struct DeltaRuleSpec {
 
 namespace core {
 
-struct DeltaRuleForward {
-  Tensor out, state;
-};
 struct DeltaRuleGrads {
   Tensor dq, dk, dv, dbeta, dh0;  // dh0 undefined when h0 is
 };
@@ -34,11 +31,19 @@ struct DeltaRuleGrads {
 // Checks shapes, dtypes, form and chunk; throws tz::Error naming them.
 void check_delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta, const DeltaRuleSpec& spec);
 
-DeltaRuleForward delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
-                            const DeltaRuleSpec& spec);
-// dout [B, H, T, Dv]; dstate [B, H, Dk, Dv] or undefined (zero).
+// Written into out [B, H, T, Dv] and state [B, H, Dk, Dv]: contiguous tensors of q's dtype (the
+// autograd op's views of one buffer). starts: where the chunked form keeps its chunk start
+// states for the backward (made by delta_rule_starts); undefined: not kept.
+void delta_rule(const Tensor& out, const Tensor& state, const Tensor& q, const Tensor& k, const Tensor& v,
+                const Tensor& beta, const DeltaRuleSpec& spec, const Tensor& starts = Tensor());
+// An uninitialised buffer for the chunk start states of the chunked form (undefined for the
+// recurrent form): T / chunk + 1 states of [Dk, Dv] per head.
+Tensor delta_rule_starts(const Tensor& q, const Tensor& v, const DeltaRuleSpec& spec);
+// dout [B, H, T, Dv]; dstate [B, H, Dk, Dv] or undefined (zero); starts: the forward's kept
+// states (same spec), or undefined to recompute them.
 DeltaRuleGrads delta_rule_backward(const Tensor& dout, const Tensor& dstate, const Tensor& q, const Tensor& k,
-                                   const Tensor& v, const Tensor& beta, const DeltaRuleSpec& spec);
+                                   const Tensor& v, const Tensor& beta, const DeltaRuleSpec& spec,
+                                   const Tensor& starts = Tensor());
 
 }  // namespace core
 }  // namespace tz

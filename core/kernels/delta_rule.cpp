@@ -106,16 +106,19 @@ void delta_rule_recurrent(T* out, T* state, const DeltaInputs<T>& in, const Delt
 }
 
 template <class T>
-void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaSizes& n, int64_t chunk) {
+void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaSizes& n, int64_t chunk, T* starts) {
   check_sizes(n, chunk, "delta_rule_chunked");
   const int64_t Dk = n.Dk, Dv = n.Dv, N = Dk * Dv, C = std::min(chunk, std::max<int64_t>(n.T, 1));
+  const int64_t nc = (n.T + C - 1) / C;
   parallel_for(n.B * n.H, n.T * (C * (C + Dk + Dv) + N) * 3, [&](int64_t i0, int64_t i1) {
     Chunk<T> w(C, Dk, Dv);
     for (int64_t i = i0; i < i1; ++i) {
       T* S = state + i * N;
+      T* kept = starts ? starts + i * (nc + 1) * N : nullptr;
       start_state(S, in, n, i);
-      for (int64_t t0 = 0; t0 < n.T; t0 += C) {
-        const int64_t L = std::min(C, n.T - t0), r = i * n.T + t0;
+      for (int64_t c = 0; c < nc; ++c) {
+        const int64_t t0 = c * C, L = std::min(C, n.T - t0), r = i * n.T + t0;
+        if (kept) std::copy(S, S + N, kept + c * N);
         const T *q = in.q + r * Dk, *k = in.k + r * Dk;
         w.prepare(q, k, in.v + r * Dv, in.beta + r, S, L);
         T* o = out + r * Dv;
@@ -123,6 +126,7 @@ void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaS
         gemm_rows<T>(o, Dv, w.P.data(), C, false, w.U.data(), Dv, false, L, Dv, L, 1, 1);  // + P U
         gemm_rows<T>(S, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);          // S_0 + K^T U
       }
+      if (kept) std::copy(S, S + N, kept + nc * N);
     }
   });
 }
@@ -136,6 +140,9 @@ void delta_rule_recurrent_backward(const DeltaGrads<T>& d, const T* dout, const 
     std::vector<T> states(size_t((n.T + 1) * N)), dS(static_cast<size_t>(N)), u(static_cast<size_t>(Dv)),
         kdS(static_cast<size_t>(Dv));
     for (int64_t i = i0; i < i1; ++i) {
+      std::fill(d.dq + i * n.T * Dk, d.dq + (i + 1) * n.T * Dk, T(0));  // the loop below accumulates
+      std::fill(d.dk + i * n.T * Dk, d.dk + (i + 1) * n.T * Dk, T(0));
+      std::fill(d.dv + i * n.T * Dv, d.dv + (i + 1) * n.T * Dv, T(0));
       start_state(states.data(), in, n, i);
       for (int64_t t = 0; t < n.T; ++t) {  // every state, by the forward loop's update
         const int64_t r = i * n.T + t;
@@ -176,7 +183,7 @@ void delta_rule_recurrent_backward(const DeltaGrads<T>& d, const T* dout, const 
           dv[j] += b * kdS[size_t(j)];
           db += kdS[size_t(j)] * u[size_t(j)];
         }
-        d.dbeta[r] += db;
+        d.dbeta[r] = db;
         for (int64_t c = 0; c < Dk; ++c) {
           T acc = 0;
           for (int64_t j = 0; j < Dv; ++j)
@@ -185,30 +192,32 @@ void delta_rule_recurrent_backward(const DeltaGrads<T>& d, const T* dout, const 
           for (int64_t j = 0; j < Dv; ++j) dS[size_t(c * Dv + j)] -= b * k[c] * kdS[size_t(j)];
         }
       }
-      if (d.dh0)
-        for (int64_t e = 0; e < N; ++e) d.dh0[i * N + e] += dS[size_t(e)];
+      if (d.dh0) std::copy(dS.begin(), dS.end(), d.dh0 + i * N);
     }
   });
 }
 
 template <class T>
 void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T* dstate, const DeltaInputs<T>& in,
-                                 const DeltaSizes& n, int64_t chunk) {
+                                 const DeltaSizes& n, int64_t chunk, const T* starts) {
   check_sizes(n, chunk, "delta_rule_chunked_backward");
   const int64_t Dk = n.Dk, Dv = n.Dv, N = Dk * Dv, C = std::min(chunk, std::max<int64_t>(n.T, 1));
   const int64_t nc = (n.T + C - 1) / C;
   parallel_for(n.B * n.H, n.T * (C * (C + Dk + Dv) + N) * 10, [&](int64_t i0, int64_t i1) {
     Chunk<T> w(C, Dk, Dv);
-    std::vector<T> starts(size_t((nc + 1) * N)), dS(static_cast<size_t>(N)), E(static_cast<size_t>(C * Dv));
+    std::vector<T> sweep(starts ? 0 : size_t((nc + 1) * N)), dS(static_cast<size_t>(N)), E(static_cast<size_t>(C * Dv));
     for (int64_t i = i0; i < i1; ++i) {
-      start_state(starts.data(), in, n, i);
-      for (int64_t c = 0; c < nc; ++c) {  // the chunk start states, by the forward's own sweep
-        const int64_t t0 = c * C, L = std::min(C, n.T - t0), r = i * n.T + t0;
-        const T *S0 = starts.data() + c * N, *k = in.k + r * Dk;
-        T* S1 = starts.data() + (c + 1) * N;
-        w.prepare(in.q + r * Dk, k, in.v + r * Dv, in.beta + r, S0, L);
-        std::copy(S0, S0 + N, S1);
-        gemm_rows<T>(S1, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);
+      const T* states = starts ? starts + i * (nc + 1) * N : sweep.data();
+      if (!starts) {
+        start_state(sweep.data(), in, n, i);
+        for (int64_t c = 0; c < nc; ++c) {  // the chunk start states, by the forward's own sweep
+          const int64_t t0 = c * C, L = std::min(C, n.T - t0), r = i * n.T + t0;
+          const T *S0 = sweep.data() + c * N, *k = in.k + r * Dk;
+          T* S1 = sweep.data() + (c + 1) * N;
+          w.prepare(in.q + r * Dk, k, in.v + r * Dv, in.beta + r, S0, L);
+          std::copy(S0, S0 + N, S1);
+          gemm_rows<T>(S1, Dv, k, Dk, true, w.U.data(), Dv, false, Dk, Dv, L, 1, 1);
+        }
       }
       if (dstate)
         std::copy(dstate + i * N, dstate + (i + 1) * N, dS.begin());
@@ -216,19 +225,19 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
         std::fill(dS.begin(), dS.end(), T(0));
       for (int64_t c = nc - 1; c >= 0; --c) {
         const int64_t t0 = c * C, L = std::min(C, n.T - t0), r = i * n.T + t0;
-        const T *S0 = starts.data() + c * N, *q = in.q + r * Dk, *k = in.k + r * Dk, *beta = in.beta + r;
+        const T *S0 = states + c * N, *q = in.q + r * Dk, *k = in.k + r * Dk, *beta = in.beta + r;
         const T* dO = dout + r * Dv;
         T *dq = d.dq + r * Dk, *dk = d.dk + r * Dk, *dv = d.dv + r * Dv, *db = d.dbeta + r;
         w.prepare(q, k, in.v + r * Dv, beta, S0, L);
         // dU = P^T dO + K dS_L
         gemm_rows<T>(w.dU.data(), Dv, w.P.data(), C, true, dO, Dv, false, L, Dv, L, 1, 0);
         gemm_rows<T>(w.dU.data(), Dv, k, Dk, false, dS.data(), Dv, false, L, Dv, Dk, 1, 1);
-        // dP = dO U^T ⊙ M: dQ += dP K + dO S_0^T, dK += dP^T Q + U dS_L^T
+        // dP = dO U^T ⊙ M: dQ = dP K + dO S_0^T, dK = dP^T Q + U dS_L^T (the first products write)
         gemm_rows<T>(w.dP.data(), C, dO, Dv, false, w.U.data(), Dv, true, L, L, Dv, 1, 0);
         for (int64_t a = 0; a < L; ++a) std::fill(w.dP.data() + a * C + a + 1, w.dP.data() + a * C + L, T(0));
-        gemm_rows<T>(dq, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 1);
+        gemm_rows<T>(dq, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 0);
         gemm_rows<T>(dq, Dk, dO, Dv, false, S0, Dv, true, L, Dk, Dv, 1, 1);
-        gemm_rows<T>(dk, Dk, w.dP.data(), C, true, q, Dk, false, L, Dk, L, 1, 1);
+        gemm_rows<T>(dk, Dk, w.dP.data(), C, true, q, Dk, false, L, Dk, L, 1, 0);
         gemm_rows<T>(dk, Dk, w.U.data(), Dv, false, dS.data(), Dv, true, L, Dk, Dv, 1, 1);
         // dR = Tm^T dU; dA = -(dR U^T), strictly lower, into dP scaled by beta (D = diag(beta) dA)
         gemm_rows<T>(w.dR.data(), Dv, w.Tm.data(), C, true, w.dU.data(), Dv, false, L, Dv, L, 1, 0);
@@ -238,7 +247,7 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
           std::fill(row + a, row + L, T(0));
           T acc = 0;
           for (int64_t b = 0; b < a; ++b) acc += row[b] * w.G[size_t(a * C + b)];
-          db[a] += acc;
+          db[a] = acc;
           for (int64_t b = 0; b < a; ++b) row[b] *= beta[a];
         }
         gemm_rows<T>(dk, Dk, w.dP.data(), C, false, k, Dk, false, L, Dk, L, 1, 1);  // + D K
@@ -250,7 +259,7 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
             const T g = w.dR[size_t(a * Dv + j)];
             acc += g * w.Dd[size_t(a * Dv + j)];
             E[size_t(a * Dv + j)] = beta[a] * g;
-            dv[a * Dv + j] += beta[a] * g;
+            dv[a * Dv + j] = beta[a] * g;
           }
           db[a] += acc;
         }
@@ -259,19 +268,23 @@ void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T*
         gemm_rows<T>(dS.data(), Dv, q, Dk, true, dO, Dv, false, Dk, Dv, L, 1, 1);
         gemm_rows<T>(dS.data(), Dv, k, Dk, true, E.data(), Dv, false, Dk, Dv, L, -1, 1);
       }
-      if (d.dh0)
-        for (int64_t e = 0; e < N; ++e) d.dh0[i * N + e] += dS[size_t(e)];
+      if (d.dh0) std::copy(dS.begin(), dS.end(), d.dh0 + i * N);
     }
   });
 }
 
+int64_t delta_rule_starts_size(const DeltaSizes& n, int64_t chunk) {
+  const int64_t C = std::min(chunk, std::max<int64_t>(n.T, 1));
+  return n.B * n.H * ((n.T + C - 1) / C + 1) * n.Dk * n.Dv;
+}
+
 #define TZ_DELTA_INSTANTIATE(T)                                                                                   \
   template void delta_rule_recurrent<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&);                        \
-  template void delta_rule_chunked<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&, int64_t);                 \
+  template void delta_rule_chunked<T>(T*, T*, const DeltaInputs<T>&, const DeltaSizes&, int64_t, T*);             \
   template void delta_rule_recurrent_backward<T>(const DeltaGrads<T>&, const T*, const T*, const DeltaInputs<T>&, \
                                                  const DeltaSizes&);                                              \
   template void delta_rule_chunked_backward<T>(const DeltaGrads<T>&, const T*, const T*, const DeltaInputs<T>&,   \
-                                               const DeltaSizes&, int64_t);
+                                               const DeltaSizes&, int64_t, const T*);
 TZ_DELTA_INSTANTIATE(float)
 TZ_DELTA_INSTANTIATE(double)
 #undef TZ_DELTA_INSTANTIATE

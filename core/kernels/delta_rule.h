@@ -33,9 +33,10 @@
 //   dV = diag(beta) dR,   dK -= diag(beta) dR S_0^T,
 //   dS_0 = dS_L + Q^T dO - K^T diag(beta) dR.
 // (dA from Tm = (I + A)^-1: dA = -Tm^T dTm Tm^T with dTm = dU R^T, which is -dR U^T.) The
-// chunked backward recomputes the chunk start states in a forward sweep (T / C states of
-// Dk x Dv); the recurrent backward stores all T states of one head (a reference only).
-// Backward kernels accumulate (+=) into the gradient buffers; a null dh0 is skipped.
+// chunked backward reads the chunk start states the forward kept (`starts`), or recomputes
+// them in a forward sweep (T / C states of Dk x Dv); the recurrent backward stores all T
+// states of one head (a reference only). Backward kernels write every gradient buffer (no
+// need to zero them first); a null dh0 is skipped.
 //
 // f32 runs the products through kernels::gemm; the B x H heads run in parallel.
 #pragma once
@@ -69,8 +70,13 @@ struct DeltaGrads {
 // Forward forms: out [B, H, T, Dv] and the final state [B, H, Dk, Dv] are written.
 template <class T>
 void delta_rule_recurrent(T* out, T* state, const DeltaInputs<T>& in, const DeltaSizes& n);
+// The chunked form's optional `starts` [B, H, ceil(T / C) + 1, Dk, Dv] (C = min(chunk, T), at
+// least 1): the state at each chunk's start and the final state, written by the forward when
+// given and read by the backward instead of a recomputing sweep.
+int64_t delta_rule_starts_size(const DeltaSizes& n, int64_t chunk);
 template <class T>
-void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaSizes& n, int64_t chunk);
+void delta_rule_chunked(T* out, T* state, const DeltaInputs<T>& in, const DeltaSizes& n, int64_t chunk,
+                        T* starts = nullptr);
 
 // Backward forms: dout [B, H, T, Dv], dstate [B, H, Dk, Dv] (null = 0).
 template <class T>
@@ -78,6 +84,6 @@ void delta_rule_recurrent_backward(const DeltaGrads<T>& d, const T* dout, const 
                                    const DeltaSizes& n);
 template <class T>
 void delta_rule_chunked_backward(const DeltaGrads<T>& d, const T* dout, const T* dstate, const DeltaInputs<T>& in,
-                                 const DeltaSizes& n, int64_t chunk);
+                                 const DeltaSizes& n, int64_t chunk, const T* starts = nullptr);
 
 }  // namespace tz::kernels

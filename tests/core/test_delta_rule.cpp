@@ -199,6 +199,31 @@ TEST_CASE("delta_rule: beta = 1, orthonormal keys: an overwritten pair reads bac
   MESSAGE("delta rule retrieval error after overwrite ", worst, "; linear attention's ", la_err);
 }
 
+TEST_CASE("delta_rule: the backward from the kept chunk states equals the one that recomputes them") {
+  Inputs x = make(2, 3, 21, 5, 4, 7);
+  const DeltaRuleSpec spec{.h0 = x.h0, .chunk = 4};
+  Tensor out = empty({2, 3, 21, 4}, DType::f64), state = empty({2, 3, 5, 4}, DType::f64);
+  Tensor starts = core::delta_rule_starts(x.q, x.v, spec);
+  core::delta_rule(out, state, x.q, x.k, x.v, x.beta, spec, starts);
+  Generator gen(9);
+  Tensor go = randn({2, 3, 21, 4}, gen, DType::f64), gs = randn({2, 3, 5, 4}, gen, DType::f64);
+  core::DeltaRuleGrads kept = core::delta_rule_backward(go, gs, x.q, x.k, x.v, x.beta, spec, starts);
+  core::DeltaRuleGrads swept = core::delta_rule_backward(go, gs, x.q, x.k, x.v, x.beta, spec);
+  const int64_t N = 5 * 4;  // the last head's last kept state is its final state
+  CHECK(testing::rel_rms(starts.narrow(0, starts.numel() - N, N), state.reshape({-1}).narrow(0, state.numel() - N, N)) <
+        1e-15);
+  for (auto [a, b] : {std::pair{kept.dq, swept.dq},
+                      {kept.dk, swept.dk},
+                      {kept.dv, swept.dv},
+                      {kept.dbeta, swept.dbeta},
+                      {kept.dh0, swept.dh0}})
+    CHECK(testing::rel_rms(a, b) < 1e-15);
+  CHECK_THROWS_WITH_AS(core::delta_rule(out, state, x.q, x.k, x.v, x.beta, spec, empty({3}, DType::f64)),
+                       doctest::Contains("starts must come from delta_rule_starts"), Error);
+  CHECK_THROWS_WITH_AS(core::delta_rule(empty({2, 3, 20, 4}, DType::f64), state, x.q, x.k, x.v, x.beta, spec),
+                       doctest::Contains("out and state must be contiguous [B, H, T, Dv] = [2, 3, 21, 4]"), Error);
+}
+
 TEST_CASE("delta_rule: errors name what was expected") {
   Inputs x = make(1, 1, 4, 3, 2, 1);
   CHECK_THROWS_WITH_AS(delta_rule(x.q, x.k, x.v, x.beta.narrow(2, 0, 3), {}),
