@@ -11,6 +11,7 @@
 #include "models/encoder_stack.h"
 #include "models/keys.h"
 #include "models/zoo.h"
+#include "nn/linear_rnn/common.h"
 
 namespace tz::models {
 
@@ -49,12 +50,6 @@ struct FeedbackState : nn::MixerState {
   }
 };
 
-// [B, n, C] → [B, H, n, D]
-Tensor split_heads(const Tensor& x, int64_t H) {
-  const int64_t B = x.size(0), n = x.size(1), C = x.size(2);
-  return x.reshape({B, n, H, C / H}).transpose(1, 2).contiguous();
-}
-
 }  // namespace
 
 // One pre-norm block whose attention reads [past keys; its own input].
@@ -80,7 +75,7 @@ class FeedbackLayer : public nn::Module {
   std::pair<Tensor, Tensor> keys_values(const Tensor& a) const {
     Tensor kvs = kv->forward(a);
     const int64_t C = a.size(2);
-    return {split_heads(kvs.narrow(2, 0, C), heads_), split_heads(kvs.narrow(2, C, C), heads_)};
+    return {nn::split_heads(kvs.narrow(2, 0, C), heads_), nn::split_heads(kvs.narrow(2, C, C), heads_)};
   }
   // The memory's keys and values, read through the attention norm as the layer's input is.
   std::pair<Tensor, Tensor> memory_keys_values(const Tensor& m) const { return keys_values(norm1->forward(m)); }
@@ -90,14 +85,13 @@ class FeedbackLayer : public nn::Module {
   };
   // One step: x = h_t^{l-1} [B, 1, C] attends to [past; itself], then the FFN.
   Step step(const Tensor& x, const Past& past) const {
-    const int64_t B = x.size(0), C = x.size(2);
     Tensor a = norm1->forward(x);
     auto [k, v] = keys_values(a);
     std::vector<core::AttentionPart> parts;
     for (size_t i = 0; i < past.k.size(); ++i) parts.push_back({past.k[i], past.v[i], {}});
     parts.push_back({k, v, {}});
-    Tensor z = attention_merged(split_heads(q->forward(a), heads_), parts);  // [B, H, 1, D]
-    Tensor h = x + drop->forward(out->forward(z.transpose(1, 2).reshape({B, 1, C})));
+    Tensor z = attention_merged(nn::split_heads(q->forward(a), heads_), parts);  // [B, H, 1, D]
+    Tensor h = x + drop->forward(out->forward(nn::merge_heads(z)));
     return {h + drop->forward(ffn->forward(norm2->forward(h))), k, v};
   }
 
