@@ -99,20 +99,35 @@ void selective_scan_backward(const SelectiveScanGrads& grads, const Real* g, int
                              const Real* ckpt, const Real* u, const Real* delta, const Real* A, const Real* Bm,
                              const Real* Cm, const Real* Dskip, const Real* z, const SelectiveScanArgs& n);
 
-// ---- the selective scan's inner steps over N, f32 AVX2+FMA (selective_scan_avx2.cpp) ------
-// Called by the kernels above when tz::simd_enabled(); each is the loop over k of one
-// channel at one step in selective_scan.cpp.
-namespace avx2 {
-// h = exp(dt A_d) h + dtx B_t; returns C_t . h
-float selective_step(float* h, const float* Ad, const float* Bt, const float* Ct, float dt, float dtx, int64_t N);
-void selective_recompute(float* next, const float* prev, const float* Ad, const float* Bt, float dt, float dtx,
-                         int64_t N);
-struct SelectiveBack {
-  float ddelta, du;  // this step's sums over k (before the Dskip term)
+// ---- the selective scan on one block of up to 16 channels, f32 SIMD -----------------------
+// selective_scan_simd.inl, compiled for AVX2 (selective_scan_avx2.cpp) and AVX-512
+// (selective_scan_avx512.cpp); the kernels above call them per task when SIMD is on. A task
+// is batch b, channels [d0, d1) (d1 - d0 <= 16), all T steps: the loops of the scalar forms,
+// with the block's channels in the vector lanes.
+struct SelectiveScanInputs {
+  const float *u, *delta, *A, *Bm, *Cm, *Dskip, *z;  // Dskip, z may be null
 };
-SelectiveBack selective_step_back(float* dh, float* dA_acc, float* dBt, float* dCt, const float* hn, const float* hp,
-                                  const float* Ad, const float* Bt, const float* Ct, float dt, float x, float dy,
-                                  int64_t N);
+struct SelectiveBlock {
+  int64_t b, d0, d1;
+};
+// Where a backward task's parameter gradients go: dA rows [d1 - d0, N] and dDskip [d1 - d0]
+// of this (b, block), written; dBm, dCm [T, N] partial sums of the task's channel group,
+// added to.
+struct SelectiveBlockGrads {
+  float *dA, *dDskip, *dBm, *dCm;
+};
+#define TZ_SELECTIVE_BLOCK_KERNELS                                                                                     \
+  void selective_forward_block(float* out, int64_t out_bstride, float* hT, float* ckpt, const float* h0,               \
+                               const SelectiveScanInputs& in, const SelectiveScanArgs& n, SelectiveBlock blk);         \
+  void selective_backward_block(const SelectiveScanGrads& gr, const SelectiveBlockGrads& acc, const float* g,          \
+                                int64_t g_bstride, const float* ghT, const float* ckpt, const SelectiveScanInputs& in, \
+                                const SelectiveScanArgs& n, SelectiveBlock blk);
+namespace avx2 {
+TZ_SELECTIVE_BLOCK_KERNELS
 }  // namespace avx2
+namespace avx512 {
+TZ_SELECTIVE_BLOCK_KERNELS
+}  // namespace avx512
+#undef TZ_SELECTIVE_BLOCK_KERNELS
 
 }  // namespace tz::kernels

@@ -8,8 +8,11 @@
 // into a small buffer (L x block x N) and walks it in reverse. Parameter gradients summed
 // over the batch (dA, dDskip) or over channels (dBm, dCm) go into per-task partial buffers
 // that are added in a fixed order, so results do not depend on how tasks meet threads.
+// For f32 with SIMD on, a task is one call of the block kernels (selective_scan_simd.inl),
+// which hold the block's channels in the vector lanes; the loops here are their reference.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -26,14 +29,21 @@ Real sigmoid(Real x) {
   return Real(1) / (Real(1) + std::exp(-x));
 }
 
-// The channel groups of the backward: each group's tasks add into their own dBm / dCm
-// partial buffer. Enough groups to keep every thread busy when B is small.
-// The AVX2 inner steps run for f32 when SIMD is on.
+// The block kernels of the SIMD level in use, for f32 (none for f64 or with SIMD off).
+struct BlockKernels {
+  decltype(&avx2::selective_forward_block) forward;
+  decltype(&avx2::selective_backward_block) backward;
+};
 template <class Real>
-bool use_avx2() {
-  return std::is_same_v<Real, float> && simd_enabled();
+std::optional<BlockKernels> block_kernels() {
+  if (!std::is_same_v<Real, float> || !simd_enabled()) return std::nullopt;
+  if (simd_level() == SimdLevel::avx512)
+    return BlockKernels{avx512::selective_forward_block, avx512::selective_backward_block};
+  return BlockKernels{avx2::selective_forward_block, avx2::selective_backward_block};
 }
 
+// The channel groups of the backward: each group's tasks add into their own dBm / dCm
+// partial buffer. Enough groups to keep every thread busy when B is small.
 int64_t channel_groups(int64_t B, int64_t D) {
   const int64_t want = (2 * int64_t(get_num_threads()) + B - 1) / B;
   return std::clamp<int64_t>(want, 1, (D + kBlockSel - 1) / kBlockSel);
@@ -73,11 +83,16 @@ void selective_scan_forward(Real* out, int64_t out_bstride, Real* hT, Real* ckpt
                             const Real* h0, const SelectiveScanArgs& n) {
   const int64_t B = n.B, T = n.T, D = n.D, N = n.N, L = std::max<int64_t>(1, n.chunk);
   const int64_t nb = (D + kBlockSel - 1) / kBlockSel, nc = (T + L - 1) / L;
-  const bool simd = use_avx2<Real>();
+  const std::optional<BlockKernels> fast = block_kernels<Real>();
   parallel_for(B * nb, T * kBlockSel * N * 8, [&](int64_t j0, int64_t j1) {
     std::vector<Real> h(size_t(kBlockSel * N));
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t b = j / nb, d0 = (j % nb) * kBlockSel, d1 = std::min(D, d0 + kBlockSel), nd = d1 - d0;
+      if constexpr (std::is_same_v<Real, float>)
+        if (fast) {
+          fast->forward(out, out_bstride, hT, ckpt, h0, {u, delta, A, Bm, Cm, Dskip, z}, n, {b, d0, d1});
+          continue;
+        }
       if (h0)
         std::copy(h0 + (b * D + d0) * N, h0 + (b * D + d1) * N, h.begin());
       else
@@ -91,13 +106,10 @@ void selective_scan_forward(Real* out, int64_t out_bstride, Real* hT, Real* ckpt
           const Real* Ad = A + d * N;
           Real* hd = h.data() + (d - d0) * N;
           Real y = 0;
-          if constexpr (std::is_same_v<Real, float>)
-            if (simd) y = avx2::selective_step(hd, Ad, Bt, Ct, dt, dtx, N);
-          if (!simd)
-            for (int64_t k = 0; k < N; ++k) {
-              hd[k] = std::exp(dt * Ad[k]) * hd[k] + dtx * Bt[k];
-              y += Ct[k] * hd[k];
-            }
+          for (int64_t k = 0; k < N; ++k) {
+            hd[k] = std::exp(dt * Ad[k]) * hd[k] + dtx * Bt[k];
+            y += Ct[k] * hd[k];
+          }
           if (Dskip) y += Dskip[d] * x;
           if (z) y *= z[r + d] * sigmoid(z[r + d]);
           out[b * out_bstride + t * D + d] = y;
@@ -119,7 +131,7 @@ template <class Real>
 void reverse_steps(const SelectiveScanGrads& gr, Real* dh, Real* dA_acc, Real* dD_acc, Real* dB_acc, Real* dC_acc,
                    const Real* hs, const Real* g, int64_t g_bstride, const Real* u, const Real* delta, const Real* A,
                    const Real* Bm, const Real* Cm, const Real* Dskip, const Real* z, int64_t b, int64_t t0, int64_t t1,
-                   int64_t d0, int64_t d1, const SelectiveScanArgs& n, bool simd) {
+                   int64_t d0, int64_t d1, const SelectiveScanArgs& n) {
   const int64_t T = n.T, D = n.D, N = n.N, nd = d1 - d0;
   for (int64_t t = t1 - 1; t >= t0; --t) {
     const int64_t r = (b * T + t) * D;
@@ -145,13 +157,7 @@ void reverse_steps(const SelectiveScanGrads& gr, Real* dh, Real* dA_acc, Real* d
       Real du = 0, dd = 0;
       if (Dskip) dD_acc[i] += dy * x, du += dy * Dskip[d];
       // the state: h_t = Abar h_{t-1} + delta B u
-      if constexpr (std::is_same_v<Real, float>)
-        if (simd) {
-          avx2::SelectiveBack s =
-              avx2::selective_step_back(dhd, dA_acc + i * N, dBt, dCt, hn, hp, Ad, Bt, Ct, dt, x, dy, N);
-          dd += s.ddelta, du += s.du;
-        }
-      for (int64_t k = 0; k < N && !simd; ++k) {
+      for (int64_t k = 0; k < N; ++k) {
         dCt[k] += dy * hn[k];
         const Real dhk = dhd[k] + dy * Ct[k];
         const Real Abar = std::exp(dt * Ad[k]);
@@ -222,7 +228,7 @@ void selective_scan_backward_ref(const SelectiveScanGrads& gr, const Real* g, in
       for (int64_t k = 0; k < N; ++k) dh[k] = ghT ? ghT[(b * D + d) * N + k] : Real(0);
       reverse_steps<Real>(gr, dh.data(), pA.data() + (b * D + d) * N, pD.data() + b * D + d, pB.data() + b * T * N,
                           pC.data() + b * T * N, hs.data(), g, g_bstride, u, delta, A, Bm, Cm, Dskip, z, b, 0, T, d,
-                          d + 1, n, false);
+                          d + 1, n);
       if (gr.dh0) std::copy(dh.begin(), dh.end(), static_cast<Real*>(gr.dh0) + (b * D + d) * N);
     }
   reduce_partials<Real>(gr, pA, pD, pB, pC, 1, n);
@@ -235,7 +241,7 @@ void selective_scan_backward(const SelectiveScanGrads& gr, const Real* g, int64_
   const int64_t B = n.B, T = n.T, D = n.D, N = n.N, L = std::max<int64_t>(1, n.chunk);
   const int64_t nb = (D + kBlockSel - 1) / kBlockSel, nc = (T + L - 1) / L;
   const int64_t G = channel_groups(B, D), per_group = (nb + G - 1) / G;
-  const bool simd = use_avx2<Real>();
+  const std::optional<BlockKernels> fast = block_kernels<Real>();
   std::vector<Real> pA(size_t(B * D * N), Real(0)), pD(size_t(B * D), Real(0)), pB(size_t(G * B * T * N), Real(0)),
       pC(pB.size(), Real(0));
   parallel_for(B * G, T * D / G * N * 16, [&](int64_t j0, int64_t j1) {
@@ -246,6 +252,12 @@ void selective_scan_backward(const SelectiveScanGrads& gr, const Real* g, int64_
       Real* dC_acc = pC.data() + (q * B + b) * T * N;
       for (int64_t blk = q * per_group; blk < std::min(nb, (q + 1) * per_group); ++blk) {
         const int64_t d0 = blk * kBlockSel, d1 = std::min(D, d0 + kBlockSel), nd = d1 - d0;
+        if constexpr (std::is_same_v<Real, float>)
+          if (fast) {
+            fast->backward(gr, {pA.data() + (b * D + d0) * N, pD.data() + b * D + d0, dB_acc, dC_acc}, g, g_bstride,
+                           ghT, ckpt, {u, delta, A, Bm, Cm, Dskip, z}, n, {b, d0, d1});
+            continue;
+          }
         if (ghT)
           std::copy(ghT + (b * D + d0) * N, ghT + (b * D + d1) * N, dh.begin());
         else
@@ -264,14 +276,11 @@ void selective_scan_backward(const SelectiveScanGrads& gr, const Real* g, int64_
               const Real dt = delta[r + d], dtx = dt * u[r + d];
               const Real* Ad = A + d * N;
               const int64_t i = (d - d0) * N;
-              if constexpr (std::is_same_v<Real, float>)
-                if (simd) avx2::selective_recompute(next + i, prev + i, Ad, Bt, dt, dtx, N);
-              if (!simd)
-                for (int64_t k = 0; k < N; ++k) next[i + k] = std::exp(dt * Ad[k]) * prev[i + k] + dtx * Bt[k];
+              for (int64_t k = 0; k < N; ++k) next[i + k] = std::exp(dt * Ad[k]) * prev[i + k] + dtx * Bt[k];
             }
           }
           reverse_steps<Real>(gr, dh.data(), pA.data() + (b * D + d0) * N, pD.data() + b * D + d0, dB_acc, dC_acc,
-                              hs.data(), g, g_bstride, u, delta, A, Bm, Cm, Dskip, z, b, t0, t1, d0, d1, n, simd);
+                              hs.data(), g, g_bstride, u, delta, A, Bm, Cm, Dskip, z, b, t0, t1, d0, d1, n);
         }
         if (gr.dh0) std::copy(dh.begin(), dh.begin() + nd * N, static_cast<Real*>(gr.dh0) + (b * D + d0) * N);
       }

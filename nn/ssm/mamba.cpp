@@ -143,7 +143,10 @@ void register_mamba(nn::Registry& r) {
          .summary = "Mamba: selective SSM (input-dependent delta, B, C) on a fused scan, conv and SSM decoding state",
          .keys = {nn::kSsmState, nn::kSsmExpand, nn::kSsmConv, nn::kSsmDtRank, nn::kSsmDtMin, nn::kSsmDtMax,
                   nn::kSsmLti, nn::kSsmChunk},
-         .test_config = R"({"mixer": "mamba", "norm": "rmsnorm", "layout": "ss", "dim": 32, "ssm_chunk": 5})",
+         // no positions, as in the paper: with learned ones the suite's copy passed at 1 of seeds
+         // 0-3, without them at all four (0.94-1.00; selective copying 0.87-0.99)
+         .test_config = R"({"mixer": "mamba", "norm": "rmsnorm", "layout": "ss", "pos": "none", "dim": 32,
+                            "ssm_chunk": 5})",
          .example = R"({"dim": 256, "mixer": "mamba", "norm": "rmsnorm", "layout": "ssss"})",
          .mixer = [](const nn::ModelDims& d, const nn::Config& c,
                      Generator& gen) { return std::make_shared<nn::Mamba>(nn::mamba_options(d, c), gen); },

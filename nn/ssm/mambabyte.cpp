@@ -22,7 +22,10 @@ void register_mambabyte(nn::Registry& r) {
   r.add(
       {.id = "mambabyte",
        .summary = "Mamba LM over raw bytes (vocab 256); speculative decoding in models/speculative.h",
-       .test_config = R"({"vocab": 256, "mixer": "mamba", "norm": "rmsnorm", "layout": "ss", "pos": "none",
+       // The suite's tasks use 16 token ids. With the 256 outputs of bytes, this small model (dim
+       // 32, 2 layers) stays at chance on copy in 1500 steps (0.06-0.21 over seeds 0-3, the scalar
+       // path too); with 16 it learns it. The byte vocabulary is the proof's and the example's.
+       .test_config = R"({"vocab": 16, "mixer": "mamba", "norm": "rmsnorm", "layout": "ss", "pos": "none",
                             "dim": 32, "ssm_chunk": 5})",
        .example = R"({"vocab": 256, "dim": 256, "layout": "ssss", "mixer": "mamba", "norm": "rmsnorm", "pos": "none"})",
        .chunk = 5,

@@ -1,9 +1,11 @@
 // Scan kernels: the fast forms (the loop over T parallel over channel blocks, the chunked
 // form across T, the fused selective scan with its recomputing backward) against the plain
 // reference loops, over awkward sizes (T = 1, T = 63 with chunks that do not divide it,
-// D = 65 across a channel block, N = 1 and 16), in f64 and f32, on 1 and 2 threads and with
-// the SIMD paths off and on; and the shape errors.
+// D = 65 across a channel block, N = 1, 5, 16, 32 and 37), in f64 and f32, on 1 and 2 threads
+// and at every SIMD level the CPU has; and the shape errors.
 #include <doctest/doctest.h>
+
+#include <string>
 
 #include "autograd/ops.h"
 #include "core/parallel.h"
@@ -109,13 +111,18 @@ TEST_CASE("selective_scan kernels: fused forward and recomputing backward vs the
   const int threads = get_num_threads();
   for (int nt : {1, 2}) {
     set_num_threads(nt);
-    for (bool simd : {false, true}) {
-      set_simd_enabled(simd);
+    for (SimdLevel level : {SimdLevel::off, SimdLevel::avx2, SimdLevel::avx512}) {
+      set_simd_level(level);  // clamped to what the CPU has
       for (DType dt : {DType::f64, DType::f32})
-        for (auto [T, D, N, chunk] : {std::tuple{1, 3, 1, 64}, {63, 17, 16, 8}, {63, 33, 5, 64}, {20, 8, 16, 1}})
+        for (auto [T, D, N, chunk] : {std::tuple{1, 3, 1, 64},
+                                      {63, 17, 16, 8},
+                                      {63, 33, 5, 64},
+                                      {20, 8, 16, 1},
+                                      {40, 16, 37, 16},
+                                      {9, 48, 32, 4}})
           for (bool optional : {false, true}) {
-            INFO("threads ", nt, " simd ", simd, " ", dtype_name(dt), " T ", T, " D ", D, " N ", N, " chunk ", chunk,
-                 " optional ", optional);
+            INFO("threads ", nt, " simd ", std::string(simd_level_name(simd_level())), " ", std::string(dtype_name(dt)),
+                 " T ", T, " D ", D, " N ", N, " chunk ", chunk, " optional ", optional);
             const double err = selective_fast_vs_ref(sel_inputs(2, T, D, N, dt, uint64_t(T + D + N), optional), chunk);
             CHECK(err <= (dt == DType::f64 ? 1e-12 : 2e-5));
           }
