@@ -15,6 +15,7 @@
 #include "core/random.h"
 #include "core/scan.h"  // ScanOptions, SelectiveScanOptions
 #include "core/tensor.h"
+#include "core/ttt.h"  // core::TttLinearInputs
 
 namespace tz {
 
@@ -139,6 +140,15 @@ DeltaRuleResult delta_rule(const Tensor& q, const Tensor& k, const Tensor& v, co
 // The same through the plain ops, one token at a time (the reference of the fused op).
 DeltaRuleResult delta_rule_composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& beta,
                                      const DeltaRuleSpec& spec);
+
+// TTT-Linear's inner loop in the dual form, fused (core/kernels/ttt.h): q, k, v [B, H, T, D],
+// eta [B, H, T, 1], W0 [1 or B, H, D, D], b0 [1 or B, H, 1, D], ln_w, ln_b [1, H, 1, D]; the
+// sequence starts at a mini-batch boundary. Every result is differentiable. The reference is
+// nn/linear_rnn/ttt_inner.h's ttt_segment, built from the plain ops.
+struct TttLinearResult {
+  Tensor z, W, b, loss;  // [B, H, T, D], [B, H, D, D], [B, H, 1, D], [B, H, T]
+};
+TttLinearResult ttt_linear(const core::TttLinearInputs& in);
 
 // ---- indexing and joining ---------------------------------------------------------------
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // [V, C], ids [...] → [..., C]

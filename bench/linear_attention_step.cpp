@@ -1,7 +1,7 @@
 // linear_attention_step: milliseconds of one forward + backward of the linear attention op
 // (autograd/ops.h, kernel core/kernels/linear_attention.h), of the delta rule (kernel
 // core/kernels/delta_rule.h), f32, chunked forms, chunk 64, and of TTT-Linear's dual form
-// over mini-batches of 16 (nn/linear_rnn/ttt_inner.h, from autograd ops): the same work as
+// over mini-batches of 16 (the fused op, kernel core/kernels/ttt.h): the same work as
 // bench/torch_linear_attention.py measures in PyTorch. Wall time, the least of --reps after a
 // warm-up (the least disturbed on a shared machine). One JSON line per (layout, T):
 //   {"impl": "tensorzoo", "layout": "head"|"channel"|"delta"|"ttt", "T": .., "threads": .., "ms": ..,
@@ -30,7 +30,6 @@
 #include "core/creation.h"
 #include "core/parallel.h"
 #include "core/random.h"
-#include "nn/linear_rnn/ttt_inner.h"
 
 using namespace tz;
 
@@ -108,24 +107,14 @@ int main(int argc, char** argv) {
       Tensor q = randn({B, H, T, D}, gen).requires_grad_(), k = randn({B, H, T, D}, gen).requires_grad_(),
              v = randn({B, H, T, D}, gen).requires_grad_();
       Tensor eta = rand({B, H, T, 1}, gen, DType::f32, 0.0, 1.0 / double(D)).requires_grad_();
-      nn::TttWeights w0{
-          {(randn({1, H, D, D}, gen) * 0.02).detach().requires_grad_(), zeros({1, H, 1, D}).requires_grad_()}};
+      Tensor W0 = (randn({1, H, D, D}, gen) * 0.02).detach().requires_grad_(),
+             b0 = zeros({1, H, 1, D}).requires_grad_();
       Tensor lw = ones({1, H, 1, D}).requires_grad_(), lb = zeros({1, H, 1, D}).requires_grad_();
       Tensor go = randn({B, H, T, D}, gen);
       measure(
-          "ttt", T, double(6 * D * D + 4 * MB * D), {&q, &k, &v, &eta, &w0.w[0], &w0.w[1], &lw, &lb},
+          "ttt", T, double(6 * D * D + 4 * MB * D), {&q, &k, &v, &eta, &W0, &b0, &lw, &lb},
           [&] {
-            nn::TttWeights w = w0;
-            std::vector<Tensor> zs;
-            for (int64_t s = 0; s < T; s += MB) {  // each mini-batch from the weights the previous left
-              const int64_t L = std::min(MB, T - s);
-              nn::TttSegment seg =
-                  nn::ttt_segment(nn::TttKind::linear, nn::TttForm::dual, q.narrow(2, s, L), k.narrow(2, s, L),
-                                  v.narrow(2, s, L), eta.narrow(2, s, L), w, w, lw, lb);
-              zs.push_back(seg.z);
-              w = seg.next;
-            }
-            return cat(zs, 2);
+            return ttt_linear({q, k, v, eta, W0, b0, lw, lb, MB}).z;
           },
           go);
     }

@@ -72,7 +72,22 @@ Ttt::Inner Ttt::inner(const Tensor& x, int64_t start, TttState* state) const {
   const int64_t T = x.size(1), b = options.minibatch;
   TttWeights w_start = state ? state->start : initial(), w_cur = state ? state->current : initial();
   std::vector<Tensor> zs, losses;
-  for (int64_t t0 = 0; t0 < T;) {
+  int64_t t0 = 0;
+  if (options.kind == TttKind::linear && options.form == TttForm::dual && start % b == 0) {
+    // whole mini-batches by the fused op; a state keeps the start weights of a partial last
+    // mini-batch, so with one that tail runs below
+    const int64_t whole = state ? T / b * b : T;
+    if (whole > 0) {
+      auto part = [&](const Tensor& t) { return t.narrow(2, 0, whole); };
+      TttLinearResult r = ttt_linear(
+          {part(in[0]), part(in[1]), part(in[2]), part(in[3]), w_cur.w[0], w_cur.w[1], ln_weight, ln_bias, b});
+      zs.push_back(r.z);
+      losses.push_back(r.loss);
+      w_start = w_cur = {{r.W, r.b}};
+      t0 = whole;
+    }
+  }
+  while (t0 < T) {
     const int64_t pos = start + t0, L = std::min(T - t0, b - pos % b);  // up to the mini-batch's end
     TttSegment s = ttt_segment(options.kind, options.form, in[0].narrow(2, t0, L), in[1].narrow(2, t0, L),
                                in[2].narrow(2, t0, L), in[3].narrow(2, t0, L), w_start, w_cur, ln_weight, ln_bias);
