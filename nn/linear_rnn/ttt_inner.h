@@ -21,7 +21,9 @@
 //           hidden activations A = GELU(k W1_0 + b1_0) as keys and A_q = GELU(Z1_q) as queries.
 // Wc are the current weights (W0 plus the updates of the segment's earlier tokens in the same
 // mini-batch: a decode step or a continuation starts mid mini-batch). Both forms are built from
-// the autograd ops, so the outer gradient flows through every inner update.
+// the autograd ops, so the outer gradient flows through every inner update. TTT-Linear's
+// layer runs whole mini-batches from a boundary through the fused op instead (ttt_linear in
+// autograd/ops.h, kernel core/kernels/ttt.h), which the tests compare with this dual form.
 #pragma once
 
 #include <vector>
