@@ -46,9 +46,11 @@ struct HeadSaved {
 template <class Real>
 Real normalise(Real* zh, const Real* z, int64_t D) {
   Real mean = 0;
+#pragma omp simd reduction(+ : mean)
   for (int64_t j = 0; j < D; ++j) mean += z[j];
   mean /= Real(D);
   Real var = 0;
+#pragma omp simd reduction(+ : var)
   for (int64_t j = 0; j < D; ++j) var += (z[j] - mean) * (z[j] - mean);
   const Real rho = Real(1) / std::sqrt(var / Real(D) + Real(kLnEps));
   for (int64_t j = 0; j < D; ++j) zh[j] = (z[j] - mean) * rho;
@@ -61,6 +63,7 @@ Real normalise(Real* zh, const Real* z, int64_t D) {
 template <class Real>
 void ln_backward_row(Real* dz, const Real* dzh, const Real* zh, Real rho, Real drho, int64_t D) {
   Real s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
   for (int64_t j = 0; j < D; ++j) s1 += dzh[j], s2 += dzh[j] * zh[j];
   s1 /= Real(D), s2 /= Real(D);
   const Real c = rho * rho * drho / Real(D);
@@ -110,6 +113,7 @@ void ttt_linear_forward(const TttOutputs<Real>& out, const TttInputs<Real>& in, 
           const Real rho = normalise(zh + t * D, z, D);
           if (sv) sv->rho[s + t] = rho;
           Real loss = 0, m1 = 0, m2 = 0;
+#pragma omp simd reduction(+ : loss, m1, m2)
           for (int64_t c = 0; c < D; ++c) {
             const Real ec = gam[c] * zh[t * D + c] + bet[c] + K[t * D + c] - V[t * D + c];
             loss += ec * ec;
@@ -182,12 +186,14 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
         for (int64_t t = 0; t < L * D; ++t) G[t] = eta[t / D] * g[t];
         // z = Q + LN(Zq): dZq, dγ, dβ; dQ starts with dz
         for (int64_t t = 0; t < L; ++t) {
-          const Real* o = dz ? dz + r + t * D : nullptr;
+          Real* o = dQ + t * D;
+          if (dz)
+            std::copy(dz + r + t * D, dz + r + (t + 1) * D, o);
+          else
+            std::fill(o, o + D, Real(0));
           for (int64_t c = 0; c < D; ++c) {
-            const Real oc = o ? o[c] : Real(0);
-            dgam[c] += oc * zqh[t * D + c], dbet[c] += oc;
-            dzh[c] = oc * gam[c];
-            dQ[t * D + c] = oc;
+            dgam[c] += o[c] * zqh[t * D + c], dbet[c] += o[c];
+            dzh[c] = o[c] * gam[c];
           }
           ln_backward_row(dZq + t * D, dzh, zqh + t * D, sv.rhoq[s + t], Real(0), D);
         }
@@ -212,6 +218,7 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
         for (int64_t t = 0; t < L; ++t) {
           const Real *zt = zh + t * D, *gt = g + t * D, rho = sv.rho[s + t];
           Real deta = 0, drho = 0, m2 = 0, s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : m2, deta)
           for (int64_t c = 0; c < D; ++c) {
             e[c] = gam[c] * zt[c] + bet[c] + K[t * D + c] - V[t * D + c];
             m2 += 2 * e[c] * gam[c] * zt[c];
@@ -219,13 +226,14 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
           }
           m2 /= Real(D);
           d.deta[row0 + s + t] = deta;
+#pragma omp simd reduction(+ : drho, s1, s2)
           for (int64_t c = 0; c < D; ++c) {
             const Real dg = eta[t] * dG[t * D + c];
-            drho += dg * gt[c] / rho;  // g = ρ a: ∂/∂ρ = a = g / ρ
-            dge[c] = rho * dg;         // ∂/∂a
+            drho += dg * gt[c];  // g = ρ a: ∂/∂ρ = a = g / ρ (divided below)
+            dge[c] = rho * dg;   // ∂/∂a
             s1 += dge[c], s2 += dge[c] * zt[c];
           }
-          s1 /= Real(D), s2 /= Real(D);
+          drho /= rho, s1 /= Real(D), s2 /= Real(D);
           const Real dl = dloss ? dloss[row0 + s + t] : Real(0);
           for (int64_t c = 0; c < D; ++c) {
             const Real ge = 2 * e[c] * gam[c], da = dge[c];
