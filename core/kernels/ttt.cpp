@@ -83,9 +83,11 @@ void ttt_linear_forward(const TttOutputs<Real>& out, const TttInputs<Real>& in, 
   const int64_t H = n.H, T = n.T, D = n.D, MB = n.minibatch;
   const SavedLayout lay(n);
   parallel_for(n.B * H, T * D * D * 8, [&](int64_t j0, int64_t j1) {
-    // Z (then Zq), e's row, the row's g', G, A = tril(Q K^T); ẑ, g, ẑ_q when nothing is saved
-    auto buf = scratch<Real>(4 * MB * D + MB * MB + 3 * MB * D + D);
-    Real *Z = buf.get(), *G = Z + MB * D, *A = G + MB * D, *ge = A + MB * MB, *e = ge + D, *tmp = e + MB * D;
+    // [K; Q] and [Z; Zq] (one product with W for both), G, A = tril(Q K^T), the row's g' and
+    // e; ẑ, g, ẑ_q when nothing is saved
+    auto buf = scratch<Real>(4 * MB * D + MB * D + MB * MB + 2 * D + 3 * MB * D);
+    Real *KQ = buf.get(), *Z = KQ + 2 * MB * D, *G = Z + 2 * MB * D, *A = G + MB * D, *ge = A + MB * MB, *e = ge + D,
+         *tmp = e + D;
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t h = j % H, wj = n.w_batched ? j : h;
       const Real *gam = in.ln_w + h * D, *bet = in.ln_b + h * D;
@@ -105,8 +107,11 @@ void ttt_linear_forward(const TttOutputs<Real>& out, const TttInputs<Real>& in, 
         }
         Real *zh = sv ? sv->zh + s * D : tmp, *g = sv ? sv->g + s * D : tmp + MB * D;
         Real* zqh = sv ? sv->zqh + s * D : tmp + 2 * MB * D;
-        // Z = K W + b, e = LN(Z) + K - V, g = the LN backward of 2 e, G = η g
-        gemm_rows(Z, D, K, D, false, W, D, false, L, D, D, Real(1), Real(0));
+        // [Z; Zq] = [K; Q] W, then Z += b, e = LN(Z) + K - V, g = the LN backward of 2 e, G = η g
+        std::copy(K, K + L * D, KQ);
+        std::copy(Q, Q + L * D, KQ + L * D);
+        gemm_rows(Z, D, KQ, D, false, W, D, false, 2 * L, D, D, Real(1), Real(0));
+        Real* Zq = Z + L * D;
         for (int64_t t = 0; t < L; ++t) {
           Real* z = Z + t * D;
           for (int64_t c = 0; c < D; ++c) z[c] += bv[c];
@@ -130,11 +135,10 @@ void ttt_linear_forward(const TttOutputs<Real>& out, const TttInputs<Real>& in, 
         // Zq = Q W + b - tril(Q K^T) G - cumsum(G)
         gemm_rows(A, L, Q, D, false, K, D, true, L, L, D, Real(1), Real(0));
         for (int64_t t = 0; t < L; ++t) std::fill(A + t * L + t + 1, A + (t + 1) * L, Real(0));
-        gemm_rows(Z, D, Q, D, false, W, D, false, L, D, D, Real(1), Real(0));
-        gemm_rows(Z, D, A, L, false, G, D, false, L, D, L, Real(-1), Real(1));
+        gemm_rows(Zq, D, A, L, false, G, D, false, L, D, L, Real(-1), Real(1));
         std::fill(e, e + D, Real(0));  // the running cumsum(G)
         for (int64_t t = 0; t < L; ++t) {
-          Real *z = Z + t * D, *o = out.z + r + t * D;
+          Real *z = Zq + t * D, *o = out.z + r + t * D;
           for (int64_t c = 0; c < D; ++c) e[c] += G[t * D + c], z[c] += bv[c] - e[c];
           const Real rho = normalise(zqh + t * D, z, D);
           if (sv) sv->rhoq[s + t] = rho;
@@ -156,10 +160,10 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
   // per task: dW, db of its weights at the mini-batch start (the dW0, db0 rows), dγ, dβ
   std::vector<Real> pW(size_t(BH * D * D)), pb(size_t(BH * D)), pg(size_t(BH * D)), pbeta(size_t(BH * D));
   parallel_for(BH, T * D * D * 16, [&](int64_t j0, int64_t j1) {
-    // dZq, A, dA, dG, dZ and per row: dẑ, dg', e
-    auto buf = scratch<Real>(4 * MB * D + 2 * MB * MB + 3 * D);
-    Real *dZq = buf.get(), *A = dZq + MB * D, *dA = A + MB * MB, *dG = dA + MB * MB, *dZ = dG + MB * D,
-         *G = dZ + MB * D, *dzh = G + MB * D, *dge = dzh + D, *e = dge + D;
+    // [dZq; dZ], [Q; K], [dZq; dZ] W^T, A, dA, dG, G and per row: dẑ, dg', e
+    auto buf = scratch<Real>(6 * MB * D + 2 * MB * MB + 2 * MB * D + 3 * D);
+    Real *dZZ = buf.get(), *QK = dZZ + 2 * MB * D, *P = QK + 2 * MB * D, *A = P + 2 * MB * D, *dA = A + MB * MB,
+         *dG = dA + MB * MB, *G = dG + MB * D, *dzh = G + MB * D, *dge = dzh + D, *e = dge + D;
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t h = j % H, row0 = j * T;
       const Real *gam = in.ln_w + h * D, *bet = in.ln_b + h * D;
@@ -182,7 +186,7 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
         const Real *Q = in.q + r, *K = in.k + r, *V = in.v + r, *eta = in.eta + row0 + s;
         const Real* W = sv.starts + m * lay.per_start;
         const Real *zh = sv.zh + s * D, *g = sv.g + s * D, *zqh = sv.zqh + s * D;
-        Real *dQ = d.dq + r, *dK = d.dk + r, *dV = d.dv + r;
+        Real *dQ = d.dq + r, *dK = d.dk + r, *dV = d.dv + r, *dZq = dZZ, *dZ = dZZ + L * D;
         for (int64_t t = 0; t < L * D; ++t) G[t] = eta[t / D] * g[t];
         // z = Q + LN(Zq): dZq, dγ, dβ; dQ starts with dz
         for (int64_t t = 0; t < L; ++t) {
@@ -198,7 +202,6 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
           ln_backward_row(dZq + t * D, dzh, zqh + t * D, sv.rhoq[s + t], Real(0), D);
         }
         // Zq = Q W + b - A G - cumsum(G), A = tril(Q K^T)
-        gemm_rows(dQ, D, dZq, D, false, W, D, true, L, D, D, Real(1), Real(1));
         gemm_rows(A, L, Q, D, false, K, D, true, L, L, D, Real(1), Real(0));
         gemm_rows(dA, L, dZq, D, false, G, D, true, L, L, D, Real(-1), Real(0));
         for (int64_t t = 0; t < L; ++t) {
@@ -248,12 +251,14 @@ void ttt_linear_backward(const TttGrads<Real>& d, const Real* dz, const Real* dW
           }
           ln_backward_row(dZ + t * D, dzh, zt, rho, drho, D);
         }
-        // Z = K W + b
-        gemm_rows(dK, D, dZ, D, false, W, D, true, L, D, D, Real(1), Real(1));
-        gemm_rows(dWj, D, Q, D, true, dZq, D, false, D, D, L, Real(1), Real(1));
-        gemm_rows(dWj, D, K, D, true, dZ, D, false, D, D, L, Real(1), Real(1));
-        for (int64_t t = 0; t < L; ++t)
-          for (int64_t c = 0; c < D; ++c) dbj[c] += dZq[t * D + c] + dZ[t * D + c];
+        // [Zq; Z] = [Q; K] W + b (with the other terms above): one product each way
+        gemm_rows(P, D, dZZ, D, false, W, D, true, 2 * L, D, D, Real(1), Real(0));
+        for (int64_t i = 0; i < L * D; ++i) dQ[i] += P[i], dK[i] += P[L * D + i];
+        std::copy(Q, Q + L * D, QK);
+        std::copy(K, K + L * D, QK + L * D);
+        gemm_rows(dWj, D, QK, D, true, dZZ, D, false, D, D, 2 * L, Real(1), Real(1));
+        for (int64_t t = 0; t < 2 * L; ++t)
+          for (int64_t c = 0; c < D; ++c) dbj[c] += dZZ[t * D + c];
       }
     }
   });
