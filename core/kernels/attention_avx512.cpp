@@ -10,14 +10,6 @@
 
 #include "core/kernels/attention.h"
 
-// GCC 12's AVX-512 headers build the pass-through operand of the unmasked 256-bit extract
-// from `_mm512_undefined_pd()`, which -Wuninitialized then reports (as in gemm_avx512.cpp):
-// a header false positive, silenced for this file only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 namespace tz::kernels::avx512 {
 namespace {
 

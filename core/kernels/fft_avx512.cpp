@@ -2,13 +2,6 @@
 // for AVX-512 F/DQ/BW/VL, chosen by fft.cpp when tz::simd_level() is avx512.
 #include <immintrin.h>
 
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), a vector set from
-// itself, which -Wmaybe-uninitialized flags once inlined (a false alarm, as in gemm_avx512.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 #include <complex>
 #include <cstdint>
 #include <vector>

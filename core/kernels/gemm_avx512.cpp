@@ -21,15 +21,6 @@
 
 #include "core/kernels/gemm.h"
 
-// GCC 12's AVX-512 headers build the pass-through operand of the unmasked shuffles from
-// `_mm512_undefined_ps()`, a vector initialised from itself, which -Wmaybe-uninitialized
-// then reports at every shuffle of transpose16 (in builds without -march=native). A
-// header false positive: silenced for this file only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 namespace tz::kernels::detail {
 
 namespace {

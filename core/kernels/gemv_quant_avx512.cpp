@@ -3,13 +3,6 @@
 // vectors. The VNNI and BF16 kernels are in gemv_quant_avx512x.cpp. See quant.h.
 #include <immintrin.h>
 
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), a vector set from
-// itself, which -Wmaybe-uninitialized flags once inlined (a false alarm, as in gemm_avx512.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 #include <bit>
 #include <cmath>
 

@@ -3,13 +3,6 @@
 // them: cpu_has_avx512_vnni(), cpu_has_avx512_bf16()). See quant.h.
 #include <immintrin.h>
 
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(), a vector set from
-// itself, which -Wmaybe-uninitialized flags once inlined (a false alarm, as in gemm_avx512.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 #include <bit>
 #include <vector>
 

@@ -8,13 +8,6 @@
 
 #include "core/kernels/scan.h"
 
-// GCC 12's AVX-512 headers trip -Wuninitialized in their own pass-through operands (as in
-// gemm_avx512.cpp): a header false positive, silenced for this file only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 namespace tz::kernels::avx512 {
 namespace {
 
