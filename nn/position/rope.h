@@ -12,10 +12,10 @@
 // Options: rotary_base (θ base). No deviation from the paper.
 #pragma once
 
+#include <vector>
+
 #include "nn/config.h"
 #include "nn/mixer.h"
-
-#include <vector>
 
 namespace tz::nn {
 
