@@ -16,10 +16,11 @@ Tensor apply_rotary(const Tensor& x, int64_t start, double base, double scale_ba
   Tensor c = empty({T, K}, DType::f64), s = empty({T, K}, DType::f64);
   double* cp = c.data<double>();
   double* sp = s.data<double>();
+  const std::vector<double> thetas = rotary_frequencies(D, base);
   for (int64_t t = 0; t < T; ++t) {
     const double m = double(start + t);
     for (int64_t k = 0; k < K; ++k) {
-      const double theta = std::pow(base, -2.0 * double(k) / double(D));
+      const double theta = thetas[size_t(k)];
       double scale = 1.0;
       if (scale_base > 0) {
         const double zeta = (2.0 * double(k) / double(D) + 0.4) / 1.4;
