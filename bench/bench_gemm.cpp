@@ -7,6 +7,8 @@
 //
 //   bench_gemm            full table
 //   bench_gemm --quick    fewer shapes and repetitions
+//   bench_gemm --skinny   M 5..32 (prompt prefill, small batches): the shapes the dispatcher's
+//                         OpenBLAS rule in core/kernels/gemm.cpp decides
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,13 +44,27 @@ double median_seconds(F&& f, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  std::vector<Shape3> shapes = {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}};
-  if (!quick) shapes.push_back({2048, 2048, 2048});
-  for (int64_t K : {256, 768, 1024})
-    for (int64_t N : {256, 768, 1024})
-      if (!quick || K == N) shapes.push_back({2048, N, K});
-  const int reps = quick ? 3 : 7;
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (!mode.empty() && mode != "--quick" && mode != "--skinny") {
+    std::fprintf(stderr, "bench_gemm: unknown argument '%s' (expected --quick or --skinny)\n", mode.c_str());
+    return 2;
+  }
+  const bool quick = mode == "--quick";
+  std::vector<Shape3> shapes;
+  if (mode == "--skinny") {
+    for (int64_t M : {5, 8, 12, 16, 23, 32})
+      for (int64_t NK : {256, 768}) {
+        shapes.push_back({M, NK, NK});
+        shapes.push_back({M, 4 * NK, NK});
+      }
+  } else {
+    shapes = {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}};
+    if (!quick) shapes.push_back({2048, 2048, 2048});
+    for (int64_t K : {256, 768, 1024})
+      for (int64_t N : {256, 768, 1024})
+        if (!quick || K == N) shapes.push_back({2048, N, K});
+  }
+  const int reps = quick ? 3 : mode == "--skinny" ? 51 : 7;
   const bool have_blas = kernels::gemm_blas_available();
 
   std::printf("f32 GEMM C[M,N] = A[M,K] B[K,N], GFLOP/s (median of %d), SIMD %s, OpenBLAS %s\n", reps,

@@ -41,10 +41,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "core/error.h"
@@ -476,9 +478,27 @@ void gemm_blas(const GemmArgs<double>&) {
 // 0.7-0.85x for 4 < M < 24.
 // So f32 uses our GEMM (deterministic for any thread count, no second thread pool) except
 // for skinny products (4 < M < 48 with AVX2, 4 < M < 24 with AVX-512), which go to
-// OpenBLAS when it is there.
+// OpenBLAS when it is there and runs AVX2-or-wider kernels. OpenBLAS picks its kernels by
+// CPU model, and a model newer than the library gets old ones: 0.3.21 reads an Intel Xeon
+// of family 6 model 207 as "Prescott" and runs SSE3 kernels, which ours beat on every
+// skinny shape there (bench_gemm --skinny: 1.2-4.5x on 1 thread, 1.4-4.0x on 2).
 namespace {
 std::atomic<bool> g_blas_enabled{true};
+
+#ifdef TZ_HAVE_OPENBLAS
+bool blas_has_wide_kernels() {
+  static const bool wide = [] {
+    const char* name = openblas_get_corename();
+    const std::string core = name ? name : "";
+    for (const char* known : {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"})
+      if (core.size() == std::strlen(known) &&
+          std::equal(core.begin(), core.end(), known, [](char a, char b) { return std::tolower(a) == b; }))
+        return true;
+    return false;
+  }();
+  return wide;
+}
+#endif
 
 template <class T>
 bool use_blas(const GemmArgs<T>& g) {
@@ -489,7 +509,7 @@ bool use_blas(const GemmArgs<T>& g) {
   // every product that is not tiny.
   if constexpr (std::is_same_v<T, double>) return g.M * g.N * g.K >= 32 * 32 * 32;
   const int64_t skinny = simd_level() == SimdLevel::avx512 ? 24 : 48;
-  return g.M > kDirectMaxM && g.M < skinny && g.N * g.K >= 128 * 128;
+  return g.M > kDirectMaxM && g.M < skinny && g.N * g.K >= 128 * 128 && blas_has_wide_kernels();
 #else
   (void)g;
   return false;
