@@ -39,7 +39,9 @@
 //             those bytes. Measured in the same process on the model's own parameter
 //             memory: the median time of one pass that only reads them (an 8-way vector
 //             sum, the threads splitting the bytes evenly), "read_gbs" and
-//             "read_bound_tok_s" in the JSON
+//             "read_bound_tok_s" in the JSON. A token also reads the KV cache (f32 keys and
+//             values of every cached position, 2 L C floats each): "kv_bytes" is their mean
+//             per generated token and "read_bound_kv_tok_s" the bound counting them too
 //   memory    one forward+backward (loss) at --T with batch 1: peak RSS and its growth
 //
 // FLOPs (analytic, the same formula in torch_gpt_step.py), per token of a sequence of T:
@@ -272,6 +274,7 @@ int main(int argc, char** argv) {
   std::vector<double> times, cpu_times;  // cpu_times: train and memory modes
   double flops = 0, work_tokens = tokens, first_loss = 0;
   ReadBound read_bound;     // generate only
+  double kv_bytes = 0;      // generate only: mean KV-cache bytes a token reads
   std::string decode_path;  // generate only
   const double rss_before = proc_status_mb("VmRSS:");
 
@@ -325,10 +328,14 @@ int main(int argc, char** argv) {
     flops = 0;
     for (int64_t i = 0; i < a.gen_tokens; ++i) flops += 2 * n_mm + 4 * L * double(a.prompt + i) * C;
     flops += 2 * n_mm * double(a.prompt);  // the prefill
+    // Token i attends over prompt + i + 1 cached positions (its own key and value included).
+    for (int64_t i = 0; i < a.gen_tokens; ++i) kv_bytes += 2 * L * C * 4 * double(a.prompt + i + 1);
+    kv_bytes /= double(a.gen_tokens);
   }
 
   const double med = median(times);
   const double bound_tok_s = read_bound.seconds > 0 ? 1.0 / read_bound.seconds : 0.0;
+  const double bound_kv_tok_s = bound_tok_s * read_bound.bytes / (read_bound.bytes + kv_bytes);
   const double peak = proc_status_mb("VmHWM:");
   std::printf(
       "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"pos\":\"%s\",\"ftz\":%s,\"mode\":\"%s\",\"threads\":%d,\"T\":%"
@@ -336,13 +343,15 @@ int main(int argc, char** argv) {
       "\"batch\":%lld,\"params\":%lld,\"reps\":%zu,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"tokens_per_s\":%.1f,\"flops\":%.6e,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,"
       "\"rss_before_mb\":%.1f,\"step_mem_mb\":%.1f,\"check\":%.6g,\"omp_wait_policy\":\"%s\","
-      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"median_cpu_ms\":%.3f,"
+      "\"weight_bytes\":%.0f,\"read_gbs\":%.2f,\"read_bound_tok_s\":%.1f,\"kv_bytes\":%.0f,"
+      "\"read_bound_kv_tok_s\":%.1f,\"median_cpu_ms\":%.3f,"
       "\"decode_path\":\"%s\",\"simd\":\"%s\"}\n",
       a.config.c_str(), a.pos.c_str(), a.ftz ? "true" : "false", a.mode.c_str(), a.threads, (long long)T,
       (long long)(a.mode == "generate" ? 1 : B), (long long)params, times.size(), med * 1e3,
       *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
       rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
       read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s,
+      kv_bytes, bound_kv_tok_s,
       cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3, decode_path.c_str(),
       simd_level_name(simd_level()));
   return 0;
