@@ -59,7 +59,7 @@ Tensor Block::forward(const Tensor& x, const nn::MixerContext& ctx, nn::MixerSta
       Tensor y = ff_drop->forward(s.ffn->forward(v));
       return s.spec.scale != 1.0 ? y * s.spec.scale : y;
     };
-    h = s.residual->forward(h, s.norm.get(), branch);
+    h = s.residual->forward_in_block(h, s.norm.get(), branch, x, i + 1 == sublayers.size());
   }
   if (st) st->length += x.size(1);
   return h;

@@ -9,15 +9,16 @@
 #include "models/layout.h"
 #include "models/memory_tokens.h"
 #include "models/token_shift.h"
+#include "models/weight_init.h"
 #include "nn/residual/residual.h"
 
 namespace tz::models {
 
 std::vector<nn::ConfigKey> lm_config_keys() {
   std::vector<nn::ConfigKey> keys = model_keys();
-  for (const auto& part :
-       {layout_keys(), std::vector<nn::ConfigKey>{kTokenShift}, recurrence_keys(), act_keys(),
-        std::vector<nn::ConfigKey>{kFcmMaxRatio, kNumMemoryTokens}, nn::residual_config_keys(), memory_keys()})
+  for (const auto& part : {layout_keys(), std::vector<nn::ConfigKey>{kTokenShift}, recurrence_keys(), act_keys(),
+                           std::vector<nn::ConfigKey>{kFcmMaxRatio, kNumMemoryTokens}, nn::residual_config_keys(),
+                           memory_keys(), weight_init_keys()})
     keys.insert(keys.end(), part.begin(), part.end());
   return keys;
 }
@@ -85,6 +86,7 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
     memory = register_module("memory", std::make_shared<SegmentRecurrence>(plan, dims_.dim, gen));
     check_memory(c);
   }
+  init_block_weights(c, std::vector<std::shared_ptr<nn::Module>>(blocks_.begin(), blocks_.end()), gen);  // drawn last
 
   // Every key must have been read by the LM, its options or a chosen component.
   std::vector<std::string> valid;

@@ -5,6 +5,8 @@
 //   add     pre-norm x + f(norm(x)),  post-norm norm(x + f(x))        nn/residual/add.cpp
 //   rezero  x + α f(x), α a scalar initialised to 0, no norm          nn/residual/rezero.cpp
 //   gtrxl   g(x, relu(f(norm(x)))), GTrXL's GRU-type gate g           nn/residual/gtrxl.cpp
+//   skipinit  x + α f(x), α initialised to skipinit_alpha, no norm    nn/residual/skipinit.cpp
+//   b2t     post-norm, the block's input added again before its last norm  nn/residual/b2t.cpp
 // The `residual` key chooses the kind for every sublayer. Each kind declares its keys and
 // its catalogue registration in its own file and is listed once in kinds.def. Its
 // parameters live on the block, named with the sublayer's tag (ReZero's α of sublayer 1 is
@@ -26,7 +28,8 @@ namespace tz::nn {
 
 inline const Key<std::string> kResidual{"residual", "add",
                                         "how each sublayer joins the stream: add, rezero (x + αf(x), α = 0 at init, "
-                                        "no norms) or gtrxl (GRU gate)"};
+                                        "no norms), gtrxl (GRU gate), skipinit (x + αf(x), α = skipinit_alpha "
+                                        "at init, no norms) or b2t (post-norm with a bottom-to-top skip)"};
 
 class Residual {
  public:
@@ -35,6 +38,13 @@ class Residual {
   virtual ~Residual() = default;
   // The stream after the sublayer; `norm` is null when has_norm() is false.
   virtual Tensor forward(const Tensor& x, const UnaryModule* norm, const Branch& f) const = 0;
+  // The same inside a block whose input was `block_input`, `last` for the block's last
+  // sublayer: a kind that reads the block's input (B2T) overrides it.
+  virtual Tensor forward_in_block(const Tensor& x, const UnaryModule* norm, const Branch& f, const Tensor& block_input,
+                                  bool last) const {
+    (void)block_input, (void)last;
+    return forward(x, norm, f);
+  }
   // False: the sublayer builds no norm (ReZero).
   virtual bool has_norm() const { return true; }
   // Whether a model of such sublayers ends with a norm before its head unless the

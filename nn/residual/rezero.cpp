@@ -2,31 +2,27 @@
 // Depth", arXiv:2003.04887):
 //   x ← x + α f(x),   α a scalar per sublayer, initialised to 0; no norms anywhere
 // so that at initialisation every block is exactly the identity and the signal of a deep
-// stack cannot explode. α is registered on the block as alpha<tag> (alpha1, alpha2).
+// stack cannot explode. The sum is nn/residual/scaled_branch.h, shared with SkipInit.
 #include "autograd/ops.h"
 #include "core/copy.h"
 #include "core/creation.h"
 #include "core/random.h"
-#include "nn/residual/residual.h"
+#include "core/text.h"
+#include "nn/residual/scaled_branch.h"
 
 namespace tz::nn {
 
-namespace {
-class ReZero : public Residual {
- public:
-  void build(Generator&) override { parameters.emplace_back("alpha", alpha = zeros({1})); }
-  Tensor forward(const Tensor& x, const UnaryModule*, const Branch& f) const override { return x + alpha * f(x); }
-  bool has_norm() const override { return false; }
-  bool final_norm() const override { return false; }
-  std::string describe() const override { return "rezero"; }
-  Tensor alpha;  // [1]
-};
-}  // namespace
+void ScaledBranch::build(Generator&) { parameters.emplace_back("alpha", alpha = full({1}, alpha0_)); }
+
+Tensor ScaledBranch::forward(const Tensor& x, const UnaryModule*, const Branch& f) const { return x + alpha * f(x); }
+
+std::string ScaledBranch::describe() const { return alpha0_ == 0 ? name_ : cat_str(name_, ", α0 = ", alpha0_); }
 
 const ResidualKind& residual_kind_rezero() {
-  static const ResidualKind kind{
-      .name = "rezero",
-      .make = [](const ModelDims&, const Config&) -> std::unique_ptr<Residual> { return std::make_unique<ReZero>(); }};
+  static const ResidualKind kind{.name = "rezero",
+                                 .make = [](const ModelDims&, const Config&) -> std::unique_ptr<Residual> {
+                                   return std::make_unique<ScaledBranch>(0.0, "rezero");
+                                 }};
   return kind;
 }
 
