@@ -8,6 +8,7 @@
 #include "models/keys.h"
 #include "models/layout.h"
 #include "models/memory_tokens.h"
+#include "models/mobilellm.h"
 #include "models/token_shift.h"
 #include "models/weight_init.h"
 #include "nn/residual/residual.h"
@@ -47,6 +48,7 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   act_ = c.get(kAct);
   recurrence_ = read_recurrence(c, dims_.depth, act_);
   act_options_ = read_act(c, act_);
+  repeat_schedule(c, 1, recurrence_.shared);  // checks block_repeat at once
   fcm_ratio_ = read_fcm_ratio(c);
   std::vector<std::vector<SublayerSpec>> plan = plan_layout(c, dims_, recurrence_.shared);
   const std::vector<int64_t> shifts = token_shifts(c, plan.size(), dims_.dim);
@@ -63,10 +65,8 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   const BlockPieces pieces{.registry = registry, .config = c, .norm = norm_id, .ff_dropout = ff_p};
   for (const auto& sublayers : plan)
     blocks_.push_back(layers->push_back(std::make_shared<Block>(sublayers, pieces, gen)));
-  if (recurrence_.shared)
-    schedule_.assign(size_t(recurrence_.steps), 0);
-  else
-    for (size_t i = 0; i < plan.size(); ++i) schedule_.push_back(int64_t(i));
+  schedule_ = recurrence_.shared ? std::vector<int64_t>(size_t(recurrence_.steps), 0)
+                                 : repeat_schedule(c, int64_t(plan.size()), false);
   if (act_) {
     halt = register_module(
         "halt", std::make_shared<nn::Linear>(nn::LinearOptions{.in = dims_.dim, .out = 1, .bias = true}, gen));
