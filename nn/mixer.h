@@ -92,6 +92,13 @@ std::map<std::string, Tensor> save_state(MixerState& state);
 // a saved name the state does not hold, a name of the state missing from `saved`, or a
 // tensor whose shape or dtype differs.
 void restore_state(MixerState& state, const std::map<std::string, Tensor>& saved);
+// A state's fixed-shape history [B, L, F] of per-position rows (a value cache): writes this
+// call's rows [B, T, F] (positions start..) after the `start` rows kept, and returns the rows
+// of positions 0 .. start + T - 1. `history` keeps its shape, so a saved state restores.
+Tensor append_history(Tensor& history, const Tensor& rows, int64_t start);
+// [T, S]: 1 where key position k0 + j lies after query position q0 + i (the causal mask of
+// queries q0.. over keys k0..), else 0; for masked_fill.
+Tensor future_mask(int64_t T, int64_t S, int64_t q0, int64_t k0);
 
 class Mixer : public Module {
  public:

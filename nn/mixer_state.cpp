@@ -2,6 +2,7 @@
 #include <functional>
 #include <set>
 
+#include "autograd/ops.h"
 #include "core/creation.h"
 #include "nn/mixer.h"
 
@@ -73,6 +74,22 @@ void restore_state(MixerState& state, const std::map<std::string, Tensor>& saved
   state.visit(w);
   for (const auto& [name, t] : saved)
     TZ_CHECK(used.count(name), "restore_state: the saved '", name, "' is not part of this state");
+}
+
+Tensor append_history(Tensor& history, const Tensor& rows, int64_t start) {
+  const int64_t L = history.size(1), T = rows.size(1);
+  TZ_CHECK(start >= 0 && start + T <= L, "append_history: positions ", start, "..", start + T - 1,
+           " do not fit a history of ", L);
+  Tensor kept = start > 0 ? cat({history.narrow(1, 0, start), rows}, 1) : rows;
+  history = start + T < L ? cat({kept, history.narrow(1, start + T, L - start - T)}, 1) : kept;
+  return kept;
+}
+
+Tensor future_mask(int64_t T, int64_t S, int64_t q0, int64_t k0) {
+  std::vector<double> future(size_t(T * S), 0.0);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < S; ++j) future[size_t(i * S + j)] = k0 + j > q0 + i;
+  return from_vector(future, {T, S});
 }
 
 }  // namespace tz::nn

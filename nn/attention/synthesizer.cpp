@@ -29,10 +29,7 @@ Tensor Synthesizer::weights(const Tensor& x, int64_t start, int64_t k0, int64_t 
                                 .reshape({B, T, heads_, context_})
                                 .permute({0, 2, 1, 3})
                                 .narrow(3, k0, S);  // [B, H, T, S]
-  std::vector<double> future(size_t(T * S), 0.0);
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t j = 0; j < S; ++j) future[size_t(i * S + j)] = k0 + j > start + i;
-  return softmax(masked_fill(logits, from_vector(future, {T, S}), -std::numeric_limits<double>::infinity()));
+  return softmax(masked_fill(logits, future_mask(T, S, start, k0), -std::numeric_limits<double>::infinity()));
 }
 
 Tensor Synthesizer::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {
@@ -44,12 +41,9 @@ Tensor Synthesizer::forward(const Tensor& x, const MixerContext& ctx, MixerState
   TZ_CHECK(start + T <= context_, describe(), ": positions up to ", start + T, " exceed its ", context_,
            " (the synthesized logits have one column per position)");
   Tensor v = value->forward(x);
-  Tensor keys = s && start > 0 ? cat({s->values.narrow(1, 0, start), v}, 1) : v;
+  Tensor keys = s ? append_history(s->values, v, start) : v;
   const int64_t k0 = s ? 0 : start, S = keys.size(1);
-  if (s) {  // the cache keeps its shape [B, L, C]
-    s->values = start + T < context_ ? cat({keys, s->values.narrow(1, start + T, context_ - start - T)}, 1) : keys;
-    s->length += T;
-  }
+  if (s) s->length += T;
   Tensor vh = keys.reshape({B, S, heads_, D}).permute({0, 2, 1, 3});  // [B, H, S, D]
   Tensor y = matmul(weights(x, start, k0, S), vh).permute({0, 2, 1, 3}).reshape({B, T, dim_});
   return out->forward(y);

@@ -31,14 +31,11 @@ Tensor Gmlp::forward(const Tensor& x, const MixerContext& ctx, MixerState* state
   Tensor n2 = gate_norm->forward(z[1]);
   // Keys: the state's rows (positions 0..start-1) and this call's; without a state the call
   // is the whole sequence, its first position at `start`.
-  Tensor keys = s && start > 0 ? cat({s->rows.narrow(1, 0, start), n2}, 1) : n2;
+  Tensor keys = s ? append_history(s->rows, n2, start) : n2;
   const int64_t k0 = s ? 0 : start, S = keys.size(1);
   Tensor W = tril(spatial_weight.narrow(0, start, T).narrow(1, k0, S), start - k0);  // [T, S], j <= t
   Tensor gate = matmul(W.to(x.dtype()), keys) + spatial_bias.narrow(0, start, T).to(x.dtype()).reshape({T, 1});
-  if (s) {  // the state keeps its shape [B, L, F] (a saved state restores into a fresh one)
-    s->rows = start + T < context_ ? cat({keys, s->rows.narrow(1, start + T, context_ - start - T)}, 1) : keys;
-    s->length += T;
-  }
+  if (s) s->length += T;
   return down->forward(z[0] * gate);
 }
 
