@@ -8,14 +8,11 @@
 
 namespace tz::nn {
 
-namespace {
-// μ_c = 1 - (c / C)^power: the reference code's token-shift mix schedule.
-Tensor mix_schedule(int64_t C, double power) {
+Tensor rwkv_mix_schedule(int64_t C, double power) {
   std::vector<float> m(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) m[size_t(c)] = float(1.0 - std::pow(double(c) / double(C), power));
   return from_vector(m, {C});
 }
-}  // namespace
 
 Tensor token_shift(const Tensor& x, Tensor* shift) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
@@ -50,11 +47,12 @@ Rwkv6::Rwkv6(const Rwkv6Options& o, Generator& gen) : options(o) {
   // the reference schedules: r01 = l / (L - 1) (0 with one layer), r10 = 1 - l / L
   const double r01 = o.depth > 1 ? double(o.layer) / double(o.depth - 1) : 0.0;
   const double r10 = 1.0 - double(o.layer) / double(o.depth);
-  if (!o.eagle) mu_x = register_parameter("mu_x", mix_schedule(C, r10));
-  mu = register_parameter("mu", cat({mix_schedule(C, r10).view({1, C}), mix_schedule(C, r10).view({1, C}),
-                                     (mix_schedule(C, r10) + 0.3 * r01).view({1, C}),
-                                     mix_schedule(C, 0.5 * r10).view({1, C}), mix_schedule(C, 0.5 * r10).view({1, C})},
-                                    0));
+  if (!o.eagle) mu_x = register_parameter("mu_x", rwkv_mix_schedule(C, r10));
+  mu = register_parameter(
+      "mu", cat({rwkv_mix_schedule(C, r10).view({1, C}), rwkv_mix_schedule(C, r10).view({1, C}),
+                 (rwkv_mix_schedule(C, r10) + 0.3 * r01).view({1, C}), rwkv_mix_schedule(C, 0.5 * r10).view({1, C}),
+                 rwkv_mix_schedule(C, 0.5 * r10).view({1, C})},
+                0));
   std::vector<float> d(static_cast<size_t>(C)), u(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) {
     const double f = C > 1 ? double(c) / double(C - 1) : 0.0;
@@ -127,8 +125,8 @@ RwkvChannelMix::RwkvChannelMix(const RwkvChannelMixOptions& o, Generator& gen) :
   v_proj = lin("v_proj", F, C);
   r_proj = lin("r_proj", C, C);
   const double r10 = 1.0 - double(o.layer) / double(o.depth);
-  mu_k = register_parameter("mu_k", mix_schedule(C, r10));
-  mu_r = register_parameter("mu_r", mix_schedule(C, r10));
+  mu_k = register_parameter("mu_k", rwkv_mix_schedule(C, r10));
+  mu_r = register_parameter("mu_r", rwkv_mix_schedule(C, r10));
 }
 
 Tensor RwkvChannelMix::forward(const Tensor& x, const MixerContext& ctx, MixerState* state) {

@@ -63,6 +63,9 @@ struct Rwkv6State : LinearRnnState {
 // x_{t-1} for every t of x [B, T, C]: the state's last token (or zeros) then x[:, :T-1];
 // `shift` (when given) receives x[:, T-1].
 Tensor token_shift(const Tensor& x, Tensor* shift);
+// μ_c = 1 - (c / C)^power [C]: the reference code's token-shift mix schedule (RWKV-4 and 6),
+// for the lerp x_t + (x_{t-1} - x_t) ⊙ μ.
+Tensor rwkv_mix_schedule(int64_t C, double power);
 
 class Rwkv6 : public Mixer {
  public:

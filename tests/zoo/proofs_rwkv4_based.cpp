@@ -1,0 +1,190 @@
+// Proofs of RWKV-4 (nn/linear_rnn/rwkv4.h).
+// RWKV-4: the WKV kernel's stable recurrent loop ((a, b, p) state), its materialised parallel
+// form and its chunked form agree in f64 (train/forms_agree.h: outputs, final states, every
+// gradient, continuation, decay 1 and steep decays), also at k up to ±60 with w from 2e-9 to
+// 8e3; the recurrent loop equals the catalogue's formula written with plain exps; in f32 at
+// k = ±100, where that formula overflows, the stable forms stay at the f64 answer; and the
+// mixer decodes as it runs the whole sequence.
+#include <cmath>
+#include <map>
+
+#include "autograd/ops.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "models/zoo.h"
+#include "nn/linear_rnn/rwkv4.h"
+#include "tests/test_util.h"
+#include "tests/zoo/proofs.h"
+#include "train/forms_agree.h"
+
+using namespace tz;
+using tz::testing::rel_max;
+
+namespace {
+constexpr int64_t kB = 2, kT = 29, kC = 16;
+
+// ---- the WKV kernel under forms_agree ------------------------------------------------------
+// The state (a, b, p) is not unique (any p with a, b rescaled), so forms_agree sees it as
+// h = (a / b, p + log b, s) [B, 3, C], the same for every form: read back as a = m e^s,
+// b = e^s, p = ℓ, which a random h0 (b > 0) covers.
+nn::WkvState wkv_state_of(const Tensor& h) {
+  Tensor s = h.select(1, 2);
+  return {h.select(1, 0) * exp(s), exp(s), h.select(1, 1)};
+}
+Tensor wkv_state_out(const nn::WkvState& s) { return stack({s.a / s.b, s.p + log(s.b), zeros_like(s.p)}, 1); }
+
+// inputs: k, v [B, T, C], ŵ [C] (w = exp ŵ), u [C]; k_scale and the range of ŵ set the regime.
+forms::KernelForms wkv_forms(double k_scale, double lo, double hi) {
+  auto form = [](auto f) {
+    return [f](const std::vector<Tensor>& x, const Tensor& h0) -> forms::FormOutput {
+      nn::WkvState s = wkv_state_of(h0);
+      Tensor y = f(x[0], x[1], exp(x[2]), x[3], s);
+      return {y, wkv_state_out(s)};
+    };
+  };
+  return {
+      .name = cat_str("wkv (k scale ", k_scale, ", log w in [", lo, ", ", hi, "])"),
+      .naive = form([](auto&&... a) { return nn::wkv_recurrent(a...); }),
+      .chunked = [](const std::vector<Tensor>& x, const Tensor& h0, int64_t c) -> forms::FormOutput {
+        nn::WkvState s = wkv_state_of(h0);
+        Tensor y = nn::wkv_chunked(x[0], x[1], exp(x[2]), x[3], s, c);
+        return {y, wkv_state_out(s)};
+      },
+      .quadratic = form([](auto&&... a) { return nn::wkv_parallel(a...); }),
+      .make_inputs =
+          [=](int64_t T, Generator& gen) {
+            return std::vector<forms::Input>{{"k", rand({kB, T, kC}, gen, DType::f64, -k_scale, k_scale), 1},
+                                             {"v", randn({kB, T, kC}, gen, DType::f64), 1},
+                                             {"log_w", rand({kC}, gen, DType::f64, lo, hi), forms::kNoTime},
+                                             {"u", randn({kC}, gen, DType::f64), forms::kNoTime}};
+          },
+      .state_shape =
+          [](const std::vector<forms::Input>&) {
+            return Shape{kB, 3, kC};
+          },
+      // the step's log-decay is -w = -exp(ŵ): ŵ = -800 gives w = 0 (decay exactly 1); a steep
+      // chunk decays by e^-1000 (w = 1000 / chunk, every channel)
+      .make_gate =
+          [](forms::Gate g, int64_t chunk, std::vector<forms::Input> in, Generator&) {
+            const double lw = g == forms::Gate::unit_decay ? -800.0 : std::log(1000.0 / double(chunk));
+            in[2].value = full({kC}, lw, DType::f64);
+            return in;
+          },
+  };
+}
+
+// The catalogue's formula with plain exps (no max subtracted), from a zero state.
+Tensor wkv_direct(const Tensor& k, const Tensor& v, const Tensor& w, const Tensor& u) {
+  std::vector<Tensor> ys;
+  for (int64_t t = 0; t < k.size(1); ++t) {
+    Tensor kt = k.select(1, t);
+    Tensor num = exp(u + kt) * v.select(1, t), den = exp(u + kt);
+    for (int64_t i = 0; i < t; ++i) {
+      Tensor e = exp(k.select(1, i) - double(t - 1 - i) * w);
+      num = num + e * v.select(1, i);
+      den = den + e;
+    }
+    ys.push_back(num / den);
+  }
+  return stack(ys, 1);
+}
+
+bool all_finite(const Tensor& x) {
+  for (double v : x.to(DType::f64).to_vector<double>())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+// ---- whole mixers: forms and decode --------------------------------------------------------
+std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& form, int64_t chunk,
+                                const std::string& extra = "") {
+  Generator gen(3);
+  nn::Config c = nn::Config::parse(cat_str(R"({"linear_form": ")", form, R"(", "linear_chunk": )", chunk, extra, "}"));
+  auto m = zoo::registry().make_mixer(id, nn::ModelDims{.dim = kC, .heads = 2, .context = 64, .depth = 1}, c, gen);
+  m->to(DType::f64);
+  return m;
+}
+
+struct Run {
+  Tensor out, dx;
+};
+Run run(nn::Mixer& m, const Tensor& x0, const Tensor& w) {
+  Tensor x = x0.detach().clone().requires_grad_();
+  Tensor y = m.forward(x, {});
+  sum(y * w).backward();
+  return {y.detach(), x.grad()};
+}
+
+// Against the recurrent form's forward: the parallel form, the chunked one at 1, 3, 8 and T
+// (output and dL/dx), and a chunked prefill of 11 tokens then decoding token by token. The
+// worst relative error; `scale` multiplies the input.
+double forms_and_decode(const std::string& id, const std::string& extra = "", double scale = 1) {
+  Generator gen(5);
+  Tensor x = randn({kB, kT, kC}, gen, DType::f64) * scale, w = randn({kB, kT, kC}, gen, DType::f64);
+  Run ref = run(*make(id, "recurrent", 1, extra), x, w);
+  double worst = 0;
+  auto note = [&](const std::string& what, double e) {
+    INFO(id, " ", what, ": ", e);
+    CHECK(e < 1e-10);
+    worst = std::max(worst, e);
+  };
+  auto compare = [&](const std::string& form, int64_t chunk) {
+    Run r = run(*make(id, form, chunk, extra), x, w);
+    note(cat_str(form, " chunk ", chunk), std::max(rel_max(r.out, ref.out), rel_max(r.dx, ref.dx)));
+  };
+  compare("parallel", 1);
+  for (int64_t c : {int64_t(1), int64_t(3), int64_t(8), kT}) compare("chunked", c);
+  NoGradGuard no_grad;
+  auto m = make(id, "chunked", 4, extra);
+  auto state = m->make_state(kB, kT, DType::f64);
+  std::vector<Tensor> outs{m->forward(x.narrow(1, 0, 11), {.start = 0}, state.get())};
+  for (int64_t t = 11; t < kT; ++t) outs.push_back(m->forward(x.narrow(1, t, 1), {.start = t}, state.get()));
+  note("prefill 11 + decode", rel_max(cat(outs, 1), ref.out));
+  return worst;
+}
+}  // namespace
+
+TZ_PROOF(rwkv4,
+         "stable recurrent (a, b, p) == parallel == chunked in f64 at k = ±60, w 2e-9 to 8e3, decode == forward") {
+  // 1. forms_agree on the kernel: ordinary inputs, then k up to ±60 with w = e^ŵ from
+  //    e^-20 = 2e-9 (no decay to speak of) to e^9 = 8e3 (the past gone after one step)
+  double worst = 0;
+  for (auto [ks, lo, hi] : {std::tuple{1.0, -3.0, 1.0}, std::tuple{60.0, -20.0, 9.0}}) {
+    forms::FormsResult r = forms::forms_agree(wkv_forms(ks, lo, hi));
+    INFO(r.failure_report());
+    CHECK(r.ok);
+    MESSAGE(r.kernel, ": max error ", r.max_error, " over ", r.lines.size(), " comparisons");
+    worst = std::max(worst, r.max_error);
+  }
+  // 2. the recurrent loop against the catalogue's formula with plain exps (f64 holds e^60)
+  Generator gen(11);
+  Tensor k = rand({kB, kT, kC}, gen, DType::f64, -60, 60), v = randn({kB, kT, kC}, gen, DType::f64);
+  Tensor u = randn({kC}, gen, DType::f64);
+  Tensor w = exp(cat({full({kC / 2}, -20.0, DType::f64), rand({kC / 2}, gen, DType::f64, -3, 9)}, 0));
+  nn::WkvState s = nn::wkv_initial_state(kB, kC, DType::f64);
+  const double direct = rel_max(nn::wkv_recurrent(k, v, w, u, s), wkv_direct(k, v, w, u));
+  MESSAGE("recurrent vs plain-exp formula at k in [-60, 60]: ", direct);
+  CHECK(direct < 1e-12);
+  // 3. f32 at k in [-100, 100]: the plain formula overflows (e^100 > 3.4e38), the stable forms
+  //    stay at the f64 answer
+  Tensor k100 = rand({kB, kT, kC}, gen, DType::f64, -100, 100);
+  nn::WkvState s64 = nn::wkv_initial_state(kB, kC, DType::f64);
+  Tensor ref = nn::wkv_recurrent(k100, v, w, u, s64);
+  auto f32 = [](const Tensor& t) { return t.to(DType::f32); };
+  CHECK_FALSE(all_finite(wkv_direct(f32(k100), f32(v), f32(w), f32(u))));
+  double e32 = 0;
+  for (int form = 0; form < 3; ++form) {
+    nn::WkvState s32 = nn::wkv_initial_state(kB, kC, DType::f32);
+    Tensor y = form == 0   ? nn::wkv_recurrent(f32(k100), f32(v), f32(w), f32(u), s32)
+               : form == 1 ? nn::wkv_parallel(f32(k100), f32(v), f32(w), f32(u), s32)
+                           : nn::wkv_chunked(f32(k100), f32(v), f32(w), f32(u), s32, 8);
+    CHECK(all_finite(y));
+    e32 = std::max(e32, rel_max(y.to(DType::f64), ref));
+  }
+  MESSAGE("f32 at k in [-100, 100]: plain exps overflow; stable forms vs f64: ", e32);
+  CHECK(e32 < 1e-5);
+  // 4. the mixer: forms and decoding (token shift and WKV state carried), also at inputs x 30
+  const double mixer = std::max(forms_and_decode("rwkv4"), forms_and_decode("rwkv4", "", 30.0));
+  MESSAGE("rwkv4 mixer: max rel. error over forms and decode ", mixer);
+  TZ_PROOF_NUMBER("max error, forms of WKV (f64)", std::max(worst, mixer));
+}
