@@ -311,12 +311,14 @@ CheckResult check_build(const Subject& s) {
   });
 }
 
-// A model with segment memory: the gradient of the second segment's loss given the memory
-// the first left (restored before every evaluation, so the memory is a constant as its
-// stop-gradient says), w.r.t. every parameter but the memory's own; and the gradient of the
-// memory's own losses (compression) w.r.t. its parameters, which nothing else trains.
+// A model with segment memory: the gradient of the first segment's loss from an empty
+// memory plus the second segment's loss given the memory the first left (restored before
+// every evaluation, so the memory is a constant as its stop-gradient says), w.r.t. every
+// parameter but the memory's own; and the gradient of the memory's own losses (compression)
+// w.r.t. its parameters, which nothing else trains.
 CheckResult memory_grad_check(models::Model& m, const models::Model::Batch& ex) {
   const int64_t B = ex.targets.size(0), T = ex.targets.size(1), half = T / 2;
+  const models::Model::Batch first{{ex.inputs[0].narrow(1, 0, half)}, ex.targets.narrow(1, 0, half)};
   const models::Model::Batch second{{ex.inputs[0].narrow(1, half, T - half)}, ex.targets.narrow(1, half, T - half)};
   std::map<std::string, Tensor> after_first;
   {
@@ -334,8 +336,12 @@ CheckResult memory_grad_check(models::Model& m, const models::Model::Batch& ex) 
   GradReport g = gradcheck_parameters(
       m,
       [&] {
+        // The first segment from an empty memory too: what a model learns for its memory's
+        // start (RMT's initial memory tokens) is used only there.
+        models::Model::State empty = m.make_memory(B);
+        const Tensor l1 = m.loss(first, empty);
         models::Model::State st = from_memory();
-        return m.loss(second, st);
+        return l1 + m.loss(second, st);
       },
       [&](const std::string& name) { return !own(name); });
   size_t tensors = 0, own_tensors = 0;
@@ -359,9 +365,9 @@ CheckResult memory_grad_check(models::Model& m, const models::Model::Batch& ex) 
     g.vacuous.insert(g.vacuous.end(), c.vacuous.begin(), c.vacuous.end());
     if (!c.ok) g.report = c.report;
   }
-  return grad_result(
-      g, tensors + own_tensors,
-      cat_str(" (second segment given the first's memory", own_tensors ? "; the memory's own losses" : "", ")"));
+  return grad_result(g, tensors + own_tensors,
+                     cat_str(" (first segment from an empty memory, second given the first's memory",
+                             own_tensors ? "; the memory's own losses" : "", ")"));
 }
 
 CheckResult check_grad(const Subject& s) {
