@@ -1,0 +1,174 @@
+// Proofs of the segment-recurrent memories infini_attention (nn/memory/infini_attention.h)
+// and rmt (models/rmt.h): their forms agree in f64, decoding equals the segment forward, and
+// a passkey planted a segment back is recalled only through the memory.
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "autograd/ops.h"
+#include "core/copy.h"
+#include "core/creation.h"
+#include "core/random.h"
+#include "data/batch.h"
+#include "data/tasks.h"
+#include "models/zoo.h"
+#include "nn/memory/infini_attention.h"
+#include "optim/adam.h"
+#include "tests/test_util.h"
+#include "tests/zoo/proofs.h"
+
+using namespace tz;
+
+namespace {
+// max |a - b| / max |b|: 0 when equal, inf when a is not finite.
+double rel_err(const Tensor& a, const Tensor& b) {
+  if (!testing::all_finite(a)) return INFINITY;
+  const double scale = std::max(testing::max_abs_diff(b, zeros_like(b)), 1e-300);
+  return testing::max_abs_diff(a, b) / scale;
+}
+
+// Passkey across segments: S segments of L tokens; the key p in 2..9 at a random position of
+// segment 0, filler 10..15 elsewhere, the query token 1 last; every position of the last
+// segment is scored, its target p (chance 1/8): all of them lie beyond the segment length.
+data::Batch passkey(Generator& g, int64_t B, int64_t L, int64_t S) {
+  const int64_t T = L * S;
+  std::vector<int64_t> x(size_t(B * T)), y(size_t(B * T), data::kIgnoreIndex);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t* row = x.data() + b * T;
+    for (int64_t t = 0; t < T; ++t) row[t] = g.randint(10, 16);
+    const int64_t key = g.randint(2, 10);
+    row[g.randint(0, L)] = key;
+    row[T - 1] = 1;
+    for (int64_t t = T - L; t < T; ++t) y[size_t(b * T + t)] = key;
+  }
+  return {from_vector(x, {B, T}), from_vector(y, {B, T})};
+}
+
+// Trains `m` for `steps` on passkey batches of 16 with `loss` (AdamW, lr 1e-2), then its
+// accuracy on 256 held-out sequences by `logits`. Under the sanitizers
+// (testing::learning_runs() false) 3 steps only.
+double passkey_accuracy(models::Model& m, int64_t L, int64_t S, int steps, uint64_t seed,
+                        const std::function<Tensor(const data::Batch&)>& loss,
+                        const std::function<Tensor(const Tensor&)>& logits) {
+  optim::AdamW opt(m.named_parameters(), {.lr = 1e-2, .weight_decay = 0.0});
+  Generator data(seed);
+  for (int step = 0; step < (testing::learning_runs() ? steps : 3); ++step) {
+    Tensor l = loss(passkey(data, 16, L, S));
+    opt.zero_grad();
+    l.backward();
+    opt.step();
+  }
+  NoGradGuard ng;
+  m.eval();
+  Generator held(seed + 100);
+  const data::Batch b = passkey(held, 256, L, S);
+  return data::accuracy(logits(b.inputs), b.targets);
+}
+
+// ---- infini_attention ---------------------------------------------------------------------
+
+struct InfiniRun {
+  Tensor y, M, z;
+  std::vector<Tensor> grads;  // of q, k, v, β for L = <wy, y> + <wM, M> + <wz, z>
+};
+
+// One form on fresh leaves copied from q, k, v, β; split > 0 runs [0, split) then the rest
+// from the state the first call left.
+InfiniRun run_infini(bool recurrent, bool delta, int64_t L, int64_t split, const std::vector<Tensor>& in,
+                     const std::vector<Tensor>& w) {
+  std::vector<Tensor> leaf;
+  for (const Tensor& t : in) leaf.push_back(t.clone().requires_grad_());
+  const nn::InfiniSpec spec{.gate = sigmoid(leaf[3]), .segment = L, .delta = delta};
+  nn::InfiniState s;
+  auto form = recurrent ? nn::infini_attention_recurrent : nn::infini_attention_segments;
+  const int64_t T = in[0].size(2);
+  std::vector<Tensor> ys;
+  for (auto [a, b] : {std::pair{int64_t(0), split}, std::pair{split, T}})
+    if (b > a)
+      ys.push_back(
+          form(leaf[0].narrow(2, a, b - a), leaf[1].narrow(2, a, b - a), leaf[2].narrow(2, a, b - a), spec, s));
+  InfiniRun r{.y = cat(ys, 2), .M = s.M, .z = s.z};
+  sum(r.y * w[0] + sum(r.M * w[1]) + sum(r.z * w[2])).backward();
+  for (const Tensor& t : leaf) r.grads.push_back(t.grad());
+  return r;
+}
+
+double lm_passkey_infini(bool memory, int64_t L, int64_t S, uint64_t seed) {
+  Generator gen(seed);
+  auto m = zoo::make_lm(cat_str(R"({"vocab": 16, "dim": 32, "heads": 2, "depth": 1, "pos": "rope", "context": )", L * S,
+                                R"(, "mixer": "infini_attention", "infini_segment": )", L, R"(, "infini_memory": )",
+                                memory ? "true" : "false", "}"),
+                        gen);
+  return passkey_accuracy(
+      *m, L, S, 200, seed + 1, [&](const data::Batch& b) { return m->loss(b.inputs, b.targets); },
+      [&](const Tensor& x) { return m->forward(x); });
+}
+}  // namespace
+
+TZ_PROOF(infini_attention,
+         "segment-wise == token-level recurrence (f64: outputs, final M and z, gradients, linear and delta rules), "
+         "decode == forward, the memory recalls a passkey a segment back where local attention cannot") {
+  // Forms: B 2, H 2, T 13, D 4, L 4 (the last segment partial), random β; whole runs and runs
+  // split inside a segment, against the recurrence run whole.
+  Generator g(7);
+  const std::vector<Tensor> in{randn({2, 2, 13, 4}, g, DType::f64), randn({2, 2, 13, 4}, g, DType::f64),
+                               randn({2, 2, 13, 4}, g, DType::f64), randn({2}, g, DType::f64)};
+  const std::vector<Tensor> w{randn({2, 2, 13, 4}, g, DType::f64), randn({2, 2, 4, 4}, g, DType::f64),
+                              randn({2, 2, 4}, g, DType::f64)};
+  double worst = 0;
+  for (bool delta : {false, true}) {
+    CAPTURE(delta);
+    const InfiniRun ref = run_infini(true, delta, 4, 0, in, w);
+    for (auto [recurrent, split] :
+         {std::pair{false, int64_t(0)}, {false, int64_t(6)}, {false, int64_t(8)}, {true, int64_t(6)}}) {
+      CAPTURE(recurrent);
+      CAPTURE(split);
+      const InfiniRun r = run_infini(recurrent, delta, 4, split, in, w);
+      double e = std::max({rel_err(r.y, ref.y), rel_err(r.M, ref.M), rel_err(r.z, ref.z)});
+      for (size_t i = 0; i < r.grads.size(); ++i) e = std::max(e, rel_err(r.grads[i], ref.grads[i]));
+      CHECK(e <= 1e-12);
+      worst = std::max(worst, e);
+    }
+    // Not vacuous: the memory moves the output of every later segment and every gradient is used.
+    for (const Tensor& gr : ref.grads) CHECK(testing::max_abs_diff(gr, zeros_like(gr)) > 1e-6);
+    nn::InfiniState none;
+    const Tensor local = nn::infini_attention_segments(in[0], in[1], in[2], {.segment = 4}, none);
+    const Tensor gate = sigmoid(in[3]).view({1, 2, 1, 1});
+    CHECK(testing::max_abs_diff(ref.y.narrow(2, 0, 4), (local * (1.0 - gate)).narrow(2, 0, 4)) <= 1e-14);
+    CHECK(testing::max_abs_diff(ref.y.narrow(2, 4, 9), (local * (1.0 - gate)).narrow(2, 4, 9)) > 1e-3);
+  }
+  // The rules differ (the delta rule writes only what the memory lacks).
+  CHECK(testing::max_abs_diff(run_infini(false, true, 4, 0, in, w).M, run_infini(false, false, 4, 0, in, w).M) > 1e-3);
+  MESSAGE("segment-wise vs token-level recurrence, worst relative error ", worst);
+  TZ_PROOF_NUMBER("max rel |segment-wise - recurrent|", worst);
+
+  // Decoding (state = M, z and the open segment's keys and values) == the full forward, both
+  // rules, segments of 3 crossed three times, rotary positions in the local attention.
+  for (const char* rule : {"linear", "delta"}) {
+    const double d = testing::lm_step_vs_forward(
+        cat_str(R"({"pos": "rope", "mixer": "infini_attention", "infini_segment": 3, "infini_update": ")", rule, "\"}"),
+        10);
+    MESSAGE("infini_attention ", std::string(rule), ": decode vs forward ", d);
+    CHECK(d <= 1e-10);
+  }
+
+  // Passkey one segment back (two segments of 8; one layer, 200 steps): local attention sees
+  // only its own segment, so without the memory the answer is a guess among 8.
+  const double with = lm_passkey_infini(true, 8, 2, 31), without = lm_passkey_infini(false, 8, 2, 31);
+  MESSAGE("passkey in the previous segment (segments of 8): infini_attention ", with,
+          ", local only (infini_memory false) ", without, " (chance 1/8)");
+  if (!testing::learning_runs()) return;
+  CHECK(with >= 0.9);
+  CHECK(without <= 0.3);
+}
+
+TEST_CASE("infini_attention refuses bad keys, naming them") {
+  Generator gen(1);
+  auto lm = [&](const std::string& extra) {
+    return zoo::make_lm(
+        R"({"vocab": 16, "dim": 16, "heads": 2, "depth": 1, "mixer": "infini_attention", )" + extra + "}", gen);
+  };
+  CHECK_THROWS_WITH_AS(lm(R"("infini_update": "hebbian")"),
+                       doctest::Contains("infini_update must be 'linear' or 'delta'"), Error);
+  CHECK_THROWS_WITH_AS(lm(R"("infini_segment": 0)"), doctest::Contains("infini_segment must be >= 1, got 0"), Error);
+}
