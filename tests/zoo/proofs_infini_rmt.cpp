@@ -11,6 +11,7 @@
 #include "core/random.h"
 #include "data/batch.h"
 #include "data/tasks.h"
+#include "models/rmt.h"
 #include "models/zoo.h"
 #include "nn/memory/infini_attention.h"
 #include "optim/adam.h"
@@ -162,7 +163,134 @@ TZ_PROOF(infini_attention,
   CHECK(without <= 0.3);
 }
 
-TEST_CASE("infini_attention refuses bad keys, naming them") {
+// ---- rmt ------------------------------------------------------------------------------------
+
+namespace {
+std::shared_ptr<models::RecurrentMemoryTransformer> rmt(const std::string& extra, uint64_t seed = 3) {
+  Generator gen(seed);
+  auto m = std::dynamic_pointer_cast<models::RecurrentMemoryTransformer>(zoo::make_model(
+      nn::Config::parse(cat_str(R"({"model": "rmt", "dim": 32, "heads": 2, "depth": 2, )", extra, "}"), "rmt proof"),
+      gen));
+  REQUIRE(m);
+  return m;
+}
+}  // namespace
+
+TZ_PROOF(rmt,
+         "the gradient reaches earlier segments through the memory and exactly none beyond rmt_bptt, decoding == the "
+         "segment forward, the memory recalls a passkey where a memory reset per segment cannot") {
+  // Reach: 6 segments of 4; segment j's tokens come from rows 8 + 8j .. 15 + 8j of an untied
+  // embedding (vocab 64); the loss is segment 5's only. The gradient on segment j's rows is
+  // what reached it, all of it through the memory.
+  const int64_t L = 4, S = 6;
+  Generator g(4);
+  std::vector<Tensor> segs;
+  for (int64_t j = 0; j < S; ++j) segs.push_back(randint(8 + 8 * j, 16 + 8 * j, {2, L}, g));
+  const Tensor ids = cat(segs, 1);
+  Tensor targets = full({2, L * S}, -100.0, DType::i64);
+  core::copy_(targets.narrow(1, (S - 1) * L, L), randint(0, 64, {2, L}, g));
+  double far = 0, near = 1e300;
+  for (int64_t k : {int64_t(-1), int64_t(0), int64_t(2)}) {
+    CAPTURE(k);
+    auto m = rmt(cat_str(R"("vocab": 64, "context": 24, "rmt_segment": 4, "rmt_memory": 2, "tie_weights": false, )",
+                         R"("rmt_bptt": )", k));
+    m->to(DType::f64);
+    for (bool by_calls : {false, true}) {  // one forward; or a memory from make_memory, a call per segment
+      CAPTURE(by_calls);
+      m->zero_grad();
+      if (by_calls) {
+        models::Model::State st = m->make_memory(2);
+        for (int64_t j = 0; j + 1 < S; ++j) m->forward(segs[size_t(j)], &st);
+        m->loss({{segs[S - 1]}, targets.narrow(1, (S - 1) * L, L)}, st).backward();
+      } else {
+        m->loss(ids, targets).backward();
+      }
+      const Tensor gw = m->tok_emb->weight.grad();
+      std::string reach;
+      for (int64_t j = 0; j < S; ++j) {
+        const double r = testing::max_abs_diff(gw.narrow(0, 8 + 8 * j, 8), zeros_like(gw.narrow(0, 8 + 8 * j, 8)));
+        const bool within = k < 0 || j >= S - 1 - k;  // S - 1 = 5 is the last of a block of k + 1
+        reach += cat_str(" ", r);
+        if (within) {
+          CHECK(r > 1e-8);
+          if (j < S - 1) near = std::min(near, r);
+        } else {
+          CHECK(r == 0.0);
+          far = std::max(far, r);
+        }
+      }
+      const Tensor gi = m->mem_init.grad();
+      const double init = gi.defined() ? testing::max_abs_diff(gi, zeros_like(gi)) : 0.0;
+      CHECK((k < 0 ? init > 1e-8 : init == 0.0));
+      MESSAGE("rmt_bptt ", k, std::string(by_calls ? " (a call per segment)" : " (one forward)"),
+              ": |grad| on segments 0..5:", reach, "; mem_0 ", init);
+    }
+  }
+  TZ_PROOF_NUMBER("smallest |grad| reaching an earlier segment through memory", near);
+  CHECK(far == 0.0);
+
+  // Decoding == the segment forward: logits token by token (and a prefill of 5, then chunks of
+  // 3) equal the forward's across 3 segment boundaries, and the memory after the decoded
+  // segments is the one a make_memory forward of the same segments writes.
+  {
+    NoGradGuard ng;
+    auto m = rmt(R"("vocab": 16, "context": 16, "rmt_segment": 4, "rmt_memory": 3)", 5);
+    m->to(DType::f64);
+    Generator gi(6);
+    const Tensor x = randint(0, 16, {2, 16}, gi), full_y = m->forward(x);
+    models::Model::State st = m->make_state(2, 1);
+    double e = 0;
+    for (int64_t t = 0; t < 16; ++t)
+      e = std::max(e, testing::max_abs_diff(m->step(x.narrow(1, t, 1), st), full_y.narrow(1, t, 1)));
+    models::Model::State st2 = m->make_state(2, 1);
+    e = std::max(e, testing::max_abs_diff(m->step(x.narrow(1, 0, 5), st2), full_y.narrow(1, 0, 5)));
+    for (int64_t t = 5; t < 16; t += 3) {
+      const int64_t n = std::min<int64_t>(3, 16 - t);
+      e = std::max(e, testing::max_abs_diff(m->forward(x.narrow(1, t, n), &st2), full_y.narrow(1, t, n)));
+    }
+    models::Model::State mem = m->make_memory(2);
+    m->forward(x, &mem);
+    const auto& decoded = dynamic_cast<models::RmtState&>(*st.memory);
+    const double me = testing::max_abs_diff(decoded.mem, dynamic_cast<models::RmtState&>(*mem.memory).mem);
+    CHECK(decoded.segments == 4);
+    CHECK(e <= 1e-10);
+    CHECK(me <= 1e-10);
+    // Not vacuous: the memory moves the logits after the first segment.
+    const Tensor reset = cat({m->forward(x.narrow(1, 0, 4)), m->forward(x.narrow(1, 4, 4))}, 1);
+    CHECK(testing::max_abs_diff(reset.narrow(1, 4, 4), full_y.narrow(1, 4, 4)) > 1e-4);
+    MESSAGE("rmt: decode vs segment forward ", e, ", memory after 4 segments ", me);
+  }
+
+  // Passkey one segment back (two segments of 4, 2 memory tokens, 400 steps): the memory
+  // carried through one forward, vs the same model with its memory reset to mem_0 at every
+  // segment (each segment on its own), trained alike.
+  const int64_t PL = 4, PS = 2;
+  const std::string cfg = R"("vocab": 16, "context": 8, "rmt_segment": 4, "rmt_memory": 2)";
+  auto carried = rmt(cfg, 41);
+  const double with = passkey_accuracy(
+      *carried, PL, PS, 400, 42, [&](const data::Batch& b) { return carried->loss(b.inputs, b.targets); },
+      [&](const Tensor& x) { return carried->forward(x); });
+  auto reset = rmt(cfg, 41);
+  auto by_segment = [&](const Tensor& x) {
+    std::vector<Tensor> out;
+    for (int64_t t = 0; t < x.size(1); t += PL) out.push_back(reset->forward(x.narrow(1, t, PL)));
+    return cat(out, 1);
+  };
+  const double without = passkey_accuracy(
+      *reset, PL, PS, 400, 42,
+      [&](const data::Batch& b) {
+        const Tensor y = by_segment(b.inputs);
+        return cross_entropy(y.reshape({-1, y.size(-1)}), b.targets.reshape({-1}));
+      },
+      by_segment);
+  MESSAGE("passkey in the previous segment (segments of 4, 2 memory tokens): rmt ", with, ", memory reset per segment ",
+          without, " (chance 1/8)");
+  if (!testing::learning_runs()) return;
+  CHECK(with >= 0.9);
+  CHECK(without <= 0.3);
+}
+
+TEST_CASE("infini_attention and rmt refuse bad keys, naming them") {
   Generator gen(1);
   auto lm = [&](const std::string& extra) {
     return zoo::make_lm(
@@ -171,4 +299,15 @@ TEST_CASE("infini_attention refuses bad keys, naming them") {
   CHECK_THROWS_WITH_AS(lm(R"("infini_update": "hebbian")"),
                        doctest::Contains("infini_update must be 'linear' or 'delta'"), Error);
   CHECK_THROWS_WITH_AS(lm(R"("infini_segment": 0)"), doctest::Contains("infini_segment must be >= 1, got 0"), Error);
+  auto model = [&](const std::string& extra) {
+    return zoo::make_model(
+        nn::Config::parse(R"({"model": "rmt", "vocab": 16, "dim": 16, "heads": 2, )" + extra + "}", "rmt keys"), gen);
+  };
+  CHECK_THROWS_WITH_AS(model(R"("rmt_memory": 0)"), doctest::Contains("rmt_memory must be positive, got 0"), Error);
+  CHECK_THROWS_WITH_AS(model(R"("rmt_bptt": -2)"), doctest::Contains("rmt_bptt must be >= 0, or -1"), Error);
+  CHECK_THROWS_WITH_AS(model(R"("mem_len": 4)"), doctest::Contains("mem_len"), Error);
+  auto ok = model(R"("rmt_segment": 4, "rmt_memory": 2)");
+  NoGradGuard ng;
+  models::Model::State st = ok->make_state(1, 1);
+  CHECK_THROWS_WITH_AS(ok->forward(randint(0, 16, {2, 3}, gen), &st), doctest::Contains("the input 2"), Error);
 }
