@@ -14,9 +14,7 @@
 namespace tz::models {
 
 std::vector<nn::ConfigKey> rmt_keys() {
-  nn::ConfigKey model = kModel;
-  model.doc = "rmt selects this model (absent: gpt, the decoder LM)";
-  return {model, kVocab, kDim, kDepth, kHeads, kContext, kTieWeights, kRmtSegment, kRmtMemory, kRmtBptt};
+  return {kVocab, kDim, kDepth, kHeads, kContext, kTieWeights, kRmtSegment, kRmtMemory, kRmtBptt};
 }
 
 RecurrentMemoryTransformer::RecurrentMemoryTransformer(const nn::Config& config, const nn::Registry& registry,
