@@ -71,6 +71,14 @@ Tensor RecurrentMemoryTransformer::memory_input(const Tensor& mem, int64_t B) co
   return mem.defined() ? mem : mem_init.unsqueeze(0).expand({B, m_, dim_});
 }
 
+Tensor RecurrentMemoryTransformer::memory_of(RmtState& s, int64_t B) const {
+  Tensor mem = s.mem;
+  if (s.restart.defined() && mem.defined())  // restarted rows read mem_0 again
+    mem = where(s.restart.view({B, 1, 1}), memory_input(Tensor(), B), mem);
+  s.restart = Tensor();
+  return mem;
+}
+
 Tensor RecurrentMemoryTransformer::run_blocks(const Tensor& x, int64_t start,
                                               std::vector<std::unique_ptr<nn::MixerState>>* states) const {
   nn::MixerContext ctx{.start = start, .pos = pos.get()};
@@ -111,7 +119,7 @@ Tensor RecurrentMemoryTransformer::forward(const std::vector<Tensor>& inputs, St
     TZ_CHECK(s->batch == B, describe(), ": the state holds ", s->batch, " sequences, the input ", B);
     if (!state->layers.empty()) return decode(ids, *state, *s);
   }
-  Tensor mem = s ? s->mem : Tensor();
+  Tensor mem = s ? memory_of(*s, B) : Tensor();
   int64_t tau = s ? s->segments : 0;
   std::vector<Tensor> out;
   for (int64_t t = 0; t < T; t += L) {
@@ -139,6 +147,7 @@ Tensor RecurrentMemoryTransformer::decode(const Tensor& ids, State& state, RmtSt
   std::vector<Tensor> out;
   for (int64_t done = 0; done < T;) {
     if (s.filled == 0) {  // a segment starts: fresh caches, then the read tokens
+      s.mem = memory_of(s, B);
       for (size_t i = 0; i < layers->size(); ++i) state.layers[i] = layers->at<Block>(i)->make_state(B, 2 * m_ + L, dt);
       run_blocks(memory_input(s.mem, B), 0, &state.layers);
     }
@@ -157,6 +166,20 @@ Tensor RecurrentMemoryTransformer::decode(const Tensor& ids, State& state, RmtSt
   s.length += T;
   state.length += T;
   return out.size() == 1 ? out[0] : cat(out, 1);
+}
+
+void RmtState::detach() {
+  if (mem.defined()) mem = mem.detach();
+}
+
+void RmtState::reset_rows(const std::vector<int64_t>& rows) {
+  std::vector<int64_t> flags =
+      restart.defined() ? restart.contiguous().to_vector<int64_t>() : std::vector<int64_t>(size_t(batch), 0);
+  for (int64_t b : rows) {
+    TZ_CHECK(b >= 0 && b < batch, "RmtState: reset row ", b, " of a memory of ", batch, " rows");
+    flags[size_t(b)] = 1;
+  }
+  restart = from_vector(flags, {batch});
 }
 
 Model::State RecurrentMemoryTransformer::make_state(int64_t batch, int64_t capacity) const {

@@ -17,7 +17,9 @@
 // multiple of k + 1 (τ > 0), so a segment's loss reaches at most k earlier segments through
 // the memory and exactly none beyond (blocks of k + 1 segments, as one backward per block);
 // k = -1 keeps the whole history of a call or of a training memory. The segment counter lives
-// in the state, so a memory from make_memory cuts at the same segments across calls.
+// in the state, so a memory from make_memory cuts at the same segments across calls. The
+// trainer carries such a memory from step to step and cuts it at each step's start
+// (train::cut_memory); a row whose document starts over reads mem_0 at its next segment.
 //
 // Decoding: the state holds mem_τ, the segment's block states (KV caches of [mem_τ ; x_τ so
 // far]) and the tokens read of it. A segment starts by prefilling the read tokens; tokens
@@ -63,13 +65,20 @@ struct RmtState : nn::MixerState {
   int64_t segments = 0;  // τ: segments completed
   int64_t filled = 0;    // decoding: tokens of segment τ read so far
   int64_t batch = 0;     // B it was made for
+  Tensor restart;        // [B] i64, 1 = the row's document starts over: its next segment reads
+                         //   mem_0 (reset_rows); undefined = none
   void visit(nn::StateVisitor& v) override {
     MixerState::visit(v);
     v.tensor("mem", mem);
+    v.tensor("restart", restart);
     v.count("segments", segments);
     v.count("filled", filled);
     v.count("batch", batch);
   }
+  // Cuts the graph the memory keeps (the trainer, between steps).
+  void detach();
+  // The rows whose documents start over read mem_0 at their next segment.
+  void reset_rows(const std::vector<int64_t>& rows);
 };
 
 class RecurrentMemoryTransformer : public Model {
@@ -110,6 +119,7 @@ class RecurrentMemoryTransformer : public Model {
 
  private:
   Tensor memory_input(const Tensor& mem, int64_t B) const;  // mem, or mem_0 for B rows
+  Tensor memory_of(RmtState& s, int64_t B) const;           // what s's next segment reads
   // The final stream (before norm_f) of h at positions start.., through `states` when given.
   Tensor run_blocks(const Tensor& h, int64_t start, std::vector<std::unique_ptr<nn::MixerState>>* states) const;
   Tensor logits(const Tensor& y) const;

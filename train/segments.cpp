@@ -2,6 +2,7 @@
 
 #include "autograd/ops.h"
 #include "core/text.h"
+#include "models/rmt.h"
 #include "models/segment_memory.h"
 
 namespace tz::train {
@@ -49,6 +50,11 @@ Tensor segmented_loss(models::Model& m, const data::Batch& b, int64_t L, models:
 }
 
 void cut_memory(models::Model::State& memory, const std::vector<int64_t>& rows) {
+  if (auto* r = dynamic_cast<models::RmtState*>(memory.memory.get())) {  // RMT's memory tokens
+    r->detach();
+    if (!rows.empty()) r->reset_rows(rows);
+    return;
+  }
   auto* m = dynamic_cast<models::SegmentMemory*>(memory.memory.get());
   TZ_CHECK(m, "cut_memory: the state holds no segment memory");
   m->detach();

@@ -17,6 +17,7 @@
 #include "optim/adam.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
+#include "train/segments.h"
 
 using namespace tz;
 
@@ -310,4 +311,21 @@ TEST_CASE("infini_attention and rmt refuse bad keys, naming them") {
   NoGradGuard ng;
   models::Model::State st = ok->make_state(1, 1);
   CHECK_THROWS_WITH_AS(ok->forward(randint(0, 16, {2, 3}, gen), &st), doctest::Contains("the input 2"), Error);
+}
+
+TEST_CASE("rmt: cut_memory detaches the memory, a restarted row reads mem_0 again, the others keep theirs") {
+  NoGradGuard ng;
+  auto m = rmt(R"("vocab": 16, "context": 8, "rmt_segment": 4, "rmt_memory": 2)", 9);
+  m->to(DType::f64);
+  Generator g(10);
+  const Tensor first = randint(0, 16, {2, 4}, g), second = randint(0, 16, {2, 4}, g);
+  models::Model::State kept = m->make_memory(2), reset = m->make_memory(2);
+  m->forward(first, &kept);
+  m->forward(first, &reset);
+  train::cut_memory(reset, {0});
+  const Tensor a = m->forward(second, &kept), b = m->forward(second, &reset), alone = m->forward(second);
+  CHECK(testing::max_abs_diff(b.select(0, 0), alone.select(0, 0)) == 0.0);   // row 0: as from mem_0
+  CHECK(testing::max_abs_diff(b.select(0, 1), a.select(0, 1)) == 0.0);       // row 1: unchanged
+  CHECK(testing::max_abs_diff(a.select(0, 0), alone.select(0, 0)) > 1e-4);   // the memory did matter
+  CHECK(!dynamic_cast<models::RmtState&>(*reset.memory).restart.defined());  // read once, then cleared
 }
