@@ -84,6 +84,7 @@ Attention::Attention(const AttentionOptions& o, Generator& gen) : options(o) {
     for (const Hook& h : f->hooks()) {
       if (h.stage == Stage::projections) split_views_ = takes_memory_ = false;
       if (h.stage == Stage::normaliser && h.replaces) normaliser_ = f.get();
+      if (h.stage == Stage::cache && h.replaces) cache_policy_ = f.get();
     }
   }
 }
@@ -189,6 +190,7 @@ void Attention::cache(const AttentionCall& c, Tensor& k, Tensor& v) const {
     v = s.v;
     return;
   }
+  if (cache_policy_) return cache_policy_->cache(*this, s, k, v, c);  // e.g. a bounded cache
   if (c.ctx.memory.defined()) {  // a new segment: its memory's keys replace the cached ones
     s.keys = 0;
     s.key_start = c.ctx.start - c.ctx.memory.size(1);
@@ -280,7 +282,7 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
   const int64_t n = lead(c, k, v);
   for (const auto& f : options.features) f->score_form(*this, q, k);
   SdpaSpec s = spec(c, q, k, n);
-  for (const auto& f : options.features) f->sdpa_spec(*this, s, c);
+  for (const auto& f : options.features) f->sdpa_spec(*this, s, q, k, c);
   Stages stages(*this, c);
   s.materialise = stages.needed();
   return sdpa(q, k, v, s, &stages, probs);

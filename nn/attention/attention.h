@@ -33,8 +33,10 @@
 // (rotary schemes), the last 2 projected inputs (dconv, a rolling state); talking_heads, topk,
 // entmax, adaptive_span (its mask depends on i - j only), gate_values and attn_on_attn need
 // nothing more; realformer's score rows at layer l need only the same rows at layer l - 1,
-// handed on through ctx.carry in the same call. Cross-attention caches the context's keys and
-// values at the first call. The cache is for no-grad decoding.
+// handed on through ctx.carry in the same call. A feature of the cache stage decides which keys
+// stay (streaming_llm, lm_infinite: the first and the most recent ones, in buffers of that
+// size). Cross-attention caches the context's keys and values at the first call. The cache is
+// for no-grad decoding.
 #pragma once
 
 #include <map>
@@ -131,7 +133,8 @@ class Attention : public Mixer {
   std::map<std::string, std::shared_ptr<Linear>> linears_;
   bool split_views_ = false;  // q, k, v as views of one [B, T, 3, H, D] projection
   bool takes_memory_ = false;
-  const AttentionFeature* normaliser_ = nullptr;  // the feature replacing softmax, if any
+  const AttentionFeature* normaliser_ = nullptr;    // the feature replacing softmax, if any
+  const AttentionFeature* cache_policy_ = nullptr;  // the feature replacing the cache append, if any
 };
 
 // GQA uptraining (Ainslie et al. 2023, arXiv:2305.13245, sec. 2.1): copies an MHA layer into a

@@ -21,7 +21,8 @@ const std::vector<AttentionFeatureInfo>& attention_features() {
 #undef TZ_VARIANT
 
 const char* stage_name(Stage s) {
-  static const char* names[] = {"projections", "qk", "lead_keys", "scores", "normaliser", "probs", "values", "output"};
+  static const char* names[] = {"projections", "qk",    "cache",  "lead_keys", "scores",
+                                "normaliser",  "probs", "values", "output"};
   static_assert(sizeof names / sizeof *names == kStages);
   return names[int(s)];
 }

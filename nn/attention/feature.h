@@ -5,12 +5,15 @@
 //   projections  q, k, v = x W (sizes: dim_head, kv_heads, collab_heads; transforms: dconv)
 //   qk           per-head q, k before the cache (qk_norm) and the score form after it
 //                (collab_heads' mixing vectors, qk_norm's g)
+//   cache        which keys a decoding state keeps (default: every key; streaming_llm and
+//                lm_infinite keep the first and the most recent ones, a bounded cache)
 //   lead_keys    keys and values that are no tokens of the sequence (persistent_memory),
 //                put before the call's keys after the cache: every query sees them and no
 //                position touches them (no rotation; the causal offset shifts past them)
 //   scores       the [B, H, T, S] logits before the masks (realformer, talking_heads)
 //   normaliser   masked logits -> weights (softmax; entmax, topk, adaptive_span replace it)
-//   (core spec)  what the attention core itself does, on either path (SdpaSpec: topk's selection)
+//   (core spec)  what the attention core itself does, on either path (SdpaSpec: topk's selection;
+//                a mask and score term from q and k: the position remaps of position_remap.h)
 //   probs        the weights (talking_heads, attn_dropout)
 //   values       the merged heads [B, T, H D] before W_o (gate_values)
 //   output       after W_o (attn_on_attn)
@@ -46,7 +49,7 @@ class Attention;
 struct KVState;
 struct AttentionOptions;
 
-enum class Stage { projections, qk, lead_keys, scores, normaliser, probs, values, output };
+enum class Stage { projections, qk, cache, lead_keys, scores, normaliser, probs, values, output };
 constexpr int kStages = int(Stage::output) + 1;
 const char* stage_name(Stage s);
 
@@ -99,6 +102,10 @@ class AttentionFeature {
   // The stages, in pipeline order.
   virtual Tensor projections(const Attention&, const Tensor& qkv, const AttentionCall&) const { return qkv; }
   virtual Tensor qk(const Attention&, const Tensor& t) const { return t; }  // q or k [B, *, n, Dk]
+  // The cache stage (a replacement of the default append): puts the call's k [B, k_heads, T,
+  // Dk], v [B, G, T, D] into the state and sets k, v to every key this call attends to, in
+  // position order. Whatever it keeps must fit the buffers its init_state made.
+  virtual void cache(const Attention&, KVState&, Tensor& k, Tensor& v, const AttentionCall&) const {}
   // Leading keys of the lead_keys stage: k [k_heads, N, Dk] as projected (the qk stage is
   // run on them as on the call's keys), v [G, N, D]; undefined = none. The same for every
   // batch row and call; never cached.
@@ -107,8 +114,9 @@ class AttentionFeature {
   };
   virtual LeadKeys lead_keys(const Attention&, const AttentionCall&) const { return {}; }
   virtual void score_form(const Attention&, Tensor& q, Tensor& k) const {}
-  // What the attention core does for the feature on either path (e.g. spec.topk).
-  virtual void sdpa_spec(const Attention&, SdpaSpec&, const AttentionCall&) const {}
+  // What the attention core does for the feature on either path (e.g. spec.topk), given the
+  // q [B, q_heads, T, Dk] and k [B, k_heads, S, Dk] it will read (after score_form).
+  virtual void sdpa_spec(const Attention&, SdpaSpec&, const Tensor& q, const Tensor& k, const AttentionCall&) const {}
   virtual Tensor scores(const Attention&, const Tensor& s, const AttentionCall&) const { return s; }
   virtual Tensor normalise(const Attention&, const Tensor& s, const AttentionCall&) const { return s; }
   virtual Tensor probs(const Attention&, const Tensor& p, const AttentionCall&) const { return p; }

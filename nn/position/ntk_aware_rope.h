@@ -35,6 +35,7 @@ class NtkRotary : public RotaryPositions {
   // Static: s = scale. Dynamic (train_len > 0): s from the length, scale must be 1.
   NtkRotary(double base = 10000.0, double scale = 4.0, int64_t train_len = 0);
   Tensor angles(int64_t start, int64_t T, int64_t D) const override;
+  bool linear_in_position() const override { return train_len == 0; }  // dynamic: s varies with m
   std::string describe() const override;
   // The s used for the token at position m.
   double scale_at(int64_t m) const;

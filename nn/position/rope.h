@@ -52,6 +52,10 @@ class RotaryPositions : public PositionScheme {
   virtual Tensor angles(int64_t start, int64_t T, int64_t D) const;
   // A factor on every rotated query and key (so the logits get its square); 1 here.
   virtual double magnitude() const { return 1.0; }
+  // True when angles(m) = m angles(1): a rotation by n more positions is then the rotation by
+  // n times the frequencies angles(1) (what the position remaps of the attention features
+  // rely on). Every scheme here but dynamic NTK.
+  virtual bool linear_in_position() const { return true; }
   bool rotates() const override { return true; }
   std::string describe() const override;
   double base;

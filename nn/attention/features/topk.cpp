@@ -37,7 +37,9 @@ class TopK : public AttentionFeature {
   std::string key() const override { return kTopk.name; }
   std::vector<Hook> hooks() const override { return {{Stage::normaliser, true}}; }
   std::string describe() const override { return cat_str(", topk=", k_); }
-  void sdpa_spec(const Attention&, SdpaSpec& s, const AttentionCall&) const override { s.topk = k_; }
+  void sdpa_spec(const Attention&, SdpaSpec& s, const Tensor&, const Tensor&, const AttentionCall&) const override {
+    s.topk = k_;
+  }
   // The core has hidden all but the top k already (topk_mask on the composite path).
   Tensor normalise(const Attention&, const Tensor& s, const AttentionCall&) const override { return softmax(s); }
 
