@@ -19,7 +19,10 @@
 #include "nn/attention/features/lm_infinite.h"
 #include "nn/attention/features/selfextend.h"
 #include "nn/attention/features/streaming_llm.h"
+#include "nn/position/alibi.h"
+#include "nn/position/ntk_aware_rope.h"
 #include "nn/position/rope.h"
+#include "nn/position/xpos.h"
 #include "optim/adam.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
@@ -360,6 +363,17 @@ TZ_PROOF(lm_infinite,
   }();
   MESSAGE("lm_infinite: a yarn LM, decode vs forward over 40 tokens ", lm);
   CHECK(lm < 1e-10);
+  // Schemes a remap cannot honour are refused with the reason.
+  {
+    NoGradGuard ng;
+    auto a = layer(cfg);
+    nn::NtkRotary dynamic(10000.0, 1.0, 16);
+    nn::XPosPositions xpos(10000.0, 512.0);
+    nn::ALiBiPositions alibi(kH, kH);
+    CHECK_THROWS_WITH_AS(a->forward(x, {.pos = &dynamic}), doctest::Contains("linear"), Error);
+    CHECK_THROWS_WITH_AS(a->forward(x, {.pos = &xpos}), doctest::Contains("linear"), Error);
+    CHECK_THROWS_WITH_AS(a->forward(x, {.pos = &alibi}), doctest::Contains("conflict"), Error);
+  }
   CHECK_THROWS_WITH_AS(layer(R"({"attn_lambda_local": 4, "attn_lambda_ceiling": -2})"),
                        doctest::Contains("attn_lambda_ceiling"), Error);
 }
