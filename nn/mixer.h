@@ -171,6 +171,15 @@ class PositionScheme : public Module {
                            const MixerContext* ctx = nullptr) const {
     return false;
   }
+  // A term of each head's output read from the attention weights (Shaw et al.'s relative
+  // values, z_i = sum_j a_ij (v_j + a^V_{j-i})): probs [B, H, T, S] of queries at key
+  // positions q_offset.. over keys 0..S-1 -> [B, H, T, D], added to sum_j a_ij v_j.
+  // Undefined when the scheme has none. It needs the weights: attention takes the composite
+  // path with it. `ctx` as for score_bias.
+  virtual Tensor value_term(const Tensor& probs, int64_t q_offset, const MixerContext* ctx = nullptr) const {
+    return Tensor();
+  }
+  virtual bool biases_values() const { return false; }
   // The longest position it can represent (0 = unbounded).
   virtual int64_t max_positions() const { return 0; }
 };

@@ -285,7 +285,14 @@ Tensor Attention::run(const AttentionCall& c, Tensor* probs) {
   for (const auto& f : options.features) f->sdpa_spec(*this, s, q, k, c);
   Stages stages(*this, c);
   s.materialise = stages.needed();
-  return sdpa(q, k, v, s, &stages, probs);
+  // A position scheme's value term reads the weights (Shaw's a^V): the composite path.
+  if (cross() || !c.ctx.pos || !c.ctx.pos->biases_values()) return sdpa(q, k, v, s, &stages, probs);
+  TZ_CHECK(n == 0, describe(),
+           ": leading keys have no position, and the position scheme's value term would give them one");
+  Tensor p;
+  Tensor y = sdpa(q, k, v, s, &stages, &p);
+  if (probs) *probs = p;
+  return y + c.ctx.pos->value_term(p, s.q_offset, &c.ctx);
 }
 
 int64_t Attention::memory_rows(const AttentionCall& c) const {
