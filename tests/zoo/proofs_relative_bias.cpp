@@ -14,6 +14,7 @@
 #include "nn/attention/sdpa.h"
 #include "nn/position/alibi.h"
 #include "nn/position/fire.h"
+#include "nn/position/shaw_rel_pos.h"
 #include "optim/adam.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
@@ -134,4 +135,138 @@ TZ_PROOF(fire, "normalised input in [0, 1] at any length, fits ALiBi's bias by A
   const double fire_ratio = r[0].val_loss.at(2) / r[0].val_loss.at(1);
   CHECK(r[0].val_loss.at(1) < 1.6);
   CHECK(fire_ratio < r[1].val_loss.at(2) / r[1].val_loss.at(1));
+}
+
+namespace {
+
+// The explicit attention of one layer with Shaw's terms, by loops over (b, h, i, j), from the
+// layer's own weights: e_ij = q_i.(k_j + a^K)/sqrt(D), z_i = sum_j a_ij (v_j + a^V), causal,
+// queries and keys at positions start...
+Tensor shaw_attention_loops(nn::Attention& attn, const nn::ShawRelativePositions& shaw, const Tensor& x, int64_t start,
+                            int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = shaw.options.heads, D = C / H;
+  Tensor qkv = attn.qkv->forward(x).contiguous();  // [B, T, 3 C]: [q | k | v], heads inside
+  Tensor ak = shaw.keys(layer).to(DType::f64).contiguous(), av = shaw.values(layer).to(DType::f64).contiguous();
+  auto at = [&](int64_t b, int64_t t, int64_t part, int64_t h, int64_t d) {
+    return qkv.data<double>()[(b * T + t) * 3 * C + part * C + h * D + d];
+  };
+  std::vector<double> z(static_cast<size_t>(B * T * C), 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        std::vector<double> e(static_cast<size_t>(i + 1));
+        double top = -1e300;
+        for (int64_t j = 0; j <= i; ++j) {
+          const int64_t r = shaw.bucket(start + i, start + j);
+          double s = 0;
+          for (int64_t d = 0; d < D; ++d) s += at(b, i, 0, h, d) * (at(b, j, 1, h, d) + ak.data<double>()[r * D + d]);
+          e[size_t(j)] = s / std::sqrt(double(D));
+          top = std::max(top, e[size_t(j)]);
+        }
+        double norm = 0;
+        for (double& v : e) norm += (v = std::exp(v - top));
+        for (int64_t j = 0; j <= i; ++j) {
+          const int64_t r = shaw.bucket(start + i, start + j);
+          for (int64_t d = 0; d < D; ++d)
+            z[size_t((b * T + i) * C + h * D + d)] +=
+                e[size_t(j)] / norm * (at(b, j, 2, h, d) + av.data<double>()[r * D + d]);
+        }
+      }
+  return attn.out->forward(from_vector(z, {B, T, C}));
+}
+
+}  // namespace
+
+TZ_PROOF(shaw_rel_pos,
+         "scores depend only on clipped j - i, equals the explicit formula, any length, decode == forward") {
+  Generator gen(13);
+  const int64_t K = 3;
+  nn::ShawRelativePositions shaw(nn::ShawOptions{.dim = 16, .heads = 2, .layers = 2, .max_distance = K}, gen);
+  shaw.to(DType::f64);
+  // The score term q_i . a^K_{clip(j - i)} / sqrt(D) against loops, for queries after keys
+  // (a cache) and far along; pairs beyond K read exactly the last vector.
+  Tensor q = randn({2, 2, 5, 8}, gen, DType::f64), k = randn({2, 2, 11, 8}, gen, DType::f64);
+  Tensor ak = shaw.keys(1);
+  double formula = 0, shift = 0;
+  nn::MixerContext layer1{.layer = 1};
+  for (auto [qs, ks] : {std::pair<int64_t, int64_t>{6, 0}, {0, 0}, {100000, 99995}}) {
+    Tensor term = shaw.query_score_bias(q, k, qs, ks, &layer1);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 0; i < 5; ++i)
+          for (int64_t j = 0; j < 11; ++j) {
+            const int64_t r = std::clamp<int64_t>((ks + j) - (qs + i), -K, K) + K;
+            double s = 0;
+            for (int64_t d = 0; d < 8; ++d) s += q.at({b, h, i, d}) * ak.at({r, d});
+            formula = std::max(formula, std::abs(term.at({b, h, i, j}) - s / std::sqrt(8.0)));
+          }
+    // Shift: the same queries and keys moved by s: the same term.
+    for (int64_t s : {1, 1000, 1000000})
+      shift = std::max(shift, testing::max_abs_diff(shaw.query_score_bias(q, k, qs + s, ks + s, &layer1), term));
+  }
+  MESSAGE("shaw_rel_pos: score term vs loops ", formula, ", change under shifts ", shift);
+  CHECK(formula < 1e-12);
+  CHECK(shift == 0);
+  // The value term: one-hot product vs loops.
+  Tensor p = softmax(randn({2, 2, 5, 11}, gen, DType::f64));
+  CHECK(testing::max_abs_diff(shaw.value_term(p, 6, &layer1), shaw.value_term_ref(p, 6, 1)) < 1e-12);
+
+  // A whole attention layer against the explicit formula (scores and values), at positions
+  // 0.. and 1000.. (the same output: only clipped offsets enter), longer than 2K + 1.
+  nn::Attention attn(nn::AttentionOptions{.dim = 16, .heads = 2}, gen);
+  attn.to(DType::f64);
+  Tensor x = randn({2, 12, 16}, gen, DType::f64);
+  Tensor y = attn.forward(x, {.start = 0, .pos = &shaw, .layer = 1});
+  double explicit_diff = testing::rel_rms(y, shaw_attention_loops(attn, shaw, x, 0, 1));
+  double moved = testing::max_abs_diff(attn.forward(x, {.start = 1000, .pos = &shaw, .layer = 1}), y);
+  MESSAGE("shaw_rel_pos: attention vs explicit e_ij, z_i loops ", explicit_diff, ", output change at offset 1000 ",
+          moved);
+  TZ_PROOF_NUMBER("attention vs explicit formula (rel rms)", explicit_diff);
+  CHECK(explicit_diff < 1e-12);
+  CHECK(moved < 1e-12);
+  // Both terms matter: the output moves without positions, and with a^V zeroed.
+  CHECK(testing::max_abs_diff(y, attn.forward(x, {})) > 1e-4);
+  {
+    nn::ShawRelativePositions no_v(shaw.options, gen);
+    no_v.to(DType::f64);
+    NoGradGuard no_grad;
+    core::copy_(no_v.a_k, shaw.a_k);
+    core::fill_(no_v.a_v, 0.0);
+    CHECK(testing::max_abs_diff(y, attn.forward(x, {.start = 0, .pos = &no_v, .layer = 1})) > 1e-4);
+  }
+
+  // Lengths unseen in training: a model trained a few steps at T = 8 runs at 64 (8x): no
+  // shape error, finite outputs, and every offset beyond K reads a^K_{-K}, a^V_{-K}.
+  auto lm = zoo::make_lm(
+      R"({"vocab": 11, "dim": 16, "depth": 2, "heads": 2, "context": 64, "pos": "shaw_rel_pos", "shaw_max_distance": 3})",
+      gen);
+  optim::Adam adam(lm->named_parameters(), {.lr = 1e-2});
+  for (int step = 0; step < 20; ++step) {
+    Tensor ids = randint(0, 11, {4, 9}, gen);
+    Tensor logits = lm->forward(ids.narrow(1, 0, 8));
+    Tensor loss = cross_entropy(logits.reshape({-1, 11}), ids.narrow(1, 1, 8).contiguous().reshape({-1}));
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+  }
+  {
+    NoGradGuard no_grad;
+    Tensor long_out = lm->forward(randint(0, 11, {2, 64}, gen));
+    CHECK(long_out.shape() == Shape{2, 64, 11});
+    CHECK(testing::all_finite(long_out));
+  }
+  auto* scheme = dynamic_cast<nn::ShawRelativePositions*>(lm->pos.get());
+  REQUIRE(scheme);
+  CHECK(scheme->a_k.shape() == Shape{2, 2 * K + 1, 8});  // the same 2K + 1 vectors at any length
+  // At 64 positions the value term still equals the loops (weights of every key 3 or more
+  // back summed onto a^V_{-K}).
+  Tensor p64 = softmax(randn({1, 2, 64, 64}, gen, DType::f64));
+  scheme->to(DType::f64);
+  CHECK(testing::max_abs_diff(scheme->value_term(p64, 0), scheme->value_term_ref(p64, 0, 0)) < 1e-12);
+
+  double d = testing::lm_step_vs_forward(R"({"pos": "shaw_rel_pos", "shaw_max_distance": 3})");
+  MESSAGE("shaw_rel_pos: cached decode vs forward, max diff ", d);
+  CHECK(d < 1e-10);
+  CHECK_THROWS_WITH_AS(nn::ShawRelativePositions(nn::ShawOptions{.dim = 16, .heads = 2, .max_distance = 0}, gen),
+                       doctest::Contains("shaw_max_distance"), Error);
 }
