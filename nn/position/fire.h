@@ -1,6 +1,6 @@
 // FIRE. "Functional Interpolation for Relative Positions Improves Long Context
-// Transformers", Li et al. 2023, arXiv:2310.04418 (ICLR 2024), §3 eq. (3)-(4) and the
-// implementation in its appendix.
+// Transformers", Li et al. 2023, arXiv:2310.04418 (ICLR 2024), §3 and the implementation
+// in its appendix.
 //
 // Shapes: H heads, T queries (positions q_start..), S keys (positions k_start..), F hidden
 // width of the MLP (32).
@@ -15,8 +15,9 @@
 // and L0 the initial threshold), positions count from 0, and ε = 1e-6 is added to the
 // normaliser (ψ(max(L, 0)) = 0 when L = 0). c, L, θ are learned.
 // The term depends on the query position i, not only on i - j, so it is a dense [H, T, S]
-// term (query_score_bias: the attention takes the composite path with it). One module for
-// all layers (the paper shares FIRE across layers), computed once per forward (carry_once).
+// term (query_score_bias: the attention takes the composite path with it). One module
+// serves all layers, as T5's bias does (our choice: per-layer copies would multiply the
+// parameters by the depth), computed once per forward (carry_once).
 // Keys after the query (j > i, hidden by the causal mask) get the input |i - j| / ψ(max(L, i))
 // too, which may exceed 1: FIRE is defined for causal attention.
 #pragma once

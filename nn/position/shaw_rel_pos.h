@@ -7,8 +7,8 @@
 // For query i and key j (positions), with r = clip(j - i, -K, K):
 //   e_ij = q_i · (k_j + a^K_r) / sqrt(D)
 //   z_i  = Σ_j α_ij (v_j + a^V_r),       α_i = softmax_j(e_ij)
-// a^K, a^V [R, D] per layer, shared by all heads (as in the paper: "shared across attention
-// heads"). Distances beyond K share the last vector, so any length works with the same
+// a^K, a^V [R, D] per layer, shared by the heads of the layer (as the paper shares them
+// across heads, §3.3). Distances beyond K share the last vector, so any length works with the same
 // 2K + 1 vectors per table; a causal model uses r <= 0 only (K + 1 of them).
 // In the attention:
 //   scores  the core's relative keys (SdpaSpec::rel_q = q, rel_k [H, M, D] = a^K of the M
