@@ -14,6 +14,7 @@
 #include "nn/attention/sdpa.h"
 #include "nn/position/alibi.h"
 #include "nn/position/fire.h"
+#include "nn/position/kerple.h"
 #include "nn/position/shaw_rel_pos.h"
 #include "optim/adam.h"
 #include "tests/test_util.h"
@@ -269,4 +270,90 @@ TZ_PROOF(shaw_rel_pos,
   CHECK(d < 1e-10);
   CHECK_THROWS_WITH_AS(nn::ShawRelativePositions(nn::ShawOptions{.dim = 16, .heads = 2, .max_distance = 0}, gen),
                        doctest::Contains("shaw_max_distance"), Error);
+}
+
+TZ_PROOF(kerple, "power r2 = 1 is ALiBi's bias exactly, bias depends only on i - j, gradcheck of r1 r2, 2L loss") {
+  // Power variant, r2 = 1, r1 = ALiBi's slopes: the table equals ALiBi's (f64).
+  Generator gen(11);
+  nn::KerplePositions power(nn::KerpleOptions{.heads = 8, .layers = 2, .variant = "power"}, gen);
+  power.to(DType::f64);
+  power.set(1, nn::alibi_slopes(8), std::vector<double>(8, 1.0));
+  nn::ALiBiPositions alibi(8, 8);
+  nn::MixerContext layer1{.layer = 1};
+  double vs_alibi = 0;
+  for (auto [q_offset, T, S] : {std::tuple<int64_t, int64_t, int64_t>{0, 12, 12}, {40, 3, 43}, {999, 1, 1000}})
+    vs_alibi = std::max(vs_alibi, testing::max_abs_diff(power.score_bias(8, q_offset, T, S, DType::f64, &layer1),
+                                                        alibi.score_bias(8, q_offset, T, S, DType::f64)));
+  MESSAGE("kerple: power variant at r2 = 1, r1 = ALiBi slopes vs ALiBi, max diff ", vs_alibi);
+  TZ_PROOF_NUMBER("power r2=1 vs ALiBi (max abs)", vs_alibi);
+  CHECK(vs_alibi < 1e-12);
+  // Not vacuous: r2 = 1.5 differs.
+  power.set(1, nn::alibi_slopes(8), std::vector<double>(8, 1.5));
+  CHECK(testing::max_abs_diff(power.score_bias(8, 0, 12, 12, DType::f64, &layer1),
+                              alibi.score_bias(8, 0, 12, 12, DType::f64)) > 0.1);
+
+  // Log variant against the formula by hand, and as a dense bias: Toeplitz (b_ij = b_{i+1,j+1})
+  // and the same for queries renumbered by any offset (only i - j enters).
+  nn::KerplePositions klog(nn::KerpleOptions{.heads = 3, .layers = 2}, gen);
+  klog.to(DType::f64);
+  klog.set(0, {0.5, 1.0, 2.0}, {0.3, 1.0, 4.0});
+  Tensor dense = nn::relative_bias_dense(klog.table(0, 7, 5, 12), 5, 12);  // queries at 7..11 over keys 0..11
+  double formula = 0, shift = 0;
+  const double r1[] = {0.5, 1.0, 2.0}, r2[] = {0.3, 1.0, 4.0};
+  for (int64_t h = 0; h < 3; ++h)
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t j = 0; j < 12; ++j) {
+        const double d = std::abs(double(7 + i - j));
+        formula = std::max(formula, std::abs(dense.at({h, i, j}) + r1[h] * std::log(1 + r2[h] * d)));
+        if (i + 1 < 5 && j + 1 < 12)
+          shift = std::max(shift, std::abs(dense.at({h, i, j}) - dense.at({h, i + 1, j + 1})));
+      }
+  for (int64_t s : {1, 100, 100000}) {  // the same queries and keys, all moved by s
+    Tensor moved = nn::relative_bias_dense(klog.table(0, 7 + s, 5, 12 + s), 5, 12 + s).narrow(2, s, 12);
+    shift = std::max(shift, testing::max_abs_diff(moved, dense));
+  }
+  MESSAGE("kerple: log variant vs formula ", formula, ", change under shifts of i and j ", shift);
+  CHECK(formula < 1e-12);
+  CHECK(shift == 0);
+  // An attention layer: the same input at positions 0.. and 100000.. gives the same output.
+  nn::Attention attn(nn::AttentionOptions{.dim = 12, .heads = 3}, gen);
+  attn.to(DType::f64);
+  Tensor x = randn({1, 6, 12}, gen, DType::f64);
+  CHECK(testing::max_abs_diff(attn.forward(x, {.start = 0, .pos = &klog}),
+                              attn.forward(x, {.start = 100000, .pos = &klog})) < 1e-12);
+  CHECK(testing::max_abs_diff(attn.forward(x, {.pos = &klog}), attn.forward(x, {})) > 1e-3);
+
+  // Gradcheck of r1, r2 (through ρ1, ρ2) for both variants, through the table.
+  for (nn::KerplePositions* k : {&klog, &power}) {
+    auto r = gradcheck([&](const std::vector<Tensor>&) { return k->table(1, 3, 4, 9); }, {k->rho1, k->rho2},
+                       {.names = {"rho1", "rho2"}});
+    CHECK_MESSAGE(r.ok, r.report);
+  }
+  // Bad input names the key.
+  CHECK_THROWS_WITH_AS(nn::KerplePositions(nn::KerpleOptions{.heads = 2, .variant = "cubic"}, gen),
+                       doctest::Contains("kerple_variant"), Error);
+  for (const char* cfg :
+       {R"({"pos": "kerple", "heads": 4})", R"({"pos": "kerple", "heads": 4, "kerple_variant": "power"})"}) {
+    double d = testing::lm_step_vs_forward(cfg);
+    MESSAGE("kerple: cached decode vs forward ", std::string(cfg), ", max diff ", d);
+    CHECK(d < 1e-10);
+  }
+
+  // Extrapolation: trained at L, loss at 2L, against RoPE and learned absolute positions.
+  if (!testing::learning_runs()) return;
+  auto r = extrapolation_run({{"kerple", R"({"pos": "kerple"})"},
+                              {"rope", R"({"pos": "rope"})"},
+                              {"learned_abs_pe", R"({"pos": "learned_abs_pe"})"}},
+                             "proofs_kerple_arena");
+  REQUIRE(r.size() == 3);
+  for (const arena::Result& m : r) {
+    REQUIRE(m.val_loss.count(2));
+    MESSAGE(m.name, ": val loss @1x ", m.val_loss.at(1), ", @2x ", m.val_loss.at(2), " (ratio ",
+            m.val_loss.at(2) / m.val_loss.at(1), ")");
+  }
+  const double kerple_ratio = r[0].val_loss.at(2) / r[0].val_loss.at(1);
+  TZ_PROOF_NUMBER("val loss @2L / @L", kerple_ratio);
+  CHECK(kerple_ratio <= 1.05);
+  CHECK(r[0].val_loss.at(1) < 1.6);  // it uses context (a unigram model is near 2.4): flat for the right reason
+  CHECK(r[1].val_loss.at(2) / r[1].val_loss.at(1) > 1.2);  // RoPE, trained identically, degrades
 }
