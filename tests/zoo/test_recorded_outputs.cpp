@@ -12,7 +12,7 @@
 // same on every x86 CPU with FMA under the release preset's flags (see kRoundingRoom).
 // kRounding lists the few ids allowed a change of rounding, each with its reason. Rewrite it
 // with TZ_RECORD_OUTPUTS=1 only when a change of numbers is intended, and say why in the
-// commit.
+// commit; TZ_RECORD_OUTPUTS=new adds newly registered ids and leaves the others untouched.
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -100,10 +100,18 @@ std::string test_config(const std::string& id) {
   return c.dump();
 }
 
-void record() {
+// Records every registered id, or (only_new) keeps the recording as it is and adds the ids it
+// does not hold yet.
+void record(bool only_new) {
   std::map<std::string, Tensor> out;
   std::map<std::string, std::string> meta;
+  if (only_new && std::filesystem::exists(kPath)) {
+    TensorFile old = load_safetensors(kPath);
+    out = std::move(old.tensors);
+    meta = std::move(old.metadata);
+  }
   for (const std::string& id : zoo::registry().ids()) {
+    if (meta.count(id)) continue;
     const std::string config = test_config(id);
     Recorded r = run(id, config, nullptr);
     meta[id] = config;
@@ -175,8 +183,8 @@ TEST_CASE("every recorded variant gives its recorded outputs and gradients bit f
       set_simd_enabled(true);
     }
   } restore;
-  if (const char* e = std::getenv("TZ_RECORD_OUTPUTS"); e && std::string(e) == "1") {
-    record();
+  if (const char* e = std::getenv("TZ_RECORD_OUTPUTS"); e && (std::string(e) == "1" || std::string(e) == "new")) {
+    record(std::string(e) == "new");
     MESSAGE("recorded ", kPath);
   }
   TensorFile f = load_safetensors(kPath);
