@@ -20,6 +20,7 @@
 #include "nn/linear_rnn/feature_maps.h"
 #include "nn/linear_rnn/rwkv4.h"
 #include "tests/test_util.h"
+#include "tests/zoo/mixer_runs.h"
 #include "tests/zoo/proofs.h"
 #include "train/arena.h"
 #include "train/forms_agree.h"
@@ -112,15 +113,8 @@ std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& form, 
   return m;
 }
 
-struct Run {
-  Tensor out, dx;
-};
-Run run(nn::Mixer& m, const Tensor& x0, const Tensor& w) {
-  Tensor x = x0.detach().clone().requires_grad_();
-  Tensor y = m.forward(x, {});
-  sum(y * w).backward();
-  return {y.detach(), x.grad()};
-}
+using testing::Run;
+using testing::run;
 
 // Against the recurrent form's forward: the parallel form, the chunked one at 1, 3, 8 and T
 // (output and dL/dx), and a chunked prefill of 11 tokens then decoding token by token. The
@@ -137,7 +131,7 @@ double forms_and_decode(const std::string& id, const std::string& extra = "", do
   };
   auto compare = [&](const std::string& form, int64_t chunk) {
     Run r = run(*make(id, form, chunk, extra), x, w);
-    note(cat_str(form, " chunk ", chunk), std::max(rel_max(r.out, ref.out), rel_max(r.dx, ref.dx)));
+    note(cat_str(form, " chunk ", chunk), testing::rel_max(r, ref));
   };
   compare("parallel", 1);
   for (int64_t c : {int64_t(1), int64_t(3), int64_t(8), kT}) compare("chunked", c);
@@ -146,7 +140,7 @@ double forms_and_decode(const std::string& id, const std::string& extra = "", do
   auto state = m->make_state(kB, kT, DType::f64);
   std::vector<Tensor> outs{m->forward(x.narrow(1, 0, 11), {.start = 0}, state.get())};
   for (int64_t t = 11; t < kT; ++t) outs.push_back(m->forward(x.narrow(1, t, 1), {.start = t}, state.get()));
-  note("prefill 11 + decode", rel_max(cat(outs, 1), ref.out));
+  note("prefill 11 + decode", rel_max(cat(outs, 1), ref.y));
   return worst;
 }
 }  // namespace

@@ -18,6 +18,7 @@
 #include "nn/linear_rnn/mogrifier.h"
 #include "nn/linear_rnn/xlstm.h"
 #include "tests/test_util.h"
+#include "tests/zoo/mixer_runs.h"
 #include "tests/zoo/proofs.h"
 #include "train/forms_agree.h"
 
@@ -136,15 +137,8 @@ std::shared_ptr<nn::Mixer> make(const std::string& id, const std::string& extra 
   return m;
 }
 
-struct Run {
-  Tensor out, dx;
-};
-Run run(nn::Mixer& m, const Tensor& x0, const Tensor& w) {
-  Tensor x = x0.detach().clone().requires_grad_();
-  Tensor y = m.forward(x, {});
-  sum(y * w).backward();
-  return {y.detach(), x.grad()};
-}
+using testing::Run;
+using testing::run;
 
 // |prefill of `prefill` tokens, then token by token| against the whole forward.
 double decode_vs_forward(nn::Mixer& m, const Tensor& x, int64_t prefill) {
@@ -213,7 +207,7 @@ TZ_PROOF(xlstm_mlstm,
        {R"("linear_form": "parallel")", R"("linear_form": "chunked", "linear_chunk": 1)",
         R"("linear_form": "chunked", "linear_chunk": 8)", R"("linear_form": "chunked", "linear_chunk": 29)"}) {
     Run r = run(*make("xlstm_mlstm", extra), x, w);
-    const double e = std::max(rel_max(r.out, ref.out), rel_max(r.dx, ref.dx));
+    const double e = testing::rel_max(r, ref);
     INFO(extra, ": ", e);
     CHECK(e < 1e-10);
     mixer = std::max(mixer, e);
@@ -251,13 +245,13 @@ TZ_PROOF(xlstm_slstm,
       core::copy_(bi, bi + shift);
     }
     Run st = cell_run(*s, true), un = cell_run(*s, false);
-    CHECK(all_finite(st.out));
+    CHECK(all_finite(st.y));
     CHECK(all_finite(st.dx));
     if (shift > 700) {  // e^{ĩ} overflows: the plain formula gives inf / inf, the stabilised one does not
-      CHECK_FALSE(all_finite(un.out));
+      CHECK_FALSE(all_finite(un.y));
       continue;
     }
-    const double e = std::max(rel_max(st.out, un.out), rel_max(st.dx, un.dx));
+    const double e = testing::rel_max(st, un);
     INFO("i bias shifted by ", shift, ": ", e);
     CHECK(e < 1e-12);
     worst = std::max(worst, e);
