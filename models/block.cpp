@@ -3,6 +3,7 @@
 #include "autograd/ops.h"
 #include "core/text.h"
 #include "models/token_shift.h"
+#include "nn/residual/mixer_scope.h"
 
 namespace tz::models {
 
@@ -11,6 +12,7 @@ Block::Block(const std::vector<SublayerSpec>& specs, const BlockPieces& pieces, 
   for (const SublayerSpec& spec : specs) {
     Sublayer s{.spec = spec};
     // Built in the order norm, function, residual: the order of the draws from gen.
+    const nn::MixerSublayer scope(spec.kind == SublayerSpec::Kind::mixer);
     s.residual = nn::make_residual(spec.dims, pieces.config);
     if (s.residual->has_norm())
       s.norm = register_module(spec.norm_name, pieces.registry.make_norm(pieces.norm, spec.dims, pieces.config, gen));

@@ -1,6 +1,7 @@
 #include "nn/residual/residual.h"
 
 #include "core/text.h"
+#include "nn/residual/mixer_scope.h"
 
 namespace tz::nn {
 
@@ -9,6 +10,8 @@ namespace tz::nn {
 #undef TZ_RESIDUAL
 
 namespace {
+thread_local bool t_mixer_sublayer = true;
+
 const std::vector<const ResidualKind*>& kinds() {
   static const std::vector<const ResidualKind*> all = {
 #define TZ_RESIDUAL(name) &residual_kind_##name(),
@@ -18,6 +21,10 @@ const std::vector<const ResidualKind*>& kinds() {
   return all;
 }
 }  // namespace
+
+MixerSublayer::MixerSublayer(bool mixer) : previous_(t_mixer_sublayer) { t_mixer_sublayer = mixer; }
+MixerSublayer::~MixerSublayer() { t_mixer_sublayer = previous_; }
+bool building_mixer_sublayer() { return t_mixer_sublayer; }
 
 std::unique_ptr<Residual> make_residual(const ModelDims& dims, const Config& config) {
   const std::string name = config.get(kResidual);
