@@ -7,10 +7,12 @@
 #include "models/fcm.h"
 #include "models/keys.h"
 #include "models/layout.h"
+#include "models/low_rank.h"
 #include "models/memory_tokens.h"
 #include "models/mobilellm.h"
 #include "models/token_shift.h"
 #include "models/weight_init.h"
+#include "nn/low_rank.h"
 #include "nn/residual/residual.h"
 
 namespace tz::models {
@@ -19,7 +21,7 @@ std::vector<nn::ConfigKey> lm_config_keys() {
   std::vector<nn::ConfigKey> keys = model_keys();
   for (const auto& part : {layout_keys(), std::vector<nn::ConfigKey>{kTokenShift}, recurrence_keys(), act_keys(),
                            std::vector<nn::ConfigKey>{kFcmMaxRatio, kNumMemoryTokens}, nn::residual_config_keys(),
-                           memory_keys(), weight_init_keys()})
+                           memory_keys(), weight_init_keys(), std::vector<nn::ConfigKey>{kLinearRank}})
     keys.insert(keys.end(), part.begin(), part.end());
   return keys;
 }
@@ -63,8 +65,11 @@ LM::LM(const nn::Config& config, const nn::Registry& registry, Generator& gen) :
   emb_drop = register_module("emb_drop", std::make_shared<nn::Dropout>(emb_p));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   const BlockPieces pieces{.registry = registry, .config = c, .norm = norm_id, .ff_dropout = ff_p};
-  for (const auto& sublayers : plan)
-    blocks_.push_back(layers->push_back(std::make_shared<Block>(sublayers, pieces, gen)));
+  {
+    const nn::LowRankLinears low_rank(read_linear_rank(c));  // the blocks' Linears as W = V U (models/low_rank.h)
+    for (const auto& sublayers : plan)
+      blocks_.push_back(layers->push_back(std::make_shared<Block>(sublayers, pieces, gen)));
+  }
   schedule_ = recurrence_.shared ? std::vector<int64_t>(size_t(recurrence_.steps), 0)
                                  : repeat_schedule(c, int64_t(plan.size()), false);
   if (act_) {

@@ -14,6 +14,8 @@
 #include "models/zoo.h"
 #include "nn/ffn/pangu_pi.h"
 #include "nn/layers.h"
+#include "nn/low_rank.h"
+#include "optim/adam.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 
@@ -130,4 +132,95 @@ TZ_PROOF(pangu_pi, "series n=1, a=1, b=0 is the base FFN, zero shortcuts give th
   }
   MESSAGE("token diversity after 24 attention blocks at init: add ", div[0], ", augmented ", div[1]);
   CHECK(div[1] > div[0]);
+}
+
+TZ_PROOF(low_rank_transformer,
+         "rank min(in, out) fits any W, rank r keeps the r leading singular values, "
+         "the parameter count is r (in + out) per layer") {
+  // W [8, 6] with singular values 5, 4, 3, 2, 1, 0.5: W = Σ_k s_k p_k q_k^T, p and q
+  // orthonormal (Gram–Schmidt of random vectors). By Eckart–Young the best rank-r fit leaves
+  // ‖W − V U‖²_F = Σ_{k>r} s_k².
+  const int64_t out = 8, in = 6;
+  const std::vector<double> sv = {5, 4, 3, 2, 1, 0.5};
+  auto orthonormal = [](int64_t n, int64_t k, uint64_t seed) {
+    Generator g(seed);
+    std::vector<double> v = randn({k, n}, g, DType::f64).to_vector<double>();
+    for (int64_t i = 0; i < k; ++i) {
+      for (int64_t j = 0; j < i; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < n; ++c) dot += v[size_t(i * n + c)] * v[size_t(j * n + c)];
+        for (int64_t c = 0; c < n; ++c) v[size_t(i * n + c)] -= dot * v[size_t(j * n + c)];
+      }
+      double norm = 0;
+      for (int64_t c = 0; c < n; ++c) norm += v[size_t(i * n + c)] * v[size_t(i * n + c)];
+      for (int64_t c = 0; c < n; ++c) v[size_t(i * n + c)] /= std::sqrt(norm);
+    }
+    return v;
+  };
+  const std::vector<double> p = orthonormal(out, in, 11), q = orthonormal(in, in, 12);
+  std::vector<double> w(size_t(out * in), 0.0);
+  for (int64_t k = 0; k < in; ++k)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        w[size_t(o * in + i)] += sv[size_t(k)] * p[size_t(k * out + o)] * q[size_t(k * in + i)];
+  const Tensor target = from_vector(w, {out, in}).to(DType::f32).transpose(0, 1).contiguous();  // W^T [in, out]
+  double energy = 0;
+  for (double s : sv) energy += s * s;
+
+  // Fit V U to W through the layer's own forward: x = I gives x U^T V^T = (V U)^T.
+  auto fit = [&](int64_t rank) {
+    Generator g(5);
+    nn::LowRankLinears factored(rank);
+    nn::Linear lin(nn::LinearOptions{.in = in, .out = out, .bias = false}, g);
+    CHECK(nn::linear_rank(lin) == rank);
+    CHECK(lin.num_parameters() == rank * (in + out));
+    optim::Adam opt(lin.named_parameters(), {.lr = 0.02});
+    const Tensor eye = from_vector(std::vector<double>(size_t(in * in), 0.0), {in, in}).to(DType::f32);
+    {
+      NoGradGuard ng;
+      for (int64_t i = 0; i < in; ++i) core::fill_(eye.narrow(0, i, 1).narrow(1, i, 1), 1.0);
+    }
+    const int steps = 3000;
+    for (int s = 0; s < steps; ++s) {
+      opt.set_lr(0.02 * 0.5 * (1 + std::cos(M_PI * s / steps)));
+      Tensor d = lin.forward(eye) - target;
+      Tensor loss = sum(d * d);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    NoGradGuard ng;
+    Tensor d = lin.forward(eye) - target;
+    return sum(d * d).item();
+  };
+  const double full = fit(in);
+  MESSAGE("rank 6 = min(8, 6): ‖W − VU‖² / ‖W‖² = ", full / energy);
+  CHECK(full / energy < 1e-6);
+  double worst_tail = 0;
+  for (int64_t r : {2, 4}) {
+    double tail = 0;
+    for (size_t k = size_t(r); k < sv.size(); ++k) tail += sv[k] * sv[k];
+    const double got = fit(r);
+    MESSAGE("rank ", r, ": ‖W − VU‖² = ", got, ", Σ_{k>r} s_k² = ", tail);
+    CHECK(got >= tail * (1 - 1e-4));  // no rank-r matrix does better (Eckart–Young)
+    CHECK(got <= tail * (1 + 1e-3));  // and the fit reaches that optimum
+    worst_tail = std::max(worst_tail, std::abs(got - tail) / tail);
+  }
+
+  // Parameter count: per block the attention's q|k|v [C → 3C] and output [C → C] and the
+  // FFN's fc [C → 4C] and proj [4C → C] hold 12 C² dense weights and 16 r C factored ones.
+  const int64_t C = 32, depth = 3, r = 4;
+  const std::string d = cat_str(R"("dim": )", C, R"(, "depth": )", depth);
+  auto dense = lm(d);
+  auto low = lm(d + cat_str(R"(, "linear_rank": )", r));
+  const int64_t saved = dense->num_parameters() - low->num_parameters();
+  MESSAGE("dense ", dense->num_parameters(), " parameters, rank ", r, " ", low->num_parameters(), ": ", saved,
+          " fewer, formula depth (12 C² − 16 r C) = ", depth * (12 * C * C - 16 * r * C));
+  CHECK(saved == depth * (12 * C * C - 16 * r * C));
+  // The factored model still runs and is finite.
+  NoGradGuard ng;
+  low->eval();
+  const Tensor logits = low->forward(ids_of(2));
+  CHECK(std::isfinite(sum(logits).item()));
+  TZ_PROOF_NUMBER("rank-min fit ‖W − VU‖² / ‖W‖²", full / energy);
 }
