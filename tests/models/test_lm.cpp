@@ -90,7 +90,8 @@ TEST_CASE("residual kinds: one interface, parameters named per sublayer, foreign
                        doctest::Contains("residual must be one of add, rezero, gtrxl"), Error);
   std::vector<std::string> keys;
   for (auto& k : nn::residual_config_keys()) keys.push_back(k.key);
-  CHECK(keys == std::vector<std::string>{"residual", "norm_placement", "gtrxl_bias"});
+  CHECK(keys == std::vector<std::string>{"residual", "norm_placement", "gtrxl_bias", "skipinit_alpha", "aug_shortcuts",
+                                         "aug_bottleneck", "aug_activation"});
 }
 
 TEST_CASE("the layout plans one mixer id per mixer sublayer (hybrids) and names the sublayers") {
