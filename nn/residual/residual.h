@@ -7,6 +7,8 @@
 //   gtrxl   g(x, relu(f(norm(x)))), GTrXL's GRU-type gate g           nn/residual/gtrxl.cpp
 //   skipinit  x + α f(x), α initialised to skipinit_alpha, no norm    nn/residual/skipinit.cpp
 //   b2t     post-norm, the block's input added again before its last norm  nn/residual/b2t.cpp
+//   augmented  pre-norm, plus Σ_i σ(u D_i) U_i of the normed input on mixer sublayers
+//           (PanGu-π's augmented shortcut)                              nn/ffn/pangu_pi.cpp
 // The `residual` key chooses the kind for every sublayer. Each kind declares its keys and
 // its catalogue registration in its own file and is listed once in kinds.def. Its
 // parameters live on the block, named with the sublayer's tag (ReZero's α of sublayer 1 is
@@ -29,7 +31,8 @@ namespace tz::nn {
 inline const Key<std::string> kResidual{"residual", "add",
                                         "how each sublayer joins the stream: add, rezero (x + αf(x), α = 0 at init, "
                                         "no norms), gtrxl (GRU gate), skipinit (x + αf(x), α = skipinit_alpha "
-                                        "at init, no norms) or b2t (post-norm with a bottom-to-top skip)"};
+                                        "at init, no norms), b2t (post-norm with a bottom-to-top skip) or augmented "
+                                        "(PanGu-π's extra bottleneck shortcuts on the mixer sublayers)"};
 
 class Residual {
  public:
