@@ -1,6 +1,8 @@
-// Proofs of the token-mixing MLPs S²-MLP (nn/ffn/s2_mlp.h): s2_mlp.
+// Proofs of the token-mixing MLPs S²-MLP (nn/ffn/s2_mlp.h) and HyperMixer
+// (nn/ffn/hypermixer.h): s2_mlp, hypermixer.
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "autograd/ops.h"
 #include "core/copy.h"
@@ -9,6 +11,7 @@
 #include "data/grammar.h"
 #include "data/text_dataset.h"
 #include "models/zoo.h"
+#include "nn/ffn/hypermixer.h"
 #include "nn/ffn/s2_mlp.h"
 #include "optim/adam.h"
 #include "optim/optim.h"
@@ -82,6 +85,35 @@ double text_loss(const std::string& extra, int steps) {
   return loss;
 }
 
+double gelu_ref(double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }
+
+// HyperMixer's token MLP as loops: H_t[k, c] = Σ_{j ≤ t (causal) or all j} W1[j, k] x[j, c],
+// y_t = LN(Σ_k W2[t, k] GELU(H_t[k, c])). W1, W2 from the module's hypernetworks (per token).
+Tensor hyper_reference(nn::Hypermixer& m, const Tensor& x) {
+  auto [w1, w2] = m.weights(x, 0);
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2), F = w1.size(2);
+  Tensor y = zeros({B, T, C}, DType::f64);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < C; ++c) {
+        double out = 0;
+        for (int64_t k = 0; k < F; ++k) {
+          double h = 0;
+          for (int64_t j = 0; j <= (m.options.causal ? t : T - 1); ++j) h += w1.at({b, j, k}) * x.at({b, j, c});
+          out += w2.at({b, t, k}) * gelu_ref(h);
+        }
+        y.set({b, t, c}, out);
+      }
+  return m.out_norm->forward(y);
+}
+
+std::shared_ptr<nn::Hypermixer> hyper(bool causal, bool positions) {
+  Generator gen(21);
+  auto m = std::make_shared<nn::Hypermixer>(
+      nn::HypermixerOptions{.dim = kC, .hidden = 2 * kC, .causal = causal, .positions = positions}, gen);
+  m->to(DType::f64);
+  return m;
+}
 }  // namespace
 
 TZ_PROOF(s2_mlp, "the causal shift equals its loops, output t reads x_{t-g}..x_{t-1} only. On text it beats no shift") {
@@ -136,4 +168,72 @@ TZ_PROOF(s2_mlp, "the causal shift equals its loops, output t reads x_{t-g}..x_{
   MESSAGE("grammar text, validation loss after 300 steps (nats/byte): no shift ", flat, ", S²-MLP shift ", shifted);
   TZ_PROOF_NUMBER("val loss no-shift minus S²-MLP", flat - shifted);
   CHECK(shifted < flat - 0.05);
+}
+
+TZ_PROOF(hypermixer,
+         "token MLP equals its loops. Non-causal without P is permutation-equivariant at any length. The causal "
+         "prefix sums pass the perturbation test and decode == forward") {
+  NoGradGuard ng;
+  Generator gx(22);
+  Tensor x = randn({2, kT, kC}, gx, DType::f64);
+  // Both forms against plain loops.
+  auto causal = hyper(true, true), full = hyper(false, true);
+  const double loops_causal = testing::max_abs_diff(causal->forward(x, {}), hyper_reference(*causal, x));
+  const double loops_full = testing::max_abs_diff(full->forward(x, {}), hyper_reference(*full, x));
+  MESSAGE("vs loops: causal ", loops_causal, ", non-causal ", loops_full);
+  CHECK(loops_causal < 1e-12);
+  CHECK(loops_full < 1e-12);
+
+  // Non-causal, no P: permuting the tokens permutes the output. With P it does not.
+  std::vector<int64_t> perm(static_cast<size_t>(kT));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::reverse(perm.begin(), perm.end());
+  std::swap(perm[0], perm[3]);
+  Tensor p = from_vector(perm, {kT});
+  auto bare = hyper(false, false);
+  const double equivariant =
+      testing::max_abs_diff(bare->forward(index_select(x, 1, p), {}), index_select(bare->forward(x, {}), 1, p));
+  const double with_p =
+      testing::max_abs_diff(full->forward(index_select(x, 1, p), {}), index_select(full->forward(x, {}), 1, p));
+  MESSAGE("non-causal: |y(Πx) - Πy(x)| without P ", equivariant, ", with P ", with_p);
+  CHECK(equivariant < 1e-12);
+  CHECK(with_p > 1e-3);
+
+  // Any length: no weight depends on L. Each length 1..3 kT runs, and the non-causal form stays
+  // equivariant there; the causal outputs of the first L tokens are those of the long run.
+  Tensor xl = randn({2, 3 * kT, kC}, gx, DType::f64);
+  Tensor yl = causal->forward(xl, {});
+  double prefix_runs = 0, equivariant_any = 0;
+  for (int64_t L = 1; L <= 3 * kT; ++L) {
+    Tensor xs = xl.narrow(1, 0, L);
+    prefix_runs = std::max(prefix_runs, testing::max_abs_diff(causal->forward(xs, {}), yl.narrow(1, 0, L)));
+    std::vector<int64_t> rev(static_cast<size_t>(L));
+    std::iota(rev.rbegin(), rev.rend(), 0);
+    Tensor r = from_vector(rev, {L});
+    equivariant_any = std::max(equivariant_any, testing::max_abs_diff(bare->forward(index_select(xs, 1, r), {}),
+                                                                      index_select(bare->forward(xs, {}), 1, r)));
+  }
+  MESSAGE("lengths 1..", 3 * kT, ": causal run of L tokens vs the first L of one run ", prefix_runs,
+          "; non-causal reversal equivariance ", equivariant_any);
+  CHECK(prefix_runs < 1e-12);
+  CHECK(equivariant_any < 1e-12);
+
+  // Causal: a changed suffix leaves the prefix exactly; decoding from the running sum H.
+  auto [prefix, suffix] = suffix_change(*causal, x, gx);
+  auto [step, chunks] = decode_vs_forward(*causal, x);
+  MESSAGE("causal: prefix moved by a changed suffix ", prefix, " (suffix ", suffix, "); token by token ", step,
+          "; chunks 4 + 7 ", chunks);
+  TZ_PROOF_NUMBER("causal prefix moved by a changed suffix", prefix);
+  CHECK(prefix == 0.0);
+  CHECK(suffix > 1e-3);
+  CHECK(step < 1e-12);
+  CHECK(chunks < 1e-12);
+  // The non-causal form reads the future, and has no decoding state.
+  CHECK(suffix_change(*full, x, gx).first > 1e-3);
+  CHECK_THROWS_WITH_AS(full->make_state(2, kT, DType::f64), doctest::Contains("whole sequence"), Error);
+  Generator gen(23);
+  CHECK_THROWS_WITH_AS(
+      zoo::make_lm(R"({"vocab": 11, "dim": 8, "depth": 1, "context": 8, "mixer": "hypermixer", "hypermixer_mult": 0})",
+                   gen),
+      doctest::Contains("hypermixer_mult"), Error);
 }
