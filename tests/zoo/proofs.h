@@ -26,6 +26,11 @@ namespace tz::testing {
 // (defined in proofs_position.cpp).
 double lm_step_vs_forward(const std::string& extra, int64_t T = 10);
 
+// Validation loss (nats per byte) of a 2-block, dim-32 byte LM with the given extra config
+// fields after `steps` AdamW steps on the built-in grammar text (defined in
+// proofs_metaformer.cpp).
+double grammar_text_loss(const std::string& extra, int steps);
+
 // False under TZ_CONFORMANCE_LEARN=0 (the sanitizer pass of scripts/test.sh): tests that
 // train to an accuracy then take a few steps only and leave the accuracy to the release pass.
 inline bool learning_runs() {

@@ -36,8 +36,11 @@ Tensor pool_reference(const Tensor& x, int64_t window) {
   return from_vector(y, {B, T, C});
 }
 
-// Validation loss after `steps` AdamW steps on the built-in grammar text (bytes).
-double text_loss(const std::string& extra, int steps) {
+}  // namespace
+
+namespace tz::testing {
+// (tests/zoo/proofs.h) Validation loss after `steps` AdamW steps on the built-in grammar text (bytes).
+double grammar_text_loss(const std::string& extra, int steps) {
   static const data::TextDataset ds = data::TextDataset::from_string(data::grammar_text(60000, 5), {.seq_len = 32});
   Generator gen(1);
   auto m = zoo::make_lm(
@@ -61,7 +64,7 @@ double text_loss(const std::string& extra, int steps) {
   }
   return loss;
 }
-}  // namespace
+}  // namespace tz::testing
 
 TZ_PROOF(metaformer, "pool minus identity equals its loops and is causal. On text it beats an FFN-only stack") {
   Generator g(7);
@@ -100,10 +103,10 @@ TZ_PROOF(metaformer, "pool minus identity equals its loops and is causal. On tex
   // grammar text, 300 steps: pooling mixers against the same FFNs with no mixer (layout "ff",
   // which sees one byte) and against attention.
   if (!testing::learning_runs()) return;  // 900 training steps: the release pass's
-  const double ffn_only = text_loss(R"("layout": "ff")", 300);
-  const double pooled = text_loss(R"("mixer": "metaformer")", 300);
-  const double pooled_all = text_loss(R"("mixer": "metaformer", "pool_window": 0)", 300);
-  const double attention = text_loss(R"("mixer": "vanilla_mha")", 300);
+  const double ffn_only = testing::grammar_text_loss(R"("layout": "ff")", 300);
+  const double pooled = testing::grammar_text_loss(R"("mixer": "metaformer")", 300);
+  const double pooled_all = testing::grammar_text_loss(R"("mixer": "metaformer", "pool_window": 0)", 300);
+  const double attention = testing::grammar_text_loss(R"("mixer": "vanilla_mha")", 300);
   MESSAGE("grammar text, validation loss after 300 steps (nats/byte): FFN only ", ffn_only, ", PoolFormer w 3 ", pooled,
           ", PoolFormer over all the past ", pooled_all, ", attention ", attention);
   TZ_PROOF_NUMBER("val loss FFN-only minus PoolFormer", ffn_only - pooled);

@@ -8,13 +8,9 @@
 #include "core/copy.h"
 #include "core/creation.h"
 #include "core/random.h"
-#include "data/grammar.h"
-#include "data/text_dataset.h"
 #include "models/zoo.h"
 #include "nn/ffn/hypermixer.h"
 #include "nn/ffn/s2_mlp.h"
-#include "optim/adam.h"
-#include "optim/optim.h"
 #include "tests/test_util.h"
 #include "tests/zoo/proofs.h"
 
@@ -57,32 +53,6 @@ Tensor s2_reference(nn::S2Mlp& m, const Tensor& x) {
       for (int64_t b = 0; b < B; ++b)
         for (int64_t t = i + 1; t < T; ++t) s.set({b, t, f}, h.at({b, t - i - 1, f}));
   return m.out->forward(s);
-}
-
-// Validation loss after `steps` AdamW steps on the built-in grammar text (bytes).
-double text_loss(const std::string& extra, int steps) {
-  static const data::TextDataset ds = data::TextDataset::from_string(data::grammar_text(60000, 5), {.seq_len = 32});
-  Generator gen(1);
-  auto m = zoo::make_lm(
-      std::string(R"({"vocab": 256, "dim": 32, "heads": 2, "depth": 2, "context": 32, )") + extra + "}", gen);
-  optim::AdamW opt(m->named_parameters(), {.lr = 3e-3, .weight_decay = 0.0});
-  Generator batches(2);
-  for (int s = 0; s < steps; ++s) {
-    data::Batch b = ds.sample(data::Split::train, 16, 32, batches);
-    Tensor l = m->loss(b.inputs, b.targets);
-    opt.zero_grad();
-    l.backward();
-    opt.step();
-  }
-  m->eval();
-  NoGradGuard ng;
-  Generator held(3);
-  double loss = 0;
-  for (int i = 0; i < 4; ++i) {
-    data::Batch b = ds.sample(data::Split::val, 32, 32, held);
-    loss += m->loss(b.inputs, b.targets).item() / 4;
-  }
-  return loss;
 }
 
 double gelu_ref(double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }
@@ -163,8 +133,8 @@ TZ_PROOF(s2_mlp, "the causal shift equals its loops, output t reads x_{t-g}..x_{
   // The paper's claim in LM form: the parameter-free shift carries context. Two blocks on
   // the grammar text, 300 steps: S²-MLP against the same layers with the groups left in place.
   if (!testing::learning_runs()) return;  // 600 training steps: the release pass's
-  const double flat = text_loss(R"("mixer": "s2_mlp", "s2_mlp_shift": false)", 300);
-  const double shifted = text_loss(R"("mixer": "s2_mlp")", 300);
+  const double flat = testing::grammar_text_loss(R"("mixer": "s2_mlp", "s2_mlp_shift": false)", 300);
+  const double shifted = testing::grammar_text_loss(R"("mixer": "s2_mlp")", 300);
   MESSAGE("grammar text, validation loss after 300 steps (nats/byte): no shift ", flat, ", S²-MLP shift ", shifted);
   TZ_PROOF_NUMBER("val loss no-shift minus S²-MLP", flat - shifted);
   CHECK(shifted < flat - 0.05);
