@@ -236,7 +236,8 @@ for k, v in alibi.items():
 met = sum(targets.values())
 print(f"targets met: {met}/{len(targets)}; not met: {', '.join(k for k, v in targets.items() if not v) or 'none'}\n")
 print(json.dumps({"bench": "gpt_step_vs_torch", "ratios_tz_over_torch": ratios, **extra,
-                  "fma_peak_avx2_1core_gflops": peak1, "fma_peak_avx512_1core_gflops": fma["avx512_1core_gflops"],
+                  "fma_peak_avx2_1core_gflops": fma["avx2_1core_gflops"],
+                  "fma_peak_avx512_1core_gflops": fma["avx512_1core_gflops"], "fma_peak_isa": peak_isa,
                   "params_equal": ok_params, "targets": targets, "targets_met": f"{met}/{len(targets)}"}))
 
 

@@ -335,7 +335,8 @@ int main(int argc, char** argv) {
 
   const double med = median(times);
   const double bound_tok_s = read_bound.seconds > 0 ? 1.0 / read_bound.seconds : 0.0;
-  const double bound_kv_tok_s = bound_tok_s * read_bound.bytes / (read_bound.bytes + kv_bytes);
+  const double read_bytes = read_bound.bytes + kv_bytes;  // 0 outside generate: no bound
+  const double bound_kv_tok_s = read_bytes > 0 ? bound_tok_s * read_bound.bytes / read_bytes : 0.0;
   const double peak = proc_status_mb("VmHWM:");
   std::printf(
       "{\"framework\":\"tensorzoo\",\"config\":\"%s\",\"pos\":\"%s\",\"ftz\":%s,\"mode\":\"%s\",\"threads\":%d,\"T\":%"
