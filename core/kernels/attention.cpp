@@ -488,12 +488,13 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
   const int64_t cost = rows * std::max<int64_t>(n.S, 1) * D * (topk ? 3 : 2);
   parallel_for(B * H * nqb, cost, [&](int64_t w0, int64_t w1) {
-    std::vector<T> s(static_cast<size_t>(kBr * kBc)), acc(static_cast<size_t>(kBr * D));
-    std::vector<T> m(static_cast<size_t>(kBr));
-    std::vector<double> l(static_cast<size_t>(kBr));
-    std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
+    // Sized for `rows`, not kBr: a decoding call (one query) clears 64 floats, not 2048.
+    std::vector<T> s(static_cast<size_t>(rows * kBc)), acc(static_cast<size_t>(rows * D));
+    std::vector<T> m(static_cast<size_t>(rows));
+    std::vector<double> l(static_cast<size_t>(rows));
+    std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(rows * kBc) : 0);
     TermScratch<T> scratch(call.terms);
-    std::vector<T> heaps(topk ? static_cast<size_t>(kBr * n.topk) : 0);
+    std::vector<T> heaps(topk ? static_cast<size_t>(rows * n.topk) : 0);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / nqb, b = bh / H, h = bh % H, g = h / Hg;
       const int64_t i0 = (w % nqb) * kBr, ni = std::min(kBr, Tq - i0);
@@ -555,12 +556,40 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
     }
   });
 }
+
+// One query row and no extras (decoding one token): every visible key in one pass (scores,
+// one max, one exp pass, one product with V) instead of 32-key tiles, each with its own
+// running max, rescale and bookkeeping, which cost more than the arithmetic for one row.
+// The one max rounds differently from the running one in the last bits, so the tiled form
+// stays the f64 reference's path; the step form and the decode plan both come here in f32.
+void forward_one_query(AttnRows<float> o, float* lse, AttnRows<const float> q, AttnRows<const float> k,
+                       AttnRows<const float> v, const AttnSizes& n) {
+  const int64_t H = n.H, D = n.D, Hg = H / kv_heads(n), S = visible_keys(n, 1);
+  parallel_for(n.B * H, 2 * S * D, [&](int64_t w0, int64_t w1) {
+    thread_local std::vector<float> s;
+    s.resize(static_cast<size_t>(S));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t b = w / H, h = w % H, g = h / Hg;
+      float* orow = o.row(b, h, 0);
+      tile_dots<float>(s.data(), S, q.row(b, h, 0), q.st, 1, k.row(b, g, 0), k.st, S, D, float(n.scale));
+      const float m = tile_row_max<float>(s.data(), S);
+      const double l = row_exp<float>(s.data(), s.data(), S, m);
+      std::fill(orow, orow + D, 0.0f);
+      tile_acc<float>(orow, D, s.data(), S, 1, 1, S, v.row(b, g, 0), v.st, D, float(1.0 / l));  // o = p V / l
+      lse[w] = float(double(m) + std::log(l));
+    }
+  });
+}
 }  // namespace
 
 template <class T>
 void attention_forward(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T> k, AttnRows<const T> v,
                        const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   check_call(n, bias, terms, "attention");
+  if constexpr (std::is_same_v<T, float>) {
+    if (n.T == 1 && visible_keys(n, 1) > 0 && !needs_extras(n, bias, terms))
+      return forward_one_query(o, lse, q, k, v, n);
+  }
   if (needs_extras(n, bias, terms))
     forward_tiles<T, true>(o, lse, q, k, v, n, bias, terms);
   else

@@ -35,7 +35,70 @@ struct V {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(half(a0), half(a1)), _mm256_hadd_ps(half(a2), half(a3)));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
   }
+  static int64_t one_row_keys(int64_t N, int64_t D);
+  static void dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int64_t N, int64_t D,
+                           __mmask16 tail, float scale);
 };
+
+// One query row (decoding) against 16 keys at a time. Each key's accumulator is the FMA chain
+// of dots_block, and its 16 lanes are summed in exactly hsum4's order (lanes l + l+8, then
+// adjacent pairs, then pairs of pairs, then the two 128-bit halves), so the scores are those
+// of dots_block<1, 4> bit for bit; but the 16 reductions are done together, by shuffles
+// across the accumulators (a transpose), with one store, instead of hadds per 4 keys. The
+// query row stays in ND registers (D <= 16 ND), so a key costs its own loads only.
+template <int ND>
+void dots_one_row_nd(float* S, const float* A, const float* Bm, int64_t ldb, int64_t N, int64_t D, __mmask16 tail,
+                     float scale) {
+  const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+  __m512 a[ND];
+  __mmask16 m[ND];
+#pragma GCC unroll 4
+  for (int v = 0; v < ND; ++v) {
+    m[v] = 16 * (v + 1) <= D ? __mmask16(0xFFFF) : tail;
+    a[v] = _mm512_maskz_loadu_ps(m[v], A + 16 * v);
+  }
+  for (int64_t n = 0; n + 16 <= N; n += 16) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c, Bm += ldb) {
+      acc[c] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+      for (int v = 0; v < ND; ++v) acc[c] = _mm512_fmadd_ps(a[v], _mm512_maskz_loadu_ps(m[v], Bm + 16 * v), acc[c]);
+    }
+    // Lanes l + l+8 of keys 2i, 2i+1: p[i] = [key 2i's 8 sums | key 2i+1's 8 sums].
+    __m512 p[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i)
+      p[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0x44),
+                           _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0xEE));
+    // Adjacent pairs, twice, within 128-bit lanes (hsum4's two hadds).
+    __m512 q[4], r[2];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+      q[i] = _mm512_add_ps(_mm512_shuffle_ps(p[2 * i], p[2 * i + 1], 0x88),
+                           _mm512_shuffle_ps(p[2 * i], p[2 * i + 1], 0xDD));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; ++i)
+      r[i] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * i], q[2 * i + 1], 0x88),
+                           _mm512_shuffle_ps(q[2 * i], q[2 * i + 1], 0xDD));
+    // The two halves: lanes hold keys 0 2 4 6 1 3 5 7 8 10 12 14 9 11 13 15.
+    const __m512 f = _mm512_add_ps(_mm512_shuffle_f32x4(r[0], r[1], 0x88), _mm512_shuffle_f32x4(r[0], r[1], 0xDD));
+    _mm512_storeu_ps(S + n, _mm512_permutexvar_ps(order, _mm512_mul_ps(f, _mm512_set1_ps(scale))));
+  }
+}
+
+int64_t V::one_row_keys(int64_t N, int64_t D) { return D <= 64 ? N / 16 * 16 : 0; }
+
+void V::dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int64_t N, int64_t D, __mmask16 tail,
+                     float scale) {
+  switch ((D + 15) / 16) {
+    case 1: return dots_one_row_nd<1>(S, A, Bm, ldb, N, D, tail, scale);
+    case 2: return dots_one_row_nd<2>(S, A, Bm, ldb, N, D, tail, scale);
+    case 3: return dots_one_row_nd<3>(S, A, Bm, ldb, N, D, tail, scale);
+    case 4: return dots_one_row_nd<4>(S, A, Bm, ldb, N, D, tail, scale);
+    default: break;  // one_row_keys gave 0
+  }
+}
 
 }  // namespace
 

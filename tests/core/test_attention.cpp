@@ -10,6 +10,7 @@
 // relative bias and with G = 1, 2, H key/value heads; that hidden tiles are skipped; that
 // queries seeing no key give 0 and no NaN.
 #include <atomic>
+#include <bit>
 #include <functional>
 
 #include "autograd/ops.h"
@@ -109,6 +110,7 @@ std::vector<Case> awkward_cases() {
     cs.push_back({1, 3, 7, 130, 60, 123, causal});
     cs.push_back({2, 2, 65, 200, 64, 135, causal});
     cs.push_back({1, 2, 1, 77, 16, 76, causal});
+    cs.push_back({2, 3, 1, 272, 64, 271, causal});  // decoding: 16-key blocks and a tail of 0
     cs.push_back({1, 2, 20, 150, 64, 40, causal});  // later keys hidden when causal
     cs.push_back({1, 2, 9, 9, 5, 0, causal});       // D < 8: only the masked SIMD tail
     cs.push_back({1, 1, 40, 70, 128, 30, causal});  // wide heads
@@ -151,6 +153,31 @@ TEST_CASE("attention kernels: fast vs reference, forward (out, lse) and backward
           CHECK_NEAR_T(gf.dv, gr.dv, tol);
         }
     }
+}
+
+TEST_CASE("attention kernels: one query row's 16-key dot blocks give the 4-key blocks' scores bit for bit") {
+  // attn_dots with one row (decoding) reduces 16 keys at a time by shuffles; each score must
+  // be what the same row gets among several rows (4-key blocks, hsum4), to the last bit.
+  bool ran = false;
+  for (SimdLevel level : simd_levels()) {
+    if (level != SimdLevel::avx512) continue;
+    ran = true;
+    Generator gen(3);
+    for (int64_t D : {5, 16, 20, 60, 64, 80})
+      for (int64_t N : {1, 15, 16, 17, 47, 64, 77}) {
+        CAPTURE(D);
+        CAPTURE(N);
+        const int64_t lda = D + 3, ldb = D + 5;  // strided rows
+        std::vector<float> A = randn({2, lda}, gen).to_vector<float>(), B = randn({N, ldb}, gen).to_vector<float>();
+        std::vector<float> one(static_cast<size_t>(N)), two(static_cast<size_t>(2 * N));
+        kernels::avx512::attn_dots(one.data(), N, A.data(), lda, 1, B.data(), ldb, N, D, 0.3f);
+        kernels::avx512::attn_dots(two.data(), N, A.data(), lda, 2, B.data(), ldb, N, D, 0.3f);
+        int64_t differ = 0;
+        for (int64_t j = 0; j < N; ++j) differ += std::bit_cast<uint32_t>(one[size_t(j)]) != std::bit_cast<uint32_t>(two[size_t(j)]);
+        CHECK(differ == 0);
+      }
+  }
+  if (!ran) MESSAGE("this CPU has no AVX-512: nothing to compare");
 }
 
 TEST_CASE("attention op vs the composite scaled_dot_product_attention_ref: outputs and gradients") {
