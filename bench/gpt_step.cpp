@@ -38,7 +38,8 @@
 //             which one row is read), so tokens/s can be at most the read bandwidth over
 //             those bytes. Measured in the same process on the model's own parameter
 //             memory: the median time of one pass that only reads them (an 8-way vector
-//             sum, the threads splitting the bytes evenly), "read_gbs" and
+//             sum as wide as the kernels run, --isa; the threads splitting the bytes
+//             evenly), "read_gbs" and
 //             "read_bound_tok_s" in the JSON. A token also reads the KV cache (f32 keys and
 //             values of every cached position, 2 L C floats each): "kv_bytes" is their mean
 //             per generated token and "read_bound_kv_tok_s" the bound counting them too
@@ -53,6 +54,7 @@
 //   train = 3 fwd                  backward = 2x forward
 // Not counted: embeddings, LayerNorm, softmax, GELU, cross-entropy, AdamW (elementwise,
 // together well under 2% of the total at these sizes).
+#include <immintrin.h>
 #include <pmmintrin.h>
 #include <sys/resource.h>
 #include <xmmintrin.h>
@@ -174,6 +176,46 @@ double cpu_seconds() {
 struct ReadBound {
   double bytes = 0, seconds = 0;
 };
+// The sum of floats p[0, n) (p 64-byte aligned) as one streaming read: 8 vector accumulators,
+// the loads and adds of a read and nothing else. One form per SIMD level the kernels may run
+// at (--isa), so that a portable build's bound is not read by baseline SSE2 code, which on
+// Zen 5 reads L3 at a third of what AVX2 loads do. Returns how many floats it summed.
+__attribute__((target("avx512f"))) int64_t read_avx512(const float* p, int64_t n, float& sum) {
+  __m512 acc[8];
+  for (__m512& v : acc) v = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 128 <= n; i += 128)
+    for (int u = 0; u < 8; ++u) acc[u] = _mm512_add_ps(acc[u], _mm512_load_ps(p + i + 16 * u));
+  for (int u = 1; u < 8; ++u) acc[0] = _mm512_add_ps(acc[0], acc[u]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc[0]);
+  for (float l : lanes) sum += l;
+  return i;
+}
+__attribute__((target("avx2"))) int64_t read_avx2(const float* p, int64_t n, float& sum) {
+  __m256 acc[8];
+  for (__m256& v : acc) v = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    for (int u = 0; u < 8; ++u) acc[u] = _mm256_add_ps(acc[u], _mm256_load_ps(p + i + 8 * u));
+  for (int u = 1; u < 8; ++u) acc[0] = _mm256_add_ps(acc[0], acc[u]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc[0]);
+  for (float l : lanes) sum += l;
+  return i;
+}
+
+int64_t read_baseline(const float* p, int64_t n, float& sum) {  // SSE2: all an x86-64 has
+  typedef float v16 __attribute__((vector_size(64)));
+  v16 acc[8] = {};
+  int64_t i = 0;
+  for (; i + 128 <= n; i += 128)
+    for (int u = 0; u < 8; ++u) acc[u] += *reinterpret_cast<const v16*>(p + i + 16 * u);
+  for (int u = 1; u < 8; ++u) acc[0] += acc[u];
+  for (int l = 0; l < 16; ++l) sum += acc[0][l];
+  return i;
+}
+
 ReadBound weight_read_bound(nn::Module& model, int reps) {
   struct Span {
     const float* p;
@@ -189,24 +231,22 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
   // Thread t reads the t-th share of the concatenated spans.
   const int threads = get_num_threads();
   const int64_t total = int64_t(r.bytes / 4);
-  typedef float v16 __attribute__((vector_size(64)));
+  const SimdLevel level = simd_level();
   auto read_range = [&](int64_t lo, int64_t hi) {
-    v16 acc[8] = {};
-    float tail = 0;
+    float sum = 0;
     int64_t base = 0;
     for (const Span& s : spans) {
       const int64_t a0 = std::max(lo, base) - base, a1 = std::min(hi, base + s.n) - base;
       base += s.n;
       if (a0 >= a1) continue;
       int64_t i = a0;
-      for (; i < a1 && (reinterpret_cast<uintptr_t>(s.p + i) & 63); ++i) tail += s.p[i];
-      for (; i + 128 <= a1; i += 128)
-        for (int u = 0; u < 8; ++u) acc[u] += *reinterpret_cast<const v16*>(s.p + i + 16 * u);
-      for (; i < a1; ++i) tail += s.p[i];
+      for (; i < a1 && (reinterpret_cast<uintptr_t>(s.p + i) & 63); ++i) sum += s.p[i];
+      if (level == SimdLevel::avx512) i += read_avx512(s.p + i, a1 - i, sum);
+      else if (level == SimdLevel::avx2) i += read_avx2(s.p + i, a1 - i, sum);
+      else i += read_baseline(s.p + i, a1 - i, sum);
+      for (; i < a1; ++i) sum += s.p[i];
     }
-    for (int u = 1; u < 8; ++u) acc[0] += acc[u];
-    for (int l = 0; l < 16; ++l) tail += acc[0][l];
-    return tail;
+    return sum;
   };
   std::vector<double> times;
   std::vector<float> part(size_t(threads), 0.0f);
