@@ -23,12 +23,12 @@
 // interleaving 8 rows of B with a software prefetch of the next 8, and below either for 2 or
 // 4 interleaved rows: one sequential stream is what the hardware prefetcher follows best.
 // U accumulators per row of A (U * M independent FMA chains), summed pairwise at the end.
-// The rows of B are also prefetched kAhead floats (4 KiB) ahead, one cache line at a time
-// (past the end of a row that is the next rows: B is one block). With the weights in L3 (Zen 5,
-// the small GPT's 16 matrices) that took the GEMV from 91 to 111 GB/s on one core; from DRAM
-// (the large GPT's) it changed nothing (50 GB/s), where 1 KiB ahead lost 8 %. A prefetch past
-// the end of B is harmless: it never faults.
-constexpr int64_t kAhead = 1024;
+// The rows of B are also prefetched kAhead floats (8 KiB) ahead, one cache line at a time
+// (past the end of a row that is the next rows: B is one block). On Zen 5, one core: with the
+// weights in L3 (the small GPT's 16 matrices) the GEMV went from 91 to 111 GB/s with 4 KiB
+// ahead; in decoding, 8 KiB beat 4 by 2-5 % for both GPTs (the large one's weights stream
+// from DRAM) and 16 KiB lost. A prefetch past the end of B is harmless: it never faults.
+constexpr int64_t kAhead = 2048;
 
 template <int M>
 void gemv_dots(const kernels::GemmArgs<float>& g, int64_t j0, int64_t j1) {
