@@ -262,15 +262,17 @@ def plot(out_dir):
     with open(gp, "w") as g:
         g.write(term)
         g.write(f"set output '{os.path.join(out_dir, 'gpt_bench_ratios.png')}'\n")
-        g.write("set title 'tensorzoo tokens/s over PyTorch 1.13 (same machine, same run)'\n")
+        peer = sorted({r.get("torch", "?") for r in runs if r["framework"] == "pytorch"})
+        g.write(f"set title 'tensorzoo tokens/s over PyTorch {', '.join(peer)} (same machine, same run)'\n")
         g.write("set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n")
-        g.write("set logscale y 2\nset yrange [0.5:64]\nset ytics (0.5, 1, 1.3, 2, 4, 5, 8, 16, 32)\n")
+        g.write("set logscale y 2\nset yrange [0.5:64]\nset ytics (0.5, 1, 2, 4, 5, 8, 16, 32)\n")
         g.write("set ylabel 'tensorzoo / PyTorch'\nset grid ytics lc rgb '#dddddd'\nset key top right\n")
         g.write(f"plot '{dat}' using 2:xtic(1) title 'training step' lc rgb '#4477aa', "
                 "'' using 3 title 'forward' lc rgb '#66ccee', "
                 "'' using 4 title 'generation' lc rgb '#ee6677', "
                 "'' using 5 title 'generation at the weight-read bound' lc rgb '#dddddd', "
-                "1.3 with lines dt 2 lw 1.5 lc rgb '#444444' title 'target: training, forward 1.3x', "
+                "1.4 with lines dt 2 lw 1.5 lc rgb '#222222' title 'target: training 1.4x', "
+                "1.3 with lines dt 3 lw 1.5 lc rgb '#777777' title 'target: forward 1.3x', "
                 "5 with lines dt 2 lw 1.5 lc rgb '#aa0000' title 'target: generation 5x'\n")
     mem_rows = [(T, mem["tensorzoo"][T]["step_mem_mb"], mem["pytorch"][T]["step_mem_mb"])
                 for T in Ts if T in mem["pytorch"]]
