@@ -195,10 +195,9 @@ int layouts(const std::string& dir, int64_t N, int64_t H, int64_t cell) {
   return 0;
 }
 
-int check(const std::vector<std::string>& ids, bool learn, uint64_t seed) {
-  conformance::Options o;
+int check(const std::vector<std::string>& ids, bool learn, const conformance::Options& learning) {
+  conformance::Options o = learning;
   o.learn = learn;
-  o.learn_seed = seed;
   int failures = 0;
   for (const std::string& id : ids) zoo::registry().get(id);  // unknown ids fail here, with the nearest one
   fmt::print("| id | check | result | measured | seconds | detail |\n|---|---|---|---|---:|---|\n");
@@ -222,7 +221,7 @@ void add_zoo_commands(CLI::App& app, std::vector<Command>& commands) {
     int tier = 0;
     bool ids = false, json = false, missing = false, no_learn = false;
     std::vector<std::string> check_ids;
-    uint64_t seed = 0;
+    conformance::Options learning;
     int64_t positions = 1024, heads = 4, cell = 7;
   };
   auto a = std::make_shared<Args>();
@@ -257,10 +256,22 @@ void add_zoo_commands(CLI::App& app, std::vector<Command>& commands) {
   auto* k = app.add_subcommand("check", "Run the conformance checks on variants (exit 1 if one fails)");
   k->add_option("ids", a->check_ids, "Variant ids")->required();
   k->add_flag("--no-learn", a->no_learn, "Skip the learning check (fast)");
-  k->add_option("--seed", a->seed,
+  k->add_option("--seed", a->learning.learn_seed,
                 "Shift the learning check's seeds (initialisation and batches): a pass that holds across "
                 "seeds is not luck (0 = the suite's)");
-  commands.push_back({k, [a] { return check(a->check_ids, !a->no_learn, a->seed); }});
+  k->add_option("--tries", a->learning.learn_tries,
+                "Seeds the learning check may try, from --seed on; the first to reach the bar counts (1: that "
+                "seed alone)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  k->add_option("--steps", a->learning.try_steps, "Train the learning check this many steps instead of the "
+                                                  "variant's budget (to find one)")
+      ->check(CLI::Range(1, 1000000));
+  k->add_option("--lr", a->learning.try_lr, "Learning rate of the learning check instead of the variant's")
+      ->check(CLI::PositiveNumber);
+  k->add_option("--warmup", a->learning.try_warmup, "Warmup steps of the learning check instead of the variant's")
+      ->check(CLI::Range(1, 1000000));
+  commands.push_back({k, [a] { return check(a->check_ids, !a->no_learn, a->learning); }});
 }
 
 }  // namespace tz::cli

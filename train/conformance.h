@@ -55,6 +55,10 @@ struct Options {
   double learn_bar = 0.9;        // held-out accuracy (R² for real-valued outputs) to reach
   bool learn = true;
   uint64_t learn_seed = 0;  // shifts the learns check's seeds (initialisation, batches): 0 = the suite's
+  int64_t learn_tries = 3;  // seeds learn_seed, learn_seed + 1, ...: the first to reach the bar counts
+  int64_t try_steps = 0;    // > 0: this budget instead of the registration's (to find one)
+  double try_lr = 0;        // > 0: this learning rate instead of the registration's
+  int64_t try_warmup = 0;   // > 0: this many warmup steps instead of the registration's
 };
 
 // How a subject is taught (from its registration; the defaults are Options' and copy).
