@@ -84,6 +84,34 @@ void tile_dots(T* S, int64_t lds, const T* A, int64_t lda, int64_t M, const T* B
     }
 }
 
+// S[m][n] = scale * A_m . Bt[:, n], Bt [D, ldbt] the keys transposed (see avx2::attn_dots_t;
+// called only where heads_transposed made Bt: f32 with SIMD).
+inline void tile_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bt, int64_t ldbt,
+                        int64_t N, int64_t D, float scale) {
+  if (simd_level() == SimdLevel::avx512) return avx512::attn_dots_t(S, lds, A, lda, M, Bt, ldbt, N, D, scale);
+  avx2::attn_dots_t(S, lds, A, lda, M, Bt, ldbt, N, D, scale);
+}
+
+// Every head of x [B, G, S, D] transposed, [B, G, D, S], for the dot products against a key
+// tile without reductions (tile_dots_t): worth its one pass over x once a call has enough
+// query rows per key (f32 with SIMD; other calls, and f64, dot against the rows). Empty when
+// not worth it.
+template <class T>
+std::vector<float> heads_transposed(AttnRows<const T> x, const AttnSizes& n) {
+  constexpr int64_t kMinRows = 16;
+  if constexpr (!std::is_same_v<T, float>) {
+    return {};
+  } else {
+    if (!use_avx2<float>() || n.T < kMinRows || n.S == 0) return {};
+    const int64_t G = n.G > 0 ? n.G : n.H, S = n.S, D = n.D;
+    std::vector<float> out(static_cast<size_t>(n.B * G * D * S));
+    parallel_for(n.B * G, S * D, [&](int64_t w0, int64_t w1) {
+      for (int64_t w = w0; w < w1; ++w) avx2::attn_transpose(out.data() + w * D * S, S, x.row(w / G, w % G, 0), x.st, S, D);
+    });
+    return out;
+  }
+}
+
 // C[m][:D] += alpha * sum_k W[m*wm + k*wk] Bm[k][:D]   (see avx2::attn_acc)
 template <class T>
 void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const T* Bm, int64_t ldb,
@@ -104,11 +132,12 @@ void tile_acc(T* C, int64_t ldc, const T* W, int64_t wm, int64_t wk, int64_t M, 
   }
 }
 
-// y = exp(x - m) over n entries (in place allowed); returns sum y in f64. On AVX2, exactly 0
+// y = exp(x - m) over n entries (in place allowed); returns sum y in f64. With SIMD, exactly 0
 // below e^kAttnExpCut (avx2::attn_exp: no subnormal arithmetic in p, p*V or dS).
 template <class T>
 double row_exp(T* y, const T* x, int64_t n, T m) {
   if constexpr (std::is_same_v<T, float>) {
+    if (simd_level() == SimdLevel::avx512) return avx512::attn_exp(y, x, n, m);
     if (use_avx2<T>()) return avx2::attn_exp(y, x, n, m);
   }
   double s = 0;
@@ -263,6 +292,7 @@ struct Call {
   const RelativeBias<T>* bias;  // null: none
   const ScoreTerms<T>* terms;   // null: none
   bool rel, pair;
+  const float* kt = nullptr;  // the keys transposed (heads_transposed), or null: dot against rows
 };
 
 // A thread's scratch for the score terms.
@@ -344,6 +374,12 @@ void score_tile(T* s, TermScratch<T>* w, uint8_t* vis, const Call<T>& c, int64_t
   const AttnSizes& n = c.n;
   const T* qi = c.q.row(b, h, i0);
   for_each_row_chunk(n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (c.kt) {
+        const float* kt = c.kt + (b * kv_heads(n) + g) * n.D * n.S + j0;
+        return tile_dots_t(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, kt, n.S, nc, n.D, c.scale);
+      }
+    }
     tile_dots<T>(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, c.k.row(b, g, j0), c.k.st, nc, n.D, c.scale);
   });
   if constexpr (kExtras) {
@@ -483,7 +519,9 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
                    const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
-  const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  const std::vector<float> kt = heads_transposed(k, n);
+  call.kt = kt.empty() ? nullptr : kt.data();
   const bool topk = kExtras && topk_on(n);
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
   const int64_t cost = rows * std::max<int64_t>(n.S, 1) * D * (topk ? 3 : 2);
@@ -608,7 +646,9 @@ void attention_topk_threshold(T* thr, AttnRows<const T> q, AttnRows<const T> k, 
     return;
   }
   const int64_t H = n.H, Tq = n.T, Hg = H / kv_heads(n), nqb = (Tq + kBr - 1) / kBr;
-  const Call<T> call = make_call<T>(q, k, n, bias, &t, true);
+  Call<T> call = make_call<T>(q, k, n, bias, &t, true);
+  const std::vector<float> kt = heads_transposed(k, n);
+  call.kt = kt.empty() ? nullptr : kt.data();
   parallel_for(n.B * H * nqb, std::min(kBr, Tq) * n.S * n.D, [&](int64_t w0, int64_t w1) {
     std::vector<T> s(static_cast<size_t>(kBr * kBc)), heaps(static_cast<size_t>(kBr * n.topk));
     std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
@@ -711,7 +751,10 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
                     const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   const int64_t B = n.B, H = n.H, G = kv_heads(n), Hg = H / G, Tq = n.T, S = n.S, D = n.D;
   const T scale = T(n.scale);
-  const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  const std::vector<float> kt = heads_transposed(k, n);
+  call.kt = kt.empty() ? nullptr : kt.data();
+  const std::vector<float> vt = heads_transposed(v, n);  // dP = dO V^T against V transposed
   const bool topk = kExtras && topk_on(n);
   // A row sees no key (lse = -inf) through a mask, a -inf bias, or causal with q_offset < 0.
   const bool maybe_empty_rows = kExtras || (n.causal && n.q_offset < 0);
@@ -766,9 +809,16 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
             // computed above the diagonal, and p = 0 where the mask hides)
             for (int64_t r0 = 0; r0 < ni; r0 += step) {
               const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
-              if (nc > 0)
-                tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, g, j0), v.st, nc,
-                             D, T(1));
+              if (nc == 0) continue;
+              if constexpr (std::is_same_v<T, float>) {
+                if (!vt.empty()) {
+                  tile_dots_t(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0,
+                              vt.data() + (b * G + g) * D * S + j0, S, nc, D, 1.0f);
+                  continue;
+                }
+              }
+              tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, g, j0), v.st, nc, D,
+                           T(1));
             }
             for (int64_t r = 0; r < ni; ++r) {
               T* dr = ds.data() + r * kBc;

@@ -168,6 +168,9 @@ namespace avx2 {
 // S[m][n] = scale * (A_m . B_n) for m < M, n < N; A, B rows of D floats, strides lda, ldb.
 void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm, int64_t ldb, int64_t N,
                int64_t D, float scale);
+// The same S from B stored transposed: Bt[d * ldbt + n] = B_n[d] (n < N, d < D).
+void attn_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bt, int64_t ldbt,
+                 int64_t N, int64_t D, float scale);
 // C[m][:D] += alpha * sum_k W[m*wm + k*wk] * Bm[k][:D] for m < M, k < K (W may be a
 // transposed view: wm = 1, wk = ld).
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const float* Bm,
@@ -178,6 +181,8 @@ void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int
 // p*V and p*(dP - delta) subnormal, and x86 takes a microcode assist per subnormal lane
 // (measured: ALiBi's distant keys, 0.87x of the learned-position model's training step).
 inline constexpr float kAttnExpCut = -32.0f;
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a transposed copy).
+void attn_transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols);
 // y[c] = exp(x[c] - m) for c < n (in place allowed), exactly 0 where x[c] - m < kAttnExpCut
 // (hidden scores, -inf, included); returns sum y in f64.
 double attn_exp(float* y, const float* x, int64_t n, float m);
@@ -188,8 +193,11 @@ double attn_exp(float* y, const float* x, int64_t n, float m);
 namespace avx512 {
 void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm, int64_t ldb, int64_t N,
                int64_t D, float scale);
+void attn_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bt, int64_t ldbt,
+                 int64_t N, int64_t D, float scale);
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const float* Bm,
               int64_t ldb, int64_t D, float alpha);
+double attn_exp(float* y, const float* x, int64_t n, float m);
 }  // namespace avx512
 
 }  // namespace tz::kernels

@@ -21,6 +21,8 @@ struct V {
   static constexpr int kLanes = 8;
   static constexpr int kDotRows = 2;  // 2 x 4 dot accumulators + 4 + 1 operands of 16 ymm
   static constexpr int kAccVecs = 2;  // 4 rows x 16 columns
+  static constexpr int kDotTRows = 6;  // 6 rows x 2 vectors of keys: 12 accumulators
+  static constexpr int kDotTVecs = 2;
   using type = __m256;
   using mask = __m256i;
   static __m256 zero() { return _mm256_setzero_ps(); }
@@ -33,6 +35,7 @@ struct V {
   static void store_m(float* p, __m256 v, __m256i m) { _mm256_maskstore_ps(p, m, v); }
   static __m256 set1(float x) { return _mm256_set1_ps(x); }
   static __m256 fma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+  static __m256 mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
   static float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -77,6 +80,37 @@ double attn_exp(float* y, const float* x, int64_t n, float m) {
   __m256d s = _mm256_add_pd(lo, hi);
   __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: 8 x 8 blocks through registers
+// (unpack, shuffle, 128-bit permute), the edges one value at a time.
+void attn_transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
+  int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+      __m256 v[8], t[8];
+      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r + i) * lds + c);
+      for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+      }
+      for (int i = 0; i < 2; ++i) {
+        v[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        v[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        v[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        v[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+      }
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + (c + i) * ldd + r, _mm256_permute2f128_ps(v[i], v[4 + i], 0x20));
+        _mm256_storeu_ps(dst + (c + 4 + i) * ldd + r, _mm256_permute2f128_ps(v[i], v[4 + i], 0x31));
+      }
+    }
+    for (; c < cols; ++c)
+      for (int i = 0; i < 8; ++i) dst[c * ldd + r + i] = src[(r + i) * lds + c];
+  }
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
 }
 
 }  // namespace tz::kernels::avx2

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/kernels/attention.h"
 
@@ -17,6 +18,8 @@ struct V {
   static constexpr int kLanes = 16;
   static constexpr int kDotRows = 4;  // 4 x 4 dot accumulators + 4 + 1 operands of 32 zmm
   static constexpr int kAccVecs = 4;  // 4 rows x 64 columns
+  static constexpr int kDotTRows = 8;  // 8 rows x 2 vectors of keys: 16 accumulators
+  static constexpr int kDotTVecs = 2;
   using type = __m512;
   using mask = __mmask16;
   static __m512 zero() { return _mm512_setzero_ps(); }
@@ -26,6 +29,7 @@ struct V {
   static void store_m(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
   static __m512 set1(float x) { return _mm512_set1_ps(x); }
   static __m512 fma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+  static __m512 mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
   static float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
   // 16 -> 8 lanes per vector, then pairwise as on AVX2.
   static __m256 half(__m512 v) {
@@ -103,5 +107,50 @@ void V::dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int
 }  // namespace
 
 #include "core/kernels/attention_simd.inl"
+
+namespace {
+// e^z for z in [avx2::kAttnExpCut, 0] or NaN: the steps of simd::exp (vecmath.h: Cody-Waite
+// reduction, Taylor series to r^7) on 16 lanes. Results there are normal, so 2^n is applied
+// at once (exact, as simd::exp's two halves are), and each lane equals the AVX2 form's.
+inline __m512 exp_cut_range(__m512 z) {
+  const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(nf, _mm512_set1_ps(-0.693359375f), z);
+  r = _mm512_fmadd_ps(nf, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 5040), r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(nf), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+}  // namespace
+
+// avx2::attn_exp on 16 lanes (attention.h): the same values, summed in f64 in another order.
+double attn_exp(float* y, const float* x, int64_t n, float m) {
+  const __m512 vm = _mm512_set1_ps(m), cut = _mm512_set1_ps(avx2::kAttnExpCut);
+  __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+  auto one = [&](__m512 z) {
+    const __mmask16 below = _mm512_cmp_ps_mask(z, cut, _CMP_LT_OQ);  // NaN is not below: stays NaN
+    const __m512 e = _mm512_mask_blend_ps(below, exp_cut_range(_mm512_max_ps(cut, z)), _mm512_setzero_ps());
+    lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    return e;
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, one(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
+  if (i < n) {  // masked lanes are -inf: below the cut, so 0 in the sum, and stored nowhere
+    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
+    const __m512 z = _mm512_mask_sub_ps(_mm512_set1_ps(-INFINITY), k, _mm512_maskz_loadu_ps(k, x + i), vm);
+    _mm512_mask_storeu_ps(y + i, k, one(z));
+  }
+  const __m512d s = _mm512_add_pd(lo, hi);
+  alignas(64) double lanes[8];
+  _mm512_store_pd(lanes, s);
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
 
 }  // namespace tz::kernels::avx512

@@ -6,6 +6,8 @@
 // Both primitives work on rows of D contiguous floats and need no packing:
 //   attn_dots: S = scale * A B^T as a block of dot products, kDotRows rows of A x 4 rows of B
 //              at a time (vector accumulators over D), each reduced once at the end;
+//   attn_dots_t: the same S from B stored transposed (Bt [D, N]): kDotTRows rows of A x
+//              kDotTVecs vectors of columns, a broadcast of A per row and d, no reductions;
 //   attn_acc:  C += alpha * W B, 4 rows of C x kAccVecs vectors of columns at a time (per k,
 //              one broadcast of W per row and kAccVecs loads of B). With 4 zmm of columns one
 //              pass over the K rows of B covers a head of D <= 64, so decoding one token reads
@@ -15,9 +17,9 @@
 // arrays on the stack, a store per FMA. The D tail uses masked loads (masked lanes read 0)
 // and stores. Summation order is fixed, so results are deterministic.
 //
-// V provides: kLanes, kDotRows, kAccVecs, type, mask (a lane mask), zero(), load(p),
+// V provides: kLanes, kDotRows, kDotTRows, kDotTVecs, kAccVecs, type, mask (a lane mask), zero(), load(p),
 // mask_n(n) (the first min(n, kLanes) lanes), load_m(p, m), store_m(p, v, m), set1(x),
-// fma(a, b, c) = a * b + c, hsum(v), hsum4(a0, a1, a2, a3) (the four sums in an __m128),
+// fma(a, b, c) = a * b + c, mul(a, b), hsum(v), hsum4(a0, a1, a2, a3) (the four sums in an __m128),
 // and for one row of A: one_row_keys(N, D) (how many of N keys dots_one_row takes; 0: none)
 // and dots_one_row, equal bit for bit to dots_block<1, 4> over those keys.
 // Included inside the ISA's namespace (avx2, avx512), after V: it defines that namespace's
@@ -152,6 +154,66 @@ inline void acc_last_rows(int64_t rows, float* C, int64_t ldc, const float* W, i
   acc_rows<R>(C, ldc, W, wm, wk, K, Bm, ldb, D, alpha);
 }
 
+// Against a transposed tile: R rows of A x NV vectors of columns of Bt [D, ldbt] (the last
+// vector masked by `last`): per d, NV loads of Bt and one broadcast of A per row, no
+// reductions (a GEMM micro-kernel's shape, on operands that need no packing).
+template <int R, int NV>
+inline void dots_t_block(float* S, int64_t lds, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t D,
+                         typename V::mask last, float scale) {
+  using vec = typename V::type;
+  vec acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t d = 0; d < D; ++d, Bt += ldbt) {
+    vec b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v + 1 < NV; ++v) b[v] = V::load(Bt + V::kLanes * v);
+    b[NV - 1] = V::load_m(Bt + V::kLanes * (NV - 1), last);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const vec a = V::set1(A[r * lda + d]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a, b[v], acc[r][v]);
+    }
+  }
+  const vec vs = V::set1(scale);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      V::store_m(S + r * lds + V::kLanes * v, V::mul(acc[r][v], vs), v + 1 < NV ? V::mask_n(V::kLanes) : last);
+}
+
+// R rows against every column of Bt: kDotTVecs vectors at a time, then the last few.
+template <int R, int NV = V::kDotTVecs>
+inline void dots_t_cols(float* S, int64_t lds, const float* A, int64_t lda, const float* Bt, int64_t ldbt, int64_t N,
+                        int64_t D, float scale) {
+  constexpr int64_t kCols = NV * V::kLanes;
+  int64_t c = 0;
+  for (; c + kCols <= N; c += kCols)
+    dots_t_block<R, NV>(S + c, lds, A, lda, Bt + c, ldbt, D, V::mask_n(V::kLanes), scale);
+  if (c < N) {
+    const int64_t w = N - c, nv = (w + V::kLanes - 1) / V::kLanes;
+    const typename V::mask last = V::mask_n(w - V::kLanes * (nv - 1));
+    if constexpr (NV > 1) {
+      if (nv < NV) return dots_t_cols<R, NV - 1>(S + c, lds, A, lda, Bt + c, ldbt, w, D, scale);
+    }
+    dots_t_block<R, NV>(S + c, lds, A, lda, Bt + c, ldbt, D, last, scale);
+  }
+}
+
+// The last R (< kDotTRows) rows: dots_t_cols<R> for R = rows.
+template <int R>
+inline void dots_t_last_rows(int64_t rows, float* S, int64_t lds, const float* A, int64_t lda, const float* Bt,
+                             int64_t ldbt, int64_t N, int64_t D, float scale) {
+  if constexpr (R > 1) {
+    if (rows < R) return dots_t_last_rows<R - 1>(rows, S, lds, A, lda, Bt, ldbt, N, D, scale);
+  }
+  dots_t_cols<R>(S, lds, A, lda, Bt, ldbt, N, D, scale);
+}
+
 }  // namespace
 
 void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
@@ -166,6 +228,14 @@ void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, co
   int64_t m = 0;
   for (; m + kR <= M; m += kR) dots_rows<kR>(S + m * lds, lds, A + m * lda, lda, Bm, ldb, N, D, tail, scale);
   if (m < M) dots_last_rows<kR - 1>(M - m, S + m * lds, lds, A + m * lda, lda, Bm, ldb, N, D, tail, scale);
+}
+
+void attn_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bt, int64_t ldbt,
+                 int64_t N, int64_t D, float scale) {
+  constexpr int kR = V::kDotTRows;
+  int64_t m = 0;
+  for (; m + kR <= M; m += kR) dots_t_cols<kR>(S + m * lds, lds, A + m * lda, lda, Bt, ldbt, N, D, scale);
+  if (m < M) dots_t_last_rows<kR - 1>(M - m, S + m * lds, lds, A + m * lda, lda, Bt, ldbt, N, D, scale);
 }
 
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
