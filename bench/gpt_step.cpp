@@ -177,35 +177,11 @@ struct ReadBound {
   double bytes = 0, seconds = 0;
 };
 // The sum of floats p[0, n) (p 64-byte aligned) as one streaming read: 8 vector accumulators,
-// the loads and adds of a read and nothing else. One form per SIMD level the kernels may run
-// at (--isa), so that a portable build's bound is not read by baseline SSE2 code, which on
-// Zen 5 reads L3 at a third of what AVX2 loads do. Returns how many floats it summed.
-__attribute__((target("avx512f"))) int64_t read_avx512(const float* p, int64_t n, float& sum) {
-  __m512 acc[8];
-  for (__m512& v : acc) v = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 128 <= n; i += 128)
-    for (int u = 0; u < 8; ++u) acc[u] = _mm512_add_ps(acc[u], _mm512_load_ps(p + i + 16 * u));
-  for (int u = 1; u < 8; ++u) acc[0] = _mm512_add_ps(acc[0], acc[u]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, acc[0]);
-  for (float l : lanes) sum += l;
-  return i;
-}
-__attribute__((target("avx2"))) int64_t read_avx2(const float* p, int64_t n, float& sum) {
-  __m256 acc[8];
-  for (__m256& v : acc) v = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    for (int u = 0; u < 8; ++u) acc[u] = _mm256_add_ps(acc[u], _mm256_load_ps(p + i + 8 * u));
-  for (int u = 1; u < 8; ++u) acc[0] = _mm256_add_ps(acc[0], acc[u]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, acc[0]);
-  for (float l : lanes) sum += l;
-  return i;
-}
-
-int64_t read_baseline(const float* p, int64_t n, float& sum) {  // SSE2: all an x86-64 has
+// the loads and adds of a read and nothing else. GCC lowers the generic vectors for the ISA of
+// the function they are inlined into, so there is one form per SIMD level the kernels may run
+// at (--isa): a portable build's bound must not be read by baseline SSE2 code, which on Zen 5
+// reads L3 at a third of what AVX2 loads do. Returns how many floats it summed.
+__attribute__((always_inline)) inline int64_t read_vectors(const float* p, int64_t n, float& sum) {
   typedef float v16 __attribute__((vector_size(64)));
   v16 acc[8] = {};
   int64_t i = 0;
@@ -215,6 +191,13 @@ int64_t read_baseline(const float* p, int64_t n, float& sum) {  // SSE2: all an 
   for (int l = 0; l < 16; ++l) sum += acc[0][l];
   return i;
 }
+__attribute__((target("avx512f"))) int64_t read_avx512(const float* p, int64_t n, float& sum) {
+  return read_vectors(p, n, sum);
+}
+__attribute__((target("avx2"))) int64_t read_avx2(const float* p, int64_t n, float& sum) {
+  return read_vectors(p, n, sum);
+}
+int64_t read_baseline(const float* p, int64_t n, float& sum) { return read_vectors(p, n, sum); }
 
 ReadBound weight_read_bound(nn::Module& model, int reps) {
   struct Span {

@@ -28,6 +28,7 @@ constexpr int64_t kVocab = 16, kB = 2, kT = 12;
 constexpr int64_t kBaseContext = 24;  // base_config()'s context
 constexpr double kStepTolerance = 1e-9;
 constexpr double kLearnLr = 1e-2;  // the learns check's default peak learning rate
+constexpr int64_t kLearnWarmup = 30;  // its warmup steps
 
 double max_diff(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return INFINITY;
@@ -103,7 +104,7 @@ CheckResult learn(nn::Module& m, const std::function<Tensor()>& next_loss, doubl
                   const std::string& what) {
   if (lr <= 0) lr = kLearnLr;
   const int64_t window = 10, steps = options.learn_steps;
-  const int64_t warmup = options.try_warmup > 0 ? options.try_warmup : 30;
+  const int64_t warmup = options.try_warmup > 0 ? options.try_warmup : kLearnWarmup;
   const auto records = train::fit(m.named_parameters(), next_loss,
                                   {.steps = steps, .recipe = {.lr = lr, .warmup = warmup, .schedule = "constant"}});
   double first = 0, last = 0;
@@ -626,7 +627,11 @@ CheckResult check_learns(const Subject& s, const Options& options) {
       detail += cat_str(detail.empty() ? "" : " | ", attempt > 0 || !ok ? cat_str("seed ", seed, ": ") : "", tried);
       cell = attempt > 0 ? cat_str(row, " (seed ", seed, ")") : row;
     }
-    if (!l.override_text().empty()) detail += "; override: " + l.override_text();
+    if (options.try_steps > 0 || options.try_lr > 0 || options.try_warmup > 0)
+      detail += cat_str("; tried: steps ", o.learn_steps, " lr ", l.lr > 0 ? l.lr : kLearnLr, " warmup ",
+                        options.try_warmup > 0 ? options.try_warmup : kLearnWarmup);
+    else if (!l.override_text().empty())
+      detail += "; override: " + l.override_text();
     CheckResult r = !s.learning.override_text().empty() && s.learning.reason.empty()
                         ? fail(detail + " (an override needs a reason)", cell)
                     : !ok ? fail(cat_str(detail, " (needs >= ", options.learn_bar, " with one of ", options.learn_tries,

@@ -292,7 +292,7 @@ struct Call {
   const RelativeBias<T>* bias;  // null: none
   const ScoreTerms<T>* terms;   // null: none
   bool rel, pair;
-  const float* kt = nullptr;  // the keys transposed (heads_transposed), or null: dot against rows
+  std::vector<float> kt;  // the keys transposed (heads_transposed), or empty: dot against rows
 };
 
 // A thread's scratch for the score terms.
@@ -375,8 +375,8 @@ void score_tile(T* s, TermScratch<T>* w, uint8_t* vis, const Call<T>& c, int64_t
   const T* qi = c.q.row(b, h, i0);
   for_each_row_chunk(n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
     if constexpr (std::is_same_v<T, float>) {
-      if (c.kt) {
-        const float* kt = c.kt + (b * kv_heads(n) + g) * n.D * n.S + j0;
+      if (!c.kt.empty()) {
+        const float* kt = c.kt.data() + (b * kv_heads(n) + g) * n.D * n.S + j0;
         return tile_dots_t(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, kt, n.S, nc, n.D, c.scale);
       }
     }
@@ -456,7 +456,8 @@ Call<T> make_call(AttnRows<const T> q, AttnRows<const T> k, const AttnSizes& n, 
                  extras ? bias : nullptr,
                  extras ? terms : nullptr,
                  extras && has_rel(terms),
-                 extras && has_pair(terms)};
+                 extras && has_pair(terms),
+                 heads_transposed(k, n)};
 }
 
 // Whether a call needs the kExtras = true tile loops.
@@ -519,9 +520,7 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
                    const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
-  Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
-  const std::vector<float> kt = heads_transposed(k, n);
-  call.kt = kt.empty() ? nullptr : kt.data();
+  const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
   const bool topk = kExtras && topk_on(n);
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
   const int64_t cost = rows * std::max<int64_t>(n.S, 1) * D * (topk ? 3 : 2);
@@ -646,9 +645,7 @@ void attention_topk_threshold(T* thr, AttnRows<const T> q, AttnRows<const T> k, 
     return;
   }
   const int64_t H = n.H, Tq = n.T, Hg = H / kv_heads(n), nqb = (Tq + kBr - 1) / kBr;
-  Call<T> call = make_call<T>(q, k, n, bias, &t, true);
-  const std::vector<float> kt = heads_transposed(k, n);
-  call.kt = kt.empty() ? nullptr : kt.data();
+  const Call<T> call = make_call<T>(q, k, n, bias, &t, true);
   parallel_for(n.B * H * nqb, std::min(kBr, Tq) * n.S * n.D, [&](int64_t w0, int64_t w1) {
     std::vector<T> s(static_cast<size_t>(kBr * kBc)), heaps(static_cast<size_t>(kBr * n.topk));
     std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
@@ -751,9 +748,7 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
                     const AttnSizes& n, const RelativeBias<T>* bias, const ScoreTerms<T>* terms) {
   const int64_t B = n.B, H = n.H, G = kv_heads(n), Hg = H / G, Tq = n.T, S = n.S, D = n.D;
   const T scale = T(n.scale);
-  Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
-  const std::vector<float> kt = heads_transposed(k, n);
-  call.kt = kt.empty() ? nullptr : kt.data();
+  const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
   const std::vector<float> vt = heads_transposed(v, n);  // dP = dO V^T against V transposed
   const bool topk = kExtras && topk_on(n);
   // A row sees no key (lse = -inf) through a mask, a -inf bias, or causal with q_offset < 0.

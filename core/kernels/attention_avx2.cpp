@@ -46,8 +46,6 @@ struct V {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
   }
-  static int64_t one_row_keys(int64_t, int64_t) { return 0; }  // no wider block for one row here
-  static void dots_one_row(float*, const float*, const float*, int64_t, int64_t, int64_t, __m256i, float) {}
 };
 
 }  // namespace

@@ -20,7 +20,7 @@
 // V provides: kLanes, kDotRows, kDotTRows, kDotTVecs, kAccVecs, type, mask (a lane mask), zero(), load(p),
 // mask_n(n) (the first min(n, kLanes) lanes), load_m(p, m), store_m(p, v, m), set1(x),
 // fma(a, b, c) = a * b + c, mul(a, b), hsum(v), hsum4(a0, a1, a2, a3) (the four sums in an __m128),
-// and for one row of A: one_row_keys(N, D) (how many of N keys dots_one_row takes; 0: none)
+// and optionally, for one row of A: one_row_keys(N, D) (how many of N keys dots_one_row takes)
 // and dots_one_row, equal bit for bit to dots_block<1, 4> over those keys.
 // Included inside the ISA's namespace (avx2, avx512), after V: it defines that namespace's
 // attn_dots and attn_acc (declared in attention.h) and keeps its helpers file-local.
@@ -214,17 +214,25 @@ inline void dots_t_last_rows(int64_t rows, float* S, int64_t lds, const float* A
   dots_t_cols<R>(S, lds, A, lda, Bt, ldbt, N, D, scale);
 }
 
+// One row of A (decoding): W's wider key blocks first, where W (V) has them.
+template <class W = V>
+inline void dots_one_row_rows(float* S, int64_t lds, const float* A, int64_t lda, const float* Bm, int64_t ldb,
+                              int64_t N, int64_t D, typename W::mask tail, float scale) {
+  int64_t n = 0;
+  if constexpr (requires { W::one_row_keys(N, D); }) {
+    n = W::one_row_keys(N, D);
+    W::dots_one_row(S, A, Bm, ldb, n, D, tail, scale);
+  }
+  dots_rows<1>(S + n, lds, A, lda, Bm + n * ldb, ldb, N - n, D, tail, scale);
+}
+
 }  // namespace
 
 void attn_dots(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, const float* Bm,
                int64_t ldb, int64_t N, int64_t D, float scale) {
   constexpr int kR = V::kDotRows;
   const typename V::mask tail = V::mask_n(D % V::kLanes);
-  if (M == 1) {  // one query row (decoding): V's wider key blocks first, where it has them
-    const int64_t n = V::one_row_keys(N, D);
-    V::dots_one_row(S, A, Bm, ldb, n, D, tail, scale);
-    return dots_rows<1>(S + n, lds, A, lda, Bm + n * ldb, ldb, N - n, D, tail, scale);
-  }
+  if (M == 1) return dots_one_row_rows(S, lds, A, lda, Bm, ldb, N, D, tail, scale);
   int64_t m = 0;
   for (; m + kR <= M; m += kR) dots_rows<kR>(S + m * lds, lds, A + m * lda, lda, Bm, ldb, N, D, tail, scale);
   if (m < M) dots_last_rows<kR - 1>(M - m, S + m * lds, lds, A + m * lda, lda, Bm, ldb, N, D, tail, scale);
