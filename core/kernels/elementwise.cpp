@@ -200,14 +200,20 @@ void clamp_ref(T* y, const T* x, T lo, T hi, int64_t N) {
   }
 }
 
-// ---- dispatch: f32 takes the AVX2 kernel when enabled and available ------------------------
+// ---- dispatch: f32 takes the widest SIMD kernel enabled ------------------------------------
+namespace {
+bool avx512_on() { return simd_level() == SimdLevel::avx512; }
+}  // namespace
+
 void unary(UnaryOp op, float* y, const float* x, int64_t N) {
-  if (simd_enabled() && unary_avx2(op, y, x, N)) return;
+  if (avx512_on() ? avx512::unary(op, y, x, N) : simd_enabled() && avx2::unary(op, y, x, N)) return;
   unary_ref(op, y, x, N);
 }
 void unary(UnaryOp op, double* y, const double* x, int64_t N) { unary_ref(op, y, x, N); }
 void unary_backward(UnaryOp op, float* dx, const float* y, const float* x, const float* dy, int64_t N) {
-  if (simd_enabled() && unary_backward_avx2(op, dx, y, x, dy, N)) return;
+  if (avx512_on() ? avx512::unary_backward(op, dx, y, x, dy, N)
+                  : simd_enabled() && avx2::unary_backward(op, dx, y, x, dy, N))
+    return;
   unary_backward_ref(op, dx, y, x, dy, N);
 }
 void unary_backward(UnaryOp op, double* dx, const double* y, const double* x, const double* dy, int64_t N) {
@@ -217,25 +223,31 @@ void unary_backward(UnaryOp op, double* dx, const double* y, const double* x, co
 template <class T>
 void binary(BinaryOp op, T* out, const T* a, const T* b, int64_t N) {
   if constexpr (std::is_same_v<T, float>)
-    if (simd_enabled() && binary_avx2(op, out, a, b, N)) return;
+    if (avx512_on() ? avx512::binary(op, out, a, b, N) : simd_enabled() && avx2::binary(op, out, a, b, N)) return;
   binary_ref(op, out, a, b, N);
 }
 template <class T>
 void binary_scalar_b(BinaryOp op, T* out, const T* a, T b, int64_t N) {
   if constexpr (std::is_same_v<T, float>)
-    if (simd_enabled() && binary_scalar_b_avx2(op, out, a, b, N)) return;
+    if (avx512_on() ? avx512::binary_scalar_b(op, out, a, b, N)
+                    : simd_enabled() && avx2::binary_scalar_b(op, out, a, b, N))
+      return;
   binary_scalar_b_ref(op, out, a, b, N);
 }
 template <class T>
 void binary_scalar_a(BinaryOp op, T* out, T a, const T* b, int64_t N) {
   if constexpr (std::is_same_v<T, float>)
-    if (simd_enabled() && binary_scalar_a_avx2(op, out, a, b, N)) return;
+    if (avx512_on() ? avx512::binary_scalar_a(op, out, a, b, N)
+                    : simd_enabled() && avx2::binary_scalar_a(op, out, a, b, N))
+      return;
   binary_scalar_a_ref(op, out, a, b, N);
 }
 template <class T>
 void clamp(T* y, const T* x, T lo, T hi, int64_t N) {
-  if constexpr (std::is_same_v<T, float>)
-    if (simd_enabled()) return clamp_avx2(y, x, lo, hi, N);
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512_on()) return avx512::clamp(y, x, lo, hi, N);
+    if (simd_enabled()) return avx2::clamp(y, x, lo, hi, N);
+  }
   clamp_ref(y, x, lo, hi, N);
 }
 

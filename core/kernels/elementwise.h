@@ -90,13 +90,23 @@ void clamp_ref(T* y, const T* x, T lo, T hi, int64_t N);
 template <class T>
 void clamp(T* y, const T* x, T lo, T hi, int64_t N);
 
-// ---- AVX2 versions (elementwise_avx2.cpp; call only when tz::simd_enabled()) -------------
-// Return false when an op has no vector version (the caller then runs the reference).
-bool unary_avx2(UnaryOp op, float* y, const float* x, int64_t N);
-bool unary_backward_avx2(UnaryOp op, float* dx, const float* y, const float* x, const float* dy, int64_t N);
-bool binary_avx2(BinaryOp op, float* out, const float* a, const float* b, int64_t N);
-bool binary_scalar_b_avx2(BinaryOp op, float* out, const float* a, float b, int64_t N);
-bool binary_scalar_a_avx2(BinaryOp op, float* out, float a, const float* b, int64_t N);
-void clamp_avx2(float* y, const float* x, float lo, float hi, int64_t N);
+// ---- SIMD versions (elementwise_simd.inl: 8 lanes in avx2, 16 in avx512, equal values) ---
+// They return false when an op has no vector version (the caller then runs the reference).
+namespace avx2 {  // call only when tz::simd_enabled()
+bool unary(UnaryOp op, float* y, const float* x, int64_t N);
+bool unary_backward(UnaryOp op, float* dx, const float* y, const float* x, const float* dy, int64_t N);
+bool binary(BinaryOp op, float* out, const float* a, const float* b, int64_t N);
+bool binary_scalar_b(BinaryOp op, float* out, const float* a, float b, int64_t N);
+bool binary_scalar_a(BinaryOp op, float* out, float a, const float* b, int64_t N);
+void clamp(float* y, const float* x, float lo, float hi, int64_t N);
+}  // namespace avx2
+namespace avx512 {  // call only when tz::simd_level() is avx512
+bool unary(UnaryOp op, float* y, const float* x, int64_t N);
+bool unary_backward(UnaryOp op, float* dx, const float* y, const float* x, const float* dy, int64_t N);
+bool binary(BinaryOp op, float* out, const float* a, const float* b, int64_t N);
+bool binary_scalar_b(BinaryOp op, float* out, const float* a, float b, int64_t N);
+bool binary_scalar_a(BinaryOp op, float* out, float a, const float* b, int64_t N);
+void clamp(float* y, const float* x, float lo, float hi, int64_t N);
+}  // namespace avx512
 
 }  // namespace tz::kernels

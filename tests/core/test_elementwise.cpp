@@ -3,6 +3,7 @@
 // (inf, NaN, overflow), and the tensor layer: broadcasting, non-contiguous and expanded
 // inputs, i64, where/masked_fill/tril/triu, thread-count independence and error messages.
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 
@@ -53,17 +54,12 @@ void check_near(const std::vector<float>& a, const std::vector<float>& b, double
   }
 }
 
-struct SimdGuard {  // restores the SIMD switch at scope exit
-  bool prev = simd_enabled();
-  ~SimdGuard() { set_simd_enabled(prev); }
-};
-
 }  // namespace
 
-TEST_CASE("unary kernels match their references (SIMD on and off)") {
-  SimdGuard guard;
-  for (bool simd : {true, false}) {
-    set_simd_enabled(simd);
+TEST_CASE("unary kernels match their references (every SIMD level and off)") {
+  for (SimdLevel level : simd_levels()) {
+    SimdLevelGuard guard(level);
+    const std::string simd = simd_level_name(level);
     for (UnaryOp op : kUnary) {
       for (int64_t n : kSizes) {
         CAPTURE(kernels::unary_name(op));
@@ -85,13 +81,14 @@ TEST_CASE("unary kernels match their references (SIMD on and off)") {
 }
 
 TEST_CASE("binary kernels match their references: runs, scalar b, scalar a, f32 and i64") {
-  SimdGuard guard;
-  for (bool simd : {true, false}) {
-    set_simd_enabled(simd);
+  for (SimdLevel level : simd_levels()) {
+    SimdLevelGuard guard(level);
+    const std::string simd = simd_level_name(level);
     for (BinaryOp op : kBinary) {
       for (int64_t n : kSizes) {
         CAPTURE(kernels::binary_name(op));
         CAPTURE(n);
+        CAPTURE(simd);
         bool pos = op == BinaryOp::pow;
         auto a = inputs(n, pos ? 0.1f : -4.f, 4.f, 1), b = inputs(n, pos ? -2.f : 0.5f, 3.f, 2);
         if (n > 3) b[2] = a[2];  // a tie for maximum/minimum/eq
@@ -127,11 +124,9 @@ TEST_CASE("binary kernels match their references: runs, scalar b, scalar a, f32 
   }
 }
 
+namespace {
 // The measured approximation errors quoted in core/kernels/vecmath.h come from this sweep.
-TEST_CASE("vecmath approximation error sweep (f32 SIMD vs std:: in double)") {
-  if (!cpu_has_avx2_fma()) return;
-  SimdGuard guard;
-  set_simd_enabled(true);
+void vecmath_sweep() {
   struct Sweep {
     UnaryOp op;
     double lo, hi, max_rel, max_abs;  // pass if every point meets one of the two bounds
@@ -167,12 +162,73 @@ TEST_CASE("vecmath approximation error sweep (f32 SIMD vs std:: in double)") {
             ", max abs err ", max_abs);
   }
 }
+}  // namespace
+
+TEST_CASE("vecmath approximation error sweep (f32 SIMD vs std:: in double)") {
+  for (SimdLevel level : simd_levels()) {
+    if (level == SimdLevel::off) continue;
+    SimdLevelGuard guard(level);
+    const std::string simd = simd_level_name(level);
+    CAPTURE(simd);
+    vecmath_sweep();
+  }
+}
+
+// The math's steps are all correctly rounded, so 16 lanes must give 8 lanes' bits: over
+// every float class (random bit patterns: NaNs, infinities, subnormals, each exponent) and
+// run lengths whose tails differ between the two widths.
+TEST_CASE("the AVX-512 elementwise kernels give the AVX2 kernels' bits") {
+  if (!cpu_has_avx512()) {
+    MESSAGE("skipped: this CPU has no AVX-512");
+    return;
+  }
+  const int64_t n = 40013;  // 2500 x 16 + 13: AVX2 runs 8 + a 5-lane tail at the end
+  std::vector<float> x(static_cast<size_t>(n)), g(x), y8(x), y16(x), r(x);
+  Generator gen(11);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto bits = uint32_t(gen.bits(uint64_t(i)));
+    std::memcpy(&x[size_t(i)], &bits, 4);
+    if (i % 2) x[size_t(i)] = float(40.0 * (gen.uniform() - 0.5));  // half in the working range
+    g[size_t(i)] = float(gen.uniform() * 4 - 2);
+  }
+  auto same_bits = [](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+    int64_t bad = 0;
+    for (size_t i = 0; i < a.size(); ++i) bad += std::memcmp(&a[i], &b[i], 4) != 0;
+    CHECK_MESSAGE(bad == 0, what, ": ", bad, " elements differ");
+  };
+  for (UnaryOp op : kUnary) {
+    CAPTURE(kernels::unary_name(op));
+    const bool has8 = kernels::avx2::unary(op, y8.data(), x.data(), n);
+    REQUIRE(has8 == kernels::avx512::unary(op, y16.data(), x.data(), n));
+    if (!has8) continue;
+    same_bits(y8, y16, "forward");
+    kernels::avx2::unary_backward(op, y8.data(), r.data(), x.data(), g.data(), n);
+    kernels::avx512::unary_backward(op, y16.data(), r.data(), x.data(), g.data(), n);
+    same_bits(y8, y16, "backward");
+  }
+  for (BinaryOp op : kBinary) {
+    CAPTURE(kernels::binary_name(op));
+    const bool has8 = kernels::avx2::binary(op, y8.data(), x.data(), g.data(), n);
+    REQUIRE(has8 == kernels::avx512::binary(op, y16.data(), x.data(), g.data(), n));
+    if (!has8) continue;
+    same_bits(y8, y16, "a op b");
+    kernels::avx2::binary_scalar_b(op, y8.data(), x.data(), 1.5f, n);
+    kernels::avx512::binary_scalar_b(op, y16.data(), x.data(), 1.5f, n);
+    same_bits(y8, y16, "a op 1.5");
+    kernels::avx2::binary_scalar_a(op, y8.data(), -0.5f, x.data(), n);
+    kernels::avx512::binary_scalar_a(op, y16.data(), -0.5f, x.data(), n);
+    same_bits(y8, y16, "-0.5 op b");
+  }
+  kernels::avx2::clamp(y8.data(), x.data(), -1.f, 2.f, n);
+  kernels::avx512::clamp(y16.data(), x.data(), -1.f, 2.f, n);
+  same_bits(y8, y16, "clamp");
+}
 
 TEST_CASE("special values: overflow, underflow, log domain, NaN propagation") {
-  SimdGuard guard;
   const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
-  for (bool simd : {true, false}) {
-    set_simd_enabled(simd);
+  for (SimdLevel level : simd_levels()) {
+    SimdLevelGuard guard(level);
+    const std::string simd = simd_level_name(level);
     CAPTURE(simd);
     auto run = [](UnaryOp op, std::vector<float> x) {
       std::vector<float> y(x.size());
@@ -269,9 +325,10 @@ Tensor rnd(const Shape& s, uint64_t seed, DType dt = DType::f32) {
 }  // namespace
 
 TEST_CASE("binary broadcasting, non-contiguous and expanded inputs") {
-  SimdGuard guard;
-  for (bool simd : {true, false}) {
-    set_simd_enabled(simd);
+  for (SimdLevel level : simd_levels()) {
+    SimdLevelGuard guard(level);
+    const std::string simd = simd_level_name(level);
+    CAPTURE(simd);
     Tensor a = rnd({3, 1, 5}, 1), b = rnd({4, 5}, 2);
     CHECK_CLOSE(core::add(a, b), naive_binary(a, b, [](double x, double y) { return x + y; }), 1e-7);
     CHECK_CLOSE(core::mul(b, a), naive_binary(b, a, [](double x, double y) { return x * y; }), 1e-7);
