@@ -139,13 +139,16 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const Tensor& bias, c
   const int64_t nbatch = shape_numel(batch);
   if (out.numel() == 0) return out;
 
-  // Bias first (beta = 1 then adds the product to it), else beta = 0 overwrites.
+  // The bias [N] goes to GEMM, which adds it to each output row (no pass of its own).
   const bool has_bias = bias.defined();
-  if (has_bias) copy_(out, bias);
   if (K == 0) {
-    if (!has_bias) fill_(out, 0.0);
+    if (has_bias)
+      copy_(out, bias);
+    else
+      fill_(out, 0.0);
     return out;
   }
+  const Tensor bias_c = has_bias ? contiguous(bias) : Tensor();
 
   const MatLayout La = layout_or_copy(A, true), Lb = layout_or_copy(B, false);
   std::vector<int64_t> offa = batch_offsets(A, batch), offb = batch_offsets(B, batch);
@@ -154,7 +157,8 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const Tensor& bias, c
     const T* pa = A.t.template data<T>();
     const T* pb = B.t.template data<T>();
     T* pc = out.template data<T>();
-    kernels::GemmArgs<T> g{pc, N, pa, La.ld, La.trans, pb, Lb.ld, Lb.trans, M, N, K, T(1), has_bias ? T(1) : T(0)};
+    kernels::GemmArgs<T> g{pc,       N, pa, La.ld, La.trans, pb,   Lb.ld,
+                           Lb.trans, M, N,  K,     T(1),     T(0), has_bias ? bias_c.template data<T>() : nullptr};
 
     // Fold the batch into M when every entry uses the same rhs matrix and the lhs
     // matrices follow each other as one tall row-major matrix (x [B, T, C] @ W [C, N]):

@@ -38,6 +38,9 @@ struct GemmArgs {
   int64_t M, N, K;
   T alpha = 1;
   T beta = 0;
+  // When set: C = alpha op(A) op(B) + (beta C + bias), bias [N] added to every row. The
+  // packed path adds it to each C tile just before its micro-kernel, with no pass over C.
+  const T* bias = nullptr;
 };
 
 // Naive reference: for each (i, j), a dot product over K in order, accumulated in T.

@@ -3,6 +3,7 @@
 // Shape letters: M, N, K as in core/kernels/gemm.h.
 #include <cmath>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "autograd/ops.h"
@@ -75,14 +76,17 @@ enum class Impl { own, blas, dispatch };
 // Runs one GEMM with padded leading dims against gemm_ref; returns the relative RMS error.
 // With beta == 0, C starts as NaN: the kernel must not read it.
 template <class T>
-double gemm_error(Impl impl, int64_t M, int64_t N, int64_t K, bool ta, bool tb, T alpha, T beta) {
+double gemm_error(Impl impl, int64_t M, int64_t N, int64_t K, bool ta, bool tb, T alpha, T beta,
+                  bool with_bias = false) {
   const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
   auto A = random_vec<T>(size_t((ta ? K : M) * lda + 1), 1 + M);
   auto B = random_vec<T>(size_t((tb ? N : K) * ldb + 1), 2 + N);
   auto C = random_vec<T>(size_t(M * ldc + 1), 3 + K);
   auto C_ref = C;
   if (beta == T(0)) std::fill(C.begin(), C.end(), T(NAN));
-  kernels::GemmArgs<T> g{C.data(), ldc, A.data(), lda, ta, B.data(), ldb, tb, M, N, K, alpha, beta};
+  const auto bias = random_vec<T>(size_t(N), 4 + N);
+  kernels::GemmArgs<T> g{C.data(), ldc, A.data(), lda, ta,    B.data(), ldb,
+                         tb,       M,   N,        K,   alpha, beta,     with_bias ? bias.data() : nullptr};
   kernels::GemmArgs<T> r = g;
   r.C = C_ref.data();
   kernels::gemm_ref(r);
@@ -118,7 +122,11 @@ void check_all_sizes(Impl impl, double tol) {
   for (const Mnk& s : kSizes)
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;
-      for (auto [alpha, beta] : {std::pair<T, T>{1, 0}, {T(-0.5), T(1.5)}, {2, 1}}) {
+      for (auto [alpha, beta, bias] : {std::tuple<T, T, bool>{1, 0, false},
+                                       {T(-0.5), T(1.5), false},
+                                       {2, 1, false},
+                                       {1, 0, true},
+                                       {T(-0.5), T(1.5), true}}) {
         CAPTURE(s.M);
         CAPTURE(s.N);
         CAPTURE(s.K);
@@ -126,7 +134,8 @@ void check_all_sizes(Impl impl, double tol) {
         CAPTURE(tb);
         CAPTURE(alpha);
         CAPTURE(beta);
-        double e = gemm_error<T>(impl, s.M, s.N, s.K, ta, tb, alpha, beta);
+        CAPTURE(bias);
+        double e = gemm_error<T>(impl, s.M, s.N, s.K, ta, tb, alpha, beta, bias);
         CHECK(e <= tol);
       }
     }
@@ -190,6 +199,27 @@ TEST_CASE("gemm_own: AVX-512, AVX2 and scalar kernels each match gemm_ref (and e
       CAPTURE(ta);
       CAPTURE(tb);
       for (size_t l = 1; l < out.size(); ++l) CHECK(rel_err(out[l], out[0], s.M, s.N, s.N) <= 1e-5);
+    }
+}
+
+// The bias rides in each C tile: the same bits as C = bias followed by a GEMM with beta = 1,
+// so a linear layer's results do not depend on where its bias is added.
+TEST_CASE("gemm with a bias gives the bits of a bias-filled C plus the product") {
+  KernelSettings keep;
+  for (SimdLevel level : cpu_levels())
+    for (Mnk s : {Mnk{77, 95, 300}, Mnk{2048, 96, 64}, Mnk{3, 40, 77}, Mnk{30, 65, 513}}) {
+      set_simd_level(level);
+      CAPTURE(simd_level_name(level));
+      CAPTURE(s.M);
+      CAPTURE(s.N);
+      CAPTURE(s.K);
+      auto A = random_vec<float>(size_t(s.M * s.K), 31), B = random_vec<float>(size_t(s.K * s.N), 32);
+      const auto bias = random_vec<float>(size_t(s.N), 33);
+      std::vector<float> fused(size_t(s.M * s.N), NAN), filled(fused.size());
+      for (int64_t i = 0; i < s.M; ++i) std::copy(bias.begin(), bias.end(), filled.begin() + i * s.N);
+      kernels::gemm({fused.data(), s.N, A.data(), s.K, false, B.data(), s.K, true, s.M, s.N, s.K, 1, 0, bias.data()});
+      kernels::gemm({filled.data(), s.N, A.data(), s.K, false, B.data(), s.K, true, s.M, s.N, s.K, 1, 1});
+      CHECK(std::memcmp(fused.data(), filled.data(), fused.size() * sizeof(float)) == 0);
     }
 }
 
