@@ -2,7 +2,8 @@
 // one thread, at the current SIMD level: forward and backward of plain causal attention
 // (B 8, H 4, T 256 and 1024, D 64), non-causal, and one decoding step (T 1 over S 272 cached
 // keys); then at T 1024 what masks, a relative bias and grouped key/value heads cost: a
-// sliding window of 128 keys, key padding, an ALiBi-style bias table, multi-query (G 1).
+// sliding window of 128 keys, key padding, an ALiBi-style bias table, multi-query (G 1); last
+// the large GPT's shape with contiguous heads and with the rows of its qkv projection.
 // Each timing is the thread CPU time, minimum of several repetitions after a warm-up (both
 // to be the least disturbed by other work on a shared machine).
 //
@@ -54,14 +55,15 @@ struct Buffers {
 kernels::AttnRows<float> rows(std::vector<float>& x, int64_t H, int64_t N, int64_t D) {
   return {x.data(), H * N * D, N * D, D};
 }
-kernels::AttnRows<const float> crows(std::vector<float>& x, int64_t H, int64_t N, int64_t D) {
-  return {x.data(), H * N * D, N * D, D};
-}
 
 struct Case {
   const char* name;
   kernels::AttnSizes n;
   bool bias = false;  // an ALiBi-style table, -slope_h |d|
+  // The layout nn's attention hands over: q, k, v rows of one [B, T, 3, H, D] projection,
+  // o and dout [B, T, H, D] (rows 3 H D and H D floats apart, not D); the gradients are
+  // [B, H, N, D] as tz::attention allocates them.
+  bool projection_layout = false;
 };
 
 void run(const Case& s, int reps) {
@@ -92,14 +94,26 @@ void run(const Case& s, int reps) {
   kernels::RelativeBias<float> bias{
       .table = table.data(), .sh = R, .R = R, .zero = S - 1 - n.q_offset, .grad = table_grad.data()};
   const kernels::RelativeBias<float>* bp = s.bias ? &bias : nullptr;
+  std::vector<float> qkv;
+  if (s.projection_layout) fill(qkv, B * T * 3 * H * D, true);
+  // Heads of x: contiguous [B, H, N, D], or (projection layout) rows `part` of [B, N, parts, H, D].
+  auto heads = [&](std::vector<float>& x, int64_t Hx, int64_t N, int64_t part, int64_t parts) {
+    if (!s.projection_layout) return rows(x, Hx, N, D);
+    float* p = (parts == 3 ? qkv.data() : x.data()) + part * Hx * D;
+    return kernels::AttnRows<float>{p, N * parts * Hx * D, D, parts * Hx * D};
+  };
+  auto in = [&](std::vector<float>& x, int64_t Hx, int64_t N, int64_t part, int64_t parts) {
+    const kernels::AttnRows<float> r = heads(x, Hx, N, part, parts);
+    return kernels::AttnRows<const float>{r.p, r.sb, r.sh, r.st};
+  };
   auto fwd = [&] {
-    kernels::attention_forward<float>(rows(b.o, H, T, D), b.lse.data(), crows(b.q, H, T, D), crows(b.k, G, S, D),
-                                      crows(b.v, G, S, D), n, bp);
+    kernels::attention_forward<float>(heads(b.o, H, T, 0, 1), b.lse.data(), in(b.q, H, T, 0, 3), in(b.k, G, S, 1, 3),
+                                      in(b.v, G, S, 2, 3), n, bp);
   };
   auto bwd = [&] {
     kernels::attention_backward<float>(rows(b.dq, H, T, D), rows(b.dk, G, S, D), rows(b.dv, G, S, D),
-                                       crows(b.o, H, T, D), b.lse.data(), crows(b.dout, H, T, D), crows(b.q, H, T, D),
-                                       crows(b.k, G, S, D), crows(b.v, G, S, D), n, bp);
+                                       in(b.o, H, T, 0, 1), b.lse.data(), in(b.dout, H, T, 0, 1), in(b.q, H, T, 0, 3),
+                                       in(b.k, G, S, 1, 3), in(b.v, G, S, 2, 3), n, bp);
   };
   // The bits of one forward and one backward from zero gradients (FNV-1a of o, lse, dq, dk,
   // dv): equal hashes across builds show a change left the results bit for bit identical.
@@ -149,6 +163,13 @@ int main(int argc, char** argv) {
   shapes.push_back({"causal T1024 + key padding", with(t1024, &padding, 0)});
   shapes.push_back({"causal T1024 + ALiBi bias table", t1024, true});
   shapes.push_back({"causal T1024, G 1 (multi-query)", with(t1024, nullptr, 1)});
+  // The large GPT's attention (H 8, T 512) in the layout its projection leaves.
+  shapes.push_back({"causal B4 H8 T512 D64, contiguous",
+                    {.B = 4, .H = 8, .T = 512, .S = 512, .D = 64, .causal = true, .scale = sc}});
+  shapes.push_back({"causal B4 H8 T512 D64, qkv rows",
+                    {.B = 4, .H = 8, .T = 512, .S = 512, .D = 64, .causal = true, .scale = sc},
+                    false,
+                    true});
   for (const Case& s : shapes) run(s, reps);
   return 0;
 }

@@ -233,8 +233,9 @@ AttentionGrads attention_backward(const Tensor& g, const Tensor& q, const Tensor
   Tensor qr = rows_view(q, dt), kr = rows_view(k, dt), vr = rows_view(v, dt);
   Tensor gr = rows_view(g, dt), outr = rows_view(out, dt), lser = contiguous(lse);
   Tensor table = spec.rel_bias.defined() ? contiguous(spec.rel_bias) : Tensor();
-  AttentionGrads r{head_interleaved(n.B, n.H, n.T, n.D, dt, true), head_interleaved(n.B, n.G, n.S, n.D, dt, true),
-                   head_interleaved(n.B, n.G, n.S, n.D, dt, true),
+  // Gradients head by head ([B, H, N, D]): the kernel adds into a tile's rows again and again,
+  // and rows H D floats apart (the output's layout) would share a few L1 sets.
+  AttentionGrads r{zeros({n.B, n.H, n.T, n.D}, dt), zeros({n.B, n.G, n.S, n.D}, dt), zeros({n.B, n.G, n.S, n.D}, dt),
                    table.defined() ? zeros(table.shape(), dt) : Tensor()};
   TermTensors tt = term_tensors(spec, n, dt, true);
   if (n.topk > 0 && n.topk < n.S && !reference)

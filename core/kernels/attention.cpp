@@ -45,6 +45,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -92,24 +93,59 @@ inline void tile_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int6
   avx2::attn_dots_t(S, lds, A, lda, M, Bt, ldbt, N, D, scale);
 }
 
-// Every head of x [B, G, S, D] transposed, [B, G, D, S], for the dot products against a key
+// Every head of x [B, G, S, D] transposed, [B, G, D, ld], for the dot products against a key
 // tile without reductions (tile_dots_t): worth its one pass over x once a call has enough
 // query rows per key (f32 with SIMD; other calls, and f64, dot against the rows). Empty when
-// not worth it.
+// not worth it. ld is S rounded up to 16 plus 16 floats: with ld = S a power of two, the D
+// rows a tile reads sit a multiple of 4 KiB apart, share two L1 sets and evict each other.
+// A call rearranges its operands (heads_transposed, packed_heads) only with this many query
+// rows: each rearranged row is then read by enough queries to pay for its copy.
+constexpr int64_t kRearrangeMinRows = 16;
+
+struct HeadsT {
+  std::shared_ptr<float[]> t;  // uninitialised: the padding is never read
+  int64_t G = 0, D = 0, ld = 0;
+  bool empty() const { return !t; }
+  const float* at(int64_t b, int64_t g, int64_t j0) const { return t.get() + (b * G + g) * D * ld + j0; }
+};
 template <class T>
-std::vector<float> heads_transposed(AttnRows<const T> x, const AttnSizes& n) {
-  constexpr int64_t kMinRows = 16;
+HeadsT heads_transposed(AttnRows<const T> x, const AttnSizes& n) {
   if constexpr (!std::is_same_v<T, float>) {
     return {};
   } else {
-    if (!use_avx2<float>() || n.T < kMinRows || n.S == 0) return {};
-    const int64_t G = n.G > 0 ? n.G : n.H, S = n.S, D = n.D;
-    std::vector<float> out(static_cast<size_t>(n.B * G * D * S));
+    if (!use_avx2<float>() || n.T < kRearrangeMinRows || n.S == 0) return {};
+    const int64_t G = n.G > 0 ? n.G : n.H, S = n.S, D = n.D, ld = (S + 15) / 16 * 16 + 16;
+    HeadsT out{std::shared_ptr<float[]>(new float[static_cast<size_t>(n.B * G * D * ld)]), G, D, ld};
     parallel_for(n.B * G, S * D, [&](int64_t w0, int64_t w1) {
-      for (int64_t w = w0; w < w1; ++w) avx2::attn_transpose(out.data() + w * D * S, S, x.row(w / G, w % G, 0), x.st, S, D);
+      for (int64_t w = w0; w < w1; ++w)
+        avx2::attn_transpose(out.t.get() + w * D * ld, ld, x.row(w / G, w % G, 0), x.st, S, D);
     });
     return out;
   }
+}
+
+// Rows D floats apart, as the tile products want them. A projection's heads ([B, N, 3, H, D]
+// rows, a few KiB apart) put the rows of a tile in a few L1 sets, where they evict each
+// other; packed copies of rows a tile loop re-reads avoid that. packed_head packs head (b, h)
+// of x [.., N, D] into buf and returns rows read with the same indices (sb = sh = 0);
+// packed_heads packs every head. Both return x itself when its rows are already packed.
+template <class T>
+AttnRows<const T> packed_head(AttnRows<const T> x, int64_t b, int64_t h, int64_t N, int64_t D, std::vector<T>& buf) {
+  if (x.st == D) return x;
+  buf.resize(static_cast<size_t>(N * D));
+  for (int64_t i = 0; i < N; ++i) std::copy(x.row(b, h, i), x.row(b, h, i) + D, buf.data() + i * D);
+  return {buf.data(), 0, 0, D};
+}
+template <class T>
+AttnRows<const T> packed_heads(AttnRows<const T> x, int64_t B, int64_t H, int64_t N, int64_t D, std::vector<T>& buf) {
+  if (x.st == D) return x;
+  buf.resize(static_cast<size_t>(B * H * N * D));
+  parallel_for(B * H, N * D, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w)
+      for (int64_t i = 0; i < N; ++i)
+        std::copy(x.row(w / H, w % H, i), x.row(w / H, w % H, i) + D, buf.data() + (w * N + i) * D);
+  });
+  return {buf.data(), H * N * D, N * D, D};
 }
 
 // C[m][:D] += alpha * sum_k W[m*wm + k*wk] Bm[k][:D]   (see avx2::attn_acc)
@@ -292,7 +328,7 @@ struct Call {
   const RelativeBias<T>* bias;  // null: none
   const ScoreTerms<T>* terms;   // null: none
   bool rel, pair;
-  std::vector<float> kt;  // the keys transposed (heads_transposed), or empty: dot against rows
+  HeadsT kt;  // the keys transposed (heads_transposed), or empty: dot against rows
 };
 
 // A thread's scratch for the score terms.
@@ -376,8 +412,8 @@ void score_tile(T* s, TermScratch<T>* w, uint8_t* vis, const Call<T>& c, int64_t
   for_each_row_chunk(n, i0, ni, j0, nj, [&](int64_t r0, int64_t r1, int64_t nc) {
     if constexpr (std::is_same_v<T, float>) {
       if (!c.kt.empty()) {
-        const float* kt = c.kt.data() + (b * kv_heads(n) + g) * n.D * n.S + j0;
-        return tile_dots_t(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, kt, n.S, nc, n.D, c.scale);
+        return tile_dots_t(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, c.kt.at(b, g, j0), c.kt.ld, nc, n.D,
+                           c.scale);
       }
     }
     tile_dots<T>(s + r0 * kBc, kBc, qi + r0 * c.q.st, c.q.st, r1 - r0, c.k.row(b, g, j0), c.k.st, nc, n.D, c.scale);
@@ -521,6 +557,8 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
   const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
+  std::vector<T> vbuf;
+  if (Tq >= kRearrangeMinRows) v = packed_heads(v, B, kv_heads(n), n.S, D, vbuf);
   const bool topk = kExtras && topk_on(n);
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
   const int64_t cost = rows * std::max<int64_t>(n.S, 1) * D * (topk ? 3 : 2);
@@ -749,7 +787,7 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
   const int64_t B = n.B, H = n.H, G = kv_heads(n), Hg = H / G, Tq = n.T, S = n.S, D = n.D;
   const T scale = T(n.scale);
   const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
-  const std::vector<float> vt = heads_transposed(v, n);  // dP = dO V^T against V transposed
+  const HeadsT vt = heads_transposed(v, n);  // dP = dO V^T against V transposed
   const bool topk = kExtras && topk_on(n);
   // A row sees no key (lse = -inf) through a mask, a -inf bias, or causal with q_offset < 0.
   const bool maybe_empty_rows = kExtras || (n.causal && n.q_offset < 0);
@@ -759,14 +797,20 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
     std::vector<T> p(static_cast<size_t>(kBr * kBc)), ds(static_cast<size_t>(kBr * kBc)), Di(static_cast<size_t>(Tq));
     std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
     TermScratch<T> scratch(call.terms);
+    Call<T> hc = call;  // with this head's q and k rows packed (packed_head)
+    std::vector<T> qbuf, kbuf, dobuf;
+    const bool pack = Tq >= kRearrangeMinRows;
     for (int64_t bg = w0; bg < w1; ++bg) {
       const int64_t b = bg / G, g = bg % G;
+      if (pack) hc.k = packed_head(k, b, g, S, D, kbuf);
       for (int64_t h = g * Hg; h < (g + 1) * Hg; ++h) {  // the query heads of group g, in order
         const int64_t bh = b * H + h;
+        if (pack) hc.q = packed_head(q, b, h, Tq, D, qbuf);
+        const AttnRows<const T> dout_h = pack ? packed_head(dout, b, h, Tq, D, dobuf) : dout;
         const T* lse_h = lse + bh * Tq;
         double* bgrad_h = bgrad.empty() ? nullptr : bgrad.data() + bh * R;
         // D_i = dO_i . o_i (= sum_j p_ij dp_ij): one dot per row instead of a T x S rowsum.
-        for (int64_t i = 0; i < Tq; ++i) Di[size_t(i)] = T(row_dot(dout.row(b, h, i), o.row(b, h, i), D));
+        for (int64_t i = 0; i < Tq; ++i) Di[size_t(i)] = T(row_dot(dout_h.row(b, h, i), o.row(b, h, i), D));
         for (int64_t j0 = 0; j0 < S; j0 += kBc) {
           const int64_t nj = std::min(kBc, S - j0);
           // Causal: query i sees key j0 iff q_offset + i >= j0; start at that query's block.
@@ -778,13 +822,13 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
               tile = call.mask->classify(b, h, i0, i0 + ni, j0, j0 + nj, n.q_offset);
               if (tile == Tile::hidden) continue;
             }
-            const T* doi = dout.row(b, h, i0);
+            const T* doi = dout_h.row(b, h, i0);
             // p = exp(s - lse), s as in the forward (hidden entries: exp(-inf) = 0). On the
             // diagonal, row chunks only compute the keys they see (as in the forward), and key
             // chunks only sum over the query rows that see them.
             const bool diag = straddles_diagonal(n, i0, j0, nj);
             const int64_t step = diag ? kChunk : std::max(ni, nj);
-            score_tile<T, kExtras>(p.data(), &scratch, vis.data(), call, b, h, g, i0, ni, j0, nj, tile,
+            score_tile<T, kExtras>(p.data(), &scratch, vis.data(), hc, b, h, g, i0, ni, j0, nj, tile,
                                    topk ? terms->threshold + bh * Tq + i0 : nullptr);
             for (int64_t r = 0; r < ni; ++r) {
               T* pr = p.data() + r * kBc;
@@ -798,7 +842,7 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
               const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
               if (rf < ni)
                 tile_acc<T>(dv.row(b, g, j0 + c0), dv.st, p.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
-                            dout.row(b, h, i0 + rf), dout.st, D, T(1));
+                            dout_h.row(b, h, i0 + rf), dout_h.st, D, T(1));
             }
             // dp = dO_i V_j^T, then ds = p (dp - D_i) in place (0 where hidden: dp was not
             // computed above the diagonal, and p = 0 where the mask hides)
@@ -807,13 +851,13 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
               if (nc == 0) continue;
               if constexpr (std::is_same_v<T, float>) {
                 if (!vt.empty()) {
-                  tile_dots_t(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0,
-                              vt.data() + (b * G + g) * D * S + j0, S, nc, D, 1.0f);
+                  tile_dots_t(ds.data() + r0 * kBc, kBc, doi + r0 * dout_h.st, dout_h.st, r1 - r0, vt.at(b, g, j0),
+                              vt.ld, nc, D, 1.0f);
                   continue;
                 }
               }
-              tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout.st, dout.st, r1 - r0, v.row(b, g, j0), v.st, nc, D,
-                           T(1));
+              tile_dots<T>(ds.data() + r0 * kBc, kBc, doi + r0 * dout_h.st, dout_h.st, r1 - r0, v.row(b, g, j0), v.st,
+                           nc, D, T(1));
             }
             for (int64_t r = 0; r < ni; ++r) {
               T* dr = ds.data() + r * kBc;
@@ -831,21 +875,21 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
                   const T* dr = ds.data() + r * kBc;
                   for (int64_t c = 0; c < nj; ++c) gr[-c] += double(dr[c]);
                 }
-              if (call.rel) relative_keys_backward<T>(ds.data(), scratch, call, b, h, i0, ni, j0, nj);
-              if (call.pair) pair_backward<T>(ds.data(), call, b, h, i0, ni, j0, nj);
+              if (call.rel) relative_keys_backward<T>(ds.data(), scratch, hc, b, h, i0, ni, j0, nj);
+              if (call.pair) pair_backward<T>(ds.data(), hc, b, h, i0, ni, j0, nj);
             }
             // dQ_i += scale ds K_j;  dK_j += scale ds^T Q_i
             for (int64_t r0 = 0; r0 < ni; r0 += step) {
               const int64_t r1 = std::min(ni, r0 + step), nc = seen_keys(n, i0, r1, j0, nj);
               if (nc > 0)
-                tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc, k.row(b, g, j0),
-                            k.st, D, scale);
+                tile_acc<T>(dq.row(b, h, i0 + r0), dq.st, ds.data() + r0 * kBc, kBc, 1, r1 - r0, nc, hc.k.row(b, g, j0),
+                            hc.k.st, D, scale);
             }
             for (int64_t c0 = 0; c0 < nj; c0 += step) {
               const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);
               if (rf < ni)
                 tile_acc<T>(dk.row(b, g, j0 + c0), dk.st, ds.data() + rf * kBc + c0, 1, kBc, c1 - c0, ni - rf,
-                            q.row(b, h, i0 + rf), q.st, D, scale);
+                            hc.q.row(b, h, i0 + rf), hc.q.st, D, scale);
             }
           }
         }

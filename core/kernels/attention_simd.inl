@@ -106,6 +106,10 @@ inline void acc_block(float* C, int64_t ldc, const float* W, int64_t wm, int64_t
 #pragma GCC unroll 16
     for (int v = 0; v + 1 < NV; ++v) bv[v] = V::load(b + V::kLanes * v);
     bv[NV - 1] = V::load_m(b + V::kLanes * (NV - 1), last);
+    // Loaded once for all R rows: left to itself GCC folds the loads into each row's FMAs,
+    // R times the loads, and the loop then waits on the load ports instead of the FMAs.
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) asm("" : "+v"(bv[v]));
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const vec w = V::set1(W[r * wm + k * wk]);
