@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace tz {
 
@@ -59,5 +60,40 @@ size_t alloc_class_size(size_t n);
 void* alloc_block(size_t n, size_t* capacity);
 void free_block(void* p, size_t capacity);
 }  // namespace detail
+
+// n elements of T from the cache above, uninitialised: for a kernel's large temporaries (a
+// transposed or packed copy of an operand) that every training step asks for again, which
+// from glibc would be fresh pages, a page fault per 4 KiB, each time. Owns its block.
+template <class T>
+class CachedBuffer {
+ public:
+  CachedBuffer() = default;
+  explicit CachedBuffer(size_t n) : n_(n) {
+    if (n > 0) p_ = static_cast<T*>(detail::alloc_block(n * sizeof(T), &capacity_));
+  }
+  CachedBuffer(CachedBuffer&& o) noexcept : p_(o.p_), n_(o.n_), capacity_(o.capacity_) { o.p_ = nullptr; }
+  CachedBuffer& operator=(CachedBuffer&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    std::swap(capacity_, o.capacity_);
+    return *this;
+  }
+  CachedBuffer(const CachedBuffer&) = delete;
+  CachedBuffer& operator=(const CachedBuffer&) = delete;
+  ~CachedBuffer() {
+    if (p_) detail::free_block(p_, capacity_);
+  }
+  // A buffer of at least n elements (contents not kept when it grows).
+  void reserve(size_t n) {
+    if (n > n_) *this = CachedBuffer(n);
+  }
+  T* data() const { return p_; }
+  size_t size() const { return n_; }
+  bool empty() const { return p_ == nullptr; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0, capacity_ = 0;
+};
 
 }  // namespace tz

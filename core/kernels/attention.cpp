@@ -49,6 +49,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "core/kernels/reduce.h"   // row_dot, row_max
 #include "core/kernels/softmax.h"  // avx2::row_max
@@ -103,10 +104,10 @@ inline void tile_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int6
 constexpr int64_t kRearrangeMinRows = 16;
 
 struct HeadsT {
-  std::shared_ptr<float[]> t;  // uninitialised: the padding is never read
+  std::shared_ptr<const CachedBuffer<float>> t;  // uninitialised: the padding is never read
   int64_t G = 0, D = 0, ld = 0;
   bool empty() const { return !t; }
-  const float* at(int64_t b, int64_t g, int64_t j0) const { return t.get() + (b * G + g) * D * ld + j0; }
+  const float* at(int64_t b, int64_t g, int64_t j0) const { return t->data() + (b * G + g) * D * ld + j0; }
 };
 template <class T>
 HeadsT heads_transposed(AttnRows<const T> x, const AttnSizes& n) {
@@ -115,11 +116,12 @@ HeadsT heads_transposed(AttnRows<const T> x, const AttnSizes& n) {
   } else {
     if (!use_avx2<float>() || n.T < kRearrangeMinRows || n.S == 0) return {};
     const int64_t G = n.G > 0 ? n.G : n.H, S = n.S, D = n.D, ld = (S + 15) / 16 * 16 + 16;
-    HeadsT out{std::shared_ptr<float[]>(new float[static_cast<size_t>(n.B * G * D * ld)]), G, D, ld};
+    auto buf = std::make_shared<CachedBuffer<float>>(static_cast<size_t>(n.B * G * D * ld));
     parallel_for(n.B * G, S * D, [&](int64_t w0, int64_t w1) {
       for (int64_t w = w0; w < w1; ++w)
-        avx2::attn_transpose(out.t.get() + w * D * ld, ld, x.row(w / G, w % G, 0), x.st, S, D);
+        avx2::attn_transpose(buf->data() + w * D * ld, ld, x.row(w / G, w % G, 0), x.st, S, D);
     });
+    HeadsT out{std::move(buf), G, D, ld};
     return out;
   }
 }
@@ -130,16 +132,16 @@ HeadsT heads_transposed(AttnRows<const T> x, const AttnSizes& n) {
 // of x [.., N, D] into buf and returns rows read with the same indices (sb = sh = 0);
 // packed_heads packs every head. Both return x itself when its rows are already packed.
 template <class T>
-AttnRows<const T> packed_head(AttnRows<const T> x, int64_t b, int64_t h, int64_t N, int64_t D, std::vector<T>& buf) {
+AttnRows<const T> packed_head(AttnRows<const T> x, int64_t b, int64_t h, int64_t N, int64_t D, CachedBuffer<T>& buf) {
   if (x.st == D) return x;
-  buf.resize(static_cast<size_t>(N * D));
+  buf.reserve(static_cast<size_t>(N * D));
   for (int64_t i = 0; i < N; ++i) std::copy(x.row(b, h, i), x.row(b, h, i) + D, buf.data() + i * D);
   return {buf.data(), 0, 0, D};
 }
 template <class T>
-AttnRows<const T> packed_heads(AttnRows<const T> x, int64_t B, int64_t H, int64_t N, int64_t D, std::vector<T>& buf) {
+AttnRows<const T> packed_heads(AttnRows<const T> x, int64_t B, int64_t H, int64_t N, int64_t D, CachedBuffer<T>& buf) {
   if (x.st == D) return x;
-  buf.resize(static_cast<size_t>(B * H * N * D));
+  buf.reserve(static_cast<size_t>(B * H * N * D));
   parallel_for(B * H, N * D, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w)
       for (int64_t i = 0; i < N; ++i)
@@ -557,7 +559,7 @@ void forward_tiles(AttnRows<T> o, T* lse, AttnRows<const T> q, AttnRows<const T>
   const int64_t B = n.B, H = n.H, Tq = n.T, D = n.D, Hg = H / kv_heads(n);
   const int64_t nqb = (Tq + kBr - 1) / kBr;
   const Call<T> call = make_call<T>(q, k, n, bias, terms, kExtras);
-  std::vector<T> vbuf;
+  CachedBuffer<T> vbuf;
   if (Tq >= kRearrangeMinRows) v = packed_heads(v, B, kv_heads(n), n.S, D, vbuf);
   const bool topk = kExtras && topk_on(n);
   const int64_t rows = std::min(kBr, Tq);  // per work item (T = 1 when decoding)
@@ -798,7 +800,7 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
     std::vector<uint8_t> vis(call.mask ? static_cast<size_t>(kBr * kBc) : 0);
     TermScratch<T> scratch(call.terms);
     Call<T> hc = call;  // with this head's q and k rows packed (packed_head)
-    std::vector<T> qbuf, kbuf, dobuf;
+    CachedBuffer<T> qbuf, kbuf, dobuf;
     const bool pack = Tq >= kRearrangeMinRows;
     for (int64_t bg = w0; bg < w1; ++bg) {
       const int64_t b = bg / G, g = bg % G;

@@ -77,6 +77,35 @@ TEST_CASE("allocator: a freed block is reused, and the statistics add up") {
   CHECK(s4.live_bytes == s0.live_bytes);
 }
 
+TEST_CASE("allocator: a kernel's CachedBuffer takes its block from the cache and gives it back") {
+  CachingOn caching;
+  empty_cache();
+  const size_t n = 1 << 20;  // f32: 4 MiB, what the large GPT's transposed keys take
+  AllocatorStats s0 = allocator_stats();
+  float* first = nullptr;
+  {
+    CachedBuffer<float> a(n);
+    first = a.data();
+    REQUIRE(first != nullptr);
+    CHECK(a.size() == n);
+    first[0] = 1.f, first[n - 1] = 2.f;  // all n elements are ours
+    CachedBuffer<float> moved(std::move(a));
+    CHECK(moved.data() == first);
+    CHECK(a.empty());  // NOLINT(bugprone-use-after-move): the moved-from buffer owns nothing
+  }
+  AllocatorStats s1 = allocator_stats();
+  CHECK(s1.live_bytes == s0.live_bytes);  // freed exactly once
+  CHECK(s1.cached_bytes == s0.cached_bytes + detail::alloc_class_size(4 * n));
+  CachedBuffer<float> b;
+  CHECK(b.empty());
+  b.reserve(n - 100);  // the same class: the same block again, no page of it new
+  CHECK(b.data() == first);
+  CHECK(allocator_stats().cache_hits == s1.cache_hits + 1);
+  float* kept = b.data();
+  b.reserve(10);  // already large enough: unchanged
+  CHECK(b.data() == kept);
+}
+
 TEST_CASE("allocator: reused blocks are NaN-filled when fill_uninitialized is on") {
   REQUIRE(fill_uninitialized());  // tests/main.cpp turns it on
   CachingOn caching;
