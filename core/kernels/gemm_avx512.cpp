@@ -123,13 +123,21 @@ inline void transpose16(__m512 r[16]) {
 // p-major order: dst[p * width + i] = src[i * ld + p] for i < lanes (<= 16; lanes past
 // `rows` get zeros). 16 x 16 blocks through registers instead of kc * rows scalar stores
 // with a stride.
+// The rows a 16 x 16 block reads are far apart (an activation's or a weight's rows), more
+// streams than the hardware prefetcher follows: each row's line 64 floats (4 blocks) ahead is
+// asked for in software. Measured on Zen 5 as packing's share of a large GPT training step
+// (perf): 2.5 -> 1.6-1.8 %. (Prefetching rows ahead in the [K, N] copy of B gained nothing.)
+constexpr int64_t kPackAhead = 64;
 inline void pack_transpose(float* dst, int64_t width, const float* src, int64_t ld, int rows, int lanes, int64_t kc) {
   const __mmask16 row_mask = __mmask16((1u << lanes) - 1);
   for (int64_t p = 0; p < kc; p += 16) {
     const int n = int(kc - p < 16 ? kc - p : 16);
     const __mmask16 m = __mmask16((1u << n) - 1);
     __m512 r[16];
-    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld + p) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i) {
+      if (i < rows) _mm_prefetch(reinterpret_cast<const char*>(src + i * ld + p + kPackAhead), _MM_HINT_T0);
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld + p) : _mm512_setzero_ps();
+    }
     transpose16(r);
     for (int c = 0; c < n; ++c) _mm512_mask_storeu_ps(dst + (p + c) * width, row_mask, r[c]);
   }
