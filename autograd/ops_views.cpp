@@ -143,9 +143,15 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape in_shape = shape();
   DType dt = dtype();
   ScatterFn scatter = [in_shape, dt, d, start, end, step](Tensor& into, const Tensor& g) {
-    if (!into.defined()) into = zeros(in_shape, dt);
+    // The first view to arrive writes its region (the rest of a fresh buffer is zeros);
+    // later ones add in place.
+    const bool fresh = !into.defined();
+    if (fresh) into = zeros(in_shape, dt);
     Tensor region = into.slice(d, start, end, step);
-    core::copy_(region, core::add(region, g));
+    if (fresh)
+      core::copy_(region, g);
+    else
+      core::add_(region, g);
   };
   make_node(OpId::slice, out, {*this}, scatter_backward(scatter));
   set_scatter(out, std::move(scatter));
@@ -175,9 +181,15 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape in_shape = shape();
   DType dt = dtype();
   ScatterFn scatter = [in_shape, dt, d, index](Tensor& into, const Tensor& g) {
-    if (!into.defined()) into = zeros(in_shape, dt);
+    // The first view to arrive writes its region (the rest of a fresh buffer is zeros);
+    // later ones add in place.
+    const bool fresh = !into.defined();
+    if (fresh) into = zeros(in_shape, dt);
     Tensor region = into.select(d, index);
-    core::copy_(region, core::add(region, g));
+    if (fresh)
+      core::copy_(region, g);
+    else
+      core::add_(region, g);
   };
   make_node(OpId::select, out, {*this}, scatter_backward(scatter));
   set_scatter(out, std::move(scatter));

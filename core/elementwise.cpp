@@ -159,6 +159,27 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+void add_(const Tensor& dst, const Tensor& src) {
+  check_defined("add_", dst);
+  check_defined("add_", src);
+  check_same_dtype("add_", dst, src);
+  TZ_CHECK(broadcast_shapes(dst.shape(), src.shape(), "add_") == dst.shape(), "add_: source of shape ", src.shape(),
+           " does not broadcast to destination shape ", dst.shape());
+  if (dst.numel() == 0) return;
+  auto L = coalesce<2>(dst.shape(), {dst.strides(), broadcast_strides(src, dst.shape())});
+  TZ_DISPATCH_ALL(dst.dtype(), [&]<class T>() {
+    T* d = static_cast<T*>(dst.raw_data());
+    const T* s = src.data<T>();
+    parallel_rows<2>(L, 1, [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+      T* rd = d + off[0];
+      const T* rs = s + off[1];
+      if (st[0] == 1 && st[1] == 1) return kernels::binary(BinaryOp::add, rd, rd, rs, n);  // in place is safe
+      for (int64_t i = 0; i < n; ++i) rd[i * st[0]] += rs[i * st[1]];
+    });
+    return 0;
+  });
+}
+
 Tensor binary_scalar(BinaryOp op, const Tensor& x, double s, const char* name) {
   check_defined(name, x);
   TZ_CHECK(is_floating(x.dtype()) || (binary_allows_i64(op) && s == std::trunc(s)), name,

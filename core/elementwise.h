@@ -34,6 +34,10 @@ inline Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::di
 inline Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::maximum, a, b); }
 inline Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::minimum, a, b); }
 
+// dst += src in place (dst any strides, src broadcastable to it, one dtype): a gradient
+// accumulated into a view of a larger one, with no temporary.
+void add_(const Tensor& dst, const Tensor& src);
+
 // min(max(x, lo), hi) (floating dtypes). NaN stays NaN.
 Tensor clamp(const Tensor& x, double lo, double hi);
 // g where lo <= x <= hi, else 0 (clamp's backward; g has x's shape, any strides).

@@ -358,6 +358,31 @@ TEST_CASE("binary broadcasting, non-contiguous and expanded inputs") {
   }
 }
 
+TEST_CASE("add_ accumulates in place into any view, with a broadcast source") {
+  for (SimdLevel level : simd_levels()) {
+    SimdLevelGuard guard(level);
+    const std::string simd = simd_level_name(level);
+    CAPTURE(simd);
+    for (DType dt : {DType::f32, DType::f64}) {
+      Tensor base = rnd({4, 3, 37}, 5, dt), g = rnd({4, 37}, 6, dt), row = rnd({37}, 7, dt);
+      Tensor expect = core::clone(base);
+      Tensor view = base.select(1, 1);  // rows 3 x 37 apart: a strided destination
+      core::add_(view, g);
+      core::add_(base.select(1, 2).transpose(0, 1), g.transpose(0, 1));  // transposed on both sides
+      core::add_(base.select(1, 0), row);                                // broadcast over the rows
+      Tensor e1 = expect.select(1, 1), e2 = expect.select(1, 2), e0 = expect.select(1, 0);
+      core::copy_(e1, core::add(e1, g));
+      core::copy_(e2, core::add(e2, g));
+      core::copy_(e0, core::add(e0, row));
+      CHECK_CLOSE(base, expect, 0.0);  // the same additions, so the same bits
+    }
+  }
+  Tensor a = rnd({2, 3}, 1);
+  CHECK_THROWS_WITH_AS(core::add_(a, rnd({3, 2}, 2)), doctest::Contains("cannot be broadcast"), Error);
+  CHECK_THROWS_WITH_AS(core::add_(a, rnd({4, 2, 3}, 2)), doctest::Contains("does not broadcast to destination"), Error);
+  CHECK_THROWS_WITH_AS(core::add_(a, rnd({2, 3}, 2, DType::f64)), doctest::Contains("dtype"), Error);
+}
+
 TEST_CASE("unary and scalar ops at the tensor level over any strides") {
   Tensor x = rnd({33, 17}, 12), nc = non_contiguous(x);
   for (UnaryOp op : kUnary) {
