@@ -176,28 +176,33 @@ double cpu_seconds() {
 struct ReadBound {
   double bytes = 0, seconds = 0;
 };
-// The sum of floats p[0, n) (p 64-byte aligned) as one streaming read: 8 vector accumulators,
-// the loads and adds of a read and nothing else. GCC lowers the generic vectors for the ISA of
-// the function they are inlined into, so there is one form per SIMD level the kernels may run
-// at (--isa): a portable build's bound must not be read by baseline SSE2 code, which on Zen 5
-// reads L3 at a third of what AVX2 loads do. Returns how many floats it summed.
+// The sum of floats p[0, n) (p 64-byte aligned) as one streaming read: 8 vector accumulators
+// of W floats, the loads and adds of a read and nothing else. GCC lowers the generic vectors
+// for the ISA of the function they are inlined into, so there is one form per SIMD level the
+// kernels may run at (--isa): a portable build's bound must not be read by baseline SSE2
+// code, which on Zen 5 reads L3 at a third of what AVX2 loads do. W is the ISA's register
+// width: wider generic vectors than the registers are kept on the stack (as slow as SSE2).
+// Returns how many floats it summed.
+typedef float f4 __attribute__((vector_size(16)));
+typedef float f8 __attribute__((vector_size(32)));
+typedef float f16 __attribute__((vector_size(64)));
+template <class vec, int W = sizeof(vec) / 4>
 __attribute__((always_inline)) inline int64_t read_vectors(const float* p, int64_t n, float& sum) {
-  typedef float v16 __attribute__((vector_size(64)));
-  v16 acc[8] = {};
+  vec acc[8] = {};
   int64_t i = 0;
-  for (; i + 128 <= n; i += 128)
-    for (int u = 0; u < 8; ++u) acc[u] += *reinterpret_cast<const v16*>(p + i + 16 * u);
+  for (; i + 8 * W <= n; i += 8 * W)
+    for (int u = 0; u < 8; ++u) acc[u] += *reinterpret_cast<const vec*>(p + i + W * u);
   for (int u = 1; u < 8; ++u) acc[0] += acc[u];
-  for (int l = 0; l < 16; ++l) sum += acc[0][l];
+  for (int l = 0; l < W; ++l) sum += acc[0][l];
   return i;
 }
 __attribute__((target("avx512f"))) int64_t read_avx512(const float* p, int64_t n, float& sum) {
-  return read_vectors(p, n, sum);
+  return read_vectors<f16>(p, n, sum);
 }
 __attribute__((target("avx2"))) int64_t read_avx2(const float* p, int64_t n, float& sum) {
-  return read_vectors(p, n, sum);
+  return read_vectors<f8>(p, n, sum);
 }
-int64_t read_baseline(const float* p, int64_t n, float& sum) { return read_vectors(p, n, sum); }
+int64_t read_baseline(const float* p, int64_t n, float& sum) { return read_vectors<f4>(p, n, sum); }
 
 ReadBound weight_read_bound(nn::Module& model, int reps) {
   struct Span {
@@ -224,9 +229,12 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
       if (a0 >= a1) continue;
       int64_t i = a0;
       for (; i < a1 && (reinterpret_cast<uintptr_t>(s.p + i) & 63); ++i) sum += s.p[i];
-      if (level == SimdLevel::avx512) i += read_avx512(s.p + i, a1 - i, sum);
-      else if (level == SimdLevel::avx2) i += read_avx2(s.p + i, a1 - i, sum);
-      else i += read_baseline(s.p + i, a1 - i, sum);
+      if (level == SimdLevel::avx512)
+        i += read_avx512(s.p + i, a1 - i, sum);
+      else if (level == SimdLevel::avx2)
+        i += read_avx2(s.p + i, a1 - i, sum);
+      else
+        i += read_baseline(s.p + i, a1 - i, sum);
       for (; i < a1; ++i) sum += s.p[i];
     }
     return sum;
@@ -375,8 +383,7 @@ int main(int argc, char** argv) {
       *std::min_element(times.begin(), times.end()) * 1e3, work_tokens / med, flops, flops / med / 1e9, peak,
       rss_before, peak - rss_before, first_loss, std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "",
       read_bound.bytes, read_bound.seconds > 0 ? read_bound.bytes / read_bound.seconds / 1e9 : 0.0, bound_tok_s,
-      kv_bytes, bound_kv_tok_s,
-      cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3, decode_path.c_str(),
+      kv_bytes, bound_kv_tok_s, cpu_times.empty() ? 0.0 : median(cpu_times) * 1e3, decode_path.c_str(),
       simd_level_name(simd_level()));
   return 0;
 }
