@@ -19,9 +19,10 @@ namespace {
 
 struct V {
   static constexpr int kLanes = 8;
-  static constexpr int kDotRows = 2;  // 2 x 4 dot accumulators + 4 + 1 operands of 16 ymm
-  static constexpr int kAccVecs = 2;  // 4 rows x 16 columns
-  static constexpr int kDotTRows = 6;  // 6 rows x 2 vectors of keys: 12 accumulators
+  static constexpr int kDotRows = 2;        // 2 x 4 dot accumulators + 4 + 1 operands of 16 ymm
+  static constexpr int kAccVecs = 2;        // 4 rows x 16 columns
+  static constexpr int kAccOneRowVecs = 8;  // one row (decoding) x 64 columns
+  static constexpr int kDotTRows = 6;       // 6 rows x 2 vectors of keys: 12 accumulators
   static constexpr int kDotTVecs = 2;
   using type = __m256;
   using mask = __m256i;

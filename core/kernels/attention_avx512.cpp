@@ -16,9 +16,10 @@ namespace {
 
 struct V {
   static constexpr int kLanes = 16;
-  static constexpr int kDotRows = 4;  // 4 x 4 dot accumulators + 4 + 1 operands of 32 zmm
-  static constexpr int kAccVecs = 4;  // 4 rows x 64 columns
-  static constexpr int kDotTRows = 8;  // 8 rows x 2 vectors of keys: 16 accumulators
+  static constexpr int kDotRows = 4;        // 4 x 4 dot accumulators + 4 + 1 operands of 32 zmm
+  static constexpr int kAccVecs = 4;        // 4 rows x 64 columns
+  static constexpr int kAccOneRowVecs = 4;  // one row (decoding) x 64 columns
+  static constexpr int kDotTRows = 8;       // 8 rows x 2 vectors of keys: 16 accumulators
   static constexpr int kDotTVecs = 2;
   using type = __m512;
   using mask = __mmask16;
@@ -40,8 +41,8 @@ struct V {
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
   }
   static int64_t one_row_keys(int64_t N, int64_t D);
-  static void dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int64_t N, int64_t D,
-                           __mmask16 tail, float scale);
+  static void dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int64_t N, int64_t D, __mmask16 tail,
+                           float scale);
 };
 
 // One query row (decoding) against 16 keys at a time. Each key's accumulator is the FMA chain
@@ -96,11 +97,16 @@ int64_t V::one_row_keys(int64_t N, int64_t D) { return D <= 64 ? N / 16 * 16 : 0
 void V::dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int64_t N, int64_t D, __mmask16 tail,
                      float scale) {
   switch ((D + 15) / 16) {
-    case 1: return dots_one_row_nd<1>(S, A, Bm, ldb, N, D, tail, scale);
-    case 2: return dots_one_row_nd<2>(S, A, Bm, ldb, N, D, tail, scale);
-    case 3: return dots_one_row_nd<3>(S, A, Bm, ldb, N, D, tail, scale);
-    case 4: return dots_one_row_nd<4>(S, A, Bm, ldb, N, D, tail, scale);
-    default: break;  // one_row_keys gave 0
+    case 1:
+      return dots_one_row_nd<1>(S, A, Bm, ldb, N, D, tail, scale);
+    case 2:
+      return dots_one_row_nd<2>(S, A, Bm, ldb, N, D, tail, scale);
+    case 3:
+      return dots_one_row_nd<3>(S, A, Bm, ldb, N, D, tail, scale);
+    case 4:
+      return dots_one_row_nd<4>(S, A, Bm, ldb, N, D, tail, scale);
+    default:
+      break;  // one_row_keys gave 0
   }
 }
 

@@ -17,7 +17,7 @@
 // arrays on the stack, a store per FMA. The D tail uses masked loads (masked lanes read 0)
 // and stores. Summation order is fixed, so results are deterministic.
 //
-// V provides: kLanes, kDotRows, kDotTRows, kDotTVecs, kAccVecs, type, mask (a lane mask), zero(), load(p),
+// V provides: kLanes, kDotRows, kDotTRows, kDotTVecs, kAccVecs, kAccOneRowVecs, type, mask (a lane mask), zero(), load(p),
 // mask_n(n) (the first min(n, kLanes) lanes), load_m(p, m), store_m(p, v, m), set1(x),
 // fma(a, b, c) = a * b + c, mul(a, b), hsum(v), hsum4(a0, a1, a2, a3) (the four sums in an __m128),
 // and optionally, for one row of A: one_row_keys(N, D) (how many of N keys dots_one_row takes)
@@ -107,9 +107,12 @@ inline void acc_block(float* C, int64_t ldc, const float* W, int64_t wm, int64_t
     for (int v = 0; v + 1 < NV; ++v) bv[v] = V::load(b + V::kLanes * v);
     bv[NV - 1] = V::load_m(b + V::kLanes * (NV - 1), last);
     // Loaded once for all R rows: left to itself GCC folds the loads into each row's FMAs,
-    // R times the loads, and the loop then waits on the load ports instead of the FMAs.
+    // R times the loads, and the loop then waits on the load ports instead of the FMAs. (One
+    // row uses each load once: folded is right there, and keeps NV + 1 registers free.)
+    if constexpr (R > 1) {
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) asm("" : "+v"(bv[v]));
+      for (int v = 0; v < NV; ++v) asm("" : "+v"(bv[v]));
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const vec w = V::set1(W[r * wm + k * wk]);
@@ -138,13 +141,14 @@ inline void acc_cols(int64_t nv, float* C, int64_t ldc, const float* W, int64_t 
   acc_block<R, NV>(C, ldc, W, wm, wk, K, Bm, ldb, last, alpha);
 }
 
-template <int R>
+// R rows of C, NV vectors of columns at a time.
+template <int R, int NV = V::kAccVecs>
 inline void acc_rows(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t K,
                      const float* Bm, int64_t ldb, int64_t D, float alpha) {
-  constexpr int64_t kCols = V::kAccVecs * V::kLanes;
+  constexpr int64_t kCols = NV * V::kLanes;
   for (int64_t c = 0; c < D; c += kCols) {
     const int64_t w = std::min(kCols, D - c), nv = (w + V::kLanes - 1) / V::kLanes;
-    acc_cols<R, V::kAccVecs>(nv, C + c, ldc, W, wm, wk, K, Bm + c, ldb, V::mask_n(w - V::kLanes * (nv - 1)), alpha);
+    acc_cols<R, NV>(nv, C + c, ldc, W, wm, wk, K, Bm + c, ldb, V::mask_n(w - V::kLanes * (nv - 1)), alpha);
   }
 }
 
@@ -252,6 +256,9 @@ void attn_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, 
 
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K,
               const float* Bm, int64_t ldb, int64_t D, float alpha) {
+  // One row (decoding): kAccOneRowVecs vectors of columns, so one pass over the K cached
+  // value rows covers a head of D <= 64 (with 4 rows' columns, AVX2 would read each row 4 times).
+  if (M == 1) return acc_rows<1, V::kAccOneRowVecs>(C, ldc, W, wm, wk, K, Bm, ldb, D, alpha);
   int64_t m = 0;
   for (; m + 4 <= M; m += 4) acc_rows<4>(C + m * ldc, ldc, W + m * wm, wm, wk, K, Bm, ldb, D, alpha);
   if (m < M) acc_last_rows<3>(M - m, C + m * ldc, ldc, W + m * wm, wm, wk, K, Bm, ldb, D, alpha);
