@@ -348,10 +348,12 @@ void DecodePlan::run(int t, int nt, TeamBarrier& barrier, int64_t token) {
         qkv[j] = ev * c - od * s;
         qkv[j + 1] = ev * s + od * c;
       }
-    for (int64_t j = std::max(r0, qw); j < r1; ++j) {
+    for (int64_t j = std::max(r0, qw); j < r1;) {  // a head's run of D floats at a time
       const bool key = j < qw + kw;
-      const int64_t r = key ? j - qw : j - qw - kw;
-      (key ? l.k : l.v)[(r / D) * L * D + pos * D + r % D] = qkv[j];
+      const int64_t r = key ? j - qw : j - qw - kw, i = r % D;
+      const int64_t n = std::min({D - i, r1 - j, (key ? qw + kw : qw + 2 * kw) - j});
+      std::copy(qkv + j, qkv + j + n, (key ? l.k : l.v) + (r / D) * L * D + pos * D + i);
+      j += n;
     }
     barrier.wait();
     // Attention of each query head over the cache (the fused kernel, one head at a time:
