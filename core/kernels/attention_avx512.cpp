@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "core/kernels/attention.h"
+#include "core/kernels/vecmath_avx512.h"
 
 namespace tz::kernels::avx512 {
 namespace {
@@ -115,23 +116,14 @@ void V::dots_one_row(float* S, const float* A, const float* Bm, int64_t ldb, int
 #include "core/kernels/attention_simd.inl"
 
 namespace {
-// e^z for z in [avx2::kAttnExpCut, 0] or NaN: the steps of simd::exp (vecmath.h: Cody-Waite
-// reduction, Taylor series to r^7) on 16 lanes. Results there are normal, so 2^n is applied
-// at once (exact, as simd::exp's two halves are), and each lane equals the AVX2 form's.
+// e^z for z in [avx2::kAttnExpCut, 0] or NaN: the steps of simd::exp (vecmath.h) on F16.
+// Results there are normal, so 2^n is applied at once (exact, as simd::exp's two halves
+// are), and each lane equals the AVX2 form's.
 inline __m512 exp_cut_range(__m512 z) {
-  const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fmadd_ps(nf, _mm512_set1_ps(-0.693359375f), z);
-  r = _mm512_fmadd_ps(nf, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 5040), r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(nf), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+  simd::F16 r;
+  __m512i n;
+  simd::exp_reduce(simd::F16(z), r, n);
+  return ((simd::exp_poly_reduced(r) + simd::F16(1.0f)) * simd::F16::pow2i(n)).v;
 }
 }  // namespace
 
