@@ -94,15 +94,15 @@ inline void tile_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int6
   avx2::attn_dots_t(S, lds, A, lda, M, Bt, ldbt, N, D, scale);
 }
 
+// A call rearranges its operands (heads_transposed, packed_heads) only with this many query
+// rows: each rearranged row is then read by enough queries to pay for its copy.
+constexpr int64_t kRearrangeMinRows = 16;
+
 // Every head of x [B, G, S, D] transposed, [B, G, D, ld], for the dot products against a key
 // tile without reductions (tile_dots_t): worth its one pass over x once a call has enough
 // query rows per key (f32 with SIMD; other calls, and f64, dot against the rows). Empty when
 // not worth it. ld is S rounded up to 16 plus 16 floats: with ld = S a power of two, the D
 // rows a tile reads sit a multiple of 4 KiB apart, share two L1 sets and evict each other.
-// A call rearranges its operands (heads_transposed, packed_heads) only with this many query
-// rows: each rearranged row is then read by enough queries to pay for its copy.
-constexpr int64_t kRearrangeMinRows = 16;
-
 struct HeadsT {
   std::shared_ptr<const CachedBuffer<float>> t;  // uninitialised: the padding is never read
   int64_t G = 0, D = 0, ld = 0;
