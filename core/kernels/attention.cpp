@@ -186,6 +186,17 @@ double row_exp(T* y, const T* x, int64_t n, T m) {
   return s;
 }
 
+// y[r * ldy + c] = exp(y[r * ldy + c] - m[r]) over rows x n of a tile, in place: row_exp's
+// values without its sums (the backward's p = exp(s - lse)), one call per tile with SIMD.
+template <class T>
+void tile_exp(T* y, int64_t ldy, int64_t rows, int64_t n, const T* m) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (simd_level() == SimdLevel::avx512) return avx512::attn_exp_rows(y, ldy, rows, n, m);
+    if (use_avx2<T>()) return avx2::attn_exp_rows(y, ldy, rows, n, m);
+  }
+  for (int64_t r = 0; r < rows; ++r) row_exp<T>(y + r * ldy, y + r * ldy, n, m[r]);
+}
+
 template <class T>
 T tile_row_max(const T* x, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
@@ -832,13 +843,11 @@ void backward_tiles(AttnRows<T> dq, AttnRows<T> dk, AttnRows<T> dv, AttnRows<con
             const int64_t step = diag ? kChunk : std::max(ni, nj);
             score_tile<T, kExtras>(p.data(), &scratch, vis.data(), hc, b, h, g, i0, ni, j0, nj, tile,
                                    topk ? terms->threshold + bh * Tq + i0 : nullptr);
-            for (int64_t r = 0; r < ni; ++r) {
-              T* pr = p.data() + r * kBc;
-              if (maybe_empty_rows && lse_h[i0 + r] == -std::numeric_limits<T>::infinity())
-                std::fill(pr, pr + nj, T(0));  // a row that sees no key: p = 0, not exp(-inf + inf)
-              else
-                row_exp<T>(pr, pr, nj, lse_h[i0 + r]);
-            }
+            tile_exp<T>(p.data(), kBc, ni, nj, lse_h + i0);
+            if (maybe_empty_rows)
+              for (int64_t r = 0; r < ni; ++r)  // a row that sees no key: p = 0, not exp(-inf + inf)
+                if (lse_h[i0 + r] == -std::numeric_limits<T>::infinity())
+                  std::fill(p.data() + r * kBc, p.data() + r * kBc + nj, T(0));
             // dV_j += p^T dO_i
             for (int64_t c0 = 0; c0 < nj; c0 += step) {
               const int64_t c1 = std::min(nj, c0 + step), rf = first_row_seeing(n, i0, ni, j0, c0);

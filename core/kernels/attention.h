@@ -186,6 +186,9 @@ void attn_transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int6
 // y[c] = exp(x[c] - m) for c < n (in place allowed), exactly 0 where x[c] - m < kAttnExpCut
 // (hidden scores, -inf, included); returns sum y in f64.
 double attn_exp(float* y, const float* x, int64_t n, float m);
+// attn_exp's values in place over rows of a tile, y[r * ldy + c] for c < n, each row r less
+// its own m[r], with no sums (the backward's p = exp(s - lse)).
+void attn_exp_rows(float* y, int64_t ldy, int64_t rows, int64_t n, const float* m);
 }  // namespace avx2
 
 // The same primitives on AVX-512 (attention_avx512.cpp; call only when tz::simd_level() is
@@ -198,6 +201,7 @@ void attn_dots_t(float* S, int64_t lds, const float* A, int64_t lda, int64_t M, 
 void attn_acc(float* C, int64_t ldc, const float* W, int64_t wm, int64_t wk, int64_t M, int64_t K, const float* Bm,
               int64_t ldb, int64_t D, float alpha);
 double attn_exp(float* y, const float* x, int64_t n, float m);
+void attn_exp_rows(float* y, int64_t ldy, int64_t rows, int64_t n, const float* m);
 }  // namespace avx512
 
 }  // namespace tz::kernels

@@ -57,28 +57,41 @@ struct V {
 // harmless): computing exp of a hidden score (-inf) or of one far below its row's max would
 // make x86 take a microcode assist per lane for the underflow (measured: with top-k, where
 // nearly every score of a tile is hidden, 45 % of the forward went there).
-double attn_exp(float* y, const float* x, int64_t n, float m) {
+namespace {
+inline simd::F8 exp_cut(simd::F8 z) {
+  const simd::F8 cut(kAttnExpCut), zero(0.0f);
+  const simd::F8 e = simd::exp(simd::max_nan(cut, z));  // NaN stays NaN
+  return simd::select(simd::lt(z, cut), zero, e);
+}
+// z = x - m over a row of n, the masked tail lanes -inf (below the cut: 0, stored nowhere).
+template <class F>
+inline void exp_row(float* y, const float* x, int64_t n, float m, F&& each) {
   using simd::F8;
-  const F8 vm(m), cut(kAttnExpCut), zero(0.0f);
+  const F8 vm(m);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) each(exp_cut(F8::load(x + i) - vm)).store(y + i);
+  if (i < n) {
+    const int r = int(n - i);
+    const F8 z = simd::select(_mm256_castsi256_ps(F8::tail_mask(r)), F8::load_partial(x + i, r) - vm, F8(-INFINITY));
+    each(exp_cut(z)).store_partial(y + i, r);
+  }
+}
+}  // namespace
+
+double attn_exp(float* y, const float* x, int64_t n, float m) {
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-  auto one = [&](F8 z) {
-    F8 e = simd::exp(simd::max_nan(cut, z));  // NaN stays NaN
-    e = simd::select(simd::lt(z, cut), zero, e);
+  exp_row(y, x, n, m, [&](simd::F8 e) {
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e.v)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e.v, 1)));
     return e;
-  };
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) one(F8::load(x + i) - vm).store(y + i);
-  if (i < n) {
-    const int r = int(n - i);
-    // Masked lanes load 0 and are stored nowhere; their exp must not enter the sum.
-    const F8 z = simd::select(_mm256_castsi256_ps(F8::tail_mask(r)), F8::load_partial(x + i, r) - vm, F8(-INFINITY));
-    one(z).store_partial(y + i, r);
-  }
+  });
   __m256d s = _mm256_add_pd(lo, hi);
   __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+void attn_exp_rows(float* y, int64_t ldy, int64_t rows, int64_t n, const float* m) {
+  for (int64_t r = 0; r < rows; ++r) exp_row(y + r * ldy, y + r * ldy, n, m[r], [](simd::F8 e) { return e; });
 }
 
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: 8 x 8 blocks through registers

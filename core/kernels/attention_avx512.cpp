@@ -127,28 +127,43 @@ inline __m512 exp_cut_range(__m512 z) {
 }
 }  // namespace
 
+namespace {
+// avx2's exp_cut on 16 lanes: 0 below the cut, NaN stays NaN.
+inline __m512 exp_cut(__m512 z) {
+  const __m512 cut = _mm512_set1_ps(avx2::kAttnExpCut);
+  const __mmask16 below = _mm512_cmp_ps_mask(z, cut, _CMP_LT_OQ);  // NaN is not below
+  return _mm512_mask_blend_ps(below, exp_cut_range(_mm512_max_ps(cut, z)), _mm512_setzero_ps());
+}
+// z = x - m over a row of n, the masked tail lanes -inf (below the cut: 0, stored nowhere).
+template <class F>
+inline void exp_row(float* y, const float* x, int64_t n, float m, F&& each) {
+  const __m512 vm = _mm512_set1_ps(m);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, each(exp_cut(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm))));
+  if (i < n) {
+    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
+    const __m512 z = _mm512_mask_sub_ps(_mm512_set1_ps(-INFINITY), k, _mm512_maskz_loadu_ps(k, x + i), vm);
+    _mm512_mask_storeu_ps(y + i, k, each(exp_cut(z)));
+  }
+}
+}  // namespace
+
 // avx2::attn_exp on 16 lanes (attention.h): the same values, summed in f64 in another order.
 double attn_exp(float* y, const float* x, int64_t n, float m) {
-  const __m512 vm = _mm512_set1_ps(m), cut = _mm512_set1_ps(avx2::kAttnExpCut);
   __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-  auto one = [&](__m512 z) {
-    const __mmask16 below = _mm512_cmp_ps_mask(z, cut, _CMP_LT_OQ);  // NaN is not below: stays NaN
-    const __m512 e = _mm512_mask_blend_ps(below, exp_cut_range(_mm512_max_ps(cut, z)), _mm512_setzero_ps());
+  exp_row(y, x, n, m, [&](__m512 e) {
     lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
     hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
     return e;
-  };
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, one(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
-  if (i < n) {  // masked lanes are -inf: below the cut, so 0 in the sum, and stored nowhere
-    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
-    const __m512 z = _mm512_mask_sub_ps(_mm512_set1_ps(-INFINITY), k, _mm512_maskz_loadu_ps(k, x + i), vm);
-    _mm512_mask_storeu_ps(y + i, k, one(z));
-  }
+  });
   const __m512d s = _mm512_add_pd(lo, hi);
   alignas(64) double lanes[8];
   _mm512_store_pd(lanes, s);
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+void attn_exp_rows(float* y, int64_t ldy, int64_t rows, int64_t n, const float* m) {
+  for (int64_t r = 0; r < rows; ++r) exp_row(y + r * ldy, y + r * ldy, n, m[r], [](__m512 e) { return e; });
 }
 
 }  // namespace tz::kernels::avx512
