@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <typeinfo>
 
 #include "autograd/node.h"
@@ -302,9 +301,9 @@ void DecodePlan::load(const Model::State& state) {
              "DecodePlan: layer ", i, " of the state is not the KV cache of this model at batch 1");
     const int64_t cap = kv->k.size(2);
     for (int64_t g = 0; g < n.G; ++g) {
-      const size_t bytes = size_t(state.length * n.D) * sizeof(float);
-      std::memcpy(n.layers[i].k + g * n.L * n.D, kv->k.data<float>() + g * cap * n.D, bytes);
-      std::memcpy(n.layers[i].v + g * n.L * n.D, kv->v.data<float>() + g * cap * n.D, bytes);
+      const int64_t count = state.length * n.D;
+      std::copy_n(kv->k.data<float>() + g * cap * n.D, count, n.layers[i].k + g * n.L * n.D);
+      std::copy_n(kv->v.data<float>() + g * cap * n.D, count, n.layers[i].v + g * n.L * n.D);
     }
   }
   length_ = state.length;
@@ -348,12 +347,11 @@ void DecodePlan::run(int t, int nt, TeamBarrier& barrier, int64_t token) {
         qkv[j] = ev * c - od * s;
         qkv[j + 1] = ev * s + od * c;
       }
-    for (int64_t j = std::max(r0, qw); j < r1;) {  // a head's run of D floats at a time
+    for (int64_t j = std::max(r0, qw), n = 0; j < r1; j += n) {  // a head's run of D floats at a time
       const bool key = j < qw + kw;
       const int64_t r = key ? j - qw : j - qw - kw, i = r % D;
-      const int64_t n = std::min({D - i, r1 - j, (key ? qw + kw : qw + 2 * kw) - j});
+      n = std::min(D - i, r1 - j);  // a run ends at its head's end, so never crosses from k to v
       std::copy(qkv + j, qkv + j + n, (key ? l.k : l.v) + (r / D) * L * D + pos * D + i);
-      j += n;
     }
     barrier.wait();
     // Attention of each query head over the cache (the fused kernel, one head at a time:
