@@ -17,10 +17,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "core/allocator.h"
 #include "tensorzoo.h"
 
@@ -41,17 +41,9 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   int rounds = 3, steps = 3, threads = 0;
   int64_t B = 8, T = 256;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--rounds")
-      rounds = std::atoi(argv[i + 1]);
-    else if (a == "--steps")
-      steps = std::atoi(argv[i + 1]);
-    else if (a == "--threads")
-      threads = std::atoi(argv[i + 1]);
-    else if (a == "--batch")
-      B = std::atoll(argv[i + 1]);
-  }
+  bench::Flags flags("bench_alloc", "[--rounds R] [--steps S] [--threads N] [--batch B]");
+  flags.whole("--rounds", rounds, 1).whole("--steps", steps, 1).whole("--threads", threads, 1).whole("--batch", B, 1);
+  flags.parse(argc, argv);
   if (threads > 0) set_num_threads(threads);
   models::GPTConfig cfg;
   cfg.vocab = 256, cfg.dim = 256, cfg.depth = 4, cfg.heads = 4, cfg.context = 256;

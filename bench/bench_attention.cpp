@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "core/kernels/attention.h"
 #include "core/parallel.h"
 #include "core/random.h"
@@ -134,7 +135,10 @@ void run(const Case& s, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  bench::Flags flags("bench_attention", "[--quick]");
+  flags.toggle("--quick", quick);  // fewer repetitions
+  flags.parse(argc, argv);
   const int reps = quick ? 5 : 15;
   set_num_threads(1);
   std::printf("fused attention f32, 1 thread, SIMD %s, thread CPU ms, min of %d runs\n", simd_level_name(simd_level()),

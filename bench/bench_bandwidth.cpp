@@ -14,11 +14,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "tensorzoo.h"
 
 using namespace tz;
@@ -44,7 +44,10 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool fresh_pages = argc > 1 && std::strcmp(argv[1], "--fresh-pages") == 0;
+  bool fresh_pages = false;
+  bench::Flags flags("bench_bandwidth", "[--fresh-pages]");
+  flags.toggle("--fresh-pages", fresh_pages);
+  flags.parse(argc, argv);
   if (!fresh_pages) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);  // big blocks from the heap, reused after free
     mallopt(M_TRIM_THRESHOLD, 1 << 30);

@@ -50,45 +50,21 @@ struct Args {
   double bucket_mb = 4;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "distributed_step: %s\nusage: mpirun -np N distributed_step --config small|large --threads T "
-               "[--batch B] [--reps R] [--warmup W] [--deterministic] [--no-overlap] [--spin] [--bucket-mb X]\n",
-               why);
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
-      return argv[++i];
-    };
-    if (k == "--config")
-      a.config = val();
-    else if (k == "--threads")
-      a.threads = std::stoi(val());
-    else if (k == "--batch")
-      a.batch = std::stoll(val());
-    else if (k == "--reps")
-      a.reps = std::stoi(val());
-    else if (k == "--warmup")
-      a.warmup = std::stoi(val());
-    else if (k == "--deterministic")
-      a.deterministic = true;
-    else if (k == "--no-overlap")
-      a.overlap = false;
-    else if (k == "--spin")
-      a.patient = false;
-    else if (k == "--bucket-mb")
-      a.bucket_mb = std::stod(val());
-    else
-      usage(("unknown argument " + k).c_str());
-  }
-  if (a.config != "small" && a.config != "large") usage("--config must be small or large");
-  if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
+  bench::Flags flags("distributed_step",
+                     "--config small|large --threads T [--batch B] [--reps R] [--warmup W] [--deterministic] "
+                     "[--no-overlap] [--spin] [--bucket-mb X]   (under mpirun -np N)");
+  flags.word("--config", a.config, {"small", "large"})
+      .whole("--threads", a.threads, 1)
+      .whole("--batch", a.batch, 1)
+      .whole("--reps", a.reps, 1)
+      .whole("--warmup", a.warmup, 0)
+      .toggle("--deterministic", a.deterministic)
+      .toggle("--no-overlap", a.overlap, false)
+      .toggle("--spin", a.patient, false)
+      .real("--bucket-mb", a.bucket_mb, 0.0);
+  flags.parse(argc, argv);
   return a;
 }
 
@@ -124,7 +100,10 @@ int main(int argc, char** argv) {
   else
     c.dim = 256, c.depth = 4, c.heads = 4;
   if (a.batch > 0) B = a.batch;
-  if (B % N != 0) usage("the batch must be a multiple of the ranks");
+  if (B % N != 0) {
+    std::fprintf(stderr, "distributed_step: the batch (%lld) must be a multiple of the ranks (%d)\n", (long long)B, N);
+    return 2;
+  }
   c.vocab = 256, c.mlp_mult = 4, c.activation = "gelu", c.norm = "layernorm";
   c.bias = true, c.dropout = 0.0, c.tie_weights = true, c.context = T;
   Generator init_gen(1234);

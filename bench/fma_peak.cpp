@@ -15,10 +15,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "bench/bench_util.h"
 
 namespace {
 
@@ -109,8 +110,9 @@ double measure(F loop, int lanes, int threads, int tries) {
 
 int main(int argc, char** argv) {
   int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) cores = std::atoi(argv[++i]);
+  tz::bench::Flags flags("fma_peak", "[--threads N] [--json]");
+  flags.whole("--threads", cores, 1).accept("--json");  // the output is always one JSON object
+  flags.parse(argc, argv);
   __builtin_cpu_init();
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool avx512 = __builtin_cpu_supports("avx512f");

@@ -95,60 +95,28 @@ struct Args {
   int64_t gen_tokens = 256, prompt = 16;
   std::string pos = "learned";
   bool ftz = false, no_plan = false;
-  std::string isa;  // empty: the best the CPU has
 };
-
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "gpt_step: %s\nusage: gpt_step --config small|large --threads N "
-               "--mode train|forward|generate|memory [--T T] [--batch B] [--reps R] [--warmup W] "
-               "[--gen-tokens N] [--pos learned|alibi] [--ftz] [--no-plan] [--isa avx512|avx2|scalar] [--json]\n",
-               why);
-  std::exit(2);
-}
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
-      return argv[++i];
-    };
-    if (k == "--config")
-      a.config = val();
-    else if (k == "--threads")
-      a.threads = std::stoi(val());
-    else if (k == "--mode")
-      a.mode = val();
-    else if (k == "--T")
-      a.T = std::stoll(val());
-    else if (k == "--batch")
-      a.batch = std::stoll(val());
-    else if (k == "--reps")
-      a.reps = std::stoi(val());
-    else if (k == "--warmup")
-      a.warmup = std::stoi(val());
-    else if (k == "--gen-tokens")
-      a.gen_tokens = std::stoll(val());
-    else if (k == "--pos")
-      a.pos = val();
-    else if (k == "--ftz")
-      a.ftz = true;
-    else if (k == "--no-plan")
-      a.no_plan = true;
-    else if (k == "--isa")
-      a.isa = val();
-    else if (k == "--json") {
-    }  // the output is always one JSON object
-    else
-      usage(("unknown argument " + k).c_str());
-  }
-  if (a.config != "small" && a.config != "large") usage("--config must be small or large");
-  if (a.mode != "train" && a.mode != "forward" && a.mode != "generate" && a.mode != "memory")
-    usage("--mode must be train, forward, generate or memory");
-  if (a.pos != "learned" && a.pos != "alibi") usage("--pos must be learned or alibi");
-  if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
+  bench::Flags flags("gpt_step",
+                     "--config small|large --threads N --mode train|forward|generate|memory [--T T] [--batch B] "
+                     "[--reps R] [--warmup W] [--gen-tokens N] [--pos learned|alibi] [--ftz] [--no-plan] "
+                     "[--isa avx512|avx2|scalar] [--json]");
+  flags.word("--config", a.config, {"small", "large"})
+      .whole("--threads", a.threads, 1)
+      .word("--mode", a.mode, {"train", "forward", "generate", "memory"})
+      .whole("--T", a.T, 1)
+      .whole("--batch", a.batch, 1)
+      .whole("--reps", a.reps, 1)
+      .whole("--warmup", a.warmup, 0)
+      .whole("--gen-tokens", a.gen_tokens, 1)
+      .word("--pos", a.pos, {"learned", "alibi"})
+      .toggle("--ftz", a.ftz)
+      .toggle("--no-plan", a.no_plan)
+      .isa()
+      .accept("--json");  // the output is always one JSON object
+  flags.parse(argc, argv);
   return a;
 }
 
@@ -260,11 +228,6 @@ ReadBound weight_read_bound(nn::Module& model, int reps) {
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   set_num_threads(a.threads);
-  try {
-    if (!a.isa.empty()) bench::set_isa(a.isa);
-  } catch (const Error& e) {
-    usage(e.what());
-  }
   if (a.ftz) {
     _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
     _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);

@@ -20,7 +20,6 @@
 // (k W0, q W, k^T G; q k^T and its product with G over a mini-batch of b).
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,22 +34,12 @@ using namespace tz;
 
 int main(int argc, char** argv) {
   int threads = 1, reps = 3;
-  std::string Ts = "256,1024,4096", layouts = "head,channel,delta,ttt";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--threads")
-      threads = std::stoi(v);
-    else if (a == "--reps")
-      reps = std::stoi(v);
-    else if (a == "--T")
-      Ts = v;
-    else if (a == "--layouts")
-      layouts = v;
-    else {
-      std::fprintf(stderr, "linear_attention_step: unknown option %s\n", a.c_str());
-      return 2;
-    }
-  }
+  std::vector<int64_t> Ts{256, 1024, 4096};
+  std::string layouts = "head,channel,delta,ttt";
+  bench::Flags flags("linear_attention_step",
+                     "--threads N [--T T,T,...] [--reps R] [--layouts head,channel,delta,ttt]");
+  flags.whole("--threads", threads, 1).whole("--reps", reps, 1).list("--T", Ts).word("--layouts", layouts);
+  flags.parse(argc, argv);
   set_num_threads(threads);
   const int64_t B = 8, H = 4, D = 64, C = 64, MB = 16;
   // Forward + backward, the least of `reps` after a warm-up; one JSON line.
@@ -77,11 +66,14 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   };
   const std::vector<std::string> chosen = bench::split(layouts);
+  for (const std::string& l : chosen)
+    if (l != "head" && l != "channel" && l != "delta" && l != "ttt")
+      flags.fail(cat_str("--layouts: '", l, "' is not one of head, channel, delta, ttt"));
   auto wanted = [&](const std::string& l) { return std::find(chosen.begin(), chosen.end(), l) != chosen.end(); };
   for (const std::string layout : {"head", "channel", "delta"}) {
     if (!wanted(layout)) continue;
     const bool delta = layout == "delta";
-    for (int64_t T : bench::parse_list(Ts)) {
+    for (int64_t T : Ts) {
       Generator gen(1);
       Tensor q = (randn({B, H, T, D}, gen) * (1.0 / 8)).detach().requires_grad_();
       Tensor k = randn({B, H, T, D}, gen);
@@ -102,7 +94,7 @@ int main(int argc, char** argv) {
     }
   }
   if (wanted("ttt")) {
-    for (int64_t T : bench::parse_list(Ts)) {
+    for (int64_t T : Ts) {
       Generator gen(1);
       Tensor q = randn({B, H, T, D}, gen).requires_grad_(), k = randn({B, H, T, D}, gen).requires_grad_(),
              v = randn({B, H, T, D}, gen).requires_grad_();

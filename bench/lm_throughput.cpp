@@ -32,7 +32,7 @@ using namespace tz;
 namespace {
 struct Args {
   std::string models = "gpt,gla,retnet,mamba,hyena";
-  std::string Ts = "256,1024,4096", histories = "256,1024,4096";
+  std::vector<int64_t> Ts{256, 1024, 4096}, histories{256, 1024, 4096};
   int64_t tokens = 8192, dim = 256, depth = 4, heads = 4;
   int reps = 2, threads = 1;
 };
@@ -58,45 +58,32 @@ double least_seconds(int reps, const std::function<void()>& fn) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--models")
-      a.models = v;
-    else if (k == "--T")
-      a.Ts = v;
-    else if (k == "--decode")
-      a.histories = v;
-    else if (k == "--tokens")
-      a.tokens = std::stoll(v);
-    else if (k == "--reps")
-      a.reps = std::stoi(v);
-    else if (k == "--threads")
-      a.threads = std::stoi(v);
-    else if (k == "--dim")
-      a.dim = std::stoll(v);
-    else if (k == "--depth")
-      a.depth = std::stoll(v);
-    else if (k == "--heads")
-      a.heads = std::stoll(v);
-    else {
-      std::fprintf(stderr, "lm_throughput: unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
-  if (a.reps < 1 || a.tokens < 1 || a.threads < 1) {
-    std::fprintf(stderr, "lm_throughput: --reps, --tokens and --threads must be >= 1\n");
-    return 2;
-  }
+  bench::Flags flags("lm_throughput",
+                     "[--models gpt,gla,...] [--T T,T,...] [--decode H,H,...] [--tokens N] [--reps R] [--threads N] "
+                     "[--dim D] [--depth L] [--heads H]");
+  flags.word("--models", a.models)
+      .list("--T", a.Ts)
+      .list("--decode", a.histories)
+      .whole("--tokens", a.tokens, 1)
+      .whole("--reps", a.reps, 1)
+      .whole("--threads", a.threads, 1)
+      .whole("--dim", a.dim, 1)
+      .whole("--depth", a.depth, 1)
+      .whole("--heads", a.heads, 1);
+  flags.parse(argc, argv);
   set_num_threads(a.threads);
-  const std::vector<int64_t> Ts = bench::parse_list(a.Ts),
-                             Hs = a.histories.empty() ? std::vector<int64_t>{} : bench::parse_list(a.histories);
   int64_t context = 64;
-  for (int64_t T : Ts) context = std::max(context, T);
-  for (int64_t H : Hs) context = std::max(context, H + 64);
+  for (int64_t T : a.Ts) context = std::max(context, T);
+  for (int64_t H : a.histories) context = std::max(context, H + 64);
   std::stringstream ids(a.models);
   for (std::string id; std::getline(ids, id, ',');) {
-    auto model = build(a, id, context);
-    for (int64_t T : Ts) {
+    std::unique_ptr<models::LM> model;
+    try {
+      model = build(a, id, context);
+    } catch (const Error& e) {
+      flags.fail(cat_str("--models: '", id, "': ", e.what()));
+    }
+    for (int64_t T : a.Ts) {
       const int64_t B = std::max<int64_t>(1, a.tokens / T);
       Generator gen(2);
       Tensor x = randint(0, 256, {B, T + 1}, gen);
@@ -114,7 +101,7 @@ int main(int argc, char** argv) {
     }
     NoGradGuard no_grad;
     model->eval();
-    for (int64_t H : Hs) {
+    for (int64_t H : a.histories) {
       if (!model->has_step()) {
         std::fprintf(stderr, "lm_throughput: %s has no decoding step: %s\n", id.c_str(), model->why_no_step().c_str());
         break;

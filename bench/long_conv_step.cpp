@@ -25,29 +25,13 @@ using namespace tz;
 int main(int argc, char** argv) {
   int threads = 1, reps = 3;
   int64_t direct_max = 4096;
-  std::string Ls = "1024,4096,16384";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--threads")
-      threads = std::stoi(v);
-    else if (a == "--reps")
-      reps = std::stoi(v);
-    else if (a == "--L")
-      Ls = v;
-    else if (a == "--direct-max")
-      direct_max = std::stoll(v);
-    else {
-      std::fprintf(stderr, "long_conv_step: unknown option %s\n", a.c_str());
-      return 2;
-    }
-  }
-  if (reps < 1 || threads < 1) {
-    std::fprintf(stderr, "long_conv_step: --reps and --threads must be >= 1\n");
-    return 2;
-  }
+  std::vector<int64_t> Ls{1024, 4096, 16384};
+  bench::Flags flags("long_conv_step", "--threads N [--L L,L,...] [--reps R] [--direct-max L]");
+  flags.whole("--threads", threads, 1).whole("--reps", reps, 1).list("--L", Ls).whole("--direct-max", direct_max, 0);
+  flags.parse(argc, argv);
   set_num_threads(threads);
   const int64_t B = 8, C = 256;
-  for (int64_t L : bench::parse_list(Ls)) {
+  for (int64_t L : Ls) {
     Generator gen(1);
     Tensor u = randn({B, C, L}, gen).requires_grad_();
     Tensor k = (randn({C, L}, gen) * (1.0 / std::sqrt(double(L)))).detach().requires_grad_();

@@ -68,50 +68,23 @@ struct Args {
   int reps = 5, warmup = 1;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "memory_step: %s\nusage: memory_step --mode train|decode --mem M --threads N [--batch B] "
-               "[--reps R] [--warmup W] [--history H] [--gen-tokens G] [--json]\n"
-               "       memory_step --mode check --mem M --out FILE.safetensors\n",
-               why);
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
-      return argv[++i];
-    };
-    if (k == "--mode")
-      a.mode = val();
-    else if (k == "--threads")
-      a.threads = std::stoi(val());
-    else if (k == "--mem")
-      a.mem = std::stoll(val());
-    else if (k == "--batch")
-      a.batch = std::stoll(val());
-    else if (k == "--reps")
-      a.reps = std::stoi(val());
-    else if (k == "--warmup")
-      a.warmup = std::stoi(val());
-    else if (k == "--history")
-      a.history = std::stoll(val());
-    else if (k == "--gen-tokens")
-      a.gen_tokens = std::stoll(val());
-    else if (k == "--out")
-      a.out = val();
-    else if (k == "--json") {
-    }  // the output is always one JSON object
-    else
-      usage(("unknown argument " + k).c_str());
-  }
-  if (a.mode != "train" && a.mode != "decode" && a.mode != "check") usage("--mode must be train, decode or check");
-  if (a.mode == "check" && a.out.empty()) usage("--mode check needs --out FILE");
-  if (a.threads < 1 || a.reps < 1 || a.warmup < 0 || a.mem < 0 || a.batch < 1 || a.history < 1 || a.gen_tokens < 1)
-    usage("need threads, reps, batch, history, gen-tokens >= 1 and warmup, mem >= 0");
+  bench::Flags flags("memory_step",
+                     "--mode train|decode --mem M --threads N [--batch B] [--reps R] [--warmup W] [--history H] "
+                     "[--gen-tokens G] [--json]\n       memory_step --mode check --mem M --out FILE.safetensors");
+  flags.word("--mode", a.mode, {"train", "decode", "check"})
+      .whole("--threads", a.threads, 1)
+      .whole("--mem", a.mem, 0)
+      .whole("--batch", a.batch, 1)
+      .whole("--reps", a.reps, 1)
+      .whole("--warmup", a.warmup, 0)
+      .whole("--history", a.history, 1)
+      .whole("--gen-tokens", a.gen_tokens, 1)
+      .word("--out", a.out)
+      .accept("--json");  // the output is always one JSON object
+  flags.parse(argc, argv);
+  if (a.mode == "check" && a.out.empty()) flags.fail("--mode check needs --out FILE");
   return a;
 }
 

@@ -47,54 +47,22 @@ struct Args {
   std::string mode = "generate", weights = "f32", config = "large";
   int threads = 1, reps = 3, warmup = 1;
   int64_t gen_tokens = 256, prompt = 16;
-  std::string isa;  // empty: the best the CPU has
 };
-
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "quant_decode: %s\nusage: quant_decode --mode generate|kernels [--weights f32|bf16|int8] "
-               "[--config small|large] [--threads N] [--gen-tokens N] [--reps R] [--warmup W] "
-               "[--isa avx512|avx2|scalar]\n",
-               why);
-  std::exit(2);
-}
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
-      return argv[++i];
-    };
-    if (k == "--mode")
-      a.mode = val();
-    else if (k == "--weights")
-      a.weights = val();
-    else if (k == "--config")
-      a.config = val();
-    else if (k == "--threads")
-      a.threads = std::stoi(val());
-    else if (k == "--reps")
-      a.reps = std::stoi(val());
-    else if (k == "--warmup")
-      a.warmup = std::stoi(val());
-    else if (k == "--gen-tokens")
-      a.gen_tokens = std::stoll(val());
-    else if (k == "--isa")
-      a.isa = val();
-    else
-      usage(("unknown argument " + k).c_str());
-  }
-  if (a.mode != "generate" && a.mode != "kernels") usage("--mode must be generate or kernels");
-  if (a.weights != "f32" && a.weights != "bf16" && a.weights != "int8") usage("--weights must be f32, bf16 or int8");
-  if (a.config != "small" && a.config != "large") usage("--config must be small or large");
-  if (a.threads < 1 || a.reps < 1 || a.warmup < 0) usage("need threads >= 1, reps >= 1, warmup >= 0");
-  try {
-    if (!a.isa.empty()) bench::set_isa(a.isa);  // the SIMD level of every kernel (bench_util.h)
-  } catch (const Error& e) {
-    usage(e.what());
-  }
+  bench::Flags flags("quant_decode",
+                     "--mode generate|kernels [--weights f32|bf16|int8] [--config small|large] [--threads N] "
+                     "[--gen-tokens N] [--reps R] [--warmup W] [--isa avx512|avx2|scalar]");
+  flags.word("--mode", a.mode, {"generate", "kernels"})
+      .word("--weights", a.weights, {"f32", "bf16", "int8"})
+      .word("--config", a.config, {"small", "large"})
+      .whole("--threads", a.threads, 1)
+      .whole("--reps", a.reps, 1)
+      .whole("--warmup", a.warmup, 0)
+      .whole("--gen-tokens", a.gen_tokens, 1)
+      .isa();  // the SIMD level of every kernel
+  flags.parse(argc, argv);
   return a;
 }
 

@@ -22,7 +22,15 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   std::vector<int64_t> counts;
-  for (int i = 2; i < argc; ++i) counts.push_back(std::stoll(argv[i]));
+  try {
+    for (int i = 2; i < argc; ++i) {
+      counts.push_back(tz::bench::parse_whole("a tensor count", argv[i]));
+      TZ_CHECK(counts.back() >= 1, "a tensor count must be at least 1, got ", counts.back());
+    }
+  } catch (const tz::Error& e) {
+    std::fprintf(stderr, "safetensors_load: %s\nusage: safetensors_load DIR [N ...]\n", e.what());
+    return 2;
+  }
   if (counts.empty()) counts = {1000, 10000, 100000};
   std::filesystem::create_directories(dir);
   std::printf("tensors,header_bytes,load_ms\n");

@@ -12,8 +12,6 @@
 #include <sys/resource.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "autograd/ops.h"
@@ -56,30 +54,17 @@ int decode(int64_t positions, int threads) {
 int main(int argc, char** argv) {
   int64_t B = 8, T = 1024, D = 512, N = 16, chunk = 64, decode_positions = 0;
   int threads = 1, reps = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const int64_t v = std::atoll(argv[i + 1]);
-    if (k == "--B")
-      B = v;
-    else if (k == "--T")
-      T = v;
-    else if (k == "--D")
-      D = v;
-    else if (k == "--N")
-      N = v;
-    else if (k == "--chunk")
-      chunk = v;
-    else if (k == "--threads")
-      threads = int(v);
-    else if (k == "--reps")
-      reps = int(v);
-    else if (k == "--decode")
-      decode_positions = v;
-    else {
-      std::fprintf(stderr, "scan_bench: unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  bench::Flags flags("scan_bench", "[--B B] [--T T] [--D D] [--N N] [--chunk C] [--threads N] [--reps R] [--decode P]");
+  flags.whole("--B", B, 1)
+      .whole("--T", T, 1)
+      .whole("--D", D, 1)
+      .whole("--N", N, 1)
+      .whole("--chunk", chunk, 1)
+      .whole("--threads", threads, 1)
+      .whole("--reps", reps, 1)
+      .whole("--decode", decode_positions, 110);  // positions past the early window (90..110)
+  flags.parse(argc, argv);
+  if (decode_positions > 8192 - 16) flags.fail("--decode: at most 8176 positions (the model's context is 8192)");
   if (decode_positions > 0) return decode(decode_positions, threads);
   set_num_threads(threads);
   Generator gen(0);

@@ -291,60 +291,42 @@ int rss_table(const std::vector<int64_t>& Ts) {
   return ok ? 0 : 1;
 }
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "sparse_attention: %s\nusage: sparse_attention [--quick]\n"
-               "       sparse_attention --json --pattern window|bigbird|full --T N [--threads N] [--reps R]\n"
-               "       sparse_attention --bigbird-blocks T,T,...\n"
-               "       sparse_attention --rss [--T T,T,...]\n",
-               why.c_str());
-  std::exit(2);
-}
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string mode = "table", pattern, Ts;
+  bool quick = false, json = false, rss = false;
+  std::string pattern;
+  std::vector<int64_t> Ts, blocks;
+  int64_t rss_one_T = 0;
   int threads = 0, reps = 3;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--quick")
-      quick = true;
-    else if (a == "--json" || a == "--rss")
-      mode = a.substr(2);
-    else if (a == "--bigbird-blocks" || a == "--rss-one")
-      mode = a.substr(2), Ts = val();
-    else if (a == "--pattern")
-      pattern = val();
-    else if (a == "--T")
-      Ts = val();
-    else if (a == "--threads")
-      threads = std::stoi(val());
-    else if (a == "--reps")
-      reps = std::stoi(val());
-    else
-      usage("unknown argument " + a);
-  }
+  bench::Flags flags("sparse_attention",
+                     "[--quick]\n       sparse_attention --json --pattern window|bigbird|full --T N [--threads N] "
+                     "[--reps R]\n       sparse_attention --bigbird-blocks T,T,...\n       sparse_attention --rss "
+                     "[--T T,T,...]");
+  flags.toggle("--quick", quick)
+      .toggle("--json", json)
+      .toggle("--rss", rss)
+      .list("--bigbird-blocks", blocks)
+      .whole("--rss-one", rss_one_T, 1)  // one child of --rss
+      .word("--pattern", pattern, {"window", "bigbird", "full"})
+      .list("--T", Ts)
+      .whole("--threads", threads, 1)
+      .whole("--reps", reps, 1);
+  flags.parse(argc, argv);
   if (threads > 0) set_num_threads(threads);
-  if (reps < 1) usage("--reps must be >= 1");
-  if (mode == "table") return table(quick);
-  if (mode == "bigbird-blocks") {
-    for (int64_t T : bench::parse_list(Ts)) bigbird_blocks(T);
+  if (!blocks.empty()) {
+    for (int64_t T : blocks) bigbird_blocks(T);
     return 0;
   }
-  if (mode == "rss-one") {
-    rss_one(std::stoll(Ts));
+  if (rss_one_T > 0) {
+    rss_one(rss_one_T);
     return 0;
   }
-  if (mode == "rss") return rss_table(bench::parse_list(Ts.empty() ? "1024,2048,4096,8192,16384" : Ts));
-  if (pattern != "window" && pattern != "bigbird" && pattern != "full")
-    usage("--pattern must be window, bigbird or full");
-  if (Ts.empty()) usage("--json needs --T");
-  const int64_t T = std::stoll(Ts);
+  if (rss) return rss_table(Ts.empty() ? std::vector<int64_t>{1024, 2048, 4096, 8192, 16384} : Ts);
+  if (!json) return table(quick);
+  if (pattern.empty()) flags.fail("--json needs --pattern");
+  if (Ts.size() != 1) flags.fail("--json needs one --T");
+  const int64_t T = Ts[0];
   once(pattern, 512);  // pages in the code it runs before the memory baseline, as the PyTorch twin does
   const Result r = measure(T, term_of(pattern, T), reps);
   std::printf(
