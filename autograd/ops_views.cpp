@@ -69,6 +69,20 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
   TZ_CHECK(shape_numel(out) == numel, op, ": shape ", shape, " is invalid for ", numel, " elements");
   return out;
 }
+
+// A view's gradient g added into its region of `into` (zeros of the base's shape when the
+// first view arrives; that one writes its region, later ones add in place).
+template <class Region>
+void add_into_region(Tensor& into, const Shape& shape, DType dt, const Tensor& g, Region region_of) {
+  const bool fresh = !into.defined();
+  if (fresh) into = zeros(shape, dt);
+  Tensor region = region_of(into);
+  if (fresh)
+    core::copy_(region, g);
+  else
+    core::add_(region, g);
+}
+
 }  // namespace
 
 Tensor Tensor::view(const Shape& shape_in) const {
@@ -143,15 +157,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape in_shape = shape();
   DType dt = dtype();
   ScatterFn scatter = [in_shape, dt, d, start, end, step](Tensor& into, const Tensor& g) {
-    // The first view to arrive writes its region (the rest of a fresh buffer is zeros);
-    // later ones add in place.
-    const bool fresh = !into.defined();
-    if (fresh) into = zeros(in_shape, dt);
-    Tensor region = into.slice(d, start, end, step);
-    if (fresh)
-      core::copy_(region, g);
-    else
-      core::add_(region, g);
+    add_into_region(into, in_shape, dt, g, [&](const Tensor& t) { return t.slice(d, start, end, step); });
   };
   make_node(OpId::slice, out, {*this}, scatter_backward(scatter));
   set_scatter(out, std::move(scatter));
@@ -181,15 +187,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape in_shape = shape();
   DType dt = dtype();
   ScatterFn scatter = [in_shape, dt, d, index](Tensor& into, const Tensor& g) {
-    // The first view to arrive writes its region (the rest of a fresh buffer is zeros);
-    // later ones add in place.
-    const bool fresh = !into.defined();
-    if (fresh) into = zeros(in_shape, dt);
-    Tensor region = into.select(d, index);
-    if (fresh)
-      core::copy_(region, g);
-    else
-      core::add_(region, g);
+    add_into_region(into, in_shape, dt, g, [&](const Tensor& t) { return t.select(d, index); });
   };
   make_node(OpId::select, out, {*this}, scatter_backward(scatter));
   set_scatter(out, std::move(scatter));
