@@ -123,19 +123,30 @@ void add_bias_tile(T* C, int64_t ldc, int64_t rows, int64_t cols, const T* bias,
   }
 }
 
+// The paths without packed tiles (the reference, the direct and BLAS paths, the degenerate
+// products) take the bias as a pass over C first: C = beta C + bias, then the product with beta = 1.
+template <class T>
+GemmArgs<T> bias_first(const GemmArgs<T>& g) {
+  if (!g.bias) return g;
+  add_bias_rows(g.C, g.ldc, g.M, g.N, g.bias, g.beta);
+  GemmArgs<T> rest = g;
+  rest.beta = T(1);
+  rest.bias = nullptr;
+  return rest;
+}
+
 // ---- the reference -------------------------------------------------------------------------
 
 template <class T>
-void gemm_ref_impl(const GemmArgs<T>& g) {
-  gemm_check(g, "gemm_ref");
-  if (g.bias) add_bias_rows(g.C, g.ldc, g.M, g.N, g.bias, g.beta);
-  const T beta = g.bias ? T(1) : g.beta;
+void gemm_ref_impl(const GemmArgs<T>& g_in) {
+  gemm_check(g_in, "gemm_ref");
+  const GemmArgs<T> g = bias_first(g_in);
   for (int64_t i = 0; i < g.M; ++i)
     for (int64_t j = 0; j < g.N; ++j) {
       T s = 0;
       for (int64_t p = 0; p < g.K; ++p) s += a_at(g, i, p) * b_at(g, p, j);
       T& c = g.C[i * g.ldc + j];
-      c = beta == T(0) ? g.alpha * s : g.alpha * s + beta * c;  // beta == 0: C not read
+      c = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * c;  // beta == 0: C not read
     }
 }
 
@@ -425,18 +436,6 @@ void sgemv_columns(const GemmArgs<float>& g, int64_t j0, int64_t j1) {
 
 namespace {
 
-// The paths without packed tiles (and the degenerate products) take the bias as a pass
-// over C first: C = beta C + bias, then the product with beta = 1.
-template <class T>
-GemmArgs<T> bias_first(const GemmArgs<T>& g) {
-  if (!g.bias) return g;
-  add_bias_rows(g.C, g.ldc, g.M, g.N, g.bias, g.beta);
-  GemmArgs<T> rest = g;
-  rest.beta = T(1);
-  rest.bias = nullptr;
-  return rest;
-}
-
 template <class T>
 bool trivial(const GemmArgs<T>& g_in) {
   if (g_in.M == 0 || g_in.N == 0) return true;
@@ -456,7 +455,6 @@ void gemm_ref(const GemmArgs<double>& g) { gemm_ref_impl(g); }
 
 void gemm_own(const GemmArgs<float>& g_in) {
   gemm_check(g_in, "gemm");
-  if (g_in.M == 0 || g_in.N == 0) return;
   const GemmArgs<float> g = g_in.M <= kDirectMaxM ? bias_first(g_in) : g_in;
   if (trivial(g)) return;
   if (g.M <= kDirectMaxM) {
@@ -473,7 +471,6 @@ void gemm_own(const GemmArgs<float>& g_in) {
 
 void gemm_own(const GemmArgs<double>& g_in) {
   gemm_check(g_in, "gemm");
-  if (g_in.M == 0 || g_in.N == 0) return;
   const GemmArgs<double> g = g_in.M <= kDirectMaxM ? bias_first(g_in) : g_in;
   if (trivial(g)) return;
   if (g.M <= kDirectMaxM) return gemm_direct(g);
